@@ -1,0 +1,2 @@
+"""Page sources (image files now; SANE scanner and OpenCV camera to come), page detection,
+quality gates and enhancement."""

@@ -1,0 +1,1 @@
+"""The Textual kiosk application (screens, widgets, stylesheets). Built in the kiosk-UI issue."""

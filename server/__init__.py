@@ -1,0 +1,2 @@
+"""The provincial server: FastAPI app, repository models and migrations, ingest workers,
+verification, merge and search. Never imports `edge`."""

@@ -1,0 +1,1 @@
+"""The FastAPI application: one router module per resource under `routes/`."""

@@ -1,0 +1,8 @@
+"""The real-service fixtures (broker, token, postgres, scanner) for the whole suite."""
+
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.token",
+    "tests.fixtures.postgres",
+    "tests.fixtures.scanner",
+]
