@@ -43,7 +43,13 @@ from edge.sync_agent import SyncAgent
 from edge.token import Token
 from protocol.errors import ProtocolError
 from provisioning.broker import Mosquitto, prepare_broker
-from provisioning.ca import CertificateAuthority, Profile, new_key, write_certificate, write_private_key
+from provisioning.ca import (
+    CertificateAuthority,
+    Profile,
+    new_key,
+    write_certificate,
+    write_private_key,
+)
 from provisioning.errors import ProvisioningError
 from provisioning.softhsm import init_token, write_softhsm_conf
 from server.db import make_engine, migrate
@@ -53,7 +59,7 @@ from server.repository import register_device
 DEVICE_ID = "demo-appliance-01"
 UNIT = "UBND xã Vạn Thắng"
 SERVER_IDENTITY = "sohoa-server"
-TOKEN_LABEL = "sohoa-demo"
+TOKEN_LABEL = "sohoa-demo"  # noqa: S105 (a label, not a secret)
 SIGNING_KEY_ID = bytes.fromhex("01")
 
 

@@ -8,14 +8,13 @@ from enum import IntEnum
 
 import typer
 
+from cli.demo import demo
 from edge.cli import app as edge_app
 from edge.errors import EdgeError
 from provisioning.cli import app as provision_app
 from provisioning.errors import ProvisioningError
 from server.cli import app as server_app
 from server.errors import ServerError
-
-from cli.demo import demo
 
 app = typer.Typer(
     name="sohoa",

@@ -36,7 +36,7 @@ fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" || die "could not create $venv: is python3-venv installed?"
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 have=$(cat "$stamp" 2>/dev/null || true)
-if [ "$want" != "$have" ] || ! "$venv/bin/python" -c 'import cli.main' >/dev/null 2>&1; then
+if [ "$want" != "$have" ] || [ ! -x "$venv/bin/sohoa" ]; then
   echo "setup: installing the project into $venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$venv/bin/python" -m pip install -q -e '.[dev]' || die "pip install failed: see the output above"

@@ -1,0 +1,101 @@
+"""The thin path end to end, as `sohoa demo` runs it: real SoftHSM, Tesseract, Mosquitto, server.
+
+One run of the real command; then other tools check what it left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.sample_document import render_sample_result
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    workdir = tmp_path_factory.mktemp("demo")
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "demo", "--json", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_demo_reports_a_verified_record(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    _, result = demo_run
+    assert result["signature_valid"] is True
+    assert result["device_id"] == "demo-appliance-01"
+    assert result["record_id"]
+    for stage in ("provision", "broker", "server", "render", "ocr+pdf", "sign", "sync", "fetch"):
+        assert result["seconds"][stage] >= 0
+
+
+def test_demo_reads_every_field_of_the_sample(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    _, result = demo_run
+    expected = render_sample_result(0).fields
+    assert result["fields"] == {k: expected[k] for k in result["fields"]}
+    assert set(expected) <= set(result["fields"])
+
+
+def test_signed_pdf_verifies_with_poppler(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    workdir, result = demo_run
+    pdf = Path(result["pdf_path"])
+    assert pdf.parent == workdir
+    done = subprocess.run(["pdfsig", str(pdf)], capture_output=True, text=True, check=False)
+    assert "Signature is Valid" in done.stdout, done.stdout
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert render_sample_result(0).fields["so_ky_hieu"] in text
+
+
+def test_signer_certificate_chains_to_the_demo_ca(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    workdir, result = demo_run
+    done = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            result["ca_cert_path"],
+            str(workdir / "device/signing.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_repository_holds_the_record_once(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    workdir, result = demo_run
+    with sqlite3.connect(workdir / "server/repository.db") as db:
+        rows = db.execute("SELECT id, signature_valid FROM record").fetchall()
+    assert rows == [(result["record_id"], 1)]
+
+
+def test_demo_without_mosquitto_names_the_cause_and_the_fix(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # mosquitto lives in /usr/sbin
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "demo", "--workdir", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "broker" in last
+    assert "apt-get install mosquitto" in last
