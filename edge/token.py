@@ -1,0 +1,585 @@
+"""The PKCS#11 token adapter: the only module of Sohoa that touches python-pkcs11 sessions.
+
+A `Token` is one logged-in read/write session on one token, kept open for the appliance's life
+and guarded by a lock (a PKCS#11 session must not run two operations at once). Rules:
+
+- Keys and certificates are selected by CKA_ID, never by label: vendor modules are unreliable
+  with labels (DOMAIN.md). A device's signing key and its certificate share one ID.
+- The document-signing key is made on the token, sensitive and non-extractable: it never leaves.
+- A wrong PIN is reported and never retried: real tokens lock after about three wrong tries.
+- PKCS#11 login state belongs to the process, not to a session, so one process opens each token
+  once; `Token.open` refuses a second `Token` on a token that is already open here.
+- A module reads its configuration and lists its slots at `C_Initialize`, and python-pkcs11
+  initialises a module once per process. SoftHSM2, for one, does not see tokens initialised (by
+  `softhsm2-util`) after that, nor a new `SOFTHSM2_CONF`. So `Token.open` re-initialises the module
+  (C_Finalize + C_Initialize) before looking for the token whenever no `Token` of this process has
+  a session open on it; with sessions open it cannot (that would end them) and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pkcs11
+from asn1crypto import csr as asn1_csr
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, TokenFlag
+from pkcs11 import exceptions as p11
+from pkcs11.util.ec import (
+    encode_ec_public_key,
+    encode_ecdsa_signature,
+    encode_named_curve_parameters,
+)
+from pkcs11.util.x509 import decode_x509_certificate
+
+from edge.errors import TokenError
+
+log = logging.getLogger(__name__)
+
+SIGNING_CURVE = "secp256r1"
+"""The curve of document-signing keys (NIST P-256: every token and every verifier has it)."""
+
+_MODULE_HINT = (
+    "install the token's PKCS#11 driver (for SoftHSM2: `apt-get install softhsm2`; for a USB "
+    "token: the vendor's driver) or correct the module path in the configuration"
+)
+
+# Which modules (by path) have a Token open in this process, and on which slots. Guarded by
+# _registry_lock. Used to know when re-initialising a module is safe, and to refuse a second
+# login to the same token.
+_registry_lock = threading.Lock()
+_open_slots: dict[str, set[int]] = {}
+
+
+@dataclass(frozen=True)
+class KeyProtection:
+    """How a private key is protected, as the token reports it (PKCS#11 key attributes).
+
+    Attributes:
+        on_token: CKA_TOKEN — stored on the token, not a session object.
+        private: CKA_PRIVATE — usable only after login.
+        sensitive: CKA_SENSITIVE — its value cannot be read in clear.
+        extractable: CKA_EXTRACTABLE — it could be wrapped and exported.
+        always_sensitive: CKA_ALWAYS_SENSITIVE — it has been sensitive since it was made.
+        never_extractable: CKA_NEVER_EXTRACTABLE — it has never been extractable.
+        local: CKA_LOCAL — it was generated on the token (not imported).
+    """
+
+    on_token: bool
+    private: bool
+    sensitive: bool
+    extractable: bool
+    always_sensitive: bool
+    never_extractable: bool
+    local: bool
+
+
+class Token:
+    """One open, logged-in session on a PKCS#11 token, safe to share between threads.
+
+    Make one with `Token.open`; close it with `close()` or use it as a context manager.
+    """
+
+    def __init__(self, module_path: Path, module: Any, token: Any, session: pkcs11.Session) -> None:
+        """Wrap an open session; use `Token.open` instead of calling this."""
+        self._module_path = module_path
+        self._module = module
+        self._token = token
+        self._slot_id: int = token.slot.slot_id
+        self._session: pkcs11.Session | None = session
+        # Re-entrant so that a method holding it may call another one of ours.
+        self._lock = threading.RLock()
+
+    # -- opening and closing ------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        module_path: Path,
+        *,
+        label: str | None = None,
+        serial: str | None = None,
+        pin: str,
+    ) -> Token:
+        """Open a read/write session on the token with `label` (or `serial`) and log in.
+
+        Args:
+            module_path: the PKCS#11 module (shared library) of the token's driver.
+            label: the token's label.
+            serial: the token's serial number (use it when labels are not unique).
+            pin: the user PIN. Tried exactly once.
+
+        Returns:
+            The open token.
+
+        Raises:
+            TokenError: the module is missing or broken, the token is not there (the message lists
+                the tokens that are), the PIN was refused or is locked, or the token is already
+                open in this process.
+        """
+        if label is None and serial is None:
+            raise TokenError("say which token to open: give its label or its serial number")
+        path = Path(module_path)
+        if not path.is_file():
+            raise TokenError(f"the PKCS#11 module {path} does not exist: {_MODULE_HINT}")
+        key = str(path)
+        with _registry_lock:
+            module = _load_module(path)
+            if not _open_slots.get(key):
+                # Nothing of ours is open on it: re-read the configuration and the slot list, so
+                # that tokens initialised since the module was first loaded are seen.
+                try:
+                    module.reinitialize()
+                except p11.PKCS11Error as e:
+                    raise TokenError(
+                        f"the PKCS#11 module {path} could not be re-initialised: {_describe(e)}"
+                    ) from e
+            found = _find_token(module, path, label=label, serial=serial)
+            slot_id: int = found.slot.slot_id
+            wanted = _token_name(label, serial)
+            if slot_id in _open_slots.get(key, set()):
+                raise TokenError(
+                    f"token {wanted} is already open in this process: use that Token (one "
+                    "session per token, PKCS#11 login is per process)"
+                )
+            _check_flags(found.flags, wanted)
+            session = _login(found, pin, wanted)
+            _open_slots.setdefault(key, set()).add(slot_id)
+        log.info("opened PKCS#11 token %s in slot %d of %s", wanted, slot_id, path)
+        return cls(path, module, found, session)
+
+    def close(self) -> None:
+        """Log out and close the session. Safe to call twice.
+
+        Raises:
+            TokenError: the token reported an error while closing (the session is dropped anyway).
+        """
+        with self._lock:
+            session, self._session = self._session, None
+            if session is None:
+                return
+            with _registry_lock:
+                _open_slots.get(str(self._module_path), set()).discard(self._slot_id)
+            try:
+                session.close()
+            except (p11.SessionHandleInvalid, p11.SessionClosed, p11.DeviceRemoved):
+                # Already gone (token pulled out, module re-initialised): nothing left to close.
+                pass
+            except p11.PKCS11Error as e:
+                raise TokenError(f"closing the token session failed: {_describe(e)}") from e
+
+    def __enter__(self) -> Token:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- what the token is ---------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """The token's label."""
+        return str(self._token.label)
+
+    @property
+    def serial(self) -> str:
+        """The token's serial number."""
+        return _serial_text(self._token.serial)
+
+    @property
+    def module_path(self) -> Path:
+        """The PKCS#11 module this token was opened through."""
+        return self._module_path
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` ran."""
+        return self._session is None
+
+    @property
+    def session(self) -> pkcs11.Session:
+        """The open python-pkcs11 session, for `edge.signing` (pyHanko's PKCS11Signer).
+
+        Use it only inside `with token.exclusive():`, which holds the token's lock.
+
+        Raises:
+            TokenError: the token was closed.
+        """
+        session = self._session
+        if session is None:
+            raise TokenError(f"token {self.label!r} is closed: open it again")
+        return session
+
+    @contextmanager
+    def exclusive(self) -> Iterator[pkcs11.Session]:
+        """Hold the token's lock for a sequence of operations and yield its session.
+
+        Raises:
+            TokenError: the token was closed.
+        """
+        with self._lock:
+            yield self.session
+
+    # -- keys and certificates -----------------------------------------------------------------
+
+    def generate_signing_key(self, key_id: bytes, label: str) -> None:
+        """Generate an EC P-256 document-signing key pair on the token, stored under `key_id`.
+
+        The private key is sensitive, non-extractable, private and can only sign.
+
+        Args:
+            key_id: the CKA_ID of the new key pair (and later of its certificate).
+            label: a human-readable label (informative only: keys are found by ID).
+
+        Raises:
+            TokenError: a key with this ID exists already, or the token refused.
+        """
+        with self._op("generate the signing key") as session:
+            if _find(session, {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}):
+                raise TokenError(
+                    f"token {self.label!r} already holds a private key with ID {key_id.hex()}: "
+                    "choose another ID or use that key"
+                )
+            params = session.create_domain_parameters(
+                KeyType.EC,
+                {Attribute.EC_PARAMS: encode_named_curve_parameters(SIGNING_CURVE)},
+                local=True,
+            )
+            params.generate_keypair(
+                id=key_id,
+                label=label,
+                store=True,
+                capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+                public_template={Attribute.TOKEN: True, Attribute.VERIFY: True},
+                private_template={
+                    Attribute.TOKEN: True,
+                    Attribute.PRIVATE: True,
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.SIGN: True,
+                    Attribute.DERIVE: False,
+                },
+            )
+        log.info("generated an EC P-256 signing key (ID %s) on token %r", key_id.hex(), self.label)
+
+    def key_protection(self, key_id: bytes) -> KeyProtection:
+        """Report how the private key `key_id` is protected.
+
+        Raises:
+            TokenError: no such key, or the token refused.
+        """
+        with self._op("read the key's attributes") as session:
+            key = self._private_key(session, key_id)
+            return KeyProtection(
+                on_token=bool(key[Attribute.TOKEN]),
+                private=bool(key[Attribute.PRIVATE]),
+                sensitive=bool(key[Attribute.SENSITIVE]),
+                extractable=bool(key[Attribute.EXTRACTABLE]),
+                always_sensitive=bool(key[Attribute.ALWAYS_SENSITIVE]),
+                never_extractable=bool(key[Attribute.NEVER_EXTRACTABLE]),
+                local=bool(key[Attribute.LOCAL]),
+            )
+
+    def public_key_der(self, key_id: bytes) -> bytes:
+        """The DER SubjectPublicKeyInfo of the key pair `key_id` (from its public key object).
+
+        Raises:
+            TokenError: no public key object with this ID, or the token refused.
+        """
+        with self._op("read the public key") as session:
+            found = _find(session, {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.ID: key_id})
+            if len(found) != 1:
+                raise TokenError(
+                    f"token {self.label!r} has {len(found)} public keys with ID {key_id.hex()}, "
+                    "expected one: generate the signing key first"
+                )
+            if found[0][Attribute.KEY_TYPE] != KeyType.EC:
+                raise TokenError(f"the key with ID {key_id.hex()} is not an EC key")
+            return encode_ec_public_key(found[0])
+
+    def make_csr(self, key_id: bytes, common_name: str) -> x509.CertificateSigningRequest:
+        """Make a certificate signing request for key `key_id`, signed by that key on the token.
+
+        Args:
+            key_id: the key pair's CKA_ID.
+            common_name: the subject's commonName (the device_id).
+
+        Returns:
+            The CSR, whose signature has been checked.
+
+        Raises:
+            TokenError: no such key, the token refused, or the CSR does not verify.
+        """
+        spki = asn1_keys.PublicKeyInfo.load(self.public_key_der(key_id))
+        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
+        info = asn1_csr.CertificationRequestInfo(
+            {
+                "version": "v1",
+                "subject": asn1_x509.Name.load(subject.public_bytes()),
+                "subject_pk_info": spki,
+                "attributes": [],
+            }
+        )
+        # Hash here and sign raw (CKM_ECDSA): every module has it; SoftHSM2 has no CKM_ECDSA_SHA256.
+        digest = hashlib.sha256(info.dump()).digest()
+        with self._op("sign the certificate request") as session:
+            raw = self._private_key(session, key_id).sign(digest, mechanism=Mechanism.ECDSA)
+        request = asn1_csr.CertificationRequest(
+            {
+                "certification_request_info": info,
+                "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+                "signature": encode_ecdsa_signature(raw),
+            }
+        )
+        csr = x509.load_der_x509_csr(request.dump())
+        if not csr.is_signature_valid:
+            raise TokenError(
+                f"the token's signature on the certificate request for key {key_id.hex()} does not "
+                "verify: the token or its driver is faulty"
+            )
+        return csr
+
+    def import_certificate(self, cert: x509.Certificate, key_id: bytes, label: str) -> None:
+        """Store `cert` on the token as the certificate of key pair `key_id` (same CKA_ID).
+
+        A certificate already stored under `key_id` is replaced (re-enrollment).
+
+        Raises:
+            TokenError: the certificate is not for this key, or the token refused.
+        """
+        cert_spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if cert_spki != self.public_key_der(key_id):
+            raise TokenError(
+                f"the certificate for {_subject_cn(cert)!r} is not for the key with ID "
+                f"{key_id.hex()} on token {self.label!r}: import the certificate issued for it"
+            )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        template = decode_x509_certificate(der)
+        template.update(
+            {
+                Attribute.ID: key_id,
+                Attribute.LABEL: label,
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: False,
+            }
+        )
+        with self._op("store the certificate") as session:
+            for old in _find(
+                session, {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id}
+            ):
+                old.destroy()
+            session.create_object(template)
+        log.info("stored certificate for key ID %s on token %r", key_id.hex(), self.label)
+
+    def certificate(self, key_id: bytes) -> x509.Certificate:
+        """The certificate stored under `key_id`.
+
+        Raises:
+            TokenError: none (or several) stored, or the token refused.
+        """
+        with self._op("read the certificate") as session:
+            found = _find(session, {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id})
+            if len(found) != 1:
+                raise TokenError(
+                    f"token {self.label!r} has {len(found)} certificates with ID {key_id.hex()}, "
+                    "expected one: enroll the device (import its signing certificate)"
+                )
+            der = bytes(found[0][Attribute.VALUE])
+        return x509.load_der_x509_certificate(der)
+
+    def find_key_id_for_certificate(self, cert: x509.Certificate) -> bytes | None:
+        """The CKA_ID of the key pair whose public key is `cert`'s, or None if there is none.
+
+        Matches public keys, not labels (vendor tokens label inconsistently).
+
+        Raises:
+            TokenError: the token refused.
+        """
+        wanted = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        with self._op("look for the certificate's key") as session:
+            for obj in _find(session, {Attribute.CLASS: ObjectClass.PUBLIC_KEY}):
+                if obj[Attribute.KEY_TYPE] == KeyType.EC and encode_ec_public_key(obj) == wanted:
+                    return bytes(obj[Attribute.ID])
+        return None
+
+    def key_type(self, key_id: bytes) -> KeyType:
+        """The type (EC, RSA…) of the private key `key_id`, for choosing a signing mechanism.
+
+        Raises:
+            TokenError: no such key, or the token refused.
+        """
+        with self._op("read the key type") as session:
+            return KeyType(self._private_key(session, key_id)[Attribute.KEY_TYPE])
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _op(self, action: str) -> Iterator[pkcs11.Session]:
+        """Hold the lock and turn python-pkcs11 errors into TokenError naming `action`."""
+        with self._lock:
+            session = self.session
+            try:
+                yield session
+            except p11.PKCS11Error as e:
+                raise TokenError(f"token {self.label!r} could not {action}: {_describe(e)}") from e
+
+    def _private_key(self, session: pkcs11.Session, key_id: bytes) -> Any:
+        found = _find(session, {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id})
+        if len(found) != 1:
+            raise TokenError(
+                f"token {self.label!r} has {len(found)} private keys with ID {key_id.hex()}, "
+                "expected one: generate the signing key or fix the configured key ID"
+            )
+        return found[0]
+
+
+def _load_module(path: Path) -> Any:
+    try:
+        return pkcs11.lib(str(path))
+    except p11.PKCS11Error as e:
+        raise TokenError(
+            f"the PKCS#11 module {path} could not be loaded ({e}): {_MODULE_HINT}"
+        ) from e
+
+
+def _find_token(module: Any, path: Path, *, label: str | None, serial: str | None) -> Any:
+    """The one token matching `label`/`serial`, or a TokenError listing the tokens present."""
+    present = []
+    try:
+        for slot in module.get_slots(token_present=True):
+            try:
+                present.append(slot.get_token())
+            except (p11.TokenNotPresent, p11.TokenNotRecognised):
+                continue
+    except p11.PKCS11Error as e:
+        raise TokenError(f"the PKCS#11 module {path} cannot list its slots: {_describe(e)}") from e
+    matches = [
+        t
+        for t in present
+        if (label is None or t.label == label)
+        and (serial is None or _serial_text(t.serial) == serial)
+    ]
+    wanted = _token_name(label, serial)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise TokenError(
+            f"{len(matches)} tokens match {wanted} in {path}: select the token by serial number"
+        )
+    labels = [t.label for t in present if t.flags & TokenFlag.TOKEN_INITIALIZED]
+    listed = ", ".join(repr(lb) for lb in labels) if labels else "none"
+    hint = "plug the token in or fix the configured label"
+    if _open_slots.get(str(path)):
+        hint += (
+            "; a token initialised after this process first opened the module is seen only "
+            "once every open Token of this process is closed"
+        )
+    raise TokenError(f"no token {wanted} in {path} (tokens present: {listed}): {hint}")
+
+
+def _check_flags(flags: TokenFlag, wanted: str) -> None:
+    if not flags & TokenFlag.TOKEN_INITIALIZED:
+        raise TokenError(f"token {wanted} is not initialised: initialise it first")
+    if flags & TokenFlag.USER_PIN_LOCKED:
+        raise TokenError(
+            f"the user PIN of token {wanted} is locked after too many wrong tries: have the "
+            "security officer unlock it (or replace the token); it was not tried again"
+        )
+    if not flags & TokenFlag.USER_PIN_INITIALIZED:
+        raise TokenError(f"token {wanted} has no user PIN yet: set one with the SO PIN")
+
+
+def _login(found: Any, pin: str, wanted: str) -> pkcs11.Session:
+    """Open a read/write session and log in, once; map each refusal to an actionable error."""
+    try:
+        return found.open(user_pin=pin, rw=True)  # type: ignore[no-any-return]
+    except p11.PinIncorrect as e:
+        warning = ""
+        flags = _fresh_flags(found)
+        if flags is not None and flags & TokenFlag.USER_PIN_FINAL_TRY:
+            warning = " One more wrong PIN will lock it."
+        elif flags is not None and flags & TokenFlag.USER_PIN_COUNT_LOW:
+            warning = " Few tries are left before it locks."
+        raise TokenError(
+            f"token {wanted} refused the PIN. It was not retried: enter the right PIN.{warning}"
+        ) from e
+    except p11.PinLocked as e:
+        raise TokenError(
+            f"the user PIN of token {wanted} is locked: have the security officer unlock it"
+        ) from e
+    except (p11.PinLenRange, p11.PinInvalid) as e:
+        raise TokenError(f"token {wanted} refused the PIN's length or characters") from e
+    except p11.PinExpired as e:
+        raise TokenError(f"the PIN of token {wanted} has expired: change it first") from e
+    except (p11.UserAlreadyLoggedIn, p11.AnotherUserAlreadyLoggedIn) as e:
+        raise TokenError(
+            f"token {wanted} is already logged in by this process: use the open Token"
+        ) from e
+    except p11.PKCS11Error as e:
+        raise TokenError(f"token {wanted} could not be opened: {_describe(e)}") from e
+
+
+def _fresh_flags(found: Any) -> TokenFlag | None:
+    """The token's flags read again (PIN counters change after a refusal), or None."""
+    try:
+        return TokenFlag(found.slot.get_token().flags)
+    except p11.PKCS11Error:
+        return None
+
+
+def _find(session: pkcs11.Session, attrs: dict[Attribute, Any]) -> list[Any]:
+    # Drain the search so the token's find operation ends (C_FindObjectsFinal) right away.
+    return list(session.get_objects(attrs))
+
+
+def _describe(e: p11.PKCS11Error) -> str:
+    """A short description of a python-pkcs11 error (many carry no message, only a class)."""
+    text = str(e).strip()
+    name = type(e).__name__
+    if isinstance(e, (p11.DeviceRemoved, p11.TokenNotPresent)):
+        return f"{name}: the token was removed; plug it in and open it again"
+    if isinstance(e, (p11.SessionHandleInvalid, p11.SessionClosed)):
+        return f"{name}: the session was lost; open the token again"
+    if isinstance(e, p11.UserNotLoggedIn):
+        return f"{name}: the token is no longer logged in; open it again"
+    return f"{name}: {text}" if text else name
+
+
+def _token_name(label: str | None, serial: str | None) -> str:
+    parts = []
+    if label is not None:
+        parts.append(f"labelled {label!r}")
+    if serial is not None:
+        parts.append(f"with serial {serial!r}")
+    return " ".join(parts)
+
+
+def _serial_text(serial: bytes | str) -> str:
+    if isinstance(serial, bytes):
+        return serial.decode("ascii", "replace").strip()
+    return serial.strip()
+
+
+def _subject_cn(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
