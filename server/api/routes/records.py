@@ -1,0 +1,67 @@
+"""`/api/records`: the verified results of the repository and their signed PDFs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import FileResponse
+
+from server import repository
+from server.api.deps import BlobsDep, SessionDep
+from server.errors import RepositoryError
+from server.models import Record, RecordPublic, RecordsPublic
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/records", tags=["records"])
+
+
+@router.get("")
+def list_records(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> RecordsPublic:
+    """A page of records, newest first, and how many there are in all."""
+    records = repository.list_records(session, limit=limit, offset=offset)
+    return RecordsPublic(
+        data=[RecordPublic.model_validate(r) for r in records],
+        count=repository.count_records(session),
+    )
+
+
+@router.get("/{record_id}")
+def read_record(session: SessionDep, record_id: str) -> RecordPublic:
+    """One record: its fields, origin and signature verdict."""
+    return RecordPublic.model_validate(_record_or_404(session, record_id))
+
+
+@router.get(
+    "/{record_id}/pdf",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The signed PDF."}},
+)
+def read_record_pdf(session: SessionDep, blobs: BlobsDep, record_id: str) -> FileResponse:
+    """The signed PDF exactly as the device sent it (its SHA-256 is the record's result_id)."""
+    record = _record_or_404(session, record_id)
+    try:
+        path = blobs.resolve(record.pdf_path)
+    except RepositoryError as e:
+        log.error("record %s points outside the blob store", record_id)
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(e)) from e
+    if not path.is_file():
+        log.error("the PDF of record %s is missing from the blob store", record_id)
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            detail=f"the signed PDF of record {record_id} is missing from the blob store",
+        )
+    return FileResponse(path, media_type="application/pdf", filename=f"{record.result_id}.pdf")
+
+
+def _record_or_404(session: SessionDep, record_id: str) -> Record:
+    record = repository.get_record(session, record_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no record {record_id}")
+    return record

@@ -1,0 +1,145 @@
+"""The server's configuration, parsed once at the program's edge into a frozen object.
+
+Sources, strongest first: `SOHOA_SERVER_*` environment variables, then the TOML file given to
+`load_server_settings`, then the defaults below. Unknown keys in the file are errors that name
+the key (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from server.errors import ConfigError
+
+ENV_PREFIX = "SOHOA_SERVER_"
+
+
+def default_data_dir() -> Path:
+    """Where the server keeps its repository and blob store unless told otherwise."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sohoa" / "server"
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The embedded default database: a SQLite file in `data_dir`."""
+    return f"sqlite:///{data_dir / 'repository.db'}"
+
+
+class ServerSettings(BaseSettings):
+    """Everything `sohoa server run` / `ingest` needs, validated and frozen."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        toml_file=None,
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """The repository's home: the blob store (`blobs/`) and, by default, the SQLite database."""
+    database_url: str = ""
+    """SQLAlchemy URL: `sqlite:///PATH` (default `<data_dir>/repository.db`) or
+    `postgresql://user@host:port/db` (driven by psycopg 3)."""
+    broker_host: str = "127.0.0.1"
+    """The MQTT broker the ingest workers connect to (TLS)."""
+    broker_port: int = Field(default=8883, ge=1, le=65535)
+    """The broker's TLS port."""
+    ca_file: Path | None = None
+    """The provincial CA certificate (PEM): trust root for the broker's TLS certificate and for
+    document signatures."""
+    cert_file: Path | None = None
+    """The server's MQTT TLS client certificate (PEM)."""
+    key_file: Path | None = None
+    """The private key of `cert_file` (PEM)."""
+    api_host: str = "127.0.0.1"
+    """Address the HTTP API listens on."""
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    """Port the HTTP API listens on."""
+    ingest_workers: int = Field(default=1, ge=1, le=64)
+    """How many ingest workers (MQTT shared-subscription members) `run`/`ingest` start."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_database_url(cls, data: Any) -> Any:
+        # The default database lives in data_dir, so it can only be filled in once data_dir is
+        # known (from the file, the environment or its own default).
+        if isinstance(data, dict) and not data.get("database_url"):
+            data_dir = Path(data["data_dir"]) if data.get("data_dir") else default_data_dir()
+            data = {**data, "database_url": sqlite_url(data_dir)}
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the TOML file (if the class names one)."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def mqtt_identity_files(self) -> tuple[Path, Path, Path]:
+        """(ca_file, cert_file, key_file) for the broker connection.
+
+        Raises:
+            ConfigError: one of them is not set or does not exist; names the key.
+        """
+        files: list[Path] = []
+        for key in ("ca_file", "cert_file", "key_file"):
+            value: Path | None = getattr(self, key)
+            if value is None:
+                raise ConfigError(
+                    f"server setting '{key}' is not set: give it in the TOML file or as "
+                    f"{ENV_PREFIX}{key.upper()}"
+                )
+            if not value.is_file():
+                raise ConfigError(f"server setting '{key}': no such file {value}")
+            files.append(value)
+        return files[0], files[1], files[2]
+
+
+def load_server_settings(toml_path: Path | None = None) -> ServerSettings:
+    """Read the server's settings from `toml_path` (optional) and `SOHOA_SERVER_*` variables.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or a key is unknown or invalid; the
+            message names the key and the file.
+    """
+    source = f"{toml_path}" if toml_path else "the environment"
+    if toml_path is not None and not toml_path.is_file():
+        raise ConfigError(f"server configuration file not found: {toml_path}")
+
+    class _FromFile(ServerSettings):
+        model_config = SettingsConfigDict(toml_file=toml_path)
+
+    try:
+        settings = _FromFile() if toml_path is not None else ServerSettings()
+    except ValidationError as e:
+        raise ConfigError(f"invalid server configuration in {source}: {_explain(e)}") from e
+    except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"cannot read server configuration {source}: {e}") from e
+    # Hand out the plain class, whatever source filled it.
+    return ServerSettings.model_construct(**settings.model_dump())
+
+
+def _explain(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{key}'")
+        else:
+            parts.append(f"key '{key}': {item['msg']}")
+    return "; ".join(parts)

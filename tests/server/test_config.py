@@ -1,0 +1,66 @@
+"""The server's settings: TOML file, `SOHOA_SERVER_*` variables, defaults, errors naming keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ServerSettings, load_server_settings
+from server.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("SOHOA_SERVER_"):
+            monkeypatch.delenv(key)
+
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "server.toml"
+    path.write_text(text)
+    return path
+
+
+def test_file_values_and_the_default_database_in_data_dir(tmp_path: Path) -> None:
+    path = _toml(tmp_path, f'data_dir = "{tmp_path}"\napi_port = 9001\ningest_workers = 2\n')
+    settings = load_server_settings(path)
+    assert type(settings) is ServerSettings
+    assert settings.api_port == 9001 and settings.ingest_workers == 2
+    assert settings.api_host == "127.0.0.1"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'repository.db'}"
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOHOA_SERVER_API_PORT", "9100")
+    monkeypatch.setenv("SOHOA_SERVER_DATABASE_URL", "postgresql://sohoa@db/sohoa")
+    settings = load_server_settings(_toml(tmp_path, "api_port = 9001\n"))
+    assert settings.api_port == 9100
+    assert settings.database_url == "postgresql://sohoa@db/sohoa"
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key 'brokr_host'"):
+        load_server_settings(_toml(tmp_path, 'brokr_host = "mqtt"\n'))
+
+
+def test_invalid_value_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="key 'api_port'"):
+        load_server_settings(_toml(tmp_path, "api_port = 70000\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_server_settings(_toml(tmp_path, "api_port = \n"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_server_settings(tmp_path / "missing.toml")
+
+
+def test_settings_are_frozen_and_mqtt_files_are_checked(tmp_path: Path) -> None:
+    settings = load_server_settings(_toml(tmp_path, f'ca_file = "{tmp_path / "ca.pem"}"\n'))
+    with pytest.raises(ValueError, match="frozen"):
+        settings.api_port = 1
+    with pytest.raises(ConfigError, match="no such file"):
+        settings.mqtt_identity_files()
+    with pytest.raises(ConfigError, match="'ca_file' is not set"):
+        ServerSettings().mqtt_identity_files()
