@@ -2,6 +2,79 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from edge.ocr import OcrEngine
+from edge.pipeline import plan_documents, process_files
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.callback()
+def edge() -> None:
+    """The appliance: process pages, enroll, sync."""
+    # A callback keeps `process` a sub-command even while it is the group's only command.
+
+
+def _document_name(value: str | None) -> str | None:
+    if value is not None and (not value or Path(value).name != value or value in (".", "..")):
+        raise typer.BadParameter("give a plain file name without folders, e.g. 'ho-so-001'")
+    return value
+
+
+@app.command("process")
+def process(
+    files: Annotated[
+        list[Path], typer.Argument(help="Page images (PNG, JPEG, TIFF), in page order.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the .txt, .fields.json and PDF files.")],
+    document: Annotated[
+        str | None,
+        typer.Option(
+            help="Put all FILES, in order, into one PDF named NAME.pdf (default: one per file).",
+            metavar="NAME",
+            callback=_document_name,
+        ),
+    ] = None,
+) -> None:
+    """OCR page images, read their fields and assemble searchable PDFs.
+
+    Writes OUT/<stem>.txt and OUT/<stem>.fields.json per page, OUT/<name>.pdf per document.
+
+    An unreadable file is reported and the batch goes on; the exit status is 1 if any failed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    planned, failures = plan_documents(files, document)
+    errors = Console(stderr=True)  # the progress bar; error lines go out unwrapped via echo
+    for message in failures:
+        typer.echo(f"sohoa: error: {message}", err=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=len(files) < 2 or not errors.is_terminal,
+    )
+    with OcrEngine() as engine, progress:
+        task = progress.add_task("OCR", total=sum(len(d.files) for d in planned))
+        for doc in planned:
+            outcome = process_files(doc, engine, out, on_page=lambda: progress.advance(task))
+            for message in outcome.failures:
+                typer.echo(f"sohoa: error: {message}", err=True)
+            failures += outcome.failures
+            if outcome.pdf_path is not None:
+                found = sum(value is not None for value in outcome.fields.values())
+                typer.echo(
+                    f"{outcome.pdf_path}: {outcome.pages_done} page(s), {found} of "
+                    f"{len(outcome.fields)} fields, OCR {outcome.seconds['ocr']:.1f} s"
+                )
+    if failures:
+        typer.echo(f"sohoa: {len(failures)} problem(s); see the errors above", err=True)
+        raise typer.Exit(1)

@@ -1,0 +1,104 @@
+"""Page images from files (PNG, JPEG, TIFF, … whatever Pillow reads): the simplest page source.
+
+Rules of this module:
+- The image comes back upright as the file's EXIF orientation says (phones store it sideways).
+- The resolution comes from the file's metadata when it is plausible for a page; otherwise the page
+  is taken as 300 dpi and a log line says so (phones write a meaningless 72 dpi).
+- Every failure — missing, unreadable, truncated, not an image, a decompression bomb — is a
+  `CaptureError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from edge.errors import CaptureError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DPI = 300
+PLAUSIBLE_DPI = range(100, 1201)
+"""Resolutions a scanned page really has; outside it the metadata is a placeholder."""
+
+MODES = ("1", "L", "RGB")
+"""Modes handed on (bilevel, grey, colour); others are converted to the nearest of them."""
+
+
+def _dpi(image: Image.Image, path: Path) -> int:
+    value = image.info.get("dpi")
+    try:
+        dpi = round(float(value[0])) if value else 0
+    except (TypeError, ValueError, IndexError):
+        dpi = 0
+    if dpi in PLAUSIBLE_DPI:
+        return dpi
+    log.info(
+        "%s: %s; assuming %d dpi",
+        path.name,
+        f"resolution {dpi} dpi in metadata is implausible" if dpi else "no resolution in metadata",
+        DEFAULT_DPI,
+    )
+    return DEFAULT_DPI
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    if image.mode in MODES:
+        return image
+    if image.mode in ("LA", "La", "I", "I;16", "I;16B", "F"):
+        # 16-bit grey scans: scale to 8 bits rather than clip.
+        if image.mode.startswith("I;16"):
+            return image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+        return image.convert("L")
+    if "A" in image.getbands() or image.mode in ("P", "PA"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, "white")
+        flat.paste(rgba, mask=rgba.getchannel("A"))  # transparent areas become white paper
+        return flat
+    return image.convert("RGB")
+
+
+def load_page_image(path: Path) -> tuple[Image.Image, int]:
+    """Read one page image, upright, with its resolution.
+
+    Args:
+        path: an image file (the first frame of a multi-page TIFF).
+
+    Returns:
+        The image in mode "1", "L" or "RGB", and its dpi (300 when the file does not say).
+
+    Raises:
+        CaptureError: the file is missing, unreadable, not an image, truncated, or so large that
+            decoding it could exhaust memory.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its pixel limit; treat that as the bomb it is.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()
+                dpi = _dpi(opened, path)
+                upright = ImageOps.exif_transpose(opened)
+    except FileNotFoundError as e:
+        raise CaptureError(f"{path}: no such file: check the path") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CaptureError(
+            f"{path}: the image is too large to decode safely ({e}): scan the page at 300-600 dpi"
+        ) from e
+    except UnidentifiedImageError as e:
+        raise CaptureError(
+            f"{path}: not a readable image (corrupt, or not a known format): give a complete "
+            "PNG, JPEG or TIFF page image, or scan the page again"
+        ) from e
+    except (OSError, SyntaxError, ValueError) as e:
+        # Truncated or corrupt data, permission denied, a directory, …
+        raise CaptureError(
+            f"{path}: cannot read the image ({e}): check the file is complete and readable, or "
+            "scan the page again"
+        ) from e
+    if upright is None:  # exif_transpose returns None only with in_place=True
+        raise CaptureError(f"{path}: cannot orient the image: scan the page again")
+    return _normalise_mode(upright), dpi

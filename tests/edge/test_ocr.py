@@ -1,0 +1,136 @@
+"""OCR with the real Tesseract (`vie`) through tesserocr, on a rendered sample page."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import edge.ocr
+from edge.errors import OcrError
+from edge.ocr import OcrEngine, OcrPage, find_tessdata
+from edge.sample_document import SampleDocument, render_sample_result
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance over code points (two-row dynamic programming)."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            )
+        previous = current
+    return previous[-1]
+
+
+def cer(reference: str, hypothesis: str) -> float:
+    """Character error rate with whitespace collapsed, as the corpus scorer computes it."""
+    ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
+    return levenshtein(ref, hyp) / len(ref)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[OcrEngine]:
+    with OcrEngine() as loaded:
+        yield loaded
+
+
+@pytest.fixture(scope="module")
+def sample() -> SampleDocument:
+    return render_sample_result(0)
+
+
+@pytest.fixture(scope="module")
+def recognised(engine: OcrEngine, sample: SampleDocument) -> tuple[OcrPage, float]:
+    start = time.perf_counter()
+    page = engine.recognize(sample.image, dpi=300)
+    return page, time.perf_counter() - start
+
+
+def test_levenshtein_helper() -> None:
+    assert levenshtein("kitten", "sitting") == 3
+    assert levenshtein("", "abc") == 3
+    assert levenshtein("Việt", "Viet") == 1
+
+
+def test_tessdata_is_found_with_vietnamese() -> None:
+    assert (find_tessdata("vie") / "vie.traineddata").is_file()
+
+
+def test_tessdata_prefix_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = find_tessdata("vie")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(real))
+    monkeypatch.setattr(edge.ocr, "TESSDATA_DIRS", ())
+    assert find_tessdata("vie") == real
+
+
+def test_missing_vietnamese_data_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))
+    monkeypatch.setattr(edge.ocr, "TESSDATA_DIRS", (tmp_path / "none",))
+    with pytest.raises(OcrError, match=r"apt-get install tesseract-ocr-vie"):
+        find_tessdata("vie")
+    with pytest.raises(OcrError, match=r"apt-get install tesseract-ocr-vie"):
+        OcrEngine()
+
+
+@pytest.mark.slow
+def test_sample_page_is_read_almost_exactly(
+    recognised: tuple[OcrPage, float], sample: SampleDocument
+) -> None:
+    page, seconds = recognised
+    error = min(cer(sample.text, page.text), cer(sample.text_alt, page.text))
+    # Clean 300-dpi print: a handful of slips (e.g. "chi"→"chỉ") plus the signature scribble.
+    assert error < 0.02, f"CER {error:.4f}"
+    assert seconds < 30  # ~1 s here; a hang or a 70-dpi misread would be far slower
+
+
+@pytest.mark.slow
+def test_page_result_is_nfc_with_words_boxes_and_confidences(
+    recognised: tuple[OcrPage, float], sample: SampleDocument
+) -> None:
+    page, _ = recognised
+    assert (page.width, page.height, page.dpi) == (2480, 3508, 300)
+    assert unicodedata.is_normalized("NFC", page.text)
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page.text
+    assert " ".join(w.text for w in page.words) == " ".join(page.text.split())
+    for word in page.words:
+        x0, y0, x1, y1 = word.box
+        assert 0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height
+        assert 0 <= word.confidence <= 100
+        assert unicodedata.is_normalized("NFC", word.text)
+    lines = [w.line for w in page.words]
+    assert lines == sorted(lines) and lines[-1] + 1 == len(page.text.splitlines())
+    assert 85 < page.mean_confidence <= 100
+    # The subject's ID is one word, where it was printed (the body, below the header).
+    cccd = next(w for w in page.words if w.text.startswith(str(sample.fields["cccd"])))
+    assert 1000 < cccd.box[1] < 3000
+
+
+@pytest.mark.slow
+def test_bilevel_and_colour_images_are_read_too(engine: OcrEngine, sample: SampleDocument) -> None:
+    header = sample.image.crop((0, 0, 2480, 560))
+    for image in (header.convert("1"), header.convert("RGB"), header.convert("LA")):
+        page = engine.recognize(image, dpi=300)
+        assert "Độc lập - Tự do - Hạnh phúc" in page.text, image.mode
+
+
+def test_a_blank_page_has_no_words(engine: OcrEngine) -> None:
+    page = engine.recognize(Image.new("L", (1240, 1754), 255), dpi=150)
+    assert page.words == () and page.text.strip() == ""
+    assert page.mean_confidence == 0.0 and page.dpi == 150
+
+
+def test_a_closed_engine_refuses_work() -> None:
+    engine = OcrEngine()
+    engine.close()
+    engine.close()  # idempotent
+    with pytest.raises(OcrError, match="closed"):
+        engine.recognize(Image.new("L", (100, 100), 255))

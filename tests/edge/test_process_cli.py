@@ -1,0 +1,184 @@
+"""`sohoa edge process`: per-page text and fields, PDFs per file or per document, bad files; and
+its input stage (page images from files) and how a document's fields merge across pages."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from edge.capture.files import load_page_image
+from edge.cli import app
+from edge.errors import CaptureError
+from edge.fields import FIELD_KEYS
+from edge.pipeline import merge_fields
+from edge.sample_document import SampleDocument, render_sample_result
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, SampleDocument]]:
+    folder = tmp_path_factory.mktemp("pages")
+    made = {}
+    for stem, seed in (("trang-1", 0), ("trang-2", 2)):
+        sample = render_sample_result(seed)
+        path = folder / f"{stem}.png"
+        sample.image.save(path, dpi=(300, 300))
+        made[stem] = (path, sample)
+    broken = folder / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # a PNG signature, then nothing
+    made["broken"] = (broken, render_sample_result(0))
+    return made
+
+
+def pdf_pages(path: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    found = re.search(r"Pages:\s+(\d+)", info.stdout)
+    assert found is not None
+    return int(found.group(1))
+
+
+@pytest.mark.slow
+def test_batch_writes_text_fields_and_a_pdf_per_file_and_survives_a_bad_file(
+    pages: dict[str, tuple[Path, SampleDocument]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    files = [str(pages[name][0]) for name in ("trang-1", "broken", "trang-2")]
+    result = runner.invoke(app, ["process", *files, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert re.search(r"sohoa: error: .*broken\.png: not a readable image", result.stderr)
+    for stem in ("trang-1", "trang-2"):
+        sample = pages[stem][1]
+        text = (out / f"{stem}.txt").read_text(encoding="utf-8")
+        assert unicodedata.is_normalized("NFC", text)
+        assert str(sample.fields["cccd"]) in text
+        fields = json.loads((out / f"{stem}.fields.json").read_text(encoding="utf-8"))
+        assert list(fields) == list(FIELD_KEYS)
+        assert fields == sample.fields
+        assert pdf_pages(out / f"{stem}.pdf") == 1
+        assert f"{stem}.pdf: 1 page(s), 9 of 9 fields" in result.stdout
+    assert sorted(p.name for p in out.iterdir() if p.stem.startswith("broken")) == []
+
+
+@pytest.mark.slow
+def test_document_groups_all_files_in_order_into_one_pdf(
+    pages: dict[str, tuple[Path, SampleDocument]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    files = [str(pages["trang-1"][0]), str(pages["trang-2"][0])]
+    result = runner.invoke(app, ["process", *files, "--out", str(out), "--document", "ho-so"])
+    assert result.exit_code == 0, result.output
+    assert pdf_pages(out / "ho-so.pdf") == 2
+    assert {p.name for p in out.iterdir()} == {
+        "ho-so.pdf",
+        "trang-1.txt",
+        "trang-1.fields.json",
+        "trang-2.txt",
+        "trang-2.fields.json",
+    }
+    text = subprocess.run(
+        ["pdftotext", "-f", "2", "-l", "2", str(out / "ho-so.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert str(pages["trang-2"][1].fields["cccd"]) in text  # page 2 is the second file
+
+
+def test_a_document_with_an_unreadable_page_is_not_written(
+    pages: dict[str, tuple[Path, SampleDocument]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    small = tmp_path / "header.png"
+    pages["trang-1"][1].image.crop((0, 0, 2480, 500)).save(small)
+    missing = tmp_path / "missing.png"
+    result = runner.invoke(
+        app, ["process", str(small), str(missing), "--out", str(out), "--document", "ho-so"]
+    )
+    assert result.exit_code == 1
+    assert "missing.png: no such file" in result.stderr
+    assert "ho-so.pdf not written" in result.stderr
+    assert not (out / "ho-so.pdf").exists()
+    assert (out / "header.txt").is_file()  # the readable page's text is still there
+
+
+def test_a_document_name_must_be_a_plain_file_name(
+    pages: dict[str, tuple[Path, SampleDocument]], tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        ["process", str(pages["trang-1"][0]), "--out", str(tmp_path), "--document", "../x"],
+    )
+    assert result.exit_code == 2
+    assert "plain file name" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_inputs_with_the_same_stem_are_refused(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        render_sample_result(0).image.crop((0, 0, 1200, 400)).save(tmp_path / folder / "p.png")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "process",
+            str(tmp_path / "a" / "p.png"),
+            str(tmp_path / "b" / "p.png"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "another input is also named 'p'" in result.stderr
+    assert {p.name for p in out.iterdir()} == {"p.txt", "p.fields.json", "p.pdf"}
+
+
+# The input stage of the command: page images from files.
+
+
+def test_exif_orientation_is_honoured_and_dpi_read_or_defaulted(tmp_path: Path) -> None:
+    page = Image.new("L", (300, 200), 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90° clockwise to view
+    page.save(tmp_path / "phone.jpg", exif=exif, dpi=(72, 72))
+    image, dpi = load_page_image(tmp_path / "phone.jpg")
+    assert image.size == (200, 300) and image.mode == "L"
+    assert dpi == 300  # a phone's 72 dpi says nothing about the page
+    page.save(tmp_path / "scan.png", dpi=(400, 400))
+    assert load_page_image(tmp_path / "scan.png")[1] == 400
+    Image.new("RGBA", (10, 10), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    flat, _ = load_page_image(tmp_path / "clear.png")
+    assert flat.mode == "RGB" and flat.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_decompression_bombs_and_truncated_files_are_capture_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.new("L", (100, 100), 255).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6000)  # 10,000 pixels: a "bomb" below 2x
+    with pytest.raises(CaptureError, match=r"big\.png: the image is too large"):
+        load_page_image(tmp_path / "big.png")
+    monkeypatch.undo()
+    data = (tmp_path / "big.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CaptureError, match=r"cut\.png: "):
+        load_page_image(tmp_path / "cut.png")
+
+
+def test_document_fields_come_from_the_first_page_then_later_ones() -> None:
+    first = dict.fromkeys(FIELD_KEYS)
+    first.update(so_ky_hieu="12/QĐ-UBND", ho_ten="Ngô Thị Huệ")
+    second = dict.fromkeys(FIELD_KEYS)
+    second.update(ho_ten="Bùi Văn Khoa", nguoi_ky="Lý Quang Tường")
+    merged = merge_fields([first, second])
+    assert merged["ho_ten"] == "Ngô Thị Huệ"  # the first page wins
+    assert merged["nguoi_ky"] == "Lý Quang Tường"  # filled from page 2
+    assert merged["so_ky_hieu"] == "12/QĐ-UBND" and merged["cccd"] is None
