@@ -22,7 +22,7 @@ PREFIX = "sohoa/v1/dev"
 DEVICE_ID_PATTERN = r"[A-Za-z0-9._-]{1,64}"
 INGEST_GROUP = "ingest"
 
-_DEVICE_ID = re.compile(rf"^{DEVICE_ID_PATTERN}$")
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 
 class Kind(Enum):
@@ -35,7 +35,7 @@ class Kind(Enum):
 
 
 _KINDS = "|".join(k.value for k in Kind)
-_TOPIC = re.compile(rf"^{re.escape(PREFIX)}/(?P<device>{DEVICE_ID_PATTERN})/(?P<kind>{_KINDS})$")
+_TOPIC = re.compile(rf"{re.escape(PREFIX)}/(?P<device>{DEVICE_ID_PATTERN})/(?P<kind>{_KINDS})")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class DeviceTopic:
 
 def validate_device_id(device_id: str) -> str:
     """Return `device_id` if it is valid in topics and certificates, else raise TopicError."""
-    if not _DEVICE_ID.match(device_id):
+    if not _DEVICE_ID.fullmatch(device_id):
         raise TopicError(
             f"invalid device id {device_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
         )
@@ -96,7 +96,7 @@ def parse(topic: str) -> DeviceTopic:
     Raises:
         TopicError: the topic is not of the v1 grammar.
     """
-    m = _TOPIC.match(topic)
+    m = _TOPIC.fullmatch(topic)
     if m is None:
         raise TopicError(f"not a Sohoa v1 device topic: {topic!r}")
     return DeviceTopic(device_id=m["device"], kind=Kind(m["kind"]))

@@ -1,0 +1,180 @@
+"""The appliance's configuration, parsed once at the program's edge into a frozen object.
+
+Sources, strongest first: `SOHOA_EDGE_*` environment variables, then the TOML file given to
+`load_edge_settings`, then the defaults below. Unknown keys are errors that name the key (a typo
+must not silently fall back to a default); so is a transport key that others can read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from edge.errors import ConfigError
+from protocol.errors import TopicError
+from protocol.topics import validate_device_id
+
+ENV_PREFIX = "SOHOA_EDGE_"
+DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+
+
+def default_data_dir() -> Path:
+    """Where the appliance keeps its outbox unless told otherwise."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sohoa" / "edge"
+
+
+class EdgeSettings(BaseSettings):
+    """Everything the appliance needs (capture, signing, outbox, sync), validated and frozen."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        toml_file=None,
+    )
+
+    device_id: str
+    """This appliance's id: the commonName of its certificates and its MQTT username."""
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """The appliance's home: the outbox database and the content-addressed PDFs."""
+    broker_host: str = "127.0.0.1"
+    """The provincial MQTT broker (TLS); must be a name or address its certificate carries."""
+    broker_port: int = Field(default=8883, ge=1, le=65535)
+    """The broker's TLS port."""
+    ca_file: Path | None = None
+    """The provincial CA certificate (PEM): the broker's certificate must chain to it."""
+    cert_file: Path | None = None
+    """The appliance's transport (TLS client) certificate, naming `device_id`."""
+    key_file: Path | None = None
+    """The transport key (PEM), readable by the sync agent's user only."""
+    pkcs11_module: Path = DEFAULT_PKCS11_MODULE
+    """The PKCS#11 module of the signing token (appliance HSM, USB token driver, SoftHSM)."""
+    token_label: str | None = None
+    """The label of the token that holds the document-signing key."""
+    signing_key_id: str | None = None
+    """The CKA_ID of the document-signing key on the token, in hex (e.g. "01")."""
+    organisation: str | None = None
+    """The administrative unit named in signatures (e.g. "UBND xã Vạn Thắng")."""
+    location: str | None = None
+    """Where documents are signed, named in signatures."""
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    """How long the broker keeps this appliance's MQTT session (and the acks queued for it)
+    while it is offline (MQTT v5 section 3.1.2.11.2)."""
+    ack_timeout_s: float = Field(default=30.0, gt=0)
+    """How long to wait for the server's application ack before sending a result again."""
+
+    @field_validator("device_id")
+    @classmethod
+    def _valid_device_id(cls, value: str) -> str:
+        try:
+            return validate_device_id(value)
+        except TopicError as e:
+            raise ValueError(str(e)) from e
+
+    @field_validator("signing_key_id")
+    @classmethod
+    def _hex_key_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            if not bytes.fromhex(value):
+                raise ValueError("empty")
+        except ValueError as e:
+            raise ValueError(f"must be the key's id in hex, e.g. '01' (got {value!r})") from e
+        return value.lower()
+
+    @field_validator("key_file")
+    @classmethod
+    def _transport_key_is_private(cls, value: Path | None) -> Path | None:
+        # A transport key others can read lets them pose as this appliance: refuse to run.
+        if value is not None and value.exists():
+            mode = value.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ValueError(
+                    f"{value} is open to other users (mode {stat.filemode(mode)}): "
+                    f"run 'chmod 600 {value}'"
+                )
+        return value
+
+    @property
+    def signing_key_id_bytes(self) -> bytes | None:
+        """`signing_key_id` as bytes (CKA_ID), or None."""
+        return bytes.fromhex(self.signing_key_id) if self.signing_key_id else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the TOML file (if the class names one)."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def transport_identity(self) -> tuple[Path, Path, Path]:
+        """(ca_file, cert_file, key_file) for the broker connection.
+
+        Raises:
+            ConfigError: one of them is not set or does not exist; names the key.
+        """
+        files: list[Path] = []
+        for key in ("ca_file", "cert_file", "key_file"):
+            value: Path | None = getattr(self, key)
+            if value is None:
+                raise ConfigError(
+                    f"edge setting '{key}' is not set: give it in the TOML file or as "
+                    f"{ENV_PREFIX}{key.upper()} (enrollment writes it)"
+                )
+            if not value.is_file():
+                raise ConfigError(f"edge setting '{key}': no such file {value}")
+            files.append(value)
+        return files[0], files[1], files[2]
+
+
+def load_edge_settings(toml_path: Path | None = None) -> EdgeSettings:
+    """Read the appliance's settings from `toml_path` (optional) and `SOHOA_EDGE_*` variables.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or a key is unknown, missing or invalid;
+            the message names the key and the file.
+    """
+    source = f"{toml_path}" if toml_path else "the environment"
+    if toml_path is not None and not toml_path.is_file():
+        raise ConfigError(f"edge configuration file not found: {toml_path}")
+
+    class _FromFile(EdgeSettings):
+        model_config = SettingsConfigDict(toml_file=toml_path)
+
+    try:
+        settings = _FromFile() if toml_path is not None else EdgeSettings()  # type: ignore[call-arg]
+    except ValidationError as e:
+        raise ConfigError(f"invalid edge configuration in {source}: {_explain(e)}") from e
+    except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"cannot read edge configuration {source}: {e}") from e
+    # Hand out the plain class, whatever source filled it.
+    return EdgeSettings.model_construct(**settings.model_dump())
+
+
+def _explain(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{key}'")
+        elif item["type"] == "missing":
+            parts.append(f"key '{key}' is required (or set {ENV_PREFIX}{key.upper()})")
+        else:
+            parts.append(f"key '{key}': {item['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,207 @@
+"""The sender state machine, driven through a simulated link (no broker, no clock: sans-IO)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol.messages import Ack, AckStatus, RejectReason
+from protocol.sender import (
+    TRANSITIONS,
+    AckOutcome,
+    ResultState,
+    Sender,
+    SenderEvent,
+    SenderStateError,
+)
+
+
+def rid(i: int) -> str:
+    return f"{i:064x}"
+
+
+def accepted(result_id: str) -> Ack:
+    return Ack(result_id=result_id, status=AckStatus.ACCEPTED, record_id=f"rec-{result_id[-4:]}")
+
+
+def test_new_results_go_out_in_offer_order_within_the_window() -> None:
+    sender = Sender(window=3)
+    for i in range(5):
+        sender.offer(rid(i))
+    assert sender.next_to_send(0.0) == [rid(0), rid(1), rid(2)]
+    assert (sender.in_flight, sender.pending) == (3, 2)
+    assert sender.next_to_send(1.0) == []  # window full, nothing overdue
+
+    assert sender.on_ack(accepted(rid(1))) is AckOutcome.DONE
+    assert sender.next_to_send(2.0) == [rid(3)]
+    assert sender.state_of(rid(1)) is ResultState.DONE
+    assert sender.state_of(rid(4)) is ResultState.PENDING
+
+
+def test_offering_twice_is_a_no_op() -> None:
+    sender = Sender()
+    sender.offer(rid(1))
+    sender.offer(rid(1))
+    assert sender.pending == 1
+    assert sender.next_to_send(0.0) == [rid(1)]
+    sender.offer(rid(1))  # in flight: still one copy
+    assert (sender.pending, sender.in_flight) == (0, 1)
+    sender.on_ack(accepted(rid(1)))
+    sender.offer(rid(1))  # answered: never sent again
+    assert sender.next_to_send(100.0) == []
+    assert sender.idle
+
+
+def test_an_overdue_result_is_sent_again_with_doubling_waits() -> None:
+    sender = Sender(retransmit_after=10.0, max_retransmit_after=25.0)
+    sender.offer(rid(7))
+    assert sender.next_to_send(0.0) == [rid(7)]
+    assert sender.next_deadline() == 10.0
+    assert sender.next_to_send(9.9) == []
+    assert sender.next_to_send(10.0) == [rid(7)]  # first resend after 10 s
+    assert sender.next_to_send(29.9) == []
+    assert sender.next_to_send(30.0) == [rid(7)]  # then after 20 s
+    assert sender.next_to_send(55.0) == [rid(7)]  # then capped at 25 s
+    assert sender.in_flight == 1
+
+
+def test_acks_are_classified() -> None:
+    sender = Sender()
+    sender.offer(rid(1))
+    sender.next_to_send(0.0)
+    rejected = Ack(result_id=rid(1), status=AckStatus.REJECTED, reason=RejectReason.SIGNATURE)
+    assert sender.on_ack(rejected) is AckOutcome.DONE  # a rejection ends the result too
+    assert sender.on_ack(accepted(rid(1))) is AckOutcome.DUPLICATE
+    assert sender.on_ack(accepted(rid(2))) is AckOutcome.UNKNOWN
+    assert sender.idle
+
+
+def test_an_ack_for_a_copy_sent_before_a_restart_ends_a_pending_result() -> None:
+    sender = Sender()
+    sender.offer(rid(1))
+    assert sender.on_ack(accepted(rid(1))) is AckOutcome.DONE
+    assert sender.next_to_send(0.0) == []
+
+
+def test_a_result_given_up_leaves_the_window_for_good() -> None:
+    sender = Sender(window=1)
+    sender.offer(rid(1))
+    sender.offer(rid(2))
+    assert sender.next_to_send(0.0) == [rid(1)]
+    sender.give_up(rid(1))  # e.g. its stored PDF turned out damaged
+    assert sender.state_of(rid(1)) is ResultState.FAILED
+    assert sender.next_to_send(0.0) == [rid(2)]
+    sender.offer(rid(1))
+    assert sender.next_to_send(1000.0) == [rid(2)]  # only the overdue one, not the failed one
+    assert sender.on_ack(accepted(rid(1))) is AckOutcome.DONE  # a copy sent earlier got through
+    with pytest.raises(SenderStateError):
+        sender.give_up(rid(1))
+    with pytest.raises(SenderStateError):
+        sender.give_up(rid(9))
+
+
+def test_done_ids_are_remembered_within_a_bound() -> None:
+    sender = Sender(remember_done=2)
+    for i in range(3):
+        sender.offer(rid(i))
+        sender.on_ack(accepted(rid(i)))
+    assert sender.state_of(rid(0)) is None
+    assert sender.on_ack(accepted(rid(0))) is AckOutcome.UNKNOWN
+    assert sender.on_ack(accepted(rid(2))) is AckOutcome.DUPLICATE
+
+
+def test_the_table_has_no_move_out_of_nothing_but_offer() -> None:
+    assert {e for (s, e) in TRANSITIONS if s is None} == {SenderEvent.OFFER}
+    assert all(
+        TRANSITIONS[(ResultState.DONE, e)] is ResultState.DONE
+        for e in SenderEvent
+        if (ResultState.DONE, e) in TRANSITIONS
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"window": 0},
+        {"retransmit_after": 0.0},
+        {"retransmit_after": 5.0, "max_retransmit_after": 1.0},
+    ],
+)
+def test_nonsense_settings_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Sender(**kwargs)  # type: ignore[arg-type]
+
+
+class LossyServer:
+    """The far side of a lossy link: stores each result once, acks every copy it receives
+    (DUPLICATE after the first), and the link drops, duplicates and delays messages both ways."""
+
+    def __init__(self, rnd: random.Random, p_drop: float, p_dup: float) -> None:
+        self.rnd = rnd
+        self.p_drop = p_drop
+        self.p_dup = p_dup
+        self.stored: Counter[str] = Counter()  # copies received per result
+        self.acks_in_transit: list[Ack] = []
+
+    def receive(self, result_id: str) -> None:
+        for _ in range(self._copies()):
+            status = AckStatus.DUPLICATE if self.stored[result_id] else AckStatus.ACCEPTED
+            self.stored[result_id] += 1
+            for _ in range(self._copies()):
+                self.acks_in_transit.append(Ack(result_id=result_id, status=status))
+
+    def deliver_some(self) -> list[Ack]:
+        """Acks arriving now, in any order; the others stay in transit."""
+        self.rnd.shuffle(self.acks_in_transit)
+        cut = self.rnd.randint(0, len(self.acks_in_transit))
+        arriving, self.acks_in_transit = self.acks_in_transit[:cut], self.acks_in_transit[cut:]
+        return arriving
+
+    def _copies(self) -> int:
+        if self.rnd.random() < self.p_drop:
+            return 0
+        return 2 if self.rnd.random() < self.p_dup else 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=40),
+    window=st.integers(min_value=1, max_value=8),
+    p_drop=st.floats(min_value=0.0, max_value=0.6),
+    p_dup=st.floats(min_value=0.0, max_value=0.5),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_every_result_ends_acked_exactly_once_over_a_lossy_link(
+    n: int, window: int, p_drop: float, p_dup: float, seed: int
+) -> None:
+    rnd = random.Random(seed)  # the link's choices, reproducible from the seed
+    sender = Sender(window=window, retransmit_after=3.0, max_retransmit_after=12.0)
+    server = LossyServer(rnd, p_drop, p_dup)
+    offered = [rid(i) for i in range(n)]
+    done: Counter[str] = Counter()
+    to_offer = list(offered)
+    now = 0.0
+    for _step in range(20_000):
+        # Results arrive over time (and the outbox may offer one again after a restart).
+        for _ in range(rnd.randint(0, 3)):
+            if to_offer:
+                sender.offer(to_offer.pop(0))
+        if rnd.random() < 0.1:
+            sender.offer(rnd.choice(offered))
+        for result_id in sender.next_to_send(now):
+            server.receive(result_id)
+        assert sender.in_flight <= window
+        for ack in server.deliver_some():
+            if sender.on_ack(ack) is AckOutcome.DONE:
+                done[ack.result_id] += 1
+        if not to_offer and sender.idle:
+            break
+        now += 1.0
+    assert sender.idle, "the sender never finished"
+    assert done == Counter(offered)  # every result answered, each exactly once
+    assert set(server.stored) == set(offered)  # nothing lost on the way
+    assert all(sender.state_of(r) is ResultState.DONE for r in offered)
