@@ -10,18 +10,15 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from edge.errors import ConfigError
 from protocol.errors import TopicError
 from protocol.topics import validate_device_id
+from support.settings import TomlSettings, load_settings
 
 ENV_PREFIX = "SOHOA_EDGE_"
 DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -33,15 +30,12 @@ def default_data_dir() -> Path:
     return Path(base) / "sohoa" / "edge"
 
 
-class EdgeSettings(BaseSettings):
+class EdgeSettings(TomlSettings):
     """Everything the appliance needs (capture, signing, outbox, sync), validated and frozen."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        extra="forbid",
-        frozen=True,
-        toml_file=None,
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
+    what: ClassVar[str] = "edge"
+    error: ClassVar[type[Exception]] = ConfigError
 
     device_id: str
     """This appliance's id: the commonName of its certificates and its MQTT username."""
@@ -111,36 +105,14 @@ class EdgeSettings(BaseSettings):
         """`signing_key_id` as bytes (CKA_ID), or None."""
         return bytes.fromhex(self.signing_key_id) if self.signing_key_id else None
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment, then the TOML file (if the class names one)."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
-
     def transport_identity(self) -> tuple[Path, Path, Path]:
         """(ca_file, cert_file, key_file) for the broker connection.
 
         Raises:
             ConfigError: one of them is not set or does not exist; names the key.
         """
-        files: list[Path] = []
-        for key in ("ca_file", "cert_file", "key_file"):
-            value: Path | None = getattr(self, key)
-            if value is None:
-                raise ConfigError(
-                    f"edge setting '{key}' is not set: give it in the TOML file or as "
-                    f"{ENV_PREFIX}{key.upper()} (enrollment writes it)"
-                )
-            if not value.is_file():
-                raise ConfigError(f"edge setting '{key}': no such file {value}")
-            files.append(value)
-        return files[0], files[1], files[2]
+        ca_file, cert_file, key_file = self.require_files("ca_file", "cert_file", "key_file")
+        return ca_file, cert_file, key_file
 
 
 def load_edge_settings(toml_path: Path | None = None) -> EdgeSettings:
@@ -150,31 +122,4 @@ def load_edge_settings(toml_path: Path | None = None) -> EdgeSettings:
         ConfigError: the file is missing or unreadable, or a key is unknown, missing or invalid;
             the message names the key and the file.
     """
-    source = f"{toml_path}" if toml_path else "the environment"
-    if toml_path is not None and not toml_path.is_file():
-        raise ConfigError(f"edge configuration file not found: {toml_path}")
-
-    class _FromFile(EdgeSettings):
-        model_config = SettingsConfigDict(toml_file=toml_path)
-
-    try:
-        settings = _FromFile() if toml_path is not None else EdgeSettings()  # type: ignore[call-arg]
-    except ValidationError as e:
-        raise ConfigError(f"invalid edge configuration in {source}: {_explain(e)}") from e
-    except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(f"cannot read edge configuration {source}: {e}") from e
-    # Hand out the plain class, whatever source filled it.
-    return EdgeSettings.model_construct(**settings.model_dump())
-
-
-def _explain(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}'")
-        elif item["type"] == "missing":
-            parts.append(f"key '{key}' is required (or set {ENV_PREFIX}{key.upper()})")
-        else:
-            parts.append(f"key '{key}': {item['msg']}")
-    return "; ".join(parts)
+    return load_settings(EdgeSettings, toml_path)

@@ -28,7 +28,7 @@ from types import MappingProxyType, TracebackType
 
 from edge.errors import OutboxError
 from protocol.messages import MAX_RESULT_BYTES, Ack, AckStatus, sha256_hex
-from provisioning.files import write_atomic
+from support.files import write_atomic
 
 DB_FILE = "outbox.db"
 BLOB_DIR = "blobs"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from edge.errors import CaptureError, EdgeError
 from edge.fields import FIELD_KEYS, extract_fields
 from edge.ocr import OcrEngine, OcrPage
 from edge.pdf import assemble_pdf
+from support.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -114,32 +113,19 @@ def process_document(
     return ProcessedDocument(pages=pages, fields=fields, pdf=pdf, seconds=seconds)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and a rename, so a crash leaves the old file or the new one."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        try:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        except BaseException:
-            Path(f.name).unlink(missing_ok=True)
-            raise
-    Path(f.name).replace(path)
-
-
 def write_page_outputs(out_dir: Path, stem: str, page: OcrPage) -> None:
     """Write `<stem>.txt` (the OCR text, NFC) and `<stem>.fields.json` (the page's own fields:
     a flat object with every key of `FIELD_KEYS`, each a string or null)."""
-    _write_atomic(out_dir / f"{stem}.txt", (page.text + "\n").encode("utf-8"))
+    write_atomic(out_dir / f"{stem}.txt", (page.text + "\n").encode("utf-8"))
     fields = extract_fields(page.text)
     body = json.dumps({key: fields[key] for key in FIELD_KEYS}, ensure_ascii=False, indent=1)
-    _write_atomic(out_dir / f"{stem}.fields.json", (body + "\n").encode("utf-8"))
+    write_atomic(out_dir / f"{stem}.fields.json", (body + "\n").encode("utf-8"))
 
 
 def write_pdf(out_dir: Path, name: str, pdf: bytes) -> Path:
     """Write `<name>.pdf` into `out_dir`; return its path."""
     path = out_dir / f"{name}.pdf"
-    _write_atomic(path, pdf)
+    write_atomic(path, pdf)
     return path
 
 

@@ -49,7 +49,7 @@ from provisioning.ca import (
     write_private_key,
 )
 from provisioning.errors import BrokerError
-from provisioning.files import write_atomic
+from support.files import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.errors import TokenInitError
-from provisioning.files import write_atomic
+from support.files import write_atomic
 
 log = logging.getLogger(__name__)
 

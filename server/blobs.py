@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from protocol.messages import sha256_hex
-from provisioning.files import write_atomic
 from server.errors import RepositoryError
+from support.files import write_atomic
 
 BLOB_DIR = "blobs"
 SUFFIX = ".pdf"

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from server.errors import ConfigError
+from support.settings import TomlSettings, load_settings
 
 ENV_PREFIX = "SOHOA_SERVER_"
 
@@ -35,15 +31,12 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'repository.db'}"
 
 
-class ServerSettings(BaseSettings):
+class ServerSettings(TomlSettings):
     """Everything `sohoa server run` / `ingest` needs, validated and frozen."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        extra="forbid",
-        frozen=True,
-        toml_file=None,
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
+    what: ClassVar[str] = "server"
+    error: ClassVar[type[Exception]] = ConfigError
 
     data_dir: Path = Field(default_factory=default_data_dir)
     """The repository's home: the blob store (`blobs/`) and, by default, the SQLite database."""
@@ -78,36 +71,14 @@ class ServerSettings(BaseSettings):
             data = {**data, "database_url": sqlite_url(data_dir)}
         return data
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment, then the TOML file (if the class names one)."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
-
     def mqtt_identity_files(self) -> tuple[Path, Path, Path]:
         """(ca_file, cert_file, key_file) for the broker connection.
 
         Raises:
             ConfigError: one of them is not set or does not exist; names the key.
         """
-        files: list[Path] = []
-        for key in ("ca_file", "cert_file", "key_file"):
-            value: Path | None = getattr(self, key)
-            if value is None:
-                raise ConfigError(
-                    f"server setting '{key}' is not set: give it in the TOML file or as "
-                    f"{ENV_PREFIX}{key.upper()}"
-                )
-            if not value.is_file():
-                raise ConfigError(f"server setting '{key}': no such file {value}")
-            files.append(value)
-        return files[0], files[1], files[2]
+        ca_file, cert_file, key_file = self.require_files("ca_file", "cert_file", "key_file")
+        return ca_file, cert_file, key_file
 
 
 def load_server_settings(toml_path: Path | None = None) -> ServerSettings:
@@ -117,29 +88,4 @@ def load_server_settings(toml_path: Path | None = None) -> ServerSettings:
         ConfigError: the file is missing or unreadable, or a key is unknown or invalid; the
             message names the key and the file.
     """
-    source = f"{toml_path}" if toml_path else "the environment"
-    if toml_path is not None and not toml_path.is_file():
-        raise ConfigError(f"server configuration file not found: {toml_path}")
-
-    class _FromFile(ServerSettings):
-        model_config = SettingsConfigDict(toml_file=toml_path)
-
-    try:
-        settings = _FromFile() if toml_path is not None else ServerSettings()
-    except ValidationError as e:
-        raise ConfigError(f"invalid server configuration in {source}: {_explain(e)}") from e
-    except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(f"cannot read server configuration {source}: {e}") from e
-    # Hand out the plain class, whatever source filled it.
-    return ServerSettings.model_construct(**settings.model_dump())
-
-
-def _explain(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            parts.append(f"unknown key '{key}'")
-        else:
-            parts.append(f"key '{key}': {item['msg']}")
-    return "; ".join(parts)
+    return load_settings(ServerSettings, toml_path)
