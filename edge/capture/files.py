@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from edge.errors import CaptureError
 
@@ -102,3 +104,76 @@ def load_page_image(path: Path) -> tuple[Image.Image, int]:
     if upright is None:  # exif_transpose returns None only with in_place=True
         raise CaptureError(f"{path}: cannot orient the image: scan the page again")
     return _normalise_mode(upright), dpi
+
+
+MAX_PAGES = 1000
+"""Pages read from one file at most: more is not a result but a mistake (or an attack)."""
+
+MAX_TOTAL_PIXELS = 64 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 2**34
+"""Pixels decoded from one file at most (each page is also under Pillow's own bomb limit)."""
+
+
+@contextmanager
+def _refusing_bad_images(path: Path) -> Iterator[None]:
+    """Turn every way reading `path` can fail into a `CaptureError` that says what to do."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its pixel limit; treat that as the bomb it is.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except FileNotFoundError as e:
+        raise CaptureError(f"{path}: no such file: check the path") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CaptureError(
+            f"{path}: the image is too large to decode safely ({e}): scan the page at 300-600 dpi"
+        ) from e
+    except UnidentifiedImageError as e:
+        raise CaptureError(
+            f"{path}: not a readable image (corrupt, or not a known format): give a complete "
+            "PNG, JPEG or TIFF page image, or scan the page again"
+        ) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise CaptureError(
+            f"{path}: cannot read the image ({e}): check the file is complete and readable, or "
+            "scan the page again"
+        ) from e
+
+
+def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:
+    """Read every page of an image file (all frames of a multi-page TIFF), upright, with dpi.
+
+    Each page is handled as `load_page_image` handles one: EXIF/TIFF orientation honoured, mode
+    "1", "L" or "RGB", its own resolution (pages of one TIFF may differ).
+
+    Args:
+        path: an image file; single-page formats give a list of one.
+
+    Returns:
+        (image, dpi) per page, in file order.
+
+    Raises:
+        CaptureError: the file is missing, unreadable, not an image, truncated (in any page), has
+            more than `MAX_PAGES` pages, or a page (or all pages together) is so large that
+            decoding could exhaust memory.
+    """
+    pages: list[tuple[Image.Image, int]] = []
+    total_pixels = 0
+    with _refusing_bad_images(path), Image.open(path) as opened:
+        for number, frame in enumerate(ImageSequence.Iterator(opened)):
+            if number >= MAX_PAGES:
+                raise CaptureError(
+                    f"{path}: more than {MAX_PAGES} pages in one file: split it into one "
+                    "file per document"
+                )
+            total_pixels += frame.width * frame.height
+            if total_pixels > MAX_TOTAL_PIXELS:
+                raise CaptureError(
+                    f"{path}: the pages are too large together to decode safely: split the "
+                    "file or scan at 300-600 dpi"
+                )
+            frame.load()
+            dpi = _dpi(frame, path)
+            # exif_transpose copies the frame, so the page outlives the file being closed.
+            upright = ImageOps.exif_transpose(frame)
+            pages.append((_normalise_mode(upright), dpi))
+    return pages
