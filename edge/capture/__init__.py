@@ -1,2 +1,2 @@
-"""Page sources (image files now; SANE scanner and OpenCV camera to come), page detection,
+"""Page sources (SANE scanner, OpenCV camera, image files), page detection and rectification,
 quality gates and enhancement."""

@@ -11,6 +11,7 @@ Rules of this module:
 from __future__ import annotations
 
 import logging
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,7 +133,18 @@ def _refusing_bad_images(path: Path) -> Iterator[None]:
             f"{path}: not a readable image (corrupt, or not a known format): give a complete "
             "PNG, JPEG or TIFF page image, or scan the page again"
         ) from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        TypeError,
+        IndexError,
+        struct.error,
+        UserWarning,
+    ) as e:
+        # Pillow's TIFF reader raises TypeError ("Missing dimensions") or struct.error on a
+        # page whose directory is cut off, when it seeks to that page.
         raise CaptureError(
             f"{path}: cannot read the image ({e}): check the file is complete and readable, or "
             "scan the page again"
@@ -159,6 +171,10 @@ def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:
     pages: list[tuple[Image.Image, int]] = []
     total_pixels = 0
     with _refusing_bad_images(path), Image.open(path) as opened:
+        if opened.format == "TIFF":
+            # A page directory cut short only warns ("Corrupt EXIF data"); in a TIFF that is a
+            # damaged file. (Not for JPEG, whose EXIF blocks phones often write sloppily.)
+            warnings.filterwarnings("error", category=UserWarning, module=r"PIL\.TiffImagePlugin")
         for number, frame in enumerate(ImageSequence.Iterator(opened)):
             if number >= MAX_PAGES:
                 raise CaptureError(

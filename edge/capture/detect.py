@@ -1,0 +1,447 @@
+"""Find the page in a camera frame or a scan: a quadrilateral in input-image pixels.
+
+How it works (all on one core, ~a few ms per 640×480 preview frame):
+1. A copy with its longer side at `work_width` pixels is turned into a "paper map": bright and
+   unsaturated is paper (`V - S` in HSV; plain grey for grey images). Desks, hands and shadows
+   fall below, white paper above — also under glare and the soft shadow of a hand.
+2. Otsu splits the map; a closing fills the text, an opening cuts thin bridges (a finger, a
+   second sheet touching the first). Each large component's convex hull is reduced to four
+   corners (the hull hides a finger's dent in the margin) and checked: convex, plausible
+   angles, filling its quad. When the threshold finds nothing usable, Canny edges of the same
+   map are tried the same way.
+3. The best quad is refined in the full-resolution image: along each edge, short profiles
+   across it are sampled (`cv2.remap`, so a 12 Mpx photo is never converted as a whole), the
+   paper-to-desk step is located to sub-pixel, and lines fitted to the points nearest each
+   corner are intersected — bowed paper curves in the middle, not at its corners.
+
+A page that fills the whole image (a flatbed or ADF scan) comes back as the image rectangle.
+Corners come in "portrait order" (`geometry.portrait_order`): clockwise with a short edge first.
+Which short edge is the page's top needs OSD (`edge.capture.orientation.orient_quad`).
+
+Rules of this module: pure functions, no state between frames (the camera's tracker keeps
+state), no logging per frame (it runs 20+ times a second).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.capture.geometry import PageQuad, portrait_order
+
+Image = npt.NDArray[Any]
+"""An OpenCV image: grey (H×W) or BGR (H×W×3), 8-bit."""
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Tunables of the detector; the defaults suit phones and overhead cameras over a desk.
+
+    Attributes:
+        min_area: smallest page, as a fraction of the frame's area.
+        min_fill: the paper component must cover this fraction of its quad (a finger or a
+            fold takes a little; a wood-grain blob takes a lot).
+        max_angle_deviation: each interior angle must be within this many degrees of 90°.
+        min_contrast: paper-map difference, in grey levels, between just inside and just
+            outside the quad; what separates a page from a patch of desk.
+        full_frame_margin: a quad within this fraction of the frame's border on every side is
+            taken as a page filling the frame (a scan).
+        min_full_frame_brightness: median paper-map level a frame-filling page must reach.
+        min_ink_contrast: how much darker than that median its darkest 0.5% (the ink) must be.
+        edge_samples: profiles taken across each edge during refinement.
+        corner_span: fraction of each edge, from each end, used for the line through a corner.
+    """
+
+    min_area: float = 0.08
+    min_fill: float = 0.85
+    max_angle_deviation: float = 50.0
+    min_contrast: float = 25.0
+    full_frame_margin: float = 0.02
+    min_full_frame_brightness: float = 140.0
+    min_ink_contrast: float = 50.0
+    edge_samples: int = 40
+    corner_span: float = 0.35
+
+
+DEFAULT_SETTINGS = DetectorSettings()
+
+
+def detect_page(
+    image: Image, *, work_width: int = 640, settings: DetectorSettings = DEFAULT_SETTINGS
+) -> PageQuad | None:
+    """Find the page's quadrilateral.
+
+    Args:
+        image: a BGR or grey frame, any size.
+        work_width: the longer side of the downscaled copy the search runs on.
+        settings: detector tunables.
+
+    Returns:
+        The page's corners in `image` pixels, clockwise with a short edge first (the page's
+        text direction is decided later by OSD), or None when no page is in view.
+
+    Raises:
+        ValueError: the image is empty or not 2-D grey / 3-channel colour.
+    """
+    if image.ndim not in (2, 3) or image.size == 0 or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"expected a grey or BGR image, got shape {image.shape}")
+    height, width = image.shape[:2]
+    scale = min(1.0, work_width / max(height, width))
+    small = (
+        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if scale < 1.0
+        else image
+    )
+    paper = paper_map(small)
+    found = _find_quad(paper, settings)
+    if found is None:
+        return None
+    quad_small, full_frame = found
+    corners = quad_small / scale
+    if full_frame:
+        # A scan: the page is the whole image; there are no paper edges to refine on.
+        h, w = height - 1.0, width - 1.0
+        corners = np.array([[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]])
+    else:
+        # Sub-pixel on the work image first (the mask's corners are rounded by the morphology),
+        # then at full resolution within a couple of work pixels, then once more, closer.
+        corners = _refine(small, quad_small, search=8.0, settings=settings, span=1.0)
+        corners = _refine(small, corners, search=3.0, settings=settings) / scale
+        if scale < 1.0:
+            for search in (max(3.0, 2.0 / scale), max(2.0, 0.75 / scale)):
+                corners = _refine(image, corners, search=search, settings=settings)
+    return PageQuad.from_array(portrait_order(corners))
+
+
+def paper_map(image: Image) -> Image:
+    """Per pixel, how much it looks like paper: bright and grey, 0-255.
+
+    The darkest channel less half the chroma (`1.5·min − 0.5·max` over B, G, R): white and grey
+    paper keep their brightness, a wooden desk or a hand loses most of it. It scales with the
+    exposure (unlike HSV saturation, which is noise in dark pixels), so a dim frame keeps its
+    page.
+
+    Args:
+        image: BGR or grey.
+
+    Returns:
+        A grey image of the same size.
+    """
+    if image.ndim == 2:
+        return image
+    blue, green, red = cv2.split(image)
+    low = cv2.min(cv2.min(blue, green), red)
+    high = cv2.max(cv2.max(blue, green), red)
+    return cv2.addWeighted(low, 1.5, high, -0.5, 0.0)  # saturates to 0..255
+
+
+def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bool] | None:
+    """The best page quad on the work image, and whether it fills the frame.
+
+    Shadows across the page make one threshold cut the page in two, so several are tried: Otsu's
+    split of the whole map, and splits of its darker class (shadowed paper above the desk).
+    Each candidate is judged by its weakest edge: a page has four sharp edges, a shadow's
+    boundary is soft.
+    """
+    height, width = paper.shape
+    blurred = cv2.GaussianBlur(paper, (5, 5), 0)
+    # Exposure-independent: stretch so the brightest paper reaches white (an under-exposed
+    # frame keeps its page; `min_contrast` then means the same in every light).
+    top = float(np.percentile(blurred, 99))
+    if 0 < top < 250:
+        blurred = cv2.convertScaleAbs(blurred, alpha=min(8.0, 255.0 / top))
+    histogram = np.bincount(blurred.ravel(), minlength=256).astype(np.float64)
+    upper = _otsu(histogram)
+    lower = _otsu(histogram[:upper])
+    side = max(3, round(max(height, width) / 80)) | 1  # a text line's height, about
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    candidates: list[tuple[float, FloatArray, bool]] = []
+    for level in sorted({upper, (upper + lower) // 2, lower}, reverse=True):
+        if level <= 0:
+            continue
+        binary = np.where(blurred > level, 255, 0).astype(np.uint8)
+        closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
+        opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, kernel, iterations=2)
+        candidates += _candidates(opened, blurred, settings)
+    if not candidates:
+        edges = cv2.Canny(blurred, 30, 90)
+        edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+        filled = np.zeros_like(edges)
+        contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
+        candidates += _candidates(filled, blurred, settings)
+    if not candidates:
+        return None
+    full = [c for c in candidates if c[2]]
+    if full and len(full) == len(candidates):
+        if not _looks_like_page(paper, settings):
+            return None  # a bare desk or wall filling the frame
+        return full[0][1], True
+    _, quad, _ = max((c for c in candidates if not c[2]), key=lambda c: c[0])
+    return quad, False
+
+
+def _otsu(histogram: FloatArray) -> int:
+    """Otsu's threshold of a histogram (bins 0..n-1): values above it form the bright class."""
+    total = histogram.sum()
+    if total <= 0 or len(histogram) < 2:
+        return 0
+    levels = np.arange(len(histogram), dtype=np.float64)
+    weight = np.cumsum(histogram)
+    mean = np.cumsum(histogram * levels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mean[-1] * weight / total - mean) ** 2 / (weight * (total - weight))
+    between = np.nan_to_num(between[:-1], nan=0.0, posinf=0.0)
+    return int(np.argmax(between)) if between.size else 0
+
+
+def _candidates(
+    mask: Image, paper: Image, settings: DetectorSettings
+) -> list[tuple[float, FloatArray, bool]]:
+    """Plausible page quads among the mask's large components: (weakest edge's contrast, quad,
+    fills the frame)."""
+    height, width = mask.shape
+    frame_area = float(height * width)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours = sorted(contours, key=cv2.contourArea, reverse=True)[:3]
+    found: list[tuple[float, FloatArray, bool]] = []
+    for contour in contours:
+        area = cv2.contourArea(contour)
+        if area < settings.min_area * frame_area:
+            break
+        hull = cv2.convexHull(contour)
+        quad = _hull_to_quad(hull)
+        if quad is None:
+            continue
+        quad_area = abs(cv2.contourArea(quad.astype(np.float32)))
+        if quad_area <= 0 or area / quad_area < settings.min_fill:
+            continue
+        if _full_frame(quad, width, height, settings):
+            found.append((0.0, quad, True))
+            continue
+        if not _plausible_angles(quad, settings.max_angle_deviation):
+            continue
+        contrast = _edge_contrast(paper, quad)
+        if contrast >= settings.min_contrast:
+            found.append((contrast, quad, False))
+    return found
+
+
+def _hull_to_quad(hull: npt.NDArray[Any]) -> FloatArray | None:
+    """Reduce a convex hull to four corners: simplify with a growing tolerance, then keep the
+    four vertices spanning the largest area (a clipped corner leaves a fifth vertex)."""
+    perimeter = cv2.arcLength(hull, closed=True)
+    for fraction in (0.01, 0.02, 0.03, 0.05):
+        approx = cv2.approxPolyDP(hull, fraction * perimeter, closed=True).reshape(-1, 2)
+        if len(approx) == 4:
+            return approx.astype(np.float64)
+        if 4 < len(approx) <= 8:
+            return _largest_quad(approx.astype(np.float64))
+    return None
+
+
+def _largest_quad(points: FloatArray) -> FloatArray:
+    """The four of at most eight polygon vertices (in order) enclosing the largest area."""
+    n = len(points)
+    best, best_area = points[:4], -1.0
+    for a in range(n):
+        for b in range(a + 1, n):
+            for c in range(b + 1, n):
+                for d in range(c + 1, n):
+                    quad = points[[a, b, c, d]]
+                    x, y = quad[:, 0], quad[:, 1]
+                    area = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2
+                    if area > best_area:
+                        best, best_area = quad, area
+    return best
+
+
+def _looks_like_page(paper: Image, settings: DetectorSettings) -> bool:
+    """A frame-filling 'page' must be bright paper with dark marks on it (text, a seal): a
+    plain desk or wall has neither the brightness nor the ink."""
+    level = float(np.median(paper))
+    ink = float(np.percentile(paper, 0.5))
+    return level >= settings.min_full_frame_brightness and level - ink >= settings.min_ink_contrast
+
+
+def _full_frame(quad: FloatArray, width: int, height: int, settings: DetectorSettings) -> bool:
+    margin_x = settings.full_frame_margin * width + 2
+    margin_y = settings.full_frame_margin * height + 2
+    xs, ys = quad[:, 0], quad[:, 1]
+    return bool(
+        (xs < margin_x).sum() >= 2
+        and (xs > width - 1 - margin_x).sum() >= 2
+        and (ys < margin_y).sum() >= 2
+        and (ys > height - 1 - margin_y).sum() >= 2
+    )
+
+
+def _plausible_angles(quad: FloatArray, max_deviation: float) -> bool:
+    """Convex, and every interior angle within `max_deviation` degrees of a right angle."""
+    signs = []
+    for i in range(4):
+        a, b, c = quad[i - 1], quad[i], quad[(i + 1) % 4]
+        u, v = a - b, c - b
+        norm = np.linalg.norm(u) * np.linalg.norm(v)
+        if norm == 0:
+            return False
+        angle = np.degrees(np.arccos(np.clip(np.dot(u, v) / norm, -1.0, 1.0)))
+        if abs(angle - 90.0) > max_deviation:
+            return False
+        signs.append(np.sign(u[0] * v[1] - u[1] * v[0]))
+    return bool(abs(sum(signs)) == 4)
+
+
+def _edge_contrast(paper: Image, quad: FloatArray) -> float:
+    """The weakest edge's sharpness: per edge, the median over points along it of the largest
+    paper-map step (inside minus outside, across a few pixels) found within a band around the
+    edge — the band lets a bowed edge stray from the straight chord. Edges along the frame's
+    border (a page cut off) are skipped."""
+    height, width = paper.shape
+    centre = quad.mean(axis=0)
+    half = max(2.0, max(height, width) / 240)  # half the step's width
+    band = np.arange(-3 * half, 3 * half + 1, 1.0)
+    ts = np.linspace(0.1, 0.9, 16)
+    steps = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        direction = b - a
+        normal = np.array([direction[1], -direction[0]]) / (np.linalg.norm(direction) + 1e-9)
+        if np.dot(centre - (a + b) / 2, normal) < 0:
+            normal = -normal  # point inwards
+        points = (a + ts[:, None] * direction)[:, None, :] + band[None, :, None] * normal
+        inside = np.rint(points + half * normal).astype(int)
+        outside = np.rint(points - half * normal).astype(int)
+        valid = (
+            (np.minimum(inside, outside) >= 0).all(axis=2)
+            & (np.maximum(inside[..., 0], outside[..., 0]) < width)
+            & (np.maximum(inside[..., 1], outside[..., 1]) < height)
+        )
+        rows = valid.all(axis=1)
+        if rows.sum() < len(ts) // 2:
+            continue  # an edge on the frame's border: nothing outside to compare with
+        inner = paper[inside[rows, :, 1], inside[rows, :, 0]].astype(np.float64)
+        outer = paper[outside[rows, :, 1], outside[rows, :, 0]].astype(np.float64)
+        steps.append(float(np.median((inner - outer).max(axis=1))))
+    return min(steps) if steps else 0.0
+
+
+def _refine(
+    image: Image,
+    corners: FloatArray,
+    *,
+    search: float,
+    settings: DetectorSettings,
+    span: float | None = None,
+) -> FloatArray:
+    """Move each corner onto the intersection of lines fitted to the paper's edges near it.
+
+    Args:
+        image: where to look (the work copy or the full-resolution frame).
+        corners: the current corners, in `image` pixels, in order round the quad.
+        search: how far across each edge to look, in pixels.
+        settings: detector tunables.
+        span: fraction of each edge, from the corner, the corner's lines are fitted to
+            (default `settings.corner_span`; 1.0 fits whole edges, steadier on a first pass).
+    """
+    span = settings.corner_span if span is None else span
+    ordered = np.asarray(corners, dtype=np.float64)
+    centre = ordered.mean(axis=0)
+    edge_points: list[FloatArray] = []
+    for i in range(4):
+        a, b = ordered[i], ordered[(i + 1) % 4]
+        edge_points.append(_edge_points(image, a, b, centre, search, settings.edge_samples))
+    refined = ordered.copy()
+    for i in range(4):
+        # Corner i joins edge i-1 (ending at it) and edge i (starting at it).
+        before = edge_points[i - 1]
+        after = edge_points[i]
+        line_before = _fit_line(before[before[:, 2] >= 1 - span, :2])
+        if line_before is None:
+            line_before = _fit_line(before[:, :2])
+        line_after = _fit_line(after[after[:, 2] <= span, :2])
+        if line_after is None:
+            line_after = _fit_line(after[:, :2])
+        if line_before is None or line_after is None:
+            continue
+        point = _intersect(line_before, line_after)
+        if point is not None and np.linalg.norm(point - ordered[i]) <= 2.5 * search:
+            refined[i] = point
+    return refined
+
+
+def _edge_points(
+    image: Image, a: FloatArray, b: FloatArray, centre: FloatArray, search: float, samples: int
+) -> FloatArray:
+    """Sub-pixel points on the paper's edge near segment a→b: rows of (x, y, t along a→b)."""
+    direction = b - a
+    length = float(np.linalg.norm(direction))
+    if length < 1:
+        return np.empty((0, 3))
+    tangent = direction / length
+    normal = np.array([tangent[1], -tangent[0]])
+    if np.dot(centre - (a + b) / 2, normal) < 0:
+        normal = -normal  # inwards, towards the paper
+    radius = int(np.ceil(search))
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    ts = np.linspace(0.02, 0.98, samples)
+    # Three parallel profiles per sample, a pixel apart along the edge, averaged against noise.
+    along = np.array([-1.0, 0.0, 1.0])
+    base = a + ts[:, None] * direction  # (samples, 2)
+    grid = (
+        base[:, None, None, :]
+        + offsets[None, :, None, None] * normal
+        + along[None, None, :, None] * tangent * max(1.0, search / 6)
+    )  # (samples, offsets, along, 2)
+    map_x = grid[..., 0].astype(np.float32).reshape(samples, -1)
+    map_y = grid[..., 1].astype(np.float32).reshape(samples, -1)
+    sampled = cv2.remap(
+        image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    if sampled.ndim == 3:
+        sampled = paper_map(sampled)
+    profiles = sampled.reshape(samples, len(offsets), len(along)).astype(np.float64).mean(axis=2)
+    # Slight smoothing across the edge, then the step from outside (low) to inside (high).
+    kernel = np.array([1.0, 2.0, 1.0]) / 4
+    smooth = np.apply_along_axis(lambda p: np.convolve(p, kernel, mode="same"), 1, profiles)
+    step = np.zeros_like(smooth)
+    step[:, 1:-1] = smooth[:, 2:] - smooth[:, :-2]
+    step[:, :2] = step[:, -2:] = 0
+    best = step.argmax(axis=1)
+    strength = step[np.arange(samples), best]
+    threshold = max(6.0, 0.5 * float(np.median(strength)))
+    rows = []
+    for k in range(samples):
+        j = int(best[k])
+        if strength[k] < threshold or j <= 0 or j >= len(offsets) - 1:
+            continue
+        left, mid, right = step[k, j - 1], step[k, j], step[k, j + 1]
+        denominator = left - 2 * mid + right
+        shift = 0.5 * (left - right) / denominator if denominator != 0 else 0.0
+        point = base[k] + (offsets[j] + float(np.clip(shift, -0.5, 0.5))) * normal
+        rows.append((point[0], point[1], ts[k]))
+    return np.array(rows) if rows else np.empty((0, 3))
+
+
+def _fit_line(points: FloatArray) -> FloatArray | None:
+    """A robust line (vx, vy, x0, y0) through at least three points."""
+    if len(points) < 3:
+        return None
+    line = cv2.fitLine(points.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)
+    return line.reshape(4).astype(np.float64)
+
+
+def _intersect(first: FloatArray, second: FloatArray) -> FloatArray | None:
+    """Where two (vx, vy, x0, y0) lines cross; None when nearly parallel."""
+    d1, p1 = first[:2], first[2:]
+    d2, p2 = second[:2], second[2:]
+    cross = d1[0] * d2[1] - d1[1] * d2[0]
+    if abs(cross) < 1e-3:
+        return None
+    t = ((p2[0] - p1[0]) * d2[1] - (p2[1] - p1[1]) * d2[0]) / cross
+    return np.asarray(p1 + t * d1, dtype=np.float64)

@@ -1,0 +1,434 @@
+"""From a captured image to a page ready to archive and to OCR: a row of stages with one shape.
+
+Each stage is a plain function `stage(state: PageState, options: CaptureOptions) -> PageState`
+that reads the state and returns a new one (`dataclasses.replace`); a stage that does not apply
+to the source (deskew for a camera page, rectify for a scan) returns the state unchanged.
+`prepare_page` runs them in order and, when asked, keeps each stage's image for debugging —
+the OCRmyPDF model (`_pipeline.py` stages, `--keep-temporary-files`).
+
+    detect → gates → rectify → orient → destreak, deskew (scans) → flatten (camera) → binarize
+
+Rules of this module:
+- The archive image stays as captured — colour or grey, only made flat (rectified), upright and
+  straight; the law asks for the colour copy. Enhancement goes into the OCR image only.
+- Gates never stop the row: the caller (kiosk, CLI, camera loop) decides what a failed gate
+  means; a page that was not found is passed through as it is, with every gate failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image as PilImage
+
+from edge.capture.detect import detect_page
+from edge.capture.gates import (
+    DEFAULT_THRESHOLDS,
+    GateResult,
+    GateThresholds,
+    all_passed,
+    evaluate_gates,
+)
+from edge.capture.geometry import A4, PageQuad, PaperSize
+from edge.capture.orientation import detect_orientation, orient_quad, rotate_upright
+from edge.capture.rectify import MIN_SKEW_DEGREES, find_skew, rectify, rotate_page
+from edge.capture.source import SourceKind
+
+Image = npt.NDArray[Any]
+"""An OpenCV image: grey (H×W) or BGR (H×W×3), 8-bit."""
+
+__all__ = ["CaptureOptions", "PageState", "PreparedPage", "SourceKind", "prepare_page"]
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How to prepare pages (parsed once, at the program's edge).
+
+    Attributes:
+        dpi: resolution of a rectified camera page (a scan keeps its own).
+        paper: the sheet's size, for rectification and the effective-resolution gate.
+        binarize: give OCR a black-and-white image (Sauvola) instead of flattened grey.
+        orient: run OSD and turn pages upright.
+        keep_intermediates: keep every stage's image in `PreparedPage.intermediates`.
+        thresholds: the quality gates' thresholds.
+        work_width: the detector's analysis size (longer side, pixels).
+    """
+
+    dpi: int = 300
+    paper: PaperSize = A4
+    binarize: bool = False
+    orient: bool = True
+    keep_intermediates: bool = False
+    thresholds: GateThresholds = DEFAULT_THRESHOLDS
+    work_width: int = 640
+
+
+DEFAULT_OPTIONS = CaptureOptions()
+
+
+@dataclass(frozen=True)
+class PageState:
+    """What flows between stages.
+
+    Attributes:
+        source: CAMERA or SCANNER (a FILE is resolved by the detect stage).
+        frame: the image as captured, untouched.
+        image: the page so far (rectified, upright, straight as the stages have made it).
+        dpi: `image`'s resolution.
+        quad: the page's corners in `frame` pixels (page order once oriented), or None.
+        gates: the quality gates' verdicts (empty before the gates stage).
+        orientation: the clockwise rotation the content had (0/90/180/270).
+        skew: the skew a scan had, in degrees.
+        ocr_image: the image prepared for OCR (None before the flatten stage).
+        fills_frame: the page fills the image (a scan, or a camera page already rectified by
+            the camera loop): nothing to rectify, no border to be cut off by.
+    """
+
+    source: SourceKind
+    frame: Image
+    image: Image
+    dpi: int
+    quad: PageQuad | None = None
+    gates: tuple[GateResult, ...] = ()
+    orientation: int = 0
+    skew: float = 0.0
+    ocr_image: Image | None = None
+    fills_frame: bool = False
+
+
+Stage = Callable[[PageState, CaptureOptions], PageState]
+
+
+def stage_detect(state: PageState, options: CaptureOptions) -> PageState:
+    """Find the page; resolve a FILE source to SCANNER (page fills the image) or CAMERA."""
+    if state.source == SourceKind.SCANNER:
+        height, width = state.frame.shape[:2]
+        h, w = height - 1.0, width - 1.0
+        return dataclasses.replace(
+            state, quad=PageQuad(((0.0, 0.0), (w, 0.0), (w, h), (0.0, h))), fills_frame=True
+        )
+    quad = detect_page(state.frame, work_width=options.work_width)
+    full = quad is not None and fills_frame(quad, state.frame)
+    source: SourceKind = state.source
+    if source == SourceKind.FILE:
+        source = SourceKind.SCANNER if full else SourceKind.CAMERA
+    return dataclasses.replace(state, quad=quad, source=source, fills_frame=full)
+
+
+def fills_frame(quad: PageQuad, frame: Image) -> bool:
+    """Whether the quad is the whole image (what the detector answers for a scan)."""
+    height, width = frame.shape[:2]
+    return bool(quad.area >= 0.98 * (width - 1) * (height - 1))
+
+
+def stage_gates(state: PageState, options: CaptureOptions) -> PageState:
+    """Judge the capture (see `edge.capture.gates`)."""
+    gates = evaluate_gates(
+        state.frame,
+        state.quad,
+        full_frame=state.fills_frame,
+        dpi=state.dpi if state.fills_frame else None,
+        paper=options.paper,
+        thresholds=options.thresholds,
+    )
+    return dataclasses.replace(state, gates=gates)
+
+
+def stage_rectify(state: PageState, options: CaptureOptions) -> PageState:
+    """Warp a camera page flat to the sheet's size at `options.dpi`."""
+    if state.source != SourceKind.CAMERA or state.quad is None or state.fills_frame:
+        return state
+    page = rectify(state.frame, state.quad, dpi=options.dpi, paper=options.paper)
+    return dataclasses.replace(state, image=page, dpi=options.dpi)
+
+
+def stage_orient(state: PageState, options: CaptureOptions) -> PageState:
+    """Turn the page upright (OSD) and re-order the quad to follow the text."""
+    if not options.orient or state.quad is None:
+        return state
+    degrees = detect_orientation(state.image, state.dpi)
+    if degrees == 0:
+        return state
+    return dataclasses.replace(
+        state,
+        image=rotate_upright(state.image, degrees),
+        quad=orient_quad(state.quad, degrees),
+        orientation=degrees,
+    )
+
+
+def stage_destreak(state: PageState, options: CaptureOptions) -> PageState:
+    """Start a scan's OCR image without the scanner's vertical streaks (dust on the ADF glass).
+
+    Must run before deskew: a streak is exactly vertical only in the raw scan. Tesseract drops
+    a vertical streak as a rule line, but once turned by deskew it reads as text and scrambles
+    the columns. The archive image keeps the streak — it is what the scanner saw.
+    """
+    if state.source != SourceKind.SCANNER or state.quad is None:
+        return state
+    return dataclasses.replace(state, ocr_image=remove_streaks(to_grey(state.image), state.dpi))
+
+
+def stage_deskew(state: PageState, options: CaptureOptions) -> PageState:
+    """Straighten a scan's small skew (camera pages are straight once rectified)."""
+    if state.source != SourceKind.SCANNER or state.quad is None:
+        return state
+    angle = find_skew(state.image)
+    if abs(angle) < MIN_SKEW_DEGREES:
+        return dataclasses.replace(state, skew=angle)
+    ocr_image = None if state.ocr_image is None else rotate_page(state.ocr_image, angle)
+    return dataclasses.replace(
+        state, image=rotate_page(state.image, angle), ocr_image=ocr_image, skew=angle
+    )
+
+
+def stage_flatten(state: PageState, options: CaptureOptions) -> PageState:
+    """Finish the OCR image: grey, and for camera pages with the illumination flattened."""
+    if state.ocr_image is not None:
+        return state  # a scan's, already made by destreak
+    grey = to_grey(state.image)
+    if state.source == SourceKind.CAMERA and state.quad is not None:
+        grey = flatten_illumination(grey, state.dpi)
+    return dataclasses.replace(state, ocr_image=grey)
+
+
+def stage_binarize(state: PageState, options: CaptureOptions) -> PageState:
+    """Optionally turn the OCR image black and white (Sauvola)."""
+    if not options.binarize or state.ocr_image is None:
+        return state
+    return dataclasses.replace(state, ocr_image=sauvola(state.ocr_image, state.dpi))
+
+
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("detect", stage_detect),
+    ("gates", stage_gates),
+    ("rectify", stage_rectify),
+    ("orient", stage_orient),
+    ("destreak", stage_destreak),
+    ("deskew", stage_deskew),
+    ("flatten", stage_flatten),
+    ("binarize", stage_binarize),
+)
+"""The row of stages, in order."""
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """A captured page, ready to archive and to OCR.
+
+    Attributes:
+        archive_image: the page as captured (colour or grey), flat, upright and straight.
+        ocr_image: grey (or black and white) with even light, for OCR.
+        dpi: both images' resolution.
+        quad: the page's corners in the input image, in the page's own order, or None.
+        gates: every quality gate's verdict.
+        orientation: the clockwise rotation the content had (0/90/180/270).
+        skew: the skew a scan had, in degrees.
+        source: CAMERA or SCANNER (what a FILE turned out to be).
+        intermediates: (stage name, image after it), when `keep_intermediates` was asked.
+    """
+
+    archive_image: Image
+    ocr_image: Image
+    dpi: int
+    quad: PageQuad | None
+    gates: tuple[GateResult, ...]
+    orientation: int
+    skew: float
+    source: SourceKind
+    intermediates: tuple[tuple[str, Image], ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """Whether every quality gate passed."""
+        return all_passed(self.gates)
+
+    @property
+    def failed(self) -> tuple[GateResult, ...]:
+        """The gates that failed, in order."""
+        return tuple(g for g in self.gates if not g.passed)
+
+
+def prepare_page(
+    image: Image,
+    source: SourceKind,
+    *,
+    dpi: int | None = None,
+    options: CaptureOptions = DEFAULT_OPTIONS,
+) -> PreparedPage:
+    """Run detect → gates → rectify → orient → deskew → flatten → binarize on one capture.
+
+    Args:
+        image: the captured image, BGR or grey (as OpenCV reads it).
+        source: where it came from (FILE: decide from whether the page fills the image).
+        dpi: a scan's resolution (from the scanner or the file); a camera page gets
+            `options.dpi` once rectified.
+        options: how to prepare the page.
+
+    Returns:
+        The archive and OCR images, the quad, the gates' verdicts and what was corrected.
+
+    Raises:
+        ValueError: the image is not grey or BGR.
+        CaptureError: the orientation data is missing.
+    """
+    state = PageState(source=source, frame=image, image=image, dpi=dpi or options.dpi)
+    kept: list[tuple[str, Image]] = []
+    for name, stage in STAGES:
+        state = stage(state, options)
+        if options.keep_intermediates:
+            shown = state.ocr_image if name in ("destreak", "flatten", "binarize") else state.image
+            if name == "detect":
+                shown = draw_quad(state.frame, state.quad)
+            if shown is not None:
+                kept.append((name, shown))
+    ocr_image = state.ocr_image if state.ocr_image is not None else to_grey(state.image)
+    return PreparedPage(
+        archive_image=state.image,
+        ocr_image=ocr_image,
+        dpi=state.dpi,
+        quad=state.quad,
+        gates=state.gates,
+        orientation=state.orientation,
+        skew=state.skew,
+        source=state.source,
+        intermediates=tuple(kept),
+    )
+
+
+def prepare_pil(
+    image: PilImage.Image, dpi: int, *, options: CaptureOptions = DEFAULT_OPTIONS
+) -> PreparedPage:
+    """`prepare_page` for the Pillow images `edge.capture.files.load_page_image` returns.
+
+    Raises:
+        CaptureError: the orientation data is missing.
+    """
+    return prepare_page(from_pil(image), SourceKind.FILE, dpi=dpi, options=options)
+
+
+def to_pil(image: Image) -> PilImage.Image:
+    """An OpenCV array (grey or BGR) as a Pillow image ("L" or "RGB")."""
+    if image.ndim == 2:
+        return PilImage.fromarray(image)
+    return PilImage.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+def from_pil(image: PilImage.Image) -> Image:
+    """A Pillow image ("1", "L", "RGB", …) as an OpenCV array (grey or BGR)."""
+    if image.mode in ("1", "L"):
+        return np.asarray(image.convert("L"), dtype=np.uint8).copy()
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def to_grey(image: Image) -> Image:
+    """Grey copy of a grey or BGR image (the same array when already grey)."""
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def draw_quad(frame: Image, quad: PageQuad | None) -> Image:
+    """The frame with the quad drawn (green, the page's top edge red), for debugging."""
+    canvas = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame.copy()
+    if quad is not None:
+        thickness = max(2, max(canvas.shape[:2]) // 400)
+        points = np.rint(quad.as_array()).astype(np.int32)
+        cv2.polylines(canvas, [points], isClosed=True, color=(0, 200, 0), thickness=thickness)
+        cv2.line(canvas, tuple(points[0]), tuple(points[1]), (0, 0, 255), thickness)
+    return canvas
+
+
+def flatten_illumination(grey: Image, dpi: int = 300) -> Image:
+    """Even out a camera page's light: divide by an estimate of the bare paper's brightness.
+
+    The paper's brightness is estimated on a copy shrunk to ~19 dpi: a grey closing with a
+    ~9 mm disc removes the text (dark marks narrower than the disc), a blur smooths what is
+    left; dividing by it makes the paper white everywhere, under shadows and vignetting, while
+    ink keeps its contrast against the paper it lies on.
+
+    Args:
+        grey: the page, grey.
+        dpi: its resolution (sets the text-removal scale).
+
+    Returns:
+        The flattened page, paper near 255.
+    """
+    factor = min(1.0, 19.0 / max(dpi, 1))
+    small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    background = cv2.GaussianBlur(background, (0, 0), 2.0)
+    background = cv2.resize(
+        background, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR
+    )
+    return cv2.divide(grey, np.maximum(background, 1), scale=255)
+
+
+def sauvola(grey: Image, dpi: int = 300, *, k: float = 0.2, r: float = 128.0) -> Image:
+    """Sauvola's adaptive threshold: black ink, white paper, robust to uneven light and stains.
+
+    threshold = mean · (1 + k · (std / r − 1)) over a window of ~2.5 mm (a letter's height).
+
+    Args:
+        grey: the page, grey.
+        dpi: its resolution (sets the window).
+        k, r: Sauvola's parameters (the usual 0.2 and 128 for 8-bit images).
+
+    Returns:
+        A 0/255 image.
+    """
+    window = max(15, round(dpi * 2.5 / 25.4 * 1.3)) | 1
+    values = grey.astype(np.float32)
+    mean = cv2.boxFilter(values, cv2.CV_32F, (window, window), borderType=cv2.BORDER_REFLECT)
+    square = cv2.boxFilter(
+        values * values, cv2.CV_32F, (window, window), borderType=cv2.BORDER_REFLECT
+    )
+    std = np.sqrt(np.maximum(square - mean * mean, 0))
+    threshold = mean * (1 + k * (std / r - 1))
+    return np.where(values > threshold, 255, 0).astype(np.uint8)
+
+
+def remove_streaks(grey: Image, dpi: int = 300) -> Image:
+    """Erase thin vertical lines running down most of a scan (dirt on an ADF's glass).
+
+    A column belongs to a streak when it is dark on at least 60% of the page's height and the
+    dark run across it is at most ~0.35 mm wide (a printed frame or table rule is rarely that
+    long and thin together; erasing one would not hurt OCR anyway). Each streak pixel takes the
+    darker of its neighbours a few columns left and right: paper where the streak crossed
+    paper, ink where it crossed a letter's stroke.
+
+    Args:
+        grey: the scan, grey, upright.
+        dpi: its resolution.
+
+    Returns:
+        A copy without the streaks (the same array when there are none).
+    """
+    _, ink = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    dark_share = ink.mean(axis=0)
+    streak = dark_share >= 0.6
+    if not streak.any():
+        return grey
+    width = grey.shape[1]
+    widest = max(2, round(dpi * 0.35 / 25.4))
+    cleaned = grey.copy()
+    column = 0
+    while column < width:
+        if not streak[column]:
+            column += 1
+            continue
+        end = column
+        while end + 1 < width and streak[end + 1]:
+            end += 1
+        if end - column + 1 <= widest:
+            left, right = max(0, column - 2), min(width - 1, end + 2)
+            fill = np.minimum(grey[:, left], grey[:, right])
+            cleaned[:, column : end + 1] = fill[:, None]
+        column = end + 1
+    return cleaned

@@ -1,0 +1,174 @@
+"""Geometry stages: perspective rectification, orientation, deskew.
+
+- `rectify` warps a camera frame's page quad to the sheet's true size at the target dpi (A4 at
+  300 dpi is 2480×3508), so OCR sees straight lines in reading order.
+- `orient_page` asks OSD which way up the rectified page is, turns it upright and re-orders the
+  quad's corners to follow the page's text (the page's own top-left first).
+- `deskew` straightens a scan's small skew (a sheet fed at an angle): projection profiles of
+  the ink find the angle at which text lines are sharpest.
+
+Every stage takes and returns numpy images (grey or BGR) and never changes its input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.capture.geometry import A4, PageQuad, PaperSize
+from edge.capture.orientation import detect_orientation, orient_quad, rotate_upright
+
+Image = npt.NDArray[Any]
+"""An OpenCV image: grey (H×W) or BGR (H×W×3), 8-bit."""
+
+__all__ = [
+    "deskew",
+    "detect_orientation",
+    "find_skew",
+    "orient_page",
+    "output_size",
+    "rectify",
+    "rotate_page",
+]
+
+MAX_SKEW_DEGREES = 5.0
+"""Deskew searches ±this; larger angles are a camera's business (rectify)."""
+
+
+def output_size(quad: PageQuad, dpi: int, paper: PaperSize = A4) -> tuple[int, int]:
+    """The (width, height) in pixels that `rectify` gives `quad`: the sheet at `dpi`, landscape
+    when the quad's top edge (in its own order) is its longer edge."""
+    landscape = (quad.top_width + quad.bottom_width) > (quad.left_height + quad.right_height)
+    return paper.pixels(dpi, landscape=landscape)
+
+
+def rectify(image: Image, quad: PageQuad, *, dpi: int = 300, paper: PaperSize = A4) -> Image:
+    """Warp the page inside `quad` to a flat, upright-as-ordered page at `dpi`.
+
+    Args:
+        image: the frame (grey or BGR), at the resolution `quad` is in.
+        quad: the page's corners in the page's own order (TL, TR, BR, BL).
+        dpi: the output resolution.
+        paper: the sheet's size; the output is portrait or landscape as the quad is.
+
+    Returns:
+        The page image, e.g. 2480×3508 for portrait A4 at 300 dpi.
+
+    Raises:
+        ValueError: `dpi` is not positive or the quad is degenerate.
+    """
+    if dpi <= 0:
+        raise ValueError(f"dpi must be positive, not {dpi}")
+    if quad.area < 1.0:
+        raise ValueError("the page quadrilateral has no area")
+    width, height = output_size(quad, dpi, paper)
+    target = np.array(
+        [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32
+    )
+    matrix = cv2.getPerspectiveTransform(quad.as_array(), target)
+    # Bilinear is enough: a camera page is enlarged or kept about its size, never shrunk much.
+    return cv2.warpPerspective(
+        image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def orient_page(page: Image, quad: PageQuad, *, dpi: int = 300) -> tuple[Image, PageQuad, int]:
+    """Turn a rectified page upright with OSD and re-order its quad to follow the text.
+
+    Args:
+        page: the page rectified from `quad` (or a scan, with `quad` the image rectangle).
+        quad: the corners `page` was rectified from.
+        dpi: the page's resolution.
+
+    Returns:
+        The upright page, the quad in the page's own order, and the clockwise rotation OSD found
+        (0, 90, 180, 270).
+
+    Raises:
+        CaptureError: the OSD data is missing.
+    """
+    degrees = detect_orientation(page, dpi)
+    return rotate_upright(page, degrees), orient_quad(quad, degrees), degrees
+
+
+def _ink_coordinates(grey: Image) -> npt.NDArray[np.float64]:
+    """(x, y) of ink pixels on a page shrunk to ~1000 px tall (enough to resolve 0.05°)."""
+    factor = min(1.0, 1000 / grey.shape[0])
+    small = (
+        cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        if factor < 1.0
+        else grey
+    )
+    _, ink = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    ys, xs = np.nonzero(ink)
+    if len(xs) > 400_000:  # a mostly dark image: sample to keep it fast
+        pick = np.random.default_rng(0).choice(len(xs), 400_000, replace=False)
+        xs, ys = xs[pick], ys[pick]
+    return np.column_stack([xs, ys]).astype(np.float64)
+
+
+def _profile_sharpness(points: npt.NDArray[np.float64], degrees: float) -> float:
+    """Sum of squared row counts after shearing by `degrees`: peaks when text lines align."""
+    slope = math.tan(math.radians(degrees))
+    rows = np.rint(points[:, 1] - points[:, 0] * slope).astype(np.int64)
+    rows -= rows.min()
+    counts = np.bincount(rows)
+    return float(np.dot(counts, counts))
+
+
+def find_skew(image: Image) -> float:
+    """The page's skew in degrees (positive: text lines fall to the right, i.e. the content is
+    turned clockwise), within ±`MAX_SKEW_DEGREES`; 0.0 for a page without enough ink."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    points = _ink_coordinates(grey)
+    if len(points) < 200:
+        return 0.0
+    best = 0.0
+    for step, span in ((0.5, MAX_SKEW_DEGREES), (0.1, 0.5), (0.02, 0.1)):
+        candidates = np.arange(best - span, best + span + step / 2, step)
+        best = float(max(candidates, key=lambda a: _profile_sharpness(points, a)))
+    return best
+
+
+MIN_SKEW_DEGREES = 0.1
+"""Skews smaller than this are left alone: re-sampling would cost more than it straightens."""
+
+
+def rotate_page(image: Image, degrees: float) -> Image:
+    """Turn a page counter-clockwise by `degrees` about its centre, keeping its size; the
+    uncovered corners take the paper's colour (the image's 90th percentile)."""
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    channels = image.shape[2] if image.ndim == 3 else 1
+    paper = np.percentile(image.reshape(-1, channels)[::97], 90, axis=0)
+    border = tuple(float(v) for v in np.atleast_1d(paper))
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border if channels > 1 else border[0],
+    )
+
+
+def deskew(image: Image) -> tuple[Image, float]:
+    """Straighten a scan's small skew.
+
+    Args:
+        image: a page (grey or BGR), roughly upright.
+
+    Returns:
+        The straightened page (same size; uncovered corners filled with the paper's colour) and
+        the skew angle it had, in degrees (positive = the content was turned clockwise). Angles
+        under `MIN_SKEW_DEGREES` are left alone and returned as found.
+    """
+    angle = find_skew(image)
+    if abs(angle) < MIN_SKEW_DEGREES:
+        return image, angle
+    # Rows sheared by tan(angle) ≈ a clockwise turn by `angle`; undo it by turning back.
+    return rotate_page(image, angle), angle
