@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.fields import FIELD_KEYS, extract_fields, fold
+from edge.fields import FIELD_KEYS, ProblemCode, extract, extract_fields, fold
 from edge.ocr import OcrEngine
 from edge.sample_document import render_sample_result
 
@@ -174,3 +174,246 @@ def test_fold_keeps_every_position(text: str) -> None:
 
 def test_fold_removes_marks_and_case() -> None:
     assert fold("Số: 05/QĐ-UBND, CHỦ TỊCH Hạnh phúc") == "so: 05/qd-ubnd, chu tich hanh phuc"
+
+
+# --- other templates, invented people: the subject among other people's names and IDs ---------
+
+BIRTH_CERTIFICATE = """\
+ỦY BAN NHÂN DÂN
+XÃ PHƯỚC DINH
+Số: 112/TLKS
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+GIẤY KHAI SINH
+Họ, chữ đệm, tên: TRỊNH GIA BẢO
+Ngày, tháng, năm sinh: 03/06/2023 ghi bằng chữ: Ngày ba, tháng sáu, năm hai nghìn hai mươi ba
+Giới tính: Nam Dân tộc: Chăm Quốc tịch: Việt Nam
+Nơi sinh: Trạm Y tế xã Phước Dinh, huyện Thuận Nam, tỉnh Ninh Thuận
+Số định danh cá nhân: 058223004567
+Họ, chữ đệm, tên người mẹ: LÂM THỊ NGỌC HÂN
+Năm sinh: 1996 Dân tộc: Chăm Quốc tịch: Việt Nam
+Số định danh cá nhân: 058196778812
+Họ, chữ đệm, tên người cha: TRỊNH VĂN KHÔI
+Năm sinh: 1993 Dân tộc: Chăm Quốc tịch: Việt Nam
+Số định danh cá nhân: 058093441290
+Họ, chữ đệm, tên người đi khai sinh: TRỊNH VĂN KHÔI
+Giấy tờ tùy thân: Căn cước công dân số 058093441290
+Nơi đăng ký khai sinh: Ủy ban nhân dân xã Phước Dinh, huyện Thuận Nam, tỉnh Ninh Thuận
+Ngày, tháng, năm đăng ký: 12/06/2023
+CÔNG CHỨC TƯ PHÁP - HỘ TỊCH
+Mai Thị Thu Sương
+"""
+
+BIRTH_FIELDS = {
+    "so_ky_hieu": "112/TLKS",
+    "ngay_ban_hanh": "2023-06-12",
+    "co_quan_ban_hanh": "ỦY BAN NHÂN DÂN XÃ PHƯỚC DINH",
+    "loai_van_ban": "GIẤY KHAI SINH",
+    "trich_yeu": None,
+    "ho_ten": "Trịnh Gia Bảo",
+    "cccd": "058223004567",
+    "ngay_sinh": "2023-06-03",
+    "nguoi_ky": "Mai Thị Thu Sương",
+}
+
+MARRIAGE_CERTIFICATE = """\
+UBND HUYỆN KHÁNH SƠN
+UBND XÃ SƠN TRUNG
+Số: 21/TLKH
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+GIẤY CHỨNG NHẬN KẾT HÔN
+Họ, chữ đệm, tên chồng: CAO XUÂN THIỆN
+Ngày, tháng, năm sinh: 17/09/1990
+Dân tộc: Raglai Quốc tịch: Việt Nam
+Giấy tờ tùy thân: Căn cước công dân số 056090318877
+Họ, chữ đệm, tên vợ: PI NĂNG THỊ HOA
+Ngày, tháng, năm sinh: 08/12/1994
+Dân tộc: Raglai Quốc tịch: Việt Nam
+Giấy tờ tùy thân: Căn cước công dân số 056194552310
+Ngày, tháng, năm đăng ký: 26/04/2021
+KT. CHỦ TỊCH
+PHÓ CHỦ TỊCH
+Bo Bo Thị Hiền
+"""
+
+MARRIAGE_FIELDS = {
+    "so_ky_hieu": "21/TLKH",
+    "ngay_ban_hanh": "2021-04-26",
+    "co_quan_ban_hanh": "UBND XÃ SƠN TRUNG",
+    "loai_van_ban": "GIẤY CHỨNG NHẬN KẾT HÔN",
+    "trich_yeu": None,
+    "ho_ten": "Cao Xuân Thiện",
+    "cccd": "056090318877",
+    "ngay_sinh": "1990-09-17",
+    "nguoi_ky": "Bo Bo Thị Hiền",
+}
+
+# A decision of a police unit: the requester's ID before Điều 1, a rank before the signer, the
+# number with its year, and the header read row by row.
+POLICE_DECISION = """\
+CÔNG AN TỈNH KHÁNH HÒA CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+CÔNG AN XÃ CAM HẢI ĐÔNG Độc lập - Tự do - Hạnh phúc
+Số: 09/2024/QĐ-CAX Cam Hải Đông, ngày 02 tháng 02 năm 2024
+QUYẾT ĐỊNH
+Về việc trả lại giấy tờ tạm giữ
+TRƯỞNG CÔNG AN XÃ CAM HẢI ĐÔNG
+Xét đơn đề nghị của ông Lưu Hữu Tín, Căn cước công dân số 056077123400;
+QUYẾT ĐỊNH:
+Điều 1. Trả lại giấy tờ tạm giữ cho người có tên sau:
+Họ và tên: Kiều Thị Ánh Nguyệt Giới tính: Nữ
+Sinh ngày: 21/01/2000
+Số định danh cá nhân: 056300987650
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+Nơi nhận: TRƯỞNG CÔNG AN
+- Như Điều 2;
+- Lưu: HS.
+Thiếu tá Lưu Hữu Tín
+"""
+
+POLICE_FIELDS = {
+    "so_ky_hieu": "09/2024/QĐ-CAX",
+    "ngay_ban_hanh": "2024-02-02",
+    "co_quan_ban_hanh": "CÔNG AN XÃ CAM HẢI ĐÔNG",
+    "loai_van_ban": "QUYẾT ĐỊNH",
+    "trich_yeu": "Về việc trả lại giấy tờ tạm giữ",
+    "ho_ten": "Kiều Thị Ánh Nguyệt",
+    "cccd": "056300987650",
+    "ngay_sinh": "2000-01-21",
+    "nguoi_ky": "Lưu Hữu Tín",
+}
+
+# A marital-status confirmation requested by the mother, who prints her own ID first.
+MARITAL_STATUS = """\
+UBND THÀNH PHỐ CAM RANH
+UBND PHƯỜNG CAM NGHĨA
+Số: 77/UBND-XNTTHN
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Cam Nghĩa, ngày 09 tháng 9 năm 2024
+GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN
+Xét đề nghị của bà: Tôn Nữ Diệu Hạnh, Căn cước công dân số 056171002233,
+về việc xác nhận tình trạng hôn nhân cho con gái: Tôn Nữ Bích Trâm.
+XÁC NHẬN:
+Họ, chữ đệm, tên: TÔN NỮ BÍCH TRÂM
+Ngày, tháng, năm sinh: 30/08/1998
+Giới tính: Nữ Dân tộc: Kinh Quốc tịch: Việt Nam
+Giấy tờ tùy thân: Căn cước công dân số 056198445566, cấp ngày 10/10/2021
+Tình trạng hôn nhân: Hiện tại chưa đăng ký kết hôn với ai.
+CHỦ TỊCH
+Đặng Hữu Phước
+"""
+
+MARITAL_FIELDS = {
+    "so_ky_hieu": "77/UBND-XNTTHN",
+    "ngay_ban_hanh": "2024-09-09",
+    "co_quan_ban_hanh": "UBND PHƯỜNG CAM NGHĨA",
+    "loai_van_ban": "GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN",
+    "trich_yeu": None,
+    "ho_ten": "Tôn Nữ Bích Trâm",
+    "cccd": "056198445566",
+    "ngay_sinh": "1998-08-30",
+    "nguoi_ky": "Đặng Hữu Phước",
+}
+
+OTHER_TEMPLATES = [
+    (BIRTH_CERTIFICATE, BIRTH_FIELDS, "khai_sinh"),
+    (MARRIAGE_CERTIFICATE, MARRIAGE_FIELDS, "ket_hon"),
+    (POLICE_DECISION, POLICE_FIELDS, "quyet_dinh"),
+    (MARITAL_STATUS, MARITAL_FIELDS, "xac_nhan_hon_nhan"),
+    (DEATH_EXTRACT, DEATH_EXTRACT_FIELDS, "trich_luc_khai_tu"),
+]
+
+
+def _slipped(text: str) -> str:
+    """The OCR slips seen on real captures: lost or wrong tone marks in labels and capitals,
+    O/0 and l/1 in numbers, a stray space inside an ID, "Số:" read as "S6:"."""
+    slips = [
+        ("Số:", "S6:"),
+        ("Họ, chữ đệm, tên:", "Ho, chu dem, ten:"),
+        ("Họ và tên:", "Ho va tên:"),
+        ("Ngày, tháng, năm sinh:", "Ngay, thang, nam sinh:"),
+        ("Sinh ngày:", "Sinh ngay:"),
+        ("Số định danh cá nhân:", "So dinh danh ca nhan:"),
+        ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "CỘNG HOÀ XÃ HỘI CHU NGHIA VIET NAM"),
+        ("ngày", "ngay"),
+        ("tháng", "thang"),
+        ("năm", "nãm"),
+    ]
+    for before, after in slips:
+        text = text.replace(before, after)
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        for digits in [w for w in line.replace(",", " ").replace(";", " ").split() if w.isdigit()]:
+            if len(digits) == 12:
+                lines[i] = line.replace(
+                    digits, f"{digits[:3]} {digits[3:6].replace('0', 'O')}{digits[6:]}"
+                )
+        lines[i] = lines[i].replace("/19", "/l9").replace("/20", "/2O")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(("text", "expected", "template"), OTHER_TEMPLATES)
+def test_other_templates_find_the_subject_among_other_people(
+    text: str, expected: dict[str, str | None], template: str
+) -> None:
+    fields = extract(text)
+    assert fields.as_dict() == expected
+    assert fields.template == template
+
+
+@pytest.mark.parametrize(("text", "expected", "template"), OTHER_TEMPLATES)
+def test_other_templates_survive_ocr_slips(
+    text: str, expected: dict[str, str | None], template: str
+) -> None:
+    slipped = _slipped(text)
+    assert slipped != text
+    fields = extract(slipped)
+    got = fields.as_dict()
+    for key in ("ho_ten", "cccd", "ngay_sinh", "ngay_ban_hanh", "loai_van_ban", "nguoi_ky"):
+        assert got[key] == expected[key], key
+    # The number's symbol keeps its letters; its digits are repaired.
+    if expected["so_ky_hieu"] is not None:
+        assert got["so_ky_hieu"] == expected["so_ky_hieu"]
+    assert fields.template == template
+
+
+def test_rank_is_reported_and_signer_is_not_the_requester_id() -> None:
+    fields = extract(POLICE_DECISION)
+    assert ProblemCode.RANK_REMOVED in [p.code for p in fields.problems_of("nguoi_ky")]
+    assert fields.value("cccd") != "056077123400"  # the requester's, printed before Điều 1
+
+
+def test_garbled_title_takes_the_template_spelling_and_issuer_the_page_spelling() -> None:
+    text = MARITAL_STATUS.replace(
+        "GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN", "GIÂY XÁC NHẶN TINH TRẠNG HÔN NHẢN"
+    ).replace("UBND PHƯỜNG CAM NGHĨA", "UBND PHƯỜNG CAM NGHIA")
+    fields = extract(text)
+    assert fields.value("loai_van_ban") == "GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN"
+    assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("loai_van_ban")]
+    assert fields["loai_van_ban"].confidence < 1.0
+    assert fields.value("co_quan_ban_hanh") == "UBND PHƯỜNG CAM NGHĨA"  # "Cam Nghĩa, ngày …"
+
+
+def test_family_name_with_a_lost_tone_mark_is_respelled_and_reported() -> None:
+    text = DEATH_EXTRACT.replace("LƯƠNG THỊ KIỀU OANH", "LUONG THỊ KIỀU OANH")
+    fields = extract(text)
+    assert fields.value("ho_ten") == "Lương Thị Kiều Oanh"
+    assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("ho_ten")]
+
+
+def test_a_one_letter_slip_in_a_known_symbol_is_repaired() -> None:
+    fields = extract(DEATH_EXTRACT.replace("07/TLKT", "07/TLKI"))
+    assert fields.value("so_ky_hieu") == "07/TLKT"
+    assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("so_ky_hieu")]
+
+
+def test_every_field_has_a_confidence_and_a_source_line() -> None:
+    fields = extract(BIRTH_CERTIFICATE)
+    for key, expected in BIRTH_FIELDS.items():
+        if expected is None:
+            assert fields[key].confidence == 0.0
+            continue
+        assert 0.5 <= fields[key].confidence <= 1.0, key
+        assert fields[key].source in BIRTH_CERTIFICATE, key
+    assert fields["cccd"].source == "Số định danh cá nhân: 058223004567"

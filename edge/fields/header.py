@@ -1,0 +1,352 @@
+"""The document's own fields: number/symbol, issue date, issuer, title (and so the template),
+"Về việc" line, and the signer, from the header and signature blocks of Nghị định 30/2020
+Phụ lục I.
+
+Rules of this module:
+- The header is read in either order Tesseract may give it: left column first, or row by row
+  ("UBND HUYỆN … CỘNG HÒA XÃ HỘI …" on one line); the national header and motto are cut away
+  from the issuer's lines even when OCR garbled their end.
+- The title takes the matched template's spelling when it is close to one of its titles (a
+  closed vocabulary), with the similarity as confidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
+
+from edge.fields.model import Problem, ProblemCode
+from edge.fields.names import fix_surname, person_name, respell
+from edge.fields.page import DATE, WORD_DATE, Found, Page
+from edge.fields.tables import Tables, Template, load_tables, load_templates
+from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern
+from edge.fields.validate import check_number
+
+HEADER_LINES = 10  # the header is within the first lines, in either reading order
+TITLE_WINDOW = 3  # the title follows the header within this many lines
+SIGNER_WINDOW = 5  # the signer's name follows the title block within this many lines
+MAX_TITLE_WORDS = 6  # "KT. CHỦ TỊCH", not "CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ …" (the authority line)
+TITLE_MATCH = 0.8  # least similarity for a title to be a template's
+TITLE_EXACT = 0.97  # a title this close to a template's needs no second line
+
+# "Số:" and its OCR readings ("Sô:", "S6:", "S%."), then a number and "/" in the digit view.
+# At the start of its line (left column first) or of the row (read row by row).
+_NUMBER = re.compile(r"^[^\w]{0,3}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*(?=\d{1,6}\s*/)")
+_PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
+_TOKEN = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    national: tuple[re.Pattern[str], ...]
+    national_start: re.Pattern[str]
+    bare_body: re.Pattern[str]
+    about: re.Pattern[str]
+    body_start: re.Pattern[str]
+    role: re.Pattern[str]
+    rank: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> _Patterns:
+    t = load_tables()
+    return _Patterns(
+        national=tuple(re.compile(label_pattern([p])) for p in t.national_header),
+        national_start=re.compile(label_pattern(t.national_header_starts)),
+        bare_body=re.compile(rf"^{label_pattern(t.bare_body_names)}$"),
+        about=re.compile(rf"^{label_pattern(t.about_prefixes)}\b"),
+        body_start=re.compile(rf"^[-–•+.\s]*{label_pattern(t.body_starts)}\b"),
+        role=re.compile(rf"(?:^|\s){label_pattern(t.signer_roles)}"),
+        rank=re.compile(rf"^{label_pattern(t.ranks + t.name_titles)}\s+"),
+    )
+
+
+def header_end(page: Page) -> int:
+    """Index of the last header line (national header, number or place–date), -1 if none."""
+    p = _patterns()
+    marked = [
+        i
+        for i in range(min(HEADER_LINES, len(page)))
+        if p.national_start.search(page.folded[i])
+        or any(n.search(page.folded[i]) for n in p.national)
+        or _NUMBER.search(page.numeric[i])
+    ]
+    if not marked:
+        return -1
+    end = marked[-1]
+    # The place–date line closes the right column, just below the motto.
+    for i in range(end + 1, min(end + 3, len(page))):
+        if _PLACE_DATE.search(page.numeric[i]):
+            end = i
+    return end
+
+
+def _symbolish(token: str) -> bool:
+    """A piece of a symbol: digits or mostly capitals ("UBND", "TTr", "2024")."""
+    letters = [c for c in token if c.isalpha()]
+    if not letters:
+        return any(c.isdigit() for c in token)
+    return token[0].isupper() and sum(c.isupper() for c in letters) * 2 >= len(letters)
+
+
+def _symbol_fix(part: str, expected: set[str], known: set[str]) -> str:
+    """A symbol part with one OCR slip, corrected to the one symbol one letter away: among the
+    template's symbols first, then among all known symbols."""
+    if part in expected or part in known:
+        return part
+    for table in (expected, known):
+        near = [
+            k
+            for k in table
+            if len(k) == len(part) and sum(a != b for a, b in zip(k, part, strict=True)) == 1
+        ]
+        if len(near) == 1:
+            return near[0]
+    return part
+
+
+def _number_piece(piece: str, expected: set[str], known: set[str]) -> str:
+    """One "/"-separated piece of a number/symbol: digits repaired in a number or year ("2O24"),
+    one-letter slips repaired in a symbol ("TLKI" -> "TLKT")."""
+    digits = fold(digit_view(piece))
+    if digits.isdigit():
+        return digits
+    return "-".join(_symbol_fix(part, expected, known) for part in piece.split("-"))
+
+
+def number(page: Page, end: int, template: Template) -> Found | None:
+    """The number/symbol after "Số:" in the header, validated against Nghị định 30."""
+    tables = load_tables()
+    for i in range(end + 1):
+        m = _NUMBER.search(page.numeric[i])
+        if m is None:
+            continue
+        tokens = list(_TOKEN.finditer(page.lines[i], m.end()))
+        if not tokens:
+            continue
+        # "05 / QĐ - UBND": tokens join while one ends or the next starts with "/" or "-".
+        last = 0
+        for j in range(1, len(tokens)):
+            prev, nxt = tokens[j - 1].group(), tokens[j].group()
+            if not (prev.endswith(("/", "-")) or nxt.startswith(("/", "-"))):
+                break
+            if not _symbolish(nxt.strip("/-")) and nxt.strip("/-"):
+                break  # "253/UBND-XNTTHN - Suối Tân": a dash before the place–date text
+            last = j
+        start, stop = tokens[0].start(), tokens[last].end()
+        raw = page.lines[i][start:stop]
+        raw = raw.rstrip(" -")
+        stop = start + len(raw)
+        text = "".join(raw.split()).rstrip(".,;:")
+        expected = {s for sym in template.number_symbols for s in sym.split("-")}
+        known = set(tables.nd30_types) | set(tables.sector_symbols) | set(tables.issuer_symbols)
+        value = "/".join(_number_piece(piece, expected, known) for piece in text.split("/"))
+        found = Found(value, [(i, start, stop)], 1.0, raw)
+        if value != "".join(raw.split()).rstrip(".,;:"):
+            found.confidence *= 0.85
+            found.problems.append(
+                Problem("so_ky_hieu", ProblemCode.OCR_REPAIRED, "OCR slips repaired")
+            )
+        verdict = check_number(value, tables, template.number_symbols)
+        found.confidence *= verdict.factor
+        found.problems += verdict.problems
+        return found
+    return None
+
+
+def _strip_national(line: str, low: str) -> str:
+    """`line` without the national header or motto read on the same row (from where either
+    starts to the end of the line, since it is the right column)."""
+    p = _patterns()
+    cut = len(line)
+    for pattern in (p.national_start, *p.national):
+        m = pattern.search(low)
+        if m is not None:
+            cut = min(cut, m.start())
+    return line[:cut]
+
+
+def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
+    """`text` with words of the issuer vocabulary spelled as the table spells them."""
+    out, changed = [], False
+    for word in text.split():
+        spelling = tables.issuer_words.get(fold(word))
+        if spelling is not None and word.isupper() and spelling != word:
+            out.append(spelling)
+            changed = True
+        else:
+            out.append(word)
+    return " ".join(out), changed
+
+
+def _split_place(text: str, tables: Tables) -> tuple[str, str]:
+    """(organ part up to its last unit word, place name after it): "UBND XÃ " + "VẠN THẮNG"."""
+    units = sorted(tables.place_unit_words, key=len, reverse=True)
+    pattern = re.compile(rf"(?<![^\W_]){label_pattern(units)}\s+")
+    matches = list(pattern.finditer(fold(text)))
+    if not matches:
+        return text, ""
+    return text[: matches[-1].end()], text[matches[-1].end() :]
+
+
+def issuer(page: Page, end: int) -> Found | None:
+    """The issuing body: the upper-case header lines of the left column, without the parent
+    body on the first line ("UBND HUYỆN …") unless that line only starts the issuer's name."""
+    tables = load_tables()
+    p = _patterns()
+    parts: list[tuple[int, str]] = []
+    for i in range(end + 1):
+        line = _strip_national(page.lines[i], page.folded[i])
+        m = _NUMBER.search(page.numeric[i][: len(line)])
+        if m is not None:
+            line = line[: m.start()]
+        rest = " ".join(line.split())
+        if rest and is_caps(rest) and not _PLACE_DATE.search(fold(rest)):
+            parts.append((i, rest))
+    if not parts:
+        return None
+    if len(parts) > 1 and not p.bare_body.match(fold(parts[0][1])):
+        parts = parts[1:]  # the first line is the parent body ("UBND HUYỆN …")
+    raw = " ".join(text for _, text in parts)
+    organ, place = _split_place(raw, tables)
+    # The organ's words come from a closed vocabulary; the place name only from the page itself.
+    organ_fixed, vocabulary_fixed = _issuer_words(organ, tables)
+    place_fixed = respell(place, page) if place else ""
+    confirmed = not place or sum(page.occurrences(place).values()) > 1
+    value = (organ_fixed.rstrip() + " " + place_fixed).strip() if place else organ_fixed
+    place_changed = place_fixed != place
+    found = Found(value, [(i, 0, len(page.lines[i])) for i, _ in parts], 0.95, raw)
+    if not confirmed:
+        found.confidence *= 0.85  # the place name appears nowhere else on the page
+    if vocabulary_fixed or place_changed:
+        found.confidence *= 0.9
+        found.problems.append(
+            Problem("co_quan_ban_hanh", ProblemCode.OCR_REPAIRED, "spelling taken from the page")
+        )
+    return found
+
+
+def _role_at(line: str, low: str) -> int:
+    """Start of a signer title ("KT. CHỦ TỊCH") at the end of `line`, or -1."""
+    m = _patterns().role.search(low)
+    if m is None:
+        return -1
+    rest = line[m.start() :]
+    words = [w for w in rest.split() if any(c.isalpha() for c in w)]
+    return m.start() if len(words) <= MAX_TITLE_WORDS and is_caps(rest) else -1
+
+
+def _template_of(title: str) -> tuple[Template, float]:
+    """The template whose title is closest to `title`, and the similarity."""
+    templates = load_templates()
+    choices = {t: tmpl for tmpl in templates for t in tmpl.titles}
+    best, score = best_match(title, list(choices))
+    if best is None or score < TITLE_MATCH:
+        return templates[-1], 0.0
+    return choices[best], score
+
+
+def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
+    """The bold title after the header, the template it names, and the title's last line."""
+    fallback = load_templates()[-1]
+    for i in range(start, min(start + TITLE_WINDOW, len(page))):
+        line = page.lines[i]
+        if not is_caps(line) or ":" in line:
+            continue
+        template, score = _template_of(line)
+        last = i
+        following = page.lines[i + 1] if i + 1 < len(page) else ""
+        if (
+            score < TITLE_EXACT
+            and is_caps(following)
+            and ":" not in following
+            and _role_at(following, fold(following)) < 0
+        ):
+            joined = f"{line} {following}"
+            template2, score2 = _template_of(joined)
+            if score2 > score or template2.fallback:
+                template, score, last = template2, score2, i + 1  # a title wrapped on two lines
+        raw = " ".join(page.lines[i : last + 1])
+        if template.fallback:
+            found = Found(raw, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
+            found.problems.append(
+                Problem("loai_van_ban", ProblemCode.TEMPLATE_UNKNOWN, "no template has this title")
+            )
+            return found, fallback, last
+        spelled, _ = best_match(raw, template.titles)
+        value = spelled or raw
+        # Folded similarity says which title it is; the printed one says how sure the spelling is.
+        spelling = SequenceMatcher(None, raw.upper(), value.upper(), autojunk=False).ratio()
+        confidence = (score + spelling) / 2
+        spans = [(j, 0, len(page.lines[j])) for j in range(i, last + 1)]
+        found = Found(value, spans, confidence, raw)
+        if value != raw:
+            found.problems.append(
+                Problem("loai_van_ban", ProblemCode.OCR_REPAIRED, "spelled as the template")
+            )
+        return found, template, last
+    return None, fallback, start - 1
+
+
+def about(page: Page, after: int) -> Found | None:
+    """The "Về việc …" line(s) under the title, joined."""
+    p = _patterns()
+    for i in range(after + 1, min(after + 3, len(page))):
+        if p.about.match(page.folded[i]) and page.lines[i][0].isupper():
+            parts = [i]
+            for j in range(i + 1, min(i + 3, len(page))):
+                if is_caps(page.lines[j]) or p.body_start.match(page.folded[j]):
+                    break
+                parts.append(j)
+            value = " ".join(page.lines[j] for j in parts)
+            return Found(value, [(j, 0, len(page.lines[j])) for j in parts], 0.9, value)
+    return None
+
+
+def place_date(page: Page, end: int) -> Found | None:
+    """The ISO date of the place–date line, in the header or else near the signature."""
+    regions = [range(end + 1), range(max(0, len(page) - 12), len(page))]
+    for region in regions:
+        for i in region:
+            for m in _PLACE_DATE.finditer(page.numeric[i]):
+                date_match = re.compile(DATE).search(page.numeric[i], m.start())
+                if date_match and (found := page.date_at(i, date_match)):
+                    return found
+    return None
+
+
+def signer(page: Page) -> Found | None:
+    """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name"), without a
+    rank or academic title."""
+    tables = load_tables()
+    p = _patterns()
+    titles = [i for i in range(len(page)) if _role_at(page.lines[i], page.folded[i]) >= 0]
+    if not titles:
+        return None
+    for i in range(titles[-1] + 1, min(titles[-1] + 1 + SIGNER_WINDOW, len(page))):
+        line = page.lines[i]
+        if line.startswith(("-", "(", "+")):
+            continue  # a recipient of "Nơi nhận" read on the same row, or "(Ký, ghi rõ họ tên)"
+        offset = 0
+        rank = p.rank.match(page.folded[i])
+        if rank:
+            offset = rank.end()
+        name = person_name(line[offset:], tables)
+        if name is None:
+            continue
+        found = Found(name, [(i, offset, len(line))], 0.9, name)
+        if rank:
+            found.problems.append(
+                Problem("nguoi_ky", ProblemCode.RANK_REMOVED, "a rank or title was left out")
+            )
+        fixed = fix_surname(respell(name, page), tables)
+        if fixed != name:
+            found.value = fixed
+            found.confidence *= 0.9
+            found.problems.append(Problem("nguoi_ky", ProblemCode.OCR_REPAIRED, "name respelled"))
+        elif fold(name.split()[0]) in tables.surnames:
+            found.confidence = 1.0  # a known family name: the line is a name, not OCR noise
+        return found
+    return None

@@ -1,0 +1,98 @@
+"""People's names and place names as OCR hands them over: cut from their line, freed of forms of
+address and ranks, and checked against the page's other occurrences and the family-name table.
+
+Rules of this module:
+- A name printed in capitals is returned title-cased ("NGUYỄN VĂN A" -> "Nguyễn Văn A").
+- A spelling is changed only on evidence: the same words spelled differently more often elsewhere
+  on the page, or a family name whose accent-folded form belongs to one table entry only. Every
+  change is reported by the caller as an OCR repair.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from edge.fields.page import Page
+from edge.fields.tables import Tables
+from edge.fields.text import fold
+
+MIN_WORDS, MAX_WORDS = 2, 7
+
+
+def person_name(candidate: str, tables: Tables) -> str | None:
+    """The person's name in `candidate` as printed (capitals kept), else None.
+
+    Args:
+        candidate: the text after a name label, or a signer's line.
+        tables: honorifics to drop.
+
+    Returns:
+        The name's words joined by one space; None when it is not 2-7 capitalised words.
+    """
+    cut = candidate
+    for stop in (";", ",", "(", "|"):
+        cut = cut.split(stop, 1)[0]
+    words = cut.strip(" .:;-_").split()
+    words = [w.strip(".") for w in words if w.strip(".")]
+    if words and words[0] in tables.honorifics and len(words) > 2:
+        words = words[1:]
+    if words and words[0].isupper():
+        # A name printed in capitals ends where the capitals end ("NGUYỄN VĂN A Giới tính").
+        end = next((i for i, w in enumerate(words) if not w.isupper()), len(words))
+        words = words[:end]
+    if not MIN_WORDS <= len(words) <= MAX_WORDS:
+        return None
+    if not all(w.isalpha() and w[0].isupper() for w in words):
+        return None
+    return " ".join(words)
+
+
+def respell(value: str, page: Page) -> str:
+    """`value` as the page spells it most often (accent- and case-insensitively the same words).
+    On a tie, `value` keeps its own spelling unless it is printed in capitals: OCR loses the
+    stacked marks of capitals ("NGHĨA" -> "NGHIA") more often than those of small letters.
+    Capitals in `value` are kept as capitals."""
+    printed = page.occurrences(value)
+    counts: Counter[str] = Counter()
+    confirmed: set[str] = set()  # spellings also printed in small letters
+    for text, n in printed.items():
+        counts[text.casefold()] += n
+        if not text.isupper():
+            confirmed.add(text.casefold())
+    own = counts.get(value.casefold(), 0)
+    others = [(c, s) for s, c in counts.items() if s != value.casefold()]
+    if not others:
+        return value
+    count, spelling = max(others)
+    if count < own:
+        return value
+    if count == own and (not value.isupper() or value.casefold() in confirmed):
+        return value
+    if value.isupper():
+        return spelling.upper()
+    return " ".join(
+        s.capitalize() if v[:1].isupper() else s
+        for s, v in zip(spelling.split(), value.split(), strict=False)
+    )
+
+
+def fix_surname(name: str, tables: Tables) -> str:
+    """`name` with its family name spelled as the table spells it, when OCR changed its tone
+    marks ("Nguyên Văn A" -> "Nguyễn Văn A") and the folded form names one family only."""
+    words = name.split()
+    if not words:
+        return name
+    first = words[0]
+    known = {s.casefold() for s in tables.surnames.values() if s is not None}
+    if first.casefold() in known:
+        return name
+    spelling = tables.surnames.get(fold(first))
+    if spelling is None:
+        return name
+    words[0] = spelling.upper() if first.isupper() else spelling
+    return " ".join(words)
+
+
+def title_case(name: str) -> str:
+    """A name printed in capitals, title-cased; other names unchanged."""
+    return name.title() if name.isupper() else name

@@ -1,0 +1,202 @@
+"""The data field extraction reads: label catalogue, province codes, document-type symbols, ranks,
+family names and the templates of the common result types (TOML files shipped with the package).
+
+Rules of this module:
+- Laws and forms change: what a page prints lives in the TOML files next to this module
+  (`labels.toml`, `provinces.toml`, `doc_types.toml`, `ranks.toml`, `names.toml`) and in
+  `templates/*.toml`, one file per result type; code never names a form.
+- Files are read once per process (cached) into frozen objects; a broken file raises
+  `FieldDataError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from edge.errors import EdgeError
+from edge.fields.text import fold
+
+
+class FieldDataError(EdgeError):
+    """A data file of field extraction is missing or malformed (reinstall or fix the file)."""
+
+
+class IssueDateSource(StrEnum):
+    """Where a template's issue date comes from (the values of its `issue_date` list)."""
+
+    PLACE_DATE = "place_date"
+    """The place–date line under the national motto ("Vạn Ninh, ngày 05 tháng 01 năm 2022")."""
+    REGISTRATION_DATE = "registration_date"
+    """A labelled registration date ("Ngày, tháng, năm đăng ký: 05/07/2022")."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """One result type, as its TOML file describes it.
+
+    Attributes:
+        key: the file's stem, e.g. "trich_luc_khai_tu".
+        name: the type's name in Vietnamese.
+        titles: the bold titles as printed (an OCR'd title close to one of them takes its spelling).
+        number_symbols: the symbols its "Số:" line carries ("TLKT", "QĐ"); empty when unknown.
+        about: whether the type has a "Về việc" line.
+        issue_date: sources of the issue date, most trusted first ("place_date",
+            "registration_date").
+        subject_after: anchors ("Điều 1", "XÁC NHẬN") after which the subject's block is sought
+            first.
+        name_labels: labels that introduce the subject's name.
+        ends_at: labels that end the subject's block besides the catalogue's other persons.
+        fallback: used when no other template's title matches.
+    """
+
+    key: str
+    name: str
+    titles: tuple[str, ...]
+    number_symbols: tuple[str, ...]
+    about: bool
+    issue_date: tuple[IssueDateSource, ...]
+    subject_after: tuple[str, ...]
+    name_labels: tuple[str, ...]
+    ends_at: tuple[str, ...]
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Everything `labels.toml`, `provinces.toml`, `doc_types.toml`, `ranks.toml` and
+    `names.toml` hold (see those files for what each list means)."""
+
+    national_header: tuple[str, ...]
+    national_header_starts: tuple[str, ...]
+    about_prefixes: tuple[str, ...]
+    body_starts: tuple[str, ...]
+    bare_body_names: tuple[str, ...]
+    issuer_words: dict[str, str]  # folded word -> spelling
+    place_unit_words: tuple[str, ...]
+    signer_roles: tuple[str, ...]
+    honorifics: tuple[str, ...]
+    labels: dict[str, tuple[str, ...]]  # kind -> labels
+    provinces: dict[str, str]  # "056" -> "Khánh Hòa"
+    century_digits: dict[str, tuple[int, str]]  # "0" -> (1900, "Nam")
+    nd30_types: dict[str, str]
+    sector_symbols: dict[str, str]
+    issuer_symbols: dict[str, str]
+    ranks: tuple[str, ...]
+    name_titles: tuple[str, ...]
+    surnames: dict[str, str | None]  # folded -> spelling (None when two spellings share it)
+
+
+def _read(name: str) -> dict[str, Any]:
+    try:
+        data = resources.files("edge.fields").joinpath(name).read_text(encoding="utf-8")
+        return tomllib.loads(data)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise FieldDataError(
+            f"field data file edge/fields/{name} is unreadable ({e}): reinstall sohoa or fix it"
+        ) from e
+
+
+def _strings(data: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FieldDataError(f"{source}: {key!r} must be a list of strings")
+    return tuple(value)
+
+
+@lru_cache(maxsize=1)
+def load_tables() -> Tables:
+    """Read the tables (once per process).
+
+    Raises:
+        FieldDataError: a file is missing or malformed.
+    """
+    labels = _read("labels.toml")
+    provinces = _read("provinces.toml")
+    types = _read("doc_types.toml")
+    ranks = _read("ranks.toml")
+    names = _read("names.toml")
+    label_kinds = labels.get("labels", {})
+    surnames: dict[str, str | None] = {}
+    for spelling in _strings(names, "surnames", "names.toml"):
+        key = fold(spelling)
+        known = surnames.get(key, spelling)
+        surnames[key] = spelling if known == spelling else None
+    try:
+        century = {
+            digit: (int(row["century"]), str(row["sex"]))
+            for digit, row in provinces["century_digits"].items()
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise FieldDataError(f"provinces.toml: century_digits malformed ({e})") from e
+    return Tables(
+        national_header=_strings(labels, "national_header", "labels.toml"),
+        national_header_starts=_strings(labels, "national_header_starts", "labels.toml"),
+        about_prefixes=_strings(labels, "about_prefixes", "labels.toml"),
+        body_starts=_strings(labels, "body_starts", "labels.toml"),
+        bare_body_names=_strings(labels, "bare_body_names", "labels.toml"),
+        issuer_words={fold(w): w for w in _strings(labels, "issuer_words", "labels.toml")},
+        place_unit_words=_strings(labels, "place_unit_words", "labels.toml"),
+        signer_roles=_strings(labels, "signer_roles", "labels.toml"),
+        honorifics=_strings(labels, "honorifics", "labels.toml"),
+        labels={kind: _strings(label_kinds, kind, "labels.toml") for kind in label_kinds},
+        provinces=dict(provinces.get("provinces", {})),
+        century_digits=century,
+        nd30_types=dict(types.get("nd30", {})),
+        sector_symbols=dict(types.get("sector", {})),
+        issuer_symbols=dict(types.get("issuers", {})),
+        ranks=_strings(ranks, "ranks", "ranks.toml"),
+        name_titles=_strings(ranks, "titles", "ranks.toml"),
+        surnames=surnames,
+    )
+
+
+def _template(key: str, data: dict[str, Any]) -> Template:
+    source = f"templates/{key}.toml"
+    subject = data.get("subject", {})
+    name = data.get("name")
+    if not isinstance(name, str):
+        raise FieldDataError(f"{source}: 'name' must be a string")
+    try:
+        issue_date = tuple(IssueDateSource(v) for v in _strings(data, "issue_date", source))
+    except ValueError as e:
+        raise FieldDataError(f"{source}: 'issue_date' holds an unknown source ({e})") from e
+    return Template(
+        key=key,
+        name=name,
+        titles=_strings(data, "titles", source),
+        number_symbols=_strings(data, "number_symbols", source),
+        about=bool(data.get("about", False)),
+        issue_date=issue_date or tuple(IssueDateSource),
+        subject_after=_strings(data, "subject_after", source),
+        name_labels=_strings(subject, "name", source),
+        ends_at=_strings(subject, "ends_at", source),
+        fallback=bool(data.get("fallback", False)),
+    )
+
+
+@lru_cache(maxsize=1)
+def load_templates() -> tuple[Template, ...]:
+    """Read every `templates/*.toml` (once per process), the fallback template last.
+
+    Raises:
+        FieldDataError: a template is malformed, or there is no fallback template.
+    """
+    folder = resources.files("edge.fields.templates")
+    templates = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        try:
+            data = tomllib.loads(entry.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise FieldDataError(f"templates/{entry.name} is unreadable ({e}): fix it") from e
+        templates.append(_template(entry.name.removesuffix(".toml"), data))
+    templates.sort(key=lambda t: t.fallback)
+    if not templates or not templates[-1].fallback:
+        raise FieldDataError("templates/: no template has `fallback = true`; add generic.toml")
+    return tuple(templates)

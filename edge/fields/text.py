@@ -1,0 +1,110 @@
+"""Text helpers for field extraction: lines, accent folding, OCR digit repair, approximate labels.
+
+Rules of this module:
+- Every transformation of a line keeps its length, one character for one (`fold`, `digit_view`),
+  so a match found on a transformed copy cuts its value from the original text at the same place.
+- Nothing here knows a template or a field: it is the vocabulary the extractors are written in.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from difflib import SequenceMatcher
+from functools import lru_cache
+
+OCR_DIGITS = str.maketrans(
+    {"O": "0", "o": "0", "Ø": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "!": "1",
+     "í": "1", "S": "5", "B": "8", "Z": "2", "g": "9"}
+)  # fmt: skip
+"""Letters OCR reads in place of digits; replaced only inside tokens that already hold digits."""
+
+# A token that is mostly a number: at least one digit, the rest digits, confusable letters or
+# date/number separators. Confusables are repaired in such tokens only, never in words.
+_NUMBERISH = re.compile(
+    r"(?<![^\W\d_])[0-9OoØDQIl|!SBZg/.\-]*\d[0-9OoØDQIl|!SBZg/.\-]*(?![^\W\d_])"
+)
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+    low = base.replace("Đ", "D").replace("đ", "d").lower()
+    return low if len(low) == 1 else char  # keep positions aligned with the original
+
+
+def fold(text: str) -> str:
+    """Remove diacritics and case, one character for one: `fold("Số: 05")` is `"so: 05"`."""
+    return "".join(_fold_char(c) for c in text)
+
+
+def nfc_lines(text: str) -> list[str]:
+    """The non-empty lines of `text`, NFC, each with its whitespace runs collapsed to one space."""
+    normal = unicodedata.normalize("NFC", text)
+    return [" ".join(line.split()) for line in normal.splitlines() if line.strip()]
+
+
+def digit_view(line: str) -> str:
+    """`line` with letters OCR mistakes for digits ("O5/O7/2O22", "l9") turned into digits inside
+    number-like tokens; same length as `line`."""
+
+    def repair(m: re.Match[str]) -> str:
+        token = m.group(0)
+        digits = sum(c.isdigit() for c in token)
+        # "S" and "B" are common letters: repair them only in tokens that are mostly digits.
+        if digits < 2 and any(c in "SBZg" for c in token):
+            return token
+        return token.translate(OCR_DIGITS)
+
+    return _NUMBERISH.sub(repair, line)
+
+
+def label_pattern(labels: Iterable[str]) -> str:
+    """A regex alternative matching any of `labels` in folded text, tolerant of spacing and of
+    specks OCR reads between words ("Tự|do"); longest first."""
+    alternatives = []
+    for label in sorted(set(labels), key=len, reverse=True):
+        words = [re.escape(w) for w in fold(label).replace(",", " , ").split()]
+        alternatives.append(r"\W*".join(words))
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+@lru_cache(maxsize=8192)
+def squeeze(text: str) -> str:
+    """Folded text with everything but letters and digits removed, for approximate comparison."""
+    return "".join(c for c in fold(text) if c.isalnum())
+
+
+def similarity(a: str, b: str) -> float:
+    """Similarity (0..1) of two strings compared as `squeeze` leaves them."""
+    x, y = squeeze(a), squeeze(b)
+    if not x or not y:
+        return 0.0
+    return SequenceMatcher(None, x, y, autojunk=False).ratio()
+
+
+def best_match(text: str, choices: Sequence[str], floor: float = 0.0) -> tuple[str | None, float]:
+    """The choice most similar to `text` and the similarity; (None, 0.0) without a choice at
+    least `floor` similar (choices whose length alone rules them out are skipped)."""
+    best, score = None, max(0.0, floor - 1e-9)
+    x = squeeze(text)
+    if not x:
+        return None, 0.0
+    for choice in choices:
+        y = squeeze(choice)
+        if not y or 2 * min(len(x), len(y)) / (len(x) + len(y)) <= score:
+            continue
+        matcher = SequenceMatcher(None, x, y, autojunk=False)
+        if matcher.real_quick_ratio() <= score or matcher.quick_ratio() <= score:
+            continue
+        ratio = matcher.ratio()
+        if ratio > score:
+            best, score = choice, ratio
+    return best, score
+
+
+def is_caps(text: str) -> bool:
+    """Upper-case text (a header or title line), tolerant of one OCR slip in case."""
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 3 and sum(c.isupper() for c in letters) >= 0.9 * len(letters)
