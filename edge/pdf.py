@@ -17,9 +17,14 @@ How the text layer stays exact (the approach of Tesseract's PDF renderer and OCR
 
 Images are embedded losslessly where that is reasonable: bilevel and grey pages as Flate with PNG
 predictors (the IDAT stream of a PNG, as img2pdf does), colour documents likewise; only photographs
-(colour images that barely compress) become high-quality JPEG.
+(colour images that barely compress) become high-quality JPEG. Never JBIG2 (its lossy mode
+swaps look-alike characters). Pages keep their captured resolution (Nghị định 30/2020 wants
+≥ 200 dpi; the capture stage's gates see to that, this module warns below it).
 
-Not yet here (later issue): PDF/A-2b (XMP, output intent), which this structure leaves room for.
+The file is PDF/A-2b (ISO 19005-2 level B): XMP metadata with the PDF/A identification and the
+result's fields (`edge.pdfa`), an sRGB output intent, the Info dictionary equal to the XMP,
+the font embedded, a trailer /ID, no encryption, no transparency, no actions. Signing appends
+an incremental update (pyHanko) that keeps all of that.
 """
 
 from __future__ import annotations
@@ -38,14 +43,18 @@ from PIL import Image
 
 from edge.errors import PdfError
 from edge.ocr import OcrPage, OcrWord
+from edge.pdfa import SRGB_IDENTIFIER, Provenance, document_metadata, srgb_profile, xmp_packet
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "Sohoa"
 JPEG_QUALITY = 92
-PHOTO_RATIO = 0.3
-"""A colour image whose thumbnail deflates to more than this fraction of its raw size is a
-photograph (documents with flat paper and ink deflate far better) and is stored as JPEG."""
+MIN_DPI = 200
+"""Below this a page is not an acceptable digitized copy (Nghị định 30/2020 Phụ lục I)."""
+PHOTO_RATIO = 0.22
+"""A colour image whose pixels deflate to more than this fraction of their raw size is a
+photograph and is stored as JPEG: paper and ink deflate far better (corpus scans: ≤ 0.17;
+phone and Pi-camera photos: ≥ 0.26, sensor noise and shading)."""
 
 # Tesseract's GlyphLessFont (tessdata/pdf.ttf, Apache License 2.0): a TrueType font with one
 # empty glyph, 500 units wide and 1000 high, made for invisible OCR text layers.
@@ -136,7 +145,14 @@ class _Objects:
         head = b"<< " + entries + b" /Length " + str(len(data)).encode() + b" >>\nstream\n"
         return self.add(head + data + b"\nendstream")
 
-    def serialise(self, root: int, info: int) -> bytes:
+    def digest(self) -> str:
+        """MD5 (hex) of the objects written so far: a file identifier for the trailer's /ID."""
+        md5 = hashlib.md5(usedforsecurity=False)
+        for body in self._bodies:
+            md5.update(body or b"")
+        return md5.hexdigest().upper()
+
+    def serialise(self, root: int, info: int, file_id: str) -> bytes:
         out = io.BytesIO()
         # The comment with bytes above 127 marks the file as binary for transfer tools.
         out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
@@ -146,7 +162,6 @@ class _Objects:
                 raise PdfError(f"internal error: PDF object {number} was never written")
             offsets.append(out.tell())
             out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
-        file_id = hashlib.md5(out.getvalue(), usedforsecurity=False).hexdigest().upper()
         xref = out.tell()
         out.write(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
         for offset in offsets:
@@ -177,11 +192,31 @@ def _png_idat(image: Image.Image) -> bytes:
     return b"".join(data)
 
 
+def _deflate_ratio(image: Image.Image) -> float:
+    raw = image.tobytes()
+    return len(zlib.compress(raw, 1)) / max(1, len(raw))
+
+
 def _is_photo(image: Image.Image) -> bool:
+    """Judge from a thumbnail (shading, gradients) and from full-resolution crops (sensor noise,
+    which a thumbnail averages away), taking the less compressible of the two."""
     thumbnail = image.copy()
     thumbnail.thumbnail((512, 512))
-    raw = thumbnail.tobytes()
-    return len(zlib.compress(raw, 1)) > PHOTO_RATIO * len(raw)
+    width, height, half = image.width, image.height, 128
+    crops = [
+        image.crop(
+            (
+                int(width * fx) - half,
+                int(height * fy) - half,
+                int(width * fx) + half,
+                int(height * fy) + half,
+            )
+        )
+        for fx in (0.3, 0.7)
+        for fy in (0.3, 0.7)
+    ]
+    ratio = max(_deflate_ratio(thumbnail), median(_deflate_ratio(c) for c in crops))
+    return ratio > PHOTO_RATIO
 
 
 def _image_object(objects: _Objects, image: Image.Image) -> int:
@@ -272,19 +307,24 @@ def _font_object(objects: _Objects) -> int:
 # --- the document -------------------------------------------------------------------------------
 
 
-def _info(title: str | None, metadata: Mapping[str, str | None]) -> bytes:
-    now = datetime.now(UTC).strftime("D:%Y%m%d%H%M%SZ")
-    entries = [b"/Producer " + _text_string(PRODUCER), b"/CreationDate " + _text_string(now)]
-    entries.append(b"/ModDate " + _text_string(now))
-    if title:
-        entries.append(b"/Title " + _text_string(title))
-    reserved = {"Producer", "CreationDate", "ModDate", "Title"}
-    for key, value in metadata.items():
-        if key in reserved:
-            raise PdfError(f"metadata key {key!r} is set by Sohoa itself: use another key")
-        if value is not None:
-            entries.append(_name(key) + b" " + _text_string(value))
-    return b"<< " + b"\n".join(entries) + b" >>"
+def _info(entries: Mapping[str, str]) -> bytes:
+    return (
+        b"<< " + b"\n".join(_name(k) + b" " + _text_string(v) for k, v in entries.items()) + b" >>"
+    )
+
+
+def _output_intent(objects: _Objects) -> int:
+    """The PDF/A output intent: sRGB, which both DeviceGray and DeviceRGB images resolve to."""
+    profile = objects.add_stream(b"/N 3", srgb_profile(), deflate=True)
+    identifier = _text_string(SRGB_IDENTIFIER)
+    return objects.add(
+        b"<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier "
+        + identifier
+        + b" /Info "
+        + identifier
+        + b" /RegistryName (http://www.color.org)"
+        + b" /DestOutputProfile %d 0 R >>" % profile
+    )
 
 
 def assemble_pdf(
@@ -292,23 +332,34 @@ def assemble_pdf(
     *,
     title: str | None = None,
     metadata: Mapping[str, str | None] = {},
+    provenance: Provenance | None = None,
+    created: datetime | None = None,
 ) -> bytes:
-    """Build a searchable PDF: one page per image, with the OCR text as an invisible layer.
+    """Build a searchable PDF/A-2b: one page per image, with the OCR text as an invisible layer.
 
     Args:
         pages: each page image with its OCR result (same pixel size; the OCR's dpi sets the page
             size: 2480×3508 pixels at 300 dpi is an A4 page).
-        title: the document title for the Info dictionary.
-        metadata: extra Info entries (e.g. the extracted fields); `None` values are left out.
+        title: the document title (Info /Title and dc:title).
+        metadata: the result's fields (keys of `edge.fields.FIELD_KEYS`, plus the optional
+            `chuc_vu_nguoi_ky`), written to the XMP metadata under Nghị định 30's names; `None`
+            values and other keys are left out.
+        provenance: who digitized the paper original and when (the conversion mark);
+            no organisation and the creation time when omitted.
+        created: the creation time (timezone-aware; now when omitted).
 
     Returns:
         The PDF file's bytes.
 
     Raises:
-        PdfError: no pages, or an image and its OCR result do not match.
+        PdfError: no pages, an image and its OCR result do not match, or a naive `created`.
     """
     if not pages:
         raise PdfError("a PDF needs at least one page: give assemble_pdf a page image")
+    if created is None:
+        created = datetime.now(UTC).replace(microsecond=0)
+    if created.tzinfo is None:
+        raise PdfError("internal error: the PDF's creation time needs a time zone")
     objects = _Objects()
     catalog, page_tree = objects.reserve(), objects.reserve()
     font = _font_object(objects)
@@ -321,6 +372,10 @@ def assemble_pdf(
             )
         if ocr.dpi <= 0:
             raise PdfError(f"page {number}: resolution {ocr.dpi} dpi is invalid: give the page dpi")
+        if ocr.dpi < MIN_DPI:
+            log.warning(
+                "page %d is %d dpi, below the %d dpi of a digitized copy", number, ocr.dpi, MIN_DPI
+            )
         width_pt, height_pt = image.width * 72 / ocr.dpi, image.height * 72 / ocr.dpi
         picture = _image_object(objects, image)
         drawing = f"q {_number(width_pt)} 0 0 {_number(height_pt)} 0 0 cm /Im0 Do Q\n"
@@ -344,8 +399,28 @@ def assemble_pdf(
         )
     references = b" ".join(b"%d 0 R" % kid for kid in kids)
     objects.set(page_tree, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (references, len(kids)))
-    objects.set(catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % page_tree)
-    info = objects.add(_info(title, metadata))
-    pdf = objects.serialise(catalog, info)
-    log.debug("PDF assembled: %d pages, %d bytes", len(kids), len(pdf))
+    intent = _output_intent(objects)
+    # The identifier hashes the pages (images and text) and the creation time, before the
+    # metadata that quotes it is written.
+    meta = document_metadata(
+        metadata,
+        title=title,
+        pages=len(kids),
+        provenance=provenance or Provenance(),
+        created=created,
+        creator=PRODUCER,
+        document_id=objects.digest(),
+    )
+    xmp = xmp_packet(meta)
+    # PDF/A wants the metadata stream readable without decoding: no /Filter.
+    xmp_stream = objects.add_stream(b"/Type /Metadata /Subtype /XML", xmp)
+    lang = _text_string(meta.language)
+    objects.set(
+        catalog,
+        b"<< /Type /Catalog /Pages %d 0 R /Metadata %d 0 R /OutputIntents [%d 0 R] /Lang %s >>"
+        % (page_tree, xmp_stream, intent, lang),
+    )
+    info = objects.add(_info(meta.info_entries()))
+    pdf = objects.serialise(catalog, info, meta.document_id)
+    log.debug("PDF/A assembled: %d pages, %d bytes", len(kids), len(pdf))
     return pdf

@@ -1,7 +1,9 @@
-"""OCR with the real Tesseract (`vie`) through tesserocr, on a rendered sample page."""
+"""OCR with the real Tesseract (`vie`) through tesserocr, on a rendered sample page; the pool of
+engines that reads pages in parallel."""
 
 from __future__ import annotations
 
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from PIL import Image
 
 import edge.ocr
 from edge.errors import OcrError
-from edge.ocr import OcrEngine, OcrPage, find_tessdata
+from edge.ocr import OcrEngine, OcrPage, OcrPool, find_tessdata
 from edge.sample_document import SampleDocument, render_sample_result
 
 
@@ -134,3 +136,55 @@ def test_a_closed_engine_refuses_work() -> None:
     engine.close()  # idempotent
     with pytest.raises(OcrError, match="closed"):
         engine.recognize(Image.new("L", (100, 100), 255))
+
+
+# The pool: one engine per worker thread, pages in parallel, results in order.
+
+
+def test_mixed_language_codes_find_their_data(tmp_path: Path) -> None:
+    assert (find_tessdata("vie+eng") / "eng.traineddata").is_file()
+    with pytest.raises(OcrError, match=r"tesseract-ocr-xyz"):
+        find_tessdata("vie+xyz")
+    with pytest.raises(OcrError, match=r"'xyz'"):
+        OcrPool(1, lang="vie+xyz")
+
+
+@pytest.mark.slow
+def test_pool_reads_pages_in_parallel_threads_and_keeps_their_order(
+    engine: OcrEngine, sample: SampleDocument
+) -> None:
+    # Four strips of the sample page: different text each, so a mix-up would show.
+    strips = [(sample.image.crop((0, y, 2480, y + 420)), 300) for y in (0, 900, 1500, 2100)]
+    expected = [engine.recognize(image, dpi) for image, dpi in strips]
+    threads: set[str] = set()
+    done: list[int] = []
+    with OcrPool(2) as pool:
+        assert pool.workers == 2
+        futures = [pool.submit(image, dpi) for image, dpi in strips]
+        for future in futures:
+            future.add_done_callback(lambda _: threads.add(threading.current_thread().name))
+        got = pool.recognize_all(strips, on_page=lambda: done.append(1))
+        assert [f.result() for f in futures] == expected  # same engine, same words
+        assert pool.recognize(*strips[0]) == expected[0]
+    assert got == expected and len(done) == len(strips)
+    assert threads <= {"ocr-0", "ocr-1", threading.current_thread().name}
+    with pytest.raises(OcrError, match="closed"):
+        pool.submit(*strips[0])
+    pool.close()  # idempotent
+
+
+def test_pool_hands_a_failed_page_back_as_its_error() -> None:
+    with OcrPool(1) as pool:
+        good = Image.new("L", (400, 300), 255)
+        bad = Image.new("L", (0, 0))  # Tesseract refuses an empty image
+        futures = [pool.submit(bad, 300), pool.submit(good, 300)]
+        with pytest.raises(OcrError):
+            futures[0].result()
+        assert futures[1].result().words == ()  # the worker survived the bad page
+        with pytest.raises(OcrError):
+            pool.recognize_all([(good, 300), (bad, 300)])
+
+
+def test_pool_needs_at_least_one_worker() -> None:
+    with pytest.raises(OcrError, match="at least 1"):
+        OcrPool(0)

@@ -1,5 +1,6 @@
 """PDF assembly: true page size, lossless images, an invisible text layer `pdftotext` reads back
-exactly (NFC Vietnamese), a file qpdf finds clean and pyHanko can read and update incrementally."""
+exactly (NFC Vietnamese), a file qpdf finds clean and pyHanko can read and update incrementally.
+The PDF/A side (XMP, output intent, the structural check) is in test_pdfa.py."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import re
 import subprocess
 import unicodedata
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from edge.errors import PdfError
 from edge.ocr import OcrEngine, OcrPage, OcrWord
 from edge.pdf import assemble_pdf
+from edge.pdfa import check_pdfa
 from edge.sample_document import SampleDocument, render_sample_result
 
 
@@ -115,13 +118,14 @@ def test_page_has_the_true_size_and_the_image_is_lossless(
 
 
 @pytest.mark.slow
-def test_document_info_holds_title_and_fields(sample_pdf: Path, sample: SampleDocument) -> None:
+def test_document_info_holds_title_and_creator(sample_pdf: Path, sample: SampleDocument) -> None:
     reader = PdfFileReader(io.BytesIO(sample_pdf.read_bytes()))
     info = reader.trailer["/Info"]
     assert info["/Title"] == "QUYẾT ĐỊNH " + str(sample.fields["so_ky_hieu"])
-    assert info["/Producer"] == "Sohoa"
-    for key, value in sample.fields.items():
-        assert info["/" + key] == value
+    assert info["/Creator"] == "Sohoa"
+    assert info["/Subject"] == sample.fields["trich_yeu"]
+    # The fields (personal data included) live in the XMP metadata, not as custom Info keys.
+    assert not {"/" + key for key in sample.fields} & set(info)
     assert len(reader.root["/Pages"]["/Kids"]) == 1
 
 
@@ -163,6 +167,7 @@ def test_bilevel_grey_colour_and_photo_pages_keep_their_kind(tmp_path: Path) -> 
     path = tmp_path / "kinds.pdf"
     path.write_bytes(pdf)
     qpdf_check(path)
+    assert check_pdfa(pdf) == []  # DeviceGray and DeviceRGB both under the sRGB output intent
     rows = [line.split() for line in run("pdfimages", "-list", path).splitlines()[2:]]
     kinds = [(row[5], row[7], row[8]) for row in rows]  # colour, bpc, encoding
     assert kinds == [
@@ -183,5 +188,5 @@ def test_bad_input_is_refused_with_a_reason() -> None:
         assemble_pdf([])
     with pytest.raises(PdfError, match="OCR the image"):
         assemble_pdf([(image, hand_made_page(Image.new("L", (200, 100)), 300))])
-    with pytest.raises(PdfError, match="set by Sohoa"):
-        assemble_pdf([(image, hand_made_page(image, 300))], metadata={"Producer": "x"})
+    with pytest.raises(PdfError, match="time zone"):
+        assemble_pdf([(image, hand_made_page(image, 300))], created=datetime(2025, 1, 1))
