@@ -36,7 +36,7 @@ from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ocr import OcrEngine
 from edge.outbox import Outbox
-from edge.pipeline import process_document
+from edge.pipeline import PageImages, process_document
 from edge.sample_document import render_sample_result
 from edge.signing import DocumentSigner
 from edge.sync_agent import SyncAgent
@@ -189,7 +189,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
 
         # The pipeline times its own stages (ocr, fields, pdf).
         with stage("ocr, fields, pdf", timed=False), OcrEngine() as ocr:
-            processed = process_document([(sample.image, 300)], ocr)
+            processed = process_document([PageImages.upright(sample.image, 300)], ocr)
         result.seconds.update(processed.seconds)
         result.fields = dict(processed.fields)
 

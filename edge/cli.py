@@ -9,8 +9,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edge.ocr import OcrEngine
-from edge.pipeline import plan_documents, process_files
+from edge.capture.detect_cli import detect_command
+from edge.errors import OcrError
+from edge.ocr import OcrPool, default_workers
+from edge.pipeline import plan_documents, process_batch
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,6 +43,13 @@ def process(
             callback=_document_name,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="OCR worker threads, each with its own Tesseract (default: one per core).",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """OCR page images, read their fields and assemble searchable PDFs.
 
@@ -62,10 +71,17 @@ def process(
         transient=True,
         disable=len(files) < 2 or not errors.is_terminal,
     )
-    with OcrEngine() as engine, progress:
+    try:
+        pool = OcrPool(workers if workers is not None else default_workers())
+    except OcrError as e:
+        typer.echo(f"sohoa: error: {e}", err=True)
+        raise typer.Exit(1) from e
+    with pool, progress:
         task = progress.add_task("OCR", total=sum(len(d.files) for d in planned))
-        for doc in planned:
-            outcome = process_files(doc, engine, out, on_page=lambda: progress.advance(task))
+        batch = process_batch(planned, pool, out, on_page=lambda: progress.advance(task))
+        for _, outcome in batch:
+            for message in outcome.warnings:
+                typer.echo(f"sohoa: warning: {message}", err=True)
             for message in outcome.failures:
                 typer.echo(f"sohoa: error: {message}", err=True)
             failures += outcome.failures
@@ -78,3 +94,12 @@ def process(
     if failures:
         typer.echo(f"sohoa: {len(failures)} problem(s); see the errors above", err=True)
         raise typer.Exit(1)
+
+
+@app.command("detect")
+def detect(
+    files: Annotated[list[Path], typer.Argument(help="Page images (photos or scans).")],
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Find each image's page corners (in the page's own order) and judge its quality."""
+    raise typer.Exit(detect_command(files, json_output))

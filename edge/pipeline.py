@@ -3,6 +3,10 @@
 Each stage is a plain function in its own module (`edge.ocr`, `edge.fields`, `edge.pdf`); this
 module only chains them, times them and writes what the `sohoa edge process` command promises.
 Signing (`--sign`) will slot in between `process_document` and `write_pdf`.
+
+Parallelism: OCR runs on an `OcrPool` (one engine per core, loaded once). A batch
+(`process_batch`) keeps as many documents in flight as the pool has workers, so that single-page
+documents OCR in parallel too and one document's PDF is written while the next is recognised.
 """
 
 from __future__ import annotations
@@ -10,22 +14,61 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
+from edge.capture.enhance import prepare_pil, to_pil
 from edge.capture.files import load_page_image
 from edge.errors import CaptureError, EdgeError
-from edge.fields import FIELD_KEYS, extract_fields
-from edge.ocr import OcrEngine, OcrPage
+from edge.fields import FIELD_KEYS, extract
+from edge.ocr import OcrEngine, OcrPage, OcrPool
 from edge.pdf import assemble_pdf
+from edge.pdfa import Provenance
 from support.files import write_atomic
 
 log = logging.getLogger(__name__)
 
 STAGES = ("ocr", "fields", "pdf")
+
+
+@dataclass(frozen=True)
+class PageImages:
+    """One captured page as the pipeline takes it: the image to archive (colour or grey, as
+    captured: the law asks for it) and the image to OCR (grey, flattened), same size and dpi."""
+
+    archive: Image.Image
+    ocr: Image.Image
+    dpi: int
+    failed_gates: tuple[str, ...] = ()
+    """Quality gates the capture failed (English messages), for the caller to show."""
+
+    @classmethod
+    def upright(cls, image: Image.Image, dpi: int) -> PageImages:
+        """A page that needs no capture stage (rendered, or prepared already): one image."""
+        return cls(archive=image, ocr=image, dpi=dpi)
+
+
+def capture_page(image: Image.Image, dpi: int) -> PageImages:
+    """Run the capture stage on a page image from a file: find the page, rectify, orient,
+    deskew, flatten, and judge its quality (see `edge.capture.enhance.prepare_page`).
+
+    Raises:
+        CaptureError: the page cannot be prepared (e.g. orientation data missing).
+    """
+    prepared = prepare_pil(image, dpi)
+    failed = tuple(
+        f"{gate.gate.value}: {gate.message_vi}" for gate in prepared.gates if not gate.passed
+    )
+    return PageImages(
+        archive=to_pil(prepared.archive_image),
+        ocr=to_pil(prepared.ocr_image),
+        dpi=prepared.dpi,
+        failed_gates=failed,
+    )
 
 
 @dataclass(frozen=True)
@@ -64,17 +107,21 @@ def document_title(fields: dict[str, str | None]) -> str | None:
 
 
 def process_document(
-    images: Sequence[tuple[Image.Image, int]],
-    engine: OcrEngine,
+    images: Sequence[PageImages],
+    engine: OcrEngine | OcrPool,
     *,
     on_page: Callable[[], None] | None = None,
+    provenance: Provenance | None = None,
 ) -> ProcessedDocument:
     """Run the thin path over one document's pages.
 
     Args:
-        images: each page image, upright, with its dpi, in page order.
-        engine: a loaded OCR engine (owned by the caller's thread).
-        on_page: called after each page's OCR (progress reporting).
+        images: each page's archive and OCR images, in page order.
+        engine: a loaded OCR engine (owned by the caller's thread), or a pool that recognises
+            the pages in parallel.
+        on_page: called after each page's OCR (progress reporting; from a worker thread when
+            `engine` is a pool).
+        provenance: who digitized the document (the PDF/A's conversion mark).
 
     Returns:
         The OCR of every page, the document's fields, the PDF and the time per stage.
@@ -85,23 +132,19 @@ def process_document(
     """
     seconds = dict.fromkeys(STAGES, 0.0)
     start = time.perf_counter()
-    recognised = []
-    for image, dpi in images:
-        recognised.append(engine.recognize(image, dpi))
-        if on_page is not None:
-            on_page()
-    pages = tuple(recognised)
+    pages = tuple(engine.recognize_all([(p.ocr, p.dpi) for p in images], on_page))
     seconds["ocr"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    fields = merge_fields([extract_fields(page.text) for page in pages])
+    fields = merge_fields([extract(page.text, page.words).as_dict() for page in pages])
     seconds["fields"] = time.perf_counter() - start
 
     start = time.perf_counter()
     pdf = assemble_pdf(
-        [(image, page) for (image, _), page in zip(images, pages, strict=True)],
+        [(image.archive, page) for image, page in zip(images, pages, strict=True)],
         title=document_title(fields),
         metadata=fields,
+        provenance=provenance,
     )
     seconds["pdf"] = time.perf_counter() - start
     log.info(
@@ -115,10 +158,10 @@ def process_document(
 
 def write_page_outputs(out_dir: Path, stem: str, page: OcrPage) -> None:
     """Write `<stem>.txt` (the OCR text, NFC) and `<stem>.fields.json` (the page's own fields:
-    a flat object with every key of `FIELD_KEYS`, each a string or null)."""
+    a flat object with every key of `FIELD_KEYS`, then the extra keys, each a string or null)."""
     write_atomic(out_dir / f"{stem}.txt", (page.text + "\n").encode("utf-8"))
-    fields = extract_fields(page.text)
-    body = json.dumps({key: fields[key] for key in FIELD_KEYS}, ensure_ascii=False, indent=1)
+    fields = extract(page.text, page.words).as_dict(extras=True)
+    body = json.dumps(fields, ensure_ascii=False, indent=1)
     write_atomic(out_dir / f"{stem}.fields.json", (body + "\n").encode("utf-8"))
 
 
@@ -144,6 +187,7 @@ class BatchOutcome:
     pdf_path: Path | None = None
     pages_done: int = 0
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     fields: dict[str, str | None] = field(default_factory=dict)
 
@@ -173,10 +217,11 @@ def plan_documents(
 
 def process_files(
     planned: PlannedDocument,
-    engine: OcrEngine,
+    engine: OcrEngine | OcrPool,
     out_dir: Path,
     *,
     on_page: Callable[[], None] | None = None,
+    provenance: Provenance | None = None,
 ) -> BatchOutcome:
     """Load, process and write one planned document (what `sohoa edge process` does per PDF).
 
@@ -185,20 +230,23 @@ def process_files(
 
     Args:
         planned: the PDF's name and its page files.
-        engine: a loaded OCR engine.
+        engine: a loaded OCR engine, or a pool (pages recognised in parallel).
         out_dir: an existing folder for the outputs.
         on_page: called once per page file, read or not (progress reporting).
+        provenance: who digitized the document (the PDF/A's conversion mark).
 
     Returns:
         The outcome; failures are messages naming the file and what to do.
     """
     outcome = BatchOutcome()
-    images: list[tuple[Image.Image, int]] = []
+    images: list[PageImages] = []
     stems: list[str] = []
     for path in planned.files:
         try:
-            images.append(load_page_image(path))
+            captured = capture_page(*load_page_image(path))
+            images.append(captured)
             stems.append(path.stem)
+            outcome.warnings += [f"{path}: quality gate {gate}" for gate in captured.failed_gates]
         except CaptureError as e:
             outcome.failures.append(str(e))
             if on_page is not None:
@@ -206,7 +254,7 @@ def process_files(
     if not images:
         return outcome
     try:
-        done = process_document(images, engine, on_page=on_page)
+        done = process_document(images, engine, on_page=on_page, provenance=provenance)
     except EdgeError as e:
         outcome.failures.append(f"{planned.name}: {e}")
         return outcome
@@ -224,3 +272,35 @@ def process_files(
     # `--sign` will sign `done.pdf` here, before it is written.
     outcome.pdf_path = write_pdf(out_dir, planned.name, done.pdf)
     return outcome
+
+
+def process_batch(
+    planned: Sequence[PlannedDocument],
+    pool: OcrPool,
+    out_dir: Path,
+    *,
+    on_page: Callable[[], None] | None = None,
+    provenance: Provenance | None = None,
+) -> Iterator[tuple[PlannedDocument, BatchOutcome]]:
+    """Process many documents with the pool's workers busy all the time.
+
+    Up to `pool.workers` documents are in flight at once (loading, fields and PDF assembly run
+    in this many threads, their pages on the pool), which bounds the page images held in
+    memory; outcomes come back in the order of `planned` as each is done.
+
+    Args:
+        planned: the documents, from `plan_documents`.
+        pool: the OCR pool.
+        out_dir: an existing folder for the outputs.
+        on_page: called once per page file (from worker threads).
+        provenance: who digitized the documents.
+
+    Yields:
+        Each planned document with its outcome, in order.
+    """
+    with ThreadPoolExecutor(pool.workers, thread_name_prefix="document") as documents:
+        outcomes = documents.map(
+            lambda doc: process_files(doc, pool, out_dir, on_page=on_page, provenance=provenance),
+            planned,
+        )
+        yield from zip(planned, outcomes, strict=True)
