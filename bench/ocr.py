@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -88,24 +88,26 @@ def score(corpus: Path, pred_dir: Path, work: Path, *, baseline: bool = False) -
 
 
 def run_ours(pages: list[tuple[Path, str]], workers: int, work: Path) -> dict[str, Any]:
-    """Image files → one searchable PDF/A with our pool; write each page's text for scoring."""
+    """Image files → capture stage → one searchable PDF/A with our pool; write each page's text
+    for scoring. Capture (OpenCV, releases the GIL) runs in `workers` threads beside the OCR."""
     from edge.capture.files import load_page_image
     from edge.ocr import OcrPage, OcrPool
     from edge.pdf import assemble_pdf
     from edge.pdfa import check_pdfa
+    from edge.pipeline import capture_page
 
     pred = work / "ours"
     pred.mkdir()
     started = time.perf_counter()
     pool = OcrPool(workers)
     load_seconds = time.perf_counter() - started
-    with pool:
+    with pool, ThreadPoolExecutor(workers, thread_name_prefix="capture") as capture:
         started = time.perf_counter()
         images, futures = [], []
-        for path, _ in pages:
-            image, dpi = load_page_image(path)
-            images.append(image)
-            futures.append(pool.submit(image, dpi))  # OCR starts while the next page loads
+        captured = capture.map(lambda page: capture_page(*load_page_image(page[0])), pages)
+        for prepared in captured:
+            images.append(prepared.archive)
+            futures.append(pool.submit(prepared.ocr, prepared.dpi))  # OCR starts while others load
         results: list[OcrPage] = [future.result() for future in futures]
         pdf = assemble_pdf(list(zip(images, results, strict=True)), title="corpus-dev")
         path = work / "ours.pdf"
@@ -147,28 +149,20 @@ def qpdf_clean(path: Path) -> bool:
 
 def per_document_throughput(pages: list[tuple[Path, str]], workers: int, work: Path) -> float:
     """Pages per minute of the product path: one PDF/A per image, as `sohoa edge process` does
-    without --document (documents in flight across the pool's workers)."""
-    from edge.capture.files import load_page_image
+    without --document (`edge.pipeline.process_batch`: capture, OCR, fields, PDF/A, files)."""
     from edge.ocr import OcrPool
-    from edge.pdf import assemble_pdf
+    from edge.pipeline import plan_documents, process_batch
 
     out = work / "ours-per-document"
     out.mkdir()
+    planned, problems = plan_documents([path for path, _ in pages], None)
+    assert not problems, problems
     with OcrPool(workers) as pool:
         started = time.perf_counter()
-        pending: list[tuple[Path, Any, Future[Any]]] = []
-        for path, _ in pages:
-            image, dpi = load_page_image(path)
-            pending.append((path, image, pool.submit(image, dpi)))
-            if len(pending) > workers:  # keep the pool fed, hold few images
-                done_path, done_image, future = pending.pop(0)
-                pdf = assemble_pdf([(done_image, future.result())])
-                (out / f"{done_path.stem}.pdf").write_bytes(pdf)
-        for done_path, done_image, future in pending:
-            (out / f"{done_path.stem}.pdf").write_bytes(
-                assemble_pdf([(done_image, future.result())])
-            )
+        outcomes = [outcome for _, outcome in process_batch(planned, pool, out)]
         seconds = time.perf_counter() - started
+    failures = [f for outcome in outcomes for f in outcome.failures]
+    assert not failures, failures
     return round(60 * len(pages) / seconds, 1)
 
 
