@@ -7,7 +7,6 @@ an operator would, as a separate process, and waits until its API answers.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from types import TracebackType
 import httpx
 
 from cli.errors import DemoError
+from support.process import log_tail, stop_child
 
 
 def free_port() -> int:
@@ -72,21 +72,11 @@ class ServerProcess:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the server to stop (SIGTERM), then kill it if it does not."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, "sohoa server", timeout)
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the server's log."""
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file, lines)
 
     def __enter__(self) -> ServerProcess:
         self.start()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -50,6 +49,7 @@ from provisioning.ca import (
 )
 from provisioning.errors import BrokerError
 from support.files import write_atomic
+from support.process import log_tail, stop_child
 
 log = logging.getLogger(__name__)
 
@@ -364,24 +364,11 @@ class Mosquitto:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the broker by its PID: SIGTERM (it saves its database), then SIGKILL."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("mosquitto (pid %s) ignored SIGTERM; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
+        stop_child(proc, "mosquitto", timeout)
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the broker's log."""
-        try:
-            text = self.files.log_file.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.files.log_file, lines)
 
     def _log_size(self) -> int:
         try:
