@@ -12,11 +12,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from cli.errors import DemoError
+from support.lifecycle import Service
 from support.process import log_tail, stop_child
 
 
@@ -28,7 +28,7 @@ def free_port() -> int:
         return port
 
 
-class ServerProcess:
+class ServerProcess(Service):
     """`sohoa server run --config CONFIG` as a child process, logging to `log_file`."""
 
     def __init__(self, config: Path, log_file: Path, api_url: str) -> None:
@@ -77,15 +77,3 @@ class ServerProcess:
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the server's log."""
         return log_tail(self.log_file, lines)
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import tesserocr
 from PIL import Image
 
 from edge.errors import OcrError
+from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class OcrPage:
     mean_confidence: float
 
 
-class OcrEngine:
+class OcrEngine(Closeable):
     """A loaded Tesseract for one language; recognise pages one after another.
 
     Loading takes a fraction of a second, so keep the engine for a batch. Not thread-safe: give
@@ -158,17 +158,6 @@ class OcrEngine:
                 f"`tesseract-ocr-{lang}` (the traineddata file may be damaged)"
             ) from e
         log.debug("Tesseract %s loaded %s from %s", tesserocr.tesseract_version(), lang, directory)
-
-    def __enter__(self) -> OcrEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Free Tesseract's memory; the engine cannot be used afterwards."""
@@ -270,7 +259,7 @@ def _words(api: tesserocr.PyTessBaseAPI) -> tuple[OcrWord, ...]:
 _Job = tuple[Image.Image, int, "Future[OcrPage]"]
 
 
-class OcrPool:
+class OcrPool(Closeable):
     """Worker threads, each owning one loaded `OcrEngine`, recognising pages in parallel.
 
     Engines load once, when the pool starts, and serve every page until `close()`: a kiosk
@@ -321,17 +310,6 @@ class OcrPool:
     def workers(self) -> int:
         """The number of worker threads (each with its own engine)."""
         return len(self._threads)
-
-    def __enter__(self) -> OcrPool:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _serve(self, lang: str, directory: Path, ready: Future[None]) -> None:
         try:

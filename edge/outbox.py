@@ -24,11 +24,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 
 from edge.errors import OutboxError
 from protocol.messages import MAX_RESULT_BYTES, Ack, AckStatus, sha256_hex
 from support.files import write_atomic
+from support.lifecycle import Closeable
 
 DB_FILE = "outbox.db"
 BLOB_DIR = "blobs"
@@ -92,7 +93,7 @@ class OutboxItem:
     record_id: str | None = None
 
 
-class Outbox:
+class Outbox(Closeable):
     """The durable queue of signed results in `directory` (`outbox.db` and `blobs/`).
 
     Raises:
@@ -273,17 +274,6 @@ class Outbox:
         """Close the database (a checkpoint folds the WAL back into it)."""
         with self._lock:
             self._db.close()
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- internals (callers hold the lock) ---
 

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pkcs11
@@ -44,6 +43,7 @@ from pkcs11.util.ec import (
 from pkcs11.util.x509 import decode_x509_certificate
 
 from edge.errors import TokenError
+from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class KeyProtection:
     local: bool
 
 
-class Token:
+class Token(Closeable):
     """One open, logged-in session on a PKCS#11 token, safe to share between threads.
 
     Make one with `Token.open`; close it with `close()` or use it as a context manager.
@@ -178,17 +178,6 @@ class Token:
                 pass
             except p11.PKCS11Error as e:
                 raise TokenError(f"closing the token session failed: {_describe(e)}") from e
-
-    def __enter__(self) -> Token:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- what the token is ---------------------------------------------------------------------
 

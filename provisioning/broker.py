@@ -37,7 +37,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from protocol.topics import PREFIX, Kind
 from provisioning.ca import (
@@ -49,6 +48,7 @@ from provisioning.ca import (
 )
 from provisioning.errors import BrokerError
 from support.files import write_atomic
+from support.lifecycle import Service
 from support.process import log_tail, stop_child
 
 log = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ def free_port() -> int:
         return port
 
 
-class Mosquitto:
+class Mosquitto(Service):
     """A private Mosquitto child process serving `files` on a free loopback port.
 
     Use as a context manager, or call `start()` and `stop()`.
@@ -383,18 +383,6 @@ class Mosquitto:
                 return f.read().decode(errors="replace")
         except OSError:
             return ""
-
-    def __enter__(self) -> Mosquitto:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _last_lines(text: str, lines: int = 3) -> str:

@@ -27,7 +27,6 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -43,6 +42,7 @@ from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceStatus
 from server.mqtt import Incoming, MqttLink, TlsIdentity
+from support.lifecycle import Service
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class _RejectError(Exception):
         self.detail = detail
 
 
-class IngestWorker:
+class IngestWorker(Service):
     """One ingest worker: an MQTT connection with the server's identity and a handling thread.
 
     Args:
@@ -200,18 +200,6 @@ class IngestWorker:
         """What this worker has handled so far."""
         with self._stats_lock:
             return self._stats
-
-    def __enter__(self) -> IngestWorker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- threads ---
 

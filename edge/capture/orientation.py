@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import cv2
@@ -29,6 +28,7 @@ from PIL import Image
 from edge.capture.geometry import PageQuad
 from edge.errors import CaptureError, OcrError
 from edge.ocr import find_tessdata
+from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ MIN_CONFIDENCE = 2.0
 confident"; on a sparse page of real text correct answers come at 3-10)."""
 
 
-class OrientationDetector:
+class OrientationDetector(Closeable):
     """A loaded Tesseract in OSD-only mode.
 
     Args:
@@ -66,17 +66,6 @@ class OrientationDetector:
                 f"Tesseract could not load the orientation data from {directory}: reinstall "
                 "`tesseract-ocr`"
             ) from e
-
-    def __enter__(self) -> OrientationDetector:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Free Tesseract's memory; the detector cannot be used afterwards."""

@@ -38,6 +38,7 @@ from PIL import Image
 
 from edge.capture.source import CapturedPage, SourceKind
 from edge.errors import CaptureError
+from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -452,7 +453,7 @@ def _mode_kind(value: str) -> ColourMode | None:
     return None
 
 
-class Scanner:
+class Scanner(Closeable):
     """One open SANE device: the adapter the rest of Sohoa scans through.
 
     Open it with `Scanner.open(name)`; only one can be open in a process at a time. Use it as a
@@ -520,12 +521,6 @@ class Scanner:
             finally:
                 _state["open"] = None
             log.info("scanner %s closed", self.device.name)
-
-    def __enter__(self) -> Scanner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def cancel(self) -> None:
         """Stop the scan in progress (from any thread): the current page is abandoned and the
