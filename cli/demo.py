@@ -212,7 +212,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             location="Vạn Ninh",
         )
         with stage("outbox"):
-            outbox = Outbox(edge_settings.data_dir / "outbox")
+            outbox = Outbox(edge_settings.outbox_dir)
             services.callback(outbox.close)
             result_id = outbox.add(signed, result.fields, _utc_now())
 

@@ -10,9 +10,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edge.capture.detect_cli import detect_command
+from edge.config import load_edge_settings
 from edge.errors import OcrError
 from edge.ocr import OcrPool, default_workers
+from edge.outbox import Outbox
 from edge.pipeline import plan_documents, process_batch
+from edge.sync_agent import SyncAgent
+from support.process import shutdown_on_signals
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -103,3 +107,28 @@ def detect(
 ) -> None:
     """Find each image's page corners (in the page's own order) and judge its quality."""
     raise typer.Exit(detect_command(files, json_output))
+
+
+@app.command("sync")
+def sync(
+    config: Annotated[
+        Path | None, typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables).")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option(help="Send what is queued, wait for every answer, then exit.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds a --once run may take.")] = 300.0,
+) -> None:
+    """Carry the outbox's signed results to the provincial server over MQTT (TLS)."""
+    settings = load_edge_settings(config)
+    with Outbox(settings.outbox_dir) as outbox:
+        agent = SyncAgent(settings, outbox)
+        if once:
+            report = agent.run_until_drained(timeout)
+            typer.echo(
+                f"sent {report.sent}, accepted {report.accepted}, duplicates {report.duplicates}, "
+                f"rejected {report.rejected}, failed {report.failed} in {report.seconds:.1f} s"
+            )
+            return
+        with shutdown_on_signals() as stop:
+            agent.run_forever(stop)

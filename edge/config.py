@@ -101,6 +101,11 @@ class EdgeSettings(TomlSettings):
         return value
 
     @property
+    def outbox_dir(self) -> Path:
+        """Where the outbox keeps its database and PDFs."""
+        return self.data_dir / "outbox"
+
+    @property
     def signing_key_id_bytes(self) -> bytes | None:
         """`signing_key_id` as bytes (CKA_ID), or None."""
         return bytes.fromhex(self.signing_key_id) if self.signing_key_id else None

@@ -10,12 +10,7 @@ requests, each ingest worker the message in hand.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -30,6 +25,7 @@ from server.config import ServerSettings, load_server_settings
 from server.db import make_engine, migrate, session_scope
 from server.errors import ConfigError, ServerError
 from server.ingest import ResultVerifier, start_workers, stop_workers
+from support.process import shutdown_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +48,7 @@ def run(config: ConfigOption = None) -> None:
     _log_at_info()
     engine = _open_repository(settings)
     try:
-        with _shutdown_on_signals():
+        with shutdown_on_signals():
             workers = start_workers(settings, engine, _make_verifier(settings))
             try:
                 _serve_api(settings, engine)
@@ -70,7 +66,7 @@ def ingest(config: ConfigOption = None) -> None:
     _log_at_info()
     engine = _open_repository(settings)
     try:
-        with _shutdown_on_signals() as stop:
+        with shutdown_on_signals() as stop:
             workers = start_workers(settings, engine, _make_verifier(settings))
             try:
                 while not stop.wait(0.5):
@@ -163,27 +159,6 @@ def _serve_api(settings: ServerSettings, engine: Engine) -> None:
             f"cannot serve the API on {settings.api_host}:{settings.api_port}: see the log above; "
             "check that api_port is free and api_host is an address of this machine"
         ) from e
-
-
-@contextmanager
-def _shutdown_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGTERM or SIGINT while the block runs.
-
-    uvicorn installs its own handlers while it serves and, once stopped, raises the signal again
-    for the handlers it found: these, which only set the event, so the workers still get stopped.
-    """
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _log_at_info() -> None:

@@ -1,11 +1,16 @@
-"""Child processes we run ourselves (Mosquitto, the Sohoa server): stop them and read their logs."""
+"""Processes: stop the children we run (Mosquitto, the server), read their logs, and stop our own
+services cleanly on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +41,24 @@ def log_tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+@contextmanager
+def shutdown_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT while the block runs (a service's clean stop).
+
+    uvicorn installs its own handlers while it serves and, once stopped, raises the signal again
+    for the handlers it found: these, which only set the event, so the workers still get stopped.
+    """
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

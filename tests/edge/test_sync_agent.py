@@ -8,6 +8,7 @@ with the server.
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import threading
@@ -21,7 +22,9 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
 
+from edge.cli import app as edge_app
 from edge.config import EdgeSettings
 from edge.errors import SyncError
 from edge.outbox import Outbox, State
@@ -361,3 +364,53 @@ def test_a_damaged_pdf_is_reported_and_does_not_block_the_others(
         assert outbox.get(good).state is State.ACKED
         assert outbox.get(damaged).state is State.QUEUED
         assert "damaged" in (outbox.get(damaged).last_error or "")
+
+
+def _toml(settings: EdgeSettings, path: Path) -> Path:
+    keys = ("device_id", "data_dir", "broker_host", "broker_port", "ca_file", "cert_file")
+    values = {key: getattr(settings, key) for key in (*keys, "key_file")}
+    path.write_text(
+        "".join(
+            f"{key} = {json.dumps(v if isinstance(v, int) else str(v))}\n"
+            for key, v in values.items()
+        )
+    )
+    return path
+
+
+def test_sync_command_once_delivers_the_outbox(
+    broker: Mosquitto, mqtt_identity: MqttIdentity, peer: ServerPeer, tmp_path: Path
+) -> None:
+    device = "sync-cli-1"
+    peer.watch(device)
+    settings = settings_for(device, broker, mqtt_identity(device), tmp_path)
+    with Outbox(settings.outbox_dir) as outbox:
+        result_id = outbox.add(pdf("cli"), {"so_ky_hieu": "7/QĐ-UBND"}, CREATED)
+    config = _toml(settings, tmp_path / "edge.toml")
+    result = CliRunner().invoke(edge_app, ["sync", "--config", str(config), "--once"])
+    assert result.exit_code == 0, result.output
+    assert "sent 1, accepted 1" in result.output
+    with Outbox(settings.outbox_dir) as outbox:
+        item = outbox.get(result_id)
+        assert item is not None and item.state is State.ACKED
+
+
+def test_sync_command_names_an_unreachable_broker(
+    broker: Mosquitto, mqtt_identity: MqttIdentity, tmp_path: Path
+) -> None:
+    device = "sync-cli-2"
+    settings = settings_for(
+        device, broker, mqtt_identity(device), tmp_path, broker_port=free_port()
+    )
+    with Outbox(settings.outbox_dir) as outbox:
+        result_id = outbox.add(pdf("unreachable"), {}, CREATED)
+    config = _toml(settings, tmp_path / "edge.toml")
+    result = CliRunner().invoke(edge_app, ["sync", "--config", str(config), "--once"])
+    assert isinstance(result.exception, SyncError)
+    assert str(settings.broker_port) in str(result.exception)
+    with Outbox(settings.outbox_dir) as outbox:
+        item = outbox.get(result_id)
+        assert item is not None and item.state is State.QUEUED  # kept for the next sync
+    with Outbox(settings.outbox_dir) as outbox:
+        item = outbox.get(result_id)
+        assert item is not None and item.state is State.QUEUED  # kept for the next sync
