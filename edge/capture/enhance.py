@@ -324,7 +324,7 @@ def from_pil(image: PilImage.Image) -> Image:
     """A Pillow image ("1", "L", "RGB", …) as an OpenCV array (grey or BGR)."""
     if image.mode in ("1", "L"):
         return np.asarray(image.convert("L"), dtype=np.uint8).copy()
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 

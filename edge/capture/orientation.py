@@ -7,6 +7,12 @@ tesserocr's types stay inside, its failures become `CaptureError`.
 
 Rules of this module:
 - OSD is asked at ~150 dpi: as reliable as 300 dpi on printed pages and twice as fast.
+- OSD's cost is the glyphs it classifies (~0.6 ms each, up to 5 × `min_characters_to_try`), not
+  the page's size. It is asked in two passes: a quick one on up to `QUICK_GLYPHS` glyphs, whose
+  answer is kept when it is confident enough, then — only when it is not — the full one on up to
+  `FULL_GLYPHS`. On corpus-dev turned 0/90/180/270° (96 cases) the quick pass settles 20 of 24
+  upright pages and the two passes together are never less right than the full pass alone,
+  at ~60% of its time.
 - A low-confidence answer (too little text, a blank page) means "leave it as it is" (0°).
 - One `OrientationDetector` holds one loaded Tesseract and is not thread-safe; `detect_orientation`
   keeps one per thread.
@@ -36,8 +42,18 @@ OSD_DPI = 150
 """Resolution OSD is run at."""
 
 MIN_CONFIDENCE = 2.0
-"""Below this orientation confidence the page is left as it is (Tesseract's "15 is reasonably
-confident"; on a sparse page of real text correct answers come at 3-10)."""
+"""Below this orientation confidence (full pass) the page is left as it is (Tesseract's "15 is
+reasonably confident"; on a sparse page of real text correct answers come at 3-10)."""
+
+QUICK_GLYPHS = 100
+"""Glyphs the quick pass classifies at most (Tesseract's `min_characters_to_try` = 20)."""
+
+QUICK_MIN_CONFIDENCE = 1.0
+"""The quick pass's answer is kept from this confidence (on corpus-dev its answers were never
+wrong at any confidence; with half as many glyphs the highest wrong one came at 0.96)."""
+
+FULL_GLYPHS = 250
+"""Glyphs the full pass classifies at most (Tesseract's default, `min_characters_to_try` = 50)."""
 
 
 class OrientationDetector(Closeable):
@@ -95,19 +111,34 @@ class OrientationDetector(Closeable):
         factor = min(1.0, OSD_DPI / max(dpi, 1))
         if factor < 1.0:
             grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        picture = Image.fromarray(grey)
+        resolution = round(dpi * factor)
+        quick = self._ask(picture, resolution, QUICK_GLYPHS)
+        if quick is not None and quick[1] >= QUICK_MIN_CONFIDENCE:
+            return quick[0]
+        full = self._ask(picture, resolution, FULL_GLYPHS)
+        if full is None or full[1] < MIN_CONFIDENCE:
+            return 0
+        return full[0]
+
+    def _ask(self, picture: Image.Image, resolution: int, glyphs: int) -> tuple[int, float] | None:
+        """One OSD pass on at most `glyphs` glyphs: (clockwise degrees, confidence), or None
+        when Tesseract has no answer (too little text) or fails."""
         api = self._api
+        assert api is not None
         try:
-            api.SetImage(Image.fromarray(grey))
-            api.SetSourceResolution(round(dpi * factor))
+            api.SetVariable("min_characters_to_try", str(glyphs // 5))
+            api.SetImage(picture)
+            api.SetSourceResolution(resolution)
             answer = api.DetectOrientationScript()
         except RuntimeError as e:
             log.warning("OSD failed (%s); leaving the page as it is", e)
-            return 0
+            return None
         finally:
             api.Clear()
-        if not answer or answer.get("orient_conf", 0.0) < MIN_CONFIDENCE:
-            return 0
-        return int(answer["orient_deg"]) % 360
+        if not answer:
+            return None
+        return int(answer["orient_deg"]) % 360, float(answer.get("orient_conf", 0.0))
 
 
 _local = threading.local()
