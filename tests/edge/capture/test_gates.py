@@ -139,7 +139,7 @@ def test_corpus_good_photos_pass_and_glare_photos_are_caught() -> None:
 def test_level_percentile_is_numpys_percentile(dtype: type) -> None:
     rng = np.random.default_rng(3)
     for size in (1, 2, 7, 1000, 4097):
-        values = rng.integers(0, 256 if dtype is np.uint8 else 1021, size).astype(dtype)
+        values: np.ndarray = rng.integers(0, 256 if dtype is np.uint8 else 1021, size).astype(dtype)
         for q in (0.0, 0.5, 50.0, 95.0, 98.0, 100.0, 37.3):
             assert level_percentile(values, q) == pytest.approx(
                 float(np.percentile(values, q)), abs=1e-3
