@@ -19,6 +19,19 @@ from protocol.topics import validate_device_id
 RESULT_SCHEMA = "sohoa.result/1"
 ACK_SCHEMA = "sohoa.ack/1"
 
+FIELD_KEYS: tuple[str, ...] = (
+    "so_ky_hieu",
+    "ngay_ban_hanh",
+    "co_quan_ban_hanh",
+    "loai_van_ban",
+    "trich_yeu",
+    "ho_ten",
+    "cccd",
+    "ngay_sinh",
+    "nguoi_ky",
+)
+"""The field keys of DESIGN.md that a result carries, in the order they are written and shown."""
+
 MAX_RESULT_BYTES = 32 * 1024 * 1024
 """The largest signed PDF a result may carry (a 30-page colour result is well below)."""
 

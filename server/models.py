@@ -19,19 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
-FIELD_KEYS: tuple[str, ...] = (
-    "so_ky_hieu",
-    "ngay_ban_hanh",
-    "co_quan_ban_hanh",
-    "loai_van_ban",
-    "trich_yeu",
-    "ho_ten",
-    "cccd",
-    "ngay_sinh",
-    "nguoi_ky",
-)
-"""The document fields of DESIGN.md, in the order they are shown."""
-
 
 def utc_now() -> dt.datetime:
     """The current time, timezone-aware, in UTC."""

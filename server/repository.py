@@ -23,9 +23,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from protocol.errors import TopicError
+from protocol.messages import FIELD_KEYS
 from protocol.topics import validate_device_id
 from server.errors import RepositoryError
-from server.models import FIELD_KEYS, Device, DeviceStatus, Record, utc_now
+from server.models import Device, DeviceStatus, Record, utc_now
 
 log = logging.getLogger(__name__)
 

@@ -64,49 +64,6 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_page_image(path: Path) -> tuple[Image.Image, int]:
-    """Read one page image, upright, with its resolution.
-
-    Args:
-        path: an image file (the first frame of a multi-page TIFF).
-
-    Returns:
-        The image in mode "1", "L" or "RGB", and its dpi (300 when the file does not say).
-
-    Raises:
-        CaptureError: the file is missing, unreadable, not an image, truncated, or so large that
-            decoding it could exhaust memory.
-    """
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1x and 2x its pixel limit; treat that as the bomb it is.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                opened.load()
-                dpi = _dpi(opened, path)
-                upright = ImageOps.exif_transpose(opened)
-    except FileNotFoundError as e:
-        raise CaptureError(f"{path}: no such file: check the path") from e
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise CaptureError(
-            f"{path}: the image is too large to decode safely ({e}): scan the page at 300-600 dpi"
-        ) from e
-    except UnidentifiedImageError as e:
-        raise CaptureError(
-            f"{path}: not a readable image (corrupt, or not a known format): give a complete "
-            "PNG, JPEG or TIFF page image, or scan the page again"
-        ) from e
-    except (OSError, SyntaxError, ValueError) as e:
-        # Truncated or corrupt data, permission denied, a directory, …
-        raise CaptureError(
-            f"{path}: cannot read the image ({e}): check the file is complete and readable, or "
-            "scan the page again"
-        ) from e
-    if upright is None:  # exif_transpose returns None only with in_place=True
-        raise CaptureError(f"{path}: cannot orient the image: scan the page again")
-    return _normalise_mode(upright), dpi
-
-
 MAX_PAGES = 1000
 """Pages read from one file at most: more is not a result but a mistake (or an attack)."""
 
@@ -149,6 +106,28 @@ def _refusing_bad_images(path: Path) -> Iterator[None]:
             f"{path}: cannot read the image ({e}): check the file is complete and readable, or "
             "scan the page again"
         ) from e
+
+
+def load_page_image(path: Path) -> tuple[Image.Image, int]:
+    """Read one page image, upright, with its resolution.
+
+    Args:
+        path: an image file (the first frame of a multi-page TIFF).
+
+    Returns:
+        The image in mode "1", "L" or "RGB", and its dpi (300 when the file does not say).
+
+    Raises:
+        CaptureError: the file is missing, unreadable, not an image, truncated, or so large that
+            decoding it could exhaust memory.
+    """
+    with _refusing_bad_images(path), Image.open(path) as opened:
+        opened.load()
+        dpi = _dpi(opened, path)
+        upright = ImageOps.exif_transpose(opened)
+    if upright is None:  # exif_transpose returns None only with in_place=True
+        raise CaptureError(f"{path}: cannot orient the image: scan the page again")
+    return _normalise_mode(upright), dpi
 
 
 def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:

@@ -17,7 +17,6 @@ symbols, ranks, family names — is data in this package's TOML files (`edge.fie
 from edge.fields.extract import extract, extract_fields
 from edge.fields.model import (
     EXTRA_KEYS,
-    FIELD_KEYS,
     REVIEW_THRESHOLD,
     FieldSet,
     FieldValue,
@@ -26,6 +25,7 @@ from edge.fields.model import (
 )
 from edge.fields.tables import FieldDataError, Template, load_tables, load_templates
 from edge.fields.text import fold
+from protocol.messages import FIELD_KEYS
 
 __all__ = [
     "EXTRA_KEYS",

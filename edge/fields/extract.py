@@ -14,13 +14,14 @@ from collections.abc import Sequence
 
 from edge.fields import header
 from edge.fields.labels import Segment, catalogue, segments
-from edge.fields.model import EXTRA_KEYS, FIELD_KEYS, FieldSet, FieldValue, Problem, ProblemCode
+from edge.fields.model import EXTRA_KEYS, FieldSet, FieldValue, Problem, ProblemCode
 from edge.fields.names import title_case
 from edge.fields.page import DATE_RE, Found, Page
 from edge.fields.subject import subject
 from edge.fields.tables import IssueDateSource, Template, load_tables, load_templates
 from edge.fields.validate import check_cccd
 from edge.fields.words import Word, span_confidence
+from protocol.messages import FIELD_KEYS
 
 log = logging.getLogger(__name__)
 

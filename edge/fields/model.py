@@ -14,18 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-FIELD_KEYS: tuple[str, ...] = (
-    "so_ky_hieu",
-    "ngay_ban_hanh",
-    "co_quan_ban_hanh",
-    "loai_van_ban",
-    "trich_yeu",
-    "ho_ten",
-    "cccd",
-    "ngay_sinh",
-    "nguoi_ky",
-)
-"""The field keys of DESIGN.md, in the order they are written."""
+from protocol.messages import FIELD_KEYS
 
 EXTRA_KEYS: tuple[str, ...] = ("cmnd", "gioi_tinh", "mau")
 """Keys beyond DESIGN.md's: the legacy 9-digit ID (CMND), the subject's sex as printed, and the

@@ -17,12 +17,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
-from protocol.messages import sha256_hex
+from protocol.messages import FIELD_KEYS, sha256_hex
 from server import repository
 from server.blobs import BlobStore
 from server.db import make_engine, migrate, session_scope
 from server.errors import RepositoryError
-from server.models import FIELD_KEYS, DeviceStatus, Record
+from server.models import DeviceStatus, Record
 
 DEVICE = "commune-01.kiosk"
 CERT_SHA = sha256_hex(b"a DER certificate")
