@@ -14,18 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import edge.ocr
+import edge.ocr.engine
 from edge.errors import OcrError
-from edge.ocr import (
-    OcrEngine,
-    OcrPage,
-    OcrPool,
-    OcrWord,
-    find_tessdata,
-    fold,
-    signer_region,
-    splice_lines,
-)
+from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
+from edge.ocr.signer import fold, signer_region, splice_lines
 from edge.sample_document import SampleDocument, render_sample_result
 
 
@@ -79,7 +71,7 @@ def test_tessdata_is_found_with_vietnamese() -> None:
 def test_tessdata_prefix_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     real = find_tessdata("vie")
     monkeypatch.setenv("TESSDATA_PREFIX", str(real))
-    monkeypatch.setattr(edge.ocr, "TESSDATA_DIRS", ())
+    monkeypatch.setattr(edge.ocr.engine, "TESSDATA_DIRS", ())
     assert find_tessdata("vie") == real
 
 
@@ -87,7 +79,7 @@ def test_missing_vietnamese_data_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TESSDATA_PREFIX", str(tmp_path))
-    monkeypatch.setattr(edge.ocr, "TESSDATA_DIRS", (tmp_path / "none",))
+    monkeypatch.setattr(edge.ocr.engine, "TESSDATA_DIRS", (tmp_path / "none",))
     with pytest.raises(OcrError, match=r"apt-get install tesseract-ocr-vie"):
         find_tessdata("vie")
     with pytest.raises(OcrError, match=r"apt-get install tesseract-ocr-vie"):

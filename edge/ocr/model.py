@@ -1,0 +1,82 @@
+"""What OCR hands over: recognised words with their boxes and confidences, grouped into lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    """One recognised word.
+
+    Attributes:
+        text: the word, NFC.
+        box: (x0, y0, x1, y1) in image pixels, origin top left, x1/y1 exclusive.
+        confidence: Tesseract's word confidence, 0-100.
+        line: index of the text line the word belongs to, in reading order (the PDF text layer
+            puts a line's words on one baseline so that text extraction keeps them together).
+    """
+
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    """The OCR result of one page image.
+
+    Attributes:
+        text: the page text, NFC, one recognised line per `\\n`, in Tesseract's reading order.
+        words: every word in reading order.
+        width, height: the image size in pixels.
+        dpi: the resolution the image was recognised at.
+        mean_confidence: the mean word confidence, 0-100 (0 for a page without words). Not a
+            quality gate on its own: a scrambled reading order still scores high.
+    """
+
+    text: str
+    words: tuple[OcrWord, ...]
+    width: int
+    height: int
+    dpi: int
+    mean_confidence: float
+
+
+def group_lines(words: Sequence[OcrWord]) -> list[list[OcrWord]]:
+    """The words grouped by `OcrWord.line`, lines in reading order."""
+    lines: dict[int, list[OcrWord]] = {}
+    for word in words:
+        lines.setdefault(word.line, []).append(word)
+    return list(lines.values())
+
+
+def line_box(line: Sequence[OcrWord]) -> tuple[int, int, int, int]:
+    """The box around a line's words: (x0, y0, x1, y1)."""
+    return (
+        min(w.box[0] for w in line),
+        min(w.box[1] for w in line),
+        max(w.box[2] for w in line),
+        max(w.box[3] for w in line),
+    )
+
+
+def line_confidence(line: Sequence[OcrWord]) -> float:
+    """The mean confidence of a line's words."""
+    return sum(w.confidence for w in line) / len(line)
+
+
+def renumber(lines: Sequence[Sequence[OcrWord]]) -> tuple[OcrWord, ...]:
+    """The words of `lines`, in that order, with their line numbers counted afresh from 0."""
+    return tuple(
+        OcrWord(w.text, w.box, w.confidence, number)
+        for number, line in enumerate(lines)
+        for w in line
+    )
+
+
+def page_text(words: Sequence[OcrWord]) -> str:
+    """The text of the words: one line per `\n`, words joined by a space."""
+    return "\n".join(" ".join(w.text for w in line) for line in group_lines(words))

@@ -1,0 +1,273 @@
+"""The signer's name under a seal: a second look at the foot of the signature block.
+
+Tesseract's layout analysis often drops the line printed under a red seal and a handwritten
+signature: the signer's name, at the foot of the signature block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH
+/ seal and signature / name"). `signer_region` finds the block's title in the words of the main
+pass and the space under it; `suppress_seal` keeps only dark print there (a seal is red, or
+mid-grey once the page is grey; a signature is long thin strokes); the engine reads that crop as
+one block and `splice_lines` puts what it read into the page's reading order.
+
+Pure image and geometry work: Tesseract itself is driven by `edge.ocr.engine`.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence
+
+SIGNER_TITLES = (
+    "CHU TICH", "GIAM DOC", "TRUONG", "KT.", "TM.", "TL.", "TUQ.", "Q.", "NGUOI KY", "CAN BO",
+    "CONG CHUC", "CHANH VAN PHONG", "BI THU", "THU KY", "UY VIEN",
+)  # fmt: skip
+"""Words of a signer's title, accent-folded ("KT. CHỦ TỊCH", "GIÁM ĐỐC", "TRƯỞNG PHÒNG" …)."""
+
+MAX_TITLE_WORDS = 6  # a title line, not a sentence that mentions a chairman
+TITLE_FROM = 0.3  # the signature block lies below this fraction of the page height
+REGION_HALF_WIDTH = 0.2  # of the page width, at least, either side of the title's centre
+REGION_DEPTH = 14  # title line heights searched below the title
+NAME_CONFIDENCE = 70.0  # a main-pass line this sure and shaped like a name is kept as it is
+RECOVER_CONFIDENCE = 60.0  # least mean confidence of a re-read line to be spliced in
+BLOCK_FROM = 0.4  # without a title, the block is looked for right of this fraction of the width
+SIGNATURE_HEIGHT = 1.8  # a dark stroke this many title line heights tall is handwriting
+STROKE_OPENING = 0.1  # of the line height: strokes thinner than this are pen, not bold print
+
+
+@dataclass(frozen=True)
+class SignerRegion:
+    """Where the signer's name should be.
+
+    Attributes:
+        box: (x0, y0, x1, y1) under the title block, in image pixels.
+        title_line: the `OcrWord.line` of the signer's title; None when the main pass lost the
+            whole block and the region is the lower right of the page, under the last text.
+        line_height: the title's text height in pixels.
+    """
+
+    box: tuple[int, int, int, int]
+    title_line: int | None
+    line_height: float
+
+
+def fold(text: str) -> str:
+    """Upper case without diacritics ("Phó Chủ tịch" → "PHO CHU TICH"), for matching titles."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+
+
+def _title_pattern() -> re.Pattern[str]:
+    keys = "|".join(re.escape(t) for t in SIGNER_TITLES)
+    return re.compile(rf"(?<![A-Z])(?:{keys})(?![A-Z])")
+
+
+_TITLE = _title_pattern()
+
+
+def _is_title_line(line: Sequence[OcrWord]) -> bool:
+    text = " ".join(w.text for w in line)
+    letters = [c for c in text if c.isalpha()]
+    if len(line) > MAX_TITLE_WORDS or len(letters) < 2:
+        return False
+    upper = sum(c.isupper() for c in letters) / len(letters)
+    return upper >= 0.8 and _TITLE.search(fold(text)) is not None
+
+
+def _is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
+    """A line shaped like a person's name (optionally after a rank): 2-8 words of letters, each
+    capitalised, read with at least `confidence` on average; not a title."""
+    if not 2 <= len(line) <= 8 or _is_title_line(line):
+        return False
+    text = "".join(w.text for w in line)
+    letters = sum(c.isalpha() for c in text)
+    if letters < 0.8 * len(text):
+        return False
+    for word in line:
+        first = next((c for c in word.text if c.isalpha()), "")
+        if not first.isupper():
+            return False
+    return line_confidence(line) >= confidence
+
+
+def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRegion | None:
+    """The space under the page's last signer title where its name is missing.
+
+    Args:
+        words: the main pass's words, in reading order.
+        width, height: the image size.
+
+    Returns:
+        The region to re-read, or None: no title in the lower part of the page, or the main pass
+        already has a confident name line under it.
+    """
+    lines = group_lines(words)
+    titles = [ln for ln in lines if _is_title_line(ln) and line_box(ln)[1] > TITLE_FROM * height]
+    if titles:
+        title = max(titles, key=lambda ln: line_box(ln)[3])
+        tx0, _, tx1, ty1 = line_box(title)
+        line_height = statistics.median(w.box[3] - w.box[1] for w in title)
+        centre, half = (tx0 + tx1) / 2, max(0.75 * (tx1 - tx0), REGION_HALF_WIDTH * width)
+        box = (
+            max(0, int(centre - half)),
+            min(height, int(ty1 + 0.2 * line_height)),
+            min(width, int(centre + half)),
+            min(height, int(ty1 + REGION_DEPTH * line_height)),
+        )
+        title_line: int | None = title[0].line
+    elif lines:
+        # The whole block was dropped: the right part of the page under the last confident text.
+        line_height = statistics.median(w.box[3] - w.box[1] for w in words)
+        left = int(BLOCK_FROM * width)
+        above = [
+            line_box(ln)[3]
+            for ln in lines
+            if line_box(ln)[2] > left and len(ln) >= 2 and line_confidence(ln) >= NAME_CONFIDENCE
+        ]
+        top = int(max(above, default=0) + 0.5 * line_height)
+        box = (left, top, width, min(height, int(top + (REGION_DEPTH + 4) * line_height)))
+        title_line = None
+    else:
+        return None
+    if box[3] - box[1] < 3 * line_height or box[2] - box[0] < 3 * line_height:
+        return None
+    for line in lines:
+        x0, y0, x1, y1 = line_box(line)
+        inside = box[0] <= (x0 + x1) / 2 <= box[2] and box[1] <= (y0 + y1) / 2 <= box[3]
+        if inside and _is_name_line(line, NAME_CONFIDENCE):
+            return None
+    return SignerRegion(box, title_line, line_height)
+
+
+def suppress_seal(crop: Image.Image, line_height: float, *, thin_tall: bool = False) -> Image.Image:
+    """Keep the dark print of a signature-block crop: remove red ink (colour), mid-grey ink (a
+    seal on a grey page), strokes taller than a text line (the signature) and specks.
+
+    Args:
+        crop: the region, mode "1", "L" or "RGB".
+        line_height: the text height in pixels.
+        thin_tall: instead of dropping a tall stroke whole, keep its thick parts: a signature
+            that runs through the printed name joins the name's letters into one tall shape,
+            and dropping it drops the name. Bold print survives an opening that removes pen
+            strokes (a pen line is about half as wide as a bold stem).
+
+    Returns:
+        A black-on-white "L" image of the same size.
+    """
+    if crop.mode == "RGB":
+        rgb = np.asarray(crop).astype(np.int16)
+        red = (rgb[..., 0] - np.maximum(rgb[..., 1], rgb[..., 2])) > 50
+        grey = np.asarray(crop.convert("L")).copy()
+        grey[red] = 255
+    else:
+        grey = np.asarray(crop.convert("L")).copy()
+    paper = float(np.percentile(grey, 90))
+    inked = grey[grey < paper - 40]
+    if inked.size == 0:
+        return Image.fromarray(grey)
+    ink = float(np.percentile(inked, 5))
+    # Print is near the darkest ink; a seal's ring and letters sit half way to the paper.
+    otsu, _ = cv2.threshold(inked.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level = min(max(otsu, ink + 0.25 * (paper - ink)), ink + 0.6 * (paper - ink))
+    dark = (grey < level).astype(np.uint8)
+    tall = SIGNATURE_HEIGHT * line_height
+    if thin_tall:
+        dark = _thin_tall_shapes(dark, tall, line_height)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    speck = max(2.0, (line_height / 20) ** 2)
+    heights, areas = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    keep = (heights <= tall) & (areas >= speck)
+    keep[0] = False
+    return Image.fromarray(np.where(keep[labels], 0, 255).astype(np.uint8))
+
+
+def _thin_tall_shapes(dark: np.ndarray, tall: float, line_height: float) -> np.ndarray:
+    """`dark` with the shapes taller than `tall` reduced to their thick parts (and the pixels
+    next to them, so that thin serifs and joins of the letters stay)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    is_tall = stats[:, cv2.CC_STAT_HEIGHT] > tall
+    is_tall[0] = False
+    if not is_tall.any():
+        return dark
+    shapes = is_tall[labels].astype(np.uint8)
+    size = max(3, round(STROKE_OPENING * line_height))
+    core = cv2.morphologyEx(
+        shapes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    )
+    near = cv2.dilate(core, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size + 2, size + 2)))
+    return np.where(shapes > 0, shapes & near, dark).astype(np.uint8)
+
+
+def splice_lines(
+    words: Sequence[OcrWord], recovered: Sequence[Sequence[OcrWord]], region: SignerRegion
+) -> tuple[OcrWord, ...]:
+    """Put recovered lines into the page's reading order, numbering lines afresh.
+
+    Each recovered line goes after the last line of the signature block above it (the title or a
+    line under it, in the region's columns); main-pass lines of low confidence that it overlaps
+    (the seal or the signature read as letters) are dropped.
+    """
+    lines = group_lines(words)
+    x0, _, x1, _ = region.box
+    if region.title_line is not None:
+        title_index = next(i for i, ln in enumerate(lines) if ln[0].line == region.title_line)
+    else:  # after the last line above the region
+        title_index = max(
+            (i for i, ln in enumerate(lines) if line_box(ln)[3] <= region.box[1]), default=-1
+        )
+    inserts: dict[int, list[list[OcrWord]]] = {}
+    dropped: set[int] = set()
+    for new in recovered:
+        nx0, ny0, nx1, ny1 = line_box(new)
+        after = title_index
+        for i, line in enumerate(lines):
+            lx0, ly0, lx1, ly1 = line_box(line)
+            if lx1 < x0 or lx0 > x1 or i < title_index:
+                continue
+            overlap = min(ny1, ly1) - max(ny0, ly0)
+            if overlap > 0.5 * min(ny1 - ny0, ly1 - ly0) and min(nx1, lx1) > max(nx0, lx0):
+                if line_confidence(line) < NAME_CONFIDENCE:
+                    dropped.add(i)
+                    continue
+                break  # a confident line is there after all: keep the main pass
+            if (ly0 + ly1) / 2 < (ny0 + ny1) / 2:
+                after = max(after, i)
+        else:
+            inserts.setdefault(after, []).append(list(new))
+    out: list[OcrWord] = []
+    number = -1
+    for i, line in enumerate(lines):
+        if i not in dropped:
+            number += 1
+            out += [OcrWord(w.text, w.box, w.confidence, number) for w in line]
+        for new in inserts.get(i, []):
+            number += 1
+            out += [OcrWord(w.text, w.box, w.confidence, number) for w in new]
+    return tuple(out)
+
+
+def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[OcrWord]]:
+    """The lines read in the region's crop worth splicing in: shaped like a name (or a title) and
+    read with confidence. `found` is in crop coordinates; the lines come back in page ones."""
+    x0, y0 = region.box[:2]
+    shifted = [
+        OcrWord(
+            w.text,
+            (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
+            w.confidence,
+            w.line,
+        )
+        for w in found
+    ]
+    return [
+        line
+        for line in group_lines(shifted)
+        if _is_name_line(line, RECOVER_CONFIDENCE)
+        or (_is_title_line(line) and line_confidence(line) >= RECOVER_CONFIDENCE)
+    ]
