@@ -18,7 +18,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from edge.fields.model import Problem, ProblemCode
-from edge.fields.names import fix_surname, person_name, respell
+from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE, WORD_DATE, Found, Page
 from edge.fields.tables import Tables, Template, load_tables, load_templates
 from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern
@@ -319,14 +319,34 @@ def place_date(page: Page, end: int) -> Found | None:
 
 def signer(page: Page) -> Found | None:
     """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name"), without a
-    rank or academic title."""
+    rank or academic title.
+
+    Nghị định 30 prints the signer's name in small letters (bold), so a line in capitals is a
+    title read in pieces, never the name. When OCR garbled the title itself, the name is looked
+    for among the last lines of the page: a name-shaped line starting with a family name.
+    """
+    titles = [i for i in range(len(page)) if _role_at(page.lines[i], page.folded[i]) >= 0]
+    if titles:
+        window = range(titles[-1] + 1, min(titles[-1] + 1 + SIGNER_WINDOW, len(page)))
+        found = _signer_in(page, window, require_surname=False)
+        if found is not None:
+            return found
+    found = _signer_in(
+        page, range(max(0, len(page) - SIGNER_WINDOW), len(page)), require_surname=True
+    )
+    if found is not None:
+        found.confidence *= 0.8  # no title above it to say it is the signer
+    return found
+
+
+_JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")  # "Nguyễn-Quốc": a stroke read as a hyphen
+
+
+def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
     tables = load_tables()
     p = _patterns()
-    titles = [i for i in range(len(page)) if _role_at(page.lines[i], page.folded[i]) >= 0]
-    if not titles:
-        return None
-    for i in range(titles[-1] + 1, min(titles[-1] + 1 + SIGNER_WINDOW, len(page))):
-        line = page.lines[i]
+    for i in lines:
+        line = _JOINED.sub(" ", page.lines[i])
         if line.startswith(("-", "(", "+")):
             continue  # a recipient of "Nơi nhận" read on the same row, or "(Ký, ghi rõ họ tên)"
         offset = 0
@@ -334,19 +354,22 @@ def signer(page: Page) -> Found | None:
         if rank:
             offset = rank.end()
         name = person_name(line[offset:], tables)
-        if name is None:
+        if name is None or is_caps(name):
+            continue
+        known_surname = fold(name.split()[0]) in tables.surnames
+        fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
+        if require_surname and fold(fixed.split()[0]) not in tables.surnames:
             continue
         found = Found(name, [(i, offset, len(line))], 0.9, name)
         if rank:
             found.problems.append(
                 Problem("nguoi_ky", ProblemCode.RANK_REMOVED, "a rank or title was left out")
             )
-        fixed = fix_surname(respell(name, page), tables)
         if fixed != name:
             found.value = fixed
             found.confidence *= 0.9
             found.problems.append(Problem("nguoi_ky", ProblemCode.OCR_REPAIRED, "name respelled"))
-        elif fold(name.split()[0]) in tables.surnames:
+        elif known_surname:
             found.confidence = 1.0  # a known family name: the line is a name, not OCR noise
         return found
     return None

@@ -11,6 +11,7 @@ Rules of this module:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from edge.fields.page import Page
 from edge.fields.tables import Tables
@@ -78,19 +79,57 @@ def respell(value: str, page: Page) -> str:
 
 def fix_surname(name: str, tables: Tables) -> str:
     """`name` with its family name spelled as the table spells it, when OCR changed its tone
-    marks ("Nguyên Văn A" -> "Nguyễn Văn A") and the folded form names one family only."""
+    marks ("Nguyên Văn A" -> "Nguyễn Văn A") and the folded form names one family only, or
+    changed one letter ("Nguyễm") and one family name is that close."""
     words = name.split()
     if not words:
         return name
     first = words[0]
-    known = {s.casefold() for s in tables.surnames.values() if s is not None}
-    if first.casefold() in known:
+    spellings = [s for s in tables.surnames.values() if s is not None]
+    if first.casefold() in {s.casefold() for s in spellings}:
         return name
     spelling = tables.surnames.get(fold(first))
+    if spelling is None and fold(first) not in tables.surnames:
+        spelling = _one_letter_away(first, spellings)
     if spelling is None:
         return name
     words[0] = spelling.upper() if first.isupper() else spelling
     return " ".join(words)
+
+
+def fix_given_names(name: str, tables: Tables) -> str:
+    """`name` with each word after the family name that is no name at all respelled as the
+    table's nearest name: the most common one with the same letters ("Quoc" -> "Quốc", "Tháng"
+    -> "Thắng"), else the only one a letter away ("Quốt" -> "Quốc"). Real names are kept."""
+    words = name.split()
+    known = {s.casefold() for s in tables.given_names} | {
+        s.casefold() for s in tables.surnames.values() if s is not None
+    }
+    for i, word in enumerate(words[1:], start=1):
+        if word.casefold() in known:
+            continue
+        spelling = next((g for g in tables.given_names if fold(g) == fold(word)), None)
+        if spelling is None:
+            spelling = _one_letter_away(word, tables.given_names)
+        if spelling is not None:
+            words[i] = spelling.upper() if word.isupper() else spelling
+    return " ".join(words)
+
+
+def _one_letter_away(word: str, names: Sequence[str]) -> str | None:
+    """The only one of `names` one letter (changed, added or dropped) from `word`, else None."""
+    low = word.casefold()
+    close = {n for n in names if _one_edit(low, n.casefold())}
+    return close.pop() if len(close) == 1 else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def title_case(name: str) -> str:

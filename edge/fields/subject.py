@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from edge.fields.labels import Segment
 from edge.fields.model import Problem, ProblemCode
-from edge.fields.names import fix_surname, person_name, respell
+from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE_RE, Found, Page
 from edge.fields.tables import Template, load_tables
 from edge.fields.text import fold, label_pattern
@@ -89,7 +89,7 @@ def _name(page: Page, seg: Segment) -> Found | None:
         return None
     start = seg.start + text.find(name.split()[0])
     found = Found(name, [(seg.line, start, start + len(name))], 1.0, name)
-    fixed = fix_surname(respell(name, page), tables)
+    fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
     if fixed != name:
         found.value = fixed
         found.confidence *= 0.9

@@ -89,6 +89,7 @@ class Tables:
     ranks: tuple[str, ...]
     name_titles: tuple[str, ...]
     surnames: dict[str, str | None]  # folded -> spelling (None when two spellings share it)
+    given_names: tuple[str, ...]  # middle and given names, most common first
 
 
 def _read(name: str) -> dict[str, Any]:
@@ -152,6 +153,7 @@ def load_tables() -> Tables:
         ranks=_strings(ranks, "ranks", "ranks.toml"),
         name_titles=_strings(ranks, "titles", "ranks.toml"),
         surnames=surnames,
+        given_names=_strings(names, "given_names", "names.toml"),
     )
 
 

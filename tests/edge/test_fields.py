@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.fields import FIELD_KEYS, ProblemCode, extract, extract_fields, fold
+from edge.fields.names import fix_given_names, fix_surname
+from edge.fields.tables import load_tables
 from edge.ocr import OcrEngine
 from edge.sample_document import render_sample_result
 
@@ -400,6 +402,40 @@ def test_family_name_with_a_lost_tone_mark_is_respelled_and_reported() -> None:
     fields = extract(text)
     assert fields.value("ho_ten") == "Lương Thị Kiều Oanh"
     assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("ho_ten")]
+
+
+def test_middle_and_given_names_that_are_no_names_are_respelled_and_reported() -> None:
+    text = DEATH_EXTRACT.replace("LƯƠNG THỊ KIỀU OANH", "LƯƠNG THI KIEU OANH").replace(
+        "Châu Minh Khải", "Châu Mính Khái"
+    )
+    fields = extract(text)
+    assert fields.value("ho_ten") == "Lương Thị Kiều Oanh"
+    assert fields.value("nguoi_ky") == "Châu Minh Khải"
+    for key in ("ho_ten", "nguoi_ky"):
+        assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of(key)]
+        assert fields[key].confidence < 1.0
+
+
+def test_real_names_are_never_respelled_and_one_letter_slips_only_when_unambiguous() -> None:
+    tables = load_tables()
+    assert fix_given_names("Phan Văn Hường", tables) == "Phan Văn Hường"  # a name, if rarer
+    assert fix_given_names("Nguyễn Quốt Tháng", tables) == "Nguyễn Quốc Thắng"
+    assert fix_given_names("Lê Xyz", tables) == "Lê Xyz"  # nothing close: left as read
+    assert fix_given_names("NGUYỄN VAN AN", tables) == "NGUYỄN VĂN AN"
+    assert fix_surname("Nguyễm Văn An", tables) == "Nguyễn Văn An"
+
+
+def test_the_signer_is_found_under_a_garbled_title_and_never_in_capitals() -> None:
+    garbled = DEATH_EXTRACT.replace("NGƯỜI KÝ TRÍCH LỤC", "_ NGƯỜI KÝ TRÍCH my,").replace(
+        "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)", "đẹm,"
+    )
+    fields = extract(garbled)
+    assert fields.value("nguoi_ky") == "Châu Minh Khải"
+    assert fields["nguoi_ky"].confidence < 1.0  # no title said it was the signer
+    pieces = DEATH_EXTRACT.replace("Châu Minh Khải", "ƠNG PHÒNG\nChâu Minh Khải")
+    assert extract(pieces).value("nguoi_ky") == "Châu Minh Khải"
+    unsigned = DEATH_EXTRACT.replace("Châu Minh Khải", "Xem tiếp trang sau")
+    assert extract(unsigned).value("nguoi_ky") is None
 
 
 def test_a_one_letter_slip_in_a_known_symbol_is_repaired() -> None:
