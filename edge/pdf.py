@@ -36,6 +36,7 @@ import logging
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import median
 
@@ -219,8 +220,26 @@ def _is_photo(image: Image.Image) -> bool:
     return ratio > PHOTO_RATIO
 
 
-def _image_object(objects: _Objects, image: Image.Image) -> int:
-    """Embed `image`; grey and bilevel stay grey and bilevel, colour stays colour."""
+@dataclass(frozen=True)
+class EncodedImage:
+    """A page image encoded for the PDF (the slow part of assembly, so that it can run on
+    another thread while OCR works: Pillow's encoders release the GIL).
+
+    Attributes:
+        width, height: the image size in pixels.
+        entries: the image XObject's dictionary entries (size, colour space, filter).
+        data: the stream's bytes.
+    """
+
+    width: int
+    height: int
+    entries: bytes
+    data: bytes
+
+
+def encode_image(image: Image.Image) -> EncodedImage:
+    """Encode a page image: grey and bilevel stay grey and bilevel (Flate with PNG
+    predictors), colour stays colour (Flate, or high-quality JPEG for photographs)."""
     if image.mode in ("LA", "La", "I", "I;16", "F"):
         image = image.convert("L")
     elif image.mode not in ("1", "L", "RGB"):
@@ -239,11 +258,13 @@ def _image_object(objects: _Objects, image: Image.Image) -> int:
     if image.mode == "RGB" and _is_photo(image):
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-        return objects.add_stream(entries + b" /Filter /DCTDecode", buffer.getvalue())
+        return EncodedImage(
+            image.width, image.height, entries + b" /Filter /DCTDecode", buffer.getvalue()
+        )
     params = b" /Filter /FlateDecode /DecodeParms << /Predictor 15 /Colors %d"
     params += b" /BitsPerComponent %d /Columns %d >>"
     entries += params % (colours, bits, image.width)
-    return objects.add_stream(entries, _png_idat(image))
+    return EncodedImage(image.width, image.height, entries, _png_idat(image))
 
 
 # --- the text layer -----------------------------------------------------------------------------
@@ -328,7 +349,7 @@ def _output_intent(objects: _Objects) -> int:
 
 
 def assemble_pdf(
-    pages: Sequence[tuple[Image.Image, OcrPage]],
+    pages: Sequence[tuple[Image.Image | EncodedImage, OcrPage]],
     *,
     title: str | None = None,
     metadata: Mapping[str, str | None] = {},
@@ -338,8 +359,9 @@ def assemble_pdf(
     """Build a searchable PDF/A-2b: one page per image, with the OCR text as an invisible layer.
 
     Args:
-        pages: each page image with its OCR result (same pixel size; the OCR's dpi sets the page
-            size: 2480×3508 pixels at 300 dpi is an A4 page).
+        pages: each page image (or the image already encoded with `encode_image`) with its OCR
+            result (same pixel size; the OCR's dpi sets the page size: 2480×3508 pixels at
+            300 dpi is an A4 page).
         title: the document title (Info /Title and dc:title).
         metadata: the result's fields (keys of `edge.fields.FIELD_KEYS`, plus the optional
             `chuc_vu_nguoi_ky`), written to the XMP metadata under Nghị định 30's names; `None`
@@ -365,7 +387,7 @@ def assemble_pdf(
     font = _font_object(objects)
     kids = []
     for number, (image, ocr) in enumerate(pages, start=1):
-        if image.size != (ocr.width, ocr.height):
+        if (image.width, image.height) != (ocr.width, ocr.height):
             raise PdfError(
                 f"page {number}: the image is {image.width}×{image.height} pixels but its OCR "
                 f"result is for {ocr.width}×{ocr.height}: OCR the image that goes into the PDF"
@@ -377,7 +399,8 @@ def assemble_pdf(
                 "page %d is %d dpi, below the %d dpi of a digitized copy", number, ocr.dpi, MIN_DPI
             )
         width_pt, height_pt = image.width * 72 / ocr.dpi, image.height * 72 / ocr.dpi
-        picture = _image_object(objects, image)
+        encoded = image if isinstance(image, EncodedImage) else encode_image(image)
+        picture = objects.add_stream(encoded.entries, encoded.data)
         drawing = f"q {_number(width_pt)} 0 0 {_number(height_pt)} 0 0 cm /Im0 Do Q\n"
         content = objects.add_stream(
             b"", (drawing + _text_layer(ocr, height_pt)).encode("ascii"), deflate=True

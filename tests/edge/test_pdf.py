@@ -8,7 +8,7 @@ import io
 import re
 import subprocess
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from edge.errors import PdfError
 from edge.ocr import OcrEngine, OcrPage, OcrWord
-from edge.pdf import assemble_pdf
+from edge.pdf import assemble_pdf, encode_image
 from edge.pdfa import check_pdfa
 from edge.sample_document import SampleDocument, render_sample_result
 
@@ -180,6 +180,19 @@ def test_bilevel_grey_colour_and_photo_pages_keep_their_kind(tmp_path: Path) -> 
     assert [(round(float(w)), round(float(h))) for w, h in sizes] == [(595, 842)] * 3 + [(540, 720)]
     text = run("pdftotext", "-enc", "UTF-8", path, "-")
     assert collapse(text) == " ".join(["Trích lục khai tử Đặng Thị Nguyệt"] * 4)
+
+
+def test_images_encoded_ahead_give_the_same_file() -> None:
+    grey = Image.new("L", (1654, 2339), 250)
+    photo = Image.fromarray(
+        np.random.default_rng(3).integers(0, 255, (800, 600, 3), dtype=np.uint8), "RGB"
+    )
+    pages = [(grey, hand_made_page(grey, 200)), (photo, hand_made_page(photo, 100))]
+    created = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    ahead = [(encode_image(image), page) for image, page in pages]
+    assert assemble_pdf(ahead, created=created) == assemble_pdf(pages, created=created)
+    with pytest.raises(PdfError, match="OCR the image"):
+        assemble_pdf([(encode_image(grey), hand_made_page(photo, 100))], created=created)
 
 
 def test_bad_input_is_refused_with_a_reason() -> None:
