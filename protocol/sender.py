@@ -1,22 +1,38 @@
 """The device side of sync protocol v1 as a sans-IO state machine: which results to publish now,
-which to publish again, and what an incoming application ack means.
+in which parts, which to publish again, and what an incoming application ack means.
 
-It holds no sockets, threads, files or clocks: the caller passes `now` (seconds on any monotonic
-clock) and does the publishing. The rules, one result at a time (state None = not known here):
+It holds no sockets, threads, files, clocks or PDF bytes: the caller passes `now` (seconds on
+any monotonic clock), builds the messages of each `Transmission` from its outbox
+(`protocol.chunking.build_messages`) and publishes them. The rules, one result at a time
+(state None = not known here):
 
-    (None,      OFFER)      -> PENDING     queued to be sent
-    (PENDING,   OFFER)      -> PENDING     offering again is a no-op
-    (IN_FLIGHT, OFFER)      -> IN_FLIGHT
-    (DONE,      OFFER)      -> DONE        already answered: nothing to send
-    (PENDING,   SEND)       -> IN_FLIGHT   published while the window had room
-    (IN_FLIGHT, RETRANSMIT) -> IN_FLIGHT   no application ack in time: published again
-    (PENDING,   ACK)        -> DONE        the answer to a copy sent before a restart
-    (IN_FLIGHT, ACK)        -> DONE        the answer we waited for
-    (DONE,      ACK)        -> DONE        a duplicate ack: ignored
-    (PENDING,   GIVE_UP)    -> FAILED      the caller cannot send it (e.g. its file is damaged)
-    (IN_FLIGHT, GIVE_UP)    -> FAILED
-    (FAILED,    OFFER)      -> FAILED      not again in this sender's life (a restart retries)
-    (FAILED,    ACK)        -> DONE        the answer to a copy sent before it failed
+    (None,      OFFER)       -> PENDING     queued to be sent
+    (PENDING,   OFFER)       -> PENDING     offering again is a no-op
+    (IN_FLIGHT, OFFER)       -> IN_FLIGHT
+    (DONE,      OFFER)       -> DONE        already answered: nothing to send
+    (PENDING,   SEND)        -> IN_FLIGHT   published while the window had room
+    (IN_FLIGHT, RETRANSMIT)  -> IN_FLIGHT   no answer in time (or chunks asked for): sent again
+    (PENDING,   ACK)         -> DONE        the answer to a copy sent before a restart
+    (IN_FLIGHT, ACK)         -> DONE        the answer we waited for
+    (DONE,      ACK)         -> DONE        a duplicate ack: ignored
+    (PENDING,   GIVE_UP)     -> FAILED      the caller cannot send it (e.g. its file is damaged)
+    (IN_FLIGHT, GIVE_UP)     -> FAILED
+    (FAILED,    OFFER)       -> FAILED      not again in this sender's life (a restart retries)
+    (FAILED,    ACK)         -> DONE        the answer to a copy sent before it failed
+    (any,       NEED_CHUNKS) -> same        only an IN_FLIGHT result of the same chunk size
+                                            schedules the chunks asked for; else ignored
+
+ACK means a final ack (accepted, duplicate or rejected): completion happens only there, never on
+a broker PUBACK. NEED_CHUNKS is the receiver's "I lack these chunks" (a resume).
+
+What goes out for one result:
+- a result of at most `whole_max` bytes (or of unknown size) goes whole, in one message, and
+  again whole when its ack is late;
+- a larger one goes as a manifest followed by its chunks of `chunk_size` bytes. When its ack is
+  late only the manifest goes again, with `resume` set: the receiver answers with the chunks it
+  lacks (need_chunks), and only those go again. A result offered with `sent_before` (it was
+  published before a restart) starts with that question, so a half-sent result is resumed, not
+  sent again in full.
 
 Why the device retransmits although MQTT QoS 1 already does: the broker's PUBACK only says the
 broker has the message (MQTT v5 section 4.3.2), not that the server stored it. A message can
@@ -25,19 +41,20 @@ took it and died), so the device forgets nothing until the server's application 
 (DESIGN.md), and sends again, with exponential back-off, when that ack is late. The server
 treats the same result twice as a duplicate, so sending again is always safe.
 
-At most `window` results are in flight at once: that bounds what the broker queues for the
-server on behalf of one device and lets acks keep pace with publishes.
+At most `window` results, and `window_bytes` bytes of them, are in flight at once (a single
+result larger than `window_bytes` goes alone): that bounds what the broker queues for the server
+on behalf of one device and lets acks keep pace with publishes.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from protocol.errors import ProtocolError
-from protocol.messages import Ack
+from protocol.messages import MAX_CHUNK_COUNT, Ack, chunk_count
 
 
 class ResultState(Enum):
@@ -60,6 +77,7 @@ class SenderEvent(Enum):
     SEND = "send"
     RETRANSMIT = "retransmit"
     ACK = "ack"
+    NEED_CHUNKS = "need_chunks"
     GIVE_UP = "give_up"
 
 
@@ -77,6 +95,10 @@ TRANSITIONS: Mapping[tuple[ResultState | None, SenderEvent], ResultState] = {
     (ResultState.IN_FLIGHT, SenderEvent.GIVE_UP): ResultState.FAILED,
     (ResultState.FAILED, SenderEvent.OFFER): ResultState.FAILED,
     (ResultState.FAILED, SenderEvent.ACK): ResultState.DONE,
+    (ResultState.PENDING, SenderEvent.NEED_CHUNKS): ResultState.PENDING,
+    (ResultState.IN_FLIGHT, SenderEvent.NEED_CHUNKS): ResultState.IN_FLIGHT,
+    (ResultState.DONE, SenderEvent.NEED_CHUNKS): ResultState.DONE,
+    (ResultState.FAILED, SenderEvent.NEED_CHUNKS): ResultState.FAILED,
 }
 """The only moves a result can make; anything else is a bug in the sender (SenderStateError)."""
 
@@ -90,6 +112,65 @@ class AckOutcome(Enum):
     """A second answer for a result already done (the ack, or the result, travelled twice)."""
     UNKNOWN = "unknown"
     """An answer for a result this sender was never offered (or has long forgotten)."""
+    RESUME = "resume"
+    """A need_chunks ack: the chunks asked for go out at the next `poll`."""
+    IGNORED = "ignored"
+    """A need_chunks ack that asks nothing of this sender now (the result is not in flight, or
+    it is sent whole or in chunks of another size): the ack timer will ask again."""
+
+
+class PartKind(Enum):
+    """The kinds of message a result travels in."""
+
+    WHOLE = "whole"
+    MANIFEST = "manifest"
+    CHUNK = "chunk"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One message to publish for a result.
+
+    Attributes:
+        kind: whole, manifest or chunk.
+        index: the chunk's index (CHUNK only, else None).
+        resume: for a manifest, whether it asks which chunks the receiver lacks.
+    """
+
+    kind: PartKind
+    index: int | None = None
+    resume: bool = False
+
+    @classmethod
+    def chunk(cls, index: int) -> Part:
+        """Chunk `index`."""
+        return cls(PartKind.CHUNK, index=index)
+
+    @classmethod
+    def manifest(cls, *, resume: bool) -> Part:
+        """The manifest, announcing chunks (resume=False) or asking which are missing."""
+        return cls(PartKind.MANIFEST, resume=resume)
+
+
+WHOLE = Part(PartKind.WHOLE)
+"""The one part of a result sent whole."""
+
+
+@dataclass(frozen=True)
+class Transmission:
+    """What to publish now for one result, in this order.
+
+    Attributes:
+        result_id: the result.
+        parts: the messages to publish, in order.
+        chunk_size: the chunk size of a chunked result, None for a result sent whole.
+        retransmission: whether this sender has published this result before.
+    """
+
+    result_id: str
+    parts: tuple[Part, ...]
+    chunk_size: int | None
+    retransmission: bool = False
 
 
 class SenderStateError(ProtocolError):
@@ -97,24 +178,43 @@ class SenderStateError(ProtocolError):
 
 
 DEFAULT_WINDOW = 8
+DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024
+DEFAULT_CHUNK_SIZE = 256 * 1024
+DEFAULT_WHOLE_MAX = 512 * 1024
 DEFAULT_RETRANSMIT_AFTER_S = 30.0
 DEFAULT_MAX_RETRANSMIT_AFTER_S = 600.0
 DEFAULT_REMEMBER_DONE = 10_000
 
 
 @dataclass
+class _Pending:
+    """An offered result waiting for room in the window."""
+
+    size: int | None
+    sent_before: bool
+
+
+@dataclass
 class _InFlight:
     """Bookkeeping of one published result."""
 
+    size: int | None
+    chunk_size: int | None
     deadline: float
     attempts: int
+    due: set[int] = field(default_factory=set)
+    """Chunk indexes the receiver asked for, to publish at the next poll."""
 
 
 class Sender:
     """Decides what a device publishes and when, and what incoming acks mean.
 
     Args:
-        window: the most results in flight (published, not yet acked) at once.
+        window: the most results in flight (published, not yet answered) at once.
+        window_bytes: the most bytes of results in flight at once (one larger result may still
+            go alone).
+        chunk_size: the size of the chunks a large result is cut into.
+        whole_max: the largest result sent whole in one message; larger ones go in chunks.
         retransmit_after: seconds to wait for the application ack before the first resend.
         max_retransmit_after: the cap of the doubling wait between resends.
         remember_done: how many answered result ids are remembered to recognise duplicate acks
@@ -125,23 +225,33 @@ class Sender:
         self,
         *,
         window: int = DEFAULT_WINDOW,
+        window_bytes: int = DEFAULT_WINDOW_BYTES,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        whole_max: int = DEFAULT_WHOLE_MAX,
         retransmit_after: float = DEFAULT_RETRANSMIT_AFTER_S,
         max_retransmit_after: float = DEFAULT_MAX_RETRANSMIT_AFTER_S,
         remember_done: int = DEFAULT_REMEMBER_DONE,
     ) -> None:
-        if window < 1:
-            raise ValueError("the window must allow at least one result in flight")
+        if window < 1 or window_bytes < 1:
+            raise ValueError("the window must allow at least one result and one byte in flight")
         if retransmit_after <= 0 or max_retransmit_after < retransmit_after:
             raise ValueError("need 0 < retransmit_after <= max_retransmit_after")
+        if chunk_size < 1 or whole_max < 0:
+            raise ValueError("need chunk_size >= 1 and whole_max >= 0")
         self.window = window
+        self.window_bytes = window_bytes
+        self.chunk_size = chunk_size
+        self.whole_max = whole_max
         self.retransmit_after = retransmit_after
         self.max_retransmit_after = max_retransmit_after
         self._remember_done = remember_done
         # Insertion-ordered: results go out in the order they were offered.
-        self._pending: dict[str, None] = {}
+        self._pending: dict[str, _Pending] = {}
         self._in_flight: dict[str, _InFlight] = {}
         self._done: OrderedDict[str, None] = OrderedDict()
         self._failed: set[str] = set()
+
+    # --- what the caller reads ---
 
     @property
     def pending(self) -> int:
@@ -154,8 +264,13 @@ class Sender:
         return len(self._in_flight)
 
     @property
+    def bytes_in_flight(self) -> int:
+        """The bytes of the results in flight (those of unknown size count 0)."""
+        return sum(e.size or 0 for e in self._in_flight.values())
+
+    @property
     def idle(self) -> bool:
-        """True when nothing is pending or in flight."""
+        """True when nothing is pending or in flight (the window is empty)."""
         return not self._pending and not self._in_flight
 
     def state_of(self, result_id: str) -> ResultState | None:
@@ -170,44 +285,99 @@ class Sender:
             return ResultState.FAILED
         return None
 
-    def offer(self, result_id: str) -> None:
-        """Queue `result_id` to be sent; a result already known is left as it is."""
-        if self._move(result_id, SenderEvent.OFFER) is ResultState.PENDING:
-            self._pending.setdefault(result_id, None)
+    def next_deadline(self) -> float | None:
+        """The earliest time an in-flight result becomes overdue (None if nothing is in
+        flight), so that the caller knows how long it may sleep. Chunks asked for are due at
+        once (`poll` as soon as `on_ack` returned RESUME)."""
+        return min((e.deadline for e in self._in_flight.values()), default=None)
 
-    def next_to_send(self, now: float) -> list[str]:
-        """The results to publish now: those whose ack is overdue, then new ones while the
-        window has room. The caller publishes each of them (again) on its result topic.
+    # --- what the caller tells it ---
+
+    def offer(self, result_id: str, size: int | None = None, *, sent_before: bool = False) -> None:
+        """Queue `result_id` to be sent; a result already known is left as it is.
+
+        Args:
+            result_id: the result (SHA-256 hex of its PDF).
+            size: its PDF's length in bytes; None sends it whole (and counts 0 in the window).
+            sent_before: it was published before this sender existed (the outbox says SENT):
+                a chunked result then starts by asking which chunks the receiver lacks.
+        """
+        if size is not None and size < 0:
+            raise ValueError("a result's size cannot be negative")
+        if self._move(result_id, SenderEvent.OFFER) is ResultState.PENDING:
+            self._pending.setdefault(result_id, _Pending(size, sent_before))
+
+    def poll(self, now: float) -> list[Transmission]:
+        """What to publish now: chunks asked for, then results whose ack is overdue, then new
+        results while the window has room. The caller publishes every part of each
+        transmission, in order, and may then call `published`.
 
         Args:
             now: the current time in seconds on the caller's monotonic clock.
         """
-        out: list[str] = []
+        out: list[Transmission] = []
         for result_id, entry in self._in_flight.items():
-            if entry.deadline <= now:
+            if entry.due:
+                self._move(result_id, SenderEvent.RETRANSMIT)
+                parts = tuple(Part.chunk(i) for i in sorted(entry.due))
+                entry.due.clear()
+                entry.deadline = now + self._wait(entry.attempts)
+                out.append(Transmission(result_id, parts, entry.chunk_size, retransmission=True))
+            elif entry.deadline <= now:
                 self._move(result_id, SenderEvent.RETRANSMIT)
                 entry.attempts += 1
                 entry.deadline = now + self._wait(entry.attempts)
-                out.append(result_id)
-        while self._pending and len(self._in_flight) < self.window:
-            result_id = next(iter(self._pending))
+                part = WHOLE if entry.chunk_size is None else Part.manifest(resume=True)
+                out.append(Transmission(result_id, (part,), entry.chunk_size, retransmission=True))
+        while self._pending and self._has_room(next(iter(self._pending.values())).size):
+            result_id, offered = next(iter(self._pending.items()))
             self._move(result_id, SenderEvent.SEND)
             del self._pending[result_id]
-            self._in_flight[result_id] = _InFlight(deadline=now + self._wait(1), attempts=1)
-            out.append(result_id)
+            chunk_size = self._chunk_size_for(offered.size)
+            self._in_flight[result_id] = _InFlight(
+                size=offered.size, chunk_size=chunk_size, deadline=now + self._wait(1), attempts=1
+            )
+            out.append(Transmission(result_id, self._first_parts(offered, chunk_size), chunk_size))
         return out
 
+    def next_to_send(self, now: float) -> list[str]:
+        """The results to publish now, each whole: `poll` for a sender whose results all go
+        whole (offered without a size, or none larger than `whole_max`).
+
+        Raises:
+            SenderStateError: a result is due in chunks (use `poll`).
+        """
+        transmissions = self.poll(now)
+        chunked = [t.result_id for t in transmissions if t.chunk_size is not None]
+        if chunked:
+            raise SenderStateError(
+                f"result {chunked[0][:12]}… goes in chunks: drive this sender with poll()"
+            )
+        return [t.result_id for t in transmissions]
+
+    def published(self, result_id: str, now: float) -> None:
+        """The caller finished publishing the last transmission of `result_id` at `now` (on a
+        slow link that can be long after `poll`): its wait for the ack starts here. A result
+        no longer in flight is ignored."""
+        entry = self._in_flight.get(result_id)
+        if entry is not None and not entry.due:
+            entry.deadline = now + self._wait(entry.attempts)
+
     def on_ack(self, ack: Ack) -> AckOutcome:
-        """Take in the server's application ack (of any status: each one ends the result).
+        """Take in the server's application ack.
 
         Returns:
-            DONE the first time a known result is answered; DUPLICATE after that; UNKNOWN for a
-            result this sender was never offered.
+            For a final ack (accepted, duplicate or rejected: each one ends the result): DONE
+            the first time a known result is answered, DUPLICATE after that, UNKNOWN for a
+            result this sender was never offered. For need_chunks: RESUME when the chunks asked
+            for are scheduled, IGNORED when not (see AckOutcome), DUPLICATE or UNKNOWN as above.
         """
         result_id = ack.result_id
         state = self.state_of(result_id)
         if state is None:
             return AckOutcome.UNKNOWN
+        if not ack.final:
+            return self._on_need_chunks(ack, state)
         self._move(result_id, SenderEvent.ACK)
         if state is ResultState.DONE:
             return AckOutcome.DUPLICATE
@@ -231,13 +401,50 @@ class Sender:
         self._in_flight.pop(result_id, None)
         self._failed.add(result_id)
 
-    def next_deadline(self) -> float | None:
-        """The earliest time an in-flight result becomes overdue (None if nothing is in
-        flight), so that the caller knows how long it may sleep."""
-        return min((e.deadline for e in self._in_flight.values()), default=None)
+    # --- internals ---
+
+    def _on_need_chunks(self, ack: Ack, state: ResultState) -> AckOutcome:
+        self._move(ack.result_id, SenderEvent.NEED_CHUNKS)
+        if state is ResultState.DONE:
+            return AckOutcome.DUPLICATE
+        entry = self._in_flight.get(ack.result_id)
+        if entry is None or entry.chunk_size is None or entry.chunk_size != ack.chunk_size:
+            return AckOutcome.IGNORED
+        count = chunk_count(entry.size or 0, entry.chunk_size)
+        wanted = {i for i in ack.missing if i < count}
+        if not wanted:
+            return AckOutcome.IGNORED
+        entry.due |= wanted
+        return AckOutcome.RESUME
+
+    def _has_room(self, size: int | None) -> bool:
+        if not self._in_flight:
+            return True
+        return (
+            len(self._in_flight) < self.window
+            and self.bytes_in_flight + (size or 0) <= self.window_bytes
+        )
+
+    def _chunk_size_for(self, size: int | None) -> int | None:
+        if size is None or size <= self.whole_max:
+            return None
+        # Never more chunks than a receiver accepts: a huge result gets larger chunks.
+        return max(self.chunk_size, -(-size // MAX_CHUNK_COUNT))
+
+    @staticmethod
+    def _first_parts(offered: _Pending, chunk_size: int | None) -> tuple[Part, ...]:
+        if chunk_size is None:
+            return (WHOLE,)
+        if offered.sent_before:
+            return (Part.manifest(resume=True),)
+        count = chunk_count(offered.size or 0, chunk_size)
+        return (Part.manifest(resume=False), *(Part.chunk(i) for i in range(count)))
 
     def _wait(self, attempts: int) -> float:
-        return min(self.retransmit_after * 2.0 ** (attempts - 1), self.max_retransmit_after)
+        # The exponent is capped: 2.0 ** 1024 overflows, and a server down for a week takes a
+        # device past a thousand resends at the 600 s cap.
+        doubling = 2.0 ** min(attempts - 1, 60)
+        return min(self.retransmit_after * doubling, self.max_retransmit_after)
 
     def _move(self, result_id: str, event: SenderEvent) -> ResultState:
         state = self.state_of(result_id)

@@ -1,9 +1,21 @@
-"""The topic grammar of sync protocol v1, written once: builders and one matcher.
+"""The topic grammar of sync protocol v1, written once: builders, one matcher, and what travels
+where.
 
-    sohoa/v1/dev/{device_id}/result   device -> server: a result (or its manifest and chunks)
-    sohoa/v1/dev/{device_id}/ack      server -> device: the application ack
+    sohoa/v1/dev/{device_id}/result   device -> server: a result whole, or its manifest and chunks
+    sohoa/v1/dev/{device_id}/ack      server -> device: the application ack (or need_chunks)
     sohoa/v1/dev/{device_id}/status   device -> server: heartbeat, retained; last will = offline
-    sohoa/v1/dev/{device_id}/cmd      server -> device: config, catalog, revoke, ping
+    sohoa/v1/dev/{device_id}/cmd      server -> device: ping, config, catalog, revoke
+    sohoa/v1/dev/{device_id}/reply    device -> server: the reply to a command
+
+Every message goes with QoS 1; only the heartbeat is retained. A chunked result's manifest and
+chunks share the result topic, so one shared subscription (`$share/ingest/...`, MQTT v5 section
+4.8.2) reaches them all, and from one device they reach the broker in the order they were sent
+(MQTT v5 section 4.6); over a shared subscription different workers may still see them in any
+order, which the receiver allows for.
+
+The server's status watcher subscribes without `$share`: the broker sends a topic's retained
+message when a new non-shared subscription is made (MQTT v5 section 3.3.1.3), which is how a
+restarted server learns every device's last heartbeat at once.
 
 A device_id is 1-64 characters of [A-Za-z0-9._-]: it is the certificate's commonName and the
 broker's username, so it must never contain the MQTT wildcards `+`, `#` or the separator `/`
@@ -13,14 +25,20 @@ broker's username, so it must never contain the MQTT wildcards `+`, `#` or the s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
 
 from protocol.errors import TopicError
+from protocol.schema import MessageType
 
 PREFIX = "sohoa/v1/dev"
 DEVICE_ID_PATTERN = r"[A-Za-z0-9._-]{1,64}"
 INGEST_GROUP = "ingest"
+QOS = 1
+"""The QoS of every Sohoa message: at least once; the application ack makes it exactly once in
+effect."""
 
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
@@ -32,7 +50,26 @@ class Kind(Enum):
     ACK = "ack"
     STATUS = "status"
     CMD = "cmd"
+    REPLY = "reply"
 
+
+DEVICE_WRITES: tuple[Kind, ...] = (Kind.RESULT, Kind.STATUS, Kind.REPLY)
+"""The kinds a device publishes on (its own topics only: the broker's ACL)."""
+DEVICE_READS: tuple[Kind, ...] = (Kind.ACK, Kind.CMD)
+"""The kinds a device subscribes to (its own topics only)."""
+RETAINED: frozenset[Kind] = frozenset({Kind.STATUS})
+"""The kinds published with the retain flag."""
+
+CARRIES: Mapping[Kind, frozenset[MessageType]] = MappingProxyType(
+    {
+        Kind.RESULT: frozenset({MessageType.RESULT, MessageType.MANIFEST, MessageType.CHUNK}),
+        Kind.ACK: frozenset({MessageType.ACK}),
+        Kind.STATUS: frozenset({MessageType.STATUS}),
+        Kind.CMD: frozenset({MessageType.CMD}),
+        Kind.REPLY: frozenset({MessageType.REPLY}),
+    }
+)
+"""Which message types may travel on each kind of topic; anything else there is refused."""
 
 _KINDS = "|".join(k.value for k in Kind)
 _TOPIC = re.compile(rf"{re.escape(PREFIX)}/(?P<device>{DEVICE_ID_PATTERN})/(?P<kind>{_KINDS})")
@@ -48,7 +85,7 @@ class DeviceTopic:
 
 def validate_device_id(device_id: str) -> str:
     """Return `device_id` if it is valid in topics and certificates, else raise TopicError."""
-    if not _DEVICE_ID.fullmatch(device_id):
+    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id):
         raise TopicError(
             f"invalid device id {device_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
         )
@@ -61,7 +98,7 @@ def device_topic(device_id: str, kind: Kind) -> str:
 
 
 def result_topic(device_id: str) -> str:
-    """Where a device publishes its results."""
+    """Where a device publishes its results (whole, or manifest and chunks)."""
     return device_topic(device_id, Kind.RESULT)
 
 
@@ -80,6 +117,16 @@ def cmd_topic(device_id: str) -> str:
     return device_topic(device_id, Kind.CMD)
 
 
+def reply_topic(device_id: str) -> str:
+    """Where a device publishes its replies to commands."""
+    return device_topic(device_id, Kind.REPLY)
+
+
+def retained(kind: Kind) -> bool:
+    """Whether messages of `kind` are published with the retain flag."""
+    return kind in RETAINED
+
+
 def all_devices_filter(kind: Kind) -> str:
     """A subscription filter matching `kind` for every device."""
     return f"{PREFIX}/+/{kind.value}"
@@ -88,6 +135,16 @@ def all_devices_filter(kind: Kind) -> str:
 def shared_filter(kind: Kind, group: str = INGEST_GROUP) -> str:
     """A shared subscription (MQTT v5 section 4.8.2) so that N workers split the load."""
     return f"$share/{group}/{all_devices_filter(kind)}"
+
+
+def device_subscriptions(device_id: str) -> tuple[str, ...]:
+    """The topics a device subscribes to: its acks and its commands."""
+    return tuple(device_topic(device_id, kind) for kind in DEVICE_READS)
+
+
+def ingest_subscriptions(group: str = INGEST_GROUP) -> tuple[str, ...]:
+    """The shared subscriptions of the ingest workers: results and command replies."""
+    return (shared_filter(Kind.RESULT, group), shared_filter(Kind.REPLY, group))
 
 
 def parse(topic: str) -> DeviceTopic:

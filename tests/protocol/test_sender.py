@@ -9,14 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.messages import Ack, AckStatus, RejectReason
+from protocol.messages import MAX_CHUNK_COUNT, Ack, AckStatus, RejectReason
 from protocol.sender import (
     TRANSITIONS,
+    WHOLE,
     AckOutcome,
+    Part,
     ResultState,
     Sender,
     SenderEvent,
     SenderStateError,
+    Transmission,
 )
 
 
@@ -205,3 +208,148 @@ def test_every_result_ends_acked_exactly_once_over_a_lossy_link(
     assert done == Counter(offered)  # every result answered, each exactly once
     assert set(server.stored) == set(offered)  # nothing lost on the way
     assert all(sender.state_of(r) is ResultState.DONE for r in offered)
+
+
+# --- chunked results, the byte window, resume ---
+
+
+def need(result_id: str, missing: tuple[int, ...], chunk_size: int) -> Ack:
+    return Ack(result_id, AckStatus.NEED_CHUNKS, missing=missing, chunk_size=chunk_size)
+
+
+def chunked_sender(**kwargs: float) -> Sender:
+    options = {"chunk_size": 10, "whole_max": 20, "retransmit_after": 10.0, **kwargs}
+    return Sender(**options)  # type: ignore[arg-type]
+
+
+def test_small_results_go_whole_and_large_ones_as_a_manifest_and_chunks() -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=20)
+    sender.offer(rid(2), size=35)
+    small, large = sender.poll(0.0)
+    assert small == Transmission(rid(1), (WHOLE,), None)
+    assert large.chunk_size == 10 and not large.retransmission
+    assert large.parts == (
+        Part.manifest(resume=False),
+        Part.chunk(0),
+        Part.chunk(1),
+        Part.chunk(2),
+        Part.chunk(3),
+    )
+
+
+def test_a_late_chunked_result_sends_only_its_manifest_asking_what_is_missing() -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=35)
+    sender.poll(0.0)
+    assert sender.poll(9.0) == []
+    (again,) = sender.poll(10.0)
+    assert again.parts == (Part.manifest(resume=True),) and again.retransmission
+
+
+def test_need_chunks_sends_exactly_the_missing_chunks_at_once() -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=35)
+    sender.poll(0.0)
+    assert sender.on_ack(need(rid(1), (1, 3), 10)) is AckOutcome.RESUME
+    assert sender.on_ack(need(rid(1), (3,), 10)) is AckOutcome.RESUME  # merged with the first
+    (resend,) = sender.poll(1.0)
+    assert resend.parts == (Part.chunk(1), Part.chunk(3)) and resend.retransmission
+    assert sender.poll(1.0) == []
+    assert sender.next_deadline() == 11.0  # the wait for the ack starts again
+    assert sender.on_ack(accepted(rid(1))) is AckOutcome.DONE
+    assert sender.idle
+
+
+@pytest.mark.parametrize(
+    ("ack_size", "missing", "offered_size"),
+    [(9, (1,), 35), (10, (7,), 35), (10, (0,), 15)],
+)
+def test_need_chunks_about_another_transfer_is_ignored(
+    ack_size: int, missing: tuple[int, ...], offered_size: int
+) -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=offered_size)
+    sender.poll(0.0)
+    assert sender.on_ack(need(rid(1), missing, ack_size)) is AckOutcome.IGNORED
+    assert sender.poll(1.0) == []
+
+
+def test_need_chunks_for_results_not_in_flight() -> None:
+    sender = chunked_sender(window=1)
+    sender.offer(rid(1), size=35)
+    sender.offer(rid(2), size=35)
+    sender.poll(0.0)
+    assert sender.on_ack(need(rid(2), (0,), 10)) is AckOutcome.IGNORED  # still pending
+    assert sender.on_ack(need(rid(9), (0,), 10)) is AckOutcome.UNKNOWN
+    sender.on_ack(accepted(rid(1)))
+    assert sender.on_ack(need(rid(1), (0,), 10)) is AckOutcome.DUPLICATE
+    assert sender.state_of(rid(2)) is ResultState.PENDING
+
+
+def test_a_result_sent_before_a_restart_is_resumed_not_resent() -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=35, sent_before=True)
+    sender.offer(rid(2), size=5, sent_before=True)
+    first, second = sender.poll(0.0)
+    assert first.parts == (Part.manifest(resume=True),)
+    assert second.parts == (WHOLE,)  # a whole result simply goes again
+
+
+def test_the_window_bounds_bytes_too_but_a_large_result_still_goes_alone() -> None:
+    sender = chunked_sender(window_bytes=100)
+    for i, size in enumerate((60, 50, 500, 10)):
+        sender.offer(rid(i), size=size)
+    assert [t.result_id for t in sender.poll(0.0)] == [rid(0)]
+    assert sender.bytes_in_flight == 60
+    sender.on_ack(accepted(rid(0)))
+    assert [t.result_id for t in sender.poll(1.0)] == [rid(1)]  # 500 would not fit beside it
+    sender.on_ack(accepted(rid(1)))
+    assert [t.result_id for t in sender.poll(2.0)] == [rid(2)]  # alone, although over 100
+    assert sender.poll(3.0) == []  # results go in offer order: 10 waits behind 500
+
+
+def test_published_starts_the_wait_when_the_last_byte_left() -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=35)
+    sender.poll(0.0)
+    sender.published(rid(1), 25.0)  # a slow field link took 25 s to carry the chunks
+    assert sender.poll(30.0) == []
+    assert len(sender.poll(35.0)) == 1
+    sender.published(rid(9), 40.0)  # unknown: ignored
+
+
+def test_next_to_send_is_for_whole_results_only() -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=35)
+    with pytest.raises(SenderStateError):
+        sender.next_to_send(0.0)
+
+
+def test_a_huge_result_gets_chunks_large_enough_to_stay_within_the_chunk_count() -> None:
+    sender = Sender(chunk_size=1024, whole_max=0)
+    size = MAX_CHUNK_COUNT * 1024 * 3
+    sender.offer(rid(1), size=size)
+    (t,) = sender.poll(0.0)
+    assert t.chunk_size == 3 * 1024
+    assert len(t.parts) == MAX_CHUNK_COUNT + 1
+
+
+def test_a_final_ack_ends_a_result_with_chunks_still_due() -> None:
+    sender = chunked_sender()
+    sender.offer(rid(1), size=35)
+    sender.poll(0.0)
+    sender.on_ack(need(rid(1), (2,), 10))
+    sender.on_ack(accepted(rid(1)))
+    assert sender.poll(1.0) == [] and sender.idle
+
+
+def test_a_week_of_resends_does_not_overflow_the_back_off() -> None:
+    sender = Sender(retransmit_after=30.0, max_retransmit_after=600.0)
+    sender.offer(rid(1))
+    now = 0.0
+    for _ in range(2000):  # the server's ingest is down for two weeks
+        assert sender.next_to_send(now) == [rid(1)]
+        now = sender.next_deadline() or now
+    assert sender.next_to_send(now) == [rid(1)]
+    assert sender.next_deadline() == now + 600.0

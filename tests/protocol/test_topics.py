@@ -7,15 +7,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import TopicError
+from protocol.schema import MessageType
 from protocol.topics import (
+    CARRIES,
     DEVICE_ID_PATTERN,
+    DEVICE_READS,
+    DEVICE_WRITES,
     DeviceTopic,
     Kind,
     ack_topic,
     all_devices_filter,
     cmd_topic,
+    device_subscriptions,
+    ingest_subscriptions,
     parse,
+    reply_topic,
     result_topic,
+    retained,
     shared_filter,
     status_topic,
     validate_device_id,
@@ -82,3 +90,28 @@ def test_parse_never_raises_anything_but_topic_error(topic: str) -> None:
     except TopicError:
         return
     assert topic == f"sohoa/v1/dev/{parsed.device_id}/{parsed.kind.value}"
+
+
+def test_command_replies_have_their_own_topic() -> None:
+    assert reply_topic("dev-01") == "sohoa/v1/dev/dev-01/reply"
+    assert parse("sohoa/v1/dev/dev-01/reply") == DeviceTopic("dev-01", Kind.REPLY)
+
+
+def test_who_writes_and_reads_what() -> None:
+    assert set(DEVICE_WRITES) | set(DEVICE_READS) == set(Kind)
+    assert not set(DEVICE_WRITES) & set(DEVICE_READS)
+    assert device_subscriptions("dev-01") == ("sohoa/v1/dev/dev-01/ack", "sohoa/v1/dev/dev-01/cmd")
+    assert ingest_subscriptions() == (
+        "$share/ingest/sohoa/v1/dev/+/result",
+        "$share/ingest/sohoa/v1/dev/+/reply",
+    )
+
+
+def test_only_the_heartbeat_is_retained() -> None:
+    assert [k for k in Kind if retained(k)] == [Kind.STATUS]
+
+
+def test_each_message_type_travels_on_exactly_one_kind_of_topic() -> None:
+    assert CARRIES[Kind.RESULT] == {MessageType.RESULT, MessageType.MANIFEST, MessageType.CHUNK}
+    carried = [t for kind in Kind for t in CARRIES[kind]]
+    assert sorted(carried, key=lambda t: t.value) == sorted(MessageType, key=lambda t: t.value)
