@@ -43,6 +43,7 @@ TESSDATA_DIRS = (
 
 
 DEFAULT_LANG = "vie"
+SURE = 85.0  # a second look read this confidently needs no other reading
 
 
 def find_tessdata(lang: str = DEFAULT_LANG) -> Path:
@@ -203,6 +204,8 @@ class OcrEngine(Closeable):
             lines = accepted_lines(self._read(clean, dpi, tesserocr.PSM.SINGLE_BLOCK), region)
             if _surer(lines, best):
                 best = lines
+            if best and _mean([w for line in best for w in line]) >= SURE:
+                break  # sure enough: spare the second reading
         if not best:
             return words
         log.debug("signer pass: %d line(s) recovered", len(best))
@@ -218,10 +221,12 @@ class OcrEngine(Closeable):
         for lost in find_lost_lines(image, words):
             x0, y0 = lost.box[:2]
             best: tuple[OcrWord, ...] = ()
-            for crop in lost.crops:
+            for crop in lost.crops:  # as cut first; whitened around when that fails
                 read = self._read(crop, dpi, tesserocr.PSM.SINGLE_LINE)
                 if read and (not best or _mean(read) > _mean(best)):
                     best = read
+                if is_text(best):
+                    break  # sure enough: spare the second reading
             if is_text(best):
                 recovered.append(
                     tuple(
