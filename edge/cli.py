@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,14 +13,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edge.capture.detect_cli import detect_command
 from edge.config import load_edge_settings
-from edge.errors import OcrError
+from edge.errors import EdgeError, OcrError, TokenError
 from edge.ocr import OcrPool, default_workers
 from edge.outbox import Outbox
+from edge.pdfa import VIETNAM_TIME, Provenance
 from edge.pipeline import plan_documents, process_batch
 from edge.sync_agent import SyncAgent
 from support.process import shutdown_on_signals
 
+if TYPE_CHECKING:
+    from edge.signing import DocumentSigner
+
 app = typer.Typer(no_args_is_help=True)
+
+PIN_ENV = "SOHOA_TOKEN_PIN"
+"""The environment variable `--sign` takes the token's user PIN from; asked for when unset.
+Not a setting: a PIN is never written to a configuration file."""
 
 
 @app.callback()
@@ -54,13 +64,76 @@ def process(
             min=1,
         ),
     ] = None,
+    sign: Annotated[
+        bool,
+        typer.Option(
+            "--sign",
+            help=f"Sign each PDF (PAdES) with the configured token; the PIN comes from {PIN_ENV} "
+            "or is asked for.",
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables)."),
+    ] = None,
 ) -> None:
-    """OCR page images, read their fields and assemble searchable PDFs.
+    """OCR page images, read their fields and assemble searchable PDFs, signed with --sign.
 
     Writes OUT/<stem>.txt and OUT/<stem>.fields.json per page, OUT/<name>.pdf per document.
 
     An unreadable file is reported and the batch goes on; the exit status is 1 if any failed.
+    With --sign, a token, PIN, certificate or setting that does not work stops the command
+    before anything is written; a document whose signature fails gets none of its files.
     """
+    with ExitStack() as stack:
+        try:
+            provenance, signer = _signing_setup(stack, sign=sign, config=config)
+        except EdgeError as e:
+            typer.echo(f"sohoa: error: {e}", err=True)
+            raise typer.Exit(1) from e
+        _process(files, out, document, workers, provenance, signer)
+
+
+def _signing_setup(
+    stack: ExitStack, *, sign: bool, config: Path | None
+) -> tuple[Provenance | None, DocumentSigner | None]:
+    """The conversion mark from the settings (when given) and, with `sign`, the open signer
+    (closed by `stack`).
+
+    Raises:
+        EdgeError: the settings are invalid, or the token, PIN or certificate do not work.
+    """
+    if not sign and config is None:
+        return None, None
+    settings = load_edge_settings(config)
+    provenance = Provenance(settings.organisation or "")
+    if not sign:
+        return provenance, None
+    # Loaded here: pyHanko's signer and fontTools take half a second to import.
+    from edge.signing import open_document_signer
+
+    pin = os.environ.get(PIN_ENV)
+    if pin is None:
+        try:
+            pin = typer.prompt(
+                "Mã PIN của token ký số", hide_input=True, default="", show_default=False
+            )
+        except typer.Abort as e:
+            raise TokenError(
+                f"no PIN was given: type the token's PIN when asked, or set {PIN_ENV}"
+            ) from e
+    return provenance, stack.enter_context(open_document_signer(settings, pin))
+
+
+def _process(
+    files: list[Path],
+    out: Path,
+    document: str | None,
+    workers: int | None,
+    provenance: Provenance | None,
+    signer: DocumentSigner | None,
+) -> None:
+    """The body of `process`, once the signer (if any) is ready."""
     out.mkdir(parents=True, exist_ok=True)
     planned, failures = plan_documents(files, document)
     errors = Console(stderr=True)  # the progress bar; error lines go out unwrapped via echo
@@ -82,7 +155,14 @@ def process(
         raise typer.Exit(1) from e
     with pool, progress:
         task = progress.add_task("OCR", total=sum(len(d.files) for d in planned))
-        batch = process_batch(planned, pool, out, on_page=lambda: progress.advance(task))
+        batch = process_batch(
+            planned,
+            pool,
+            out,
+            on_page=lambda: progress.advance(task),
+            provenance=provenance,
+            signer=signer,
+        )
         for _, outcome in batch:
             for message in outcome.warnings:
                 typer.echo(f"sohoa: warning: {message}", err=True)
@@ -91,9 +171,13 @@ def process(
             failures += outcome.failures
             if outcome.pdf_path is not None:
                 found = sum(value is not None for value in outcome.fields.values())
+                signed = ""
+                if outcome.signing_time is not None:
+                    when = outcome.signing_time.astimezone(VIETNAM_TIME).isoformat()
+                    signed = f", signed {when} in {outcome.seconds['sign'] * 1000:.0f} ms"
                 typer.echo(
                     f"{outcome.pdf_path}: {outcome.pages_done} page(s), {found} of "
-                    f"{len(outcome.fields)} fields, OCR {outcome.seconds['ocr']:.1f} s"
+                    f"{len(outcome.fields)} fields, OCR {outcome.seconds['ocr']:.1f} s{signed}"
                 )
     if failures:
         typer.echo(f"sohoa: {len(failures)} problem(s); see the errors above", err=True)

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from edge.errors import ConfigError
+from edge.signature_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
 from protocol.errors import TopicError
 from protocol.topics import validate_device_id
 from support.settings import TomlSettings, load_settings
@@ -55,12 +56,22 @@ class EdgeSettings(TomlSettings):
     """The PKCS#11 module of the signing token (appliance HSM, USB token driver, SoftHSM)."""
     token_label: str | None = None
     """The label of the token that holds the document-signing key."""
+    token_serial: str | None = None
+    """The token's serial number: selects the token when labels are not unique (with or
+    instead of `token_label`)."""
     signing_key_id: str | None = None
     """The CKA_ID of the document-signing key on the token, in hex (e.g. "01")."""
     organisation: str | None = None
     """The administrative unit named in signatures (e.g. "UBND xã Vạn Thắng")."""
     location: str | None = None
     """Where documents are signed, named in signatures."""
+    signature_box: bool = True
+    """Draw the visible signature box (Nghị định 30/2020) at the top right of the first page;
+    false signs invisibly."""
+    signature_box_text: str = DEFAULT_TEMPLATE
+    """The box's lines (one per "\\n") with {organisation} and {time} (ISO 8601, +07:00)."""
+    signature_font: Path = DEFAULT_FONT
+    """A TrueType font with Vietnamese letters for the box, embedded as a subset."""
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     """How long the broker keeps this appliance's MQTT session (and the acks queued for it)
     while it is offline (MQTT v5 section 3.1.2.11.2)."""
@@ -86,6 +97,11 @@ class EdgeSettings(TomlSettings):
         except ValueError as e:
             raise ValueError(f"must be the key's id in hex, e.g. '01' (got {value!r})") from e
         return value.lower()
+
+    @field_validator("signature_box_text")
+    @classmethod
+    def _valid_box_text(cls, value: str) -> str:
+        return check_template(value)
 
     @field_validator("key_file")
     @classmethod

@@ -2,7 +2,8 @@
 
 Each stage is a plain function in its own module (`edge.ocr`, `edge.fields`, `edge.pdf`); this
 module only chains them, times them and writes what the `sohoa edge process` command promises.
-Signing (`--sign`) will slot in between `process_document` and `write_pdf`.
+Signing (`--sign`, `edge.signing`) slots in between `process_document` and the writes: a document
+whose signature fails gets none of its files written.
 
 Parallelism: OCR runs on an `OcrPool` (one engine per core, loaded once). A batch
 (`process_batch`) keeps as many documents in flight as the pool has workers, so that single-page
@@ -17,7 +18,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -29,6 +32,9 @@ from edge.ocr import OcrEngine, OcrPage, OcrPool
 from edge.pdf import assemble_pdf
 from edge.pdfa import Provenance
 from support.files import write_atomic
+
+if TYPE_CHECKING:  # signing loads pyHanko's signer and fontTools: only `--sign` needs them
+    from edge.signing import DocumentSigner
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +188,12 @@ class PlannedDocument:
 
 @dataclass
 class BatchOutcome:
-    """What became of one planned document: its PDF (if made) and one message per failure."""
+    """What became of one planned document: its PDF (if made) and one message per failure.
+
+    `signing_time` is the signature's `/M` time when the PDF was signed."""
 
     pdf_path: Path | None = None
+    signing_time: datetime | None = None
     pages_done: int = 0
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -222,11 +231,15 @@ def process_files(
     *,
     on_page: Callable[[], None] | None = None,
     provenance: Provenance | None = None,
+    signer: DocumentSigner | None = None,
 ) -> BatchOutcome:
-    """Load, process and write one planned document (what `sohoa edge process` does per PDF).
+    """Load, process, sign and write one planned document (what `sohoa edge process` does per
+    PDF).
 
     Each readable page gets its `.txt` and `.fields.json`. The PDF is written only when every
-    page of the document was read: a document with a missing page is not half-written.
+    page of the document was read: a document with a missing page is not half-written. With a
+    `signer`, the PDF is signed before anything of the document is written; if the signature
+    fails, none of the document's files are written.
 
     Args:
         planned: the PDF's name and its page files.
@@ -234,6 +247,7 @@ def process_files(
         out_dir: an existing folder for the outputs.
         on_page: called once per page file, read or not (progress reporting).
         provenance: who digitized the document (the PDF/A's conversion mark).
+        signer: signs the PDF (PAdES on the token), or None to write it unsigned.
 
     Returns:
         The outcome; failures are messages naming the file and what to do.
@@ -258,19 +272,31 @@ def process_files(
     except EdgeError as e:
         outcome.failures.append(f"{planned.name}: {e}")
         return outcome
+    outcome.seconds = dict(done.seconds)
+    outcome.fields = done.fields
+    pdf = done.pdf
+    if signer is not None and not outcome.failures:
+        start = time.perf_counter()
+        try:
+            signed = signer.sign_document(done.pdf)
+        except EdgeError as e:
+            outcome.failures.append(
+                f"{planned.name}: not signed, so none of its files were written: {e}"
+            )
+            return outcome
+        outcome.seconds["sign"] = time.perf_counter() - start
+        outcome.signing_time = signed.signing_time
+        pdf = signed.pdf
     for stem, page in zip(stems, done.pages, strict=True):
         write_page_outputs(out_dir, stem, page)
     outcome.pages_done = len(done.pages)
-    outcome.seconds = done.seconds
-    outcome.fields = done.fields
     if outcome.failures:
         outcome.failures.append(
             f"{planned.name}.pdf not written: {len(outcome.failures)} of its pages could not be "
             "read; fix or remove them and run again"
         )
         return outcome
-    # `--sign` will sign `done.pdf` here, before it is written.
-    outcome.pdf_path = write_pdf(out_dir, planned.name, done.pdf)
+    outcome.pdf_path = write_pdf(out_dir, planned.name, pdf)
     return outcome
 
 
@@ -281,6 +307,7 @@ def process_batch(
     *,
     on_page: Callable[[], None] | None = None,
     provenance: Provenance | None = None,
+    signer: DocumentSigner | None = None,
 ) -> Iterator[tuple[PlannedDocument, BatchOutcome]]:
     """Process many documents with the pool's workers busy all the time.
 
@@ -294,13 +321,17 @@ def process_batch(
         out_dir: an existing folder for the outputs.
         on_page: called once per page file (from worker threads).
         provenance: who digitized the documents.
+        signer: signs each PDF before its files are written (one at a time: the token's lock),
+            or None.
 
     Yields:
         Each planned document with its outcome, in order.
     """
     with ThreadPoolExecutor(pool.workers, thread_name_prefix="document") as documents:
         outcomes = documents.map(
-            lambda doc: process_files(doc, pool, out_dir, on_page=on_page, provenance=provenance),
+            lambda doc: process_files(
+                doc, pool, out_dir, on_page=on_page, provenance=provenance, signer=signer
+            ),
             planned,
         )
         yield from zip(planned, outcomes, strict=True)

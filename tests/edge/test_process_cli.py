@@ -1,24 +1,36 @@
-"""`sohoa edge process`: per-page text and fields, PDFs per file or per document, bad files; and
-its input stage (page images from files) and how a document's fields merge across pages."""
+"""`sohoa edge process`: per-page text and fields, PDFs per file or per document, bad files; its
+input stage (page images from files) and how a document's fields merge across pages; and
+`--sign` on a real SoftHSM token (the visible box, and the refusals that leave --out untouched)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import re
 import subprocess
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from pyhanko.pdf_utils.reader import PdfFileReader
 from typer.testing import CliRunner
 
 from edge.capture.files import load_page_image
-from edge.cli import app
+from edge.cli import PIN_ENV, app
 from edge.errors import CaptureError
 from edge.fields import FIELD_KEYS
-from edge.pipeline import merge_fields
+from edge.ocr import OcrEngine
+from edge.pdfa import VIETNAM_TIME, check_pdfa
+from edge.pipeline import PlannedDocument, merge_fields, process_files
 from edge.sample_document import SampleDocument, render_sample_result
+from edge.signature_box import SignatureBox
+from edge.signing import DocumentSigner
+from provisioning.ca import CertificateAuthority, Profile
+from server.verify import Verifier
+from tests.fixtures.token import DEVICE_ID, SIGNING_KEY_ID, UNIT, BlankToken
 
 runner = CliRunner()
 
@@ -182,3 +194,218 @@ def test_document_fields_come_from_the_first_page_then_later_ones() -> None:
     assert merged["ho_ten"] == "Ngô Thị Huệ"  # the first page wins
     assert merged["nguoi_ky"] == "Lý Quang Tường"  # filled from page 2
     assert merged["so_ky_hieu"] == "12/QĐ-UBND" and merged["cccd"] is None
+
+
+# `--sign`: the token from the settings, the visible box, and what stops it before any write.
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """A closed token holding a device's signing key and certificate, and its settings file."""
+
+    token: BlankToken
+    ca: CertificateAuthority
+    config: Path
+
+
+def _write_config(path: Path, values: dict[str, str]) -> Path:
+    body = "".join(
+        f"{key} = {json.dumps(value, ensure_ascii=False)}\n" for key, value in values.items()
+    )
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _settings_for(token: BlankToken) -> dict[str, str]:
+    return {
+        "device_id": DEVICE_ID,
+        "pkcs11_module": str(token.module_path),
+        "token_label": token.label,
+        "signing_key_id": SIGNING_KEY_ID.hex(),
+        "organisation": UNIT,
+        "location": "Vạn Ninh",
+    }
+
+
+def _enroll(
+    token: BlankToken,
+    ca: CertificateAuthority,
+    folder: Path,
+    *,
+    not_before: dt.datetime | None = None,
+    valid_days: int = 825,
+) -> Enrolled:
+    with token.open() as opened:
+        opened.generate_signing_key(SIGNING_KEY_ID, "document-signing")
+        csr = opened.make_csr(SIGNING_KEY_ID, DEVICE_ID)
+        cert = ca.issue(
+            csr.public_key(),
+            DEVICE_ID,
+            Profile.DOCUMENT_SIGNING,
+            unit=UNIT,
+            not_before=not_before,
+            valid_days=valid_days,
+        )
+        opened.import_certificate(cert, SIGNING_KEY_ID, "document-signing")
+    return Enrolled(token, ca, _write_config(folder / "edge.toml", _settings_for(token)))
+
+
+@pytest.fixture
+def enrolled(blank_token: BlankToken, signing_ca: CertificateAuthority, tmp_path: Path) -> Enrolled:
+    return _enroll(blank_token, signing_ca, tmp_path)
+
+
+@pytest.fixture
+def header_page(pages: dict[str, tuple[Path, SampleDocument]], tmp_path: Path) -> Path:
+    """The top of a sample page: enough to OCR quickly and to carry the box."""
+    path = tmp_path / "header.png"
+    pages["trang-1"][1].image.crop((0, 0, 2480, 700)).save(path, dpi=(300, 300))
+    return path
+
+
+def test_sign_writes_a_signed_pdfa_with_the_box(
+    enrolled: Enrolled, header_page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PIN_ENV, enrolled.token.user_pin)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "process",
+            str(header_page),
+            "--out",
+            str(out),
+            "--sign",
+            "--config",
+            str(enrolled.config),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    signed = (out / "header.pdf").read_bytes()
+    assert check_pdfa(signed) == []
+    verdict = Verifier([enrolled.ca.cert]).verify(signed, device_id=DEVICE_ID)
+    assert verdict.valid, verdict.detail
+    assert verdict.signing_time is not None
+    shown = verdict.signing_time.astimezone(VIETNAM_TIME).isoformat()
+    assert f"signed {shown} in " in result.stdout
+    text = subprocess.run(
+        ["pdftotext", str(out / "header.pdf"), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"Sao y từ văn bản giấy sang văn bản điện tử\n{UNIT}\n{shown}" in text
+    xmp = PdfFileReader(io.BytesIO(signed), strict=False).root["/Metadata"].data
+    assert f"do {UNIT}".encode() in xmp  # the conversion mark of the PDF/A names the unit
+    assert {p.name for p in out.iterdir()} == {"header.pdf", "header.txt", "header.fields.json"}
+
+
+def test_sign_asks_for_the_pin_when_it_is_not_in_the_environment(
+    enrolled: Enrolled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PIN_ENV, raising=False)
+    missing = tmp_path / "missing.png"  # fails after the token opened: nothing to OCR
+    result = runner.invoke(
+        app,
+        [
+            "process",
+            str(missing),
+            "--out",
+            str(tmp_path / "out"),
+            "--sign",
+            "--config",
+            str(enrolled.config),
+        ],
+        input=f"{enrolled.token.user_pin}\n",
+    )
+    assert "Mã PIN của token ký số" in result.output
+    assert "missing.png: no such file" in result.stderr
+    assert "PIN" not in result.stderr
+
+
+def _refused(config: Path, out: Path, pin: str, monkeypatch: pytest.MonkeyPatch, page: Path) -> str:
+    """Run `process --sign`, expect a refusal before anything is written; return stderr."""
+    monkeypatch.setenv(PIN_ENV, pin)
+    result = runner.invoke(
+        app, ["process", str(page), "--out", str(out), "--sign", "--config", str(config)]
+    )
+    assert result.exit_code == 1, result.output
+    assert not out.exists()
+    return result.stderr
+
+
+def test_a_wrong_pin_stops_before_anything_is_written(
+    enrolled: Enrolled, header_page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stderr = _refused(enrolled.config, tmp_path / "out", "000000", monkeypatch, header_page)
+    assert "refused the PIN. It was not retried" in stderr
+
+
+def test_a_missing_module_stops_before_anything_is_written(
+    enrolled: Enrolled, header_page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "libvendor-pkcs11.so"
+    config = _write_config(
+        tmp_path / "vendor.toml", {**_settings_for(enrolled.token), "pkcs11_module": str(module)}
+    )
+    stderr = _refused(config, tmp_path / "out", enrolled.token.user_pin, monkeypatch, header_page)
+    assert f"the PKCS#11 module {module} does not exist" in stderr
+
+
+@pytest.mark.parametrize(
+    ("start_days", "valid_days", "complaint"),
+    [(-400, 30, "expired on"), (3, 365, "is not valid yet")],
+)
+def test_a_certificate_outside_its_validity_stops_before_anything_is_written(
+    blank_token: BlankToken,
+    signing_ca: CertificateAuthority,
+    header_page: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    start_days: int,
+    valid_days: int,
+    complaint: str,
+) -> None:
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=start_days)
+    enrolled = _enroll(blank_token, signing_ca, tmp_path, not_before=start, valid_days=valid_days)
+    stderr = _refused(
+        enrolled.config, tmp_path / "out", blank_token.user_pin, monkeypatch, header_page
+    )
+    assert f"the signing certificate of {DEVICE_ID} {complaint}" in stderr
+
+
+@pytest.mark.parametrize(
+    ("drop", "complaint"),
+    [
+        ("signing_key_id", "'signing_key_id' is not set"),
+        ("token_label", "'token_label' (or 'token_serial') is not set"),
+        ("organisation", "'organisation' is not set"),
+    ],
+)
+def test_a_missing_signing_setting_is_named(
+    enrolled: Enrolled,
+    header_page: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    drop: str,
+    complaint: str,
+) -> None:
+    values = {k: v for k, v in _settings_for(enrolled.token).items() if k != drop}
+    config = _write_config(tmp_path / "partial.toml", values)
+    stderr = _refused(config, tmp_path / "out", enrolled.token.user_pin, monkeypatch, header_page)
+    assert complaint in stderr
+
+
+def test_a_document_whose_signature_fails_gets_none_of_its_files(
+    enrolled: Enrolled, header_page: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with enrolled.token.open() as token, OcrEngine() as engine:
+        signer = DocumentSigner(token, SIGNING_KEY_ID, organisation=UNIT, box=SignatureBox())
+        token.close()  # the token is gone by the time the document is ready
+        outcome = process_files(
+            PlannedDocument("ho-so", (header_page,)), engine, out, signer=signer
+        )
+    assert outcome.pdf_path is None
+    assert len(outcome.failures) == 1
+    assert "ho-so: not signed, so none of its files were written" in outcome.failures[0]
+    assert "is closed" in outcome.failures[0]
+    assert list(out.iterdir()) == []
