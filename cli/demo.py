@@ -47,6 +47,7 @@ from provisioning.ca import (
     CertificateAuthority,
     Profile,
     new_key,
+    publish_crl,
     write_certificate,
     write_private_key,
 )
@@ -127,6 +128,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
         with stage("provision"):
             ca = CertificateAuthority.create("Sohoa Demo Provincial CA")
             result.ca_cert_path = ca.save(workdir / "ca")
+            crl_path = publish_crl(workdir / "ca")  # none revoked: the server checks against it
             hsm = write_softhsm_conf(workdir / "token")
             # SoftHSM reads its configuration when the PKCS#11 library is first loaded.
             os.environ.update(hsm.env())
@@ -174,6 +176,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
                     broker_host=broker.host,
                     broker_port=broker.port,
                     ca_file=str(result.ca_cert_path),
+                    crl_path=str(crl_path),
                     cert_file=str(server_dir / "mqtt.pem"),
                     key_file=str(server_dir / "mqtt-key.pem"),
                     api_host="127.0.0.1",

@@ -1,15 +1,55 @@
-"""The `sohoa provision` command group: the provincial CA and what it issues."""
+"""The `sohoa provision` command group: the provincial CA, what it issues and what it revokes."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from provisioning.ca import CA_CERT_FILE, CertificateAuthority
+from provisioning.ca import (
+    CA_CERT_FILE,
+    CRL_FILE,
+    CRL_NEXT_UPDATE_DAYS,
+    CertificateAuthority,
+    RevocationReason,
+    publish_crl,
+    read_certificate,
+    revoke_certificate,
+)
 
 app = typer.Typer(no_args_is_help=True)
+
+CaOption = Annotated[
+    Path,
+    typer.Option(
+        "--ca", help="The CA's folder (ca.pem, ca-key.pem, revocations.json).", file_okay=False
+    ),
+]
+CrlOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", help=f"Where to write the CRL (PEM); default CA/{CRL_FILE}.", dir_okay=False
+    ),
+]
+DaysOption = Annotated[
+    int, typer.Option("--days", min=1, help="Days until the CRL's nextUpdate: publish before.")
+]
+
+
+class Reason(StrEnum):
+    """Revocation reasons as the command line spells them."""
+
+    unspecified = "unspecified"
+    key_compromise = "key-compromise"
+    affiliation_changed = "affiliation-changed"
+    superseded = "superseded"
+    cessation_of_operation = "cessation-of-operation"
+
+    def to_reason(self) -> RevocationReason:
+        """The CA's own reason."""
+        return RevocationReason[self.name.upper()]
 
 
 @app.command("ca")
@@ -23,3 +63,39 @@ def make_ca(
         raise typer.Exit(1)
     path = CertificateAuthority.create(name).save(out)
     typer.echo(f"CA certificate: {path}")
+
+
+@app.command("revoke")
+def revoke(
+    ca: CaOption,
+    cert: Annotated[
+        Path,
+        typer.Option(
+            "--cert",
+            help="The certificate to revoke (PEM or DER), e.g. a device's.",
+            dir_okay=False,
+        ),
+    ],
+    reason: Annotated[Reason, typer.Option(help="Why (kept in the CRL).")] = Reason.unspecified,
+    out: CrlOutOption = None,
+    days: DaysOption = CRL_NEXT_UPDATE_DAYS,
+) -> None:
+    """Revoke a certificate the CA issued and publish a fresh CRL at once.
+
+    Revoke both of a device's certificates (document signing and transport): the server then
+    refuses its results and the broker its connection, once they read the new CRL.
+    """
+    certificate = read_certificate(cert)
+    revocation = revoke_certificate(ca, certificate, reason.to_reason())
+    path = publish_crl(ca, out, next_update_days=days)
+    typer.echo(
+        f"revoked {revocation.common_name or '?'} (serial {revocation.serial:x}) at "
+        f"{revocation.revoked_at.isoformat()}; CRL published to {path}"
+    )
+
+
+@app.command("crl")
+def crl(ca: CaOption, out: CrlOutOption = None, days: DaysOption = CRL_NEXT_UPDATE_DAYS) -> None:
+    """Publish a fresh CRL of everything revoked so far (run it daily, before nextUpdate)."""
+    path = publish_crl(ca, out, next_update_days=days)
+    typer.echo(f"CRL published to {path}")

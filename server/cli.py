@@ -117,15 +117,10 @@ def _open_repository(settings: ServerSettings) -> Engine:
 
 
 def _make_verifier(settings: ServerSettings) -> ResultVerifier:
-    """The document verifier, trusting the configured CA."""
-    from server.verify import Verifier  # the verifier pulls in pyHanko: load it only to ingest
+    """The document verifier: the configured CA as the only trust root, the published CRLs."""
+    from server.verify import verifier_from_settings  # pyHanko: loaded only to ingest
 
-    ca_file, _cert, _key = settings.mqtt_identity_files()
-    try:
-        root = x509.load_pem_x509_certificate(ca_file.read_bytes())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"ca_file {ca_file} is not a PEM certificate: {e}") from e
-    verifier: ResultVerifier = Verifier(trust_roots=[root])
+    verifier: ResultVerifier = verifier_from_settings(settings)
     return verifier
 
 

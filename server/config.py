@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from server.errors import ConfigError
@@ -60,6 +60,23 @@ class ServerSettings(TomlSettings):
     """Port the HTTP API listens on."""
     ingest_workers: int = Field(default=1, ge=1, le=64)
     """How many ingest workers (MQTT shared-subscription members) `run`/`ingest` start."""
+    crl_path: Path | None = None
+    """The CRLs provisioning publishes (`sohoa provision revoke` / `crl`): one PEM or DER file,
+    or a folder of them (`*.pem`, `*.crl`, `*.der`), re-read whenever they change. When set, a
+    signer must be covered by a current CRL of its CA (a missing or stale one holds results back
+    until a fresh CRL is published); when unset, revocation is not checked. Put the TSA's CA's
+    CRL in the same folder so that long-term-validation copies embed it too."""
+    ltv: bool = True
+    """Augment every accepted result's stored copy to PAdES B-LT (certificates and CRLs in a
+    DSS), and B-LTA with a document timestamp when `tsa_url` is set. Needs `crl_path`."""
+    tsa_url: str | None = None
+    """The RFC 3161 time-stamping authority (HTTP or HTTPS) for B-LTA document timestamps."""
+    tsa_ca_file: Path | None = None
+    """Trust root(s) of the TSA's certificate (PEM, one or more); default `ca_file`."""
+    tsa_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    """How long one timestamp request may take."""
+    ltv_retry_s: float = Field(default=300.0, ge=1)
+    """How often records whose augmentation failed (TSA or CRL unavailable) are tried again."""
 
     @model_validator(mode="before")
     @classmethod
@@ -70,6 +87,13 @@ class ServerSettings(TomlSettings):
             data_dir = Path(data["data_dir"]) if data.get("data_dir") else default_data_dir()
             data = {**data, "database_url": sqlite_url(data_dir)}
         return data
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _tsa_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value
 
     def mqtt_identity_files(self) -> tuple[Path, Path, Path]:
         """(ca_file, cert_file, key_file) for the broker connection.

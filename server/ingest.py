@@ -11,7 +11,11 @@ Rules of this module:
   PUBACK for the incoming message only after that. A crash in between makes the broker or the
   device deliver again, which the idempotent merge turns into a DUPLICATE ack.
 - Every result that cannot be read or trusted is answered with a REJECTED ack and a reason; a
-  failure of our own (database, disk) is answered with nothing, so the device retries later.
+  failure of our own (database, disk, no current CRL to check the signer against) is answered
+  with nothing, so the device retries later.
+- The long-term-validation copy (`server.ltv`) is made after the ack, on the LTV worker's
+  thread, when ingest is idle: a result's ack never waits for the TSA or the copy (measured
+  on 2 cores: verification ~19 ms per 3-page result, a B-LTA copy ~130 ms).
 - A worker never dies on a message. Logs name devices and result ids, never a citizen's data.
 """
 
@@ -27,7 +31,7 @@ import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 
@@ -43,6 +47,9 @@ from server.errors import IngestError, ServerError
 from server.models import DeviceStatus
 from server.mqtt import Incoming, MqttLink, TlsIdentity
 from support.lifecycle import Service
+
+if TYPE_CHECKING:
+    from server.ltv import LtvWorker
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +135,8 @@ class IngestWorker(Service):
         verifier: checks the signed PDFs.
         index: this worker's number in its process (part of its MQTT client id).
         queue_size: messages held at once; also the Receive Maximum announced to the broker.
+        ltv: makes the long-term copies of the results this worker accepts (shared by the
+            workers of a process; started and stopped with them); None: no copies.
     """
 
     def __init__(
@@ -138,10 +147,13 @@ class IngestWorker(Service):
         *,
         index: int = 0,
         queue_size: int = QUEUE_SIZE,
+        ltv: LtvWorker | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.verifier = verifier
+        self.ltv = ltv
+        self._ltv_started = False
         self.blobs = BlobStore(settings.data_dir)
         self.name = f"ingest-{index}"
         self._queue: queue.Queue[Incoming | None] = queue.Queue(maxsize=queue_size)
@@ -169,6 +181,9 @@ class IngestWorker(Service):
             IngestError: the broker could not be reached or refused us; says what to check.
         """
         self._stopping.clear()
+        if self.ltv is not None and not self._ltv_started:
+            self.ltv.start()
+            self._ltv_started = True
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         try:
@@ -195,6 +210,9 @@ class IngestWorker(Service):
         while not self._queue.empty():
             self._queue.get_nowait()
         self._link.close()
+        if self.ltv is not None and self._ltv_started:
+            self._ltv_started = False
+            self.ltv.stop()
 
     def stats(self) -> IngestStats:
         """What this worker has handled so far."""
@@ -210,6 +228,8 @@ class IngestWorker(Service):
         # handling thread never waits for this thread, so the queue always drains.
         if self._stopping.is_set():
             return  # not acked: the broker or the device delivers it again
+        if self.ltv is not None:
+            self.ltv.ingest_busy()  # long-term copies wait while results come in
         try:
             self._queue.put(message, timeout=BACKPRESSURE_S)
         except queue.Full:
@@ -225,6 +245,8 @@ class IngestWorker(Service):
                 continue
             if message is None:
                 continue
+            if self.ltv is not None:
+                self.ltv.ingest_busy()
             try:
                 self._handle(message)
             except Exception:
@@ -268,6 +290,8 @@ class IngestWorker(Service):
             self._count("accepted" if ack.status is AckStatus.ACCEPTED else "duplicates")
         self._link.publish(topics.ack_topic(device_id), encode(ack), qos=1)
         self._link.ack(message)
+        if self.ltv is not None and ack.status is AckStatus.ACCEPTED and ack.record_id:
+            self.ltv.submit(ack.record_id)
 
     def _process(self, device_id: str, payload: bytes) -> Ack:
         """Verify and merge one result; return the ack to send (after the commit).
@@ -298,6 +322,9 @@ class IngestWorker(Service):
             raise _RejectError(RejectReason.REVOKED_DEVICE, f"device {device_id} has been revoked")
 
         verdict = self.verifier.verify(result.pdf, device_id=device_id)
+        if verdict.reason == RejectReason.REVOCATION_UNKNOWN.value:
+            # Our CRL is missing or stale: not the device's fault. No answer, so it retries.
+            raise IngestError(f"cannot check the signer's revocation: {verdict.detail}")
         if not verdict.valid:
             raise _RejectError(_reason(verdict.reason, RejectReason.SIGNATURE), verdict.detail)
         if (verdict.signer_cert_sha256 or "").lower() != device.signing_cert_sha256:
@@ -349,13 +376,20 @@ def start_workers(
 ) -> list[IngestWorker]:
     """Start `settings.ingest_workers` workers; if one cannot start, stop those already started.
 
+    With `ltv` on and `crl_path` set, the workers share one LTV worker (`server.ltv`) that makes
+    the long-term copies of what they accept.
+
     Raises:
         IngestError: a worker could not connect or subscribe.
+        ConfigError: the LTV settings name a missing or unreadable certificate.
     """
+    from server.ltv import ltv_worker_from_settings  # pyHanko: loaded only to ingest
+
+    ltv = ltv_worker_from_settings(settings, engine)
     workers: list[IngestWorker] = []
     try:
         for index in range(settings.ingest_workers):
-            worker = IngestWorker(settings, engine, verifier, index=index)
+            worker = IngestWorker(settings, engine, verifier, index=index, ltv=ltv)
             worker.start()
             workers.append(worker)
     except ServerError:
@@ -379,9 +413,10 @@ def _reason(value: str | None, default: RejectReason = RejectReason.SCHEMA) -> R
 
 def _claimed_result_id(payload: bytes) -> str:
     """The result_id a rejected message claims, so the device can match the ack to it; for
-    unreadable bytes, their own SHA-256."""
+    unreadable bytes, their own SHA-256. The claim is in the JSON header: the payload up to its
+    first LF (`protocol.encoding`)."""
     try:
-        obj = json.loads(payload)
+        obj = json.loads(payload.split(b"\n", 1)[0])
     except (UnicodeDecodeError, json.JSONDecodeError):
         return sha256_hex(payload)
     claimed = obj.get("result_id") if isinstance(obj, dict) else None

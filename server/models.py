@@ -6,6 +6,9 @@ Rules of this module:
 - Times are stored in UTC (`UTCDateTime`) and come back timezone-aware on every backend.
 - `Record.result_id` is the SHA-256 of the signed PDF: the result's identity, unique, so a
   result delivered twice is still one record (DESIGN.md).
+- A record points at two blobs: the PDF exactly as the device sent it (`pdf_path`, never
+  changed) and the centre's long-term-validation copy (`ltv_pdf_path`: the same bytes plus a
+  DSS and, with a TSA, a document timestamp), made after the record is stored.
 """
 
 from __future__ import annotations
@@ -60,6 +63,26 @@ class DeviceStatus(Enum):
     ACTIVE = "active"
     REVOKED = "revoked"
 
+
+class LtvStatus(Enum):
+    """How far the centre's long-term-validation copy of a record has got (ETSI EN 319 142-1)."""
+
+    PENDING = "pending"
+    """No long-term copy yet (being made, waiting for the TSA or a CRL, or LTV is off)."""
+    B_LT = "b-lt"
+    """The copy embeds the certificates and CRLs that validate the signature (a DSS)."""
+    B_LTA = "b-lta"
+    """B-LT plus an RFC 3161 document timestamp over it, and the TSA's validation data."""
+
+
+_LTV_STATUS = sa.Enum(
+    LtvStatus,
+    name="ltvstatus",
+    native_enum=False,
+    length=16,
+    values_callable=lambda e: [m.value for m in e],
+    validate_strings=True,
+)
 
 _DEVICE_STATUS = sa.Enum(
     DeviceStatus,
@@ -137,6 +160,19 @@ class RecordBase(RecordFields):
     """When the server stored it."""
     pdf_size: int
     """Size of the signed PDF in bytes."""
+    ltv_status: LtvStatus = Field(
+        default=LtvStatus.PENDING,
+        sa_type=_LTV_STATUS,
+        sa_column_kwargs={"server_default": LtvStatus.PENDING.value},
+        index=True,
+    )
+    """How far the long-term-validation copy has got."""
+    ltv_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the long-term copy was made."""
+    ltv_size: int | None = None
+    """Size of the long-term copy in bytes."""
+    ltv_error: str | None = Field(default=None, max_length=500)
+    """Why the last attempt to make the long-term copy failed (no personal data)."""
 
 
 class Record(RecordBase, table=True):
@@ -144,7 +180,9 @@ class Record(RecordBase, table=True):
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     pdf_path: str = Field(max_length=255)
-    """Where the signed PDF is, relative to the blob store's data_dir."""
+    """Where the signed PDF is, as the device sent it, relative to the blob store's data_dir."""
+    ltv_pdf_path: str | None = Field(default=None, max_length=255)
+    """Where the long-term-validation copy is, relative to data_dir (None until it is made)."""
 
 
 class RecordPublic(RecordBase):

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
@@ -26,7 +26,7 @@ from protocol.errors import TopicError
 from protocol.messages import FIELD_KEYS
 from protocol.topics import validate_device_id
 from server.errors import RepositoryError
-from server.models import Device, DeviceStatus, Record, utc_now
+from server.models import Device, DeviceStatus, LtvStatus, Record, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,94 @@ def list_records(session: Session, limit: int = 50, offset: int = 0) -> Sequence
 def count_records(session: Session) -> int:
     """How many records the repository holds."""
     return session.exec(select(func.count()).select_from(Record)).one()
+
+
+# --- long-term-validation copies ------------------------------------------------------------------
+
+
+def pending_ltv(session: Session, limit: int = 100) -> Sequence[Record]:
+    """Records still waiting for their long-term-validation copy: those never tried first, then
+    those that failed before; oldest first within each.
+
+    Args:
+        limit: at most this many (capped at `MAX_PAGE`).
+    """
+    statement = (
+        select(Record)
+        .where(Record.ltv_status == LtvStatus.PENDING)
+        .order_by(col(Record.ltv_error).is_not(None), col(Record.received_at), col(Record.id))
+        .limit(max(0, min(limit, MAX_PAGE)))
+    )
+    return session.exec(statement).all()
+
+
+def store_ltv_copy(
+    session: Session,
+    record_id: str,
+    *,
+    status: LtvStatus,
+    pdf_path: str,
+    size: int,
+    made_at: dt.datetime | None = None,
+) -> bool:
+    """Point a pending record at its long-term-validation copy (already in the blob store).
+
+    Only a record still pending is changed, so two servers augmenting the same record at once
+    leave the first copy in place (the second blob is merely unreferenced).
+
+    Args:
+        session: an open session with no pending changes (this function commits).
+        record_id: the record.
+        status: what the copy is (B-LT or B-LTA).
+        pdf_path: where the blob store keeps the copy, relative to its data_dir.
+        size: its size in bytes.
+        made_at: when it was made (default: now, UTC).
+
+    Returns:
+        True if this call stored it, False if the record was no longer pending (or is gone).
+
+    Raises:
+        RepositoryError: `status` is PENDING, or the database refused the write.
+    """
+    if status is LtvStatus.PENDING:
+        raise RepositoryError("a long-term copy is B-LT or B-LTA, not pending")
+    statement = (
+        update(Record)
+        .where(col(Record.id) == record_id, col(Record.ltv_status) == LtvStatus.PENDING)
+        .values(
+            ltv_status=status,
+            ltv_pdf_path=pdf_path,
+            ltv_size=size,
+            ltv_at=made_at or utc_now(),
+            ltv_error=None,
+        )
+    )
+    try:
+        updated = session.exec(statement).rowcount
+        session.commit()
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise RepositoryError(f"cannot store the long-term copy of record {record_id}: {e}") from e
+    return bool(updated)
+
+
+def note_ltv_failure(session: Session, record_id: str, error: str) -> None:
+    """Record why the long-term copy of a (still pending) record could not be made.
+
+    Raises:
+        RepositoryError: the database refused the write.
+    """
+    statement = (
+        update(Record)
+        .where(col(Record.id) == record_id, col(Record.ltv_status) == LtvStatus.PENDING)
+        .values(ltv_error=error[:500])
+    )
+    try:
+        session.exec(statement)
+        session.commit()
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise RepositoryError(f"cannot note the LTV failure of record {record_id}: {e}") from e
 
 
 def _record_id_of(session: Session, result_id: str) -> str | None:

@@ -1,21 +1,32 @@
 """Server-side verification of a result's PDF signature (pyHanko validation), as a verdict.
 
-A result is accepted only if all of these hold, checked in this order (the first failure is the
-verdict's reason):
+What a device sends (`Verifier.verify`) is accepted only if all of these hold, checked in this
+order (the first failure is the verdict's reason):
 1. the bytes are a readable PDF holding exactly one signature (no document timestamps either);
 2. the signature is intact (the signed byte ranges hash to the signed digest) and valid (the CMS
    signature verifies with the embedded signer certificate);
-3. it covers the entire file: nothing was appended or incrementally updated after signing;
-4. when CRLs are configured, one of them covers the signer certificate, is current, and does not
-   list it (listed: reason `revoked_device`);
+3. it covers the entire file: nothing was appended or incrementally updated after signing. This
+   is what defeats the incremental-update "shadow" attacks (Mainka, Mladenov, Rohlmann: hide,
+   replace, hide-and-replace), every one of which appends a revision after the signature;
+4. when revocation is configured (`crls` and/or `crl_path`, the CRLs provisioning publishes):
+   a current CRL of the signer's CA must exist (else `revocation_unknown`: the server's own
+   fault, the result is held back, not rejected) and must not list the signer (else
+   `revoked_device`). A revoked signer is refused whenever it was revoked: the signing time in
+   a B-B signature is the device's own claim, so "signed before the revocation" cannot be
+   proven; the detail says which side of that claim the revocation lies;
 5. it chains to one of the configured trust roots — and only to them: no system trust store, no
    fetching of certificates or revocation data — with a key usage allowing non-repudiation;
 6. the signer certificate's commonName is the sending device's `device_id` (else
    `signer_not_registered`).
 
+The centre's long-term copy (`Verifier.verify_centre_copy`) is the device's bytes followed by
+updates the centre adds itself (a DSS with certificates and CRLs, RFC 3161 document timestamps):
+accepted only there, and only if the device's bytes pass `verify`, are an exact prefix of the
+copy, and pyHanko's difference analysis finds nothing after the signature but such updates.
+
 Bad input never raises: it yields `Verdict(valid=False, reason=…)` with a detail a person can act
-on and no personal data. `verify` blocks (pyHanko runs its own event loop): call it from a worker
-thread. Later issues add depth: LTV, a revocation policy, shadow-attack checks, unit registration.
+on and no personal data. Verification blocks (pyHanko runs its own event loop): call it from a
+worker thread.
 """
 
 from __future__ import annotations
@@ -25,15 +36,20 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import (
@@ -43,9 +59,19 @@ from pyhanko_certvalidator.policy_decl import (
 )
 
 from protocol.messages import RejectReason
-from server.errors import VerificationError
+from server.errors import ConfigError, VerificationError
+
+if TYPE_CHECKING:
+    from server.config import ServerSettings
 
 log = logging.getLogger(__name__)
+
+CRL_SUFFIXES = (".pem", ".crl", ".der")
+"""Files of a CRL folder that are read (PEM files that hold no CRL, e.g. a certificate, are
+skipped)."""
+CLOCK_SKEW = dt.timedelta(minutes=5)
+_PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
+_DOC_TIMESTAMP = "/DocTimeStamp"
 
 
 @dataclass(frozen=True)
@@ -70,20 +96,130 @@ class Verdict:
     signer_cert_sha256: str | None = None
     signing_time: dt.datetime | None = None
 
+    @property
+    def retry_later(self) -> bool:
+        """Whether the verdict is the server's own fault (no current CRL), not the sender's."""
+        return self.reason == RejectReason.REVOCATION_UNKNOWN.value
+
+
+# --- CRLs ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrlSnapshot:
+    """The CRLs read from a `CrlSource` at one moment.
+
+    Attributes:
+        crls: every CRL that could be read.
+        problems: what could not be read, one sentence each (a missing path, a damaged file).
+    """
+
+    crls: tuple[x509.CertificateRevocationList, ...]
+    problems: tuple[str, ...] = ()
+
+
+class CrlSource:
+    """The CRLs provisioning publishes, at a file or in a folder; re-read whenever a file changes.
+
+    Thread-safe: ingest workers share one. Each call to `snapshot` costs a `stat` per file; the
+    files are parsed again only when one changed (new mtime, size or inode — `publish_crl`
+    replaces the file by a rename, which changes the inode).
+
+    Args:
+        path: a PEM or DER CRL file (a PEM file may hold several), or a folder of them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._key: tuple[object, ...] | None = None
+        self._snapshot = CrlSnapshot(())
+
+    def snapshot(self) -> CrlSnapshot:
+        """The current CRLs (re-read if the files changed since the last call)."""
+        key = self._stat_key()
+        with self._lock:
+            if key != self._key:
+                self._snapshot = self._read(key)
+                self._key = key
+                log.info(
+                    "read %d CRL(s) from %s%s",
+                    len(self._snapshot.crls),
+                    self.path,
+                    f" ({'; '.join(self._snapshot.problems)})" if self._snapshot.problems else "",
+                )
+            return self._snapshot
+
+    def _files(self) -> list[Path]:
+        if self.path.is_dir():
+            return sorted(
+                p for p in self.path.iterdir() if p.suffix in CRL_SUFFIXES and p.is_file()
+            )
+        return [self.path]
+
+    def _stat_key(self) -> tuple[object, ...]:
+        key: list[object] = []
+        try:
+            for file in self._files():
+                st = file.stat()
+                key.append((file.name, st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError as e:
+            key.append(("error", str(e)))
+        return tuple(key)
+
+    def _read(self, key: tuple[object, ...]) -> CrlSnapshot:
+        if not self.path.exists():
+            return CrlSnapshot((), (f"there is no CRL at {self.path}",))
+        crls: list[x509.CertificateRevocationList] = []
+        problems: list[str] = []
+        try:
+            files = self._files()
+        except OSError as e:
+            return CrlSnapshot((), (f"cannot list the CRLs in {self.path}: {e.strerror}",))
+        for file in files:
+            try:
+                data = file.read_bytes()
+            except OSError as e:
+                problems.append(f"cannot read {file}: {e.strerror}")
+                continue
+            try:
+                if b"-----BEGIN" in data:
+                    blocks = _PEM_CRL.findall(data)
+                    if not blocks and file == self.path:
+                        problems.append(f"{file} holds no PEM CRL")
+                    crls.extend(x509.load_pem_x509_crl(b) for b in blocks)
+                else:
+                    crls.append(x509.load_der_x509_crl(data))
+            except ValueError as e:
+                problems.append(f"{file} is not a CRL: {e}")
+        if not crls and not problems:
+            problems.append(f"there is no CRL in {self.path}")
+        return CrlSnapshot(tuple(crls), tuple(problems))
+
+
+# --- the verifier --------------------------------------------------------------------------------
+
 
 class Verifier:
-    """Verifies signed result PDFs against configured trust roots (and optional CRLs) only."""
+    """Verifies signed result PDFs against configured trust roots (and CRLs) only."""
 
     def __init__(
         self,
         trust_roots: Sequence[x509.Certificate],
         crls: Sequence[x509.CertificateRevocationList] = (),
+        *,
+        crl_path: Path | None = None,
+        tsa_roots: Sequence[x509.Certificate] = (),
     ) -> None:
         """Configure the roots to trust and the CRLs to check.
 
         Args:
             trust_roots: the CA certificates that may issue document-signing certificates.
-            crls: revocation lists of those CAs; a signer listed in one is rejected.
+            crls: fixed revocation lists of those CAs; a signer listed in one is rejected.
+            crl_path: the CRLs provisioning publishes (a file or folder, re-read when they
+                change); when given, a missing or stale CRL holds results back.
+            tsa_roots: the roots trusted for document timestamps on the centre's long-term
+                copies (default: `trust_roots`).
 
         Raises:
             VerificationError: no trust root, or a root that is not a CA certificate.
@@ -92,7 +228,7 @@ class Verifier:
             raise VerificationError(
                 "no trust roots configured: give the provincial CA certificate to the verifier"
             )
-        for root in trust_roots:
+        for root in [*trust_roots, *tsa_roots]:
             try:
                 is_ca = root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
             except x509.ExtensionNotFound:
@@ -102,23 +238,67 @@ class Verifier:
                     f"trust root {root.subject.rfc4514_string()} is not a CA certificate "
                     "(basicConstraints cA is not set): configure the CA's own certificate"
                 )
-        self._roots = [
-            asn1_x509.Certificate.load(r.public_bytes(serialization.Encoding.DER))
-            for r in trust_roots
-        ]
-        self._crls = [
-            asn1_crl.CertificateList.load(c.public_bytes(serialization.Encoding.DER)) for c in crls
-        ]
-        # pyHanko's legacy "soft-fail"/"hard-fail" modes consult a CRL only for certificates that
-        # declare a CRL distribution point, which ours do not: a configured CRL would be ignored.
-        # So with CRLs configured the signer's certificate *must* be covered by a current one
-        # (fail closed: a stale CRL rejects); without CRLs revocation is not checked here.
-        ee_rule = RevocationCheckingRule.CRL_REQUIRED if crls else RevocationCheckingRule.NO_CHECK
-        self._revinfo_policy = CertRevTrustPolicy(
-            RevocationCheckingPolicy(
-                ee_certificate_rule=ee_rule,
-                intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED_SOFT,
-            )
+        self.trust_roots: tuple[x509.Certificate, ...] = tuple(trust_roots)
+        self.tsa_roots: tuple[x509.Certificate, ...] = tuple(tsa_roots or trust_roots)
+        self._static_crls = tuple(crls)
+        self._crl_source = CrlSource(crl_path) if crl_path is not None else None
+        self._roots = [_asn1_cert(r) for r in self.trust_roots]
+        self._tsa_roots = [_asn1_cert(r) for r in self.tsa_roots]
+
+    @property
+    def checks_revocation(self) -> bool:
+        """Whether signers are checked against CRLs."""
+        return bool(self._static_crls) or self._crl_source is not None
+
+    def current_crls(self) -> CrlSnapshot:
+        """The CRLs in force now: the fixed ones and those at `crl_path`."""
+        if self._crl_source is None:
+            return CrlSnapshot(self._static_crls)
+        published = self._crl_source.snapshot()
+        return CrlSnapshot(self._static_crls + published.crls, published.problems)
+
+    def signer_context(self, crls: Sequence[x509.CertificateRevocationList]) -> ValidationContext:
+        """A pyHanko validation context for document signers: the trust roots, the CRLs, no
+        fetching; with revocation configured, the signer must be covered by a current CRL.
+
+        pyHanko's legacy soft/hard-fail modes consult a CRL only for certificates that declare a
+        CRL distribution point, which ours do not: a configured CRL would be ignored. Hence
+        CRL_REQUIRED for the end entity.
+        """
+        ee_rule = (
+            RevocationCheckingRule.CRL_REQUIRED
+            if self.checks_revocation
+            else RevocationCheckingRule.NO_CHECK
+        )
+        return ValidationContext(
+            trust_roots=self._roots,
+            crls=[_asn1_crl(c) for c in crls],
+            allow_fetching=False,
+            revinfo_policy=CertRevTrustPolicy(
+                RevocationCheckingPolicy(
+                    ee_certificate_rule=ee_rule,
+                    intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED_SOFT,
+                )
+            ),
+        )
+
+    def tsa_context(self, crls: Sequence[x509.CertificateRevocationList]) -> ValidationContext:
+        """A pyHanko validation context for the TSA: its roots, the known CRLs, no fetching.
+
+        The TSA belongs to another authority whose CRLs may not be published to us: its
+        revocation is checked where its certificate declares it (soft), and any CRL of its CA
+        in `crl_path` is embedded in the long-term copies all the same.
+        """
+        return ValidationContext(
+            trust_roots=self._tsa_roots,
+            crls=[_asn1_crl(c) for c in crls],
+            allow_fetching=False,
+            revinfo_policy=CertRevTrustPolicy(
+                RevocationCheckingPolicy(
+                    ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED_SOFT,
+                    intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED_SOFT,
+                )
+            ),
         )
 
     def verify(self, pdf: bytes, *, device_id: str) -> Verdict:
@@ -134,15 +314,7 @@ class Verifier:
         Raises:
             VerificationError: called on a running event loop (call it from a worker thread).
         """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise VerificationError(
-                "Verifier.verify blocks and cannot run on an event loop: "
-                "call it from a worker thread"
-            )
+        _refuse_event_loop()
         try:
             return self._verify(pdf, device_id)
         except Exception as e:
@@ -153,6 +325,44 @@ class Verifier:
                 f"the PDF or its signature could not be read ({type(e).__name__}): send the "
                 "signed file again",
             )
+
+    def verify_centre_copy(self, copy: bytes, *, original: bytes, device_id: str) -> Verdict:
+        """Verify the centre's long-term copy of a result: `original` (as the device sent it)
+        followed only by updates the centre adds itself — DSS revisions and document timestamps.
+
+        Args:
+            copy: the augmented copy (B-LT / B-LTA).
+            original: the bytes the device sent (they must pass `verify`).
+            device_id: the device that sent them.
+
+        Returns:
+            The verdict on the copy; never raises for bad input.
+
+        Raises:
+            VerificationError: called on a running event loop.
+        """
+        verdict = self.verify(original, device_id=device_id)
+        if not verdict.valid:
+            return verdict
+        if not copy.startswith(original):
+            return replace(
+                verdict,
+                valid=False,
+                reason=RejectReason.SIGNATURE.value,
+                detail="the long-term copy does not begin with the bytes the device sent",
+            )
+        try:
+            problem = self._check_ltv_updates(copy, len(original))
+        except Exception as e:
+            log.warning("long-term copy could not be read: %s", type(e).__name__)
+            problem = f"the long-term copy could not be read ({type(e).__name__})"
+        if problem is not None:
+            return replace(
+                verdict, valid=False, reason=RejectReason.SIGNATURE.value, detail=problem
+            )
+        return replace(verdict, detail="signature valid; long-term copy holds only LTV updates")
+
+    # --- internals ---
 
     def _verify(self, pdf: bytes, device_id: str) -> Verdict:
         # ISO 32000 lets the header start anywhere in the first 1024 bytes.
@@ -167,13 +377,12 @@ class Verifier:
                 RejectReason.SIGNATURE,
                 f"the PDF holds {len(signatures)} signatures, expected exactly one",
             )
-        context = ValidationContext(
-            trust_roots=self._roots,
-            crls=self._crls,
-            allow_fetching=False,
-            revinfo_policy=self._revinfo_policy,
+        snapshot = self.current_crls() if self.checks_revocation else CrlSnapshot(())
+        # No difference analysis: nothing may follow the signature at all (checked below), so
+        # there is nothing to analyse, and it would only cost time on every result.
+        status = validate_pdf_signature(
+            signatures[0], self.signer_context(snapshot.crls), skip_diff=True
         )
-        status = validate_pdf_signature(signatures[0], context)
         signed_by = _signer_verdict(status)
 
         def reject(reason: RejectReason, detail: str) -> Verdict:
@@ -192,6 +401,10 @@ class Verifier:
                 "the signature does not cover the whole file: bytes or an incremental update "
                 "were added after signing",
             )
+        if self.checks_revocation:
+            revoked = self._revocation_verdict(status, signed_by, snapshot)
+            if revoked is not None:
+                return revoked
         if status.revocation_details is not None:
             return reject(
                 RejectReason.REVOKED_DEVICE,
@@ -215,9 +428,163 @@ class Verifier:
             )
         return replace(signed_by, valid=True, reason=None, detail="signature valid")
 
+    def _revocation_verdict(
+        self, status: PdfSignatureStatus, signed_by: Verdict, snapshot: CrlSnapshot
+    ) -> Verdict | None:
+        """A rejecting verdict if the signer is revoked or its revocation status is unknown."""
+        signer = x509.load_der_x509_certificate(status.signing_cert.dump())
+        issuer = next((r for r in self.trust_roots if r.subject == signer.issuer), None)
+        if issuer is None:
+            return None  # not ours: the trust check below rejects it
+        now = dt.datetime.now(dt.UTC)
+        own = [c for c in snapshot.crls if c.issuer == issuer.subject and _signed_by(c, issuer)]
+        where = f" at {self._crl_source.path}" if self._crl_source is not None else ""
+        ca_name = issuer.subject.rfc4514_string()
+        problems = f" ({'; '.join(snapshot.problems)})" if snapshot.problems else ""
+        if not own:
+            log.error("no CRL of %s%s%s: results are held back", ca_name, where, problems)
+            return replace(
+                signed_by,
+                reason=RejectReason.REVOCATION_UNKNOWN.value,
+                detail=f"the server has no CRL of {ca_name}{where}{problems}: publish one "
+                "(`sohoa provision crl`) where the server's crl_path points",
+            )
+        for crl in own:
+            entry = crl.get_revoked_certificate_by_serial_number(signer.serial_number)
+            if entry is not None:
+                return replace(
+                    signed_by,
+                    reason=RejectReason.REVOKED_DEVICE.value,
+                    detail=_revoked_detail(entry, signed_by.signing_time),
+                )
+        current = [
+            c
+            for c in own
+            if c.next_update_utc is not None
+            and c.next_update_utc >= now
+            and c.last_update_utc <= now + CLOCK_SKEW
+        ]
+        if not current:
+            newest = max(own, key=lambda c: c.last_update_utc)
+            expired = newest.next_update_utc.isoformat() if newest.next_update_utc else "unknown"
+            log.error("the CRL of %s%s is stale (nextUpdate %s)", ca_name, where, expired)
+            return replace(
+                signed_by,
+                reason=RejectReason.REVOCATION_UNKNOWN.value,
+                detail=f"the server's CRL of {ca_name}{where} is stale (its nextUpdate was "
+                f"{expired}): publish a fresh one (`sohoa provision crl`)",
+            )
+        return None
+
+    def _check_ltv_updates(self, copy: bytes, original_size: int) -> str | None:
+        """Why the updates after the device's signature are not pure LTV updates, or None."""
+        reader = PdfFileReader(io.BytesIO(copy), strict=False)
+        signatures = reader.embedded_signatures
+        if not signatures:
+            return "the long-term copy holds no signature"
+        first, later = signatures[0], signatures[1:]
+        byte_range = [int(x) for x in first.byte_range]
+        if first.sig_object_type == _DOC_TIMESTAMP or byte_range[2] + byte_range[3] != (
+            original_size
+        ):
+            return "the first signature of the long-term copy is not the device's"
+        crls = self.current_crls().crls
+        status = validate_pdf_signature(first, self.signer_context(crls))
+        if not (status.intact and status.valid):
+            return "the device's signature does not verify in the long-term copy"
+        level = status.modification_level
+        if level is None or level > ModificationLevel.LTA_UPDATES or not status.docmdp_ok:
+            found = level.name if level is not None else "unreadable changes"
+            return (
+                f"the long-term copy was changed after signing ({found}), beyond the "
+                "validation data and document timestamps the centre adds"
+            )
+        for timestamp in later:
+            if timestamp.sig_object_type != _DOC_TIMESTAMP:
+                return "the long-term copy holds a second signature, not a document timestamp"
+            ts = validate_pdf_timestamp(timestamp, self.tsa_context(crls))
+            if not (ts.intact and ts.valid):
+                return "a document timestamp of the long-term copy does not verify"
+            if not ts.trusted:
+                return "a document timestamp of the long-term copy is not from a trusted TSA"
+        return None
+
+
+def verifier_from_settings(settings: ServerSettings) -> Verifier:
+    """The verifier the server's settings describe: `ca_file` as trust root, the CRLs at
+    `crl_path` (when set), `tsa_ca_file` for document timestamps.
+
+    Raises:
+        ConfigError: a file is missing or is not a PEM certificate.
+    """
+    (ca_file,) = settings.require_files("ca_file")
+    roots = _read_pem_certificates(ca_file, "ca_file")
+    tsa_roots: list[x509.Certificate] = []
+    if settings.tsa_ca_file is not None:
+        (tsa_file,) = settings.require_files("tsa_ca_file")
+        tsa_roots = _read_pem_certificates(tsa_file, "tsa_ca_file")
+    if settings.crl_path is None:
+        log.warning("crl_path is not set: signers are not checked for revocation")
+    return Verifier(roots, crl_path=settings.crl_path, tsa_roots=tsa_roots)
+
+
+def _read_pem_certificates(path: Path, key: str) -> list[x509.Certificate]:
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{key} {path} is not a PEM certificate: {e}") from e
+    return certs
+
+
+def _refuse_event_loop() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise VerificationError(
+        "Verifier.verify blocks and cannot run on an event loop: call it from a worker thread"
+    )
+
 
 def _reject(reason: RejectReason, detail: str) -> Verdict:
     return Verdict(valid=False, reason=reason.value, detail=detail)
+
+
+def _revoked_detail(entry: x509.RevokedCertificate, claimed: dt.datetime | None) -> str:
+    when = entry.revocation_date_utc
+    try:
+        why = f" ({entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value})"
+    except x509.ExtensionNotFound:
+        why = ""
+    said = f"revoked on {when.isoformat()}{why}"
+    if claimed is None:
+        return f"the signer certificate was {said}: re-enroll the device"
+    if when <= claimed:
+        return (
+            f"the signer certificate was {said}, before the signing time the document claims "
+            f"({claimed.isoformat()}): re-enroll the device"
+        )
+    return (
+        f"the signer certificate was {said}, after the signing time the document claims "
+        f"({claimed.isoformat()}); that time is the device's own claim, so a revoked signer is "
+        "refused: re-enroll the device and sign again"
+    )
+
+
+def _signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    key = issuer.public_key()
+    try:
+        return crl.is_signature_valid(key)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _asn1_crl(crl: x509.CertificateRevocationList) -> asn1_crl.CertificateList:
+    return asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))
 
 
 def _signer_verdict(status: PdfSignatureStatus) -> Verdict:

@@ -17,6 +17,7 @@ from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine, migrate, session_scope
+from server.models import LtvStatus
 
 DEVICE = "commune-02.kiosk"
 
@@ -147,3 +148,36 @@ def test_health_reports_an_unreachable_database(tmp_path: Path) -> None:
         response = c.get("/healthz")
     assert response.status_code == 503
     assert "does not answer" in response.json()["detail"]
+
+
+def test_the_long_term_copy_is_served_once_it_is_made(
+    client: TestClient, settings: ServerSettings, db_engine: Engine
+) -> None:
+    pdf = b"%PDF-1.7 as the device sent it"
+    record_id = _store(settings, db_engine, pdf)
+    response = client.get(f"/api/records/{record_id}/pdf", params={"variant": "ltv"})
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        f"record {record_id} has no long-term copy yet (ltv_status pending)"
+    )
+    assert client.get(f"/api/records/{record_id}").json()["ltv_status"] == "pending"
+
+    copy = pdf + b"\n% DSS and document timestamp"
+    with session_scope(db_engine) as s:
+        assert repository.store_ltv_copy(
+            s,
+            record_id,
+            status=LtvStatus.B_LTA,
+            pdf_path=BlobStore(settings.data_dir).put(copy),
+            size=len(copy),
+        )
+    response = client.get(f"/api/records/{record_id}/pdf", params={"variant": "ltv"})
+    assert response.status_code == 200
+    assert response.content == copy
+    assert "b-lta.pdf" in response.headers["content-disposition"]
+    assert client.get(f"/api/records/{record_id}/pdf").content == pdf  # the original stays
+    body = client.get(f"/api/records/{record_id}").json()
+    assert body["ltv_status"] == "b-lta" and body["ltv_size"] == len(copy)
+    assert body["ltv_at"] is not None and "ltv_pdf_path" not in body
+    bad = client.get(f"/api/records/{record_id}/pdf", params={"variant": "copy"})
+    assert bad.status_code == 422

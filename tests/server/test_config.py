@@ -64,3 +64,19 @@ def test_settings_are_frozen_and_mqtt_files_are_checked(tmp_path: Path) -> None:
         settings.mqtt_identity_files()
     with pytest.raises(ConfigError, match="'ca_file' is not set"):
         ServerSettings().mqtt_identity_files()
+
+
+def test_revocation_and_ltv_settings(tmp_path: Path) -> None:
+    path = _toml(
+        tmp_path,
+        f'crl_path = "{tmp_path / "crls"}"\ntsa_url = "http://tsa.example.vn/tsr"\n'
+        "tsa_timeout_s = 3.5\nltv_retry_s = 60\n",
+    )
+    settings = load_server_settings(path)
+    assert settings.crl_path == tmp_path / "crls"
+    assert settings.tsa_url == "http://tsa.example.vn/tsr" and settings.tsa_timeout_s == 3.5
+    assert settings.ltv is True and settings.ltv_retry_s == 60
+    defaults = ServerSettings()
+    assert defaults.crl_path is None and defaults.tsa_url is None and defaults.tsa_ca_file is None
+    with pytest.raises(ConfigError, match=r"key 'tsa_url'.*http"):
+        load_server_settings(_toml(tmp_path, 'tsa_url = "tsa.example.vn"\n'))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import itertools
 import os
 import queue
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -20,13 +21,15 @@ from protocol import topics
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, AckStatus, RejectReason, ResultMessage
 from provisioning.broker import Mosquitto
+from provisioning.ca import publish_crl
 from server import repository
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine, session_scope
 from server.errors import IngestError
 from server.ingest import IngestWorker
-from server.models import DeviceStatus
+from server.ltv import LtvAugmenter, LtvWorker
+from server.models import DeviceStatus, LtvStatus
 from server.verify import Verifier
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 from tests.fixtures.token import SignedSample
@@ -245,3 +248,68 @@ def test_a_broker_that_is_not_there_is_named(
             worker.start(timeout=3.0)
     finally:
         engine.dispose()
+
+
+# --- revocation and long-term validation ---------------------------------------------------------
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_an_accepted_result_gets_its_long_term_copy_after_the_ack(
+    settings: ServerSettings,
+    db_engine: Engine,
+    device: Device,
+    signed_sample: SignedSample,
+    ltv_verifier: Verifier,
+    augmenter: LtvAugmenter,
+) -> None:
+    _register(db_engine, signed_sample)
+    ltv = LtvWorker(db_engine, BlobStore(settings.data_dir), augmenter)
+    with IngestWorker(settings, db_engine, ltv_verifier, ltv=ltv):
+        device.send(_result(signed_sample))
+        ack = device.next_ack()
+        assert ack.status is AckStatus.ACCEPTED, ack.detail
+        assert ack.record_id is not None
+
+        def copied() -> bool:
+            with session_scope(db_engine) as s:
+                record = repository.get_record(s, ack.record_id or "")
+                return record is not None and record.ltv_status is LtvStatus.B_LTA
+
+        _wait_for(copied, "the B-LTA copy")
+    assert ltv.stats().made == 1
+    with session_scope(db_engine) as s:
+        record = repository.get_record(s, ack.record_id)
+        assert record is not None and record.ltv_pdf_path is not None
+        blobs = BlobStore(settings.data_dir)
+        assert blobs.resolve(record.pdf_path).read_bytes() == signed_sample.signed
+        assert blobs.resolve(record.ltv_pdf_path).read_bytes().startswith(signed_sample.signed)
+
+
+def test_without_a_current_crl_a_result_is_held_back_not_rejected(
+    settings: ServerSettings,
+    db_engine: Engine,
+    device: Device,
+    signed_sample: SignedSample,
+    tmp_path: Path,
+) -> None:
+    _register(db_engine, signed_sample)
+    crl_file = tmp_path / "crl" / "crl.pem"  # not published yet
+    worker = IngestWorker(settings, db_engine, Verifier([signed_sample.ca.cert], crl_path=crl_file))
+    with worker:
+        device.send(_result(signed_sample))
+        _wait_for(lambda: worker.stats().failed == 1, "the worker to give up on the message")
+        assert device.acks.empty()  # no answer: the device keeps the result and retries
+        assert _records(db_engine) == 0
+
+        ca_dir = tmp_path / "ca"
+        signed_sample.ca.save(ca_dir)
+        publish_crl(ca_dir, crl_file)
+        device.send(_result(signed_sample))
+        assert device.next_ack().status is AckStatus.ACCEPTED

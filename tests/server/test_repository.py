@@ -12,17 +12,20 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
 from protocol.messages import FIELD_KEYS, sha256_hex
 from server import repository
 from server.blobs import BlobStore
-from server.db import make_engine, migrate, session_scope
+from server.db import MIGRATIONS_DIR, make_engine, migrate, session_scope
 from server.errors import RepositoryError
-from server.models import DeviceStatus, Record
+from server.models import DeviceStatus, LtvStatus, Record
 
 DEVICE = "commune-01.kiosk"
 CERT_SHA = sha256_hex(b"a DER certificate")
@@ -88,7 +91,14 @@ def test_migrate_again_changes_nothing(db_engine: Engine) -> None:
     with session_scope(db_engine) as s:
         assert repository.get_device(s, DEVICE) is not None
     with db_engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == _head_revision()
+
+
+def _head_revision() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
@@ -281,3 +291,59 @@ def test_blob_store_refuses_paths_outside_it_and_detects_corruption(tmp_path: Pa
     (tmp_path / store.put(b"original")).write_bytes(b"tampered")
     with pytest.raises(RepositoryError, match="corrupt"):
         store.read(sha)
+
+
+# --- long-term-validation copies -----------------------------------------------------------------
+
+
+def test_a_long_term_copy_is_stored_once_and_only_on_a_pending_record(db_engine: Engine) -> None:
+    _register(db_engine)
+    first, second = _merge(db_engine, b"%PDF one"), _merge(db_engine, b"%PDF two")
+    with session_scope(db_engine) as s:
+        assert [r.id for r in repository.pending_ltv(s)] == [first.record_id, second.record_id]
+        repository.note_ltv_failure(s, first.record_id, "the TSA did not answer")
+        path = BlobStore(Path("/unused")).relative_path(sha256_hex(b"copy"))
+        assert repository.store_ltv_copy(
+            s, first.record_id, status=LtvStatus.B_LT, pdf_path=path, size=4
+        )
+        # A second server finishing the same record later changes nothing.
+        assert not repository.store_ltv_copy(
+            s, first.record_id, status=LtvStatus.B_LTA, pdf_path="elsewhere", size=5
+        )
+        with pytest.raises(RepositoryError, match="not pending"):
+            repository.store_ltv_copy(
+                s, second.record_id, status=LtvStatus.PENDING, pdf_path=path, size=4
+            )
+    with session_scope(db_engine) as s:
+        record = repository.get_record(s, first.record_id)
+        assert record is not None
+        assert record.ltv_status is LtvStatus.B_LT and record.ltv_pdf_path == path
+        assert record.ltv_error is None and record.ltv_size == 4
+        assert record.ltv_at is not None and record.ltv_at.tzinfo is not None
+        assert [r.id for r in repository.pending_ltv(s)] == [second.record_id]
+
+
+def test_records_stored_before_ltv_are_pending_after_the_migration(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            sa.text("INSERT INTO device VALUES ('old-01', 'UBND', :sha, 'active', '2024-01-01')"),
+            {"sha": CERT_SHA},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO record (result_id, device_id, signature_valid, received_at, "
+                "pdf_size, id, pdf_path) VALUES (:rid, 'old-01', 1, '2024-01-02', 9, 'r1', 'p')"
+            ),
+            {"rid": sha256_hex(b"old")},
+        )
+    migrate(engine)
+    with session_scope(engine) as s:
+        record = repository.get_record(s, "r1")
+        assert record is not None and record.ltv_status is LtvStatus.PENDING
+        assert record.ltv_pdf_path is None
+    engine.dispose()

@@ -7,17 +7,19 @@ import hashlib
 import io
 
 import pytest
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from pyhanko.keys import load_private_key_from_pemder_data
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
 
-from edge.signing import DocumentSigner
 from protocol.messages import RejectReason
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from server.errors import VerificationError
 from server.verify import Verdict, Verifier
-from tests.fixtures.token import SignedSample, SigningIdentity
+from tests.fixtures.token import SignedSample
 
 
 @pytest.fixture(scope="module")
@@ -112,15 +114,34 @@ def test_a_truncated_signed_pdf_is_rejected(
     _rejected(verdict, RejectReason.SIGNATURE)
 
 
-def test_a_second_signature_is_rejected(
-    signing_identity: SigningIdentity, signed_sample: SignedSample
-) -> None:
-    twice = DocumentSigner(signing_identity.token, signing_identity.key_id).sign(
-        signed_sample.signed
+def test_a_second_signature_is_rejected(signed_sample: SignedSample) -> None:
+    # The device's signer refuses to sign a signed PDF, so the second signature is made with
+    # pyHanko directly, by a key the same CA certified for the same device.
+    key = new_key()
+    cert = signed_sample.ca.issue(
+        key.public_key(), signed_sample.device_id, Profile.DOCUMENT_SIGNING
     )
-    verdict = Verifier([signed_sample.ca.cert, signing_identity.ca.cert]).verify(
-        twice, device_id=signing_identity.device_id
+    signer = signers.SimpleSigner(
+        signing_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        signing_key=load_private_key_from_pemder_data(
+            key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            None,
+        ),
+        cert_registry=None,  # type: ignore[arg-type]
     )
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed_sample.signed), strict=False)
+    twice = signers.sign_pdf(
+        writer,
+        signers.PdfSignatureMetadata(
+            field_name="Signature2", subfilter=fields.SigSeedSubFilter.PADES
+        ),
+        signer=signer,
+    ).getvalue()
+    verdict = Verifier([signed_sample.ca.cert]).verify(twice, device_id=signed_sample.device_id)
     _rejected(verdict, RejectReason.SIGNATURE)
     assert "2 signatures" in verdict.detail
 
@@ -171,5 +192,7 @@ def test_an_expired_crl_fails_closed(signed_sample: SignedSample) -> None:
     verdict = Verifier([signed_sample.ca.cert], crls=[crl]).verify(
         signed_sample.signed, device_id=signed_sample.device_id
     )
-    _rejected(verdict, RejectReason.SIGNATURE)
-    assert "current CRL" in verdict.detail
+    # Fail closed, but as the server's fault: the result is held back, not rejected.
+    _rejected(verdict, RejectReason.REVOCATION_UNKNOWN)
+    assert verdict.retry_later
+    assert "stale" in verdict.detail
