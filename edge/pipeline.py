@@ -6,8 +6,10 @@ Signing (`--sign`, `edge.signing`) slots in between `process_document` and the w
 whose signature fails gets none of its files written.
 
 Parallelism: OCR runs on an `OcrPool` (one engine per core, loaded once). A batch
-(`process_batch`) keeps as many documents in flight as the pool has workers, so that single-page
-documents OCR in parallel too and one document's PDF is written while the next is recognised.
+(`process_batch`) keeps one document more in flight than the pool has workers, so that
+single-page documents OCR in parallel too and one document's PDF is written while the next is
+recognised. Within a document, capture, OCR and the encoding of page images overlap
+(`process_document`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,9 +29,9 @@ from PIL import Image
 from edge.capture.enhance import prepare_pil, to_pil
 from edge.capture.files import load_page_image
 from edge.errors import CaptureError, EdgeError
-from edge.fields import FIELD_KEYS, extract
+from edge.fields import FIELD_KEYS, FieldSet, extract
 from edge.ocr import OcrEngine, OcrPage, OcrPool
-from edge.pdf import assemble_pdf
+from edge.pdf import EncodedImage, assemble_pdf, encode_image
 from edge.pdfa import Provenance
 from support.files import write_atomic
 
@@ -92,6 +94,7 @@ class ProcessedDocument:
     fields: dict[str, str | None]
     pdf: bytes
     seconds: dict[str, float]
+    page_fields: tuple[FieldSet, ...] = ()
 
 
 def merge_fields(per_page: Sequence[dict[str, str | None]]) -> dict[str, str | None]:
@@ -113,13 +116,17 @@ def document_title(fields: dict[str, str | None]) -> str | None:
 
 
 def process_document(
-    images: Sequence[PageImages],
+    images: Iterable[PageImages],
     engine: OcrEngine | OcrPool,
     *,
     on_page: Callable[[], None] | None = None,
     provenance: Provenance | None = None,
 ) -> ProcessedDocument:
     """Run the thin path over one document's pages.
+
+    With a pool, each page's OCR starts as soon as the page is taken from `images` (which may
+    be a generator that captures pages one by one), and this thread encodes the page images
+    for the PDF while the pool reads them: capture, OCR and image encoding overlap.
 
     Args:
         images: each page's archive and OCR images, in page order.
@@ -138,36 +145,58 @@ def process_document(
     """
     seconds = dict.fromkeys(STAGES, 0.0)
     start = time.perf_counter()
-    pages = tuple(engine.recognize_all([(p.ocr, p.dpi) for p in images], on_page))
-    seconds["ocr"] = time.perf_counter() - start
+    futures: list[Future[OcrPage]] = []
+    encoded: list[EncodedImage] = []
+    pages: list[OcrPage] = []
+    for image in images:
+        if isinstance(engine, OcrPool):
+            future = engine.submit(image.ocr, image.dpi)
+            if on_page is not None:
+                future.add_done_callback(lambda _: on_page())
+            futures.append(future)
+        else:
+            pages += engine.recognize_all([(image.ocr, image.dpi)], on_page)
+        encoding = time.perf_counter()
+        encoded.append(encode_image(image.archive))
+        seconds["pdf"] += time.perf_counter() - encoding
+    if futures:
+        wait(futures)  # every page finishes before the first failure is raised
+        pages = [future.result() for future in futures]
+    seconds["ocr"] = time.perf_counter() - start - seconds["pdf"]
 
     start = time.perf_counter()
-    fields = merge_fields([extract(page.text, page.words).as_dict() for page in pages])
+    page_fields = tuple(extract(page.text, page.words) for page in pages)
+    fields = merge_fields([found.as_dict() for found in page_fields])
     seconds["fields"] = time.perf_counter() - start
 
     start = time.perf_counter()
     pdf = assemble_pdf(
-        [(image.archive, page) for image, page in zip(images, pages, strict=True)],
+        list(zip(encoded, pages, strict=True)),
         title=document_title(fields),
         metadata=fields,
         provenance=provenance,
     )
-    seconds["pdf"] = time.perf_counter() - start
+    seconds["pdf"] += time.perf_counter() - start
     log.info(
         "document processed: %d pages, %d bytes of PDF, %s",
         len(pages),
         len(pdf),
         ", ".join(f"{stage} {value:.2f} s" for stage, value in seconds.items()),
     )
-    return ProcessedDocument(pages=pages, fields=fields, pdf=pdf, seconds=seconds)
+    return ProcessedDocument(
+        pages=tuple(pages), fields=fields, pdf=pdf, seconds=seconds, page_fields=page_fields
+    )
 
 
-def write_page_outputs(out_dir: Path, stem: str, page: OcrPage) -> None:
+def write_page_outputs(
+    out_dir: Path, stem: str, page: OcrPage, fields: FieldSet | None = None
+) -> None:
     """Write `<stem>.txt` (the OCR text, NFC) and `<stem>.fields.json` (the page's own fields:
-    a flat object with every key of `FIELD_KEYS`, then the extra keys, each a string or null)."""
+    a flat object with every key of `FIELD_KEYS`, then the extra keys, each a string or null).
+    `fields` is the page's extraction when already made."""
     write_atomic(out_dir / f"{stem}.txt", (page.text + "\n").encode("utf-8"))
-    fields = extract(page.text, page.words).as_dict(extras=True)
-    body = json.dumps(fields, ensure_ascii=False, indent=1)
+    found = fields if fields is not None else extract(page.text, page.words)
+    body = json.dumps(found.as_dict(extras=True), ensure_ascii=False, indent=1)
     write_atomic(out_dir / f"{stem}.fields.json", (body + "\n").encode("utf-8"))
 
 
@@ -253,24 +282,28 @@ def process_files(
         The outcome; failures are messages naming the file and what to do.
     """
     outcome = BatchOutcome()
-    images: list[PageImages] = []
     stems: list[str] = []
-    for path in planned.files:
-        try:
-            captured = capture_page(*load_page_image(path))
-            images.append(captured)
+
+    def captured_pages() -> Iterator[PageImages]:
+        """Each readable page, captured as the previous ones are being read (a page that
+        cannot be loaded or captured is a failure, and the others go on)."""
+        for path in planned.files:
+            try:
+                captured = capture_page(*load_page_image(path))
+            except CaptureError as e:
+                outcome.failures.append(str(e))
+                if on_page is not None:
+                    on_page()
+                continue
             stems.append(path.stem)
             outcome.warnings += [f"{path}: quality gate {gate}" for gate in captured.failed_gates]
-        except CaptureError as e:
-            outcome.failures.append(str(e))
-            if on_page is not None:
-                on_page()
-    if not images:
-        return outcome
+            yield captured
+
     try:
-        done = process_document(images, engine, on_page=on_page, provenance=provenance)
+        done = process_document(captured_pages(), engine, on_page=on_page, provenance=provenance)
     except EdgeError as e:
-        outcome.failures.append(f"{planned.name}: {e}")
+        if stems:  # with no readable page, the pages' own failures say it all
+            outcome.failures.append(f"{planned.name}: {e}")
         return outcome
     outcome.seconds = dict(done.seconds)
     outcome.fields = done.fields
@@ -287,8 +320,8 @@ def process_files(
         outcome.seconds["sign"] = time.perf_counter() - start
         outcome.signing_time = signed.signing_time
         pdf = signed.pdf
-    for stem, page in zip(stems, done.pages, strict=True):
-        write_page_outputs(out_dir, stem, page)
+    for stem, page, found in zip(stems, done.pages, done.page_fields, strict=True):
+        write_page_outputs(out_dir, stem, page, found)
     outcome.pages_done = len(done.pages)
     if outcome.failures:
         outcome.failures.append(
@@ -311,9 +344,11 @@ def process_batch(
 ) -> Iterator[tuple[PlannedDocument, BatchOutcome]]:
     """Process many documents with the pool's workers busy all the time.
 
-    Up to `pool.workers` documents are in flight at once (loading, fields and PDF assembly run
-    in this many threads, their pages on the pool), which bounds the page images held in
-    memory; outcomes come back in the order of `planned` as each is done.
+    Up to `pool.workers + 1` documents are in flight at once (capture, image encoding, fields
+    and PDF assembly run in this many threads, their pages on the pool: one more document than
+    OCR workers keeps the workers fed while a document is captured or written), which bounds
+    the page images held in memory; outcomes come back in the order of `planned` as each is
+    done.
 
     Args:
         planned: the documents, from `plan_documents`.
@@ -327,7 +362,8 @@ def process_batch(
     Yields:
         Each planned document with its outcome, in order.
     """
-    with ThreadPoolExecutor(pool.workers, thread_name_prefix="document") as documents:
+    in_flight = pool.workers + 1
+    with ThreadPoolExecutor(in_flight, thread_name_prefix="document") as documents:
         outcomes = documents.map(
             lambda doc: process_files(
                 doc, pool, out_dir, on_page=on_page, provenance=provenance, signer=signer

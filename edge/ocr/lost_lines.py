@@ -24,6 +24,7 @@ from PIL import Image
 
 from edge.ocr.model import OcrWord, group_lines, line_box, renumber
 
+MIN_ANALYSIS_HEIGHT = 12  # px of text height the search needs; larger text is searched halved
 MIN_WORDS = 5  # fewer confident words than this: no idea what a text line looks like here
 WORD_CONFIDENCE = 80.0  # words this sure give the page's text height and ink level
 COVER_MARGIN = 0.25  # of the text height: print this close to a word belongs to it
@@ -66,10 +67,19 @@ def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLi
     sure = [w for w in words if w.confidence >= WORD_CONFIDENCE and len(w.text) >= 3]
     if len(sure) < MIN_WORDS:
         return []
-    h = float(statistics.median(w.box[3] - w.box[1] for w in sure))
-    grey = np.asarray(image.convert("L"))
+    full_h = float(statistics.median(w.box[3] - w.box[1] for w in sure))
+    page = np.asarray(image.convert("L"))
+    # The search runs at half size when text is large enough (a quarter of the pixels to
+    # label and count); crops are cut from the full-size page.
+    scale = 0.5 if full_h >= 2 * MIN_ANALYSIS_HEIGHT else 1.0
+    grey = (
+        cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if scale < 1.0
+        else page
+    )
+    h = full_h * scale
     _, dark = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    covered_area = _word_cover(grey.shape, words, int(COVER_MARGIN * h))
+    covered_area = _word_cover(grey.shape, words, int(COVER_MARGIN * h), scale)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     xs, ys = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
@@ -94,12 +104,16 @@ def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLi
     rows = cv2.dilate(
         letters, cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(JOIN * h)), 1))
     )
-    row_count, row_labels, _, _ = cv2.connectedComponentsWithStats(rows, connectivity=8)
+    row_count, row_labels = cv2.connectedComponents(rows, connectivity=8)
+    # Each letter lies inside one row (rows are the letters, smeared): its row, per letter.
+    inked = letters > 0
+    row_of = np.zeros(count, dtype=np.int32)
+    row_of[labels[inked]] = row_labels[inked]
+    letter_ids = np.flatnonzero(letter)
     found: list[LostLine] = []
-    height, width = grey.shape
+    height, width = page.shape
     for row in range(1, row_count):
-        members = np.unique(labels[(row_labels == row) & (letters > 0)])
-        members = members[members > 0]
+        members = letter_ids[row_of[letter_ids] == row]
         if members.size < 2:
             continue
         x0, y0 = int(xs[members].min()), int(ys[members].min())
@@ -120,22 +134,29 @@ def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLi
         own[members] = True
         own[0] = False
         pad = int(PAD * h)
-        box = (max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad))
-        crop = grey[box[1] : box[3], box[0] : box[2]]
-        keep = cv2.dilate(
-            own[labels[box[1] : box[3], box[0] : box[2]]].astype(np.uint8),
-            np.ones((3, 3), np.uint8),
+        cut = (max(0, x0 - pad), max(0, y0 - pad), x1 + pad, y1 + pad)  # at analysis size
+        box = (
+            int(cut[0] / scale),
+            int(cut[1] / scale),
+            min(width, int(cut[2] / scale)),
+            min(height, int(cut[3] / scale)),
         )
+        crop = page[box[1] : box[3], box[0] : box[2]]
+        mask = own[labels[cut[1] : cut[3], cut[0] : cut[2]]].astype(np.uint8)
+        mask = cv2.resize(mask, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_NEAREST)
+        keep = cv2.dilate(mask, np.ones((3, 3), np.uint8), iterations=round(1 / scale))
         clean = np.where(keep > 0, crop, 255).astype(np.uint8)
         found.append(LostLine(box, (Image.fromarray(crop), Image.fromarray(clean))))
     return sorted(found, key=lambda line: (line.box[1], line.box[0]))
 
 
-def _word_cover(shape: tuple[int, ...], words: Sequence[OcrWord], margin: int) -> np.ndarray:
-    """A mask of the page that is under a word's box (grown by `margin`)."""
+def _word_cover(
+    shape: tuple[int, ...], words: Sequence[OcrWord], margin: int, scale: float
+) -> np.ndarray:
+    """A mask of the (scaled) page that is under a word's box (grown by `margin`)."""
     cover = np.zeros(shape[:2], dtype=bool)
     for word in words:
-        x0, y0, x1, y1 = word.box
+        x0, y0, x1, y1 = (round(v * scale) for v in word.box)
         cover[max(0, y0 - margin) : y1 + margin, max(0, x0 - margin) : x1 + margin] = True
     return cover
 
