@@ -1,0 +1,44 @@
+"""Orientation from the ink around text lines: right on a Vietnamese page turned four ways,
+silent (None, so OSD decides) where there are too few lines to vote."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from edge.capture.ink_orientation import ink_orientation
+from edge.capture.orientation import OrientationDetector
+from edge.sample_document import FONT_DIR, FONT_FILES, render_sample_result
+
+
+@pytest.fixture(scope="module")
+def page() -> np.ndarray:
+    return np.asarray(render_sample_result(3).image.convert("L"))
+
+
+@pytest.mark.parametrize("quarter_turns", [0, 1, 2, 3])
+def test_a_page_turned_any_way_is_read_right(page: np.ndarray, quarter_turns: int) -> None:
+    turned = np.ascontiguousarray(np.rot90(page, quarter_turns))  # counter-clockwise turns
+    clockwise = (360 - 90 * quarter_turns) % 360
+    assert ink_orientation(turned, 300) == clockwise
+    with OrientationDetector() as detector:  # and the detector takes that answer
+        assert detector.detect(turned, 300) == clockwise
+
+
+def test_a_blank_page_or_a_few_lines_give_no_answer() -> None:
+    blank = np.full((3508, 2480), 250, dtype=np.uint8)
+    assert ink_orientation(blank, 300) is None
+    image = Image.fromarray(blank)
+    font = ImageFont.truetype(str(FONT_DIR / FONT_FILES["regular"]), size=54)
+    draw = ImageDraw.Draw(image)
+    for row in range(3):
+        draw.text((300, 400 + 120 * row), "Ủy ban nhân dân xã Vạn Thắng", fill=0, font=font)
+    assert ink_orientation(np.asarray(image), 300) is None
+
+
+def test_an_evenly_inked_pattern_gives_no_answer() -> None:
+    stripes = np.full((1754, 1240), 255, dtype=np.uint8)
+    for top in range(100, 1600, 60):
+        stripes[top : top + 30, 100:1100] = 0  # lines with no side heavier than the other
+    assert ink_orientation(stripes, 150) is None
