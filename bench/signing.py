@@ -19,8 +19,8 @@ trust root and its CRL (so the revocation check runs), on the EC-signed result:
   coverage checks of ours) in one process;
 - what dominates its cost: cProfile of a batch of verifications, by package and by function.
 
-The RSA key is made on the token with python-pkcs11 directly: `edge.token.Token` generates only
-EC P-256 document-signing keys so far. The last line is one JSON object with every figure.
+Both keys are made on the token through `edge.token.Token` (key generation, a CSR signed on the
+token, the certificate imported). The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -102,35 +102,15 @@ def three_page_result() -> bytes:
 
 
 def add_rsa_identity(token: Any, ca: Any) -> None:
-    """An RSA-2048 key pair made on the token (sensitive, not extractable) and its certificate
-    stored under the same ID: python-pkcs11 directly (see the module docstring)."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives.serialization import Encoding
-    from pkcs11 import Attribute, KeyType, MechanismFlag
-    from pkcs11.util.x509 import decode_x509_certificate
-
+    """An RSA-2048 key pair made on the token and its certificate, through the token layer
+    (`Token.generate_signing_key`, a CSR signed on the token, the certificate imported)."""
+    from edge.token import KeyAlgorithm
     from provisioning.ca import Profile
 
-    with token.exclusive() as session:
-        public, _ = session.generate_keypair(
-            KeyType.RSA,
-            2048,
-            id=RSA_KEY_ID,
-            label="bench-rsa",
-            store=True,
-            capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
-            private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
-        )
-        numbers = rsa.RSAPublicNumbers(
-            int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
-            int.from_bytes(public[Attribute.MODULUS], "big"),
-        )
-        cert = ca.issue(
-            numbers.public_key(), f"{DEVICE_ID}-rsa", Profile.DOCUMENT_SIGNING, unit=UNIT
-        )
-        template = decode_x509_certificate(cert.public_bytes(Encoding.DER))
-        template.update({Attribute.ID: RSA_KEY_ID, Attribute.TOKEN: True})
-        session.create_object(template)
+    token.generate_signing_key(RSA_KEY_ID, "bench-rsa", KeyAlgorithm.RSA_2048)
+    csr = token.make_csr(RSA_KEY_ID, f"{DEVICE_ID}-rsa")
+    cert = ca.issue_from_csr(csr, f"{DEVICE_ID}-rsa", Profile.DOCUMENT_SIGNING, unit=UNIT)
+    token.import_certificate(cert, RSA_KEY_ID, "bench-rsa")
 
 
 def raw_sign_seconds(token: Any, key_id: bytes, rounds: int) -> list[float]:

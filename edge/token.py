@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, TokenFlag
 from pkcs11 import exceptions as p11
 from pkcs11.util.ec import (
@@ -48,6 +50,21 @@ from support.lifecycle import Closeable
 log = logging.getLogger(__name__)
 
 SIGNING_CURVE = "secp256r1"
+
+
+class KeyAlgorithm(Enum):
+    """The document-signing key pairs a token can be asked to generate."""
+
+    EC_P256 = "ec-p256"
+    RSA_2048 = "rsa-2048"
+    RSA_3072 = "rsa-3072"
+
+    @property
+    def rsa_bits(self) -> int | None:
+        """The modulus size of an RSA algorithm, None for EC."""
+        return {"rsa-2048": 2048, "rsa-3072": 3072}.get(self.value)
+
+
 """The curve of document-signing keys (NIST P-256: every token and every verifier has it)."""
 
 _MODULE_HINT = (
@@ -227,45 +244,68 @@ class Token(Closeable):
 
     # -- keys and certificates -----------------------------------------------------------------
 
-    def generate_signing_key(self, key_id: bytes, label: str) -> None:
-        """Generate an EC P-256 document-signing key pair on the token, stored under `key_id`.
+    def generate_signing_key(
+        self, key_id: bytes, label: str, algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
+    ) -> None:
+        """Generate a document-signing key pair on the token, stored under `key_id`.
 
         The private key is sensitive, non-extractable, private and can only sign.
 
         Args:
             key_id: the CKA_ID of the new key pair (and later of its certificate).
             label: a human-readable label (informative only: keys are found by ID).
+            algorithm: EC P-256 (the default: small, fast signatures) or RSA-2048/3072 (for
+                tokens or relying parties without EC).
 
         Raises:
             TokenError: a key with this ID exists already, or the token refused.
         """
+        public_template = {Attribute.TOKEN: True, Attribute.VERIFY: True}
+        private_template = {
+            Attribute.TOKEN: True,
+            Attribute.PRIVATE: True,
+            Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False,
+            Attribute.SIGN: True,
+        }
         with self._op("generate the signing key") as session:
             if _find(session, {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}):
                 raise TokenError(
                     f"token {self.label!r} already holds a private key with ID {key_id.hex()}: "
                     "choose another ID or use that key"
                 )
-            params = session.create_domain_parameters(
-                KeyType.EC,
-                {Attribute.EC_PARAMS: encode_named_curve_parameters(SIGNING_CURVE)},
-                local=True,
-            )
-            params.generate_keypair(
-                id=key_id,
-                label=label,
-                store=True,
-                capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
-                public_template={Attribute.TOKEN: True, Attribute.VERIFY: True},
-                private_template={
-                    Attribute.TOKEN: True,
-                    Attribute.PRIVATE: True,
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.SIGN: True,
-                    Attribute.DERIVE: False,
-                },
-            )
-        log.info("generated an EC P-256 signing key (ID %s) on token %r", key_id.hex(), self.label)
+            bits = algorithm.rsa_bits
+            if bits is None:
+                params = session.create_domain_parameters(
+                    KeyType.EC,
+                    {Attribute.EC_PARAMS: encode_named_curve_parameters(SIGNING_CURVE)},
+                    local=True,
+                )
+                params.generate_keypair(
+                    id=key_id,
+                    label=label,
+                    store=True,
+                    capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+                    public_template=public_template,
+                    private_template={**private_template, Attribute.DERIVE: False},
+                )
+            else:
+                session.generate_keypair(
+                    KeyType.RSA,
+                    bits,
+                    id=key_id,
+                    label=label,
+                    store=True,
+                    capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+                    public_template=public_template,
+                    private_template={**private_template, Attribute.DECRYPT: False},
+                )
+        log.info(
+            "generated a %s signing key (ID %s) on token %r",
+            algorithm.value,
+            key_id.hex(),
+            self.label,
+        )
 
     def key_protection(self, key_id: bytes) -> KeyProtection:
         """Report how the private key `key_id` is protected.
@@ -298,9 +338,12 @@ class Token(Closeable):
                     f"token {self.label!r} has {len(found)} public keys with ID {key_id.hex()}, "
                     "expected one: generate the signing key first"
                 )
-            if found[0][Attribute.KEY_TYPE] != KeyType.EC:
-                raise TokenError(f"the key with ID {key_id.hex()} is not an EC key")
-            return encode_ec_public_key(found[0])
+            der = _public_key_der(found[0])
+            if der is None:
+                raise TokenError(
+                    f"the key with ID {key_id.hex()} is neither EC nor RSA: use another key"
+                )
+            return der
 
     def make_csr(self, key_id: bytes, common_name: str) -> x509.CertificateSigningRequest:
         """Make a certificate signing request for key `key_id`, signed by that key on the token.
@@ -325,15 +368,22 @@ class Token(Closeable):
                 "attributes": [],
             }
         )
-        # Hash here and sign raw (CKM_ECDSA): every module has it; SoftHSM2 has no CKM_ECDSA_SHA256.
-        digest = hashlib.sha256(info.dump()).digest()
         with self._op("sign the certificate request") as session:
-            raw = self._private_key(session, key_id).sign(digest, mechanism=Mechanism.ECDSA)
+            key = self._private_key(session, key_id)
+            if key[Attribute.KEY_TYPE] == KeyType.RSA:
+                algorithm = "sha256_rsa"
+                signature = key.sign(info.dump(), mechanism=Mechanism.SHA256_RSA_PKCS)
+            else:
+                # Hash here and sign raw (CKM_ECDSA): every module has it; SoftHSM2 has no
+                # CKM_ECDSA_SHA256.
+                algorithm = "sha256_ecdsa"
+                digest = hashlib.sha256(info.dump()).digest()
+                signature = encode_ecdsa_signature(key.sign(digest, mechanism=Mechanism.ECDSA))
         request = asn1_csr.CertificationRequest(
             {
                 "certification_request_info": info,
-                "signature_algorithm": {"algorithm": "sha256_ecdsa"},
-                "signature": encode_ecdsa_signature(raw),
+                "signature_algorithm": {"algorithm": algorithm},
+                "signature": signature,
             }
         )
         csr = x509.load_der_x509_csr(request.dump())
@@ -407,8 +457,9 @@ class Token(Closeable):
         )
         with self._op("look for the certificate's key") as session:
             for obj in _find(session, {Attribute.CLASS: ObjectClass.PUBLIC_KEY}):
-                if obj[Attribute.KEY_TYPE] == KeyType.EC and encode_ec_public_key(obj) == wanted:
-                    return bytes(obj[Attribute.ID])
+                key_id = bytes(obj[Attribute.ID])
+                if _public_key_der(obj) == wanted:
+                    return key_id
         return None
 
     def key_type(self, key_id: bytes) -> KeyType:
@@ -440,6 +491,22 @@ class Token(Closeable):
                 "expected one: generate the signing key or fix the configured key ID"
             )
         return found[0]
+
+
+def _public_key_der(key: Any) -> bytes | None:
+    """The DER SubjectPublicKeyInfo of an EC or RSA public key object; None for other types."""
+    kind = key[Attribute.KEY_TYPE]
+    if kind == KeyType.EC:
+        return bytes(encode_ec_public_key(key))
+    if kind == KeyType.RSA:  # as certificates hold it: SubjectPublicKeyInfo, DER
+        numbers = rsa.RSAPublicNumbers(
+            int.from_bytes(key[Attribute.PUBLIC_EXPONENT], "big"),
+            int.from_bytes(key[Attribute.MODULUS], "big"),
+        )
+        return numbers.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    return None
 
 
 def _load_module(path: Path) -> Any:

@@ -6,14 +6,18 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from pkcs11 import KeyType
 
 from edge.errors import TokenError
-from edge.token import Token
+from edge.signing import DocumentSigner
+from edge.token import KeyAlgorithm, Token
 from provisioning import softhsm as softhsm_module
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from provisioning.errors import TokenInitError
 from provisioning.softhsm import SoftHsmSetup, init_token, write_softhsm_conf
+from server.verify import Verifier
 from tests.fixtures.token import BlankToken, SigningIdentity, new_blank_token
 
 KEY_ID = b"\x0a\x0b"
@@ -101,6 +105,26 @@ def test_csr_is_signed_by_the_token_key(token: Token) -> None:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     assert spki == token.public_key_der(KEY_ID)
+
+
+@pytest.mark.parametrize("algorithm", [KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072])
+def test_rsa_keys_are_made_on_the_token_enrolled_and_sign_verifiable_pdfs(
+    token: Token, signing_ca: CertificateAuthority, unsigned_pdf: bytes, algorithm: KeyAlgorithm
+) -> None:
+    token.generate_signing_key(KEY_ID, "document-signing", algorithm)
+    assert token.key_type(KEY_ID) == KeyType.RSA
+    protection = token.key_protection(KEY_ID)
+    assert protection.sensitive and not protection.extractable and protection.local
+    csr = token.make_csr(KEY_ID, "appliance-07")
+    assert csr.is_signature_valid
+    public = csr.public_key()
+    assert isinstance(public, rsa.RSAPublicKey) and public.key_size == algorithm.rsa_bits
+    cert = signing_ca.issue_from_csr(csr, "appliance-07", Profile.DOCUMENT_SIGNING)
+    token.import_certificate(cert, KEY_ID, "document-signing")
+    assert token.find_key_id_for_certificate(cert) == KEY_ID
+    signed = DocumentSigner(token, KEY_ID).sign(unsigned_pdf)
+    verdict = Verifier([signing_ca.cert]).verify(signed, device_id="appliance-07")
+    assert verdict.valid, verdict.detail
 
 
 def test_csr_for_a_missing_key_is_a_token_error(token: Token) -> None:
