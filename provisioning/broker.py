@@ -8,18 +8,29 @@ Rules of the generated configuration (Mosquitto 2.0):
   username (`use_identity_as_username`), so a device cannot claim another device's name.
   `allow_anonymous false` is kept: in 2.0 a client whose identity became its username is not
   anonymous, and any other way in stays shut.
-- The ACL lets a device write only its own result/status topics and read only its own ack/cmd
-  topics; the server identity reads every result/status and writes every ack/cmd. Under MQTT v5 a
-  refused publish is answered with reason 0x87 (Not authorized); under 3.1.1 it would be dropped
-  silently, so clients must speak v5.
+- The ACL lets a device write only its own result/status/reply topics and read only its own
+  ack/cmd topics; the server identity reads every device's result/status/reply and writes every
+  ack/cmd. Both are generated from `protocol.topics.DEVICE_WRITES` / `DEVICE_READS`, so the
+  ACL follows the protocol. Under MQTT v5 a refused publish is answered with reason 0x87 (Not
+  authorized); under 3.1.1 it would be dropped silently, so clients must speak v5.
 - Subscriptions: Mosquitto 2.0.11's `acl_file` grants every SUBSCRIBE (plain or
   `$share/<group>/...`, MQTT v5 section 4.8.2) and checks read rights only when it delivers a
   message, against the message's own topic. So the server's `topic read sohoa/v1/dev/+/result`
   line covers its shared subscription, and a device that subscribes to another device's topics
-  receives nothing. But a device that joins the server's share group takes its turn in the
-  round robin and the messages dealt to it are dropped (measured: 5 of 10): the device's
-  application-level retransmission delivers them later, and the group name is the server's to
-  keep private until the broker enforces subscribe ACLs (dynamic-security plugin).
+  receives nothing. But a device that joined the server's share group would take its turn in
+  the round robin and the results dealt to it would be dropped (measured: 5 of 10). Hence the
+  group's name is a per-deployment secret (`new_ingest_group`, the server's `ingest_group`
+  setting), which devices are never given and cannot guess; tests check that a device joining
+  the well-known group `ingest`, or subscribing to every result, takes nothing from the server.
+- `max_packet_size` lets through a whole result of the devices' whole-message maximum and a
+  chunk of the server's largest chunk size, each with its header, with room to spare, and
+  bounds what the broker carries to the server whatever a device sends. Mosquitto announces it
+  in its CONNACK (Maximum Packet Size, MQTT v5 section 3.2.2.3.6), where a device can read it
+  and size its chunks. A larger publish is not refused politely: Mosquitto 2.0.11 drops the
+  connection (and with `message_size_limit` instead it answers with a PUBACK reason, 0x95, that
+  is not valid for a PUBACK, which paho 2.2 reads as a malformed packet and disconnects); either
+  way paho reconnects and publishes it again, in a loop. A device must therefore keep its
+  whole-message maximum and chunk size under the announced maximum.
 - Persistence is on (sessions and queued QoS 1 messages survive a broker restart), and each
   client's queue holds far more than Mosquitto's default 1,000 messages, beyond which QoS 1
   messages to a slow subscriber would be dropped.
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -38,7 +50,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from protocol.topics import PREFIX, Kind
+from protocol.receiver import DEFAULT_MAX_CHUNK_BYTES
+from protocol.sender import DEFAULT_WHOLE_MAX
+from protocol.topics import DEVICE_READS, DEVICE_WRITES, PREFIX
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
@@ -57,6 +71,14 @@ HOST = "127.0.0.1"
 MAX_QUEUED_MESSAGES = 100_000
 """Per-client queue of QoS 1 messages beyond those in flight (Mosquitto's default is 1,000)."""
 MAX_INFLIGHT_MESSAGES = 20
+HEADER_ALLOWANCE = 1024 * 1024
+"""Room for a message's JSON header (fields, metadata) beside its bytes."""
+MESSAGE_SIZE_LIMIT = max(DEFAULT_WHOLE_MAX, DEFAULT_MAX_CHUNK_BYTES) + HEADER_ALLOWANCE
+"""The largest payload the broker accepts (5 MiB): a whole result of up to the devices'
+whole-message maximum (512 KiB) or a chunk of up to the server's largest chunk size (4 MiB),
+plus a header."""
+MAX_PACKET_BYTES = MESSAGE_SIZE_LIMIT + 64 * 1024
+"""Mosquitto's `max_packet_size`: the payload limit plus room for the topic and properties."""
 START_TIMEOUT_S = 10.0
 _RUNNING = " running\n"
 
@@ -72,6 +94,7 @@ def broker_config(
     log_file: Path,
     crl_file: Path | None = None,
     max_queued_messages: int = MAX_QUEUED_MESSAGES,
+    max_packet_size: int = MAX_PACKET_BYTES,
 ) -> str:
     """The text of a `mosquitto.conf` for one TLS listener on 127.0.0.1:`port`.
 
@@ -85,6 +108,7 @@ def broker_config(
         log_file: where Mosquitto writes its log.
         crl_file: a PEM CRL of revoked client certificates, if any.
         max_queued_messages: per-client queue of QoS 1 messages beyond those in flight.
+        max_packet_size: the largest MQTT packet accepted (and announced), in bytes.
     """
     lines = [
         "# Generated by sohoa (provisioning.broker); edits are overwritten.",
@@ -110,6 +134,7 @@ def broker_config(
         "autosave_interval 60",
         f"max_queued_messages {max_queued_messages}",
         f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
+        f"max_packet_size {max_packet_size}",
         "set_tcp_nodelay true",
         f"log_dest file {log_file}",
         "log_type error",
@@ -125,7 +150,7 @@ def broker_config(
 
 
 def acl_rules(server_identity: str) -> str:
-    """The text of Mosquitto's ACL file.
+    """The text of Mosquitto's ACL file, generated from the protocol's topic grammar.
 
     Args:
         server_identity: the commonName of the server's TLS client certificate.
@@ -135,25 +160,29 @@ def acl_rules(server_identity: str) -> str:
     """
     dev = f"{PREFIX}/%u"
     every = f"{PREFIX}/+"
+    writes = ", ".join(k.value for k in DEVICE_WRITES)
+    reads = ", ".join(k.value for k in DEVICE_READS)
     return "\n".join(
         [
             "# Generated by sohoa (provisioning.broker).",
-            "# Devices: write their own results and status, read their own acks and commands.",
-            f"pattern write {dev}/{Kind.RESULT.value}",
-            f"pattern write {dev}/{Kind.STATUS.value}",
-            f"pattern read {dev}/{Kind.ACK.value}",
-            f"pattern read {dev}/{Kind.CMD.value}",
+            f"# Devices: write their own {writes}; read their own {reads}.",
+            *(f"pattern write {dev}/{kind.value}" for kind in DEVICE_WRITES),
+            *(f"pattern read {dev}/{kind.value}" for kind in DEVICE_READS),
             "",
-            "# The server: reads every result and status (also through $share/ingest/...),",
-            "# writes every ack and command.",
+            f"# The server: reads every device's {writes} (also through its secret",
+            f"# $share/<group>/...), writes every device's {reads}.",
             f"user {server_identity}",
-            f"topic read {every}/{Kind.RESULT.value}",
-            f"topic read {every}/{Kind.STATUS.value}",
-            f"topic write {every}/{Kind.ACK.value}",
-            f"topic write {every}/{Kind.CMD.value}",
+            *(f"topic read {every}/{kind.value}" for kind in DEVICE_WRITES),
+            *(f"topic write {every}/{kind.value}" for kind in DEVICE_READS),
             "",
         ]
     )
+
+
+def new_ingest_group() -> str:
+    """A fresh, unguessable share name for the ingest workers' shared subscription (the
+    server's `ingest_group` setting): 128 random bits, never given to a device."""
+    return f"ingest-{secrets.token_hex(16)}"
 
 
 @dataclass(frozen=True)

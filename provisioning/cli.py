@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from provisioning.broker import new_ingest_group
 from provisioning.ca import (
     CA_CERT_FILE,
     CRL_FILE,
@@ -99,3 +100,14 @@ def crl(ca: CaOption, out: CrlOutOption = None, days: DaysOption = CRL_NEXT_UPDA
     """Publish a fresh CRL of everything revoked so far (run it daily, before nextUpdate)."""
     path = publish_crl(ca, out, next_update_days=days)
     typer.echo(f"CRL published to {path}")
+
+
+@app.command("ingest-group")
+def ingest_group() -> None:
+    """Print a fresh secret share name for the ingest workers (the server's `ingest_group`).
+
+    Put the same value in the settings of every server process of the deployment and give it to
+    no device: a device that knew it could join the ingest group at the broker and have results
+    dealt to it dropped.
+    """
+    typer.echo(f'ingest_group = "{new_ingest_group()}"')

@@ -7,17 +7,26 @@ the key (a typo must not silently fall back to a default).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from protocol.messages import MAX_RESULT_BYTES
+from protocol.receiver import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_STAGED_BYTES_PER_DEVICE
 from server.errors import ConfigError
 from support.settings import TomlSettings, load_settings
 
 ENV_PREFIX = "SOHOA_SERVER_"
+SHARE_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+"""An MQTT v5 share name (section 4.8.2: no '/', '+' or '#'), kept to letters, digits, - and _."""
+_SHARE_NAME = re.compile(SHARE_NAME_PATTERN)
+_CLIENT_PREFIX = re.compile(r"[A-Za-z0-9._-]{1,40}")
 
 
 def default_data_dir() -> Path:
@@ -60,6 +69,40 @@ class ServerSettings(TomlSettings):
     """Port the HTTP API listens on."""
     ingest_workers: int = Field(default=1, ge=1, le=64)
     """How many ingest workers (MQTT shared-subscription members) `run`/`ingest` start."""
+    ingest_group: str | None = None
+    """The share name of the ingest workers' shared subscription (`$share/<group>/...`): a
+    per-deployment secret, never given to devices. Mosquitto 2.0 does not check SUBSCRIBE
+    against its ACL file, so a device that knew the name could join the group and have the
+    results dealt to it dropped. Generate one with `sohoa provision ingest-group` and give the
+    same value to every ingest process. Unset: derived from the server's MQTT private key
+    (`key_file`), which is as secret and the same wherever the same key is installed."""
+    ingest_client_prefix: str | None = None
+    """MQTT client ids of this process's ingest workers are `<prefix>-<n>`; stable across
+    restarts, so that a restarted worker takes back its broker session and the results the
+    broker kept for it. Default `sohoa-ingest-<hostname>`; give each ingest process on one
+    machine its own prefix."""
+    ingest_session_expiry_s: int = Field(default=86_400, ge=0, le=4_294_967_295)
+    """How long the broker keeps a disconnected ingest worker's session, with the results
+    dealt to it meanwhile (MQTT v5 section 3.1.2.11.2). 0: sessions end at disconnection."""
+    ingest_queue_messages: int = Field(default=16, ge=1, le=1024)
+    """Messages an ingest worker holds at once (also the Receive Maximum it announces)."""
+    ingest_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    """Bytes of messages an ingest worker holds at once, beyond the one in hand (a single larger
+    message is taken alone); when full, reading from the broker pauses (back-pressure)."""
+    max_result_bytes: int = Field(default=MAX_RESULT_BYTES, ge=1024, le=MAX_RESULT_BYTES)
+    """The largest result accepted; a larger one is rejected (reason `size`) before a byte of
+    it is staged."""
+    max_chunk_bytes: int = Field(default=DEFAULT_MAX_CHUNK_BYTES, ge=1024)
+    """The largest chunk size accepted for a chunked result."""
+    max_staged_bytes_per_device: int = Field(
+        default=DEFAULT_MAX_STAGED_BYTES_PER_DEVICE, ge=1024 * 1024
+    )
+    """The most chunk bytes staged for one device at once (its resume brings the rest later)."""
+    staging_expiry_s: float = Field(default=3 * 86_400, ge=60)
+    """Staged parts of a chunked result not touched for this long are deleted (an abandoned
+    transfer, chunks that came after a rejection); a device that comes back resumes it."""
+    command_poll_s: float = Field(default=1.0, gt=0, le=60)
+    """How often queued commands to devices are looked for and published."""
     crl_path: Path | None = None
     """The CRLs provisioning publishes (`sohoa provision revoke` / `crl`): one PEM or DER file,
     or a folder of them (`*.pem`, `*.crl`, `*.der`), re-read whenever they change. When set, a
@@ -94,6 +137,44 @@ class ServerSettings(TomlSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
         return value
+
+    @field_validator("ingest_group")
+    @classmethod
+    def _group_is_a_share_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SHARE_NAME.fullmatch(value):
+            raise ValueError(f"must be 1-64 letters, digits, '-' or '_' (got {value!r})")
+        return value
+
+    @field_validator("ingest_client_prefix")
+    @classmethod
+    def _prefix_is_a_client_id(cls, value: str | None) -> str | None:
+        if value is not None and not _CLIENT_PREFIX.fullmatch(value):
+            raise ValueError(f"must be 1-40 letters, digits, '.', '-' or '_' (got {value!r})")
+        return value
+
+    def ingest_share_group(self) -> str:
+        """The share name of the ingest subscription: `ingest_group`, or one derived from the
+        server's MQTT private key (a secret devices never see).
+
+        Raises:
+            ConfigError: `ingest_group` is unset and `key_file` is unset or unreadable.
+        """
+        if self.ingest_group is not None:
+            return self.ingest_group
+        (key_file,) = self.require_files("key_file")
+        try:
+            key = key_file.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read key_file {key_file}: {e}") from e
+        digest = hashlib.sha256(b"sohoa ingest share group\0" + key).hexdigest()
+        return f"ingest-{digest[:32]}"
+
+    def ingest_client_id(self, index: int) -> str:
+        """The stable MQTT client id of this process's ingest worker `index`."""
+        prefix = self.ingest_client_prefix or (
+            "sohoa-ingest-" + re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:24]
+        )
+        return f"{prefix}-{index}"
 
     def mqtt_identity_files(self) -> tuple[Path, Path, Path]:
         """(ca_file, cert_file, key_file) for the broker connection.

@@ -1,63 +1,85 @@
-"""Ingest workers: take results from the broker, verify them, merge them, ack them.
+"""Ingest workers: take results (whole, or manifest and chunks) and command replies from the
+broker, drive `protocol.receiver` against the repository, verify and merge, and ack.
 
 Rules of this module:
-- Each worker is one member of the shared subscription `$share/ingest/sohoa/v1/dev/+/result`
-  (MQTT v5 section 4.8.2): N workers, in one process or many, split the load.
-- Messages are handled on the worker's own thread, never on paho's network thread, so a slow
-  verification never delays keep-alives. The queue between them is bounded: the broker is told
-  not to send more than it holds (Receive Maximum), and when one sends more anyway the network
-  thread waits for room (back-pressure) rather than dropping.
-- The device's application ack is published only after the merge has committed; the broker's
-  PUBACK for the incoming message only after that. A crash in between makes the broker or the
-  device deliver again, which the idempotent merge turns into a DUPLICATE ack.
-- Every result that cannot be read or trusted is answered with a REJECTED ack and a reason; a
-  failure of our own (database, disk, no current CRL to check the signer against) is answered
-  with nothing, so the device retries later.
+- Each worker is one member of the shared subscriptions `$share/<group>/sohoa/v1/dev/+/result`
+  and `.../+/reply` (MQTT v5 section 4.8.2): N workers, in one process or many, split the load.
+  `<group>` is the deployment's secret share name (`ServerSettings.ingest_share_group`), so a
+  device cannot join the group and have results dealt to it (Mosquitto 2.0 grants every
+  SUBSCRIBE and drops what the ACL then forbids it to read).
+- Each worker keeps a persistent broker session under a stable client id, so results the
+  broker deals to it while it is away (a restart, a redeploy) wait for it there.
+- The state of a chunked transfer lives in the database (`server.staging`), never in a worker:
+  any worker finishes a transfer another started. Per message: decode it (or answer what
+  cannot be decoded), then, in one transaction under the per-(device, result) lock, load the
+  `TransferState`, run the receiver, and carry out its store effects; assembly reads the staged
+  chunks back one at a time. Verification runs outside the lock; the merge takes the lock
+  again so that nothing is staged for a result once it is merged.
+- The device's application ack is published only after what it answers is committed; the
+  broker's PUBACK for the incoming message only after that. A crash in between makes the
+  broker or the device deliver again, which the idempotent merge answers with DUPLICATE.
+- What cannot be read or trusted is answered with a REJECTED ack and a reason; a failure of
+  our own (database, disk, no current CRL to check the signer against) with nothing, so the
+  device sends again later. A message that names no result is logged and dropped: there is
+  nothing the device could match an answer to.
+- Memory: a worker holds its queue (`ingest_queue_bytes`, or one larger message), the message
+  in hand, and while it verifies a chunked result that one result, reassembled.
 - The long-term-validation copy (`server.ltv`) is made after the ack, on the LTV worker's
-  thread, when ingest is idle: a result's ack never waits for the TSA or the copy (measured
-  on 2 cores: verification ~19 ms per 3-page result, a B-LTA copy ~130 ms).
+  thread, when ingest is idle: a result's ack never waits for the TSA or the copy.
 - A worker never dies on a message. Logs name devices and result ids, never a citizen's data.
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import datetime as dt
-import json
+import hashlib
 import logging
-import os
-import queue
-import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from protocol import topics
-from protocol.encoding import decode, encode
+from protocol.commands import CommandReply
+from protocol.encoding import Message, decode, encode
 from protocol.errors import DecodeError, TopicError
-from protocol.messages import Ack, AckStatus, RejectReason, ResultMessage, sha256_hex
-from server import repository
+from protocol.messages import AckStatus, RejectReason, ResultChunk, ResultManifest, ResultMessage
+from protocol.receiver import (
+    Assemble,
+    DropStaged,
+    Effect,
+    Ignore,
+    Merge,
+    MergeRequest,
+    Receiver,
+    ReceiverLimits,
+    SendAck,
+    StageChunk,
+    StageManifest,
+    TransferState,
+)
+from server import repository, staging
 from server.blobs import BlobStore
 from server.config import ServerSettings
+from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceStatus
-from server.mqtt import Incoming, MqttLink, TlsIdentity
-from support.lifecycle import Service
+from server.mqtt import Incoming
 
 if TYPE_CHECKING:
     from server.ltv import LtvWorker
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 16
-"""Messages a worker holds at once (and the Receive Maximum it announces to the broker)."""
-BACKPRESSURE_S = 10.0
-"""How long paho's network thread may wait for room in the queue (well under the keep-alive)."""
-_POLL_S = 0.2
+MIN_SECRET_GROUP = 16
+"""A share name shorter than this is logged as guessable."""
+PACKET_HEADROOM = 1024 * 1024
+"""Bytes allowed beyond the largest result for a message's header, topic and properties."""
 
 
 class VerdictLike(Protocol):
@@ -97,46 +119,61 @@ class ResultVerifier(Protocol):
 
 @dataclass(frozen=True)
 class IngestStats:
-    """How many messages a worker handled, by outcome.
+    """What a worker has done so far.
 
     Attributes:
         accepted: results stored as new records.
-        duplicates: results that were already stored.
-        rejected: messages answered with a rejection.
-        failed: messages left unanswered after an error of ours (the device retries).
+        duplicates: results that were already stored (answered again).
+        rejected: results answered with a rejection.
+        need_chunks: chunks asked for again (damaged, or missing at a resume).
+        chunks_staged: chunks written to the staging tables.
+        replies: command replies recorded.
+        ignored: messages that needed no answer (late chunks, stray or unreadable messages
+            naming no result).
+        failed: messages left unanswered after an error of ours (the device sends again).
     """
 
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    need_chunks: int = 0
+    chunks_staged: int = 0
+    replies: int = 0
+    ignored: int = 0
     failed: int = 0
 
     @property
-    def handled(self) -> int:
-        """All messages taken off the queue."""
-        return self.accepted + self.duplicates + self.rejected + self.failed
+    def answered(self) -> int:
+        """Results given a final answer (accepted, duplicate or rejected)."""
+        return self.accepted + self.duplicates + self.rejected
+
+    def plus(self, other: IngestStats) -> IngestStats:
+        """The sum of two workers' stats."""
+        return IngestStats(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
 
-class _RejectError(Exception):
-    """A result that is answered with a rejection (internal control flow)."""
+_ACK_COUNTERS = {
+    AckStatus.ACCEPTED: "accepted",
+    AckStatus.DUPLICATE: "duplicates",
+    AckStatus.REJECTED: "rejected",
+    AckStatus.NEED_CHUNKS: "need_chunks",
+}
 
-    def __init__(self, reason: RejectReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
-
-class IngestWorker(Service):
-    """One ingest worker: an MQTT connection with the server's identity and a handling thread.
+class IngestWorker(MqttConsumer):
+    """One ingest worker: a persistent MQTT session in the ingest share group and a thread that
+    runs each message through `protocol.receiver`.
 
     Args:
-        settings: broker address, TLS identity and data_dir (blob store).
+        settings: broker address, TLS identity, share group, limits and data_dir (blob store).
         engine: the repository's engine (migrated).
         verifier: checks the signed PDFs.
-        index: this worker's number in its process (part of its MQTT client id).
-        queue_size: messages held at once; also the Receive Maximum announced to the broker.
+        index: this worker's number in its process (its client id is stable per index).
         ltv: makes the long-term copies of the results this worker accepts (shared by the
             workers of a process; started and stopped with them); None: no copies.
+        client_id: the MQTT client id (default `settings.ingest_client_id(index)`).
     """
 
     def __init__(
@@ -146,280 +183,334 @@ class IngestWorker(Service):
         verifier: ResultVerifier,
         *,
         index: int = 0,
-        queue_size: int = QUEUE_SIZE,
         ltv: LtvWorker | None = None,
+        client_id: str | None = None,
     ) -> None:
-        self.settings = settings
+        group = settings.ingest_share_group()
+        super().__init__(
+            settings,
+            name=f"ingest-{index}",
+            client_id=client_id or settings.ingest_client_id(index),
+            subscriptions=topics.ingest_subscriptions(group),
+            persistent=True,
+            queue_messages=settings.ingest_queue_messages,
+            queue_bytes=settings.ingest_queue_bytes,
+            max_packet_bytes=settings.max_result_bytes + PACKET_HEADROOM,
+        )
         self.engine = engine
         self.verifier = verifier
         self.ltv = ltv
         self._ltv_started = False
         self.blobs = BlobStore(settings.data_dir)
-        self.name = f"ingest-{index}"
-        self._queue: queue.Queue[Incoming | None] = queue.Queue(maxsize=queue_size)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.receiver = Receiver(
+            ReceiverLimits(
+                max_result_bytes=settings.max_result_bytes,
+                max_chunk_bytes=settings.max_chunk_bytes,
+                max_staged_bytes_per_device=settings.max_staged_bytes_per_device,
+            )
+        )
         self._stats = IngestStats()
         self._stats_lock = threading.Lock()
-        ca_file, cert_file, key_file = settings.mqtt_identity_files()
-        host = socket.gethostname().replace(".", "-")[:20]
-        self._link = MqttLink(
-            host=settings.broker_host,
-            port=settings.broker_port,
-            identity=TlsIdentity(ca_file, cert_file, key_file),
-            client_id=f"sohoa-ingest-{host}-{os.getpid()}-{index}",
-            on_message=self._enqueue,
-            receive_maximum=queue_size,
-        )
 
     # --- life cycle ---
 
     def start(self, timeout: float = 10.0) -> None:
-        """Connect to the broker, join the shared subscription and start handling messages.
+        """Connect to the broker, join the shared subscriptions and start handling messages.
 
         Raises:
             IngestError: the broker could not be reached or refused us; says what to check.
         """
-        self._stopping.clear()
         if self.ltv is not None and not self._ltv_started:
             self.ltv.start()
             self._ltv_started = True
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        try:
-            self._link.connect(timeout)
-            self._link.subscribe(topics.shared_filter(topics.Kind.RESULT), qos=1, timeout=timeout)
-        except IngestError:
-            self.stop()
-            raise
-        log.info(
-            "%s listening on %s:%s", self.name, self.settings.broker_host, self.settings.broker_port
-        )
+        super().start(timeout)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Finish the message in hand, then disconnect. Queued, unacked messages are left to the
-        broker and the devices to deliver again."""
-        self._stopping.set()
-        # Wake the thread now; if the queue is full it is busy and sees the flag after its message.
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        # Unacked, they will come again; emptying the queue frees a network thread waiting on it.
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._link.close()
+    def stop(self, timeout: float = 10.0, *, end_session: bool = False) -> None:
+        """Finish the message in hand, then disconnect (see `MqttConsumer.stop`)."""
+        super().stop(timeout, end_session=end_session)
         if self.ltv is not None and self._ltv_started:
             self._ltv_started = False
             self.ltv.stop()
 
     def stats(self) -> IngestStats:
-        """What this worker has handled so far."""
+        """What this worker has done so far."""
         with self._stats_lock:
             return self._stats
 
-    # --- threads ---
+    # --- one message ---
 
-    def _enqueue(self, message: Incoming) -> None:
-        # paho's network thread. A broker that honours our Receive Maximum never fills the queue;
-        # Mosquitto 2.0.11 does not (measured: 187 in flight for a maximum of 16), so when it is
-        # full we stop reading from the socket for a while: back-pressure through TCP. The
-        # handling thread never waits for this thread, so the queue always drains.
-        if self._stopping.is_set():
-            return  # not acked: the broker or the device delivers it again
+    def handle(self, message: Incoming) -> None:
+        """Route one message by its topic: results to the receiver, replies to the commands."""
         if self.ltv is not None:
             self.ltv.ingest_busy()  # long-term copies wait while results come in
         try:
-            self._queue.put(message, timeout=BACKPRESSURE_S)
-        except queue.Full:
-            # Free the broker's slot; the device retries because it gets no application ack.
-            log.error("%s: queue still full, dropping a message on %s", self.name, message.topic)
-            self._link.ack(message)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                message = self._queue.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
-            if message is None:
-                continue
-            if self.ltv is not None:
-                self.ltv.ingest_busy()
-            try:
-                self._handle(message)
-            except Exception:
-                # A worker never dies on one message (the device will retry it).
-                log.exception("%s: unexpected error on a message on %s", self.name, message.topic)
-                self._count("failed")
-                self._link.ack(message)
-
-    # --- one message ---
-
-    def _handle(self, message: Incoming) -> None:
-        try:
-            device_id = topics.parse(message.topic).device_id
+            where = topics.parse(message.topic)
         except TopicError:
             log.warning("%s: ignoring a message on foreign topic %s", self.name, message.topic)
-            self._count("failed")
-            self._link.ack(message)
+            self._count("ignored")
             return
         try:
-            ack = self._process(device_id, message.payload)
-        except _RejectError as r:
-            result_id = _claimed_result_id(message.payload)
-            log.warning(
-                "rejected result %s from device %s: %s (%s)",
-                result_id,
-                device_id,
-                r.reason.value,
-                r.detail,
-            )
-            ack = Ack(
-                result_id=result_id, status=AckStatus.REJECTED, reason=r.reason, detail=r.detail
-            )
-            self._count("rejected")
+            if where.kind is topics.Kind.RESULT:
+                self._on_result(where.device_id, message.payload)
+            elif where.kind is topics.Kind.REPLY:
+                self._on_reply(where.device_id, message.payload)
+            else:
+                self._count("ignored")
         except ServerError as e:
-            # Ours, not the device's: say nothing to it, so it sends the result again later.
-            log.error("%s: cannot handle a result from device %s: %s", self.name, device_id, e)
+            # Ours, not the device's: no answer, so it sends again later.
+            log.error("%s: cannot handle a message of device %s: %s", self.name, where.device_id, e)
             self._count("failed")
-            self._link.ack(message)
-            return
-        else:
-            self._count("accepted" if ack.status is AckStatus.ACCEPTED else "duplicates")
-        self._link.publish(topics.ack_topic(device_id), encode(ack), qos=1)
-        self._link.ack(message)
-        if self.ltv is not None and ack.status is AckStatus.ACCEPTED and ack.record_id:
-            self.ltv.submit(ack.record_id)
 
-    def _process(self, device_id: str, payload: bytes) -> Ack:
-        """Verify and merge one result; return the ack to send (after the commit).
+    def _on_result(self, device_id: str, payload: bytes) -> None:
+        try:
+            decoded = decode(payload)
+        except DecodeError as e:
+            self._answer(self.receiver.on_undecodable(device_id, e))
+            return
+        if isinstance(decoded, ResultMessage | ResultManifest | ResultChunk):
+            self._transfer(device_id, decoded)
+        else:
+            self._answer(self.receiver.on_message(device_id, decoded, TransferState()))
+
+    def _transfer(
+        self, device_id: str, message: ResultMessage | ResultManifest | ResultChunk
+    ) -> None:
+        """Stage, assemble and answer under the per-result lock; then verify and merge."""
+        acks: list[SendAck] = []
+        merges: list[tuple[MergeRequest, bytes]] = []
+        try:
+            with session_scope(self.engine) as session:
+                staging.lock(session, device_id, message.result_id)
+                state = staging.load_state(
+                    session,
+                    device_id,
+                    message.result_id,
+                    with_quota=isinstance(message, ResultChunk),
+                )
+                todo = collections.deque(self.receiver.on_message(device_id, message, state))
+                assembled: bytes | None = None
+                while todo:
+                    effect = todo.popleft()
+                    if isinstance(effect, StageManifest):
+                        staging.stage_manifest(session, effect.manifest)
+                    elif isinstance(effect, StageChunk):
+                        if staging.stage_chunk(session, effect.chunk):
+                            self._count("chunks_staged")
+                    elif isinstance(effect, DropStaged):
+                        staging.drop(session, effect.device_id, effect.result_id, effect.indexes)
+                    elif isinstance(effect, Assemble):
+                        whole = staging.assemble(session, effect.manifest)
+                        if whole is None:
+                            # A chunk is missing after all: stop here unanswered (keeping what
+                            # was staged); the device's resume comes back for it.
+                            todo.clear()
+                            self._count("ignored")
+                            continue
+                        assembled, sha256 = whole
+                        todo.extendleft(
+                            reversed(self.receiver.on_assembled(effect.manifest, sha256))
+                        )
+                    elif isinstance(effect, Merge):
+                        pdf = effect.request.pdf if effect.request.pdf is not None else assembled
+                        if pdf is None:  # a receiver bug: merge without bytes
+                            raise IngestError(f"no bytes to merge for {effect.request.result_id}")
+                        merges.append((effect.request, pdf))
+                    else:
+                        self._other(effect, acks)
+                session.commit()
+        except SQLAlchemyError as e:
+            raise IngestError(f"staging of result {message.result_id} failed: {e}") from e
+        self._send(acks)
+        for request, pdf in merges:
+            self._merge(request, pdf)
+
+    def _merge(self, request: MergeRequest, pdf: bytes) -> None:
+        """Verify, check the signer, merge idempotently; then answer.
 
         Raises:
-            _RejectError: the result is refused, with the reason for the device.
-            ServerError: the repository or the verifier failed (not the device's fault).
+            IngestError: the signer's revocation cannot be checked now (our CRL), or the
+                repository failed: no answer, the device sends again.
         """
-        try:
-            result = decode(payload)
-        except DecodeError as e:
-            raise _RejectError(_reason(e.reason), str(e)) from e
-        if not isinstance(result, ResultMessage):
-            raise _RejectError(RejectReason.SCHEMA, "an ack was sent on a result topic")
-        if result.device_id != device_id:
-            raise _RejectError(
-                RejectReason.DEVICE_MISMATCH,
-                f"the message names device {result.device_id} but came on {device_id}'s topic",
-            )
+        device_id = request.device_id
+        verdict = self.verifier.verify(pdf, device_id=device_id)
+        if verdict.reason == RejectReason.REVOCATION_UNKNOWN.value:
+            raise IngestError(f"cannot check the signer's revocation: {verdict.detail}")
         with session_scope(self.engine) as session:
             device = repository.get_device(session, device_id)
-        if device is None:
-            raise _RejectError(
-                RejectReason.UNKNOWN_DEVICE,
-                f"device {device_id} is not registered with the server: ask the province admin",
-            )
-        if device.status is DeviceStatus.REVOKED:
-            raise _RejectError(RejectReason.REVOKED_DEVICE, f"device {device_id} has been revoked")
-
-        verdict = self.verifier.verify(result.pdf, device_id=device_id)
-        if verdict.reason == RejectReason.REVOCATION_UNKNOWN.value:
-            # Our CRL is missing or stale: not the device's fault. No answer, so it retries.
-            raise IngestError(f"cannot check the signer's revocation: {verdict.detail}")
+        if device is None:  # removed between the gate and now
+            detail = f"device {device_id} is not registered with the server"
+            self._after(self.receiver.on_refused(request, RejectReason.UNKNOWN_DEVICE, detail))
+            return
+        if device.status is DeviceStatus.REVOKED:  # revoked between the gate and now
+            detail = f"device {device_id} is revoked"
+            self._after(self.receiver.on_refused(request, RejectReason.REVOKED_DEVICE, detail))
+            return
         if not verdict.valid:
-            raise _RejectError(_reason(verdict.reason, RejectReason.SIGNATURE), verdict.detail)
+            reason = _reason(verdict.reason, RejectReason.SIGNATURE)
+            self._after(self.receiver.on_refused(request, reason, verdict.detail))
+            return
         if (verdict.signer_cert_sha256 or "").lower() != device.signing_cert_sha256:
-            raise _RejectError(
-                RejectReason.SIGNER_NOT_REGISTERED,
-                f"the document was signed with a certificate not registered for {device_id}",
+            detail = f"the document was signed with a certificate not registered for {device_id}"
+            self._after(
+                self.receiver.on_refused(request, RejectReason.SIGNER_NOT_REGISTERED, detail)
             )
+            return
+        pdf_path = self.blobs.put(pdf)
+        try:
+            with session_scope(self.engine) as session:
+                staging.lock(session, device_id, request.result_id)
+                outcome = repository.merge_result(
+                    session,
+                    result_id=request.result_id,
+                    device_id=device_id,
+                    fields=request.fields,
+                    verdict=verdict,
+                    pdf_path=pdf_path,
+                    pdf_size=len(pdf),
+                )
+        except SQLAlchemyError as e:
+            raise IngestError(f"merge of result {request.result_id} failed: {e}") from e
+        if not outcome.created:
+            log.info("result %s from device %s was already stored", request.result_id, device_id)
+        self._after(self.receiver.on_merged(request, outcome.record_id, outcome.created))
+        if self.ltv is not None and outcome.created:
+            self.ltv.submit(outcome.record_id)
 
-        pdf_path = self.blobs.put(result.pdf)
+    def _after(self, effects: Sequence[Effect]) -> None:
+        """Carry out the effects of a merge or refusal: drop the staged parts (committed),
+        then answer."""
+        drops = [e for e in effects if isinstance(e, DropStaged)]
+        if drops:
+            try:
+                with session_scope(self.engine) as session:
+                    for drop in drops:
+                        staging.drop(session, drop.device_id, drop.result_id, drop.indexes)
+                    session.commit()
+            except SQLAlchemyError as e:
+                # The answer still goes out: leftovers expire (`staging_expiry_s`).
+                log.error("cannot drop the staged parts of a result: %s", e)
+        self._answer([e for e in effects if not isinstance(e, DropStaged)])
+
+    def _answer(self, effects: Sequence[Effect]) -> None:
+        """Carry out effects that touch no store (acks and ignores)."""
+        acks: list[SendAck] = []
+        for effect in effects:
+            self._other(effect, acks)
+        self._send(acks)
+
+    def _other(self, effect: Effect, acks: list[SendAck]) -> None:
+        if isinstance(effect, SendAck):
+            acks.append(effect)
+        elif isinstance(effect, Ignore):
+            log.debug("%s: %s", self.name, effect.detail)
+            self._count("ignored")
+        else:  # a receiver bug; the store effects are handled by the caller
+            raise IngestError(f"unexpected effect {type(effect).__name__} here")
+
+    def _send(self, acks: Sequence[SendAck]) -> None:
+        for effect in acks:
+            ack = effect.ack
+            if ack.status is AckStatus.REJECTED:
+                log.warning(
+                    "rejected result %s from device %s: %s (%s)",
+                    ack.result_id,
+                    effect.device_id,
+                    ack.reason.value if ack.reason else "?",
+                    ack.detail,
+                )
+            self.publish(topics.ack_topic(effect.device_id), encode(ack))
+            self._count(_ACK_COUNTERS[ack.status])
+
+    def _on_reply(self, device_id: str, payload: bytes) -> None:
+        try:
+            reply: Message = decode(payload)
+        except DecodeError as e:
+            log.warning("device %s sent an unreadable command reply: %s", device_id, e)
+            self._count("ignored")
+            return
+        if not isinstance(reply, CommandReply) or reply.device_id != device_id:
+            log.warning(
+                "device %s sent something else than its own reply on its reply topic", device_id
+            )
+            self._count("ignored")
+            return
         with session_scope(self.engine) as session:
-            outcome = repository.merge_result(
-                session,
-                result_id=result.result_id,
-                device_id=device_id,
-                fields=result.fields,
-                verdict=verdict,
-                pdf_path=pdf_path,
-                pdf_size=len(result.pdf),
-            )
-        if outcome.created:
-            return Ack(
-                result_id=result.result_id,
-                status=AckStatus.ACCEPTED,
-                detail="stored",
-                record_id=outcome.record_id,
-            )
-        log.info("result %s from device %s was already stored", result.result_id, device_id)
-        return Ack(
-            result_id=result.result_id,
-            status=AckStatus.DUPLICATE,
-            detail="already stored",
-            record_id=outcome.record_id,
+            found = repository.record_reply(session, reply)
+        if not found:
+            log.warning("device %s replied to unknown command %s", device_id, reply.command_id)
+            self._count("ignored")
+            return
+        log.info(
+            "device %s answered command %s: %s %s",
+            device_id,
+            reply.command_id,
+            reply.status.value,
+            reply.detail,
         )
+        self._count("replies")
 
     def _count(self, outcome: str) -> None:
         with self._stats_lock:
-            values = {
-                "accepted": self._stats.accepted,
-                "duplicates": self._stats.duplicates,
-                "rejected": self._stats.rejected,
-                "failed": self._stats.failed,
-            }
-            values[outcome] += 1
-            self._stats = IngestStats(**values)
+            self._stats = replace(self._stats, **{outcome: getattr(self._stats, outcome) + 1})
 
 
 def start_workers(
     settings: ServerSettings, engine: Engine, verifier: ResultVerifier
-) -> list[IngestWorker]:
-    """Start `settings.ingest_workers` workers; if one cannot start, stop those already started.
+) -> list[MqttConsumer]:
+    """Start `settings.ingest_workers` ingest workers and this process's device watcher
+    (heartbeats, commands, staging expiry); if one cannot start, stop those already started.
 
     With `ltv` on and `crl_path` set, the workers share one LTV worker (`server.ltv`) that makes
     the long-term copies of what they accept.
 
     Raises:
         IngestError: a worker could not connect or subscribe.
-        ConfigError: the LTV settings name a missing or unreadable certificate.
+        ConfigError: a setting names a missing file or an unreadable key.
     """
+    from server.devices import DeviceWatcher
     from server.ltv import ltv_worker_from_settings  # pyHanko: loaded only to ingest
 
     ltv = ltv_worker_from_settings(settings, engine)
-    workers: list[IngestWorker] = []
+    group = settings.ingest_share_group()
+    if group == topics.INGEST_GROUP or len(group) < MIN_SECRET_GROUP:
+        log.warning(
+            "the ingest share group name %r can be guessed: a device that joins it has results "
+            "dealt to it dropped by the broker; set ingest_group to the output of "
+            "`sohoa provision ingest-group`",
+            group,
+        )
+    log.info(
+        "ingest: %d worker(s) in share group #%s (a fingerprint: the name is a secret)",
+        settings.ingest_workers,
+        hashlib.sha256(group.encode()).hexdigest()[:8],
+    )
+    started: list[MqttConsumer] = []
     try:
+        watcher = DeviceWatcher(settings, engine)
+        watcher.start()
+        started.append(watcher)
         for index in range(settings.ingest_workers):
             worker = IngestWorker(settings, engine, verifier, index=index, ltv=ltv)
             worker.start()
-            workers.append(worker)
+            started.append(worker)
     except ServerError:
-        stop_workers(workers)
+        stop_workers(started)
         raise
-    return workers
+    return started
 
 
-def stop_workers(workers: Sequence[IngestWorker]) -> None:
-    """Stop every worker."""
+def stop_workers(workers: Sequence[MqttConsumer], *, end_sessions: bool = False) -> None:
+    """Stop every worker (each finishes the message in hand).
+
+    Args:
+        end_sessions: also end the ingest workers' broker sessions (retiring them for good).
+    """
     for worker in workers:
-        worker.stop()
+        worker.stop(end_session=end_sessions)
 
 
-def _reason(value: str | None, default: RejectReason = RejectReason.SCHEMA) -> RejectReason:
+def _reason(value: str | None, default: RejectReason) -> RejectReason:
     try:
         return RejectReason(value)
     except ValueError:
         return default
-
-
-def _claimed_result_id(payload: bytes) -> str:
-    """The result_id a rejected message claims, so the device can match the ack to it; for
-    unreadable bytes, their own SHA-256. The claim is in the JSON header: the payload up to its
-    first LF (`protocol.encoding`)."""
-    try:
-        obj = json.loads(payload.split(b"\n", 1)[0])
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return sha256_hex(payload)
-    claimed = obj.get("result_id") if isinstance(obj, dict) else None
-    if isinstance(claimed, str) and len(claimed) == 64:
-        return claimed
-    return sha256_hex(payload)

@@ -9,6 +9,11 @@ Rules of this module:
 - A record points at two blobs: the PDF exactly as the device sent it (`pdf_path`, never
   changed) and the centre's long-term-validation copy (`ltv_pdf_path`: the same bytes plus a
   DSS and, with a TSA, a document timestamp), made after the record is stored.
+- A chunked result in transit is staged in the database (`Transfer`, `TransferChunk`), keyed by
+  device and result, so that any ingest worker can finish a transfer another started; the rows
+  go when the result is answered, or expire when the transfer is abandoned.
+- A device's last heartbeat lives on its `Device` row (what an admin watching hundreds of
+  appliances reads); commands to devices and their replies are `DeviceCommand` rows.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
+
+from protocol.commands import CommandName, ReplyStatus
+from protocol.status import LinkState
 
 
 def utc_now() -> dt.datetime:
@@ -94,6 +102,36 @@ _DEVICE_STATUS = sa.Enum(
 )
 
 
+def _string_enum(enum: type[Enum], name: str) -> sa.Enum:
+    """An enum stored as its values in a VARCHAR (no native type: one migration for both
+    backends)."""
+    return sa.Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class CommandState(Enum):
+    """Where a command to a device stands."""
+
+    QUEUED = "queued"
+    """Issued; waiting for a running server to publish it."""
+    SENT = "sent"
+    """Published on the device's `cmd` topic (the broker keeps it for an offline device)."""
+    ANSWERED = "answered"
+    """The device replied (see `reply_status`)."""
+
+
+_LINK_STATE = _string_enum(LinkState, "linkstate")
+_COMMAND_NAME = _string_enum(CommandName, "commandname")
+_COMMAND_STATE = _string_enum(CommandState, "commandstate")
+_REPLY_STATUS = _string_enum(ReplyStatus, "replystatus")
+
+
 # --- devices -------------------------------------------------------------------------------------
 
 
@@ -112,18 +150,167 @@ class DeviceCreate(DeviceBase):
     """What registering a device takes."""
 
 
-class Device(DeviceBase, table=True):
+class DeviceHeartbeat(SQLModel):
+    """A device's last heartbeat (`sohoa.status/1`) as the server recorded it; None where the
+    device never said (or its last will, which measures nothing, came after)."""
+
+    link_state: LinkState | None = Field(default=None, sa_type=_LINK_STATE)
+    """online, offline (its last will, or a clean shutdown) or stopped (e.g. revoked)."""
+    status_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the device measured its last heartbeat (the device's clock)."""
+    status_received_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the server received its last heartbeat or last will (the server's clock)."""
+    queue_depth: int | None = None
+    """Results in its outbox waiting for the server's answer."""
+    oldest_pending_age_s: float | None = None
+    """Seconds since the oldest waiting result was signed."""
+    disk_free_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    """Free space where its outbox lives."""
+    token_present: bool | None = None
+    """Whether its signing token answered."""
+    versions: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
+    """Its software versions, e.g. {"sohoa": "0.1.0", "protocol": "1"}."""
+    last_error: str | None = Field(default=None, max_length=1024)
+    """The last problem it reported (no personal data)."""
+
+
+class Device(DeviceBase, DeviceHeartbeat, table=True):
     """A registered appliance."""
 
     status: DeviceStatus = Field(default=DeviceStatus.ACTIVE, sa_type=_DEVICE_STATUS)
     registered_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
-class DevicePublic(DeviceBase):
-    """A device as the API shows it."""
+class DevicePublic(DeviceBase, DeviceHeartbeat):
+    """A device as the API shows it: registration, last heartbeat, last result received."""
 
     status: DeviceStatus
     registered_at: dt.datetime
+    last_result_at: dt.datetime | None = None
+    """When the server last stored a result from it."""
+    heartbeat_age_s: float | None = None
+    """Seconds since the server last heard from it (heartbeat or last will), when it has."""
+
+
+class DevicesPublic(SQLModel):
+    """A page of devices and how many match in all."""
+
+    data: list[DevicePublic]
+    count: int
+
+
+class DeviceSummary(SQLModel):
+    """The fleet at a glance, for a province admin watching hundreds of appliances.
+
+    Attributes are counts of registered devices unless said otherwise.
+    """
+
+    devices: int
+    active: int
+    revoked: int
+    online: int
+    offline: int
+    stopped: int
+    never_heard: int
+    """Registered devices that never sent a heartbeat."""
+    silent: int
+    """Devices said online whose last heartbeat is older than `silent_after_s`."""
+    silent_after_s: float
+    with_errors: int
+    """Devices whose last heartbeat reports an error."""
+    queued_results: int
+    """Results waiting on all devices together (from their last heartbeats)."""
+    oldest_pending_age_s: float | None
+    """The oldest waiting result's age over all devices, in seconds."""
+
+
+# --- commands to devices ---------------------------------------------------------------------
+
+
+class DeviceCommandCreate(SQLModel):
+    """What issuing a command takes (see `protocol.commands` for each command's args)."""
+
+    name: CommandName
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeviceCommand(SQLModel, table=True):
+    """A command to one device and, once it came, the device's reply."""
+
+    __tablename__ = "device_command"
+
+    command_id: str = Field(primary_key=True, max_length=64)
+    """Unique per command (`protocol.commands`); the reply names it."""
+    device_id: str = Field(max_length=64, foreign_key="device.device_id", index=True)
+    name: CommandName = Field(sa_type=_COMMAND_NAME)
+    args: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    issued_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+    state: CommandState = Field(default=CommandState.QUEUED, sa_type=_COMMAND_STATE, index=True)
+    sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reply_status: ReplyStatus | None = Field(default=None, sa_type=_REPLY_STATUS)
+    reply_detail: str | None = Field(default=None, max_length=4096)
+    reply_data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    replied_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeviceCommandPublic(SQLModel):
+    """A command as the API shows it."""
+
+    command_id: str
+    device_id: str
+    name: CommandName
+    args: dict[str, Any]
+    issued_at: dt.datetime
+    state: CommandState
+    sent_at: dt.datetime | None
+    reply_status: ReplyStatus | None
+    reply_detail: str | None
+    reply_data: dict[str, Any] | None
+    replied_at: dt.datetime | None
+
+
+# --- transfers in progress (chunked results being staged) --------------------------------------
+
+
+class Transfer(SQLModel, table=True):
+    """A chunked result being received: its manifest once it came (`size` is None before), and
+    when it was last touched (abandoned transfers expire by it)."""
+
+    device_id: str = Field(primary_key=True, max_length=64, foreign_key="device.device_id")
+    result_id: str = Field(primary_key=True, max_length=64)
+    size: int | None = Field(default=None, sa_type=sa.BigInteger)
+    """The whole PDF's size from the manifest (None until the manifest is staged)."""
+    chunk_size: int | None = None
+    """The manifest's chunk size."""
+    result_fields: dict[str, str | None] | None = Field(default=None, sa_type=sa.JSON)
+    """The manifest's fields."""
+    signed_at: str | None = Field(default=None, max_length=64)
+    """The manifest's `created_at` (when the device signed it), as the device wrote it."""
+    result_metadata: dict[str, str] | None = Field(default=None, sa_type=sa.JSON)
+    """The manifest's metadata."""
+    started_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    touched_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+    """The last time a part of it was staged."""
+
+
+class TransferChunk(SQLModel, table=True):
+    """One staged chunk of a `Transfer`: its bytes, checked against its SHA-256 before staging."""
+
+    __tablename__ = "transfer_chunk"
+
+    device_id: str = Field(primary_key=True, max_length=64)
+    result_id: str = Field(primary_key=True, max_length=64)
+    idx: int = Field(primary_key=True)
+    """The chunk's index."""
+    size: int = Field(sa_type=sa.BigInteger)
+    """The whole result's size it was cut from."""
+    chunk_size: int
+    """The chunk size it was cut with."""
+    sha256: str = Field(max_length=64)
+    nbytes: int
+    """len(data), summed for a device's staging quota."""
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    staged_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
 # --- records -------------------------------------------------------------------------------------

@@ -4,14 +4,20 @@ Rules of this module:
 - It is the only server module that imports paho; paho's types and errors stop here
   (`IngestError`, `Incoming`).
 - Acknowledgement is manual: a QoS 1 message is PUBACKed only when the caller says it is done
-  with it, and the client announces a Receive Maximum (MQTT v5 section 3.1.2.11.3), so the broker
-  never has more unfinished messages in flight to this client than the caller can queue.
-- Callbacks run on paho's network thread: they only hand messages over, never block.
+  with it. The client announces a Receive Maximum (MQTT v5 section 3.1.2.11.3) so that the
+  broker should not have more unfinished messages in flight to it than the caller can queue;
+  Mosquitto 2.0.11 does not honour it, so the caller's `on_message` may block for room (which
+  stops paho reading the socket: back-pressure through TCP) but must never drop a message.
+- A persistent link (`clean_start=False`, a Session Expiry Interval, MQTT v5 section 3.1.2.11.2)
+  under a stable client id keeps its subscriptions and the messages dealt to it at the broker
+  while it is away, and gets its unacknowledged messages again when it comes back.
+- Callbacks run on paho's network thread: they hand messages over and never do work there.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -31,6 +37,7 @@ from server.errors import IngestError
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
+_SESSION_TAKEN_OVER = 0x8E
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,14 @@ class MqttLink:
         port: the broker's TLS port.
         identity: our TLS client identity and the CA to trust.
         client_id: the MQTT client id (unique per connection).
-        on_message: called on paho's network thread for each message; must not block.
+        on_message: called on paho's network thread for each message; may block for a while
+            (back-pressure) but does no work there.
         receive_maximum: how many unacked QoS 1 messages the broker may send us at once.
+        clean_start: False to resume the session the broker keeps for `client_id`.
+        session_expiry_s: how long the broker keeps our session after we disconnect (0: it
+            ends with the connection).
+        max_packet_bytes: the largest packet we accept (the broker drops larger ones for us),
+            or None for no limit of ours.
     """
 
     def __init__(
@@ -86,12 +99,21 @@ class MqttLink:
         client_id: str,
         on_message: Callable[[Incoming], None],
         receive_maximum: int = 16,
+        clean_start: bool = True,
+        session_expiry_s: int = 0,
+        max_packet_bytes: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.client_id = client_id
         self._identity = identity
         self._on_message = on_message
         self._receive_maximum = receive_maximum
+        self._clean_start = clean_start
+        self._session_expiry_s = session_expiry_s
+        self._max_packet_bytes = max_packet_bytes
+        self._session_present: bool | None = None
+        self._refused_mids: dict[int, ReasonCode] = {}
         self._subscriptions: list[str] = []
         self._lock = threading.Condition()
         self._connack: ReasonCode | None = None
@@ -117,6 +139,11 @@ class MqttLink:
         """Whether the connection is up right now."""
         return self._connected
 
+    @property
+    def session_present(self) -> bool | None:
+        """Whether the broker resumed a session at the last connection (None before one)."""
+        return self._session_present
+
     def connect(self, timeout: float = 10.0) -> None:
         """Connect (TLS handshake, CONNECT/CONNACK) and start paho's network thread.
 
@@ -140,9 +167,17 @@ class MqttLink:
             ) from e
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.ReceiveMaximum = self._receive_maximum
+        if self._session_expiry_s:
+            props.SessionExpiryInterval = self._session_expiry_s
+        if self._max_packet_bytes is not None:
+            props.MaximumPacketSize = self._max_packet_bytes
         try:
             self._client.connect(
-                self.host, self.port, keepalive=KEEPALIVE_S, clean_start=True, properties=props
+                self.host,
+                self.port,
+                keepalive=KEEPALIVE_S,
+                clean_start=self._clean_start,
+                properties=props,
             )
         except ssl.SSLError as e:
             raise IngestError(
@@ -205,21 +240,59 @@ class MqttLink:
         Raises:
             IngestError: paho would not even queue it.
         """
+        self._publish(topic, payload, qos)
+
+    def publish_and_wait(self, topic: str, payload: bytes, timeout: float = 10.0) -> None:
+        """Publish with QoS 1 and wait for the broker's PUBACK (not from paho's network thread).
+
+        Raises:
+            IngestError: the broker did not take it in time, or refused it (ACL, size).
+        """
+        info = self._publish(topic, payload, 1)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError) as e:
+            raise IngestError(f"cannot publish to {topic}: {e}") from e
+        if not info.is_published():
+            raise IngestError(
+                f"the broker at {self.host}:{self.port} did not take a message to {topic} "
+                f"within {timeout:.0f} s"
+            )
+        with self._lock:
+            refused = self._refused_mids.pop(info.mid, None)
+        if refused is not None:
+            raise IngestError(
+                f"the broker refused a message to {topic}: {refused}; check its ACL for the "
+                "server identity"
+            )
+
+    def _publish(self, topic: str, payload: bytes, qos: int) -> paho.MQTTMessageInfo:
         info = self._client.publish(topic, payload, qos=qos)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise IngestError(f"cannot publish to {topic}: {paho.error_string(info.rc)}")
         if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
             log.warning("broker unreachable: a message to %s waits for the reconnection", topic)
+        return info
 
     def ack(self, message: Incoming) -> None:
         """PUBACK `message`: the broker may forget it."""
         if message.qos > 0:
             self._client.ack(message.mid, message.qos)
 
-    def close(self) -> None:
-        """Disconnect and stop paho's network thread."""
+    def close(self, *, end_session: bool = False) -> None:
+        """Disconnect and stop paho's network thread.
+
+        Args:
+            end_session: also end our session at the broker (Session Expiry Interval 0 in the
+                DISCONNECT, MQTT v5 section 3.14.2.2.2): what it kept for us is dropped, and a
+                shared subscription no longer deals messages to us.
+        """
         self._closing = True
-        self._client.disconnect()
+        props = None
+        if end_session and self._session_expiry_s:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+        self._client.disconnect(properties=props)
         self._client.loop_stop()
         self._connected = False
 
@@ -229,7 +302,7 @@ class MqttLink:
         self,
         _client: paho.Client,
         _userdata: Any,
-        _flags: Any,
+        flags: Any,
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
@@ -237,12 +310,14 @@ class MqttLink:
             first = self._connack is None
             self._connack = reason_code
             self._connected = not reason_code.is_failure
+            self._session_present = bool(getattr(flags, "session_present", False))
             self._lock.notify_all()
         if reason_code.is_failure:
             log.warning(
                 "broker %s:%s refused the connection: %s", self.host, self.port, reason_code
             )
             return
+        no_delay(self._client)
         if not first:
             log.info("reconnected to the broker %s:%s", self.host, self.port)
             for topic_filter in self._subscriptions:
@@ -261,7 +336,15 @@ class MqttLink:
             self._connected = False
             self._disconnect = str(reason_code)
             self._lock.notify_all()
-        if was_connected and not self._closing:
+        if self._closing:
+            return
+        if reason_code.value == _SESSION_TAKEN_OVER:
+            log.error(
+                "another client connected as %s and took over our session: two server "
+                "processes share one client id; give each its own ingest_client_prefix",
+                self.client_id,
+            )
+        elif was_connected:
             log.warning("lost the broker %s:%s: %s", self.host, self.port, reason_code)
 
     def _handle_subscribe(
@@ -285,9 +368,26 @@ class MqttLink:
         _properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
+            with self._lock:
+                self._refused_mids[mid] = reason_code
+                while len(self._refused_mids) > 1000:  # only publish_and_wait reads them
+                    self._refused_mids.pop(next(iter(self._refused_mids)))
             log.error("the broker refused our message %s: %s; check its ACL", mid, reason_code)
 
     def _handle_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         self._on_message(
             Incoming(topic=msg.topic, payload=bytes(msg.payload), mid=msg.mid, qos=msg.qos)
         )
+
+
+def no_delay(client: paho.Client) -> None:
+    """Turn Nagle's algorithm off on the connection's socket (paho leaves it on): our PUBACKs
+    and acks are small packets that would otherwise wait up to the peer's delayed-ACK timer
+    (40 ms on Linux) whenever an earlier one is still unacknowledged."""
+    sock = client.socket()
+    if not isinstance(sock, socket.socket):  # ssl.SSLSocket is one
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as e:  # not TCP (e.g. a Unix socket): nothing to turn off
+        log.debug("cannot set TCP_NODELAY: %s", e)

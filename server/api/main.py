@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from server.api.routes import health, records
+from server.api.routes import devices, health, records
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
@@ -45,6 +45,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(records.router)
+    api.include_router(devices.router)
     app.include_router(api)
     app.include_router(health.router)
     return app

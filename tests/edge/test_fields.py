@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -59,12 +57,6 @@ DEATH_EXTRACT_FIELDS = {
     "ngay_sinh": "1938-09-02",
     "nguoi_ky": "Châu Minh Khải",
 }
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[OcrEngine]:
-    with OcrEngine() as loaded:
-        yield loaded
 
 
 def test_field_keys_are_those_of_the_design() -> None:

@@ -7,7 +7,6 @@ import math
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import edge.ocr.engine
 from edge.errors import OcrError
 from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
 from edge.ocr.signer import fold, signer_region, splice_lines
-from edge.sample_document import SampleDocument, render_sample_result
+from edge.sample_document import SampleDocument
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -38,17 +37,6 @@ def cer(reference: str, hypothesis: str) -> float:
     """Character error rate with whitespace collapsed, as the corpus scorer computes it."""
     ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
     return levenshtein(ref, hyp) / len(ref)
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[OcrEngine]:
-    with OcrEngine() as loaded:
-        yield loaded
-
-
-@pytest.fixture(scope="module")
-def sample() -> SampleDocument:
-    return render_sample_result(0)
 
 
 @pytest.fixture(scope="module")

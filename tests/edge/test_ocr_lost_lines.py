@@ -3,8 +3,6 @@ ink and lone specks are not taken for text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -12,18 +10,7 @@ from edge.ocr import OcrEngine, OcrPage, OcrWord
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import group_lines, line_box, page_text
 from edge.ocr.signer import fold
-from edge.sample_document import FONT_DIR, FONT_FILES, SampleDocument, render_sample_result
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[OcrEngine]:
-    with OcrEngine() as loaded:
-        yield loaded
-
-
-@pytest.fixture(scope="module")
-def sample() -> SampleDocument:
-    return render_sample_result(0)
+from edge.sample_document import FONT_DIR, FONT_FILES, SampleDocument
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,30 @@
 """Fixtures of the server tests: the CRLs as provisioning publishes them, a verifier and an LTV
-augmenter configured like the server's, over the real test TSA."""
+augmenter configured like the server's, over the real test TSA; and a device whose token signed
+a small and a ~600 KB result, for ingest."""
 
 from __future__ import annotations
 
+import io
+import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from PIL import Image
 
+from edge.signing import DocumentSigner
 from provisioning.ca import CertificateAuthority, publish_crl
+from provisioning.softhsm import SoftHsmSetup
 from server.ltv import LtvAugmenter, LtvCopy
 from server.verify import Verifier
-from tests.fixtures.token import SignedSample
+from tests.fixtures.token import (
+    SignedSample,
+    make_pdf,
+    new_blank_token,
+    provision_signing_identity,
+)
 from tests.fixtures.tsa import TimestampAuthority
 
 
@@ -48,3 +62,61 @@ def augmenter(ltv_verifier: Verifier, tsa: TimestampAuthority) -> LtvAugmenter:
 def lta_sample(augmenter: LtvAugmenter, signed_sample: SignedSample) -> LtvCopy:
     """The B-LTA copy of `signed_sample`."""
     return augmenter.augment(signed_sample.signed, device_id=signed_sample.device_id)
+
+
+# --- ingest: a device with a signing key on a token, a small and a large signed result ----------
+
+
+INGEST_DEVICE = "test-ingest-01"
+
+
+@dataclass(frozen=True)
+class IngestSigner:
+    """A device's document-signing identity and results it signed on its (closed) token.
+
+    Attributes:
+        device_id: the device (also its MQTT identity's name).
+        certificate: its document-signing certificate.
+        ca: the CA that issued it (the verifier's trust root).
+        small: a one-page signed PDF (a few KB: sent whole).
+        large: a signed PDF of about 600 KB (sent in chunks).
+        extra: more distinct small signed PDFs.
+        large_extra: more distinct signed PDFs of about 500 KB.
+    """
+
+    device_id: str
+    certificate: x509.Certificate
+    ca: CertificateAuthority
+    small: bytes
+    large: bytes
+    extra: tuple[bytes, ...]
+    large_extra: tuple[bytes, ...]
+
+    @property
+    def cert_sha256(self) -> str:
+        """The registered fingerprint of its signing certificate."""
+        return self.certificate.fingerprint(hashes.SHA256()).hex()
+
+
+def _noise_pdf(side: int, seed: int) -> bytes:
+    """A one-page PDF of a noise image (JPEG barely compresses it): side 1000 gives ~600 KB."""
+    rnd = random.Random(seed)
+    page = Image.frombytes("RGB", (side, side), rnd.randbytes(side * side * 3))
+    out = io.BytesIO()
+    page.save(out, "PDF", resolution=100.0)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def ingest_signer(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> IngestSigner:
+    """Results signed through the real path (SoftHSM key, pyHanko) by `INGEST_DEVICE`."""
+    with new_blank_token(softhsm).open() as opened:
+        identity = provision_signing_identity(opened, signing_ca, device_id=INGEST_DEVICE)
+        signer = DocumentSigner(opened, identity.key_id, organisation=identity.unit)
+        small = signer.sign(make_pdf("QUYET DINH so 07/QD-UBND"))
+        large = signer.sign(_noise_pdf(1000, seed=6))
+        extra = tuple(signer.sign(make_pdf(f"GIAY CHUNG NHAN so {i:02d}")) for i in range(24))
+        large_extra = tuple(signer.sign(_noise_pdf(900, seed=100 + i)) for i in range(6))
+    return IngestSigner(
+        INGEST_DEVICE, identity.certificate, signing_ca, small, large, extra, large_extra
+    )

@@ -80,3 +80,27 @@ def test_revocation_and_ltv_settings(tmp_path: Path) -> None:
     assert defaults.crl_path is None and defaults.tsa_url is None and defaults.tsa_ca_file is None
     with pytest.raises(ConfigError, match=r"key 'tsa_url'.*http"):
         load_server_settings(_toml(tmp_path, 'tsa_url = "tsa.example.vn"\n'))
+
+
+def test_ingest_settings_share_group_and_client_ids(tmp_path: Path) -> None:
+    key = tmp_path / "mqtt-key.pem"
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot really\n-----END PRIVATE KEY-----\n")
+    derived = ServerSettings(key_file=key).ingest_share_group()
+    assert (
+        derived.startswith("ingest-")
+        and derived == ServerSettings(key_file=key).ingest_share_group()
+    )
+    key.write_bytes(b"another key")
+    assert ServerSettings(key_file=key).ingest_share_group() != derived
+    settings = load_server_settings(
+        _toml(tmp_path, 'ingest_group = "ingest-0123456789abcdef"\ningest_client_prefix = "w1"\n')
+    )
+    assert settings.ingest_share_group() == "ingest-0123456789abcdef"
+    assert settings.ingest_client_id(2) == "w1-2"
+    assert ServerSettings().ingest_client_id(0).startswith("sohoa-ingest-")
+    with pytest.raises(ConfigError, match="key 'ingest_group'"):
+        load_server_settings(_toml(tmp_path, 'ingest_group = "a/b"\n'))
+    with pytest.raises(ConfigError, match="key 'ingest_client_prefix'"):
+        load_server_settings(_toml(tmp_path, 'ingest_client_prefix = "a b"\n'))
+    with pytest.raises(ConfigError, match="'key_file' is not set"):
+        ServerSettings().ingest_share_group()

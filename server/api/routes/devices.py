@@ -1,0 +1,111 @@
+"""`/api/devices`: the appliances as a province admin watches them — registration, last
+heartbeat (online/offline, queue depth, oldest pending result, disk, token, versions, last
+error), last result received — and the commands sent to them with their replies.
+
+A command posted here is stored as queued; the server's device watcher publishes it on the
+device's `cmd` topic within `command_poll_s` (the device's session keeps it if it is offline),
+and the device's reply is recorded on it when it comes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from protocol.status import LinkState
+from server import repository
+from server.api.deps import SessionDep
+from server.errors import RepositoryError
+from server.models import (
+    Device,
+    DeviceCommandCreate,
+    DeviceCommandPublic,
+    DevicePublic,
+    DevicesPublic,
+    DeviceStatus,
+    DeviceSummary,
+    utc_now,
+)
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+DEFAULT_SILENT_AFTER_S = 900.0
+"""A device said online but not heard from for 15 minutes (three missed heartbeats at the
+agent's default 5 minutes) counts as silent."""
+
+
+@router.get("")
+def list_devices(
+    session: SessionDep,
+    link_state: Annotated[LinkState | None, Query(description="online, offline or stopped")] = None,
+    unit: Annotated[str | None, Query(description="Only this administrative unit.")] = None,
+    device_status: Annotated[
+        DeviceStatus | None, Query(alias="status", description="active or revoked")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DevicesPublic:
+    """A page of devices by id, with each one's last heartbeat and last result."""
+    rows, count = repository.list_devices(
+        session, link_state=link_state, unit=unit, status=device_status, limit=limit, offset=offset
+    )
+    return DevicesPublic(data=[_public(device, at) for device, at in rows], count=count)
+
+
+@router.get("/summary")
+def summary(
+    session: SessionDep,
+    silent_after_s: Annotated[float, Query(gt=0)] = DEFAULT_SILENT_AFTER_S,
+) -> DeviceSummary:
+    """The fleet at a glance: how many online, offline, silent, with errors; results waiting."""
+    return repository.device_summary(session, silent_after_s=silent_after_s, now=utc_now())
+
+
+@router.get("/{device_id}")
+def read_device(session: SessionDep, device_id: str) -> DevicePublic:
+    """One device: registration, last heartbeat, last result received."""
+    device = _device_or_404(session, device_id)
+    return _public(device, repository.last_result_at(session, device_id))
+
+
+@router.post("/{device_id}/commands", status_code=status.HTTP_202_ACCEPTED)
+def issue_command(
+    session: SessionDep, device_id: str, body: DeviceCommandCreate
+) -> DeviceCommandPublic:
+    """Queue a command for the device (`revoke` also revokes it in the repository)."""
+    _device_or_404(session, device_id)
+    try:
+        command = repository.issue_command(session, device_id, body.name, body.args)
+    except RepositoryError as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
+    return DeviceCommandPublic.model_validate(command)
+
+
+@router.get("/{device_id}/commands")
+def list_commands(
+    session: SessionDep,
+    device_id: str,
+    limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 50,
+) -> list[DeviceCommandPublic]:
+    """The device's latest commands, newest first, with their replies."""
+    _device_or_404(session, device_id)
+    return [
+        DeviceCommandPublic.model_validate(c)
+        for c in repository.list_commands(session, device_id, limit)
+    ]
+
+
+def _device_or_404(session: SessionDep, device_id: str) -> Device:
+    device = repository.get_device(session, device_id)
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no device {device_id}")
+    return device
+
+
+def _public(device: Device, last_result_at: dt.datetime | None) -> DevicePublic:
+    public = DevicePublic.model_validate(device, update={"last_result_at": last_result_at})
+    if device.status_received_at is not None:
+        public.heartbeat_age_s = round((utc_now() - device.status_received_at).total_seconds(), 1)
+    return public
