@@ -199,20 +199,43 @@ def sync(
         Path | None, typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables).")
     ] = None,
     once: Annotated[
-        bool, typer.Option(help="Send what is queued, wait for every answer, then exit.")
+        bool,
+        typer.Option(
+            help="Send what is queued, wait for every answer, print a summary and exit (status "
+            "1 if results are left unsent)."
+        ),
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds a --once run may take.")] = 300.0,
 ) -> None:
-    """Carry the outbox's signed results to the provincial server over MQTT (TLS)."""
-    settings = load_edge_settings(config)
-    with Outbox(settings.outbox_dir) as outbox:
-        agent = SyncAgent(settings, outbox)
-        if once:
-            report = agent.run_until_drained(timeout)
-            typer.echo(
-                f"sent {report.sent}, accepted {report.accepted}, duplicates {report.duplicates}, "
-                f"rejected {report.rejected}, failed {report.failed} in {report.seconds:.1f} s"
-            )
-            return
-        with shutdown_on_signals() as stop:
-            agent.run_forever(stop)
+    """Carry the outbox's signed results to the provincial server over MQTT (TLS).
+
+    Without --once it runs until SIGTERM or Ctrl-C: it finishes the message in progress,
+    says OFFLINE in its heartbeat and disconnects cleanly.
+    """
+    try:
+        settings = load_edge_settings(config)
+        with Outbox(settings.outbox_dir, retention_s=settings.outbox_retention_s) as outbox:
+            agent = SyncAgent(settings, outbox)
+            if once:
+                report = agent.run_until_drained(timeout)
+            else:
+                with shutdown_on_signals() as stop:
+                    report = agent.run_forever(stop)
+    except EdgeError as e:
+        typer.echo(f"sohoa: error: {e}", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(report.summary())
+    if report.revoked is not None:
+        typer.echo(
+            f"sohoa: this appliance was revoked ({report.revoked}): it sends nothing until it "
+            "is enrolled again",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if once and report.waiting:
+        typer.echo(
+            f"sohoa: {report.waiting} result(s) still wait for the server's answer; they stay "
+            "in the outbox and go with the next sync",
+            err=True,
+        )
+        raise typer.Exit(1)

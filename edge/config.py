@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from edge.errors import ConfigError
@@ -76,7 +76,31 @@ class EdgeSettings(TomlSettings):
     """How long the broker keeps this appliance's MQTT session (and the acks queued for it)
     while it is offline (MQTT v5 section 3.1.2.11.2)."""
     ack_timeout_s: float = Field(default=30.0, gt=0)
-    """How long to wait for the server's application ack before sending a result again."""
+    """How long to wait for the server's application ack before sending a result again (the
+    wait doubles at each resend, up to `ack_timeout_max_s`)."""
+    ack_timeout_max_s: float = Field(default=600.0, gt=0)
+    """The longest wait between two resends of a result the server does not answer."""
+    sync_window: int = Field(default=8, ge=1, le=1000)
+    """The most results published and waiting for their ack at once."""
+    sync_window_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    """The most bytes of results published and waiting for their ack at once (a larger result
+    still goes, alone)."""
+    chunk_size: int = Field(default=256 * 1024, ge=1024, le=4 * 1024 * 1024)
+    """The size of the chunks a large result is cut into; smaller chunks lose less on a link
+    that drops often (a resumed result sends only the chunks the server lacks)."""
+    whole_max_bytes: int = Field(default=512 * 1024, ge=0, le=32 * 1024 * 1024)
+    """The largest result sent whole, in one message; larger ones go in chunks (0: always)."""
+    max_bytes_per_s: int = Field(default=0, ge=0)
+    """A cap on what the sync agent publishes, in bytes per second, for metered or thin field
+    links (0: no cap)."""
+    heartbeat_s: float = Field(default=60.0, ge=1.0)
+    """How often the appliance publishes its heartbeat (also sooner, when its state changes)."""
+    reconnect_max_s: float = Field(default=60.0, ge=1.0)
+    """The longest wait between two attempts to reach the broker (the wait doubles from 1 s,
+    with jitter, so that a province of appliances does not come back all at once)."""
+    outbox_retention_days: float = Field(default=30.0, ge=0)
+    """How long a result the server answered stays in the outbox (for the officer to see)
+    before it and its file are deleted."""
 
     @field_validator("device_id")
     @classmethod
@@ -116,10 +140,24 @@ class EdgeSettings(TomlSettings):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _ack_timeouts_in_order(self) -> EdgeSettings:
+        if self.ack_timeout_max_s < self.ack_timeout_s:
+            raise ValueError(
+                f"ack_timeout_max_s ({self.ack_timeout_max_s}) must be at least ack_timeout_s "
+                f"({self.ack_timeout_s})"
+            )
+        return self
+
     @property
     def outbox_dir(self) -> Path:
         """Where the outbox keeps its database and PDFs."""
         return self.data_dir / "outbox"
+
+    @property
+    def outbox_retention_s(self) -> float:
+        """`outbox_retention_days` in seconds."""
+        return self.outbox_retention_days * 24 * 3600
 
     @property
     def signing_key_id_bytes(self) -> bytes | None:

@@ -1,39 +1,58 @@
 """The appliance's outbox: every signed result waits here, across power cuts and days offline,
-until the server's application ack arrives.
+until the server's application ack arrives, and a while after (the retention).
 
 Rules of this module:
 - The PDF is stored content-addressed, `blobs/ab/abcdef….pdf` (its SHA-256, the result's
-  identity), written atomically (temp file, fsync, rename) BEFORE its row is committed. A crash
-  in between leaves at most an unreferenced file, never a row without its PDF; adding the same
-  bytes again reuses it.
-- One SQLite table, WAL journal, `synchronous=FULL`: a committed row survives power loss.
+  identity), written atomically (temp file, fsync, rename, fsync of the folder) BEFORE its row is
+  committed, inside the same SQLite write transaction. A crash in between leaves at most an
+  unreferenced file or a temp file, never a row without its PDF; the next `Outbox()` removes
+  them. Adding the same bytes again reuses (or repairs) the file.
+- SQLite in WAL mode with `synchronous=FULL`: a committed row survives power loss. Every
+  change that touches both a row and a file runs under `BEGIN IMMEDIATE`, the database's one
+  write lock, so that the kiosk and the sync agent (two processes) never interleave them: an
+  orphan sweep cannot delete the file of an add in progress.
 - A result moves QUEUED -> SENT (published, maybe several times) -> ACKED (the server stored it,
   or already had it) or REJECTED (the server refused it, with its reason). Nothing is forgotten
-  before an answer arrives.
-- One connection shared under a lock, so the kiosk and the sync agent may use one Outbox from
-  different threads.
+  before a final answer; a need_chunks ack is not one (`apply_ack` ignores it). Answered results
+  are kept for the retention (the officer can still see them), then `purge` deletes the row and
+  then the file (a crash in between leaves an orphan file, swept later).
+- Beside the results it keeps the appliance's sync standing: the last error, and the
+  revocation (a revoked appliance sends nothing, even after a restart).
+- One connection shared under a lock, so threads of one process may share an Outbox.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 import sqlite3
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from edge.errors import OutboxError
-from protocol.messages import MAX_RESULT_BYTES, Ack, AckStatus, sha256_hex
+from protocol.errors import ProtocolError
+from protocol.messages import MAX_CHUNK_COUNT, MAX_RESULT_BYTES, Ack, ResultManifest, sha256_hex
 from support.files import write_atomic
 from support.lifecycle import Closeable
 
 DB_FILE = "outbox.db"
 BLOB_DIR = "blobs"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_RETENTION_S = 30 * 24 * 3600.0
+"""How long an answered result is kept before `purge` deletes it (30 days)."""
+
+_BLOB_NAME = re.compile(r"[0-9a-f]{64}\.pdf")
+_CHECK_DEVICE = "outbox-check"
+"""A valid device id used only to run the protocol's own checks on a result being added."""
 
 
 class State(Enum):
@@ -49,22 +68,47 @@ class State(Enum):
     """The server refused it: `last_error` says why. It is not sent again."""
 
 
-_WAITING = (State.QUEUED.value, State.SENT.value)
-_Row = tuple[str, str, str, str, int, str | None, str | None, str | None]
+WAITING_STATES = (State.QUEUED, State.SENT)
+"""The states of a result still waiting for the server's answer."""
+_WAITING = tuple(s.value for s in WAITING_STATES)
+_ANSWERED = (State.ACKED.value, State.REJECTED.value)
+_COLUMNS = (
+    "result_id, state, size, fields, metadata, created_at, attempts, last_error, acked_at, "
+    "record_id"
+)
+_Row = tuple[str, str, int, str, str, str, int, str | None, str | None, str | None]
 
-_SCHEMA = f"""
+_CREATE = f"""
 CREATE TABLE IF NOT EXISTS result (
-    result_id  TEXT PRIMARY KEY CHECK (length(result_id) = 64),
-    state      TEXT NOT NULL CHECK (state IN ({", ".join(repr(s.value) for s in State)})),
-    fields     TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    acked_at   TEXT,
-    record_id  TEXT
+    result_id   TEXT PRIMARY KEY CHECK (length(result_id) = 64),
+    state       TEXT NOT NULL CHECK (state IN ({", ".join(repr(s.value) for s in State)})),
+    size        INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+    fields      TEXT NOT NULL,
+    metadata    TEXT NOT NULL DEFAULT '{{}}',
+    created_at  TEXT NOT NULL,
+    created_ts  REAL NOT NULL DEFAULT 0,
+    queued_ts   REAL NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    acked_at    TEXT,
+    answered_ts REAL,
+    record_id   TEXT
 );
-CREATE INDEX IF NOT EXISTS result_state ON result (state);
-PRAGMA user_version = {SCHEMA_VERSION};
+CREATE INDEX IF NOT EXISTS result_state ON result (state, created_ts);
+CREATE TABLE IF NOT EXISTS standing (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+# Version 1 had neither sizes, metadata, timestamps for ages and retention, nor the standing.
+_MIGRATE_FROM_1 = """
+ALTER TABLE result ADD COLUMN size INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0);
+ALTER TABLE result ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE result ADD COLUMN created_ts REAL NOT NULL DEFAULT 0;
+ALTER TABLE result ADD COLUMN queued_ts REAL NOT NULL DEFAULT 0;
+ALTER TABLE result ADD COLUMN answered_ts REAL;
+DROP INDEX IF EXISTS result_state;
 """
 
 
@@ -77,6 +121,8 @@ class OutboxItem:
         state: where it stands.
         fields: the fields the officer confirmed.
         created_at: when it was signed (ISO 8601, UTC).
+        size: the signed PDF's length in bytes.
+        metadata: free-form facts about the result (strings, no personal data).
         attempts: how many times it was published.
         last_error: why the server rejected it, or the last problem sending it.
         acked_at: when the server's answer arrived (ISO 8601, UTC).
@@ -87,29 +133,69 @@ class OutboxItem:
     state: State
     fields: Mapping[str, str | None]
     created_at: str
+    size: int = 0
+    metadata: Mapping[str, str] = field(default_factory=dict)
     attempts: int = 0
     last_error: str | None = None
     acked_at: str | None = None
     record_id: str | None = None
 
 
+@dataclass(frozen=True)
+class OutboxStatus:
+    """What the officer (TUI) and the server (heartbeat) need to see of the outbox.
+
+    Attributes:
+        counts: how many results are in each state (every state present).
+        oldest_pending_age_s: seconds since the oldest result still waiting was signed, or None
+            when nothing waits.
+        last_error: the last problem syncing (no personal data), or None.
+        last_error_at: when it happened, ISO 8601 UTC.
+        revoked: why the appliance was revoked (it sends nothing), or None.
+    """
+
+    counts: Mapping[State, int]
+    oldest_pending_age_s: float | None
+    last_error: str | None
+    last_error_at: str | None
+    revoked: str | None
+
+    @property
+    def queue_depth(self) -> int:
+        """Results waiting for the server's answer (queued or sent)."""
+        return sum(self.counts[s] for s in WAITING_STATES)
+
+
 class Outbox(Closeable):
     """The durable queue of signed results in `directory` (`outbox.db` and `blobs/`).
+
+    Args:
+        directory: the outbox's folder (made if missing).
+        retention_s: how long `purge` keeps an answered result.
 
     Raises:
         OutboxError: the folder or database cannot be opened.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, retention_s: float = DEFAULT_RETENTION_S) -> None:
+        if retention_s < 0:
+            raise ValueError("retention_s cannot be negative")
         self.directory = directory
         self.blob_dir = directory / BLOB_DIR
-        self._lock = threading.Lock()
+        self.retention_s = retention_s
+        self._lock = threading.RLock()
         try:
-            self.blob_dir.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: every write below is one explicit transaction.
+            _make_dir(self.blob_dir)
+            # Autocommit mode: the writes below open their transactions explicitly.
             self._db = sqlite3.connect(
-                directory / DB_FILE, isolation_level=None, check_same_thread=False, timeout=10.0
+                directory / DB_FILE, isolation_level=None, check_same_thread=False, timeout=30.0
             )
+        except (OSError, sqlite3.Error) as e:
+            raise OutboxError(
+                f"cannot open the outbox in {directory}: {e}; check that data_dir is writable "
+                "and not full"
+            ) from e
+        try:
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 raise OutboxError(
@@ -117,26 +203,41 @@ class Outbox(Closeable):
                     "put data_dir on a local file system"
                 )
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._migrate()
+            self._sweep_orphans()
         except (OSError, sqlite3.Error) as e:
+            self._db.close()
             raise OutboxError(
                 f"cannot open the outbox in {directory}: {e}; check that data_dir is writable "
                 "and not full"
             ) from e
+        except OutboxError:
+            self._db.close()
+            raise
 
-    def add(self, pdf: bytes, fields: Mapping[str, str | None], created_at: str) -> str:
-        """Store a signed result; adding the same bytes again is a no-op.
+    # --- results ---
+
+    def add(
+        self,
+        pdf: bytes,
+        fields: Mapping[str, str | None],
+        created_at: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Store a signed result; adding the same bytes again is a no-op (and repairs its file).
 
         Args:
             pdf: the signed PDF.
             fields: the fields the officer confirmed (DESIGN.md keys), strings or None.
             created_at: when it was signed, ISO 8601 in UTC.
+            metadata: free-form facts (keys of a-z, 0-9, '_', '.', '-'; no personal data).
 
         Returns:
             The result id (SHA-256 hex of `pdf`).
 
         Raises:
-            OutboxError: the result is too large to send, or could not be stored (disk full?).
+            OutboxError: the result could never be sent (too large, a field too long, a bad
+                date), or could not be stored (disk full?).
         """
         if len(pdf) > MAX_RESULT_BYTES:
             raise OutboxError(
@@ -145,25 +246,36 @@ class Outbox(Closeable):
                 "resolution or split the document"
             )
         result_id = sha256_hex(pdf)
+        meta = dict(metadata or {})
+        _check_sendable(result_id, len(pdf), fields, created_at, meta)
         fields_json = json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
+        meta_json = json.dumps(meta, ensure_ascii=False, sort_keys=True)
         path = self.blob_path(result_id)
-        with self._lock:
-            try:
+        try:
+            with self._write():
                 # The file first (also when the row exists: adding again repairs a damaged file).
-                if not self._blob_ok(path, result_id):
+                if not _blob_ok(path, result_id):
+                    _make_dir(path.parent)
                     write_atomic(path, pdf, mode=0o600)
-                if self._row(result_id) is not None:
-                    return result_id
                 self._db.execute(
-                    "INSERT OR IGNORE INTO result (result_id, state, fields, created_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (result_id, State.QUEUED.value, fields_json, created_at),
+                    "INSERT OR IGNORE INTO result (result_id, state, size, fields, metadata, "
+                    "created_at, created_ts, queued_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        result_id,
+                        State.QUEUED.value,
+                        len(pdf),
+                        fields_json,
+                        meta_json,
+                        created_at,
+                        _epoch(created_at),
+                        time.time(),
+                    ),
                 )
-            except (OSError, sqlite3.Error) as e:
-                raise OutboxError(
-                    f"cannot store result {result_id[:12]}… in the outbox: {e}; free disk "
-                    "space and sign it again"
-                ) from e
+        except (OSError, sqlite3.Error) as e:
+            raise OutboxError(
+                f"cannot store result {result_id[:12]}… in the outbox: {e}; free disk "
+                "space and sign it again"
+            ) from e
         return result_id
 
     def get(self, result_id: str) -> OutboxItem:
@@ -180,13 +292,20 @@ class Outbox(Closeable):
 
     def pending(self) -> list[OutboxItem]:
         """The results waiting for an answer (QUEUED or SENT), oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT result_id, state, fields, created_at, attempts, last_error, acked_at, "
-                "record_id FROM result WHERE state IN (?, ?) ORDER BY created_at, rowid",
-                _WAITING,
-            ).fetchall()
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM result WHERE state IN (?, ?) "  # noqa: S608 - constant columns
+            "ORDER BY created_ts, rowid",
+            _WAITING,
+        )
         return [_item(r) for r in rows]
+
+    def waiting_ids(self, limit: int | None = None) -> list[str]:
+        """The ids of the results waiting for an answer, oldest first (at most `limit`)."""
+        rows = self._read(
+            "SELECT result_id FROM result WHERE state IN (?, ?) ORDER BY created_ts, rowid LIMIT ?",
+            (*_WAITING, -1 if limit is None else limit),
+        )
+        return [r[0] for r in rows]
 
     def blob_path(self, result_id: str) -> Path:
         """Where the PDF of `result_id` lives."""
@@ -214,7 +333,8 @@ class Outbox(Closeable):
         return pdf
 
     def mark_sent(self, result_id: str) -> None:
-        """Record that `result_id` was published (once more).
+        """Record that `result_id` is being published (once more). The agent calls it before
+        the first message goes, so that after a crash mid-way the result is resumed.
 
         Raises:
             OutboxError: no such result waiting for an answer.
@@ -227,88 +347,327 @@ class Outbox(Closeable):
         )
 
     def note_error(self, result_id: str, message: str) -> None:
-        """Record the last problem sending `result_id` (it stays waiting)."""
-        self._update(
-            "UPDATE result SET last_error = ? WHERE result_id = ? AND state IN (?, ?)",
-            (message, result_id, *_WAITING),
-            result_id,
-        )
+        """Record the last problem sending `result_id` (it stays waiting); it also becomes the
+        outbox's last error."""
+        with self._write():
+            self._db.execute(
+                "UPDATE result SET last_error = ? WHERE result_id = ? AND state IN (?, ?)",
+                (message, result_id, *_WAITING),
+            )
+            self._set_standing("last_error", message)
+            self._set_standing("last_error_at", _now_iso())
 
     def apply_ack(self, ack: Ack) -> State | None:
-        """Apply the server's application ack: ACCEPTED or DUPLICATE -> ACKED with its
+        """Apply the server's final application ack: ACCEPTED or DUPLICATE -> ACKED with its
         `record_id`; REJECTED -> REJECTED with the reason. A result already answered keeps its
-        first answer.
+        first answer. A need_chunks ack is not an answer and changes nothing.
 
         Returns:
             The result's state afterwards, or None if the outbox does not know the result.
         """
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        if ack.status is AckStatus.REJECTED:
-            reason = ack.reason.value if ack.reason else "unknown"
-            error = f"{reason}: {ack.detail}" if ack.detail else reason
-            sql = "UPDATE result SET state = ?, last_error = ?, acked_at = ? "
-            params: tuple[str | None, ...] = (State.REJECTED.value, error, now)
+        return self.answer(ack)[0]
+
+    def answer(self, ack: Ack) -> tuple[State | None, bool]:
+        """`apply_ack`, also saying whether this ack changed the result (its first answer).
+
+        Returns:
+            (the state afterwards or None if unknown, whether this ack answered it).
+        """
+        if not ack.final:
+            with self._lock:
+                row = self._row(ack.result_id)
+            return (State(row[1]) if row is not None else None), False
+        now = _now_iso()
+        if ack.reason is not None:
+            error = f"{ack.reason.value}: {ack.detail}" if ack.detail else ack.reason.value
+            sql = "UPDATE result SET state = ?, last_error = ?, acked_at = ?, answered_ts = ? "
+            params: tuple[str | float | None, ...] = (State.REJECTED.value, error, now, time.time())
         else:
-            sql = "UPDATE result SET state = ?, record_id = ?, acked_at = ?, last_error = NULL "
-            params = (State.ACKED.value, ack.record_id, now)
-        with self._lock:
-            try:
-                self._db.execute(
+            sql = (
+                "UPDATE result SET state = ?, record_id = ?, acked_at = ?, answered_ts = ?, "
+                "last_error = NULL "
+            )
+            params = (State.ACKED.value, ack.record_id, now, time.time())
+        try:
+            with self._write():
+                changed = self._db.execute(
                     sql + "WHERE result_id = ? AND state IN (?, ?)",
                     (*params, ack.result_id, *_WAITING),
+                ).rowcount
+                row = self._row(ack.result_id)
+        except sqlite3.Error as e:
+            raise OutboxError(f"cannot record the server's answer: {e}") from e
+        return (State(row[1]) if row is not None else None), changed > 0
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete the results answered more than `retention_s` ago, rows first, then files.
+
+        Args:
+            now: the current time in seconds since the epoch (default: the clock).
+
+        Returns:
+            How many results were deleted.
+        """
+        cutoff = (time.time() if now is None else now) - self.retention_s
+        try:
+            with self._write():
+                expired = [
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT result_id FROM result WHERE state IN (?, ?) AND answered_ts <= ?",
+                        (*_ANSWERED, cutoff),
+                    ).fetchall()
+                ]
+                self._db.executemany(
+                    "DELETE FROM result WHERE result_id = ?", [(i,) for i in expired]
                 )
-            except sqlite3.Error as e:
-                raise OutboxError(f"cannot record the server's answer: {e}") from e
-            row = self._row(ack.result_id)
-        return State(row[1]) if row is not None else None
+            if expired:
+                # A second transaction: the same bytes may have been added again meanwhile.
+                with self._write():
+                    for result_id in expired:
+                        if self._row(result_id) is None:
+                            self.blob_path(result_id).unlink(missing_ok=True)
+        except (OSError, sqlite3.Error) as e:
+            raise OutboxError(f"cannot purge answered results from the outbox: {e}") from e
+        return len(expired)
 
     def counts(self) -> dict[State, int]:
         """How many results are in each state (every state present, zero included)."""
-        with self._lock:
-            rows = self._db.execute("SELECT state, count(*) FROM result GROUP BY state").fetchall()
+        rows = self._read("SELECT state, count(*) FROM result GROUP BY state", ())
         counts = dict.fromkeys(State, 0)
         counts.update({State(state): n for state, n in rows})
         return counts
+
+    # --- the appliance's standing ---
+
+    def status(self, now: float | None = None) -> OutboxStatus:
+        """Counts per state, the oldest waiting result's age, the last error, the revocation.
+
+        Args:
+            now: the current time in seconds since the epoch (default: the clock).
+        """
+        counts = self.counts()
+        oldest = self._read("SELECT min(created_ts) FROM result WHERE state IN (?, ?)", _WAITING)[
+            0
+        ][0]
+        standing = dict(self._read("SELECT key, value FROM standing", ()))
+        age = None
+        if oldest is not None:
+            age = max(0.0, (time.time() if now is None else now) - oldest)
+        return OutboxStatus(
+            counts=MappingProxyType(counts),
+            oldest_pending_age_s=age,
+            last_error=standing.get("last_error"),
+            last_error_at=standing.get("last_error_at"),
+            revoked=standing.get("revoked"),
+        )
+
+    def set_last_error(self, message: str | None) -> None:
+        """Record the last problem syncing (None clears it), for the TUI and the heartbeat."""
+        with self._write():
+            if message is None:
+                self._db.execute(
+                    "DELETE FROM standing WHERE key IN ('last_error', 'last_error_at')"
+                )
+            else:
+                self._set_standing("last_error", message)
+                self._set_standing("last_error_at", _now_iso())
+
+    def revoked(self) -> str | None:
+        """Why the appliance was revoked, or None: a revoked appliance sends nothing."""
+        rows = self._read("SELECT value FROM standing WHERE key = 'revoked'", ())
+        return rows[0][0] if rows else None
+
+    def set_revoked(self, reason: str) -> None:
+        """Record that the server revoked this appliance (it survives restarts)."""
+        with self._write():
+            self._set_standing("revoked", reason or "revoked")
+            self._set_standing("revoked_at", _now_iso())
+
+    def clear_revoked(self) -> None:
+        """Lift the revocation (after the appliance is enrolled again)."""
+        with self._write():
+            self._db.execute("DELETE FROM standing WHERE key IN ('revoked', 'revoked_at')")
 
     def close(self) -> None:
         """Close the database (a checkpoint folds the WAL back into it)."""
         with self._lock:
             self._db.close()
 
-    # --- internals (callers hold the lock) ---
+    # --- internals ---
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction holding the database's write lock (`BEGIN IMMEDIATE`), so
+        that files and rows change together with respect to other processes."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                # Also after a failed COMMIT (disk full), which may leave the transaction open.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, params: tuple[object, ...]) -> list[Any]:
+        with self._lock:
+            try:
+                rows: list[Any] = self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise OutboxError(f"cannot read the outbox: {e}") from e
+        return rows
 
     def _row(self, result_id: str) -> _Row | None:
         row: _Row | None = self._db.execute(
-            "SELECT result_id, state, fields, created_at, attempts, last_error, acked_at, "
-            "record_id FROM result WHERE result_id = ?",
+            f"SELECT {_COLUMNS} FROM result WHERE result_id = ?",  # noqa: S608 - constant columns
             (result_id,),
         ).fetchone()
         return row
 
+    def _set_standing(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO standing (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
     def _update(self, sql: str, params: tuple[str, ...], result_id: str) -> None:
-        with self._lock:
-            try:
+        try:
+            with self._write():
                 changed = self._db.execute(sql, params).rowcount
-            except sqlite3.Error as e:
-                raise OutboxError(f"cannot update the outbox: {e}") from e
+        except sqlite3.Error as e:
+            raise OutboxError(f"cannot update the outbox: {e}") from e
         if changed == 0:
             raise OutboxError(f"result {result_id[:12]}… is not waiting in the outbox")
 
-    @staticmethod
-    def _blob_ok(path: Path, result_id: str) -> bool:
-        try:
-            return sha256_hex(path.read_bytes()) == result_id
-        except OSError:
-            return False
+    def _migrate(self) -> None:
+        with self._write():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            exists = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'result'"
+            ).fetchone()
+            if version > SCHEMA_VERSION:
+                raise OutboxError(
+                    f"the outbox in {self.directory} was written by a newer Sohoa (schema "
+                    f"{version}, this one reads {SCHEMA_VERSION}): update this appliance"
+                )
+            if exists and version < 2:
+                for statement in _MIGRATE_FROM_1.strip().split(";\n"):
+                    self._db.execute(statement)
+                for result_id, created_at in self._db.execute(
+                    "SELECT result_id, created_at FROM result"
+                ).fetchall():
+                    path = self.blob_path(result_id)
+                    size = path.stat().st_size if path.exists() else 0
+                    self._db.execute(
+                        "UPDATE result SET size = ?, created_ts = ?, queued_ts = ? "
+                        "WHERE result_id = ?",
+                        (size, _epoch(created_at), time.time(), result_id),
+                    )
+            for statement in _CREATE.strip().split(";\n"):
+                self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _sweep_orphans(self) -> None:
+        """Remove temp files and files no row names: what a crash between a file and its row,
+        or between a purged row and its file, left behind. Under the write lock, so no add in
+        another process is between its file and its row."""
+        with self._write():
+            known = {r[0] for r in self._db.execute("SELECT result_id FROM result").fetchall()}
+            for shard in self.blob_dir.iterdir():
+                if not shard.is_dir():
+                    continue
+                for path in shard.iterdir():
+                    if path.name.startswith(".") and path.name.endswith(".tmp"):
+                        path.unlink(missing_ok=True)  # a write cut short: never valid
+                    elif _BLOB_NAME.fullmatch(path.name) and path.name[:64] not in known:
+                        path.unlink(missing_ok=True)
+
+
+def _check_sendable(
+    result_id: str,
+    size: int,
+    fields: Mapping[str, str | None],
+    created_at: str,
+    metadata: Mapping[str, str],
+) -> None:
+    """Refuse a result the protocol would refuse to carry (a field or metadata value over its
+    4096-character limit, a bad key, a date that is not ISO 8601), by running the protocol's
+    own checks on a manifest of it: queued, it would wait forever."""
+    try:
+        ResultManifest(
+            device_id=_CHECK_DEVICE,
+            result_id=result_id,
+            size=size,
+            chunk_size=max(1, -(-size // MAX_CHUNK_COUNT)),
+            fields=fields,
+            created_at=created_at,
+            metadata=metadata,
+        )
+    except ProtocolError as e:
+        raise OutboxError(
+            f"this result cannot be queued: {e}; correct it in the review screen and sign again"
+        ) from e
+
+
+def _epoch(iso: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time (a time without offset is taken as UTC)."""
+    when = dt.datetime.fromisoformat(iso)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _make_dir(path: Path) -> None:
+    """Make `path` (and its parents) and fsync each parent it was added to, so that a power cut
+    cannot lose a folder that a committed row's file lives in."""
+    if path.is_dir():
+        return
+    _make_dir(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _blob_ok(path: Path, result_id: str) -> bool:
+    try:
+        return sha256_hex(path.read_bytes()) == result_id
+    except OSError:
+        return False
 
 
 def _item(row: _Row) -> OutboxItem:
-    result_id, state, fields, created_at, attempts, last_error, acked_at, record_id = row
+    (
+        result_id,
+        state,
+        size,
+        fields,
+        metadata,
+        created_at,
+        attempts,
+        last_error,
+        acked_at,
+        record_id,
+    ) = row
     return OutboxItem(
         result_id=result_id,
         state=State(state),
         fields=MappingProxyType(json.loads(fields)),
         created_at=created_at,
+        size=size,
+        metadata=MappingProxyType(json.loads(metadata)),
         attempts=attempts,
         last_error=last_error,
         acked_at=acked_at,

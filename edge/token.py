@@ -152,16 +152,7 @@ class Token(Closeable):
             raise TokenError(f"the PKCS#11 module {path} does not exist: {_MODULE_HINT}")
         key = str(path)
         with _registry_lock:
-            module = _load_module(path)
-            if not _open_slots.get(key):
-                # Nothing of ours is open on it: re-read the configuration and the slot list, so
-                # that tokens initialised since the module was first loaded are seen.
-                try:
-                    module.reinitialize()
-                except p11.PKCS11Error as e:
-                    raise TokenError(
-                        f"the PKCS#11 module {path} could not be re-initialised: {_describe(e)}"
-                    ) from e
+            module = _fresh_module(path)
             found = _find_token(module, path, label=label, serial=serial)
             slot_id: int = found.slot.slot_id
             wanted = _token_name(label, serial)
@@ -507,6 +498,42 @@ def _public_key_der(key: Any) -> bytes | None:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     return None
+
+
+def token_present(
+    module_path: Path, *, label: str | None = None, serial: str | None = None
+) -> bool:
+    """Whether the token is plugged in and answers: looked up among the module's slots, with no
+    session opened and no PIN (for the appliance's heartbeat and kiosk status line).
+
+    Raises:
+        TokenError: the module itself cannot be loaded (a set-up problem, not an absent token).
+    """
+    path = Path(module_path)
+    if not path.is_file():
+        raise TokenError(f"the PKCS#11 module {path} does not exist: {_MODULE_HINT}")
+    with _registry_lock:
+        module = _fresh_module(path)
+    try:
+        _find_token(module, path, label=label, serial=serial)
+    except TokenError as e:
+        log.debug("token not present: %s", e)
+        return False
+    return True
+
+
+def _fresh_module(path: Path) -> Any:
+    """The loaded module, its slot list read afresh when nothing of ours is open on it (so that
+    tokens initialised or plugged in since it was first loaded are seen). Hold `_registry_lock`."""
+    module = _load_module(path)
+    if not _open_slots.get(str(path)):
+        try:
+            module.reinitialize()
+        except p11.PKCS11Error as e:
+            raise TokenError(
+                f"the PKCS#11 module {path} could not be re-initialised: {_describe(e)}"
+            ) from e
+    return module
 
 
 def _load_module(path: Path) -> Any:

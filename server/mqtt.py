@@ -17,7 +17,6 @@ Rules of this module:
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from server.errors import IngestError
+from support.sockets import disable_nagle
 
 log = logging.getLogger(__name__)
 
@@ -381,13 +381,5 @@ class MqttLink:
 
 
 def no_delay(client: paho.Client) -> None:
-    """Turn Nagle's algorithm off on the connection's socket (paho leaves it on): our PUBACKs
-    and acks are small packets that would otherwise wait up to the peer's delayed-ACK timer
-    (40 ms on Linux) whenever an earlier one is still unacknowledged."""
-    sock = client.socket()
-    if not isinstance(sock, socket.socket):  # ssl.SSLSocket is one
-        return
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError as e:  # not TCP (e.g. a Unix socket): nothing to turn off
-        log.debug("cannot set TCP_NODELAY: %s", e)
+    """Turn Nagle's algorithm off on the client's connection (see `support.sockets`)."""
+    disable_nagle(client.socket())

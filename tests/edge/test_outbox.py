@@ -1,22 +1,26 @@
 """The outbox on a real SQLite file: idempotent add, survival across reopen and SIGKILL, corrupt
-files detected, and the ack transitions."""
+files detected, the ack transitions, what the protocol refuses, retention, the status the kiosk
+and the heartbeat show, and the migration from schema 1. The randomised kill -9 test is in
+test_outbox_crash.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edge.errors import OutboxError
-from edge.outbox import Outbox, State
-from protocol.messages import Ack, AckStatus, RejectReason, sha256_hex
+from edge.outbox import SCHEMA_VERSION, Outbox, State
+from protocol.messages import MAX_TEXT, Ack, AckStatus, RejectReason, sha256_hex
 
 REPO = Path(__file__).resolve().parents[2]
 FIELDS = {"so_ky_hieu": "12/QĐ-UBND", "ho_ten": "Trần Thị Bình", "cccd": None}
@@ -124,6 +128,151 @@ def test_an_unwritable_folder_is_an_outbox_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(OutboxError, match="cannot open the outbox"):
         Outbox(blocker / "outbox")
+
+
+def test_an_item_carries_its_size_and_metadata(outbox: Outbox) -> None:
+    data = pdf(20)
+    result_id = outbox.add(data, FIELDS, CREATED, {"pages": "2", "app_version": "0.1.0"})
+    item = outbox.get(result_id)
+    assert item.size == len(data)
+    assert dict(item.metadata) == {"pages": "2", "app_version": "0.1.0"}
+    assert outbox.pending()[0].size == len(data)
+
+
+@pytest.mark.parametrize(
+    ("fields", "metadata", "created_at", "complaint"),
+    [
+        ({"trich_yeu": "x" * (MAX_TEXT + 1)}, {}, CREATED, "field trich_yeu is longer than 4096"),
+        ({"": "empty key"}, {}, CREATED, "field names must be strings of 1-64"),
+        ({}, {"Pages": "2"}, CREATED, "metadata key 'Pages'"),
+        ({}, {"note": "y" * (MAX_TEXT + 1)}, CREATED, "metadata note is longer than 4096"),
+        ({}, {}, "yesterday", "created_at must be an ISO 8601"),
+    ],
+)
+def test_what_the_protocol_would_refuse_is_refused_at_add(
+    outbox: Outbox,
+    fields: dict[str, str | None],
+    metadata: dict[str, str],
+    created_at: str,
+    complaint: str,
+) -> None:
+    with pytest.raises(OutboxError, match=f"cannot be queued: {complaint}"):
+        outbox.add(pdf(21), fields, created_at, metadata)
+    assert sum(outbox.counts().values()) == 0
+    assert not any(outbox.blob_dir.rglob("*.pdf"))
+
+
+def test_a_need_chunks_ack_is_not_an_answer(outbox: Outbox) -> None:
+    result_id = outbox.add(pdf(22), FIELDS, CREATED)
+    outbox.mark_sent(result_id)
+    need = Ack(result_id, AckStatus.NEED_CHUNKS, missing=(1, 3), chunk_size=65536)
+    assert outbox.apply_ack(need) is State.SENT
+    assert outbox.answer(need) == (State.SENT, False)
+    assert outbox.answer(Ack(result_id, AckStatus.ACCEPTED, record_id="r")) == (State.ACKED, True)
+    assert outbox.answer(Ack(result_id, AckStatus.DUPLICATE, record_id="r")) == (State.ACKED, False)
+
+
+def test_status_counts_ages_errors_and_the_revocation(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o") as box:
+        assert box.status().queue_depth == 0 and box.status().oldest_pending_age_s is None
+        old = box.add(pdf(30), FIELDS, "2025-04-01T00:00:00+00:00")
+        box.add(pdf(31), FIELDS, "2025-04-01T08:00:00+07:00")  # the same instant, +07:00
+        done = box.add(pdf(32), FIELDS, "2025-03-01T00:00:00")  # no offset: UTC
+        box.mark_sent(old)
+        box.apply_ack(Ack(done, AckStatus.ACCEPTED, record_id="r"))
+        now = dt.datetime(2025, 4, 2, tzinfo=dt.UTC).timestamp()
+        status = box.status(now)
+        assert status.counts[State.QUEUED] == 1 and status.counts[State.SENT] == 1
+        assert status.queue_depth == 2
+        assert status.oldest_pending_age_s == pytest.approx(24 * 3600)
+        assert status.last_error is None and status.revoked is None
+
+        box.set_last_error("broker unreachable")
+        box.set_revoked("appliance reported lost")
+    with Outbox(tmp_path / "o") as box:  # both survive a restart
+        status = box.status()
+        assert status.last_error == "broker unreachable" and status.last_error_at
+        assert box.revoked() == status.revoked == "appliance reported lost"
+        box.clear_revoked()
+        box.set_last_error(None)
+        assert box.revoked() is None and box.status().last_error is None
+
+
+def test_answered_results_are_purged_after_the_retention(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o", retention_s=3600) as box:
+        acked, rejected, waiting = (box.add(pdf(i), FIELDS, CREATED) for i in range(40, 43))
+        box.apply_ack(Ack(acked, AckStatus.ACCEPTED, record_id="r"))
+        box.apply_ack(Ack(rejected, AckStatus.REJECTED, RejectReason.SIGNATURE, "bad"))
+        assert box.purge() == 0  # kept for the retention
+        assert box.purge(now=time.time() + 3601) == 2
+        assert [i.result_id for i in box.pending()] == [waiting]
+        assert sum(box.counts().values()) == 1
+        assert not box.blob_path(acked).exists() and not box.blob_path(rejected).exists()
+        assert box.load_pdf(waiting).startswith(b"%PDF")
+        # Signed again after the purge, the same bytes queue again (the server says duplicate).
+        assert box.add(box.load_pdf(waiting), FIELDS, CREATED) == waiting
+
+
+def test_opening_removes_orphans_and_half_written_files(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o") as box:
+        kept = box.add(pdf(50), FIELDS, CREATED)
+        shard = box.blob_path(kept).parent
+    orphan_pdf = pdf(51)
+    orphan = tmp_path / "o" / "blobs" / sha256_hex(orphan_pdf)[:2] / f"{sha256_hex(orphan_pdf)}.pdf"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(orphan_pdf)  # its row never committed
+    half = shard / f".{kept}.pdf.abc123.tmp"
+    half.write_bytes(b"%PDF-1.7 half")  # a write cut short
+    with Outbox(tmp_path / "o") as box:
+        assert not orphan.exists() and not half.exists()
+        assert box.load_pdf(kept).startswith(b"%PDF")
+
+
+def test_a_schema_1_outbox_is_migrated(tmp_path: Path) -> None:
+    directory = tmp_path / "o"
+    data = pdf(60)
+    result_id = sha256_hex(data)
+    blob = directory / "blobs" / result_id[:2] / f"{result_id}.pdf"
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(data)
+    with sqlite3.connect(directory / "outbox.db") as db:
+        db.executescript(SCHEMA_1)
+        db.execute(
+            "INSERT INTO result (result_id, state, fields, created_at, attempts) "
+            "VALUES (?, 'sent', '{}', ?, 2)",
+            (result_id, CREATED),
+        )
+    with Outbox(directory) as box:
+        item = box.get(result_id)
+        assert (item.state, item.size, item.attempts) == (State.SENT, len(data), 2)
+        assert box.status().oldest_pending_age_s is not None
+    with sqlite3.connect(directory / "outbox.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_an_outbox_from_a_newer_sohoa_is_refused(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o"):
+        pass
+    with sqlite3.connect(tmp_path / "o" / "outbox.db") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(OutboxError, match="newer Sohoa"):
+        Outbox(tmp_path / "o")
+
+
+SCHEMA_1 = """
+CREATE TABLE result (
+    result_id  TEXT PRIMARY KEY CHECK (length(result_id) = 64),
+    state      TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'acked', 'rejected')),
+    fields     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    acked_at   TEXT,
+    record_id  TEXT
+);
+CREATE INDEX result_state ON result (state);
+PRAGMA user_version = 1;
+"""
 
 
 WRITER = textwrap.dedent(

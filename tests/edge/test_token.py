@@ -12,7 +12,7 @@ from pkcs11 import KeyType
 
 from edge.errors import TokenError
 from edge.signing import DocumentSigner
-from edge.token import KeyAlgorithm, Token
+from edge.token import KeyAlgorithm, Token, token_present
 from provisioning import softhsm as softhsm_module
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from provisioning.errors import TokenInitError
@@ -195,3 +195,10 @@ def test_missing_softhsm_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setattr(softhsm_module, "SOFTHSM_MODULE_CANDIDATES", (tmp_path / "libsofthsm2.so",))
     with pytest.raises(TokenInitError, match="apt-get install softhsm2"):
         softhsm_module.find_softhsm_module()
+
+
+def test_token_presence_is_told_without_a_pin(blank_token: BlankToken, tmp_path: Path) -> None:
+    assert token_present(blank_token.module_path, label=blank_token.label) is True
+    assert token_present(blank_token.module_path, label="no-such-token") is False
+    with pytest.raises(TokenError):
+        token_present(tmp_path / "libmissing.so", label=blank_token.label)
