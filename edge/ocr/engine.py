@@ -30,7 +30,13 @@ from PIL import Image
 from edge.errors import OcrError
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import OcrPage, OcrWord, page_text
-from edge.ocr.signer import accepted_lines, signer_region, splice_lines, suppress_seal
+from edge.ocr.signer import (
+    accepted_lines,
+    has_name,
+    signer_region,
+    splice_lines,
+    suppress_seal,
+)
 from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,10 @@ TESSDATA_DIRS = (
 
 DEFAULT_LANG = "vie"
 SURE = 85.0  # a second look read this confidently needs no other reading
+SIGNER_READINGS = ((False, False), (True, False), (True, True))
+"""How the signer block is cleaned for each reading, (thin_tall, strokes) of `suppress_seal`:
+the signature dropped whole, thinned, thinned and its level strokes removed (the last only when
+no name was read at all: it also cuts the bars of letters such as T)."""
 
 
 def find_tessdata(lang: str = DEFAULT_LANG) -> Path:
@@ -186,8 +196,9 @@ class OcrEngine(Closeable):
         """Second pass over the signature block: re-read the signer's name when the main pass
         lost it under the seal or the handwritten signature (see `edge.ocr.signer`).
 
-        The block is read twice, with the signature's strokes dropped whole and thinned away
-        (a stroke through the name joins it to the signature), and the surer reading is kept.
+        The block is read up to three times (`SIGNER_READINGS`: a stroke through the name joins
+        it to the signature, so dropping the signature whole can drop the name), and the
+        reading with the most lines, then the surest, is kept.
 
         Returns the page's words with the recovered line(s) spliced in after the signer's title
         block (each word keeps the confidence of the second pass), or `words` unchanged when there
@@ -199,13 +210,15 @@ class OcrEngine(Closeable):
             return words
         crop = image.crop(region.box)
         best: list[list[OcrWord]] = []
-        for thin_tall in (False, True):
-            clean = suppress_seal(crop, region.line_height, thin_tall=thin_tall)
+        for thin_tall, strokes in SIGNER_READINGS:
+            if strokes and has_name(best, 0.0):
+                break  # cutting strokes also cuts letters' bars: only when no name was read
+            clean = suppress_seal(crop, region.line_height, thin_tall=thin_tall, strokes=strokes)
             lines = accepted_lines(self._read(clean, dpi, tesserocr.PSM.SINGLE_BLOCK), region)
             if _surer(lines, best):
                 best = lines
-            if best and _mean([w for line in best for w in line]) >= SURE:
-                break  # sure enough: spare the second reading
+            if has_name(best, SURE):
+                break  # a name read surely: spare the other readings
         if not best:
             return words
         log.debug("signer pass: %d line(s) recovered", len(best))

@@ -38,6 +38,8 @@ NAME_CONFIDENCE = 70.0  # a main-pass line this sure and shaped like a name is k
 RECOVER_CONFIDENCE = 60.0  # least mean confidence of a re-read line to be spliced in
 BLOCK_FROM = 0.4  # without a title, the block is looked for right of this fraction of the width
 SIGNATURE_HEIGHT = 1.8  # a dark stroke this many title line heights tall is handwriting
+STROKE_LENGTH = 1.3  # of the line height: a straight run this long is a pen stroke, not a letter
+STROKE_ANGLE = 12  # degrees either side of level that such strokes are looked for at
 STROKE_OPENING = 0.1  # of the line height: strokes thinner than this are pen, not bold print
 
 
@@ -145,7 +147,9 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
     return SignerRegion(box, title_line, line_height)
 
 
-def suppress_seal(crop: Image.Image, line_height: float, *, thin_tall: bool = False) -> Image.Image:
+def suppress_seal(
+    crop: Image.Image, line_height: float, *, thin_tall: bool = False, strokes: bool = False
+) -> Image.Image:
     """Keep the dark print of a signature-block crop: remove red ink (colour), mid-grey ink (a
     seal on a grey page), strokes taller than a text line (the signature) and specks.
 
@@ -156,6 +160,8 @@ def suppress_seal(crop: Image.Image, line_height: float, *, thin_tall: bool = Fa
             that runs through the printed name joins the name's letters into one tall shape,
             and dropping it drops the name. Bold print survives an opening that removes pen
             strokes (a pen line is about half as wide as a bold stem).
+        strokes: also remove long, thin, nearly level strokes: the tail of a signature often
+            runs right through the name at letter height, where neither rule above reaches.
 
     Returns:
         A black-on-white "L" image of the same size.
@@ -179,6 +185,8 @@ def suppress_seal(crop: Image.Image, line_height: float, *, thin_tall: bool = Fa
     tall = SIGNATURE_HEIGHT * line_height
     if thin_tall:
         dark = _thin_tall_shapes(dark, tall, line_height)
+    if strokes:
+        dark = _without_level_strokes(dark, line_height)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
     speck = max(2.0, (line_height / 20) ** 2)
     heights, areas = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
@@ -202,6 +210,24 @@ def _thin_tall_shapes(dark: np.ndarray, tall: float, line_height: float) -> np.n
     )
     near = cv2.dilate(core, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size + 2, size + 2)))
     return np.where(shapes > 0, shapes & near, dark).astype(np.uint8)
+
+
+def _without_level_strokes(dark: np.ndarray, line_height: float) -> np.ndarray:
+    """`dark` without the pixels lying on a straight run longer than a letter is wide at an
+    angle within ±`STROKE_ANGLE` degrees of level (a pen stroke; a letter's bars and serifs are
+    shorter). Where such a stroke crosses a letter, the letter loses a pen-width of its stem."""
+    length = max(9, int(STROKE_LENGTH * line_height)) | 1
+    centre = length // 2
+    found = np.zeros_like(dark)
+    for angle in range(-STROKE_ANGLE, STROKE_ANGLE + 1, 3):
+        kernel = np.zeros((length, length), np.uint8)
+        dx = centre * np.cos(np.radians(angle))
+        dy = centre * np.sin(np.radians(angle))
+        start = (round(centre - dx), round(centre - dy))
+        end = (round(centre + dx), round(centre + dy))
+        cv2.line(kernel, start, end, 1, 1)
+        found |= np.asarray(cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel), dtype=np.uint8)
+    return np.asarray(dark & (1 - found), dtype=np.uint8)
 
 
 def splice_lines(
@@ -250,6 +276,11 @@ def splice_lines(
             number += 1
             out += [OcrWord(w.text, w.box, w.confidence, number) for w in new]
     return tuple(out)
+
+
+def has_name(lines: Sequence[Sequence[OcrWord]], confidence: float) -> bool:
+    """Whether one of `lines` is a name read with at least `confidence`."""
+    return any(_is_name_line(line, confidence) for line in lines)
 
 
 def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[OcrWord]]:

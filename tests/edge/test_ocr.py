@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 import edge.ocr.engine
 from edge.errors import OcrError
 from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
-from edge.ocr.signer import fold, signer_region, splice_lines
+from edge.ocr.signer import fold, signer_region, splice_lines, suppress_seal
 from edge.sample_document import SampleDocument
 
 
@@ -253,3 +253,19 @@ def test_the_signer_name_under_a_seal_is_recovered(
     assert unicodedata.is_normalized("NFC", page.text)
     lines = [w.line for w in page.words]
     assert lines == sorted(lines)
+
+
+def test_a_signature_stroke_through_the_name_is_cut_away(engine: OcrEngine) -> None:
+    from edge.sample_document import FONT_DIR, FONT_FILES
+
+    crop = Image.new("L", (900, 220), 250)
+    draw = ImageDraw.Draw(crop)
+    font = ImageFont.truetype(str(FONT_DIR / FONT_FILES["bold"]), size=58)
+    draw.text((60, 80), "Lê Diệu Phượng", fill=20, font=font)
+    draw.line((20, 128, 880, 98), fill=30, width=4)  # the pen's tail, at letter height
+    plain = np.asarray(suppress_seal(crop, 45.0))
+    cut = np.asarray(suppress_seal(crop, 45.0, strokes=True))
+    right = (slice(90, 120), slice(560, 850))  # the stroke, right of the name
+    assert (plain[right] == 0).sum() > 800 and (cut[right] == 0).sum() < 40
+    read = engine._read(Image.fromarray(cut), 300, 7)
+    assert fold("Lê Diệu Phượng") in fold(" ".join(w.text for w in read))
