@@ -23,9 +23,11 @@ Rules of this module:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
+import signal
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -292,6 +294,22 @@ def _sane() -> ModuleType:
         return module
 
 
+def _ignore_sigpipe_again() -> None:
+    """Put SIGPIPE back to "ignored" for the whole process.
+
+    SANE's reader threads (sanei_thread) leave SIGPIPE at its default action after a scan.
+    Python runs with it ignored and expects EPIPE from a write to a closed socket instead: with
+    the default action, the next write to a connection the peer dropped (the MQTT broker
+    refusing an over-size message, a client gone) kills the whole process without a word —
+    the test suite died that way after the scanner tests. Python's own `signal.signal` works
+    only on the main thread and scans run on worker threads, so libc is asked directly.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal.argtypes = (ctypes.c_int, ctypes.c_void_p)
+    libc.signal(signal.SIGPIPE, ctypes.c_void_p(1))  # SIG_IGN
+
+
 def _sane_error() -> type[BaseException]:
     error: type[BaseException] = _sane()._sane.error
     return error
@@ -520,6 +538,7 @@ class Scanner(Closeable):
                 log.warning("closing scanner %s: %s", self.device.name, e)
             finally:
                 _state["open"] = None
+                _ignore_sigpipe_again()
             log.info("scanner %s closed", self.device.name)
 
     def cancel(self) -> None:
@@ -528,6 +547,7 @@ class Scanner(Closeable):
         self._cancelled.set()
         if not self._closed:
             self._dev.cancel()  # sane_cancel is allowed asynchronously (SANE standard 4.3.12)
+            _ignore_sigpipe_again()
 
     # -- options -----------------------------------------------------------------------------
 
@@ -762,9 +782,12 @@ class Scanner(Closeable):
                 except Exception:
                     log.exception("scan progress callback failed")
 
-        self._dev.start()
-        expected = int(self._dev.get_parameters()[2][1])  # lines; -1 when unknown (hand-held)
-        image: Image.Image = self._dev.snap(True, on_line)  # no_cancel: keep the feeder going
+        try:
+            self._dev.start()
+            expected = int(self._dev.get_parameters()[2][1])  # lines; -1 when unknown
+            image: Image.Image = self._dev.snap(True, on_line)  # no_cancel: keep the feeder going
+        finally:
+            _ignore_sigpipe_again()
         return image, expected
 
     def scan_batch(
@@ -835,6 +858,7 @@ class Scanner(Closeable):
             with _LOCK:
                 if not self._closed:
                     self._dev.cancel()  # ends the batch on the device (feeder stops)
+                    _ignore_sigpipe_again()
 
     def scan_page(self, settings: ScanSettings | None = None) -> CapturedPage:
         """Scan one page (from the glass unless the settings say feeder: then its first sheet).

@@ -7,6 +7,7 @@ how a jam, an open cover, an empty feeder or a lost device are produced here, fo
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -310,3 +311,19 @@ def test_a_device_smaller_than_the_page_is_refused_not_cropped(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     assert "refused:" in done.stdout and "200×200 mm" in done.stdout
+
+
+def _sigpipe_ignored() -> bool:
+    """The kernel's view (Python's `signal.getsignal` only knows what Python itself set)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGPIPE - 1)))
+    raise AssertionError("no SigIgn line in /proc/self/status")
+
+
+def test_a_scan_leaves_sigpipe_ignored_for_the_rest_of_the_process(device: Scanner) -> None:
+    page = device.scan_page(ScanSettings(mode=ColourMode.GREY))
+    assert page.dpi == 300
+    # SANE's reader thread resets it to the default action, which would kill the process on
+    # the next write to a dropped connection.
+    assert _sigpipe_ignored()
