@@ -184,6 +184,7 @@ class Outbox(Closeable):
         self.blob_dir = directory / BLOB_DIR
         self.retention_s = retention_s
         self._lock = threading.RLock()
+        self._seen_version: int | None = None  # PRAGMA data_version at the last look
         try:
             _make_dir(self.blob_dir)
             # Autocommit mode: the writes below open their transactions explicitly.
@@ -289,6 +290,15 @@ class Outbox(Closeable):
         if row is None:
             raise OutboxError(f"result {result_id[:12]}… is not in the outbox")
         return _item(row)
+
+    def changed_elsewhere(self) -> bool:
+        """Whether another connection (the kiosk adding a result) committed since the last
+        call: SQLite's `data_version`, a cheap check the sync agent makes several times a
+        second instead of listing the pending results."""
+        ((version,),) = self._read("PRAGMA data_version", ())
+        changed = version != self._seen_version
+        self._seen_version = version
+        return bool(changed)
 
     def pending(self) -> list[OutboxItem]:
         """The results waiting for an answer (QUEUED or SENT), oldest first."""

@@ -313,3 +313,14 @@ def test_sigkill_after_add_returns_leaves_a_consistent_outbox(tmp_path: Path) ->
         for item in items:  # and no row lacks its PDF
             assert item.state is State.QUEUED
             assert sha256_hex(box.load_pdf(item.result_id)) == item.result_id
+
+
+def test_a_result_added_by_another_process_is_noticed_cheaply(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o") as agent, Outbox(tmp_path / "o") as kiosk:
+        agent.changed_elsewhere()  # the first look only notes where things stand
+        assert agent.changed_elsewhere() is False
+        kiosk.add(b"%PDF-1.7 kiosk", FIELDS, CREATED)
+        assert agent.changed_elsewhere() is True
+        assert agent.changed_elsewhere() is False
+        agent.add(b"%PDF-1.7 agent", FIELDS, CREATED)  # its own writes are not news to it
+        assert agent.changed_elsewhere() is False
