@@ -57,7 +57,9 @@ def corpus_pages(corpus: Path) -> list[tuple[Path, str]]:
     return [(corpus / item["image"], item["condition"]) for item in manifest["images"]]
 
 
-def score(corpus: Path, pred_dir: Path, work: Path, *, baseline: bool = False) -> dict[str, Any]:
+def score(
+    corpus: Path, pred_dir: Path, work: Path, *, baseline: bool = False, fields: bool = False
+) -> dict[str, Any]:
     """Run the corpus scorer (never copied: called where it lives) and average CER per condition."""
     out = work / f"score-{pred_dir.name}.json"
     command = [sys.executable, str(corpus / "score.py"), str(corpus)]
@@ -80,16 +82,18 @@ def score(corpus: Path, pred_dir: Path, work: Path, *, baseline: bool = False) -
     for group in ("scan", "photo"):
         values = [v for c, vs in by_condition.items() if c.startswith(group) for v in vs]
         cer[f"{group}_all"] = round(mean(values), 4)
-    fields: dict[str, float] = {}
-    if any(row["fields"] for row in rows) and (baseline or (pred_dir / "has-fields").exists()):
+    field_rates: dict[str, float] = {}
+    # Only predictions with `.fields.json` files (ours, the baseline's naive extractor) have
+    # field rates: the scorer counts a missing file as every field wrong.
+    if fields or baseline:
         for c in CONDITIONS:
             if fields_by_condition[c]:
-                fields[c] = round(mean(fields_by_condition[c]), 3)
+                field_rates[c] = round(mean(fields_by_condition[c]), 3)
         for group in ("scan", "photo"):
             hits = [v for c, vs in fields_by_condition.items() if c.startswith(group) for v in vs]
-            fields[f"{group}_all"] = round(mean(hits), 3)
+            field_rates[f"{group}_all"] = round(mean(hits), 3)
     log.info("scorer on %s: %s", pred_dir.name, done.stdout.strip().splitlines()[-1])
-    return {"cer": cer, "fields": fields, "score_seconds": round(seconds, 1)}
+    return {"cer": cer, "fields": field_rates, "score_seconds": round(seconds, 1)}
 
 
 # --- ours ---------------------------------------------------------------------------------------
@@ -115,7 +119,6 @@ def run_ours(pages: list[tuple[Path, str]], workers: int, work: Path) -> dict[st
         outcome = process_files(planned, pool, pred)
         seconds = time.perf_counter() - started
     assert not outcome.failures and outcome.pdf_path is not None, outcome.failures
-    (pred / "has-fields").touch()
     path = outcome.pdf_path
     pdf = path.read_bytes()
     extract_text_layer(path, pages, work / "ours-pdftotext")
@@ -333,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = run_ours(pages, args.workers, work)
     ours_pred = ours.pop("pred")
     ours["per_document_pages_per_minute"] = per_document_throughput(pages, args.workers, work)
-    ours.update(score(args.corpus, ours_pred, work))
+    ours.update(score(args.corpus, ours_pred, work, fields=True))
     ours["text_layer_cer"] = score(args.corpus, work / "ours-pdftotext", work)["cer"]
     result["ours"] = ours
 
