@@ -29,14 +29,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, func, select
 
 from cli.fleet import Audit, Fleet, ResultMaker, audit_repository, fill_in_parallel, provision_fleet
-from cli.sync_harness import AgentProcess, Broker, ServerNode, server_nodes, wait_for
+from cli.sync_harness import (
+    AgentProcess,
+    Broker,
+    PostgresCluster,
+    ServerNode,
+    server_nodes,
+    wait_for,
+)
 from edge.outbox import Outbox, State
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, ResultMessage
 from protocol.topics import ack_topic, result_topic
 from server.db import make_engine
 from server.models import Record, TransferChunk
-from tests.fixtures.postgres import PostgresCluster
 
 pytestmark = pytest.mark.slow
 
