@@ -54,6 +54,14 @@ class PageImages:
     failed_gates: tuple[str, ...] = ()
     """Quality gates the capture failed (English messages), for the caller to show."""
 
+    @property
+    def colour(self) -> Image.Image | None:
+        """The archive image when it is in colour and the OCR image is its grey copy: OCR uses
+        the colours to tell seal and signature from print."""
+        if self.archive.mode != "RGB" or self.archive is self.ocr:
+            return None
+        return self.archive if self.archive.size == self.ocr.size else None
+
     @classmethod
     def upright(cls, image: Image.Image, dpi: int) -> PageImages:
         """A page that needs no capture stage (rendered, or prepared already): one image."""
@@ -150,12 +158,14 @@ def process_document(
     pages: list[OcrPage] = []
     for image in images:
         if isinstance(engine, OcrPool):
-            future = engine.submit(image.ocr, image.dpi)
+            future = engine.submit(image.ocr, image.dpi, colour=image.colour)
             if on_page is not None:
                 future.add_done_callback(lambda _: on_page())
             futures.append(future)
         else:
-            pages += engine.recognize_all([(image.ocr, image.dpi)], on_page)
+            pages.append(engine.recognize(image.ocr, image.dpi, colour=image.colour))
+            if on_page is not None:
+                on_page()
         encoding = time.perf_counter()
         encoded.append(encode_image(image.archive))
         seconds["pdf"] += time.perf_counter() - encoding

@@ -24,18 +24,22 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import tesserocr
 from PIL import Image
 
 from edge.errors import OcrError
+from edge.ocr import deblur
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import OcrPage, OcrWord, page_text
 from edge.ocr.signer import (
     accepted_lines,
+    coloured_ink,
     has_name,
     signer_region,
     splice_lines,
     suppress_seal,
+    without_colour,
 )
 from support.lifecycle import Closeable
 
@@ -131,12 +135,17 @@ class OcrEngine(Closeable):
             self._api.End()
             self._api = None
 
-    def recognize(self, image: Image.Image, dpi: int = 300) -> OcrPage:
+    def recognize(
+        self, image: Image.Image, dpi: int = 300, *, colour: Image.Image | None = None
+    ) -> OcrPage:
         """Recognise one page image.
 
         Args:
             image: the page, upright, in mode "1", "L" or "RGB" (others are converted to RGB).
             dpi: its resolution in pixels per inch.
+            colour: the same page in colour (same size), when it was captured so and `image` is
+                its grey OCR copy: the signer pass then tells the red seal and the blue
+                signature from the black print by their colour.
 
         Returns:
             The page's text and words.
@@ -148,6 +157,7 @@ class OcrEngine(Closeable):
             raise OcrError("the OCR engine was closed: create a new OcrEngine")
         if image.mode not in ("1", "L", "RGB"):
             image = image.convert("RGB")
+        image = self._unsmear(image, dpi)
         api = self._api
         try:
             api.SetImage(image)
@@ -160,7 +170,9 @@ class OcrEngine(Closeable):
         finally:
             # Drop the image and results so a long-lived engine does not hold the last page.
             api.Clear()
-        words = self._recover_signer(image, dpi, words)
+        if colour is None and image.mode == "RGB":
+            colour = image
+        words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_lost_lines(image, dpi, words)
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0
         return OcrPage(
@@ -171,6 +183,40 @@ class OcrEngine(Closeable):
             dpi=dpi,
             mean_confidence=mean,
         )
+
+    def _unsmear(self, image: Image.Image, dpi: int) -> Image.Image:
+        """The page with a camera shake's smear taken out (see `edge.ocr.deblur`), or `image`
+        when it has none or no trial reads surer than the page as it is.
+
+        The direction comes from the image; the length from trials: a band of text is
+        deconvolved with each of `deblur.LENGTHS`, then refined around the best in length and
+        direction, and read; the reading with the most surely read characters wins."""
+        if image.mode not in ("L", "RGB"):
+            return image
+        grey = np.asarray(image.convert("L"))
+        scale = dpi / 300
+        smear = deblur.find_smear(grey, dpi)
+        if smear is None:
+            return image
+        top, bottom = deblur.text_band(grey, round(deblur.BAND * scale))
+        band = grey[top:bottom]
+
+        def sureness(length: float, angle: float) -> float:
+            trial = (
+                band
+                if length == 0
+                else deblur.unsmear(band, deblur.smear_kernel(length * scale, angle))
+            )
+            words = self._read(Image.fromarray(trial), dpi, tesserocr.PSM.SINGLE_BLOCK)
+            return float(sum(len(w.text) for w in words if w.confidence >= deblur.SURE_WORD))
+
+        as_is = sureness(0, smear.angle)
+        length, angle, best = deblur.search_smear(smear, sureness)
+        if best < deblur.GAIN * as_is:
+            log.debug("smear at %.0f° left: no trial read surer", smear.angle)
+            return image
+        log.debug("smear %.1f px at %.1f° taken out", length, angle)
+        return Image.fromarray(deblur.unsmear(grey, deblur.smear_kernel(length * scale, angle)))
 
     def _read(self, image: Image.Image, dpi: int, psm: int) -> tuple[OcrWord, ...]:
         """Read a crop in the given page segmentation mode; nothing when Tesseract fails on it
@@ -191,14 +237,20 @@ class OcrEngine(Closeable):
             api.SetPageSegMode(tesserocr.PSM.AUTO)
 
     def _recover_signer(
-        self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
+        self,
+        image: Image.Image,
+        dpi: int,
+        words: tuple[OcrWord, ...],
+        colour: Image.Image | None = None,
     ) -> tuple[OcrWord, ...]:
         """Second pass over the signature block: re-read the signer's name when the main pass
         lost it under the seal or the handwritten signature (see `edge.ocr.signer`).
 
         The block is read up to three times (`SIGNER_READINGS`: a stroke through the name joins
         it to the signature, so dropping the signature whole can drop the name), and the
-        reading with the most lines, then the surest, is kept.
+        reading with the most lines, then the surest, is kept. A page captured in colour is
+        first read with its coloured ink (seal, signature) filled from around, which mends a
+        letter a stroke crossed, then with it made paper, which the readings above build on.
 
         Returns the page's words with the recovered line(s) spliced in after the signer's title
         block (each word keeps the confidence of the second pass), or `words` unchanged when there
@@ -209,11 +261,17 @@ class OcrEngine(Closeable):
         if region is None:
             return words
         crop = image.crop(region.box)
+        crops = [crop]
+        if colour is not None and colour.mode == "RGB" and colour.size == image.size:
+            tinted = coloured_ink(colour.crop(region.box))
+            crops = [without_colour(crop, tinted, fill=True), without_colour(crop, tinted)]
+        readings = [(c, False, False) for c in crops[:-1]]
+        readings += [(crops[-1], thin_tall, strokes) for thin_tall, strokes in SIGNER_READINGS]
         best: list[list[OcrWord]] = []
-        for thin_tall, strokes in SIGNER_READINGS:
+        for cleaned, thin_tall, strokes in readings:
             if strokes and has_name(best, 0.0):
                 break  # cutting strokes also cuts letters' bars: only when no name was read
-            clean = suppress_seal(crop, region.line_height, thin_tall=thin_tall, strokes=strokes)
+            clean = suppress_seal(cleaned, region.line_height, thin_tall=thin_tall, strokes=strokes)
             lines = accepted_lines(self._read(clean, dpi, tesserocr.PSM.SINGLE_BLOCK), region)
             if _surer(lines, best):
                 best = lines

@@ -32,7 +32,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_Job = tuple[Image.Image, int, "Future[OcrPage]"]
+_Job = tuple[Image.Image, int, Image.Image | None, "Future[OcrPage]"]
 
 
 class OcrPool(Closeable):
@@ -96,20 +96,23 @@ class OcrPool(Closeable):
         ready.set_result(None)
         with engine:
             while (job := self._jobs.get()) is not None:
-                image, dpi, result = job
+                image, dpi, colour, result = job
                 if not result.set_running_or_notify_cancel():
                     continue
                 try:
-                    result.set_result(engine.recognize(image, dpi))
+                    result.set_result(engine.recognize(image, dpi, colour=colour))
                 except Exception as e:  # handed to the caller through the future
                     result.set_exception(e)
 
-    def submit(self, image: Image.Image, dpi: int = 300) -> Future[OcrPage]:
+    def submit(
+        self, image: Image.Image, dpi: int = 300, *, colour: Image.Image | None = None
+    ) -> Future[OcrPage]:
         """Queue one page for recognition.
 
         Args:
             image: the page, upright, in mode "1", "L" or "RGB".
             dpi: its resolution.
+            colour: the same page in colour, when it was captured so (see `OcrEngine.recognize`).
 
         Returns:
             A future for the page's `OcrPage`; its exception is an `OcrError` if Tesseract failed.
@@ -120,12 +123,14 @@ class OcrPool(Closeable):
         if self._closed:
             raise OcrError("the OCR pool was closed: create a new OcrPool")
         result: Future[OcrPage] = Future()
-        self._jobs.put((image, dpi, result))
+        self._jobs.put((image, dpi, colour, result))
         return result
 
-    def recognize(self, image: Image.Image, dpi: int = 300) -> OcrPage:
+    def recognize(
+        self, image: Image.Image, dpi: int = 300, *, colour: Image.Image | None = None
+    ) -> OcrPage:
         """Recognise one page on a worker and wait for it (same contract as `OcrEngine`)."""
-        return self.submit(image, dpi).result()
+        return self.submit(image, dpi, colour=colour).result()
 
     def recognize_all(
         self,
