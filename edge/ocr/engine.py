@@ -23,6 +23,7 @@ import os
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tesserocr
@@ -54,10 +55,26 @@ TESSDATA_DIRS = (
 
 DEFAULT_LANG = "vie"
 SURE = 85.0  # a second look read this confidently needs no other reading
-SIGNER_READINGS = ((False, False), (True, False), (True, True))
-"""How the signer block is cleaned for each reading, (thin_tall, strokes) of `suppress_seal`:
-the signature dropped whole, thinned, thinned and its level strokes removed (the last only when
-no name was read at all: it also cuts the bars of letters such as T)."""
+
+
+class SignerReading(NamedTuple):
+    """How the signer block is cleaned for one reading (the flags of `suppress_seal`)."""
+
+    thin_tall: bool = False
+    strokes: bool = False
+    darkest: bool = False
+
+
+SIGNER_READINGS = (
+    SignerReading(),
+    SignerReading(thin_tall=True),
+    SignerReading(darkest=True),
+    SignerReading(thin_tall=True, strokes=True),
+)
+"""The readings of the signer block, in order: the signature dropped whole; thinned; only the
+darkest ink kept (a pen is paler than toner, and a stroke along the name's letters goes with
+it); thinned and its level strokes cut (only when no name was read at all: it also cuts the bars
+of letters such as T)."""
 
 
 def find_tessdata(lang: str = DEFAULT_LANG) -> Path:
@@ -246,7 +263,7 @@ class OcrEngine(Closeable):
         """Second pass over the signature block: re-read the signer's name when the main pass
         lost it under the seal or the handwritten signature (see `edge.ocr.signer`).
 
-        The block is read up to three times (`SIGNER_READINGS`: a stroke through the name joins
+        The block is read up to four times (`SIGNER_READINGS`: a stroke through the name joins
         it to the signature, so dropping the signature whole can drop the name), and the
         reading with the most lines, then the surest, is kept. A page captured in colour is
         first read with its coloured ink (seal, signature) filled from around, which mends a
@@ -265,13 +282,13 @@ class OcrEngine(Closeable):
         if colour is not None and colour.mode == "RGB" and colour.size == image.size:
             tinted = coloured_ink(colour.crop(region.box))
             crops = [without_colour(crop, tinted, fill=True), without_colour(crop, tinted)]
-        readings = [(c, False, False) for c in crops[:-1]]
-        readings += [(crops[-1], thin_tall, strokes) for thin_tall, strokes in SIGNER_READINGS]
+        readings = [(c, SignerReading()) for c in crops[:-1]]
+        readings += [(crops[-1], reading) for reading in SIGNER_READINGS]
         best: list[list[OcrWord]] = []
-        for cleaned, thin_tall, strokes in readings:
-            if strokes and has_name(best, 0.0):
+        for cleaned, reading in readings:
+            if reading.strokes and has_name(best, 0.0):
                 break  # cutting strokes also cuts letters' bars: only when no name was read
-            clean = suppress_seal(cleaned, region.line_height, thin_tall=thin_tall, strokes=strokes)
+            clean = suppress_seal(cleaned, region.line_height, **reading._asdict())
             lines = accepted_lines(self._read(clean, dpi, tesserocr.PSM.SINGLE_BLOCK), region)
             if _surer(lines, best):
                 best = lines

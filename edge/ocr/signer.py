@@ -41,6 +41,7 @@ SIGNATURE_HEIGHT = 1.8  # a dark stroke this many title line heights tall is han
 STROKE_LENGTH = 1.3  # of the line height: a straight run this long is a pen stroke, not a letter
 STROKE_ANGLE = 12  # degrees either side of level that such strokes are looked for at
 STROKE_OPENING = 0.1  # of the line height: strokes thinner than this are pen, not bold print
+DARKEST = 0.1  # of the way from the darkest ink to the paper: the level toner print stays under
 CHROMA = 40  # max - min of R, G, B above the paper's by which ink is coloured (seal, signature)
 
 
@@ -85,9 +86,9 @@ def _is_title_line(line: Sequence[OcrWord]) -> bool:
 
 def _is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
     """A line shaped like a person's name (optionally after a rank): 2-8 words of letters only,
-    each capitalised ("Nguyễn", or "NGUYỄN"), read with at least `confidence` on average; not a
-    title. A word with a stray mark or a capital inside ("Qữ”ãng", "PhưếcTHị") is a stroke of
-    the signature or the seal read into the name."""
+    each capitalised ("Nguyễn", or "NGUYỄN") and holding a vowel, read with at least
+    `confidence` on average; not a title. A word with a stray mark or a capital inside
+    ("Qữ”ãng", "PhưếcTHị") is a stroke of the signature or the seal read into the name."""
     if not 2 <= len(line) <= 8 or _is_title_line(line):
         return False
     for word in line:
@@ -96,6 +97,8 @@ def _is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
             return False
         if not (letters[1:].islower() or letters.isupper() or len(letters) == 1):
             return False
+        if not any(vowel in fold(letters) for vowel in "AEIOUY"):
+            return False  # every Vietnamese syllable has a vowel: "L" is "Lê" with its hat lost
     return line_confidence(line) >= confidence
 
 
@@ -174,7 +177,12 @@ def without_colour(crop: Image.Image, tinted: np.ndarray, *, fill: bool = False)
 
 
 def suppress_seal(
-    crop: Image.Image, line_height: float, *, thin_tall: bool = False, strokes: bool = False
+    crop: Image.Image,
+    line_height: float,
+    *,
+    thin_tall: bool = False,
+    strokes: bool = False,
+    darkest: bool = False,
 ) -> Image.Image:
     """Keep the dark print of a signature-block crop: remove coloured ink (an RGB crop's seal and
     signature), mid-grey ink (a seal on a grey page), strokes taller than a text line (the
@@ -189,6 +197,8 @@ def suppress_seal(
             strokes (a pen line is about half as wide as a bold stem).
         strokes: also remove long, thin, nearly level strokes: the tail of a signature often
             runs right through the name at letter height, where neither rule above reaches.
+        darkest: keep only the darkest ink (`DARKEST` of the way from ink to paper): toner is
+            darker than a pen's line, so a stroke lying along the tops of the letters goes.
 
     Returns:
         A black-on-white "L" image of the same size.
@@ -204,6 +214,8 @@ def suppress_seal(
     # Print is near the darkest ink; a seal's ring and letters sit half way to the paper.
     otsu, _ = cv2.threshold(inked.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     level = min(max(otsu, ink + 0.25 * (paper - ink)), ink + 0.6 * (paper - ink))
+    if darkest:
+        level = ink + DARKEST * (paper - ink)
     dark = (grey < level).astype(np.uint8)
     tall = SIGNATURE_HEIGHT * line_height
     if thin_tall:

@@ -269,3 +269,19 @@ def test_a_signature_stroke_through_the_name_is_cut_away(engine: OcrEngine) -> N
     assert (plain[right] == 0).sum() > 800 and (cut[right] == 0).sum() < 40
     read = engine._read(Image.fromarray(cut), 300, 7)
     assert fold("Lê Diệu Phượng") in fold(" ".join(w.text for w in read))
+
+
+def test_a_pale_pen_stroke_along_the_letters_goes_with_the_darkest_ink(engine: OcrEngine) -> None:
+    from edge.sample_document import FONT_DIR, FONT_FILES
+
+    crop = Image.new("L", (900, 220), 232)
+    draw = ImageDraw.Draw(crop)
+    font = ImageFont.truetype(str(FONT_DIR / FONT_FILES["bold"]), size=58)
+    draw.text((60, 80), "Phan Thị Phương Nhung", fill=45, font=font)
+    draw.line((40, 112, 600, 104), fill=80, width=4)  # a pen's line along the letters' tops
+    plain = np.asarray(suppress_seal(crop, 45.0))
+    darkest = np.asarray(suppress_seal(crop, 45.0, darkest=True))
+    left = (slice(100, 116), slice(40, 62))  # the stroke, left of the name
+    assert (plain[left] == 0).sum() > 40 and (darkest[left] == 0).sum() == 0
+    read = engine._read(Image.fromarray(darkest), 300, 7)
+    assert fold("Phan Thị Phương Nhung") in fold(" ".join(w.text for w in read))

@@ -166,3 +166,5 @@ def test_a_word_with_a_stray_mark_or_capital_inside_is_no_name() -> None:
     assert not has_name([line("Nguyễn", "Qữ”ãng", "Long")], 0)
     assert not has_name([line("PhưếcTHị", "Phương", "Nhung")], 0)
     assert not has_name([line("nguyễn", "Quang")], 0)
+    assert not has_name([line("L", "Điệu", "Phượng")], 0)  # no syllable without a vowel
+    assert has_name([line("Nguyễn", "Như", "Ý")], 80)
