@@ -168,3 +168,8 @@ def test_a_word_with_a_stray_mark_or_capital_inside_is_no_name() -> None:
     assert not has_name([line("nguyễn", "Quang")], 0)
     assert not has_name([line("L", "Điệu", "Phượng")], 0)  # no syllable without a vowel
     assert has_name([line("Nguyễn", "Như", "Ý")], 80)
+
+
+def test_a_blank_page_has_no_smear() -> None:
+    assert deblur.find_smear(np.full((3508, 2480), 238, np.uint8)) is None
+    assert deblur.find_smear(np.zeros((0, 0), np.uint8)) is None
