@@ -216,7 +216,8 @@ class OcrEngine(Closeable):
         if smear is None:
             return image
         top, bottom = deblur.text_band(grey, round(deblur.BAND * scale))
-        band = grey[top:bottom]
+        margin = round(grey.shape[1] * deblur.BAND_MARGIN)
+        band = grey[top:bottom, margin : grey.shape[1] - margin]
 
         def sureness(length: float, angle: float) -> float:
             trial = (
