@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
@@ -41,6 +40,7 @@ GAIN = 1.1  # the best trial must read this much more surely than the page as it
 SURE_WORD = 90.0  # Tesseract's confidence in a word counted as surely read in a trial
 SETTLE = 3  # the final smear is the mean of this many best trials (one trial's score is noisy)
 NOISE_RATIO = 0.01  # the Wiener filter's noise-to-signal ratio: a camera page's noise
+TILE = 1024  # pixels: the deconvolution works on tiles this big (memory, speed)
 SAMPLE = 1000  # pixels at 300 dpi: the square at the page's centre the smear is judged on
 EDGE_PERCENTILE = 98  # the strongest edges only: text, not paper grain
 MIN_EDGE = 20.0  # a gradient (Sobel, grey levels) below which there is no text edge at all
@@ -146,21 +146,43 @@ def smear_kernel(length: float, angle: float) -> npt.NDArray[np.float32]:
 
 
 def unsmear(grey: Grey, kernel: npt.NDArray[np.float32], noise_ratio: float = NOISE_RATIO) -> Grey:
-    """The Wiener deconvolution of `grey` by `kernel` (edges mirrored so the page's borders do
-    not ring)."""
+    """The Wiener deconvolution of `grey` by `kernel`.
+
+    Done in tiles of `TILE` pixels that overlap by several kernel lengths (the filter's reach),
+    keeping each tile's middle: a whole page's spectra would take ~300 MB on an appliance, and
+    small transforms are faster too."""
+    margin = max(64, 6 * kernel.shape[0])
+    height, width = grey.shape
+    out = np.empty_like(grey)
+    for y in range(0, height, TILE):
+        for x in range(0, width, TILE):
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            y1, x1 = min(height, y + TILE + margin), min(width, x + TILE + margin)
+            tile = _wiener(grey[y0:y1, x0:x1], kernel, noise_ratio)
+            out[y : y + TILE, x : x + TILE] = tile[y - y0 : y - y0 + TILE, x - x0 : x - x0 + TILE]
+    return out
+
+
+def _wiener(grey: Grey, kernel: npt.NDArray[np.float32], noise_ratio: float) -> Grey:
+    """The Wiener deconvolution of one tile (edges mirrored so that its borders do not ring)."""
     pad = kernel.shape[0]
-    padded = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REFLECT).astype(np.float32)
-    padded /= 255.0
-    psf = np.zeros_like(padded)
+    height, width = grey.shape[0] + 2 * pad, grey.shape[1] + 2 * pad
+    bottom = cv2.getOptimalDFTSize(height) - height  # sizes the transform is fast at
+    right = cv2.getOptimalDFTSize(width) - width
+    padded = cv2.copyMakeBorder(grey, pad, pad + bottom, pad, pad + right, cv2.BORDER_REFLECT)
+    image = np.asarray(padded, dtype=np.float32) / np.float32(255.0)
+    psf = np.zeros_like(image)
     kh, kw = kernel.shape
     psf[:kh, :kw] = kernel
     psf = np.roll(psf, (-(kh // 2), -(kw // 2)), axis=(0, 1))  # centre the kernel at (0, 0)
-    spectrum: Any = np.fft.rfft2(psf)
-    restored = np.fft.irfft2(
-        np.fft.rfft2(padded) * np.conj(spectrum) / (np.abs(spectrum) ** 2 + noise_ratio),
-        s=padded.shape,
+    spectrum = cv2.dft(psf, flags=cv2.DFT_COMPLEX_OUTPUT)
+    power = spectrum[..., 0] ** 2 + spectrum[..., 1] ** 2 + np.float32(noise_ratio)
+    product = cv2.mulSpectrums(
+        cv2.dft(image, flags=cv2.DFT_COMPLEX_OUTPUT), spectrum, 0, conjB=True
     )
-    out = restored[pad : pad + grey.shape[0], pad : pad + grey.shape[1]]
+    restored = np.asarray(product, dtype=np.float32) / power[..., None]
+    out = cv2.idft(restored, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+    out = out[pad : pad + grey.shape[0], pad : pad + grey.shape[1]]
     return np.asarray(np.clip(out * 255.0 + 0.5, 0, 255), dtype=np.uint8)
 
 
