@@ -41,6 +41,23 @@ took it and died), so the device forgets nothing until the server's application 
 (DESIGN.md), and sends again, with exponential back-off, when that ack is late. The server
 treats the same result twice as a duplicate, so sending again is always safe.
 
+When an ack is late (the timing rules, after TCP's: RFC 6298):
+- The wait before a resend is the retransmission timeout (RTO), learnt from the acks: each
+  result answered after a single transmission gives a sample of the time from its publishing
+  to its ack, smoothed as SRTT and RTTVAR (gains 1/8 and 1/4), and RTO = SRTT + 4 * RTTVAR,
+  never below `retransmit_after` nor above `max_retransmit_after`. A result sent more than once
+  gives no sample (Karn's rule: which copy was answered is unknown). A busy server whose queue
+  holds a whole fleet's windows answers in more than `retransmit_after`; the RTO grows with it
+  instead of filling that queue with copies.
+- Each further resend of a result doubles its wait, up to `max_retransmit_after`.
+- A result is not overdue while the server answers results published before it: they were
+  queued ahead of it, so its turn has not come. Each first answer to a result pushes the
+  deadline of every result published after it (by the same sender) to at least one RTO later.
+  Answers to results published after it do not: once those before it are answered it gets one
+  RTO, so a result lost on the way still goes again while the others flow. When nothing is
+  answered (the broker or the server lost everything) each result goes again at its own
+  deadline, all at once, not one after the other.
+
 At most `window` results, and `window_bytes` bytes of them, are in flight at once (a single
 result larger than `window_bytes` goes alone): that bounds what the broker queues for the server
 on behalf of one device and lets acks keep pace with publishes.
@@ -194,6 +211,14 @@ class _Pending:
     sent_before: bool
 
 
+RTT_GAIN = 1 / 8
+"""The weight of a new sample in the smoothed round-trip time (RFC 6298 section 2: alpha)."""
+RTTVAR_GAIN = 1 / 4
+"""The weight of a new sample's deviation in the round-trip variation (RFC 6298: beta)."""
+RTTVAR_FACTOR = 4
+"""How many round-trip variations the timeout allows beyond the smoothed round trip (K)."""
+
+
 @dataclass
 class _InFlight:
     """Bookkeeping of one published result."""
@@ -202,6 +227,11 @@ class _InFlight:
     chunk_size: int | None
     deadline: float
     attempts: int
+    seq: int
+    """The order of its last transmission among this sender's transmissions."""
+    sampled_from: float | None = None
+    """When its only transmission left (set at `poll`, moved by `published`): the start of a
+    round-trip sample; None for a resume and once anything of it went again (Karn's rule)."""
     due: set[int] = field(default_factory=set)
     """Chunk indexes the receiver asked for, to publish at the next poll."""
 
@@ -215,8 +245,9 @@ class Sender:
             go alone).
         chunk_size: the size of the chunks a large result is cut into.
         whole_max: the largest result sent whole in one message; larger ones go in chunks.
-        retransmit_after: seconds to wait for the application ack before the first resend.
-        max_retransmit_after: the cap of the doubling wait between resends.
+        retransmit_after: the least wait for the application ack before the first resend (the
+            floor of the learnt retransmission timeout).
+        max_retransmit_after: the cap of the timeout and of the doubling wait between resends.
         remember_done: how many answered result ids are remembered to recognise duplicate acks
             (bounded, so that a long-running agent does not grow without end).
     """
@@ -250,6 +281,9 @@ class Sender:
         self._in_flight: dict[str, _InFlight] = {}
         self._done: OrderedDict[str, None] = OrderedDict()
         self._failed: set[str] = set()
+        self._seq = 0
+        self._srtt: float | None = None
+        self._rttvar = 0.0
 
     # --- what the caller reads ---
 
@@ -284,6 +318,21 @@ class Sender:
         if result_id in self._failed:
             return ResultState.FAILED
         return None
+
+    @property
+    def retransmission_timeout(self) -> float:
+        """The wait for an ack before a first resend, learnt from the round trips so far
+        (`retransmit_after` until the first sample)."""
+        if self._srtt is None:
+            return self.retransmit_after
+        rto = self._srtt + RTTVAR_FACTOR * self._rttvar
+        return min(max(rto, self.retransmit_after), self.max_retransmit_after)
+
+    @property
+    def smoothed_rtt(self) -> float | None:
+        """The smoothed round trip from publishing to the application ack (None before the
+        first sample)."""
+        return self._srtt
 
     def next_deadline(self) -> float | None:
         """The earliest time an in-flight result becomes overdue (None if nothing is in
@@ -321,12 +370,12 @@ class Sender:
                 self._move(result_id, SenderEvent.RETRANSMIT)
                 parts = tuple(Part.chunk(i) for i in sorted(entry.due))
                 entry.due.clear()
-                entry.deadline = now + self._wait(entry.attempts)
+                self._transmitted(entry, now)
                 out.append(Transmission(result_id, parts, entry.chunk_size, retransmission=True))
             elif entry.deadline <= now:
                 self._move(result_id, SenderEvent.RETRANSMIT)
                 entry.attempts += 1
-                entry.deadline = now + self._wait(entry.attempts)
+                self._transmitted(entry, now)
                 part = WHOLE if entry.chunk_size is None else Part.manifest(resume=True)
                 out.append(Transmission(result_id, (part,), entry.chunk_size, retransmission=True))
         while self._pending and self._has_room(next(iter(self._pending.values())).size):
@@ -334,8 +383,15 @@ class Sender:
             self._move(result_id, SenderEvent.SEND)
             del self._pending[result_id]
             chunk_size = self._chunk_size_for(offered.size)
+            self._seq += 1
             self._in_flight[result_id] = _InFlight(
-                size=offered.size, chunk_size=chunk_size, deadline=now + self._wait(1), attempts=1
+                size=offered.size,
+                chunk_size=chunk_size,
+                deadline=now + self._wait(1),
+                attempts=1,
+                seq=self._seq,
+                # A resume after a restart asks a question first: no sample of a round trip.
+                sampled_from=None if offered.sent_before else now,
             )
             out.append(Transmission(result_id, self._first_parts(offered, chunk_size), chunk_size))
         return out
@@ -362,9 +418,17 @@ class Sender:
         entry = self._in_flight.get(result_id)
         if entry is not None and not entry.due:
             entry.deadline = now + self._wait(entry.attempts)
+            if entry.sampled_from is not None:
+                entry.sampled_from = now
 
-    def on_ack(self, ack: Ack) -> AckOutcome:
+    def on_ack(self, ack: Ack, now: float | None = None) -> AckOutcome:
         """Take in the server's application ack.
+
+        Args:
+            ack: the ack.
+            now: when it arrived, on the clock of `poll`: a first answer then teaches the
+                sender the round trip and tells it the server has reached this result (see
+                the timing rules above). None: the answer only counts as an answer.
 
         Returns:
             For a final ack (accepted, duplicate or rejected: each one ends the result): DONE
@@ -382,7 +446,9 @@ class Sender:
         if state is ResultState.DONE:
             return AckOutcome.DUPLICATE
         self._pending.pop(result_id, None)
-        self._in_flight.pop(result_id, None)
+        entry = self._in_flight.pop(result_id, None)
+        if entry is not None and now is not None:
+            self._answered(entry, now)
         self._failed.discard(result_id)
         self._done[result_id] = None
         while len(self._done) > self._remember_done:
@@ -402,6 +468,33 @@ class Sender:
         self._failed.add(result_id)
 
     # --- internals ---
+
+    def _transmitted(self, entry: _InFlight, now: float) -> None:
+        """Something of `entry` goes again now: it queues behind everything published so far,
+        and its answer no longer measures a round trip."""
+        self._seq += 1
+        entry.seq = self._seq
+        entry.sampled_from = None
+        entry.deadline = now + self._wait(entry.attempts)
+
+    def _answered(self, entry: _InFlight, now: float) -> None:
+        """The first answer to `entry` came at `now`: learn the round trip if it measures one,
+        and give the results published after it, queued behind it, one timeout from now."""
+        if entry.sampled_from is not None:
+            self._sample(max(0.0, now - entry.sampled_from))
+        floor = now + self.retransmission_timeout
+        for later in self._in_flight.values():
+            if later.seq > entry.seq and later.deadline < floor:
+                later.deadline = floor
+
+    def _sample(self, rtt: float) -> None:
+        """Fold one round trip into SRTT and RTTVAR (RFC 6298 section 2)."""
+        if self._srtt is None:
+            self._srtt = rtt
+            self._rttvar = rtt / 2
+        else:
+            self._rttvar += RTTVAR_GAIN * (abs(self._srtt - rtt) - self._rttvar)
+            self._srtt += RTT_GAIN * (rtt - self._srtt)
 
     def _on_need_chunks(self, ack: Ack, state: ResultState) -> AckOutcome:
         self._move(ack.result_id, SenderEvent.NEED_CHUNKS)
@@ -444,7 +537,7 @@ class Sender:
         # The exponent is capped: 2.0 ** 1024 overflows, and a server down for a week takes a
         # device past a thousand resends at the 600 s cap.
         doubling = 2.0 ** min(attempts - 1, 60)
-        return min(self.retransmit_after * doubling, self.max_retransmit_after)
+        return min(self.retransmission_timeout * doubling, self.max_retransmit_after)
 
     def _move(self, result_id: str, event: SenderEvent) -> ResultState:
         state = self.state_of(result_id)

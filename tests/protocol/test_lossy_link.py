@@ -125,10 +125,12 @@ class Device:
         assert self.sender.in_flight <= self.window
         assert self.sender.in_flight <= 1 or self.sender.bytes_in_flight <= self.window_bytes
 
-    def receive(self, payload: bytes) -> None:
+    def receive(self, payload: bytes, now: float) -> None:
         ack = decode(payload)
         assert isinstance(ack, Ack)
-        outcome = self.sender.on_ack(ack)
+        outcome = self.sender.on_ack(ack, now)  # the timeout learns from the link's delays
+        rto = self.sender.retransmission_timeout
+        assert self.sender.retransmit_after <= rto <= self.sender.max_retransmit_after
         if not ack.final:
             return
         row = self.outbox.get(ack.result_id)
@@ -293,7 +295,7 @@ class World:
     def deliver_down(self, chaos: Chaos) -> None:
         payload = self._take(self.down, chaos)
         if payload is not None:
-            self.device.receive(payload)
+            self.device.receive(payload, self.now)
 
     def step(self, chaos: Chaos) -> None:
         roll = self.rnd.random()

@@ -199,7 +199,7 @@ def test_every_result_ends_acked_exactly_once_over_a_lossy_link(
             server.receive(result_id)
         assert sender.in_flight <= window
         for ack in server.deliver_some():
-            if sender.on_ack(ack) is AckOutcome.DONE:
+            if sender.on_ack(ack, now) is AckOutcome.DONE:
                 done[ack.result_id] += 1
         if not to_offer and sender.idle:
             break
@@ -353,3 +353,133 @@ def test_a_week_of_resends_does_not_overflow_the_back_off() -> None:
         now = sender.next_deadline() or now
     assert sender.next_to_send(now) == [rid(1)]
     assert sender.next_deadline() == now + 600.0
+
+
+# --- the timing rules: a learnt timeout, Karn's rule, results queued behind others ---
+
+
+def sent_at(sender: Sender, result_id: str, now: float) -> None:
+    sender.offer(result_id)
+    assert sender.next_to_send(now) == [result_id]
+    sender.published(result_id, now)
+
+
+def test_the_timeout_is_learnt_from_round_trips_above_the_configured_floor() -> None:
+    sender = Sender(retransmit_after=10.0, max_retransmit_after=600.0)
+    assert sender.retransmission_timeout == 10.0 and sender.smoothed_rtt is None
+    sent_at(sender, rid(1), 0.0)
+    sender.on_ack(accepted(rid(1)), 40.0)  # a busy server: 40 s from publishing to its ack
+    assert sender.smoothed_rtt == 40.0
+    assert sender.retransmission_timeout == 40.0 + 4 * 20.0  # SRTT + 4 * RTTVAR (RTT / 2)
+    sent_at(sender, rid(2), 100.0)
+    assert sender.next_deadline() == 100.0 + 120.0
+    sender.on_ack(accepted(rid(2)), 130.0)  # a second sample of 30 s
+    rttvar = 20.0 + (abs(40.0 - 30.0) - 20.0) / 4
+    srtt = 40.0 + (30.0 - 40.0) / 8
+    assert sender.smoothed_rtt == pytest.approx(srtt)
+    assert sender.retransmission_timeout == pytest.approx(srtt + 4 * rttvar)
+
+    for i in range(3, 60):  # the queue drains: quick answers bring it down to the floor
+        sent_at(sender, rid(i), 1000.0 + i)
+        sender.on_ack(accepted(rid(i)), 1000.5 + i)
+    assert sender.smoothed_rtt == pytest.approx(0.5, abs=0.5)
+    assert sender.retransmission_timeout == 10.0
+
+
+def test_the_timeout_and_its_doubling_are_capped() -> None:
+    sender = Sender(retransmit_after=10.0, max_retransmit_after=100.0)
+    sent_at(sender, rid(1), 0.0)
+    sender.on_ack(accepted(rid(1)), 90.0)
+    assert sender.retransmission_timeout == 100.0  # 90 + 4 * 45, capped
+    sent_at(sender, rid(2), 100.0)
+    assert sender.next_to_send(200.0) == [rid(2)]
+    assert sender.next_deadline() == 300.0  # doubled, but no more than the cap
+
+
+def test_a_result_sent_more_than_once_teaches_nothing() -> None:
+    sender = Sender(retransmit_after=10.0, max_retransmit_after=600.0)
+    sent_at(sender, rid(1), 0.0)
+    assert sender.next_to_send(10.0) == [rid(1)]  # late: sent again
+    sender.on_ack(accepted(rid(1)), 11.0)  # the first copy's answer, or the second's?
+    assert sender.smoothed_rtt is None and sender.retransmission_timeout == 10.0
+
+
+def test_an_ack_without_a_time_teaches_nothing() -> None:
+    sender = Sender(retransmit_after=10.0)
+    sent_at(sender, rid(1), 0.0)
+    sent_at(sender, rid(2), 0.0)
+    sender.on_ack(accepted(rid(1)))
+    assert sender.smoothed_rtt is None and sender.next_deadline() == 10.0
+
+
+def test_the_round_trip_starts_when_the_last_byte_left() -> None:
+    sender = chunked_sender(retransmit_after=10.0, max_retransmit_after=600.0)
+    sender.offer(rid(1), size=35)
+    sender.poll(0.0)
+    sender.published(rid(1), 25.0)  # a slow link took 25 s to carry the chunks
+    sender.on_ack(accepted(rid(1)), 27.0)
+    assert sender.smoothed_rtt == 2.0
+
+
+def test_a_resumed_or_chunk_resent_result_teaches_nothing() -> None:
+    sender = chunked_sender(retransmit_after=10.0, max_retransmit_after=600.0)
+    sender.offer(rid(1), size=35, sent_before=True)  # published before a restart
+    sender.offer(rid(2), size=35)
+    sender.poll(0.0)
+    sender.on_ack(need(rid(2), (1,), 10))
+    sender.poll(1.0)  # chunk 1 goes again
+    sender.on_ack(accepted(rid(1)), 2.0)
+    sender.on_ack(accepted(rid(2)), 2.0)
+    assert sender.smoothed_rtt is None
+
+
+def test_results_queued_behind_answered_ones_are_not_overdue() -> None:
+    # A fleet's windows queue at a busy server: this device's results are answered one by one,
+    # every 8 s, each later than the 10 s floor after it was published.
+    sender = Sender(window=4, retransmit_after=10.0, max_retransmit_after=600.0)
+    for i in range(4):
+        sender.offer(rid(i))
+    assert len(sender.next_to_send(0.0)) == 4
+    now = 0.0
+    for i in range(4):
+        now += 8.0
+        assert sender.next_to_send(now - 0.1) == []  # nothing went again meanwhile
+        assert sender.on_ack(accepted(rid(i)), now) is AckOutcome.DONE
+        rto = sender.retransmission_timeout
+        later = [sender.state_of(rid(j)) for j in range(i + 1, 4)]
+        assert all(s is ResultState.IN_FLIGHT for s in later)
+        if i < 3:
+            assert sender.next_deadline() == pytest.approx(now + rto)
+    assert sender.idle
+
+
+def test_a_result_lost_while_later_ones_are_answered_still_goes_again() -> None:
+    sender = Sender(window=3, retransmit_after=10.0, max_retransmit_after=600.0)
+    for i in range(3):
+        sender.offer(rid(i))
+    assert len(sender.next_to_send(0.0)) == 3
+    sender.on_ack(accepted(rid(0)), 4.0)  # ahead of both: they wait one timeout from now
+    assert sender.next_deadline() == pytest.approx(4.0 + sender.retransmission_timeout)
+    deadline = sender.next_deadline()
+    assert deadline is not None
+    sender.on_ack(accepted(rid(2)), 5.0)  # rid(1) was lost; rid(2), behind it, changes nothing
+    assert sender.next_deadline() == deadline
+    assert sender.next_to_send(deadline) == [rid(1)]
+
+
+def test_a_result_sent_again_queues_behind_those_published_before_it() -> None:
+    sender = Sender(window=2, retransmit_after=10.0, max_retransmit_after=600.0)
+    sent_at(sender, rid(1), 0.0)
+    sent_at(sender, rid(2), 5.0)
+    assert sender.next_to_send(10.0) == [rid(1)]  # late: now behind rid(2) at the server
+    sender.on_ack(accepted(rid(1)), 12.0)  # rid(1)'s answer says nothing of rid(2)
+    assert sender.next_deadline() == 15.0
+    assert sender.smoothed_rtt is None
+
+
+def test_when_nothing_is_answered_every_late_result_goes_again_at_once() -> None:
+    sender = Sender(window=3, retransmit_after=10.0, max_retransmit_after=600.0)
+    for i in range(3):
+        sender.offer(rid(i))
+    sender.next_to_send(0.0)
+    assert sender.next_to_send(10.0) == [rid(0), rid(1), rid(2)]  # the server lost them all
