@@ -216,17 +216,18 @@ class ResultMessage:
     def __post_init__(self) -> None:
         _check_schema(self.schema, RESULT_SCHEMA, None)
         validate_device_id(self.device_id)
+        _check_result_id(self.result_id)  # before any error that names it to the device
         if len(self.pdf) > MAX_RESULT_BYTES:
             raise DecodeError(
                 f"result is {len(self.pdf)} bytes, over the {MAX_RESULT_BYTES} limit",
                 RejectReason.SIZE.value,
-                result_id=self.result_id if isinstance(self.result_id, str) else None,
+                result_id=self.result_id,
             )
         if sha256_hex(self.pdf) != self.result_id:
             raise DecodeError(
                 "result_id is not the SHA-256 of the PDF: the file changed in transit",
                 RejectReason.HASH.value,
-                result_id=self.result_id if isinstance(self.result_id, str) else None,
+                result_id=self.result_id,
             )
         _check_timestamp(self.created_at, "created_at", self.result_id)
         object.__setattr__(self, "fields", _frozen_fields(self.fields, self.result_id))
