@@ -76,8 +76,9 @@ class EdgeSettings(TomlSettings):
     """How long the broker keeps this appliance's MQTT session (and the acks queued for it)
     while it is offline (MQTT v5 section 3.1.2.11.2)."""
     ack_timeout_s: float = Field(default=30.0, gt=0)
-    """How long to wait for the server's application ack before sending a result again (the
-    wait doubles at each resend, up to `ack_timeout_max_s`)."""
+    """The least wait for the server's application ack before sending a result again: the
+    agent learns the wait from the acks' round trips (`protocol.sender`, never below this), and
+    it doubles at each resend, up to `ack_timeout_max_s`."""
     ack_timeout_max_s: float = Field(default=600.0, gt=0)
     """The longest wait between two resends of a result the server does not answer."""
     sync_window: int = Field(default=8, ge=1, le=1000)

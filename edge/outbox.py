@@ -185,6 +185,10 @@ class Outbox(Closeable):
         self.retention_s = retention_s
         self._lock = threading.RLock()
         self._seen_version: int | None = None  # PRAGMA data_version at the last look
+        self._added_here = False
+        """Whether `add` committed through this object since `changed_elsewhere` last looked:
+        SQLite's data_version does not count a connection's own commits, and a kiosk thread
+        may share this object with the sync agent's."""
         try:
             _make_dir(self.blob_dir)
             # Autocommit mode: the writes below open their transactions explicitly.
@@ -272,6 +276,7 @@ class Outbox(Closeable):
                         time.time(),
                     ),
                 )
+                self._added_here = True
         except (OSError, sqlite3.Error) as e:
             raise OutboxError(
                 f"cannot store result {result_id[:12]}… in the outbox: {e}; free disk "
@@ -292,12 +297,16 @@ class Outbox(Closeable):
         return _item(row)
 
     def changed_elsewhere(self) -> bool:
-        """Whether another connection (the kiosk adding a result) committed since the last
-        call: SQLite's `data_version`, a cheap check the sync agent makes several times a
-        second instead of listing the pending results."""
-        ((version,),) = self._read("PRAGMA data_version", ())
-        changed = version != self._seen_version
-        self._seen_version = version
+        """Whether a result may have been added since the last call: another connection (the
+        kiosk's process) committed, or `add` ran through this object (a kiosk thread sharing
+        it). A cheap check (SQLite's `data_version` and a flag) that the sync agent makes
+        several times a second instead of listing the pending results; its own other writes
+        (marking sent, answers) are not news to it."""
+        with self._lock:
+            ((version,),) = self._read("PRAGMA data_version", ())
+            changed = version != self._seen_version or self._added_here
+            self._seen_version = version
+            self._added_here = False
         return bool(changed)
 
     def pending(self) -> list[OutboxItem]:
