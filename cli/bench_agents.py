@@ -316,14 +316,16 @@ class _Worker:
                 appliance = by_index[index]
                 ready.put((offset, appliance, self.maker.make(appliance, number + 1)))
 
+        # The kiosk adds through a connection of its own, as the kiosk process does on an
+        # appliance: the agent notices it by the outbox's data_version.
+        kiosks = {a.device_id: Outbox(a.outbox_dir) for a in self.appliances}
         signer = threading.Thread(target=_guard(errors, sign_ahead), name="sign-ahead")
         signer.start()
         try:
             for _ in args["schedule"]:
                 offset, appliance, made = ready.get(timeout=60)
                 _sleep_until(start + offset)
-                outbox = outboxes[appliance.device_id]
-                outbox.add(made.pdf, made.fields, made.created_at)
+                kiosks[appliance.device_id].add(made.pdf, made.fields, made.created_at)
                 enqueued[made.result_id] = time.time()
             deadline = time.time() + timeout
             while time.time() < deadline and any(
@@ -335,6 +337,8 @@ class _Worker:
             signer.join()
             for t in agents:
                 t.join(30)
+            for kiosk in kiosks.values():
+                kiosk.close()
 
 
 def _outbox_rows(outbox_dir: Path) -> list[tuple[str, str, float | None, float | None, int]]:
