@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from cryptography.hazmat.primitives import hashes
 from PIL import Image
 
 from edge.signing import DocumentSigner
+from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority, publish_crl
 from provisioning.softhsm import SoftHsmSetup
 from server.ltv import LtvAugmenter, LtvCopy
 from server.verify import Verifier
+from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import (
     SignedSample,
     make_pdf,
@@ -26,6 +29,7 @@ from tests.fixtures.token import (
     provision_signing_identity,
 )
 from tests.fixtures.tsa import TimestampAuthority
+from tests.server.peers import DevicePeer
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +124,13 @@ def ingest_signer(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> In
     return IngestSigner(
         INGEST_DEVICE, identity.certificate, signing_ca, small, large, extra, large_extra
     )
+
+
+@pytest.fixture
+def device(
+    broker: Mosquitto, mqtt_identity: MqttIdentity, ingest_signer: IngestSigner
+) -> Iterator[DevicePeer]:
+    """An MQTT client with the ingest signer's device identity, publishing as that appliance."""
+    peer = DevicePeer(broker, ingest_signer.device_id, mqtt_identity(ingest_signer.device_id))
+    yield peer
+    peer.close()

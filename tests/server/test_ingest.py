@@ -63,15 +63,6 @@ def worker(
         yield worker
 
 
-@pytest.fixture
-def device(
-    broker: Mosquitto, mqtt_identity: MqttIdentity, ingest_signer: IngestSigner
-) -> Iterator[DevicePeer]:
-    peer = DevicePeer(broker, ingest_signer.device_id, mqtt_identity(ingest_signer.device_id))
-    yield peer
-    peer.close()
-
-
 def _register(engine: Engine, signer: IngestSigner, *, cert_sha256: str | None = None) -> None:
     with session_scope(engine) as s:
         repository.register_device(
