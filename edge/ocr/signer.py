@@ -155,10 +155,13 @@ def coloured_ink(crop: Image.Image) -> np.ndarray:
     """Where a colour crop has coloured ink: the red seal, and the signature, which Nghị định 30
     asks to be signed in blue ink, against the black print of the name (a mask, True = coloured,
     widened by a pixel to take the ink's soft edge)."""
-    rgb = np.asarray(crop.convert("RGB")).astype(np.int16)
-    chroma = (rgb.max(axis=2) - rgb.min(axis=2)).astype(np.int16)
+    r, g, b = cv2.split(np.asarray(crop.convert("RGB")))
+    chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
     # Relative to the paper's own tint (white balance, a warm lamp), not to pure grey.
-    mask = (chroma - int(np.percentile(chroma, 50)) > CHROMA).astype(np.uint8)
+    paper = int(
+        np.searchsorted(np.cumsum(np.bincount(chroma.ravel(), minlength=256)), chroma.size / 2)
+    )
+    mask = (chroma > paper + CHROMA).astype(np.uint8)
     return cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
 
 
