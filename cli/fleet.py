@@ -133,7 +133,8 @@ class TokenAccess:
 
         SoftHSM2's file store answers a login with CKR_GENERAL_ERROR now and then when several
         processes log in to one token holding hundreds of objects at the same instant
-        (measured: 1 of 4 processes starting together, 100 keys): such a login is tried again.
+        (measured: 1 of 4 processes starting together, 100 keys), and once listed no token at
+        all to a process starting beside three others: both are tried again.
 
         Raises:
             TokenError: the token still cannot be opened after `attempts` tries.
@@ -143,7 +144,8 @@ class TokenAccess:
             try:
                 return Token.open(self.module_path, label=self.label, pin=self.pin)
             except TokenError as e:
-                if attempt == attempts or "GeneralError" not in str(e):
+                transient = "GeneralError" in str(e) or "tokens present: none" in str(e)
+                if attempt == attempts or not transient:
                     raise
                 log.warning("token login failed (%s); trying again", e)
                 time.sleep(0.2 * attempt + random.random() * 0.3)  # noqa: S311 (jitter)
