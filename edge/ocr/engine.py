@@ -205,9 +205,10 @@ class OcrEngine(Closeable):
         """The page with a camera shake's smear taken out (see `edge.ocr.deblur`), or `image`
         when it has none or no trial reads surer than the page as it is.
 
-        The direction comes from the image; the length from trials: a band of text is
-        deconvolved with each of `deblur.LENGTHS`, then refined around the best in length and
-        direction, and read; the reading with the most surely read characters wins."""
+        The direction comes from the image; the length from trials (`deblur.search_smear`): a
+        band of text is deconvolved and read with each candidate, scored by the characters read
+        surely; the smear is kept only when the best trial beats the band as it is by `GAIN`.
+        A black-and-white scan ("1") is never smeared by a shaking hand and is left alone."""
         if image.mode not in ("L", "RGB"):
             return image
         grey = np.asarray(image.convert("L"))
