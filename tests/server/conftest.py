@@ -14,11 +14,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from PIL import Image
+from sqlalchemy import Engine
 
 from edge.signing import DocumentSigner
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority, publish_crl
 from provisioning.softhsm import SoftHsmSetup
+from server import repository
+from server.db import session_scope
 from server.ltv import LtvAugmenter, LtvCopy
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
@@ -95,6 +98,13 @@ class IngestSigner:
     large: bytes
     extra: tuple[bytes, ...]
     large_extra: tuple[bytes, ...]
+
+    def register(self, engine: Engine, *, cert_sha256: str | None = None) -> None:
+        """Register the device in the repository (under another certificate when given)."""
+        with session_scope(engine) as s:
+            repository.register_device(
+                s, self.device_id, "UBND xã Vạn Thắng", cert_sha256 or self.cert_sha256
+            )
 
     @property
     def cert_sha256(self) -> str:

@@ -63,13 +63,6 @@ def worker(
         yield worker
 
 
-def _register(engine: Engine, signer: IngestSigner, *, cert_sha256: str | None = None) -> None:
-    with session_scope(engine) as s:
-        repository.register_device(
-            s, signer.device_id, "UBND xã Vạn Thắng", cert_sha256 or signer.cert_sha256
-        )
-
-
 def _records(engine: Engine) -> int:
     with session_scope(engine) as s:
         return repository.count_records(s)
@@ -93,7 +86,7 @@ def test_a_signed_result_is_stored_then_acked_and_a_redelivery_is_a_duplicate(
     settings: ServerSettings,
     ingest_signer: IngestSigner,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     device.send(whole(device.device_id, ingest_signer.small))
     ack = device.next_ack()
     assert ack.status is AckStatus.ACCEPTED, ack.detail
@@ -121,7 +114,7 @@ def test_garbage_naming_no_result_is_dropped_and_the_worker_goes_on(
 ) -> None:
     # Nothing to answer: an ack must name a result the device can match (protocol.receiver).
     # The next ack the device sees is the one for the good result sent after the garbage.
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     device.send(b"\xff not a message")
     device.send(b'{"schema": "sohoa.result/1"}')
     device.send(whole(device.device_id, ingest_signer.small))
@@ -135,7 +128,7 @@ def test_garbage_naming_no_result_is_dropped_and_the_worker_goes_on(
 def test_unreadable_results_that_name_themselves_are_rejected_with_a_reason(
     worker: IngestWorker, device: DevicePeer, db_engine: Engine, ingest_signer: IngestSigner
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     good = whole(device.device_id, ingest_signer.small)
     header, body = good.split(b"\n", 1)
     result_id = sha256_hex(ingest_signer.small)
@@ -178,7 +171,7 @@ def test_a_result_from_an_unknown_device_is_rejected(
 def test_a_message_naming_another_device_is_rejected(
     worker: IngestWorker, device: DevicePeer, db_engine: Engine, ingest_signer: IngestSigner
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     device.send(whole("someone-else", ingest_signer.small))
     assert device.next_ack().reason is RejectReason.DEVICE_MISMATCH
     device.send_all([manifest("someone-else", ingest_signer.large, CHUNK)])
@@ -189,7 +182,7 @@ def test_a_message_naming_another_device_is_rejected(
 def test_revoked_device_and_unregistered_signer_are_rejected(
     worker: IngestWorker, device: DevicePeer, db_engine: Engine, ingest_signer: IngestSigner
 ) -> None:
-    _register(db_engine, ingest_signer, cert_sha256="ab" * 32)
+    ingest_signer.register(db_engine, cert_sha256="ab" * 32)
     device.send(whole(device.device_id, ingest_signer.small))
     assert device.next_ack().reason is RejectReason.SIGNER_NOT_REGISTERED
 
@@ -208,7 +201,7 @@ def test_revoked_device_and_unregistered_signer_are_rejected(
 def test_a_tampered_pdf_is_rejected_for_its_signature(
     worker: IngestWorker, device: DevicePeer, db_engine: Engine, ingest_signer: IngestSigner
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     tampered = bytearray(ingest_signer.small)
     tampered[len(tampered) // 3] ^= 0x01  # one bit, inside the signed byte range
     device.send(whole(device.device_id, bytes(tampered)))
@@ -243,7 +236,7 @@ def test_a_chunked_result_is_staged_assembled_merged_and_acked_once(
     settings: ServerSettings,
     ingest_signer: IngestSigner,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     pdf = ingest_signer.large
     assert len(pdf) > 500_000  # ~600 KB: 10 chunks of 64 KiB
     started = time.perf_counter()
@@ -277,7 +270,7 @@ def test_chunks_before_their_manifest_and_a_resume_that_asks_for_the_missing(
 ) -> None:
     # Over a shared subscription chunks may reach the store before the manifest; a resume
     # (manifest with resume set) is answered with the chunks still missing.
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     pdf = ingest_signer.large
     device.send_all(chunks(device.device_id, pdf, CHUNK, [0, 2, 4, 6, 8]))
     wait_for(lambda: _staged(db_engine) == (1, 5), "five chunks staged")
@@ -294,7 +287,7 @@ def test_chunks_before_their_manifest_and_a_resume_that_asks_for_the_missing(
 def test_a_chunk_damaged_in_transit_is_asked_for_again(
     worker: IngestWorker, device: DevicePeer, db_engine: Engine, ingest_signer: IngestSigner
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     pdf = ingest_signer.large
     parts = chunks(device.device_id, pdf, CHUNK)
     good = parts[4]
@@ -323,7 +316,7 @@ def test_a_chunk_damaged_in_transit_is_asked_for_again(
 def test_a_reassembled_file_that_is_not_its_result_is_rejected_for_its_hash(
     worker: IngestWorker, device: DevicePeer, db_engine: Engine, ingest_signer: IngestSigner
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     claimed = sha256_hex(ingest_signer.large)
     other = bytes(reversed(ingest_signer.large))  # same size, intact chunks, another file
     device.send_all([manifest(device.device_id, other, CHUNK, result_id=claimed)])
@@ -344,7 +337,7 @@ def test_a_result_over_the_size_limit_is_rejected_before_anything_is_staged(
     device: DevicePeer,
     ingest_signer: IngestSigner,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     settings = server_settings(broker, mqtt_identity, db_url, tmp_path, max_result_bytes=256 * 1024)
     with running(IngestWorker(settings, db_engine, verifier)) as worker:
         pdf = ingest_signer.large
@@ -370,7 +363,7 @@ def test_results_published_while_no_worker_is_connected_wait_at_the_broker(
     device: DevicePeer,
     ingest_signer: IngestSigner,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     first = IngestWorker(settings, db_engine, verifier)
     first.start()
     first.stop()  # a redeploy: the session stays at the broker
@@ -398,7 +391,7 @@ def test_a_full_queue_pushes_back_and_loses_nothing(
     device: DevicePeer,
     ingest_signer: IngestSigner,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     settings = server_settings(
         broker,
         mqtt_identity,
@@ -433,7 +426,7 @@ def test_an_accepted_result_gets_its_long_term_copy_after_the_ack(
     ltv_verifier: Verifier,
     augmenter: LtvAugmenter,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     settings = server_settings(broker, mqtt_identity, db_url, tmp_path)
     ltv = LtvWorker(db_engine, BlobStore(settings.data_dir), augmenter)
     with running(IngestWorker(settings, db_engine, ltv_verifier, ltv=ltv)):
@@ -464,7 +457,7 @@ def test_without_a_current_crl_a_result_is_held_back_not_rejected(
     ingest_signer: IngestSigner,
     tmp_path: Path,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     crl_file = tmp_path / "crl" / "crl.pem"  # not published yet
     verifier = Verifier([ingest_signer.ca.cert], crl_path=crl_file)
     with running(IngestWorker(settings, db_engine, verifier)) as worker:

@@ -16,8 +16,6 @@ from sqlalchemy import Engine
 
 from protocol.messages import AckStatus
 from provisioning.broker import Mosquitto
-from server import repository
-from server.db import session_scope
 from server.ingest import IngestWorker
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
@@ -35,10 +33,7 @@ def test_ingest_figures(
     tmp_path: Path,
     ingest_signer: IngestSigner,
 ) -> None:
-    with session_scope(db_engine) as s:
-        repository.register_device(
-            s, ingest_signer.device_id, "UBND xã Vạn Thắng", ingest_signer.cert_sha256
-        )
+    ingest_signer.register(db_engine)
     settings = server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
     verifier = Verifier([ingest_signer.ca.cert])
     started = time.perf_counter()

@@ -18,7 +18,6 @@ from sqlmodel import col
 from protocol.messages import AckStatus, sha256_hex
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority
-from server import repository
 from server.db import session_scope
 from server.ingest import IngestWorker
 from server.models import Record, Transfer, TransferChunk
@@ -36,11 +35,6 @@ from tests.server.peers import (
 )
 
 CHUNK = 64 * 1024
-
-
-def _register(engine: Engine, signer: IngestSigner) -> None:
-    with session_scope(engine) as s:
-        repository.register_device(s, signer.device_id, "UBND xã Vạn Thắng", signer.cert_sha256)
 
 
 def _staged(engine: Engine) -> tuple[int, int]:
@@ -67,7 +61,7 @@ def test_a_transfer_started_by_one_worker_is_finished_by_another(
     tmp_path: Path,
     ingest_signer: IngestSigner,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     settings = server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
     verifier = Verifier([ingest_signer.ca.cert])
     pdf = ingest_signer.large
@@ -100,7 +94,7 @@ def test_two_workers_share_transfers_and_each_result_is_stored_once(
 ) -> None:
     # The broker deals the manifest and chunks of one transfer to both workers in turn: each
     # stages some, and whichever stages the last one under the lock assembles the result.
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     settings = server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
     verifier = Verifier([ingest_signer.ca.cert])
     device = DevicePeer(broker, ingest_signer.device_id, mqtt_identity(ingest_signer.device_id))
@@ -138,7 +132,7 @@ def test_a_sohoa_server_ingest_process_finishes_what_a_worker_started(
     tmp_path: Path,
     ingest_signer: IngestSigner,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     # One file with both roots: the broker's (TLS) and the signers' (documents). In production
     # the provincial CA is both.
     roots = tmp_path / "roots.pem"

@@ -15,9 +15,7 @@ from sqlalchemy import Engine
 
 from protocol.messages import AckStatus
 from provisioning.broker import Mosquitto
-from server import repository
 from server.config import ServerSettings
-from server.db import session_scope
 from server.ingest import IngestWorker
 from server.verify import Verdict, Verifier
 from tests.fixtures.broker import MqttIdentity
@@ -54,10 +52,7 @@ def worker(
     verifier: CountingVerifier,
     ingest_signer: IngestSigner,
 ) -> Iterator[IngestWorker]:
-    with session_scope(db_engine) as s:
-        repository.register_device(
-            s, ingest_signer.device_id, "UBND xã Vạn Thắng", ingest_signer.cert_sha256
-        )
+    ingest_signer.register(db_engine)
     settings: ServerSettings = server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
     with running(IngestWorker(settings, db_engine, verifier)) as worker:
         yield worker

@@ -19,8 +19,6 @@ from sqlalchemy import Engine
 from protocol import topics
 from protocol.messages import AckStatus, sha256_hex
 from provisioning.broker import Mosquitto
-from server import repository
-from server.db import session_scope
 from server.ingest import IngestWorker
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
@@ -35,11 +33,6 @@ def thief(broker: Mosquitto, mqtt_identity: MqttIdentity) -> Iterator[DevicePeer
     peer = DevicePeer(broker, THIEF, mqtt_identity(THIEF), subscribe=False)
     yield peer
     peer.close()
-
-
-def _register(engine: Engine, signer: IngestSigner) -> None:
-    with session_scope(engine) as s:
-        repository.register_device(s, signer.device_id, "UBND xã Vạn Thắng", signer.cert_sha256)
 
 
 def _join_every_way(thief: DevicePeer, groups: tuple[str, ...]) -> None:
@@ -60,7 +53,7 @@ def test_a_device_in_the_well_known_group_takes_nothing_from_the_workers(
     ingest_signer: IngestSigner,
     thief: DevicePeer,
 ) -> None:
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     settings = server_settings(broker, mqtt_identity, db_url, tmp_path)
     group = settings.ingest_share_group()
     assert group != topics.INGEST_GROUP
@@ -105,7 +98,7 @@ def test_the_hole_itself_a_worker_in_a_guessable_group_loses_results(
     its turn in the round robin and the results dealt to it are dropped (the device's own
     retransmission would bring them again later). If this starts failing, the broker now checks
     SUBSCRIBE against its ACL; the secret name stays harmless."""
-    _register(db_engine, ingest_signer)
+    ingest_signer.register(db_engine)
     guessable = f"guessable-{tmp_path.name[-8:]}"
     settings = server_settings(broker, mqtt_identity, db_url, tmp_path, ingest_group=guessable)
     _join_every_way(thief, (guessable,))
