@@ -35,7 +35,6 @@ Rules of this module:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import queue
@@ -163,23 +162,25 @@ class StatusSignature:
 
     Attributes:
         link: the link state the heartbeat says.
-        empty: whether nothing waits.
+        depth: how many results wait.
         last_error: the last problem syncing.
         revoked: why the appliance is revoked.
-        depth: how many results wait.
     """
 
     link: LinkState
-    empty: bool
+    depth: int
     last_error: str | None
     revoked: str | None
-    depth: int
 
     @classmethod
     def of(cls, link: LinkState, status: OutboxStatus) -> StatusSignature:
         """The signature of `status` under link state `link`."""
-        depth = status.queue_depth
-        return cls(link, depth == 0, status.last_error, status.revoked, depth)
+        return cls(link, status.queue_depth, status.last_error, status.revoked)
+
+    def standing(self) -> tuple[object, ...]:
+        """All but the depth's exact value: the link, the error, the revocation and whether
+        anything waits at all."""
+        return (self.link, self.depth == 0, self.last_error, self.revoked)
 
     def calls_for_beat(self, last: StatusSignature | None, since_last_beat: float) -> bool:
         """Whether this status, `since_last_beat` seconds after the heartbeat that said `last`,
@@ -187,7 +188,7 @@ class StatusSignature:
         of the depth alone after `DEPTH_BEAT_GAP_S`."""
         if self == last:
             return False
-        if last is not None and dataclasses.replace(self, depth=last.depth) == last:
+        if last is not None and self.standing() == last.standing():
             return since_last_beat >= DEPTH_BEAT_GAP_S
         return since_last_beat >= HEARTBEAT_MIN_GAP_S
 
