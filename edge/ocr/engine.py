@@ -174,6 +174,8 @@ class OcrEngine(Closeable):
             raise OcrError("the OCR engine was closed: create a new OcrEngine")
         if image.mode not in ("1", "L", "RGB"):
             image = image.convert("RGB")
+        if colour is None and image.mode == "RGB":
+            colour = image  # kept before the OCR image may be made grey below
         image = self._unsmear(image, dpi)
         api = self._api
         try:
@@ -187,8 +189,6 @@ class OcrEngine(Closeable):
         finally:
             # Drop the image and results so a long-lived engine does not hold the last page.
             api.Clear()
-        if colour is None and image.mode == "RGB":
-            colour = image
         words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_lost_lines(image, dpi, words)
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0

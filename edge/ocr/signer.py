@@ -187,12 +187,12 @@ def suppress_seal(
     strokes: bool = False,
     darkest: bool = False,
 ) -> Image.Image:
-    """Keep the dark print of a signature-block crop: remove coloured ink (an RGB crop's seal and
-    signature), mid-grey ink (a seal on a grey page), strokes taller than a text line (the
-    signature) and specks.
+    """Keep the dark print of a signature-block crop: remove mid-grey ink (a seal on a grey
+    page), strokes taller than a text line (the signature) and specks. A colour capture's
+    coloured ink is taken away before, by `without_colour`.
 
     Args:
-        crop: the region, mode "1", "L" or "RGB".
+        crop: the region, grey (mode "1" or "L"; other modes are made grey).
         line_height: the text height in pixels.
         thin_tall: instead of dropping a tall stroke whole, keep its thick parts: a signature
             that runs through the printed name joins the name's letters into one tall shape,
@@ -206,8 +206,6 @@ def suppress_seal(
     Returns:
         A black-on-white "L" image of the same size.
     """
-    if crop.mode == "RGB":
-        crop = without_colour(crop, coloured_ink(crop))
     grey = np.asarray(crop.convert("L")).copy()
     paper = float(np.percentile(grey, 90))
     inked = grey[grey < paper - 40]
