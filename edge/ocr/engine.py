@@ -37,6 +37,7 @@ from edge.ocr.signer import (
     accepted_lines,
     coloured_ink,
     has_name,
+    has_title,
     signer_region,
     splice_lines,
     suppress_seal,
@@ -54,6 +55,12 @@ TESSDATA_DIRS = (
 
 
 DEFAULT_LANG = "vie"
+TESSERACT_VARIABLES = {
+    # Results are printed dark on light. Tesseract's retry of unsure words as white on black
+    # costs 4% of a page and on corpus-dev only turned specks into symbols ("¬" for "_").
+    "tessedit_do_invert": "0",
+}
+"""Tesseract settings every engine is loaded with."""
 SURE = 85.0  # a second look read this confidently needs no other reading
 
 
@@ -144,6 +151,9 @@ class OcrEngine(Closeable):
                 f"Tesseract could not load {lang!r} from {directory}: reinstall "
                 f"`tesseract-ocr-{lang}` (the traineddata file may be damaged)"
             ) from e
+        for name, value in TESSERACT_VARIABLES.items():
+            if not self._api.SetVariable(name, value):
+                raise OcrError(f"internal error: Tesseract has no setting {name!r}")
         log.debug("Tesseract %s loaded %s from %s", tesserocr.tesseract_version(), lang, directory)
 
     def close(self) -> None:
@@ -267,7 +277,9 @@ class OcrEngine(Closeable):
 
         The block is read up to four times (`SIGNER_READINGS`: a stroke through the name joins
         it to the signature, so dropping the signature whole can drop the name), and the
-        reading with the most lines, then the surest, is kept. A page captured in colour is
+        reading with the most lines, then the surest, is kept. When the main pass lost the
+        title too, the region is a guess (the lower right of the page): it is read again only if
+        its first reading finds a title there. A page captured in colour is
         first read with its coloured ink (seal, signature) filled from around, which mends a
         letter a stroke crossed, then with it made paper, which the readings above build on.
 
@@ -294,6 +306,8 @@ class OcrEngine(Closeable):
             lines = accepted_lines(self._read(clean, dpi, tesserocr.PSM.SINGLE_BLOCK), region)
             if _surer(lines, best):
                 best = lines
+            if region.title_line is None and not has_title(best):
+                break  # a guessed region whose first reading shows no title holds no block
             if has_name(best, SURE):
                 break  # a name read surely: spare the other readings
         if not best:

@@ -326,6 +326,11 @@ def has_name(lines: Sequence[Sequence[OcrWord]], confidence: float) -> bool:
     return any(_is_name_line(line, confidence) for line in lines)
 
 
+def has_title(lines: Sequence[Sequence[OcrWord]]) -> bool:
+    """Whether one of `lines` is a signer's title ("KT. CHỦ TỊCH", "GIÁM ĐỐC" …)."""
+    return any(_is_title_line(line) for line in lines)
+
+
 def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[OcrWord]]:
     """The lines read in the region's crop worth splicing in: shaped like a name (or a title) and
     read with confidence. `found` is in crop coordinates; the lines come back in page ones."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tesserocr
 from PIL import Image, ImageDraw, ImageFont
 
 import edge.ocr.engine
@@ -285,3 +286,37 @@ def test_a_pale_pen_stroke_along_the_letters_goes_with_the_darkest_ink(engine: O
     assert (plain[left] == 0).sum() > 40 and (darkest[left] == 0).sum() == 0
     read = engine._read(Image.fromarray(darkest), 300, 7)
     assert fold("Phan Thị Phương Nhung") in fold(" ".join(w.text for w in read))
+
+
+def test_a_guessed_signer_region_without_a_title_is_read_only_once(
+    engine: OcrEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No title anywhere (the main pass misread it): the lower right is a guess, and when its
+    first reading shows no title either, it holds no signature block worth more readings."""
+    from edge.sample_document import FONT_DIR, FONT_FILES
+
+    page = Image.new("L", (2480, 3508), 250)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(str(FONT_DIR / FONT_FILES["regular"]), size=50)
+    for row in range(8):
+        draw.text(
+            (250, 300 + 90 * row), "Quyết định này có hiệu lực kể từ ngày ký.", fill=20, font=font
+        )
+    rng = np.random.default_rng(7)
+    scribble = [
+        (int(x), int(y))
+        for x, y in zip(rng.integers(1300, 2200, 40), rng.integers(1400, 2000, 40), strict=True)
+    ]
+    draw.line(scribble, fill=30, width=5)  # a signature's strokes, with no title above
+    block_reads = []
+    read = engine._read
+
+    def counted(image: Image.Image, dpi: int, psm: int) -> tuple[OcrWord, ...]:
+        if psm == tesserocr.PSM.SINGLE_BLOCK:
+            block_reads.append(image.size)
+        return read(image, dpi, psm)
+
+    monkeypatch.setattr(engine, "_read", counted)
+    result = engine.recognize(page, dpi=300)
+    assert "hiệu lực" in result.text
+    assert len(block_reads) == 1
