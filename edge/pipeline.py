@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -156,6 +156,13 @@ def process_document(
     futures: list[Future[OcrPage]] = []
     encoded: list[EncodedImage] = []
     pages: list[OcrPage] = []
+    found: list[FieldSet] = []
+
+    def read_fields(page: OcrPage) -> None:
+        begun = time.perf_counter()
+        found.append(extract(page.text, page.words))
+        seconds["fields"] += time.perf_counter() - begun
+
     for image in images:
         if isinstance(engine, OcrPool):
             future = engine.submit(image.ocr, image.dpi, colour=image.colour)
@@ -164,20 +171,22 @@ def process_document(
             futures.append(future)
         else:
             pages.append(engine.recognize(image.ocr, image.dpi, colour=image.colour))
+            read_fields(pages[-1])
             if on_page is not None:
                 on_page()
         encoding = time.perf_counter()
         encoded.append(encode_image(image.archive))
         seconds["pdf"] += time.perf_counter() - encoding
-    if futures:
-        wait(futures)  # every page finishes before the first failure is raised
-        pages = [future.result() for future in futures]
-    seconds["ocr"] = time.perf_counter() - start - seconds["pdf"]
+    # Each page's fields are read as soon as its OCR is done, while the pool reads the next
+    # pages; every page finishes before the first failure is raised.
+    for future in futures:
+        if future.exception() is None:
+            read_fields(future.result())
+    pages = [future.result() for future in futures] if futures else pages
+    seconds["ocr"] = time.perf_counter() - start - seconds["pdf"] - seconds["fields"]
 
-    start = time.perf_counter()
-    page_fields = tuple(extract(page.text, page.words) for page in pages)
-    fields = merge_fields([found.as_dict() for found in page_fields])
-    seconds["fields"] = time.perf_counter() - start
+    page_fields = tuple(found)
+    fields = merge_fields([page.as_dict() for page in page_fields])
 
     start = time.perf_counter()
     pdf = assemble_pdf(
