@@ -207,7 +207,7 @@ def _wiener_filter(
     kh, kw = kernel.shape
     psf[:kh, :kw] = kernel
     psf = np.roll(psf, (-(kh // 2), -(kw // 2)), axis=(0, 1))  # centre the kernel at (0, 0)
-    spectrum = cv2.dft(psf, flags=cv2.DFT_COMPLEX_OUTPUT)
+    spectrum = np.asarray(cv2.dft(psf, flags=cv2.DFT_COMPLEX_OUTPUT), np.float32)
     power = spectrum[..., 0] ** 2 + spectrum[..., 1] ** 2 + np.float32(noise_ratio)
     spectrum[..., 0] /= power
     spectrum[..., 1] /= -power  # the conjugate
