@@ -36,7 +36,12 @@ from edge.capture.gates import (
     evaluate_gates,
 )
 from edge.capture.geometry import A4, PageQuad, PaperSize
-from edge.capture.orientation import detect_orientation, orient_quad, rotate_upright
+from edge.capture.orientation import (
+    detect_orientation,
+    orient_quad,
+    rotate_upright,
+    vote_orientation,
+)
 from edge.capture.rectify import MIN_SKEW_DEGREES, find_skew, rectify, rotate_page
 from edge.capture.source import SourceKind
 
@@ -54,7 +59,13 @@ class CaptureOptions:
         dpi: resolution of a rectified camera page (a scan keeps its own).
         paper: the sheet's size, for rectification and the effective-resolution gate.
         binarize: give OCR a black-and-white image (Sauvola) instead of flattened grey.
-        orient: run OSD and turn pages upright.
+        orient: turn pages upright.
+        osd: ask Tesseract's OSD (~0.1 s) for every page the ink around the text lines does
+            not settle. Without it a page whose lines run across (upright or upside down) is
+            left as it is, with 180° in `other_turns`, for a caller that reads the page anyway
+            to try only if it reads badly (`edge.pipeline` does: a page upside down reads with
+            low confidence); a page lying sideways still gets OSD, before the stages that need
+            it upright, and (90°, 270°) in `other_turns` when OSD has no answer.
         keep_intermediates: keep every stage's image in `PreparedPage.intermediates`.
         thresholds: the quality gates' thresholds.
         work_width: the detector's analysis size (longer side, pixels).
@@ -64,6 +75,7 @@ class CaptureOptions:
     paper: PaperSize = A4
     binarize: bool = False
     orient: bool = True
+    osd: bool = True
     keep_intermediates: bool = False
     thresholds: GateThresholds = DEFAULT_THRESHOLDS
     work_width: int = 640
@@ -84,6 +96,8 @@ class PageState:
         quad: the page's corners in `frame` pixels (page order once oriented), or None.
         gates: the quality gates' verdicts (empty before the gates stage).
         orientation: the clockwise rotation the content had (0/90/180/270).
+        other_turns: the clockwise turns the content may still have, when the orientation
+            was not settled (`CaptureOptions.osd` off); empty when it was.
         skew: the skew a scan had, in degrees.
         ocr_image: the image prepared for OCR (None before the flatten stage).
         fills_frame: the page fills the image (a scan, or a camera page already rectified by
@@ -97,6 +111,7 @@ class PageState:
     quad: PageQuad | None = None
     gates: tuple[GateResult, ...] = ()
     orientation: int = 0
+    other_turns: tuple[int, ...] = ()
     skew: float = 0.0
     ocr_image: Image | None = None
     fills_frame: bool = False
@@ -149,16 +164,28 @@ def stage_rectify(state: PageState, options: CaptureOptions) -> PageState:
 
 
 def stage_orient(state: PageState, options: CaptureOptions) -> PageState:
-    """Turn the page upright (OSD) and re-order the quad to follow the text."""
-    if not options.orient or state.quad is None:
+    """Turn the page upright (ink vote, then OSD) and re-order the quad to follow the text."""
+    quad = state.quad
+    if not options.orient or quad is None:
         return state
-    degrees = detect_orientation(state.image, state.dpi)
+    vote = None if options.osd else vote_orientation(state.image, state.dpi)
+    if vote is not None and vote.degrees is not None:
+        degrees = vote.degrees
+    elif vote is not None and vote.across:
+        # Upright or upside down: the stages below work the same either way round, so the
+        # caller can still turn the finished page. A page lying sideways is settled now.
+        return dataclasses.replace(state, other_turns=(180,))
+    else:
+        degrees = detect_orientation(state.image, state.dpi)
+        if vote is not None:  # lines down the page, and OSD alone judged (it can be wrong)
+            turned = degrees in (90, 270)  # now across: upright, or upside down after all
+            state = dataclasses.replace(state, other_turns=(180,) if turned else (90, 270))
     if degrees == 0:
         return state
     return dataclasses.replace(
         state,
         image=rotate_upright(state.image, degrees),
-        quad=orient_quad(state.quad, degrees),
+        quad=orient_quad(quad, degrees),
         orientation=degrees,
     )
 
@@ -229,6 +256,8 @@ class PreparedPage:
         quad: the page's corners in the input image, in the page's own order, or None.
         gates: every quality gate's verdict.
         orientation: the clockwise rotation the content had (0/90/180/270).
+        other_turns: the clockwise turns the content may still have when its orientation was
+            not settled (`CaptureOptions.osd` off); empty when it was.
         skew: the skew a scan had, in degrees.
         source: CAMERA or SCANNER (what a FILE turned out to be).
         intermediates: (stage name, image after it), when `keep_intermediates` was asked.
@@ -242,6 +271,7 @@ class PreparedPage:
     orientation: int
     skew: float
     source: SourceKind
+    other_turns: tuple[int, ...] = ()
     intermediates: tuple[tuple[str, Image], ...] = ()
 
     @property
@@ -298,6 +328,7 @@ def prepare_page(
         orientation=state.orientation,
         skew=state.skew,
         source=state.source,
+        other_turns=state.other_turns,
         intermediates=tuple(kept),
     )
 

@@ -14,7 +14,7 @@ On corpus-dev's pages turned 0/90/180/270° (96 cases) this settled 64, all of t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -28,8 +28,28 @@ MIN_VOTES = 8  # lines that must vote before the page is judged
 MAJORITY = 3.0  # votes one way for each vote the other way, at least
 
 
+class InkVote(NamedTuple):
+    """What the ink around the text lines says.
+
+    Attributes:
+        degrees: how far the content is turned clockwise (0, 90, 180, 270), or None when the
+            vote is not clear.
+        across: the lines run across the page (0° or 180°), not down it (90° or 270°). The
+            gaps between lines tell this even when the vote on up and down is not clear.
+    """
+
+    degrees: int | None
+    across: bool
+
+
 def ink_orientation(grey: npt.NDArray[Any], dpi: int) -> int | None:
-    """How far the page's content is turned clockwise (0, 90, 180, 270), or None when unsure.
+    """How far the page's content is turned clockwise (0, 90, 180, 270), or None when unsure
+    (see `ink_vote`)."""
+    return ink_vote(grey, dpi).degrees
+
+
+def ink_vote(grey: npt.NDArray[Any], dpi: int) -> InkVote:
+    """Which way the page's content is turned, and which way its lines run.
 
     Args:
         grey: the page, 8-bit grey, dark ink on light paper.
@@ -44,13 +64,13 @@ def ink_orientation(grey: npt.NDArray[Any], dpi: int) -> int | None:
     across = row_gaps > column_gaps
     up, down = rows if across else columns
     if up + down < MIN_VOTES:
-        return None
+        return InkVote(None, across)
     if up >= MAJORITY * max(down, 1):
         # Across: tops point up (0°). Down the page: tops point left, content turned 270°.
-        return 0 if across else 270
+        return InkVote(0 if across else 270, across)
     if down >= MAJORITY * max(up, 1):
-        return 180 if across else 90
-    return None
+        return InkVote(180 if across else 90, across)
+    return InkVote(None, across)
 
 
 def _votes(profile: npt.NDArray[Any]) -> tuple[tuple[int, int], float]:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -32,7 +33,8 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_Job = tuple[Image.Image, int, Image.Image | None, "Future[OcrPage]"]
+T = TypeVar("T")
+_Job = tuple[Callable[[OcrEngine], Any], "Future[Any]"]
 
 
 class OcrPool(Closeable):
@@ -96,13 +98,29 @@ class OcrPool(Closeable):
         ready.set_result(None)
         with engine:
             while (job := self._jobs.get()) is not None:
-                image, dpi, colour, result = job
+                task, result = job
                 if not result.set_running_or_notify_cancel():
                     continue
                 try:
-                    result.set_result(engine.recognize(image, dpi, colour=colour))
+                    result.set_result(task(engine))
                 except Exception as e:  # handed to the caller through the future
                     result.set_exception(e)
+
+    def run(self, task: Callable[[OcrEngine], T]) -> Future[T]:
+        """Queue work that needs an engine (a page read, and read again if it must be), to run
+        on a worker with that worker's engine.
+
+        Returns:
+            A future for what `task` returns, or for the exception it raised.
+
+        Raises:
+            OcrError: the pool was closed.
+        """
+        if self._closed:
+            raise OcrError("the OCR pool was closed: create a new OcrPool")
+        result: Future[T] = Future()
+        self._jobs.put((task, result))
+        return result
 
     def submit(
         self, image: Image.Image, dpi: int = 300, *, colour: Image.Image | None = None
@@ -120,11 +138,7 @@ class OcrPool(Closeable):
         Raises:
             OcrError: the pool was closed.
         """
-        if self._closed:
-            raise OcrError("the OCR pool was closed: create a new OcrPool")
-        result: Future[OcrPage] = Future()
-        self._jobs.put((image, dpi, colour, result))
-        return result
+        return self.run(lambda engine: engine.recognize(image, dpi, colour=colour))
 
     def recognize(
         self, image: Image.Image, dpi: int = 300, *, colour: Image.Image | None = None

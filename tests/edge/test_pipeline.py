@@ -7,15 +7,26 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
+import edge.pipeline
 from edge.cli import app
-from edge.ocr import OcrEngine, OcrPool
+from edge.ocr import OcrEngine, OcrPage, OcrPool
+from edge.pdf import EncodedImage
 from edge.pdfa import Provenance, check_pdfa
-from edge.pipeline import PageImages, plan_documents, process_batch, process_document
-from edge.sample_document import render_sample_result
+from edge.pipeline import (
+    UPRIGHT_CONFIDENCE,
+    PageImages,
+    capture_page,
+    plan_documents,
+    process_batch,
+    process_document,
+    read_upright,
+)
+from edge.sample_document import FONT_DIR, FONT_FILES, render_sample_result
 
 runner = CliRunner()
 
@@ -105,3 +116,49 @@ def test_a_blank_page_still_makes_a_pdfa_document(pool: OcrPool, tmp_path: Path)
     ((doc, outcome),) = list(process_batch(planned, pool, tmp_path))
     assert doc.name == "ho-so" and outcome.failures == [] and outcome.pages_done == 1
     assert outcome.pdf_path is not None and check_pdfa(outcome.pdf_path.read_bytes()) == []
+
+
+def _few_lines() -> Image.Image:
+    """A page of six lines: too few for the ink vote, so the capture cannot tell upright from
+    upside down without OSD."""
+    page = Image.new("L", (2480, 3508), 250)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(str(FONT_DIR / FONT_FILES["regular"]), size=54)
+    lines = ("Ủy ban nhân dân xã Vạn Thắng", "Quyết định có hiệu lực kể từ ngày ký", "Nơi nhận")
+    for row, text in enumerate(lines + lines):
+        draw.text((300, 400 + 120 * row + (2200 if row >= 3 else 0)), text, fill=0, font=font)
+    return page
+
+
+@pytest.mark.parametrize("turn", [0, 180])
+def test_a_page_the_capture_left_unsure_is_read_upright(
+    pool: OcrPool, turn: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upright, it is read once (no OSD, no second reading); upside down, it reads badly, is
+    turned and read again, and the PDF gets the turned image."""
+    captured = capture_page(_few_lines().rotate(turn), 300)
+    assert captured.other_turns == (180,)
+    with OcrEngine() as engine:
+        reads: list[int] = []
+        recognize = engine.recognize
+
+        def counted(image: Image.Image, dpi: int, **kwargs: Image.Image | None) -> OcrPage:
+            reads.append(dpi)
+            return recognize(image, dpi, **kwargs)
+
+        monkeypatch.setattr(engine, "recognize", counted)
+        page, upright = read_upright(engine, captured)
+    assert "Vạn Thắng" in page.text and page.mean_confidence >= UPRIGHT_CONFIDENCE
+    assert len(reads) == (1 if turn == 0 else 2)
+    assert (upright is captured) == (turn == 0)
+    encoded: list[Image.Image] = []
+    encode = edge.pdf.encode_image
+
+    def recorded(image: Image.Image) -> EncodedImage:
+        encoded.append(image)
+        return encode(image)
+
+    monkeypatch.setattr("edge.pipeline.encode_image", recorded)
+    done = process_document([captured], pool)
+    assert "Vạn Thắng" in done.pages[0].text
+    assert np.array_equal(np.asarray(encoded[-1]), np.asarray(upright.archive))
