@@ -122,12 +122,10 @@ def load_page_image(path: Path) -> tuple[Image.Image, int]:
             decoding it could exhaust memory.
     """
     with _refusing_bad_images(path), Image.open(path) as opened:
-        opened.load()
+        opened.load()  # the pixels stay when the file is closed
         dpi = _dpi(opened, path)
-        upright = ImageOps.exif_transpose(opened)
-    if upright is None:  # exif_transpose returns None only with in_place=True
-        raise CaptureError(f"{path}: cannot orient the image: scan the page again")
-    return _normalise_mode(upright), dpi
+        ImageOps.exif_transpose(opened, in_place=True)  # no copy of an upright page
+    return _normalise_mode(opened), dpi
 
 
 def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:
