@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from edge.capture.geometry import A4, PageQuad, PaperSize
 from edge.capture.rectify import rectify
+from edge.levels import level_percentile
 
 Image = npt.NDArray[Any]
 """An OpenCV image: grey (H×W) or BGR (H×W×3), 8-bit."""
@@ -210,36 +211,6 @@ def sharpness(page: Image) -> float:
         strong = first >= cut
         values.append(float(second[strong].mean() / first[strong].mean()))
     return min(values)
-
-
-def level_percentile(values: Image, q: float) -> float:
-    """`np.percentile(values, q)` (linear interpolation) for whole-numbered values 0..65535
-    (grey levels, Sobel magnitudes of them), from a histogram: no sort of the page's pixels.
-
-    Raises:
-        ValueError: `values` is empty.
-    """
-    if values.size == 0:
-        raise ValueError("no values to take a percentile of")
-    levels = values.ravel()
-    if levels.dtype != np.uint8:
-        levels = levels.astype(np.int32)
-    if levels.dtype == np.uint8:
-        histogram = cv2.calcHist([levels.reshape(-1, 1)], [0], None, [256], [0, 256]).ravel()
-    else:
-        histogram = np.bincount(levels)
-    cumulative = np.cumsum(histogram)
-    position = q / 100 * (levels.size - 1)
-    low = int(np.floor(position))
-    fraction = position - low
-    below = float(np.searchsorted(cumulative, low, side="right"))
-    if fraction == 0:
-        return below
-    above = float(np.searchsorted(cumulative, min(low + 1, levels.size - 1), side="right"))
-    # numpy's own interpolation, for the same last bit.
-    if fraction >= 0.5:
-        return above - (above - below) * (1 - fraction)
-    return below + (above - below) * fraction
 
 
 def _inner(page: Image) -> Image:

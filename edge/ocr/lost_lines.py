@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from edge.levels import level_percentile
 from edge.ocr.model import OcrWord, group_lines, line_box, renumber
 
 MIN_ANALYSIS_HEIGHT = 12  # px of text height the search needs; larger text is searched halved
@@ -88,8 +89,9 @@ def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLi
     inked = dark > 0
     ink_labels, ink_levels, ink_covered = labels[inked], grey[inked], covered_area[inked]
     covered = np.bincount(ink_labels[ink_covered], minlength=count)
-    paper = _median_level(grey, dark == 0)
-    ink = _median_level(grey, covered_area & inked)
+    paper_pixels, covered_ink = grey[dark == 0], grey[covered_area & inked]
+    paper = level_percentile(paper_pixels, 50) if paper_pixels.size else 255.0
+    ink = level_percentile(covered_ink, 50) if covered_ink.size else 0.0
     shade = np.bincount(ink_labels, weights=ink_levels, minlength=count) / np.maximum(areas, 1)
     small = (heights < MIN_HEIGHT * h) | (areas < (SPECK * h) ** 2)
     letter = (
@@ -149,16 +151,6 @@ def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLi
         clean = np.where(keep > 0, crop, 255).astype(np.uint8)
         found.append(LostLine(box, (Image.fromarray(crop), Image.fromarray(clean))))
     return sorted(found, key=lambda line: (line.box[1], line.box[0]))
-
-
-def _median_level(grey: np.ndarray, where: np.ndarray) -> float:
-    """The median grey level of the pixels `where` is true (0.0 when there are none), from a
-    histogram: no sort of a page's pixels."""
-    histogram = cv2.calcHist([grey], [0], where.astype(np.uint8), [256], [0, 256]).ravel()
-    total = histogram.sum()
-    if total == 0:
-        return 0.0
-    return float(np.searchsorted(np.cumsum(histogram), total / 2))
 
 
 def _word_cover(

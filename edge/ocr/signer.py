@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from edge.levels import level_percentile
 from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence
 
 SIGNER_TITLES = (
@@ -158,9 +159,7 @@ def coloured_ink(crop: Image.Image) -> np.ndarray:
     r, g, b = cv2.split(np.asarray(crop.convert("RGB")))
     chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
     # Relative to the paper's own tint (white balance, a warm lamp), not to pure grey.
-    paper = int(
-        np.searchsorted(np.cumsum(np.bincount(chroma.ravel(), minlength=256)), chroma.size / 2)
-    )
+    paper = level_percentile(chroma, 50)
     mask = (chroma > paper + CHROMA).astype(np.uint8)
     return cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
 
@@ -207,11 +206,11 @@ def suppress_seal(
         A black-on-white "L" image of the same size.
     """
     grey = np.asarray(crop.convert("L")).copy()
-    paper = float(np.percentile(grey, 90))
+    paper = level_percentile(grey, 90)
     inked = grey[grey < paper - 40]
     if inked.size == 0:
         return Image.fromarray(grey)
-    ink = float(np.percentile(inked, 5))
+    ink = level_percentile(inked, 5)
     # Print is near the darkest ink; a seal's ring and letters sit half way to the paper.
     otsu, _ = cv2.threshold(inked.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     level = min(max(otsu, ink + 0.25 * (paper - ink)), ink + 0.6 * (paper - ink))

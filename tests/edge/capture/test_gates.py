@@ -16,7 +16,6 @@ from edge.capture.gates import (
     GateThresholds,
     effective_dpi,
     evaluate_gates,
-    level_percentile,
 )
 from edge.capture.geometry import PageQuad
 from tests.edge.capture.synthetic import CORPUS, CORPUS_MISSING, Frame, make_frame, read
@@ -133,14 +132,3 @@ def test_corpus_good_photos_pass_and_glare_photos_are_caught() -> None:
     ]
     for path in glared:
         assert not verdicts(read(path))[Gate.GLARE].passed, path.name
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_level_percentile_is_numpys_percentile(dtype: type) -> None:
-    rng = np.random.default_rng(3)
-    for size in (1, 2, 7, 1000, 4097):
-        values: np.ndarray = rng.integers(0, 256 if dtype is np.uint8 else 1021, size).astype(dtype)
-        for q in (0.0, 0.5, 50.0, 95.0, 98.0, 100.0, 37.3):
-            assert level_percentile(values, q) == pytest.approx(
-                float(np.percentile(values, q)), abs=1e-3
-            )
