@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.levels import level_percentile
+
 Grey = npt.NDArray[np.uint8]
 
 DIRECTIONS = tuple(range(0, 180, 15))  # degrees, image axes (x right, y down)
@@ -79,25 +81,12 @@ def directional_sharpness(grey: Grey) -> dict[int, float]:
         first = np.abs(c * gx + s * gy)
         # The second derivative peaks beside an edge, not on it: compare neighbourhood maxima.
         second = cv2.dilate(np.abs(c * c * gxx + 2 * c * s * gxy + s * s * gyy), kernel)
-        cut = _percentile(first.ravel()[::7], EDGE_PERCENTILE)  # of a sample: all costs 10x
+        cut = level_percentile(first.ravel()[::7], EDGE_PERCENTILE)  # whole levels, a sample
         if cut < MIN_EDGE:
             return {}  # no text edges this way: a blank stretch of the page
         strong = first >= cut
         found[angle] = float(second[strong].mean() / max(float(first[strong].mean()), 1e-6))
     return found
-
-
-def _percentile(values: npt.NDArray[np.float32], percent: float) -> float:
-    """The `percent` percentile of non-negative `values` (the lower of the two neighbours).
-
-    The zeros (flat paper: most of a clean scan) are counted, not partitioned: numpy's
-    selection slows down five-fold on that many equal values."""
-    rank = int(values.size * percent / 100)
-    positive = values[values > 0]
-    rank -= values.size - positive.size  # the zeros take the first places
-    if rank < 0:
-        return 0.0
-    return float(np.partition(positive, rank)[rank])
 
 
 def find_smear(grey: Grey, dpi: int = 300) -> Smear | None:

@@ -173,15 +173,3 @@ def test_a_word_with_a_stray_mark_or_capital_inside_is_no_name() -> None:
 def test_a_blank_page_has_no_smear() -> None:
     assert deblur.find_smear(np.full((3508, 2480), 238, np.uint8)) is None
     assert deblur.find_smear(np.zeros((0, 0), np.uint8)) is None
-
-
-@pytest.mark.parametrize("zeros", [0.0, 0.6, 0.99, 1.0])
-def test_the_edge_percentile_is_the_plain_selection(zeros: float) -> None:
-    """Counting the flat paper's zeros instead of selecting among them gives the same cut as
-    selecting the value at rank `size × percent / 100` of them all."""
-    rng = np.random.default_rng(3)
-    values = rng.gamma(2.0, 30.0, 20_000).astype(np.float32)
-    values[rng.random(values.size) < zeros] = 0
-    for percent in (50, 98, 99.9):
-        expected = np.sort(values)[int(values.size * percent / 100)]
-        assert deblur._percentile(values, percent) == pytest.approx(expected)
