@@ -42,7 +42,7 @@ GAIN = 1.1  # the best trial must read this much more surely than the page as it
 SURE_WORD = 90.0  # Tesseract's confidence in a word counted as surely read in a trial
 SETTLE = 3  # the final smear is the mean of this many best trials (one trial's score is noisy)
 NOISE_RATIO = 0.01  # the Wiener filter's noise-to-signal ratio: a camera page's noise
-TILE = 1024  # pixels: the deconvolution works on tiles this big (memory, speed)
+TILE = 640  # pixels: the deconvolution works on tiles this big (memory, speed)
 SAMPLE = 1000  # pixels at 300 dpi: the square at the page's centre the smear is judged on
 EDGE_PERCENTILE = 98  # the strongest edges only: text, not paper grain
 MIN_EDGE = 20.0  # a gradient (Sobel, grey levels) below which there is no text edge at all
@@ -208,7 +208,7 @@ def _wiener_filter(
 def text_band(grey: Grey, height: int) -> tuple[int, int]:
     """The rows (start, end) of the `height`-pixel band with the most ink: where the trial
     readings have text to read."""
-    dark = (grey < np.percentile(grey, 50) - 40).sum(axis=1).astype(np.float64)
+    dark = (grey < level_percentile(grey, 50) - 40).sum(axis=1).astype(np.float64)
     if len(dark) <= height:
         return 0, len(dark)
     sums = np.convolve(dark, np.ones(height), mode="valid")
