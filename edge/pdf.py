@@ -238,9 +238,14 @@ class EncodedImage:
     data: bytes
 
 
-def encode_image(image: Image.Image) -> EncodedImage:
+def encode_image(image: Image.Image, *, photo: bool | None = None) -> EncodedImage:
     """Encode a page image: grey and bilevel stay grey and bilevel (Flate with PNG
-    predictors), colour stays colour (Flate, or high-quality JPEG for photographs)."""
+    predictors), colour stays colour (Flate, or high-quality JPEG for photographs).
+
+    Args:
+        image: the page.
+        photo: whether a colour page is a photograph (a camera capture is); judged from its
+            pixels when None."""
     if image.mode in ("LA", "La", "I", "I;16", "F"):
         image = image.convert("L")
     elif image.mode not in ("1", "L", "RGB"):
@@ -256,7 +261,7 @@ def encode_image(image: Image.Image) -> EncodedImage:
         b"/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace %s /BitsPerComponent %d"
     )
     entries = head % (image.width, image.height, space, bits)
-    if image.mode == "RGB" and _is_photo(image):
+    if image.mode == "RGB" and (_is_photo(image) if photo is None else photo):
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
         return EncodedImage(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from edge.capture.enhance import CaptureOptions, prepare_pil, to_pil
+from edge.capture.enhance import CaptureOptions, SourceKind, prepare_pil, to_pil
 from edge.capture.files import load_page_image
 from edge.capture.orientation import detect_orientation
 from edge.errors import CaptureError, EdgeError
@@ -57,6 +57,8 @@ class PageImages:
     dpi: int
     failed_gates: tuple[str, ...] = ()
     """Quality gates the capture failed (English messages), for the caller to show."""
+    photograph: bool = False
+    """Taken by a camera: its colour archive image is stored as JPEG without judging it."""
     other_turns: tuple[int, ...] = ()
     """The clockwise turns the content may still have: the capture did not settle which way up
     the page is (`read_upright` tries them when the page reads badly)."""
@@ -147,6 +149,7 @@ def capture_page(image: Image.Image, dpi: int) -> PageImages:
         ocr=to_pil(prepared.ocr_image),
         dpi=prepared.dpi,
         failed_gates=failed,
+        photograph=prepared.source == SourceKind.CAMERA,
         other_turns=prepared.other_turns,
     )
 
@@ -228,9 +231,9 @@ def process_document(
         found.append(extract(page.text, page.words))
         seconds["fields"] += time.perf_counter() - begun
 
-    def encode(image: Image.Image) -> EncodedImage:
+    def encode(page: PageImages) -> EncodedImage:
         begun = time.perf_counter()
-        done = encode_image(image)
+        done = encode_image(page.archive, photo=True if page.photograph else None)
         seconds["pdf"] += time.perf_counter() - begun
         return done
 
@@ -247,7 +250,7 @@ def process_document(
             read_fields(page)
             if on_page is not None:
                 on_page()
-        encoded.append(encode(image.archive))
+        encoded.append(encode(image))
     # Each page's fields are read as soon as its OCR is done, while the pool reads the next
     # pages; every page finishes before the first failure is raised.
     for future in futures:
@@ -257,7 +260,7 @@ def process_document(
         page, upright = future.result()
         pages.append(page)
         if upright is not image:  # turned after reading badly: encoded again, upright
-            encoded[number] = encode(upright.archive)
+            encoded[number] = encode(upright)
     seconds["ocr"] = time.perf_counter() - start - seconds["pdf"] - seconds["fields"]
 
     page_fields = tuple(found)

@@ -182,6 +182,19 @@ def test_bilevel_grey_colour_and_photo_pages_keep_their_kind(tmp_path: Path) -> 
     assert collapse(text) == " ".join(["Trích lục khai tử Đặng Thị Nguyệt"] * 4)
 
 
+def test_a_page_said_to_be_a_photograph_is_not_judged() -> None:
+    """A camera capture is stored as JPEG however flat it looks; a page said not to be one
+    stays lossless however noisy."""
+    flat = Image.new("RGB", (600, 800), "white")
+    noisy = Image.fromarray(
+        np.random.default_rng(5).integers(0, 255, (800, 600, 3), dtype=np.uint8), "RGB"
+    )
+    assert b"/DCTDecode" not in encode_image(flat).entries
+    assert b"/DCTDecode" in encode_image(flat, photo=True).entries
+    assert b"/DCTDecode" in encode_image(noisy).entries
+    assert b"/DCTDecode" not in encode_image(noisy, photo=False).entries
+
+
 def test_images_encoded_ahead_give_the_same_file() -> None:
     grey = Image.new("L", (1654, 2339), 250)
     photo = Image.fromarray(

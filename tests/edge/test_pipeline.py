@@ -154,9 +154,9 @@ def test_a_page_the_capture_left_unsure_is_read_upright(
     encoded: list[Image.Image] = []
     encode = edge.pdf.encode_image
 
-    def recorded(image: Image.Image) -> EncodedImage:
+    def recorded(image: Image.Image, **kwargs: bool | None) -> EncodedImage:
         encoded.append(image)
-        return encode(image)
+        return encode(image, **kwargs)
 
     monkeypatch.setattr("edge.pipeline.encode_image", recorded)
     done = process_document([captured], pool)
