@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
-from edge.capture.enhance import CaptureOptions, SourceKind, prepare_pil, to_pil
-from edge.capture.files import load_page_image
+from edge.capture.enhance import CaptureOptions, SourceKind, prepare_page, to_pil
+from edge.capture.files import from_pil, load_page_array
 from edge.capture.orientation import detect_orientation
 from edge.errors import CaptureError, EdgeError
 from edge.fields import FIELD_KEYS, FieldSet, extract
@@ -133,14 +134,16 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
     return best
 
 
-def capture_page(image: Image.Image, dpi: int) -> PageImages:
-    """Run the capture stage on a page image from a file: find the page, rectify, orient,
-    deskew, flatten, and judge its quality (see `edge.capture.enhance.prepare_page`).
+def capture_page(image: Image.Image | npt.NDArray[np.uint8], dpi: int) -> PageImages:
+    """Run the capture stage on a page image from a file (a Pillow image, or an OpenCV array as
+    `edge.capture.files.load_page_array` reads it): find the page, rectify, orient, deskew,
+    flatten, and judge its quality (see `edge.capture.enhance.prepare_page`).
 
     Raises:
         CaptureError: the page cannot be prepared (e.g. orientation data missing).
     """
-    prepared = prepare_pil(image, dpi, options=CAPTURE_OPTIONS)
+    array = from_pil(image) if isinstance(image, Image.Image) else image
+    prepared = prepare_page(array, SourceKind.FILE, dpi=dpi, options=CAPTURE_OPTIONS)
     failed = tuple(
         f"{gate.gate.value}: {gate.message_vi}" for gate in prepared.gates if not gate.passed
     )
@@ -386,7 +389,7 @@ def process_files(
         cannot be loaded or captured is a failure, and the others go on)."""
         for path in planned.files:
             try:
-                captured = capture_page(*load_page_image(path))
+                captured = capture_page(*load_page_array(path))
             except CaptureError as e:
                 outcome.failures.append(str(e))
                 if on_page is not None:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 from PIL import Image as PilImage
 
 from edge.capture.detect import detect_page
+from edge.capture.files import from_pil as from_pil
 from edge.capture.gates import (
     DEFAULT_THRESHOLDS,
     GateResult,
@@ -349,14 +350,6 @@ def to_pil(image: Image) -> PilImage.Image:
     if image.ndim == 2:
         return PilImage.fromarray(image)
     return PilImage.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-
-
-def from_pil(image: PilImage.Image) -> Image:
-    """A Pillow image ("1", "L", "RGB", …) as an OpenCV array (grey or BGR)."""
-    if image.mode in ("1", "L"):
-        return np.asarray(image.convert("L"), dtype=np.uint8).copy()
-    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def to_grey(image: Image) -> Image:

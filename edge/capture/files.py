@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
+import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from edge.errors import CaptureError
@@ -29,6 +32,9 @@ PLAUSIBLE_DPI = range(100, 1201)
 
 MODES = ("1", "L", "RGB")
 """Modes handed on (bilevel, grey, colour); others are converted to the nearest of them."""
+
+COMPLETE_ENDINGS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
+"""How a whole JPEG (its end-of-image marker) and a whole PNG (its IEND chunk) end."""
 
 
 def _dpi(image: Image.Image, path: Path) -> int:
@@ -126,6 +132,38 @@ def load_page_image(path: Path) -> tuple[Image.Image, int]:
         dpi = _dpi(opened, path)
         ImageOps.exif_transpose(opened, in_place=True)  # no copy of an upright page
     return _normalise_mode(opened), dpi
+
+
+def load_page_array(path: Path) -> tuple[npt.NDArray[np.uint8], int]:
+    """`load_page_image` for the capture stages: the page as an OpenCV array (grey or BGR).
+
+    A complete grey or colour JPEG or PNG is decoded by OpenCV straight into the array, EXIF
+    orientation honoured: converting Pillow's image would cost a phone photo as much again as
+    decoding it. Anything else — other formats and modes, a file that does not end as a whole
+    one does, a decoding failure — goes through `load_page_image` and fails as it does.
+
+    Raises:
+        CaptureError: as `load_page_image`.
+    """
+    with _refusing_bad_images(path), Image.open(path) as opened:
+        dpi = _dpi(opened, path)
+        ending = COMPLETE_ENDINGS.get(opened.format or "") if opened.mode in ("L", "RGB") else None
+        flags = cv2.IMREAD_GRAYSCALE if opened.mode == "L" else cv2.IMREAD_COLOR
+        data = path.read_bytes() if ending else b""
+    if ending and data.endswith(ending):
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if decoded is not None:
+            return np.asarray(decoded, dtype=np.uint8), dpi
+    image, dpi = load_page_image(path)
+    return from_pil(image), dpi
+
+
+def from_pil(image: Image.Image) -> npt.NDArray[np.uint8]:
+    """A Pillow image ("1", "L", "RGB", …) as an OpenCV array (grey or BGR)."""
+    if image.mode in ("1", "L"):
+        return np.asarray(image.convert("L"), dtype=np.uint8).copy()
+    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
+    return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), dtype=np.uint8)
 
 
 def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from edge.capture import files
-from edge.capture.files import load_page_image, load_page_images
+from edge.capture.files import load_page_array, load_page_image, load_page_images
 from edge.capture.source import FileSource, PageSource, SourceKind
 from edge.errors import CaptureError
 
@@ -165,3 +165,39 @@ def test_file_source_yields_every_page_of_every_file_then_stops_at_a_bad_one(
     assert [dict(p.meta) for p in got][1] == {"file": "a.tif", "page_in_file": "2"}
     with pytest.raises(TypeError):
         got[0].meta["file"] = "other"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_an_array_page_is_the_image_page_in_opencv_order(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenCV decodes complete JPEG and PNG pages itself: the same pixels, upright, BGR."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    path = tmp_path / f"trang{suffix}"
+    _page(1).transpose(Image.Transpose.ROTATE_90).convert("RGB").save(
+        path, exif=exif, dpi=(300, 300)
+    )
+    array, dpi = load_page_array(path)
+    image, same_dpi = load_page_image(path)
+    assert dpi == same_dpi == 300 and array.shape == (420, 300, 3)
+    assert np.abs(array[..., ::-1].astype(int) - np.asarray(image).astype(int)).max() <= 1
+    grey = tmp_path / f"xam{suffix}"
+    _page(2).save(grey, dpi=(200, 200))
+
+    def not_pillow(path: Path) -> None:
+        raise AssertionError(f"{path} went through Pillow")
+
+    monkeypatch.setattr(files, "load_page_image", not_pillow)
+    assert load_page_array(grey)[0].shape == (420, 300)
+    assert np.array_equal(load_page_array(path)[0], array)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_truncated_array_page_is_refused_naming_the_file(tmp_path: Path, suffix: str) -> None:
+    whole = tmp_path / f"whole{suffix}"
+    _page(1, (600, 840)).save(whole)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[:-200])
+    with pytest.raises(CaptureError, match=f"cut{suffix}"):
+        load_page_array(cut)
