@@ -65,8 +65,9 @@ class CaptureOptions:
             not settle. Without it a page whose lines run across (upright or upside down) is
             left as it is, with 180° in `other_turns`, for a caller that reads the page anyway
             to try only if it reads badly (`edge.pipeline` does: a page upside down reads with
-            low confidence); a page lying sideways still gets OSD, before the stages that need
-            it upright, and (90°, 270°) in `other_turns` when OSD has no answer.
+            low confidence); so is a camera page whatever way its lines run, with every turn
+            open. A scan lying sideways still gets OSD, before destreak and deskew, which need
+            it upright, and keeps open what OSD may have got wrong.
         keep_intermediates: keep every stage's image in `PreparedPage.intermediates`.
         thresholds: the quality gates' thresholds.
         work_width: the detector's analysis size (longer side, pixels).
@@ -172,10 +173,11 @@ def stage_orient(state: PageState, options: CaptureOptions) -> PageState:
     vote = None if options.osd else vote_orientation(state.image, state.dpi)
     if vote is not None and vote.degrees is not None:
         degrees = vote.degrees
-    elif vote is not None and vote.across:
-        # Upright or upside down: the stages below work the same either way round, so the
-        # caller can still turn the finished page. A page lying sideways is settled now.
-        return dataclasses.replace(state, other_turns=(180,))
+    elif vote is not None and (vote.across or state.source == SourceKind.CAMERA):
+        # The stages below work the same either way round for a page upright or upside down,
+        # and for a camera page any way round (destreak and deskew are a scan's), so the
+        # caller can still turn the finished page. A scan lying sideways is settled now.
+        return dataclasses.replace(state, other_turns=(180,) if vote.across else (90, 180, 270))
     else:
         degrees = detect_orientation(state.image, state.dpi)
         if vote is not None:  # lines down the page, and OSD alone judged (it can be wrong)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.capture.enhance import CaptureOptions, SourceKind, prepare_page
+from edge.capture.enhance import CaptureOptions, PageState, SourceKind, prepare_page, stage_orient
+from edge.capture.geometry import PageQuad
 from edge.capture.ink_orientation import ink_orientation
 from edge.capture.orientation import OrientationDetector
 from edge.sample_document import FONT_DIR, FONT_FILES, render_sample_result
@@ -85,3 +86,19 @@ def test_without_osd_a_sideways_page_still_gets_osd_and_keeps_its_doubt() -> Non
         assert prepared.archive_image.shape[0] > prepared.archive_image.shape[1]  # upright now
     else:
         assert prepared.orientation == 0 and prepared.other_turns == (90, 270)
+
+
+def test_without_osd_a_camera_page_is_left_open_whatever_way_its_lines_run() -> None:
+    """A camera page meets no stage that needs it upright (destreak and deskew are a scan's):
+    even lying sideways it is left for the reader to turn."""
+    sideways = np.ascontiguousarray(np.rot90(_few_lines(), 1))
+    h, w = sideways.shape[0] - 1.0, sideways.shape[1] - 1.0
+    state = PageState(
+        source=SourceKind.CAMERA,
+        frame=sideways,
+        image=sideways,
+        dpi=300,
+        quad=PageQuad(((0.0, 0.0), (w, 0.0), (w, h), (0.0, h))),
+    )
+    turned = stage_orient(state, CaptureOptions(osd=False))
+    assert turned.orientation == 0 and turned.other_turns == (90, 180, 270)
