@@ -8,8 +8,8 @@ whose signature fails gets none of its files written.
 Parallelism: OCR runs on an `OcrPool` (one engine per core, loaded once). A batch
 (`process_batch`) keeps one document more in flight than the pool has workers, so that
 single-page documents OCR in parallel too and one document's PDF is written while the next is
-recognised. Within a document, capture, OCR and the encoding of page images overlap
-(`process_document`).
+recognised. Within a document, pages are captured on two threads a few pages ahead
+(`process_files`) while the pool reads and encodes the previous ones (`process_document`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from edge.fields import FIELD_KEYS, FieldSet, extract
 from edge.ocr import OcrEngine, OcrPage, OcrPool
 from edge.pdf import EncodedImage, assemble_pdf, encode_image
 from edge.pdfa import Provenance
+from support.ahead import ahead
 from support.files import write_atomic
 
 if TYPE_CHECKING:  # signing loads pyHanko's signer and fontTools: only `--sign` needs them
@@ -96,13 +97,22 @@ UPRIGHT_CONFIDENCE = 65.0
 and turned when its words read with a lower mean confidence than this: on corpus-dev, upright pages
 read at 84-96 and the same pages turned a quarter or a half round at 35-49."""
 
+IN_FLIGHT_PER_WORKER = 2
+"""Pages of a document submitted to the OCR pool and not yet read, per worker, at most."""
+
+CAPTURE_THREADS = 2
+"""Pages of a document loaded and captured at once (`process_files`)."""
+
+CAPTURE_AHEAD = 3
+"""Pages captured ahead of the thread that hands them to OCR and encodes them."""
+
 CAPTURE_OPTIONS = CaptureOptions(osd=False)
 """The pipeline's capture: OSD (~0.1 s a page) only for the pages that read badly, after OCR
 (`read_upright`), not for every page whose ink vote is unsure (half of corpus-dev's, all of
 them upright)."""
 
 
-def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageImages]:
+def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageImages | None]:
     """Read a page; if the capture left its way up unsure and it reads badly, read it turned the
     way OSD says and the other ways the capture left open, and keep the best reading.
 
@@ -110,7 +120,7 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
     OSD answered "upright" for one page in four.
 
     Returns:
-        The page's OCR, and its images (turned upright when they were turned).
+        The page's OCR, and its images turned upright when it had to be turned (else None).
 
     Raises:
         OcrError: Tesseract failed on the page.
@@ -118,10 +128,10 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
     """
     page = engine.recognize(images.ocr, images.dpi, colour=images.colour)
     if not images.other_turns or page.mean_confidence >= UPRIGHT_CONFIDENCE:
-        return page, images
+        return page, None
     degrees = detect_orientation(np.asarray(images.ocr.convert("L")), images.dpi)
     turns = (degrees, *images.other_turns) if degrees in images.other_turns else images.other_turns
-    best = page, images
+    best: tuple[OcrPage, PageImages | None] = page, None
     for turn in dict.fromkeys(turns):  # OSD's answer first, when it is one of them
         upright = images.turned(turn)
         read = engine.recognize(upright.ocr, upright.dpi, colour=upright.colour)
@@ -129,9 +139,29 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
             best = read, upright
         if read.mean_confidence >= UPRIGHT_CONFIDENCE:
             break
-    if best[1] is not images:
+    if best[1] is not None:
         log.info("page read badly as captured: turned upright and read again")
     return best
+
+
+@dataclass(frozen=True)
+class ReadPage:
+    """A page as an OCR worker hands it back: read, and its archive image encoded for the PDF
+    (the worker drops the page's images as soon as it is done with them)."""
+
+    ocr: OcrPage
+    image: EncodedImage
+    encode_seconds: float
+
+
+def read_and_encode(engine: OcrEngine, images: PageImages) -> ReadPage:
+    """Read a page upright (`read_upright`) and encode the archive image the way up it was
+    read."""
+    page, turned = read_upright(engine, images)
+    upright = turned or images
+    begun = time.perf_counter()
+    encoded = encode_image(upright.archive, photo=True if upright.photograph else None)
+    return ReadPage(page, encoded, time.perf_counter() - begun)
 
 
 def capture_page(image: Image.Image | npt.NDArray[np.uint8], dpi: int) -> PageImages:
@@ -203,8 +233,9 @@ def process_document(
     """Run the thin path over one document's pages.
 
     With a pool, each page's OCR starts as soon as the page is taken from `images` (which may
-    be a generator that captures pages one by one), and this thread encodes the page images
-    for the PDF while the pool reads them: capture, OCR and image encoding overlap.
+    be a generator that captures pages on other threads), and the worker that reads a page
+    also encodes its image for the PDF (`read_and_encode`); this thread reads each page's
+    fields as it comes back. A few pages per worker are in flight at most.
 
     Args:
         images: each page's archive and OCR images, in page order.
@@ -223,47 +254,38 @@ def process_document(
     """
     seconds = dict.fromkeys(STAGES, 0.0)
     start = time.perf_counter()
-    futures: list[Future[tuple[OcrPage, PageImages]]] = []
-    submitted: list[PageImages] = []
-    encoded: list[EncodedImage] = []
-    pages: list[OcrPage] = []
+    futures: list[Future[ReadPage]] = []
+    read: list[ReadPage] = []
     found: list[FieldSet] = []
 
-    def read_fields(page: OcrPage) -> None:
+    def read_fields(page: ReadPage) -> None:
         begun = time.perf_counter()
-        found.append(extract(page.text, page.words))
+        found.append(extract(page.ocr.text, page.ocr.words))
         seconds["fields"] += time.perf_counter() - begun
-
-    def encode(page: PageImages) -> EncodedImage:
-        begun = time.perf_counter()
-        done = encode_image(page.archive, photo=True if page.photograph else None)
-        seconds["pdf"] += time.perf_counter() - begun
-        return done
+        seconds["pdf"] += page.encode_seconds
 
     for image in images:
         if isinstance(engine, OcrPool):
-            future = engine.run(functools.partial(read_upright, images=image))
+            # Memory stays flat: no more pages wait for OCR than the workers will soon take.
+            window = IN_FLIGHT_PER_WORKER * engine.workers
+            if len(futures) >= window:
+                futures[-window].exception()  # waits for that page (its failure comes later)
+            future = engine.run(functools.partial(read_and_encode, images=image))
             if on_page is not None:
                 future.add_done_callback(lambda _: on_page())
             futures.append(future)
-            submitted.append(image)
         else:
-            page, image = read_upright(engine, image)
-            pages.append(page)
-            read_fields(page)
+            read.append(read_and_encode(engine, image))
+            read_fields(read[-1])
             if on_page is not None:
                 on_page()
-        encoded.append(encode(image))
     # Each page's fields are read as soon as its OCR is done, while the pool reads the next
     # pages; every page finishes before the first failure is raised.
     for future in futures:
         if future.exception() is None:
-            read_fields(future.result()[0])
-    for number, (future, image) in enumerate(zip(futures, submitted, strict=True)):
-        page, upright = future.result()
-        pages.append(page)
-        if upright is not image:  # turned after reading badly: encoded again, upright
-            encoded[number] = encode(upright)
+            read_fields(future.result())
+    read += [future.result() for future in futures]
+    pages = [page.ocr for page in read]
     seconds["ocr"] = time.perf_counter() - start - seconds["pdf"] - seconds["fields"]
 
     page_fields = tuple(found)
@@ -271,7 +293,7 @@ def process_document(
 
     start = time.perf_counter()
     pdf = assemble_pdf(
-        list(zip(encoded, pages, strict=True)),
+        [(page.image, page.ocr) for page in read],
         title=document_title(fields),
         metadata=fields,
         provenance=provenance,
@@ -384,20 +406,28 @@ def process_files(
     outcome = BatchOutcome()
     stems: list[str] = []
 
+    def capture(path: Path) -> PageImages:
+        return capture_page(*load_page_array(path))
+
     def captured_pages() -> Iterator[PageImages]:
-        """Each readable page, captured as the previous ones are being read (a page that
-        cannot be loaded or captured is a failure, and the others go on)."""
-        for path in planned.files:
+        """Each readable page, loaded and captured on two threads a few pages ahead while this
+        one hands the previous pages to OCR and encodes them: one thread doing it all left the
+        OCR workers waiting for pages. A page that cannot be loaded or captured is a failure,
+        and the others go on."""
+        captures = ahead(
+            capture, planned.files, threads=CAPTURE_THREADS, depth=CAPTURE_AHEAD, name="capture"
+        )
+        for path, captured in zip(planned.files, captures, strict=True):
             try:
-                captured = capture_page(*load_page_array(path))
+                page = captured.result()
             except CaptureError as e:
                 outcome.failures.append(str(e))
                 if on_page is not None:
                     on_page()
                 continue
             stems.append(path.stem)
-            outcome.warnings += [f"{path}: quality gate {gate}" for gate in captured.failed_gates]
-            yield captured
+            outcome.warnings += [f"{path}: quality gate {gate}" for gate in page.failed_gates]
+            yield page
 
     try:
         done = process_document(captured_pages(), engine, on_page=on_page, provenance=provenance)
