@@ -221,7 +221,7 @@ class OcrEngine(Closeable):
         A black-and-white scan ("1") is never smeared by a shaking hand and is left alone."""
         if image.mode not in ("L", "RGB"):
             return image
-        grey = np.asarray(image.convert("L"))
+        grey = np.asarray(image if image.mode == "L" else image.convert("L"))
         scale = dpi / 300
         smear = deblur.find_smear(grey, dpi)
         if smear is None:
