@@ -49,7 +49,9 @@ from edge.pdfa import SRGB_IDENTIFIER, Provenance, document_metadata, srgb_profi
 log = logging.getLogger(__name__)
 
 PRODUCER = "Sohoa"
-JPEG_QUALITY = 92
+JPEG_QUALITY = 90
+"""For photographs. Without Huffman optimisation: on corpus-dev's photos 90 gives 4% fewer bytes
+than 92 optimised, in half the time (20 ms a page), and is still a high-quality setting."""
 MIN_DPI = 200
 """Below this a page is not an acceptable digitized copy (Nghị định 30/2020 Phụ lục I)."""
 PHOTO_RATIO = 0.22
@@ -264,7 +266,7 @@ def encode_image(image: Image.Image, *, photo: bool | None = None) -> EncodedIma
     entries = head % (image.width, image.height, space, bits)
     if image.mode == "RGB" and (_is_photo(image) if photo is None else photo):
         buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
         return EncodedImage(
             image.width, image.height, entries + b" /Filter /DCTDecode", buffer.getvalue()
         )
