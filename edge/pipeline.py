@@ -93,9 +93,9 @@ _UNDO_TURN = {
 }
 
 UPRIGHT_CONFIDENCE = 65.0
-"""A page whose way up the capture left unsure (`PageImages.other_turns`) is given to OSD
-and turned when its words read with a lower mean confidence than this: on corpus-dev, upright pages
-read at 84-96 and the same pages turned a quarter or a half round at 35-49."""
+"""A page whose way up the capture left unsure (`PageImages.other_turns`) is given to OSD and
+turned when its words read with a lower mean confidence than this: on corpus-dev, upright
+pages read at 84-96 and the same pages turned a quarter or a half round at 35-49."""
 
 IN_FLIGHT_PER_WORKER = 2
 """Pages of a document submitted to the OCR pool and not yet read, per worker, at most."""
