@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -267,9 +267,12 @@ def process_document(
     for image in images:
         if isinstance(engine, OcrPool):
             # Memory stays flat: no more pages wait for OCR than the workers will soon take.
+            # Whichever page finishes first makes room (waiting for the oldest would leave a
+            # worker idle behind one slow page); failures are raised later, in page order.
             window = IN_FLIGHT_PER_WORKER * engine.workers
-            if len(futures) >= window:
-                futures[-window].exception()  # waits for that page (its failure comes later)
+            pending = [f for f in futures if not f.done()]
+            if len(pending) >= window:
+                wait(pending, return_when=FIRST_COMPLETED)
             future = engine.run(functools.partial(read_and_encode, images=image))
             if on_page is not None:
                 future.add_done_callback(lambda _: on_page())
