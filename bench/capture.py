@@ -38,8 +38,8 @@ import numpy as np
 from PIL import Image
 
 from edge.capture.detect import detect_page
-from edge.capture.enhance import SourceKind, from_pil, prepare_page
-from edge.capture.files import load_page_image
+from edge.capture.enhance import SourceKind, prepare_page
+from edge.capture.files import from_pil, load_page_image
 from edge.capture.gates import Gate, evaluate_gates
 from edge.capture.geometry import PageQuad, mean_corner_error
 from edge.capture.rectify import rectify

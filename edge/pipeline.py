@@ -32,7 +32,7 @@ from PIL import Image
 
 from edge.capture.enhance import CaptureOptions, SourceKind, prepare_page, to_pil
 from edge.capture.files import from_pil, load_page_array
-from edge.capture.orientation import detect_orientation
+from edge.capture.orientation import osd_orientation
 from edge.errors import CaptureError, EdgeError
 from edge.fields import FIELD_KEYS, FieldSet, extract
 from edge.ocr import OcrEngine, OcrPage, OcrPool
@@ -129,7 +129,7 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
     page = engine.recognize(images.ocr, images.dpi, colour=images.colour)
     if not images.other_turns or page.mean_confidence >= UPRIGHT_CONFIDENCE:
         return page, None
-    degrees = detect_orientation(np.asarray(images.ocr.convert("L")), images.dpi)
+    degrees = osd_orientation(np.asarray(images.ocr.convert("L")), images.dpi)  # vote was asked
     turns = (degrees, *images.other_turns) if degrees in images.other_turns else images.other_turns
     best: tuple[OcrPage, PageImages | None] = page, None
     for turn in dict.fromkeys(turns):  # OSD's answer first, when it is one of them

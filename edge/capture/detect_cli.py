@@ -16,8 +16,8 @@ from typing import Any
 
 import typer
 
-from edge.capture.enhance import CaptureOptions, PreparedPage, SourceKind, from_pil, prepare_page
-from edge.capture.files import load_page_image
+from edge.capture.enhance import CaptureOptions, PreparedPage, SourceKind, prepare_page
+from edge.capture.files import from_pil, load_page_image
 from edge.errors import CaptureError
 
 log = logging.getLogger(__name__)

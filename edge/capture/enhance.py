@@ -28,7 +28,7 @@ import numpy.typing as npt
 from PIL import Image as PilImage
 
 from edge.capture.detect import detect_page
-from edge.capture.files import from_pil as from_pil
+from edge.capture.files import from_pil
 from edge.capture.gates import (
     DEFAULT_THRESHOLDS,
     GateResult,
@@ -40,6 +40,7 @@ from edge.capture.geometry import A4, PageQuad, PaperSize
 from edge.capture.orientation import (
     detect_orientation,
     orient_quad,
+    osd_orientation,
     rotate_upright,
     vote_orientation,
 )
@@ -170,17 +171,20 @@ def stage_orient(state: PageState, options: CaptureOptions) -> PageState:
     quad = state.quad
     if not options.orient or quad is None:
         return state
-    vote = None if options.osd else vote_orientation(state.image, state.dpi)
-    if vote is not None and vote.degrees is not None:
-        degrees = vote.degrees
-    elif vote is not None and (vote.across or state.source == SourceKind.CAMERA):
-        # The stages below work the same either way round for a page upright or upside down,
-        # and for a camera page any way round (destreak and deskew are a scan's), so the
-        # caller can still turn the finished page. A scan lying sideways is settled now.
-        return dataclasses.replace(state, other_turns=(180,) if vote.across else (90, 180, 270))
-    else:
+    if options.osd:
         degrees = detect_orientation(state.image, state.dpi)
-        if vote is not None:  # lines down the page, and OSD alone judged (it can be wrong)
+    else:
+        vote = vote_orientation(state.image, state.dpi)
+        if vote.degrees is not None:
+            degrees = vote.degrees
+        elif vote.across or state.source == SourceKind.CAMERA:
+            # The stages below work the same either way round for a page upright or upside
+            # down, and for a camera page any way round (destreak and deskew are a scan's), so
+            # the caller can still turn the finished page. A scan lying sideways is settled now.
+            turns = (180,) if vote.across else (90, 180, 270)
+            return dataclasses.replace(state, other_turns=turns)
+        else:  # lines down the page: OSD alone judges, and it can be wrong
+            degrees = osd_orientation(state.image, state.dpi)
             turned = degrees in (90, 270)  # now across: upright, or upside down after all
             state = dataclasses.replace(state, other_turns=(180,) if turned else (90, 270))
     if degrees == 0:

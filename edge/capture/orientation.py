@@ -112,12 +112,19 @@ class OrientationDetector(Closeable):
         Raises:
             CaptureError: the detector is closed.
         """
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        settled = ink_orientation(grey, dpi)
+        return settled if settled is not None else self.osd(grey, dpi)
+
+    def osd(self, image: npt.NDArray[Any], dpi: int = 300) -> int:
+        """`detect` without the ink vote: for a caller that asked it already.
+
+        Raises:
+            CaptureError: the detector is closed.
+        """
         if self._api is None:
             raise CaptureError("the orientation detector was closed: create a new one")
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        settled = ink_orientation(grey, dpi)
-        if settled is not None:
-            return settled
         factor = min(1.0, OSD_DPI / max(dpi, 1))
         if factor < 1.0:
             grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
@@ -154,6 +161,15 @@ class OrientationDetector(Closeable):
 _local = threading.local()
 
 
+def _detector() -> OrientationDetector:
+    """This thread's detector, loaded on first use."""
+    detector = getattr(_local, "detector", None)
+    if detector is None:
+        detector = OrientationDetector()
+        _local.detector = detector
+    return detector
+
+
 def detect_orientation(image: npt.NDArray[Any], dpi: int = 300) -> int:
     """How far the page's content is turned clockwise (0/90/180/270), with a detector kept per
     thread. See `OrientationDetector.detect`.
@@ -161,11 +177,17 @@ def detect_orientation(image: npt.NDArray[Any], dpi: int = 300) -> int:
     Raises:
         CaptureError: the OSD data is missing.
     """
-    detector = getattr(_local, "detector", None)
-    if detector is None:
-        detector = OrientationDetector()
-        _local.detector = detector
-    return detector.detect(image, dpi)
+    return _detector().detect(image, dpi)
+
+
+def osd_orientation(image: npt.NDArray[Any], dpi: int = 300) -> int:
+    """`detect_orientation` by OSD alone, for a page whose ink vote was asked already (see
+    `vote_orientation`).
+
+    Raises:
+        CaptureError: the OSD data is missing.
+    """
+    return _detector().osd(image, dpi)
 
 
 def vote_orientation(image: npt.NDArray[Any], dpi: int = 300) -> InkVote:
