@@ -204,9 +204,8 @@ def _deflate_ratio(image: Image.Image) -> float:
 def _is_photo(image: Image.Image) -> bool:
     """Judge from a thumbnail (shading, gradients) and from full-resolution crops (sensor noise,
     which a thumbnail averages away), taking the less compressible of the two."""
-    thumbnail = image.reduce(
-        max(1, -(-max(image.size) // 512))
-    )  # box means: 3x a thumbnail's speed
+    # Box means over whole cells: three times as fast as `thumbnail`, and as telling.
+    thumbnail = image.reduce(max(1, -(-max(image.size) // 512)))
     width, height, half = image.width, image.height, 128
     crops = [
         image.crop(

@@ -258,7 +258,8 @@ def process_document(
     read: list[ReadPage] = []
     found: list[FieldSet] = []
 
-    def read_fields(page: ReadPage) -> None:
+    def take(page: ReadPage) -> None:
+        """Read a finished page's fields, and count the time its worker spent encoding it."""
         begun = time.perf_counter()
         found.append(extract(page.ocr.text, page.ocr.words))
         seconds["fields"] += time.perf_counter() - begun
@@ -279,14 +280,14 @@ def process_document(
             futures.append(future)
         else:
             read.append(read_and_encode(engine, image))
-            read_fields(read[-1])
+            take(read[-1])
             if on_page is not None:
                 on_page()
     # Each page's fields are read as soon as its OCR is done, while the pool reads the next
     # pages; every page finishes before the first failure is raised.
     for future in futures:
         if future.exception() is None:
-            read_fields(future.result())
+            take(future.result())
     read += [future.result() for future in futures]
     pages = [page.ocr for page in read]
     seconds["ocr"] = time.perf_counter() - start - seconds["pdf"] - seconds["fields"]
