@@ -10,7 +10,7 @@ tens of MB).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -20,7 +20,7 @@ R = TypeVar("R")
 
 def ahead(
     function: Callable[[A], R], items: Iterable[A], *, threads: int, depth: int, name: str
-) -> Iterator[Future[R]]:
+) -> Generator[Future[R], None, None]:
     """`function(item)` for each item, run on `threads` threads, at most `depth` items ahead.
 
     Yields one future per item, in the items' order; its `result()` is what `function`
