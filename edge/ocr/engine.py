@@ -61,6 +61,10 @@ TESSERACT_VARIABLES = {
     "tessedit_do_invert": "0",
 }
 """Tesseract settings every engine is loaded with."""
+PAPER_WHITE = 250
+"""Grey levels from here up are paper: no ink, not even a pale stamp, is this light. (At 245 a
+hard photo's signer line moved on corpus-dev: its CER 2.3% → 3.7%.)"""
+_WHITE_PAPER_LUT = [level if level < PAPER_WHITE else 255 for level in range(256)]
 SURE = 85.0  # a second look read this confidently needs no other reading
 
 
@@ -82,6 +86,16 @@ SIGNER_READINGS = (
 darkest ink kept (a pen is paler than toner, and a stroke along the name's letters goes with
 it); thinned and its level strokes cut (only when no name was read at all: it also cuts the bars
 of letters such as T)."""
+
+
+def white_paper(image: Image.Image) -> Image.Image:
+    """A grey page with its near-white paper (`PAPER_WHITE` and up) made pure white; other
+    modes as they are.
+
+    Tesseract copies every text line it reads through PNG and back; the grain left in a
+    photographed page's flattened paper costs that copy ~8% of the page's reading. On corpus-dev
+    the CER moves within noise (photos 0.93% → 1.04%, hard photos 2.32% → 2.24%)."""
+    return image.point(_WHITE_PAPER_LUT) if image.mode == "L" else image
 
 
 def find_tessdata(lang: str = DEFAULT_LANG) -> Path:
@@ -186,7 +200,7 @@ class OcrEngine(Closeable):
             image = image.convert("RGB")
         if colour is None and image.mode == "RGB":
             colour = image  # kept before the OCR image may be made grey below
-        image = self._unsmear(image, dpi)
+        image = white_paper(self._unsmear(image, dpi))
         api = self._api
         try:
             api.SetImage(image)

@@ -116,6 +116,15 @@ def test_bilevel_and_colour_images_are_read_too(engine: OcrEngine, sample: Sampl
         assert "Độc lập - Tự do - Hạnh phúc" in page.text, image.mode
 
 
+def test_paper_grain_is_made_white_and_ink_kept() -> None:
+    levels = np.array([[0, 128, 249, 250, 254, 255]], dtype=np.uint8)
+    white = np.asarray(edge.ocr.engine.white_paper(Image.fromarray(levels)))
+    assert white.tolist() == [[0, 128, 249, 255, 255, 255]]
+    for mode in ("1", "RGB"):  # only a grey page is touched
+        image = Image.new(mode, (4, 4), "white")
+        assert edge.ocr.engine.white_paper(image) is image
+
+
 def test_a_blank_page_has_no_words(engine: OcrEngine) -> None:
     page = engine.recognize(Image.new("L", (1240, 1754), 255), dpi=150)
     assert page.words == () and page.text.strip() == ""
