@@ -14,6 +14,8 @@ Rules of this module:
 - After the main pass (PSM auto: it finds the header's two columns), two second looks at what it
   lost: the signer's name under the seal (`edge.ocr.signer`) and lines its layout analysis
   dropped (`edge.ocr.lost_lines`).
+- Last, lines read at a mean confidence under 20 are dropped: a signature, a stain or a seal
+  read as letters (`edge.ocr.model.without_noise`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from PIL import Image
 from edge.errors import OcrError
 from edge.ocr import deblur
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
-from edge.ocr.model import OcrPage, OcrWord, page_text
+from edge.ocr.model import OcrPage, OcrWord, page_text, without_noise
 from edge.ocr.signer import (
     accepted_lines,
     coloured_ink,
@@ -215,6 +217,7 @@ class OcrEngine(Closeable):
             api.Clear()
         words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_lost_lines(image, dpi, words)
+        words = without_noise(words)
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0
         return OcrPage(
             text=page_text(words),

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 import edge.ocr.engine
 from edge.errors import OcrError
 from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
+from edge.ocr.model import without_noise
 from edge.ocr.signer import fold, signer_region, splice_lines, suppress_seal
 from edge.sample_document import SampleDocument
 
@@ -123,6 +124,24 @@ def test_paper_grain_is_made_white_and_ink_kept() -> None:
     for mode in ("1", "RGB"):  # only a grey page is touched
         image = Image.new(mode, (4, 4), "white")
         assert edge.ocr.engine.white_paper(image) is image
+
+
+def test_lines_read_as_noise_are_dropped_and_lines_renumbered() -> None:
+    def word(text: str, confidence: float, line: int) -> OcrWord:
+        return OcrWord(text, (0, 10 * line, 50, 10 * line + 8), confidence, line)
+
+    words = (
+        word("CHỦ", 95.0, 0),
+        word("TỊCH", 93.0, 0),
+        word("7155rx,xxvreeg", 0.0, 1),  # a signature read as letters
+        word("Ái>«", 30.0, 2),  # one unsure word beside a worse one: the line's mean decides
+        word("5ị", 0.0, 2),
+        word("Nguyễn", 40.0, 3),  # a shaky line of print is kept
+        word("Hải", 0.0, 3),
+    )
+    kept = without_noise(words)
+    assert [(w.text, w.line) for w in kept] == [("CHỦ", 0), ("TỊCH", 0), ("Nguyễn", 1), ("Hải", 1)]
+    assert without_noise(()) == ()
 
 
 def test_a_blank_page_has_no_words(engine: OcrEngine) -> None:
