@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from edge.capture.geometry import A4, PageQuad, PaperSize
 from edge.capture.rectify import rectify
+from edge.capture.shrink import shrink
 from edge.levels import level_percentile
 
 Image = npt.NDArray[Any]
@@ -184,8 +185,9 @@ def analysis_page(
     if quad is not None:
         return rectify(grey, quad, dpi=ANALYSIS_DPI, paper=paper)
     factor = ANALYSIS_DPI / (dpi or 300)
-    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    return cv2.resize(grey, None, fx=factor, fy=factor, interpolation=interpolation)
+    if factor < 1:
+        return shrink(grey, factor)
+    return cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
 
 
 def sharpness(page: Image) -> float:

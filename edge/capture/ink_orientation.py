@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.capture.shrink import shrink
+
 ANALYSIS_DPI = 100  # lines and their cores are still clear; a tenth of the pixels of 300 dpi
 BAND_FLOOR = 0.02  # of the fullest row: rows emptier than this are gaps between lines
 CORE = 0.5  # rows of a line at least this full (of its fullest row) are its x-height core
@@ -56,7 +58,7 @@ def ink_vote(grey: npt.NDArray[Any], dpi: int) -> InkVote:
         dpi: its resolution.
     """
     factor = min(1.0, ANALYSIS_DPI / max(dpi, 1))
-    small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    small = shrink(grey, factor)
     _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     rows, row_gaps = _votes(ink.sum(axis=1))  # lines across the page
     columns, column_gaps = _votes(ink.sum(axis=0))  # lines down the page

@@ -39,6 +39,7 @@ from PIL import Image
 
 from edge.capture.geometry import PageQuad
 from edge.capture.ink_orientation import InkVote, ink_orientation, ink_vote
+from edge.capture.shrink import shrink
 from edge.errors import CaptureError, OcrError
 from edge.ocr import find_tessdata
 from support.lifecycle import Closeable
@@ -126,8 +127,7 @@ class OrientationDetector(Closeable):
             raise CaptureError("the orientation detector was closed: create a new one")
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         factor = min(1.0, OSD_DPI / max(dpi, 1))
-        if factor < 1.0:
-            grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        grey = shrink(grey, factor)
         picture = Image.fromarray(grey)
         resolution = round(dpi * factor)
         quick = self._ask(picture, resolution, QUICK_GLYPHS)
