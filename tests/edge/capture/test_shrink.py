@@ -15,7 +15,7 @@ from edge.capture.shrink import shrink
 def test_sizes_are_opencvs_and_averages_close(shape: tuple[int, ...], factor: float) -> None:
     rng = np.random.default_rng(0)
     # Smooth light and dark regions with grain: a page's paper and print at a coarse scale.
-    coarse = rng.integers(0, 256, size=(8, 6) + shape[2:], dtype=np.uint8)
+    coarse = rng.integers(0, 256, size=(8, 6, *shape[2:]), dtype=np.uint8)
     image = cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     image = cv2.add(image, rng.integers(0, 8, size=shape, dtype=np.uint8))
     expected = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
