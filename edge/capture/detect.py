@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.capture.geometry import PageQuad, portrait_order
+from edge.capture.shrink import shrink
 
 Image = npt.NDArray[Any]
 """An OpenCV image: grey (H×W) or BGR (H×W×3), 8-bit."""
@@ -92,11 +93,7 @@ def detect_page(
         raise ValueError(f"expected a grey or BGR image, got shape {image.shape}")
     height, width = image.shape[:2]
     scale = min(1.0, work_width / max(height, width))
-    small = (
-        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        if scale < 1.0
-        else image
-    )
+    small = shrink(image, scale)
     paper = paper_map(small)
     found = _find_quad(paper, settings)
     if found is None:
