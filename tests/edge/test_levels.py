@@ -8,7 +8,7 @@ import pytest
 from edge.levels import level_percentile
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32])
 def test_level_percentile_is_numpys_percentile(dtype: type) -> None:
     rng = np.random.default_rng(3)
     for size in (1, 2, 7, 1000, 4097):
