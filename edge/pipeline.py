@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from edge.capture.enhance import CaptureOptions, SourceKind, prepare_page, to_pil
-from edge.capture.files import from_pil, load_page_array
+from edge.capture.enhance import CaptureOptions, SourceKind, prepare_page
+from edge.capture.files import from_pil, load_page_array, to_pil
 from edge.capture.orientation import osd_orientation
 from edge.errors import CaptureError, EdgeError
 from edge.fields import FIELD_KEYS, FieldSet, extract

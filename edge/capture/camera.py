@@ -33,10 +33,10 @@ from typing import ClassVar
 import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
 from edge.capture.autocapture import AutoCapture, AutoCaptureSettings, Decision, Trigger
 from edge.capture.detect import detect_page
+from edge.capture.files import to_pil
 from edge.capture.gates import effective_dpi, sharpness
 from edge.capture.geometry import A4, PageQuad, PaperSize
 from edge.capture.rectify import rectify
@@ -341,7 +341,7 @@ class CameraCapture:
             meta["effective_dpi"] = str(round(effective_dpi(quad, self.paper)))
             meta["corners"] = ";".join(f"{x:.1f},{y:.1f}" for x, y in quad.corners)
         page = CapturedPage(
-            Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)),
+            to_pil(image),
             self.dpi,
             SourceKind.CAMERA,
             self._captured,

@@ -351,13 +351,6 @@ def prepare_pil(
     return prepare_page(from_pil(image), SourceKind.FILE, dpi=dpi, options=options)
 
 
-def to_pil(image: Image) -> PilImage.Image:
-    """An OpenCV array (grey or BGR) as a Pillow image ("L" or "RGB")."""
-    if image.ndim == 2:
-        return PilImage.fromarray(image)
-    return PilImage.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-
-
 def to_grey(image: Image) -> Image:
     """Grey copy of a grey or BGR image (the same array when already grey)."""
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -166,6 +166,15 @@ def from_pil(image: Image.Image) -> npt.NDArray[np.uint8]:
     return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), dtype=np.uint8)
 
 
+def to_pil(image: npt.NDArray[np.uint8]) -> Image.Image:
+    """An OpenCV array (grey or BGR) as a Pillow image ("L" or "RGB")."""
+    if image.ndim == 2:
+        return Image.fromarray(image)
+    # Pillow swaps BGR to RGB as it copies: one pass, not OpenCV's swap and then Pillow's copy.
+    height, width = image.shape[:2]
+    return Image.frombytes("RGB", (width, height), np.ascontiguousarray(image), "raw", "BGR")
+
+
 def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:
     """Read every page of an image file (all frames of a multi-page TIFF), upright, with dpi.
 

@@ -201,3 +201,15 @@ def test_a_truncated_array_page_is_refused_naming_the_file(tmp_path: Path, suffi
     cut.write_bytes(whole.read_bytes()[:-200])
     with pytest.raises(CaptureError, match=f"cut{suffix}"):
         load_page_array(cut)
+
+
+def test_arrays_and_pillow_images_convert_both_ways_with_the_same_pixels() -> None:
+    rgb = np.random.default_rng(5).integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
+    bgr = files.from_pil(Image.fromarray(rgb))
+    assert np.array_equal(bgr, rgb[:, :, ::-1])
+    back = files.to_pil(bgr)
+    assert back.mode == "RGB" and np.array_equal(np.asarray(back), rgb)
+    turned = np.rot90(bgr)  # a view in another memory order
+    assert np.array_equal(np.asarray(files.to_pil(turned)), np.rot90(rgb))
+    grey = files.to_pil(rgb[:, :, 0].copy())
+    assert grey.mode == "L" and np.array_equal(np.asarray(grey), rgb[:, :, 0])
