@@ -26,6 +26,7 @@ reports each gate's false-reject and catch rates.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,7 +232,8 @@ def glare_fraction(page: Image, thresholds: GateThresholds) -> float:
     level = max(float(thresholds.glare_level), paper + thresholds.glare_excess)
     if level > 255:
         return 0.0  # the paper itself is white-clipped (a scan): nothing can shine above it
-    clipped = np.where(inner >= level, 255, 0).astype(np.uint8)
+    # Levels are whole numbers: "at least `level`" is "above ⌈level⌉ − 1".
+    _, clipped = cv2.threshold(inner, math.ceil(level) - 1, 255, cv2.THRESH_BINARY)
     bright = cv2.morphologyEx(clipped, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
     minimum = thresholds.glare_min_blob * inner.size
