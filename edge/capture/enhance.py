@@ -390,7 +390,8 @@ def flatten_illumination(grey: Image, dpi: int = 300) -> Image:
     background = cv2.resize(
         background, (grey.shape[1], grey.shape[0]), interpolation=cv2.INTER_LINEAR
     )
-    return cv2.divide(grey, cv2.max(background, 1), scale=255)
+    np.maximum(background, 1, out=background)  # in place: no second full-page array
+    return cv2.divide(grey, background, scale=255)
 
 
 def sauvola(grey: Image, dpi: int = 300, *, k: float = 0.2, r: float = 128.0) -> Image:
