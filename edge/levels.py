@@ -41,3 +41,8 @@ def level_percentile(values: npt.NDArray[Any], q: float) -> float:
     if fraction >= 0.5:
         return above - (above - below) * (1 - fraction)
     return below + (above - below) * fraction
+
+
+def is_bilevel(values: npt.NDArray[np.uint8]) -> bool:
+    """Whether every grey level is black (0) or white (255): a black-and-white scan."""
+    return values.size > 0 and not cv2.inRange(values, 1, 254).any()

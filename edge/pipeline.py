@@ -35,6 +35,7 @@ from edge.capture.files import from_pil, load_page_array, to_pil
 from edge.capture.orientation import osd_orientation
 from edge.errors import CaptureError, EdgeError
 from edge.fields import FIELD_KEYS, FieldSet, extract
+from edge.levels import is_bilevel
 from edge.ocr import OcrEngine, OcrPage, OcrPool
 from edge.pdf import EncodedImage, assemble_pdf, encode_image
 from edge.pdfa import Provenance
@@ -51,8 +52,9 @@ STAGES = ("ocr", "fields", "pdf")
 
 @dataclass(frozen=True)
 class PageImages:
-    """One captured page as the pipeline takes it: the image to archive (colour or grey, as
-    captured: the law asks for it) and the image to OCR (grey, flattened), same size and dpi."""
+    """One captured page as the pipeline takes it: the image to archive (colour, grey or black
+    and white, as captured: the law asks for it) and the image to OCR (grey, flattened), same
+    size and dpi."""
 
     archive: Image.Image
     ocr: Image.Image
@@ -177,8 +179,13 @@ def capture_page(image: Image.Image | npt.NDArray[np.uint8], dpi: int) -> PageIm
     failed = tuple(
         f"{gate.gate.value}: {gate.message_vi}" for gate in prepared.gates if not gate.passed
     )
+    archive = to_pil(prepared.archive_image)
+    if array.ndim == 2 and is_bilevel(array):
+        # A black-and-white scan is archived black and white, as captured: deskew's
+        # interpolation greyed its edges; an eighth of the pixel data to store and compress.
+        archive = archive.convert("1", dither=Image.Dither.NONE)
     return PageImages(
-        archive=to_pil(prepared.archive_image),
+        archive=archive,
         ocr=to_pil(prepared.ocr_image),
         dpi=prepared.dpi,
         failed_gates=failed,

@@ -163,3 +163,17 @@ def test_a_page_the_capture_left_unsure_is_read_upright(
     done = process_document([captured], pool)
     assert "Vạn Thắng" in done.pages[0].text
     assert np.array_equal(np.asarray(encoded[-1]), np.asarray(upright.archive))
+
+
+def test_a_black_and_white_scan_is_archived_black_and_white(pool: OcrPool) -> None:
+    """Deskew greys a bilevel scan's edges; the archive goes back to bilevel (1 bit a pixel in
+    the PDF/A), the OCR keeps the grey, and a grey scan stays grey."""
+    grey = render_sample_result(0).image.convert("L").rotate(1.5, fillcolor=255)
+    bilevel = grey.convert("1", dither=Image.Dither.NONE)
+    captured = capture_page(bilevel, 300)
+    assert captured.archive.mode == "1" and captured.ocr.mode == "L"
+    assert captured.archive.size == captured.ocr.size
+    assert capture_page(grey, 300).archive.mode == "L"
+    done = process_document([captured], pool)
+    assert "Độc lập - Tự do - Hạnh phúc" in done.pages[0].text
+    assert b"/BitsPerComponent 1" in done.pdf and check_pdfa(done.pdf) == []
