@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from edge.capture.enhance import CaptureOptions, PreparedPage, SourceKind, prepare_page
-from edge.capture.files import from_pil, load_page_image
+from edge.capture.files import load_page_array
 from edge.errors import CaptureError
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ def detect_file(path: Path, options: CaptureOptions = DETECT_OPTIONS) -> dict[st
     Raises:
         CaptureError: the file cannot be read, or the orientation data is missing.
     """
-    image, dpi = load_page_image(path)
-    prepared = prepare_page(from_pil(image), SourceKind.FILE, dpi=dpi, options=options)
+    image, dpi = load_page_array(path)
+    prepared = prepare_page(image, SourceKind.FILE, dpi=dpi, options=options)
     return detect_record(path, prepared)
 
 

@@ -25,10 +25,8 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image as PilImage
 
 from edge.capture.detect import detect_page
-from edge.capture.files import from_pil
 from edge.capture.gates import (
     DEFAULT_THRESHOLDS,
     GateResult,
@@ -338,17 +336,6 @@ def prepare_page(
         other_turns=state.other_turns,
         intermediates=tuple(kept),
     )
-
-
-def prepare_pil(
-    image: PilImage.Image, dpi: int, *, options: CaptureOptions = DEFAULT_OPTIONS
-) -> PreparedPage:
-    """`prepare_page` for the Pillow images `edge.capture.files.load_page_image` returns.
-
-    Raises:
-        CaptureError: the orientation data is missing.
-    """
-    return prepare_page(from_pil(image), SourceKind.FILE, dpi=dpi, options=options)
 
 
 def to_grey(image: Image) -> Image:
