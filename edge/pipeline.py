@@ -241,8 +241,9 @@ def process_document(
 
     With a pool, each page's OCR starts as soon as the page is taken from `images` (which may
     be a generator that captures pages on other threads), and the worker that reads a page
-    also encodes its image for the PDF (`read_and_encode`); this thread reads each page's
-    fields as it comes back. A few pages per worker are in flight at most.
+    also encodes its image for the PDF (`read_and_encode`); this thread reads the pages'
+    fields, in order, while the pool reads the last pages. A few pages per worker are in
+    flight at most.
 
     Args:
         images: each page's archive and OCR images, in page order.
@@ -290,8 +291,8 @@ def process_document(
             take(read[-1])
             if on_page is not None:
                 on_page()
-    # Each page's fields are read as soon as its OCR is done, while the pool reads the next
-    # pages; every page finishes before the first failure is raised.
+    # Fields are read in page order once every page is handed over, while the pool reads the
+    # last ones; every page finishes before the first failure is raised.
     for future in futures:
         if future.exception() is None:
             take(future.result())
@@ -422,9 +423,9 @@ def process_files(
 
     def captured_pages() -> Iterator[PageImages]:
         """Each readable page, loaded and captured on two threads a few pages ahead while this
-        one hands the previous pages to OCR and encodes them: one thread doing it all left the
-        OCR workers waiting for pages. A page that cannot be loaded or captured is a failure,
-        and the others go on."""
+        one hands the previous pages to OCR: one thread doing it all left the OCR workers
+        waiting for pages. A page that cannot be loaded or captured is a failure, and the
+        others go on."""
         captures = ahead(
             capture, planned.files, threads=CAPTURE_THREADS, depth=CAPTURE_AHEAD, name="capture"
         )
