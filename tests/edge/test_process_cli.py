@@ -18,6 +18,8 @@ from PIL import Image
 from pyhanko.pdf_utils.reader import PdfFileReader
 from typer.testing import CliRunner
 
+from cli.main import ExitCode
+from cli.main import app as sohoa
 from edge.capture.files import load_page_image
 from edge.cli import PIN_ENV, app
 from edge.errors import CaptureError
@@ -320,13 +322,22 @@ def test_sign_asks_for_the_pin_when_it_is_not_in_the_environment(
     assert "PIN" not in result.stderr
 
 
-def _refused(config: Path, out: Path, pin: str, monkeypatch: pytest.MonkeyPatch, page: Path) -> str:
-    """Run `process --sign`, expect a refusal before anything is written; return stderr."""
+def _refused(
+    config: Path,
+    out: Path,
+    pin: str,
+    monkeypatch: pytest.MonkeyPatch,
+    page: Path,
+    code: ExitCode = ExitCode.EDGE,
+) -> str:
+    """Run `sohoa edge process --sign`, expect a refusal with exit status `code` before anything
+    is written; return stderr."""
     monkeypatch.setenv(PIN_ENV, pin)
     result = runner.invoke(
-        app, ["process", str(page), "--out", str(out), "--sign", "--config", str(config)]
+        sohoa,
+        ["edge", "process", str(page), "--out", str(out), "--sign", "--config", str(config)],
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert not out.exists()
     return result.stderr
 
@@ -389,7 +400,9 @@ def test_a_missing_signing_setting_is_named(
 ) -> None:
     values = {k: v for k, v in _settings_for(enrolled.token).items() if k != drop}
     config = _write_config(tmp_path / "partial.toml", values)
-    stderr = _refused(config, tmp_path / "out", enrolled.token.user_pin, monkeypatch, header_page)
+    stderr = _refused(
+        config, tmp_path / "out", enrolled.token.user_pin, monkeypatch, header_page, ExitCode.CONFIG
+    )
     assert complaint in stderr
 
 
