@@ -12,7 +12,6 @@ import logging
 from enum import IntEnum
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -34,14 +33,15 @@ log = logging.getLogger(__name__)
 
 
 class ExitCode(IntEnum):
-    """The exit statuses of `sohoa`, documented in README.md.
+    """The exit statuses of `sohoa`, documented in README.md's table.
 
-    The same kind of failure gives the same code under every command: a configuration that is
-    missing, invalid or insecure is CONFIG whether `edge sync`, `edge process --sign`, `server
-    run` or `server ingest` reads it; a wrong option is USAGE everywhere; work done only in part
-    is INCOMPLETE. Any other error gets the code of the package family it comes from, whichever
-    command met it (a `ProvisioningError` under `sohoa demo`'s provision stage is still reported
-    as the demo stage that failed, DEMO: the demo wraps its stages' errors).
+    The same kind of failure gives the same code under every command: settings that are
+    missing, unknown, invalid or insecure are CONFIG whether `edge sync`, `edge process --sign`,
+    `server run` or any other command reads them; a wrong option is USAGE everywhere; work done
+    only in part is INCOMPLETE. Any other error gets the code of the package family it comes
+    from (EDGE, SERVER, PROVISIONING, PROTOCOL), whichever command meets it. The demo and the
+    load-test harness run the other packages' code, so they report a failure as theirs (DEMO,
+    HARNESS), naming the stage or the process that failed and the cause.
     """
 
     OK = 0
@@ -98,11 +98,11 @@ def exit_code_for(error: Exception) -> ExitCode | None:
 class SohoaGroup(TyperGroup):
     """The root command group: runs a command and turns our errors into exit codes."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # a Click context (Typer keeps its Click private)
         """Run the command `ctx` names; our error → one line on stderr and its `ExitCode`.
 
         Raises:
-            click.exceptions.Exit: a command raised one of our errors, or was interrupted.
+            typer.Exit: a command raised one of our errors, or was interrupted.
         """
         try:
             return super().invoke(ctx)
