@@ -134,9 +134,12 @@ class _KnownVariables(EnvSettingsSource):
 
 
 def _no_such_setting(cls: type[TomlSettings], name: str) -> str:
-    known = [cls.env_name(key) for key in cls.model_fields]
-    close = difflib.get_close_matches(name.upper(), known, n=1)
-    return f"it names no setting (did you mean {close[0]}?)" if close else "it names no setting"
+    # Compare what follows the prefix: the prefix alone would make every name look close.
+    key = name[len(cls.env_name("")) :].lower()
+    close = difflib.get_close_matches(key, list(cls.model_fields), n=1)
+    if not close:
+        return "it names no setting"
+    return f"it names no setting (did you mean {cls.env_name(close[0])}?)"
 
 
 def load_settings(cls: type[S], toml_path: Path | None = None) -> S:
