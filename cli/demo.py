@@ -314,21 +314,18 @@ def demo(
     A stage that fails is named on one line, with its cause and where to look; a failed run
     keeps its temp folder for that look.
     """
-    # Raises DemoError (cli.main maps it to its exit code).
+    # A DemoError goes up to cli.main, which prints its line and exits DEMO.
     keep = workdir is not None
     folder = workdir.resolve() if workdir else Path(tempfile.mkdtemp(prefix="sohoa-demo-"))
     try:
         result = run_demo(folder, seed=seed)
     except DemoError:
-        log.info("the work folder %s is kept", folder)
+        keep = True  # its line points into the folder: leave it there for the look
         raise
-    except BaseException:
+    finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
-        raise
-    if not keep:
-        shutil.rmtree(folder, ignore_errors=True)
-    if not keep:
+    if workdir is None:
         result.pdf_path = result.ca_cert_path = None  # gone with the temp folder
     if json_output:
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
