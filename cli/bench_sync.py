@@ -499,6 +499,8 @@ def bench_sync(
     workdir: Annotated[Path | None, typer.Option(help="Keep everything in this folder.")] = None,
 ) -> None:
     """Measure sync: N appliances flush M signed results through Mosquitto into the server."""
+    # Raises HarnessError (a process failed or was late; results lost, duplicated or badly
+    # signed) or the error of the package whose provisioning failed; cli.main maps them.
     config = BenchConfig(
         devices=devices,
         results=results,
@@ -511,15 +513,14 @@ def bench_sync(
         timeout=timeout,
         workdir=workdir.resolve() if workdir else None,
     )
-    try:
-        figures = run_bench(config)
-    except HarnessError as e:
-        typer.echo(f"sohoa: error: {e}", err=True)
-        raise typer.Exit(1) from e
+    figures = run_bench(config)
     _print_summary(figures)
     typer.echo(json.dumps(figures, ensure_ascii=False))
     if figures["lost"] or figures["duplicates"] or figures["invalid_signatures"]:
-        raise typer.Exit(1)
+        raise HarnessError(
+            f"{figures['lost']} result(s) lost, {figures['duplicates']} duplicated, "
+            f"{figures['invalid_signatures']} with an invalid signature; see the figures above"
+        )
 
 
 def _print_summary(f: dict[str, Any]) -> None:

@@ -5,12 +5,16 @@ Mosquitto (TLS, client-certificate identity, ACL) and its own server; renders a 
 OCRs it, assembles and signs the PDF on the token, queues it in the outbox, syncs it over MQTT,
 and reads back the record the server verified and stored. Everything it makes stays in the work
 folder (a temp folder unless `--workdir` is given) so other tools can check it.
+
+A stage that fails raises one `DemoError` whose message is one line: the stage, the cause and
+where to look; the temp folder is then kept, for the look.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -63,6 +67,8 @@ SERVER_IDENTITY = "sohoa-server"
 TOKEN_LABEL = "sohoa-demo"  # noqa: S105 (a label, not a secret)
 SIGNING_KEY_ID = bytes.fromhex("01")
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class DemoResult:
@@ -95,32 +101,57 @@ class DemoResult:
 
 
 class _Stages:
-    """Times each stage and turns a failure into a DemoError that names the stage."""
+    """Times each stage and turns its failure into a one-line DemoError: the stage, the cause
+    and where to look."""
 
-    def __init__(self, seconds: dict[str, float]) -> None:
+    def __init__(self, seconds: dict[str, float], workdir: Path) -> None:
         self.seconds = seconds
+        self.workdir = workdir
 
     @contextmanager
-    def __call__(self, name: str, *, timed: bool = True) -> Iterator[None]:
+    def __call__(
+        self, name: str, *, look: Path | None = None, timed: bool = True
+    ) -> Iterator[None]:
+        """Run the stage `name`; `look` is where its files or logs are (default: the workdir)."""
         start = time.perf_counter()
         try:
             yield
-        except (EdgeError, ServerError, ProvisioningError, ProtocolError, OSError) as e:
-            raise DemoError(f"stage '{name}' failed: {e}") from e
+        except (
+            EdgeError,
+            ServerError,
+            ProvisioningError,
+            ProtocolError,
+            DemoError,
+            OSError,
+            httpx.HTTPError,
+        ) as e:
+            raise DemoError(_one_line(name, e, look or self.workdir)) from e
         finally:
             if timed:
                 self.seconds[name] = time.perf_counter() - start
+
+
+def _one_line(stage: str, error: Exception, look: Path) -> str:
+    """`stage 'NAME' failed: CAUSE; see WHERE`, the cause cut to its first line (the rest, such
+    as a log's last lines, is logged for --verbose)."""
+    cause = str(error).strip() or type(error).__name__
+    first, *rest = cause.splitlines()
+    if rest:
+        log.info("stage '%s' failed: %s", stage, cause)
+    where = "" if str(look) in first else f"; see {look}"
+    return f"stage '{stage}' failed: {first.rstrip(':')}{where}"
 
 
 def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
     """Run the whole path once in `workdir` and return what it made.
 
     Raises:
-        DemoError: a stage failed; the message names it and the cause.
+        DemoError: a stage failed; the message names it, the cause and where to look.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(workdir=workdir)
-    stage = _Stages(result.seconds)
+    stage = _Stages(result.seconds, workdir)
+    with stage("workdir", timed=False):
+        workdir.mkdir(parents=True, exist_ok=True)
     user_pin = secrets.token_hex(4)
     total = time.perf_counter()
 
@@ -162,10 +193,11 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             register_device_with_cert(engine, signing_cert)
             engine.dispose()
 
-        with stage("broker"):
+        with stage("broker", look=workdir / "broker"):
             broker = services.enter_context(Mosquitto(broker_files))
 
-        with stage("server"):
+        server_log = server_dir / "server.log"
+        with stage("server", look=server_log):
             api_port = free_port()
             api_url = f"http://127.0.0.1:{api_port}"
             config = server_dir / "server.toml"
@@ -183,7 +215,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
                     api_port=api_port,
                 )
             )
-            services.enter_context(ServerProcess(config, server_dir / "server.log", api_url))
+            services.enter_context(ServerProcess(config, server_log, api_url))
 
         with stage("render"):
             sample = render_sample_result(seed)
@@ -210,7 +242,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             organisation=UNIT,
             location="Vạn Ninh",
         )
-        with stage("sign"):
+        with stage("sign", look=workdir / "token"):
             # As the appliance signs: with the Nghị định 30 box its settings describe.
             signer = DocumentSigner(
                 token,
@@ -221,19 +253,19 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             )
             signed = signer.sign(processed.pdf)
 
-        with stage("outbox"):
+        with stage("outbox", look=edge_settings.outbox_dir):
             outbox = Outbox(edge_settings.outbox_dir)
             services.callback(outbox.close)
             result_id = outbox.add(signed, result.fields, _utc_now())
 
-        with stage("sync"):
+        with stage("sync", look=server_log):
             report = SyncAgent(edge_settings, outbox).run_until_drained(timeout=60.0)
             if report.accepted + report.duplicates != 1:
-                raise DemoError(f"stage 'sync': the server did not accept the result ({report})")
+                raise DemoError(f"the server did not accept the result ({report.summary()})")
             item = outbox.get(result_id)
             result.record_id = item.record_id
 
-        with stage("fetch"):
+        with stage("fetch", look=server_log):
             result.record_url = f"{api_url}/api/records/{result.record_id}"
             record = _get_json(result.record_url)
             result.signature_valid = bool(record["signature_valid"])
@@ -284,15 +316,23 @@ def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     seed: Annotated[int, typer.Option(help="Which sample document to render.")] = 0,
 ) -> None:
-    """Run the whole path once: provision, render, OCR, sign, queue, sync, verify, serve."""
+    """Run the whole path once: provision, render, OCR, sign, queue, sync, verify, serve.
+
+    A stage that fails is named on one line, with its cause and where to look; a failed run
+    keeps its temp folder for that look.
+    """
+    # A DemoError goes up to cli.main, which prints its line and exits DEMO.
     keep = workdir is not None
     folder = workdir.resolve() if workdir else Path(tempfile.mkdtemp(prefix="sohoa-demo-"))
     try:
         result = run_demo(folder, seed=seed)
+    except DemoError:
+        keep = True  # its line points into the folder: leave it there for the look
+        raise
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
-    if not keep:
+    if workdir is None:
         result.pdf_path = result.ca_cert_path = None  # gone with the temp folder
     if json_output:
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False))

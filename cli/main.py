@@ -1,29 +1,130 @@
-"""Entry point of the `sohoa` command; maps every package's errors to exit codes in one place."""
+"""Entry point of the `sohoa` command; maps every package's errors to exit codes in one place.
+
+Commands never choose an exit status: they return (0), or raise an error of their package, and
+`SohoaGroup` below turns it into one line on stderr and the code `EXIT_CODES` gives its class
+(as OCRmyPDF's `ExitCode`). Click's own usage errors exit 2. `--verbose` also logs the error's
+traceback.
+"""
 
 from __future__ import annotations
 
 import logging
-import sys
 from enum import IntEnum
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from cli.bench_sync import bench_sync
 from cli.demo import demo
+from cli.errors import DemoError
+from cli.sync_harness import HarnessError
 from edge.cli import app as edge_app
-from edge.errors import EdgeError
+from edge.errors import ConfigError as EdgeConfigError
+from edge.errors import EdgeError, IncompleteError
+from protocol.errors import ProtocolError
 from provisioning.cli import app as provision_app
 from provisioning.errors import ProvisioningError
 from server.cli import app as server_app
+from server.errors import ConfigError as ServerConfigError
 from server.errors import ServerError
+
+log = logging.getLogger(__name__)
+
+
+class ExitCode(IntEnum):
+    """The exit statuses of `sohoa`, documented in README.md's table.
+
+    The same kind of failure gives the same code under every command: settings that are
+    missing, unknown, invalid or insecure are CONFIG whether `edge sync`, `edge process --sign`,
+    `server run` or any other command reads them; a wrong option is USAGE everywhere; work done
+    only in part is INCOMPLETE. Any other error gets the code of the package family it comes
+    from (EDGE, SERVER, PROVISIONING, PROTOCOL), whichever command meets it. The demo and the
+    load-test harness run the other packages' code, so they report a failure as theirs (DEMO,
+    HARNESS), naming the stage or the process that failed and the cause.
+    """
+
+    OK = 0
+    INCOMPLETE = 1
+    """The command finished, but part of its work did not (pages unreadable, results still
+    waiting for the server); each failure was reported on its own line."""
+    USAGE = 2
+    """A wrong option or argument (Click's own code)."""
+    EDGE = 3
+    """The appliance failed: token, PIN, certificate, OCR, outbox, broker, a revoked appliance."""
+    SERVER = 4
+    """The server failed: repository, migration, broker, API address."""
+    PROVISIONING = 5
+    """Provisioning failed: CA, certificate, token initialisation, broker configuration."""
+    CONFIG = 6
+    """The settings (TOML file or SOHOA_EDGE_* / SOHOA_SERVER_* variables) are missing,
+    unknown, invalid or insecure; the message names the key, the variable or the file."""
+    PROTOCOL = 7
+    """A sync protocol rule was broken (a device id or topic outside the grammar, a message
+    that cannot be read)."""
+    DEMO = 8
+    """A stage of `sohoa demo` failed; the line names the stage, the cause and where to look."""
+    HARNESS = 9
+    """The load-test harness (`sohoa server bench-sync`) failed, or results were lost,
+    duplicated or badly signed in the run."""
+    INTERRUPTED = 130
+    """Stopped by Ctrl-C before it finished (128 + SIGINT, as shells report it)."""
+
+
+EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
+    # Kinds that cut across families first: the same kind of failure, the same code.
+    (EdgeConfigError, ExitCode.CONFIG),
+    (ServerConfigError, ExitCode.CONFIG),
+    (IncompleteError, ExitCode.INCOMPLETE),
+    # Then each family's base class (a subclass before its base: HarnessError is a DemoError).
+    (EdgeError, ExitCode.EDGE),
+    (ServerError, ExitCode.SERVER),
+    (ProvisioningError, ExitCode.PROVISIONING),
+    (ProtocolError, ExitCode.PROTOCOL),
+    (HarnessError, ExitCode.HARNESS),
+    (DemoError, ExitCode.DEMO),
+)
+"""Which error gives which exit status: the first class that matches wins."""
+
+
+def exit_code_for(error: Exception) -> ExitCode | None:
+    """The exit status `error` gives, or None if it is not one of our errors (a bug)."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return None
+
+
+class SohoaGroup(TyperGroup):
+    """The root command group: runs a command and turns our errors into exit codes."""
+
+    def invoke(self, ctx: Any) -> Any:  # a Click context (Typer keeps its Click private)
+        """Run the command `ctx` names; our error → one line on stderr and its `ExitCode`.
+
+        Raises:
+            typer.Exit: a command raised one of our errors, or was interrupted.
+        """
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except Exception as e:
+            code = exit_code_for(e)
+            if code is None:
+                raise  # not ours: a bug, and its traceback is what a person needs
+            typer.echo(f"sohoa: error: {e}", err=True)
+            log.info("the error's traceback (shown with --verbose):", exc_info=e)
+            raise typer.Exit(code) from e
+
 
 app = typer.Typer(
     name="sohoa",
+    cls=SohoaGroup,
     help="Digitize, sign and sync results of administrative procedures.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(edge_app, name="edge", help="The appliance: process pages, enroll, sync.")
+app.add_typer(edge_app, name="edge", help="The appliance: detect and process pages, sync.")
 # The sync benchmark drives edge and server together, so it lives in cli/, not in server/.
 server_app.command("bench-sync")(bench_sync)
 app.add_typer(server_app, name="server", help="The provincial server: API and ingest.")
@@ -31,33 +132,26 @@ app.add_typer(provision_app, name="provision", help="CA, devices, broker configu
 app.command()(demo)
 
 
-class ExitCode(IntEnum):
-    """Exit statuses of `sohoa` (0 is success; Typer uses 2 for usage errors)."""
-
-    EDGE = 3
-    SERVER = 4
-    PROVISIONING = 5
-    INTERRUPTED = 130
+@app.callback()
+def sohoa(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Log what the command does (INFO), and an error's traceback; give it before "
+            "the command: sohoa -v edge sync …",
+        ),
+    ] = False,
+) -> None:
+    """Digitize, sign and sync results of administrative procedures."""
+    if verbose:
+        logging.getLogger().setLevel(logging.INFO)
 
 
 def main() -> None:
-    """Run the CLI; an error from our packages becomes one line on stderr and a non-zero exit."""
+    """Run the `sohoa` command (the console script and `python -m cli`)."""
     logging.basicConfig(
-        level=logging.INFO if "-v" in sys.argv else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        app()
-    except EdgeError as e:
-        _fail(e, ExitCode.EDGE)
-    except ServerError as e:
-        _fail(e, ExitCode.SERVER)
-    except ProvisioningError as e:
-        _fail(e, ExitCode.PROVISIONING)
-    except KeyboardInterrupt:
-        sys.exit(ExitCode.INTERRUPTED)
-
-
-def _fail(error: Exception, code: ExitCode) -> None:
-    print(f"sohoa: error: {error}", file=sys.stderr)
-    sys.exit(code)
+    app()

@@ -41,7 +41,8 @@ class ServerProcess(Service):
         """Start the server and wait until GET /healthz answers 200.
 
         Raises:
-            DemoError: the server exited or did not answer in time (with its log's last lines).
+            DemoError: the server exited or did not answer in time; the first line says which
+                and names the log, the next lines are the log's last ones.
         """
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen(
@@ -54,8 +55,8 @@ class ServerProcess(Service):
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise DemoError(
-                    f"the server exited with status {self._proc.returncode}; "
-                    f"its log {self.log_file} ends:\n{self.log_tail()}"
+                    f"the server exited with status {self._proc.returncode}; see its log "
+                    f"{self.log_file}\n{self.log_tail()}"
                 )
             try:
                 if httpx.get(f"{self.api_url}/healthz", timeout=1.0).status_code == 200:
@@ -65,7 +66,7 @@ class ServerProcess(Service):
             time.sleep(0.1)
         self.stop()
         raise DemoError(
-            f"the server did not answer within {timeout:.0f} s; its log {self.log_file} ends:\n"
+            f"the server did not answer within {timeout:.0f} s; see its log {self.log_file}\n"
             f"{self.log_tail()}"
         )
 

@@ -1,4 +1,9 @@
-"""The `sohoa edge` command group."""
+"""The `sohoa edge` command group.
+
+Its commands report the failures of single pages or results as they go (`sohoa: error: …`) and
+raise an `EdgeError` to stop, or `IncompleteError` when part of the work failed; `cli.main` turns
+them into one line and an exit code.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edge.capture.detect_cli import detect_command
 from edge.config import load_edge_settings
-from edge.errors import EdgeError, OcrError, TokenError
+from edge.errors import IncompleteError, SyncError, TokenError
 from edge.ocr import OcrPool, default_workers
 from edge.outbox import Outbox
 from edge.pdfa import VIETNAM_TIME, Provenance
@@ -33,7 +38,7 @@ Not a setting: a PIN is never written to a configuration file."""
 
 @app.callback()
 def edge() -> None:
-    """The appliance: process pages, enroll, sync."""
+    """The appliance: detect and process pages, sync."""
     # A callback keeps `process` a sub-command even while it is the group's only command.
 
 
@@ -85,12 +90,10 @@ def process(
     With --sign, a token, PIN, certificate or setting that does not work stops the command
     before anything is written; a document whose signature fails gets none of its files.
     """
+    # Raises IncompleteError (some files or documents failed, each reported above) or the
+    # EdgeError that stopped it before anything was written; cli.main maps them.
     with ExitStack() as stack:
-        try:
-            provenance, signer = _signing_setup(stack, sign=sign, config=config)
-        except EdgeError as e:
-            typer.echo(f"sohoa: error: {e}", err=True)
-            raise typer.Exit(1) from e
+        provenance, signer = _signing_setup(stack, sign=sign, config=config)
         _process(files, out, document, workers, provenance, signer)
 
 
@@ -133,7 +136,12 @@ def _process(
     provenance: Provenance | None,
     signer: DocumentSigner | None,
 ) -> None:
-    """The body of `process`, once the signer (if any) is ready."""
+    """The body of `process`, once the signer (if any) is ready.
+
+    Raises:
+        IncompleteError: some files or documents failed (each reported as it failed).
+        OcrError: the OCR engine cannot start.
+    """
     out.mkdir(parents=True, exist_ok=True)
     planned, failures = plan_documents(files, document)
     errors = Console(stderr=True)  # the progress bar; error lines go out unwrapped via echo
@@ -148,11 +156,7 @@ def _process(
         transient=True,
         disable=len(files) < 2 or not errors.is_terminal,
     )
-    try:
-        pool = OcrPool(workers if workers is not None else default_workers())
-    except OcrError as e:
-        typer.echo(f"sohoa: error: {e}", err=True)
-        raise typer.Exit(1) from e
+    pool = OcrPool(workers if workers is not None else default_workers())
     with pool, progress:
         task = progress.add_task("OCR", total=sum(len(d.files) for d in planned))
         batch = process_batch(
@@ -180,8 +184,7 @@ def _process(
                     f"{len(outcome.fields)} fields, OCR {outcome.seconds['ocr']:.1f} s{signed}"
                 )
     if failures:
-        typer.echo(f"sohoa: {len(failures)} problem(s); see the errors above", err=True)
-        raise typer.Exit(1)
+        raise IncompleteError(f"{len(failures)} problem(s); see the errors above")
 
 
 @app.command("detect")
@@ -190,7 +193,9 @@ def detect(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Find each image's page corners (in the page's own order) and judge its quality."""
-    raise typer.Exit(detect_command(files, json_output))
+    unreadable = detect_command(files, json_output)
+    if unreadable:
+        raise IncompleteError(f"{unreadable} file(s) could not be read; see the errors above")
 
 
 @app.command("sync")
@@ -212,30 +217,24 @@ def sync(
     Without --once it runs until SIGTERM or Ctrl-C: it finishes the message in progress,
     says OFFLINE in its heartbeat and disconnects cleanly.
     """
-    try:
-        settings = load_edge_settings(config)
-        with Outbox(settings.outbox_dir, retention_s=settings.outbox_retention_s) as outbox:
-            agent = SyncAgent(settings, outbox)
-            if once:
-                report = agent.run_until_drained(timeout)
-            else:
-                with shutdown_on_signals() as stop:
-                    report = agent.run_forever(stop)
-    except EdgeError as e:
-        typer.echo(f"sohoa: error: {e}", err=True)
-        raise typer.Exit(1) from e
+    # Raises ConfigError (settings), SyncError (broker unreachable, appliance revoked),
+    # IncompleteError (--once: results still waiting) or OutboxError; cli.main maps them.
+    settings = load_edge_settings(config)
+    with Outbox(settings.outbox_dir, retention_s=settings.outbox_retention_s) as outbox:
+        agent = SyncAgent(settings, outbox)
+        if once:
+            report = agent.run_until_drained(timeout)
+        else:
+            with shutdown_on_signals() as stop:
+                report = agent.run_forever(stop)
     typer.echo(report.summary())
     if report.revoked is not None:
-        typer.echo(
-            f"sohoa: this appliance was revoked ({report.revoked}): it sends nothing until it "
-            "is enrolled again",
-            err=True,
+        raise SyncError(
+            f"this appliance was revoked ({report.revoked}): it sends nothing until the "
+            "province enrolls it again"
         )
-        raise typer.Exit(1)
     if once and report.waiting:
-        typer.echo(
-            f"sohoa: {report.waiting} result(s) still wait for the server's answer; they stay "
-            "in the outbox and go with the next sync",
-            err=True,
+        raise IncompleteError(
+            f"{report.waiting} result(s) still wait for the server's answer; they stay in the "
+            "outbox and go with the next sync"
         )
-        raise typer.Exit(1)

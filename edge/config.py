@@ -1,14 +1,14 @@
 """The appliance's configuration, parsed once at the program's edge into a frozen object.
 
 Sources, strongest first: `SOHOA_EDGE_*` environment variables, then the TOML file given to
-`load_edge_settings`, then the defaults below. Unknown keys are errors that name the key (a typo
-must not silently fall back to a default); so is a transport key that others can read.
+`load_edge_settings`, then the defaults below. Unknown keys and unknown `SOHOA_EDGE_*` variables
+are errors that name them (a typo must not silently fall back to a default); so is a transport
+key that others can read.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +19,7 @@ from edge.errors import ConfigError
 from edge.signature_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
 from protocol.errors import TopicError
 from protocol.topics import validate_device_id
-from support.settings import TomlSettings, load_settings
+from support.settings import PrivateKeyFile, TomlSettings, load_settings
 
 ENV_PREFIX = "SOHOA_EDGE_"
 DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -50,7 +50,7 @@ class EdgeSettings(TomlSettings):
     """The provincial CA certificate (PEM): the broker's certificate must chain to it."""
     cert_file: Path | None = None
     """The appliance's transport (TLS client) certificate, naming `device_id`."""
-    key_file: Path | None = None
+    key_file: PrivateKeyFile = None
     """The transport key (PEM), readable by the sync agent's user only."""
     pkcs11_module: Path = DEFAULT_PKCS11_MODULE
     """The PKCS#11 module of the signing token (appliance HSM, USB token driver, SoftHSM)."""
@@ -127,19 +127,6 @@ class EdgeSettings(TomlSettings):
     @classmethod
     def _valid_box_text(cls, value: str) -> str:
         return check_template(value)
-
-    @field_validator("key_file")
-    @classmethod
-    def _transport_key_is_private(cls, value: Path | None) -> Path | None:
-        # A transport key others can read lets them pose as this appliance: refuse to run.
-        if value is not None and value.exists():
-            mode = value.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ValueError(
-                    f"{value} is open to other users (mode {stat.filemode(mode)}): "
-                    f"run 'chmod 600 {value}'"
-                )
-        return value
 
     @model_validator(mode="after")
     def _ack_timeouts_in_order(self) -> EdgeSettings:

@@ -35,3 +35,9 @@ class OutboxError(EdgeError):
 
 class SyncError(EdgeError):
     """The sync agent could not reach the broker or deliver results."""
+
+
+class IncompleteError(EdgeError):
+    """A command finished, but part of its work did not (a page that could not be read, results
+    still waiting for the server's answer); each failure was reported as it happened, and the
+    message sums them up."""

@@ -1,4 +1,7 @@
-"""The `sohoa provision` command group: the provincial CA, what it issues and what it revokes."""
+"""The `sohoa provision` command group: the provincial CA, what it issues and what it revokes.
+
+Errors are `ProvisioningError`s; `cli.main` turns them into one line and an exit code.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from provisioning.ca import (
     read_certificate,
     revoke_certificate,
 )
+from provisioning.errors import CertificateError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -60,9 +64,11 @@ def make_ca(
 ) -> None:
     """Create a new provincial CA (EC P-256) in OUT; refuses to overwrite an existing one."""
     if (out / CA_CERT_FILE).exists():
-        typer.echo(f"{out / CA_CERT_FILE} exists already: choose another folder", err=True)
-        raise typer.Exit(1)
-    path = CertificateAuthority.create(name).save(out)
+        raise CertificateError(f"{out / CA_CERT_FILE} exists already: choose another folder")
+    try:
+        path = CertificateAuthority.create(name).save(out)
+    except OSError as e:
+        raise CertificateError(f"cannot write the CA in {out}: {e}") from e
     typer.echo(f"CA certificate: {path}")
 
 

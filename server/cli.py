@@ -2,9 +2,9 @@
 `register-device` and `command` (send a command to a device).
 
 Every command reads its settings once (`--config TOML`, then `SOHOA_SERVER_*` variables) and
-migrates the repository before it uses it. Errors are `ServerError`s; `cli.main` turns them into
-one line and an exit code. SIGTERM and SIGINT stop the server cleanly: the API finishes its
-requests, each ingest worker the message in hand.
+migrates the repository before it uses it. Errors are `ServerError`s (a wrong option is Click's
+`BadParameter`); `cli.main` turns them into one line and an exit code. SIGTERM and SIGINT stop
+the server cleanly: the API finishes its requests, each ingest worker the message in hand.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from server.api.main import create_app
 from server.config import ServerSettings, load_server_settings
 from server.db import make_engine, migrate, session_scope
 from server.devices import publish_command
-from server.errors import ConfigError, IngestError, ServerError
+from server.errors import IngestError, ServerError
 from server.ingest import ResultVerifier, start_workers, stop_workers
 from server.models import CommandState, DeviceCommand
 from server.mqtt import MqttLink, TlsIdentity
@@ -184,16 +184,24 @@ def send_command(
 
 
 def _command_args(name: CommandChoice, args: str | None, reason: str | None) -> dict[str, Any]:
+    """The command's arguments from `--args` and `--reason`.
+
+    Raises:
+        typer.BadParameter: `--args` is not a JSON object, or `revoke` lacks its reason (a
+            usage error, like any other wrong option).
+    """
     try:
         arguments = json.loads(args) if args else {}
     except json.JSONDecodeError as e:
-        raise ConfigError(f"--args is not JSON: {e}") from e
+        raise typer.BadParameter(f"not JSON: {e}", param_hint="'--args'") from e
     if not isinstance(arguments, dict):
-        raise ConfigError("--args must be a JSON object")
+        raise typer.BadParameter("must be a JSON object", param_hint="'--args'")
     if reason is not None:
         arguments["reason"] = reason
     if name is CommandChoice.revoke and not arguments.get("reason"):
-        raise ConfigError("revoke needs --reason (the device shows it to the officer)")
+        raise typer.BadParameter(
+            "revoke needs one (the device shows it to the officer)", param_hint="'--reason'"
+        )
     return arguments
 
 
@@ -264,7 +272,9 @@ def _certificate_sha256(path: Path) -> str:
     try:
         cert = x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError) as e:
-        raise ConfigError(f"--signing-cert {path} is not a PEM certificate: {e}") from e
+        raise typer.BadParameter(
+            f"{path} is not a PEM certificate: {e}", param_hint="'--signing-cert'"
+        ) from e
     return cert.fingerprint(hashes.SHA256()).hex()
 
 

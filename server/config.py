@@ -1,8 +1,9 @@
 """The server's configuration, parsed once at the program's edge into a frozen object.
 
 Sources, strongest first: `SOHOA_SERVER_*` environment variables, then the TOML file given to
-`load_server_settings`, then the defaults below. Unknown keys in the file are errors that name
-the key (a typo must not silently fall back to a default).
+`load_server_settings`, then the defaults below. Unknown keys in the file and unknown
+`SOHOA_SERVER_*` variables are errors that name them (a typo must not silently fall back to a
+default); so is an MQTT key that others can read.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic_settings import SettingsConfigDict
 from protocol.messages import MAX_RESULT_BYTES
 from protocol.receiver import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_STAGED_BYTES_PER_DEVICE
 from server.errors import ConfigError
-from support.settings import TomlSettings, load_settings
+from support.settings import PrivateKeyFile, TomlSettings, load_settings
 
 ENV_PREFIX = "SOHOA_SERVER_"
 SHARE_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -61,8 +62,8 @@ class ServerSettings(TomlSettings):
     document signatures."""
     cert_file: Path | None = None
     """The server's MQTT TLS client certificate (PEM)."""
-    key_file: Path | None = None
-    """The private key of `cert_file` (PEM)."""
+    key_file: PrivateKeyFile = None
+    """The private key of `cert_file` (PEM), readable by the server's user only."""
     api_host: str = "127.0.0.1"
     """Address the HTTP API listens on."""
     api_port: int = Field(default=8000, ge=1, le=65535)

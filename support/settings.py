@@ -2,23 +2,49 @@
 
 Sources, strongest first: constructor arguments, `<PREFIX>*` environment variables, the TOML file
 given to `load_settings`, then the class's defaults. Unknown keys are errors that name the key: a
-typo must not silently fall back to a default.
+typo must not silently fall back to a default. That holds for the environment too: a variable with
+the class's prefix that names no setting (`SOHOA_EDGE_BROKR_HOST`) is refused, naming it.
+
+`PrivateKeyFile` is the type of a setting that holds a private key: a key other users can read
+is refused (the appliance's transport key, the server's MQTT key), in one place for both.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import stat
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 S = TypeVar("S", bound="TomlSettings")
+
+
+def _only_owner_can_read(value: Path | None) -> Path | None:
+    # A private key others can read lets them pose as its owner (an appliance, the server):
+    # refuse to run rather than warn.
+    if value is not None and value.exists():
+        mode = value.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ValueError(
+                f"{value} is open to other users (mode {stat.filemode(mode)}): "
+                f"run 'chmod 600 {value}'"
+            )
+    return value
+
+
+PrivateKeyFile = Annotated[Path | None, AfterValidator(_only_owner_can_read)]
+"""A setting that names a private key file: unset, not there yet, or readable by its owner only
+(mode 0600 or stricter); a key open to the group or others is an error naming the file."""
 
 
 class TomlSettings(BaseSettings):
@@ -41,12 +67,27 @@ class TomlSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then the environment, then the TOML file (if the class names one)."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        # `cls` is `settings_cls`, typed as ours.
+        return (init_settings, _KnownVariables(cls), TomlConfigSettingsSource(settings_cls))
 
     @classmethod
     def env_name(cls, key: str) -> str:
         """The environment variable that sets `key`."""
         return f"{cls.model_config.get('env_prefix', '')}{key.upper()}"
+
+    @classmethod
+    def unknown_variables(cls) -> list[str]:
+        """The environment variables with this class's prefix that name no setting, sorted."""
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        if not prefix:
+            return []
+        # pydantic-settings matches names without regard to case; so does this check.
+        return sorted(
+            name
+            for name in os.environ
+            if name.upper().startswith(prefix)
+            and name[len(prefix) :].lower() not in cls.model_fields
+        )
 
     def require_files(self, *keys: str) -> tuple[Path, ...]:
         """The paths held by `keys`, each checked to be set and to exist.
@@ -66,6 +107,39 @@ class TomlSettings(BaseSettings):
                 raise self.error(f"{self.what} setting '{key}': no such file {value}")
             files.append(value)
         return tuple(files)
+
+
+class _KnownVariables(EnvSettingsSource):
+    """The environment source, refusing a prefixed variable that names no setting (as the TOML
+    source refuses an unknown key): a misspelt variable must not leave the default in force."""
+
+    def __init__(self, settings_cls: type[TomlSettings]) -> None:
+        super().__init__(settings_cls)
+        self.owner = settings_cls
+
+    def __call__(self) -> dict[str, Any]:
+        """The settings the environment gives.
+
+        Raises:
+            owner.error: a variable with the prefix names no setting; the message names it.
+        """
+        cls = self.owner
+        unknown = cls.unknown_variables()
+        if unknown:
+            raise cls.error(
+                f"unknown {cls.what} environment variable {unknown[0]}: "
+                f"{_no_such_setting(cls, unknown[0])}"
+            )
+        return super().__call__()
+
+
+def _no_such_setting(cls: type[TomlSettings], name: str) -> str:
+    # Compare what follows the prefix: the prefix alone would make every name look close.
+    key = name[len(cls.env_name("")) :].lower()
+    close = difflib.get_close_matches(key, list(cls.model_fields), n=1)
+    if not close:
+        return "it names no setting"
+    return f"it names no setting (did you mean {cls.env_name(close[0])}?)"
 
 
 def load_settings(cls: type[S], toml_path: Path | None = None) -> S:

@@ -4,7 +4,7 @@ For each image: detect the page, judge it, rectify and ask OSD which way up it r
 the corners in the page's own order (top-left, top-right, bottom-right, bottom-left as the page
 reads, in input-image pixels; `null` when no page is found) and every gate's verdict — one JSON
 object per line with `--json`, a table otherwise. An unreadable file is reported and the others
-go on; the exit status (returned, the CLI maps it) is 1 if any file could not be read.
+go on; the count of unreadable files is returned, and the command then exits 1 (INCOMPLETE).
 """
 
 from __future__ import annotations
@@ -78,15 +78,15 @@ def detect_command(files: list[Path], json_output: bool) -> int:
         json_output: one JSON object per line instead of a table.
 
     Returns:
-        The exit status: 0, or 1 if any file could not be read.
+        How many files could not be read (each reported on stderr).
     """
-    status = 0
+    unreadable = 0
     for path in files:
         try:
             record = detect_file(path)
         except CaptureError as e:
             typer.echo(f"sohoa: error: {e}", err=True)
-            status = 1
+            unreadable += 1
             continue
         if json_output:
             typer.echo(json.dumps(record, ensure_ascii=False))
@@ -95,4 +95,4 @@ def detect_command(files: list[Path], json_output: bool) -> int:
         for name, verdict in record["gates"].items():
             if not verdict["passed"]:
                 typer.echo(f"    {name}: {verdict['message']} ({verdict['value']:g})")
-    return status
+    return unreadable

@@ -18,8 +18,10 @@ from PIL import Image
 from pyhanko.pdf_utils.reader import PdfFileReader
 from typer.testing import CliRunner
 
+from cli.main import ExitCode
+from cli.main import app as sohoa
 from edge.capture.files import load_page_image
-from edge.cli import PIN_ENV, app
+from edge.cli import PIN_ENV
 from edge.errors import CaptureError
 from edge.fields import FIELD_KEYS
 from edge.ocr import OcrEngine
@@ -63,7 +65,7 @@ def test_batch_writes_text_fields_and_a_pdf_per_file_and_survives_a_bad_file(
 ) -> None:
     out = tmp_path / "out"
     files = [str(pages[name][0]) for name in ("trang-1", "broken", "trang-2")]
-    result = runner.invoke(app, ["process", *files, "--out", str(out)])
+    result = runner.invoke(sohoa, ["edge", "process", *files, "--out", str(out)])
     assert result.exit_code == 1, result.output
     assert re.search(r"sohoa: error: .*broken\.png: not a readable image", result.stderr)
     for stem in ("trang-1", "trang-2"):
@@ -85,7 +87,9 @@ def test_document_groups_all_files_in_order_into_one_pdf(
 ) -> None:
     out = tmp_path / "out"
     files = [str(pages["trang-1"][0]), str(pages["trang-2"][0])]
-    result = runner.invoke(app, ["process", *files, "--out", str(out), "--document", "ho-so"])
+    result = runner.invoke(
+        sohoa, ["edge", "process", *files, "--out", str(out), "--document", "ho-so"]
+    )
     assert result.exit_code == 0, result.output
     assert pdf_pages(out / "ho-so.pdf") == 2
     assert {p.name for p in out.iterdir()} == {
@@ -112,7 +116,8 @@ def test_a_document_with_an_unreadable_page_is_not_written(
     pages["trang-1"][1].image.crop((0, 0, 2480, 500)).save(small)
     missing = tmp_path / "missing.png"
     result = runner.invoke(
-        app, ["process", str(small), str(missing), "--out", str(out), "--document", "ho-so"]
+        sohoa,
+        ["edge", "process", str(small), str(missing), "--out", str(out), "--document", "ho-so"],
     )
     assert result.exit_code == 1
     assert "missing.png: no such file" in result.stderr
@@ -125,8 +130,8 @@ def test_a_document_name_must_be_a_plain_file_name(
     pages: dict[str, tuple[Path, SampleDocument]], tmp_path: Path
 ) -> None:
     result = runner.invoke(
-        app,
-        ["process", str(pages["trang-1"][0]), "--out", str(tmp_path), "--document", "../x"],
+        sohoa,
+        ["edge", "process", str(pages["trang-1"][0]), "--out", str(tmp_path), "--document", "../x"],
     )
     assert result.exit_code == 2
     assert "plain file name" in result.output
@@ -139,8 +144,9 @@ def test_two_inputs_with_the_same_stem_are_refused(tmp_path: Path) -> None:
         render_sample_result(0).image.crop((0, 0, 1200, 400)).save(tmp_path / folder / "p.png")
     out = tmp_path / "out"
     result = runner.invoke(
-        app,
+        sohoa,
         [
+            "edge",
             "process",
             str(tmp_path / "a" / "p.png"),
             str(tmp_path / "b" / "p.png"),
@@ -269,8 +275,9 @@ def test_sign_writes_a_signed_pdfa_with_the_box(
     monkeypatch.setenv(PIN_ENV, enrolled.token.user_pin)
     out = tmp_path / "out"
     result = runner.invoke(
-        app,
+        sohoa,
         [
+            "edge",
             "process",
             str(header_page),
             "--out",
@@ -303,8 +310,9 @@ def test_sign_asks_for_the_pin_when_it_is_not_in_the_environment(
     monkeypatch.delenv(PIN_ENV, raising=False)
     missing = tmp_path / "missing.png"  # fails after the token opened: nothing to OCR
     result = runner.invoke(
-        app,
+        sohoa,
         [
+            "edge",
             "process",
             str(missing),
             "--out",
@@ -320,13 +328,22 @@ def test_sign_asks_for_the_pin_when_it_is_not_in_the_environment(
     assert "PIN" not in result.stderr
 
 
-def _refused(config: Path, out: Path, pin: str, monkeypatch: pytest.MonkeyPatch, page: Path) -> str:
-    """Run `process --sign`, expect a refusal before anything is written; return stderr."""
+def _refused(
+    config: Path,
+    out: Path,
+    pin: str,
+    monkeypatch: pytest.MonkeyPatch,
+    page: Path,
+    code: ExitCode = ExitCode.EDGE,
+) -> str:
+    """Run `sohoa edge process --sign`, expect a refusal with exit status `code` before anything
+    is written; return stderr."""
     monkeypatch.setenv(PIN_ENV, pin)
     result = runner.invoke(
-        app, ["process", str(page), "--out", str(out), "--sign", "--config", str(config)]
+        sohoa,
+        ["edge", "process", str(page), "--out", str(out), "--sign", "--config", str(config)],
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert not out.exists()
     return result.stderr
 
@@ -389,7 +406,9 @@ def test_a_missing_signing_setting_is_named(
 ) -> None:
     values = {k: v for k, v in _settings_for(enrolled.token).items() if k != drop}
     config = _write_config(tmp_path / "partial.toml", values)
-    stderr = _refused(config, tmp_path / "out", enrolled.token.user_pin, monkeypatch, header_page)
+    stderr = _refused(
+        config, tmp_path / "out", enrolled.token.user_pin, monkeypatch, header_page, ExitCode.CONFIG
+    )
     assert complaint in stderr
 
 

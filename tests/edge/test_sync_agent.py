@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from edge.cli import app as edge_app
+from cli.main import ExitCode
+from cli.main import app as sohoa
 from edge.config import EdgeSettings
 from edge.errors import SyncError
 from edge.outbox import Outbox, State
@@ -407,7 +408,7 @@ def test_sync_command_once_delivers_the_outbox(
     with Outbox(settings.outbox_dir) as outbox:
         result_id = outbox.add(pdf("cli"), {"so_ky_hieu": "7/QĐ-UBND"}, CREATED)
     config = _toml(settings, tmp_path / "edge.toml")
-    result = CliRunner().invoke(edge_app, ["sync", "--config", str(config), "--once"])
+    result = CliRunner().invoke(sohoa, ["edge", "sync", "--config", str(config), "--once"])
     assert result.exit_code == 0, result.output
     assert "sent 1, accepted 1" in result.output
     with Outbox(settings.outbox_dir) as outbox:
@@ -425,11 +426,11 @@ def test_sync_command_once_fails_when_results_are_left(
     config = _toml(settings, tmp_path / "edge.toml")
     peer.hold = True
     try:
-        args = ["sync", "--config", str(config), "--once", "--timeout", "1"]
-        result = CliRunner().invoke(edge_app, args)
+        args = ["edge", "sync", "--config", str(config), "--once", "--timeout", "1"]
+        result = CliRunner().invoke(sohoa, args)
     finally:
         peer.release()
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == ExitCode.INCOMPLETE, result.output
     assert "sent 1, accepted 0" in result.output
     assert "1 result(s) still wait" in result.output
     with Outbox(settings.outbox_dir) as outbox:
@@ -446,8 +447,8 @@ def test_sync_command_names_an_unreachable_broker(
     with Outbox(settings.outbox_dir) as outbox:
         result_id = outbox.add(pdf("unreachable"), {}, CREATED)
     config = _toml(settings, tmp_path / "edge.toml")
-    result = CliRunner().invoke(edge_app, ["sync", "--config", str(config), "--once"])
-    assert result.exit_code == 1
+    result = CliRunner().invoke(sohoa, ["edge", "sync", "--config", str(config), "--once"])
+    assert result.exit_code == ExitCode.EDGE
     assert "sohoa: error:" in result.output and str(settings.broker_port) in result.output
     with Outbox(settings.outbox_dir) as outbox:
         assert outbox.get(result_id).state is State.QUEUED  # kept for the next sync

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import ExitCode
+from cli.main import app as sohoa
 from cli.sync_harness import AgentProcess, Broker
-from edge.cli import app as edge_app
 from edge.config import EdgeSettings
 from edge.outbox import Outbox, State
 from edge.sync_agent import REFRESH_S, SyncAgent, SyncReport
@@ -380,8 +381,9 @@ def test_commands_are_answered_and_a_revocation_survives_restarts(
             again = SyncAgent(settings, outbox).run_until_drained(timeout=5)
             assert again.revoked == reason and (again.sent, again.waiting) == (0, 2)
         config_file = write_toml(values, tmp_path / "edge.toml")
-        result = CliRunner().invoke(edge_app, ["sync", "--config", str(config_file), "--once"])
-        assert result.exit_code == 1 and "revoked" in result.output
+        args = ["edge", "sync", "--config", str(config_file), "--once"]
+        result = CliRunner().invoke(sohoa, args)
+        assert result.exit_code == ExitCode.EDGE and "revoked" in result.stderr
 
         with Outbox(settings.outbox_dir) as outbox:
             count = len(beats())

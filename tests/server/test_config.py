@@ -15,7 +15,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for key in list(os.environ):
-        if key.startswith("SOHOA_SERVER_"):
+        if key.upper().startswith("SOHOA_SERVER_"):
             monkeypatch.delenv(key)
 
 
@@ -45,6 +45,30 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 def test_unknown_key_is_an_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown key 'brokr_host'"):
         load_server_settings(_toml(tmp_path, 'brokr_host = "mqtt"\n'))
+
+
+def test_a_misspelt_variable_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOHOA_SERVER_DATABASE_URI", "postgresql://sohoa@db/sohoa")
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown server environment variable SOHOA_SERVER_DATABASE_URI: it names no "
+        r"setting \(did you mean SOHOA_SERVER_DATABASE_URL\?\)",
+    ):
+        load_server_settings(_toml(tmp_path, "api_port = 9001\n"))
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604])
+def test_an_mqtt_key_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    # The same check as the appliance's transport key (support.settings.PrivateKeyFile).
+    key = tmp_path / "mqtt-key.pem"
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\n")
+    key.chmod(mode)
+    with pytest.raises(ConfigError, match=rf"key 'key_file'.*open to other users.*chmod 600 {key}"):
+        load_server_settings(_toml(tmp_path, f'key_file = "{key}"\n'))
+    key.chmod(0o600)
+    assert load_server_settings(_toml(tmp_path, f'key_file = "{key}"\n')).key_file == key
 
 
 def test_invalid_value_names_the_key(tmp_path: Path) -> None:
@@ -85,6 +109,7 @@ def test_revocation_and_ltv_settings(tmp_path: Path) -> None:
 def test_ingest_settings_share_group_and_client_ids(tmp_path: Path) -> None:
     key = tmp_path / "mqtt-key.pem"
     key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot really\n-----END PRIVATE KEY-----\n")
+    key.chmod(0o600)  # a key others can read is refused
     derived = ServerSettings(key_file=key).ingest_share_group()
     assert (
         derived.startswith("ingest-")
