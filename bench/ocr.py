@@ -106,7 +106,7 @@ def run_ours(pages: list[tuple[Path, str]], workers: int, work: Path) -> dict[st
     fields written for scoring."""
     from edge.ocr import OcrPool
     from edge.pdfa import check_pdfa
-    from edge.pipeline import PlannedDocument, process_files
+    from edge.pipeline.run import PlannedDocument, process_files
 
     pred = work / "ours"
     pred.mkdir()
@@ -158,7 +158,7 @@ def per_document_throughput(pages: list[tuple[Path, str]], workers: int, work: P
     """Pages per minute of the product path: one PDF/A per image, as `sohoa edge process` does
     without --document (`edge.pipeline.process_batch`: capture, OCR, fields, PDF/A, files)."""
     from edge.ocr import OcrPool
-    from edge.pipeline import plan_documents, process_batch
+    from edge.pipeline.run import plan_documents, process_batch
 
     out = work / "ours-per-document"
     out.mkdir()

@@ -36,7 +36,7 @@ from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ocr import OcrEngine
 from edge.outbox import Outbox
-from edge.pipeline import PageImages, process_document
+from edge.pipeline.run import PageImages, process_document
 from edge.sample_document import render_sample_result
 from edge.signing import DocumentSigner
 from edge.sync_agent import SyncAgent

@@ -17,7 +17,7 @@ from edge.errors import EdgeError, OcrError, TokenError
 from edge.ocr import OcrPool, default_workers
 from edge.outbox import Outbox
 from edge.pdfa import VIETNAM_TIME, Provenance
-from edge.pipeline import plan_documents, process_batch
+from edge.pipeline.run import plan_documents, process_batch
 from edge.sync_agent import SyncAgent
 from support.process import shutdown_on_signals
 

@@ -24,7 +24,7 @@ from edge.errors import CaptureError
 from edge.fields import FIELD_KEYS
 from edge.ocr import OcrEngine
 from edge.pdfa import VIETNAM_TIME, check_pdfa
-from edge.pipeline import PlannedDocument, merge_fields, process_files
+from edge.pipeline.run import PlannedDocument, merge_fields, process_files
 from edge.sample_document import SampleDocument, render_sample_result
 from edge.signature_box import SignatureBox
 from edge.signing import DocumentSigner

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
-import edge.pipeline
+import edge.pipeline.run
 from edge.cli import app
 from edge.ocr import OcrEngine, OcrPage, OcrPool
 from edge.pdf import EncodedImage
 from edge.pdfa import Provenance, check_pdfa
-from edge.pipeline import (
+from edge.pipeline.run import (
     UPRIGHT_CONFIDENCE,
     PageImages,
     capture_page,
@@ -159,7 +159,7 @@ def test_a_page_the_capture_left_unsure_is_read_upright(
         encoded.append(image)
         return encode(image, **kwargs)
 
-    monkeypatch.setattr("edge.pipeline.encode_image", recorded)
+    monkeypatch.setattr("edge.pipeline.run.encode_image", recorded)
     done = process_document([captured], pool)
     assert "Vạn Thắng" in done.pages[0].text
     assert np.array_equal(np.asarray(encoded[-1]), np.asarray(upright.archive))
