@@ -100,13 +100,13 @@ def score(
 
 
 def run_ours(pages: list[tuple[Path, str]], workers: int, work: Path) -> dict[str, Any]:
-    """Image files → one searchable PDF/A, through the product path (`edge.pipeline.process_files`
-    with every page in one document, as `sohoa edge process --document corpus` does): capture,
-    OCR on the pool, fields, image encoding overlapping the OCR, assembly; each page's text and
-    fields written for scoring."""
+    """Image files → one searchable PDF/A, through the product path
+    (`edge.pipeline.run.process_files` with every page in one document, as `sohoa edge process
+    --document corpus` does): capture, OCR on the pool, fields, image encoding overlapping the
+    OCR, assembly; each page's text and fields written for scoring."""
     from edge.ocr import OcrPool
     from edge.pdfa import check_pdfa
-    from edge.pipeline import PlannedDocument, process_files
+    from edge.pipeline.run import PlannedDocument, process_files
 
     pred = work / "ours"
     pred.mkdir()
@@ -126,7 +126,7 @@ def run_ours(pages: list[tuple[Path, str]], workers: int, work: Path) -> dict[st
         "seconds": round(seconds, 2),
         "engine_load_seconds": round(load_seconds, 2),
         "pages_per_minute": round(60 * len(pages) / seconds, 1),
-        "stage_seconds": {k: round(v, 2) for k, v in outcome.seconds.items()},
+        "stage_seconds": {k: round(v, 2) for k, v in outcome.seconds.as_dict().items()},
         "bytes": len(pdf),
         "bytes_per_page": round(len(pdf) / len(pages)),
         "pdfa_problems": check_pdfa(pdf),
@@ -156,9 +156,9 @@ def qpdf_clean(path: Path) -> bool:
 
 def per_document_throughput(pages: list[tuple[Path, str]], workers: int, work: Path) -> float:
     """Pages per minute of the product path: one PDF/A per image, as `sohoa edge process` does
-    without --document (`edge.pipeline.process_batch`: capture, OCR, fields, PDF/A, files)."""
+    without --document (`edge.pipeline.run.process_batch`: capture, OCR, fields, PDF/A, files)."""
     from edge.ocr import OcrPool
-    from edge.pipeline import plan_documents, process_batch
+    from edge.pipeline.run import plan_documents, process_batch
 
     out = work / "ours-per-document"
     out.mkdir()
@@ -166,7 +166,7 @@ def per_document_throughput(pages: list[tuple[Path, str]], workers: int, work: P
     assert not problems, problems
     with OcrPool(workers) as pool:
         started = time.perf_counter()
-        outcomes = [outcome for _, outcome in process_batch(planned, pool, out)]
+        outcomes = list(process_batch(planned, pool, out))
         seconds = time.perf_counter() - started
     failures = [f for outcome in outcomes for f in outcome.failures]
     assert not failures, failures

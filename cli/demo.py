@@ -38,9 +38,10 @@ from cli.report import print_report
 from cli.services import ServerProcess, free_port
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
-from edge.ocr import OcrEngine
+from edge.ocr import OcrPool
 from edge.outbox import Outbox
-from edge.pipeline import PageImages, process_document
+from edge.pipeline.run import process_document
+from edge.pipeline.stages import PageImages
 from edge.sample_document import render_sample_result
 from edge.signing import DocumentSigner, signature_box
 from edge.sync_agent import SyncAgent
@@ -223,9 +224,9 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             sample.image.save(page_path, dpi=(300, 300))
 
         # The pipeline times its own stages (ocr, fields, pdf).
-        with stage("ocr, fields, pdf", timed=False), OcrEngine() as ocr:
+        with stage("ocr, fields, pdf", timed=False), OcrPool(1) as ocr:
             processed = process_document([PageImages.upright(sample.image, 300)], ocr)
-        result.seconds.update(processed.seconds)
+        result.seconds.update(processed.seconds.as_dict())
         result.fields = dict(processed.fields)
 
         edge_settings = EdgeSettings(

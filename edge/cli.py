@@ -22,7 +22,8 @@ from edge.errors import IncompleteError, SyncError, TokenError
 from edge.ocr import OcrPool, default_workers
 from edge.outbox import Outbox
 from edge.pdfa import VIETNAM_TIME, Provenance
-from edge.pipeline import plan_documents, process_batch
+from edge.pipeline.run import plan_documents, process_batch
+from edge.pipeline.stages import STAGE_IMAGES
 from edge.sync_agent import SyncAgent
 from support.process import shutdown_on_signals
 
@@ -81,6 +82,14 @@ def process(
         Path | None,
         typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables)."),
     ] = None,
+    keep_stages: Annotated[
+        Path | None,
+        typer.Option(
+            help="For debugging: also write each page's image after every stage that changed "
+            f"it, as DIR/<stem>/NN-<stage>.png (stages in order: {', '.join(STAGE_IMAGES)}).",
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """OCR page images, read their fields and assemble searchable PDFs, signed with --sign.
 
@@ -94,7 +103,7 @@ def process(
     # EdgeError that stopped it before anything was written; cli.main maps them.
     with ExitStack() as stack:
         provenance, signer = _signing_setup(stack, sign=sign, config=config)
-        _process(files, out, document, workers, provenance, signer)
+        _process(files, out, document, workers, provenance, signer, keep_stages)
 
 
 def _signing_setup(
@@ -135,6 +144,7 @@ def _process(
     workers: int | None,
     provenance: Provenance | None,
     signer: DocumentSigner | None,
+    keep_stages: Path | None = None,
 ) -> None:
     """The body of `process`, once the signer (if any) is ready.
 
@@ -143,6 +153,8 @@ def _process(
         OcrError: the OCR engine cannot start.
     """
     out.mkdir(parents=True, exist_ok=True)
+    if keep_stages is not None:
+        keep_stages.mkdir(parents=True, exist_ok=True)
     planned, failures = plan_documents(files, document)
     errors = Console(stderr=True)  # the progress bar; error lines go out unwrapped via echo
     for message in failures:
@@ -166,8 +178,9 @@ def _process(
             on_page=lambda: progress.advance(task),
             provenance=provenance,
             signer=signer,
+            keep_stages=keep_stages,
         )
-        for _, outcome in batch:
+        for outcome in batch:
             for message in outcome.warnings:
                 typer.echo(f"sohoa: warning: {message}", err=True)
             for message in outcome.failures:
@@ -176,12 +189,12 @@ def _process(
             if outcome.pdf_path is not None:
                 found = sum(value is not None for value in outcome.fields.values())
                 signed = ""
-                if outcome.signing_time is not None:
+                if outcome.signing_time is not None and outcome.seconds.sign is not None:
                     when = outcome.signing_time.astimezone(VIETNAM_TIME).isoformat()
-                    signed = f", signed {when} in {outcome.seconds['sign'] * 1000:.0f} ms"
+                    signed = f", signed {when} in {outcome.seconds.sign * 1000:.0f} ms"
                 typer.echo(
                     f"{outcome.pdf_path}: {outcome.pages_done} page(s), {found} of "
-                    f"{len(outcome.fields)} fields, OCR {outcome.seconds['ocr']:.1f} s{signed}"
+                    f"{len(outcome.fields)} fields, OCR {outcome.seconds.ocr:.1f} s{signed}"
                 )
     if failures:
         raise IncompleteError(f"{len(failures)} problem(s); see the errors above")

@@ -63,11 +63,12 @@ class CaptureOptions:
         osd: ask Tesseract's OSD (~0.1 s) for every page the ink around the text lines does
             not settle. Without it a page whose lines run across (upright or upside down) is
             left as it is, with 180° in `other_turns`, for a caller that reads the page anyway
-            to try only if it reads badly (`edge.pipeline` does: a page upside down reads with
-            low confidence); so is a camera page whatever way its lines run, with every turn
-            open. A scan lying sideways still gets OSD, before destreak and deskew, which need
-            it upright, and keeps open what OSD may have got wrong.
-        keep_intermediates: keep every stage's image in `PreparedPage.intermediates`.
+            to try only if it reads badly (`edge.pipeline.stages.read_upright` does: a page
+            upside down reads with low confidence); so is a camera page whatever way its lines
+            run, with every turn open. A scan lying sideways still gets OSD, before destreak
+            and deskew, which need it upright, and keeps open what OSD may have got wrong.
+        keep_intermediates: keep the image of every stage that changed the page in
+            `PreparedPage.intermediates` (`sohoa edge process --keep-stages`).
         thresholds: the quality gates' thresholds.
         work_width: the detector's analysis size (longer side, pixels).
     """
@@ -265,7 +266,9 @@ class PreparedPage:
             not settled (`CaptureOptions.osd` off); empty when it was.
         skew: the skew a scan had, in degrees.
         source: CAMERA or SCANNER (what a FILE turned out to be).
-        intermediates: (stage name, image after it), when `keep_intermediates` was asked.
+        intermediates: (stage name, image after it), when `keep_intermediates` was asked: the
+            frame with the quad drawn after "detect", then the page (the OCR image after
+            destreak, flatten and binarize) after each stage that changed it.
     """
 
     archive_image: Image
@@ -316,13 +319,16 @@ def prepare_page(
     state = PageState(source=source, frame=image, image=image, dpi=dpi or options.dpi)
     kept: list[tuple[str, Image]] = []
     for name, stage in STAGES:
+        before = state
         state = stage(state, options)
-        if options.keep_intermediates:
+        if not options.keep_intermediates:
+            continue
+        if name == "detect":
+            kept.append((name, draw_quad(state.frame, state.quad)))
+        elif state.image is not before.image or state.ocr_image is not before.ocr_image:
+            # A stage that did not apply hands the same arrays on: it has nothing to show.
             shown = state.ocr_image if name in ("destreak", "flatten", "binarize") else state.image
-            if name == "detect":
-                shown = draw_quad(state.frame, state.quad)
-            if shown is not None:
-                kept.append((name, shown))
+            kept.append((name, shown if shown is not None else state.image))
     ocr_image = state.ocr_image if state.ocr_image is not None else to_grey(state.image)
     return PreparedPage(
         archive_image=state.image,

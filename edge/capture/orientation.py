@@ -17,8 +17,8 @@ Rules of this module:
 - Before OSD, the ink around the text lines is asked (`edge.capture.ink_orientation`, ~7 ms);
   OSD is run only when that vote is not clear (a third of corpus-dev's pages). The pipeline goes
   further (`CaptureOptions.osd` off): a page whose lines run across is read first, and given to
-  OSD only if it reads badly (`edge.pipeline.read_upright`); half of corpus-dev's pages, all
-  upright, were spared ~0.1 s each.
+  OSD only if it reads badly (`edge.pipeline.stages.read_upright`); half of corpus-dev's pages,
+  all upright, were spared ~0.1 s each.
 - tesserocr holds the GIL through OSD (unlike recognition): another reason to ask it rarely.
 - One `OrientationDetector` holds one loaded Tesseract and is not thread-safe; `detect_orientation`
   keeps one per thread.

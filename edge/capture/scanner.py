@@ -16,16 +16,15 @@ Rules of this module:
 - A batch keeps what it captured: `Scanner.scan_batch` yields each page as soon as it is read,
   and a jam, open cover or lost device is raised *after* the pages before it; an empty feeder
   after at least one page is the normal end of a batch.
-- SANE reads SANE_CONFIG_DIR once per process, at its first use: `use_sane_config()` must come
-  before any other call here. `write_stand_in_config()` writes the configuration that enables
-  SANE's software `test` and `pnm` backends (stand-ins where no scanner is attached).
+- SANE reads SANE_CONFIG_DIR once per process, at its first use: set it before any call here.
+  `write_stand_in_config()` writes the configuration that enables SANE's software `test` and
+  `pnm` backends (stand-ins where no scanner is attached).
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import re
 import signal
 import threading
@@ -271,7 +270,7 @@ def _translate(error: BaseException, *, doing: str, pages: int = 0) -> ScannerEr
 
 
 _LOCK = threading.RLock()
-_state: dict[str, Any] = {"module": None, "config_dir": None, "open": None}
+_state: dict[str, Any] = {"module": None, "open": None}
 
 
 def _sane() -> ModuleType:
@@ -288,7 +287,6 @@ def _sane() -> ModuleType:
                 ) from e
             version = sane.init()
             _state["module"] = sane
-            _state["config_dir"] = os.environ.get("SANE_CONFIG_DIR")
             log.info("SANE %d.%d.%d initialised", *version[1:4])
         module: ModuleType = _state["module"]
         return module
@@ -315,25 +313,6 @@ def _sane_error() -> type[BaseException]:
     return error
 
 
-def use_sane_config(directory: Path) -> None:
-    """Make SANE read its configuration (dll.conf, backend .conf files) from `directory`.
-
-    SANE reads SANE_CONFIG_DIR once per process: call this before any other function here.
-
-    Raises:
-        ScannerError: SANE is already in use in this process with another configuration.
-    """
-    with _LOCK:
-        wanted = str(directory)
-        if _state["module"] is not None and _state["config_dir"] != wanted:
-            raise ScannerError(
-                f"SANE already started with configuration {_state['config_dir']!r}; it reads its "
-                f"configuration once per process: set {wanted!r} before the first scan",
-                message_vi="Cấu hình máy quét đã được nạp. Khởi động lại ứng dụng.",
-            )
-        os.environ["SANE_CONFIG_DIR"] = wanted
-
-
 def write_stand_in_config(
     directory: Path, *, backends: tuple[str, ...] = ("test", "pnm"), geometry_max_mm: float = 300.0
 ) -> Path:
@@ -344,7 +323,7 @@ def write_stand_in_config(
     `backends` and a copy of test.conf with `geometry_max` raised.
 
     Args:
-        directory: where to write (created if missing); give it to `use_sane_config`.
+        directory: where to write (created if missing); point SANE_CONFIG_DIR at it.
         backends: the backends to enable.
         geometry_max_mm: the `test` backend's largest scan dimension; 300 holds A4.
 

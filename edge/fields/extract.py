@@ -18,7 +18,7 @@ from edge.fields.model import EXTRA_KEYS, FieldSet, FieldValue, Problem, Problem
 from edge.fields.names import title_case
 from edge.fields.page import DATE_RE, Found, Page
 from edge.fields.subject import subject
-from edge.fields.tables import IssueDateSource, Template, load_tables, load_templates
+from edge.fields.tables import IssueDateSource, LabelKind, Template, load_tables, load_templates
 from edge.fields.validate import check_cccd
 from edge.fields.words import Word, span_confidence
 from protocol.messages import FIELD_KEYS
@@ -31,7 +31,7 @@ LOW_OCR = 0.6
 
 def _registration_date(page: Page, segs: list[Segment]) -> Found | None:
     for seg in segs:
-        if seg.kind != "registration_date":
+        if seg.kind is not LabelKind.REGISTRATION_DATE:
             continue
         m = DATE_RE.search(page.numeric[seg.line], seg.start, seg.end)
         if m and (found := page.date_at(seg.line, m)):

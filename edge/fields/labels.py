@@ -3,7 +3,8 @@ a name and a sex, each with its label and value span.
 
 Rules of this module:
 - Labels come from the catalogue (`labels.toml`) plus the matched template's own labels, each
-  with a kind ("name", "birth_date", "id", "registration_date", "sex", "other_person", "other").
+  with a kind (`LabelKind`: a name, a date of birth, an ID, a registration date, a sex, another
+  person's name, or something else).
 - A label matches exactly on accent-folded text when followed by ":" or ";" (OCR reads one for
   the other), or, for the kinds whose value is a number or a date, by that value directly
   ("Căn cước công dân số 056…", "Sinh ngày 05/01/1990").
@@ -20,14 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from edge.fields.tables import Template, load_tables
+from edge.fields.tables import LabelKind, Template, load_tables
 from edge.fields.text import best_match, fold, label_pattern, squeeze
 
 FUZZY_LABEL = 0.84
 """Least similarity for an approximately read label."""
 MAX_LABEL_WORDS = 9
 """The longest label has this many words ("Họ, chữ đệm, tên người đi khai tử" has 8)."""
-VALUE_KINDS = ("birth_date", "id", "registration_date")
+VALUE_KINDS = frozenset({LabelKind.BIRTH_DATE, LabelKind.ID, LabelKind.REGISTRATION_DATE})
 """Kinds whose label may be followed by the value without a colon."""
 
 _BULLET = re.compile(r"^[\s\-–•+*.]*(?:\d{1,2}[.)]\s*)?")
@@ -38,7 +39,7 @@ class Segment:
     """One labelled value on one line.
 
     Attributes:
-        kind: the label's kind ("name", "id", …).
+        kind: what the label introduces.
         label: the catalogue label it matched, as printed in the catalogue.
         line: the line's index.
         label_start: where the label starts in the line.
@@ -46,7 +47,7 @@ class Segment:
         score: 1.0 for an exact label, the similarity for an approximate one.
     """
 
-    kind: str
+    kind: LabelKind
     label: str
     line: int
     label_start: int
@@ -59,7 +60,7 @@ class Segment:
 class Catalogue:
     """Labels by kind, with their compiled patterns."""
 
-    kinds: dict[str, str]  # folded label -> kind
+    kinds: dict[str, LabelKind]  # folded label -> kind
     spelled: dict[str, str]  # folded label -> label as printed
     exact: tuple[tuple[str, re.Pattern[str]], ...]  # (folded label, pattern), longest first
 
@@ -68,17 +69,17 @@ class Catalogue:
 def catalogue(template: Template) -> Catalogue:
     """The label catalogue for `template`: the shared labels plus the template's own."""
     tables = load_tables()
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[LabelKind, str]] = []
     for kind, labels in tables.labels.items():
         pairs += [(kind, label) for label in labels]
-    pairs += [("name", label) for label in template.name_labels]
-    pairs += [("other_person", label) for label in template.ends_at]
-    kinds: dict[str, str] = {}
+    pairs += [(LabelKind.NAME, label) for label in template.name_labels]
+    pairs += [(LabelKind.OTHER_PERSON, label) for label in template.ends_at]
+    kinds: dict[str, LabelKind] = {}
     spelled: dict[str, str] = {}
     for kind, label in pairs:
         key = fold(label)
         # A template's subject label outranks the shared catalogue's reading of the same words.
-        kinds[key] = kind if kind in ("name",) or key not in kinds else kinds[key]
+        kinds[key] = kind if kind is LabelKind.NAME or key not in kinds else kinds[key]
         spelled.setdefault(key, label)
     exact = []
     for key in sorted(kinds, key=len, reverse=True):

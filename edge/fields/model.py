@@ -118,10 +118,6 @@ class FieldSet:
         keys = FIELD_KEYS + EXTRA_KEYS if extras else FIELD_KEYS
         return {key: self.value(key) for key in keys}
 
-    def confidences(self) -> dict[str, float]:
-        """The confidence of every key of `FIELD_KEYS` (0 where there is no value)."""
-        return {key: round(self[key].confidence, 3) for key in FIELD_KEYS}
-
     def needs_review(self, threshold: float = REVIEW_THRESHOLD) -> list[str]:
         """Keys with a value whose confidence is below `threshold`, or with a problem other than
         an accepted sector form, in `FIELD_KEYS` order: what the officer should check first."""

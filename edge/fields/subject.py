@@ -19,10 +19,10 @@ from edge.fields.labels import Segment
 from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE_RE, Found, Page
-from edge.fields.tables import Template, load_tables
+from edge.fields.tables import LabelKind, Template, load_tables
 from edge.fields.text import fold, label_pattern
 
-PERSON_KINDS = ("name", "other_person")
+PERSON_KINDS = frozenset({LabelKind.NAME, LabelKind.OTHER_PERSON})
 """Segment kinds that start a person's block."""
 FUZZY_CONFIDENCE = 0.9
 """Factor for a value whose label was read approximately."""
@@ -58,8 +58,10 @@ def _block(segs: list[Segment], page: Page, template: Template) -> list[Segment]
     anchor = _anchor_line(page, template)
     subject_labels = {fold(label) for label in template.name_labels}
     starts = [
-        j for j, s in enumerate(segs) if s.kind == "name" and fold(s.label) in subject_labels
-    ] or [j for j, s in enumerate(segs) if s.kind == "name"]
+        j
+        for j, s in enumerate(segs)
+        if s.kind is LabelKind.NAME and fold(s.label) in subject_labels
+    ] or [j for j, s in enumerate(segs) if s.kind is LabelKind.NAME]
     if not starts:
         return []
     after = [j for j in starts if segs[j].line >= anchor]
@@ -153,11 +155,11 @@ def subject(page: Page, template: Template, segs: list[Segment]) -> Subject:
         return found
     found.name = _name(page, block[0])
     for seg in block[1:]:
-        if seg.kind == "birth_date" and found.birth_date is None:
+        if seg.kind is LabelKind.BIRTH_DATE and found.birth_date is None:
             found.birth_date = _date(page, seg)
-        elif seg.kind == "sex" and found.sex is None:
+        elif seg.kind is LabelKind.SEX and found.sex is None:
             found.sex = _sex(page, seg)
-        elif seg.kind == "id":
+        elif seg.kind is LabelKind.ID:
             ident = _identifier(page, seg)
             if ident is None:
                 continue

@@ -26,6 +26,25 @@ class FieldDataError(EdgeError):
     """A data file of field extraction is missing or malformed (reinstall or fix the file)."""
 
 
+class LabelKind(StrEnum):
+    """What a label introduces: the keys of `labels.toml`'s `[labels]` table."""
+
+    NAME = "name"
+    """A person's name; a template's own name labels (`Template.name_labels`) are the subject's."""
+    BIRTH_DATE = "birth_date"
+    """A date of birth."""
+    ID = "id"
+    """A citizen ID: the 12-digit CCCD or the 9-digit CMND."""
+    REGISTRATION_DATE = "registration_date"
+    """The date the result was registered (an issue date some templates take)."""
+    SEX = "sex"
+    """The sex, as printed."""
+    OTHER_PERSON = "other_person"
+    """Another person's name (a requester, a parent): it ends the subject's block."""
+    OTHER = "other"
+    """Anything else (nationality, address, …): it ends the value before it on its line."""
+
+
 class IssueDateSource(StrEnum):
     """Where a template's issue date comes from (the values of its `issue_date` list)."""
 
@@ -80,7 +99,7 @@ class Tables:
     place_unit_words: tuple[str, ...]
     signer_roles: tuple[str, ...]
     honorifics: tuple[str, ...]
-    labels: dict[str, tuple[str, ...]]  # kind -> labels
+    labels: dict[LabelKind, tuple[str, ...]]
     provinces: dict[str, str]  # "056" -> "Khánh Hòa"
     century_digits: dict[str, tuple[int, str]]  # "0" -> (1900, "Nam")
     nd30_types: dict[str, str]
@@ -122,6 +141,12 @@ def load_tables() -> Tables:
     ranks = _read("ranks.toml")
     names = _read("names.toml")
     label_kinds = labels.get("labels", {})
+    try:
+        kinds = {
+            LabelKind(kind): _strings(label_kinds, kind, "labels.toml") for kind in label_kinds
+        }
+    except ValueError as e:
+        raise FieldDataError(f"labels.toml: [labels] holds an unknown kind ({e})") from e
     surnames: dict[str, str | None] = {}
     for spelling in _strings(names, "surnames", "names.toml"):
         key = fold(spelling)
@@ -144,7 +169,7 @@ def load_tables() -> Tables:
         place_unit_words=_strings(labels, "place_unit_words", "labels.toml"),
         signer_roles=_strings(labels, "signer_roles", "labels.toml"),
         honorifics=_strings(labels, "honorifics", "labels.toml"),
-        labels={kind: _strings(label_kinds, kind, "labels.toml") for kind in label_kinds},
+        labels=kinds,
         provinces=dict(provinces.get("provinces", {})),
         century_digits=century,
         nd30_types=dict(types.get("nd30", {})),

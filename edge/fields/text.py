@@ -76,14 +76,6 @@ def squeeze(text: str) -> str:
     return "".join(c for c in fold(text) if c.isalnum())
 
 
-def similarity(a: str, b: str) -> float:
-    """Similarity (0..1) of two strings compared as `squeeze` leaves them."""
-    x, y = squeeze(a), squeeze(b)
-    if not x or not y:
-        return 0.0
-    return SequenceMatcher(None, x, y, autojunk=False).ratio()
-
-
 def best_match(text: str, choices: Sequence[str], floor: float = 0.0) -> tuple[str | None, float]:
     """The choice most similar to `text` and the similarity; (None, 0.0) without a choice at
     least `floor` similar (choices whose length alone rules them out are skipped)."""

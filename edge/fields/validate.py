@@ -88,12 +88,6 @@ def check_cccd(
     return verdict
 
 
-def symbol_parts(value: str) -> tuple[str, ...]:
-    """The parts of a number/symbol's symbol ("QĐ-UBND" -> ("QĐ", "UBND")), () if ungrammatical."""
-    m = NUMBER_GRAMMAR.match(value)
-    return tuple(m.group("symbol").split("-")) if m else ()
-
-
 def check_number(value: str, tables: Tables, expected: tuple[str, ...] = ()) -> Verdict:
     """Check a number/symbol against Nghị định 30's grammar and type table.
 

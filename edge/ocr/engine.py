@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -363,30 +363,6 @@ class OcrEngine(Closeable):
             return words
         log.debug("lost-line pass: %d line(s) recovered", len(recovered))
         return insert_lines(words, recovered)
-
-    def recognize_all(
-        self,
-        pages: Sequence[tuple[Image.Image, int]],
-        on_page: Callable[[], None] | None = None,
-    ) -> list[OcrPage]:
-        """Recognise pages one after another (see `OcrPool.recognize_all` for the parallel way).
-
-        Args:
-            pages: each page image with its dpi.
-            on_page: called after each page.
-
-        Returns:
-            The OCR of each page, in order.
-
-        Raises:
-            OcrError: Tesseract failed on a page.
-        """
-        done = []
-        for image, dpi in pages:
-            done.append(self.recognize(image, dpi))
-            if on_page is not None:
-                on_page()
-        return done
 
 
 def _words(api: tesserocr.PyTessBaseAPI) -> tuple[OcrWord, ...]:

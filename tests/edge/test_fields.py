@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.fields import FIELD_KEYS, ProblemCode, extract, extract_fields, fold
+from edge.fields.labels import catalogue, segments
 from edge.fields.names import fix_given_names, fix_surname
-from edge.fields.tables import load_tables
+from edge.fields.tables import LabelKind, load_tables, load_templates
 from edge.ocr import OcrEngine
 from edge.sample_document import render_sample_result
 
@@ -168,6 +169,15 @@ def test_fold_keeps_every_position(text: str) -> None:
 
 def test_fold_removes_marks_and_case() -> None:
     assert fold("Số: 05/QĐ-UBND, CHỦ TỊCH Hạnh phúc") == "so: 05/qd-ubnd, chu tich hanh phuc"
+
+
+def test_the_catalogue_has_labels_of_every_kind_and_segments_say_which() -> None:
+    assert set(load_tables().labels) == set(LabelKind)
+    template = next(t for t in load_templates() if t.key == "trich_luc_khai_tu")
+    lines = [fold(line) for line in DEATH_EXTRACT.splitlines()]
+    kinds = [segment.kind for segment in segments(lines, catalogue(template))]
+    assert all(isinstance(kind, LabelKind) for kind in kinds)
+    assert {LabelKind.NAME, LabelKind.BIRTH_DATE, LabelKind.SEX, LabelKind.ID} <= set(kinds)
 
 
 # --- other templates, invented people: the subject among other people's names and IDs ---------

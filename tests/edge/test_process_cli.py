@@ -1,6 +1,7 @@
-"""`sohoa edge process`: per-page text and fields, PDFs per file or per document, bad files; its
-input stage (page images from files) and how a document's fields merge across pages; and
-`--sign` on a real SoftHSM token (the visible box, and the refusals that leave --out untouched)."""
+"""`sohoa edge process`: per-page text and fields, PDFs per file or per document, bad files, the
+stage images of `--keep-stages`; its input stage (page images from files) and how a document's
+fields merge across pages; and `--sign` on a real SoftHSM token (the visible box, and the
+refusals that leave --out untouched)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ from edge.capture.files import load_page_image
 from edge.cli import PIN_ENV
 from edge.errors import CaptureError
 from edge.fields import FIELD_KEYS
-from edge.ocr import OcrEngine
+from edge.ocr import OcrPool
 from edge.pdfa import VIETNAM_TIME, check_pdfa
-from edge.pipeline import PlannedDocument, merge_fields, process_files
+from edge.pipeline.run import PlannedDocument, process_files
+from edge.pipeline.stages import STAGE_IMAGES, merge_fields
 from edge.sample_document import SampleDocument, render_sample_result
 from edge.signature_box import SignatureBox
 from edge.signing import DocumentSigner
 from provisioning.ca import CertificateAuthority, Profile
 from server.verify import Verifier
+from tests.edge.capture.synthetic import CORPUS, CORPUS_MISSING
 from tests.fixtures.token import DEVICE_ID, SIGNING_KEY_ID, UNIT, BlankToken
 
 runner = CliRunner()
@@ -157,6 +160,40 @@ def test_two_inputs_with_the_same_stem_are_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "another input is also named 'p'" in result.stderr
     assert {p.name for p in out.iterdir()} == {"p.txt", "p.fields.json", "p.pdf"}
+
+
+@pytest.mark.slow
+def test_keep_stages_writes_each_pages_stage_images(tmp_path: Path) -> None:
+    """A corpus photo (found on the desk, rectified, its light flattened) and a black-and-white
+    scan (found whole, archived black and white): every stage that changed the page left its
+    image, named by its place in the row."""
+    if not CORPUS.is_dir():
+        pytest.skip(CORPUS_MISSING)
+    photo, scan = sorted(CORPUS.glob("*_photo.jpg"))[0], sorted(CORPUS.glob("*_scan_bw.png"))[0]
+    out, stages = tmp_path / "out", tmp_path / "stages"
+    result = runner.invoke(
+        app, ["process", str(photo), str(scan), "--out", str(out), "--keep-stages", str(stages)]
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in stages.iterdir()} == {photo.stem, scan.stem}
+    modes = {}
+    for stem in (photo.stem, scan.stem):
+        for path in (stages / stem).iterdir():
+            number, name = path.stem.split("-", 1)
+            assert path.suffix == ".png" and int(number) == STAGE_IMAGES.index(name) + 1
+            with Image.open(path) as image:
+                assert image.format == "PNG"
+                modes[stem, name] = image.mode, image.size
+    with Image.open(photo) as original:
+        assert modes[photo.stem, "detect"] == ("RGB", original.size)  # the outline drawn on it
+    assert modes[photo.stem, "rectify"][0] == "RGB"
+    assert modes[photo.stem, "flatten"][0] == "L"
+    assert modes[photo.stem, "archive"] == ("RGB", modes[photo.stem, "ocr"][1])
+    assert modes[photo.stem, "ocr"][0] == "L"
+    assert (scan.stem, "rectify") not in modes and (scan.stem, "flatten") not in modes
+    assert modes[scan.stem, "archive"] == ("1", modes[scan.stem, "ocr"][1])
+    assert modes[scan.stem, "ocr"][0] == "L"
+    assert (out / f"{photo.stem}.pdf").is_file() and (out / f"{scan.stem}.pdf").is_file()
 
 
 # The input stage of the command: page images from files.
@@ -417,12 +454,10 @@ def test_a_document_whose_signature_fails_gets_none_of_its_files(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    with enrolled.token.open() as token, OcrEngine() as engine:
+    with enrolled.token.open() as token, OcrPool(1) as pool:
         signer = DocumentSigner(token, SIGNING_KEY_ID, organisation=UNIT, box=SignatureBox())
         token.close()  # the token is gone by the time the document is ready
-        outcome = process_files(
-            PlannedDocument("ho-so", (header_page,)), engine, out, signer=signer
-        )
+        outcome = process_files(PlannedDocument("ho-so", (header_page,)), pool, out, signer=signer)
     assert outcome.pdf_path is None
     assert len(outcome.failures) == 1
     assert "ho-so: not signed, so none of its files were written" in outcome.failures[0]

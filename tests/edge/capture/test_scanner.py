@@ -7,6 +7,7 @@ how a jam, an open cover, an empty feeder or a lost device are produced here, fo
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -294,7 +295,6 @@ def test_a_device_smaller_than_the_page_is_refused_not_cropped(tmp_path: Path) -
     config = write_stand_in_config(tmp_path / "sane", geometry_max_mm=200.0)
     program = (
         "from edge.capture.scanner import *\n"
-        f"use_sane_config(__import__('pathlib').Path({str(config)!r}))\n"
         "with Scanner.open('test:0') as s:\n"
         "    try:\n"
         "        s.scan_page()\n"
@@ -308,6 +308,7 @@ def test_a_device_smaller_than_the_page_is_refused_not_cropped(tmp_path: Path) -
         timeout=60,
         check=False,
         cwd=Path(__file__).parents[3],
+        env={**os.environ, "SANE_CONFIG_DIR": str(config)},
     )
     assert done.returncode == 0, done.stderr
     assert "refused:" in done.stdout and "200×200 mm" in done.stdout
