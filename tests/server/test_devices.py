@@ -107,7 +107,8 @@ def test_heartbeats_and_the_last_will_are_recorded_and_shown(
         wait_for(
             lambda: _device(db_engine, device_id).link_state is LinkState.OFFLINE, "the last will"
         )
-        assert watcher.heartbeats == 2
+        # The watcher counts a heartbeat after committing it: wait for the count.
+        wait_for(lambda: watcher.heartbeats == 2, "both heartbeats counted")
     device = _device(db_engine, device_id)
     assert device.queue_depth == 3  # the last measurements stay visible
     assert device.status_at == NOW
@@ -222,7 +223,8 @@ def test_a_command_posted_to_the_api_is_sent_answered_and_recorded(
                 return bool(listed[0]["state"] == "answered")
 
             wait_for(answered, "the device's reply")
-            assert w.stats().replies == 1
+            # The worker counts a reply after committing it: wait for the count.
+            wait_for(lambda: w.stats().replies == 1, "the reply counted")
         listed = client.get(f"/api/devices/{device_id}/commands").json()
         assert listed[0]["command_id"] == command_id
         assert listed[0]["reply_status"] == "ok" and listed[0]["reply_detail"] == "ping done"

@@ -106,7 +106,8 @@ def test_a_signed_result_is_stored_then_acked_and_a_redelivery_is_a_duplicate(
     assert again.status is AckStatus.DUPLICATE
     assert again.record_id == ack.record_id
     assert _records(db_engine) == 1
-    assert worker.stats().accepted == 1 and worker.stats().duplicates == 1
+    # The worker counts an answer after publishing it: wait for the count, do not race it.
+    wait_for(lambda: (worker.stats().accepted, worker.stats().duplicates) == (1, 1), "the counts")
 
 
 def test_garbage_naming_no_result_is_dropped_and_the_worker_goes_on(
