@@ -32,8 +32,8 @@ from server.models import (
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 DEFAULT_SILENT_AFTER_S = 900.0
-"""A device said online but not heard from for 15 minutes (three missed heartbeats at the
-agent's default 5 minutes) counts as silent."""
+"""A device said online but not heard from for 15 minutes (fifteen missed heartbeats at the
+agent's default `heartbeat_s` of 60 s: a field link may drop for minutes) counts as silent."""
 
 
 @router.get("")
