@@ -47,7 +47,8 @@ from protocol import topics
 from protocol.commands import CommandReply
 from protocol.encoding import Message, decode, encode
 from protocol.errors import DecodeError, TopicError
-from protocol.messages import AckStatus, RejectReason, ResultChunk, ResultManifest, ResultMessage
+from protocol.messages import AckStatus, ResultChunk, ResultManifest, ResultMessage
+from protocol.reasons import RejectReason
 from protocol.receiver import (
     Assemble,
     DropStaged,
@@ -90,8 +91,8 @@ class VerdictLike(Protocol):
         """Whether the signature is valid and chains to a trust root."""
 
     @property
-    def reason(self) -> str | None:
-        """Why not (a `RejectReason` value), when not valid."""
+    def reason(self) -> RejectReason | None:
+        """Why not, when not valid."""
 
     @property
     def detail(self) -> str:
@@ -333,7 +334,7 @@ class IngestWorker(MqttConsumer):
         """
         device_id = request.device_id
         verdict = self.verifier.verify(pdf, device_id=device_id)
-        if verdict.reason == RejectReason.REVOCATION_UNKNOWN.value:
+        if verdict.reason is RejectReason.REVOCATION_UNKNOWN:
             raise IngestError(f"cannot check the signer's revocation: {verdict.detail}")
         with session_scope(self.engine) as session:
             device = repository.get_device(session, device_id)
@@ -346,7 +347,7 @@ class IngestWorker(MqttConsumer):
             self._after(self.receiver.on_refused(request, RejectReason.REVOKED_DEVICE, detail))
             return
         if not verdict.valid:
-            reason = _reason(verdict.reason, RejectReason.SIGNATURE)
+            reason = verdict.reason or RejectReason.SIGNATURE
             self._after(self.receiver.on_refused(request, reason, verdict.detail))
             return
         if (verdict.signer_cert_sha256 or "").lower() != device.signing_cert_sha256:
@@ -507,10 +508,3 @@ def stop_workers(workers: Sequence[MqttConsumer], *, end_sessions: bool = False)
     """
     for worker in workers:
         worker.stop(end_session=end_sessions)
-
-
-def _reason(value: str | None, default: RejectReason) -> RejectReason:
-    try:
-        return RejectReason(value)
-    except ValueError:
-        return default

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from protocol.encoding import encode
-from protocol.messages import AckStatus, RejectReason, ResultChunk, ResultMessage, sha256_hex
+from protocol.messages import AckStatus, ResultChunk, ResultMessage, sha256_hex
+from protocol.reasons import RejectReason
 from provisioning.broker import Mosquitto
 from provisioning.ca import publish_crl
 from server import repository
