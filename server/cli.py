@@ -25,15 +25,15 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Engine
 
 from protocol.commands import CommandName
-from server import repository
 from server.api.main import create_app
 from server.config import ServerSettings, load_server_settings
 from server.db import make_engine, migrate, session_scope
-from server.devices import publish_command
 from server.errors import ConfigError, IngestError, ServerError
 from server.ingest import ResultVerifier, start_workers, stop_workers
 from server.models import CommandState, DeviceCommand
 from server.mqtt import MqttLink, TlsIdentity
+from server.repository import commands, devices
+from server.watcher import publish_command
 from support.process import shutdown_on_signals
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def register_device(
     engine = _open_repository(settings)
     try:
         with session_scope(engine) as session:
-            device = repository.register_device(session, device_id, unit, fingerprint)
+            device = devices.register_device(session, device_id, unit, fingerprint)
             typer.echo(
                 f"device {device.device_id} registered ({device.status.value}); "
                 f"signer certificate SHA-256 {device.signing_cert_sha256}"
@@ -163,9 +163,7 @@ def send_command(
     engine = _open_repository(settings)
     try:
         with session_scope(engine) as session:
-            command = repository.issue_command(
-                session, device_id, CommandName(name.value), arguments
-            )
+            command = commands.issue_command(session, device_id, CommandName(name.value), arguments)
         typer.echo(f"command {command.command_id} ({name.value}) queued for {device_id}")
         if _publish_now(settings, engine, command):
             typer.echo(f"sent to {device_id}")
@@ -216,7 +214,7 @@ def _publish_now(settings: ServerSettings, engine: Engine, command: DeviceComman
         return False
     try:
         with session_scope(engine) as session:
-            if not repository.claim_command(session, command.command_id):
+            if not commands.claim_command(session, command.command_id):
                 return True  # a running server took it meanwhile
         return publish_command(link, command, engine)
     finally:
@@ -227,7 +225,7 @@ def _wait_for_reply(engine: Engine, command_id: str, timeout: float) -> DeviceCo
     deadline = time.monotonic() + timeout
     while True:
         with session_scope(engine) as session:
-            command = repository.get_command(session, command_id)
+            command = commands.get_command(session, command_id)
         if command is not None and command.state is CommandState.ANSWERED:
             return command
         if time.monotonic() >= deadline:

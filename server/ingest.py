@@ -9,7 +9,7 @@ Rules of this module:
   SUBSCRIBE and drops what the ACL then forbids it to read).
 - Each worker keeps a persistent broker session under a stable client id, so results the
   broker deals to it while it is away (a restart, a redeploy) wait for it there.
-- The state of a chunked transfer lives in the database (`server.staging`), never in a worker:
+- The state of a chunked transfer lives in the database (`server.repository.staging`), never in a worker:
   any worker finishes a transfer another started. Per message: decode it (or answer what
   cannot be decoded), then, in one transaction under the per-(device, result) lock, load the
   `TransferState`, run the receiver, and carry out its store effects; assembly reads the staged
@@ -63,7 +63,6 @@ from protocol.receiver import (
     StageManifest,
     TransferState,
 )
-from server import repository, staging
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
@@ -71,6 +70,7 @@ from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceStatus
 from server.mqtt import Incoming
+from server.repository import commands, devices, records, staging
 
 if TYPE_CHECKING:
     from server.ltv import LtvWorker
@@ -337,7 +337,7 @@ class IngestWorker(MqttConsumer):
         if verdict.reason is RejectReason.REVOCATION_UNKNOWN:
             raise IngestError(f"cannot check the signer's revocation: {verdict.detail}")
         with session_scope(self.engine) as session:
-            device = repository.get_device(session, device_id)
+            device = devices.get_device(session, device_id)
         if device is None:  # removed between the gate and now
             detail = f"device {device_id} is not registered with the server"
             self._after(self.receiver.on_refused(request, RejectReason.UNKNOWN_DEVICE, detail))
@@ -360,7 +360,7 @@ class IngestWorker(MqttConsumer):
         try:
             with session_scope(self.engine) as session:
                 staging.lock(session, device_id, request.result_id)
-                outcome = repository.merge_result(
+                outcome = records.merge_result(
                     session,
                     result_id=request.result_id,
                     device_id=device_id,
@@ -436,7 +436,7 @@ class IngestWorker(MqttConsumer):
             self._count("ignored")
             return
         with session_scope(self.engine) as session:
-            found = repository.record_reply(session, reply)
+            found = commands.record_reply(session, reply)
         if not found:
             log.warning("device %s replied to unknown command %s", device_id, reply.command_id)
             self._count("ignored")
@@ -468,8 +468,8 @@ def start_workers(
         IngestError: a worker could not connect or subscribe.
         ConfigError: a setting names a missing file or an unreadable key.
     """
-    from server.devices import DeviceWatcher
     from server.ltv import ltv_worker_from_settings  # pyHanko: loaded only to ingest
+    from server.watcher import DeviceWatcher
 
     ltv = ltv_worker_from_settings(settings, engine)
     group = settings.ingest_share_group()

@@ -18,7 +18,6 @@ from protocol.messages import AckStatus, ResultChunk, ResultMessage, sha256_hex
 from protocol.reasons import RejectReason
 from provisioning.broker import Mosquitto
 from provisioning.ca import publish_crl
-from server import repository
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine, session_scope
@@ -26,6 +25,7 @@ from server.errors import IngestError
 from server.ingest import IngestWorker
 from server.ltv import LtvAugmenter, LtvWorker
 from server.models import DeviceStatus, LtvStatus, Transfer, TransferChunk
+from server.repository import devices, records
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
@@ -66,7 +66,7 @@ def worker(
 
 def _records(engine: Engine) -> int:
     with session_scope(engine) as s:
-        return repository.count_records(s)
+        return records.count_records(s)
 
 
 def _staged(engine: Engine) -> tuple[int, int]:
@@ -93,7 +93,7 @@ def test_a_signed_result_is_stored_then_acked_and_a_redelivery_is_a_duplicate(
     assert ack.status is AckStatus.ACCEPTED, ack.detail
     assert ack.record_id is not None
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, ack.record_id)
+        record = records.get_record(s, ack.record_id)
         assert record is not None
         assert record.result_id == ack.result_id == sha256_hex(ingest_signer.small)
         assert record.signature_valid is True
@@ -189,7 +189,7 @@ def test_revoked_device_and_unregistered_signer_are_rejected(
     assert device.next_ack().reason is RejectReason.SIGNER_NOT_REGISTERED
 
     with session_scope(db_engine) as s:
-        repository.set_device_status(s, ingest_signer.device_id, DeviceStatus.REVOKED)
+        devices.set_device_status(s, ingest_signer.device_id, DeviceStatus.REVOKED)
     device.send(whole(device.device_id, ingest_signer.small))
     assert device.next_ack().reason is RejectReason.REVOKED_DEVICE
     device.send_chunked(ingest_signer.large, CHUNK)
@@ -249,7 +249,7 @@ def test_a_chunked_result_is_staged_assembled_merged_and_acked_once(
     assert ack.result_id == sha256_hex(pdf)
     print(f"\nchunked ingest of {len(pdf)} bytes in {CHUNK}-byte chunks: {seconds:.3f} s")
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, ack.record_id or "")
+        record = records.get_record(s, ack.record_id or "")
         assert record is not None and record.pdf_size == len(pdf)
         assert record.signature_valid and record.so_ky_hieu == FIELDS["so_ky_hieu"]
         stored = BlobStore(settings.data_dir).resolve(record.pdf_path).read_bytes()
@@ -439,13 +439,13 @@ def test_an_accepted_result_gets_its_long_term_copy_after_the_ack(
 
         def copied() -> bool:
             with session_scope(db_engine) as s:
-                record = repository.get_record(s, ack.record_id or "")
+                record = records.get_record(s, ack.record_id or "")
                 return record is not None and record.ltv_status is LtvStatus.B_LTA
 
         wait_for(copied, "the B-LTA copy", timeout=30)
     assert ltv.stats().made == 1
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, ack.record_id)
+        record = records.get_record(s, ack.record_id)
         assert record is not None and record.ltv_pdf_path is not None
         blobs = BlobStore(settings.data_dir)
         assert blobs.resolve(record.pdf_path).read_bytes() == ingest_signer.large

@@ -21,11 +21,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
 from protocol.messages import FIELD_KEYS, sha256_hex
-from server import repository
 from server.blobs import BlobStore
 from server.db import MIGRATIONS_DIR, make_engine, migrate, session_scope
 from server.errors import RepositoryError
 from server.models import DeviceStatus, LtvStatus, Record
+from server.repository import devices, records
 
 DEVICE = "commune-01.kiosk"
 CERT_SHA = sha256_hex(b"a DER certificate")
@@ -55,14 +55,12 @@ FIELDS = {
 
 def _register(engine: Engine, device_id: str = DEVICE) -> None:
     with session_scope(engine) as s:
-        repository.register_device(s, device_id, "UBND xã Vạn Thắng", CERT_SHA)
+        devices.register_device(s, device_id, "UBND xã Vạn Thắng", CERT_SHA)
 
 
-def _merge(
-    engine: Engine, pdf: bytes, device_id: str = DEVICE, **kw: Any
-) -> repository.MergeOutcome:
+def _merge(engine: Engine, pdf: bytes, device_id: str = DEVICE, **kw: Any) -> records.MergeOutcome:
     with session_scope(engine) as s:
-        return repository.merge_result(
+        return records.merge_result(
             s,
             result_id=sha256_hex(pdf),
             device_id=device_id,
@@ -89,7 +87,7 @@ def test_migrate_again_changes_nothing(db_engine: Engine) -> None:
     _register(db_engine)
     migrate(db_engine)
     with session_scope(db_engine) as s:
-        assert repository.get_device(s, DEVICE) is not None
+        assert devices.get_device(s, DEVICE) is not None
     with db_engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert version == _head_revision()
@@ -128,7 +126,7 @@ def test_register_device_then_update_its_signer(db_engine: Engine) -> None:
     _register(db_engine)
     new_sha = sha256_hex(b"renewed certificate").upper()
     with session_scope(db_engine) as s:
-        device = repository.register_device(s, DEVICE, "UBND xã Vạn Thắng", new_sha)
+        device = devices.register_device(s, DEVICE, "UBND xã Vạn Thắng", new_sha)
         assert device.signing_cert_sha256 == new_sha.lower()
         assert device.status is DeviceStatus.ACTIVE
         assert device.registered_at.tzinfo is not None
@@ -137,20 +135,20 @@ def test_register_device_then_update_its_signer(db_engine: Engine) -> None:
 def test_register_device_refuses_a_bad_fingerprint_or_id(db_engine: Engine) -> None:
     with session_scope(db_engine) as s:
         with pytest.raises(RepositoryError, match="SHA-256"):
-            repository.register_device(s, DEVICE, "unit", "abc")
+            devices.register_device(s, DEVICE, "unit", "abc")
         with pytest.raises(RepositoryError, match="invalid device id"):
-            repository.register_device(s, "a/b", "unit", CERT_SHA)
-        assert repository.get_device(s, DEVICE) is None
+            devices.register_device(s, "a/b", "unit", CERT_SHA)
+        assert devices.get_device(s, DEVICE) is None
 
 
 def test_a_revoked_device_is_not_silently_reactivated(db_engine: Engine) -> None:
     _register(db_engine)
     with session_scope(db_engine) as s:
-        repository.set_device_status(s, DEVICE, DeviceStatus.REVOKED)
+        devices.set_device_status(s, DEVICE, DeviceStatus.REVOKED)
     with session_scope(db_engine) as s, pytest.raises(RepositoryError, match="revoked"):
-        repository.register_device(s, DEVICE, "unit", CERT_SHA)
+        devices.register_device(s, DEVICE, "unit", CERT_SHA)
     with session_scope(db_engine) as s:
-        device = repository.get_device(s, DEVICE)
+        device = devices.get_device(s, DEVICE)
         assert device is not None and device.status is DeviceStatus.REVOKED
 
 
@@ -165,15 +163,15 @@ def test_merge_stores_a_result_once(db_engine: Engine) -> None:
     assert first.created and not again.created
     assert again.record_id == first.record_id
     with session_scope(db_engine) as s:
-        assert repository.count_records(s) == 1
-        record = repository.get_record(s, first.record_id)
+        assert records.count_records(s) == 1
+        record = records.get_record(s, first.record_id)
         assert record is not None
         assert record.so_ky_hieu == FIELDS["so_ky_hieu"]  # the first delivery stays
         assert record.result_id == sha256_hex(pdf)
         assert record.signature_valid is True
         assert record.signing_time == Verdict().signing_time
         assert record.pdf_size == len(pdf)
-        by_result = repository.get_record_by_result(s, sha256_hex(pdf))
+        by_result = records.get_record_by_result(s, sha256_hex(pdf))
         assert by_result is not None and by_result.id == first.record_id
 
 
@@ -182,7 +180,7 @@ def test_merge_normalises_fields_to_nfc_and_ignores_unknown_keys(db_engine: Engi
     nfd = {k: unicodedata.normalize("NFD", v) for k, v in FIELDS.items()}
     outcome = _merge(db_engine, b"%PDF nfd", fields={**nfd, "extra_key": "x", "cccd": None})
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, outcome.record_id)
+        record = records.get_record(s, outcome.record_id)
         assert record is not None
         stored = {k: getattr(record, k) for k in FIELD_KEYS}
     assert stored == {**FIELDS, "cccd": None}
@@ -195,7 +193,7 @@ def test_received_at_is_stored_in_utc_and_naive_times_are_refused(db_engine: Eng
     local = dt.datetime(2025, 6, 1, 9, 0, tzinfo=hanoi)
     outcome = _merge(db_engine, b"%PDF tz", received_at=local)
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, outcome.record_id)
+        record = records.get_record(s, outcome.record_id)
         assert record is not None
         assert record.received_at == local
         assert record.received_at.utcoffset() == dt.timedelta(0)
@@ -207,7 +205,7 @@ def test_merge_from_an_unregistered_device_is_refused(db_engine: Engine) -> None
     with pytest.raises(RepositoryError, match="nobody"):
         _merge(db_engine, b"%PDF orphan", device_id="nobody")
     with session_scope(db_engine) as s:
-        assert repository.count_records(s) == 0
+        assert records.count_records(s) == 0
 
 
 def test_concurrent_deliveries_of_one_result_make_one_record(db_engine: Engine) -> None:
@@ -215,7 +213,7 @@ def test_concurrent_deliveries_of_one_result_make_one_record(db_engine: Engine) 
     pdf = b"%PDF-1.7 raced"
     workers = 6
     barrier = threading.Barrier(workers)
-    outcomes: list[repository.MergeOutcome] = []
+    outcomes: list[records.MergeOutcome] = []
     errors: list[BaseException] = []
 
     def deliver() -> None:
@@ -224,7 +222,7 @@ def test_concurrent_deliveries_of_one_result_make_one_record(db_engine: Engine) 
             barrier.wait()
             try:
                 outcomes.append(
-                    repository.merge_result(
+                    records.merge_result(
                         s,
                         result_id=sha256_hex(pdf),
                         device_id=DEVICE,
@@ -246,7 +244,7 @@ def test_concurrent_deliveries_of_one_result_make_one_record(db_engine: Engine) 
     assert sum(o.created for o in outcomes) == 1
     assert len({o.record_id for o in outcomes}) == 1
     with session_scope(db_engine) as s:
-        assert repository.count_records(s) == 1
+        assert records.count_records(s) == 1
 
 
 def test_list_records_pages_newest_first(db_engine: Engine) -> None:
@@ -257,10 +255,10 @@ def test_list_records_pages_newest_first(db_engine: Engine) -> None:
         for i in range(5)
     ]
     with session_scope(db_engine) as s:
-        page1 = [r.id for r in repository.list_records(s, limit=2)]
-        page2 = [r.id for r in repository.list_records(s, limit=2, offset=2)]
-        rest = [r.id for r in repository.list_records(s, limit=10, offset=4)]
-        assert repository.count_records(s) == 5
+        page1 = [r.id for r in records.list_records(s, limit=2)]
+        page2 = [r.id for r in records.list_records(s, limit=2, offset=2)]
+        rest = [r.id for r in records.list_records(s, limit=10, offset=4)]
+        assert records.count_records(s) == 5
     assert page1 + page2 + rest == list(reversed(ids))
 
 
@@ -300,27 +298,27 @@ def test_a_long_term_copy_is_stored_once_and_only_on_a_pending_record(db_engine:
     _register(db_engine)
     first, second = _merge(db_engine, b"%PDF one"), _merge(db_engine, b"%PDF two")
     with session_scope(db_engine) as s:
-        assert [r.id for r in repository.pending_ltv(s)] == [first.record_id, second.record_id]
-        repository.note_ltv_failure(s, first.record_id, "the TSA did not answer")
+        assert [r.id for r in records.pending_ltv(s)] == [first.record_id, second.record_id]
+        records.note_ltv_failure(s, first.record_id, "the TSA did not answer")
         path = BlobStore(Path("/unused")).relative_path(sha256_hex(b"copy"))
-        assert repository.store_ltv_copy(
+        assert records.store_ltv_copy(
             s, first.record_id, status=LtvStatus.B_LT, pdf_path=path, size=4
         )
         # A second server finishing the same record later changes nothing.
-        assert not repository.store_ltv_copy(
+        assert not records.store_ltv_copy(
             s, first.record_id, status=LtvStatus.B_LTA, pdf_path="elsewhere", size=5
         )
         with pytest.raises(RepositoryError, match="not pending"):
-            repository.store_ltv_copy(
+            records.store_ltv_copy(
                 s, second.record_id, status=LtvStatus.PENDING, pdf_path=path, size=4
             )
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, first.record_id)
+        record = records.get_record(s, first.record_id)
         assert record is not None
         assert record.ltv_status is LtvStatus.B_LT and record.ltv_pdf_path == path
         assert record.ltv_error is None and record.ltv_size == 4
         assert record.ltv_at is not None and record.ltv_at.tzinfo is not None
-        assert [r.id for r in repository.pending_ltv(s)] == [second.record_id]
+        assert [r.id for r in records.pending_ltv(s)] == [second.record_id]
 
 
 def test_records_stored_before_ltv_are_pending_after_the_migration(tmp_path: Path) -> None:
@@ -343,7 +341,7 @@ def test_records_stored_before_ltv_are_pending_after_the_migration(tmp_path: Pat
         )
     migrate(engine)
     with session_scope(engine) as s:
-        record = repository.get_record(s, "r1")
+        record = records.get_record(s, "r1")
         assert record is not None and record.ltv_status is LtvStatus.PENDING
         assert record.ltv_pdf_path is None
     engine.dispose()
