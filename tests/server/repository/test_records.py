@@ -1,5 +1,5 @@
-"""The repository on real databases (SQLite and PostgreSQL): schema, devices, idempotent merge,
-and the blob store beside it."""
+"""The records on real databases (SQLite and PostgreSQL): the idempotent merge, listings, and the
+long-term-validation copies."""
 
 from __future__ import annotations
 
@@ -11,20 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from protocol.messages import FIELD_KEYS, sha256_hex
 from server.blobs import BlobStore
-from server.db import MIGRATIONS_DIR, make_engine, migrate, session_scope
+from server.db import session_scope
 from server.errors import RepositoryError
-from server.models import DeviceStatus, LtvStatus, Record
+from server.models import LtvStatus, Record
 from server.repository import devices, records
 
 DEVICE = "commune-01.kiosk"
@@ -70,86 +64,6 @@ def _merge(engine: Engine, pdf: bytes, device_id: str = DEVICE, **kw: Any) -> re
             pdf_size=len(pdf),
             **kw,
         )
-
-
-# --- schema --------------------------------------------------------------------------------------
-
-
-def test_migrations_give_exactly_the_models_schema(db_engine: Engine) -> None:
-    with db_engine.connect() as conn:
-        diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
-        )
-    assert diff == []
-
-
-def test_migrate_again_changes_nothing(db_engine: Engine) -> None:
-    _register(db_engine)
-    migrate(db_engine)
-    with session_scope(db_engine) as s:
-        assert devices.get_device(s, DEVICE) is not None
-    with db_engine.connect() as conn:
-        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == _head_revision()
-
-
-def _head_revision() -> str | None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(config).get_current_head()
-
-
-def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'repository.db'}")
-    migrate(engine)
-    with engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    engine.dispose()
-
-
-def test_unsupported_database_url_is_refused() -> None:
-    with pytest.raises(RepositoryError, match="sqlite"):
-        make_engine("mysql://localhost/sohoa")
-
-
-def test_unreachable_postgres_names_what_to_check() -> None:
-    engine = make_engine("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
-    with pytest.raises(RepositoryError, match="database_url"):
-        migrate(engine)
-
-
-# --- devices -------------------------------------------------------------------------------------
-
-
-def test_register_device_then_update_its_signer(db_engine: Engine) -> None:
-    _register(db_engine)
-    new_sha = sha256_hex(b"renewed certificate").upper()
-    with session_scope(db_engine) as s:
-        device = devices.register_device(s, DEVICE, "UBND xã Vạn Thắng", new_sha)
-        assert device.signing_cert_sha256 == new_sha.lower()
-        assert device.status is DeviceStatus.ACTIVE
-        assert device.registered_at.tzinfo is not None
-
-
-def test_register_device_refuses_a_bad_fingerprint_or_id(db_engine: Engine) -> None:
-    with session_scope(db_engine) as s:
-        with pytest.raises(RepositoryError, match="SHA-256"):
-            devices.register_device(s, DEVICE, "unit", "abc")
-        with pytest.raises(RepositoryError, match="invalid device id"):
-            devices.register_device(s, "a/b", "unit", CERT_SHA)
-        assert devices.get_device(s, DEVICE) is None
-
-
-def test_a_revoked_device_is_not_silently_reactivated(db_engine: Engine) -> None:
-    _register(db_engine)
-    with session_scope(db_engine) as s:
-        devices.set_device_status(s, DEVICE, DeviceStatus.REVOKED)
-    with session_scope(db_engine) as s, pytest.raises(RepositoryError, match="revoked"):
-        devices.register_device(s, DEVICE, "unit", CERT_SHA)
-    with session_scope(db_engine) as s:
-        device = devices.get_device(s, DEVICE)
-        assert device is not None and device.status is DeviceStatus.REVOKED
 
 
 # --- merge ---------------------------------------------------------------------------------------
@@ -262,35 +176,6 @@ def test_list_records_pages_newest_first(db_engine: Engine) -> None:
     assert page1 + page2 + rest == list(reversed(ids))
 
 
-# --- blob store ----------------------------------------------------------------------------------
-
-
-def test_blob_store_is_content_addressed_and_idempotent(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
-    data = b"%PDF-1.7 blob"
-    sha = sha256_hex(data)
-    rel = store.put(data)
-    assert rel == f"blobs/{sha[:2]}/{sha}.pdf"
-    assert (tmp_path / rel).read_bytes() == data
-    assert store.put(data) == rel
-    assert store.read(sha) == data
-    assert store.resolve(rel) == tmp_path / rel
-    assert list((tmp_path / "blobs").rglob("*")) == [tmp_path / "blobs" / sha[:2], tmp_path / rel]
-
-
-def test_blob_store_refuses_paths_outside_it_and_detects_corruption(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
-    for bad in ("../etc/passwd", "blobs/ab/../../x.pdf", f"/blobs/aa/{'a' * 64}.pdf"):
-        with pytest.raises(RepositoryError):
-            store.resolve(bad)
-    with pytest.raises(RepositoryError, match="missing"):
-        store.read("0" * 64)
-    sha = sha256_hex(b"original")
-    (tmp_path / store.put(b"original")).write_bytes(b"tampered")
-    with pytest.raises(RepositoryError, match="corrupt"):
-        store.read(sha)
-
-
 # --- long-term-validation copies -----------------------------------------------------------------
 
 
@@ -319,29 +204,3 @@ def test_a_long_term_copy_is_stored_once_and_only_on_a_pending_record(db_engine:
         assert record.ltv_error is None and record.ltv_size == 4
         assert record.ltv_at is not None and record.ltv_at.tzinfo is not None
         assert [r.id for r in records.pending_ltv(s)] == [second.record_id]
-
-
-def test_records_stored_before_ltv_are_pending_after_the_migration(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
-        conn.execute(
-            sa.text("INSERT INTO device VALUES ('old-01', 'UBND', :sha, 'active', '2024-01-01')"),
-            {"sha": CERT_SHA},
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO record (result_id, device_id, signature_valid, received_at, "
-                "pdf_size, id, pdf_path) VALUES (:rid, 'old-01', 1, '2024-01-02', 9, 'r1', 'p')"
-            ),
-            {"rid": sha256_hex(b"old")},
-        )
-    migrate(engine)
-    with session_scope(engine) as s:
-        record = records.get_record(s, "r1")
-        assert record is not None and record.ltv_status is LtvStatus.PENDING
-        assert record.ltv_pdf_path is None
-    engine.dispose()

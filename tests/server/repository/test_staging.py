@@ -1,5 +1,5 @@
-"""The staging store of chunked results (`server.repository.staging`) on SQLite and PostgreSQL: what the
-receiver's `TransferState` is loaded from, the per-result lock, assembly, and expiry."""
+"""The staging store of chunked results (`server.repository.staging`) on SQLite and PostgreSQL:
+what the receiver's `TransferState` is loaded from, the per-result lock, assembly, and expiry."""
 
 from __future__ import annotations
 
