@@ -6,7 +6,8 @@ Rules of this module:
   (re)connection the broker sends each device's retained heartbeat (MQTT v5 section
   3.3.1.3), so a restarted server knows every appliance's last word at once; the last will
   (state offline) arrives the same way when an appliance vanishes. Every server process
-  records them; a late copy never overwrites a newer heartbeat (`repository.devices.record_heartbeat`).
+  records them; a late copy never overwrites a newer heartbeat
+  (`repository.devices.record_heartbeat`).
 - Commands are queued in the database (by the API or the CLI) and published here: each is
   claimed by one process only, then published on the device's `cmd` topic with QoS 1 (the
   device's persistent session keeps it while the device is offline). The device's reply comes

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine, session_scope
 from server.errors import IngestError
-from server.ingest import IngestWorker
+from server.ingest import IngestCounter, IngestStats, IngestWorker
 from server.ltv import LtvAugmenter, LtvWorker
 from server.models import DeviceStatus, LtvStatus, Transfer, TransferChunk
 from server.repository import devices, records
@@ -75,6 +76,15 @@ def _staged(engine: Engine) -> tuple[int, int]:
         transfers = s.execute(select(func.count()).select_from(Transfer)).scalar_one()
         staged = s.execute(select(func.count()).select_from(TransferChunk)).scalar_one()
     return transfers, staged
+
+
+# --- counters ------------------------------------------------------------------------------------
+
+
+def test_every_counter_names_a_field_of_the_stats() -> None:
+    assert [c.value for c in IngestCounter] == [f.name for f in fields(IngestStats)]
+    once = IngestStats().bumped(IngestCounter.CHUNKS_STAGED)
+    assert once.chunks_staged == 1 and once.plus(once).chunks_staged == 2
 
 
 # --- whole results -------------------------------------------------------------------------------
