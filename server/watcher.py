@@ -1,5 +1,7 @@
-"""Watching the appliances: their heartbeats, the commands sent to them, and the staging tables'
-housekeeping. One `DeviceWatcher` runs in each server process, beside its ingest workers.
+"""Watching the appliances over MQTT: their heartbeats, the commands sent to them, and the staging
+tables' housekeeping. One `DeviceWatcher` runs in each server process, beside its ingest workers
+(both started by `server.cli`). What an admin reads of the devices over HTTP is
+`server.api.routes.devices`; both go through `server.repository.devices`.
 
 Rules of this module:
 - Heartbeats are read through a plain (not shared) subscription with a clean session: at every
