@@ -60,7 +60,7 @@ from provisioning.errors import ProvisioningError
 from provisioning.softhsm import init_token, write_softhsm_conf
 from server.db import make_engine, migrate
 from server.errors import ServerError
-from server.repository import register_device
+from server.repository.devices import register_device
 
 DEVICE_ID = "demo-appliance-01"
 UNIT = "UBND xã Vạn Thắng"

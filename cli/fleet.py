@@ -64,7 +64,7 @@ from provisioning.ca import (
 from provisioning.softhsm import SoftHsmSetup, init_token, write_softhsm_conf
 from server.db import make_engine, migrate
 from server.models import Record
-from server.repository import register_device
+from server.repository.devices import register_device
 
 log = logging.getLogger(__name__)
 

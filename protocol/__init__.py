@@ -5,7 +5,8 @@ Both `edge` and `server` import it; it imports nothing of ours.
 
     schema     schema ids `sohoa.<type>/<version>` and which versions this side reads
     topics     the topic grammar, who writes and reads what, what is retained
-    messages   result (whole), manifest, chunk, ack; reject reasons; size limits
+    messages   result (whole), manifest, chunk, ack; size limits
+    reasons    why a result is rejected: one enum for acks, decode errors and verdicts
     status     the heartbeat (retained; also the last will)
     commands   commands to a device and its replies
     encoding   canonical bytes and the strict decoder (DecodeError / VersionMismatchError)

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
-from protocol.errors import DecodeError, VersionMismatchError
+from protocol.errors import DecodeError
 from protocol.jsonvalue import JsonValue, check_object
 from protocol.messages import MAX_TEXT
+from protocol.reasons import RejectReason
 from protocol.schema import MessageType, schema_id
 from protocol.topics import validate_device_id
 
@@ -65,7 +66,7 @@ class ReplyStatus(Enum):
 def validate_command_id(command_id: str) -> str:
     """Return `command_id` if it is 1-64 of [A-Za-z0-9._-], else raise DecodeError."""
     if not isinstance(command_id, str) or not _COMMAND_ID.fullmatch(command_id):
-        raise DecodeError(f"command_id must match {COMMAND_ID_PATTERN}", "schema")
+        raise DecodeError(f"command_id must match {COMMAND_ID_PATTERN}", RejectReason.SCHEMA)
     return command_id
 
 
@@ -96,7 +97,7 @@ class Command:
         if self.schema != CMD_SCHEMA:
             raise DecodeError(
                 f"unsupported schema {self.schema!r}; this side reads {CMD_SCHEMA}",
-                "schema",
+                RejectReason.SCHEMA,
                 command_id=self.command_id,
             )
         validate_device_id(self.device_id)
@@ -108,7 +109,7 @@ class Command:
                 raise DecodeError(
                     f"command {self.name.value} needs args.{key} "
                     f"({'a non-empty string' if kind is str else 'an object'})",
-                    "schema",
+                    RejectReason.SCHEMA,
                     command_id=self.command_id,
                 )
         object.__setattr__(self, "args", MappingProxyType(args))
@@ -138,7 +139,8 @@ class CommandReply:
     def __post_init__(self) -> None:
         if self.schema != REPLY_SCHEMA:
             raise DecodeError(
-                f"unsupported schema {self.schema!r}; this side reads {REPLY_SCHEMA}", "schema"
+                f"unsupported schema {self.schema!r}; this side reads {REPLY_SCHEMA}",
+                RejectReason.SCHEMA,
             )
         validate_device_id(self.device_id)
         validate_command_id(self.command_id)
@@ -163,7 +165,7 @@ def reply_to_undecodable(
         validate_command_id(error.command_id)
     except DecodeError:
         return None
-    prefix = "version: " if isinstance(error, VersionMismatchError) else f"{error.reason}: "
+    prefix = f"{error.reason}: "
     return CommandReply(
         device_id=device_id,
         command_id=error.command_id,

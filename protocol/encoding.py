@@ -33,12 +33,12 @@ from protocol.messages import (
     MAX_RESULT_BYTES,
     Ack,
     AckStatus,
-    RejectReason,
     ResultChunk,
     ResultManifest,
     ResultMessage,
     is_sha256_hex,
 )
+from protocol.reasons import RejectReason
 from protocol.schema import MessageType, parse_schema
 from protocol.status import Heartbeat, LinkState
 
@@ -49,7 +49,6 @@ ResultPart = ResultMessage | ResultManifest | ResultChunk
 """The messages a device sends on its result topic."""
 
 _LF = b"\n"
-_SCHEMA_REASON = RejectReason.SCHEMA.value
 
 
 def encode(message: Message) -> bytes:
@@ -156,9 +155,11 @@ def decode(payload: bytes) -> Message:
             parse_constant=_no_constant,
         )
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise DecodeError(f"payload is not a UTF-8 JSON header line: {e}", _SCHEMA_REASON) from e
+        raise DecodeError(
+            f"payload is not a UTF-8 JSON header line: {e}", RejectReason.SCHEMA
+        ) from e
     if not isinstance(obj, dict):
-        raise DecodeError("payload is not a JSON object", _SCHEMA_REASON)
+        raise DecodeError("payload is not a JSON object", RejectReason.SCHEMA)
     claimed_result = obj.get("result_id")
     result_id = (
         claimed_result
@@ -179,7 +180,7 @@ def decode(payload: bytes) -> Message:
     except (KeyError, TypeError, ValueError, ProtocolError) as e:
         raise DecodeError(
             f"malformed {message_type.value} message: {e}",
-            _SCHEMA_REASON,
+            RejectReason.SCHEMA,
             result_id=result_id,
             command_id=command_id,
         ) from e
@@ -299,19 +300,21 @@ class _Reader:
             raise DecodeError(
                 f"{self.what} message has members this side does not know: {', '.join(extra)} "
                 "(a newer sender must raise the schema version)",
-                _SCHEMA_REASON,
+                RejectReason.SCHEMA,
             )
 
 
 def _no_body(body: bytes | None, reader: _Reader) -> None:
     if body is not None:
-        raise DecodeError(f"a {reader.what} message carries no bytes after its header", "schema")
+        raise DecodeError(
+            f"a {reader.what} message carries no bytes after its header", RejectReason.SCHEMA
+        )
 
 
 def _need_body(body: bytes | None, reader: _Reader) -> bytes:
     if body is None:
         raise DecodeError(
-            f"a {reader.what} message must carry its bytes after the header", "schema"
+            f"a {reader.what} message must carry its bytes after the header", RejectReason.SCHEMA
         )
     return body
 
@@ -323,12 +326,12 @@ def _read_result(r: _Reader, body: bytes | None) -> ResultMessage:
     if max(size, len(pdf)) > MAX_RESULT_BYTES:
         raise DecodeError(
             f"result is {max(size, len(pdf))} bytes, over the {MAX_RESULT_BYTES} limit",
-            RejectReason.SIZE.value,
+            RejectReason.SIZE,
         )
     if len(pdf) != size:
         raise DecodeError(
             f"the result says {size} bytes but carries {len(pdf)}: it was cut in transit",
-            "schema",
+            RejectReason.SCHEMA,
         )
     return ResultMessage(
         device_id=r.text("device_id"),
@@ -357,7 +360,7 @@ def _read_manifest(r: _Reader, body: bytes | None) -> ResultManifest:
         raise DecodeError(
             f"chunk_count {count} does not match size {manifest.size} in chunks of "
             f"{manifest.chunk_size} ({manifest.chunk_count})",
-            "schema",
+            RejectReason.SCHEMA,
         )
     return manifest
 

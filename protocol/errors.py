@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from protocol.reasons import RejectReason
+
 
 class ProtocolError(Exception):
     """Base class of every protocol error."""
@@ -11,7 +13,7 @@ class DecodeError(ProtocolError):
     """A message could not be read; `reason` is the code a receiver answers with.
 
     Attributes:
-        reason: a `RejectReason` value the receiver can put in its ack.
+        reason: the `RejectReason` the receiver puts in its ack.
         result_id: the result the unreadable message claims to be about, when that much could be
             read (so that the answer reaches the right result on the sender), else None.
         command_id: the command an unreadable command claims to be, when readable, else None.
@@ -20,7 +22,7 @@ class DecodeError(ProtocolError):
     def __init__(
         self,
         message: str,
-        reason: str,
+        reason: RejectReason,
         *,
         result_id: str | None = None,
         command_id: str | None = None,
@@ -53,7 +55,7 @@ class VersionMismatchError(DecodeError):
         super().__init__(
             f"message schema {schema} is not readable here: this side reads {supported}; "
             "update the older side (appliance or server) so both speak the same version",
-            "version",
+            RejectReason.VERSION,
             result_id=result_id,
             command_id=command_id,
         )

@@ -27,6 +27,7 @@ from functools import cached_property
 from types import MappingProxyType
 
 from protocol.errors import DecodeError
+from protocol.reasons import RejectReason
 from protocol.schema import MessageType, schema_id
 from protocol.topics import validate_device_id
 
@@ -75,24 +76,6 @@ class AckStatus(Enum):
     """Not an answer yet: the receiver lacks the chunks listed in `Ack.missing` (a resume)."""
 
 
-class RejectReason(Enum):
-    """Why a result was rejected; the device shows it and stops retrying that result."""
-
-    SCHEMA = "schema"
-    VERSION = "version"
-    SIZE = "size"
-    HASH = "hash"
-    SIGNATURE = "signature"
-    UNKNOWN_DEVICE = "unknown_device"
-    REVOKED_DEVICE = "revoked_device"
-    SIGNER_NOT_REGISTERED = "signer_not_registered"
-    DEVICE_MISMATCH = "device_mismatch"
-    REVOCATION_UNKNOWN = "revocation_unknown"
-    """The server could not establish whether the signer is revoked (its CRL is missing or
-    stale): a fault on the server's side, so a server leaves such a result unanswered and the
-    device sends it again later, rather than rejecting it with this reason."""
-
-
 def sha256_hex(data: bytes) -> str:
     """The result identity of `data`: lower-case hex SHA-256."""
     return hashlib.sha256(data).hexdigest()
@@ -116,7 +99,7 @@ def chunk_span(size: int, chunk_size: int, index: int) -> tuple[int, int]:
 
 
 def _schema_error(message: str, result_id: str | None = None) -> DecodeError:
-    return DecodeError(message, RejectReason.SCHEMA.value, result_id=result_id)
+    return DecodeError(message, RejectReason.SCHEMA, result_id=result_id)
 
 
 def _check_result_id(result_id: str) -> None:
@@ -134,14 +117,14 @@ def _check_geometry(size: int, chunk_size: int, result_id: str) -> None:
     if size > MAX_RESULT_BYTES:
         raise DecodeError(
             f"result is {size} bytes, over the {MAX_RESULT_BYTES} limit",
-            RejectReason.SIZE.value,
+            RejectReason.SIZE,
             result_id=result_id,
         )
     if chunk_count(size, chunk_size) > MAX_CHUNK_COUNT:
         raise DecodeError(
             f"{size} bytes in chunks of {chunk_size} make more than {MAX_CHUNK_COUNT} chunks: "
             "use larger chunks",
-            RejectReason.SIZE.value,
+            RejectReason.SIZE,
             result_id=result_id,
         )
 
@@ -220,13 +203,13 @@ class ResultMessage:
         if len(self.pdf) > MAX_RESULT_BYTES:
             raise DecodeError(
                 f"result is {len(self.pdf)} bytes, over the {MAX_RESULT_BYTES} limit",
-                RejectReason.SIZE.value,
+                RejectReason.SIZE,
                 result_id=self.result_id,
             )
         if sha256_hex(self.pdf) != self.result_id:
             raise DecodeError(
                 "result_id is not the SHA-256 of the PDF: the file changed in transit",
-                RejectReason.HASH.value,
+                RejectReason.HASH,
                 result_id=self.result_id,
             )
         _check_timestamp(self.created_at, "created_at", self.result_id)

@@ -52,16 +52,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from protocol.encoding import Message
-from protocol.errors import DecodeError, VersionMismatchError
+from protocol.errors import DecodeError
 from protocol.messages import (
     MAX_RESULT_BYTES,
     Ack,
     AckStatus,
-    RejectReason,
     ResultChunk,
     ResultManifest,
     ResultMessage,
 )
+from protocol.reasons import RejectReason
 
 DEFAULT_MAX_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_STAGED_BYTES_PER_DEVICE = 256 * 1024 * 1024
@@ -297,14 +297,7 @@ class Receiver:
         rejection with the error's reason if it names its result, else nothing to answer."""
         if error.result_id is None:
             return [Ignore(f"an unreadable message ({error.reason}) naming no result: {error}")]
-        if isinstance(error, VersionMismatchError):
-            reason = RejectReason.VERSION
-        else:
-            try:
-                reason = RejectReason(error.reason)
-            except ValueError:
-                reason = RejectReason.SCHEMA
-        return [self._reply(device_id, error.result_id, reason, str(error))]
+        return [self._reply(device_id, error.result_id, error.reason, str(error))]
 
     def on_assembled(self, manifest: ResultManifest, sha256: str) -> list[Effect]:
         """The effects of reassembling `manifest`'s chunks into a file whose SHA-256 hex is

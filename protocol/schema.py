@@ -14,6 +14,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from protocol.errors import DecodeError, VersionMismatchError
+from protocol.reasons import RejectReason
 
 
 class MessageType(Enum):
@@ -65,7 +66,7 @@ def parse_schema(
         raise DecodeError(
             f"the message has no schema string (got {type(value).__name__}); this side reads "
             f"{known}",
-            "schema",
+            RejectReason.SCHEMA,
             result_id=result_id,
             command_id=command_id,
         )
@@ -77,7 +78,7 @@ def parse_schema(
     if m is None or message_type is None:
         raise DecodeError(
             f"unknown schema {value[:80]!r}: this side reads {known}",
-            "schema",
+            RejectReason.SCHEMA,
             result_id=result_id,
             command_id=command_id,
         )

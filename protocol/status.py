@@ -17,6 +17,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from protocol.errors import DecodeError
+from protocol.reasons import RejectReason
 from protocol.schema import MessageType, schema_id
 from protocol.topics import validate_device_id
 
@@ -68,24 +69,27 @@ class Heartbeat:
     def __post_init__(self) -> None:
         if self.schema != STATUS_SCHEMA:
             raise DecodeError(
-                f"unsupported schema {self.schema!r}; this side reads {STATUS_SCHEMA}", "schema"
+                f"unsupported schema {self.schema!r}; this side reads {STATUS_SCHEMA}",
+                RejectReason.SCHEMA,
             )
         validate_device_id(self.device_id)
         for name in ("queue_depth", "disk_free_bytes"):
             value = getattr(self, name)
             if value is not None and value < 0:
-                raise DecodeError(f"{name} cannot be negative", "schema")
+                raise DecodeError(f"{name} cannot be negative", RejectReason.SCHEMA)
         age = self.oldest_pending_age_s
         if age is not None:
             if not math.isfinite(age) or age < 0:
-                raise DecodeError("oldest_pending_age_s must be a finite number >= 0", "schema")
+                raise DecodeError(
+                    "oldest_pending_age_s must be a finite number >= 0", RejectReason.SCHEMA
+                )
             object.__setattr__(self, "oldest_pending_age_s", float(age))
         for key, value in self.versions.items():
             if not _VERSION_KEY.fullmatch(key) or not isinstance(value, str) or len(value) > 64:
                 raise DecodeError(
                     f"versions: {key!r} must be 1-64 of a-z, 0-9, '_', '.', '-' naming a string "
                     "of at most 64 characters",
-                    "schema",
+                    RejectReason.SCHEMA,
                 )
         object.__setattr__(self, "versions", MappingProxyType(dict(self.versions)))
         if self.last_error is not None and len(self.last_error) > MAX_ERROR_TEXT:

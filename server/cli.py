@@ -9,11 +9,13 @@ the server cleanly: the API finishes its requests, each ingest worker the messag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,19 +26,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import Engine
 
+from protocol import topics
 from protocol.commands import CommandName
-from server import repository
 from server.api.main import create_app
 from server.config import ServerSettings, load_server_settings
+from server.consumer import MqttConsumer
 from server.db import make_engine, migrate, session_scope
-from server.devices import publish_command
 from server.errors import IngestError, ServerError
-from server.ingest import ResultVerifier, start_workers, stop_workers
+from server.ingest import IngestWorker, ResultVerifier
 from server.models import CommandState, DeviceCommand
 from server.mqtt import MqttLink, TlsIdentity
+from server.repository import commands, devices
+from server.watcher import DeviceWatcher, publish_command
 from support.process import shutdown_on_signals
 
 log = logging.getLogger(__name__)
+
+MIN_SECRET_GROUP = 16
+"""An ingest share name shorter than this is logged as guessable."""
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -58,11 +65,11 @@ def run(config: ConfigOption = None) -> None:
     engine = _open_repository(settings)
     try:
         with shutdown_on_signals():
-            workers = start_workers(settings, engine, _make_verifier(settings))
+            workers = _start_workers(settings, engine, _make_verifier(settings))
             try:
                 _serve_api(settings, engine)
             finally:
-                stop_workers(workers)
+                _stop_workers(workers)
     finally:
         engine.dispose()
     log.info("server stopped")
@@ -87,12 +94,12 @@ def ingest(
     engine = _open_repository(settings)
     try:
         with shutdown_on_signals() as stop:
-            workers = start_workers(settings, engine, _make_verifier(settings))
+            workers = _start_workers(settings, engine, _make_verifier(settings))
             try:
                 while not stop.wait(0.5):
                     pass
             finally:
-                stop_workers(workers, end_sessions=retire)
+                _stop_workers(workers, end_sessions=retire)
     finally:
         engine.dispose()
     log.info("ingest stopped")
@@ -114,7 +121,7 @@ def register_device(
     engine = _open_repository(settings)
     try:
         with session_scope(engine) as session:
-            device = repository.register_device(session, device_id, unit, fingerprint)
+            device = devices.register_device(session, device_id, unit, fingerprint)
             typer.echo(
                 f"device {device.device_id} registered ({device.status.value}); "
                 f"signer certificate SHA-256 {device.signing_cert_sha256}"
@@ -163,9 +170,7 @@ def send_command(
     engine = _open_repository(settings)
     try:
         with session_scope(engine) as session:
-            command = repository.issue_command(
-                session, device_id, CommandName(name.value), arguments
-            )
+            command = commands.issue_command(session, device_id, CommandName(name.value), arguments)
         typer.echo(f"command {command.command_id} ({name.value}) queued for {device_id}")
         if _publish_now(settings, engine, command):
             typer.echo(f"sent to {device_id}")
@@ -224,7 +229,7 @@ def _publish_now(settings: ServerSettings, engine: Engine, command: DeviceComman
         return False
     try:
         with session_scope(engine) as session:
-            if not repository.claim_command(session, command.command_id):
+            if not commands.claim_command(session, command.command_id):
                 return True  # a running server took it meanwhile
         return publish_command(link, command, engine)
     finally:
@@ -235,7 +240,7 @@ def _wait_for_reply(engine: Engine, command_id: str, timeout: float) -> DeviceCo
     deadline = time.monotonic() + timeout
     while True:
         with session_scope(engine) as session:
-            command = repository.get_command(session, command_id)
+            command = commands.get_command(session, command_id)
         if command is not None and command.state is CommandState.ANSWERED:
             return command
         if time.monotonic() >= deadline:
@@ -276,6 +281,60 @@ def _certificate_sha256(path: Path) -> str:
             f"{path} is not a PEM certificate: {e}", param_hint="'--signing-cert'"
         ) from e
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _start_workers(
+    settings: ServerSettings, engine: Engine, verifier: ResultVerifier
+) -> list[MqttConsumer]:
+    """Start `settings.ingest_workers` ingest workers and this process's device watcher
+    (heartbeats, commands, staging expiry); if one cannot start, stop those already started.
+
+    With `ltv` on and `crl_path` set, the workers share one LTV worker (`server.ltv`) that makes
+    the long-term copies of what they accept.
+
+    Raises:
+        IngestError: a worker could not connect or subscribe.
+        ConfigError: a setting names a missing file or an unreadable key.
+    """
+    from server.ltv import ltv_worker_from_settings  # pyHanko: loaded only to ingest
+
+    ltv = ltv_worker_from_settings(settings, engine)
+    group = settings.ingest_share_group()
+    if group == topics.INGEST_GROUP or len(group) < MIN_SECRET_GROUP:
+        log.warning(
+            "the ingest share group name %r can be guessed: a device that joins it has results "
+            "dealt to it dropped by the broker; set ingest_group to the output of "
+            "`sohoa provision ingest-group`",
+            group,
+        )
+    log.info(
+        "ingest: %d worker(s) in share group #%s (a fingerprint: the name is a secret)",
+        settings.ingest_workers,
+        hashlib.sha256(group.encode()).hexdigest()[:8],
+    )
+    started: list[MqttConsumer] = []
+    try:
+        watcher = DeviceWatcher(settings, engine)
+        watcher.start()
+        started.append(watcher)
+        for index in range(settings.ingest_workers):
+            worker = IngestWorker(settings, engine, verifier, index=index, ltv=ltv)
+            worker.start()
+            started.append(worker)
+    except ServerError:
+        _stop_workers(started)
+        raise
+    return started
+
+
+def _stop_workers(workers: Sequence[MqttConsumer], *, end_sessions: bool = False) -> None:
+    """Stop every worker (each finishes the message in hand).
+
+    Args:
+        end_sessions: also end the ingest workers' broker sessions (retiring them for good).
+    """
+    for worker in workers:
+        worker.stop(end_session=end_sessions)
 
 
 def _serve_api(settings: ServerSettings, engine: Engine) -> None:

@@ -1,5 +1,5 @@
 """A broker connection whose messages are handled one at a time on a thread of its own: the shape
-shared by the ingest workers (`server.ingest`) and the device watcher (`server.devices`).
+shared by the ingest workers (`server.ingest`) and the device watcher (`server.watcher`).
 
 Rules of this module:
 - paho's network thread only hands messages over, into a queue bounded in messages and in

@@ -9,12 +9,15 @@ Rules of this module:
   SUBSCRIBE and drops what the ACL then forbids it to read).
 - Each worker keeps a persistent broker session under a stable client id, so results the
   broker deals to it while it is away (a restart, a redeploy) wait for it there.
-- The state of a chunked transfer lives in the database (`server.staging`), never in a worker:
-  any worker finishes a transfer another started. Per message: decode it (or answer what
-  cannot be decoded), then, in one transaction under the per-(device, result) lock, load the
-  `TransferState`, run the receiver, and carry out its store effects; assembly reads the staged
-  chunks back one at a time. Verification runs outside the lock; the merge takes the lock
+- The state of a chunked transfer lives in the database (`server.repository.staging`), never
+  in a worker: any worker finishes a transfer another started. Per message: decode it (or answer
+  what cannot be decoded), then, in one transaction under the per-(device, result) lock, load
+  the `TransferState`, run the receiver, and carry out its store effects; assembly reads the
+  staged chunks back one at a time. Verification runs outside the lock; the merge takes the lock
   again so that nothing is staged for a result once it is merged.
+- The receiver's effects are carried out in one place, `IngestWorker._carry_out` (one `match`
+  over `protocol.receiver.Effect`); the acks and merges it collects follow once the store
+  writes before them are committed.
 - The device's application ack is published only after what it answers is committed; the
   broker's PUBACK for the incoming message only after that. A crash in between makes the
   broker or the device deliver again, which the idempotent merge answers with DUPLICATE.
@@ -33,21 +36,23 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import hashlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field, fields, replace
+from enum import Enum
+from typing import TYPE_CHECKING, Protocol, assert_never
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from protocol import topics
 from protocol.commands import CommandReply
 from protocol.encoding import Message, decode, encode
 from protocol.errors import DecodeError, TopicError
-from protocol.messages import AckStatus, RejectReason, ResultChunk, ResultManifest, ResultMessage
+from protocol.messages import AckStatus, ResultChunk, ResultManifest, ResultMessage
+from protocol.reasons import RejectReason
 from protocol.receiver import (
     Assemble,
     DropStaged,
@@ -62,7 +67,6 @@ from protocol.receiver import (
     StageManifest,
     TransferState,
 )
-from server import repository, staging
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
@@ -70,14 +74,13 @@ from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceStatus
 from server.mqtt import Incoming
+from server.repository import commands, devices, records, staging
 
 if TYPE_CHECKING:
     from server.ltv import LtvWorker
 
 log = logging.getLogger(__name__)
 
-MIN_SECRET_GROUP = 16
-"""A share name shorter than this is logged as guessable."""
 PACKET_HEADROOM = 1024 * 1024
 """Bytes allowed beyond the largest result for a message's header, topic and properties."""
 
@@ -90,8 +93,8 @@ class VerdictLike(Protocol):
         """Whether the signature is valid and chains to a trust root."""
 
     @property
-    def reason(self) -> str | None:
-        """Why not (a `RejectReason` value), when not valid."""
+    def reason(self) -> RejectReason | None:
+        """Why not, when not valid."""
 
     @property
     def detail(self) -> str:
@@ -115,6 +118,19 @@ class ResultVerifier(Protocol):
 
     def verify(self, pdf: bytes, *, device_id: str) -> VerdictLike:
         """The verdict on `pdf`, sent by `device_id`."""
+
+
+class IngestCounter(Enum):
+    """What an ingest worker counts; each member's value names its field of `IngestStats`."""
+
+    ACCEPTED = "accepted"
+    DUPLICATES = "duplicates"
+    REJECTED = "rejected"
+    NEED_CHUNKS = "need_chunks"
+    CHUNKS_STAGED = "chunks_staged"
+    REPLIES = "replies"
+    IGNORED = "ignored"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -147,6 +163,10 @@ class IngestStats:
         """Results given a final answer (accepted, duplicate or rejected)."""
         return self.accepted + self.duplicates + self.rejected
 
+    def bumped(self, counter: IngestCounter) -> IngestStats:
+        """These stats with one more of `counter`."""
+        return replace(self, **{counter.value: getattr(self, counter.value) + 1})
+
     def plus(self, other: IngestStats) -> IngestStats:
         """The sum of two workers' stats."""
         return IngestStats(
@@ -155,11 +175,20 @@ class IngestStats:
 
 
 _ACK_COUNTERS = {
-    AckStatus.ACCEPTED: "accepted",
-    AckStatus.DUPLICATE: "duplicates",
-    AckStatus.REJECTED: "rejected",
-    AckStatus.NEED_CHUNKS: "need_chunks",
+    AckStatus.ACCEPTED: IngestCounter.ACCEPTED,
+    AckStatus.DUPLICATE: IngestCounter.DUPLICATES,
+    AckStatus.REJECTED: IngestCounter.REJECTED,
+    AckStatus.NEED_CHUNKS: IngestCounter.NEED_CHUNKS,
 }
+
+
+@dataclass
+class _FollowUp:
+    """What a run of the receiver's effects leaves to do once its store writes are committed:
+    the acks to publish and the results to verify and merge (with their bytes), in order."""
+
+    acks: list[SendAck] = field(default_factory=list)
+    merges: list[tuple[MergeRequest, bytes]] = field(default_factory=list)
 
 
 class IngestWorker(MqttConsumer):
@@ -247,7 +276,7 @@ class IngestWorker(MqttConsumer):
             where = topics.parse(message.topic)
         except TopicError:
             log.warning("%s: ignoring a message on foreign topic %s", self.name, message.topic)
-            self._count("ignored")
+            self._count(IngestCounter.IGNORED)
             return
         try:
             if where.kind is topics.Kind.RESULT:
@@ -255,29 +284,27 @@ class IngestWorker(MqttConsumer):
             elif where.kind is topics.Kind.REPLY:
                 self._on_reply(where.device_id, message.payload)
             else:
-                self._count("ignored")
+                self._count(IngestCounter.IGNORED)
         except ServerError as e:
             # Ours, not the device's: no answer, so it sends again later.
             log.error("%s: cannot handle a message of device %s: %s", self.name, where.device_id, e)
-            self._count("failed")
+            self._count(IngestCounter.FAILED)
 
     def _on_result(self, device_id: str, payload: bytes) -> None:
         try:
             decoded = decode(payload)
         except DecodeError as e:
-            self._answer(self.receiver.on_undecodable(device_id, e))
+            self._apply(self.receiver.on_undecodable(device_id, e))
             return
         if isinstance(decoded, ResultMessage | ResultManifest | ResultChunk):
             self._transfer(device_id, decoded)
         else:
-            self._answer(self.receiver.on_message(device_id, decoded, TransferState()))
+            self._apply(self.receiver.on_message(device_id, decoded, TransferState()))
 
     def _transfer(
         self, device_id: str, message: ResultMessage | ResultManifest | ResultChunk
     ) -> None:
         """Stage, assemble and answer under the per-result lock; then verify and merge."""
-        acks: list[SendAck] = []
-        merges: list[tuple[MergeRequest, bytes]] = []
         try:
             with session_scope(self.engine) as session:
                 staging.lock(session, device_id, message.result_id)
@@ -287,42 +314,13 @@ class IngestWorker(MqttConsumer):
                     message.result_id,
                     with_quota=isinstance(message, ResultChunk),
                 )
-                todo = collections.deque(self.receiver.on_message(device_id, message, state))
-                assembled: bytes | None = None
-                while todo:
-                    effect = todo.popleft()
-                    if isinstance(effect, StageManifest):
-                        staging.stage_manifest(session, effect.manifest)
-                    elif isinstance(effect, StageChunk):
-                        if staging.stage_chunk(session, effect.chunk):
-                            self._count("chunks_staged")
-                    elif isinstance(effect, DropStaged):
-                        staging.drop(session, effect.device_id, effect.result_id, effect.indexes)
-                    elif isinstance(effect, Assemble):
-                        whole = staging.assemble(session, effect.manifest)
-                        if whole is None:
-                            # A chunk is missing after all: stop here unanswered (keeping what
-                            # was staged); the device's resume comes back for it.
-                            todo.clear()
-                            self._count("ignored")
-                            continue
-                        assembled, sha256 = whole
-                        todo.extendleft(
-                            reversed(self.receiver.on_assembled(effect.manifest, sha256))
-                        )
-                    elif isinstance(effect, Merge):
-                        pdf = effect.request.pdf if effect.request.pdf is not None else assembled
-                        if pdf is None:  # a receiver bug: merge without bytes
-                            raise IngestError(f"no bytes to merge for {effect.request.result_id}")
-                        merges.append((effect.request, pdf))
-                    else:
-                        self._other(effect, acks)
+                follow_up = self._carry_out(
+                    self.receiver.on_message(device_id, message, state), session
+                )
                 session.commit()
         except SQLAlchemyError as e:
             raise IngestError(f"staging of result {message.result_id} failed: {e}") from e
-        self._send(acks)
-        for request, pdf in merges:
-            self._merge(request, pdf)
+        self._follow(follow_up)
 
     def _merge(self, request: MergeRequest, pdf: bytes) -> None:
         """Verify, check the signer, merge idempotently; then answer.
@@ -333,25 +331,25 @@ class IngestWorker(MqttConsumer):
         """
         device_id = request.device_id
         verdict = self.verifier.verify(pdf, device_id=device_id)
-        if verdict.reason == RejectReason.REVOCATION_UNKNOWN.value:
+        if verdict.reason is RejectReason.REVOCATION_UNKNOWN:
             raise IngestError(f"cannot check the signer's revocation: {verdict.detail}")
         with session_scope(self.engine) as session:
-            device = repository.get_device(session, device_id)
+            device = devices.get_device(session, device_id)
         if device is None:  # removed between the gate and now
             detail = f"device {device_id} is not registered with the server"
-            self._after(self.receiver.on_refused(request, RejectReason.UNKNOWN_DEVICE, detail))
+            self._apply(self.receiver.on_refused(request, RejectReason.UNKNOWN_DEVICE, detail))
             return
         if device.status is DeviceStatus.REVOKED:  # revoked between the gate and now
             detail = f"device {device_id} is revoked"
-            self._after(self.receiver.on_refused(request, RejectReason.REVOKED_DEVICE, detail))
+            self._apply(self.receiver.on_refused(request, RejectReason.REVOKED_DEVICE, detail))
             return
         if not verdict.valid:
-            reason = _reason(verdict.reason, RejectReason.SIGNATURE)
-            self._after(self.receiver.on_refused(request, reason, verdict.detail))
+            reason = verdict.reason or RejectReason.SIGNATURE
+            self._apply(self.receiver.on_refused(request, reason, verdict.detail))
             return
         if (verdict.signer_cert_sha256 or "").lower() != device.signing_cert_sha256:
             detail = f"the document was signed with a certificate not registered for {device_id}"
-            self._after(
+            self._apply(
                 self.receiver.on_refused(request, RejectReason.SIGNER_NOT_REGISTERED, detail)
             )
             return
@@ -359,7 +357,7 @@ class IngestWorker(MqttConsumer):
         try:
             with session_scope(self.engine) as session:
                 staging.lock(session, device_id, request.result_id)
-                outcome = repository.merge_result(
+                outcome = records.merge_result(
                     session,
                     result_id=request.result_id,
                     device_id=device_id,
@@ -372,40 +370,83 @@ class IngestWorker(MqttConsumer):
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e
         if not outcome.created:
             log.info("result %s from device %s was already stored", request.result_id, device_id)
-        self._after(self.receiver.on_merged(request, outcome.record_id, outcome.created))
+        self._apply(self.receiver.on_merged(request, outcome.record_id, outcome.created))
         if self.ltv is not None and outcome.created:
             self.ltv.submit(outcome.record_id)
 
-    def _after(self, effects: Sequence[Effect]) -> None:
-        """Carry out the effects of a merge or refusal: drop the staged parts (committed),
-        then answer."""
-        drops = [e for e in effects if isinstance(e, DropStaged)]
-        if drops:
-            try:
-                with session_scope(self.engine) as session:
-                    for drop in drops:
-                        staging.drop(session, drop.device_id, drop.result_id, drop.indexes)
-                    session.commit()
-            except SQLAlchemyError as e:
-                # The answer still goes out: leftovers expire (`staging_expiry_s`).
-                log.error("cannot drop the staged parts of a result: %s", e)
-        self._answer([e for e in effects if not isinstance(e, DropStaged)])
+    def _apply(self, effects: Sequence[Effect]) -> None:
+        """Carry out effects that come with no transaction of ours (an undecodable message, a
+        message that starts no transfer, a merge or a refusal), then follow them up."""
+        self._follow(self._carry_out(effects))
 
-    def _answer(self, effects: Sequence[Effect]) -> None:
-        """Carry out effects that touch no store (acks and ignores)."""
-        acks: list[SendAck] = []
-        for effect in effects:
-            self._other(effect, acks)
-        self._send(acks)
+    def _carry_out(self, effects: Sequence[Effect], session: Session | None = None) -> _FollowUp:
+        """Carry out the receiver's effects in order: the one place each kind is handled.
 
-    def _other(self, effect: Effect, acks: list[SendAck]) -> None:
-        if isinstance(effect, SendAck):
-            acks.append(effect)
-        elif isinstance(effect, Ignore):
-            log.debug("%s: %s", self.name, effect.detail)
-            self._count("ignored")
-        else:  # a receiver bug; the store effects are handled by the caller
-            raise IngestError(f"unexpected effect {type(effect).__name__} here")
+        Args:
+            effects: what `self.receiver` asked for.
+            session: the transaction of a transfer's message, under its per-result lock, for
+                the store effects (the caller commits it, then calls `_follow`). Without one,
+                dropping staged parts commits on its own, and other store effects are a bug.
+
+        Returns:
+            The acks and merges to carry out once the store writes are committed.
+
+        Raises:
+            IngestError: the receiver asked for something impossible here (a bug).
+        """
+        follow_up = _FollowUp()
+        todo = collections.deque(effects)
+        assembled: bytes | None = None
+        while todo:
+            match effect := todo.popleft():
+                case StageManifest(manifest=manifest):
+                    staging.stage_manifest(_store(session, effect), manifest)
+                case StageChunk(chunk=chunk):
+                    if staging.stage_chunk(_store(session, effect), chunk):
+                        self._count(IngestCounter.CHUNKS_STAGED)
+                case DropStaged(device_id=device_id, result_id=result_id, indexes=indexes):
+                    if session is not None:
+                        staging.drop(session, device_id, result_id, indexes)
+                    else:
+                        self._drop_now(device_id, result_id, indexes)
+                case Assemble(manifest=manifest):
+                    whole = staging.assemble(_store(session, effect), manifest)
+                    if whole is None:
+                        # A chunk is missing after all: stop here unanswered (keeping what was
+                        # staged); the device's resume comes back for it.
+                        self._count(IngestCounter.IGNORED)
+                        break
+                    assembled, sha256 = whole
+                    todo.extendleft(reversed(self.receiver.on_assembled(manifest, sha256)))
+                case Merge(request=request):
+                    pdf = request.pdf if request.pdf is not None else assembled
+                    if pdf is None:  # a receiver bug: merge without bytes
+                        raise IngestError(f"no bytes to merge for {request.result_id}")
+                    follow_up.merges.append((request, pdf))
+                case SendAck():
+                    follow_up.acks.append(effect)
+                case Ignore(detail=detail):
+                    log.debug("%s: %s", self.name, detail)
+                    self._count(IngestCounter.IGNORED)
+                case _:
+                    assert_never(effect)
+        return follow_up
+
+    def _follow(self, follow_up: _FollowUp) -> None:
+        """Publish the collected acks, then verify and merge the collected results."""
+        self._send(follow_up.acks)
+        for request, pdf in follow_up.merges:
+            self._merge(request, pdf)
+
+    def _drop_now(self, device_id: str, result_id: str, indexes: tuple[int, ...] | None) -> None:
+        """Drop staged parts of an answered result in a transaction of their own."""
+        try:
+            with session_scope(self.engine) as session:
+                staging.drop(session, device_id, result_id, indexes)
+                session.commit()
+        except SQLAlchemyError as e:
+            # The answer still goes out: leftovers expire (`staging_expiry_s`).
+            log.error("cannot drop the staged parts of result %s: %s", result_id, e)
 
     def _send(self, acks: Sequence[SendAck]) -> None:
         for effect in acks:
@@ -426,19 +467,19 @@ class IngestWorker(MqttConsumer):
             reply: Message = decode(payload)
         except DecodeError as e:
             log.warning("device %s sent an unreadable command reply: %s", device_id, e)
-            self._count("ignored")
+            self._count(IngestCounter.IGNORED)
             return
         if not isinstance(reply, CommandReply) or reply.device_id != device_id:
             log.warning(
                 "device %s sent something else than its own reply on its reply topic", device_id
             )
-            self._count("ignored")
+            self._count(IngestCounter.IGNORED)
             return
         with session_scope(self.engine) as session:
-            found = repository.record_reply(session, reply)
+            found = commands.record_reply(session, reply)
         if not found:
             log.warning("device %s replied to unknown command %s", device_id, reply.command_id)
-            self._count("ignored")
+            self._count(IngestCounter.IGNORED)
             return
         log.info(
             "device %s answered command %s: %s %s",
@@ -447,70 +488,16 @@ class IngestWorker(MqttConsumer):
             reply.status.value,
             reply.detail,
         )
-        self._count("replies")
+        self._count(IngestCounter.REPLIES)
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, counter: IngestCounter) -> None:
         with self._stats_lock:
-            self._stats = replace(self._stats, **{outcome: getattr(self._stats, outcome) + 1})
+            self._stats = self._stats.bumped(counter)
 
 
-def start_workers(
-    settings: ServerSettings, engine: Engine, verifier: ResultVerifier
-) -> list[MqttConsumer]:
-    """Start `settings.ingest_workers` ingest workers and this process's device watcher
-    (heartbeats, commands, staging expiry); if one cannot start, stop those already started.
-
-    With `ltv` on and `crl_path` set, the workers share one LTV worker (`server.ltv`) that makes
-    the long-term copies of what they accept.
-
-    Raises:
-        IngestError: a worker could not connect or subscribe.
-        ConfigError: a setting names a missing file or an unreadable key.
-    """
-    from server.devices import DeviceWatcher
-    from server.ltv import ltv_worker_from_settings  # pyHanko: loaded only to ingest
-
-    ltv = ltv_worker_from_settings(settings, engine)
-    group = settings.ingest_share_group()
-    if group == topics.INGEST_GROUP or len(group) < MIN_SECRET_GROUP:
-        log.warning(
-            "the ingest share group name %r can be guessed: a device that joins it has results "
-            "dealt to it dropped by the broker; set ingest_group to the output of "
-            "`sohoa provision ingest-group`",
-            group,
-        )
-    log.info(
-        "ingest: %d worker(s) in share group #%s (a fingerprint: the name is a secret)",
-        settings.ingest_workers,
-        hashlib.sha256(group.encode()).hexdigest()[:8],
-    )
-    started: list[MqttConsumer] = []
-    try:
-        watcher = DeviceWatcher(settings, engine)
-        watcher.start()
-        started.append(watcher)
-        for index in range(settings.ingest_workers):
-            worker = IngestWorker(settings, engine, verifier, index=index, ltv=ltv)
-            worker.start()
-            started.append(worker)
-    except ServerError:
-        stop_workers(started)
-        raise
-    return started
-
-
-def stop_workers(workers: Sequence[MqttConsumer], *, end_sessions: bool = False) -> None:
-    """Stop every worker (each finishes the message in hand).
-
-    Args:
-        end_sessions: also end the ingest workers' broker sessions (retiring them for good).
-    """
-    for worker in workers:
-        worker.stop(end_session=end_sessions)
-
-
-def _reason(value: str | None, default: RejectReason) -> RejectReason:
-    try:
-        return RejectReason(value)
-    except ValueError:
-        return default
+def _store(session: Session | None, effect: Effect) -> Session:
+    """The transaction a store effect runs in; none means a receiver bug (store writes come only
+    from a transfer's message)."""
+    if session is None:
+        raise IngestError(f"unexpected effect {type(effect).__name__} outside a transfer")
+    return session

@@ -63,11 +63,11 @@ from pyhanko_certvalidator.policy_decl import (
 )
 from sqlalchemy import Engine
 
-from server import repository
 from server.blobs import BlobStore
 from server.db import session_scope
 from server.errors import ServerError, VerificationError
 from server.models import LtvStatus, Record
+from server.repository import records
 from server.verify import Verifier, verifier_from_settings
 from support.lifecycle import Service
 
@@ -307,7 +307,7 @@ class LtvWorker(Service):
     # --- work ---
 
     def augment_pending(self, limit: int = SWEEP_BATCH) -> int:
-        """Make the copies of up to `limit` pending records (`repository.pending_ltv` order:
+        """Make the copies of up to `limit` pending records (`repository.records.pending_ltv` order:
         records that failed before come last, so one that can never be copied does not hold
         the others back); stop after `FAILURES_BEFORE_PAUSE` failures in a row.
 
@@ -315,9 +315,9 @@ class LtvWorker(Service):
             How many copies were stored.
         """
         with session_scope(self.engine) as session:
-            records = list(repository.pending_ltv(session, limit))
+            pending = list(records.pending_ltv(session, limit))
         made = 0
-        for record in records:
+        for record in pending:
             self._wait_for_quiet()
             if self._stopping.is_set():
                 break
@@ -339,7 +339,7 @@ class LtvWorker(Service):
             copy = self.augmenter.augment(original, device_id=record.device_id)
             path = self.blobs.put(copy.pdf)
             with session_scope(self.engine) as session:
-                stored = repository.store_ltv_copy(
+                stored = records.store_ltv_copy(
                     session, record.id, status=copy.status, pdf_path=path, size=len(copy.pdf)
                 )
         except ServerError as e:
@@ -351,7 +351,7 @@ class LtvWorker(Service):
                 self._failures_in_row = 0
                 self._failing_until = time.monotonic() + self.retry_s
             with contextlib.suppress(ServerError), session_scope(self.engine) as session:
-                repository.note_ltv_failure(session, record.id, str(e))
+                records.note_ltv_failure(session, record.id, str(e))
             return None
         self._failures_in_row = 0
         with self._lock:
@@ -396,7 +396,7 @@ class LtvWorker(Service):
     def _augment_id(self, record_id: str) -> None:
         self._wait_for_quiet()
         with session_scope(self.engine) as session:
-            record = repository.get_record(session, record_id)
+            record = records.get_record(session, record_id)
         if record is not None and record.ltv_status is LtvStatus.PENDING:
             self.augment_record(record)
 

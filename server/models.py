@@ -146,10 +146,6 @@ class DeviceBase(SQLModel):
     """SHA-256 (lower-case hex) of the DER document-signing certificate registered for it."""
 
 
-class DeviceCreate(DeviceBase):
-    """What registering a device takes."""
-
-
 class DeviceHeartbeat(SQLModel):
     """A device's last heartbeat (`sohoa.status/1`) as the server recorded it; None where the
     device never said (or its last will, which measures nothing, came after)."""

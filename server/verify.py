@@ -58,7 +58,7 @@ from pyhanko_certvalidator.policy_decl import (
     RevocationCheckingRule,
 )
 
-from protocol.messages import RejectReason
+from protocol.reasons import RejectReason
 from server.errors import ConfigError, VerificationError
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Verdict:
 
     Attributes:
         valid: True only if every check passed.
-        reason: why it was rejected — a `protocol.messages.RejectReason` value — or None if valid.
+        reason: why it was rejected (`protocol.reasons.RejectReason`), or None if valid.
         detail: one sentence a person can act on; never personal data.
         signer_common_name: the signer certificate's commonName (a device_id), when readable.
         signer_unit: the signer certificate's organizationalUnitName (the unit), when present.
@@ -89,7 +89,7 @@ class Verdict:
     """
 
     valid: bool
-    reason: str | None
+    reason: RejectReason | None
     detail: str
     signer_common_name: str | None = None
     signer_unit: str | None = None
@@ -99,7 +99,7 @@ class Verdict:
     @property
     def retry_later(self) -> bool:
         """Whether the verdict is the server's own fault (no current CRL), not the sender's."""
-        return self.reason == RejectReason.REVOCATION_UNKNOWN.value
+        return self.reason is RejectReason.REVOCATION_UNKNOWN
 
 
 # --- CRLs ----------------------------------------------------------------------------------------
@@ -348,7 +348,7 @@ class Verifier:
             return replace(
                 verdict,
                 valid=False,
-                reason=RejectReason.SIGNATURE.value,
+                reason=RejectReason.SIGNATURE,
                 detail="the long-term copy does not begin with the bytes the device sent",
             )
         try:
@@ -357,9 +357,7 @@ class Verifier:
             log.warning("long-term copy could not be read: %s", type(e).__name__)
             problem = f"the long-term copy could not be read ({type(e).__name__})"
         if problem is not None:
-            return replace(
-                verdict, valid=False, reason=RejectReason.SIGNATURE.value, detail=problem
-            )
+            return replace(verdict, valid=False, reason=RejectReason.SIGNATURE, detail=problem)
         return replace(verdict, detail="signature valid; long-term copy holds only LTV updates")
 
     # --- internals ---
@@ -386,7 +384,7 @@ class Verifier:
         signed_by = _signer_verdict(status)
 
         def reject(reason: RejectReason, detail: str) -> Verdict:
-            return replace(signed_by, reason=reason.value, detail=detail)
+            return replace(signed_by, reason=reason, detail=detail)
 
         if not status.intact:
             return reject(
@@ -445,7 +443,7 @@ class Verifier:
             log.error("no CRL of %s%s%s: results are held back", ca_name, where, problems)
             return replace(
                 signed_by,
-                reason=RejectReason.REVOCATION_UNKNOWN.value,
+                reason=RejectReason.REVOCATION_UNKNOWN,
                 detail=f"the server has no CRL of {ca_name}{where}{problems}: publish one "
                 "(`sohoa provision crl`) where the server's crl_path points",
             )
@@ -454,7 +452,7 @@ class Verifier:
             if entry is not None:
                 return replace(
                     signed_by,
-                    reason=RejectReason.REVOKED_DEVICE.value,
+                    reason=RejectReason.REVOKED_DEVICE,
                     detail=_revoked_detail(entry, signed_by.signing_time),
                 )
         current = [
@@ -470,7 +468,7 @@ class Verifier:
             log.error("the CRL of %s%s is stale (nextUpdate %s)", ca_name, where, expired)
             return replace(
                 signed_by,
-                reason=RejectReason.REVOCATION_UNKNOWN.value,
+                reason=RejectReason.REVOCATION_UNKNOWN,
                 detail=f"the server's CRL of {ca_name}{where} is stale (its nextUpdate was "
                 f"{expired}): publish a fresh one (`sohoa provision crl`)",
             )
@@ -547,7 +545,7 @@ def _refuse_event_loop() -> None:
 
 
 def _reject(reason: RejectReason, detail: str) -> Verdict:
-    return Verdict(valid=False, reason=reason.value, detail=detail)
+    return Verdict(valid=False, reason=reason, detail=detail)
 
 
 def _revoked_detail(entry: x509.RevokedCertificate, claimed: dt.datetime | None) -> str:
@@ -596,7 +594,7 @@ def _signer_verdict(status: PdfSignatureStatus) -> Verdict:
         signing_time = signing_time.replace(tzinfo=dt.UTC)
     return Verdict(
         valid=False,
-        reason=RejectReason.SIGNATURE.value,
+        reason=RejectReason.SIGNATURE,
         detail="",
         signer_common_name=_one(subject.get("common_name")),
         signer_unit=_one(subject.get("organizational_unit_name")),

@@ -1,4 +1,4 @@
-"""Dependencies of the route handlers, as `Annotated` aliases (`SessionDep`, `SettingsDep`, ...).
+"""Dependencies of the route handlers, as `Annotated` aliases (`SessionDep`, `BlobsDep`, ...).
 
 Everything comes from `app.state`, which `create_app` fills: nothing here is created at import
 time, and a test's app gets its own engine and settings.
@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from server.blobs import BlobStore
-from server.config import ServerSettings
 
 
 def get_engine(request: Request) -> Engine:
@@ -29,12 +28,6 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_settings(request: Request) -> ServerSettings:
-    """The server's settings."""
-    settings: ServerSettings = request.app.state.settings
-    return settings
-
-
 def get_blobs(request: Request) -> BlobStore:
     """The blob store holding the signed PDFs."""
     blobs: BlobStore = request.app.state.blobs
@@ -43,5 +36,4 @@ def get_blobs(request: Request) -> BlobStore:
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]

@@ -39,7 +39,6 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
             app_engine.dispose()
 
     app = FastAPI(title="Sohoa repository", version="1", lifespan=lifespan)
-    app.state.settings = settings
     app.state.engine = app_engine
     app.state.blobs = BlobStore(settings.data_dir)
 

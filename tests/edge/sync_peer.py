@@ -31,7 +31,8 @@ from protocol.chunking import Reassembly
 from protocol.commands import Command, CommandName, CommandReply
 from protocol.encoding import decode, encode
 from protocol.errors import DecodeError
-from protocol.messages import RejectReason, ResultChunk, ResultManifest, sha256_hex
+from protocol.messages import ResultChunk, ResultManifest, sha256_hex
+from protocol.reasons import RejectReason
 from protocol.receiver import (
     Assemble,
     DropStaged,

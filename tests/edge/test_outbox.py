@@ -20,7 +20,8 @@ import pytest
 
 from edge.errors import OutboxError
 from edge.outbox import SCHEMA_VERSION, Outbox, State
-from protocol.messages import MAX_TEXT, Ack, AckStatus, RejectReason, sha256_hex
+from protocol.messages import MAX_TEXT, Ack, AckStatus, sha256_hex
+from protocol.reasons import RejectReason
 
 REPO = Path(__file__).resolve().parents[2]
 FIELDS = {"so_ky_hieu": "12/QĐ-UBND", "ho_ten": "Trần Thị Bình", "cccd": None}

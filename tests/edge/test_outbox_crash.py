@@ -43,7 +43,8 @@ CHILD = textwrap.dedent(
     import os, random, sys
     from pathlib import Path
     from edge.outbox import Outbox, OutboxItem, State
-    from protocol.messages import Ack, AckStatus, RejectReason
+    from protocol.messages import Ack, AckStatus
+    from protocol.reasons import RejectReason
 
     rnd = random.Random(int(sys.argv[2]))
     box = Outbox(Path(sys.argv[1]), retention_s=0.0)

@@ -171,11 +171,8 @@ def test_keep_stages_writes_each_pages_stage_images(tmp_path: Path) -> None:
         pytest.skip(CORPUS_MISSING)
     photo, scan = sorted(CORPUS.glob("*_photo.jpg"))[0], sorted(CORPUS.glob("*_scan_bw.png"))[0]
     out, stages = tmp_path / "out", tmp_path / "stages"
-    result = runner.invoke(
-        sohoa,
-        ["edge", "process", str(photo), str(scan), "--out", str(out)]
-        + ["--keep-stages", str(stages)],
-    )
+    arguments = ["edge", "process", str(photo), str(scan), "--out", str(out)]
+    result = runner.invoke(sohoa, [*arguments, "--keep-stages", str(stages)])
     assert result.exit_code == 0, result.output
     assert {p.name for p in stages.iterdir()} == {photo.stem, scan.stem}
     modes = {}

@@ -11,13 +11,13 @@ from protocol.messages import (
     FIELD_KEYS,
     Ack,
     AckStatus,
-    RejectReason,
     ResultChunk,
     ResultManifest,
     ResultMessage,
     chunk_count,
     sha256_hex,
 )
+from protocol.reasons import RejectReason
 from protocol.status import Heartbeat, LinkState
 from protocol.topics import DEVICE_ID_PATTERN
 

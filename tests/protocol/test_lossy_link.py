@@ -23,14 +23,8 @@ from hypothesis import strategies as st
 from protocol.chunking import Reassembly, ResultSource, build_messages
 from protocol.encoding import decode, encode
 from protocol.errors import DecodeError
-from protocol.messages import (
-    Ack,
-    AckStatus,
-    RejectReason,
-    ResultChunk,
-    ResultManifest,
-    sha256_hex,
-)
+from protocol.messages import Ack, AckStatus, ResultChunk, ResultManifest, sha256_hex
+from protocol.reasons import RejectReason
 from protocol.receiver import (
     Assemble,
     DropStaged,

@@ -15,7 +15,6 @@ from protocol.messages import (
     RESULT_SCHEMA,
     Ack,
     AckStatus,
-    RejectReason,
     ResultChunk,
     ResultManifest,
     ResultMessage,
@@ -23,6 +22,7 @@ from protocol.messages import (
     chunk_span,
     sha256_hex,
 )
+from protocol.reasons import RejectReason
 
 PDF = b"%PDF-1.7\n% signed result\n%%EOF\n"
 FIELDS = {"so_ky_hieu": "123/QĐ-UBND", "ho_ten": "Nguyễn Văn An", "cccd": None}
@@ -93,18 +93,18 @@ def test_a_changed_pdf_is_rejected_with_reason_hash() -> None:
     tampered = data[:-3] + b"XYZ"
     with pytest.raises(DecodeError) as caught:
         decode(tampered)
-    assert caught.value.reason == RejectReason.HASH.value == "hash"
+    assert caught.value.reason is RejectReason.HASH
     assert caught.value.result_id == RID  # the rejection can be addressed to the result
     with pytest.raises(DecodeError) as caught:
         ResultMessage("dev-01", "0" * 64, PDF, {}, AT)
-    assert caught.value.reason == "hash"
+    assert caught.value.reason is RejectReason.HASH
 
 
 def test_a_result_cut_in_transit_is_a_schema_error() -> None:
     data = encode(result())
     with pytest.raises(DecodeError) as caught:
         decode(data[:-1])
-    assert caught.value.reason == "schema"
+    assert caught.value.reason is RejectReason.SCHEMA
     assert "cut" in str(caught.value)
 
 
@@ -112,12 +112,12 @@ def test_an_oversized_result_is_rejected_with_reason_size() -> None:
     big = bytes(MAX_RESULT_BYTES + 1)
     with pytest.raises(DecodeError) as caught:
         ResultMessage.for_pdf("dev-01", big, {}, AT)
-    assert caught.value.reason == "size"
+    assert caught.value.reason is RejectReason.SIZE
     obj = header(encode(result()))
     obj["size"] = MAX_RESULT_BYTES + 1  # refused on the claim, before hashing anything
     with pytest.raises(DecodeError) as caught:
         decode(json.dumps(obj).encode() + b"\n" + PDF)
-    assert caught.value.reason == "size"
+    assert caught.value.reason is RejectReason.SIZE
 
 
 def test_a_rejection_needs_a_reason_and_only_a_rejection_has_one() -> None:
@@ -160,7 +160,7 @@ def test_a_long_detail_is_cut_not_refused() -> None:
 def test_constructing_with_another_schema_is_refused() -> None:
     with pytest.raises(DecodeError) as caught:
         Ack(result_id=RID, status=AckStatus.ACCEPTED, schema="sohoa.ack/9")
-    assert caught.value.reason == "schema"
+    assert caught.value.reason is RejectReason.SCHEMA
 
 
 def test_a_device_id_with_mqtt_wildcards_is_refused() -> None:
@@ -168,7 +168,7 @@ def test_a_device_id_with_mqtt_wildcards_is_refused() -> None:
     obj["device_id"] = "dev/+/#"
     with pytest.raises(DecodeError) as caught:
         decode(json.dumps(obj).encode() + b"\n" + PDF)
-    assert caught.value.reason == "schema"
+    assert caught.value.reason is RejectReason.SCHEMA
     with pytest.raises(TopicError):
         ResultMessage.for_pdf("dev/+", PDF, {}, AT)
 
@@ -214,7 +214,7 @@ def test_a_manifest_whose_chunk_count_disagrees_is_refused() -> None:
     obj["chunk_count"] = 2
     with pytest.raises(DecodeError) as caught:
         decode(json.dumps(obj).encode())
-    assert caught.value.reason == "schema" and caught.value.result_id == RID
+    assert caught.value.reason is RejectReason.SCHEMA and caught.value.result_id == RID
 
 
 def test_too_many_chunks_is_a_size_problem() -> None:
@@ -222,7 +222,7 @@ def test_too_many_chunks_is_a_size_problem() -> None:
         ResultManifest(
             "dev-01", RID, size=MAX_CHUNK_COUNT + 1, chunk_size=1, fields={}, created_at=AT
         )
-    assert caught.value.reason == "size"
+    assert caught.value.reason is RejectReason.SIZE
 
 
 def test_a_chunk_round_trips_with_raw_bytes() -> None:

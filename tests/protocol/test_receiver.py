@@ -8,15 +8,8 @@ import pytest
 
 from protocol.encoding import decode, encode
 from protocol.errors import DecodeError
-from protocol.messages import (
-    Ack,
-    AckStatus,
-    RejectReason,
-    ResultChunk,
-    ResultManifest,
-    ResultMessage,
-    sha256_hex,
-)
+from protocol.messages import Ack, AckStatus, ResultChunk, ResultManifest, ResultMessage, sha256_hex
+from protocol.reasons import RejectReason
 from protocol.receiver import (
     Assemble,
     DeviceStanding,

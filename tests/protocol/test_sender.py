@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.messages import MAX_CHUNK_COUNT, Ack, AckStatus, RejectReason
+from protocol.messages import MAX_CHUNK_COUNT, Ack, AckStatus
+from protocol.reasons import RejectReason
 from protocol.sender import (
     TRANSITIONS,
     WHOLE,

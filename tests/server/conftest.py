@@ -20,9 +20,9 @@ from edge.signing import DocumentSigner
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority, publish_crl
 from provisioning.softhsm import SoftHsmSetup
-from server import repository
 from server.db import session_scope
 from server.ltv import LtvAugmenter, LtvCopy
+from server.repository import devices
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import (
@@ -102,7 +102,7 @@ class IngestSigner:
     def register(self, engine: Engine, *, cert_sha256: str | None = None) -> None:
         """Register the device in the repository (under another certificate when given)."""
         with session_scope(engine) as s:
-            repository.register_device(
+            devices.register_device(
                 s, self.device_id, "UBND xã Vạn Thắng", cert_sha256 or self.cert_sha256
             )
 

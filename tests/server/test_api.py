@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from protocol.messages import sha256_hex
-from server import repository
 from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine, migrate, session_scope
 from server.models import LtvStatus
+from server.repository import devices, records
 
 DEVICE = "commune-02.kiosk"
 
@@ -45,9 +45,9 @@ def client(settings: ServerSettings, db_engine: Engine) -> Iterator[TestClient]:
 def _store(settings: ServerSettings, engine: Engine, pdf: bytes, **fields: str) -> str:
     """Store a result the way ingest does: blob first, then the merge."""
     with session_scope(engine) as s:
-        if repository.get_device(s, DEVICE) is None:
-            repository.register_device(s, DEVICE, "UBND phường Ninh Hiệp", sha256_hex(b"cert"))
-        outcome = repository.merge_result(
+        if devices.get_device(s, DEVICE) is None:
+            devices.register_device(s, DEVICE, "UBND phường Ninh Hiệp", sha256_hex(b"cert"))
+        outcome = records.merge_result(
             s,
             result_id=sha256_hex(pdf),
             device_id=DEVICE,
@@ -164,7 +164,7 @@ def test_the_long_term_copy_is_served_once_it_is_made(
 
     copy = pdf + b"\n% DSS and document timestamp"
     with session_scope(db_engine) as s:
-        assert repository.store_ltv_copy(
+        assert records.store_ltv_copy(
             s,
             record_id,
             status=LtvStatus.B_LTA,

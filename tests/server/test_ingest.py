@@ -8,23 +8,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from protocol.encoding import encode
-from protocol.messages import AckStatus, RejectReason, ResultChunk, ResultMessage, sha256_hex
+from protocol.messages import AckStatus, ResultChunk, ResultMessage, sha256_hex
+from protocol.reasons import RejectReason
 from provisioning.broker import Mosquitto
 from provisioning.ca import publish_crl
-from server import repository
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine, session_scope
 from server.errors import IngestError
-from server.ingest import IngestWorker
+from server.ingest import IngestCounter, IngestStats, IngestWorker
 from server.ltv import LtvAugmenter, LtvWorker
 from server.models import DeviceStatus, LtvStatus, Transfer, TransferChunk
+from server.repository import devices, records
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
@@ -65,7 +67,7 @@ def worker(
 
 def _records(engine: Engine) -> int:
     with session_scope(engine) as s:
-        return repository.count_records(s)
+        return records.count_records(s)
 
 
 def _staged(engine: Engine) -> tuple[int, int]:
@@ -74,6 +76,15 @@ def _staged(engine: Engine) -> tuple[int, int]:
         transfers = s.execute(select(func.count()).select_from(Transfer)).scalar_one()
         staged = s.execute(select(func.count()).select_from(TransferChunk)).scalar_one()
     return transfers, staged
+
+
+# --- counters ------------------------------------------------------------------------------------
+
+
+def test_every_counter_names_a_field_of_the_stats() -> None:
+    assert [c.value for c in IngestCounter] == [f.name for f in fields(IngestStats)]
+    once = IngestStats().bumped(IngestCounter.CHUNKS_STAGED)
+    assert once.chunks_staged == 1 and once.plus(once).chunks_staged == 2
 
 
 # --- whole results -------------------------------------------------------------------------------
@@ -92,7 +103,7 @@ def test_a_signed_result_is_stored_then_acked_and_a_redelivery_is_a_duplicate(
     assert ack.status is AckStatus.ACCEPTED, ack.detail
     assert ack.record_id is not None
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, ack.record_id)
+        record = records.get_record(s, ack.record_id)
         assert record is not None
         assert record.result_id == ack.result_id == sha256_hex(ingest_signer.small)
         assert record.signature_valid is True
@@ -106,7 +117,8 @@ def test_a_signed_result_is_stored_then_acked_and_a_redelivery_is_a_duplicate(
     assert again.status is AckStatus.DUPLICATE
     assert again.record_id == ack.record_id
     assert _records(db_engine) == 1
-    assert worker.stats().accepted == 1 and worker.stats().duplicates == 1
+    # The worker counts an answer after publishing it: wait for the count, do not race it.
+    wait_for(lambda: (worker.stats().accepted, worker.stats().duplicates) == (1, 1), "the counts")
 
 
 def test_garbage_naming_no_result_is_dropped_and_the_worker_goes_on(
@@ -187,7 +199,7 @@ def test_revoked_device_and_unregistered_signer_are_rejected(
     assert device.next_ack().reason is RejectReason.SIGNER_NOT_REGISTERED
 
     with session_scope(db_engine) as s:
-        repository.set_device_status(s, ingest_signer.device_id, DeviceStatus.REVOKED)
+        devices.set_device_status(s, ingest_signer.device_id, DeviceStatus.REVOKED)
     device.send(whole(device.device_id, ingest_signer.small))
     assert device.next_ack().reason is RejectReason.REVOKED_DEVICE
     device.send_chunked(ingest_signer.large, CHUNK)
@@ -247,7 +259,7 @@ def test_a_chunked_result_is_staged_assembled_merged_and_acked_once(
     assert ack.result_id == sha256_hex(pdf)
     print(f"\nchunked ingest of {len(pdf)} bytes in {CHUNK}-byte chunks: {seconds:.3f} s")
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, ack.record_id or "")
+        record = records.get_record(s, ack.record_id or "")
         assert record is not None and record.pdf_size == len(pdf)
         assert record.signature_valid and record.so_ky_hieu == FIELDS["so_ky_hieu"]
         stored = BlobStore(settings.data_dir).resolve(record.pdf_path).read_bytes()
@@ -437,13 +449,13 @@ def test_an_accepted_result_gets_its_long_term_copy_after_the_ack(
 
         def copied() -> bool:
             with session_scope(db_engine) as s:
-                record = repository.get_record(s, ack.record_id or "")
+                record = records.get_record(s, ack.record_id or "")
                 return record is not None and record.ltv_status is LtvStatus.B_LTA
 
         wait_for(copied, "the B-LTA copy", timeout=30)
     assert ltv.stats().made == 1
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, ack.record_id)
+        record = records.get_record(s, ack.record_id)
         assert record is not None and record.ltv_pdf_path is not None
         blobs = BlobStore(settings.data_dir)
         assert blobs.resolve(record.pdf_path).read_bytes() == ingest_signer.large

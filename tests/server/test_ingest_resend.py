@@ -20,7 +20,7 @@ from server.ingest import IngestWorker
 from server.verify import Verdict, Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
-from tests.server.peers import DevicePeer, manifest, running, server_settings, whole
+from tests.server.peers import DevicePeer, manifest, running, server_settings, wait_for, whole
 
 CHUNK = 64 * 1024
 
@@ -75,7 +75,8 @@ def test_copies_queued_behind_the_original_are_answered_without_verifying_again(
     assert [a.status for a in again] == [AckStatus.DUPLICATE] * 2
     assert {a.record_id for a in again} == {first.record_id}
     assert verifier.calls == 1
-    assert worker.stats().accepted == 1 and worker.stats().duplicates == 2
+    # The worker counts an answer after publishing it: wait for the count, do not race it.
+    wait_for(lambda: (worker.stats().accepted, worker.stats().duplicates) == (1, 2), "the counts")
 
 
 def test_a_resend_of_a_stored_result_costs_no_verification_whole_or_chunked(

@@ -33,11 +33,11 @@ from sqlalchemy import Engine
 
 from protocol.messages import sha256_hex
 from provisioning.ca import CertificateAuthority
-from server import repository
 from server.blobs import BlobStore
 from server.db import session_scope
 from server.ltv import LtvAugmenter, LtvCopy, LtvError, LtvWorker, verify_long_term
 from server.models import LtvStatus
+from server.repository import devices, records
 from server.verify import Verifier
 from tests.fixtures.token import SignedSample
 from tests.fixtures.tsa import TimestampAuthority
@@ -214,11 +214,11 @@ def test_a_centre_copy_must_begin_with_the_original(
 
 def _store(engine: Engine, blobs: BlobStore, sample: SignedSample) -> str:
     with session_scope(engine) as s:
-        repository.register_device(
+        devices.register_device(
             s, sample.device_id, sample.unit, sample.certificate.fingerprint(hashes.SHA256()).hex()
         )
         verdict = Verifier([sample.ca.cert]).verify(sample.signed, device_id=sample.device_id)
-        return repository.merge_result(
+        return records.merge_result(
             s,
             result_id=sha256_hex(sample.signed),
             device_id=sample.device_id,
@@ -238,7 +238,7 @@ def test_the_worker_makes_the_copy_beside_the_untouched_original(
     assert worker.augment_pending() == 1
     assert worker.augment_pending() == 0  # nothing left pending
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, record_id)
+        record = records.get_record(s, record_id)
     assert record is not None
     assert record.ltv_status is LtvStatus.B_LTA and record.ltv_error is None
     assert record.ltv_pdf_path is not None and record.ltv_at is not None
@@ -257,11 +257,11 @@ def test_a_failed_copy_stays_pending_with_its_reason(
     worker = LtvWorker(db_engine, blobs, down)
     assert worker.augment_pending() == 0
     with session_scope(db_engine) as s:
-        record = repository.get_record(s, record_id)
+        record = records.get_record(s, record_id)
         assert record is not None
         assert record.ltv_status is LtvStatus.PENDING and record.ltv_pdf_path is None
         assert record.ltv_error is not None and "127.0.0.1:9" in record.ltv_error
-        assert [r.id for r in repository.pending_ltv(s)] == [record_id]
+        assert [r.id for r in records.pending_ltv(s)] == [record_id]
     assert worker.stats().failed == 1
 
 
@@ -270,14 +270,14 @@ def test_a_record_that_cannot_be_copied_does_not_hold_the_others_back(
 ) -> None:
     blobs = BlobStore(tmp_path)
     with session_scope(db_engine) as s:
-        repository.register_device(
+        devices.register_device(
             s,
             signed_sample.device_id,
             signed_sample.unit,
             signed_sample.certificate.fingerprint(hashes.SHA256()).hex(),
         )
         lost = b"%PDF-1.7 a result whose blob was lost"
-        broken = repository.merge_result(
+        broken = records.merge_result(
             s,
             result_id=sha256_hex(lost),
             device_id=signed_sample.device_id,
@@ -293,8 +293,8 @@ def test_a_record_that_cannot_be_copied_does_not_hold_the_others_back(
     worker = LtvWorker(db_engine, blobs, augmenter)
     assert worker.augment_pending() == 1
     with session_scope(db_engine) as s:
-        assert [r.id for r in repository.pending_ltv(s)] == [broken]
-        record = repository.get_record(s, good)
+        assert [r.id for r in records.pending_ltv(s)] == [broken]
+        record = records.get_record(s, good)
         assert record is not None and record.ltv_status is LtvStatus.B_LTA
-        failed = repository.get_record(s, broken)
+        failed = records.get_record(s, broken)
         assert failed is not None and failed.ltv_error and "missing" in failed.ltv_error

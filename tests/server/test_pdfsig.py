@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from protocol.reasons import RejectReason
 from provisioning.ca import CertificateAuthority, write_certificate
 from server.ltv import LtvCopy
 from server.verify import Verifier
@@ -101,7 +102,7 @@ def test_pdfsig_sees_a_revocation_from_our_crl(signed_sample: SignedSample, tmp_
     ours = Verifier([signed_sample.ca.cert], crls=[crl]).verify(
         signed_sample.signed, device_id=signed_sample.device_id
     )
-    assert not ours.valid and ours.reason == "revoked_device"
+    assert not ours.valid and ours.reason is RejectReason.REVOKED_DEVICE
 
 
 def test_pdfsig_still_finds_the_b_lta_copy_valid(

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from typer.testing import CliRunner
 
-from protocol.messages import RejectReason
+from protocol.reasons import RejectReason
 from provisioning.ca import (
     CertificateAuthority,
     RevocationReason,
@@ -40,7 +40,7 @@ def _verify(verifier: Verifier, sample: SignedSample) -> Verdict:
 
 def _unknown(verdict: Verdict, *phrases: str) -> None:
     assert verdict.valid is False
-    assert verdict.reason == RejectReason.REVOCATION_UNKNOWN.value
+    assert verdict.reason is RejectReason.REVOCATION_UNKNOWN
     assert verdict.retry_later
     for phrase in phrases:
         assert phrase in verdict.detail
@@ -91,7 +91,7 @@ def test_a_revocation_published_by_provisioning_is_seen_without_a_restart(
 
     verdict = _verify(verifier, signed_sample)
     assert verdict.valid is False
-    assert verdict.reason == RejectReason.REVOKED_DEVICE.value
+    assert verdict.reason is RejectReason.REVOKED_DEVICE
     assert not verdict.retry_later
     assert "keyCompromise" in verdict.detail and "the document claims" in verdict.detail
     assert verdict.signer_common_name == signed_sample.device_id
@@ -113,7 +113,7 @@ def test_a_revoked_signer_is_refused_on_either_side_of_its_claimed_signing_time(
     )
     crl_file = publish_crl(ca_dir, tmp_path / "crl.pem")
     verdict = _verify(Verifier([signed_sample.ca.cert], crl_path=crl_file), signed_sample)
-    assert verdict.reason == RejectReason.REVOKED_DEVICE.value
+    assert verdict.reason is RejectReason.REVOKED_DEVICE
     assert f"{side} the signing time the document claims" in verdict.detail
     assert "cessationOfOperation" in verdict.detail
 
@@ -179,4 +179,4 @@ def test_the_server_settings_build_a_verifier_that_checks_revocation(
     _unknown(_verify(verifier, signed_sample))
     revoke_certificate(ca_dir, signed_sample.certificate)
     publish_crl(ca_dir, tmp_path / "none.pem")
-    assert _verify(verifier, signed_sample).reason == RejectReason.REVOKED_DEVICE.value
+    assert _verify(verifier, signed_sample).reason is RejectReason.REVOKED_DEVICE

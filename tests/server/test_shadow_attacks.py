@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from edge.signing import DocumentSigner
-from protocol.messages import RejectReason
+from protocol.reasons import RejectReason
 from provisioning.ca import CertificateAuthority
 from provisioning.softhsm import SoftHsmSetup
 from server.ltv import LtvAugmenter, verify_long_term
@@ -96,7 +96,7 @@ def test_an_attack_sent_by_a_device_is_rejected(
         assert _render(attacked, tmp_path, "attacked") != _render(shadowed.signed, tmp_path, "ok")
     verdict = ltv_verifier.verify(attacked, device_id=shadowed.device_id)
     assert verdict.valid is False
-    assert verdict.reason == RejectReason.SIGNATURE.value
+    assert verdict.reason is RejectReason.SIGNATURE
     assert "whole file" in verdict.detail or "could not be read" in verdict.detail
 
 
@@ -114,6 +114,6 @@ def test_an_attack_on_the_centre_copy_is_rejected(
         attacked, original=shadowed.signed, device_id=shadowed.device_id
     )
     assert centre.valid is False, name
-    assert centre.reason == RejectReason.SIGNATURE.value
+    assert centre.reason is RejectReason.SIGNATURE
     offline = verify_long_term(attacked, trust_roots=[signing_ca.cert], tsa_roots=[tsa.ca.cert])
     assert offline.valid is False, name

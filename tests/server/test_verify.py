@@ -15,7 +15,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
-from protocol.messages import RejectReason
+from protocol.reasons import RejectReason
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from server.errors import VerificationError
 from server.verify import Verdict, Verifier
@@ -29,7 +29,7 @@ def verifier(signed_sample: SignedSample) -> Verifier:
 
 def _rejected(verdict: Verdict, reason: RejectReason) -> None:
     assert verdict.valid is False
-    assert verdict.reason == reason.value, verdict.detail
+    assert verdict.reason is reason, verdict.detail
     assert verdict.detail
 
 

@@ -15,7 +15,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 
 from protocol.status import LinkState
-from server import repository
 from server.api.deps import SessionDep
 from server.errors import RepositoryError
 from server.models import (
@@ -28,12 +27,14 @@ from server.models import (
     DeviceSummary,
     utc_now,
 )
+from server.repository import commands, devices
+from server.repository.common import MAX_PAGE
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 DEFAULT_SILENT_AFTER_S = 900.0
-"""A device said online but not heard from for 15 minutes (three missed heartbeats at the
-agent's default 5 minutes) counts as silent."""
+"""A device said online but not heard from for 15 minutes (fifteen missed heartbeats at the
+agent's default `heartbeat_s` of 60 s: a field link may drop for minutes) counts as silent."""
 
 
 @router.get("")
@@ -44,11 +45,11 @@ def list_devices(
     device_status: Annotated[
         DeviceStatus | None, Query(alias="status", description="active or revoked")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DevicesPublic:
     """A page of devices by id, with each one's last heartbeat and last result."""
-    rows, count = repository.list_devices(
+    rows, count = devices.list_devices(
         session, link_state=link_state, unit=unit, status=device_status, limit=limit, offset=offset
     )
     return DevicesPublic(data=[_public(device, at) for device, at in rows], count=count)
@@ -60,14 +61,14 @@ def summary(
     silent_after_s: Annotated[float, Query(gt=0)] = DEFAULT_SILENT_AFTER_S,
 ) -> DeviceSummary:
     """The fleet at a glance: how many online, offline, silent, with errors; results waiting."""
-    return repository.device_summary(session, silent_after_s=silent_after_s, now=utc_now())
+    return devices.device_summary(session, silent_after_s=silent_after_s, now=utc_now())
 
 
 @router.get("/{device_id}")
 def read_device(session: SessionDep, device_id: str) -> DevicePublic:
     """One device: registration, last heartbeat, last result received."""
     device = _device_or_404(session, device_id)
-    return _public(device, repository.last_result_at(session, device_id))
+    return _public(device, devices.last_result_at(session, device_id))
 
 
 @router.post("/{device_id}/commands", status_code=status.HTTP_202_ACCEPTED)
@@ -77,7 +78,7 @@ def issue_command(
     """Queue a command for the device (`revoke` also revokes it in the repository)."""
     _device_or_404(session, device_id)
     try:
-        command = repository.issue_command(session, device_id, body.name, body.args)
+        command = commands.issue_command(session, device_id, body.name, body.args)
     except RepositoryError as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
     return DeviceCommandPublic.model_validate(command)
@@ -87,18 +88,18 @@ def issue_command(
 def list_commands(
     session: SessionDep,
     device_id: str,
-    limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> list[DeviceCommandPublic]:
     """The device's latest commands, newest first, with their replies."""
     _device_or_404(session, device_id)
     return [
         DeviceCommandPublic.model_validate(c)
-        for c in repository.list_commands(session, device_id, limit)
+        for c in commands.list_commands(session, device_id, limit)
     ]
 
 
 def _device_or_404(session: SessionDep, device_id: str) -> Device:
-    device = repository.get_device(session, device_id)
+    device = devices.get_device(session, device_id)
     if device is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no device {device_id}")
     return device

@@ -14,10 +14,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
-from server import repository
 from server.api.deps import BlobsDep, SessionDep
 from server.errors import RepositoryError
 from server.models import Record, RecordPublic, RecordsPublic
+from server.repository import records
+from server.repository.common import MAX_PAGE
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,14 @@ class PdfVariant(Enum):
 @router.get("")
 def list_records(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=repository.MAX_PAGE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RecordsPublic:
     """A page of records, newest first, and how many there are in all."""
-    records = repository.list_records(session, limit=limit, offset=offset)
+    page = records.list_records(session, limit=limit, offset=offset)
     return RecordsPublic(
-        data=[RecordPublic.model_validate(r) for r in records],
-        count=repository.count_records(session),
+        data=[RecordPublic.model_validate(r) for r in page],
+        count=records.count_records(session),
     )
 
 
@@ -93,7 +94,7 @@ def read_record_pdf(
 
 
 def _record_or_404(session: SessionDep, record_id: str) -> Record:
-    record = repository.get_record(session, record_id)
+    record = records.get_record(session, record_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no record {record_id}")
     return record

@@ -1,12 +1,15 @@
-"""Watching the appliances: their heartbeats, the commands sent to them, and the staging tables'
-housekeeping. One `DeviceWatcher` runs in each server process, beside its ingest workers.
+"""Watching the appliances over MQTT: their heartbeats, the commands sent to them, and the staging
+tables' housekeeping. One `DeviceWatcher` runs in each server process, beside its ingest workers
+(both started by `server.cli`). What an admin reads of the devices over HTTP is
+`server.api.routes.devices`; both go through `server.repository.devices`.
 
 Rules of this module:
 - Heartbeats are read through a plain (not shared) subscription with a clean session: at every
   (re)connection the broker sends each device's retained heartbeat (MQTT v5 section
   3.3.1.3), so a restarted server knows every appliance's last word at once; the last will
   (state offline) arrives the same way when an appliance vanishes. Every server process
-  records them; a late copy never overwrites a newer heartbeat (`repository.record_heartbeat`).
+  records them; a late copy never overwrites a newer heartbeat
+  (`repository.devices.record_heartbeat`).
 - Commands are queued in the database (by the API or the CLI) and published here: each is
   claimed by one process only, then published on the device's `cmd` topic with QoS 1 (the
   device's persistent session keeps it while the device is offline). The device's reply comes
@@ -30,13 +33,13 @@ from protocol import topics
 from protocol.encoding import decode, encode
 from protocol.errors import DecodeError, ProtocolError, TopicError
 from protocol.status import Heartbeat
-from server import repository, staging
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceCommand, utc_now
 from server.mqtt import Incoming
+from server.repository import commands, devices, staging
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ class DeviceWatcher(MqttConsumer):
             return
         try:
             with session_scope(self.engine) as session:
-                stored = repository.record_heartbeat(session, heartbeat)
+                stored = devices.record_heartbeat(session, heartbeat)
         except ServerError as e:
             log.error("cannot record the heartbeat of device %s: %s", where.device_id, e)
             return
@@ -108,7 +111,7 @@ class DeviceWatcher(MqttConsumer):
         """Claim and publish the queued commands; returns how many went out."""
         try:
             with session_scope(self.engine) as session:
-                claimed = repository.claim_queued_commands(session)
+                claimed = commands.claim_queued_commands(session)
         except ServerError as e:
             log.error("cannot read the queued commands: %s", e)
             return 0
@@ -154,7 +157,7 @@ def publish_command(publisher: CommandPublisher, command: DeviceCommand, engine:
         Whether the broker took it.
     """
     try:
-        message = repository.command_message(command)
+        message = commands.command_message(command)
         publisher.publish_and_wait(topics.cmd_topic(command.device_id), encode(message))
     except (IngestError, ProtocolError) as e:
         log.error(
@@ -162,7 +165,7 @@ def publish_command(publisher: CommandPublisher, command: DeviceCommand, engine:
         )
         try:
             with session_scope(engine) as session:
-                repository.requeue_command(session, command.command_id)
+                commands.requeue_command(session, command.command_id)
         except ServerError as again:
             log.error("cannot requeue command %s: %s", command.command_id, again)
         return False

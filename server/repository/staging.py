@@ -3,9 +3,8 @@ the repository's database (SQLite or PostgreSQL), so that any ingest worker, in 
 can finish a transfer another started.
 
 Rules of this module:
-- It is, with `repository`, the only module that queries the tables; it never commits: the
-  ingest worker owns each transaction, so a message's store writes and the answer it publishes
-  after them are one unit.
+- Unlike the repository's other modules it never commits: the ingest worker owns each
+  transaction, so a message's store writes and the answer it publishes after them are one unit.
 - Every write happens under `lock(session, device_id, result_id)`, taken first in the
   transaction: on PostgreSQL a transaction-scoped advisory lock on the (device, result) pair;
   on SQLite `BEGIN IMMEDIATE` (SQLite has one writer anyway; taking the write lock first means

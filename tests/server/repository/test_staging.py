@@ -1,5 +1,5 @@
-"""The staging store of chunked results (`server.staging`) on SQLite and PostgreSQL: what the
-receiver's `TransferState` is loaded from, the per-result lock, assembly, and expiry."""
+"""The staging store of chunked results (`server.repository.staging`) on SQLite and PostgreSQL:
+what the receiver's `TransferState` is loaded from, the per-result lock, assembly, and expiry."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from protocol.messages import sha256_hex
 from protocol.receiver import DeviceStanding, StagedChunk
-from server import repository, staging
 from server.db import session_scope
 from server.models import DeviceStatus
+from server.repository import devices, records, staging
 from tests.server.peers import chunks, manifest
 
 DEVICE = "test-stage-01"
@@ -24,7 +24,7 @@ SIZE = 300
 
 def _register(engine: Engine) -> None:
     with session_scope(engine) as s:
-        repository.register_device(s, DEVICE, "UBND xã Vạn Thắng", sha256_hex(b"cert"))
+        devices.register_device(s, DEVICE, "UBND xã Vạn Thắng", sha256_hex(b"cert"))
 
 
 def _stage(engine: Engine, indexes: list[int], *, with_manifest: bool = True) -> None:
@@ -60,7 +60,7 @@ def test_the_state_of_a_transfer_as_the_receiver_sees_it(db_engine: Engine) -> N
         staging.drop(s, DEVICE, rid)
         s.commit()
         assert not staging.load_state(s, DEVICE, rid).staged
-        repository.set_device_status(s, DEVICE, DeviceStatus.REVOKED)
+        devices.set_device_status(s, DEVICE, DeviceStatus.REVOKED)
         assert staging.load_state(s, DEVICE, rid).device is DeviceStanding.REVOKED
 
 
@@ -79,7 +79,7 @@ def test_nothing_is_staged_for_a_result_merged_meanwhile(db_engine: Engine) -> N
     _register(db_engine)
     rid = sha256_hex(PDF)
     with session_scope(db_engine) as s:
-        repository.merge_result(
+        records.merge_result(
             s,
             result_id=rid,
             device_id=DEVICE,

@@ -20,15 +20,15 @@ from protocol.encoding import encode
 from protocol.messages import sha256_hex
 from protocol.status import Heartbeat, LinkState
 from provisioning.broker import Mosquitto
-from server import repository
 from server.api.main import create_app
 from server.cli import app as server_app
 from server.config import ServerSettings
 from server.db import session_scope
-from server.devices import DeviceWatcher
 from server.ingest import IngestWorker
 from server.models import CommandState, Device, DeviceStatus
+from server.repository import commands, devices
 from server.verify import Verifier
+from server.watcher import DeviceWatcher
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
 from tests.server.peers import DevicePeer, running, server_settings, wait_for
@@ -40,12 +40,12 @@ NOW = dt.datetime(2025, 3, 1, 2, 30, tzinfo=dt.UTC)
 def _register(engine: Engine, *device_ids: str, unit: str = UNIT) -> None:
     with session_scope(engine) as s:
         for device_id in device_ids:
-            repository.register_device(s, device_id, unit, sha256_hex(device_id.encode()))
+            devices.register_device(s, device_id, unit, sha256_hex(device_id.encode()))
 
 
 def _device(engine: Engine, device_id: str) -> Device:
     with session_scope(engine) as s:
-        device = repository.get_device(s, device_id)
+        device = devices.get_device(s, device_id)
     assert device is not None
     return device
 
@@ -107,14 +107,15 @@ def test_heartbeats_and_the_last_will_are_recorded_and_shown(
         wait_for(
             lambda: _device(db_engine, device_id).link_state is LinkState.OFFLINE, "the last will"
         )
-        assert watcher.heartbeats == 2
+        # The watcher counts a heartbeat after committing it: wait for the count.
+        wait_for(lambda: watcher.heartbeats == 2, "both heartbeats counted")
     device = _device(db_engine, device_id)
     assert device.queue_depth == 3  # the last measurements stay visible
     assert device.status_at == NOW
 
     # A restarted server learns each device's last word from the retained heartbeat at once.
     with session_scope(db_engine) as s:
-        stored = repository.get_device(s, device_id)
+        stored = devices.get_device(s, device_id)
         assert stored is not None
         stored.link_state = None
         s.add(stored)
@@ -130,10 +131,10 @@ def test_a_late_heartbeat_never_overwrites_a_newer_one(db_engine: Engine) -> Non
     _register(db_engine, "test-order-01")
     with session_scope(db_engine) as s:
         newer = _heartbeat("test-order-01", NOW, queue_depth=1)
-        assert repository.record_heartbeat(s, newer)
+        assert devices.record_heartbeat(s, newer)
         older = _heartbeat("test-order-01", NOW - dt.timedelta(minutes=5), queue_depth=9)
-        assert not repository.record_heartbeat(s, older)
-        assert not repository.record_heartbeat(s, _heartbeat("test-unregistered"))
+        assert not devices.record_heartbeat(s, older)
+        assert not devices.record_heartbeat(s, _heartbeat("test-unregistered"))
     assert _device(db_engine, "test-order-01").queue_depth == 1
 
 
@@ -141,14 +142,14 @@ def test_the_fleet_in_the_api_filters_and_summary(db_engine: Engine, client: Tes
     _register(db_engine, "fleet-a", "fleet-b", "fleet-c")
     _register(db_engine, "fleet-d", unit="UBND xã Vạn Thắng")
     with session_scope(db_engine) as s:
-        repository.record_heartbeat(s, _heartbeat("fleet-a", queue_depth=5))
-        repository.record_heartbeat(
+        devices.record_heartbeat(s, _heartbeat("fleet-a", queue_depth=5))
+        devices.record_heartbeat(
             s, _heartbeat("fleet-b", queue_depth=2, oldest_pending_age_s=900.0, last_error="x")
         )
-        repository.record_heartbeat(
+        devices.record_heartbeat(
             s, Heartbeat.last_will("fleet-c"), received_at=NOW - dt.timedelta(hours=1)
         )
-        repository.set_device_status(s, "fleet-d", DeviceStatus.REVOKED)
+        devices.set_device_status(s, "fleet-d", DeviceStatus.REVOKED)
 
     page = client.get("/api/devices", params={"limit": 2}).json()
     assert page["count"] == 4 and [d["device_id"] for d in page["data"]] == ["fleet-a", "fleet-b"]
@@ -222,7 +223,8 @@ def test_a_command_posted_to_the_api_is_sent_answered_and_recorded(
                 return bool(listed[0]["state"] == "answered")
 
             wait_for(answered, "the device's reply")
-            assert w.stats().replies == 1
+            # The worker counts a reply after committing it: wait for the count.
+            wait_for(lambda: w.stats().replies == 1, "the reply counted")
         listed = client.get(f"/api/devices/{device_id}/commands").json()
         assert listed[0]["command_id"] == command_id
         assert listed[0]["reply_status"] == "ok" and listed[0]["reply_detail"] == "ping done"
@@ -253,13 +255,13 @@ def test_revoke_needs_a_reason_and_revokes_the_device(
 def test_commands_are_claimed_once(db_engine: Engine) -> None:
     _register(db_engine, "test-claim-01")
     with session_scope(db_engine) as s:
-        command = repository.issue_command(s, "test-claim-01", CommandName.PING)
-        assert [c.command_id for c in repository.claim_queued_commands(s)] == [command.command_id]
-        assert repository.claim_queued_commands(s) == []
-        assert not repository.claim_command(s, command.command_id)
-        repository.requeue_command(s, command.command_id)
-        assert repository.claim_command(s, command.command_id)
-        stored = repository.get_command(s, command.command_id)
+        command = commands.issue_command(s, "test-claim-01", CommandName.PING)
+        assert [c.command_id for c in commands.claim_queued_commands(s)] == [command.command_id]
+        assert commands.claim_queued_commands(s) == []
+        assert not commands.claim_command(s, command.command_id)
+        commands.requeue_command(s, command.command_id)
+        assert commands.claim_command(s, command.command_id)
+        stored = commands.get_command(s, command.command_id)
         assert stored is not None and stored.state is CommandState.SENT
 
 

@@ -1,0 +1,32 @@
+"""Why a result is rejected: the one vocabulary the receiver's acks, the decoder's errors and the
+server's signature verdicts share, so that a reason travels from where it is found to the ack
+as the same value, never re-read from a string."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class RejectReason(Enum):
+    """Why a result was rejected; the device shows it and stops retrying that result.
+
+    On the wire (`Ack.reason`) a reason is its value; `str()` gives the value too, for logs and
+    the details a person reads.
+    """
+
+    SCHEMA = "schema"
+    VERSION = "version"
+    SIZE = "size"
+    HASH = "hash"
+    SIGNATURE = "signature"
+    UNKNOWN_DEVICE = "unknown_device"
+    REVOKED_DEVICE = "revoked_device"
+    SIGNER_NOT_REGISTERED = "signer_not_registered"
+    DEVICE_MISMATCH = "device_mismatch"
+    REVOCATION_UNKNOWN = "revocation_unknown"
+    """The server could not establish whether the signer is revoked (its CRL is missing or
+    stale): a fault on the server's side, so a server leaves such a result unanswered and the
+    device sends it again later, rather than rejecting it with this reason."""
+
+    def __str__(self) -> str:
+        return self.value

@@ -1,0 +1,17 @@
+"""The provincial repository's reads and writes, one module per resource: the only package that
+queries the tables (`server.models`).
+
+    devices    the registered appliances, their last heartbeat, the fleet at a glance
+    commands   commands queued for a device, claimed, published, answered
+    records    verified results, merged once, and their long-term-validation copies
+    staging    chunked results in transit: `protocol.receiver`'s store
+    common     what they share: the page cap, committing a unit of work, NFC text
+
+Rules of this package:
+- Route handlers and workers call these functions; they never build SQL themselves.
+- A function of `devices`, `commands` or `records` that writes commits its own unit of work (like
+  the FastAPI template's `crud.py`): when it returns, what it wrote is durable, so the caller may
+  ack it. `staging` never commits: the ingest worker owns each of its transactions.
+- Merging is idempotent by `result_id` (the SHA-256 of the signed PDF): a second delivery, even
+  one racing the first from another worker or process, finds the first record and writes nothing.
+"""

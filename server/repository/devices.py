@@ -1,0 +1,243 @@
+"""The registered appliances: registration and revocation, their last heartbeat (stored on the
+device's row), when each last delivered a result, and the fleet at a glance.
+
+A late heartbeat never overwrites a newer one (`record_heartbeat`): every server process records
+the heartbeats it reads, in whatever order they come.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from protocol.errors import TopicError
+from protocol.status import Heartbeat, LinkState
+from protocol.topics import validate_device_id
+from server.errors import RepositoryError
+from server.models import Device, DeviceStatus, DeviceSummary, Record, utc_now
+from server.repository.common import MAX_PAGE, aware, commit, nfc
+
+log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def register_device(
+    session: Session, device_id: str, unit: str, signing_cert_sha256: str
+) -> Device:
+    """Register a device and its document-signing certificate, or update a registered one.
+
+    Args:
+        session: an open session.
+        device_id: the device's id (its certificates' commonName).
+        unit: the administrative unit it belongs to.
+        signing_cert_sha256: SHA-256 of the signer's DER certificate, hex (colons allowed).
+
+    Returns:
+        The device row, committed.
+
+    Raises:
+        RepositoryError: an argument is invalid, the device was revoked (a revoked device is
+            never silently reactivated), or the database refused the write.
+    """
+    try:
+        validate_device_id(device_id)
+    except TopicError as e:
+        raise RepositoryError(str(e)) from e
+    fingerprint = signing_cert_sha256.replace(":", "").lower()
+    if not _SHA256.match(fingerprint):
+        raise RepositoryError(
+            "signing_cert_sha256 must be the certificate's SHA-256 in hex (64 digits)"
+        )
+    if not unit.strip():
+        raise RepositoryError(f"device {device_id}: the unit must not be empty")
+    device = session.get(Device, device_id)
+    if device is not None and device.status is DeviceStatus.REVOKED:
+        raise RepositoryError(
+            f"device {device_id} was revoked: enroll the appliance under a new device id"
+        )
+    if device is None:
+        device = Device(device_id=device_id, unit=nfc(unit), signing_cert_sha256=fingerprint)
+    else:
+        device.unit = nfc(unit)
+        device.signing_cert_sha256 = fingerprint
+    session.add(device)
+    commit(session, f"register device {device_id}")
+    session.refresh(device)
+    log.info("device %s registered", device_id)
+    return device
+
+
+def get_device(session: Session, device_id: str) -> Device | None:
+    """The device registered as `device_id`, or None."""
+    return session.get(Device, device_id)
+
+
+def set_device_status(session: Session, device_id: str, status: DeviceStatus) -> Device:
+    """Activate or revoke a device; its later results are accepted or rejected accordingly.
+
+    Raises:
+        RepositoryError: no such device, or the database refused the write.
+    """
+    device = session.get(Device, device_id)
+    if device is None:
+        raise RepositoryError(f"no device {device_id} is registered")
+    device.status = status
+    session.add(device)
+    commit(session, f"set status of device {device_id}")
+    session.refresh(device)
+    log.info("device %s is now %s", device_id, status.value)
+    return device
+
+
+def list_devices(
+    session: Session,
+    *,
+    link_state: LinkState | None = None,
+    unit: str | None = None,
+    status: DeviceStatus | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[Sequence[tuple[Device, dt.datetime | None]], int]:
+    """A page of devices (by id) with when each last delivered a result, and how many match.
+
+    Args:
+        link_state: only devices whose last heartbeat says this.
+        unit: only devices of this unit.
+        status: only active or only revoked devices.
+        limit: at most this many (capped at `MAX_PAGE`).
+        offset: how many to skip.
+    """
+    conditions: list[Any] = []
+    if link_state is not None:
+        conditions.append(col(Device.link_state) == link_state)
+    if unit is not None:
+        conditions.append(col(Device.unit) == nfc(unit))
+    if status is not None:
+        conditions.append(col(Device.status) == status)
+    last = (
+        select(Record.device_id, func.max(Record.received_at).label("last_result_at"))
+        .group_by(col(Record.device_id))
+        .subquery()
+    )
+    statement = (
+        select(Device, last.c.last_result_at)
+        .outerjoin(last, last.c.device_id == Device.device_id)
+        .where(*conditions)
+        .order_by(col(Device.device_id))
+        .offset(max(0, offset))
+        .limit(max(0, min(limit, MAX_PAGE)))
+    )
+    rows = [(device, aware(at)) for device, at in session.execute(statement).all()]
+    count = session.exec(select(func.count()).select_from(Device).where(*conditions)).one()
+    return rows, count
+
+
+def last_result_at(session: Session, device_id: str) -> dt.datetime | None:
+    """When the repository last stored a result from `device_id`."""
+    at = session.exec(
+        select(func.max(Record.received_at)).where(col(Record.device_id) == device_id)
+    ).one()
+    return aware(at)
+
+
+def device_summary(session: Session, *, silent_after_s: float, now: dt.datetime) -> DeviceSummary:
+    """The fleet at a glance (`DeviceSummary`).
+
+    Args:
+        silent_after_s: a device said online but not heard from for longer counts as silent.
+        now: the current time (UTC).
+    """
+
+    def count_if(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    silent_since = now - dt.timedelta(seconds=silent_after_s)
+    online = col(Device.link_state) == LinkState.ONLINE
+    row = session.execute(
+        sa_select(
+            func.count(),
+            count_if(col(Device.status) == DeviceStatus.ACTIVE),
+            count_if(col(Device.status) == DeviceStatus.REVOKED),
+            count_if(online),
+            count_if(col(Device.link_state) == LinkState.OFFLINE),
+            count_if(col(Device.link_state) == LinkState.STOPPED),
+            count_if(col(Device.link_state).is_(None)),
+            count_if(online & (col(Device.status_received_at) < silent_since)),
+            count_if(col(Device.last_error).is_not(None)),
+            func.coalesce(func.sum(Device.queue_depth), 0),
+            func.max(Device.oldest_pending_age_s),
+        ).select_from(Device)
+    ).one()
+    return DeviceSummary(
+        devices=row[0],
+        active=row[1],
+        revoked=row[2],
+        online=row[3],
+        offline=row[4],
+        stopped=row[5],
+        never_heard=row[6],
+        silent=row[7],
+        silent_after_s=silent_after_s,
+        with_errors=row[8],
+        queued_results=row[9],
+        oldest_pending_age_s=row[10],
+    )
+
+
+# --- heartbeats ---------------------------------------------------------------------------------
+
+
+def record_heartbeat(
+    session: Session, heartbeat: Heartbeat, received_at: dt.datetime | None = None
+) -> bool:
+    """Store a device's heartbeat (or its last will) on its row, and commit.
+
+    A last will (state offline, measured nothing) changes only the link state and the time it
+    came: the last measurements stay visible. A heartbeat measured before the one already
+    stored (a late copy, read by a slower server process) is ignored.
+
+    Returns:
+        Whether it was stored (False for an unregistered device or a stale heartbeat).
+
+    Raises:
+        RepositoryError: the database refused the write.
+    """
+    device = session.get(Device, heartbeat.device_id)
+    if device is None:
+        return False
+    measured_at = _parse_time(heartbeat.at)
+    if measured_at is not None and device.status_at is not None and measured_at < device.status_at:
+        return False
+    device.link_state = heartbeat.state
+    device.status_received_at = received_at or utc_now()
+    if heartbeat.at is not None or heartbeat.state is not LinkState.OFFLINE:
+        device.status_at = measured_at
+        device.queue_depth = heartbeat.queue_depth
+        device.oldest_pending_age_s = heartbeat.oldest_pending_age_s
+        device.disk_free_bytes = heartbeat.disk_free_bytes
+        device.token_present = heartbeat.token_present
+        device.versions = dict(heartbeat.versions) or None
+        device.last_error = heartbeat.last_error
+    session.add(device)
+    commit(session, f"record the heartbeat of device {heartbeat.device_id}")
+    return True
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    """A device's ISO 8601 timestamp as an aware UTC datetime; None if absent or unreadable
+    (a naive one is taken as UTC, which the protocol prescribes)."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)

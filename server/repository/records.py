@@ -1,0 +1,246 @@
+"""The verified results: merged once by `result_id` (the SHA-256 of the signed PDF), listed and
+read back, and pointed at their long-term-validation copy once `server.ltv` has made it.
+
+A second delivery of a result, even one racing the first from another worker or process, finds
+the first record and writes nothing (`merge_result`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from protocol.messages import FIELD_KEYS
+from server.errors import RepositoryError
+from server.models import LtvStatus, Record, utc_now
+from server.repository.common import MAX_PAGE, nfc
+
+log = logging.getLogger(__name__)
+
+
+class SignatureVerdict(Protocol):
+    """What the merge needs of a verification verdict (`server.verify.Verdict` has it)."""
+
+    @property
+    def valid(self) -> bool:
+        """Whether the signature verified against the trust roots."""
+
+    @property
+    def signer_common_name(self) -> str | None:
+        """The signing certificate's commonName."""
+
+    @property
+    def signing_time(self) -> dt.datetime | None:
+        """When the document was signed."""
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    """What `merge_result` did.
+
+    Attributes:
+        record_id: the repository record holding the result (new or already there).
+        created: True if this call stored it, False if it was already present (a duplicate).
+    """
+
+    record_id: str
+    created: bool
+
+
+def merge_result(
+    session: Session,
+    *,
+    result_id: str,
+    device_id: str,
+    fields: Mapping[str, str | None],
+    verdict: SignatureVerdict,
+    pdf_path: str,
+    pdf_size: int,
+    received_at: dt.datetime | None = None,
+) -> MergeOutcome:
+    """Store a verified result once; a result already present is left as it is.
+
+    Args:
+        session: an open session with no pending changes (this function commits or rolls back).
+        result_id: SHA-256 hex of the signed PDF.
+        device_id: the (registered) device that delivered it.
+        fields: the document's fields; keys other than `FIELD_KEYS` are ignored, text is
+            normalised to NFC.
+        verdict: the signature verdict (`server.verify.Verdict`).
+        pdf_path: where the blob store keeps the PDF, relative to its data_dir.
+        pdf_size: the PDF's size in bytes.
+        received_at: when the server received it (default: now, UTC).
+
+    Returns:
+        The record's id and whether this call created it.
+
+    Raises:
+        RepositoryError: the database refused the write for another reason than a duplicate
+            (an unregistered device, a lost connection).
+    """
+    existing = _record_id_of(session, result_id)
+    if existing is not None:
+        return MergeOutcome(record_id=existing, created=False)
+    known: dict[str, Any] = {
+        k: nfc(v) if v is not None else None for k, v in fields.items() if k in FIELD_KEYS
+    }
+    record = Record(
+        result_id=result_id,
+        device_id=device_id,
+        signer_common_name=verdict.signer_common_name,
+        signature_valid=verdict.valid,
+        signing_time=verdict.signing_time,
+        received_at=received_at or utc_now(),
+        pdf_path=pdf_path,
+        pdf_size=pdf_size,
+        **known,
+    )
+    session.add(record)
+    try:
+        session.commit()
+    except IntegrityError as e:
+        # Another worker stored the same result between our read and our insert: the unique
+        # index on result_id refused ours. Theirs is the record.
+        session.rollback()
+        existing = _record_id_of(session, result_id)
+        if existing is None:
+            raise RepositoryError(
+                f"cannot store result {result_id} of device {device_id}: {e.orig}"
+            ) from e
+        return MergeOutcome(record_id=existing, created=False)
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise RepositoryError(f"cannot store result {result_id}: {e}") from e
+    log.info("result %s of device %s stored as record %s", result_id, device_id, record.id)
+    return MergeOutcome(record_id=record.id, created=True)
+
+
+def get_record(session: Session, record_id: str) -> Record | None:
+    """The record `record_id`, or None."""
+    return session.get(Record, record_id)
+
+
+def get_record_by_result(session: Session, result_id: str) -> Record | None:
+    """The record holding the result whose PDF has SHA-256 `result_id`, or None."""
+    return session.exec(select(Record).where(Record.result_id == result_id)).first()
+
+
+def list_records(session: Session, limit: int = 50, offset: int = 0) -> Sequence[Record]:
+    """A page of records, newest first.
+
+    Args:
+        limit: at most this many (capped at `MAX_PAGE`).
+        offset: how many to skip.
+    """
+    limit = max(0, min(limit, MAX_PAGE))
+    statement = (
+        select(Record)
+        .order_by(col(Record.received_at).desc(), col(Record.id))
+        .offset(max(0, offset))
+        .limit(limit)
+    )
+    return session.exec(statement).all()
+
+
+def count_records(session: Session) -> int:
+    """How many records the repository holds."""
+    return session.exec(select(func.count()).select_from(Record)).one()
+
+
+# --- long-term-validation copies ------------------------------------------------------------------
+
+
+def pending_ltv(session: Session, limit: int = 100) -> Sequence[Record]:
+    """Records still waiting for their long-term-validation copy: those never tried first, then
+    those that failed before; oldest first within each.
+
+    Args:
+        limit: at most this many (capped at `MAX_PAGE`).
+    """
+    statement = (
+        select(Record)
+        .where(Record.ltv_status == LtvStatus.PENDING)
+        .order_by(col(Record.ltv_error).is_not(None), col(Record.received_at), col(Record.id))
+        .limit(max(0, min(limit, MAX_PAGE)))
+    )
+    return session.exec(statement).all()
+
+
+def store_ltv_copy(
+    session: Session,
+    record_id: str,
+    *,
+    status: LtvStatus,
+    pdf_path: str,
+    size: int,
+    made_at: dt.datetime | None = None,
+) -> bool:
+    """Point a pending record at its long-term-validation copy (already in the blob store).
+
+    Only a record still pending is changed, so two servers augmenting the same record at once
+    leave the first copy in place (the second blob is merely unreferenced).
+
+    Args:
+        session: an open session with no pending changes (this function commits).
+        record_id: the record.
+        status: what the copy is (B-LT or B-LTA).
+        pdf_path: where the blob store keeps the copy, relative to its data_dir.
+        size: its size in bytes.
+        made_at: when it was made (default: now, UTC).
+
+    Returns:
+        True if this call stored it, False if the record was no longer pending (or is gone).
+
+    Raises:
+        RepositoryError: `status` is PENDING, or the database refused the write.
+    """
+    if status is LtvStatus.PENDING:
+        raise RepositoryError("a long-term copy is B-LT or B-LTA, not pending")
+    statement = (
+        update(Record)
+        .where(col(Record.id) == record_id, col(Record.ltv_status) == LtvStatus.PENDING)
+        .values(
+            ltv_status=status,
+            ltv_pdf_path=pdf_path,
+            ltv_size=size,
+            ltv_at=made_at or utc_now(),
+            ltv_error=None,
+        )
+    )
+    try:
+        updated = session.exec(statement).rowcount
+        session.commit()
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise RepositoryError(f"cannot store the long-term copy of record {record_id}: {e}") from e
+    return bool(updated)
+
+
+def note_ltv_failure(session: Session, record_id: str, error: str) -> None:
+    """Record why the long-term copy of a (still pending) record could not be made.
+
+    Raises:
+        RepositoryError: the database refused the write.
+    """
+    statement = (
+        update(Record)
+        .where(col(Record.id) == record_id, col(Record.ltv_status) == LtvStatus.PENDING)
+        .values(ltv_error=error[:500])
+    )
+    try:
+        session.exec(statement)
+        session.commit()
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise RepositoryError(f"cannot note the LTV failure of record {record_id}: {e}") from e
+
+
+def _record_id_of(session: Session, result_id: str) -> str | None:
+    return session.exec(select(Record.id).where(Record.result_id == result_id)).first()
