@@ -8,10 +8,10 @@ from enum import IntEnum
 
 import typer
 
-from cli.bench_sync import bench_sync
 from cli.demo import demo
 from edge.cli import app as edge_app
 from edge.errors import EdgeError
+from harness.bench_sync import bench_sync
 from provisioning.cli import app as provision_app
 from provisioning.errors import ProvisioningError
 from server.cli import app as server_app
@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(edge_app, name="edge", help="The appliance: process pages, enroll, sync.")
-# The sync benchmark drives edge and server together, so it lives in cli/, not in server/.
+# The sync benchmark drives edge and server together: a thin entry into the harness.
 server_app.command("bench-sync")(bench_sync)
 app.add_typer(server_app, name="server", help="The provincial server: API and ingest.")
 app.add_typer(provision_app, name="provision", help="CA, devices, broker configuration.")

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli.sync_harness import AgentProcess, Broker
 from edge.cli import app as edge_app
 from edge.config import EdgeSettings
 from edge.outbox import Outbox, State
 from edge.sync_agent import REFRESH_S, SyncAgent, SyncReport
+from harness.processes import AgentProcess, Broker
 from protocol.commands import CommandName, ReplyStatus
 from protocol.status import LinkState
 from provisioning.ca import CertificateAuthority

@@ -1,11 +1,11 @@
 """Sync under faults, with real processes: `sohoa edge sync` agents, Mosquitto, `sohoa server
 run|ingest`, SoftHSM-signed results, SQLite and PostgreSQL.
 
-Each test provisions its own fleet (`cli.fleet`), breaks something for real (SIGKILL of the agent
-or of the server, a broker restart or crash, the same result sent twice, a week without a broker,
-two ingest processes racing on PostgreSQL) and ends with the same checks: every result is in the
-repository exactly once, every signature verifies again here (with the registered signer), every
-stored PDF is intact, and no outbox holds a result still waiting.
+Each test provisions its own fleet (`harness.fleet`), breaks something for real (SIGKILL of the
+agent or of the server, a broker restart or crash, the same result sent twice, a week without a
+broker, two ingest processes racing on PostgreSQL) and ends with the same checks: every result is
+in the repository exactly once, every signature verifies again here (with the registered signer),
+every stored PDF is intact, and no outbox holds a result still waiting.
 """
 
 from __future__ import annotations
@@ -28,8 +28,16 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, func, select
 
-from cli.fleet import Audit, Fleet, ResultMaker, audit_repository, fill_in_parallel, provision_fleet
-from cli.sync_harness import (
+from edge.outbox import Outbox, State
+from harness.fleet import (
+    Audit,
+    Fleet,
+    ResultMaker,
+    audit_repository,
+    fill_in_parallel,
+    provision_fleet,
+)
+from harness.processes import (
     AgentProcess,
     Broker,
     PostgresCluster,
@@ -37,7 +45,6 @@ from cli.sync_harness import (
     server_nodes,
     wait_for,
 )
-from edge.outbox import Outbox, State
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, ResultMessage
 from protocol.topics import ack_topic, result_topic

@@ -3,7 +3,7 @@ into the server, measured, beside the raw throughput of the same payloads throug
 
 One run, in a throw-away folder (kept with `--workdir`):
 
-1. provisions a fleet (`cli.fleet`): a CA and its CRL, one SoftHSM token holding N document-
+1. provisions a fleet (`harness.fleet`): a CA and its CRL, one SoftHSM token holding N document-
    signing keys, N appliances each with its own transport certificate, the broker's files, the
    repository (SQLite, or a throw-away PostgreSQL cluster) with every appliance registered;
 2. starts Mosquitto, then the agents' processes (several appliances each, on threads), which sign
@@ -44,11 +44,11 @@ import paho.mqtt.client as paho
 import typer
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cli.bench_agents import WorkerPlan, worker_main
-from cli.fleet import SERVER_IDENTITY, Fleet, audit_repository, provision_fleet
-from cli.sync_harness import (
+from harness.bench_agents import WorkerPlan, worker_main
+from harness.errors import HarnessError
+from harness.fleet import SERVER_IDENTITY, Fleet, audit_repository, provision_fleet
+from harness.processes import (
     Broker,
-    HarnessError,
     PostgresCluster,
     cpu_seconds,
     peak_rss_bytes,

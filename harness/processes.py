@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from cli.errors import DemoError
-from cli.fleet import Fleet
+from harness.errors import HarnessError
+from harness.fleet import Fleet
 from provisioning.broker import Mosquitto
 from provisioning.errors import BrokerError
 from support.lifecycle import Service
@@ -42,11 +42,6 @@ INGEST_READY = re.compile(r"ingest-\d+ (connected to|listening on) ")
 """What an ingest worker logs once it has joined the shared subscription (server.consumer)."""
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
-
-
-class HarnessError(DemoError):
-    """A child process of the benchmark or of a fault test did not start or misbehaved; the
-    message carries the end of its log."""
 
 
 def free_port() -> int:
