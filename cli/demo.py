@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from cli.errors import DemoError
 from cli.report import print_report
-from cli.services import ServerProcess, free_port
+from cli.services import ServerProcess
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ocr import OcrEngine
@@ -56,6 +56,7 @@ from provisioning.softhsm import init_token, write_softhsm_conf
 from server.db import make_engine, migrate
 from server.errors import ServerError
 from server.repository import register_device
+from support.sockets import free_port
 
 DEVICE_ID = "demo-appliance-01"
 UNIT = "UBND xã Vạn Thắng"

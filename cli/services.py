@@ -7,7 +7,6 @@ an operator would, as a separate process, and waits until its API answers.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,6 @@ import httpx
 from cli.errors import DemoError
 from support.lifecycle import Service
 from support.process import log_tail, stop_child
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class ServerProcess(Service):

@@ -19,7 +19,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,19 +36,12 @@ from provisioning.broker import Mosquitto
 from provisioning.errors import BrokerError
 from support.lifecycle import Service
 from support.process import log_tail, stop_child
+from support.sockets import free_port
 
 INGEST_READY = re.compile(r"ingest-\d+ (connected to|listening on) ")
 """What an ingest worker logs once it has joined the shared subscription (server.consumer)."""
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def peak_rss_bytes(pid: int | None) -> int | None:
