@@ -31,7 +31,6 @@ from sqlmodel import Session
 
 from cli.errors import DemoError
 from cli.report import print_report
-from cli.services import ServerProcess
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ocr import OcrEngine
@@ -55,6 +54,7 @@ from provisioning.errors import ProvisioningError
 from provisioning.softhsm import init_token, write_softhsm_conf
 from server.db import make_engine, migrate
 from server.errors import ServerError
+from server.process import ServerProcess
 from server.repository import register_device
 from support.sockets import free_port
 
@@ -184,7 +184,9 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
                     api_port=api_port,
                 )
             )
-            services.enter_context(ServerProcess(config, server_dir / "server.log", api_url))
+            services.enter_context(
+                ServerProcess(config, server_dir / "server.log", api_port=api_port)
+            )
 
         with stage("render"):
             sample = render_sample_result(seed)

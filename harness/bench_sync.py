@@ -45,15 +45,11 @@ import typer
 from paho.mqtt.enums import CallbackAPIVersion
 
 from harness.bench_agents import WorkerPlan, worker_main
+from harness.broker import Broker
 from harness.errors import HarnessError
 from harness.fleet import SERVER_IDENTITY, Fleet, audit_repository, provision_fleet
-from harness.processes import (
-    Broker,
-    PostgresCluster,
-    cpu_seconds,
-    peak_rss_bytes,
-    server_nodes,
-)
+from harness.postgres import PostgresCluster
+from harness.processes import cpu_seconds, peak_rss_bytes, server_nodes
 from protocol.topics import Kind, all_devices_filter
 from provisioning.broker import prepare_broker
 from provisioning.ca import CertificateAuthority
@@ -297,7 +293,7 @@ def _run(
     seconds["sync"] = time.perf_counter() - clock
     cpu_after = [cpu_seconds(broker.pid), *(cpu_seconds(n.pid) for n in nodes)]
     broker_rss = peak_rss_bytes(broker.pid)
-    server_rss = [node.peak_rss() for node in nodes]
+    server_rss = [peak_rss_bytes(node.pid) for node in nodes]
     for node in nodes:
         node.stop()
 

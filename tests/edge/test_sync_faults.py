@@ -26,7 +26,8 @@ from edge.cli import app as edge_app
 from edge.config import EdgeSettings
 from edge.outbox import Outbox, State
 from edge.sync_agent import REFRESH_S, SyncAgent, SyncReport
-from harness.processes import AgentProcess, Broker
+from harness.broker import Broker
+from harness.processes import AgentProcess
 from protocol.commands import CommandName, ReplyStatus
 from protocol.status import LinkState
 from provisioning.ca import CertificateAuthority

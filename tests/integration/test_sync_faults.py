@@ -29,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, func, select
 
 from edge.outbox import Outbox, State
+from harness.broker import Broker
 from harness.fleet import (
     Audit,
     Fleet,
@@ -37,19 +38,14 @@ from harness.fleet import (
     fill_in_parallel,
     provision_fleet,
 )
-from harness.processes import (
-    AgentProcess,
-    Broker,
-    PostgresCluster,
-    ServerNode,
-    server_nodes,
-    wait_for,
-)
+from harness.postgres import PostgresCluster
+from harness.processes import AgentProcess, server_nodes, wait_for
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, ResultMessage
 from protocol.topics import ack_topic, result_topic
 from server.db import make_engine
 from server.models import Record, TransferChunk
+from server.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +66,7 @@ class Rig:
         self.fleet: Fleet = provision_fleet(workdir, devices, database_url=database_url)
         self.broker = Broker(self.fleet.broker_files)
         self.broker.start()
-        self.children: list[AgentProcess | ServerNode] = []
+        self.children: list[AgentProcess | ServerProcess] = []
         self._engine = make_engine(self.fleet.database_url)
 
     def configure(self, **edge: Any) -> None:
