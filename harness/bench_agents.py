@@ -37,7 +37,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.outbox import Outbox, State
 from edge.sync_agent import SyncAgent
-from harness.fleet import Appliance, Fleet, ResultMaker
+from harness.fleet import Appliance, Fleet
+from harness.results import ResultMaker
 from protocol.encoding import encode
 from protocol.messages import ResultMessage
 from protocol.topics import result_topic

@@ -44,10 +44,11 @@ import paho.mqtt.client as paho
 import typer
 from paho.mqtt.enums import CallbackAPIVersion
 
+from harness.audit import audit_repository
 from harness.bench_agents import WorkerPlan, worker_main
 from harness.broker import Broker
 from harness.errors import HarnessError
-from harness.fleet import SERVER_IDENTITY, Fleet, audit_repository, provision_fleet
+from harness.fleet import Fleet, provision_fleet
 from harness.postgres import PostgresCluster
 from harness.processes import cpu_seconds, peak_rss_bytes, server_nodes
 from protocol.topics import Kind, all_devices_filter
@@ -191,7 +192,7 @@ class RawSubscriber:
         )
         context = ssl.create_default_context(cafile=str(fleet.ca_file))
         context.load_cert_chain(
-            str(fleet.server_dir / "mqtt.pem"), str(fleet.server_dir / "mqtt-key.pem")
+            str(fleet.province.server_cert_file), str(fleet.province.server_key_file)
         )
         self._client.tls_set_context(context)
         self._client.on_message = self._on_message
@@ -346,7 +347,7 @@ def _anchor(
     files = prepare_broker(
         fleet.workdir / "anchor-broker",
         CertificateAuthority.load(fleet.ca_file.parent),
-        server_identity=SERVER_IDENTITY,
+        server_identity=fleet.province.server_identity,
     )
     with Broker(files) as broker:
         return _raw_through(config, fleet, broker, agents, groups)

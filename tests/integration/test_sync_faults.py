@@ -29,17 +29,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, func, select
 
 from edge.outbox import Outbox, State
+from harness.audit import Audit, audit_repository
 from harness.broker import Broker
-from harness.fleet import (
-    Audit,
-    Fleet,
-    ResultMaker,
-    audit_repository,
-    fill_in_parallel,
-    provision_fleet,
-)
+from harness.fleet import Fleet, provision_fleet
 from harness.postgres import PostgresCluster
 from harness.processes import AgentProcess, server_nodes, wait_for
+from harness.results import ResultMaker, fill_in_parallel
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, ResultMessage
 from protocol.topics import ack_topic, result_topic
