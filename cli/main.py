@@ -11,7 +11,7 @@ import typer
 from cli.demo import demo
 from edge.cli import app as edge_app
 from edge.errors import EdgeError
-from harness.bench_sync import bench_sync
+from harness.bench_command import bench_sync
 from provisioning.cli import app as provision_app
 from provisioning.errors import ProvisioningError
 from server.cli import app as server_app

@@ -1,5 +1,7 @@
-"""`sohoa server bench-sync`: N simulated appliances flush M signed results each through Mosquitto
-into the server, measured, beside the raw throughput of the same payloads through the same broker.
+"""The sync benchmark: N simulated appliances flush M signed results each through Mosquitto into
+the server, measured, beside the raw throughput of the same payloads through the same broker.
+`run_bench` runs it once; `sohoa server bench-sync` (`harness.bench_command`) and `bench.sync`
+call it.
 
 One run, in a throw-away folder (kept with `--workdir`):
 
@@ -16,13 +18,13 @@ One run, in a throw-away folder (kept with `--workdir`):
 5. reads the broker's and the server's peak memory, audits the repository (every result once,
    every signature valid, every stored PDF intact) and the outboxes (nothing left waiting).
 
-It ends with one JSON line: `sent`, `acked`, `in_repository`, `duplicates`, `results_per_s`,
-`p50_s`, `p95_s`, `raw_results_per_s`, `ratio`, memory figures and more.
+Its figures (the command's last line, one JSON object): `sent`, `acked`, `in_repository`,
+`duplicates`, `results_per_s`, `p50_s`, `p95_s`, `raw_results_per_s`, `ratio`, memory figures
+and more.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import multiprocessing
@@ -35,13 +37,11 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
-from enum import StrEnum
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import paho.mqtt.client as paho
-import typer
 from paho.mqtt.enums import CallbackAPIVersion
 
 from harness.audit import audit_repository
@@ -63,13 +63,6 @@ RAW_MESSAGES = 600
 steady rate, a few seconds at the raw path's speed."""
 REVERIFY = 50
 """Stored PDFs verified again by the audit (the server verified every one already)."""
-
-
-class Database(StrEnum):
-    """The repositories the benchmark runs on."""
-
-    SQLITE = "sqlite"
-    POSTGRESQL = "postgresql"
 
 
 @dataclass(frozen=True)
@@ -452,87 +445,3 @@ def _delta(before: float | None, after: float | None) -> float | None:
 
 def _mb(value: int | None) -> float | None:
     return round(value / MB, 1) if value else None
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        low, _, high = text.partition("-")
-        pair = (int(low), int(high or low))
-    except ValueError:
-        raise typer.BadParameter(f"give a range in KB like 200-500, not {text!r}") from None
-    if not 0 < pair[0] <= pair[1]:
-        raise typer.BadParameter(f"give a range in KB like 200-500, not {text!r}")
-    return pair
-
-
-def bench_sync(
-    devices: Annotated[int, typer.Option(min=1, max=1000, help="Simulated appliances.")] = 10,
-    results: Annotated[int, typer.Option(min=1, help="Results per appliance.")] = 10,
-    database: Annotated[
-        Database, typer.Option(help="The repository: SQLite, or a throw-away PostgreSQL cluster.")
-    ] = Database.SQLITE,
-    size_kb: Annotated[str, typer.Option(help="Size range of the signed PDFs, in KB.")] = "200-500",
-    rate: Annotated[
-        float | None,
-        typer.Option(
-            help="Offer results at this rate (results/s over the fleet) instead of "
-            "flushing full outboxes; latency is then from each result's enqueue."
-        ),
-    ] = None,
-    agents_per_process: Annotated[
-        int, typer.Option(min=1, help="Appliances per agents process.")
-    ] = 25,
-    ingest_processes: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Server processes: one `server run`, the rest `server ingest` (default 2).",
-        ),
-    ] = None,
-    ingest_workers: Annotated[
-        int | None, typer.Option(min=1, help="Ingest workers per server process (default 2).")
-    ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds the sync phase may take.")] = 900.0,
-    workdir: Annotated[Path | None, typer.Option(help="Keep everything in this folder.")] = None,
-) -> None:
-    """Measure sync: N appliances flush M signed results through Mosquitto into the server."""
-    config = BenchConfig(
-        devices=devices,
-        results=results,
-        database=database.value,
-        size_kb=_parse_size(size_kb),
-        rate=rate,
-        agents_per_process=agents_per_process,
-        ingest_processes=ingest_processes,
-        ingest_workers=ingest_workers,
-        timeout=timeout,
-        workdir=workdir.resolve() if workdir else None,
-    )
-    try:
-        figures = run_bench(config)
-    except HarnessError as e:
-        typer.echo(f"sohoa: error: {e}", err=True)
-        raise typer.Exit(1) from e
-    _print_summary(figures)
-    typer.echo(json.dumps(figures, ensure_ascii=False))
-    if figures["lost"] or figures["duplicates"] or figures["invalid_signatures"]:
-        raise typer.Exit(1)
-
-
-def _print_summary(f: dict[str, Any]) -> None:
-    lines = [
-        f"{f['devices']} appliances x {f['results_per_device']} results ({f['mean_result_kb']} KB "
-        f"mean), {f['database']}, {f['mode']}"
-        + (f" at {f['offered_rate']}/s" if f["offered_rate"] else ""),
-        f"acked {f['acked']}/{f['sent']}, in repository {f['in_repository']}, duplicates "
-        f"{f['duplicates']}, lost {f['lost']}, invalid signatures {f['invalid_signatures']}",
-        f"ours:   {f['results_per_s']} results/s ({f['mb_per_s']} MB/s) verified and merged; "
-        f"latency p50 {f['p50_s']} s, p95 {f['p95_s']} s (from {f['latency_from']})",
-        f"anchor: {f['raw_results_per_s']} results/s ({f['raw_mb_per_s']} MB/s) paho -> Mosquitto "
-        f"-> plain subscriber; ratio {f['ratio']}",
-        f"memory: broker {f['broker_peak_rss_mb']} MB, server {f['server_peak_rss_mb']} MB, "
-        f"agents {f['agents_peak_rss_mb']} MB (peak RSS)",
-        f"CPU s during sync: {f['cpu_s']} (server {f['server_cpu_ms_per_result']} ms/result)",
-    ]
-    for line in lines:
-        typer.echo(line)
