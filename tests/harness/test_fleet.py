@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session
 
 from edge.config import load_edge_settings
@@ -13,7 +14,11 @@ from server.db import make_engine
 from server.repository import get_device
 
 
-def test_a_fleet_is_enrolled_registered_and_configured(tmp_path: Path) -> None:
+def test_a_fleet_is_enrolled_registered_and_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fleet points SOFTHSM2_CONF at its own token store: the suite's is put back afterwards.
+    monkeypatch.delenv("SOFTHSM2_CONF", raising=False)
     fleet = provision_fleet(tmp_path / "fleet", 3, prefix="t")
     assert [a.device_id for a in fleet.appliances] == ["t-001", "t-002", "t-003"]
     assert len({a.key_id for a in fleet.appliances}) == 3
