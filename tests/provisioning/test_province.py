@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 from edge.config import load_edge_settings
 from edge.token import Token
 from provisioning.ca import CertificateAuthority, read_certificate
-from provisioning.province import Province, provision_province, write_config
+from provisioning.province import ApplianceIdentity, Province, provision_province, write_config
 from server.config import load_server_settings
 
 DEVICE_ID = "province-test-01"
@@ -47,15 +47,23 @@ def test_a_province_has_its_ca_crl_token_server_identity_and_broker(province: Pr
     assert f"user {province.server_identity}" in province.broker_files.acl_file.read_text()
 
 
-def test_an_appliance_is_enrolled_with_its_key_on_the_token(
+@pytest.fixture
+def enrolled(
     province: Province, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[ApplianceIdentity, x509.Certificate]:
+    """An appliance enrolled on the province's token, and the certificate the token holds."""
     monkeypatch.setenv("SOFTHSM2_CONF", str(province.softhsm.conf_path))
     with Token.open(
         province.softhsm.module_path, label=province.token_label, pin=province.user_pin
     ) as token:
         device = province.enroll(token, DEVICE_ID, KEY_ID, province.workdir / "device")
-        on_token = token.certificate(KEY_ID)
+        return device, token.certificate(KEY_ID)
+
+
+def test_an_appliance_is_enrolled_with_its_key_on_the_token(
+    province: Province, enrolled: tuple[ApplianceIdentity, x509.Certificate]
+) -> None:
+    device, on_token = enrolled
     ca = CertificateAuthority.load(province.ca_file.parent)
     signing = read_certificate(device.signing_cert_file)
     assert signing == on_token
@@ -67,13 +75,9 @@ def test_an_appliance_is_enrolled_with_its_key_on_the_token(
 
 
 def test_the_server_and_the_appliance_accept_the_settings_it_gives(
-    province: Province, monkeypatch: pytest.MonkeyPatch
+    province: Province, enrolled: tuple[ApplianceIdentity, x509.Certificate]
 ) -> None:
-    monkeypatch.setenv("SOFTHSM2_CONF", str(province.softhsm.conf_path))
-    with Token.open(
-        province.softhsm.module_path, label=province.token_label, pin=province.user_pin
-    ) as token:
-        device = province.enroll(token, DEVICE_ID, KEY_ID, province.workdir / "device")
+    device, _ = enrolled
     server_dir = province.server_dir
     server = load_server_settings(
         write_config(
