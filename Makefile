@@ -1,7 +1,7 @@
 # Two commands do everything: `make demo` and `make test`. Both set up first (scripts/setup.sh).
 VENV := .venv
 BIN := $(VENV)/bin
-PY_DIRS := protocol edge server provisioning support cli tests bench
+PY_DIRS := protocol edge server provisioning support cli harness tests bench
 
 .PHONY: setup demo test test-fast lint format bench clean
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.sync [--only flush-sqlite,flush-postgresql,rate-10] [--quick]
 
-Runs the standard configurations of `sohoa server bench-sync` (`cli.bench_sync.run_bench`), each
+Runs the standard configurations of `sohoa server bench-sync` (`harness.bench_sync.run_bench`), each
 in its own throw-away folder, and prints for each our figure, its anchor's and their ratio:
 
 - flush-sqlite: 100 appliances x 100 realistic results (200-500 KB, PAdES on SoftHSM) flushed
@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from cli.bench_sync import BenchConfig, run_bench
+from harness.bench_sync import BenchConfig, run_bench
 
 log = logging.getLogger("bench.sync")
 

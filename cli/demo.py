@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import logging
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -28,14 +27,10 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from cli.errors import DemoError
 from cli.report import print_report
-from cli.services import ServerProcess, free_port
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ocr import OcrPool
@@ -47,24 +42,18 @@ from edge.signing import DocumentSigner, signature_box
 from edge.sync_agent import SyncAgent
 from edge.token import Token
 from protocol.errors import ProtocolError
-from provisioning.broker import Mosquitto, prepare_broker
-from provisioning.ca import (
-    CertificateAuthority,
-    Profile,
-    new_key,
-    publish_crl,
-    write_certificate,
-    write_private_key,
-)
+from provisioning.broker import Mosquitto
 from provisioning.errors import ProvisioningError
-from provisioning.softhsm import init_token, write_softhsm_conf
+from provisioning.province import ApplianceIdentity, provision_province, write_config
 from server.db import make_engine, migrate
 from server.errors import ServerError
+from server.process import ServerProcess
 from server.repository.devices import register_device
+from support.sockets import free_port
 
 DEVICE_ID = "demo-appliance-01"
 UNIT = "UBND xã Vạn Thắng"
-SERVER_IDENTITY = "sohoa-server"
+LOCATION = "Vạn Ninh"
 TOKEN_LABEL = "sohoa-demo"  # noqa: S105 (a label, not a secret)
 SIGNING_KEY_ID = bytes.fromhex("01")
 
@@ -153,70 +142,46 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
     stage = _Stages(result.seconds, workdir)
     with stage("workdir", timed=False):
         workdir.mkdir(parents=True, exist_ok=True)
-    user_pin = secrets.token_hex(4)
     total = time.perf_counter()
 
     with ExitStack() as services:
         with stage("provision"):
-            ca = CertificateAuthority.create("Sohoa Demo Provincial CA")
-            result.ca_cert_path = ca.save(workdir / "ca")
-            crl_path = publish_crl(workdir / "ca")  # none revoked: the server checks against it
-            hsm = write_softhsm_conf(workdir / "token")
+            province = provision_province(
+                workdir,
+                ca_name="Sohoa Demo Provincial CA",
+                token_label=TOKEN_LABEL,
+                unit=UNIT,
+                location=LOCATION,
+            )
+            result.ca_cert_path = province.ca_file
             # SoftHSM reads its configuration when the PKCS#11 library is first loaded.
-            os.environ.update(hsm.env())
-            init_token(hsm, TOKEN_LABEL, so_pin=secrets.token_hex(8), user_pin=user_pin)
+            os.environ.update(province.softhsm.env())
             token = services.enter_context(
-                Token.open(hsm.module_path, label=TOKEN_LABEL, pin=user_pin)
+                Token.open(province.softhsm.module_path, label=TOKEN_LABEL, pin=province.user_pin)
             )
-            token.generate_signing_key(SIGNING_KEY_ID, label="document-signing")
-            csr = token.make_csr(SIGNING_KEY_ID, DEVICE_ID)
-            signing_cert = ca.issue_from_csr(csr, DEVICE_ID, Profile.DOCUMENT_SIGNING, unit=UNIT)
-            token.import_certificate(signing_cert, SIGNING_KEY_ID, label="document-signing")
-            device_dir = workdir / "device"
-            write_certificate(signing_cert, device_dir / "signing.pem")
-            transport_key = new_key()
-            write_private_key(transport_key, device_dir / "transport-key.pem")
-            write_certificate(
-                ca.issue(transport_key.public_key(), DEVICE_ID, Profile.TLS_CLIENT, unit=UNIT),
-                device_dir / "transport.pem",
-            )
-            server_dir = workdir / "server"
-            server_key = new_key()
-            write_private_key(server_key, server_dir / "mqtt-key.pem")
-            write_certificate(
-                ca.issue(server_key.public_key(), SERVER_IDENTITY, Profile.TLS_CLIENT),
-                server_dir / "mqtt.pem",
-            )
-            broker_files = prepare_broker(workdir / "broker", ca, server_identity=SERVER_IDENTITY)
+            device = province.enroll(token, DEVICE_ID, SIGNING_KEY_ID, workdir / "device")
+            server_dir = province.server_dir
             database_url = f"sqlite:///{server_dir / 'repository.db'}"
-            engine = make_engine(database_url)
-            migrate(engine)
-            register_device_with_cert(engine, signing_cert)
-            engine.dispose()
+            register_appliance(database_url, device)
 
         with stage("broker", look=workdir / "broker"):
-            broker = services.enter_context(Mosquitto(broker_files))
+            broker = services.enter_context(Mosquitto(province.broker_files))
 
         server_log = server_dir / "server.log"
         with stage("server", look=server_log):
             api_port = free_port()
             api_url = f"http://127.0.0.1:{api_port}"
-            config = server_dir / "server.toml"
-            config.write_text(
-                _toml(
+            config = write_config(
+                server_dir / "server.toml",
+                province.server_config(
                     database_url=database_url,
-                    data_dir=str(server_dir),
+                    data_dir=server_dir,
                     broker_host=broker.host,
                     broker_port=broker.port,
-                    ca_file=str(result.ca_cert_path),
-                    crl_path=str(crl_path),
-                    cert_file=str(server_dir / "mqtt.pem"),
-                    key_file=str(server_dir / "mqtt-key.pem"),
-                    api_host="127.0.0.1",
                     api_port=api_port,
-                )
+                ),
             )
-            services.enter_context(ServerProcess(config, server_log, api_url))
+            services.enter_context(ServerProcess(config, server_log, api_port=api_port))
 
         with stage("render"):
             sample = render_sample_result(seed)
@@ -230,18 +195,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
         result.fields = dict(processed.fields)
 
         edge_settings = EdgeSettings(
-            device_id=DEVICE_ID,
-            data_dir=device_dir / "data",
-            broker_host=broker.host,
-            broker_port=broker.port,
-            ca_file=result.ca_cert_path,
-            cert_file=device_dir / "transport.pem",
-            key_file=device_dir / "transport-key.pem",
-            pkcs11_module=hsm.module_path,
-            token_label=TOKEN_LABEL,
-            signing_key_id=SIGNING_KEY_ID.hex(),
-            organisation=UNIT,
-            location="Vạn Ninh",
+            **province.edge_config(device, broker_host=broker.host, broker_port=broker.port)
         )
         with stage("sign", look=workdir / "token"):
             # As the appliance signs: with the Nghị định 30 box its settings describe.
@@ -249,7 +203,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
                 token,
                 SIGNING_KEY_ID,
                 organisation=UNIT,
-                location="Vạn Ninh",
+                location=LOCATION,
                 box=signature_box(edge_settings),
             )
             signed = signer.sign(processed.pdf)
@@ -282,16 +236,16 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
     return result
 
 
-def register_device_with_cert(engine: Engine, signing_cert: x509.Certificate) -> None:
-    """Register the demo device and its token certificate with the server's repository."""
-    with Session(engine) as session:
-        register_device(
-            session,
-            device_id=DEVICE_ID,
-            unit=UNIT,
-            signing_cert_sha256=signing_cert.fingerprint(hashes.SHA256()).hex(),
-        )
-        session.commit()
+def register_appliance(database_url: str, appliance: ApplianceIdentity) -> None:
+    """Migrate the server's repository and register the demo appliance with its signer."""
+    engine = make_engine(database_url)
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            register_device(session, appliance.device_id, UNIT, appliance.signing_cert_sha256)
+            session.commit()
+    finally:
+        engine.dispose()
 
 
 def _get_json(url: str) -> dict[str, Any]:
@@ -300,10 +254,6 @@ def _get_json(url: str) -> dict[str, Any]:
         raise DemoError(f"GET {url} answered {response.status_code}: {response.text[:200]}")
     data: dict[str, Any] = response.json()
     return data
-
-
-def _toml(**values: str | int) -> str:
-    return "".join(f"{k} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in values.items())
 
 
 def _utc_now() -> str:

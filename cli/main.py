@@ -15,13 +15,13 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from cli.bench_sync import bench_sync
 from cli.demo import demo
 from cli.errors import DemoError
-from cli.sync_harness import HarnessError
 from edge.cli import app as edge_app
 from edge.errors import ConfigError as EdgeConfigError
 from edge.errors import EdgeError, IncompleteError
+from harness.bench_command import bench_sync
+from harness.errors import HarnessError
 from protocol.errors import ProtocolError
 from provisioning.cli import app as provision_app
 from provisioning.errors import ProvisioningError
@@ -76,7 +76,7 @@ EXIT_CODES: tuple[tuple[type[Exception], ExitCode], ...] = (
     (EdgeConfigError, ExitCode.CONFIG),
     (ServerConfigError, ExitCode.CONFIG),
     (IncompleteError, ExitCode.INCOMPLETE),
-    # Then each family's base class (a subclass before its base: HarnessError is a DemoError).
+    # Then each family's base class (a subclass before its base).
     (EdgeError, ExitCode.EDGE),
     (ServerError, ExitCode.SERVER),
     (ProvisioningError, ExitCode.PROVISIONING),
@@ -125,7 +125,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(edge_app, name="edge", help="The appliance: detect and process pages, sync.")
-# The sync benchmark drives edge and server together, so it lives in cli/, not in server/.
+# The sync benchmark drives edge and server together: a thin entry into the harness.
 server_app.command("bench-sync")(bench_sync)
 app.add_typer(server_app, name="server", help="The provincial server: API and ingest.")
 app.add_typer(provision_app, name="provision", help="CA, devices, broker configuration.")

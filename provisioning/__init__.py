@@ -1,5 +1,5 @@
 """Provisioning: the provincial certificate authority, device enrollment material, broker
-configuration and token initialisation.
+configuration, token initialisation, and a whole province set up on one machine (`province`).
 
 A library that the server and the CLI use; it imports neither `edge` nor `server`.
 """

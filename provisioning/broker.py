@@ -44,7 +44,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -64,6 +63,7 @@ from provisioning.errors import BrokerError
 from support.files import write_atomic
 from support.lifecycle import Service
 from support.process import log_tail, stop_child
+from support.sockets import free_port
 
 log = logging.getLogger(__name__)
 
@@ -273,16 +273,8 @@ def prepare_broker(
     )
     write_certificate(cert, files.cert_file)
     write_atomic(files.acl_file, acl_rules(server_identity).encode(), mode=0o600)
-    files.write_config(port if port is not None else free_port())
+    files.write_config(port if port is not None else free_port(HOST))
     return files
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (bound to port 0, released)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Mosquitto(Service):
@@ -327,7 +319,7 @@ class Mosquitto(Service):
             )
         # A port chosen by binding port 0 may be taken again before Mosquitto binds it: retry.
         for _attempt in range(3):
-            self.port = free_port()
+            self.port = free_port(HOST)
             self.files.write_config(self.port)
             if self._start_once(program, timeout):
                 log.info("mosquitto (pid %s) listening on %s:%s", self.pid, self.host, self.port)

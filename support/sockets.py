@@ -1,4 +1,5 @@
-"""Socket options the MQTT clients of the appliance and the server share."""
+"""Sockets: the options the MQTT clients of the appliance and the server share, and a free port
+for the services the demo, the tests and the harness start on this machine."""
 
 from __future__ import annotations
 
@@ -6,6 +7,20 @@ import logging
 import socket
 
 log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on `host` that nothing listens on right now (bound to port 0, released).
+
+    Another process may take it before the caller binds it: whoever starts a service on it
+    retries with a fresh one when the bind fails (`provisioning.broker.Mosquitto` does).
+    """
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def disable_nagle(sock: object) -> None:

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from cli.errors import DemoError
 from cli.main import EXIT_CODES, ExitCode, app, exit_code_for
-from cli.sync_harness import HarnessError
 from edge.errors import ConfigError as EdgeConfigError
 from edge.errors import EdgeError, IncompleteError, TokenError
+from harness.errors import HarnessError
 from protocol.errors import ProtocolError, TopicError
 from provisioning.errors import CertificateError, ProvisioningError
 from server.errors import ConfigError as ServerConfigError

@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cli.sync_harness import Broker
+from harness.broker import Broker
 from protocol.chunking import Reassembly
 from protocol.commands import Command, CommandName, CommandReply
 from protocol.encoding import decode, encode

@@ -27,7 +27,7 @@ from edge.outbox import Outbox, State
 from edge.sync_agent import SyncAgent
 from protocol.status import LinkState
 from protocol.topics import result_topic
-from provisioning.broker import Mosquitto, free_port
+from provisioning.broker import Mosquitto
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
@@ -35,6 +35,7 @@ from provisioning.ca import (
     write_certificate,
     write_private_key,
 )
+from support.sockets import free_port
 from tests.edge.sync_peer import IngestPeer, mqtt_client, wait_until
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 

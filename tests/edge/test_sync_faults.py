@@ -24,10 +24,11 @@ from typer.testing import CliRunner
 
 from cli.main import ExitCode
 from cli.main import app as sohoa
-from cli.sync_harness import AgentProcess, Broker
 from edge.config import EdgeSettings
 from edge.outbox import Outbox, State
 from edge.sync_agent import REFRESH_S, SyncAgent, SyncReport
+from harness.broker import Broker
+from harness.processes import AgentProcess
 from protocol.commands import CommandName, ReplyStatus
 from protocol.status import LinkState
 from provisioning.ca import CertificateAuthority

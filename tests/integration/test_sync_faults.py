@@ -1,11 +1,11 @@
 """Sync under faults, with real processes: `sohoa edge sync` agents, Mosquitto, `sohoa server
 run|ingest`, SoftHSM-signed results, SQLite and PostgreSQL.
 
-Each test provisions its own fleet (`cli.fleet`), breaks something for real (SIGKILL of the agent
-or of the server, a broker restart or crash, the same result sent twice, a week without a broker,
-two ingest processes racing on PostgreSQL) and ends with the same checks: every result is in the
-repository exactly once, every signature verifies again here (with the registered signer), every
-stored PDF is intact, and no outbox holds a result still waiting.
+Each test provisions its own fleet (`harness.fleet`), breaks something for real (SIGKILL of the
+agent or of the server, a broker restart or crash, the same result sent twice, a week without a
+broker, two ingest processes racing on PostgreSQL) and ends with the same checks: every result is
+in the repository exactly once, every signature verifies again here (with the registered signer),
+every stored PDF is intact, and no outbox holds a result still waiting.
 """
 
 from __future__ import annotations
@@ -28,21 +28,19 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, func, select
 
-from cli.fleet import Audit, Fleet, ResultMaker, audit_repository, fill_in_parallel, provision_fleet
-from cli.sync_harness import (
-    AgentProcess,
-    Broker,
-    PostgresCluster,
-    ServerNode,
-    server_nodes,
-    wait_for,
-)
 from edge.outbox import Outbox, State
+from harness.audit import Audit, audit_repository
+from harness.broker import Broker
+from harness.fleet import Fleet, provision_fleet
+from harness.postgres import PostgresCluster
+from harness.processes import AgentProcess, server_nodes, wait_for
+from harness.results import ResultMaker, fill_in_parallel
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, ResultMessage
 from protocol.topics import ack_topic, result_topic
 from server.db import make_engine
 from server.models import Record, TransferChunk
+from server.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +61,7 @@ class Rig:
         self.fleet: Fleet = provision_fleet(workdir, devices, database_url=database_url)
         self.broker = Broker(self.fleet.broker_files)
         self.broker.start()
-        self.children: list[AgentProcess | ServerNode] = []
+        self.children: list[AgentProcess | ServerProcess] = []
         self._engine = make_engine(self.fleet.database_url)
 
     def configure(self, **edge: Any) -> None:

@@ -1,9 +1,11 @@
-"""`sohoa server bench-sync`: N simulated appliances flush M signed results each through Mosquitto
-into the server, measured, beside the raw throughput of the same payloads through the same broker.
+"""The sync benchmark: N simulated appliances flush M signed results each through Mosquitto into
+the server, measured, beside the raw throughput of the same payloads through the same broker.
+`run_bench` runs it once; `sohoa server bench-sync` (`harness.bench_command`) and `bench.sync`
+call it.
 
 One run, in a throw-away folder (kept with `--workdir`):
 
-1. provisions a fleet (`cli.fleet`): a CA and its CRL, one SoftHSM token holding N document-
+1. provisions a fleet (`harness.fleet`): a CA and its CRL, one SoftHSM token holding N document-
    signing keys, N appliances each with its own transport certificate, the broker's files, the
    repository (SQLite, or a throw-away PostgreSQL cluster) with every appliance registered;
 2. starts Mosquitto, then the agents' processes (several appliances each, on threads), which sign
@@ -16,13 +18,13 @@ One run, in a throw-away folder (kept with `--workdir`):
 5. reads the broker's and the server's peak memory, audits the repository (every result once,
    every signature valid, every stored PDF intact) and the outboxes (nothing left waiting).
 
-It ends with one JSON line: `sent`, `acked`, `in_repository`, `duplicates`, `results_per_s`,
-`p50_s`, `p95_s`, `raw_results_per_s`, `ratio`, memory figures and more.
+Its figures (the command's last line, one JSON object): `sent`, `acked`, `in_repository`,
+`duplicates`, `results_per_s`, `p50_s`, `p95_s`, `raw_results_per_s`, `ratio`, memory figures
+and more.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import multiprocessing
@@ -35,25 +37,20 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
-from enum import StrEnum
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import paho.mqtt.client as paho
-import typer
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cli.bench_agents import WorkerPlan, worker_main
-from cli.fleet import SERVER_IDENTITY, Fleet, audit_repository, provision_fleet
-from cli.sync_harness import (
-    Broker,
-    HarnessError,
-    PostgresCluster,
-    cpu_seconds,
-    peak_rss_bytes,
-    server_nodes,
-)
+from harness.audit import audit_repository
+from harness.bench_agents import WorkerPlan, worker_main
+from harness.broker import Broker
+from harness.errors import HarnessError
+from harness.fleet import Fleet, provision_fleet
+from harness.postgres import PostgresCluster
+from harness.processes import cpu_seconds, peak_rss_bytes, server_nodes
 from protocol.topics import Kind, all_devices_filter
 from provisioning.broker import prepare_broker
 from provisioning.ca import CertificateAuthority
@@ -66,13 +63,6 @@ RAW_MESSAGES = 600
 steady rate, a few seconds at the raw path's speed."""
 REVERIFY = 50
 """Stored PDFs verified again by the audit (the server verified every one already)."""
-
-
-class Database(StrEnum):
-    """The repositories the benchmark runs on."""
-
-    SQLITE = "sqlite"
-    POSTGRESQL = "postgresql"
 
 
 @dataclass(frozen=True)
@@ -195,7 +185,7 @@ class RawSubscriber:
         )
         context = ssl.create_default_context(cafile=str(fleet.ca_file))
         context.load_cert_chain(
-            str(fleet.server_dir / "mqtt.pem"), str(fleet.server_dir / "mqtt-key.pem")
+            str(fleet.province.server_cert_file), str(fleet.province.server_key_file)
         )
         self._client.tls_set_context(context)
         self._client.on_message = self._on_message
@@ -297,7 +287,7 @@ def _run(
     seconds["sync"] = time.perf_counter() - clock
     cpu_after = [cpu_seconds(broker.pid), *(cpu_seconds(n.pid) for n in nodes)]
     broker_rss = peak_rss_bytes(broker.pid)
-    server_rss = [node.peak_rss() for node in nodes]
+    server_rss = [peak_rss_bytes(node.pid) for node in nodes]
     for node in nodes:
         node.stop()
 
@@ -350,7 +340,7 @@ def _anchor(
     files = prepare_broker(
         fleet.workdir / "anchor-broker",
         CertificateAuthority.load(fleet.ca_file.parent),
-        server_identity=SERVER_IDENTITY,
+        server_identity=fleet.province.server_identity,
     )
     with Broker(files) as broker:
         return _raw_through(config, fleet, broker, agents, groups)
@@ -455,88 +445,3 @@ def _delta(before: float | None, after: float | None) -> float | None:
 
 def _mb(value: int | None) -> float | None:
     return round(value / MB, 1) if value else None
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        low, _, high = text.partition("-")
-        pair = (int(low), int(high or low))
-    except ValueError:
-        raise typer.BadParameter(f"give a range in KB like 200-500, not {text!r}") from None
-    if not 0 < pair[0] <= pair[1]:
-        raise typer.BadParameter(f"give a range in KB like 200-500, not {text!r}")
-    return pair
-
-
-def bench_sync(
-    devices: Annotated[int, typer.Option(min=1, max=1000, help="Simulated appliances.")] = 10,
-    results: Annotated[int, typer.Option(min=1, help="Results per appliance.")] = 10,
-    database: Annotated[
-        Database, typer.Option(help="The repository: SQLite, or a throw-away PostgreSQL cluster.")
-    ] = Database.SQLITE,
-    size_kb: Annotated[str, typer.Option(help="Size range of the signed PDFs, in KB.")] = "200-500",
-    rate: Annotated[
-        float | None,
-        typer.Option(
-            help="Offer results at this rate (results/s over the fleet) instead of "
-            "flushing full outboxes; latency is then from each result's enqueue."
-        ),
-    ] = None,
-    agents_per_process: Annotated[
-        int, typer.Option(min=1, help="Appliances per agents process.")
-    ] = 25,
-    ingest_processes: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Server processes: one `server run`, the rest `server ingest` (default 2).",
-        ),
-    ] = None,
-    ingest_workers: Annotated[
-        int | None, typer.Option(min=1, help="Ingest workers per server process (default 2).")
-    ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds the sync phase may take.")] = 900.0,
-    workdir: Annotated[Path | None, typer.Option(help="Keep everything in this folder.")] = None,
-) -> None:
-    """Measure sync: N appliances flush M signed results through Mosquitto into the server."""
-    # Raises HarnessError (a process failed or was late; results lost, duplicated or badly
-    # signed) or the error of the package whose provisioning failed; cli.main maps them.
-    config = BenchConfig(
-        devices=devices,
-        results=results,
-        database=database.value,
-        size_kb=_parse_size(size_kb),
-        rate=rate,
-        agents_per_process=agents_per_process,
-        ingest_processes=ingest_processes,
-        ingest_workers=ingest_workers,
-        timeout=timeout,
-        workdir=workdir.resolve() if workdir else None,
-    )
-    figures = run_bench(config)
-    _print_summary(figures)
-    typer.echo(json.dumps(figures, ensure_ascii=False))
-    if figures["lost"] or figures["duplicates"] or figures["invalid_signatures"]:
-        raise HarnessError(
-            f"{figures['lost']} result(s) lost, {figures['duplicates']} duplicated, "
-            f"{figures['invalid_signatures']} with an invalid signature; see the figures above"
-        )
-
-
-def _print_summary(f: dict[str, Any]) -> None:
-    lines = [
-        f"{f['devices']} appliances x {f['results_per_device']} results ({f['mean_result_kb']} KB "
-        f"mean), {f['database']}, {f['mode']}"
-        + (f" at {f['offered_rate']}/s" if f["offered_rate"] else ""),
-        f"acked {f['acked']}/{f['sent']}, in repository {f['in_repository']}, duplicates "
-        f"{f['duplicates']}, lost {f['lost']}, invalid signatures {f['invalid_signatures']}",
-        f"ours:   {f['results_per_s']} results/s ({f['mb_per_s']} MB/s) verified and merged; "
-        f"latency p50 {f['p50_s']} s, p95 {f['p95_s']} s (from {f['latency_from']})",
-        f"anchor: {f['raw_results_per_s']} results/s ({f['raw_mb_per_s']} MB/s) paho -> Mosquitto "
-        f"-> plain subscriber; ratio {f['ratio']}",
-        f"memory: broker {f['broker_peak_rss_mb']} MB, server {f['server_peak_rss_mb']} MB, "
-        f"agents {f['agents_peak_rss_mb']} MB (peak RSS)",
-        f"CPU s during sync: {f['cpu_s']} (server {f['server_cpu_ms_per_result']} ms/result)",
-    ]
-    for line in lines:
-        typer.echo(line)

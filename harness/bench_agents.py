@@ -2,7 +2,7 @@
 appliances, each with its own outbox and its own `SyncAgent` (its own MQTT connection with its
 own certificate), on threads.
 
-The coordinator (`cli.bench_sync`) talks to each such process over a pipe, one step at a time:
+The coordinator (`harness.bench_sync`) talks to each such process over a pipe, one step at a time:
 
     child -> ("filled", info)        outboxes filled (flush mode) or signers ready (rate mode)
     parent -> ("raw", plan)          the anchor: publish the same payloads with plain paho
@@ -35,9 +35,10 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cli.fleet import Appliance, Fleet, ResultMaker
 from edge.outbox import Outbox, State
 from edge.sync_agent import SyncAgent
+from harness.fleet import Appliance, Fleet
+from harness.results import ResultMaker
 from protocol.encoding import encode
 from protocol.messages import ResultMessage
 from protocol.topics import result_topic

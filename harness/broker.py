@@ -1,0 +1,54 @@
+"""The harness's broker: the private Mosquitto of `provisioning.broker`, which a fault test can
+stop, crash and bring back on the same port."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from provisioning.broker import Mosquitto
+from provisioning.errors import BrokerError
+
+
+class Broker(Mosquitto):
+    """The private Mosquitto of `provisioning.broker`, restartable on the same port.
+
+    `Mosquitto.start` picks a fresh port every time; a restart here keeps the port, so that the
+    agents and ingest workers configured for it reconnect by themselves, as they would to a
+    production broker that restarts.
+    """
+
+    def restart(self, *, crash: bool = False, down_s: float = 0.0, timeout: float = 10.0) -> None:
+        """Stop the broker (SIGTERM: it saves its database; or SIGKILL with `crash`: what it
+        had not saved is lost), stay down `down_s` seconds, start it again on the same port.
+
+        Raises:
+            BrokerError: it did not come back (the port was taken meanwhile, or it failed).
+        """
+        port = self.port
+        self.down(crash=crash)
+        time.sleep(down_s)
+        self.up(port, timeout=timeout)
+
+    def down(self, *, crash: bool = False) -> None:
+        """Stop the broker: SIGTERM, or SIGKILL with `crash`."""
+        if crash and self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+        else:
+            self.stop()
+
+    def up(self, port: int, *, timeout: float = 10.0) -> None:
+        """Start the broker on `port` (after `down`).
+
+        Raises:
+            BrokerError: it did not listen on `port`.
+        """
+        program = shutil.which("mosquitto")
+        if program is None:
+            raise BrokerError("the MQTT broker program 'mosquitto' is not on PATH")
+        self.port = port
+        self.files.write_config(port)
+        if not self._start_once(program, timeout):
+            raise BrokerError(f"the broker could not listen on port {port} again (taken?)")

@@ -1,0 +1,74 @@
+"""The server as a child process: `sohoa server run` or `sohoa server ingest`, started the way
+an operator starts it and awaited until it serves.
+
+The demo runs one (`cli.demo`); the load-test harness runs several, kills and restarts them
+(`harness.processes`). Mosquitto has its own runner in `provisioning.broker`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import httpx
+
+from server.errors import ServerError
+from support.process import ChildProcess
+
+INGEST_READY = re.compile(r"ingest-\d+ (connected to|listening on) ")
+"""What an ingest worker logs once it has joined the shared subscription (server.consumer)."""
+HOST = "127.0.0.1"
+
+
+class ServerProcess(ChildProcess):
+    """`sohoa server run --config CONFIG` (API and ingest: ready when GET /healthz answers 200)
+    or `sohoa server ingest --config CONFIG` (ingest only: ready when every worker says it
+    listens), logging to `log_file`.
+
+    Args:
+        config: the server TOML.
+        log_file: its log.
+        role: "run" or "ingest".
+        api_port: the API's port on 127.0.0.1 (needed by "run").
+        workers: how many ingest workers it starts (`ingest_workers`), for the readiness of
+            "ingest".
+
+    Raises:
+        ValueError: an unknown role, or "run" without its api_port.
+    """
+
+    error = ServerError
+
+    def __init__(
+        self,
+        config: Path,
+        log_file: Path,
+        *,
+        role: str = "run",
+        api_port: int | None = None,
+        workers: int = 1,
+    ) -> None:
+        if role not in ("run", "ingest"):
+            raise ValueError(f"role must be 'run' or 'ingest', not {role!r}")
+        if role == "run" and api_port is None:
+            raise ValueError("a 'run' server needs its api_port")
+        argv = [sys.executable, "-m", "cli", "server", role, "--config", str(config)]
+        super().__init__(argv, log_file, f"sohoa server {role}")
+        self.role = role
+        self.api_port = api_port
+        self.workers = workers
+
+    @property
+    def api_url(self) -> str:
+        """The API's base URL (of a "run" server)."""
+        return f"http://{HOST}:{self.api_port}"
+
+    def ready(self) -> bool:
+        """/healthz answers 200 (run), or every worker said it listens (ingest)."""
+        if self.role == "run":
+            try:
+                return httpx.get(f"{self.api_url}/healthz", timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+        return len(INGEST_READY.findall(self.log_text())) >= self.workers
