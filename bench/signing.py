@@ -19,8 +19,8 @@ trust root and its CRL (so the revocation check runs), on the EC-signed result:
   coverage checks of ours) in one process;
 - what dominates its cost: cProfile of a batch of verifications, by package and by function.
 
-Both keys are made on the token through `edge.token.Token` (key generation, a CSR signed on the
-token, the certificate imported). The last line is one JSON object with every figure.
+Both keys are made on the token through `edge.signing.token.Token` (key generation, a CSR signed
+on the token, the certificate imported). The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def three_page_result() -> bytes:
     """A 3-page PDF/A-2b like the OCR stage makes: rendered sample pages (300 dpi A4) with an
     invisible text layer written from each page's own text (no Tesseract needed)."""
     from edge.ocr import OcrPage, OcrWord
-    from edge.pdf import assemble_pdf
-    from edge.pdfa import Provenance
+    from edge.pdf.assemble import assemble_pdf
+    from edge.pdf.xmp import Provenance
     from edge.sample_document import render_sample_result
 
     pages = []
@@ -104,7 +104,7 @@ def three_page_result() -> bytes:
 def add_rsa_identity(token: Any, ca: Any) -> None:
     """An RSA-2048 key pair made on the token and its certificate, through the token layer
     (`Token.generate_signing_key`, a CSR signed on the token, the certificate imported)."""
-    from edge.token import KeyAlgorithm
+    from edge.signing.token import KeyAlgorithm
     from provisioning.ca import Profile
 
     token.generate_signing_key(RSA_KEY_ID, "bench-rsa", KeyAlgorithm.RSA_2048)
@@ -181,10 +181,10 @@ def signing_figures(rounds: int) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     """Every signing figure; and the EC-signed result, the CA (PEM) and its CRL (DER)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from edge.pdfa import check_pdfa
-    from edge.signature_box import SignatureBox
-    from edge.signing import DocumentSigner
-    from edge.token import Token
+    from edge.pdf.pdfa_check import check_pdfa
+    from edge.signing.box import SignatureBox
+    from edge.signing.pades import DocumentSigner
+    from edge.signing.token import Token
     from provisioning.ca import CertificateAuthority, Profile
     from provisioning.softhsm import init_token, write_softhsm_conf
 

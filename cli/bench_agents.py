@@ -36,8 +36,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cli.fleet import Appliance, Fleet, ResultMaker
-from edge.outbox import Outbox, State
-from edge.sync_agent import SyncAgent
+from edge.sync.agent import SyncAgent
+from edge.sync.outbox import Outbox, State
 from protocol.encoding import encode
 from protocol.messages import ResultMessage
 from protocol.topics import result_topic

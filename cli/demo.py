@@ -35,12 +35,12 @@ from cli.services import ServerProcess, free_port
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ocr import OcrEngine
-from edge.outbox import Outbox
 from edge.pipeline import PageImages, process_document
 from edge.sample_document import render_sample_result
-from edge.signing import DocumentSigner
-from edge.sync_agent import SyncAgent
-from edge.token import Token
+from edge.signing.pades import DocumentSigner
+from edge.signing.token import Token
+from edge.sync.agent import SyncAgent
+from edge.sync.outbox import Outbox
 from protocol.errors import ProtocolError
 from provisioning.broker import Mosquitto, prepare_broker
 from provisioning.ca import (

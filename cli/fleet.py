@@ -11,7 +11,7 @@ PAdES through PKCS#11 with that appliance's key, exactly as `DocumentSigner` sig
 appliance. `audit_repository` checks what arrived: every result once, every signature valid.
 
 Why one token for the whole fleet: a SoftHSM token per appliance costs a `softhsm2-util` run
-each and a process may log in to a token only once (`edge.token`), so one token with N keys
+each and a process may log in to a token only once (`edge.signing.token`), so one token with N keys
 (selected by CKA_ID) lets one process sign for many appliances. The signing keys still never
 leave the token. Signatures are invisible: the visible box costs another ~35 ms of PDF work per
 document and changes nothing the server checks.
@@ -44,12 +44,12 @@ from sqlmodel import Session, select
 from edge.config import EdgeSettings
 from edge.errors import TokenError
 from edge.ocr.model import OcrPage, OcrWord
-from edge.outbox import Outbox
-from edge.pdf import EncodedImage, assemble_pdf, encode_image
-from edge.pdfa import Provenance
+from edge.pdf.assemble import EncodedImage, assemble_pdf, encode_image
+from edge.pdf.xmp import Provenance
 from edge.sample_document import render_sample_result
-from edge.signing import DocumentSigner
-from edge.token import Token
+from edge.signing.pades import DocumentSigner
+from edge.signing.token import Token
+from edge.sync.outbox import Outbox
 from protocol.messages import sha256_hex
 from provisioning.broker import BrokerFiles, prepare_broker
 from provisioning.ca import (
@@ -129,7 +129,7 @@ class TokenAccess:
         return {"SOFTHSM2_CONF": str(self.conf_path)}
 
     def open(self, attempts: int = 5) -> Token:
-        """Open and log in (one `Token` per process, see `edge.token`).
+        """Open and log in (one `Token` per process, see `edge.signing.token`).
 
         SoftHSM2's file store answers a login with CKR_GENERAL_ERROR now and then when several
         processes log in to one token holding hundreds of objects at the same instant

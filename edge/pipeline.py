@@ -2,8 +2,8 @@
 
 Each stage is a plain function in its own module (`edge.ocr`, `edge.fields`, `edge.pdf`); this
 module only chains them, times them and writes what the `sohoa edge process` command promises.
-Signing (`--sign`, `edge.signing`) slots in between `process_document` and the writes: a document
-whose signature fails gets none of its files written.
+Signing (`--sign`, `edge.signing.pades`) slots in between `process_document` and the writes: a
+document whose signature fails gets none of its files written.
 
 Parallelism: OCR runs on an `OcrPool` (one engine per core, loaded once). A batch
 (`process_batch`) keeps one document more in flight than the pool has workers, so that
@@ -37,13 +37,13 @@ from edge.errors import CaptureError, EdgeError
 from edge.fields import FIELD_KEYS, FieldSet, extract
 from edge.levels import is_bilevel
 from edge.ocr import OcrEngine, OcrPage, OcrPool
-from edge.pdf import EncodedImage, assemble_pdf, encode_image
-from edge.pdfa import Provenance
+from edge.pdf.assemble import EncodedImage, assemble_pdf, encode_image
+from edge.pdf.xmp import Provenance
 from support.ahead import ahead
 from support.files import write_atomic
 
 if TYPE_CHECKING:  # signing loads pyHanko's signer and fontTools: only `--sign` needs them
-    from edge.signing import DocumentSigner
+    from edge.signing.pades import DocumentSigner
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,12 @@ from edge.cli import PIN_ENV, app
 from edge.errors import CaptureError
 from edge.fields import FIELD_KEYS
 from edge.ocr import OcrEngine
-from edge.pdfa import VIETNAM_TIME, check_pdfa
+from edge.pdf.pdfa_check import check_pdfa
+from edge.pdf.xmp import VIETNAM_TIME
 from edge.pipeline import PlannedDocument, merge_fields, process_files
 from edge.sample_document import SampleDocument, render_sample_result
-from edge.signature_box import SignatureBox
-from edge.signing import DocumentSigner
+from edge.signing.box import SignatureBox
+from edge.signing.pades import DocumentSigner
 from provisioning.ca import CertificateAuthority, Profile
 from server.verify import Verifier
 from tests.fixtures.token import DEVICE_ID, SIGNING_KEY_ID, UNIT, BlankToken

@@ -37,7 +37,7 @@ from cli.sync_harness import (
     server_nodes,
     wait_for,
 )
-from edge.outbox import Outbox, State
+from edge.sync.outbox import Outbox, State
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, ResultMessage
 from protocol.topics import ack_topic, result_topic

@@ -17,13 +17,13 @@ Rules of this module:
   3.1.2.11.2), so acks and commands sent while the appliance is offline wait at the broker.
   paho's own reconnect is off: the agent reconnects with jittered exponential back-off, so that
   a province of appliances does not come back all at once after a broker restart.
-- Publishing goes through a token bucket (`max_bytes_per_s`), heartbeats and replies included.
+- Publishing goes through a byte-rate cap (`max_bytes_per_s`), heartbeats and replies included.
 - The heartbeat (retained, on `status`) goes at connect, every `heartbeat_s`, when the standing
   changes (the link, the last error, the revocation, the queue emptied or filled) and, less
   often, when only the queue's depth changed; the connection's last will is the OFFLINE heartbeat
   (MQTT v5 section 3.1.3.2). A clean stop publishes OFFLINE itself and then disconnects with
   reason 0, so the broker discards the will.
-- Commands are answered by `edge.sync_commands`. A revoke is persisted in the outbox: the
+- Commands are answered by `edge.sync.commands`. A revoke is persisted in the outbox: the
   agent stops sending (then and after any restart), says why in its heartbeat (STOPPED) and in
   the outbox status the kiosk shows.
 - A refused connection says which: nothing listening, TLS failure (the broker's certificate, or
@@ -57,9 +57,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from edge.config import EdgeSettings
 from edge.errors import OutboxError, SyncError
 from edge.health import disk_free, token_present, versions
-from edge.outbox import Outbox, OutboxItem, OutboxStatus, State
-from edge.ratelimit import TokenBucket
-from edge.sync_commands import DeviceView, answer
+from edge.sync.commands import DeviceView, answer
+from edge.sync.outbox import Outbox, OutboxItem, OutboxStatus, State
+from edge.sync.ratelimit import ByteRateLimiter
 from protocol.chunking import ResultSource, build_messages
 from protocol.commands import Command, reply_to_undecodable
 from protocol.encoding import Message, decode, encode
@@ -300,7 +300,7 @@ class SyncAgent:
             retransmit_after=settings.ack_timeout_s,
             max_retransmit_after=settings.ack_timeout_max_s,
         )
-        self._bucket = TokenBucket(settings.max_bytes_per_s, now=time.monotonic())
+        self._rate_limit = ByteRateLimiter(settings.max_bytes_per_s, now=time.monotonic())
         self._items: dict[str, OutboxItem] = {}
         self._outgoing: deque[_Outgoing] = deque()
         self._mids: dict[int, tuple[str, str | None]] = {}
@@ -534,7 +534,7 @@ class SyncAgent:
                     self._sender.published(out.transmission.result_id, now)
                     continue
                 out.payload = encode(message)
-            wait = self._bucket.wait(now)
+            wait = self._rate_limit.wait(now)
             if wait > 0:
                 return wait
             self._send(self._result_topic, out.payload, result_id=out.transmission.result_id)
@@ -559,7 +559,7 @@ class SyncAgent:
             log.error("cannot publish on %s: %s", topic, e)
             return None
         size = len(payload) + len(topic) + _MQTT_OVERHEAD
-        self._bucket.take(size, time.monotonic())
+        self._rate_limit.take(size, time.monotonic())
         self._counts.bytes_sent += size
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             log.warning("paho could not publish on %s: %s", topic, paho.error_string(info.rc))

@@ -211,7 +211,7 @@ class Token(Closeable):
 
     @property
     def session(self) -> pkcs11.Session:
-        """The open python-pkcs11 session, for `edge.signing` (pyHanko's PKCS11Signer).
+        """The open python-pkcs11 session, for `edge.signing.pades` (pyHanko's PKCS11Signer).
 
         Use it only inside `with token.exclusive():`, which holds the token's lock.
 

@@ -3,7 +3,7 @@
 What a signature here is (ETSI EN 319 142-1 PAdES baseline B-B):
 - one incremental update adding a signature field, SubFilter `ETSI.CAdES.detached`, SHA-256;
   the field is either the visible box of Nghị định 30/2020 at the top right of the first page
-  (`edge.signature_box`: the conversion mark, the organisation, the signing time at +07:00) or
+  (`edge.signing.box`: the conversion mark, the organisation, the signing time at +07:00) or
   invisible;
 - the CMS signed attributes carry the signer certificate's hash (signing-certificate-v2) and the
   document digest; the signer certificate itself is embedded in the CMS;
@@ -50,8 +50,8 @@ from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
 from edge.config import EdgeSettings
 from edge.errors import ConfigError, SigningError, TokenError
-from edge.signature_box import BoxAppearance, SignatureBox
-from edge.token import Token
+from edge.signing.box import BoxAppearance, SignatureBox
+from edge.signing.token import Token
 
 log = logging.getLogger(__name__)
 

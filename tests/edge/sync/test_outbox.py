@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from edge.errors import OutboxError
-from edge.outbox import SCHEMA_VERSION, Outbox, State
+from edge.sync.outbox import SCHEMA_VERSION, Outbox, State
 from protocol.messages import MAX_TEXT, Ack, AckStatus, RejectReason, sha256_hex
 
 REPO = Path(__file__).resolve().parents[2]
@@ -279,7 +279,7 @@ WRITER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from edge.outbox import Outbox
+    from edge.sync.outbox import Outbox
     box = Outbox(Path(sys.argv[1]))
     for i in range(100_000):
         pdf = b"%PDF-1.7\\n" + os.urandom(64 * 1024) + b"\\n%%EOF\\n"

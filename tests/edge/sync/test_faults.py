@@ -25,12 +25,12 @@ from typer.testing import CliRunner
 from cli.sync_harness import AgentProcess, Broker
 from edge.cli import app as edge_app
 from edge.config import EdgeSettings
-from edge.outbox import Outbox, State
-from edge.sync_agent import REFRESH_S, SyncAgent, SyncReport
+from edge.sync.agent import REFRESH_S, SyncAgent, SyncReport
+from edge.sync.outbox import Outbox, State
 from protocol.commands import CommandName, ReplyStatus
 from protocol.status import LinkState
 from provisioning.ca import CertificateAuthority
-from tests.edge.sync_peer import IngestPeer, private_broker, retained_status, wait_until
+from tests.edge.sync.peer import IngestPeer, private_broker, retained_status, wait_until
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 
 CREATED = "2025-05-02T01:02:03+00:00"

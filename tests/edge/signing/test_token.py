@@ -11,8 +11,8 @@ from cryptography.x509.oid import NameOID
 from pkcs11 import KeyType
 
 from edge.errors import TokenError
-from edge.signing import DocumentSigner
-from edge.token import KeyAlgorithm, Token, token_present
+from edge.signing.pades import DocumentSigner
+from edge.signing.token import KeyAlgorithm, Token, token_present
 from provisioning import softhsm as softhsm_module
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from provisioning.errors import TokenInitError
