@@ -8,11 +8,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from pkcs11 import KeyType
 
 from edge.errors import TokenError
 from edge.signing.pades import DocumentSigner
-from edge.signing.token import KeyAlgorithm, Token, token_present
+from edge.signing.token import KeyAlgorithm, KeyKind, Token, token_present
 from provisioning import softhsm as softhsm_module
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from provisioning.errors import TokenInitError
@@ -112,7 +111,7 @@ def test_rsa_keys_are_made_on_the_token_enrolled_and_sign_verifiable_pdfs(
     token: Token, signing_ca: CertificateAuthority, unsigned_pdf: bytes, algorithm: KeyAlgorithm
 ) -> None:
     token.generate_signing_key(KEY_ID, "document-signing", algorithm)
-    assert token.key_type(KEY_ID) == KeyType.RSA
+    assert token.key_kind(KEY_ID) is KeyKind.RSA
     protection = token.key_protection(KEY_ID)
     assert protection.sensitive and not protection.extractable and protection.local
     csr = token.make_csr(KEY_ID, "appliance-07")
