@@ -33,7 +33,8 @@ from server.devices import publish_command
 from server.errors import ConfigError, IngestError, ServerError
 from server.ingest import ResultVerifier, start_workers, stop_workers
 from server.models import CommandState, DeviceCommand
-from server.mqtt import MqttLink, TlsIdentity
+from server.mqtt import MqttLink
+from support.mqtt import TlsIdentity
 from support.process import shutdown_on_signals
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceCommand, utc_now
-from server.mqtt import Incoming
+from support.mqtt import Incoming
 
 log = logging.getLogger(__name__)
 

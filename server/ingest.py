@@ -69,7 +69,7 @@ from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceStatus
-from server.mqtt import Incoming
+from support.mqtt import Incoming
 
 if TYPE_CHECKING:
     from server.ltv import LtvWorker

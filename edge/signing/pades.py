@@ -113,10 +113,9 @@ class _TokenSigner(signers.Signer):
     _DRY_RUN_SIGNATURE_BYTES = 512
 
     def __init__(self, token: Token, key_id: bytes, certificate: asn1_x509.Certificate) -> None:
-        super().__init__(
-            signing_cert=certificate,
-            cert_registry=SimpleCertificateStore.from_certs([certificate]),
-        )
+        registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
+        registry.register(certificate)
+        super().__init__(signing_cert=certificate, cert_registry=registry)
         self._token = token
         self._key_id = key_id
         self.reset()

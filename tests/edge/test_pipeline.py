@@ -12,10 +12,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
-import edge.pipeline
 from edge.cli import app
 from edge.ocr import OcrEngine, OcrPage, OcrPool
-from edge.pdf.assemble import EncodedImage
+from edge.pdf.assemble import EncodedImage, encode_image
 from edge.pdf.pdfa_check import check_pdfa
 from edge.pdf.xmp import Provenance
 from edge.pipeline import (
@@ -154,7 +153,7 @@ def test_a_page_the_capture_left_unsure_is_read_upright(
     assert (turned is None) == (turn == 0)
     upright = turned or captured
     encoded: list[Image.Image] = []
-    encode = edge.pdf.assemble.encode_image
+    encode = encode_image
 
     def recorded(image: Image.Image, **kwargs: bool | None) -> EncodedImage:
         encoded.append(image)

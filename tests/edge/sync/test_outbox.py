@@ -22,7 +22,7 @@ from edge.errors import OutboxError
 from edge.sync.outbox import SCHEMA_VERSION, Outbox, State
 from protocol.messages import MAX_TEXT, Ack, AckStatus, RejectReason, sha256_hex
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FIELDS = {"so_ky_hieu": "12/QĐ-UBND", "ho_ten": "Trần Thị Bình", "cccd": None}
 CREATED = "2025-04-01T03:00:00+00:00"
 

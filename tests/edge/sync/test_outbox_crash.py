@@ -35,7 +35,7 @@ import pytest
 from edge.sync.outbox import Outbox, OutboxItem, State
 from protocol.messages import sha256_hex
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KILLS = 30
 
 CHILD = textwrap.dedent(
