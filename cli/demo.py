@@ -37,7 +37,7 @@ from edge.errors import EdgeError
 from edge.ocr import OcrEngine
 from edge.pipeline import PageImages, process_document
 from edge.sample_document import render_sample_result
-from edge.signing.pades import DocumentSigner
+from edge.signing.pades import DocumentSigner, signature_box
 from edge.signing.token import Token
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
@@ -196,10 +196,6 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
         result.seconds.update(processed.seconds)
         result.fields = dict(processed.fields)
 
-        with stage("sign"):
-            signer = DocumentSigner(token, SIGNING_KEY_ID, organisation=UNIT, location="Vạn Ninh")
-            signed = signer.sign(processed.pdf)
-
         edge_settings = EdgeSettings(
             device_id=DEVICE_ID,
             data_dir=device_dir / "data",
@@ -214,6 +210,17 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             organisation=UNIT,
             location="Vạn Ninh",
         )
+        with stage("sign"):
+            # As the appliance signs: with the Nghị định 30 box its settings describe.
+            signer = DocumentSigner(
+                token,
+                SIGNING_KEY_ID,
+                organisation=UNIT,
+                location="Vạn Ninh",
+                box=signature_box(edge_settings),
+            )
+            signed = signer.sign(processed.pdf)
+
         with stage("outbox"):
             outbox = Outbox(edge_settings.outbox_dir)
             services.callback(outbox.close)

@@ -127,7 +127,8 @@ def check_pdfa(pdf: bytes) -> list[str]:
 
     This stands in for a validator where none is installed; an empty list means none of these
     rules is broken, not that the file is valid PDF/A. Checked (clause of ISO 19005-2):
-    - 6.1.2 header `%PDF-1.n` at offset 0, then a comment line of at least four bytes > 127;
+    - 6.1.2 header `%PDF-1.n` at offset 0, then a comment line of at least four bytes > 127; no
+      catalog `/Version` nor developer extension (`/Extensions` `/BaseVersion`) beyond PDF 1.7;
     - 6.1.3 a trailer /ID of two strings; no /Encrypt; nothing but an EOL after the last %%EOF;
     - 6.1.7 no stream with /F, /FFilter or /FDecodeParms; 6.1.7.2 no LZWDecode (nor Crypt);
     - 6.2.3 one /GTS_PDFA1 output intent with an embedded /DestOutputProfile whose /N matches
@@ -191,8 +192,38 @@ def check_pdfa(pdf: bytes) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def _check_catalog(root: generic.DictionaryObject) -> list[str]:
+def _check_version(root: generic.DictionaryObject) -> list[str]:
+    """A catalog `/Version` or a developer extension that makes the file newer than PDF 1.7.
+
+    ISO 32000-1 7.2.2: a catalog `/Version` later than the header's is the file's version. A PDF/A-2
+    file is a PDF 1.7 file (ISO 19005-2 6.1.2: "the version number of a file may be any value from
+    1.0 to 1.7"), so neither it nor an extension's `/BaseVersion` may say 2.0.
+    """
     problems = []
+    version = _get(root, "/Version")
+    if version is not None and _version(version) > (1, 7):
+        problems.append(f"6.1.2: the catalog's /Version says PDF {str(version).lstrip('/')}")
+    extensions = _get(root, "/Extensions")
+    if isinstance(extensions, Mapping):
+        for prefix in extensions:
+            for extension in [extensions[prefix], *_items(extensions[prefix])]:
+                base = _get(extension, "/BaseVersion")
+                if base is not None and _version(base) > (1, 7):
+                    problems.append(
+                        f"6.1.2: the developer extension {prefix} extends PDF "
+                        f"{str(base).lstrip('/')}"
+                    )
+    return problems
+
+
+def _version(name: object) -> tuple[int, int]:
+    """`/1.7` as (1, 7); anything unreadable as a version no PDF/A-2 file may have."""
+    match = re.fullmatch(r"/?(\d+)\.(\d+)", str(name))
+    return (int(match.group(1)), int(match.group(2))) if match else (99, 0)
+
+
+def _check_catalog(root: generic.DictionaryObject) -> list[str]:
+    problems = _check_version(root)
     if "/AA" in root:
         problems.append("6.6.2: the catalog has additional actions (/AA)")
     names = _get(root, "/Names")

@@ -43,8 +43,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers.constants import ESIC_EXTENSION_1
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -166,6 +168,26 @@ class _TokenSigner(signers.Signer):
             if signed_attr_settings is not None:
                 self.signing_time = signed_attr_settings.signing_time
         return result
+
+
+class _Pdf17Signer(signers.PdfSigner):
+    """pyHanko's PDF signer, declaring only what a PDF 1.7 file can: PAdES's ESIC extension.
+
+    For ECDSA on the NIST and Brainpool curves pyHanko also registers ISO/TS 32002, an extension
+    of PDF 2.0, and raises the catalog's `/Version` to 2.0 for it. The file would then say PDF 2.0
+    while its header says 1.7 and its XMP claims PDF/A-2b, which is built on PDF 1.7: ISO 19005-2
+    6.1.2 asks for a `%PDF-1.0` to `%PDF-1.7` header, and "the version number of a file may be any
+    value from 1.0 to 1.7" (ISO 32000-1 7.2.2: a catalog `/Version` overrides the header's).
+    PAdES itself extends ISO 32000-1 through the ESIC extension (ETSI EN 319 142-1), and that is
+    all these signatures need: SHA-256 with RSA or ECDSA, no SHA-3, no EdDSA, no PDF MAC.
+    """
+
+    def register_extensions(self, pdf_out: BasePdfFileWriter, *, md_algorithm: str) -> None:
+        """Keep the file at PDF 1.7 and declare PAdES's ESIC extension (level 1)."""
+        if md_algorithm != DIGEST_ALGORITHM:  # SHA-3 would need ISO 32001, a PDF 2.0 extension
+            raise SigningError(f"signatures use {DIGEST_ALGORITHM}, not {md_algorithm}")
+        pdf_out.ensure_output_version(version=(1, 7))  # type: ignore[no-untyped-call]
+        pdf_out.register_extension(ESIC_EXTENSION_1)
 
 
 class DocumentSigner:
@@ -295,7 +317,7 @@ class DocumentSigner:
                 name = _free_field_name(writer)
                 if self._reserve is None:
                     self._reserve = asyncio.run(_estimate_reserve(signer))
-                pdf_signer = signers.PdfSigner(
+                pdf_signer = _Pdf17Signer(
                     dataclasses.replace(self._metadata, field_name=name),
                     signer=signer,
                     stamp_style=self._appearance.style if self._appearance else None,
@@ -326,6 +348,14 @@ class DocumentSigner:
             times.total * 1000,
         )
         return SignedDocument(signed, when.replace(microsecond=0), times)
+
+
+def signature_box(settings: EdgeSettings) -> SignatureBox | None:
+    """The visible box of Nghị định 30/2020 the settings ask for (`signature_box`, its text and
+    font), or None for an invisible signature."""
+    if not settings.signature_box:
+        return None
+    return SignatureBox(settings.signature_box_text, settings.signature_font)
 
 
 @contextmanager
@@ -367,11 +397,7 @@ def open_document_signer(settings: EdgeSettings, pin: str) -> Iterator[DocumentS
         )
     if not pin:
         raise TokenError("no PIN was given: enter the token's user PIN")
-    box = (
-        SignatureBox(settings.signature_box_text, settings.signature_font)
-        if settings.signature_box
-        else None
-    )
+    box = signature_box(settings)
     with Token.open(
         settings.pkcs11_module,
         label=settings.token_label,

@@ -5,6 +5,7 @@ One run of the real command; then other tools check what it left behind.
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
 
+from edge.pdf.pdfa_check import check_pdfa
 from edge.sample_document import render_sample_result
 
 pytestmark = pytest.mark.slow
@@ -72,6 +75,29 @@ def test_signed_pdf_verifies_with_poppler(demo_run: tuple[Path, dict[str, Any]])
     number = render_sample_result(0).fields["so_ky_hieu"]
     assert number is not None
     assert number in text
+
+
+def test_signed_pdf_shows_the_box_and_stays_pdfa(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    """The demo signs as the appliance does: Nghị định 30's box at the top right of page 1, and
+    the signed file is still a PDF 1.7 file that keeps PDF/A-2b's rules."""
+    _, result = demo_run
+    signed = Path(result["pdf_path"]).read_bytes()
+    reader = PdfFileReader(io.BytesIO(signed), strict=False)
+    (signature,) = reader.embedded_signatures
+    x1, y1, x2, y2 = (float(v) for v in signature.sig_field["/Rect"])
+    _, _, width, height = (float(v) for v in reader.root["/Pages"]["/Kids"][0]["/MediaBox"])
+    assert x2 - x1 > 150 and y2 - y1 > 30
+    assert x2 > width / 2 and y2 > height / 2
+    assert signed.startswith(b"%PDF-1.7")
+    assert str(reader.root.get("/Version", "/1.7")) == "/1.7"
+    assert check_pdfa(signed) == []
+    page_one = subprocess.run(
+        ["pdftotext", "-l", "1", Path(result["pdf_path"]), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "UBND xã Vạn Thắng" in page_one
 
 
 def test_signer_certificate_chains_to_the_demo_ca(demo_run: tuple[Path, dict[str, Any]]) -> None:

@@ -271,6 +271,25 @@ def _change_title_in_info_only(writer: Any) -> None:
     writer.update_container(info)
 
 
+def _declare_pdf_2(writer: Any) -> None:
+    writer.root[NameObject("/Version")] = NameObject("/2.0")
+    writer.update_root()
+
+
+def _declare_a_pdf_2_extension(writer: Any) -> None:
+    extension = Dictionary(
+        {
+            NameObject("/Type"): NameObject("/DeveloperExtensions"),
+            NameObject("/BaseVersion"): NameObject("/2.0"),
+            NameObject("/ExtensionLevel"): Number(32002),
+        }
+    )
+    writer.root[NameObject("/Extensions")] = Dictionary(
+        {NameObject("/ISO_"): ArrayObject([extension])}
+    )
+    writer.update_root()
+
+
 @pytest.mark.parametrize(
     ("change", "clause"),
     [
@@ -282,6 +301,8 @@ def _change_title_in_info_only(writer: Any) -> None:
         (_add_hidden_annotation, "6.3.2"),
         (_need_appearances, "6.4.1"),
         (_change_title_in_info_only, "6.6.3"),
+        (_declare_pdf_2, "6.1.2"),
+        (_declare_a_pdf_2_extension, "6.1.2"),
     ],
 )
 def test_the_checker_finds_a_broken_rule(
@@ -322,6 +343,11 @@ def test_a_document_signed_on_the_token_is_still_pdfa(
     # pyHanko rewrites the XMP (its own serialisation) and the Info's ModDate and Producer in
     # the update: both must still agree and still declare every custom property.
     assert check_pdfa(signed) == []
+    # pyHanko declares ISO/TS 32002 (a PDF 2.0 extension) for ECDSA keys and raises the
+    # catalog to /Version /2.0 for it, unless told otherwise: the file stays a PDF 1.7 file.
+    root = PdfFileReader(io.BytesIO(signed), strict=False).root
+    assert str(root.get("/Version", "/1.7")) == "/1.7"
+    assert list(root["/Extensions"]) == ["/ESIC"]
     tree = xmp_of(signed)
     assert sohoa_value(tree, "ConvertedBy") == UNIT
     assert sohoa_value(tree, "SignerPosition") == "CHỦ TỊCH"
