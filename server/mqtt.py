@@ -37,19 +37,8 @@ log = logging.getLogger(__name__)
 class MqttLink:
     """One MQTT v5 connection over TLS, with manual acknowledgement of received messages.
 
-    Args:
-        host: the broker's host name or address (checked against its certificate).
-        port: the broker's TLS port.
-        identity: our TLS client identity and the CA to trust.
-        client_id: the MQTT client id (unique per connection).
-        on_message: called on paho's network thread for each message; may block for a while
-            (back-pressure) but does no work there.
-        receive_maximum: how many unacked QoS 1 messages the broker may send us at once.
-        clean_start: False to resume the session the broker keeps for `client_id`.
-        session_expiry_s: how long the broker keeps our session after we disconnect (0: it
-            ends with the connection).
-        max_packet_bytes: the largest packet we accept (the broker drops larger ones for us),
-            or None for no limit of ours.
+    Args: those of `support.mqtt.MqttClient` the server sets (`receive_maximum` defaults to
+    16 here); the link always acknowledges by hand (`ack`) and lets paho reconnect.
     """
 
     def __init__(
