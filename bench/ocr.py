@@ -9,8 +9,8 @@ On the development corpus (24 page images, five capture conditions) it measures:
     both with `OMP_THREAD_LIMIT=1`; target ≥ 2× OCRmyPDF;
 (b) CER per capture condition of our text, of OCRmyPDF's text layer (`pdftotext`) and of raw
     `tesseract -l vie` (the corpus scorer's `--baseline`), all scored by the corpus scorer;
-(c) bytes per page of both PDF/As, and our PDF/A's structural check (`edge.pdfa.check_pdfa`)
-    and `qpdf --check`;
+(c) bytes per page of both PDF/As, and our PDF/A's structural check
+    (`edge.pdf.pdfa_check.check_pdfa`) and `qpdf --check`;
 (d) peak resident memory of a process with one OCR worker and the increment of a second one
     (each measured in a fresh child process that OCRs a sample of the pages).
 The last line printed is one JSON object with every figure.
@@ -105,7 +105,7 @@ def run_ours(pages: list[tuple[Path, str]], workers: int, work: Path) -> dict[st
     --document corpus` does): capture, OCR on the pool, fields, image encoding overlapping the
     OCR, assembly; each page's text and fields written for scoring."""
     from edge.ocr import OcrPool
-    from edge.pdfa import check_pdfa
+    from edge.pdf.pdfa_check import check_pdfa
     from edge.pipeline.run import PlannedDocument, process_files
 
     pred = work / "ours"

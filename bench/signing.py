@@ -19,8 +19,8 @@ trust root and its CRL (so the revocation check runs), on the EC-signed result:
   coverage checks of ours) in one process;
 - what dominates its cost: cProfile of a batch of verifications, by package and by function.
 
-Both keys are made on the token through `edge.token.Token` (key generation, a CSR signed on the
-token, the certificate imported). The last line is one JSON object with every figure.
+Both keys are made on the token through `edge.signing.token.Token` (key generation, a CSR signed
+on the token, the certificate imported). The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,8 @@ def three_page_result() -> bytes:
     """A 3-page PDF/A-2b like the OCR stage makes: rendered sample pages (300 dpi A4) with an
     invisible text layer written from each page's own text (no Tesseract needed)."""
     from edge.ocr import OcrPage, OcrWord
-    from edge.pdf import assemble_pdf
-    from edge.pdfa import Provenance
+    from edge.pdf.assemble import assemble_pdf
+    from edge.pdf.xmp import Provenance
     from edge.sample_document import render_sample_result
 
     pages = []
@@ -104,7 +105,7 @@ def three_page_result() -> bytes:
 def add_rsa_identity(token: Any, ca: Any) -> None:
     """An RSA-2048 key pair made on the token and its certificate, through the token layer
     (`Token.generate_signing_key`, a CSR signed on the token, the certificate imported)."""
-    from edge.token import KeyAlgorithm
+    from edge.signing.token import KeyAlgorithm
     from provisioning.ca import Profile
 
     token.generate_signing_key(RSA_KEY_ID, "bench-rsa", KeyAlgorithm.RSA_2048)
@@ -113,13 +114,30 @@ def add_rsa_identity(token: Any, ca: Any) -> None:
     token.import_certificate(cert, RSA_KEY_ID, "bench-rsa")
 
 
+@contextmanager
+def raw_session(token: Any) -> Iterator[Any]:
+    """A second python-pkcs11 session on the open `token`, for the anchors only: the product
+    reaches the token through `Token` alone. It needs no PIN: PKCS#11 login belongs to the
+    process, and `token` is logged in. Held under the token's lock, so nothing of ours runs on
+    the token meanwhile."""
+    import pkcs11
+
+    with token.exclusive():
+        module = pkcs11.lib(str(token.module_path))
+        session = module.get_token(token_label=token.label).open(rw=False)
+        try:
+            yield session
+        finally:
+            session.close()
+
+
 def raw_sign_seconds(token: Any, key_id: bytes, rounds: int) -> list[float]:
-    """The raw PKCS#11 signature with the mechanism pyHanko's signer uses, timed per call."""
+    """The raw PKCS#11 signature with the mechanism our signer uses, timed per call."""
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
     digest = hashlib.sha256(b"signed attributes of a CMS").digest()
     times = []
-    with token.exclusive() as session:
+    with raw_session(token) as session:
         key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key_id)
         if key[Attribute.KEY_TYPE] == KeyType.EC:
 
@@ -142,15 +160,16 @@ def plain_pyhanko_seconds(token: Any, key_id: bytes, pdf: bytes, rounds: int) ->
     """pyHanko's `sign_pdf` as its documentation shows it: invisible, default size estimate."""
     from asn1crypto import x509 as asn1_x509
     from cryptography.hazmat.primitives.serialization import Encoding
-    from pkcs11 import KeyType
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
     from pyhanko.sign.pkcs11 import PKCS11Signer
 
     cert = asn1_x509.Certificate.load(token.certificate(key_id).public_bytes(Encoding.DER))
-    raw = token.key_type(key_id) == KeyType.EC
+    from edge.signing.token import KeyKind
+
+    raw = token.key_kind(key_id) is KeyKind.EC
     times = []
-    with token.exclusive() as session:
+    with raw_session(token) as session:
         signer = PKCS11Signer(session, key_id=key_id, signing_cert=cert, use_raw_mechanism=raw)
         meta = signers.PdfSignatureMetadata(
             field_name="Signature1", subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256"
@@ -181,10 +200,10 @@ def signing_figures(rounds: int) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     """Every signing figure; and the EC-signed result, the CA (PEM) and its CRL (DER)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from edge.pdfa import check_pdfa
-    from edge.signature_box import SignatureBox
-    from edge.signing import DocumentSigner
-    from edge.token import Token
+    from edge.pdf.pdfa_check import check_pdfa
+    from edge.signing.box import SignatureBox
+    from edge.signing.pades import DocumentSigner
+    from edge.signing.token import Token
     from provisioning.ca import CertificateAuthority, Profile
     from provisioning.softhsm import init_token, write_softhsm_conf
 

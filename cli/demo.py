@@ -34,13 +34,13 @@ from cli.report import print_report
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.ocr import OcrPool
-from edge.outbox import Outbox
 from edge.pipeline.run import process_document
 from edge.pipeline.stages import PageImages
 from edge.sample_document import render_sample_result
-from edge.signing import DocumentSigner, signature_box
-from edge.sync_agent import SyncAgent
-from edge.token import Token
+from edge.signing.pades import DocumentSigner, signature_box
+from edge.signing.token import Token
+from edge.sync.agent import SyncAgent
+from edge.sync.outbox import Outbox
 from protocol.errors import ProtocolError
 from provisioning.broker import Mosquitto
 from provisioning.errors import ProvisioningError

@@ -1,2 +1,3 @@
-"""The appliance: OCR, PDF assembly, field extraction, signing on the token, the outbox, the sync
-agent, and the appliance's config and enrollment. Never imports `server`."""
+"""The appliance: capture (`capture/`), OCR (`ocr/`), field extraction (`fields/`), PDF/A
+assembly (`pdf/`), signing on the token (`signing/`), the outbox and the sync agent (`sync/`),
+and the appliance's config and enrollment. Never imports `server`."""

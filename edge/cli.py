@@ -20,15 +20,15 @@ from edge.capture.detect_cli import detect_command
 from edge.config import load_edge_settings
 from edge.errors import IncompleteError, SyncError, TokenError
 from edge.ocr import OcrPool, default_workers
-from edge.outbox import Outbox
-from edge.pdfa import VIETNAM_TIME, Provenance
+from edge.pdf.xmp import VIETNAM_TIME, Provenance
 from edge.pipeline.run import plan_documents, process_batch
 from edge.pipeline.stages import STAGE_IMAGES
-from edge.sync_agent import SyncAgent
+from edge.sync.agent import SyncAgent
+from edge.sync.outbox import Outbox
 from support.process import shutdown_on_signals
 
 if TYPE_CHECKING:
-    from edge.signing import DocumentSigner
+    from edge.signing.pades import DocumentSigner
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -122,7 +122,7 @@ def _signing_setup(
     if not sign:
         return provenance, None
     # Loaded here: pyHanko's signer and fontTools take half a second to import.
-    from edge.signing import open_document_signer
+    from edge.signing.pades import open_document_signer
 
     pin = os.environ.get(PIN_ENV)
     if pin is None:

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from edge.errors import ConfigError
-from edge.signature_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
+from edge.signing.box_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
 from protocol.errors import TopicError
 from protocol.topics import validate_device_id
 from support.settings import PrivateKeyFile, TomlSettings, load_settings

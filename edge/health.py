@@ -42,7 +42,7 @@ def token_present(settings: EdgeSettings) -> bool | None:
     if settings.token_label is None and settings.token_serial is None:
         return None
     # The token adapter's own lookup, so that "present" means what signing will find.
-    from edge.token import token_present as present
+    from edge.signing.token import token_present as present
 
     try:
         return present(

@@ -4,7 +4,9 @@ sync benchmark (`sohoa server bench-sync`).
 For `bench/` and the integration tests, not for an appliance or a server in production. It
 drives edge and server together, so it may import both; nothing in `edge`, `server`,
 `provisioning` or `support` imports it, and `cli` only registers `bench-sync` as a thin entry
-into it (as PostgreSQL ships `pgbench`).
+into it (as PostgreSQL ships `pgbench`). Its benchmarks import paho directly, and only for
+their anchor: raw paho throughput through the same broker, which must not go through our
+adapter (`support.mqtt`, the product's only paho importer) to be a fair baseline.
 
 - `fleet`: a province on one machine (`provisioning.province`) with N appliances enrolled on one
   token and registered with the repository.

@@ -35,8 +35,8 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.outbox import Outbox, State
-from edge.sync_agent import SyncAgent
+from edge.sync.agent import SyncAgent
+from edge.sync.outbox import Outbox, State
 from harness.fleet import Appliance, Fleet
 from harness.results import ResultMaker
 from protocol.encoding import encode

@@ -9,7 +9,7 @@ with every appliance registered with its signer. `harness.results` then signs re
 for the appliances and `harness.audit` checks what arrived.
 
 Why one token for the whole fleet: a SoftHSM token per appliance costs a `softhsm2-util` run
-each and a process may log in to a token only once (`edge.token`), so one token with N keys
+each and a process may log in to a token only once (`edge.signing.token`), so one token with N keys
 (selected by CKA_ID) lets one process sign for many appliances. The signing keys still never
 leave the token.
 
@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from edge.config import EdgeSettings
 from edge.errors import TokenError
-from edge.token import Token
+from edge.signing.token import Token
 from provisioning.broker import BrokerFiles
 from provisioning.province import ApplianceIdentity, Province, provision_province, write_config
 from server.db import make_engine, migrate
@@ -74,7 +74,7 @@ class TokenAccess:
         return {"SOFTHSM2_CONF": str(self.conf_path)}
 
     def open(self, attempts: int = 5) -> Token:
-        """Open and log in (one `Token` per process, see `edge.token`).
+        """Open and log in (one `Token` per process, see `edge.signing.token`).
 
         SoftHSM2's file store answers a login with CKR_GENERAL_ERROR now and then when several
         processes log in to one token holding hundreds of objects at the same instant

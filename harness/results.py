@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from edge.ocr.model import OcrPage, OcrWord
-from edge.outbox import Outbox
-from edge.pdf import EncodedImage, assemble_pdf, encode_image
-from edge.pdfa import Provenance
+from edge.pdf.assemble import EncodedImage, assemble_pdf, encode_image
+from edge.pdf.xmp import Provenance
 from edge.sample_document import render_sample_result
-from edge.signing import DocumentSigner
+from edge.signing.pades import DocumentSigner
+from edge.sync.outbox import Outbox
 from harness.fleet import Appliance, Fleet
 from protocol.messages import sha256_hex
 

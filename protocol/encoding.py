@@ -45,9 +45,6 @@ from protocol.status import Heartbeat, LinkState
 Message = ResultMessage | ResultManifest | ResultChunk | Ack | Heartbeat | Command | CommandReply
 """Every v1 message."""
 
-ResultPart = ResultMessage | ResultManifest | ResultChunk
-"""The messages a device sends on its result topic."""
-
 _LF = b"\n"
 
 

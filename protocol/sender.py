@@ -396,21 +396,6 @@ class Sender:
             out.append(Transmission(result_id, self._first_parts(offered, chunk_size), chunk_size))
         return out
 
-    def next_to_send(self, now: float) -> list[str]:
-        """The results to publish now, each whole: `poll` for a sender whose results all go
-        whole (offered without a size, or none larger than `whole_max`).
-
-        Raises:
-            SenderStateError: a result is due in chunks (use `poll`).
-        """
-        transmissions = self.poll(now)
-        chunked = [t.result_id for t in transmissions if t.chunk_size is not None]
-        if chunked:
-            raise SenderStateError(
-                f"result {chunked[0][:12]}… goes in chunks: drive this sender with poll()"
-            )
-        return [t.result_id for t in transmissions]
-
     def published(self, result_id: str, now: float) -> None:
         """The caller finished publishing the last transmission of `result_id` at `now` (on a
         slow link that can be long after `poll`): its wait for the ack starts here. A result

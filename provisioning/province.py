@@ -16,9 +16,9 @@ folder; its transport (TLS client) key and certificate are made in that folder t
 appliance of this province (`write_config` writes them as TOML).
 
 Left to the caller, because provisioning imports neither `edge` nor `server`: opening the token
-(`edge.token.Token`, once `softhsm.env()` is in the environment: SoftHSM reads it when its module
-is first loaded) and registering the appliances with the server's repository
-(`server.repository.register_device`); `cli.demo` and `harness.fleet` do both.
+(`edge.signing.token.Token`, once `softhsm.env()` is in the environment: SoftHSM reads it when
+its module is first loaded) and registering the appliances with the server's repository
+(`server.repository.devices.register_device`); `cli.demo` and `harness.fleet` do both.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ SIGNING_KEY_LABEL = "document-signing"
 
 
 class SigningKeyStore(Protocol):
-    """What enrollment needs of a token (`edge.token.Token` is one): make a key pair on it, a
-    CSR signed by that key, and store the key's certificate beside it."""
+    """What enrollment needs of a token (`edge.signing.token.Token` is one): make a key pair on
+    it, a CSR signed by that key, and store the key's certificate beside it."""
 
     def generate_signing_key(self, key_id: bytes, label: str) -> None:
         """Generate a document-signing key pair stored under `key_id`."""
@@ -158,7 +158,7 @@ class Province:
 
         Raises:
             ProvisioningError: the CA cannot be loaded or a file cannot be written.
-            Whatever `token` raises (`edge.errors.TokenError` for `edge.token.Token`).
+            Whatever `token` raises (`edge.errors.TokenError` for `edge.signing.token.Token`).
         """
         ca = CertificateAuthority.load(self.ca_file.parent)
         token.generate_signing_key(key_id, label=label)

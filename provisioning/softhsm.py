@@ -5,8 +5,9 @@ file, found through the `SOFTHSM2_CONF` environment variable. Rules of this modu
 
 - Every setup is private: its own `softhsm2.conf` and token directory, never `/etc/softhsm`.
 - SoftHSM reads `SOFTHSM2_CONF` when the library is initialised (`C_Initialize`), so the variable
-  must be set (see `SoftHsmSetup.env`) before a process first opens the module; `edge.token.Token`
-  re-initialises the module when no session is open, to see tokens made since.
+  must be set (see `SoftHsmSetup.env`) before a process first opens the module;
+  `edge.signing.token.Token` re-initialises the module when no session is open, to see tokens
+  made since.
 - Tokens are initialised with `softhsm2-util` (python-pkcs11 has no `C_InitToken`). Its PINs go on
   the command line, which other local users can see in the process list for a moment: fine for a
   software token in a private directory, never a way to handle a hardware token's PINs.
@@ -72,7 +73,7 @@ class SoftHsmSetup:
     Attributes:
         conf_path: the `softhsm2.conf` to put in `SOFTHSM2_CONF`.
         token_dir: the directory holding this setup's tokens.
-        module_path: the SoftHSM2 PKCS#11 module to open with `edge.token.Token.open`.
+        module_path: the SoftHSM2 PKCS#11 module to open with `edge.signing.token.Token.open`.
     """
 
     conf_path: Path

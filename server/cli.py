@@ -35,9 +35,10 @@ from server.db import make_engine, migrate, session_scope
 from server.errors import IngestError, ServerError
 from server.ingest import IngestWorker, ResultVerifier
 from server.models import CommandState, DeviceCommand
-from server.mqtt import MqttLink, TlsIdentity
+from server.mqtt import MqttLink
 from server.repository import commands, devices
 from server.watcher import DeviceWatcher, publish_command
+from support.mqtt import TlsIdentity
 from support.process import shutdown_on_signals
 
 log = logging.getLogger(__name__)

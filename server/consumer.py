@@ -24,8 +24,9 @@ import time
 
 from server.config import ServerSettings
 from server.errors import IngestError
-from server.mqtt import Incoming, MqttLink, TlsIdentity
+from server.mqtt import MqttLink
 from support.lifecycle import Service
+from support.mqtt import Incoming, TlsIdentity
 
 log = logging.getLogger(__name__)
 

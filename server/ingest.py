@@ -73,8 +73,8 @@ from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceStatus
-from server.mqtt import Incoming
 from server.repository import commands, devices, records, staging
+from support.mqtt import Incoming
 
 if TYPE_CHECKING:
     from server.ltv import LtvWorker

@@ -38,8 +38,8 @@ from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError
 from server.models import DeviceCommand, utc_now
-from server.mqtt import Incoming
 from server.repository import commands, devices, staging
+from support.mqtt import Incoming
 
 log = logging.getLogger(__name__)
 

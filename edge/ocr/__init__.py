@@ -3,7 +3,7 @@
 - `engine`: one loaded Tesseract reading pages (`OcrEngine`), and where its data is.
 - `pool`: engines on worker threads, pages in parallel (`OcrPool`).
 - `model`: what OCR hands over (`OcrPage`, `OcrWord`) and line helpers.
-- `signer`, `lost_lines`: second looks at what the main pass lost — the signer's name under
+- `signer_name`, `lost_lines`: second looks at what the main pass lost — the signer's name under
   the seal, lines its layout analysis dropped.
 """
 

@@ -12,7 +12,7 @@ Rules of this module:
   "NGUYỄN" → "NGUYEN") for no gain on the few English words of these documents. Other
   languages can still be asked for with "+" (e.g. "vie+eng").
 - After the main pass (PSM auto: it finds the header's two columns), two second looks at what it
-  lost: the signer's name under the seal (`edge.ocr.signer`) and lines its layout analysis
+  lost: the signer's name under the seal (`edge.ocr.signer_name`) and lines its layout analysis
   dropped (`edge.ocr.lost_lines`).
 - Last, lines read at a mean confidence under 20 are dropped: a signature, a stain or a seal
   read as letters (`edge.ocr.model.without_noise`).
@@ -35,7 +35,7 @@ from edge.errors import OcrError
 from edge.ocr import deblur
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import OcrPage, OcrWord, page_text, without_noise
-from edge.ocr.signer import (
+from edge.ocr.signer_name import (
     accepted_lines,
     coloured_ink,
     has_name,
@@ -290,7 +290,7 @@ class OcrEngine(Closeable):
         colour: Image.Image | None = None,
     ) -> tuple[OcrWord, ...]:
         """Second pass over the signature block: re-read the signer's name when the main pass
-        lost it under the seal or the handwritten signature (see `edge.ocr.signer`).
+        lost it under the seal or the handwritten signature (see `edge.ocr.signer_name`).
 
         The block is read up to four times (`SIGNER_READINGS`: a stroke through the name joins
         it to the signature, so dropping the signature whole can drop the name), and the

@@ -28,7 +28,7 @@ from edge.capture.files import load_page_array
 from edge.errors import CaptureError, EdgeError
 from edge.fields import FieldSet
 from edge.ocr import OcrPage, OcrPool
-from edge.pdfa import Provenance
+from edge.pdf.xmp import Provenance
 from edge.pipeline.stages import (
     PageImages,
     ReadPage,
@@ -43,7 +43,7 @@ from edge.pipeline.stages import (
 from support.ahead import ahead
 
 if TYPE_CHECKING:  # signing loads pyHanko's signer and fontTools: only `--sign` needs them
-    from edge.signing import DocumentSigner
+    from edge.signing.pades import DocumentSigner
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from edge.errors import CaptureError
 from edge.fields import FIELD_KEYS, FieldSet, extract
 from edge.levels import is_bilevel
 from edge.ocr import OcrEngine, OcrPage
-from edge.pdf import EncodedImage, assemble_pdf, encode_image
-from edge.pdfa import Provenance
+from edge.pdf.assemble import EncodedImage, assemble_pdf, encode_image
+from edge.pdf.xmp import Provenance
 from support.files import write_atomic
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import edge.ocr.engine
 from edge.errors import OcrError
 from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
 from edge.ocr.model import without_noise
-from edge.ocr.signer import fold, signer_region, splice_lines, suppress_seal
+from edge.ocr.signer_name import fold, signer_region, splice_lines, suppress_seal
 from edge.sample_document import SampleDocument
 
 

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 from edge.ocr import OcrEngine, OcrPage, OcrWord
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import group_lines, line_box, page_text
-from edge.ocr.signer import fold
+from edge.ocr.signer_name import fold
 from edge.sample_document import FONT_DIR, FONT_FILES, SampleDocument
 
 

@@ -26,12 +26,13 @@ from edge.cli import PIN_ENV
 from edge.errors import CaptureError
 from edge.fields import FIELD_KEYS
 from edge.ocr import OcrPool
-from edge.pdfa import VIETNAM_TIME, check_pdfa
+from edge.pdf.pdfa_check import check_pdfa
+from edge.pdf.xmp import VIETNAM_TIME
 from edge.pipeline.run import PlannedDocument, process_files
 from edge.pipeline.stages import STAGE_IMAGES, merge_fields
 from edge.sample_document import SampleDocument, render_sample_result
-from edge.signature_box import SignatureBox
-from edge.signing import DocumentSigner
+from edge.signing.box import SignatureBox
+from edge.signing.pades import DocumentSigner
 from provisioning.ca import CertificateAuthority, Profile
 from server.verify import Verifier
 from tests.edge.capture.synthetic import CORPUS, CORPUS_MISSING

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from edge.pdfa import check_pdfa
+from edge.pdf.pdfa_check import check_pdfa
 from edge.sample_document import render_sample_result
 
 pytestmark = pytest.mark.slow

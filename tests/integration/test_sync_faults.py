@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlmodel import Session, func, select
 
-from edge.outbox import Outbox, State
+from edge.sync.outbox import Outbox, State
 from harness.audit import Audit, audit_repository
 from harness.broker import Broker
 from harness.fleet import Fleet, provision_fleet

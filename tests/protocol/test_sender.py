@@ -28,6 +28,11 @@ def rid(i: int) -> str:
     return f"{i:064x}"
 
 
+def polled(sender: Sender, now: float) -> list[str]:
+    """The results `sender.poll(now)` says to publish, as the sync agent reads them."""
+    return [t.result_id for t in sender.poll(now)]
+
+
 def accepted(result_id: str) -> Ack:
     return Ack(result_id=result_id, status=AckStatus.ACCEPTED, record_id=f"rec-{result_id[-4:]}")
 
@@ -36,12 +41,12 @@ def test_new_results_go_out_in_offer_order_within_the_window() -> None:
     sender = Sender(window=3)
     for i in range(5):
         sender.offer(rid(i))
-    assert sender.next_to_send(0.0) == [rid(0), rid(1), rid(2)]
+    assert polled(sender, 0.0) == [rid(0), rid(1), rid(2)]
     assert (sender.in_flight, sender.pending) == (3, 2)
-    assert sender.next_to_send(1.0) == []  # window full, nothing overdue
+    assert polled(sender, 1.0) == []  # window full, nothing overdue
 
     assert sender.on_ack(accepted(rid(1))) is AckOutcome.DONE
-    assert sender.next_to_send(2.0) == [rid(3)]
+    assert polled(sender, 2.0) == [rid(3)]
     assert sender.state_of(rid(1)) is ResultState.DONE
     assert sender.state_of(rid(4)) is ResultState.PENDING
 
@@ -51,32 +56,32 @@ def test_offering_twice_is_a_no_op() -> None:
     sender.offer(rid(1))
     sender.offer(rid(1))
     assert sender.pending == 1
-    assert sender.next_to_send(0.0) == [rid(1)]
+    assert polled(sender, 0.0) == [rid(1)]
     sender.offer(rid(1))  # in flight: still one copy
     assert (sender.pending, sender.in_flight) == (0, 1)
     sender.on_ack(accepted(rid(1)))
     sender.offer(rid(1))  # answered: never sent again
-    assert sender.next_to_send(100.0) == []
+    assert polled(sender, 100.0) == []
     assert sender.idle
 
 
 def test_an_overdue_result_is_sent_again_with_doubling_waits() -> None:
     sender = Sender(retransmit_after=10.0, max_retransmit_after=25.0)
     sender.offer(rid(7))
-    assert sender.next_to_send(0.0) == [rid(7)]
+    assert polled(sender, 0.0) == [rid(7)]
     assert sender.next_deadline() == 10.0
-    assert sender.next_to_send(9.9) == []
-    assert sender.next_to_send(10.0) == [rid(7)]  # first resend after 10 s
-    assert sender.next_to_send(29.9) == []
-    assert sender.next_to_send(30.0) == [rid(7)]  # then after 20 s
-    assert sender.next_to_send(55.0) == [rid(7)]  # then capped at 25 s
+    assert polled(sender, 9.9) == []
+    assert polled(sender, 10.0) == [rid(7)]  # first resend after 10 s
+    assert polled(sender, 29.9) == []
+    assert polled(sender, 30.0) == [rid(7)]  # then after 20 s
+    assert polled(sender, 55.0) == [rid(7)]  # then capped at 25 s
     assert sender.in_flight == 1
 
 
 def test_acks_are_classified() -> None:
     sender = Sender()
     sender.offer(rid(1))
-    sender.next_to_send(0.0)
+    polled(sender, 0.0)
     rejected = Ack(result_id=rid(1), status=AckStatus.REJECTED, reason=RejectReason.SIGNATURE)
     assert sender.on_ack(rejected) is AckOutcome.DONE  # a rejection ends the result too
     assert sender.on_ack(accepted(rid(1))) is AckOutcome.DUPLICATE
@@ -88,19 +93,19 @@ def test_an_ack_for_a_copy_sent_before_a_restart_ends_a_pending_result() -> None
     sender = Sender()
     sender.offer(rid(1))
     assert sender.on_ack(accepted(rid(1))) is AckOutcome.DONE
-    assert sender.next_to_send(0.0) == []
+    assert polled(sender, 0.0) == []
 
 
 def test_a_result_given_up_leaves_the_window_for_good() -> None:
     sender = Sender(window=1)
     sender.offer(rid(1))
     sender.offer(rid(2))
-    assert sender.next_to_send(0.0) == [rid(1)]
+    assert polled(sender, 0.0) == [rid(1)]
     sender.give_up(rid(1))  # e.g. its stored PDF turned out damaged
     assert sender.state_of(rid(1)) is ResultState.FAILED
-    assert sender.next_to_send(0.0) == [rid(2)]
+    assert polled(sender, 0.0) == [rid(2)]
     sender.offer(rid(1))
-    assert sender.next_to_send(1000.0) == [rid(2)]  # only the overdue one, not the failed one
+    assert polled(sender, 1000.0) == [rid(2)]  # only the overdue one, not the failed one
     assert sender.on_ack(accepted(rid(1))) is AckOutcome.DONE  # a copy sent earlier got through
     with pytest.raises(SenderStateError):
         sender.give_up(rid(1))
@@ -196,7 +201,7 @@ def test_every_result_ends_acked_exactly_once_over_a_lossy_link(
                 sender.offer(to_offer.pop(0))
         if rnd.random() < 0.1:
             sender.offer(rnd.choice(offered))
-        for result_id in sender.next_to_send(now):
+        for result_id in polled(sender, now):
             server.receive(result_id)
         assert sender.in_flight <= window
         for ack in server.deliver_some():
@@ -320,13 +325,6 @@ def test_published_starts_the_wait_when_the_last_byte_left() -> None:
     sender.published(rid(9), 40.0)  # unknown: ignored
 
 
-def test_next_to_send_is_for_whole_results_only() -> None:
-    sender = chunked_sender()
-    sender.offer(rid(1), size=35)
-    with pytest.raises(SenderStateError):
-        sender.next_to_send(0.0)
-
-
 def test_a_huge_result_gets_chunks_large_enough_to_stay_within_the_chunk_count() -> None:
     sender = Sender(chunk_size=1024, whole_max=0)
     size = MAX_CHUNK_COUNT * 1024 * 3
@@ -350,9 +348,9 @@ def test_a_week_of_resends_does_not_overflow_the_back_off() -> None:
     sender.offer(rid(1))
     now = 0.0
     for _ in range(2000):  # the server's ingest is down for two weeks
-        assert sender.next_to_send(now) == [rid(1)]
+        assert polled(sender, now) == [rid(1)]
         now = sender.next_deadline() or now
-    assert sender.next_to_send(now) == [rid(1)]
+    assert polled(sender, now) == [rid(1)]
     assert sender.next_deadline() == now + 600.0
 
 
@@ -361,7 +359,7 @@ def test_a_week_of_resends_does_not_overflow_the_back_off() -> None:
 
 def sent_at(sender: Sender, result_id: str, now: float) -> None:
     sender.offer(result_id)
-    assert sender.next_to_send(now) == [result_id]
+    assert polled(sender, now) == [result_id]
     sender.published(result_id, now)
 
 
@@ -393,14 +391,14 @@ def test_the_timeout_and_its_doubling_are_capped() -> None:
     sender.on_ack(accepted(rid(1)), 90.0)
     assert sender.retransmission_timeout == 100.0  # 90 + 4 * 45, capped
     sent_at(sender, rid(2), 100.0)
-    assert sender.next_to_send(200.0) == [rid(2)]
+    assert polled(sender, 200.0) == [rid(2)]
     assert sender.next_deadline() == 300.0  # doubled, but no more than the cap
 
 
 def test_a_result_sent_more_than_once_teaches_nothing() -> None:
     sender = Sender(retransmit_after=10.0, max_retransmit_after=600.0)
     sent_at(sender, rid(1), 0.0)
-    assert sender.next_to_send(10.0) == [rid(1)]  # late: sent again
+    assert polled(sender, 10.0) == [rid(1)]  # late: sent again
     sender.on_ack(accepted(rid(1)), 11.0)  # the first copy's answer, or the second's?
     assert sender.smoothed_rtt is None and sender.retransmission_timeout == 10.0
 
@@ -440,11 +438,11 @@ def test_results_queued_behind_answered_ones_are_not_overdue() -> None:
     sender = Sender(window=4, retransmit_after=10.0, max_retransmit_after=600.0)
     for i in range(4):
         sender.offer(rid(i))
-    assert len(sender.next_to_send(0.0)) == 4
+    assert len(polled(sender, 0.0)) == 4
     now = 0.0
     for i in range(4):
         now += 8.0
-        assert sender.next_to_send(now - 0.1) == []  # nothing went again meanwhile
+        assert polled(sender, now - 0.1) == []  # nothing went again meanwhile
         assert sender.on_ack(accepted(rid(i)), now) is AckOutcome.DONE
         rto = sender.retransmission_timeout
         later = [sender.state_of(rid(j)) for j in range(i + 1, 4)]
@@ -458,21 +456,21 @@ def test_a_result_lost_while_later_ones_are_answered_still_goes_again() -> None:
     sender = Sender(window=3, retransmit_after=10.0, max_retransmit_after=600.0)
     for i in range(3):
         sender.offer(rid(i))
-    assert len(sender.next_to_send(0.0)) == 3
+    assert len(polled(sender, 0.0)) == 3
     sender.on_ack(accepted(rid(0)), 4.0)  # ahead of both: they wait one timeout from now
     assert sender.next_deadline() == pytest.approx(4.0 + sender.retransmission_timeout)
     deadline = sender.next_deadline()
     assert deadline is not None
     sender.on_ack(accepted(rid(2)), 5.0)  # rid(1) was lost; rid(2), behind it, changes nothing
     assert sender.next_deadline() == deadline
-    assert sender.next_to_send(deadline) == [rid(1)]
+    assert polled(sender, deadline) == [rid(1)]
 
 
 def test_a_result_sent_again_queues_behind_those_published_before_it() -> None:
     sender = Sender(window=2, retransmit_after=10.0, max_retransmit_after=600.0)
     sent_at(sender, rid(1), 0.0)
     sent_at(sender, rid(2), 5.0)
-    assert sender.next_to_send(10.0) == [rid(1)]  # late: now behind rid(2) at the server
+    assert polled(sender, 10.0) == [rid(1)]  # late: now behind rid(2) at the server
     sender.on_ack(accepted(rid(1)), 12.0)  # rid(1)'s answer says nothing of rid(2)
     assert sender.next_deadline() == 15.0
     assert sender.smoothed_rtt is None
@@ -482,5 +480,5 @@ def test_when_nothing_is_answered_every_late_result_goes_again_at_once() -> None
     sender = Sender(window=3, retransmit_after=10.0, max_retransmit_after=600.0)
     for i in range(3):
         sender.offer(rid(i))
-    sender.next_to_send(0.0)
-    assert sender.next_to_send(10.0) == [rid(0), rid(1), rid(2)]  # the server lost them all
+    polled(sender, 0.0)
+    assert polled(sender, 10.0) == [rid(0), rid(1), rid(2)]  # the server lost them all

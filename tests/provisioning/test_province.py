@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from edge.config import load_edge_settings
-from edge.token import Token
+from edge.signing.token import Token
 from provisioning.ca import CertificateAuthority, read_certificate
 from provisioning.province import ApplianceIdentity, Province, provision_province, write_config
 from server.config import load_server_settings

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from PIL import Image
 from sqlalchemy import Engine
 
-from edge.signing import DocumentSigner
+from edge.signing.pades import DocumentSigner
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority, publish_crl
 from provisioning.softhsm import SoftHsmSetup

@@ -29,7 +29,7 @@ from protocol.status import Heartbeat
 from provisioning.broker import Mosquitto
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
-from server.mqtt import no_delay
+from support.sockets import disable_nagle
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 
 TIMEOUT_S = 15.0
@@ -169,7 +169,7 @@ class DevicePeer:
                 retain=True,
             )
         self._client.on_message = self._on_message
-        self._client.on_connect = lambda client, *_: no_delay(client)
+        self._client.on_connect = lambda client, *_: disable_nagle(client.socket())
         self._client.on_subscribe = lambda _c, _u, mid, codes, _p: self._subscribed.put(
             (mid, codes)
         )

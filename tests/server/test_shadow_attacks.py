@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.signing import DocumentSigner
+from edge.signing.pades import DocumentSigner
 from protocol.reasons import RejectReason
 from provisioning.ca import CertificateAuthority
 from provisioning.softhsm import SoftHsmSetup

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from edge.cli import app
 from edge.ocr import OcrPool
-from edge.pdfa import Provenance, check_pdfa
+from edge.pdf.pdfa_check import check_pdfa
+from edge.pdf.xmp import Provenance
 from edge.pipeline.run import StageSeconds, plan_documents, process_batch, process_document
 from edge.pipeline.stages import PageImages
 from edge.sample_document import render_sample_result

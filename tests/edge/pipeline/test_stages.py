@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-import edge.pdf
 from edge.ocr import OcrEngine, OcrPage, OcrPool
-from edge.pdf import EncodedImage
-from edge.pdfa import check_pdfa
+from edge.pdf.assemble import EncodedImage, encode_image
+from edge.pdf.pdfa_check import check_pdfa
 from edge.pipeline.run import process_document
 from edge.pipeline.stages import (
     STAGE_IMAGES,
@@ -60,7 +59,7 @@ def test_a_page_the_capture_left_unsure_is_read_upright(
     assert (turned is None) == (turn == 0)
     upright = turned or captured
     encoded: list[Image.Image] = []
-    encode = edge.pdf.encode_image
+    encode = encode_image
 
     def recorded(image: Image.Image, **kwargs: bool | None) -> EncodedImage:
         encoded.append(image)

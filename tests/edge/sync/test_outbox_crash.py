@@ -14,7 +14,7 @@ kill checks that:
 
 SIGKILL leaves the OS page cache intact: this shows crash consistency of the process and of
 SQLite/rename ordering; power loss additionally relies on the fsyncs (synchronous=FULL, file and
-folder fsync in `support.files.write_atomic` and `edge.outbox._make_dir`).
+folder fsync in `support.files.write_atomic` and `edge.sync.outbox._make_dir`).
 """
 
 from __future__ import annotations
@@ -32,17 +32,17 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox import Outbox, OutboxItem, State
+from edge.sync.outbox import Outbox, OutboxItem, State
 from protocol.messages import sha256_hex
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 KILLS = 30
 
 CHILD = textwrap.dedent(
     """
     import os, random, sys
     from pathlib import Path
-    from edge.outbox import Outbox, OutboxItem, State
+    from edge.sync.outbox import Outbox, OutboxItem, State
     from protocol.messages import Ack, AckStatus
     from protocol.reasons import RejectReason
 

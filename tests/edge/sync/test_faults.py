@@ -25,14 +25,14 @@ from typer.testing import CliRunner
 from cli.main import ExitCode
 from cli.main import app as sohoa
 from edge.config import EdgeSettings
-from edge.outbox import Outbox, State
-from edge.sync_agent import REFRESH_S, SyncAgent, SyncReport
+from edge.sync.agent import REFRESH_S, SyncAgent, SyncReport
+from edge.sync.outbox import Outbox, State
 from harness.broker import Broker
 from harness.processes import AgentProcess
 from protocol.commands import CommandName, ReplyStatus
 from protocol.status import LinkState
 from provisioning.ca import CertificateAuthority
-from tests.edge.sync_peer import IngestPeer, private_broker, retained_status, wait_until
+from tests.edge.sync.peer import IngestPeer, private_broker, retained_status, wait_until
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 
 CREATED = "2025-05-02T01:02:03+00:00"

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from edge.errors import OutboxError
-from edge.outbox import SCHEMA_VERSION, Outbox, State
+from edge.sync.outbox import SCHEMA_VERSION, Outbox, State
 from protocol.messages import MAX_TEXT, Ack, AckStatus, sha256_hex
 from protocol.reasons import RejectReason
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FIELDS = {"so_ky_hieu": "12/QĐ-UBND", "ho_ten": "Trần Thị Bình", "cccd": None}
 CREATED = "2025-04-01T03:00:00+00:00"
 
@@ -280,7 +280,7 @@ WRITER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from edge.outbox import Outbox
+    from edge.sync.outbox import Outbox
     box = Outbox(Path(sys.argv[1]))
     for i in range(100_000):
         pdf = b"%PDF-1.7\\n" + os.urandom(64 * 1024) + b"\\n%%EOF\\n"

@@ -3,6 +3,11 @@
 A `Token` is one logged-in read/write session on one token, kept open for the appliance's life
 and guarded by a lock (a PKCS#11 session must not run two operations at once). Rules:
 
+- python-pkcs11 stops here: its session, objects and key types never leave this module, and every
+  `PKCS11Error` becomes a `TokenError` that says what failed and what to do. What the PAdES
+  signer (`edge.signing.pades`) needs is `certificate` and `sign` (a raw signature, as CMS holds
+  it), and `exclusive` to hold the token across one document's signature.
+
 - Keys and certificates are selected by CKA_ID, never by label: vendor modules are unreliable
   with labels (DOMAIN.md). A device's signing key and its certificate share one ID.
 - The document-signing key is made on the token, sensitive and non-extractable: it never leaves.
@@ -50,6 +55,7 @@ from support.lifecycle import Closeable
 log = logging.getLogger(__name__)
 
 SIGNING_CURVE = "secp256r1"
+"""The curve of document-signing keys (NIST P-256: every token and every verifier has it)."""
 
 
 class KeyAlgorithm(Enum):
@@ -65,7 +71,19 @@ class KeyAlgorithm(Enum):
         return {"rsa-2048": 2048, "rsa-3072": 3072}.get(self.value)
 
 
-"""The curve of document-signing keys (NIST P-256: every token and every verifier has it)."""
+class KeyKind(Enum):
+    """The kind of a key pair on the token: what its signatures are made with."""
+
+    EC = "ec"
+    RSA = "rsa"
+
+
+_RSA_MECHANISMS = {
+    "sha256": Mechanism.SHA256_RSA_PKCS,
+    "sha384": Mechanism.SHA384_RSA_PKCS,
+    "sha512": Mechanism.SHA512_RSA_PKCS,
+}
+"""RSA PKCS#1 v1.5 with the hash done on the token, by digest algorithm."""
 
 _MODULE_HINT = (
     "install the token's PKCS#11 driver (for SoftHSM2: `apt-get install softhsm2`; for a USB "
@@ -115,6 +133,8 @@ class Token(Closeable):
         self._token = token
         self._slot_id: int = token.slot.slot_id
         self._session: pkcs11.Session | None = session
+        self._signing_keys: dict[bytes, Any] = {}
+        """Private key objects by CKA_ID, looked up once: a find per signature is not free."""
         # Re-entrant so that a method holding it may call another one of ours.
         self._lock = threading.RLock()
 
@@ -175,6 +195,7 @@ class Token(Closeable):
         """
         with self._lock:
             session, self._session = self._session, None
+            self._signing_keys.clear()
             if session is None:
                 return
             with _registry_lock:
@@ -209,29 +230,63 @@ class Token(Closeable):
         """True once `close()` ran."""
         return self._session is None
 
-    @property
-    def session(self) -> pkcs11.Session:
-        """The open python-pkcs11 session, for `edge.signing` (pyHanko's PKCS11Signer).
-
-        Use it only inside `with token.exclusive():`, which holds the token's lock.
-
-        Raises:
-            TokenError: the token was closed.
-        """
-        session = self._session
-        if session is None:
-            raise TokenError(f"token {self.label!r} is closed: open it again")
-        return session
-
     @contextmanager
-    def exclusive(self) -> Iterator[pkcs11.Session]:
-        """Hold the token's lock for a sequence of operations and yield its session.
+    def exclusive(self) -> Iterator[None]:
+        """Hold the token's lock for a sequence of operations (e.g. one document's signature:
+        its certificate check and its `sign`), so that no other thread's operation comes
+        between them. The token's own methods take the lock again (it is re-entrant).
 
         Raises:
             TokenError: the token was closed.
         """
         with self._lock:
-            yield self.session
+            self._open_session()
+            yield
+
+    def sign(self, key_id: bytes, data: bytes, digest_algorithm: str = "sha256") -> bytes:
+        """Sign `data` with the private key `key_id`, as CMS holds the signature.
+
+        EC keys: `data` is hashed here and signed raw (CKM_ECDSA: every module has it;
+        SoftHSM2 has no CKM_ECDSA_SHA256), and the signature returned DER-encoded
+        (ECDSA-Sig-Value). RSA keys: PKCS#1 v1.5 with the hash done on the token.
+
+        Args:
+            key_id: the CKA_ID of the signing key.
+            data: the bytes to sign (for CMS: the DER of the signed attributes).
+            digest_algorithm: "sha256", "sha384" or "sha512".
+
+        Returns:
+            The signature.
+
+        Raises:
+            TokenError: no such key, the token was closed or removed, or it refused to sign.
+        """
+        with self._lock:
+            session = self._open_session()
+            try:
+                key = self._signing_keys.get(key_id)
+                if key is None:
+                    key = self._private_key(session, key_id)
+                    self._signing_keys[key_id] = key
+                if key[Attribute.KEY_TYPE] == KeyType.EC:
+                    digest = hashlib.new(digest_algorithm, data).digest()
+                    return bytes(
+                        encode_ecdsa_signature(key.sign(digest, mechanism=Mechanism.ECDSA))
+                    )
+                mechanism = _RSA_MECHANISMS.get(digest_algorithm)
+                if mechanism is None:
+                    raise TokenError(
+                        f"RSA signatures here hash with {', '.join(_RSA_MECHANISMS)}, not "
+                        f"{digest_algorithm}"
+                    )
+                return bytes(key.sign(data, mechanism=mechanism))
+            except p11.PKCS11Error as e:
+                # The key object may be what went stale (the token was pulled out).
+                self._signing_keys.pop(key_id, None)
+                raise TokenError(
+                    f"token {self.label!r} could not sign with key {key_id.hex()} "
+                    f"({type(e).__name__}): check that it is plugged in and open it again"
+                ) from e
 
     # -- keys and certificates -----------------------------------------------------------------
 
@@ -453,14 +508,19 @@ class Token(Closeable):
                     return key_id
         return None
 
-    def key_type(self, key_id: bytes) -> KeyType:
-        """The type (EC, RSA…) of the private key `key_id`, for choosing a signing mechanism.
+    def key_kind(self, key_id: bytes) -> KeyKind:
+        """The kind (EC or RSA) of the private key `key_id`.
 
         Raises:
-            TokenError: no such key, or the token refused.
+            TokenError: no such key, a kind Sohoa does not sign with, or the token refused.
         """
         with self._op("read the key type") as session:
-            return KeyType(self._private_key(session, key_id)[Attribute.KEY_TYPE])
+            kind = self._private_key(session, key_id)[Attribute.KEY_TYPE]
+        if kind == KeyType.EC:
+            return KeyKind.EC
+        if kind == KeyType.RSA:
+            return KeyKind.RSA
+        raise TokenError(f"the key with ID {key_id.hex()} is neither EC nor RSA: use another key")
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -468,11 +528,22 @@ class Token(Closeable):
     def _op(self, action: str) -> Iterator[pkcs11.Session]:
         """Hold the lock and turn python-pkcs11 errors into TokenError naming `action`."""
         with self._lock:
-            session = self.session
+            session = self._open_session()
             try:
                 yield session
             except p11.PKCS11Error as e:
                 raise TokenError(f"token {self.label!r} could not {action}: {_describe(e)}") from e
+
+    def _open_session(self) -> pkcs11.Session:
+        """The open session (hold the lock while using it).
+
+        Raises:
+            TokenError: the token was closed.
+        """
+        session = self._session
+        if session is None:
+            raise TokenError(f"token {self.label!r} is closed: open it again")
+        return session
 
     def _private_key(self, session: pkcs11.Session, key_id: bytes) -> Any:
         found = _find(session, {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id})

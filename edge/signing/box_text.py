@@ -1,6 +1,6 @@
 """What the visible signature box says: its default text, its font, and the template's rules.
 
-Kept apart from `edge.signature_box` (which draws the box with pyHanko and fontTools) so that the
+Kept apart from `edge.signing.box` (which draws the box with pyHanko and fontTools) so that the
 appliance's settings can check a configured template without loading those libraries.
 
 The template is plain text, one box line per `\\n`, with two placeholders: `{organisation}` (the

@@ -8,7 +8,7 @@ paper, and who converted it):
 - no image: text only, upright, black, in a thin black frame. The decree names Times New Roman 10;
   Debian has no Times with Vietnamese glyphs (Liberation lacks 39 of them), so the default is Noto
   Serif (`fonts-noto-core`) at 10 pt, embedded as a subset (PDF/A-2b requires embedded fonts);
-- its lines come from a template (configurable, `edge.signature_text`) with `{organisation}` and
+- its lines come from a template (configurable, `edge.signing.box_text`) with `{organisation}` and
   `{time}`; the default names the copy type and the conversion ("Sao y từ văn bản giấy sang văn
   bản điện tử"), then the organisation, then the signing time in ISO 8601 with Vietnam's
   offset, e.g. 2026-11-27T14:05:09+07:00.
@@ -44,8 +44,8 @@ from pyhanko.sign import fields
 from pyhanko.stamp import TextStamp, TextStampStyle
 
 from edge.errors import SigningError
-from edge.pdfa import VIETNAM_TIME
-from edge.signature_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
+from edge.pdf.xmp import VIETNAM_TIME
+from edge.signing.box_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
 
 FONT_SIZE = 10
 """Points; Nghị định 30/2020 asks for size 10."""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge.config import EdgeSettings
-from edge.outbox import Outbox, State
+from edge.sync.outbox import Outbox, State
 from protocol.commands import Command, CommandName, CommandReply, ReplyStatus
 from protocol.jsonvalue import JsonValue
 from protocol.status import LinkState

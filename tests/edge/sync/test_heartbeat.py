@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from edge.outbox import OutboxStatus, State
-from edge.sync_agent import DEPTH_BEAT_GAP_S, HEARTBEAT_MIN_GAP_S, StatusSignature
+from edge.sync.heartbeat import DEPTH_BEAT_GAP_S, HEARTBEAT_MIN_GAP_S, StatusSignature
+from edge.sync.outbox import OutboxStatus, State
 from protocol.status import LinkState
 
 

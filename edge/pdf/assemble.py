@@ -22,7 +22,7 @@ swaps look-alike characters). Pages keep their captured resolution (Nghị đị
 ≥ 200 dpi; the capture stage's gates see to that, this module warns below it).
 
 The file is PDF/A-2b (ISO 19005-2 level B): XMP metadata with the PDF/A identification and the
-result's fields (`edge.pdfa`), an sRGB output intent, the Info dictionary equal to the XMP,
+result's fields (`edge.pdf.xmp`), an sRGB output intent, the Info dictionary equal to the XMP,
 the font embedded, a trailer /ID, no encryption, no transparency, no actions. Signing appends
 an incremental update (pyHanko) that keeps all of that.
 """
@@ -44,7 +44,7 @@ from PIL import Image
 
 from edge.errors import PdfError
 from edge.ocr import OcrPage, OcrWord
-from edge.pdfa import SRGB_IDENTIFIER, Provenance, document_metadata, srgb_profile, xmp_packet
+from edge.pdf.xmp import SRGB_IDENTIFIER, Provenance, document_metadata, srgb_profile, xmp_packet
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from cli.main import ExitCode
 from cli.main import app as sohoa
 from edge.config import EdgeSettings
 from edge.errors import SyncError
-from edge.outbox import Outbox, State
-from edge.sync_agent import SyncAgent
+from edge.sync.agent import SyncAgent
+from edge.sync.outbox import Outbox, State
 from protocol.status import LinkState
 from protocol.topics import result_topic
 from provisioning.broker import Mosquitto
@@ -36,7 +36,7 @@ from provisioning.ca import (
     write_private_key,
 )
 from support.sockets import free_port
-from tests.edge.sync_peer import IngestPeer, mqtt_client, wait_until
+from tests.edge.sync.peer import IngestPeer, mqtt_client, wait_until
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 
 CREATED = "2025-05-02T01:02:03+00:00"

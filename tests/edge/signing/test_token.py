@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
-from pkcs11 import KeyType
 
 from edge.errors import TokenError
-from edge.signing import DocumentSigner
-from edge.token import KeyAlgorithm, Token, token_present
+from edge.signing.pades import DocumentSigner
+from edge.signing.token import KeyAlgorithm, KeyKind, Token, token_present
 from provisioning import softhsm as softhsm_module
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from provisioning.errors import TokenInitError
@@ -107,12 +106,37 @@ def test_csr_is_signed_by_the_token_key(token: Token) -> None:
     assert spki == token.public_key_der(KEY_ID)
 
 
+@pytest.mark.parametrize("algorithm", [KeyAlgorithm.EC_P256, KeyAlgorithm.RSA_2048])
+def test_sign_gives_a_signature_the_public_key_verifies(
+    token: Token, algorithm: KeyAlgorithm
+) -> None:
+    token.generate_signing_key(KEY_ID, "document-signing", algorithm)
+    data = b"the DER of a CMS's signed attributes"
+    signature = token.sign(KEY_ID, data)
+    public = serialization.load_der_public_key(token.public_key_der(KEY_ID))
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        assert token.key_kind(KEY_ID) is KeyKind.EC
+        public.verify(signature, data, ec.ECDSA(hashes.SHA256()))  # DER, as CMS holds it
+    else:
+        assert isinstance(public, rsa.RSAPublicKey)
+        public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_sign_with_a_missing_key_or_a_closed_token_is_a_token_error(token: Token) -> None:
+    with pytest.raises(TokenError, match="0 private keys with ID 0a0b"):
+        token.sign(KEY_ID, b"data")
+    token.generate_signing_key(KEY_ID, "document-signing")
+    token.close()
+    with pytest.raises(TokenError, match="is closed"):
+        token.sign(KEY_ID, b"data")
+
+
 @pytest.mark.parametrize("algorithm", [KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072])
 def test_rsa_keys_are_made_on_the_token_enrolled_and_sign_verifiable_pdfs(
     token: Token, signing_ca: CertificateAuthority, unsigned_pdf: bytes, algorithm: KeyAlgorithm
 ) -> None:
     token.generate_signing_key(KEY_ID, "document-signing", algorithm)
-    assert token.key_type(KEY_ID) == KeyType.RSA
+    assert token.key_kind(KEY_ID) is KeyKind.RSA
     protection = token.key_protection(KEY_ID)
     assert protection.sensitive and not protection.extractable and protection.local
     csr = token.make_csr(KEY_ID, "appliance-07")

@@ -21,8 +21,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 
 from edge.errors import PdfError
 from edge.ocr import OcrEngine, OcrPage, OcrWord
-from edge.pdf import assemble_pdf, encode_image
-from edge.pdfa import check_pdfa
+from edge.pdf.assemble import assemble_pdf, encode_image
+from edge.pdf.pdfa_check import check_pdfa
 from edge.sample_document import SampleDocument, render_sample_result
 
 

@@ -3,7 +3,7 @@
 What a signature here is (ETSI EN 319 142-1 PAdES baseline B-B):
 - one incremental update adding a signature field, SubFilter `ETSI.CAdES.detached`, SHA-256;
   the field is either the visible box of Nghị định 30/2020 at the top right of the first page
-  (`edge.signature_box`: the conversion mark, the organisation, the signing time at +07:00) or
+  (`edge.signing.box`: the conversion mark, the organisation, the signing time at +07:00) or
   invisible;
 - the CMS signed attributes carry the signer certificate's hash (signing-certificate-v2) and the
   document digest; the signer certificate itself is embedded in the CMS;
@@ -16,7 +16,9 @@ Refused, each with a `SigningError` naming the cause: a certificate that is expi
 valid (checked when the signer is made and before every signature), a document that already
 carries a signature, and a document that is not a readable PDF.
 
-The key and its certificate are selected by CKA_ID. The token session stays open between
+The key and its certificate are selected by CKA_ID. pyHanko builds the CMS; the signature value
+itself comes from `Token.sign` (`edge.signing.token`, the only module that touches the PKCS#11
+session and turns its errors into `TokenError`). The token session stays open between
 documents; `sign` holds the token's lock for the whole signature. `sign` blocks (PDF work and the
 token): call it from a worker thread, never on an event loop.
 """
@@ -39,21 +41,19 @@ from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pkcs11 import KeyType
-from pkcs11 import exceptions as p11
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
-from pyhanko.sign.pkcs11 import PKCS11Signer
 from pyhanko.sign.signers.constants import ESIC_EXTENSION_1
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from edge.config import EdgeSettings
 from edge.errors import ConfigError, SigningError, TokenError
-from edge.signature_box import BoxAppearance, SignatureBox
-from edge.token import Token
+from edge.signing.box import BoxAppearance, SignatureBox
+from edge.signing.token import Token
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ class SigningTimes:
     """Where one signature's wall time went, in seconds.
 
     Attributes:
-        token: the token's signing operation, as pyHanko calls it (the PKCS#11 C_Sign, plus the
-            hop to the thread pyHanko runs it on).
+        token: the token's signing operation, as pyHanko calls it (`Token.sign`: the PKCS#11
+            C_Sign, and for EC keys the hash before it).
         cms: building the CMS SignedData around the token's signature (attributes, encoding).
         pdf: the rest: reading the PDF, adding the field and the box's appearance, hashing the
             byte ranges and writing the update.
@@ -102,12 +102,24 @@ class SignedDocument:
     times: SigningTimes
 
 
-class _TimedPkcs11Signer(PKCS11Signer):
-    """pyHanko's PKCS#11 signer, noting the time spent on the token and in the CMS, and the
-    signing time pyHanko hands to the CMS (the signing session's time, which is also `/M`)."""
+class _TokenSigner(signers.Signer):
+    """pyHanko's signer for a key on our token: the signature value from `Token.sign`, the
+    time spent on the token and in the CMS noted, and the signing time pyHanko hands to the CMS
+    (the signing session's time, which is also `/M`).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    Like pyHanko's own PKCS#11 signer, it embeds the signer's certificate and nothing else, and
+    sizes the dry run's signature at 512 bytes. `Token.sign` runs on the calling thread, which
+    holds the token's lock for the whole document (`DocumentSigner.sign_document`).
+    """
+
+    _DRY_RUN_SIGNATURE_BYTES = 512
+
+    def __init__(self, token: Token, key_id: bytes, certificate: asn1_x509.Certificate) -> None:
+        registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
+        registry.register(certificate)
+        super().__init__(signing_cert=certificate, cert_registry=registry)
+        self._token = token
+        self._key_id = key_id
         self.reset()
 
     def reset(self) -> None:
@@ -119,13 +131,14 @@ class _TimedPkcs11Signer(PKCS11Signer):
     async def async_sign_raw(
         self, data: bytes, digest_algorithm: str, dry_run: bool = False
     ) -> bytes:
-        """Sign on the token (pyHanko's implementation), timed."""
+        """Sign on the token, timed; a dry run returns a placeholder of the usual size."""
+        if dry_run:
+            return b"0" * self._DRY_RUN_SIGNATURE_BYTES
         start = time.perf_counter()
         try:
-            return await super().async_sign_raw(data, digest_algorithm, dry_run=dry_run)
+            return self._token.sign(self._key_id, data, digest_algorithm.lower())
         finally:
-            if not dry_run:
-                self.token_s += time.perf_counter() - start
+            self.token_s += time.perf_counter() - start
 
     async def async_sign(
         self,
@@ -217,19 +230,13 @@ class DocumentSigner:
                     "'organisation' (e.g. \"UBND xã Vạn Thắng\") or sign without the box"
                 )
             self._appearance = BoxAppearance(box, organisation)
-        with token.exclusive() as session:
+        with token.exclusive():
             self._certificate = token.certificate(key_id)
-            key_type = token.key_type(key_id)
-            cert = asn1_x509.Certificate.load(
-                self._certificate.public_bytes(serialization.Encoding.DER)
-            )
-            # SoftHSM2 (and other modules) lack CKM_ECDSA_SHA256: hash in Python, sign raw ECDSA.
-            self._signer = _TimedPkcs11Signer(
-                session,
-                key_id=key_id,
-                signing_cert=cert,
-                use_raw_mechanism=key_type == KeyType.EC,
-            )
+            token.key_kind(key_id)  # a private key stored with the certificate, EC or RSA
+        cert = asn1_x509.Certificate.load(
+            self._certificate.public_bytes(serialization.Encoding.DER)
+        )
+        self._signer = _TokenSigner(token, key_id, cert)
         self.check_certificate()
         self._metadata = signers.PdfSignatureMetadata(
             reason=reason or None,
@@ -319,11 +326,6 @@ class DocumentSigner:
                     ),
                 )
                 out = pdf_signer.sign_pdf(writer, bytes_reserved=self._reserve)
-            except p11.PKCS11Error as e:
-                raise TokenError(
-                    f"token {self._token.label!r} could not sign with key {self._key_id.hex()} "
-                    f"({type(e).__name__}): check that it is plugged in and open it again"
-                ) from e
             except PyHankoSigningError as e:
                 raise SigningError(f"pyHanko could not sign the document: {e}") from e
             except PdfError as e:
@@ -411,7 +413,7 @@ def open_document_signer(settings: EdgeSettings, pin: str) -> Iterator[DocumentS
         )
 
 
-async def _estimate_reserve(signer: PKCS11Signer) -> int:
+async def _estimate_reserve(signer: signers.Signer) -> int:
     """Hex digits to reserve for the CMS: the size of pyHanko's dry-run CMS, without the 50%
     margin pyHanko adds by default.
 

@@ -20,12 +20,13 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from edge.config import EdgeSettings, load_edge_settings
 from edge.errors import ConfigError, SigningError, TokenError
 from edge.ocr import OcrPage
-from edge.pdf import assemble_pdf
-from edge.pdfa import VIETNAM_TIME, Provenance, check_pdfa
+from edge.pdf.assemble import assemble_pdf
+from edge.pdf.pdfa_check import check_pdfa
+from edge.pdf.xmp import VIETNAM_TIME, Provenance
 from edge.sample_document import render_sample_result
-from edge.signature_box import SignatureBox
-from edge.signing import DEFAULT_REASON, DocumentSigner, open_document_signer
-from edge.token import Token
+from edge.signing.box import SignatureBox
+from edge.signing.pades import DEFAULT_REASON, DocumentSigner, open_document_signer
+from edge.signing.token import Token
 from provisioning.ca import CertificateAuthority, Profile
 from server.verify import Verifier
 from tests.fixtures.token import BlankToken, SigningIdentity, make_pdf, provision_signing_identity

@@ -28,18 +28,18 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from edge.ocr import OcrPage, OcrWord
-from edge.pdf import assemble_pdf
-from edge.pdfa import (
+from edge.pdf.assemble import assemble_pdf
+from edge.pdf.pdfa_check import check_pdfa
+from edge.pdf.xmp import (
     NS_SOHOA,
     SRGB_PROFILE_PATHS,
     Provenance,
-    check_pdfa,
     icc_header_problems,
     split_code,
     srgb_profile,
 )
 from edge.sample_document import SampleDocument, render_sample_result
-from edge.signing import DocumentSigner
+from edge.signing.pades import DocumentSigner
 from server.verify import Verifier
 from tests.fixtures.token import SigningIdentity
 
