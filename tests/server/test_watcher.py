@@ -216,7 +216,9 @@ def test_a_command_posted_to_the_api_is_sent_answered_and_recorded(
             posted = client.post(f"/api/devices/{device_id}/commands", json={"name": "ping"})
             assert posted.status_code == 202, posted.text
             command_id = posted.json()["command_id"]
-            assert posted.json()["state"] == "queued"
+            # The response shows the row as committed and read back: the running watcher may
+            # already have published it by then.
+            assert posted.json()["state"] in {"queued", "sent"}
 
             def answered() -> bool:
                 listed = client.get(f"/api/devices/{device_id}/commands").json()
