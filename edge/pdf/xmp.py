@@ -37,7 +37,6 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from PIL import ImageCms
-from pyhanko.pdf_utils.reader import PdfFileReader
 
 from edge.errors import PdfError
 from protocol.signed_metadata import (
@@ -406,16 +405,18 @@ def signed_metadata(pdf: bytes) -> SignedMetadata | None:
     Raises:
         PdfError: the file's XMP cannot be read as the Sohoa schema.
     """
+    # Loaded here: assembly (`edge process` without --sign) need not load pyHanko.
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         root = reader.root
     except Exception:  # any parser error: not a readable PDF
         return None
     try:
-        stream = root.get("/Metadata")
-        if stream is None:
+        if "/Metadata" not in root:
             return SignedMetadata()
-        return parse_xmp(bytes(stream.data))
+        return parse_xmp(bytes(root["/Metadata"].data))
     except SignedMetadataError as e:
         raise PdfError(f"the PDF's XMP metadata cannot be read: {e}") from e
     except Exception as e:
