@@ -17,7 +17,6 @@ from collections.abc import Callable
 import pytest
 from PIL import Image, ImageDraw
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from edge.ocr.model import OcrPage
@@ -28,7 +27,7 @@ from protocol.reasons import RejectReason
 from protocol.signed_metadata import MAX_XMP_BYTES, SIGNED_FIELD_KEYS, SignedMetadata
 from server.signed_fields import SignedMetadataError, read_signed_metadata
 from server.verify import Verifier
-from tests.fixtures.token import UNIT, SigningIdentity, make_pdf
+from tests.fixtures.token import UNIT, RawMetadataWriter, SigningIdentity, make_pdf
 
 FIELDS: dict[str, str | None] = {
     "so_ky_hieu": "05/QĐ-UBND",
@@ -65,7 +64,7 @@ def expected(fields: dict[str, str | None] = FIELDS) -> dict[str, str | None]:
 
 def with_metadata(pdf: bytes, stream: generic.PdfObject) -> bytes:
     """`pdf` with an update pointing the catalog's /Metadata at `stream`."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    writer = RawMetadataWriter(io.BytesIO(pdf), strict=False)
     writer.root[generic.pdf_name("/Metadata")] = writer.add_object(stream)
     writer.update_root()
     out = io.BytesIO()
