@@ -23,6 +23,9 @@ class RejectReason(Enum):
     REVOKED_DEVICE = "revoked_device"
     SIGNER_NOT_REGISTERED = "signer_not_registered"
     DEVICE_MISMATCH = "device_mismatch"
+    FIELDS_MISMATCH = "fields_mismatch"
+    """The header's fields are not those the signed PDF's XMP carries, or that XMP cannot be
+    read (`protocol.signed_metadata`): only signed fields are stored."""
     REVOCATION_UNKNOWN = "revocation_unknown"
     """The server could not establish whether the signer is revoked (its CRL is missing or
     stale): a fault on the server's side, so a server leaves such a result unanswered and the

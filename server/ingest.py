@@ -67,6 +67,7 @@ from protocol.receiver import (
     StageManifest,
     TransferState,
 )
+from protocol.signed_metadata import SignedMetadata, header_mismatch
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
@@ -111,6 +112,10 @@ class VerdictLike(Protocol):
     @property
     def signing_time(self) -> dt.datetime | None:
         """When the document was signed."""
+
+    @property
+    def signed(self) -> SignedMetadata | None:
+        """What the signed PDF's XMP says (fields, pages, document id), when valid."""
 
 
 class ResultVerifier(Protocol):
@@ -353,6 +358,13 @@ class IngestWorker(MqttConsumer):
                 self.receiver.on_refused(request, RejectReason.SIGNER_NOT_REGISTERED, detail)
             )
             return
+        # Only what was signed is stored: the XMP's fields, and the header must say the same.
+        signed = verdict.signed or SignedMetadata()
+        mismatch = header_mismatch(request.fields, signed, metadata=request.metadata)
+        if mismatch is not None:
+            refused = RejectReason.FIELDS_MISMATCH
+            self._apply(self.receiver.on_refused(request, refused, mismatch))
+            return
         pdf_path = self.blobs.put(pdf)
         try:
             with session_scope(self.engine) as session:
@@ -361,10 +373,12 @@ class IngestWorker(MqttConsumer):
                     session,
                     result_id=request.result_id,
                     device_id=device_id,
-                    fields=request.fields,
+                    fields=signed.stored_fields(),
                     verdict=verdict,
                     pdf_path=pdf_path,
                     pdf_size=len(pdf),
+                    page_count=signed.pages,
+                    document_id=signed.document_id,
                 )
         except SQLAlchemyError as e:
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e

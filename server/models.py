@@ -313,7 +313,8 @@ class TransferChunk(SQLModel, table=True):
 
 
 class RecordFields(SQLModel):
-    """The document's fields (DESIGN.md keys), as the officer confirmed them; NFC text."""
+    """The document's fields (DESIGN.md keys), as the officer confirmed them and the signed PDF's
+    XMP carries them (`server.signed_fields`); NFC text."""
 
     so_ky_hieu: str | None = None
     ngay_ban_hanh: str | None = None
@@ -343,6 +344,10 @@ class RecordBase(RecordFields):
     """When the server stored it."""
     pdf_size: int
     """Size of the signed PDF in bytes."""
+    page_count: int | None = None
+    """Its number of pages, as its signed XMP states (`sohoa:PageAmount`)."""
+    document_id: str | None = Field(default=None, max_length=128)
+    """Its identity as its signed XMP states (`xmpMM:DocumentID`)."""
     ltv_status: LtvStatus = Field(
         default=LtvStatus.PENDING,
         sa_type=_LTV_STATUS,

@@ -17,7 +17,10 @@ order (the first failure is the verdict's reason):
 5. it chains to one of the configured trust roots — and only to them: no system trust store, no
    fetching of certificates or revocation data — with a key usage allowing non-repudiation;
 6. the signer certificate's commonName is the sending device's `device_id` (else
-   `signer_not_registered`).
+   `signer_not_registered`);
+7. its XMP metadata can be read (`server.signed_fields`; else `fields_mismatch`): the verdict
+   carries the signed fields, page count and document id, which ingest stores and compares the
+   message's header with.
 
 The centre's long-term copy (`Verifier.verify_centre_copy`) is the device's bytes followed by
 updates the centre adds itself (a DSS with certificates and CRLs, RFC 3161 document timestamps):
@@ -60,6 +63,7 @@ from pyhanko_certvalidator.policy_decl import (
 
 from protocol.reasons import RejectReason
 from server.errors import ConfigError, VerificationError
+from server.signed_fields import SignedMetadata, SignedMetadataError, signed_metadata_of
 
 if TYPE_CHECKING:
     from server.config import ServerSettings
@@ -86,6 +90,8 @@ class Verdict:
         signer_unit: the signer certificate's organizationalUnitName (the unit), when present.
         signer_cert_sha256: lower-case hex SHA-256 of the signer certificate's DER, when readable.
         signing_time: the signing time the signer claims (`/M`), when present.
+        signed: what the signed PDF's XMP says (fields, page count, document id), read once
+            the signature holds (`server.signed_fields`); None on a rejecting verdict.
     """
 
     valid: bool
@@ -95,6 +101,7 @@ class Verdict:
     signer_unit: str | None = None
     signer_cert_sha256: str | None = None
     signing_time: dt.datetime | None = None
+    signed: SignedMetadata | None = None
 
     @property
     def retry_later(self) -> bool:
@@ -424,7 +431,14 @@ class Verifier:
                 f"the document was signed by {signed_by.signer_common_name!r}, not by the "
                 f"sending device {device_id!r}",
             )
-        return replace(signed_by, valid=True, reason=None, detail="signature valid")
+        try:
+            signed = signed_metadata_of(reader)
+        except SignedMetadataError as e:
+            return reject(
+                RejectReason.FIELDS_MISMATCH,
+                f"{e}: the fields cannot be tied to the signature; sign the document again",
+            )
+        return replace(signed_by, valid=True, reason=None, detail="signature valid", signed=signed)
 
     def _revocation_verdict(
         self, status: PdfSignatureStatus, signed_by: Verdict, snapshot: CrlSnapshot

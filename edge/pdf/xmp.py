@@ -14,7 +14,11 @@ The result's fields go into XMP under the Sohoa namespace, named after the elect
 metadata of Nghị định 30/2020/NĐ-CP Phụ lục VI (TypeName, CodeNumber, CodeNotation, IssuedDate,
 OrganName, Subject, Language, PageAmount, SignerInfo as SignerPosition and SignerFullName,
 Description), plus the owner's identity of Thông tư 01/2023/TT-VPCP Điều 24 and the mark that
-the file was converted from paper and by whom (Luật Giao dịch điện tử 2023 Điều 12).
+the file was converted from paper and by whom (Luật Giao dịch điện tử 2023 Điều 12); the
+document's identity is `xmpMM:DocumentID` (the trailer's first /ID as a UUID). The mapping of
+field keys to properties is `protocol.signed_metadata`'s: the server reads the fields back from
+the signed file with it, and stores those, not the message's header (`signed_metadata` here is
+the appliance's own reading, for its outbox).
 
 Whether a file keeps these rules is checked by `edge.pdf.pdfa_check`, which the appliance does not
 load.
@@ -23,7 +27,9 @@ load.
 from __future__ import annotations
 
 import functools
+import io
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,15 +38,21 @@ from xml.sax.saxutils import escape
 
 from PIL import ImageCms
 
+from edge.errors import PdfError
+from protocol.signed_metadata import (
+    FIELD_TO_PROPERTY,
+    NS_XMPMM,
+    SignedMetadata,
+    SignedMetadataError,
+    parse_xmp,
+)
+from protocol.signed_metadata import NS_SOHOA as NS_SOHOA  # re-exported: the schema's home
+from protocol.signed_metadata import split_code as split_code
+
 log = logging.getLogger(__name__)
 
 VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
 """Asia/Ho_Chi_Minh (no daylight saving): how times are shown to people in the documents."""
-
-NS_SOHOA = "urn:sohoa:xmp:nd30:1.0/"
-"""The XMP namespace of the result's metadata (Nghị định 30/2020 Phụ lục VI names). Not an
-http URI on purpose: pyHanko, when it signs, rewrites the XMP and turns text values that start
-with "http" into rdf:resource references, which would change the schema's declared URI."""
 
 SRGB_PROFILE_PATHS = (Path("/usr/share/color/icc/sRGB.icc"),)
 """ICC v2 sRGB profiles from Debian (`icc-profiles-free`); used before Pillow's built-in v4.4
@@ -53,6 +65,7 @@ XMP_NAMESPACES = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "xmp": "http://ns.adobe.com/xap/1.0/",
     "pdf": "http://ns.adobe.com/pdf/1.3/",
+    "xmpMM": NS_XMPMM,
     "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
     "pdfaExtension": "http://www.aiim.org/pdfa/ns/extension/",
     "pdfaSchema": "http://www.aiim.org/pdfa/ns/schema#",
@@ -96,23 +109,10 @@ SOHOA_PROPERTIES = (
     XmpProperty("ConvertedAt", "Date", "When the paper original was digitized"),
 )
 
-FIELD_TO_PROPERTY = {
-    "loai_van_ban": "TypeName",
-    "ngay_ban_hanh": "IssuedDate",
-    "co_quan_ban_hanh": "OrganName",
-    "trich_yeu": "Subject",
-    "ho_ten": "OwnerFullName",
-    "cccd": "OwnerIdentifier",
-    "ngay_sinh": "OwnerBirthDate",
-    "nguoi_ky": "SignerFullName",
-    "chuc_vu_nguoi_ky": "SignerPosition",
-}
-"""Field keys of `edge.fields` written as one property each (`so_ky_hieu` is split in two;
-`chuc_vu_nguoi_ky`, the signer's position, is an optional extra key).
-
-SignerInfo is flattened into SignerPosition and SignerFullName rather than declared as an XMP
-structure type: pyHanko's XMP rewrite when signing renames the prefixes of the pdfaType and
-pdfaField namespaces, which PDF/A fixes."""
+# `FIELD_TO_PROPERTY` (field keys to properties) is `protocol.signed_metadata`'s, which the
+# server reads back with. SignerInfo is flattened into SignerPosition and SignerFullName rather
+# than declared as an XMP structure type: pyHanko's XMP rewrite when signing renames the prefixes
+# of the pdfaType and pdfaField namespaces, which PDF/A fixes.
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,10 @@ def conversion_note(organisation: str, when: datetime) -> str:
     return f"Văn bản được số hóa (chuyển đổi) từ văn bản giấy{by}, lúc {stamp}."
 
 
-def split_code(so_ky_hieu: str) -> tuple[str, str | None]:
-    """Split `Số` into number and symbol: "05/QĐ-UBND" → ("05", "QĐ-UBND")."""
-    number, slash, notation = so_ky_hieu.partition("/")
-    return (number.strip(), notation.strip() or None) if slash else (so_ky_hieu.strip(), None)
+def document_uri(document_id: str) -> str:
+    """The `xmpMM:DocumentID` of a document whose file identifier is `document_id` (32 hex
+    digits): "uuid:" and the identifier as a UUID's text."""
+    return f"uuid:{uuid.UUID(hex=document_id)}"
 
 
 def xmp_date(when: datetime) -> str:
@@ -312,6 +312,8 @@ def xmp_packet(meta: DocumentMetadata) -> bytes:
         f"<xmp:MetadataDate>{date}</xmp:MetadataDate>",
         f"<xmp:CreatorTool>{escape(meta.creator)}</xmp:CreatorTool>",
         f"<pdf:Producer>{escape(meta.creator)}</pdf:Producer>",
+        # The document's identity, which the server stores (the trailer's first /ID too).
+        f"<xmpMM:DocumentID>{document_uri(meta.document_id)}</xmpMM:DocumentID>",
     ]
     values = []
     for prop in SOHOA_PROPERTIES:
@@ -324,7 +326,7 @@ def xmp_packet(meta: DocumentMetadata) -> bytes:
     extension = ("pdfaExtension", "pdfaSchema", "pdfaProperty")
     body = (
         _description("pdfaid", body=identification)
-        + _description("dc", "xmp", "pdf", body="".join(standard))
+        + _description("dc", "xmp", "pdf", "xmpMM", body="".join(standard))
         + _description(*extension, body=_schema_description())
         + _description("sohoa", body="".join(values))
     )
@@ -384,3 +386,38 @@ def icc_header_problems(data: bytes, *, components: int) -> list[str]:
             f"the ICC profile's colour space {data[16:20]!r} does not match /N {components}"
         )
     return problems
+
+
+# --- reading it back ----------------------------------------------------------------------------
+
+
+def signed_metadata(pdf: bytes) -> SignedMetadata | None:
+    """What the XMP of `pdf` (the appliance's own file, signed or not) says: its fields, page
+    count and document id, read as the server reads them.
+
+    Args:
+        pdf: the PDF's bytes.
+
+    Returns:
+        The metadata (`found` False when the file has no XMP), or None when the bytes are not a
+        PDF pyHanko can read (the server refuses such a file whatever its header says).
+
+    Raises:
+        PdfError: the file's XMP cannot be read as the Sohoa schema.
+    """
+    # Loaded here: assembly (`edge process` without --sign) need not load pyHanko.
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        root = reader.root
+    except Exception:  # any parser error: not a readable PDF
+        return None
+    try:
+        if "/Metadata" not in root:
+            return SignedMetadata()
+        return parse_xmp(bytes(root["/Metadata"].data))
+    except SignedMetadataError as e:
+        raise PdfError(f"the PDF's XMP metadata cannot be read: {e}") from e
+    except Exception as e:
+        raise PdfError(f"the PDF's XMP metadata cannot be read ({type(e).__name__})") from e

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge.capture.files import load_page_array
-from edge.errors import CaptureError, EdgeError
+from edge.errors import CaptureError, EdgeError, PdfError
 from edge.fields import FieldSet
 from edge.ocr import OcrPage, OcrPool
 from edge.pdf.xmp import Provenance
@@ -85,6 +85,9 @@ class ProcessedDocument:
         pdf: the assembled searchable PDF (not yet signed).
         seconds: wall time per stage (ocr, fields, pdf).
         page_fields: each page's own fields, in order.
+        read_pages: the pages as read and encoded, kept so that `with_fields` can assemble the
+            PDF again with the officer's corrections (empty: it cannot).
+        provenance: the conversion mark the PDF was assembled with.
     """
 
     pages: tuple[OcrPage, ...]
@@ -92,6 +95,39 @@ class ProcessedDocument:
     pdf: bytes
     seconds: StageSeconds
     page_fields: tuple[FieldSet, ...] = ()
+    read_pages: tuple[ReadPage, ...] = field(default=(), repr=False)
+    provenance: Provenance | None = None
+
+
+def with_fields(
+    document: ProcessedDocument, corrections: Mapping[str, str | None]
+) -> ProcessedDocument:
+    """The document with the officer's corrections to its fields, its PDF assembled again so
+    that its XMP metadata (what the signature covers, and what the server stores) carries them.
+
+    Call it before signing: the appliance's outbox refuses fields that are not those of the
+    signed PDF's XMP, and the server refuses a result whose header differs from it.
+
+    Args:
+        document: what `process_document` made (its `read_pages` kept).
+        corrections: field keys and their corrected values (None clears a field); the other
+            fields stay as read.
+
+    Returns:
+        A new document: the corrected fields and the PDF assembled with them (title, Info
+        dictionary and XMP alike); pages, page fields and times as before.
+
+    Raises:
+        PdfError: the document kept no pages to assemble again, or assembly failed.
+    """
+    if not document.read_pages:
+        raise PdfError(
+            "internal error: this document kept no pages to assemble again with corrected "
+            "fields: process the pages again"
+        )
+    fields = {**document.fields, **corrections}
+    pdf = assemble_document(document.read_pages, fields, document.provenance)
+    return dataclasses.replace(document, fields=fields, pdf=pdf)
 
 
 def process_document(
@@ -170,7 +206,13 @@ def process_document(
         ", ".join(f"{stage} {value:.2f} s" for stage, value in seconds.as_dict().items()),
     )
     return ProcessedDocument(
-        pages=tuple(pages), fields=fields, pdf=pdf, seconds=seconds, page_fields=page_fields
+        pages=tuple(pages),
+        fields=fields,
+        pdf=pdf,
+        seconds=seconds,
+        page_fields=page_fields,
+        read_pages=tuple(read),
+        provenance=provenance,
     )
 
 

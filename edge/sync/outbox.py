@@ -16,6 +16,8 @@ Rules of this module:
   before a final answer; a need_chunks ack is not one (`apply_ack` ignores it). Answered results
   are kept for the retention (the officer can still see them), then `purge` deletes the row and
   then the file (a crash in between leaves an orphan file, swept later).
+- The fields it queues are those signed into the PDF's XMP (`add` refuses others): the header
+  travels unsigned, and the server stores only what was signed.
 - Beside the results it keeps the appliance's sync standing: the last error, and the
   revocation (a revoked appliance sends nothing, even after a restart).
 - One connection shared under a lock, so threads of one process may share an Outbox.
@@ -38,9 +40,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from edge.errors import OutboxError
+from edge.errors import OutboxError, PdfError
+from edge.pdf.xmp import signed_metadata
 from protocol.errors import ProtocolError
 from protocol.messages import MAX_CHUNK_COUNT, MAX_RESULT_BYTES, Ack, ResultManifest, sha256_hex
+from protocol.signed_metadata import header_mismatch
 from support.files import write_atomic
 from support.lifecycle import Closeable
 
@@ -242,7 +246,8 @@ class Outbox(Closeable):
 
         Raises:
             OutboxError: the result could never be sent (too large, a field too long, a bad
-                date), or could not be stored (disk full?).
+                date, fields that are not those signed into the PDF's XMP), or could not be
+                stored (disk full?).
         """
         if len(pdf) > MAX_RESULT_BYTES:
             raise OutboxError(
@@ -253,6 +258,7 @@ class Outbox(Closeable):
         result_id = sha256_hex(pdf)
         meta = dict(metadata or {})
         _check_sendable(result_id, len(pdf), fields, created_at, meta)
+        _check_signed_fields(pdf, fields, meta)
         fields_json = json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
         meta_json = json.dumps(meta, ensure_ascii=False, sort_keys=True)
         path = self.blob_path(result_id)
@@ -629,6 +635,24 @@ def _check_sendable(
         raise OutboxError(
             f"this result cannot be queued: {e}; correct it in the review screen and sign again"
         ) from e
+
+
+def _check_signed_fields(
+    pdf: bytes, fields: Mapping[str, str | None], metadata: Mapping[str, str]
+) -> None:
+    """Refuse fields that are not those the PDF's XMP carries: the server stores the signed
+    ones and refuses a header that differs (`protocol.signed_metadata`), so a correction the
+    officer makes must go into the document before it is signed
+    (`edge.pipeline.run.with_fields`), never into the header alone."""
+    try:
+        signed = signed_metadata(pdf)
+    except PdfError as e:
+        raise OutboxError(f"this result cannot be queued: {e}; sign the document again") from e
+    if signed is None:
+        return  # not a PDF at all: the server refuses it whatever its header says
+    mismatch = header_mismatch(fields, signed, metadata=metadata)
+    if mismatch is not None:
+        raise OutboxError(f"this result cannot be queued: {mismatch}")
 
 
 def _epoch(iso: str) -> float:

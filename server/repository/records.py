@@ -64,6 +64,8 @@ def merge_result(
     pdf_path: str,
     pdf_size: int,
     received_at: dt.datetime | None = None,
+    page_count: int | None = None,
+    document_id: str | None = None,
 ) -> MergeOutcome:
     """Store a verified result once; a result already present is left as it is.
 
@@ -71,12 +73,15 @@ def merge_result(
         session: an open session with no pending changes (this function commits or rolls back).
         result_id: SHA-256 hex of the signed PDF.
         device_id: the (registered) device that delivered it.
-        fields: the document's fields; keys other than `FIELD_KEYS` are ignored, text is
-            normalised to NFC.
+        fields: the document's fields, as its signed XMP carries them (ingest passes
+            `SignedMetadata.stored_fields()`, never the message's unsigned header); keys other
+            than `FIELD_KEYS` are ignored, text is normalised to NFC.
         verdict: the signature verdict (`server.verify.Verdict`).
         pdf_path: where the blob store keeps the PDF, relative to its data_dir.
         pdf_size: the PDF's size in bytes.
         received_at: when the server received it (default: now, UTC).
+        page_count: its number of pages, from its signed XMP.
+        document_id: its identity, from its signed XMP.
 
     Returns:
         The record's id and whether this call created it.
@@ -100,6 +105,8 @@ def merge_result(
         received_at=received_at or utc_now(),
         pdf_path=pdf_path,
         pdf_size=pdf_size,
+        page_count=page_count,
+        document_id=document_id,
         **known,
     )
     session.add(record)

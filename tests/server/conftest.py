@@ -30,9 +30,10 @@ from tests.fixtures.token import (
     make_pdf,
     new_blank_token,
     provision_signing_identity,
+    with_fields,
 )
 from tests.fixtures.tsa import TimestampAuthority
-from tests.server.peers import DevicePeer
+from tests.server.peers import FIELDS, DevicePeer
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +82,9 @@ INGEST_DEVICE = "test-ingest-01"
 class IngestSigner:
     """A device's document-signing identity and results it signed on its (closed) token.
 
+    Every PDF carries `tests.server.peers.FIELDS` in its signed XMP, the fields the peers'
+    headers name by default.
+
     Attributes:
         device_id: the device (also its MQTT identity's name).
         certificate: its document-signing certificate.
@@ -127,10 +131,15 @@ def ingest_signer(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> In
     with new_blank_token(softhsm).open() as opened:
         identity = provision_signing_identity(opened, signing_ca, device_id=INGEST_DEVICE)
         signer = DocumentSigner(opened, identity.key_id, organisation=identity.unit)
-        small = signer.sign(make_pdf("QUYET DINH so 07/QD-UBND"))
-        large = signer.sign(_noise_pdf(1000, seed=6))
-        extra = tuple(signer.sign(make_pdf(f"GIAY CHUNG NHAN so {i:02d}")) for i in range(24))
-        large_extra = tuple(signer.sign(_noise_pdf(900, seed=100 + i)) for i in range(6))
+
+        def sign(pdf: bytes) -> bytes:
+            # With FIELDS in its XMP: what the peers' headers say is what was signed.
+            return signer.sign(with_fields(pdf, FIELDS))
+
+        small = sign(make_pdf("QUYET DINH so 07/QD-UBND"))
+        large = sign(_noise_pdf(1000, seed=6))
+        extra = tuple(sign(make_pdf(f"GIAY CHUNG NHAN so {i:02d}")) for i in range(24))
+        large_extra = tuple(sign(_noise_pdf(900, seed=100 + i)) for i in range(6))
     return IngestSigner(
         INGEST_DEVICE, identity.certificate, signing_ca, small, large, extra, large_extra
     )

@@ -1,0 +1,215 @@
+"""A record's fields come from the signed PDF's XMP, never from the message's unsigned header:
+through the real ingest path (Mosquitto with TLS, PDFs signed on SoftHSM, the pyHanko verifier,
+SQLite and PostgreSQL) and read back through the HTTP API.
+
+The attack of issue 14: a signed PDF with no fields, sent with header fields `ho_ten` and
+`cccd`, was stored and served beside `signature_valid: true`. Here it is refused
+(`fields_mismatch`), and so is a header changed after signing, whole or in chunks.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from fastapi.testclient import TestClient
+from PIL import Image, ImageDraw
+from sqlalchemy import Engine
+
+from edge.ocr.model import OcrPage
+from edge.pdf.assemble import assemble_pdf
+from edge.pdf.xmp import Provenance, signed_metadata
+from edge.signing.pades import DocumentSigner
+from protocol.encoding import encode
+from protocol.messages import AckStatus, ResultManifest, ResultMessage, sha256_hex
+from protocol.reasons import RejectReason
+from provisioning.broker import Mosquitto
+from provisioning.ca import CertificateAuthority
+from provisioning.softhsm import SoftHsmSetup
+from server.api.main import create_app
+from server.config import ServerSettings
+from server.db import session_scope
+from server.ingest import IngestWorker
+from server.repository import devices, records
+from server.verify import Verifier
+from tests.fixtures.broker import MqttIdentity
+from tests.fixtures.token import make_pdf, new_blank_token, provision_signing_identity
+from tests.server.conftest import INGEST_DEVICE
+from tests.server.peers import CREATED, DevicePeer, chunks, running, server_settings
+
+CHUNK = 16 * 1024
+
+SIGNED_FIELDS: Mapping[str, str | None] = {
+    "so_ky_hieu": "123/QĐ-UBND",
+    "ngay_ban_hanh": "2025-02-14",
+    "co_quan_ban_hanh": "ỦY BAN NHÂN DÂN XÃ VẠN THẮNG",
+    "loai_van_ban": "QUYẾT ĐỊNH",
+    "trich_yeu": "Về việc hỗ trợ chi phí mai táng",
+    "ho_ten": "Trần Thị Bình",
+    "cccd": "001190012345",
+    "ngay_sinh": "1990-05-01",
+    "nguoi_ky": "Nguyễn Văn Cường",
+}
+"""What the officer confirmed, signed into the assembled result's XMP."""
+
+FORGED = {"ho_ten": "Nguyen Van Forged", "cccd": "000000000001"}
+"""The attacker's header fields."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    """Results of `INGEST_DEVICE` signed on a token of their own.
+
+    Attributes:
+        cert_sha256: the signing certificate's fingerprint (registered for the device).
+        bare: a signed PDF whose XMP carries no fields (no XMP at all).
+        assembled: a two-page PDF/A made by `edge.pdf.assemble` with `SIGNED_FIELDS`, signed.
+    """
+
+    cert_sha256: str
+    bare: bytes
+    assembled: bytes
+
+
+def _page(text: str) -> tuple[Image.Image, OcrPage]:
+    image = Image.new("L", (827, 1169), 255)  # A4 at 100 dpi: small and quick
+    ImageDraw.Draw(image).text((60, 60), text, fill=0)
+    return image, OcrPage("", (), image.width, image.height, 100, 0.0)
+
+
+@pytest.fixture(scope="module")
+def signed(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> Signed:
+    pdf = assemble_pdf(
+        [_page("QUYET DINH so 123/QD-UBND"), _page("Noi nhan")],
+        title="QUYẾT ĐỊNH",
+        metadata=SIGNED_FIELDS,
+        provenance=Provenance("UBND xã Vạn Thắng"),
+    )
+    with new_blank_token(softhsm).open() as opened:
+        identity = provision_signing_identity(opened, signing_ca, device_id=INGEST_DEVICE)
+        signer = DocumentSigner(opened, identity.key_id, organisation=identity.unit)
+        bare = signer.sign(make_pdf("QUYET DINH so 99/QD-UBND"))
+        assembled = signer.sign(pdf)
+    return Signed(identity.certificate.fingerprint(hashes.SHA256()).hex(), bare, assembled)
+
+
+@pytest.fixture
+def settings(
+    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, tmp_path: Path
+) -> ServerSettings:
+    return server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
+
+
+@pytest.fixture
+def worker(
+    settings: ServerSettings, db_engine: Engine, signing_ca: CertificateAuthority, signed: Signed
+) -> Iterator[IngestWorker]:
+    with session_scope(db_engine) as s:
+        devices.register_device(s, INGEST_DEVICE, "UBND xã Vạn Thắng", signed.cert_sha256)
+    with running(IngestWorker(settings, db_engine, Verifier([signing_ca.cert]))) as worker:
+        yield worker
+
+
+def _whole(pdf: bytes, fields: Mapping[str, str | None]) -> bytes:
+    return encode(ResultMessage.for_pdf(INGEST_DEVICE, pdf, fields, CREATED))
+
+
+def _count(engine: Engine) -> int:
+    with session_scope(engine) as s:
+        return records.count_records(s)
+
+
+def _assert_refused_without_values(detail: str, *keys: str) -> None:
+    for key in keys:
+        assert key in detail
+    for value in (*FORGED.values(), *(v for v in SIGNED_FIELDS.values() if v)):
+        assert value not in detail  # a citizen's data never goes into a detail or a log
+
+
+def test_a_signed_pdf_without_fields_sent_with_header_fields_is_rejected(
+    worker: IngestWorker, device: DevicePeer, db_engine: Engine, signed: Signed
+) -> None:
+    device.send(_whole(signed.bare, FORGED))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.REJECTED
+    assert ack.reason is RejectReason.FIELDS_MISMATCH
+    assert "carries no fields" in ack.detail
+    _assert_refused_without_values(ack.detail, "ho_ten", "cccd")
+    assert _count(db_engine) == 0
+
+
+def test_the_forged_header_is_rejected_in_chunks_too(
+    worker: IngestWorker, device: DevicePeer, db_engine: Engine, signed: Signed
+) -> None:
+    manifest = ResultManifest(
+        device_id=INGEST_DEVICE,
+        result_id=sha256_hex(signed.bare),
+        size=len(signed.bare),
+        chunk_size=CHUNK,
+        fields=FORGED,
+        created_at=CREATED,
+    )
+    device.send_all([manifest, *chunks(INGEST_DEVICE, signed.bare, CHUNK)])
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
+    assert _count(db_engine) == 0
+
+
+def test_a_header_changed_after_signing_is_rejected(
+    worker: IngestWorker, device: DevicePeer, db_engine: Engine, signed: Signed
+) -> None:
+    device.send(_whole(signed.assembled, {**SIGNED_FIELDS, "cccd": FORGED["cccd"]}))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
+    _assert_refused_without_values(ack.detail, "cccd")
+    assert "ho_ten" not in ack.detail  # only the key that differs is named
+    # A header that leaves a signed field out disagrees as well.
+    device.send(_whole(signed.assembled, {**SIGNED_FIELDS, "ho_ten": None}))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
+    assert _count(db_engine) == 0
+
+
+def test_a_matching_header_is_stored_with_the_signed_values_and_served(
+    worker: IngestWorker,
+    device: DevicePeer,
+    db_engine: Engine,
+    settings: ServerSettings,
+    signed: Signed,
+) -> None:
+    # The same fields in another form: decomposed (NFD), the number spaced around its slash.
+    header = {k: unicodedata.normalize("NFD", v) if v else v for k, v in SIGNED_FIELDS.items()}
+    header["so_ky_hieu"] = "123 / QĐ-UBND"
+    device.send(_whole(signed.assembled, header))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.ACCEPTED, ack.detail
+    in_xmp = signed_metadata(signed.assembled)
+    assert in_xmp is not None and in_xmp.document_id is not None
+    with session_scope(db_engine) as s:
+        record = records.get_record(s, str(ack.record_id))
+        assert record is not None
+        stored = {key: getattr(record, key) for key in SIGNED_FIELDS}
+        assert (record.page_count, record.document_id) == (2, in_xmp.document_id)
+    assert stored == dict(SIGNED_FIELDS)  # the XMP's values, not the header's forms
+    with TestClient(create_app(settings, db_engine)) as client:
+        served = client.get(f"/api/records/{ack.record_id}").json()
+    assert served["signature_valid"] is True
+    assert {key: served[key] for key in SIGNED_FIELDS} == in_xmp.stored_fields()
+    assert served["page_count"] == 2 and served["document_id"] == in_xmp.document_id
+
+
+def test_a_signed_pdf_without_fields_sent_without_fields_is_stored_without_fields(
+    worker: IngestWorker, device: DevicePeer, db_engine: Engine, signed: Signed
+) -> None:
+    device.send(_whole(signed.bare, {"ho_ten": None, "cccd": ""}))  # null, empty: no value
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.ACCEPTED, ack.detail
+    with session_scope(db_engine) as s:
+        record = records.get_record(s, str(ack.record_id))
+        assert record is not None
+        assert all(getattr(record, key) is None for key in SIGNED_FIELDS)
+        assert record.page_count is None and record.document_id is None
