@@ -38,6 +38,7 @@ The rules, by what is known of the result when a message arrives:
     refused          -                             drop staged, reject with the reason
     undecodable      claims a result id            reject with the decode reason (version for
                                                    a newer schema); else ignore
+    failed           (the caller's bug)            drop staged, reject internal
 
 A manifest staged with another geometry (the sender restarted with another chunk size) is
 replaced, and the chunks of the old geometry dropped. Staged parts of results that never
@@ -342,6 +343,15 @@ class Receiver:
             effects.append(DropStaged(request.device_id, request.result_id))
         effects.append(self._reply(request.device_id, request.result_id, reason, detail))
         return effects
+
+    def on_error(self, device_id: str, result_id: str, detail: str) -> list[Effect]:
+        """The effects of an unforeseen failure (a bug of the caller's) while handling a message
+        about `result_id`: drop whatever is staged of it and reject it with reason internal, so
+        that the caller goes on with the next message and the device stops sending this one."""
+        return [
+            DropStaged(device_id, result_id),
+            self._reply(device_id, result_id, RejectReason.INTERNAL, detail),
+        ]
 
     # --- the rules ---
 

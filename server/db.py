@@ -7,6 +7,7 @@ Rules of this module:
   SQLite and PostgreSQL databases always have the schema of the same revisions.
 - SQLite runs in WAL mode with `synchronous=FULL`: the server acks a result only after its
   commit, so a commit must survive a power cut.
+- A SQLite repository's folder is 0700 and its files 0600 (they hold citizen data).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from server.errors import RepositoryError
+from support.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,21 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         # Every connection to ":memory:" is a new, empty database: share one.
         kwargs["poolclass"] = StaticPool
     else:
+        database = Path(url.database or "")
         try:
-            Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            # Citizen data: the folder, the file and SQLite's -wal and -shm (which SQLite
+            # creates with the database file's mode) are the server's user's only.
+            private_dir(database.parent)
+            private_file(database)
+            for companion in ("-wal", "-shm", "-journal"):
+                side = database.with_name(database.name + companion)
+                if side.exists():
+                    private_file(side)
         except OSError as e:
-            raise RepositoryError(f"cannot make the folder of {url.database}: {e}") from e
+            raise RepositoryError(
+                f"cannot make {database} private to the server's user: {e}; check the "
+                "folder's owner and permissions"
+            ) from e
     engine = sa.create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -19,6 +19,7 @@ Rules of this module:
 - Beside the results it keeps the appliance's sync standing: the last error, and the
   revocation (a revoked appliance sends nothing, even after a restart).
 - One connection shared under a lock, so threads of one process may share an Outbox.
+- Citizen data: the outbox's folders are 0700, its database and PDFs 0600.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any
 from edge.errors import OutboxError
 from protocol.errors import ProtocolError
 from protocol.messages import MAX_CHUNK_COUNT, MAX_RESULT_BYTES, Ack, ResultManifest, sha256_hex
-from support.files import write_atomic
+from support.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, private_file, write_atomic
 from support.lifecycle import Closeable
 
 DB_FILE = "outbox.db"
@@ -191,6 +192,13 @@ class Outbox(Closeable):
         may share this object with the sync agent's."""
         try:
             _make_dir(self.blob_dir)
+            # Citizen data: the folders are the agent's user's only, and so is the database
+            # (SQLite gives its -wal and -shm the database file's mode).
+            for folder in (directory, self.blob_dir):
+                private_dir(folder)
+            for name in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):
+                if name == DB_FILE or (directory / name).exists():
+                    private_file(directory / name)
             # Autocommit mode: the writes below open their transactions explicitly.
             self._db = sqlite3.connect(
                 directory / DB_FILE, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -261,7 +269,7 @@ class Outbox(Closeable):
                 # The file first (also when the row exists: adding again repairs a damaged file).
                 if not _blob_ok(path, result_id):
                     _make_dir(path.parent)
-                    write_atomic(path, pdf, mode=0o600)
+                    write_atomic(path, pdf, mode=PRIVATE_FILE)
                 self._db.execute(
                     "INSERT OR IGNORE INTO result (result_id, state, size, fields, metadata, "
                     "created_at, created_ts, queued_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -650,9 +658,10 @@ def _make_dir(path: Path) -> None:
         return
     _make_dir(path.parent)
     try:
-        path.mkdir()
+        path.mkdir(mode=PRIVATE_DIR)
     except FileExistsError:
         return
+    path.chmod(PRIVATE_DIR)  # mkdir's mode passes through the umask
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
