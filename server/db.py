@@ -2,12 +2,15 @@
 sessions.
 
 Rules of this module:
-- Engines are made by `make_engine` when a program starts, never at import time.
+- Engines are made by `make_engine` when a program starts, never at import time. They keep a
+  statement's parameters out of their errors (`hide_parameters`): an error is logged, and the
+  parameters of a write are a citizen's data.
 - The schema comes only from Alembic (`migrate`), never from `SQLModel.metadata.create_all`, so
   SQLite and PostgreSQL databases always have the schema of the same revisions.
 - SQLite runs in WAL mode with `synchronous=FULL`: the server acks a result only after its
   commit, so a commit must survive a power cut.
-- A SQLite repository's folder is 0700 and its files 0600 (they hold citizen data).
+- A SQLite repository's files are 0600 (they hold citizen data), and its folder 0700 when made
+  here.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def make_engine(url: str) -> Engine:
         return _sqlite_engine(parsed)
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     raise RepositoryError(
         f"database_url uses {backend!r}: the repository runs on sqlite:///PATH or postgresql://"
     )
@@ -63,7 +66,8 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: sa.URL) -> Engine:
     kwargs: dict[str, Any] = {
-        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        "hide_parameters": True,
     }
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:
@@ -74,7 +78,8 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         try:
             # Citizen data: the folder, the file and SQLite's -wal and -shm (which SQLite
             # creates with the database file's mode) are the server's user's only.
-            private_dir(database.parent)
+            if not database.parent.is_dir():  # an existing folder is the operator's choice
+                private_dir(database.parent)
             private_file(database)
             for companion in ("-wal", "-shm", "-journal"):
                 side = database.with_name(database.name + companion)

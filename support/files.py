@@ -18,8 +18,8 @@ here gives a mode to is still their user's only."""
 
 
 def private_dir(path: Path) -> Path:
-    """Make folder `path` if missing (with its parents) and make it its owner's only (0700);
-    parents made here get the same mode, parents that exist are left as they are.
+    """Make folder `path` if missing and make it its owner's only (0700); parents made on the
+    way get the umask's mode (what is private is inside `path`).
 
     Returns:
         `path`.
@@ -27,13 +27,9 @@ def private_dir(path: Path) -> Path:
     Raises:
         OSError: it cannot be made or its mode set.
     """
-    if not path.is_dir():
-        missing = [p for p in (path, *path.parents) if not p.exists()]
-        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-        for made in missing:
-            made.chmod(PRIVATE_DIR)  # mkdir's mode passes through the umask
-    elif path.stat().st_mode & 0o777 != PRIVATE_DIR:
-        path.chmod(PRIVATE_DIR)
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR:
+        path.chmod(PRIVATE_DIR)  # mkdir's mode passes through the umask; an old folder had any
     return path
 
 

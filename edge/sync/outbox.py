@@ -192,8 +192,8 @@ class Outbox(Closeable):
         may share this object with the sync agent's."""
         try:
             _make_dir(self.blob_dir)
-            # Citizen data: the folders are the agent's user's only, and so is the database
-            # (SQLite gives its -wal and -shm the database file's mode).
+            # Citizen data: the folders are the agent's user's only (also those made before
+            # this rule), and so is the database (SQLite gives its -wal and -shm its mode).
             for folder in (directory, self.blob_dir):
                 private_dir(folder)
             for name in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):

@@ -27,7 +27,7 @@ sha256s = st.binary(max_size=16).map(sha256_hex)
 timestamps = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
 ).map(lambda t: t.isoformat())
-storable_characters = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+storable_characters = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 """What a message's text may hold: a decoder refuses lone surrogates and NUL (no repository can
 store them), so the messages built here hold neither."""
 texts = st.text(storable_characters, max_size=40)
