@@ -168,7 +168,7 @@ def decode(payload: bytes) -> Message:
     )
     command_id = _claimed_command_id(obj.get("command_id"))
     message_type = parse_schema(obj.get("schema"), result_id=result_id, command_id=command_id)
-    problem = unstorable(obj, "the header")
+    problem = unstorable(obj, "header")
     if problem is not None:
         raise DecodeError(
             f"{message_type.value} message refused: {problem}",

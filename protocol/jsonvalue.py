@@ -119,6 +119,6 @@ def _text_problem(text: str) -> str | None:
     except UnicodeEncodeError:
         return (
             "holds a lone UTF-16 surrogate (U+D800-U+DFFF), which is not text and cannot be "
-            "stored: send proper UTF-8 text"
+            "stored: correct the value and send it again"
         )
     return None

@@ -340,8 +340,12 @@ class IngestWorker(MqttConsumer):
             "in the server's log)"
         )
         try:
-            self._apply(self.receiver.on_error(device_id, result_id, detail))
-        except Exception as again:  # e.g. the broker is gone: it sends again
+            with session_scope(self.engine) as session:
+                stored = records.get_record_by_result(session, result_id)
+            # The failure may have come after this device's result was merged: never reject it.
+            record_id = stored.id if stored is not None and stored.device_id == device_id else None
+            self._apply(self.receiver.on_error(device_id, result_id, detail, record_id))
+        except Exception as again:  # the database or the broker is gone: it sends again
             log.error(
                 "%s: cannot reject result %s either: %s",
                 self.name,

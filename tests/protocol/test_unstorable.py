@@ -80,7 +80,7 @@ def test_a_result_holding_what_no_repository_can_store_is_refused_naming_it(
 
 
 def test_a_surrogate_in_a_member_name_is_refused() -> None:
-    with pytest.raises(DecodeError, match=r"member name in the header\.fields"):
+    with pytest.raises(DecodeError, match=r"member name in header\.fields"):
         decode(_result(_set("fields.x\ud800", "v")))
 
 
