@@ -599,18 +599,22 @@ class Outbox(Closeable):
 
     def _sweep_orphans(self) -> None:
         """Remove temp files and files no row names: what a crash between a file and its row,
-        or between a purged row and its file, left behind. Under the write lock, so no add in
-        another process is between its file and its row."""
+        or between a purged row and its file, left behind; and make what stays its user's only
+        (a folder or file made before that rule). Under the write lock, so no add in another
+        process is between its file and its row."""
         with self._write():
             known = {r[0] for r in self._db.execute("SELECT result_id FROM result").fetchall()}
             for shard in self.blob_dir.iterdir():
                 if not shard.is_dir():
                     continue
+                private_dir(shard)
                 for path in shard.iterdir():
                     if path.name.startswith(".") and path.name.endswith(".tmp"):
                         path.unlink(missing_ok=True)  # a write cut short: never valid
                     elif _BLOB_NAME.fullmatch(path.name) and path.name[:64] not in known:
                         path.unlink(missing_ok=True)
+                    elif path.stat().st_mode & 0o777 != PRIVATE_FILE:
+                        path.chmod(PRIVATE_FILE)
 
 
 def _check_sendable(

@@ -60,7 +60,7 @@ def test_the_cap_is_a_setting_and_a4_at_600_dpi_passes(tmp_path: Path) -> None:
 
 
 _MEASURE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from edge.capture.files import load_page_array
 from edge.errors import CaptureError
@@ -69,7 +69,9 @@ try:
     outcome = "decoded"
 except CaptureError:
     outcome = "refused"
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM: this program's peak resident memory (ru_maxrss would carry the parent's over exec).
+status = Path("/proc/self/status").read_text().splitlines()
+peak_kb = int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
 print(json.dumps({"outcome": outcome, "peak_kb": peak_kb}))
 """
 
