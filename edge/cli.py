@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edge.capture.detect_cli import detect_command
+from edge.capture.limits import DEFAULT_PAGE_LIMITS, PageLimits
 from edge.config import load_edge_settings
 from edge.errors import IncompleteError, SyncError, TokenError
 from edge.ocr import OcrPool, default_workers
@@ -102,25 +103,25 @@ def process(
     # Raises IncompleteError (some files or documents failed, each reported above) or the
     # EdgeError that stopped it before anything was written; cli.main maps them.
     with ExitStack() as stack:
-        provenance, signer = _signing_setup(stack, sign=sign, config=config)
-        _process(files, out, document, workers, provenance, signer, keep_stages)
+        provenance, signer, limits = _signing_setup(stack, sign=sign, config=config)
+        _process(files, out, document, workers, provenance, signer, keep_stages, limits)
 
 
 def _signing_setup(
     stack: ExitStack, *, sign: bool, config: Path | None
-) -> tuple[Provenance | None, DocumentSigner | None]:
-    """The conversion mark from the settings (when given) and, with `sign`, the open signer
-    (closed by `stack`).
+) -> tuple[Provenance | None, DocumentSigner | None, PageLimits]:
+    """The conversion mark and the page limits from the settings (when given) and, with
+    `sign`, the open signer (closed by `stack`).
 
     Raises:
         EdgeError: the settings are invalid, or the token, PIN or certificate do not work.
     """
     if not sign and config is None:
-        return None, None
+        return None, None, DEFAULT_PAGE_LIMITS
     settings = load_edge_settings(config)
     provenance = Provenance(settings.organisation or "")
     if not sign:
-        return provenance, None
+        return provenance, None, settings.page_limits
     # Loaded here: pyHanko's signer and fontTools take half a second to import.
     from edge.signing.pades import open_document_signer
 
@@ -134,7 +135,11 @@ def _signing_setup(
             raise TokenError(
                 f"no PIN was given: type the token's PIN when asked, or set {PIN_ENV}"
             ) from e
-    return provenance, stack.enter_context(open_document_signer(settings, pin))
+    return (
+        provenance,
+        stack.enter_context(open_document_signer(settings, pin)),
+        settings.page_limits,
+    )
 
 
 def _process(
@@ -145,6 +150,7 @@ def _process(
     provenance: Provenance | None,
     signer: DocumentSigner | None,
     keep_stages: Path | None = None,
+    limits: PageLimits = DEFAULT_PAGE_LIMITS,
 ) -> None:
     """The body of `process`, once the signer (if any) is ready.
 
@@ -179,6 +185,7 @@ def _process(
             provenance=provenance,
             signer=signer,
             keep_stages=keep_stages,
+            limits=limits,
         )
         for outcome in batch:
             for message in outcome.warnings:

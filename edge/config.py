@@ -15,6 +15,7 @@ from typing import ClassVar
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from edge.capture.limits import MAX_DOCUMENT_PAGES, MAX_PAGE_PIXELS, PageLimits
 from edge.errors import ConfigError
 from edge.signing.box_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
 from protocol.errors import TopicError
@@ -102,6 +103,11 @@ class EdgeSettings(TomlSettings):
     outbox_retention_days: float = Field(default=30.0, ge=0)
     """How long a result the server answered stays in the outbox (for the officer to see)
     before it and its file are deleted."""
+    max_page_pixels: int = Field(default=MAX_PAGE_PIXELS, ge=1_000_000)
+    """The most pixels a page image may have (A4 at 600 dpi is 35 Mpx); a larger one is
+    refused from its header, before it is decoded (a 9400 x 9500 px page costs ~1.1 GB)."""
+    max_document_pages: int = Field(default=MAX_DOCUMENT_PAGES, ge=1, le=1000)
+    """The most pages one document (one signed result) may have."""
 
     @field_validator("device_id")
     @classmethod
@@ -136,6 +142,11 @@ class EdgeSettings(TomlSettings):
                 f"({self.ack_timeout_s})"
             )
         return self
+
+    @property
+    def page_limits(self) -> PageLimits:
+        """The caps on page pixels and document pages."""
+        return PageLimits(self.max_page_pixels, self.max_document_pages)
 
     @property
     def outbox_dir(self) -> Path:

@@ -12,11 +12,14 @@ a field link. The same message always gives the same bytes.
 
 Decoding is strict: every member a type has must be there with its JSON type (an int is not a
 bool, a count is not a float), nothing else may be, a member may not appear twice, numbers are
-finite, and the body is present exactly when the type has one. `decode` never raises anything
-but `DecodeError` whatever the bytes, so a receiver answers with the error's `reason` and goes on
-(DESIGN.md: it never crashes on what it cannot read); a known type of another schema version is
-the `VersionMismatchError` subclass, and the error carries the `result_id` / `command_id` the
-message claims when they can be read, so that the answer reaches the right result.
+finite, and the body is present exactly when the type has one. Nothing a repository cannot
+store gets through (`jsonvalue.unstorable`: lone UTF-16 surrogates, NUL characters, integers
+beyond 64 bits), so a receiver refuses such a message with a reason instead of failing on it
+half-way through storing it. `decode` never raises anything but `DecodeError` whatever the
+bytes, so a receiver answers with the error's `reason` and goes on (DESIGN.md: it never crashes
+on what it cannot read); a known type of another schema version is the `VersionMismatchError`
+subclass, and the error carries the `result_id` / `command_id` the message claims when they can
+be read, so that the answer reaches the right result.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 from protocol.commands import Command, CommandName, CommandReply, ReplyStatus
 from protocol.commands import validate_command_id as _valid_command_id
 from protocol.errors import DecodeError, ProtocolError
-from protocol.jsonvalue import JsonObject, check_object
+from protocol.jsonvalue import JsonObject, check_object, unstorable
 from protocol.messages import (
     MAX_RESULT_BYTES,
     Ack,
@@ -165,6 +168,14 @@ def decode(payload: bytes) -> Message:
     )
     command_id = _claimed_command_id(obj.get("command_id"))
     message_type = parse_schema(obj.get("schema"), result_id=result_id, command_id=command_id)
+    problem = unstorable(obj, "header")
+    if problem is not None:
+        raise DecodeError(
+            f"{message_type.value} message refused: {problem}",
+            RejectReason.SCHEMA,
+            result_id=result_id,
+            command_id=command_id,
+        )
     try:
         reader = _Reader(obj, message_type)
         message = _READERS[message_type](reader, body)
@@ -174,7 +185,7 @@ def decode(payload: bytes) -> Message:
         e.result_id = e.result_id or result_id
         e.command_id = e.command_id or command_id
         raise
-    except (KeyError, TypeError, ValueError, ProtocolError) as e:
+    except (KeyError, TypeError, ValueError, ArithmeticError, ProtocolError) as e:
         raise DecodeError(
             f"malformed {message_type.value} message: {e}",
             RejectReason.SCHEMA,

@@ -27,6 +27,7 @@ from functools import cached_property
 from types import MappingProxyType
 
 from protocol.errors import DecodeError
+from protocol.jsonvalue import storable_text
 from protocol.reasons import RejectReason
 from protocol.schema import MessageType, schema_id
 from protocol.topics import validate_device_id
@@ -132,6 +133,9 @@ def _check_geometry(size: int, chunk_size: int, result_id: str) -> None:
 def _check_text(value: str, what: str, result_id: str | None) -> None:
     if len(value) > MAX_TEXT:
         raise _schema_error(f"{what} is longer than {MAX_TEXT} characters", result_id)
+    problem = storable_text(value)  # what the repository could not store (item 5, issue 14)
+    if problem is not None:
+        raise _schema_error(f"{what} {problem}", result_id)
 
 
 def _frozen_fields(fields: Mapping[str, str | None], result_id: str) -> Mapping[str, str | None]:

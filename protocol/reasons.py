@@ -31,5 +31,11 @@ class RejectReason(Enum):
     stale): a fault on the server's side, so a server leaves such a result unanswered and the
     device sends it again later, rather than rejecting it with this reason."""
 
+    INTERNAL = "internal"
+    """The server failed on this result in a way it did not foresee (a fault of the server's
+    own software): it refuses the result rather than leave it unanswered, so that one result
+    cannot make the server fail on it again at every resend; the detail names the kind of
+    failure, for the province admin (the result stays on the appliance)."""
+
     def __str__(self) -> str:
         return self.value

@@ -38,6 +38,8 @@ The rules, by what is known of the result when a message arrives:
     refused          -                             drop staged, reject with the reason
     undecodable      claims a result id            reject with the decode reason (version for
                                                    a newer schema); else ignore
+    failed           (the caller's bug)            drop staged, reject internal (or, when
+                                                   stored already, ack duplicate)
 
 A manifest staged with another geometry (the sender restarted with another chunk size) is
 replaced, and the chunks of the old geometry dropped. Staged parts of results that never
@@ -342,6 +344,32 @@ class Receiver:
             effects.append(DropStaged(request.device_id, request.result_id))
         effects.append(self._reply(request.device_id, request.result_id, reason, detail))
         return effects
+
+    def on_error(
+        self, device_id: str, result_id: str, detail: str, record_id: str | None = None
+    ) -> list[Effect]:
+        """The effects of an unforeseen failure (a bug of the caller's) while handling a message
+        about `result_id`: drop whatever is staged of it and reject it with reason internal, so
+        that the caller goes on with the next message and the device stops sending this one;
+        but if the device's result is stored already (`record_id`: the failure came after the
+        merge), answer duplicate, never a rejection of a stored result."""
+        if record_id is not None:
+            return [
+                DropStaged(device_id, result_id),
+                SendAck(
+                    device_id,
+                    Ack(
+                        result_id=result_id,
+                        status=AckStatus.DUPLICATE,
+                        detail="already stored",
+                        record_id=record_id,
+                    ),
+                ),
+            ]
+        return [
+            DropStaged(device_id, result_id),
+            self._reply(device_id, result_id, RejectReason.INTERNAL, detail),
+        ]
 
     # --- the rules ---
 

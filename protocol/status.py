@@ -17,6 +17,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from protocol.errors import DecodeError
+from protocol.jsonvalue import INT64_MAX, storable_text
 from protocol.reasons import RejectReason
 from protocol.schema import MessageType, schema_id
 from protocol.topics import validate_device_id
@@ -24,6 +25,9 @@ from protocol.topics import validate_device_id
 STATUS_SCHEMA = schema_id(MessageType.STATUS)
 MAX_ERROR_TEXT = 1024
 """The longest `last_error` kept (longer ones are cut: it is for a person to read)."""
+MAX_QUEUE_DEPTH = 2**31 - 1
+"""The largest `queue_depth` (the repository keeps it in a 32-bit column; an outbox holds
+far fewer results)."""
 
 _VERSION_KEY = re.compile(r"[a-z0-9_.-]{1,64}")
 
@@ -73,10 +77,10 @@ class Heartbeat:
                 RejectReason.SCHEMA,
             )
         validate_device_id(self.device_id)
-        for name in ("queue_depth", "disk_free_bytes"):
+        for name, most in (("queue_depth", MAX_QUEUE_DEPTH), ("disk_free_bytes", INT64_MAX)):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise DecodeError(f"{name} cannot be negative", RejectReason.SCHEMA)
+            if value is not None and not 0 <= value <= most:
+                raise DecodeError(f"{name} must be in 0..{most}", RejectReason.SCHEMA)
         age = self.oldest_pending_age_s
         if age is not None:
             if not math.isfinite(age) or age < 0:
@@ -92,8 +96,16 @@ class Heartbeat:
                     RejectReason.SCHEMA,
                 )
         object.__setattr__(self, "versions", MappingProxyType(dict(self.versions)))
-        if self.last_error is not None and len(self.last_error) > MAX_ERROR_TEXT:
-            object.__setattr__(self, "last_error", self.last_error[: MAX_ERROR_TEXT - 1] + "…")
+        if self.last_error is not None:
+            # For a person to read: cut rather than refused, and what is not text (a lone
+            # surrogate from an undecodable file name, a NUL) replaced, so that the sender can
+            # always encode its heartbeat (a decoder refuses such text on the wire).
+            text = self.last_error
+            if storable_text(text) is not None:
+                text = text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
+            if len(text) > MAX_ERROR_TEXT:
+                text = text[: MAX_ERROR_TEXT - 1] + "…"
+            object.__setattr__(self, "last_error", text)
 
     @classmethod
     def last_will(cls, device_id: str, versions: Mapping[str, str] | None = None) -> Heartbeat:

@@ -8,9 +8,10 @@ file, found through the `SOFTHSM2_CONF` environment variable. Rules of this modu
   must be set (see `SoftHsmSetup.env`) before a process first opens the module;
   `edge.signing.token.Token` re-initialises the module when no session is open, to see tokens
   made since.
-- Tokens are initialised with `softhsm2-util` (python-pkcs11 has no `C_InitToken`). Its PINs go on
-  the command line, which other local users can see in the process list for a moment: fine for a
-  software token in a private directory, never a way to handle a hardware token's PINs.
+- Tokens are initialised with `softhsm2-util` (python-pkcs11 0.9 has no `C_InitToken`). Its PINs
+  never go on its command line, which every local user can read (`ps`, `/proc/<pid>/cmdline`):
+  the tool is asked for them as it asks a person, on a pseudo-terminal of its own (it reads PINs
+  from a terminal only), with echo off; only this process holds the other end.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import shutil
 import subprocess
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,8 @@ MAX_LABEL_CHARS = 32
 """PKCS#11 token labels are 32 bytes, blank-padded (CK_TOKEN_INFO.label)."""
 MIN_PIN_CHARS = 4
 """SoftHSM2 refuses PINs shorter than this."""
+MAX_PIN_CHARS = 255
+"""...and longer than this."""
 INIT_TIMEOUT_S = 30.0
 
 _INSTALL_HINT = "install it with `apt-get install softhsm2`"
@@ -138,28 +142,72 @@ def init_token(setup: SoftHsmSetup, label: str, so_pin: str, user_pin: str) -> N
             f"token label {label!r} must be 1 to {MAX_LABEL_CHARS} bytes long: choose a shorter one"
         )
     for name, pin in (("SO PIN", so_pin), ("user PIN", user_pin)):
-        if len(pin) < MIN_PIN_CHARS:
-            raise TokenInitError(f"the {name} must be at least {MIN_PIN_CHARS} characters long")
+        # Out of bounds, softhsm2-util would ask again and again until the timeout.
+        if not MIN_PIN_CHARS <= len(pin.encode()) <= MAX_PIN_CHARS:
+            raise TokenInitError(
+                f"the {name} must be at least {MIN_PIN_CHARS} characters long and at most "
+                f"{MAX_PIN_CHARS}"
+            )
+        if any(ord(c) < 32 or c == "\x7f" for c in pin):  # a terminal would act on them
+            raise TokenInitError(f"the {name} holds a control character: choose another")
     tool = shutil.which("softhsm2-util")
     if tool is None:
         raise TokenInitError(f"softhsm2-util is not on PATH: {_INSTALL_HINT}")
-    command = [tool, "--init-token", "--free", "--label", label, "--so-pin", so_pin]
-    command += ["--pin", user_pin]
+    # The answers to its four prompts: SO PIN twice, user PIN twice.
+    answers = f"{so_pin}\n{so_pin}\n{user_pin}\n{user_pin}\n".encode()
     try:
-        done = subprocess.run(
-            command,
+        done = _run_with_terminal(
+            [tool, "--init-token", "--free", "--label", label],
+            answers,
             env={**os.environ, **setup.env()},
-            capture_output=True,
-            text=True,
-            timeout=INIT_TIMEOUT_S,
-            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise TokenInitError(f"softhsm2-util could not run: {e}") from e
     if done.returncode != 0:
-        # softhsm2-util's messages name no secret (the PINs are only in our argument list).
+        # softhsm2-util's messages name no secret (it never echoes the PINs it reads).
         message = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
         raise TokenInitError(
             f"softhsm2-util could not initialise token {label!r} in {setup.token_dir}: {message}"
         )
     log.info("initialised SoftHSM2 token %r in %s", label, setup.token_dir)
+
+
+def _run_with_terminal(
+    command: list[str], answers: bytes, *, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run `command` with a fresh pseudo-terminal as its standard input, `answers` typed into it
+    (echo off), and its output captured.
+
+    Raises:
+        OSError: no pseudo-terminal, or the command cannot start.
+        subprocess.TimeoutExpired: it did not finish within `INIT_TIMEOUT_S` (it is killed).
+    """
+    controller, terminal = os.openpty()
+    try:
+        attributes = termios.tcgetattr(terminal)
+        attributes[3] &= ~(termios.ECHO | termios.ECHONL)  # lflag: never echo what is typed
+        termios.tcsetattr(terminal, termios.TCSANOW, attributes)
+        proc = subprocess.Popen(
+            command,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    except BaseException:
+        os.close(controller)
+        os.close(terminal)
+        raise
+    os.close(terminal)  # the child holds it now
+    try:
+        os.write(controller, answers)
+        try:
+            out, err = proc.communicate(timeout=INIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    finally:
+        os.close(controller)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)

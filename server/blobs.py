@@ -4,6 +4,7 @@ Rules of this module:
 - A blob's name is the SHA-256 of its bytes (the result's identity), so the same PDF stored twice
   is one file, and a name can be checked against its content.
 - Writes are atomic (temp file, fsync, rename): a crash leaves a whole blob or none.
+- Blobs are citizen data: files 0600, their folders (and data_dir) 0700.
 - Only names made here are opened: a path from the database that points outside the store is
   refused, never followed.
 """
@@ -17,7 +18,7 @@ from typing import BinaryIO
 
 from protocol.messages import sha256_hex
 from server.errors import RepositoryError
-from support.files import write_atomic
+from support.files import PRIVATE_FILE, private_dir, write_atomic
 
 BLOB_DIR = "blobs"
 SUFFIX = ".pdf"
@@ -75,7 +76,10 @@ class BlobStore:
             try:
                 if path.is_file() and path.stat().st_size == len(data):
                     return self.relative_path(sha)
-                write_atomic(path, data)
+                if not path.parent.is_dir():
+                    for folder in (self.data_dir, self.root, path.parent):
+                        private_dir(folder)
+                write_atomic(path, data, mode=PRIVATE_FILE)
             except OSError as e:
                 raise RepositoryError(
                     f"cannot write blob {sha} under {self.root}: {e}; check the disk and "

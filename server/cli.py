@@ -32,12 +32,13 @@ from server.api.main import create_app
 from server.config import ServerSettings, load_server_settings
 from server.consumer import MqttConsumer
 from server.db import make_engine, migrate, session_scope
-from server.errors import IngestError, ServerError
+from server.errors import IngestError, RepositoryError, ServerError
 from server.ingest import IngestWorker, ResultVerifier
 from server.models import CommandState, DeviceCommand
 from server.mqtt import MqttLink
 from server.repository import commands, devices
 from server.watcher import DeviceWatcher, publish_command
+from support.files import PRIVATE_UMASK, private_dir
 from support.mqtt import TlsIdentity
 from support.process import shutdown_on_signals
 
@@ -62,6 +63,7 @@ ConfigOption = Annotated[
 def run(config: ConfigOption = None) -> None:
     """Serve the API and run the ingest workers in this process until SIGTERM or Ctrl-C."""
     settings = load_server_settings(config)
+    os.umask(PRIVATE_UMASK)  # whatever the service writes is its user's only
     _log_at_info()
     engine = _open_repository(settings)
     try:
@@ -91,6 +93,7 @@ def ingest(
 ) -> None:
     """Run only the ingest workers (no API) until SIGTERM or Ctrl-C."""
     settings = load_server_settings(config)
+    os.umask(PRIVATE_UMASK)  # whatever the service writes is its user's only
     _log_at_info()
     engine = _open_repository(settings)
     try:
@@ -257,6 +260,12 @@ def _wait_for_reply(engine: Engine, command_id: str, timeout: float) -> DeviceCo
 
 
 def _open_repository(settings: ServerSettings) -> Engine:
+    try:
+        private_dir(settings.data_dir)  # citizen data: the server's user's only
+    except OSError as e:
+        raise RepositoryError(
+            f"cannot make data_dir {settings.data_dir} private to the server's user: {e}"
+        ) from e
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)

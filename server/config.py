@@ -102,6 +102,10 @@ class ServerSettings(TomlSettings):
     staging_expiry_s: float = Field(default=3 * 86_400, ge=60)
     """Staged parts of a chunked result not touched for this long are deleted (an abandoned
     transfer, chunks that came after a rejection); a device that comes back resumes it."""
+    heartbeat_clock_skew_s: float = Field(default=300.0, ge=0, le=86_400)
+    """How far ahead of the server's clock a device may date its heartbeat; a later date counts
+    as the time the heartbeat was received (a device whose clock runs ahead, or lies, cannot
+    hide its next heartbeats)."""
     command_poll_s: float = Field(default=1.0, gt=0, le=60)
     """How often queued commands to devices are looked for and published."""
     crl_path: Path | None = None

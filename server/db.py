@@ -2,11 +2,15 @@
 sessions.
 
 Rules of this module:
-- Engines are made by `make_engine` when a program starts, never at import time.
+- Engines are made by `make_engine` when a program starts, never at import time. They keep a
+  statement's parameters out of their errors (`hide_parameters`): an error is logged, and the
+  parameters of a write are a citizen's data.
 - The schema comes only from Alembic (`migrate`), never from `SQLModel.metadata.create_all`, so
   SQLite and PostgreSQL databases always have the schema of the same revisions.
 - SQLite runs in WAL mode with `synchronous=FULL`: the server acks a result only after its
   commit, so a commit must survive a power cut.
+- A SQLite repository's files are 0600 (they hold citizen data), and its folder 0700 when made
+  here.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from server.errors import RepositoryError
+from support.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ def make_engine(url: str) -> Engine:
         return _sqlite_engine(parsed)
     if backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        return sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     raise RepositoryError(
         f"database_url uses {backend!r}: the repository runs on sqlite:///PATH or postgresql://"
     )
@@ -61,17 +66,30 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: sa.URL) -> Engine:
     kwargs: dict[str, Any] = {
-        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        "hide_parameters": True,
     }
     in_memory = url.database in (None, "", ":memory:")
     if in_memory:
         # Every connection to ":memory:" is a new, empty database: share one.
         kwargs["poolclass"] = StaticPool
     else:
+        database = Path(url.database or "")
         try:
-            Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            # Citizen data: the folder, the file and SQLite's -wal and -shm (which SQLite
+            # creates with the database file's mode) are the server's user's only.
+            if not database.parent.is_dir():  # an existing folder is the operator's choice
+                private_dir(database.parent)
+            private_file(database)
+            for companion in ("-wal", "-shm", "-journal"):
+                side = database.with_name(database.name + companion)
+                if side.exists():
+                    private_file(side)
         except OSError as e:
-            raise RepositoryError(f"cannot make the folder of {url.database}: {e}") from e
+            raise RepositoryError(
+                f"cannot make {database} private to the server's user: {e}; check the "
+                "folder's owner and permissions"
+            ) from e
     engine = sa.create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

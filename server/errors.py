@@ -1,4 +1,8 @@
-"""Errors raised by the server: one hierarchy; each message says what happened and what to do."""
+"""Errors raised by the server: one hierarchy; each message says what happened and what to do.
+And `where_it_failed`, how an unforeseen error is logged without the data it may carry."""
+
+import traceback
+from pathlib import Path
 
 
 class ServerError(Exception):
@@ -19,3 +23,16 @@ class VerificationError(ServerError):
 
 class IngestError(ServerError):
     """The ingest worker could not connect to the broker or process messages."""
+
+
+def where_it_failed(error: BaseException) -> str:
+    """An unforeseen error's kind and where it was raised, for a log line, without its message:
+    a message may quote a citizen's data (a database error quotes the row it could not write),
+    which the server's logs never hold.
+
+    Returns:
+        e.g. "UnicodeEncodeError at records.py:120 in merge_result < ingest.py:356 in _merge".
+    """
+    frames = traceback.extract_tb(error.__traceback__)[-4:]
+    where = " < ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(frames))
+    return f"{type(error).__name__} at {where or 'an unknown place'}"

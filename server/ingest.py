@@ -23,8 +23,9 @@ Rules of this module:
   broker or the device deliver again, which the idempotent merge answers with DUPLICATE.
 - What cannot be read or trusted is answered with a REJECTED ack and a reason; a failure of
   our own (database, disk, no current CRL to check the signer against) with nothing, so the
-  device sends again later. A message that names no result is logged and dropped: there is
-  nothing the device could match an answer to.
+  device sends again later; an unforeseen error (a bug) on a result with a rejection, reason
+  internal, so that no result can make a worker fail on it at every resend. A message that
+  names no result is logged and dropped: there is nothing the device could match an answer to.
 - Memory: a worker holds its queue (`ingest_queue_bytes`, or one larger message), the message
   in hand, and while it verifies a chunked result that one result, reassembled.
 - The long-term-validation copy (`server.ltv`) is made after the ack, on the LTV worker's
@@ -66,13 +67,14 @@ from protocol.receiver import (
     StageChunk,
     StageManifest,
     TransferState,
+    result_id_of,
 )
 from protocol.signed_metadata import SignedMetadata, header_mismatch
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
 from server.db import session_scope
-from server.errors import IngestError, ServerError
+from server.errors import IngestError, ServerError, where_it_failed
 from server.models import DeviceStatus
 from server.repository import commands, devices, records, staging
 from support.mqtt import Incoming
@@ -294,6 +296,15 @@ class IngestWorker(MqttConsumer):
             # Ours, not the device's: no answer, so it sends again later.
             log.error("%s: cannot handle a message of device %s: %s", self.name, where.device_id, e)
             self._count(IngestCounter.FAILED)
+        except Exception as e:  # a worker never dies on a message
+            # Not on a result (those are answered in `_on_result`): nothing to answer.
+            log.error(
+                "%s: unexpected %s on a message of device %s; dropped",
+                self.name,
+                where_it_failed(e),
+                where.device_id,
+            )
+            self._count(IngestCounter.FAILED)
 
     def _on_result(self, device_id: str, payload: bytes) -> None:
         try:
@@ -301,10 +312,52 @@ class IngestWorker(MqttConsumer):
         except DecodeError as e:
             self._apply(self.receiver.on_undecodable(device_id, e))
             return
-        if isinstance(decoded, ResultMessage | ResultManifest | ResultChunk):
-            self._transfer(device_id, decoded)
-        else:
-            self._apply(self.receiver.on_message(device_id, decoded, TransferState()))
+        try:
+            if isinstance(decoded, ResultMessage | ResultManifest | ResultChunk):
+                self._transfer(device_id, decoded)
+            else:
+                self._apply(self.receiver.on_message(device_id, decoded, TransferState()))
+        except ServerError:
+            raise  # a failure of ours that passes (database, disk, CRL): the device sends again
+        except Exception as e:  # one result must never stop the worker
+            self._reject_on_failure(device_id, result_id_of(decoded), e)
+
+    def _reject_on_failure(self, device_id: str, result_id: str | None, error: Exception) -> None:
+        """Answer a result whose handling failed unforeseen (a bug of ours) with a rejection
+        (reason internal): left unanswered, the device would send it again and again and the
+        worker fail on it each time. Logged by kind and place only: an error's message may
+        quote a citizen's data."""
+        where = where_it_failed(error)
+        if result_id is None:
+            log.error("%s: unexpected %s on a message of device %s", self.name, where, device_id)
+            self._count(IngestCounter.FAILED)
+            return
+        log.error(
+            "%s: unexpected %s while handling result %s of device %s: rejecting it",
+            self.name,
+            where,
+            result_id,
+            device_id,
+        )
+        detail = (
+            f"the server failed on this result ({type(error).__name__}) and refuses it rather "
+            f"than fail again at every resend: tell the province admin (result {result_id[:12]} "
+            "in the server's log)"
+        )
+        try:
+            with session_scope(self.engine) as session:
+                stored = records.get_record_by_result(session, result_id)
+            # The failure may have come after this device's result was merged: never reject it.
+            record_id = stored.id if stored is not None and stored.device_id == device_id else None
+            self._apply(self.receiver.on_error(device_id, result_id, detail, record_id))
+        except Exception as again:  # the database or the broker is gone: it sends again
+            log.error(
+                "%s: cannot reject result %s either: %s",
+                self.name,
+                result_id,
+                where_it_failed(again),
+            )
+            self._count(IngestCounter.FAILED)
 
     def _transfer(
         self, device_id: str, message: ResultMessage | ResultManifest | ResultChunk

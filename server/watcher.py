@@ -8,8 +8,10 @@ Rules of this module:
   (re)connection the broker sends each device's retained heartbeat (MQTT v5 section
   3.3.1.3), so a restarted server knows every appliance's last word at once; the last will
   (state offline) arrives the same way when an appliance vanishes. Every server process
-  records them; a late copy never overwrites a newer heartbeat
-  (`repository.devices.record_heartbeat`).
+  records them; a late copy never overwrites a newer heartbeat, and one dated further ahead
+  than `heartbeat_clock_skew_s` counts as received now (`repository.devices.record_heartbeat`).
+- A heartbeat that cannot be read or stored is logged (by kind, without its content) and
+  skipped; the watcher goes on.
 - Commands are queued in the database (by the API or the CLI) and published here: each is
   claimed by one process only, then published on the device's `cmd` topic with QoS 1 (the
   device's persistent session keeps it while the device is offline). The device's reply comes
@@ -36,7 +38,7 @@ from protocol.status import Heartbeat
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
 from server.db import session_scope
-from server.errors import IngestError, ServerError
+from server.errors import IngestError, ServerError, where_it_failed
 from server.models import DeviceCommand, utc_now
 from server.repository import commands, devices, staging
 from support.mqtt import Incoming
@@ -77,7 +79,8 @@ class DeviceWatcher(MqttConsumer):
         self._next_expiry = 0.0
 
     def handle(self, message: Incoming) -> None:
-        """Record one heartbeat."""
+        """Record one heartbeat; what cannot be read or stored is logged and skipped."""
+        received_at = utc_now()
         try:
             where = topics.parse(message.topic)
             heartbeat = decode(message.payload)
@@ -89,9 +92,21 @@ class DeviceWatcher(MqttConsumer):
             return
         try:
             with session_scope(self.engine) as session:
-                stored = devices.record_heartbeat(session, heartbeat)
+                stored = devices.record_heartbeat(
+                    session,
+                    heartbeat,
+                    received_at,
+                    clock_skew_s=self.settings.heartbeat_clock_skew_s,
+                )
         except ServerError as e:
             log.error("cannot record the heartbeat of device %s: %s", where.device_id, e)
+            return
+        except Exception as e:  # the watcher never dies on a heartbeat
+            log.error(
+                "unexpected %s recording the heartbeat of device %s; skipped",
+                where_it_failed(e),
+                where.device_id,
+            )
             return
         if stored:
             self.heartbeats += 1

@@ -1,10 +1,55 @@
-"""Crash-safe file writes: temp file, fsync, rename, so power loss never leaves half a file."""
+"""Crash-safe file writes (temp file, fsync, rename, so power loss never leaves half a file), and
+private folders and files: citizen data (the server's repository, blobs and log, the appliance's
+outbox) is readable by its service's user only, whatever the umask."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+PRIVATE_DIR = 0o700
+"""The mode of a folder holding citizen data: its owner only."""
+PRIVATE_FILE = 0o600
+"""The mode of a file holding citizen data (or a key): its owner only."""
+PRIVATE_UMASK = 0o077
+"""The umask of the long-running services (server, sync agent): what they create that no code
+here gives a mode to is still their user's only."""
+
+
+def private_dir(path: Path) -> Path:
+    """Make folder `path` if missing and make it its owner's only (0700); parents made on the
+    way get the umask's mode (what is private is inside `path`).
+
+    Returns:
+        `path`.
+
+    Raises:
+        OSError: it cannot be made or its mode set.
+    """
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR:
+        path.chmod(PRIVATE_DIR)  # mkdir's mode passes through the umask; an old folder had any
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make `path` its owner's only (0600), creating it empty if missing (so that a program that
+    then opens it, e.g. SQLite, never creates it with the umask's mode).
+
+    Returns:
+        `path`.
+
+    Raises:
+        OSError: it cannot be created or its mode set.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
+            os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    return path
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:

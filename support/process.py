@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import ClassVar
 
+from support.files import private_file
 from support.lifecycle import Service
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ class ChildProcess(Service):
         """
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        with self.log_file.open("ab") as log:
+        # A service's log may name devices and results: its user's only (0600).
+        with private_file(self.log_file).open("ab") as log:
             self._proc = subprocess.Popen(
                 self.argv,
                 stdout=log,

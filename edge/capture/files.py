@@ -6,6 +6,8 @@ Rules of this module:
   is taken as 300 dpi and a log line says so (phones write a meaningless 72 dpi).
 - Every failure — missing, unreadable, truncated, not an image, a decompression bomb — is a
   `CaptureError` naming the file and what to do.
+- A page over the pixel cap (`limits.MAX_PAGE_PIXELS`, a setting) is refused from its header,
+  before a pixel of it is decoded.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from edge.capture.limits import MAX_PAGE_PIXELS
 from edge.errors import CaptureError
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,21 @@ MAX_TOTAL_PIXELS = 64 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 2*
 """Pixels decoded from one file at most (each page is also under Pillow's own bomb limit)."""
 
 
+def check_page_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse a page whose header says it has more than `max_pixels` pixels.
+
+    Raises:
+        CaptureError: it has; says what to do.
+    """
+    width, height = size
+    if width * height > max_pixels:
+        raise CaptureError(
+            f"{path}: the page is {width} x {height} pixels ({width * height / 1e6:.0f} Mpx), "
+            f"over the {max_pixels / 1e6:.0f} Mpx a page may have (A4 at 600 dpi is 35 Mpx): "
+            "scan it at 300-600 dpi, or take the photo at a lower resolution"
+        )
+
+
 @contextmanager
 def _refusing_bad_images(path: Path) -> Iterator[None]:
     """Turn every way reading `path` can fail into a `CaptureError` that says what to do."""
@@ -114,27 +132,31 @@ def _refusing_bad_images(path: Path) -> Iterator[None]:
         ) from e
 
 
-def load_page_image(path: Path) -> tuple[Image.Image, int]:
+def load_page_image(path: Path, *, max_pixels: int = MAX_PAGE_PIXELS) -> tuple[Image.Image, int]:
     """Read one page image, upright, with its resolution.
 
     Args:
         path: an image file (the first frame of a multi-page TIFF).
+        max_pixels: the most pixels the page may have (checked before decoding).
 
     Returns:
         The image in mode "1", "L" or "RGB", and its dpi (300 when the file does not say).
 
     Raises:
-        CaptureError: the file is missing, unreadable, not an image, truncated, or so large that
-            decoding it could exhaust memory.
+        CaptureError: the file is missing, unreadable, not an image, truncated, over
+            `max_pixels`, or so large that decoding it could exhaust memory.
     """
     with _refusing_bad_images(path), Image.open(path) as opened:
+        check_page_pixels(path, opened.size, max_pixels)
         opened.load()  # the pixels stay when the file is closed
         dpi = _dpi(opened, path)
         ImageOps.exif_transpose(opened, in_place=True)  # no copy of an upright page
     return _normalise_mode(opened), dpi
 
 
-def load_page_array(path: Path) -> tuple[npt.NDArray[np.uint8], int]:
+def load_page_array(
+    path: Path, *, max_pixels: int = MAX_PAGE_PIXELS
+) -> tuple[npt.NDArray[np.uint8], int]:
     """`load_page_image` for the capture stages: the page as an OpenCV array (grey or BGR).
 
     A complete grey or colour JPEG or PNG is decoded by OpenCV straight into the array, EXIF
@@ -146,6 +168,7 @@ def load_page_array(path: Path) -> tuple[npt.NDArray[np.uint8], int]:
         CaptureError: as `load_page_image`.
     """
     with _refusing_bad_images(path), Image.open(path) as opened:
+        check_page_pixels(path, opened.size, max_pixels)
         dpi = _dpi(opened, path)
         ending = COMPLETE_ENDINGS.get(opened.format or "") if opened.mode in ("L", "RGB") else None
         flags = cv2.IMREAD_GRAYSCALE if opened.mode == "L" else cv2.IMREAD_COLOR
@@ -154,7 +177,7 @@ def load_page_array(path: Path) -> tuple[npt.NDArray[np.uint8], int]:
         decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
         if decoded is not None:
             return np.asarray(decoded, dtype=np.uint8), dpi
-    image, dpi = load_page_image(path)
+    image, dpi = load_page_image(path, max_pixels=max_pixels)
     return from_pil(image), dpi
 
 
@@ -175,7 +198,9 @@ def to_pil(image: npt.NDArray[np.uint8]) -> Image.Image:
     return Image.frombytes("RGB", (width, height), np.ascontiguousarray(image), "raw", "BGR")
 
 
-def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:
+def load_page_images(
+    path: Path, *, max_pixels: int = MAX_PAGE_PIXELS
+) -> list[tuple[Image.Image, int]]:
     """Read every page of an image file (all frames of a multi-page TIFF), upright, with dpi.
 
     Each page is handled as `load_page_image` handles one: EXIF/TIFF orientation honoured, mode
@@ -183,14 +208,15 @@ def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:
 
     Args:
         path: an image file; single-page formats give a list of one.
+        max_pixels: the most pixels each page may have (checked before it is decoded).
 
     Returns:
         (image, dpi) per page, in file order.
 
     Raises:
         CaptureError: the file is missing, unreadable, not an image, truncated (in any page), has
-            more than `MAX_PAGES` pages, or a page (or all pages together) is so large that
-            decoding could exhaust memory.
+            more than `MAX_PAGES` pages, a page over `max_pixels`, or pages so large together
+            that decoding could exhaust memory.
     """
     pages: list[tuple[Image.Image, int]] = []
     total_pixels = 0
@@ -205,6 +231,7 @@ def load_page_images(path: Path) -> list[tuple[Image.Image, int]]:
                     f"{path}: more than {MAX_PAGES} pages in one file: split it into one "
                     "file per document"
                 )
+            check_page_pixels(path, frame.size, max_pixels)
             total_pixels += frame.width * frame.height
             if total_pixels > MAX_TOTAL_PIXELS:
                 raise CaptureError(

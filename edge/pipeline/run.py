@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge.capture.files import load_page_array
+from edge.capture.limits import DEFAULT_PAGE_LIMITS, MAX_DOCUMENT_PAGES, PageLimits
 from edge.errors import CaptureError, EdgeError, PdfError
 from edge.fields import FieldSet
 from edge.ocr import OcrPage, OcrPool
@@ -136,6 +137,7 @@ def process_document(
     *,
     on_page: Callable[[], None] | None = None,
     provenance: Provenance | None = None,
+    max_pages: int = MAX_DOCUMENT_PAGES,
 ) -> ProcessedDocument:
     """Run the thin path over one document's pages.
 
@@ -150,6 +152,8 @@ def process_document(
         pool: the OCR pool that reads the pages (a pool of one reads them one after another).
         on_page: called after each page's OCR (progress reporting; from a worker thread).
         provenance: who digitized the document (the PDF/A's conversion mark).
+        max_pages: the most pages the document may have; one more is refused before it is
+            read.
 
     Returns:
         The OCR of every page, the document's fields, the PDF and the time per stage.
@@ -157,7 +161,7 @@ def process_document(
     Raises:
         OcrError: OCR failed on a page.
         CaptureError: a page's orientation data is missing, or its stage image could not be
-            written.
+            written, or the document has more than `max_pages` pages.
         PdfError: the PDF could not be assembled.
     """
     seconds = StageSeconds()
@@ -173,6 +177,12 @@ def process_document(
         seconds.pdf += page.encode_seconds
 
     for image in images:
+        if len(futures) >= max_pages:
+            wait(futures)  # the pages handed over finish before the refusal
+            raise CaptureError(
+                f"the document has more than {max_pages} pages, the most one result may have: "
+                "split it into several documents"
+            )
         # Memory stays flat: no more pages wait for OCR than the workers will soon take.
         # Whichever page finishes first makes room (waiting for the oldest would leave a
         # worker idle behind one slow page); failures are raised later, in page order.
@@ -281,6 +291,7 @@ def process_files(
     provenance: Provenance | None = None,
     signer: DocumentSigner | None = None,
     keep_stages: Path | None = None,
+    limits: PageLimits = DEFAULT_PAGE_LIMITS,
 ) -> DocumentOutcome:
     """Load, process, sign and write one planned document (what `sohoa edge process` does per
     PDF).
@@ -299,16 +310,28 @@ def process_files(
         signer: signs the PDF (PAdES on the token), or None to write it unsigned.
         keep_stages: a folder for each page's stage images (`keep_stages/<stem>/`, see
             `edge.pipeline.stages.STAGE_IMAGES`), or None to keep none.
+        limits: the most pixels per page and pages per document; a page over is a failure
+            (refused before it is decoded), a document over is refused before its first page.
 
     Returns:
         The outcome; failures are messages naming the file and what to do.
     """
     outcome = DocumentOutcome(planned)
     stems: list[str] = []
+    if len(planned.files) > limits.max_document_pages:
+        outcome.failures.append(
+            f"{planned.name}: {len(planned.files)} pages, over the {limits.max_document_pages} "
+            "one document may have: split it into several documents"
+        )
+        if on_page is not None:
+            for _ in planned.files:
+                on_page()
+        return outcome
 
     def capture(path: Path) -> PageImages:
         keep_in = None if keep_stages is None else keep_stages / path.stem
-        return capture_page(*load_page_array(path), keep_in=keep_in)
+        loaded = load_page_array(path, max_pixels=limits.max_page_pixels)
+        return capture_page(*loaded, keep_in=keep_in)
 
     def captured_pages() -> Iterator[PageImages]:
         """Each readable page, loaded and captured on two threads a few pages ahead while this
@@ -331,7 +354,13 @@ def process_files(
             yield page
 
     try:
-        done = process_document(captured_pages(), pool, on_page=on_page, provenance=provenance)
+        done = process_document(
+            captured_pages(),
+            pool,
+            on_page=on_page,
+            provenance=provenance,
+            max_pages=limits.max_document_pages,
+        )
     except EdgeError as e:
         if stems:  # with no readable page, the pages' own failures say it all
             outcome.failures.append(f"{planned.name}: {e}")
@@ -373,6 +402,7 @@ def process_batch(
     provenance: Provenance | None = None,
     signer: DocumentSigner | None = None,
     keep_stages: Path | None = None,
+    limits: PageLimits = DEFAULT_PAGE_LIMITS,
 ) -> Iterator[DocumentOutcome]:
     """Process many documents with the pool's workers busy all the time.
 
@@ -391,6 +421,7 @@ def process_batch(
         signer: signs each PDF before its files are written (one at a time: the token's lock),
             or None.
         keep_stages: a folder for each page's stage images (see `process_files`), or None.
+        limits: the most pixels per page and pages per document (see `process_files`).
 
     Yields:
         Each planned document's outcome, in order.
@@ -406,6 +437,7 @@ def process_batch(
                 provenance=provenance,
                 signer=signer,
                 keep_stages=keep_stages,
+                limits=limits,
             ),
             planned,
         )

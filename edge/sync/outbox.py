@@ -21,6 +21,7 @@ Rules of this module:
 - Beside the results it keeps the appliance's sync standing: the last error, and the
   revocation (a revoked appliance sends nothing, even after a restart).
 - One connection shared under a lock, so threads of one process may share an Outbox.
+- Citizen data: the outbox's folders are 0700, its database and PDFs 0600.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from edge.pdf.xmp import signed_metadata
 from protocol.errors import ProtocolError
 from protocol.messages import MAX_CHUNK_COUNT, MAX_RESULT_BYTES, Ack, ResultManifest, sha256_hex
 from protocol.signed_metadata import header_mismatch
-from support.files import write_atomic
+from support.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, private_file, write_atomic
 from support.lifecycle import Closeable
 
 DB_FILE = "outbox.db"
@@ -195,6 +196,13 @@ class Outbox(Closeable):
         may share this object with the sync agent's."""
         try:
             _make_dir(self.blob_dir)
+            # Citizen data: the folders are the agent's user's only (also those made before
+            # this rule), and so is the database (SQLite gives its -wal and -shm its mode).
+            for folder in (directory, self.blob_dir):
+                private_dir(folder)
+            for name in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):
+                if name == DB_FILE or (directory / name).exists():
+                    private_file(directory / name)
             # Autocommit mode: the writes below open their transactions explicitly.
             self._db = sqlite3.connect(
                 directory / DB_FILE, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -267,7 +275,7 @@ class Outbox(Closeable):
                 # The file first (also when the row exists: adding again repairs a damaged file).
                 if not _blob_ok(path, result_id):
                     _make_dir(path.parent)
-                    write_atomic(path, pdf, mode=0o600)
+                    write_atomic(path, pdf, mode=PRIVATE_FILE)
                 self._db.execute(
                     "INSERT OR IGNORE INTO result (result_id, state, size, fields, metadata, "
                     "created_at, created_ts, queued_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -597,18 +605,22 @@ class Outbox(Closeable):
 
     def _sweep_orphans(self) -> None:
         """Remove temp files and files no row names: what a crash between a file and its row,
-        or between a purged row and its file, left behind. Under the write lock, so no add in
-        another process is between its file and its row."""
+        or between a purged row and its file, left behind; and make what stays its user's only
+        (a folder or file made before that rule). Under the write lock, so no add in another
+        process is between its file and its row."""
         with self._write():
             known = {r[0] for r in self._db.execute("SELECT result_id FROM result").fetchall()}
             for shard in self.blob_dir.iterdir():
                 if not shard.is_dir():
                     continue
+                private_dir(shard)
                 for path in shard.iterdir():
                     if path.name.startswith(".") and path.name.endswith(".tmp"):
                         path.unlink(missing_ok=True)  # a write cut short: never valid
                     elif _BLOB_NAME.fullmatch(path.name) and path.name[:64] not in known:
                         path.unlink(missing_ok=True)
+                    elif path.stat().st_mode & 0o777 != PRIVATE_FILE:
+                        path.chmod(PRIVATE_FILE)
 
 
 def _check_sendable(
@@ -674,9 +686,10 @@ def _make_dir(path: Path) -> None:
         return
     _make_dir(path.parent)
     try:
-        path.mkdir()
+        path.mkdir(mode=PRIVATE_DIR)
     except FileExistsError:
         return
+    path.chmod(PRIVATE_DIR)  # mkdir's mode passes through the umask
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -2,7 +2,8 @@
 device's row), when each last delivered a result, and the fleet at a glance.
 
 A late heartbeat never overwrites a newer one (`record_heartbeat`): every server process records
-the heartbeats it reads, in whatever order they come.
+the heartbeats it reads, in whatever order they come; a heartbeat dated further ahead than the
+allowed clock skew counts as measured when received, so it cannot hide the ones after it.
 """
 
 from __future__ import annotations
@@ -195,14 +196,31 @@ def device_summary(session: Session, *, silent_after_s: float, now: dt.datetime)
 # --- heartbeats ---------------------------------------------------------------------------------
 
 
+DEFAULT_CLOCK_SKEW_S = 300.0
+"""How far ahead of the server's clock a device's heartbeat time is believed by default."""
+
+
 def record_heartbeat(
-    session: Session, heartbeat: Heartbeat, received_at: dt.datetime | None = None
+    session: Session,
+    heartbeat: Heartbeat,
+    received_at: dt.datetime | None = None,
+    *,
+    clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
 ) -> bool:
     """Store a device's heartbeat (or its last will) on its row, and commit.
 
     A last will (state offline, measured nothing) changes only the link state and the time it
     came: the last measurements stay visible. A heartbeat measured before the one already
     stored (a late copy, read by a slower server process) is ignored.
+
+    A device's time is believed up to `clock_skew_s` ahead of when the heartbeat was received;
+    beyond that its clock is wrong (or lies) and the heartbeat counts as measured when it was
+    received, so that a heartbeat dated in the future never hides the next ones. A time stored
+    before this rule existed is capped the same way when compared.
+
+    Args:
+        received_at: when the server received it (default now).
+        clock_skew_s: how far ahead of `received_at` a device's clock may be.
 
     Returns:
         Whether it was stored (False for an unregistered device or a stale heartbeat).
@@ -213,11 +231,25 @@ def record_heartbeat(
     device = session.get(Device, heartbeat.device_id)
     if device is None:
         return False
+    received = received_at or utc_now()
+    skew = dt.timedelta(seconds=clock_skew_s)
     measured_at = _parse_time(heartbeat.at)
-    if measured_at is not None and device.status_at is not None and measured_at < device.status_at:
+    if measured_at is not None and measured_at > received + skew:
+        log.warning(
+            "device %s dates its heartbeat %s, %.0f s after it was received: its clock is "
+            "wrong; taken as measured when received",
+            heartbeat.device_id,
+            measured_at.isoformat(),
+            (measured_at - received).total_seconds(),
+        )
+        measured_at = received
+    stored_at = device.status_at
+    if stored_at is not None and device.status_received_at is not None:
+        stored_at = min(stored_at, device.status_received_at + skew)
+    if measured_at is not None and stored_at is not None and measured_at < stored_at:
         return False
     device.link_state = heartbeat.state
-    device.status_received_at = received_at or utc_now()
+    device.status_received_at = received
     if heartbeat.at is not None or heartbeat.state is not LinkState.OFFLINE:
         device.status_at = measured_at
         device.queue_depth = heartbeat.queue_depth

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +123,20 @@ def test_repository_holds_the_record_once(demo_run: tuple[Path, dict[str, Any]])
     with sqlite3.connect(workdir / "server/repository.db") as db:
         rows = db.execute("SELECT id, signature_valid FROM record").fetchall()
     assert rows == [(result["record_id"], 1)]
+
+
+def test_citizen_data_is_its_services_user_only(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    """After the real run: the server's data folder, repository, blobs and log, and the
+    appliance's outbox and its PDFs, are readable by their owner only (issue 14, item 6)."""
+    workdir, _ = demo_run
+    server, outbox = workdir / "server", workdir / "device" / "data" / "outbox"
+    folders = [server, *(p for p in (server / "blobs").rglob("*") if p.is_dir())]
+    folders += [outbox, *(p for p in outbox.rglob("*") if p.is_dir())]
+    files = [server / "repository.db", server / "server.log", *(server / "blobs").rglob("*.pdf")]
+    files += [outbox / "outbox.db", *outbox.rglob("*.pdf")]
+    assert len(folders) >= 6 and len(files) >= 5
+    modes = {str(p): stat.S_IMODE(p.stat().st_mode) for p in folders + files}
+    assert modes == {str(p): 0o700 for p in folders} | {str(p): 0o600 for p in files}
 
 
 def test_demo_without_mosquitto_names_the_cause_and_the_fix(tmp_path: Path) -> None:

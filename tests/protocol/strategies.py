@@ -27,9 +27,14 @@ sha256s = st.binary(max_size=16).map(sha256_hex)
 timestamps = st.datetimes(
     min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)
 ).map(lambda t: t.isoformat())
-texts = st.text(max_size=40)
+storable_characters = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+"""What a message's text may hold: a decoder refuses lone surrogates and NUL (no repository can
+store them), so the messages built here hold neither."""
+texts = st.text(storable_characters, max_size=40)
 field_maps = st.dictionaries(
-    st.sampled_from(FIELD_KEYS) | st.text(min_size=1, max_size=12), st.none() | texts, max_size=6
+    st.sampled_from(FIELD_KEYS) | st.text(storable_characters, min_size=1, max_size=12),
+    st.none() | texts,
+    max_size=6,
 )
 metadata_maps = st.dictionaries(st.from_regex(r"\A[a-z0-9_.-]{1,12}\Z"), texts, max_size=4)
 json_scalars = (
@@ -110,7 +115,9 @@ heartbeats = st.builds(
     disk_free_bytes=st.none() | st.integers(min_value=0, max_value=2**50),
     token_present=st.none() | st.booleans(),
     versions=st.dictionaries(
-        st.from_regex(r"\A[a-z0-9_.-]{1,10}\Z"), st.text(max_size=10), max_size=3
+        st.from_regex(r"\A[a-z0-9_.-]{1,10}\Z"),
+        st.text(storable_characters, max_size=10),
+        max_size=3,
     ),
     last_error=st.none() | texts,
 )
@@ -123,9 +130,9 @@ def commands(draw: st.DrawFn) -> Command:
     if name is CommandName.CONFIG:
         args["settings"] = draw(json_objects)
     elif name is CommandName.CATALOG:
-        args["version"] = draw(st.text(min_size=1, max_size=8))
+        args["version"] = draw(st.text(storable_characters, min_size=1, max_size=8))
     elif name is CommandName.REVOKE:
-        args["reason"] = draw(st.text(min_size=1, max_size=40))
+        args["reason"] = draw(st.text(storable_characters, min_size=1, max_size=40))
     return Command(
         device_id=draw(device_ids),
         command_id=draw(command_ids),
