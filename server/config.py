@@ -68,8 +68,12 @@ class ServerSettings(TomlSettings):
     """Address the HTTP API listens on."""
     api_port: int = Field(default=8000, ge=1, le=65535)
     """Port the HTTP API listens on."""
-    ingest_workers: int = Field(default=1, ge=1, le=64)
-    """How many ingest workers (MQTT shared-subscription members) `run`/`ingest` start."""
+    ingest_workers: int = Field(default=4, ge=1, le=64)
+    """How many ingest workers (MQTT shared-subscription members) `run`/`ingest` start. Four
+    on the 2-core server: a worker spends much of a message waiting (database commit, blob
+    write, broker round trips), so two per core keep both busy; a worker held by a slow result
+    leaves the group (`server.consumer`) while three go on; and each holds little memory (one
+    message, one result being verified)."""
     ingest_group: str | None = None
     """The share name of the ingest workers' shared subscription (`$share/<group>/...`): a
     per-deployment secret, never given to devices. Mosquitto 2.0 does not check SUBSCRIBE
@@ -85,11 +89,14 @@ class ServerSettings(TomlSettings):
     ingest_session_expiry_s: int = Field(default=86_400, ge=0, le=4_294_967_295)
     """How long the broker keeps a disconnected ingest worker's session, with the results
     dealt to it meanwhile (MQTT v5 section 3.1.2.11.2). 0: sessions end at disconnection."""
-    ingest_queue_messages: int = Field(default=16, ge=1, le=1024)
-    """Messages an ingest worker holds at once (also the Receive Maximum it announces)."""
+    ingest_queue_messages: int = Field(default=1, ge=1, le=1024)
+    """The Receive Maximum an ingest worker announces: results the broker may have out to it
+    unacknowledged at once, the one in hand included; the others wait at the broker. 1, the
+    one value Mosquitto 2.0.11 holds exactly (`server.mqtt`), and nothing queued behind a slow
+    result in a worker's memory."""
     ingest_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
-    """Bytes of messages an ingest worker holds at once, beyond the one in hand (a single larger
-    message is taken alone); when full, reading from the broker pauses (back-pressure)."""
+    """Bytes of messages an ingest worker expects to hold at once beyond the one in hand; more
+    (a broker not honouring the Receive Maximum) is taken all the same and logged."""
     max_result_bytes: int = Field(default=MAX_RESULT_BYTES, ge=1024, le=MAX_RESULT_BYTES)
     """The largest result accepted; a larger one is rejected (reason `size`) before a byte of
     it is staged."""

@@ -4,21 +4,30 @@ Rules of this module:
 - paho stays in `support.mqtt`; this module turns its `MqttError` into `IngestError` with the
   server's hints (its settings, the broker's ACL for the server identity).
 - Acknowledgement is manual: a QoS 1 message is PUBACKed only when the caller says it is done
-  with it. The client announces a Receive Maximum (MQTT v5 section 3.1.2.11.3) so that the
-  broker should not have more unfinished messages in flight to it than the caller can queue;
-  Mosquitto 2.0.11 does not honour it, so the caller's `on_message` may block for room (which
-  stops paho reading the socket: back-pressure through TCP) but must never drop a message.
+  with it, so until then it counts against the Receive Maximum the link announces (MQTT v5
+  sections 3.1.2.11.3 and 4.9): the broker may not send more unacknowledged messages than
+  that (section 3.3.4), and keeps the others for us. That is the only back-pressure: the
+  caller's `on_message` runs on paho's network thread and must return at once, or our
+  PINGREQs stop and the broker drops us after one and a half Keep Alive intervals (section
+  3.1.2.10). Measured on Mosquitto 2.0.11 (`tests/server/test_ingest_flow.py`): a Receive
+  Maximum of 1 is held exactly; a larger one only until the first PUBACK, after which each
+  PUBACK lets two more messages through, so the unacknowledged count creeps up by one per
+  PUBACK for as long as a backlog waits.
 - A persistent link (`clean_start=False`, a Session Expiry Interval, MQTT v5 section 3.1.2.11.2)
   under a stable client id keeps its subscriptions and the messages dealt to it at the broker
   while it is away, and gets its unacknowledged messages again when it comes back. paho
   reconnects by itself and subscribes again.
-- Callbacks run on paho's network thread: they hand messages over and never do work there.
+- Callbacks run on paho's network thread: they hand messages over and never do work there,
+  nor wait.
+- `leave`/`join` unsubscribe and subscribe again without waiting for the broker, for the
+  thread that handles messages: a member of a shared subscription that leaves is dealt no new
+  message, but still gets those already dealt to it (sections 3.10.4 and 4.8.2).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from server.errors import IngestError
 from support.mqtt import (
@@ -38,7 +47,7 @@ class MqttLink:
     """One MQTT v5 connection over TLS, with manual acknowledgement of received messages.
 
     Args: those of `support.mqtt.MqttClient` the server sets (`receive_maximum` defaults to
-    16 here); the link always acknowledges by hand (`ack`) and lets paho reconnect.
+    1 here); the link always acknowledges by hand (`ack`) and lets paho reconnect.
     """
 
     def __init__(
@@ -49,12 +58,14 @@ class MqttLink:
         identity: TlsIdentity,
         client_id: str,
         on_message: Callable[[Incoming], None],
-        receive_maximum: int = 16,
+        receive_maximum: int = 1,
         clean_start: bool = True,
         session_expiry_s: int = 0,
         max_packet_bytes: int | None = None,
     ) -> None:
         self._identity = identity
+        self.links_lost = 0
+        """How many times the connection dropped (not by `close`) since this link was made."""
         self._client = MqttClient(
             host=host,
             port=port,
@@ -155,6 +166,29 @@ class MqttLink:
                 f"the broker did not answer the subscription to {topic_filter}"
             ) from e
 
+    def leave(self, topic_filters: Sequence[str]) -> None:
+        """Unsubscribe from `topic_filters` without waiting (see the module's rules).
+
+        Raises:
+            IngestError: paho would not even send the UNSUBSCRIBE.
+        """
+        try:
+            self._client.unsubscribe_nowait(topic_filters)
+        except MqttError as e:
+            raise IngestError(f"cannot unsubscribe from {', '.join(topic_filters)}: {e}") from e
+
+    def join(self, topic_filters: Sequence[str], qos: int = 1) -> None:
+        """Subscribe to `topic_filters` again without waiting for the SUBACK (they were
+        granted before: `subscribe`).
+
+        Raises:
+            IngestError: paho would not even send the SUBSCRIBE.
+        """
+        try:
+            self._client.subscribe_nowait(topic_filters, qos)
+        except MqttError as e:
+            raise IngestError(f"cannot subscribe to {', '.join(topic_filters)}: {e}") from e
+
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         """Queue a message for the broker and return at once.
 
@@ -215,6 +249,7 @@ class MqttLink:
             )
 
     def _link_lost(self, lost: LinkLost) -> None:
+        self.links_lost += 1
         if lost.session_taken_over:
             log.error(
                 "another client connected as %s and took over our session: two server "

@@ -15,9 +15,16 @@ Rules of this module:
   connection before its CONNACK, not authorised, no answer. paho's `connect()` does not raise
   when the broker refuses our certificate (TLS 1.3 reports it after the handshake): this module
   watches the CONNACK, the disconnect and paho's error log, and times out.
-- Callbacks run on paho's network thread and only hand over: `on_message` may block for room
-  (which stops paho reading the socket: back-pressure through TCP) but must never drop a
-  message. With `manual_ack`, a QoS 1 message is PUBACKed only when the caller `ack`s it.
+- Callbacks run on paho's network thread and only hand over; they never block. That thread
+  alone reads the socket and sends our PINGREQs (MQTT v5 section 3.1.2.10: the broker closes
+  a connection it hears nothing from for one and a half Keep Alive intervals), so a callback
+  that waited for room would cost us the connection, and with it every unacknowledged message
+  (the broker sends them again after the reconnection, section 4.4). Flow control is the
+  broker's: with `manual_ack`, a QoS 1 message is PUBACKed only when the caller `ack`s it, and
+  the broker may not have more than our Receive Maximum of them unacknowledged at once
+  (sections 3.1.2.11.3, 3.3.4 and 4.9); the rest wait at the broker. Pausing the socket reads
+  instead is no way out: paho takes a PINGRESP not read within a Keep Alive interval for a
+  dead link and closes it.
 - Reconnection is paho's (`reconnect=True`: 1 to 30 s, subscriptions made again) or the
   caller's (`reconnect=False`: `connect` again, e.g. with a jittered back-off).
 - Nagle's algorithm is off on every connection (`support.sockets`).
@@ -143,12 +150,15 @@ class Incoming:
         payload: its bytes.
         mid: the packet id to PUBACK (0 for QoS 0).
         qos: the QoS it was delivered with.
+        redelivered: the broker sent it before without getting our PUBACK (the DUP flag, MQTT
+            v5 section 3.3.1.1: after a reconnection, section 4.4).
     """
 
     topic: str
     payload: bytes
     mid: int
     qos: int
+    redelivered: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,8 +247,8 @@ class MqttClient:
         port: the broker's TLS port.
         identity: our TLS client identity and the CA to trust.
         client_id: the MQTT client id (unique per connection).
-        on_message: called on paho's network thread for each message; may block for a while
-            (back-pressure) but does no work there.
+        on_message: called on paho's network thread for each message; hands it over and
+            returns at once (it must never block: see the module's rules).
         on_puback: called on paho's network thread with the broker's answer to each publish.
         on_link_lost: called on paho's network thread when the connection drops (not when
             `disconnect` closes it).
@@ -431,6 +441,37 @@ class MqttClient:
         if refused:
             raise MqttError(MqttFailure.SUBSCRIBE_REFUSED, str(refused[0]))
 
+    def subscribe_nowait(self, topic_filters: Sequence[str], qos: int = 1) -> None:
+        """Subscribe to `topic_filters` without waiting for the SUBACK (and again after every
+        reconnection with `reconnect`). For a thread that must not wait on the broker; the
+        broker's answer is not checked (use `subscribe` first, to learn that it is granted).
+
+        Raises:
+            MqttError: CLIENT: paho would not take the request.
+        """
+        for topic_filter in topic_filters:
+            if (topic_filter, qos) not in self._subscriptions:
+                self._subscriptions.append((topic_filter, qos))
+        result, _mid = self._client.subscribe(
+            [(t, SubscribeOptions(qos=qos)) for t in topic_filters]
+        )
+        if result not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise MqttError(MqttFailure.CLIENT, paho.error_string(result))
+
+    def unsubscribe_nowait(self, topic_filters: Sequence[str]) -> None:
+        """Unsubscribe from `topic_filters` (not again after a reconnection) without waiting
+        for the UNSUBACK. The broker then deals no new message to us through them, but still
+        delivers those it had already begun to send us or buffered for us (MQTT v5 section
+        3.10.4).
+
+        Raises:
+            MqttError: CLIENT: paho would not take the request.
+        """
+        self._subscriptions = [s for s in self._subscriptions if s[0] not in topic_filters]
+        result, _mid = self._client.unsubscribe(list(topic_filters))
+        if result not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise MqttError(MqttFailure.CLIENT, paho.error_string(result))
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> Queued:
         """Queue a message for the broker and return at once (never waits for the broker: the
         caller may be the thread paho's network thread waits for). paho sends it (again after
@@ -582,7 +623,13 @@ class MqttClient:
 
     def _handle_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         self._on_message(
-            Incoming(topic=msg.topic, payload=bytes(msg.payload), mid=msg.mid, qos=msg.qos)
+            Incoming(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                mid=msg.mid,
+                qos=msg.qos,
+                redelivered=bool(msg.dup),
+            )
         )
 
     def _handle_log(self, _client: paho.Client, _userdata: Any, level: int, text: str) -> None:

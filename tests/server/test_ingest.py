@@ -393,33 +393,24 @@ def test_results_published_while_no_worker_is_connected_wait_at_the_broker(
     assert _records(db_engine) == 6
 
 
-def test_a_full_queue_pushes_back_and_loses_nothing(
-    broker: Mosquitto,
-    mqtt_identity: MqttIdentity,
-    db_url: str,
+def test_a_burst_waits_at_the_broker_and_loses_nothing(
+    settings: ServerSettings,
     db_engine: Engine,
-    tmp_path: Path,
     verifier: Verifier,
     device: DevicePeer,
     ingest_signer: IngestSigner,
 ) -> None:
+    # The worker announces a Receive Maximum of 1 (the default): it holds one message at a time
+    # and the broker keeps the rest of the burst (see test_ingest_flow.py for the figures).
     ingest_signer.register(db_engine)
-    settings = server_settings(
-        broker,
-        mqtt_identity,
-        db_url,
-        tmp_path,
-        ingest_queue_messages=2,
-        ingest_queue_bytes=64 * 1024,
-    )
     pdfs = ingest_signer.extra
     with running(IngestWorker(settings, db_engine, verifier)) as worker:
         for pdf in pdfs:
             device.send(whole(device.device_id, pdf))
         device.send_chunked(ingest_signer.large, CHUNK)
         acks = [device.next_final_ack(timeout=60) for _ in range(len(pdfs) + 1)]
-        assert worker.queue.full_waits > 0  # the queue was full: reading paused, nothing lost
-        assert worker.queue.high_water_bytes <= max(64 * 1024, CHUNK + 4096)
+        assert worker.queue.high_water_messages == 1 and worker.queue.overshoots == 0
+        assert worker.queue.high_water_bytes < 2 * CHUNK  # one chunk message at most
     assert [a.status for a in acks] == [AckStatus.ACCEPTED] * (len(pdfs) + 1)
     assert _records(db_engine) == len(pdfs) + 1
 
