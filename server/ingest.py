@@ -26,8 +26,9 @@ Rules of this module:
   device sends again later; an unforeseen error (a bug) on a result with a rejection, reason
   internal, so that no result can make a worker fail on it at every resend. A message that
   names no result is logged and dropped: there is nothing the device could match an answer to.
-- Memory: a worker holds its queue (`ingest_queue_bytes`, or one larger message), the message
-  in hand, and while it verifies a chunked result that one result, reassembled.
+- Memory: a worker holds the messages the broker has in flight to it (its Receive Maximum,
+  `ingest_queue_messages`: one by default; the rest wait at the broker, `server.consumer`), the
+  message in hand, and while it verifies a chunked result that one result, reassembled.
 - The long-term-validation copy (`server.ltv`) is made after the ack, on the LTV worker's
   thread, when ingest is idle: a result's ack never waits for the TSA or the copy.
 - A worker never dies on a message. Logs name devices and result ids, never a citizen's data.
