@@ -38,7 +38,7 @@ from protocol.receiver import (
     StageManifest,
     result_id_of,
 )
-from server.db import make_engine, migrate
+from server.db import make_engine, migrate, session_scope
 from server.models import Record, Transfer, TransferChunk
 from server.repository import devices, records, staging
 from tests.protocol.test_lossy_link import DEV, Chaos, chaos_levels, run_world
@@ -98,13 +98,13 @@ class RepositoryServer:
 
     def records_of(self, result_id: str) -> int:
         """Records holding `result_id`, counted in the database."""
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             query = select(func.count()).where(col(Record.result_id) == result_id)
             return int(session.execute(query).scalar_one())
 
     def staged(self, result_id: str) -> bool:
         """Whether a manifest or a chunk of `result_id` is staged."""
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             for table in (Transfer, TransferChunk):
                 query = select(func.count()).where(col(table.result_id) == result_id)
                 if session.execute(query).scalar_one():
@@ -127,7 +127,7 @@ class RepositoryServer:
         assert result_id is not None
         merges: list[tuple[MergeRequest, bytes]] = []
         acks: list[SendAck] = []
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             staging.lock(session, DEV, result_id)
             state = staging.load_state(
                 session, DEV, result_id, with_quota=isinstance(message, ResultChunk)
@@ -176,7 +176,7 @@ class RepositoryServer:
         if request.result_id in self.refuse:
             effects = self.receiver.on_refused(request, RejectReason.SIGNATURE, "bad signature")
         else:
-            with Session(self.engine) as session:
+            with session_scope(self.engine) as session:
                 staging.lock(session, DEV, request.result_id)
                 outcome = records.merge_result(
                     session,
@@ -193,7 +193,7 @@ class RepositoryServer:
             if self._died(chaos):
                 return False
             if isinstance(effect, DropStaged):
-                with Session(self.engine) as session:
+                with session_scope(self.engine) as session:
                     staging.lock(session, DEV, effect.result_id)
                     staging.drop(session, DEV, effect.result_id, effect.indexes)
                     session.commit()
