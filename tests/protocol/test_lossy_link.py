@@ -324,8 +324,12 @@ class World:
         if self.rnd.random() < chaos.damage:
             payload = self._damage(payload)
         if self.up and self.rnd.random() < chaos.race:
-            # Two workers take messages at once (a shared subscription).
-            other = self.up.pop(self.rnd.randrange(len(self.up)))
+            # Two workers take messages at once (a shared subscription); most often two copies
+            # of one result, the race that only an idempotent merge survives.
+            mine = result_id_of(decode(payload))
+            same = [i for i, p in enumerate(self.up) if result_id_of(decode(p)) == mine]
+            pick = self.rnd.choice(same) if same and self.rnd.random() < 0.7 else None
+            other = self.up.pop(pick if pick is not None else self.rnd.randrange(len(self.up)))
             self.seen["race"] += 1
             self.server.handle([payload, other], self.down, chaos)
             return

@@ -244,7 +244,7 @@ def test_the_repository_world_reaches_the_race_on_the_merge() -> None:
     only the repository's lookup and unique key answer: a guard that the property above is not
     passing by never reaching it."""
     chaos = Chaos(drop=0.3, dup=0.3, damage=0.2, worker_crash=0.1, device_crash=0.03, race=0.3)
-    world = run_world(7, 10, 3, 300, 2, chaos, 1500, RepositoryServer)
+    world = run_world(0, 10, 3, 300, 2, chaos, 1500, RepositoryServer)
     seen = world.seen
     for event in (
         "worker crash",
