@@ -53,6 +53,7 @@ def verdict(name: str, figures: dict[str, Any]) -> dict[str, Any]:
     """The targets of configuration `name` and whether this run met them."""
     clean = figures["lost"] == 0 and figures["duplicates"] == 0
     clean = clean and figures["invalid_signatures"] == 0 and figures["pending_left"] == 0
+    clean = clean and figures["rejected_but_valid"] == 0
     if name.startswith("rate"):
         p95 = figures["p95_s"]
         return {"target": f"p95 < {TARGET_P95_S} s", "met": clean and p95 is not None and p95 < 2}
@@ -93,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         out(
             f"  {figures['acked']}/{figures['sent']} acked, {figures['in_repository']} in the "
-            f"repository, {figures['duplicates']} duplicated, {figures['lost']} lost; memory: "
+            f"repository, {figures['duplicates']} duplicated, {figures['lost']} lost, "
+            f"{figures['rejected']} rejected {figures['rejections']} (of them valid: "
+            f"{figures['rejected_but_valid']}); memory: "
             f"broker {figures['broker_peak_rss_mb']} MB, server {figures['server_peak_rss_mb']} "
             f"MB; target {figures['target']}: {'met' if figures['met'] else 'NOT met'}"
         )

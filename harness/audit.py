@@ -1,6 +1,7 @@
 """What arrived: the repository of a fleet checked against the results that were sent (every
 result once, nothing else, every signature valid and verified again here, every stored PDF
-intact)."""
+intact); and the results the server rejected, verified again here from the appliances' outboxes
+(a valid result rejected is a result lost)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,37 @@ def audit_repository(
         reverified=checked,
         reverify_failures=failures,
     )
+
+
+def valid_among_rejected(fleet: Fleet, rejected: Iterable[tuple[str, str]]) -> list[str]:
+    """The results the server rejected that verify here: valid results refused.
+
+    Args:
+        fleet: the fleet (its CA, CRL, appliances and their outboxes).
+        rejected: (device_id, result_id) of each rejected result; its PDF is read from that
+            appliance's outbox.
+
+    Returns:
+        The ids of those whose signature is valid, by the appliance's registered signer.
+    """
+    pairs = list(rejected)
+    if not pairs:
+        return []
+    from edge.sync.outbox import Outbox  # loaded only when asked
+    from server.verify import Verifier
+
+    verifier = Verifier([read_certificate(fleet.ca_file)], crl_path=fleet.crl_path)
+    appliances = {a.device_id: a for a in fleet.appliances}
+    valid = []
+    for device_id, result_id in pairs:
+        appliance = appliances[device_id]
+        with Outbox(appliance.outbox_dir) as outbox:
+            pdf = outbox.load_pdf(result_id)
+        verdict = verifier.verify(pdf, device_id=device_id)
+        signer = (verdict.signer_cert_sha256 or "").lower()
+        if verdict.valid and signer == appliance.signing_cert_sha256:
+            valid.append(result_id)
+    return valid
 
 
 def _reverify(fleet: Fleet, rows: Sequence[Any]) -> tuple[int, int]:

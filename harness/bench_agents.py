@@ -247,9 +247,9 @@ class _Worker:
         finally:
             for outbox in outboxes.values():
                 outbox.close()
-        rows = []
+        rows: list[OutboxRow] = []
         for appliance in self.appliances:
-            rows += _outbox_rows(appliance.outbox_dir)
+            rows += _outbox_rows(appliance.outbox_dir, appliance.device_id)
         return {
             "rows": rows,
             "enqueued": enqueued,
@@ -342,11 +342,16 @@ class _Worker:
                 kiosk.close()
 
 
-def _outbox_rows(outbox_dir: Path) -> list[tuple[str, str, float | None, float | None, int]]:
-    """(result_id, state, queued_ts, answered_ts, size) of every result in an outbox.
+OutboxRow = tuple[str, str, float | None, float | None, int, str | None, str]
+"""(result_id, state, queued_ts, answered_ts, size, last_error, device_id) of one result."""
+
+
+def _outbox_rows(outbox_dir: Path, device_id: str) -> list[OutboxRow]:
+    """Every result in an outbox, as `OutboxRow`s.
 
     Read straight from `outbox.db` (read-only) once the agents have stopped: the outbox keeps
-    when each result was queued and answered, to the microsecond, for the officer's ages.
+    when each result was queued and answered, to the microsecond, for the officer's ages, and
+    why the server refused a rejected one (`last_error`: "reason: detail").
     """
     uri = f"file:{outbox_dir / 'outbox.db'}?mode=ro"
     with sqlite3.connect(uri, uri=True) as db:
@@ -355,9 +360,10 @@ def _outbox_rows(outbox_dir: Path) -> list[tuple[str, str, float | None, float |
         answered = "answered_ts" if "answered_ts" in columns else "NULL"
         size = "size" if "size" in columns else "0"
         rows = db.execute(
-            f"SELECT result_id, state, {queued}, {answered}, {size} FROM result"  # noqa: S608
+            f"SELECT result_id, state, {queued}, {answered}, {size}, last_error "  # noqa: S608
+            "FROM result"
         ).fetchall()
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], device_id) for r in rows]
 
 
 def _report_dict(report: Any) -> dict[str, Any]:

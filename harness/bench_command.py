@@ -99,7 +99,8 @@ def _print_summary(f: dict[str, Any]) -> None:
         f"mean), {f['database']}, {f['mode']}"
         + (f" at {f['offered_rate']}/s" if f["offered_rate"] else ""),
         f"acked {f['acked']}/{f['sent']}, in repository {f['in_repository']}, duplicates "
-        f"{f['duplicates']}, lost {f['lost']}, invalid signatures {f['invalid_signatures']}",
+        f"{f['duplicates']}, lost {f['lost']}, invalid signatures {f['invalid_signatures']}, "
+        f"rejected {f['rejected']} {f['rejections']} (of them valid: {f['rejected_but_valid']})",
         f"ours:   {f['results_per_s']} results/s ({f['mb_per_s']} MB/s) verified and merged; "
         f"latency p50 {f['p50_s']} s, p95 {f['p95_s']} s (from {f['latency_from']})",
         f"anchor: {f['raw_results_per_s']} results/s ({f['raw_mb_per_s']} MB/s) paho -> Mosquitto "

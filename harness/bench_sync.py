@@ -20,7 +20,9 @@ One run, in a throw-away folder (kept with `--workdir`):
 
 Its figures (the command's last line, one JSON object): `sent`, `acked`, `in_repository`,
 `duplicates`, `results_per_s`, `p50_s`, `p95_s`, `raw_results_per_s`, `ratio`, memory figures
-and more.
+and more; `rejected` with `rejections` (reason -> count), `rejection_details` (what the server
+said) and `rejected_but_valid` (rejected results whose signature verifies when checked again
+here: valid results lost).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
@@ -44,7 +47,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from harness.audit import audit_repository
+from harness.audit import audit_repository, valid_among_rejected
 from harness.bench_agents import WorkerPlan, worker_main
 from harness.broker import Broker
 from harness.errors import HarnessError
@@ -63,6 +66,8 @@ RAW_MESSAGES = 600
 steady rate, a few seconds at the raw path's speed."""
 REVERIFY = 50
 """Stored PDFs verified again by the audit (the server verified every one already)."""
+REJECTION_DETAILS = 10
+"""Distinct rejection details kept in the figures (each says why, never personal data)."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +299,7 @@ def _run(
     clock = time.perf_counter()
     figures = _figures(config, done, start_at)
     audit = audit_repository(fleet, figures.pop("ids"), reverify=REVERIFY)
+    figures["rejected_but_valid"] = len(valid_among_rejected(fleet, figures.pop("rejected_ids")))
     seconds["audit"] = time.perf_counter() - clock
     return {
         "devices": config.devices,
@@ -397,11 +403,15 @@ def _figures(config: BenchConfig, done: list[dict[str, Any]], start_at: float) -
         latencies = [t - start_at for t in answered]
     span = (max(answered) - start_at) if answered else 0.0
     reports = [r for d in done for r in d["reports"]]
+    rejected = [r for r in rows if r[1] == "rejected"]
     return {
         "ids": [r[0] for r in rows],
+        "rejected_ids": [(r[6], r[0]) for r in rejected],
         "sent": len(rows),
         "acked": len(acked),
-        "rejected": sum(1 for r in rows if r[1] == "rejected"),
+        "rejected": len(rejected),
+        "rejections": dict(Counter(_reason(r[5]) for r in rejected)),
+        "rejection_details": sorted({r[5] or "" for r in rejected})[:REJECTION_DETAILS],
         "pending_left": sum(1 for r in rows if r[1] in ("queued", "sent")),
         "duplicate_acks": sum(r["duplicates"] for r in reports),
         "resent": sum(r["resent"] for r in reports),
@@ -413,6 +423,11 @@ def _figures(config: BenchConfig, done: list[dict[str, Any]], start_at: float) -
         "sync_seconds": round(span, 2),
         "mean_result_kb": round(statistics.fmean(r[4] for r in rows) / 1024, 1) if rows else None,
     }
+
+
+def _reason(last_error: str | None) -> str:
+    """The reason of a rejection as the outbox keeps it ("reason: detail")."""
+    return (last_error or "unknown").split(":", 1)[0].strip() or "unknown"
 
 
 def _quantile(values: list[float], q: float) -> float | None:

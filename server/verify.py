@@ -29,7 +29,9 @@ copy, and pyHanko's difference analysis finds nothing after the signature but su
 
 Bad input never raises: it yields `Verdict(valid=False, reason=…)` with a detail a person can act
 on and no personal data. Verification blocks (pyHanko runs its own event loop): call it from a
-worker thread.
+worker thread. One verification runs at a time in a process (`PDF_LOCK`): pyHanko's ASN.1 layer
+is not thread-safe. An error raised while verifying is taken for the bytes' fault only if a
+second try raises it too: a valid result refused is a result lost.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ skipped)."""
 CLOCK_SKEW = dt.timedelta(minutes=5)
 _PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
 _DOC_TIMESTAMP = "/DocTimeStamp"
+
+PDF_LOCK = threading.Lock()
+"""Held while pyHanko reads or validates a PDF in this process.
+
+asn1crypto (pyHanko's ASN.1 layer) is not thread-safe: the first use of a class in a process
+fills its field tables in place (`Asn1Value._setup`), and a shared object, such as our trust
+roots, parses its children lazily, in place (`Sequence._parse_children` empties the list, then
+refills it). Another thread reading meanwhile sees a half-built table and raises IndexError or
+KeyError, which `verify` would turn into a signature rejection of a valid result: the cause found
+for the one valid result of 10,000 rejected by the sync benchmark (2 server processes x 2 ingest
+workers). One verification at a time costs little: pyHanko's work holds the GIL anyway.
+"""
 
 
 @dataclass(frozen=True)
@@ -251,6 +265,8 @@ class Verifier:
         self._crl_source = CrlSource(crl_path) if crl_path is not None else None
         self._roots = [_asn1_cert(r) for r in self.trust_roots]
         self._tsa_roots = [_asn1_cert(r) for r in self.tsa_roots]
+        for root in [*self._roots, *self._tsa_roots]:
+            root.native  # noqa: B018 (parse it whole now: every thread shares these objects)
 
     @property
     def checks_revocation(self) -> bool:
@@ -322,16 +338,25 @@ class Verifier:
             VerificationError: called on a running event loop (call it from a worker thread).
         """
         _refuse_event_loop()
-        try:
-            return self._verify(pdf, device_id)
-        except Exception as e:
-            # Untrusted bytes can fail anywhere in a PDF parser, with any Python error.
-            log.warning("signature check failed on malformed input: %s", type(e).__name__)
-            return _reject(
-                RejectReason.SIGNATURE,
-                f"the PDF or its signature could not be read ({type(e).__name__}): send the "
-                "signed file again",
-            )
+        failure: Exception | None = None
+        for _attempt in range(2):
+            try:
+                with PDF_LOCK:
+                    return self._verify(pdf, device_id)
+            except Exception as e:
+                # Untrusted bytes can fail anywhere in a PDF parser, with any Python error; but
+                # so can a fault of ours (a race, a transient failure). Only an error that comes
+                # back on a second try is the bytes': a valid result refused is a result lost.
+                if failure is None:
+                    log.warning("verification raised %s; trying once more", type(e).__name__)
+                failure = e
+        assert failure is not None
+        log.warning("signature check failed on malformed input: %s", type(failure).__name__)
+        return _reject(
+            RejectReason.SIGNATURE,
+            f"the PDF or its signature could not be read ({type(failure).__name__}): send the "
+            "signed file again",
+        )
 
     def verify_centre_copy(self, copy: bytes, *, original: bytes, device_id: str) -> Verdict:
         """Verify the centre's long-term copy of a result: `original` (as the device sent it)
@@ -359,7 +384,8 @@ class Verifier:
                 detail="the long-term copy does not begin with the bytes the device sent",
             )
         try:
-            problem = self._check_ltv_updates(copy, len(original))
+            with PDF_LOCK:
+                problem = self._check_ltv_updates(copy, len(original))
         except Exception as e:
             log.warning("long-term copy could not be read: %s", type(e).__name__)
             problem = f"the long-term copy could not be read ({type(e).__name__})"

@@ -41,6 +41,8 @@ def test_bench_sync_ends_with_its_json_line() -> None:
     assert figures["sent"] == figures["acked"] == figures["in_repository"] == 12
     assert figures["duplicates"] == figures["lost"] == figures["invalid_signatures"] == 0
     assert figures["pending_left"] == 0
+    assert figures["rejected"] == figures["rejected_but_valid"] == 0
+    assert figures["rejections"] == {} and figures["rejection_details"] == []
     assert figures["results_per_s"] > 0
     assert 0 < figures["p50_s"] <= figures["p95_s"]
     assert figures["raw_results_per_s"] > figures["results_per_s"]

@@ -130,7 +130,9 @@ class _Store:
     """What the server would keep in its database: records and staging."""
 
     records: dict[str, str] = field(default_factory=dict)
-    created: Counter[str] = field(default_factory=Counter)
+    merged: Counter[str] = field(default_factory=Counter)
+    """Every merge of each result into the records, of a new result or of one already stored:
+    a result merged more than once shows here, not only one never merged."""
     pdfs: dict[str, bytes] = field(default_factory=dict)
     manifests: dict[str, ResultManifest] = field(default_factory=dict)
     chunks: dict[str, dict[int, ResultChunk]] = field(default_factory=dict)
@@ -349,11 +351,11 @@ class IngestPeer:
             refused = self.verdict(pdf)
             if refused is not None:
                 return self.receiver.on_refused(request, *refused)
+            s.merged[request.result_id] += 1
             created = request.result_id not in s.records
             if created:
                 s.records[request.result_id] = f"rec-{len(s.records) + 1}"
                 s.pdfs[request.result_id] = pdf
-                s.created[request.result_id] += 1
             return self.receiver.on_merged(request, s.records[request.result_id], created)
         elif isinstance(effect, SendAck):
             if self.hold and effect.ack.final:

@@ -87,7 +87,7 @@ def test_pending_results_end_acked(
         assert (report.waiting, report.resent, report.failed) == (0, 0, 0)
         assert outbox.counts()[State.ACKED] == 3
         assert {outbox.get(i).record_id for i in ids} == {peer.store.records[i] for i in ids}
-        assert all(peer.store.created[i] == 1 for i in ids)
+        assert all(peer.store.merged[i] == 1 for i in ids)
         assert [a.kind for a in peer.received_for(device)] == ["result"] * 3
 
         # Nothing left: a second run returns at once without connecting.
@@ -119,7 +119,7 @@ def test_a_large_result_goes_in_chunks_and_is_acked(
     kinds = [a.kind for a in peer.received_for(device)]
     assert kinds == ["manifest"] + ["chunk"] * 10  # 600 KiB + 22 bytes in 64 KiB chunks
     assert hashlib.sha256(peer.store.pdfs[result_id]).hexdigest() == result_id
-    assert peer.store.created[result_id] == 1
+    assert peer.store.merged[result_id] == 1
     assert result_id not in peer.store.chunks  # staging dropped after the merge
 
 
@@ -173,7 +173,7 @@ def test_a_duplicate_ack_changes_nothing(
             assert (report.sent, report.accepted, report.duplicates) == (3, 3, 0)
             assert report.duplicate_acks == 3
             assert {outbox.get(i).record_id for i in ids} == {peer.store.records[i] for i in ids}
-            assert all(peer.store.created[i] == 1 for i in ids)
+            assert all(peer.store.merged[i] == 1 for i in ids)
     finally:
         peer.double_acks = False
 
@@ -198,7 +198,7 @@ def test_an_ack_sent_while_the_appliance_is_offline_waits_in_its_session(
         # ACCEPTED could only come from the broker's session: sent again, the peer says DUPLICATE.
         assert report.accepted == 1
         assert outbox.get(result_id).state is State.ACKED
-        assert peer.store.created[result_id] == 1
+        assert peer.store.merged[result_id] == 1
 
 
 def test_the_heartbeat_says_what_waits(

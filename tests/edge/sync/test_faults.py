@@ -159,7 +159,7 @@ def test_an_agent_stopped_mid_transfer_resumes_after_a_restart(
     second.start()
     assert second.wait(90) == 0, second.log_tail()
 
-    assert peer.store.created[result_id] == 1
+    assert peer.store.merged[result_id] == 1
     assert peer.store.pdfs[result_id] == big
     after = peer.received_for(device)[seen:]
     again = [a.index for a in after if a.kind == "chunk"]
@@ -202,7 +202,7 @@ def test_a_broker_crash_mid_transfer_is_survived(
             )
         finally:
             report = agent.stop()
-    assert all(peer.store.created[i] == 1 for i in ids)
+    assert all(peer.store.merged[i] == 1 for i in ids)
     assert peer.store.pdfs[ids[0]] == big
     assert report.accepted + report.duplicates == 4
     assert report.resent >= 1  # the cut transfer was taken up again
@@ -264,7 +264,7 @@ def test_a_chunked_flush_through_the_broker(
         ids = [outbox.add(pdf(f"f{i}", 600 * KIB), {}, CREATED) for i in range(10)]
         report = SyncAgent(settings, outbox).run_until_drained(timeout=60)
     assert (report.sent, report.accepted, report.resent, report.waiting) == (10, 10, 0, 0)
-    assert all(peer.store.created[i] == 1 for i in ids)
+    assert all(peer.store.merged[i] == 1 for i in ids)
     print(
         f"\n10 x 600 KiB in 64 KiB chunks: {report.seconds:.2f} s, "
         f"{report.bytes_sent / report.seconds / 1e6:.1f} MB/s, "
