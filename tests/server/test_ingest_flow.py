@@ -33,9 +33,22 @@ from server.consumer import STALL_S
 from server.ingest import IngestWorker
 from server.verify import Verdict, Verifier
 from tests.fixtures.broker import MqttIdentity
-from tests.fixtures.token import make_pdf, new_blank_token, provision_signing_identity
+from tests.fixtures.token import (
+    make_pdf,
+    new_blank_token,
+    provision_signing_identity,
+    with_fields,
+)
 from tests.server.conftest import IngestSigner
-from tests.server.peers import TIMEOUT_S, DevicePeer, running, server_settings, wait_for, whole
+from tests.server.peers import (
+    FIELDS,
+    TIMEOUT_S,
+    DevicePeer,
+    running,
+    server_settings,
+    wait_for,
+    whole,
+)
 
 KEEPALIVE_S = 2
 """The workers' Keep Alive in these tests. Mosquitto 2.0.11 drops a client it has heard nothing
@@ -100,7 +113,10 @@ def other_signer(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> Ing
     with new_blank_token(softhsm).open() as opened:
         identity = provision_signing_identity(opened, signing_ca, device_id=OTHER_DEVICE)
         signer = DocumentSigner(opened, identity.key_id, organisation=identity.unit)
-        signed = tuple(signer.sign(make_pdf(f"GIAY XAC NHAN so {i:02d}")) for i in range(6))
+        signed = tuple(
+            signer.sign(with_fields(make_pdf(f"GIAY XAC NHAN so {i:02d}"), FIELDS))
+            for i in range(6)
+        )
     return IngestSigner(
         OTHER_DEVICE, identity.certificate, signing_ca, signed[0], signed[0], signed, ()
     )
