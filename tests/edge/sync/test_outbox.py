@@ -144,7 +144,8 @@ def test_an_item_carries_its_size_and_metadata(outbox: Outbox) -> None:
     ("fields", "metadata", "created_at", "complaint"),
     [
         ({"trich_yeu": "x" * (MAX_TEXT + 1)}, {}, CREATED, "field trich_yeu is longer than 4096"),
-        ({"": "empty key"}, {}, CREATED, "field names must be strings of 1-64"),
+        ({"": "empty key"}, {}, CREATED, "unknown field ''"),
+        ({"ghi_chu": "a key no one reads"}, {}, CREATED, "unknown field 'ghi_chu'"),
         ({}, {"Pages": "2"}, CREATED, "metadata key 'Pages'"),
         ({}, {"note": "y" * (MAX_TEXT + 1)}, CREATED, "metadata note is longer than 4096"),
         ({}, {}, "yesterday", "created_at must be an ISO 8601"),
