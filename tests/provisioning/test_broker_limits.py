@@ -43,6 +43,7 @@ MESSAGE = 5_000_000
 """Under the broker's packet limit (5 MiB and a header), so the broker takes every one."""
 DEVICE = "test-flood-01"
 MIB = 1024 * 1024
+ALLOCATOR_SLACK = 16 * MIB
 
 
 def _memory(pid: int) -> dict[str, int]:
@@ -158,7 +159,9 @@ def test_a_flood_of_5_mb_messages_stops_at_the_queue_limit_far_under_memory_limi
     assert "Outgoing messages are being dropped" in log
     assert len(received) < FLOOD
     growth = after["VmHWM"] - before
-    bound = MAX_QUEUED_BYTES + MAX_INFLIGHT_BYTES + 4 * MESSAGE
+    # Queued and in flight, plus copies on their way: the packet being read, those being
+    # written to the subscriber (measured: 52 MiB over 10 before; without the byte limits 300+).
+    bound = MAX_QUEUED_BYTES + MAX_INFLIGHT_BYTES + 6 * MESSAGE
     print(
         f"broker memory: {before / MIB:.0f} MiB before, peak {after['VmHWM'] / MIB:.0f} MiB, "
         f"{after['VmRSS'] / MIB:.0f} MiB after {taken} x {MESSAGE / 1e6:.0f} MB "
@@ -188,11 +191,15 @@ def test_memory_limit_alone_holds_the_broker_when_its_queues_are_unbounded(
             taken = _flood(broker, mqtt_identity(DEVICE), deadline_s=30.0)
             after = _memory(broker.pid)
         assert _still_serves(broker, mqtt_identity)
+        log = broker.files.log_file.read_text()
     print(
         f"broker memory, queues unbounded: {before / MIB:.0f} MiB before, peak "
         f"{after['VmHWM'] / MIB:.0f} MiB after {taken} x {MESSAGE / 1e6:.0f} MB "
         f"(memory_limit {memory_limit / MIB:.0f} MiB)"
     )
+    # memory_limit is what stopped it: the broker refused an allocation and dropped a client.
+    assert "disconnected due to out of memory" in log
     # The heap is what memory_limit counts; the resident size adds the program and its
-    # libraries, which `before` holds.
-    assert after["VmHWM"] < before + memory_limit
+    # libraries (in `before`), and what OpenSSL and the allocator keep beside the heap
+    # (measured: a peak of 72 MiB over 10 before, with a 64 MiB limit).
+    assert after["VmHWM"] < before + memory_limit + ALLOCATOR_SLACK
