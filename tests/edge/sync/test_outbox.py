@@ -285,7 +285,7 @@ WRITER = textwrap.dedent(
     box = Outbox(Path(sys.argv[1]))
     for i in range(100_000):
         pdf = b"%PDF-1.7\\n" + os.urandom(64 * 1024) + b"\\n%%EOF\\n"
-        result_id = box.add(pdf, {"n": str(i)}, "2025-04-01T03:00:00+00:00")
+        result_id = box.add(pdf, {"so_ky_hieu": str(i)}, "2025-04-01T03:00:00+00:00")
         print(result_id, flush=True)
     """
 )
