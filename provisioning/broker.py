@@ -38,24 +38,27 @@ Rules of the generated configuration (Mosquitto 2.0):
   to the appliances' `whole_max_bytes` (512 KiB) and above it in chunks of `chunk_size`
   (256 KiB by default); the broker passes each to one of a few ingest workers (up to 8
   counted here) and their acks back.
-  - `max_queued_bytes` 64 MiB per client (and `max_queued_messages` 10,000, which binds only
-    for messages under 6.7 KB: acks, commands): what waits at the broker for one busy or absent
-    ingest worker. 64 MiB is 130-320 results, 5-10 s of a worker's work at 30 results/s, a
-    good part of the appliances' first wait for an ack (`ack_timeout_s`, 30 s), after which
-    they send a result again anyway. It is deliberately less than a whole fleet's windows
-    (500 x 8 results in flight, over 1 GB after an outage): that backlog belongs in the
-    appliances' outboxes, not in the broker's memory. Beyond it Mosquitto drops the message
-    (it has already acknowledged it to the sender), and nothing is lost: the appliance's wait
-    for the application ack runs out and it sends the result again, its wait growing at each
-    resend (`protocol.sender`). Devices' own queues hold only acks and commands.
+  - `max_queued_bytes` 128 MiB per client (and `max_queued_messages` 10,000, which binds only
+    for messages under 13 KB: acks, commands): what waits at the broker for one busy or absent
+    ingest worker. 128 MiB is 260-650 results, 5-20 s of a worker's work, most of the
+    appliances' first wait for an ack (`ack_timeout_s`, 30 s), after which they send a result
+    again anyway; with the default 4 workers of `sohoa server bench-sync` 100 appliances'
+    windows (8 results each, 400 KB) fit. It is deliberately less than a whole province's
+    windows (500 x 8 results, 1.4 GB after an outage): that backlog belongs in the appliances'
+    outboxes, not in the broker's memory. Beyond it Mosquitto drops the message (it has
+    already acknowledged it to the sender), and nothing is lost: the appliance's wait for the
+    application ack runs out and it sends the result again, its wait growing at each resend
+    (`protocol.sender`). Measured, `bench-sync --devices 60 --results 8` into one worker: with
+    64 MiB, 295 of 480 results were resent and the flush took 62 s at 7.8 results/s. Devices'
+    own queues hold only acks and commands.
   - `max_inflight_messages` 20 and `max_inflight_bytes` 8 MiB per client: what is sent to a
     client and not yet acknowledged. An ingest worker announces a smaller Receive Maximum and
     holds a few MiB itself (`ingest_queue_bytes`), so 8 MiB never slows it; it stops a client
     that reads without acknowledging from holding 20 of the largest packets (100 MB).
-  - `memory_limit` 1 GiB, the hard cap on Mosquitto's heap (Debian's 2.0.11 is built with
+  - `memory_limit` 1.5 GiB, the hard cap on Mosquitto's heap (Debian's 2.0.11 is built with
     memory tracking; `$SYS/broker/heap/current` reports it), set above what the queue limits
-    let it hold so that they, not it, bind in normal running: 8 workers x (64 MiB queued +
-    8 MiB in flight + one 5 MiB packet) = 616 MiB, 500 TLS connections with their sessions at
+    let it hold so that they, not it, bind in normal running: 8 workers x (128 MiB queued +
+    8 MiB in flight + one 5 MiB packet) = 1.1 GiB, 500 TLS connections with their sessions at
     about 100 KiB each = 50 MiB, and room for packets being read. At the cap Mosquitto refuses
     the allocation: the message being read is dropped and its sender disconnected (it
     reconnects and sends again), so a flood costs its sender, not the broker's host.
@@ -102,7 +105,7 @@ HOST = "127.0.0.1"
 MAX_QUEUED_MESSAGES = 10_000
 """Per-client queue of QoS 1 messages beyond those in flight (Mosquitto's default is 1,000);
 for anything but small messages `MAX_QUEUED_BYTES` binds first."""
-MAX_QUEUED_BYTES = 64 * 1024 * 1024
+MAX_QUEUED_BYTES = 128 * 1024 * 1024
 """Per-client queue of QoS 1 messages beyond those in flight, in payload bytes."""
 MAX_INFLIGHT_MESSAGES = 20
 """Messages sent to one client and not yet acknowledged (a v5 client's Receive Maximum may
@@ -110,7 +113,7 @@ lower it)."""
 MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
 """Payload bytes sent to one client and not yet acknowledged (one larger message may still go
 alone)."""
-MEMORY_LIMIT = 1024 * 1024 * 1024
+MEMORY_LIMIT = 1536 * 1024 * 1024
 """The most heap Mosquitto may allocate (its `memory_limit`): see the module's sizing."""
 HEADER_ALLOWANCE = 1024 * 1024
 """Room for a message's JSON header (fields, metadata) beside its bytes."""
