@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,8 @@ def _memory(pid: int) -> dict[str, int]:
 
 @contextmanager
 def _broker(tmp_path: Path, ca: CertificateAuthority, limits: BrokerLimits) -> Iterator[Mosquitto]:
-    files = prepare_broker(tmp_path / "broker", ca, server_identity=SERVER_IDENTITY)
-    with Mosquitto(replace(files, limits=limits)) as running:
+    files = prepare_broker(tmp_path / "broker", ca, server_identity=SERVER_IDENTITY, limits=limits)
+    with Mosquitto(files) as running:
         yield running
 
 
