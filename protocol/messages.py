@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,20 @@ FIELD_KEYS: tuple[str, ...] = (
 )
 """The field keys of DESIGN.md that a result carries, in the order they are written and shown."""
 
+EXTRA_FIELD_KEYS: tuple[str, ...] = ("cmnd", "gioi_tinh", "mau")
+"""Keys beyond DESIGN.md's an appliance may also send: the legacy 9-digit ID (CMND), the
+subject's sex as printed, and the template that matched (`mau`)."""
+
+KNOWN_FIELD_KEYS: frozenset[str] = frozenset(FIELD_KEYS + EXTRA_FIELD_KEYS)
+"""The only field keys a result or manifest may carry; any other key is refused (reason
+`schema`): the server stores `FIELD_KEYS`, and a key nobody reads would only be bytes to keep."""
+
+MAX_FIELDS_BYTES = 48 * 1024
+"""The most bytes a result's fields and metadata may take together, as encoded (JSON, UTF-8):
+the bulk of a result's or manifest's header (the rest is ids and sizes, under 1 KB), so this
+caps the header too. A real result's fields take 1-2 KB; each value is also at most `MAX_TEXT`
+characters, and this bounds their sum, so that a staged manifest stays small."""
+
 MAX_RESULT_BYTES = 32 * 1024 * 1024
 """The largest signed PDF a result may carry (a 30-page colour result is well below)."""
 
@@ -59,6 +74,9 @@ largest result size it means chunks of at least 8 KiB)."""
 
 MAX_TEXT = 4096
 """The longest field value, metadata value or detail sentence, in characters."""
+
+MAX_TIMESTAMP = 64
+"""The longest date-time (`created_at`) a message may carry, in characters."""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _META_KEY = re.compile(r"[a-z0-9_.-]{1,64}")
@@ -139,14 +157,43 @@ def _check_text(value: str, what: str, result_id: str | None) -> None:
 
 
 def _frozen_fields(fields: Mapping[str, str | None], result_id: str) -> Mapping[str, str | None]:
+    if len(fields) > len(KNOWN_FIELD_KEYS):
+        raise _schema_error(
+            f"a result carries at most {len(KNOWN_FIELD_KEYS)} fields, this one {len(fields)}: "
+            f"the known keys are {', '.join(FIELD_KEYS + EXTRA_FIELD_KEYS)}",
+            result_id,
+        )
     for key, value in fields.items():
-        if not isinstance(key, str) or not key or len(key) > 64:
-            raise _schema_error("field names must be strings of 1-64 characters", result_id)
+        if not isinstance(key, str) or key not in KNOWN_FIELD_KEYS:
+            raise _schema_error(
+                f"unknown field {key!r:.70}: a result's fields are "
+                f"{', '.join(FIELD_KEYS + EXTRA_FIELD_KEYS)}",
+                result_id,
+            )
         if value is not None:
             if not isinstance(value, str):
                 raise _schema_error(f"field {key} must be a string or null", result_id)
             _check_text(value, f"field {key}", result_id)
     return MappingProxyType(dict(fields))
+
+
+def _check_header_size(
+    fields: Mapping[str, str | None], metadata: Mapping[str, str], result_id: str
+) -> None:
+    """Refuse fields and metadata that together encode to more than `MAX_FIELDS_BYTES`."""
+    try:
+        text = json.dumps([dict(fields), dict(metadata)], ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise _schema_error(f"fields and metadata must map names to strings: {e}", result_id) from e
+    # A lone surrogate is refused elsewhere; counted here, it must not crash the count.
+    encoded = len(text.encode("utf-8", "surrogatepass"))
+    if encoded > MAX_FIELDS_BYTES:
+        raise DecodeError(
+            f"the result's fields and metadata take {encoded} bytes, over the "
+            f"{MAX_FIELDS_BYTES}-byte limit of a header: shorten them",
+            RejectReason.SIZE,
+            result_id=result_id,
+        )
 
 
 def _frozen_metadata(metadata: Mapping[str, str], result_id: str) -> Mapping[str, str]:
@@ -162,6 +209,13 @@ def _frozen_metadata(metadata: Mapping[str, str], result_id: str) -> Mapping[str
 
 
 def _check_timestamp(value: str, what: str, result_id: str | None = None) -> None:
+    # fromisoformat takes any number of fractional digits: bound the length first (the
+    # repository keeps a result's created_at in 64 characters).
+    if isinstance(value, str) and len(value) > MAX_TIMESTAMP:
+        raise _schema_error(
+            f"{what} must be an ISO 8601 date-time of at most {MAX_TIMESTAMP} characters",
+            result_id,
+        )
     try:
         dt.datetime.fromisoformat(value)
     except (TypeError, ValueError):
@@ -218,6 +272,7 @@ class ResultMessage:
             )
         _check_timestamp(self.created_at, "created_at", self.result_id)
         object.__setattr__(self, "fields", _frozen_fields(self.fields, self.result_id))
+        _check_header_size(self.fields, self.metadata, self.result_id)  # before a key is read
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata, self.result_id))
 
     @property
@@ -283,6 +338,7 @@ class ResultManifest:
         _check_geometry(self.size, self.chunk_size, self.result_id)
         _check_timestamp(self.created_at, "created_at", self.result_id)
         object.__setattr__(self, "fields", _frozen_fields(self.fields, self.result_id))
+        _check_header_size(self.fields, self.metadata, self.result_id)  # before a key is read
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata, self.result_id))
 
     @property

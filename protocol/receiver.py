@@ -22,15 +22,18 @@ The rules, by what is known of the result when a message arrives:
     message          state                         effects
     any              device unknown / revoked      reject unknown_device / revoked_device
     any              names another device          reject device_mismatch (state untouched)
-    result|manifest  merged                        [drop leftovers], ack duplicate
-    chunk            merged                        [drop leftovers] or ignore (a late copy)
+    result|manifest  merged from this device       [drop leftovers], ack duplicate
+    chunk            merged from this device       [drop leftovers] or ignore (a late copy)
     any              over a size limit             reject size, before anything is staged
     result           -                             merge
+    manifest         none staged, over the quota   assemble if every chunk is staged, else
+                                                   ignore (nothing staged; the resume returns)
     manifest         all chunks staged             stage manifest if new, assemble
     manifest         chunks missing, resume        stage manifest if new, ack need_chunks
     manifest         chunks missing, no resume     stage manifest if new (the chunks follow)
     chunk            its bytes fail its sha256     ack need_chunks [index] (ask again)
     chunk            other geometry than manifest  ignore (a copy from an older transfer)
+    chunk            new, over the quota           ignore (the resume asks for it later)
     chunk            -                             stage it; assemble if that completes it
     assembled        whole sha256 == result_id     merge
     assembled        whole sha256 differs          drop staged, reject hash
@@ -45,6 +48,19 @@ A manifest staged with another geometry (the sender restarted with another chunk
 replaced, and the chunks of the old geometry dropped. Staged parts of results that never
 complete (a device that vanished, copies that arrive after a rejection) are the store's to
 expire by age.
+
+Quotas: what is staged counts against the device's quota and the server's global staging cap
+(`ReceiverLimits`): every chunk by its bytes, every staged manifest as `STAGED_MANIFEST_BYTES`
+(the most a manifest can weigh, whatever it carries). Beyond either, nothing more is staged and
+nothing is answered: a sender within the rules comes back with its resume once its staged
+transfers are merged (or expire), and one that is not gets no further. The caller loads the
+figures under a per-device lock, so that workers staging for one device at once cannot both
+take its last bytes.
+
+Only the device that stored a result learns that it is stored (DUPLICATE, with its record id):
+`TransferState.record_id` is that of a record merged from this device. A manifest or a result
+naming another device's stored result is handled as a new one, and its signature then refuses
+it as it would refuse any result not signed by this device: asking reveals nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +72,7 @@ from enum import Enum
 from protocol.encoding import Message
 from protocol.errors import DecodeError
 from protocol.messages import (
+    MAX_FIELDS_BYTES,
     MAX_RESULT_BYTES,
     Ack,
     AckStatus,
@@ -67,6 +84,10 @@ from protocol.reasons import RejectReason
 
 DEFAULT_MAX_CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_STAGED_BYTES_PER_DEVICE = 256 * 1024 * 1024
+DEFAULT_MAX_STAGED_BYTES_TOTAL = 4 * 1024 * 1024 * 1024
+STAGED_MANIFEST_BYTES = MAX_FIELDS_BYTES + 1024
+"""What one staged manifest counts for in the quotas: the most a manifest can weigh (its fields
+and metadata, plus ids and sizes). Real ones weigh 1-2 KB, so the quotas err on the safe side."""
 
 
 class DeviceStanding(Enum):
@@ -109,12 +130,14 @@ class TransferState:
     """What the caller's store knows of one result from one device, loaded before each message.
 
     Attributes:
-        record_id: the repository record if the result is already merged (from any device),
-            else None.
+        record_id: the repository record if the result is already merged from this device,
+            else None (also when another device stored it: that is not this device's to know).
         manifest: the staged manifest, if any.
         chunks: the staged chunks by index.
         device: the sending device's standing in the registry.
-        device_staged_bytes: the bytes staged for this device over all its transfers.
+        device_staged_bytes: the bytes staged for this device over all its transfers (chunks,
+            and `STAGED_MANIFEST_BYTES` per staged manifest).
+        staged_bytes_total: the same over every device (for the global staging cap).
     """
 
     record_id: str | None = None
@@ -122,6 +145,7 @@ class TransferState:
     chunks: Mapping[int, StagedChunk] = field(default_factory=dict)
     device: DeviceStanding = DeviceStanding.ACTIVE
     device_staged_bytes: int = 0
+    staged_bytes_total: int = 0
 
     @property
     def merged(self) -> bool:
@@ -142,13 +166,17 @@ class ReceiverLimits:
     Attributes:
         max_result_bytes: the largest result.
         max_chunk_bytes: the largest chunk size.
-        max_staged_bytes_per_device: the most bytes staged for one device at once (None: no
-            limit); a chunk beyond it is not staged and the sender's resume asks again later.
+        max_staged_bytes_per_device: the most bytes staged for one device at once, manifests
+            included (None: no limit); a chunk or a new manifest beyond it is not staged and
+            the sender's resume asks again later.
+        max_staged_bytes_total: the same over every device: the cap that protects the
+            server's disk (None: no limit).
     """
 
     max_result_bytes: int = MAX_RESULT_BYTES
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES
     max_staged_bytes_per_device: int | None = DEFAULT_MAX_STAGED_BYTES_PER_DEVICE
+    max_staged_bytes_total: int | None = DEFAULT_MAX_STAGED_BYTES_TOTAL
 
 
 @dataclass(frozen=True)
@@ -238,9 +266,11 @@ class SendAck:
 
 @dataclass(frozen=True)
 class Ignore:
-    """Nothing to do and nobody to answer; `detail` says why (for a debug log)."""
+    """Nothing to do and nobody to answer; `detail` says why (for a debug log, or with `warn`
+    for a warning: something an operator should see, such as a device over its quota)."""
 
     detail: str
+    warn: bool = False
 
 
 Effect = StageManifest | StageChunk | DropStaged | Assemble | Merge | SendAck | Ignore
@@ -443,13 +473,20 @@ class Receiver:
 
     def _manifest(self, manifest: ResultManifest, state: TransferState) -> list[Effect]:
         effects: list[Effect] = []
+        have = {i for i, c in state.chunks.items() if _fits(c, manifest)}
+        missing = tuple(i for i in range(manifest.chunk_count) if i not in have)
+        if state.manifest is None:
+            # A new manifest adds to what is staged (a replaced one takes its place).
+            over = self._over_quota(manifest.device_id, state, STAGED_MANIFEST_BYTES)
+            if over is not None:
+                # Its chunks all came first: assembling them frees the staging, so go on
+                # without staging the manifest.
+                return [Assemble(manifest)] if not missing else [Ignore(over, warn=True)]
         if state.manifest is None or not state.manifest.same_transfer(manifest):
             effects.append(StageManifest(manifest))
         stale = tuple(sorted(i for i, c in state.chunks.items() if not _fits(c, manifest)))
         if stale:
             effects.append(DropStaged(manifest.device_id, manifest.result_id, stale))
-        have = {i for i, c in state.chunks.items() if _fits(c, manifest)}
-        missing = tuple(i for i in range(manifest.chunk_count) if i not in have)
         if not missing:
             effects.append(Assemble(manifest))
         elif manifest.resume:
@@ -476,20 +513,33 @@ class Receiver:
         staged = StagedChunk.of(chunk)
         effects: list[Effect] = []
         if state.chunks.get(chunk.index) != staged:
-            quota = self.limits.max_staged_bytes_per_device
-            if quota is not None and state.device_staged_bytes + len(chunk.data) > quota:
-                return [
-                    Ignore(
-                        f"device {chunk.device_id} has {state.device_staged_bytes} bytes "
-                        "staged already; its resume asks for this chunk again later"
-                    )
-                ]
+            over = self._over_quota(chunk.device_id, state, len(chunk.data))
+            if over is not None:
+                return [Ignore(over, warn=True)]
             effects.append(StageChunk(chunk))
         if manifest is not None:
             have = {i for i, c in state.chunks.items() if _fits(c, manifest)} | {chunk.index}
             if len(have) == manifest.chunk_count:
                 effects.append(Assemble(manifest))
         return effects or [Ignore(f"chunk {chunk.index} is staged already")]
+
+    def _over_quota(self, device_id: str, state: TransferState, adding: int) -> str | None:
+        """Why staging `adding` more bytes for `device_id` would break a quota, or None."""
+        quota = self.limits.max_staged_bytes_per_device
+        if quota is not None and state.device_staged_bytes + adding > quota:
+            return (
+                f"device {device_id} has {state.device_staged_bytes} bytes staged, its quota is "
+                f"{quota}: nothing more is staged for it until its transfers finish or expire; "
+                "its resume comes back later"
+            )
+        cap = self.limits.max_staged_bytes_total
+        if cap is not None and state.staged_bytes_total + adding > cap:
+            return (
+                f"the server's staging holds {state.staged_bytes_total} bytes, its cap is {cap} "
+                f"(max_staged_bytes_total): nothing is staged for device {device_id} now; "
+                "its resume comes back later"
+            )
+        return None
 
     @staticmethod
     def _reply(device_id: str, result_id: str, reason: RejectReason, detail: str) -> SendAck:

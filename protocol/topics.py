@@ -18,8 +18,13 @@ message when a new non-shared subscription is made (MQTT v5 section 3.3.1.3), wh
 restarted server learns every device's last heartbeat at once.
 
 A device_id is 1-64 characters of [A-Za-z0-9._-]: it is the certificate's commonName and the
-broker's username, so it must never contain the MQTT wildcards `+`, `#` or the separator `/`
-(MQTT v5 section 4.7).
+broker's username, so it must never contain the MQTT wildcards `+`, `#`, the separator `/`
+(MQTT v5 section 4.7) or a `$` (topics starting with `$` are the broker's own, section 4.7.2).
+Names beginning with `sohoa` (in any case) are reserved for the province's own identities: the
+server's MQTT identity `sohoa-server` has its own lines in the broker's ACL (read every device's
+results, write every device's acks), so a device enrolled under that name would get them; the
+ingest workers' client ids begin with `sohoa-ingest-` too. The grammar refuses them, so neither
+provisioning, nor the server's registry, nor a topic accepts such a device.
 """
 
 from __future__ import annotations
@@ -34,7 +39,12 @@ from protocol.errors import TopicError
 from protocol.schema import MessageType
 
 PREFIX = "sohoa/v1/dev"
-DEVICE_ID_PATTERN = r"[A-Za-z0-9._-]{1,64}"
+RESERVED_ID_PREFIX = "sohoa"
+"""Device ids beginning with this (in any case) are reserved for the province's own identities
+(the server's `sohoa-server`, the ingest workers' `sohoa-ingest-...`)."""
+SERVER_IDENTITY = "sohoa-server"
+"""The commonName of the server's MQTT client certificate unless a deployment picks another."""
+DEVICE_ID_PATTERN = rf"(?!(?i:{RESERVED_ID_PREFIX}))[A-Za-z0-9._-]{{1,64}}"
 INGEST_GROUP = "ingest"
 QOS = 1
 """The QoS of every Sohoa message: at least once; the application ack makes it exactly once in
@@ -85,9 +95,18 @@ class DeviceTopic:
 
 def validate_device_id(device_id: str) -> str:
     """Return `device_id` if it is valid in topics and certificates, else raise TopicError."""
-    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id):
+    if not isinstance(device_id, str):
+        raise TopicError(f"a device id must be a string, not {type(device_id).__name__}")
+    if device_id[: len(RESERVED_ID_PREFIX)].lower() == RESERVED_ID_PREFIX:
         raise TopicError(
-            f"invalid device id {device_id!r}: use 1-64 letters, digits, '.', '_' or '-'"
+            f"device id {device_id!r:.80} is reserved: names beginning with "
+            f"'{RESERVED_ID_PREFIX}' belong to the province's own services (the server's "
+            f"identity is {SERVER_IDENTITY!r}); enroll the appliance under another name"
+        )
+    if not _DEVICE_ID.fullmatch(device_id):
+        raise TopicError(
+            f"invalid device id {device_id!r:.80}: use 1-64 letters, digits, '.', '_' or '-' "
+            "(no MQTT wildcard '+' or '#', no '$', no '/')"
         )
     return device_id
 

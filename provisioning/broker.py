@@ -31,9 +31,45 @@ Rules of the generated configuration (Mosquitto 2.0):
   is not valid for a PUBACK, which paho 2.2 reads as a malformed packet and disconnects); either
   way paho reconnects and publishes it again, in a loop. A device must therefore keep its
   whole-message maximum and chunk size under the announced maximum.
-- Persistence is on (sessions and queued QoS 1 messages survive a broker restart), and each
-  client's queue holds far more than Mosquitto's default 1,000 messages, beyond which QoS 1
-  messages to a slow subscriber would be dropped.
+- Persistence is on (sessions and queued QoS 1 messages survive a broker restart).
+- Memory and disk are bounded (`BrokerLimits`); without the limits below, 300 messages of 5 MB
+  published in 7 s while ingest was busy took Mosquitto from 55 MB to 1.5 GB of memory and
+  1.5 GB on disk. Sized for a province: 500 appliances; a result is 200-500 KB, sent whole up
+  to the appliances' `whole_max_bytes` (512 KiB) and above it in chunks of `chunk_size`
+  (256 KiB by default); the broker passes each to one of a few ingest workers (up to 8
+  counted here) and their acks back.
+  - `max_queued_bytes` 128 MiB per client (and `max_queued_messages` 10,000, which binds only
+    for messages under 13 KB: acks, commands): what waits at the broker for one busy or absent
+    ingest worker. 128 MiB is 260-650 results, 5-20 s of a worker's work, most of the
+    appliances' first wait for an ack (`ack_timeout_s`, 30 s), after which they send a result
+    again anyway; with the default 4 workers of `sohoa server bench-sync` 100 appliances'
+    windows (8 results each, 400 KB) fit. It is deliberately less than a whole province's
+    windows (500 x 8 results, 1.4 GB after an outage): that backlog belongs in the appliances'
+    outboxes, not in the broker's memory. Beyond it Mosquitto drops the message (it has
+    already acknowledged it to the sender), and nothing is lost: the appliance's wait for the
+    application ack runs out and it sends the result again, its wait growing at each resend
+    (`protocol.sender`). The cost of the bound, measured with `sohoa server bench-sync
+    --devices 60 --results 8 --ingest-processes 1 --ingest-workers 1` (196 MB in flight at
+    once into one worker): unbounded, 0 resent, 36 results/s, p95 13 s, broker peak 354 MB;
+    128 MiB, 136 of 480 resent, 11 results/s, p95 44 s, broker peak 266 MB (64 MiB: 295
+    resent, 8 results/s, p95 60 s, 143 MB). Devices' own queues hold only acks and commands.
+  - `max_inflight_messages` 20 and `max_inflight_bytes` 8 MiB per client: what is sent to a
+    client and not yet acknowledged. An ingest worker announces a smaller Receive Maximum and
+    holds a few MiB itself (`ingest_queue_bytes`), so 8 MiB never slows it; it stops a client
+    that reads without acknowledging from holding 20 of the largest packets (100 MB).
+  - `memory_limit` 1.5 GiB, the hard cap on Mosquitto's heap (Debian's 2.0.11 is built with
+    memory tracking; `$SYS/broker/heap/current` reports it), set above what the queue limits
+    let it hold so that they, not it, bind in normal running: 8 workers x (128 MiB queued +
+    8 MiB in flight + one 5 MiB packet) = 1.1 GiB, 500 TLS connections with their sessions at
+    about 100 KiB each = 50 MiB, and room for packets being read. At the cap Mosquitto refuses
+    the allocation: the message being read is dropped and its sender disconnected (it
+    reconnects and sends again), so a flood costs its sender, not the broker's host.
+  - Persistence size: Mosquitto 2.0 has no option for it. `mosquitto.db` is a snapshot of what
+    the broker holds in memory (sessions, subscriptions, retained and queued messages), so the
+    limits above bound it too: at most `memory_limit`, and twice that for a moment while a
+    save writes its new copy beside the old (`autosave_interval` 60 s).
+  - `max_packet_size` (above) bounds any one message; `message_size_limit` is left unset on
+    purpose (see above: its refusal makes paho disconnect and resend in a loop).
 - Started as root, Mosquitto drops to the `mosquitto` user and then cannot read our 0600 key, so a
   root-run private broker is told `user root` (a non-root run ignores the option anyway).
 """
@@ -51,7 +87,7 @@ from pathlib import Path
 
 from protocol.receiver import DEFAULT_MAX_CHUNK_BYTES
 from protocol.sender import DEFAULT_WHOLE_MAX
-from protocol.topics import DEVICE_READS, DEVICE_WRITES, PREFIX
+from protocol.topics import DEVICE_READS, DEVICE_WRITES, PREFIX, SERVER_IDENTITY
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
@@ -68,9 +104,19 @@ from support.sockets import free_port
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-MAX_QUEUED_MESSAGES = 100_000
-"""Per-client queue of QoS 1 messages beyond those in flight (Mosquitto's default is 1,000)."""
+MAX_QUEUED_MESSAGES = 10_000
+"""Per-client queue of QoS 1 messages beyond those in flight (Mosquitto's default is 1,000);
+for anything but small messages `MAX_QUEUED_BYTES` binds first."""
+MAX_QUEUED_BYTES = 128 * 1024 * 1024
+"""Per-client queue of QoS 1 messages beyond those in flight, in payload bytes."""
 MAX_INFLIGHT_MESSAGES = 20
+"""Messages sent to one client and not yet acknowledged (a v5 client's Receive Maximum may
+lower it)."""
+MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
+"""Payload bytes sent to one client and not yet acknowledged (one larger message may still go
+alone)."""
+MEMORY_LIMIT = 1536 * 1024 * 1024
+"""The most heap Mosquitto may allocate (its `memory_limit`): see the module's sizing."""
 HEADER_ALLOWANCE = 1024 * 1024
 """Room for a message's JSON header (fields, metadata) beside its bytes."""
 MESSAGE_SIZE_LIMIT = max(DEFAULT_WHOLE_MAX, DEFAULT_MAX_CHUNK_BYTES) + HEADER_ALLOWANCE
@@ -79,6 +125,31 @@ whole-message maximum (512 KiB) or a chunk of up to the server's largest chunk s
 plus a header."""
 MAX_PACKET_BYTES = MESSAGE_SIZE_LIMIT + 64 * 1024
 """Mosquitto's `max_packet_size`: the payload limit plus room for the topic and properties."""
+
+
+@dataclass(frozen=True)
+class BrokerLimits:
+    """The memory-bounding settings of a generated configuration (the module's docstring says
+    how the defaults are sized). A 0 means "no limit" to Mosquitto: only tests use it, to show
+    what a limit is for.
+
+    Attributes:
+        max_queued_messages: per-client queue beyond what is in flight, in messages.
+        max_queued_bytes: the same in payload bytes.
+        max_inflight_messages: per-client messages sent and not yet acknowledged.
+        max_inflight_bytes: the same in payload bytes.
+        max_packet_size: the largest MQTT packet accepted (and announced), in bytes.
+        memory_limit: the most heap the broker may allocate, in bytes.
+    """
+
+    max_queued_messages: int = MAX_QUEUED_MESSAGES
+    max_queued_bytes: int = MAX_QUEUED_BYTES
+    max_inflight_messages: int = MAX_INFLIGHT_MESSAGES
+    max_inflight_bytes: int = MAX_INFLIGHT_BYTES
+    max_packet_size: int = MAX_PACKET_BYTES
+    memory_limit: int = MEMORY_LIMIT
+
+
 START_TIMEOUT_S = 10.0
 _RUNNING = " running\n"
 
@@ -93,8 +164,7 @@ def broker_config(
     persistence_dir: Path,
     log_file: Path,
     crl_file: Path | None = None,
-    max_queued_messages: int = MAX_QUEUED_MESSAGES,
-    max_packet_size: int = MAX_PACKET_BYTES,
+    limits: BrokerLimits = BrokerLimits(),
 ) -> str:
     """The text of a `mosquitto.conf` for one TLS listener on 127.0.0.1:`port`.
 
@@ -107,8 +177,7 @@ def broker_config(
         persistence_dir: where Mosquitto keeps `mosquitto.db`.
         log_file: where Mosquitto writes its log.
         crl_file: a PEM CRL of revoked client certificates, if any.
-        max_queued_messages: per-client queue of QoS 1 messages beyond those in flight.
-        max_packet_size: the largest MQTT packet accepted (and announced), in bytes.
+        limits: the queue, in-flight, packet and memory limits.
     """
     lines = [
         "# Generated by sohoa (provisioning.broker); edits are overwritten.",
@@ -132,9 +201,12 @@ def broker_config(
         # Mosquitto appends "mosquitto.db" to this string: it must end with a slash.
         f"persistence_location {persistence_dir}/",
         "autosave_interval 60",
-        f"max_queued_messages {max_queued_messages}",
-        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
-        f"max_packet_size {max_packet_size}",
+        f"max_queued_messages {limits.max_queued_messages}",
+        f"max_queued_bytes {limits.max_queued_bytes}",
+        f"max_inflight_messages {limits.max_inflight_messages}",
+        f"max_inflight_bytes {limits.max_inflight_bytes}",
+        f"max_packet_size {limits.max_packet_size}",
+        f"memory_limit {limits.memory_limit}",
         "set_tcp_nodelay true",
         f"log_dest file {log_file}",
         "log_type error",
@@ -199,6 +271,7 @@ class BrokerFiles:
         persistence_dir: where Mosquitto keeps its database.
         log_file: Mosquitto's log.
         crl_file: a CRL of revoked client certificates, or None.
+        limits: the memory-bounding settings written into the config.
     """
 
     directory: Path
@@ -210,6 +283,7 @@ class BrokerFiles:
     persistence_dir: Path
     log_file: Path
     crl_file: Path | None = None
+    limits: BrokerLimits = BrokerLimits()
 
     def write_config(self, port: int) -> None:
         """Write `config_file` for a listener on `port`."""
@@ -224,6 +298,7 @@ class BrokerFiles:
                 persistence_dir=self.persistence_dir,
                 log_file=self.log_file,
                 crl_file=self.crl_file,
+                limits=self.limits,
             ).encode(),
             mode=0o600,
         )
@@ -233,8 +308,9 @@ def prepare_broker(
     directory: Path,
     ca: CertificateAuthority,
     *,
-    server_identity: str = "sohoa-server",
+    server_identity: str = SERVER_IDENTITY,
     port: int | None = None,
+    limits: BrokerLimits = BrokerLimits(),
 ) -> BrokerFiles:
     """Write a broker's key, TLS server certificate (issued by `ca`), ACL and config into
     `directory`.
@@ -245,6 +321,8 @@ def prepare_broker(
         server_identity: the commonName of the server's MQTT client certificate.
         port: the port written into the config (default: a free one now; `Mosquitto` picks a
             fresh one and rewrites the config at every start).
+        limits: the queue, in-flight, packet and memory limits (default: sized for a province,
+            see the module's docstring).
 
     Returns:
         The paths, for `Mosquitto`.
@@ -259,6 +337,7 @@ def prepare_broker(
         acl_file=directory / "acl",
         persistence_dir=directory / "data",
         log_file=directory / "mosquitto.log",
+        limits=limits,
     )
     files.persistence_dir.mkdir(exist_ok=True)
     write_certificate(ca.cert, files.ca_file)

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from protocol.errors import TopicError
+from protocol.topics import validate_device_id
 from provisioning.errors import CertificateError
 from support.files import write_atomic
 
@@ -87,6 +89,19 @@ class Profile(Enum):
     DOCUMENT_SIGNING = "document-signing"
     TLS_CLIENT = "tls-client"
     TLS_SERVER = "tls-server"
+
+
+def check_device_id(device_id: str) -> str:
+    """Return `device_id` if a device may be enrolled under it, else raise CertificateError.
+
+    A device's certificates name it as their commonName, which the broker takes as the MQTT
+    username its ACL is matched against: a reserved name (the server's identity) or one holding
+    an MQTT wildcard or a `$` would give the device rights that are not its own.
+    """
+    try:
+        return validate_device_id(device_id)
+    except TopicError as e:
+        raise CertificateError(f"no certificate issued: {e}") from e
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:
@@ -276,8 +291,12 @@ class CertificateAuthority:
         The subject is set by the CA (`device_id`, `unit`), whatever the CSR asked for.
 
         Raises:
-            CertificateError: the CSR's signature does not verify (not made with its key).
+            CertificateError: `device_id` is not a valid device id or is reserved (the server's
+                identity `sohoa-server`, a name with an MQTT wildcard or a `$`: see
+                `protocol.topics`), or the CSR's signature does not verify (not made with its
+                key).
         """
+        check_device_id(device_id)
         if not csr.is_signature_valid:
             raise CertificateError(
                 f"the CSR for {device_id} is not signed by its own key: "

@@ -33,19 +33,20 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from protocol.topics import SERVER_IDENTITY
 from provisioning.broker import BrokerFiles, prepare_broker
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
+    check_device_id,
     new_key,
     publish_crl,
     write_certificate,
     write_private_key,
 )
+from provisioning.errors import CertificateError
 from provisioning.softhsm import SoftHsmSetup, init_token, write_softhsm_conf
 
-SERVER_IDENTITY = "sohoa-server"
-"""The commonName of the server's MQTT client certificate (the broker's ACL names it)."""
 SIGNING_KEY_LABEL = "document-signing"
 
 
@@ -157,9 +158,18 @@ class Province:
         certified by the CA, and a transport key and certificate, written into `home`.
 
         Raises:
-            ProvisioningError: the CA cannot be loaded or a file cannot be written.
+            ProvisioningError: `device_id` is invalid or reserved (`CertificateError`: the
+                server's identity, a name with an MQTT wildcard or a `$`), the CA cannot be
+                loaded or a file cannot be written.
             Whatever `token` raises (`edge.errors.TokenError` for `edge.signing.token.Token`).
         """
+        # Before anything is made on the token: a refused name leaves nothing behind.
+        check_device_id(device_id)
+        if device_id == self.server_identity:
+            raise CertificateError(
+                f"no certificate issued: {device_id!r} is this province's server identity; "
+                "enroll the appliance under another name"
+            )
         ca = CertificateAuthority.load(self.ca_file.parent)
         token.generate_signing_key(key_id, label=label)
         csr = token.make_csr(key_id, device_id)

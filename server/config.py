@@ -19,7 +19,11 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from protocol.messages import MAX_RESULT_BYTES
-from protocol.receiver import DEFAULT_MAX_CHUNK_BYTES, DEFAULT_MAX_STAGED_BYTES_PER_DEVICE
+from protocol.receiver import (
+    DEFAULT_MAX_CHUNK_BYTES,
+    DEFAULT_MAX_STAGED_BYTES_PER_DEVICE,
+    DEFAULT_MAX_STAGED_BYTES_TOTAL,
+)
 from server.errors import ConfigError
 from support.settings import PrivateKeyFile, TomlSettings, load_settings
 
@@ -105,7 +109,14 @@ class ServerSettings(TomlSettings):
     max_staged_bytes_per_device: int = Field(
         default=DEFAULT_MAX_STAGED_BYTES_PER_DEVICE, ge=1024 * 1024
     )
-    """The most chunk bytes staged for one device at once (its resume brings the rest later)."""
+    """The most bytes staged for one device at once, its chunks and its staged manifests (each
+    counted as the most a manifest can weigh, `protocol.receiver.STAGED_MANIFEST_BYTES`); beyond
+    it nothing more is staged for it, and its resume brings the rest later."""
+    max_staged_bytes_total: int = Field(default=DEFAULT_MAX_STAGED_BYTES_TOTAL, ge=1024 * 1024)
+    """The most bytes staged for every device together: the cap that keeps chunked transfers
+    from filling the repository's disk (staged chunks live in its database). Beyond it nothing
+    more is staged for anyone until transfers finish or expire (`staging_expiry_s`); devices'
+    resumes bring their chunks later. Keep it well under the database's free disk space."""
     staging_expiry_s: float = Field(default=3 * 86_400, ge=60)
     """Staged parts of a chunked result not touched for this long are deleted (an abandoned
     transfer, chunks that came after a rejection); a device that comes back resumes it."""

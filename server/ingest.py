@@ -244,6 +244,7 @@ class IngestWorker(MqttConsumer):
                 max_result_bytes=settings.max_result_bytes,
                 max_chunk_bytes=settings.max_chunk_bytes,
                 max_staged_bytes_per_device=settings.max_staged_bytes_per_device,
+                max_staged_bytes_total=settings.max_staged_bytes_total,
             )
         )
         self._stats = IngestStats()
@@ -371,7 +372,7 @@ class IngestWorker(MqttConsumer):
                     session,
                     device_id,
                     message.result_id,
-                    with_quota=isinstance(message, ResultChunk),
+                    with_quota=not isinstance(message, ResultMessage),  # what stages counts
                 )
                 follow_up = self._carry_out(
                     self.receiver.on_message(device_id, message, state), session
@@ -493,8 +494,8 @@ class IngestWorker(MqttConsumer):
                     follow_up.merges.append((request, pdf))
                 case SendAck():
                     follow_up.acks.append(effect)
-                case Ignore(detail=detail):
-                    log.debug("%s: %s", self.name, detail)
+                case Ignore(detail=detail, warn=warn):
+                    log.log(logging.WARNING if warn else logging.DEBUG, "%s: %s", self.name, detail)
                     self._count(IngestCounter.IGNORED)
                 case _:
                     assert_never(effect)

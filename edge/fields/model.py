@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from protocol.messages import FIELD_KEYS
+from protocol.messages import EXTRA_FIELD_KEYS, FIELD_KEYS
 
-EXTRA_KEYS: tuple[str, ...] = ("cmnd", "gioi_tinh", "mau")
+EXTRA_KEYS: tuple[str, ...] = EXTRA_FIELD_KEYS
 """Keys beyond DESIGN.md's: the legacy 9-digit ID (CMND), the subject's sex as printed, and the
-template that matched (`mau`)."""
+template that matched (`mau`). The protocol owns the list: a result may carry no other key."""
 
 REVIEW_THRESHOLD = 0.8
 """Below this confidence a field is flagged for the officer's review."""

@@ -11,7 +11,17 @@ Rules of this module:
   the transaction never has to upgrade a stale read snapshot, which SQLite refuses with
   "database is locked" instead of waiting). So two workers staging the last two chunks at once
   take turns, and the second sees the first's chunk and completes the transfer.
-- Staging skips a result that has been merged meanwhile (checked under the lock).
+- Staging skips a result that has been merged meanwhile from the same device (checked under the
+  lock). A record stored from another device is not this device's to know about: its transfer
+  goes on, and verification refuses what it did not sign (`protocol.receiver`).
+- Quotas: what a device has staged (its chunks' bytes, and `STAGED_MANIFEST_BYTES` per staged
+  manifest) and what every device has staged are loaded with the state of a chunk or a
+  manifest, under a lock on the device's registry row (`SELECT ... FOR NO KEY UPDATE` on
+  PostgreSQL, taken after the per-result lock; SQLite's `BEGIN IMMEDIATE` already lets one
+  writer in at a time). So two workers staging chunks of different results of one device take
+  turns between reading the device's total and staging, and cannot both take its last bytes.
+  The global cap is read without such a lock: workers staging for different devices at once may
+  pass it by at most one chunk each, which is what a disk guard can afford.
 - Chunk bytes are read back one chunk at a time; nothing here holds more than one result.
 """
 
@@ -27,7 +37,7 @@ from sqlmodel import Session, col
 from protocol.chunking import Reassembly
 from protocol.errors import ProtocolError
 from protocol.messages import ResultChunk, ResultManifest
-from protocol.receiver import DeviceStanding, StagedChunk, TransferState
+from protocol.receiver import STAGED_MANIFEST_BYTES, DeviceStanding, StagedChunk, TransferState
 from server.models import Device, DeviceStatus, Record, Transfer, TransferChunk, utc_now
 
 log = logging.getLogger(__name__)
@@ -58,9 +68,16 @@ def load_state(
     """What the store knows of `result_id` from `device_id` (`protocol.receiver.TransferState`).
 
     Args:
-        with_quota: also sum the bytes staged for the device (only a chunk needs it).
+        with_quota: also sum the bytes staged for the device and for every device (a chunk or
+            a manifest needs them), first locking the device's row until the transaction ends,
+            so that the sums stay true until what is staged after them is committed.
     """
-    device = session.get(Device, device_id)
+    # FOR NO KEY UPDATE (key_share): it queues other stagings for this device, but not the
+    # inserts of records and staged rows that merely reference the device (their foreign key
+    # checks take FOR KEY SHARE). SQLite ignores it: its writers already take turns.
+    device = session.get(
+        Device, device_id, with_for_update={"key_share": True} if with_quota else None
+    )
     if device is None:
         standing = DeviceStanding.UNKNOWN
     elif device.status is DeviceStatus.REVOKED:
@@ -81,36 +98,44 @@ def load_state(
             )
         )
     }
-    staged_bytes = staged_bytes_of(session, device_id) if with_quota else 0
     return TransferState(
-        record_id=record_id_of(session, result_id),
+        record_id=record_id_of(session, result_id, device_id),
         manifest=_manifest(session.get(Transfer, (device_id, result_id))),
         chunks=chunks,
         device=standing,
-        device_staged_bytes=staged_bytes,
+        device_staged_bytes=staged_bytes_of(session, device_id) if with_quota else 0,
+        staged_bytes_total=staged_bytes_of(session) if with_quota else 0,
     )
 
 
-def record_id_of(session: Session, result_id: str) -> str | None:
-    """The record holding `result_id` (from any device), or None."""
-    found = session.execute(select(col(Record.id)).where(col(Record.result_id) == result_id))
+def record_id_of(session: Session, result_id: str, device_id: str) -> str | None:
+    """The record holding `result_id` if `device_id` stored it, else None (also when another
+    device did: the answer must not tell one device what another stored)."""
+    found = session.execute(
+        select(col(Record.id)).where(
+            col(Record.result_id) == result_id, col(Record.device_id) == device_id
+        )
+    )
     return found.scalar_one_or_none()
 
 
-def staged_bytes_of(session: Session, device_id: str) -> int:
-    """The chunk bytes staged for `device_id` over all its transfers."""
-    total = session.execute(
-        select(func.coalesce(func.sum(TransferChunk.nbytes), 0)).where(
-            col(TransferChunk.device_id) == device_id
-        )
-    ).scalar_one()
-    return int(total)
+def staged_bytes_of(session: Session, device_id: str | None = None) -> int:
+    """The bytes staged for `device_id` over all its transfers, or for every device with None:
+    its chunks' bytes, and `STAGED_MANIFEST_BYTES` for each staged manifest."""
+    chunk_bytes = select(func.coalesce(func.sum(TransferChunk.nbytes), 0))
+    manifests = select(func.count()).select_from(Transfer).where(col(Transfer.size).is_not(None))
+    if device_id is not None:
+        chunk_bytes = chunk_bytes.where(col(TransferChunk.device_id) == device_id)
+        manifests = manifests.where(col(Transfer.device_id) == device_id)
+    total = session.execute(chunk_bytes).scalar_one()
+    count = session.execute(manifests).scalar_one()
+    return int(total) + int(count) * STAGED_MANIFEST_BYTES
 
 
 def stage_manifest(session: Session, manifest: ResultManifest) -> bool:
     """Store `manifest` as its result's staged manifest (replacing any other), unless the result
     has been merged meanwhile. Returns whether it was stored."""
-    if record_id_of(session, manifest.result_id) is not None:
+    if record_id_of(session, manifest.result_id, manifest.device_id) is not None:
         return False
     row = session.get(Transfer, (manifest.device_id, manifest.result_id))
     if row is None:
@@ -129,7 +154,7 @@ def stage_manifest(session: Session, manifest: ResultManifest) -> bool:
 def stage_chunk(session: Session, chunk: ResultChunk) -> bool:
     """Store `chunk`'s bytes under its result and index (replacing any chunk staged there),
     unless the result has been merged meanwhile. Returns whether it was stored."""
-    if record_id_of(session, chunk.result_id) is not None:
+    if record_id_of(session, chunk.result_id, chunk.device_id) is not None:
         return False
     key = (chunk.device_id, chunk.result_id)
     row = session.get(Transfer, key)

@@ -10,8 +10,11 @@ from protocol.encoding import decode, encode
 from protocol.errors import DecodeError, TopicError
 from protocol.messages import (
     ACK_SCHEMA,
+    KNOWN_FIELD_KEYS,
     MAX_CHUNK_COUNT,
+    MAX_FIELDS_BYTES,
     MAX_RESULT_BYTES,
+    MAX_TEXT,
     RESULT_SCHEMA,
     Ack,
     AckStatus,
@@ -177,6 +180,9 @@ def test_created_at_must_be_iso_8601() -> None:
     ResultMessage.for_pdf("dev-01", PDF, {}, "2025-03-01")  # a date alone is ISO 8601 too
     with pytest.raises(DecodeError):
         ResultMessage.for_pdf("dev-01", PDF, {}, "yesterday")
+    # fromisoformat reads any number of fractional digits; the repository keeps 64 characters.
+    with pytest.raises(DecodeError, match="at most 64 characters"):
+        ResultMessage.for_pdf("dev-01", PDF, {}, "2025-03-01T02:03:04." + "1" * 5000)
 
 
 def test_metadata_keys_are_plain_names_and_values_strings() -> None:
@@ -184,6 +190,45 @@ def test_metadata_keys_are_plain_names_and_values_strings() -> None:
         ResultMessage.for_pdf("dev-01", PDF, {}, AT, {"Pages": "1"})
     with pytest.raises(DecodeError):
         ResultMessage.for_pdf("dev-01", PDF, {}, AT, {"pages": 1})  # type: ignore[dict-item]
+
+
+def test_only_the_protocols_field_keys_travel() -> None:
+    every = ResultMessage.for_pdf("dev-01", PDF, dict.fromkeys(sorted(KNOWN_FIELD_KEYS), "x"), AT)
+    assert decode(encode(every)) == every
+    with pytest.raises(DecodeError, match="unknown field 'ghi_chu'") as caught:
+        ResultMessage.for_pdf("dev-01", PDF, {**FIELDS, "ghi_chu": "x"}, AT)
+    assert caught.value.reason is RejectReason.SCHEMA and caught.value.result_id == RID
+
+
+def test_a_manifest_of_1200_unknown_fields_is_refused_naming_its_result() -> None:
+    # The attack: 1,200 fields of 4 KB each, 4.9 MB a manifest, staged outside any quota.
+    manifest = ResultManifest("dev-01", RID, size=25, chunk_size=10, fields=FIELDS, created_at=AT)
+    obj = header(encode(manifest))
+    obj["fields"] = {f"f{i:04d}": "x" * 4000 for i in range(1200)}
+    with pytest.raises(DecodeError, match="at most 12 fields, this one 1200") as caught:
+        decode(json.dumps(obj).encode())
+    assert caught.value.reason is RejectReason.SCHEMA and caught.value.result_id == RID
+
+
+def test_fields_and_metadata_are_capped_together() -> None:
+    # Each value within MAX_TEXT, the whole over the cap: 12 x 4096 three-byte letters.
+    wide = dict.fromkeys(sorted(KNOWN_FIELD_KEYS), "ữ" * MAX_TEXT)
+    with pytest.raises(DecodeError, match=f"over the {MAX_FIELDS_BYTES}-byte limit") as caught:
+        ResultMessage.for_pdf("dev-01", PDF, wide, AT)
+    assert caught.value.reason is RejectReason.SIZE and caught.value.result_id == RID
+    many = {f"k{i:03d}": "x" * 1000 for i in range(60)}
+    with pytest.raises(DecodeError) as caught:
+        ResultManifest("dev-01", RID, 25, 10, FIELDS, AT, metadata=many)
+    assert caught.value.reason is RejectReason.SIZE
+    # Escapes count as they travel: 12,000 control characters are 72,000 bytes of JSON.
+    escaped = dict.fromkeys(("trich_yeu", "ho_ten", "co_quan_ban_hanh"), "\x01" * 4000)
+    with pytest.raises(DecodeError, match=f"over the {MAX_FIELDS_BYTES}-byte limit"):
+        ResultMessage.for_pdf("dev-01", PDF, escaped, AT)
+    assert len(header_bytes(encode(result()))) < 1024  # a real result's header
+
+
+def header_bytes(payload: bytes) -> bytes:
+    return payload.split(b"\n", 1)[0]
 
 
 # --- chunked results ---

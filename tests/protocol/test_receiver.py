@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from protocol.encoding import decode, encode
 from protocol.errors import DecodeError
-from protocol.messages import Ack, AckStatus, ResultChunk, ResultManifest, ResultMessage, sha256_hex
+from protocol.messages import (
+    MAX_CHUNK_COUNT,
+    MAX_FIELDS_BYTES,
+    MAX_RESULT_BYTES,
+    MAX_TEXT,
+    MAX_TIMESTAMP,
+    Ack,
+    AckStatus,
+    ResultChunk,
+    ResultManifest,
+    ResultMessage,
+    sha256_hex,
+)
 from protocol.reasons import RejectReason
 from protocol.receiver import (
+    STAGED_MANIFEST_BYTES,
     Assemble,
     DeviceStanding,
     DropStaged,
@@ -222,6 +236,57 @@ def test_a_device_over_its_staging_quota_stages_nothing_more() -> None:
     assert quota.on_message(DEV, chunk(0), TransferState(device_staged_bytes=872)) == [
         StageChunk(chunk(0))
     ]
+
+
+def test_a_new_manifest_counts_in_the_quota_and_beyond_it_stages_nothing() -> None:
+    quota = Receiver(ReceiverLimits(max_staged_bytes_per_device=10 * STAGED_MANIFEST_BYTES))
+    full = TransferState(device_staged_bytes=9 * STAGED_MANIFEST_BYTES + 1)
+    (effect,) = quota.on_message(DEV, manifest(resume=True), full)
+    assert isinstance(effect, Ignore) and effect.warn and "its quota is" in effect.detail
+    room = TransferState(device_staged_bytes=9 * STAGED_MANIFEST_BYTES)
+    assert quota.on_message(DEV, manifest(), room) == [StageManifest(manifest())]
+    # Its chunks came first: assembling them frees the staging, so it goes on unstaged.
+    complete = replace(full, chunks=staged(0, 1, 2, 3))
+    assert quota.on_message(DEV, manifest(), complete) == [Assemble(manifest())]
+    # A manifest staged already counts already: its resume is answered as ever.
+    resumed = replace(full, manifest=manifest(), chunks=staged(0))
+    assert the_ack(quota.on_message(DEV, manifest(resume=True), resumed)).missing == (1, 2, 3)
+
+
+def test_the_global_staging_cap_refuses_what_a_device_quota_would_allow() -> None:
+    capped = Receiver(ReceiverLimits(max_staged_bytes_total=1000))
+    state = TransferState(device_staged_bytes=0, staged_bytes_total=900)
+    for message in (chunk(0), manifest()):
+        (effect,) = capped.on_message(DEV, message, state)
+        assert isinstance(effect, Ignore) and effect.warn
+        assert "max_staged_bytes_total" in effect.detail
+    assert capped.on_message(DEV, chunk(0), replace(state, staged_bytes_total=872)) == [
+        StageChunk(chunk(0))
+    ]
+
+
+def test_a_staged_manifest_never_weighs_more_than_it_is_counted_for() -> None:
+    # The largest fields and metadata a manifest may carry, the longest ids: still within
+    # STAGED_MANIFEST_BYTES encoded, so counting each staged manifest as that is an upper bound.
+    def size(metadata: dict[str, str]) -> int:
+        return len(json.dumps([{}, metadata], separators=(",", ":")).encode())
+
+    metadata: dict[str, str] = {}
+    while size({**metadata, f"{len(metadata):064d}": ""}) <= MAX_FIELDS_BYTES:
+        key = f"{len(metadata):064d}"
+        metadata[key] = "y" * min(MAX_TEXT, MAX_FIELDS_BYTES - size({**metadata, key: ""}))
+    assert MAX_FIELDS_BYTES - 70 < size(metadata) <= MAX_FIELDS_BYTES
+    biggest = ResultManifest(
+        "d" * 64,
+        RID,
+        MAX_RESULT_BYTES,
+        MAX_RESULT_BYTES // MAX_CHUNK_COUNT,
+        {},
+        "2025-03-01T02:03:04." + "1" * (MAX_TIMESTAMP - 20),
+        metadata=metadata,
+        resume=True,
+    )
+    assert len(encode(biggest)) <= STAGED_MANIFEST_BYTES
 
 
 def test_assembly_checks_the_whole_file_hash() -> None:

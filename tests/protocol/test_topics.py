@@ -67,6 +67,33 @@ def test_device_ids_that_could_escape_their_topic_are_refused(device_id: str) ->
 
 
 @pytest.mark.parametrize(
+    "device_id",
+    [
+        "sohoa-server",
+        "SOHOA-Server",
+        "sohoa",
+        "sohoa-ingest-host-0",
+        "a+b",
+        "$SYS",
+        "$share",
+        "a$b",
+    ],
+)
+def test_reserved_identities_and_wildcards_are_not_device_ids(device_id: str) -> None:
+    # "sohoa-server" is the server's identity in the broker's ACL: a device enrolled under it
+    # would read every device's results. A wildcard or a '$' would not name one device.
+    with pytest.raises(TopicError) as refused:
+        validate_device_id(device_id)
+    assert ("reserved" if device_id.lower().startswith("sohoa") else "no MQTT wildcard") in str(
+        refused.value
+    )
+    for kind in Kind:
+        with pytest.raises(TopicError):
+            parse(f"sohoa/v1/dev/{device_id}/{kind.value}")
+    assert validate_device_id("kiosk-sohoa-01") == "kiosk-sohoa-01"  # only as a prefix
+
+
+@pytest.mark.parametrize(
     "topic",
     [
         "sohoa/v1/dev/dev-01/other",

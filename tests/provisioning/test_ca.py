@@ -96,6 +96,16 @@ def test_issue_from_csr_refuses_a_tampered_csr(ca: CertificateAuthority) -> None
         ca.issue_from_csr(tampered, "appliance-99", Profile.DOCUMENT_SIGNING)
 
 
+@pytest.mark.parametrize("device_id", ["sohoa-server", "Sohoa-Server", "a+b", "dev#1", "$SYS"])
+def test_no_device_certificate_for_a_reserved_identity(
+    ca: CertificateAuthority, device_id: str
+) -> None:
+    # A device certificate naming the server's identity would be the server's in the broker's
+    # ACL (it reads every device's results); a wildcard or a '$' names no one device.
+    with pytest.raises(CertificateError, match=r"no certificate issued: .*device id"):
+        ca.issue_from_csr(_csr("appliance-04"), device_id, Profile.DOCUMENT_SIGNING)
+
+
 def test_crl_lists_the_revoked_serials(ca: CertificateAuthority) -> None:
     revoked = [
         ca.issue(new_key().public_key(), f"appliance-{n}", Profile.TLS_CLIENT) for n in (4, 5)

@@ -11,8 +11,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from edge.config import load_edge_settings
+from edge.errors import TokenError
 from edge.signing.token import Token
 from provisioning.ca import CertificateAuthority, read_certificate
+from provisioning.errors import CertificateError
 from provisioning.province import ApplianceIdentity, Province, provision_province, write_config
 from server.config import load_server_settings
 
@@ -58,6 +60,42 @@ def enrolled(
     ) as token:
         device = province.enroll(token, DEVICE_ID, KEY_ID, province.workdir / "device")
         return device, token.certificate(KEY_ID)
+
+
+@pytest.mark.parametrize("device_id", ["sohoa-server", "sohoa-ingest-x-0", "a+b", "$SYS", "x/y"])
+def test_no_appliance_is_enrolled_under_a_reserved_identity(
+    province: Province, monkeypatch: pytest.MonkeyPatch, device_id: str
+) -> None:
+    monkeypatch.setenv("SOFTHSM2_CONF", str(province.softhsm.conf_path))
+    with Token.open(
+        province.softhsm.module_path, label=province.token_label, pin=province.user_pin
+    ) as token:
+        with pytest.raises(CertificateError, match="no certificate issued"):
+            province.enroll(token, device_id, KEY_ID, province.workdir / "device")
+        with pytest.raises(TokenError, match="0 public keys"):  # nothing made on the token
+            token.public_key_der(KEY_ID)
+    assert not (province.workdir / "device").exists()
+
+
+def test_a_province_with_its_own_server_identity_refuses_it_as_a_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    province = provision_province(
+        tmp_path / "p",
+        ca_name="CA",
+        token_label="own-identity",
+        unit="UBND",
+        location="Vạn Ninh",
+        server_identity="province-server",
+    )
+    monkeypatch.setenv("SOFTHSM2_CONF", str(province.softhsm.conf_path))
+    with (
+        Token.open(
+            province.softhsm.module_path, label=province.token_label, pin=province.user_pin
+        ) as token,
+        pytest.raises(CertificateError, match="this province's server identity"),
+    ):
+        province.enroll(token, "province-server", KEY_ID, tmp_path / "device")
 
 
 def test_an_appliance_is_enrolled_with_its_key_on_the_token(

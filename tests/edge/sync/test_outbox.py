@@ -144,7 +144,8 @@ def test_an_item_carries_its_size_and_metadata(outbox: Outbox) -> None:
     ("fields", "metadata", "created_at", "complaint"),
     [
         ({"trich_yeu": "x" * (MAX_TEXT + 1)}, {}, CREATED, "field trich_yeu is longer than 4096"),
-        ({"": "empty key"}, {}, CREATED, "field names must be strings of 1-64"),
+        ({"": "empty key"}, {}, CREATED, "unknown field ''"),
+        ({"ghi_chu": "a key no one reads"}, {}, CREATED, "unknown field 'ghi_chu'"),
         ({}, {"Pages": "2"}, CREATED, "metadata key 'Pages'"),
         ({}, {"note": "y" * (MAX_TEXT + 1)}, CREATED, "metadata note is longer than 4096"),
         ({}, {}, "yesterday", "created_at must be an ISO 8601"),
@@ -284,7 +285,7 @@ WRITER = textwrap.dedent(
     box = Outbox(Path(sys.argv[1]))
     for i in range(100_000):
         pdf = b"%PDF-1.7\\n" + os.urandom(64 * 1024) + b"\\n%%EOF\\n"
-        result_id = box.add(pdf, {"n": str(i)}, "2025-04-01T03:00:00+00:00")
+        result_id = box.add(pdf, {"so_ky_hieu": str(i)}, "2025-04-01T03:00:00+00:00")
         print(result_id, flush=True)
     """
 )

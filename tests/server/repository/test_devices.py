@@ -3,10 +3,15 @@ renewal, refusals, and revocation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner, Result
 
+from cli.main import ExitCode, app
 from protocol.messages import sha256_hex
+from provisioning.ca import CertificateAuthority, Profile, new_key, write_certificate
 from server.db import session_scope
 from server.errors import RepositoryError
 from server.models import DeviceStatus
@@ -38,6 +43,33 @@ def test_register_device_refuses_a_bad_fingerprint_or_id(db_engine: Engine) -> N
         with pytest.raises(RepositoryError, match="invalid device id"):
             devices.register_device(s, "a/b", "unit", CERT_SHA)
         assert devices.get_device(s, DEVICE) is None
+
+
+@pytest.mark.parametrize("device_id", ["sohoa-server", "SOHOA-SERVER", "a+b", "#", "$SYS"])
+def test_register_device_refuses_a_reserved_identity(db_engine: Engine, device_id: str) -> None:
+    with session_scope(db_engine) as s:
+        with pytest.raises(RepositoryError, match=r"reserved|no MQTT wildcard"):
+            devices.register_device(s, device_id, "unit", CERT_SHA)
+        assert devices.get_device(s, device_id) is None
+
+
+def test_the_register_device_command_refuses_the_servers_identity(tmp_path: Path) -> None:
+    ca = CertificateAuthority.create("Sohoa Test CA")
+    cert = ca.issue(new_key().public_key(), "appliance-05", Profile.DOCUMENT_SIGNING)
+    write_certificate(cert, tmp_path / "signing.pem")
+    config = tmp_path / "server.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+
+    signing = ["--signing-cert", str(tmp_path / "signing.pem"), "--config", str(config)]
+
+    def register(device_id: str) -> Result:
+        args = ["server", "register-device", "--device-id", device_id, "--unit", "UBND"]
+        return CliRunner().invoke(app, [*args, *signing])
+
+    done = register("sohoa-server")
+    assert done.exit_code == ExitCode.SERVER
+    assert "device id 'sohoa-server' is reserved" in done.stderr
+    assert register("appliance-05").exit_code == ExitCode.OK
 
 
 def test_a_revoked_device_is_not_silently_reactivated(db_engine: Engine) -> None:

@@ -11,7 +11,7 @@ import time
 from sqlalchemy import Engine
 
 from protocol.messages import sha256_hex
-from protocol.receiver import DeviceStanding, StagedChunk
+from protocol.receiver import STAGED_MANIFEST_BYTES, DeviceStanding, StagedChunk
 from server.db import session_scope
 from server.models import DeviceStatus
 from server.repository import devices, records, staging
@@ -51,7 +51,9 @@ def test_the_state_of_a_transfer_as_the_receiver_sees_it(db_engine: Engine) -> N
     assert state.chunks == {
         i: StagedChunk.of(c) for i, c in zip((0, 2), chunks(DEVICE, PDF, SIZE, [0, 2]), strict=True)
     }
-    assert state.device_staged_bytes == 2 * SIZE
+    # Two chunks, and the manifest counted as the most a manifest can weigh.
+    assert state.device_staged_bytes == 2 * SIZE + STAGED_MANIFEST_BYTES
+    assert state.staged_bytes_total == state.device_staged_bytes
 
     with session_scope(db_engine) as s:
         staging.drop(s, DEVICE, rid, (2,))
@@ -95,6 +97,43 @@ def test_nothing_is_staged_for_a_result_merged_meanwhile(db_engine: Engine) -> N
         s.commit()
         state = staging.load_state(s, DEVICE, rid)
     assert state.merged and not state.staged
+
+
+def test_a_result_stored_from_another_device_is_not_merged_for_this_one(
+    db_engine: Engine,
+) -> None:
+    _register(db_engine)
+    with session_scope(db_engine) as s:
+        devices.register_device(s, "test-stage-02", "UBND xã Vạn Hưng", sha256_hex(b"its cert"))
+        records.merge_result(
+            s,
+            result_id=sha256_hex(PDF),
+            device_id="test-stage-02",
+            fields={},
+            verdict=_Verdict(),
+            pdf_path="blobs/x.pdf",
+            pdf_size=len(PDF),
+        )
+    with session_scope(db_engine) as s:
+        assert staging.load_state(s, "test-stage-02", sha256_hex(PDF)).merged
+        state = staging.load_state(s, DEVICE, sha256_hex(PDF))
+    assert not state.merged and state.record_id is None  # nothing told of the other's record
+    _stage(db_engine, [0])  # its own transfer of the same id goes on (and fails verification)
+
+
+def test_staged_bytes_count_chunks_and_manifests_per_device_and_in_all(db_engine: Engine) -> None:
+    _register(db_engine)
+    with session_scope(db_engine) as s:
+        devices.register_device(s, "test-stage-02", "UBND xã Vạn Hưng", sha256_hex(b"its cert"))
+    _stage(db_engine, [0, 1])
+    other = b"%PDF-1.7\n another"
+    with session_scope(db_engine) as s:
+        staging.lock(s, "test-stage-02", sha256_hex(other))
+        staging.stage_manifest(s, manifest("test-stage-02", other, 8))
+        s.commit()
+        assert staging.staged_bytes_of(s, DEVICE) == 2 * SIZE + STAGED_MANIFEST_BYTES
+        assert staging.staged_bytes_of(s, "test-stage-02") == STAGED_MANIFEST_BYTES
+        assert staging.staged_bytes_of(s) == 2 * SIZE + 2 * STAGED_MANIFEST_BYTES
 
 
 def test_abandoned_transfers_expire_and_recent_ones_stay(db_engine: Engine) -> None:
