@@ -102,6 +102,20 @@ class ServerSettings(TomlSettings):
     staging_expiry_s: float = Field(default=3 * 86_400, ge=60)
     """Staged parts of a chunked result not touched for this long are deleted (an abandoned
     transfer, chunks that came after a rejection); a device that comes back resumes it."""
+    verify_processes: int = Field(default=2, ge=1, le=64)
+    """Verifier processes (`server.sandbox`): untrusted PDFs are parsed and verified there, never
+    in the server's own process; a process that dies or hits a limit is replaced. One per core
+    (2 on the reference machine): more only queue for the same cores."""
+    verify_cpu_s: int = Field(default=4, ge=1, le=600)
+    """CPU seconds one verification may use (RLIMIT_CPU); beyond, the result is rejected with
+    reason `too_complex`. A signed result of this project verifies in 10-20 ms and a 32 MiB one
+    of 40 pages in well under a second: 4 s leaves room on a slower machine, and bounds what one
+    hostile result costs."""
+    verify_memory_mb: int = Field(default=768, ge=256, le=65_536)
+    """Address space (RLIMIT_AS) of a verifier process, in MiB; a verification that needs more
+    is rejected with reason `too_complex`. A verifier starts at about 130 MiB of address space,
+    and the largest result (32 MiB) is held up to three times while it is read: 768 MiB leaves
+    room for it, and bounds the worst case at `verify_processes` x 768 MiB."""
     command_poll_s: float = Field(default=1.0, gt=0, le=60)
     """How often queued commands to devices are looked for and published."""
     crl_path: Path | None = None
@@ -152,6 +166,12 @@ class ServerSettings(TomlSettings):
         if value is not None and not _CLIENT_PREFIX.fullmatch(value):
             raise ValueError(f"must be 1-40 letters, digits, '.', '-' or '_' (got {value!r})")
         return value
+
+    @property
+    def verify_wall_s(self) -> float:
+        """How long one verification may take by the clock before its verifier process counts
+        as stuck (a fault of the server's, not the PDF's: `verify_cpu_s` judges the PDF)."""
+        return max(60.0, 10.0 * self.verify_cpu_s)
 
     def ingest_share_group(self) -> str:
         """The share name of the ingest subscription: `ingest_group`, or one derived from the
