@@ -23,8 +23,11 @@ The last line is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -34,6 +37,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from edge.signing.pades import DocumentSigner
 from harness.bombs import fields_bomb
 from harness.broker import Broker
 from harness.fleet import Appliance, Fleet, provision_fleet
@@ -42,11 +48,16 @@ from harness.results import ResultMaker
 from protocol import topics
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, ResultMessage, sha256_hex
+from provisioning.ca import read_certificate
+from server.config import ServerSettings
+from server.sandbox import SandboxLimits, VerifierPool
+from server.verify import Verifier
 from support.mqtt import Incoming, MqttClient, TlsIdentity
 
 log = logging.getLogger("bench.attack")
 
 TARGET_P95_S = 2.0
+LARGEST_PAGES = 40
 BOMB_EVERY_S = 1.0
 DRAIN_S = 30.0
 """How long a phase waits for the last answers after its last publish."""
@@ -215,10 +226,88 @@ def _phase(
     }
 
 
+def _large_result(fleet: Fleet, appliance: Appliance, pages: int) -> bytes:
+    """A signed result of `pages` pages of noise (JPEG barely compresses it): about 0.8 MB a
+    page, so 40 pages are the protocol's largest result (32 MiB)."""
+    rnd = random.Random(7)
+    images = [
+        Image.frombytes("RGB", (1100, 1100), rnd.randbytes(1100 * 1100 * 3)) for _ in range(pages)
+    ]
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=100.0, save_all=True, append_images=images[1:])
+    with fleet.token.open() as token:
+        signer = DocumentSigner(token, appliance.key_id, organisation=fleet.province.unit)
+        return signer.sign(out.getvalue())
+
+
+def verify_overhead(
+    fleet: Fleet, results: list[bytes], large: bytes, device_id: str
+) -> dict[str, Any]:
+    """What the verifier processes add per result: the same signed results verified in this
+    process and through a `VerifierPool` of the server's default limits (median of each), and
+    the largest result's CPU time in a verifier process (what `verify_cpu_s` is sized by)."""
+    verifier = Verifier([read_certificate(fleet.ca_file)], crl_path=fleet.crl_path)
+    defaults = ServerSettings.model_fields
+    limits = SandboxLimits(
+        processes=1,
+        cpu_s=defaults["verify_cpu_s"].default,
+        memory_bytes=defaults["verify_memory_mb"].default * MiB,
+    )
+
+    def timed(verify: Any, pdf: bytes) -> float:
+        started = time.perf_counter()
+        verdict = verify(pdf, device_id=device_id)
+        if not verdict.valid:
+            raise RuntimeError(f"a signed result was refused: {verdict.detail}")
+        return time.perf_counter() - started
+
+    for pdf in results[:3]:
+        timed(verifier.verify, pdf)  # warm
+    direct = [timed(verifier.verify, pdf) for pdf in results]
+    with VerifierPool(verifier.spec, limits) as pool:
+        timed(pool.verify, results[0])  # the process starts
+        sandboxed = [timed(pool.verify, pdf) for pdf in results]
+        large_direct = timed(verifier.verify, large)
+        large_sandboxed = timed(pool.verify, large)
+        child = pool.child_pids()[0]
+        vm_peak, rss_peak = _vm(child, "VmPeak"), _vm(child, "VmHWM")
+    return {
+        "results": len(results),
+        "in_process_ms": round(statistics.median(direct) * 1000, 1),
+        "verifier_process_ms": round(statistics.median(sandboxed) * 1000, 1),
+        "overhead_ms": round((statistics.median(sandboxed) - statistics.median(direct)) * 1000, 1),
+        "largest_result_mb": round(len(large) / MiB, 1),
+        "largest_in_process_s": round(large_direct, 3),
+        "largest_verifier_process_s": round(large_sandboxed, 3),
+        "verifier_vm_peak_mb": round(vm_peak / MiB, 1) if vm_peak else None,
+        "verifier_rss_peak_mb": round(rss_peak / MiB, 1) if rss_peak else None,
+    }
+
+
+def _vm(pid: int, key: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def _quantile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+def _pdfs(payloads: list[tuple[str, bytes]]) -> list[bytes]:
+    """The PDFs of encoded whole results."""
+    pdfs = []
+    for _rid, payload in payloads:
+        message = decode(payload)
+        assert isinstance(message, ResultMessage)
+        pdfs.append(message.pdf)
+    return pdfs
 
 
 def _now() -> str:
@@ -241,6 +330,9 @@ def run(seconds: float, honest_count: int, rate: float, workers: int) -> dict[st
                         appliance.device_id, made.pdf, made.fields, made.created_at
                     )
                     payloads[appliance.device_id].append((made.result_id, encode(message)))
+        large = _large_result(fleet, good[0], LARGEST_PAGES)
+        samples = _pdfs(payloads[good[0].device_id][:20])
+        overhead = verify_overhead(fleet, samples, large, good[0].device_id)
         bombs = [fields_bomb(60, seed=i) for i in range(int(seconds / BOMB_EVERY_S) + 2)]
         broker = stack.enter_context(Broker(fleet.broker_files))
         (server,) = server_nodes(fleet, broker.port, workers=workers, first_role="ingest")
@@ -268,6 +360,7 @@ def run(seconds: float, honest_count: int, rate: float, workers: int) -> dict[st
             "rate_per_appliance": rate,
             "ingest_workers": workers,
             "bomb_bytes": len(bombs[0]) if bombs else None,
+            "verification": overhead,
             "quiet": quiet,
             "attack": attack,
         }
@@ -302,6 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     out(
         f"server peak memory (process + verifiers): {quiet['server_peak_rss_mb']} MiB quiet, "
         f"{attack['server_peak_rss_mb']} MiB under attack"
+    )
+    v = figures["verification"]
+    out(
+        f"verification per result: {v['in_process_ms']} ms in process, "
+        f"{v['verifier_process_ms']} ms in a verifier process (overhead {v['overhead_ms']} ms); "
+        f"largest result ({v['largest_result_mb']} MB): {v['largest_verifier_process_s']} s; "
+        f"verifier peak {v['verifier_vm_peak_mb']} MiB address space, "
+        f"{v['verifier_rss_peak_mb']} MiB resident"
     )
     out(json.dumps(figures))
     return 0 if met else 1

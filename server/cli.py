@@ -274,7 +274,13 @@ def _make_verifier(settings: ServerSettings) -> VerifierPool:
     in verifier processes with CPU and memory limits (`server.sandbox`)."""
     from server.sandbox import pool_from_settings  # pyHanko: loaded only to ingest
 
-    return pool_from_settings(settings)
+    pool = pool_from_settings(settings)
+    try:
+        pool.start()
+    except ServerError:
+        pool.close()
+        raise
+    return pool
 
 
 def _certificate_sha256(path: Path) -> str:

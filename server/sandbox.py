@@ -138,6 +138,31 @@ class VerifierPool:
         finally:
             self._give_back(child, reuse)
 
+    def start(self) -> None:
+        """Start the verifier processes now, so that the first results do not wait for them
+        and a setting they cannot start with (`verify_memory_mb`) fails the server's start.
+
+        Raises:
+            VerificationError: a verifier process could not start; says what to check.
+        """
+        with self._cond:
+            missing = self.limits.processes - len(self._idle) - self._busy
+            self._busy += missing
+        started: list[_Child] = []
+        try:
+            for _ in range(missing):
+                started.append(self._start())
+        finally:
+            with self._cond:
+                self._busy -= missing
+                self._idle.extend(started)
+                self._cond.notify_all()
+
+    def child_pids(self) -> list[int]:
+        """The process ids of the idle verifier processes (for measurements)."""
+        with self._cond:
+            return [c.process.pid for c in self._idle if c.process.pid is not None]
+
     def close(self) -> None:
         """End every idle verifier process; busy ones end when their verification does."""
         with self._cond:
