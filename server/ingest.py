@@ -16,8 +16,9 @@ Rules of this module:
   staged chunks back one at a time. Verification runs outside the lock; the merge takes the lock
   again so that nothing is staged for a result once it is merged.
 - Before verifying, a worker takes the result (`server.repository.verifications`) and commits
-  that: a copy that arrives meanwhile is not verified again (its answer follows), and a copy
-  of a refused result gets the same refusal at once. The verifier (`server.sandbox` in the
+  that: a copy that arrives meanwhile is never verified again (it is answered with the
+  outcome if that comes within `COPY_WAIT_S`, else left to the first answer), and a copy of a
+  refused result gets the same refusal at once. The verifier (`server.sandbox` in the
   server) runs each PDF in a process with CPU and memory limits: a PDF beyond them is refused
   `too_complex`, and its REJECTED ack, like every answer, is followed by the PUBACK, so the
   broker's session forgets it.
@@ -44,6 +45,7 @@ import collections
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
@@ -92,6 +94,12 @@ PACKET_HEADROOM = 1024 * 1024
 VERIFY_ATTEMPTS = 3
 """A result taken for verification this many times without a verdict (its verifier or worker
 died each time) is refused (`too_complex`) rather than taken again."""
+COPY_WAIT_S = 1.0
+"""How long a copy of a result another worker is verifying waits for that verification's
+outcome, to be answered with it (DUPLICATE, or the same refusal): about what an ordinary result
+takes. A copy of one that takes longer (a result at the verifiers' limits) is left to the first
+answer: copies must not hold the workers."""
+COPY_POLL_S = 0.05
 CLAIM_MARGIN_S = 30.0
 """A verification claim is stale this long after a verification's own time limit
 (`ServerSettings.verify_wall_s`): the time to wait for a free verifier process."""
@@ -403,44 +411,54 @@ class IngestWorker(MqttConsumer):
 
     def _take(self, request: MergeRequest) -> bool:
         """Take the result for verification, committed before the slow step; False when it is
-        answered already (refused before: the same refusal goes out) or in another worker's
-        hands (its answer follows).
+        answered already: stored meanwhile (DUPLICATE), refused before (the same refusal), or
+        in another worker's hands: then its outcome is awaited for `COPY_WAIT_S` at most and
+        answered, else left to that worker's answer.
 
         Raises:
             IngestError: the repository failed (no answer: the device sends again).
         """
-        try:
-            with session_scope(self.engine) as session:
-                staging.lock(session, request.device_id, request.result_id)
-                found = verifications.claim(
-                    session,
-                    request.device_id,
-                    request.result_id,
-                    now=utc_now(),
-                    stale_after_s=self.settings.verify_wall_s + CLAIM_MARGIN_S,
-                    max_attempts=VERIFY_ATTEMPTS,
-                    holder=self.client_id,
-                )
-                session.commit()
-        except SQLAlchemyError as e:
-            raise IngestError(f"cannot take result {request.result_id}: {e}") from e
-        match found:
-            case verifications.Taken():
-                return True
-            case verifications.Refused(reason=reason, detail=detail):
-                self._apply(self.receiver.on_refused(request, reason, detail))
-            case verifications.InProgress(since=since):
-                log.info(
-                    "%s: result %s of device %s is being verified since %s; its answer follows",
-                    self.name,
-                    request.result_id,
-                    request.device_id,
-                    since.isoformat(timespec="seconds"),
-                )
-                self._count(IngestCounter.IGNORED)
-            case _:
-                assert_never(found)
-        return False
+        deadline = time.monotonic() + COPY_WAIT_S
+        while True:
+            try:
+                with session_scope(self.engine) as session:
+                    staging.lock(session, request.device_id, request.result_id)
+                    record_id = staging.record_id_of(session, request.result_id)
+                    found = None
+                    if record_id is None:
+                        found = verifications.claim(
+                            session,
+                            request.device_id,
+                            request.result_id,
+                            now=utc_now(),
+                            stale_after_s=self.settings.verify_wall_s + CLAIM_MARGIN_S,
+                            max_attempts=VERIFY_ATTEMPTS,
+                            holder=self.client_id,
+                        )
+                    session.commit()
+            except SQLAlchemyError as e:
+                raise IngestError(f"cannot take result {request.result_id}: {e}") from e
+            match found:
+                case None if record_id is not None:
+                    self._apply(self.receiver.on_merged(request, record_id, created=False))
+                case verifications.Taken():
+                    return True
+                case verifications.Refused(reason=reason, detail=detail):
+                    self._apply(self.receiver.on_refused(request, reason, detail))
+                case verifications.InProgress() if time.monotonic() < deadline:
+                    time.sleep(COPY_POLL_S)
+                    continue
+                case verifications.InProgress(since=since):
+                    log.info(
+                        "%s: result %s of device %s is being verified since %s; that "
+                        "verification answers it",
+                        self.name,
+                        request.result_id,
+                        request.device_id,
+                        since.isoformat(timespec="seconds"),
+                    )
+                    self._count(IngestCounter.IGNORED)
+            return False
 
     def _abandon_claims(self) -> None:
         """Before the broker hands back what this worker had in hand when it was stopped or
