@@ -15,8 +15,8 @@ the default verifier pool (`server.sandbox`). Two phases of `--seconds` each, on
 
 A result's latency is from its publish to its application ack (the appliances here are plain
 MQTT clients, so this is the outbox's enqueue-to-ack minus the agent's own queueing). Memory is
-the sum of the resident sets of the server process and its children (the verifier processes and
-their fork server), sampled every 0.2 s. The target (issue 14): honest p95 under 2 s under attack.
+the sum of the resident sets of the server process and its children (the verifier processes),
+sampled every 0.2 s. The target (issue 14): honest p95 under 2 s under attack.
 The last line is one JSON object with every figure.
 """
 

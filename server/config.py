@@ -111,11 +111,11 @@ class ServerSettings(TomlSettings):
     reason `too_complex`. A signed result of this project verifies in 10-20 ms and a 32 MiB one
     of 40 pages in well under a second: 4 s leaves room on a slower machine, and bounds what one
     hostile result costs."""
-    verify_memory_mb: int = Field(default=768, ge=256, le=65_536)
+    verify_memory_mb: int = Field(default=512, ge=128, le=65_536)
     """Address space (RLIMIT_AS) of a verifier process, in MiB; a verification that needs more
-    is rejected with reason `too_complex`. A verifier starts at about 130 MiB of address space,
-    and the largest result (32 MiB) is held up to three times while it is read: 768 MiB leaves
-    room for it, and bounds the worst case at `verify_processes` x 768 MiB."""
+    is rejected with reason `too_complex`. A verifier process starts at about 70 MiB, and the
+    largest result (32 MiB) is held about three times while it is received and read: 512 MiB
+    is twice what that needs, and bounds the worst case at `verify_processes` x 512 MiB."""
     command_poll_s: float = Field(default=1.0, gt=0, le=60)
     """How often queued commands to devices are looked for and published."""
     crl_path: Path | None = None

@@ -2,18 +2,18 @@
 small pool of long-lived verifier processes with CPU-time and memory limits.
 
 Rules of this module:
-- A verifier process is forked from a single-threaded fork server that has pyHanko loaded
-  (multiprocessing's "forkserver"), never from the server itself (whose threads would leave
-  their locks held in the child); it builds its `server.verify.Verifier` from a `VerifierSpec`,
-  sets RLIMIT_AS (its address space, for its whole life) and RLIMIT_CORE 0, then verifies one
-  PDF at a time. Before each PDF it moves its soft RLIMIT_CPU to the CPU time it has used plus
-  `cpu_s`, so each verification gets `cpu_s` (to the second above) and the kernel ends it with
-  SIGXCPU beyond.
+- A verifier process is a fresh interpreter (`python -c` importing this module, with the
+  server's import path), never a fork of the server (whose threads would leave their locks held
+  in the child, and whose memory it would share); it gets its `VerifierSpec` and limits over a
+  socket pair, builds its `server.verify.Verifier`, sets RLIMIT_AS (its address space, for its
+  whole life) and RLIMIT_CORE 0, then verifies one PDF at a time. Before each PDF it moves its
+  soft RLIMIT_CPU to the CPU time it has used plus `cpu_s`, so each verification gets `cpu_s`
+  (to the second above) and the kernel ends it with SIGXCPU beyond.
 - What a verification that hits a limit gets is a verdict, never an exception: `too_complex`
   (RLIMIT_CPU: the process died of SIGXCPU; RLIMIT_AS: pyHanko got a MemoryError, or the process
-  died of it). The same bytes would hit the same limit again, so the result is rejected. A
-  process that hit a limit is not reused: it exits (or is dead) and the next verification forks
-  a fresh one.
+  died of it; or pyHanko's own decoding limits). The same bytes would hit the same limit again,
+  so the result is rejected. A process that ran out of CPU or memory is not reused: it is dead,
+  or exits, and a fresh one is started (about half a second of CPU: the imports).
 - What is not the PDF's fault is a `VerificationError` (the ingest worker leaves the result
   unanswered and the device sends it again later): a verifier process that cannot start, one
   killed by someone else (SIGKILL: the OOM killer, an operator), and one still not done after
@@ -28,19 +28,21 @@ Rules of this module:
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
+import pickle
 import resource
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from protocol.reasons import RejectReason
 from server.errors import VerificationError
-from server.verify import Verdict, VerifierSpec, verifier_from_settings
+from server.verify import TOO_MUCH_MEMORY, Verdict, VerifierSpec, verifier_from_settings
 
 if TYPE_CHECKING:
     from server.config import ServerSettings
@@ -68,7 +70,7 @@ class SandboxLimits:
 
     processes: int = 2
     cpu_s: int = 4
-    memory_bytes: int = 768 * 1024 * 1024
+    memory_bytes: int = 512 * 1024 * 1024
     wall_s: float | None = None
 
     @property
@@ -78,19 +80,31 @@ class SandboxLimits:
 
 
 class _Child:
-    """One verifier process and the parent's end of its pipe."""
+    """One verifier process and the parent's end of its socket pair."""
 
-    def __init__(self, process: BaseProcess, conn: multiprocessing.connection.Connection) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], conn: Connection) -> None:
         self.process = process
         self.conn = conn
         self.jobs = 0
 
+    @property
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def exit_code(self, wait_s: float = 5.0) -> int | None:
+        """The process's exit code (negative: the signal that ended it), once it has ended."""
+        try:
+            return self.process.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            return None
+
     def end(self) -> None:
         """Kill the process (if alive) and reap it."""
         self.conn.close()
-        if self.process.is_alive():
+        if self.alive:
             self.process.kill()
-        self.process.join(5.0)
+        self.exit_code()
 
 
 class VerifierPool:
@@ -105,9 +119,6 @@ class VerifierPool:
     def __init__(self, spec: VerifierSpec, limits: SandboxLimits) -> None:
         self.spec = spec
         self.limits = limits
-        self._context = multiprocessing.get_context("forkserver")
-        # The fork server imports pyHanko once; each verifier process is a cheap fork of it.
-        self._context.set_forkserver_preload(["server.sandbox"])
         self._cond = threading.Condition()
         self._idle: list[_Child] = []
         self._busy = 0
@@ -132,8 +143,7 @@ class VerifierPool:
         child = self._take()
         reuse = False
         try:
-            verdict = self._run(child, pdf, device_id)
-            reuse = verdict.reason is not RejectReason.TOO_COMPLEX
+            verdict, reuse = self._run(child, pdf, device_id)
             return verdict
         finally:
             self._give_back(child, reuse)
@@ -150,8 +160,9 @@ class VerifierPool:
             self._busy += missing
         started: list[_Child] = []
         try:
-            for _ in range(missing):
-                started.append(self._start())
+            launched = [self._launch() for _ in range(missing)]  # they import side by side
+            for child in launched:
+                started.append(self._await_ready(child))
         finally:
             with self._cond:
                 self._busy -= missing
@@ -161,7 +172,7 @@ class VerifierPool:
     def child_pids(self) -> list[int]:
         """The process ids of the idle verifier processes (for measurements)."""
         with self._cond:
-            return [c.process.pid for c in self._idle if c.process.pid is not None]
+            return [c.process.pid for c in self._idle]
 
     def close(self) -> None:
         """End every idle verifier process; busy ones end when their verification does."""
@@ -190,7 +201,7 @@ class VerifierPool:
             if self._idle:
                 return self._idle.pop()
         try:
-            return self._start()
+            return self._await_ready(self._launch())
         except BaseException:
             with self._cond:
                 self._busy -= 1
@@ -199,7 +210,7 @@ class VerifierPool:
 
     def _give_back(self, child: _Child, reuse: bool) -> None:
         child.jobs += 1
-        keep = reuse and child.jobs < _JOBS_PER_PROCESS and child.process.is_alive()
+        keep = reuse and child.jobs < _JOBS_PER_PROCESS and child.alive
         with self._cond:
             self._busy -= 1
             keep = keep and not self._closed
@@ -209,30 +220,48 @@ class VerifierPool:
         if not keep:
             child.end()
 
-    def _start(self) -> _Child:
-        parent, remote = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_child_main,
-            args=(remote, self.spec, self.limits.memory_bytes, self.limits.cpu_s),
-            name="sohoa-verifier",
-            daemon=True,
-        )
-        process.start()
-        remote.close()
-        child = _Child(process, parent)
+    def _launch(self) -> _Child:
+        """Start a verifier process (a fresh interpreter) and send it its configuration."""
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        # The child imports what the server imported, from where the server did.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         try:
-            if not parent.poll(_START_TIMEOUT_S):
+            process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # a Ctrl-C on the server's terminal is the server's
+            )
+        except OSError as e:
+            ours.close()
+            raise VerificationError(f"cannot start a verifier process: {e}") from e
+        finally:
+            theirs.close()
+        child = _Child(process, Connection(ours.detach()))
+        child.conn.send((self.spec, self.limits.memory_bytes, self.limits.cpu_s))
+        return child
+
+    def _await_ready(self, child: _Child) -> _Child:
+        """`child` once it says it is ready.
+
+        Raises:
+            VerificationError: it did not start; says what to check.
+        """
+        try:
+            if not child.conn.poll(_START_TIMEOUT_S):
                 raise VerificationError(
                     f"a verifier process did not start within {_START_TIMEOUT_S:.0f} s: "
                     "the server is overloaded"
                 )
-            hello = parent.recv()
+            hello = child.conn.recv()
         except (EOFError, OSError) as e:
             child.end()
             raise VerificationError(
-                f"a verifier process ended as it started (exit code {process.exitcode}): "
+                f"a verifier process ended as it started (exit code {child.exit_code()}): "
                 f"check verify_memory_mb (now {self.limits.memory_bytes // 2**20} MiB) and "
-                "the server log"
+                "the server's log"
             ) from e
         except VerificationError:
             child.end()
@@ -243,7 +272,8 @@ class VerifierPool:
         self._bump("started")
         return child
 
-    def _run(self, child: _Child, pdf: bytes, device_id: str) -> Verdict:
+    def _run(self, child: _Child, pdf: bytes, device_id: str) -> tuple[Verdict, bool]:
+        """The verdict on `pdf` from `child`, and whether `child` may verify again."""
         wall_s = self.limits.wall_timeout_s
         self._bump("verified")
         try:
@@ -257,12 +287,13 @@ class VerifierPool:
                 )
             answer = child.conn.recv()
         except (EOFError, OSError):
-            return self._died(child, device_id)
-        if not isinstance(answer, Verdict):
-            raise VerificationError(f"a verifier process answered {type(answer).__name__}")
-        if answer.reason is RejectReason.TOO_COMPLEX:
+            return self._died(child, device_id), False
+        verdict, keep = answer
+        if not isinstance(verdict, Verdict):
+            raise VerificationError(f"a verifier process answered {type(verdict).__name__}")
+        if verdict.reason is RejectReason.TOO_COMPLEX:
             self._bump("limit_hits")
-        return answer
+        return verdict, bool(keep)
 
     def _bump(self, counter: str) -> None:
         with self._cond:
@@ -270,8 +301,7 @@ class VerifierPool:
 
     def _died(self, child: _Child, device_id: str) -> Verdict:
         """The verdict when a verifier process died on a PDF, or an error if not its fault."""
-        child.process.join(5.0)
-        code = child.process.exitcode
+        code = child.exit_code()
         if code == -signal.SIGXCPU:
             self._bump("limit_hits")
             log.warning(
@@ -283,7 +313,7 @@ class VerifierPool:
                 f"verifying the PDF needs more than the {self.limits.cpu_s} s of CPU time the "
                 "server allows for a result: capture and sign the document again"
             )
-        if code == -signal.SIGKILL or code is None:
+        if code in (-signal.SIGKILL, 0, None):
             raise VerificationError(
                 f"the verifier process was killed while verifying a result of device "
                 f"{device_id} (out of memory on the server?); the device sends it again"
@@ -323,24 +353,26 @@ def _too_complex(detail: str) -> Verdict:
     return Verdict(valid=False, reason=RejectReason.TOO_COMPLEX, detail=detail)
 
 
-def _child_main(
-    conn: multiprocessing.connection.Connection,
-    spec: VerifierSpec,
-    memory_bytes: int,
-    cpu_s: int,
-) -> None:
-    """A verifier process: limits, a verifier, then one PDF after another until the pipe
-    closes or a limit is hit."""
-    # Ctrl-C on the server's terminal reaches the whole process group: the server stops us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+_BOOT = "import sys; from server.sandbox import child_main; child_main(int(sys.argv[1]))"
+"""What a verifier process runs (`python -c`), with its socket's descriptor as argument."""
+
+
+def child_main(fd: int) -> None:
+    """A verifier process: its configuration, limits and verifier, then one PDF after another
+    until the socket closes or a limit is hit. Not for use outside `VerifierPool`."""
+    conn = Connection(fd)
     # No logging configuration reaches this process: Python's last-resort handler would print
     # pyHanko's warnings, one per bad form field (millions in a bomb), on the server's stderr.
     # The server logs every refusal itself.
     logging.disable(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        spec, memory_bytes, cpu_s = conn.recv()
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         verifier = spec.build()
+    except (EOFError, pickle.UnpicklingError):
+        return
     except (VerificationError, ValueError, OSError, MemoryError) as e:
         conn.send(f"{type(e).__name__}: {e}")
         return
@@ -352,7 +384,7 @@ def _child_main(
         except (EOFError, OSError):
             return
         except MemoryError:
-            conn.send(_too_complex("the PDF is larger than a verifier process may hold"))
+            conn.send((_too_complex("the PDF is larger than a verifier process may hold"), False))
             return
         used = os.times()
         soft = int(used.user + used.system) + 1 + cpu_s
@@ -361,6 +393,9 @@ def _child_main(
         resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
         verdict = verifier.verify(pdf, device_id=device_id)
         del pdf
-        conn.send(verdict)
-        if verdict.reason is RejectReason.TOO_COMPLEX:
-            return  # after a MemoryError the heap is no longer to be trusted: a fresh process
+        # After a MemoryError the heap is not to be trusted: this process ends, a fresh one
+        # takes its place.
+        keep = verdict.detail != TOO_MUCH_MEMORY
+        conn.send((verdict, keep))
+        if not keep:
+            return

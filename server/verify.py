@@ -85,6 +85,16 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 _PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
 _DOC_TIMESTAMP = "/DocTimeStamp"
 _MiB = 1024 * 1024
+TOO_MUCH_DATA = (
+    "the PDF decodes to more data than a result can hold (a compression or object stream "
+    "bomb?): capture and sign the document again"
+)
+"""The detail of a `too_complex` verdict on a PDF beyond `RESULT_DECODE_LIMITS`."""
+TOO_MUCH_MEMORY = (
+    "reading the PDF needs more memory than the server allows for a result: capture and sign "
+    "the document again"
+)
+"""The detail of a `too_complex` verdict on a PDF that ran the verifier out of memory."""
 
 RESULT_DECODE_LIMITS = DecodeLimits(
     per_stream=StreamDecodeLimits(max_ratio=1100, ratio_floor=_MiB, max_output_size=64 * _MiB),
@@ -403,19 +413,11 @@ class Verifier:
             return self._verify(pdf, device_id)
         except PdfDecodeLimitError:
             log.warning("a PDF from device %s is beyond the decoding limits", device_id)
-            return _reject(
-                RejectReason.TOO_COMPLEX,
-                "the PDF decodes to more data than a result can hold (a compression or object "
-                "stream bomb?): capture and sign the document again",
-            )
+            return _reject(RejectReason.TOO_COMPLEX, TOO_MUCH_DATA)
         except MemoryError:
             # In a verifier process under RLIMIT_AS (server.sandbox): the limit was reached.
             log.warning("a PDF from device %s needs more memory than allowed", device_id)
-            return _reject(
-                RejectReason.TOO_COMPLEX,
-                "reading the PDF needs more memory than the server allows for a result: "
-                "capture and sign the document again",
-            )
+            return _reject(RejectReason.TOO_COMPLEX, TOO_MUCH_MEMORY)
         except Exception as e:
             # Untrusted bytes can fail anywhere in a PDF parser, with any Python error.
             log.warning("signature check failed on malformed input: %s", type(e).__name__)

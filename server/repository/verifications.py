@@ -3,7 +3,8 @@
 A worker takes a result (`claim`) before it verifies it, the slow step, and commits that; so a
 copy of the result (the device's resend, the broker's redelivery after a worker lost its
 session) is answered at once instead of verified again: refused copies get the same refusal,
-copies of a result in verification get nothing (the first answer is on its way). A verification
+copies of a result in verification wait briefly for its outcome or are left to the first
+answer (`server.ingest`). A verification
 that never finished (its worker died) is taken again once it is stale, and refused after
 `max_attempts` takes: a PDF that takes verifiers down is not tried for ever.
 
