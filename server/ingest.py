@@ -354,16 +354,22 @@ class IngestWorker(MqttConsumer):
             IngestError: the signer's revocation cannot be checked now (our CRL), or the
                 repository failed: no answer, the device sends again.
         """
-        device_id = request.device_id
         if not self._take(request):
             return
         try:
+            self._verify_and_merge(request, pdf)
+        except BaseException:
+            self._release(request)  # a copy is verified afresh
+            raise
+
+    def _verify_and_merge(self, request: MergeRequest, pdf: bytes) -> None:
+        """`_merge` once the result is taken for verification."""
+        device_id = request.device_id
+        try:
             verdict = self.verifier.verify(pdf, device_id=device_id)
         except VerificationError as e:  # no verifier could run it (server.sandbox): ours
-            self._release(request)
             raise IngestError(f"cannot verify result {request.result_id}: {e}") from e
         if verdict.reason is RejectReason.REVOCATION_UNKNOWN:
-            self._release(request)
             raise IngestError(f"cannot check the signer's revocation: {verdict.detail}")
         with session_scope(self.engine) as session:
             device = devices.get_device(session, device_id)
@@ -398,7 +404,6 @@ class IngestWorker(MqttConsumer):
                     pdf_size=len(pdf),
                 )
         except SQLAlchemyError as e:
-            self._release(request)
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e
         self._release(request)  # its record answers the copies now
         if not outcome.created:
