@@ -23,13 +23,14 @@ from pyhanko.pdf_utils.decode_limits import DecodeLimits
 from sqlalchemy import Engine
 
 from harness.bombs import fields_bomb
-from protocol.messages import AckStatus
+from protocol.messages import AckStatus, sha256_hex
 from protocol.reasons import RejectReason
 from provisioning.broker import Mosquitto
 from server.config import ServerSettings
 from server.db import session_scope
 from server.ingest import IngestWorker
-from server.repository import devices
+from server.models import utc_now
+from server.repository import devices, staging, verifications
 from server.sandbox import SandboxLimits, VerifierPool
 from server.verify import RESULT_DECODE_LIMITS, Verifier
 from tests.fixtures.broker import MqttIdentity
@@ -184,3 +185,33 @@ def test_the_broker_forgets_a_refused_result(
     with workers(settings, db_engine, pool) as again:
         assert _no_ack(attacker, 3.0), "the broker delivered the refused result again"
         assert sum(w.stats().rejected for w in again) == 0
+
+
+def test_a_worker_back_from_a_kill_takes_what_it_was_verifying_at_once(
+    settings: ServerSettings,
+    db_engine: Engine,
+    pool: VerifierPool,
+    device: DevicePeer,
+    ingest_signer: IngestSigner,
+) -> None:
+    # Worker 0 was killed while it verified this result: its claim is still in the repository
+    # and the broker hands the result back when it returns. It must not wait for itself.
+    ingest_signer.register(db_engine)
+    pdf = ingest_signer.extra[4]
+    with session_scope(db_engine) as s:
+        staging.lock(s, device.device_id, sha256_hex(pdf))
+        verifications.claim(
+            s,
+            device.device_id,
+            sha256_hex(pdf),
+            now=utc_now(),
+            stale_after_s=600,
+            max_attempts=3,
+            holder=settings.ingest_client_id(0),
+        )
+        s.commit()
+    one = settings.model_copy(update={"ingest_workers": 1})
+    with workers(one, db_engine, pool):
+        device.send(whole(device.device_id, pdf))
+        ack = device.next_ack(timeout=ANSWERED_WITHIN_S)
+        assert ack.status is AckStatus.ACCEPTED, ack.detail
