@@ -10,6 +10,7 @@ wire became 60 MiB of references that took 81 s and 2.3 GB to parse.
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
 import zlib
@@ -28,17 +29,23 @@ def fields_bomb(decoded_mib: float = 60.0, *, seed: int = 14) -> bytes:
 
     Args:
         decoded_mib: the decoded size of the object stream.
-        seed: varies the bytes (each call with another seed is another result id).
+        seed: varies a comment in the header, so that each seed is another result id (the
+            object stream, slow to compress, is made once per size).
     """
+    header, objstm = _fields_objstm(decoded_mib)
+    return _pdf(objstm, first=len(header), nonce=seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _fields_objstm(decoded_mib: float) -> tuple[bytes, bytes]:
     count = int(decoded_mib * MiB) // len(_TOKEN)
-    noise = random.Random(seed).randbytes(count)  # noqa: S311 - test data, not a secret
+    noise = random.Random(14).randbytes(count)  # noqa: S311 - test data, not a secret
     refs = bytearray(_TOKEN * count)
     # Every token's first byte is its object number: 7 where the noise byte is rare, else 6.
     refs[0 :: len(_TOKEN)] = noise.translate(_DIGIT)
     body = b"<< /Fields [ " + bytes(refs) + b"] >>"
     header = b"3 0 "
-    objstm = zlib.compress(header + body, 9)
-    return _pdf(objstm, first=len(header))
+    return header, zlib.compress(header + body, 9)
 
 
 def compression_ratio(pdf: bytes) -> float:
@@ -49,8 +56,8 @@ def compression_ratio(pdf: bytes) -> float:
     return len(zlib.decompress(encoded)) / len(encoded)
 
 
-def _pdf(objstm: bytes, *, first: int) -> bytes:
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+def _pdf(objstm: bytes, *, first: int, nonce: int) -> bytes:
+    out = bytearray(b"%%PDF-1.7\n%%\xe2\xe3\xcf\xd3 %d\n" % nonce)
     offsets: dict[int, int] = {}
 
     def obj(number: int, content: bytes) -> None:
