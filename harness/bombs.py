@@ -48,6 +48,33 @@ def _fields_objstm(decoded_mib: float) -> tuple[bytes, bytes]:
     return header, zlib.compress(header + body, 9)
 
 
+def plain_fields_bomb(mib: float = 4.0, *, seed: int = 14) -> bytes:
+    """An unsigned PDF whose `/Fields` array of `mib` MiB of references is written out plainly
+    (no compression, no object stream): nothing for decoding limits to catch, only parsing to
+    pay for (about 1.3 s of CPU a MiB), so only the verifier's CPU and memory limits stop it.
+    4 MiB fits in one MQTT message of the broker's 5 MiB maximum.
+
+    Args:
+        mib: the size of the array.
+        seed: varies a comment in the header (a new result id).
+    """
+    count = int(mib * MiB) // len(_TOKEN)
+    out = bytearray(b"%%PDF-1.7\n%%\xe2\xe3\xcf\xd3 %d\n" % seed)
+    offsets = []
+    for number, content in (
+        (1, b"<< /Type /Catalog /Pages 2 0 R /AcroForm 3 0 R >>"),
+        (2, b"<< /Type /Pages /Kids [] /Count 0 >>"),
+        (3, b"<< /Fields [ " + _TOKEN * count + b"] >>"),
+    ):
+        offsets.append(len(out))
+        out.extend(b"%d 0 obj\n" % number + content + b"\nendobj\n")
+    xref_at = len(out)
+    out.extend(b"xref\n0 4\n0000000000 65535 f \n")
+    out.extend(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+    out.extend(b"trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref_at)
+    return bytes(out)
+
+
 def compression_ratio(pdf: bytes) -> float:
     """The decoded-to-encoded ratio of the (single) Flate stream of a `fields_bomb`."""
     start = pdf.index(b"stream\n") + len(b"stream\n")
