@@ -20,9 +20,12 @@ Rules of this module:
   `wall_s` while the kernel's CPU limit has not struck (a starved or stuck process, which is
   killed).
 - `verify` blocks the calling thread until a process is free: at most `processes`
-  verifications run at once, whatever the number of ingest workers.
-- Overhead per result, on top of pyHanko's 10-20 ms: sending the PDF over a pipe and the
-  verdict back (about 1 ms for a small result; see `bench/attack.py`).
+  verifications run at once, whatever the number of ingest workers. A device has at most one
+  verification running: its next result waits for it, or, once it has run `DEVICE_BUSY_S`, is
+  deferred (`VerificationError`: not answered, the device sends it again), so a device sending
+  PDFs that each take a verifier's whole CPU limit holds one verifier, never all.
+- Overhead per result, on top of pyHanko's 10-20 ms: sending the PDF over a socket and the
+  verdict back, about 2 ms for a 200-500 KB result (`python -m bench.attack`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
@@ -53,6 +57,10 @@ _READY = "ready"
 _JOBS_PER_PROCESS = 1000
 """A verifier process is replaced after this many PDFs (whatever pyHanko caches goes with it)."""
 _START_TIMEOUT_S = 60.0
+DEVICE_BUSY_S = 1.0
+"""A device's verification that has run this long in a process is not waited for by the
+device's next result (which is deferred): more than a result takes (20 ms; 0.4 s for the
+largest, 32 MiB), less than a PDF at the CPU limit."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,11 @@ class VerifierPool:
         """PDFs handed to a verifier process so far."""
         self.limit_hits = 0
         """Verifications ended by a limit so far."""
+        self.deferred = 0
+        """Verifications refused because the device had another one running (`_enter`)."""
+        self._devices: dict[str, float | None] = {}
+        """Devices with a verification under way: since when it runs in a process (None: it
+        waits for one)."""
 
     def verify(self, pdf: bytes, *, device_id: str) -> Verdict:
         """The verdict on `pdf`, sent by `device_id`, from a verifier process.
@@ -140,13 +153,19 @@ class VerifierPool:
             VerificationError: no verifier process could run it (not the PDF's fault): the
                 caller answers nothing, so the device sends it again later.
         """
-        child = self._take()
-        reuse = False
+        self._enter(device_id)
         try:
-            verdict, reuse = self._run(child, pdf, device_id)
-            return verdict
+            child = self._take()
+            with self._cond:
+                self._devices[device_id] = time.monotonic()  # its clock starts in a process
+            reuse = False
+            try:
+                verdict, reuse = self._run(child, pdf, device_id)
+                return verdict
+            finally:
+                self._give_back(child, reuse)
         finally:
-            self._give_back(child, reuse)
+            self._leave(device_id)
 
     def start(self) -> None:
         """Start the verifier processes now, so that the first results do not wait for them
@@ -189,6 +208,34 @@ class VerifierPool:
         self.close()
 
     # --- internals ---
+
+    def _enter(self, device_id: str) -> None:
+        """Wait until `device_id` has no verification in a verifier process (its results are
+        verified one at a time); but once that one has run for `DEVICE_BUSY_S`, longer than a
+        result ever needs, give up: a device whose PDF keeps a verifier busy does not get a
+        second one, so the others keep the rest (one hostile appliance holds one verifier and
+        one worker, not all).
+
+        Raises:
+            VerificationError: the device's other verification still runs (this result waits
+                for the device's next send; the ingest worker answers nothing).
+        """
+        with self._cond:
+            while device_id in self._devices:
+                since = self._devices[device_id]
+                if since is not None and time.monotonic() - since > DEVICE_BUSY_S:
+                    self._bump_locked("deferred")
+                    raise VerificationError(
+                        f"device {device_id} already has a verification running for more "
+                        f"than {DEVICE_BUSY_S} s: this result of it waits for its next send"
+                    )
+                self._cond.wait(0.05)
+            self._devices[device_id] = None
+
+    def _leave(self, device_id: str) -> None:
+        with self._cond:
+            self._devices.pop(device_id, None)
+            self._cond.notify_all()
 
     def _take(self) -> _Child:
         with self._cond:
@@ -297,7 +344,10 @@ class VerifierPool:
 
     def _bump(self, counter: str) -> None:
         with self._cond:
-            setattr(self, counter, getattr(self, counter) + 1)
+            self._bump_locked(counter)
+
+    def _bump_locked(self, counter: str) -> None:
+        setattr(self, counter, getattr(self, counter) + 1)
 
     def _died(self, child: _Child, device_id: str) -> Verdict:
         """The verdict when a verifier process died on a PDF, or an error if not its fault."""

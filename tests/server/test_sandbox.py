@@ -15,6 +15,7 @@ from pyhanko.pdf_utils.decode_limits import DecodeLimits
 
 from harness.bombs import MiB, compression_ratio, fields_bomb
 from protocol.reasons import RejectReason
+from server.errors import VerificationError
 from server.sandbox import SandboxLimits, VerifierPool
 from server.verify import Verifier
 from tests.server.conftest import IngestSigner
@@ -128,3 +129,35 @@ def test_verifications_run_side_by_side(
     attack.join()
     assert ok.valid, ok.detail
     assert took < 0.8, f"a real result waited {took:.2f} s behind the bomb"
+
+
+def test_a_device_busy_with_a_bomb_gets_no_second_verifier(
+    unlimited_pyhanko_pool: VerifierPool, bomb: bytes, ingest_signer: IngestSigner
+) -> None:
+    pool = unlimited_pyhanko_pool
+    pool.start()
+    attack = threading.Thread(target=pool.verify, args=(bomb,), kwargs={"device_id": "x-1"})
+    attack.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    with pytest.raises(VerificationError, match="already has a verification running"):
+        pool.verify(bomb, device_id="x-1")
+    assert time.monotonic() - started < 1.5
+    attack.join()
+    assert (pool.deferred, pool.limit_hits) == (1, 1)
+
+
+def test_results_of_one_device_at_once_are_verified_one_after_the_other(
+    pool: VerifierPool, ingest_signer: IngestSigner
+) -> None:
+    verdicts: list[bool] = []
+
+    def verify(pdf: bytes) -> None:
+        verdicts.append(pool.verify(pdf, device_id=ingest_signer.device_id).valid)
+
+    threads = [threading.Thread(target=verify, args=(pdf,)) for pdf in ingest_signer.extra[:4]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert verdicts == [True] * 4 and pool.deferred == 0
