@@ -77,7 +77,7 @@ class SandboxLimits:
     """
 
     processes: int = 2
-    cpu_s: int = 4
+    cpu_s: int = 2
     memory_bytes: int = 512 * 1024 * 1024
     wall_s: float | None = None
 
