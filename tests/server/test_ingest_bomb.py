@@ -42,7 +42,9 @@ pytestmark = pytest.mark.slow
 ATTACKER = "test-attacker-01"
 CPU_S = 1
 """The verifiers' CPU limit here (RLIMIT_CPU counts whole seconds: a bomb gets 1 to 2 s)."""
-REFUSED_WITHIN_S = CPU_S + 4.0
+REFUSED_WITHIN_S = 10.0
+"""1 to 2 s of CPU, by the clock up to a few times that on a loaded 2-core machine (other test
+runs): far under the 81 s the bomb takes without limits."""
 ANSWERED_WITHIN_S = 3.0
 
 
