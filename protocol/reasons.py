@@ -26,6 +26,10 @@ class RejectReason(Enum):
     FIELDS_MISMATCH = "fields_mismatch"
     """The header's fields are not those the signed PDF's XMP carries, or that XMP cannot be
     read (`protocol.signed_metadata`): only signed fields are stored."""
+    TOO_COMPLEX = "too_complex"
+    """The PDF needs more than a result can: more decoded data, CPU time or memory than the
+    server's verification allows (a decompression or object-stream bomb, thousands of form
+    fields). The same bytes would be refused again: capture and sign the document again."""
     REVOCATION_UNKNOWN = "revocation_unknown"
     """The server could not establish whether the signer is revoked (its CRL is missing or
     stale): a fault on the server's side, so a server leaves such a result unanswered and the

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
@@ -41,6 +41,9 @@ from server.watcher import DeviceWatcher, publish_command
 from support.files import PRIVATE_UMASK, private_dir
 from support.mqtt import TlsIdentity
 from support.process import shutdown_on_signals
+
+if TYPE_CHECKING:
+    from server.sandbox import VerifierPool
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,8 @@ def run(config: ConfigOption = None) -> None:
     _log_at_info()
     engine = _open_repository(settings)
     try:
-        with shutdown_on_signals():
-            workers = _start_workers(settings, engine, _make_verifier(settings))
+        with shutdown_on_signals(), _make_verifier(settings) as verifier:
+            workers = _start_workers(settings, engine, verifier)
             try:
                 _serve_api(settings, engine)
             finally:
@@ -97,8 +100,8 @@ def ingest(
     _log_at_info()
     engine = _open_repository(settings)
     try:
-        with shutdown_on_signals() as stop:
-            workers = _start_workers(settings, engine, _make_verifier(settings))
+        with shutdown_on_signals() as stop, _make_verifier(settings) as verifier:
+            workers = _start_workers(settings, engine, verifier)
             try:
                 while not stop.wait(0.5):
                     pass
@@ -275,12 +278,18 @@ def _open_repository(settings: ServerSettings) -> Engine:
     return engine
 
 
-def _make_verifier(settings: ServerSettings) -> ResultVerifier:
-    """The document verifier: the configured CA as the only trust root, the published CRLs."""
-    from server.verify import verifier_from_settings  # pyHanko: loaded only to ingest
+def _make_verifier(settings: ServerSettings) -> VerifierPool:
+    """The document verifier: the configured CA as the only trust root, the published CRLs;
+    in verifier processes with CPU and memory limits (`server.sandbox`)."""
+    from server.sandbox import pool_from_settings  # pyHanko: loaded only to ingest
 
-    verifier: ResultVerifier = verifier_from_settings(settings)
-    return verifier
+    pool = pool_from_settings(settings)
+    try:
+        pool.start()
+    except ServerError:
+        pool.close()
+        raise
+    return pool
 
 
 def _certificate_sha256(path: Path) -> str:

@@ -124,6 +124,21 @@ class ServerSettings(TomlSettings):
     """How far ahead of the server's clock a device may date its heartbeat; a later date counts
     as the time the heartbeat was received (a device whose clock runs ahead, or lies, cannot
     hide its next heartbeats)."""
+    verify_processes: int = Field(default=2, ge=1, le=64)
+    """Verifier processes (`server.sandbox`): untrusted PDFs are parsed and verified there, never
+    in the server's own process; a process that dies or hits a limit is replaced. One per core
+    (2 on the reference machine): more only queue for the same cores."""
+    verify_cpu_s: int = Field(default=2, ge=1, le=600)
+    """CPU seconds one verification may use (RLIMIT_CPU, whole seconds: a verification gets
+    this to one second more); beyond, the result is rejected with reason `too_complex`. A
+    signed result verifies in 10-20 ms and the largest (32 MiB) in under 0.4 s (measured by
+    `python -m bench.attack`): 2 s is five times that, and bounds what one hostile result
+    costs (a 4 MiB /Fields array written plainly needs about 5 s to parse)."""
+    verify_memory_mb: int = Field(default=512, ge=128, le=65_536)
+    """Address space (RLIMIT_AS) of a verifier process, in MiB; a verification that needs more
+    is rejected with reason `too_complex`. A verifier process starts at about 70 MiB, and the
+    largest result (32 MiB) is held about three times while it is received and read: 512 MiB
+    is twice what that needs, and bounds the worst case at `verify_processes` x 512 MiB."""
     command_poll_s: float = Field(default=1.0, gt=0, le=60)
     """How often queued commands to devices are looked for and published."""
     crl_path: Path | None = None
@@ -174,6 +189,12 @@ class ServerSettings(TomlSettings):
         if value is not None and not _CLIENT_PREFIX.fullmatch(value):
             raise ValueError(f"must be 1-40 letters, digits, '.', '-' or '_' (got {value!r})")
         return value
+
+    @property
+    def verify_wall_s(self) -> float:
+        """How long one verification may take by the clock before its verifier process counts
+        as stuck (a fault of the server's, not the PDF's: `verify_cpu_s` judges the PDF)."""
+        return max(60.0, 10.0 * self.verify_cpu_s)
 
     def ingest_share_group(self) -> str:
         """The share name of the ingest subscription: `ingest_group`, or one derived from the

@@ -12,6 +12,8 @@ Rules of this module:
 - A chunked result in transit is staged in the database (`Transfer`, `TransferChunk`), keyed by
   device and result, so that any ingest worker can finish a transfer another started; the rows
   go when the result is answered, or expire when the transfer is abandoned.
+- A result being verified, or refused by verification, is a `Verification` row (so that its
+  copies are answered at once); the rows expire with the staging.
 - A device's last heartbeat lives on its `Device` row (what an admin watching hundreds of
   appliances reads); commands to devices and their replies are `DeviceCommand` rows.
 """
@@ -130,6 +132,18 @@ _LINK_STATE = _string_enum(LinkState, "linkstate")
 _COMMAND_NAME = _string_enum(CommandName, "commandname")
 _COMMAND_STATE = _string_enum(CommandState, "commandstate")
 _REPLY_STATUS = _string_enum(ReplyStatus, "replystatus")
+
+
+class VerificationState(Enum):
+    """Where the verification of a result stands (`Verification`)."""
+
+    VERIFYING = "verifying"
+    """A worker took it; its answer follows."""
+    REJECTED = "rejected"
+    """Refused, with the reason every copy of it is answered with."""
+
+
+_VERIFICATION_STATE = _string_enum(VerificationState, "verificationstate")
 
 
 # --- devices -------------------------------------------------------------------------------------
@@ -307,6 +321,30 @@ class TransferChunk(SQLModel, table=True):
     """len(data), summed for a device's staging quota."""
     data: bytes = Field(sa_type=sa.LargeBinary)
     staged_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+# --- verifications (a result between its arrival and its record) -------------------------------
+
+
+class Verification(SQLModel, table=True):
+    """A result a worker is verifying, or has refused: written before the slow step, so that a
+    copy of it (a device's resend, the broker's redelivery) is answered at once, never verified
+    again. A verified result leaves no row: its `Record` answers its copies."""
+
+    device_id: str = Field(primary_key=True, max_length=64)
+    result_id: str = Field(primary_key=True, max_length=64)
+    state: VerificationState = Field(sa_type=_VERIFICATION_STATE)
+    holder: str | None = Field(default=None, max_length=64)
+    """The MQTT client id of the worker verifying it (its claims are abandoned when it starts
+    again: it was stopped or killed mid-verification)."""
+    attempts: int = 1
+    """How many times a worker took it (a verification that never finished is taken again)."""
+    started_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+    """When the last attempt began (or, refused, when it was refused)."""
+    reason: str | None = Field(default=None, max_length=32)
+    """The `RejectReason` value of a refusal."""
+    detail: str | None = Field(default=None, max_length=1024)
+    """The refusal's detail, as the device was told."""
 
 
 # --- records -------------------------------------------------------------------------------------

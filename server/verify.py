@@ -31,7 +31,11 @@ Bad input never raises: it yields `Verdict(valid=False, reason=…)` with a deta
 on and no personal data. Verification blocks (pyHanko runs its own event loop): call it from a
 worker thread. One verification runs at a time in a process (`PDF_LOCK`): pyHanko's ASN.1 layer
 is not thread-safe. An error raised while verifying is taken for the bytes' fault only if a
-second try raises it too: a valid result refused is a result lost.
+second try raises it too: a valid result refused is a result lost. The device's bytes are read
+under `RESULT_DECODE_LIMITS`, pyHanko's decoding limits tightened to what a result needs; a file
+beyond them is refused as `too_complex`. Those limits bound decompression, not parsing: the
+server runs `verify` in a verifier process with CPU and memory limits (`server.sandbox`), and
+`VerifierSpec` is what such a process builds its `Verifier` from.
 """
 
 from __future__ import annotations
@@ -52,6 +56,14 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.decode_limits import (
+    DEFAULT_PURPOSE_LIMITS,
+    DecodeLimits,
+    DecodePurpose,
+    DocumentDecodeBudget,
+    StreamDecodeLimits,
+)
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
@@ -78,6 +90,40 @@ skipped)."""
 CLOCK_SKEW = dt.timedelta(minutes=5)
 _PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
 _DOC_TIMESTAMP = "/DocTimeStamp"
+_MiB = 1024 * 1024
+TOO_MUCH_DATA = (
+    "the PDF decodes to more data than a result can hold (a compression or object stream "
+    "bomb?): capture and sign the document again"
+)
+"""The detail of a `too_complex` verdict on a PDF beyond `RESULT_DECODE_LIMITS`."""
+TOO_MUCH_MEMORY = (
+    "reading the PDF needs more memory than the server allows for a result: capture and sign "
+    "the document again"
+)
+"""The detail of a `too_complex` verdict on a PDF that ran the verifier out of memory."""
+
+RESULT_DECODE_LIMITS = DecodeLimits(
+    per_stream=StreamDecodeLimits(max_ratio=1100, ratio_floor=_MiB, max_output_size=64 * _MiB),
+    per_purpose={
+        **DEFAULT_PURPOSE_LIMITS,
+        DecodePurpose.OBJECT_STREAM: StreamDecodeLimits(
+            max_ratio=100, ratio_floor=256 * 1024, max_output_size=_MiB
+        ),
+        DecodePurpose.XREF_STREAM: StreamDecodeLimits(
+            max_ratio=100, ratio_floor=256 * 1024, max_output_size=_MiB
+        ),
+        DecodePurpose.XMP_METADATA: StreamDecodeLimits(
+            max_ratio=100, ratio_floor=256 * 1024, max_output_size=_MiB
+        ),
+    },
+    document_budget=DocumentDecodeBudget(base_allowance=4 * _MiB, max_ratio=2),
+)
+"""pyHanko's decoding limits for a device's bytes, tightened to what a result can need (a few
+pages, one signature field, an XMP packet of a few KB): signature validation decodes only the
+document's structure (object and cross-reference streams, the XMP), never page content, so an
+object or xref stream of more than 1 MiB, or more than 4 MiB (or twice the file) decoded in all,
+is a bomb, not a result. pyHanko's defaults (64 MiB per object stream, 256 MiB per document) let
+a 0.9 MB file expand to a 60 MiB /Fields array that took 81 s and 2.3 GB to parse."""
 
 PDF_LOCK = threading.Lock()
 """Held while pyHanko reads or validates a PDF in this process.
@@ -221,6 +267,40 @@ class CrlSource:
 # --- the verifier --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class VerifierSpec:
+    """A `Verifier`'s configuration as plain, picklable data: what a verifier process
+    (`server.sandbox`) receives to build its own.
+
+    Attributes:
+        trust_roots: PEM of each trust root.
+        crls: DER of each fixed CRL.
+        crl_path: the CRL file or folder, re-read when it changes.
+        tsa_roots: PEM of each TSA root.
+        decode_limits: pyHanko's decoding limits for the device's bytes.
+    """
+
+    trust_roots: tuple[bytes, ...]
+    crls: tuple[bytes, ...] = ()
+    crl_path: Path | None = None
+    tsa_roots: tuple[bytes, ...] = ()
+    decode_limits: DecodeLimits = RESULT_DECODE_LIMITS
+
+    def build(self) -> Verifier:
+        """The verifier this describes.
+
+        Raises:
+            VerificationError: as `Verifier`.
+        """
+        return Verifier(
+            [x509.load_pem_x509_certificate(pem) for pem in self.trust_roots],
+            [x509.load_der_x509_crl(der) for der in self.crls],
+            crl_path=self.crl_path,
+            tsa_roots=[x509.load_pem_x509_certificate(pem) for pem in self.tsa_roots],
+            decode_limits=self.decode_limits,
+        )
+
+
 class Verifier:
     """Verifies signed result PDFs against configured trust roots (and CRLs) only."""
 
@@ -231,6 +311,7 @@ class Verifier:
         *,
         crl_path: Path | None = None,
         tsa_roots: Sequence[x509.Certificate] = (),
+        decode_limits: DecodeLimits = RESULT_DECODE_LIMITS,
     ) -> None:
         """Configure the roots to trust and the CRLs to check.
 
@@ -241,6 +322,7 @@ class Verifier:
                 change); when given, a missing or stale CRL holds results back.
             tsa_roots: the roots trusted for document timestamps on the centre's long-term
                 copies (default: `trust_roots`).
+            decode_limits: pyHanko's decoding limits for the device's bytes.
 
         Raises:
             VerificationError: no trust root, or a root that is not a CA certificate.
@@ -267,6 +349,18 @@ class Verifier:
         self._tsa_roots = [_asn1_cert(r) for r in self.tsa_roots]
         for root in [*self._roots, *self._tsa_roots]:
             root.native  # noqa: B018 (parse it whole now: every thread shares these objects)
+        self.decode_limits = decode_limits
+
+    @property
+    def spec(self) -> VerifierSpec:
+        """What a verifier process needs to build the same verifier (picklable)."""
+        return VerifierSpec(
+            trust_roots=tuple(_pem(c) for c in self.trust_roots),
+            crls=tuple(c.public_bytes(serialization.Encoding.DER) for c in self._static_crls),
+            crl_path=self._crl_source.path if self._crl_source is not None else None,
+            tsa_roots=tuple(_pem(c) for c in self.tsa_roots),
+            decode_limits=self.decode_limits,
+        )
 
     @property
     def checks_revocation(self) -> bool:
@@ -343,6 +437,13 @@ class Verifier:
             try:
                 with PDF_LOCK:
                     return self._verify(pdf, device_id)
+            except PdfDecodeLimitError:
+                log.warning("a PDF from device %s is beyond the decoding limits", device_id)
+                return _reject(RejectReason.TOO_COMPLEX, TOO_MUCH_DATA)
+            except MemoryError:
+                # In a verifier process under RLIMIT_AS (server.sandbox): the limit was reached.
+                log.warning("a PDF from device %s needs more memory than allowed", device_id)
+                return _reject(RejectReason.TOO_COMPLEX, TOO_MUCH_MEMORY)
             except Exception as e:
                 # Untrusted bytes can fail anywhere in a PDF parser, with any Python error; but
                 # so can a fault of ours (a race, a transient failure). Only an error that comes
@@ -399,7 +500,7 @@ class Verifier:
         # ISO 32000 lets the header start anywhere in the first 1024 bytes.
         if b"%PDF-" not in pdf[:1024]:
             return _reject(RejectReason.SIGNATURE, "the file is not a PDF")
-        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False, decode_limits=self.decode_limits)
         signatures = reader.embedded_signatures
         if not signatures:
             return _reject(RejectReason.SIGNATURE, "the PDF is not signed: sign it on the device")
@@ -615,6 +716,10 @@ def _signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) ->
         return crl.is_signature_valid(key)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:

@@ -40,7 +40,7 @@ from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError, where_it_failed
 from server.models import DeviceCommand, utc_now
-from server.repository import commands, devices, staging
+from server.repository import commands, devices, staging, verifications
 from support.mqtt import Incoming
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,8 @@ class DeviceWatcher(MqttConsumer):
         try:
             with session_scope(self.engine) as session:
                 gone = staging.expire(session, cutoff)
+                verifications.expire(session, cutoff)  # refusals are kept as long
+                session.commit()
         except SQLAlchemyError as e:
             log.error("cannot expire staged transfers: %s", e)
             return 0

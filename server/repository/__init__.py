@@ -5,6 +5,7 @@ queries the tables (`server.models`).
     commands   commands queued for a device, claimed, published, answered
     records    verified results, merged once, and their long-term-validation copies
     staging    chunked results in transit: `protocol.receiver`'s store
+    verifications  results taken for verification or refused by it (answers to their copies)
     common     what they share: the page cap, committing a unit of work, NFC text
 
 Rules of this package:
