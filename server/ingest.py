@@ -454,6 +454,9 @@ class IngestWorker(MqttConsumer):
         signed = verdict.signed or SignedMetadata()
         mismatch = header_mismatch(request.fields, signed, metadata=request.metadata)
         if mismatch is not None:
+            # A refusal of the header, not of the bytes: not recorded for the copies, so the
+            # same signed PDF sent again with its signed fields is judged afresh.
+            self._release(request)
             refused = RejectReason.FIELDS_MISMATCH
             self._apply(self.receiver.on_refused(request, refused, mismatch))
             return

@@ -174,6 +174,20 @@ def test_a_header_changed_after_signing_is_rejected(
     assert _count(db_engine) == 0
 
 
+def test_a_refused_header_does_not_refuse_the_signed_pdf_with_its_own_fields(
+    worker: IngestWorker, device: DevicePeer, db_engine: Engine, signed: Signed
+) -> None:
+    """A fields mismatch refuses the header, not the bytes: the same signed PDF sent again with
+    the fields it carries is stored (the refusal is not kept for its copies)."""
+    device.send(_whole(signed.assembled, {**SIGNED_FIELDS, "cccd": FORGED["cccd"]}))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
+    device.send(_whole(signed.assembled, SIGNED_FIELDS))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.ACCEPTED, ack.detail
+    assert _count(db_engine) == 1
+
+
 def test_a_matching_header_is_stored_with_the_signed_values_and_served(
     worker: IngestWorker,
     device: DevicePeer,
