@@ -387,16 +387,26 @@ def _read_chunk(r: _Reader, body: bytes | None) -> ResultChunk:
 
 def _read_ack(r: _Reader, body: bytes | None) -> Ack:
     _no_body(body, r)
-    reason = r.opt_text("reason")
+    reason, detail = _ack_reason(r.opt_text("reason"), r.text("detail"))
     return Ack(
         result_id=r.text("result_id"),
         status=AckStatus(r.text("status")),
-        reason=RejectReason(reason) if reason is not None else None,
-        detail=r.text("detail"),
+        reason=reason,
+        detail=detail,
         record_id=r.opt_text("record_id"),
         missing=r.indexes("missing"),
         chunk_size=r.opt_integer("chunk_size"),
     )
+
+
+def _ack_reason(word: str | None, detail: str) -> tuple[RejectReason | None, str]:
+    """An ack's reason, tolerating one a newer server added: a refusal stays a refusal."""
+    if word is None:
+        return None, detail
+    try:
+        return RejectReason(word), detail
+    except ValueError:
+        return RejectReason.UNRECOGNIZED, f"{word}: {detail}"
 
 
 def _read_status(r: _Reader, body: bytes | None) -> Heartbeat:

@@ -41,5 +41,11 @@ class RejectReason(Enum):
     cannot make the server fail on it again at every resend; the detail names the kind of
     failure, for the province admin (the result stays on the appliance)."""
 
+    UNRECOGNIZED = "unrecognized"
+    """Never sent: what a receiver of an ack makes of a reason its version does not know (one a
+    newer server added). The result is refused all the same, so the appliance stops resending it
+    rather than drop the ack as undecodable and resend forever; the ack's detail keeps the
+    sender's own reason word."""
+
     def __str__(self) -> str:
         return self.value

@@ -81,6 +81,16 @@ def test_a_member_this_side_does_not_know_is_refused_by_name() -> None:
     assert "priority" in str(caught.value) and caught.value.reason is RejectReason.SCHEMA
 
 
+def test_a_refusal_for_a_reason_this_side_does_not_know_is_still_a_refusal() -> None:
+    """A newer server's new reason must not make an older appliance drop the ack as undecodable
+    and resend the refused result forever."""
+    obj = ack_obj() | {"status": "rejected", "reason": "quarantined", "detail": "Ask the admin."}
+    ack = decode(json.dumps(obj).encode())
+    assert isinstance(ack, Ack) and ack.status is AckStatus.REJECTED
+    assert ack.reason is RejectReason.UNRECOGNIZED
+    assert ack.detail == "quarantined: Ask the admin."
+
+
 def test_a_missing_member_is_named() -> None:
     obj = ack_obj()
     del obj["detail"]
