@@ -1,5 +1,6 @@
 """The `sohoa server` command group: `run` (API + ingest), `ingest` (workers only),
-`register-device` and `command` (send a command to a device).
+`register-device`, `command` (send a command to a device), `units import` and `procedures
+import` (the unit tree and the procedure catalogue from their data files).
 
 Every command reads its settings once (`--config TOML`, then `SOHOA_SERVER_*` variables) and
 migrates the repository before it uses it. Errors are `ServerError`s (a wrong option is Click's
@@ -9,6 +10,7 @@ the server cleanly: the API finishes its requests, each ingest worker the messag
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -29,6 +31,7 @@ from sqlalchemy import Engine
 from protocol import topics
 from protocol.commands import CommandName
 from server.api.main import create_app
+from server.catalogue_files import read_procedures, read_units
 from server.config import ServerSettings, load_server_settings
 from server.consumer import MqttConsumer
 from server.db import make_engine, migrate, session_scope
@@ -36,7 +39,7 @@ from server.errors import IngestError, RepositoryError, ServerError
 from server.ingest import IngestWorker, ResultVerifier
 from server.models import CommandState, DeviceCommand
 from server.mqtt import MqttLink
-from server.repository import commands, devices
+from server.repository import commands, devices, procedures, units
 from server.watcher import DeviceWatcher, publish_command
 from support.files import PRIVATE_UMASK, private_dir
 from support.mqtt import TlsIdentity
@@ -46,6 +49,9 @@ if TYPE_CHECKING:
     from server.sandbox import VerifierPool
 
 log = logging.getLogger(__name__)
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+"""The units in force are those of the day in Việt Nam."""
 
 MIN_SECRET_GROUP = 16
 """An ingest share name shorter than this is logged as guessable."""
@@ -115,7 +121,13 @@ def ingest(
 @app.command("register-device")
 def register_device(
     device_id: Annotated[str, typer.Option(help="The device's id (its certificates' CN).")],
-    unit: Annotated[str, typer.Option(help="The administrative unit it belongs to.")],
+    unit: Annotated[
+        str,
+        typer.Option(
+            help="The administrative unit it belongs to: its code (e.g. 22516, from `sohoa "
+            "server units import`) or its name (e.g. 'UBND xã Vạn Thắng').",
+        ),
+    ],
     signing_cert: Annotated[
         Path,
         typer.Option(help="The document-signing certificate registered for it (PEM)."),
@@ -128,13 +140,61 @@ def register_device(
     engine = _open_repository(settings)
     try:
         with session_scope(engine) as session:
-            device = devices.register_device(session, device_id, unit, fingerprint)
+            code, name = units.resolve_unit(session, unit, dt.datetime.now(VIETNAM).date())
+            device = devices.register_device(session, device_id, name, fingerprint, unit_code=code)
             typer.echo(
-                f"device {device.device_id} registered ({device.status.value}); "
+                f"device {device.device_id} registered ({device.status.value}) in "
+                f"{device.unit} ({device.unit_code or 'a unit not in the unit tree'}); "
                 f"signer certificate SHA-256 {device.signing_cert_sha256}"
             )
     finally:
         engine.dispose()
+
+
+units_app = typer.Typer(no_args_is_help=True, help="The administrative units (effective-dated).")
+procedures_app = typer.Typer(no_args_is_help=True, help="The procedure catalogue.")
+app.add_typer(units_app, name="units")
+app.add_typer(procedures_app, name="procedures")
+
+DataFileArgument = Annotated[
+    Path, typer.Argument(help="The data file (CSV, e.g. server/data/units_khanh_hoa.csv).")
+]
+
+
+@units_app.command("import")
+def import_units(file: DataFileArgument, config: ConfigOption = None) -> None:
+    """Import a units file: new versions are added, a version the file states otherwise is
+    superseded (kept), nothing is deleted; importing the same file again changes nothing."""
+    rows = read_units(file)  # a malformed row is refused before anything is written
+    settings = load_server_settings(config)
+    engine = _open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            done = units.import_units(session, rows)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{len(rows)} unit versions read from {file}: {done.added} added "
+        f"({done.superseded} superseding an earlier row), {done.unchanged} unchanged, "
+        f"{done.absent} in the repository but not in the file (kept)"
+    )
+
+
+@procedures_app.command("import")
+def import_procedures(file: DataFileArgument, config: ConfigOption = None) -> None:
+    """Import a procedures file (added, or updated to what the file says)."""
+    rows = read_procedures(file)
+    settings = load_server_settings(config)
+    engine = _open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            done = procedures.import_procedures(session, rows)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{len(rows)} procedures read from {file}: {done.added} added, {done.changed} "
+        f"changed, {done.unchanged} unchanged"
+    )
 
 
 class CommandChoice(StrEnum):

@@ -17,6 +17,11 @@ class RepositoryError(ServerError):
     """The repository database could not be opened, migrated or written."""
 
 
+class DataFileError(ServerError):
+    """A units or procedures data file is unreadable or has a malformed row (the message names
+    the line)."""
+
+
 class VerificationError(ServerError):
     """A result could not be verified at all (as opposed to a verdict that rejects it)."""
 

@@ -474,6 +474,7 @@ class IngestWorker(MqttConsumer):
                     pdf_size=len(pdf),
                     page_count=signed.pages,
                     document_id=signed.document_id,
+                    procedure=request.metadata.get("procedure"),
                 )
         except SQLAlchemyError as e:
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e

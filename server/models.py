@@ -16,6 +16,10 @@ Rules of this module:
   copies are answered at once); the rows expire with the staging.
 - A device's last heartbeat lives on its `Device` row (what an admin watching hundreds of
   appliances reads); commands to devices and their replies are `DeviceCommand` rows.
+- Administrative units are an effective-dated tree (`Unit`, `UnitVersion`): a version is never
+  rewritten, a corrected one is superseded by a new row (`server.repository.units`). Procedures
+  are a catalogue (`Procedure`). A record keeps its issuer's name as printed and gets a unit and
+  a procedure code beside it.
 """
 
 from __future__ import annotations
@@ -155,7 +159,9 @@ class DeviceBase(SQLModel):
     device_id: str = Field(primary_key=True, max_length=64)
     """The device's id: its certificates' commonName and its MQTT username."""
     unit: str = Field(max_length=255)
-    """The administrative unit the device belongs to."""
+    """The administrative unit the device belongs to, as a name (its certificates' OU)."""
+    unit_code: str | None = Field(default=None, max_length=16, foreign_key="unit.code", index=True)
+    """That unit's code in the unit tree (`Unit`), when it was registered with one."""
     signing_cert_sha256: str = Field(max_length=64)
     """SHA-256 (lower-case hex) of the DER document-signing certificate registered for it."""
 
@@ -399,6 +405,13 @@ class RecordBase(RecordFields):
     """Size of the long-term copy in bytes."""
     ltv_error: str | None = Field(default=None, max_length=500)
     """Why the last attempt to make the long-term copy failed (no personal data)."""
+    unit_code: str | None = Field(default=None, max_length=16, index=True)
+    """The unit whose result it is: its issuer when `co_quan_ban_hanh` names one unit of the tree
+    on its issue date, else its device's unit when it was received (`co_quan_ban_hanh` itself
+    is never rewritten)."""
+    procedure_code: str | None = Field(default=None, max_length=64, index=True)
+    """The procedure that produced it: as the appliance said at capture, else inferred from its
+    result type (`server.repository.procedures`)."""
 
 
 class Record(RecordBase, table=True):
@@ -422,3 +435,64 @@ class RecordsPublic(SQLModel):
 
     data: list[RecordPublic]
     count: int
+
+
+# --- administrative units and procedures --------------------------------------------------------
+
+
+class Unit(SQLModel, table=True):
+    """An administrative unit's code (mã đơn vị hành chính): what devices, records and versions
+    point at. A code can outlive a name, and the statistics office reuses codes for the unit
+    formed from a merge, so everything else about a unit lives on its versions."""
+
+    code: str = Field(primary_key=True, max_length=16)
+    created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class UnitVersion(SQLModel, table=True):
+    """What a unit was between two dates: its name, kind, parent and the units it went into.
+
+    Rows are never updated: importing a file that says otherwise about the same (code,
+    valid_from) adds a row and marks the old one superseded, so what the repository believed
+    at any time stays readable.
+    """
+
+    __tablename__ = "unit_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, foreign_key="unit.code", index=True)
+    name: str = Field(max_length=255)
+    """Its proper name without the kind ("Vạn Thắng")."""
+    kind: str = Field(max_length=16)
+    """tinh, huyen, thi_xa, thanh_pho, xa, phuong, thi_tran or dac_khu."""
+    parent_code: str | None = Field(default=None, max_length=16)
+    """The unit above it in this period (None for a province)."""
+    valid_from: dt.date | None = None
+    """First day of this version (None: before the data's horizon)."""
+    valid_to: dt.date | None = None
+    """Last day of this version (None: still in force)."""
+    successors: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    """Codes of the units it was merged into (wholly or in part) when this version ended."""
+    confirmed: bool = True
+    """False where the data file marks the row as unconfirmed."""
+    note: str | None = Field(default=None, max_length=1000)
+    recorded_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    superseded_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    """When a later import corrected this row (None: the current belief)."""
+
+
+class Procedure(SQLModel, table=True):
+    """An administrative procedure of the national catalogue (thủ tục hành chính)."""
+
+    code: str = Field(primary_key=True, max_length=64)
+    """Its code, e.g. 1.001193."""
+    name: str = Field(max_length=500)
+    level: str = Field(max_length=16)
+    """Where it is carried out: xa, huyen or tinh."""
+    field: str | None = Field(default=None, max_length=255)
+    """Its sector (lĩnh vực), e.g. Hộ tịch."""
+    result_types: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    """Result titles (`loai_van_ban`, as printed) from which a result's procedure is inferred."""
+    confirmed: bool = True
+    note: str | None = Field(default=None, max_length=1000)
+    updated_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)

@@ -22,7 +22,7 @@ from protocol.errors import TopicError
 from protocol.status import Heartbeat, LinkState
 from protocol.topics import validate_device_id
 from server.errors import RepositoryError
-from server.models import Device, DeviceStatus, DeviceSummary, Record, utc_now
+from server.models import Device, DeviceStatus, DeviceSummary, Record, Unit, utc_now
 from server.repository.common import MAX_PAGE, aware, commit, nfc
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,12 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def register_device(
-    session: Session, device_id: str, unit: str, signing_cert_sha256: str
+    session: Session,
+    device_id: str,
+    unit: str,
+    signing_cert_sha256: str,
+    *,
+    unit_code: str | None = None,
 ) -> Device:
     """Register a device and its document-signing certificate, or update a registered one.
 
@@ -40,6 +45,7 @@ def register_device(
         device_id: the device's id (its certificates' commonName).
         unit: the administrative unit it belongs to.
         signing_cert_sha256: SHA-256 of the signer's DER certificate, hex (colons allowed).
+        unit_code: that unit's code in the unit tree (`units.resolve_unit`), when known.
 
     Returns:
         The device row, committed.
@@ -64,11 +70,17 @@ def register_device(
         raise RepositoryError(
             f"device {device_id} was revoked: enroll the appliance under a new device id"
         )
+    if unit_code is not None and session.get(Unit, unit_code) is None:
+        raise RepositoryError(
+            f"device {device_id}: no unit {unit_code} is known; import the units first "
+            "(sohoa server units import FILE)"
+        )
     if device is None:
         device = Device(device_id=device_id, unit=nfc(unit), signing_cert_sha256=fingerprint)
     else:
         device.unit = nfc(unit)
         device.signing_cert_sha256 = fingerprint
+    device.unit_code = unit_code
     session.add(device)
     commit(session, f"register device {device_id}")
     session.refresh(device)

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from protocol.messages import FIELD_KEYS
 from server.errors import RepositoryError
 from server.models import LtvStatus, Record, utc_now
+from server.repository import procedures, units
 from server.repository.common import MAX_PAGE, nfc
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def merge_result(
     received_at: dt.datetime | None = None,
     page_count: int | None = None,
     document_id: str | None = None,
+    procedure: str | None = None,
 ) -> MergeOutcome:
     """Store a verified result once; a result already present is left as it is.
 
@@ -82,6 +84,9 @@ def merge_result(
         received_at: when the server received it (default: now, UTC).
         page_count: its number of pages, from its signed XMP.
         document_id: its identity, from its signed XMP.
+        procedure: the procedure code the appliance set at capture (its `procedure` metadata);
+            without it the procedure is inferred from the result type. The record's unit is
+            its issuer's when that names one unit, else its device's (`units.unit_for_result`).
 
     Returns:
         The record's id and whether this call created it.
@@ -96,17 +101,30 @@ def merge_result(
     known: dict[str, Any] = {
         k: nfc(v) if v is not None else None for k, v in fields.items() if k in FIELD_KEYS
     }
+    received = received_at or utc_now()
+    unit_code = units.unit_for_result(
+        session,
+        device_id=device_id,
+        issuer=known.get("co_quan_ban_hanh"),
+        issued=known.get("ngay_ban_hanh"),
+        received_at=received,
+    )
+    procedure_code = procedures.procedure_for_result(
+        session, explicit=procedure, result_type=known.get("loai_van_ban")
+    )
     record = Record(
         result_id=result_id,
         device_id=device_id,
         signer_common_name=verdict.signer_common_name,
         signature_valid=verdict.valid,
         signing_time=verdict.signing_time,
-        received_at=received_at or utc_now(),
+        received_at=received,
         pdf_path=pdf_path,
         pdf_size=pdf_size,
         page_count=page_count,
         document_id=document_id,
+        unit_code=unit_code,
+        procedure_code=procedure_code,
         **known,
     )
     session.add(record)
