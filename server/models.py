@@ -160,8 +160,9 @@ class DeviceBase(SQLModel):
     """The device's id: its certificates' commonName and its MQTT username."""
     unit: str = Field(max_length=255)
     """The administrative unit the device belongs to, as a name (its certificates' OU)."""
-    unit_code: str | None = Field(default=None, max_length=16, foreign_key="unit.code", index=True)
-    """That unit's code in the unit tree (`Unit`), when it was registered with one."""
+    unit_code: str | None = Field(default=None, max_length=16, index=True)
+    """That unit's code in the unit tree (`Unit`), when it was registered with one (checked on
+    registration; no foreign key, which SQLite could only add by copying a referenced table)."""
     signing_cert_sha256: str = Field(max_length=64)
     """SHA-256 (lower-case hex) of the DER document-signing certificate registered for it."""
 

@@ -67,7 +67,6 @@ def upgrade() -> None:
     with op.batch_alter_table("device") as batch:
         batch.add_column(sa.Column("unit_code", sa.String(length=16), nullable=True))
         batch.create_index("ix_device_unit_code", ["unit_code"])
-        batch.create_foreign_key("fk_device_unit_code", "unit", ["unit_code"], ["code"])
     with op.batch_alter_table("record") as batch:
         batch.add_column(sa.Column("unit_code", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("procedure_code", sa.String(length=64), nullable=True))
@@ -83,7 +82,6 @@ def downgrade() -> None:
         batch.drop_column("procedure_code")
         batch.drop_column("unit_code")
     with op.batch_alter_table("device") as batch:
-        batch.drop_constraint("fk_device_unit_code", type_="foreignkey")
         batch.drop_index("ix_device_unit_code")
         batch.drop_column("unit_code")
     op.drop_table("procedure")
