@@ -31,10 +31,11 @@ from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority
 from provisioning.softhsm import SoftHsmSetup
 from server.api.main import create_app
+from server.catalogue_files import KHANH_HOA_UNITS, PROCEDURES, read_procedures, read_units
 from server.config import ServerSettings
 from server.db import session_scope
 from server.ingest import IngestWorker
-from server.repository import devices, records
+from server.repository import devices, procedures, records, units
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import make_pdf, new_blank_token, provision_signing_identity
@@ -227,3 +228,24 @@ def test_a_signed_pdf_without_fields_sent_without_fields_is_stored_without_field
         assert record is not None
         assert all(getattr(record, key) is None for key in SIGNED_FIELDS)
         assert record.page_count is None and record.document_id is None
+
+
+def test_a_result_gets_its_unit_and_the_procedure_its_appliance_named(
+    worker: IngestWorker, device: DevicePeer, db_engine: Engine, signed: Signed
+) -> None:
+    """The appliance's `procedure` metadata wins over the inference from the result type; the
+    issuer printed on the result names its unit (on its issue date), and stays as printed."""
+    with session_scope(db_engine) as s:
+        units.import_units(s, read_units(KHANH_HOA_UNITS))
+        procedures.import_procedures(s, read_procedures(PROCEDURES))
+    message = ResultMessage.for_pdf(
+        INGEST_DEVICE, signed.assembled, SIGNED_FIELDS, CREATED, metadata={"procedure": "1.004884"}
+    )
+    device.send(encode(message))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.ACCEPTED, ack.detail
+    with session_scope(db_engine) as s:
+        record = records.get_record(s, str(ack.record_id))
+        assert record is not None
+        assert (record.procedure_code, record.unit_code) == ("1.004884", "22516")
+        assert record.co_quan_ban_hanh == SIGNED_FIELDS["co_quan_ban_hanh"]
