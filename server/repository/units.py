@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
@@ -337,11 +337,3 @@ def _version(row: UnitRow, now: dt.datetime) -> UnitVersion:
         note=row.note,
         recorded_at=now,
     )
-
-
-def codes_in(nodes: Iterable[TreeNode]) -> list[str]:
-    """Every code of a list of trees, depth first."""
-    out: list[str] = []
-    for node in nodes:
-        out += node.codes()
-    return out
