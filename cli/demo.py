@@ -3,8 +3,10 @@
 It provisions a CA, a SoftHSM token with the device's signing key and a device; starts its own
 Mosquitto (TLS, client-certificate identity, ACL) and its own server; renders a sample result page,
 OCRs it, assembles and signs the PDF on the token, queues it in the outbox, syncs it over MQTT,
-and reads back the record the server verified and stored. Everything it makes stays in the work
-folder (a temp folder unless `--workdir` is given) so other tools can check it.
+and reads back the record the server verified and stored, signed in as a province admin
+account it makes (`demo-admin`, with a random password known to the run only). Everything it
+makes stays in the work folder (a temp folder unless `--workdir` is given) so other tools can
+check it.
 
 A stage that fails raises one `DemoError` whose message is one line: the stage, the cause and
 where to look; the temp folder is then kept, for the look.
@@ -16,6 +18,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -47,7 +50,9 @@ from provisioning.errors import ProvisioningError
 from provisioning.province import ApplianceIdentity, provision_province, write_config
 from server.db import make_engine, migrate
 from server.errors import ServerError
+from server.models import Role
 from server.process import ServerProcess
+from server.repository.accounts import add_account
 from server.repository.devices import register_device
 from support.sockets import free_port
 
@@ -55,6 +60,8 @@ DEVICE_ID = "demo-appliance-01"
 UNIT = "UBND xã Vạn Thắng"
 LOCATION = "Vạn Ninh"
 TOKEN_LABEL = "sohoa-demo"  # noqa: S105 (a label, not a secret)
+DEMO_ACCOUNT = "demo-admin"
+"""The province admin account the demo makes to read its record back through the API."""
 SIGNING_KEY_ID = bytes.fromhex("01")
 
 log = logging.getLogger(__name__)
@@ -162,7 +169,8 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             device = province.enroll(token, DEVICE_ID, SIGNING_KEY_ID, workdir / "device")
             server_dir = province.server_dir
             database_url = f"sqlite:///{server_dir / 'repository.db'}"
-            register_appliance(database_url, device)
+            password = secrets.token_urlsafe(18)  # known to this run only
+            register_appliance(database_url, device, password)
 
         with stage("broker", look=workdir / "broker"):
             broker = services.enter_context(Mosquitto(province.broker_files))
@@ -220,12 +228,13 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             item = outbox.get(result_id)
             result.record_id = item.record_id
 
-        with stage("fetch", look=server_log):
+        with stage("fetch", look=server_log), httpx.Client(timeout=10.0) as api:
+            api.headers["Authorization"] = f"Bearer {_sign_in(api_url, password)}"
             result.record_url = f"{api_url}/api/records/{result.record_id}"
-            record = _get_json(result.record_url)
+            record = _get_json(api, result.record_url)
             result.signature_valid = bool(record["signature_valid"])
             result.signer = record.get("signer_common_name")
-            pdf = httpx.get(f"{result.record_url}/pdf", timeout=10.0)
+            pdf = api.get(f"{result.record_url}/pdf")
             pdf.raise_for_status()
             result.pdf_path = workdir / "result-signed.pdf"
             result.pdf_path.write_bytes(pdf.content)
@@ -236,20 +245,37 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
     return result
 
 
-def register_appliance(database_url: str, appliance: ApplianceIdentity) -> None:
-    """Migrate the server's repository and register the demo appliance with its signer."""
+def register_appliance(database_url: str, appliance: ApplianceIdentity, password: str) -> None:
+    """Migrate the server's repository, register the demo appliance with its signer, and add
+    the province admin account (`DEMO_ACCOUNT`, with `password`) the demo reads back with."""
     engine = make_engine(database_url)
     try:
         migrate(engine)
         with Session(engine) as session:
             register_device(session, appliance.device_id, UNIT, appliance.signing_cert_sha256)
             session.commit()
+            add_account(session, DEMO_ACCOUNT, Role.PROVINCE_ADMIN, password)
     finally:
         engine.dispose()
 
 
-def _get_json(url: str) -> dict[str, Any]:
-    response = httpx.get(url, timeout=10.0)
+def _sign_in(api_url: str, password: str) -> str:
+    """A bearer token of the demo's account (OAuth2 password flow)."""
+    response = httpx.post(
+        f"{api_url}/api/auth/token",
+        data={"username": DEMO_ACCOUNT, "password": password},
+        timeout=10.0,
+    )
+    if response.status_code != 200:
+        raise DemoError(
+            f"signing in as {DEMO_ACCOUNT} answered {response.status_code}: {response.text[:200]}"
+        )
+    token: str = response.json()["access_token"]
+    return token
+
+
+def _get_json(api: httpx.Client, url: str) -> dict[str, Any]:
+    response = api.get(url)
     if response.status_code != 200:
         raise DemoError(f"GET {url} answered {response.status_code}: {response.text[:200]}")
     data: dict[str, Any] = response.json()

@@ -28,6 +28,7 @@ from provisioning.errors import ProvisioningError
 from server.cli import app as server_app
 from server.errors import ConfigError as ServerConfigError
 from server.errors import ServerError
+from server.users_cli import app as users_app
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ app = typer.Typer(
 app.add_typer(edge_app, name="edge", help="The appliance: detect and process pages, sync.")
 # The sync benchmark drives edge and server together: a thin entry into the harness.
 server_app.command("bench-sync")(bench_sync)
+server_app.add_typer(users_app, name="user", help="Accounts of the API: add, list, disable.")
 app.add_typer(server_app, name="server", help="The provincial server: API and ingest.")
 app.add_typer(provision_app, name="provision", help="CA, devices, broker configuration.")
 app.command()(demo)

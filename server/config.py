@@ -158,6 +158,19 @@ class ServerSettings(TomlSettings):
     """How long one timestamp request may take."""
     ltv_retry_s: float = Field(default=300.0, ge=1)
     """How often records whose augmentation failed (TSA or CRL unavailable) are tried again."""
+    token_key_file: PrivateKeyFile = None
+    """The secret that signs the API's access tokens (HMAC-SHA256): a file of at least 32
+    random bytes, readable by the server's user only. Unset: `<data_dir>/token-key`, made
+    (0600, 32 random bytes) by the first `sohoa server run`. Give every API process of one
+    repository the same file; replacing it signs everyone out."""
+    token_ttl_s: int = Field(default=900, ge=60, le=86_400)
+    """How long an access token is good for, in seconds; then the client signs in again."""
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    """Wrong passwords for one account within `login_window_s` that lock it."""
+    login_window_s: int = Field(default=900, ge=1)
+    """The window, in seconds, in which `login_max_failures` failures lock an account."""
+    login_lockout_s: int = Field(default=900, ge=1)
+    """How long a locked account refuses every sign-in, the right password included."""
 
     @model_validator(mode="before")
     @classmethod
@@ -195,6 +208,11 @@ class ServerSettings(TomlSettings):
         """How long one verification may take by the clock before its verifier process counts
         as stuck (a fault of the server's, not the PDF's: `verify_cpu_s` judges the PDF)."""
         return max(60.0, 10.0 * self.verify_cpu_s)
+
+    @property
+    def token_key_path(self) -> Path:
+        """Where the token-signing secret is: `token_key_file`, or `<data_dir>/token-key`."""
+        return self.token_key_file or self.data_dir / "token-key"
 
     def ingest_share_group(self) -> str:
         """The share name of the ingest subscription: `ingest_group`, or one derived from the

@@ -1,6 +1,7 @@
 """Errors raised by the server: one hierarchy; each message says what happened and what to do.
 And `where_it_failed`, how an unforeseen error is logged without the data it may carry."""
 
+import datetime as dt
 import traceback
 from pathlib import Path
 
@@ -28,6 +29,25 @@ class VerificationError(ServerError):
 
 class IngestError(ServerError):
     """The ingest worker could not connect to the broker or process messages."""
+
+
+class AccountError(ServerError):
+    """An account cannot be added, found or changed as asked (a taken name, an unknown one)."""
+
+
+class CredentialError(ServerError):
+    """An access token or a password was refused; the message says why and what to do."""
+
+
+class AccountLockedError(CredentialError):
+    """Sign-in refused because the account is locked after repeated wrong passwords."""
+
+    def __init__(self, username: str, until: dt.datetime) -> None:
+        self.until = until
+        super().__init__(
+            f"too many wrong passwords for {username}: sign-in is locked until "
+            f"{until:%Y-%m-%d %H:%M} UTC; try again then, or ask a province admin"
+        )
 
 
 def where_it_failed(error: BaseException) -> str:

@@ -20,6 +20,8 @@ Rules of this module:
   rewritten, a corrected one is superseded by a new row (`server.repository.units`). Procedures
   are a catalogue (`Procedure`). A record keeps its issuer's name as printed and gets a unit and
   a procedure code beside it.
+- The people who use the API are `Account` rows: a role, a unit for unit officers, an argon2
+  hash of the password (never the password), and the state of the sign-in lock-out.
 """
 
 from __future__ import annotations
@@ -497,3 +499,63 @@ class Procedure(SQLModel, table=True):
     confirmed: bool = True
     note: str | None = Field(default=None, max_length=1000)
     updated_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+# --- accounts (the people who use the API) -------------------------------------------------------
+
+
+class Role(Enum):
+    """What an account may do through the API (`server.api.deps.require_role`)."""
+
+    PROVINCE_ADMIN = "province_admin"
+    """Everything: every unit's results, the devices and their commands."""
+    UNIT_OFFICER = "unit_officer"
+    """The results of its own unit only (those its unit's devices sent); no device routes."""
+    AUDITOR = "auditor"
+    """No personal data: the devices as a read-only list (and, later, the audit log)."""
+
+
+_ROLE = _string_enum(Role, "role")
+
+
+class AccountBase(SQLModel):
+    """Who an account is and what it may see."""
+
+    username: str = Field(primary_key=True, max_length=64)
+    role: Role = Field(sa_type=_ROLE)
+    unit: str | None = Field(default=None, max_length=255)
+    """The administrative unit of a unit officer (a device's `unit`); None for the others."""
+
+
+class Account(AccountBase, table=True):
+    """A person who signs in to the API."""
+
+    password_hash: str = Field(max_length=255)
+    """The password's argon2id hash in PHC form (`server.passwords`); never the password."""
+    created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    disabled_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When it was disabled; its tokens stop working at once (checked on every request)."""
+    failed_logins: int = 0
+    """Wrong passwords since `first_failed_at` (reset by a good sign-in or a new window)."""
+    first_failed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the current window of failures began."""
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Until when every sign-in is refused, after `login_max_failures` failures."""
+    last_login_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AccountPublic(AccountBase):
+    """An account as the API and `sohoa server user list` show it (no hash, no lock state)."""
+
+    created_at: dt.datetime
+    disabled_at: dt.datetime | None
+    last_login_at: dt.datetime | None
+
+
+class AccessToken(SQLModel):
+    """The answer to a sign-in (OAuth2 password flow, RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
+    expires_in: int
+    """Seconds the token is good for."""

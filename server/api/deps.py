@@ -1,19 +1,51 @@
-"""Dependencies of the route handlers, as `Annotated` aliases (`SessionDep`, `BlobsDep`, ...).
+"""Dependencies of the route handlers, as `Annotated` aliases (`SessionDep`, `BlobsDep`,
+`CurrentUser`, ...), and `require_role`, which each resource's router declares.
 
 Everything comes from `app.state`, which `create_app` fills: nothing here is created at import
 time, and a test's app gets its own engine and settings.
+
+Authentication: a request names its account with `Authorization: Bearer <token>` (a token from
+`POST /api/auth/token`). The token is checked (signature, algorithm, expiry), then the account
+is looked up (one primary-key read): a disabled account's tokens stop working at once, and
+its role and unit are the account's as they are now. No credential, or a bad one: 401 with
+`WWW-Authenticate: Bearer`; the wrong role: 403.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from server.blobs import BlobStore
+from server.errors import CredentialError
+from server.models import Role
+from server.repository import accounts
+from server.tokens import TokenSigner
+
+TOKEN_URL = "/api/auth/token"  # noqa: S105 (a path, not a secret)
+SIGN_IN_FIRST = (
+    f"not signed in: get a token from POST {TOKEN_URL} (form fields username, password) and "
+    "send it as 'Authorization: Bearer <access_token>'"
+)
+
+# auto_error=False: the 401 below says what to do, not just "Not authenticated".
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The account a request is made by, as it is now."""
+
+    username: str
+    role: Role
+    unit: str | None
+    """A unit officer's unit; None for the other roles."""
 
 
 def get_engine(request: Request) -> Engine:
@@ -34,6 +66,68 @@ def get_blobs(request: Request) -> BlobStore:
     return blobs
 
 
+def get_tokens(request: Request) -> TokenSigner:
+    """The signer of the app's access tokens."""
+    tokens: TokenSigner = request.app.state.tokens
+    return tokens
+
+
+def unauthorized(detail: str) -> HTTPException:
+    """A 401 that asks for a bearer token (RFC 6750 section 3)."""
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_current_user(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    token: Annotated[str | None, Depends(_bearer)],
+) -> Principal:
+    """The account the request's bearer token names, checked now.
+
+    Raises:
+        HTTPException: 401 without a token, with a bad or expired one, or for an account that
+            is gone or disabled.
+    """
+    if not token:
+        raise unauthorized(SIGN_IN_FIRST)
+    try:
+        claims = get_tokens(request).read(token)
+    except CredentialError as e:
+        raise unauthorized(str(e)) from e
+    account = accounts.get_account(session, claims.username)
+    if account is None:
+        raise unauthorized(f"account {claims.username} no longer exists: sign in again")
+    if account.disabled_at is not None:
+        raise unauthorized(f"account {account.username} is disabled: ask a province admin")
+    return Principal(account.username, account.role, account.unit)
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets only accounts with one of `roles` through (others: 403).
+
+    Use it on a router (`dependencies=[Depends(require_role(...))]`) so that none of its
+    routes can forget it, or as a handler's parameter to get the principal too.
+    """
+    allowed = ", ".join(r.value for r in roles)
+
+    def check_role(user: CurrentUser) -> Principal:
+        if user.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"account {user.username} ({user.role.value}) may not do this: it needs "
+                f"the role {allowed}; ask a province admin",
+            )
+        return user
+
+    return check_role
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
+TokensDep = Annotated[TokenSigner, Depends(get_tokens)]

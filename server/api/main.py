@@ -12,10 +12,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from server.api.routes import devices, health, records
+from server.api.routes import auth, devices, health, records
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
+from server.repository.accounts import LockoutPolicy
+from server.tokens import TokenSigner, load_token_key
 
 API_PREFIX = "/api"
 
@@ -24,11 +26,16 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     """Build the API.
 
     Args:
-        settings: the server's settings (database, data_dir).
+        settings: the server's settings (database, data_dir, token key and lifetime,
+            sign-in lock-out).
         engine: an engine the caller owns and disposes; if None, the app makes one from
             `settings.database_url` and disposes it at shutdown. The schema must already be
             migrated (`server.db.migrate`): the API never changes it.
+
+    Raises:
+        ConfigError: the token key cannot be read or made, or is open to other users.
     """
+    tokens = TokenSigner(load_token_key(settings.token_key_path), settings.token_ttl_s)
     owns_engine = engine is None
     app_engine = engine if engine is not None else make_engine(settings.database_url)
 
@@ -41,8 +48,15 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app = FastAPI(title="Sohoa repository", version="1", lifespan=lifespan)
     app.state.engine = app_engine
     app.state.blobs = BlobStore(settings.data_dir)
+    app.state.tokens = tokens
+    app.state.lockout = LockoutPolicy(
+        settings.login_max_failures, settings.login_window_s, settings.login_lockout_s
+    )
 
+    # Each resource's router declares the roles it admits (`deps.require_role`); only the
+    # sign-in route and /healthz answer without a token.
     api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth.router)
     api.include_router(records.router)
     api.include_router(devices.router)
     app.include_router(api)

@@ -11,19 +11,22 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from protocol.messages import FIELD_KEYS
 from server.errors import RepositoryError
-from server.models import LtvStatus, Record, utc_now
+from server.models import Device, LtvStatus, Record, utc_now
 from server.repository import procedures, units
 from server.repository.common import MAX_PAGE, nfc
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class SignatureVerdict(Protocol):
@@ -147,9 +150,15 @@ def merge_result(
     return MergeOutcome(record_id=record.id, created=True)
 
 
-def get_record(session: Session, record_id: str) -> Record | None:
-    """The record `record_id`, or None."""
-    return session.get(Record, record_id)
+def get_record(session: Session, record_id: str, *, unit: str | None = None) -> Record | None:
+    """The record `record_id`, or None.
+
+    Args:
+        unit: only if the device that sent it belongs to this unit (a unit officer's view).
+    """
+    if unit is None:
+        return session.get(Record, record_id)
+    return session.exec(_of_unit(select(Record), unit).where(Record.id == record_id)).first()
 
 
 def get_record_by_result(session: Session, result_id: str) -> Record | None:
@@ -157,16 +166,19 @@ def get_record_by_result(session: Session, result_id: str) -> Record | None:
     return session.exec(select(Record).where(Record.result_id == result_id)).first()
 
 
-def list_records(session: Session, limit: int = 50, offset: int = 0) -> Sequence[Record]:
+def list_records(
+    session: Session, limit: int = 50, offset: int = 0, *, unit: str | None = None
+) -> Sequence[Record]:
     """A page of records, newest first.
 
     Args:
         limit: at most this many (capped at `MAX_PAGE`).
         offset: how many to skip.
+        unit: only those sent by devices of this unit (a unit officer's view).
     """
     limit = max(0, min(limit, MAX_PAGE))
     statement = (
-        select(Record)
+        _of_unit(select(Record), unit)
         .order_by(col(Record.received_at).desc(), col(Record.id))
         .offset(max(0, offset))
         .limit(limit)
@@ -174,9 +186,18 @@ def list_records(session: Session, limit: int = 50, offset: int = 0) -> Sequence
     return session.exec(statement).all()
 
 
-def count_records(session: Session) -> int:
-    """How many records the repository holds."""
-    return session.exec(select(func.count()).select_from(Record)).one()
+def count_records(session: Session, *, unit: str | None = None) -> int:
+    """How many records the repository holds (sent by devices of `unit`, when given)."""
+    return session.exec(_of_unit(select(func.count()).select_from(Record), unit)).one()
+
+
+def _of_unit(statement: SelectOfScalar[T], unit: str | None) -> SelectOfScalar[T]:
+    """`statement` narrowed to records sent by devices of `unit` (unchanged for None)."""
+    if unit is None:
+        return statement
+    return statement.join(Device, col(Device.device_id) == col(Record.device_id)).where(
+        col(Device.unit) == nfc(unit)
+    )
 
 
 # --- long-term-validation copies ------------------------------------------------------------------

@@ -125,6 +125,23 @@ def test_repository_holds_the_record_once(demo_run: tuple[Path, dict[str, Any]])
     assert rows == [(result["record_id"], 1)]
 
 
+def test_demo_reads_its_record_through_an_account_it_made(
+    demo_run: tuple[Path, dict[str, Any]],
+) -> None:
+    """The API answers only with a token: the demo made a province admin account, signed in
+    with it and fetched the record (issue 15, item 1)."""
+    workdir, result = demo_run
+    with sqlite3.connect(workdir / "server/repository.db") as db:
+        rows = db.execute(
+            "SELECT username, role, password_hash, last_login_at FROM account"
+        ).fetchall()
+    assert len(rows) == 1
+    username, role, password_hash, last_login_at = rows[0]
+    assert (username, role) == ("demo-admin", "province_admin")
+    assert password_hash.startswith("$argon2id$") and last_login_at is not None
+    assert result["record_url"].endswith(f"/api/records/{result['record_id']}")
+
+
 def test_citizen_data_is_its_services_user_only(demo_run: tuple[Path, dict[str, Any]]) -> None:
     """After the real run: the server's data folder, repository, blobs and log, and the
     appliance's outbox and its PDFs, are readable by their owner only (issue 14, item 6)."""
@@ -135,7 +152,8 @@ def test_citizen_data_is_its_services_user_only(demo_run: tuple[Path, dict[str, 
     # count below is of the folders every run has.
     folders = [server, server / "blobs", *(p for p in (server / "blobs").rglob("*") if p.is_dir())]
     folders += [outbox, *(p for p in outbox.rglob("*") if p.is_dir())]
-    files = [server / "repository.db", server / "server.log", *(server / "blobs").rglob("*.pdf")]
+    files = [server / "repository.db", server / "server.log", server / "token-key"]
+    files += list((server / "blobs").rglob("*.pdf"))
     files += [outbox / "outbox.db", *outbox.rglob("*.pdf")]
     assert len(folders) >= 6 and len(files) >= 5
     modes = {str(p): stat.S_IMODE(p.stat().st_mode) for p in folders + files}

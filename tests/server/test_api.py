@@ -1,4 +1,5 @@
-"""The HTTP API over a real repository (SQLite and PostgreSQL), through FastAPI's TestClient."""
+"""The HTTP API over a real repository (SQLite and PostgreSQL), through FastAPI's TestClient,
+signed in as a province admin (who may read everything; `test_auth.py` tests the others)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from server.config import ServerSettings
 from server.db import make_engine, migrate, session_scope
 from server.models import LtvStatus
 from server.repository import devices, records
+from tests.server.signin import sign_in
 
 DEVICE = "commune-02.kiosk"
 
@@ -39,6 +41,7 @@ def settings(db_url: str, tmp_path: Path) -> ServerSettings:
 @pytest.fixture
 def client(settings: ServerSettings, db_engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app(settings, db_engine)) as c:
+        sign_in(c, db_engine)
         yield c
 
 
@@ -135,9 +138,12 @@ def test_app_makes_and_disposes_its_own_engine(tmp_path: Path) -> None:
     settings = ServerSettings(data_dir=tmp_path)
     engine = make_engine(settings.database_url)
     migrate(engine)
-    engine.dispose()
-    with TestClient(create_app(settings)) as c:
-        assert c.get("/api/records").json() == {"data": [], "count": 0}
+    try:
+        with TestClient(create_app(settings)) as c:
+            sign_in(c, engine)
+            assert c.get("/api/records").json() == {"data": [], "count": 0}
+    finally:
+        engine.dispose()
 
 
 def test_health_reports_an_unreachable_database(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import make_pdf, new_blank_token, provision_signing_identity
 from tests.server.conftest import INGEST_DEVICE
 from tests.server.peers import CREATED, DevicePeer, chunks, running, server_settings
+from tests.server.signin import sign_in
 
 CHUNK = 16 * 1024
 
@@ -211,6 +212,7 @@ def test_a_matching_header_is_stored_with_the_signed_values_and_served(
         assert (record.page_count, record.document_id) == (2, in_xmp.document_id)
     assert stored == dict(SIGNED_FIELDS)  # the XMP's values, not the header's forms
     with TestClient(create_app(settings, db_engine)) as client:
+        sign_in(client, db_engine)
         served = client.get(f"/api/records/{ack.record_id}").json()
     assert served["signature_valid"] is True
     assert {key: served[key] for key in SIGNED_FIELDS} == in_xmp.stored_fields()

@@ -32,6 +32,7 @@ from server.watcher import DeviceWatcher
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
 from tests.server.peers import DevicePeer, running, server_settings, wait_for
+from tests.server.signin import sign_in
 
 UNIT = "UBND phường Ninh Hiệp"
 NOW = dt.datetime(2025, 3, 1, 2, 30, tzinfo=dt.UTC)
@@ -74,6 +75,7 @@ def settings(
 @pytest.fixture
 def client(settings: ServerSettings, db_engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app(settings, db_engine)) as c:
+        sign_in(c, db_engine)  # a province admin: the only role that commands devices
         yield c
 
 

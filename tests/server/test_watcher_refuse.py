@@ -26,6 +26,7 @@ from server.repository import devices
 from server.watcher import DeviceWatcher
 from tests.fixtures.broker import MqttIdentity
 from tests.server.peers import DevicePeer, running, server_settings, wait_for
+from tests.server.signin import sign_in
 
 
 @pytest.fixture
@@ -107,6 +108,7 @@ def test_a_heartbeat_from_the_future_does_not_hide_the_next_one(
             running(DeviceWatcher(settings, db_engine)) as watcher,
             TestClient(create_app(settings, db_engine)) as client,
         ):
+            sign_in(client, db_engine)
             future = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
             peer.heartbeat(_heartbeat(device_id, future, queue_depth=0))
             wait_for(lambda: watcher.heartbeats == 1, "the heartbeat from 2030")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from protocol.status import LinkState
-from server.api.deps import SessionDep
+from server.api.deps import SessionDep, require_role
 from server.errors import RepositoryError
 from server.models import (
     Device,
@@ -25,12 +25,18 @@ from server.models import (
     DevicesPublic,
     DeviceStatus,
     DeviceSummary,
+    Role,
     utc_now,
 )
 from server.repository import commands, devices
 from server.repository.common import MAX_PAGE
 
-router = APIRouter(prefix="/devices", tags=["devices"])
+# Devices hold no personal data: an auditor may watch them; only a province admin commands.
+router = APIRouter(
+    prefix="/devices",
+    tags=["devices"],
+    dependencies=[Depends(require_role(Role.PROVINCE_ADMIN, Role.AUDITOR))],
+)
 
 DEFAULT_SILENT_AFTER_S = 900.0
 """A device said online but not heard from for 15 minutes (fifteen missed heartbeats at the
@@ -71,7 +77,11 @@ def read_device(session: SessionDep, device_id: str) -> DevicePublic:
     return _public(device, devices.last_result_at(session, device_id))
 
 
-@router.post("/{device_id}/commands", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{device_id}/commands",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(require_role(Role.PROVINCE_ADMIN))],
+)
 def issue_command(
     session: SessionDep, device_id: str, body: DeviceCommandCreate
 ) -> DeviceCommandPublic:

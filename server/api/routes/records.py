@@ -3,6 +3,10 @@
 `GET /api/records/{id}/pdf` returns the PDF exactly as the device sent it (its SHA-256 is the
 record's result_id); `?variant=ltv` returns the centre's long-term-validation copy instead (the
 same bytes plus a DSS and, with a TSA, a document timestamp), once it is made.
+
+Records carry personal data: a province admin sees every unit's, a unit officer only those
+its unit's devices sent (another unit's record is answered 403 exactly as one that does not
+exist, so an officer cannot learn which ids exist elsewhere); an auditor none.
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ import logging
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
-from server.api.deps import BlobsDep, SessionDep
+from server.api.deps import BlobsDep, CurrentUser, Principal, SessionDep, require_role
 from server.errors import RepositoryError
-from server.models import Record, RecordPublic, RecordsPublic
+from server.models import Record, RecordPublic, RecordsPublic, Role
 from server.repository import records
 from server.repository.common import MAX_PAGE
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/records", tags=["records"])
+router = APIRouter(
+    prefix="/records",
+    tags=["records"],
+    dependencies=[Depends(require_role(Role.PROVINCE_ADMIN, Role.UNIT_OFFICER))],
+)
 
 
 class PdfVariant(Enum):
@@ -37,21 +45,24 @@ class PdfVariant(Enum):
 @router.get("")
 def list_records(
     session: SessionDep,
+    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RecordsPublic:
-    """A page of records, newest first, and how many there are in all."""
-    page = records.list_records(session, limit=limit, offset=offset)
+    """A page of records, newest first, and how many there are in all (a unit officer's:
+    its unit's)."""
+    unit = _unit_of(user)
+    page = records.list_records(session, limit=limit, offset=offset, unit=unit)
     return RecordsPublic(
         data=[RecordPublic.model_validate(r) for r in page],
-        count=records.count_records(session),
+        count=records.count_records(session, unit=unit),
     )
 
 
 @router.get("/{record_id}")
-def read_record(session: SessionDep, record_id: str) -> RecordPublic:
+def read_record(session: SessionDep, user: CurrentUser, record_id: str) -> RecordPublic:
     """One record: its fields, origin and signature verdict."""
-    return RecordPublic.model_validate(_record_or_404(session, record_id))
+    return RecordPublic.model_validate(_record_or_404(session, user, record_id))
 
 
 @router.get(
@@ -61,13 +72,14 @@ def read_record(session: SessionDep, record_id: str) -> RecordPublic:
 )
 def read_record_pdf(
     session: SessionDep,
+    user: CurrentUser,
     blobs: BlobsDep,
     record_id: str,
     variant: Annotated[PdfVariant, Query()] = PdfVariant.ORIGINAL,
 ) -> FileResponse:
     """The signed PDF exactly as the device sent it (its SHA-256 is the record's result_id), or
     with `variant=ltv` the centre's long-term-validation copy (404 until it is made)."""
-    record = _record_or_404(session, record_id)
+    record = _record_or_404(session, user, record_id)
     stored = record.pdf_path
     filename = f"{record.result_id}.pdf"
     if variant is PdfVariant.LTV:
@@ -93,8 +105,27 @@ def read_record_pdf(
     return FileResponse(path, media_type="application/pdf", filename=filename)
 
 
-def _record_or_404(session: SessionDep, record_id: str) -> Record:
-    record = records.get_record(session, record_id)
+def _unit_of(user: Principal) -> str | None:
+    """The unit whose records `user` may see; None for all of them."""
+    if user.role is Role.PROVINCE_ADMIN:
+        return None
+    if user.unit is None:  # a unit officer without a unit sees nothing, never everything
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"account {user.username} has no unit: ask a province admin to set one",
+        )
+    return user.unit
+
+
+def _record_or_404(session: SessionDep, user: Principal, record_id: str) -> Record:
+    unit = _unit_of(user)
+    record = records.get_record(session, record_id, unit=unit)
+    if record is None and unit is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"record {record_id} is not among the results of your unit ({unit}): "
+            "ask a province admin if you need it",
+        )
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no record {record_id}")
     return record

@@ -1,0 +1,116 @@
+"""`sohoa server user add|list|disable`: the accounts of the API, managed on the server's
+machine (whoever can read its settings and database).
+
+The password of `add` comes from `SOHOA_PASSWORD` or a hidden prompt, asked twice; never from
+an option, which other users could read in the process list. Errors are `ServerError`s
+(`AccountError` for a taken name or a weak password); `cli.main` maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from server.cli import ConfigOption, _open_repository
+from server.config import load_server_settings
+from server.db import session_scope
+from server.errors import AccountError
+from server.models import Role, utc_now
+from server.passwords import password_problem
+from server.repository import accounts
+
+PASSWORD_VARIABLE = "SOHOA_PASSWORD"  # noqa: S105 (the variable's name, not a password)
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class RoleChoice(StrEnum):
+    """The roles as the command line spells them."""
+
+    province_admin = "province_admin"
+    unit_officer = "unit_officer"
+    auditor = "auditor"
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="The account's username (lower case).")],
+    role: Annotated[RoleChoice, typer.Option(help="What it may do.")],
+    unit: Annotated[
+        str | None,
+        typer.Option(help="A unit officer's unit: the unit of the devices whose results it sees."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add an account; its password comes from SOHOA_PASSWORD or a hidden prompt."""
+    settings = load_server_settings(config)
+    password = _new_password()
+    engine = _open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            account = accounts.add_account(session, name, Role(role.value), password, unit)
+        where = f" of unit {account.unit}" if account.unit else ""
+        typer.echo(f"account {account.username} added: {account.role.value}{where}")
+    finally:
+        engine.dispose()
+
+
+@app.command("list")
+def list_(config: ConfigOption = None) -> None:
+    """List the accounts: name, role, unit, state, last sign-in."""
+    settings = load_server_settings(config)
+    engine = _open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            rows = accounts.list_accounts(session)
+        for a in rows:
+            state = "disabled" if a.disabled_at else "active"
+            last = f"{a.last_login_at:%Y-%m-%d %H:%M} UTC" if a.last_login_at else "never"
+            typer.echo(
+                f"{a.username}\t{a.role.value}\t{a.unit or '-'}\t{state}\tlast sign-in {last}"
+            )
+        if not rows:
+            typer.echo("no accounts: add one with sohoa server user add NAME --role ROLE")
+    finally:
+        engine.dispose()
+
+
+@app.command("disable")
+def disable(
+    name: Annotated[str, typer.Argument(help="The account's username.")],
+    config: ConfigOption = None,
+) -> None:
+    """Disable an account: it cannot sign in, and its tokens stop working at once."""
+    settings = load_server_settings(config)
+    engine = _open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            account = accounts.disable_account(session, name, utc_now())
+        typer.echo(f"account {account.username} disabled")
+    finally:
+        engine.dispose()
+
+
+def _new_password() -> str:
+    """The new account's password: `SOHOA_PASSWORD`, or typed twice at a hidden prompt.
+
+    Raises:
+        AccountError: none is given (no variable, no terminal to ask on), or it is too
+            short or too long.
+    """
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password is None and not sys.stdin.isatty():
+        raise AccountError(
+            f"account not added: no password; set {PASSWORD_VARIABLE} or run in a terminal "
+            "to be asked for one"
+        )
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem is not None:
+        raise AccountError(f"account not added: {problem}")
+    return password
