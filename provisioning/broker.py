@@ -12,12 +12,13 @@ Rules of the generated configuration (Mosquitto 2.0):
     every client id by the username (`use_username_as_clientid`): a device's client id IS its
     certificate's commonName, its device id, which is the id honest appliances already use.
     Client ids are global in Mosquitto, across listeners, and a CONNECT with an id in use takes
-    that id's connection and session over (the old client is disconnected, reason 0x8E; with
-    clean start its session is dropped, without it the newcomer inherits its subscriptions and
-    queued messages, which the ACL then discards as not its own). Without the rewrite, one
-    device's valid certificate with client id `sohoa-ingest-<host>-0` knocked an ingest worker
-    off again at every reconnection, and with another device's id it took that device's
-    session and lost its queued acks (`tests/provisioning/test_broker_client_ids.py`).
+    that id's connection and session over: the old client is disconnected (reason 0x8E), and
+    the newcomer's clean start drops the session, with what was queued in it, or its resumption
+    inherits it. Measured without the rewrite (`tests/server/test_client_ids.py`): one device's
+    valid certificate with the client id of a running ingest worker or of the device watcher
+    disconnected each (they reconnect, and are knocked off again at the next try); with another
+    device's id and no clean start it was handed that device's session, and the ack queued in
+    it never reached the device.
   - The server's listener (`server_port`) trusts only the server-clients CA, a CA of its own
     that issues the server's MQTT identity and nothing else, so a device's certificate fails
     its TLS handshake there. Its clients choose their own ids (a server process holds several:

@@ -22,6 +22,7 @@ from protocol.messages import Ack, sha256_hex
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority
 from server.config import ServerSettings
+from server.errors import IngestError
 from server.ingest import IngestWorker
 from server.verify import Verifier
 from server.watcher import DeviceWatcher
@@ -148,3 +149,14 @@ def _next_ack(client: Client) -> Ack:
             answer = decode(message.payload)
             if isinstance(answer, Ack) and answer.final:
                 return answer
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_server_pointed_at_the_devices_port_is_told_to_use_the_server_listener(
+    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, db_engine: Engine, tmp_path: Path
+) -> None:
+    settings = server_settings(
+        broker, mqtt_identity, db_url, tmp_path / "data", broker_port=broker.port
+    )
+    with pytest.raises(IngestError, match="broker_port is the broker's server listener"):
+        DeviceWatcher(settings, db_engine).start(timeout=TIMEOUT_S)
