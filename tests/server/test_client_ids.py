@@ -10,7 +10,6 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,7 +43,13 @@ class Client:
     """A support.mqtt client that records every message and every lost link."""
 
     def __init__(
-        self, broker: Mosquitto, identity: tuple[Path, Path], client_id: str, *, port: int
+        self,
+        broker: Mosquitto,
+        identity: tuple[Path, Path],
+        client_id: str,
+        *,
+        port: int,
+        clean_start: bool = False,
     ) -> None:
         self.messages: queue.Queue[Incoming] = queue.Queue()
         self.lost: list[LinkLost] = []
@@ -56,7 +61,7 @@ class Client:
             client_id=client_id,
             on_message=self.messages.put,
             on_link_lost=self._on_lost,
-            clean_start=False,
+            clean_start=clean_start,
             session_expiry_s=600,
         )
 
@@ -66,11 +71,13 @@ class Client:
 
 
 @pytest.fixture
-def names() -> Iterator[tuple[str, str]]:
+def names() -> tuple[str, str]:
+    """A victim device and an intruder device of this test only (the broker is shared)."""
     tag = uuid.uuid4().hex[:8]
-    yield f"test-victim-{tag}", f"test-intruder-{tag}"
+    return f"test-victim-{tag}", f"test-intruder-{tag}"
 
 
+# The repository plays no part in who holds which session: SQLite only.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_device_certificate_takes_over_no_server_client_and_no_other_device(
     broker: Mosquitto,
@@ -97,7 +104,7 @@ def test_a_device_certificate_takes_over_no_server_client_and_no_other_device(
         # The intruder, with its own valid transport certificate, names each victim's client
         # id in turn, with a clean start (which would drop the victim's session).
         for stolen in (worker.client_id, watcher.client_id, victim_id):
-            attempt = Client(broker, intruder, stolen, port=broker.port)
+            attempt = Client(broker, intruder, stolen, port=broker.port, clean_start=True)
             attempt.mqtt.connect(TIMEOUT_S)  # accepted: under its own name
             attempt.mqtt.disconnect(end_session=True)
         # On the server's listener, where client ids are free, its certificate gets nowhere.
