@@ -83,7 +83,7 @@ class Peer:
             host=host,
             port=port,
             identity=TlsIdentity(fleet.ca_file, appliance.cert_file, appliance.key_file),
-            client_id=f"{appliance.device_id}-bench",
+            client_id=appliance.device_id,  # the broker makes any other its device id anyway
             on_message=self._on_message,
         )
         self._client.connect()
@@ -343,7 +343,7 @@ def run(
         make_bomb = fields_bomb if bomb == "objstm" else plain_fields_bomb
         bombs = [make_bomb(seed=i) for i in range(int(seconds / BOMB_EVERY_S) + 2)]
         broker = stack.enter_context(Broker(fleet.broker_files))
-        (server,) = server_nodes(fleet, broker.port, workers=workers, first_role="ingest")
+        (server,) = server_nodes(fleet, broker.server_port, workers=workers, first_role="ingest")
         stack.enter_context(server)
         assert server.pid is not None
         memory = Memory(server.pid)

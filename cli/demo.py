@@ -185,7 +185,7 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
                     database_url=database_url,
                     data_dir=server_dir,
                     broker_host=broker.host,
-                    broker_port=broker.port,
+                    broker_port=broker.server_port,
                     api_port=api_port,
                 ),
             )

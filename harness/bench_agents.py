@@ -199,7 +199,7 @@ class _Worker:
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{appliance.device_id}-raw",
+            client_id=appliance.device_id,  # the broker makes any other its device id anyway
             protocol=paho.MQTTv5,
         )
         context = ssl.create_default_context(cafile=str(settings.ca_file))

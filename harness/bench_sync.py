@@ -186,7 +186,9 @@ class RawSubscriber:
         self.all_in = threading.Event()
         self._subscribed = threading.Event()
         self._client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-raw-subscriber", protocol=paho.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id="sohoa-bench-raw-subscriber",
+            protocol=paho.MQTTv5,
         )
         context = ssl.create_default_context(cafile=str(fleet.ca_file))
         context.load_cert_chain(
@@ -272,7 +274,9 @@ def _run(
     seconds["anchor"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    nodes = server_nodes(fleet, broker.port, processes=config.processes, workers=config.workers)
+    nodes = server_nodes(
+        fleet, broker.server_port, processes=config.processes, workers=config.workers
+    )
     for node in nodes:
         stack.enter_context(node)
     seconds["server_start"] = time.perf_counter() - clock
@@ -346,6 +350,7 @@ def _anchor(
     files = prepare_broker(
         fleet.workdir / "anchor-broker",
         CertificateAuthority.load(fleet.ca_file.parent),
+        server_ca=CertificateAuthority.load(fleet.province.server_ca_dir),
         server_identity=fleet.province.server_identity,
     )
     with Broker(files) as broker:
@@ -359,7 +364,7 @@ def _raw_through(
     per_device = [
         total // config.devices + (i < total % config.devices) for i in range(config.devices)
     ]
-    subscriber = RawSubscriber(fleet, broker.host, broker.port)
+    subscriber = RawSubscriber(fleet, broker.host, broker.server_port)
     try:
         subscriber.expected = total
         start_at = time.time() + 2.0

@@ -1,5 +1,5 @@
 """The harness's broker: the private Mosquitto of `provisioning.broker`, which a fault test can
-stop, crash and bring back on the same port."""
+stop, crash and bring back on the same ports."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from provisioning.errors import BrokerError
 
 
 class Broker(Mosquitto):
-    """The private Mosquitto of `provisioning.broker`, restartable on the same port.
+    """The private Mosquitto of `provisioning.broker`, restartable on the same ports.
 
-    `Mosquitto.start` picks a fresh port every time; a restart here keeps the port, so that the
+    `Mosquitto.start` picks fresh ports every time; a restart here keeps them, so that the
     agents and ingest workers configured for it reconnect by themselves, as they would to a
     production broker that restarts.
     """
 
     def restart(self, *, crash: bool = False, down_s: float = 0.0, timeout: float = 10.0) -> None:
         """Stop the broker (SIGTERM: it saves its database; or SIGKILL with `crash`: what it
-        had not saved is lost), stay down `down_s` seconds, start it again on the same port.
+        had not saved is lost), stay down `down_s` seconds, start it again on the same ports.
 
         Raises:
             BrokerError: it did not come back (the port was taken meanwhile, or it failed).
@@ -40,15 +40,18 @@ class Broker(Mosquitto):
             self.stop()
 
     def up(self, port: int, *, timeout: float = 10.0) -> None:
-        """Start the broker on `port` (after `down`).
+        """Start the broker on `port` for the devices (after `down`), and on the server's port
+        it had before.
 
         Raises:
-            BrokerError: it did not listen on `port`.
+            BrokerError: it did not listen on `port` and the server's port.
         """
         program = shutil.which("mosquitto")
         if program is None:
             raise BrokerError("the MQTT broker program 'mosquitto' is not on PATH")
         self.port = port
-        self.files.write_config(port)
+        self.files.write_config(port, self.server_port)
         if not self._start_once(program, timeout):
-            raise BrokerError(f"the broker could not listen on port {port} again (taken?)")
+            raise BrokerError(
+                f"the broker could not listen on ports {port} and {self.server_port} again (taken?)"
+            )

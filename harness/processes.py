@@ -87,7 +87,7 @@ def server_nodes(
     its own ingest client ids, so that a restarted one takes back its broker session.
 
     Args:
-        broker_port: the broker's port (on 127.0.0.1).
+        broker_port: the broker's server listener (`Broker.server_port`, on 127.0.0.1).
         processes: how many server processes.
         workers: ingest workers in each.
         settings: further server settings for all of them.

@@ -3,11 +3,36 @@ Mosquitto child process (the demo and the test suite start their own; production
 system's Mosquitto with the same files, or any MQTT v5 broker with the same rules).
 
 Rules of the generated configuration (Mosquitto 2.0):
-- One listener on 127.0.0.1, TLS 1.2 or newer only, and a client certificate issued by the
-  provincial CA is required (`require_certificate`); the certificate's commonName becomes the MQTT
-  username (`use_identity_as_username`), so a device cannot claim another device's name.
-  `allow_anonymous false` is kept: in 2.0 a client whose identity became its username is not
-  anonymous, and any other way in stays shut.
+- Two listeners on 127.0.0.1, both TLS 1.2 or newer only, both requiring a client certificate
+  (`require_certificate`) whose commonName becomes the MQTT username
+  (`use_identity_as_username`), so no client can claim another's name. `allow_anonymous false`
+  is kept: in 2.0 a client whose identity became its username is not anonymous, and any other
+  way in stays shut.
+  - The devices' listener (`port`) trusts the provincial CA (and checks its CRL), and replaces
+    every client id by the username (`use_username_as_clientid`): a device's client id IS its
+    certificate's commonName, its device id, which is the id honest appliances already use.
+    Client ids are global in Mosquitto, across listeners, and a CONNECT with an id in use takes
+    that id's connection and session over: the old client is disconnected (reason 0x8E), and
+    the newcomer's clean start drops the session, with what was queued in it, or its resumption
+    inherits it. Measured without the rewrite (`tests/server/test_client_ids.py`): one device's
+    valid certificate with the client id of a running ingest worker or of the device watcher
+    disconnected each (they reconnect, and are knocked off again at the next try); with another
+    device's id and no clean start it was handed that device's session, and the ack queued in
+    it never reached the device.
+  - The server's listener (`server_port`) trusts only the server-clients CA, a CA of its own
+    that issues the server's MQTT identity and nothing else, so a device's certificate fails
+    its TLS handshake there. Its clients choose their own ids (a server process holds several:
+    its ingest workers' stable `sohoa-ingest-<host>-<n>`, the device watcher's, `sohoa server
+    command`'s), all beginning with `sohoa`, which no device id may (`protocol.topics`), so a
+    device, bound to its device id, can never name one of them. Alternatives weighed: one
+    listener with the rewrite cannot hold the server's several ids (all would be `sohoa-server`
+    and take each other over); a second listener trusting the provincial CA lets every device
+    in, and the ACL does not help, as the takeover happens at CONNECT, before any publish or
+    delivery is checked; a password on it would be a second kind of secret beside the
+    certificates, to keep and rotate; a Unix socket does not tell the processes of one user
+    apart and is no way in for a server on another host.
+    Revoking the server's identity means issuing a new one from a new server-clients CA (the
+    listener has no CRL: one CRL per listener, and its certificates are the operator's own).
 - The ACL lets a device write only its own result/status/reply topics and read only its own
   ack/cmd topics; the server identity reads every device's result/status/reply and writes every
   ack/cmd. Both are generated from `protocol.topics.DEVICE_WRITES` / `DEVICE_READS`, so the
@@ -157,7 +182,9 @@ _RUNNING = " running\n"
 def broker_config(
     *,
     port: int,
+    server_port: int,
     ca_file: Path,
+    server_ca_file: Path,
     cert_file: Path,
     key_file: Path,
     acl_file: Path,
@@ -166,37 +193,62 @@ def broker_config(
     crl_file: Path | None = None,
     limits: BrokerLimits = BrokerLimits(),
 ) -> str:
-    """The text of a `mosquitto.conf` for one TLS listener on 127.0.0.1:`port`.
+    """The text of a `mosquitto.conf` with the devices' TLS listener on 127.0.0.1:`port` and the
+    server's on 127.0.0.1:`server_port` (the module's docstring says why two).
 
     Args:
-        port: the TCP port to listen on.
-        ca_file: the provincial CA certificate; client certificates must chain to it.
-        cert_file: the broker's TLS server certificate.
+        port: the devices' TCP port.
+        server_port: the TCP port of the server's clients.
+        ca_file: the provincial CA certificate; devices' certificates must chain to it.
+        server_ca_file: the server-clients CA certificate; the server's must chain to it.
+        cert_file: the broker's TLS server certificate (both listeners present it).
         key_file: its private key.
         acl_file: the ACL (see `acl_rules`).
         persistence_dir: where Mosquitto keeps `mosquitto.db`.
         log_file: where Mosquitto writes its log.
-        crl_file: a PEM CRL of revoked client certificates, if any.
+        crl_file: a PEM CRL of revoked device certificates, if any.
         limits: the queue, in-flight, packet and memory limits.
     """
+
+    def tls(trusted: Path) -> list[str]:
+        return [
+            f"cafile {trusted}",
+            f"certfile {cert_file}",
+            f"keyfile {key_file}",
+            # Mosquitto 2.0: the minimum version accepted on this listener.
+            "tls_version tlsv1.2",
+            "require_certificate true",
+            "use_identity_as_username true",
+        ]
+
     lines = [
         "# Generated by sohoa (provisioning.broker); edits are overwritten.",
+        "# One ACL for both listeners; a client's username is its certificate's commonName.",
         "per_listener_settings false",
+        "allow_anonymous false",
+        f"acl_file {acl_file}",
+        "",
+        "# The devices' listener: certificates of the provincial CA. Client ids are global",
+        "# across listeners and a CONNECT with an id in use takes its connection and session",
+        "# over, so a device's client id is forced to its username (its device id): it can",
+        "# take over nobody's session but its own.",
         f"listener {port} {HOST}",
         "protocol mqtt",
-        f"cafile {ca_file}",
-        f"certfile {cert_file}",
-        f"keyfile {key_file}",
-        # Mosquitto 2.0: the minimum version accepted on this listener.
-        "tls_version tlsv1.2",
-        "require_certificate true",
-        "use_identity_as_username true",
+        *tls(ca_file),
+        "use_username_as_clientid true",
     ]
     if crl_file is not None:
         lines.append(f"crlfile {crl_file}")
     lines += [
-        "allow_anonymous false",
-        f"acl_file {acl_file}",
+        "",
+        "# The server's listener: only certificates of the server-clients CA, never a device's.",
+        "# Its clients pick their own ids (several per server process), all beginning with",
+        "# 'sohoa', a prefix no device id may have.",
+        f"listener {server_port} {HOST}",
+        "protocol mqtt",
+        *tls(server_ca_file),
+        "use_username_as_clientid false",
+        "",
         "persistence true",
         # Mosquitto appends "mosquitto.db" to this string: it must end with a slash.
         f"persistence_location {persistence_dir}/",
@@ -263,8 +315,11 @@ class BrokerFiles:
 
     Attributes:
         directory: the broker's folder.
-        config_file: `mosquitto.conf` (rewritten with the chosen port at every start).
-        ca_file: the provincial CA certificate (clients verify the broker with it too).
+        config_file: `mosquitto.conf` (rewritten with the chosen ports at every start).
+        ca_file: the provincial CA certificate: devices' certificates chain to it (and every
+            client verifies the broker with it).
+        server_ca_file: the server-clients CA certificate: the server's certificate chains to
+            it, and only such a certificate gets into the server's listener.
         cert_file: the broker's TLS server certificate (SAN localhost, 127.0.0.1).
         key_file: its private key (0600).
         acl_file: the ACL.
@@ -277,6 +332,7 @@ class BrokerFiles:
     directory: Path
     config_file: Path
     ca_file: Path
+    server_ca_file: Path
     cert_file: Path
     key_file: Path
     acl_file: Path
@@ -285,13 +341,16 @@ class BrokerFiles:
     crl_file: Path | None = None
     limits: BrokerLimits = BrokerLimits()
 
-    def write_config(self, port: int) -> None:
-        """Write `config_file` for a listener on `port`."""
+    def write_config(self, port: int, server_port: int) -> None:
+        """Write `config_file` for the devices' listener on `port` and the server's on
+        `server_port`."""
         write_atomic(
             self.config_file,
             broker_config(
                 port=port,
+                server_port=server_port,
                 ca_file=self.ca_file,
+                server_ca_file=self.server_ca_file,
                 cert_file=self.cert_file,
                 key_file=self.key_file,
                 acl_file=self.acl_file,
@@ -308,8 +367,10 @@ def prepare_broker(
     directory: Path,
     ca: CertificateAuthority,
     *,
+    server_ca: CertificateAuthority,
     server_identity: str = SERVER_IDENTITY,
     port: int | None = None,
+    server_port: int | None = None,
     limits: BrokerLimits = BrokerLimits(),
 ) -> BrokerFiles:
     """Write a broker's key, TLS server certificate (issued by `ca`), ACL and config into
@@ -317,10 +378,14 @@ def prepare_broker(
 
     Args:
         directory: the broker's folder (made if missing).
-        ca: the provincial CA: it issues the broker's certificate, and clients must chain to it.
+        ca: the provincial CA: it issues the broker's certificate, and devices' certificates
+            must chain to it.
+        server_ca: the server-clients CA: it issues the server's MQTT identity (and nothing
+            else), the only certificates the server's listener takes.
         server_identity: the commonName of the server's MQTT client certificate.
-        port: the port written into the config (default: a free one now; `Mosquitto` picks a
-            fresh one and rewrites the config at every start).
+        port: the devices' port written into the config (default: a free one now; `Mosquitto`
+            picks fresh ones and rewrites the config at every start).
+        server_port: the server's port, the same way.
         limits: the queue, in-flight, packet and memory limits (default: sized for a province,
             see the module's docstring).
 
@@ -332,6 +397,7 @@ def prepare_broker(
         directory=directory,
         config_file=directory / "mosquitto.conf",
         ca_file=directory / "ca.pem",
+        server_ca_file=directory / "server-clients-ca.pem",
         cert_file=directory / "broker.pem",
         key_file=directory / "broker-key.pem",
         acl_file=directory / "acl",
@@ -341,6 +407,7 @@ def prepare_broker(
     )
     files.persistence_dir.mkdir(exist_ok=True)
     write_certificate(ca.cert, files.ca_file)
+    write_certificate(server_ca.cert, files.server_ca_file)
     key = new_key()
     write_private_key(key, files.key_file)
     cert = ca.issue(
@@ -352,12 +419,16 @@ def prepare_broker(
     )
     write_certificate(cert, files.cert_file)
     write_atomic(files.acl_file, acl_rules(server_identity).encode(), mode=0o600)
-    files.write_config(port if port is not None else free_port(HOST))
+    files.write_config(
+        port if port is not None else free_port(HOST),
+        server_port if server_port is not None else free_port(HOST),
+    )
     return files
 
 
 class Mosquitto(Service):
-    """A private Mosquitto child process serving `files` on a free loopback port.
+    """A private Mosquitto child process serving `files` on two free loopback ports: `port`
+    for the devices, `server_port` for the server's clients.
 
     Use as a context manager, or call `start()` and `stop()`.
 
@@ -370,6 +441,7 @@ class Mosquitto(Service):
         self.files = files
         self.host = HOST
         self.port = 0
+        self.server_port = 0
         self._executable = executable
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -384,7 +456,7 @@ class Mosquitto(Service):
         return self._proc.pid if self._proc is not None else None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start Mosquitto on a free port and wait until it accepts connections.
+        """Start Mosquitto on free ports and wait until it accepts connections.
 
         Raises:
             BrokerError: mosquitto is not installed, exited, or did not listen in time; the
@@ -399,9 +471,18 @@ class Mosquitto(Service):
         # A port chosen by binding port 0 may be taken again before Mosquitto binds it: retry.
         for _attempt in range(3):
             self.port = free_port(HOST)
-            self.files.write_config(self.port)
+            self.server_port = free_port(HOST)
+            while self.server_port == self.port:
+                self.server_port = free_port(HOST)
+            self.files.write_config(self.port, self.server_port)
             if self._start_once(program, timeout):
-                log.info("mosquitto (pid %s) listening on %s:%s", self.pid, self.host, self.port)
+                log.info(
+                    "mosquitto (pid %s) listening on %s:%s (devices) and :%s (server)",
+                    self.pid,
+                    self.host,
+                    self.port,
+                    self.server_port,
+                )
                 return
         raise BrokerError(
             f"the MQTT broker (mosquitto) found no free port on {self.host} in 3 tries; "
@@ -446,7 +527,8 @@ class Mosquitto(Service):
             time.sleep(0.02)
         self.stop()
         raise BrokerError(
-            f"the MQTT broker (mosquitto) did not listen on {self.host}:{self.port} within "
+            f"the MQTT broker (mosquitto) did not listen on {self.host}:{self.port} and "
+            f":{self.server_port} within "
             f"{timeout:.0f} s: {_last_lines(self._log_since(offset))}; see {self.files.log_file}"
         )
 

@@ -4,8 +4,10 @@ have before their first result arrives, made the way the province makes it.
 `provision_province` writes into a work folder:
 
     ca/       the provincial CA (certificate and key) and its CRL (nothing revoked yet)
+    server-ca/ the server-clients CA: it issues the server's MQTT identity and nothing else,
+              and only its certificates get into the broker's server listener
     token/    a private SoftHSM2 store with one initialised token (random PINs)
-    server/   the server's MQTT client identity (`mqtt.pem`, `mqtt-key.pem`)
+    server/   the server's MQTT client identity (`mqtt.pem`, `mqtt-key.pem`, from server-ca/)
     broker/   Mosquitto's files (`provisioning.broker.prepare_broker`)
 
 `Province.enroll` then enrolls an appliance as enrollment does: its document-signing key is
@@ -136,6 +138,11 @@ class Province:
         return self.workdir / "server"
 
     @property
+    def server_ca_dir(self) -> Path:
+        """The server-clients CA (certificate and key): it issues the server's MQTT identity."""
+        return self.workdir / "server-ca"
+
+    @property
     def server_cert_file(self) -> Path:
         """The server's MQTT client certificate."""
         return self.server_dir / "mqtt.pem"
@@ -193,7 +200,8 @@ class Province:
         **extra: Any,
     ) -> dict[str, Any]:
         """The settings of this province's server (`server.config.ServerSettings` keys), its API
-        on 127.0.0.1:`api_port`; `extra` adds or overrides keys."""
+        on 127.0.0.1:`api_port`; `extra` adds or overrides keys. `broker_port` is the broker's
+        server listener (`provisioning.broker.Mosquitto.server_port`), not the devices'."""
         return {
             "database_url": database_url,
             "data_dir": data_dir,
@@ -239,8 +247,8 @@ def provision_province(
     location: str,
     server_identity: str = SERVER_IDENTITY,
 ) -> Province:
-    """Make a province's CA and CRL, its token, the server's MQTT identity and the broker's
-    files in `workdir` (made if missing).
+    """Make a province's CA and CRL, its token, the server-clients CA and the server's MQTT
+    identity, and the broker's files in `workdir` (made if missing).
 
     Args:
         workdir: the province's folder.
@@ -258,6 +266,10 @@ def provision_province(
     ca = CertificateAuthority.create(ca_name)
     ca_file = ca.save(ca_dir)
     crl_path = publish_crl(ca_dir)  # none revoked: the server and the broker check against it
+    # The server's MQTT identity comes from a CA of its own, so that the broker's server
+    # listener, which lets its clients pick their client ids, takes no device's certificate.
+    server_ca = CertificateAuthority.create(f"{ca_name} - server clients")
+    server_ca.save(workdir / "server-ca")
     softhsm = write_softhsm_conf(workdir / "token")
     user_pin = secrets.token_hex(4)
     init_token(softhsm, token_label, so_pin=secrets.token_hex(8), user_pin=user_pin)
@@ -270,11 +282,13 @@ def provision_province(
         user_pin=user_pin,
         unit=unit,
         location=location,
-        broker_files=prepare_broker(workdir / "broker", ca, server_identity=server_identity),
+        broker_files=prepare_broker(
+            workdir / "broker", ca, server_ca=server_ca, server_identity=server_identity
+        ),
         server_identity=server_identity,
     )
     _issue_tls_client(
-        ca, server_identity, province.server_cert_file, province.server_key_file, unit=None
+        server_ca, server_identity, province.server_cert_file, province.server_key_file, unit=None
     )
     return province
 

@@ -24,6 +24,7 @@ from protocol.receiver import (
     DEFAULT_MAX_STAGED_BYTES_PER_DEVICE,
     DEFAULT_MAX_STAGED_BYTES_TOTAL,
 )
+from protocol.topics import RESERVED_ID_PREFIX
 from server.errors import ConfigError
 from support.settings import PrivateKeyFile, TomlSettings, load_settings
 
@@ -60,7 +61,8 @@ class ServerSettings(TomlSettings):
     broker_host: str = "127.0.0.1"
     """The MQTT broker the ingest workers connect to (TLS)."""
     broker_port: int = Field(default=8883, ge=1, le=65535)
-    """The broker's TLS port."""
+    """The broker's TLS port for the server's clients: its server listener, which takes only
+    certificates of the server-clients CA (`provisioning.broker`), not the devices' port."""
     ca_file: Path | None = None
     """The provincial CA certificate (PEM): trust root for the broker's TLS certificate and for
     document signatures."""
@@ -89,7 +91,8 @@ class ServerSettings(TomlSettings):
     """MQTT client ids of this process's ingest workers are `<prefix>-<n>`; stable across
     restarts, so that a restarted worker takes back its broker session and the results the
     broker kept for it. Default `sohoa-ingest-<hostname>`; give each ingest process on one
-    machine its own prefix."""
+    machine its own prefix. It must begin with `sohoa`, which no device id may: a device's
+    client id is its device id, and one equal to a worker's would take over its session."""
     ingest_session_expiry_s: int = Field(default=86_400, ge=0, le=4_294_967_295)
     """How long the broker keeps a disconnected ingest worker's session, with the results
     dealt to it meanwhile (MQTT v5 section 3.1.2.11.2). 0: sessions end at disconnection."""
@@ -201,6 +204,12 @@ class ServerSettings(TomlSettings):
     def _prefix_is_a_client_id(cls, value: str | None) -> str | None:
         if value is not None and not _CLIENT_PREFIX.fullmatch(value):
             raise ValueError(f"must be 1-40 letters, digits, '.', '-' or '_' (got {value!r})")
+        if value is not None and not value.lower().startswith(RESERVED_ID_PREFIX):
+            raise ValueError(
+                f"must begin with {RESERVED_ID_PREFIX!r}, which no device id may (got {value!r}): "
+                "a device whose id equalled an ingest worker's client id could take over its "
+                "broker session"
+            )
         return value
 
     @property

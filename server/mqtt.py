@@ -142,8 +142,10 @@ class MqttLink:
             else:
                 reason = f"did not answer within {timeout:.0f} s"
             raise IngestError(
-                f"{where} {reason}; check that cert_file/key_file were issued by the provincial "
-                "CA to the server identity and that the broker's ACL knows it"
+                f"{where} {reason}; check that broker_port is the broker's server listener (its "
+                "devices' port refuses the server's certificate), that cert_file/key_file were "
+                "issued to the server identity by the server-clients CA that listener trusts, "
+                "and that the broker's ACL knows it"
             ) from e
 
     def subscribe(self, topic_filter: str, qos: int = 1, timeout: float = 10.0) -> None:

@@ -43,7 +43,14 @@ from harness.processes import AgentProcess, server_nodes, wait_for
 from harness.results import ResultMaker, fill_in_parallel
 from protocol.encoding import decode, encode
 from protocol.messages import Ack, AckStatus, ResultMessage
-from protocol.topics import ack_topic, result_topic
+from protocol.topics import Kind, ack_topic, all_devices_filter, result_topic
+from provisioning.ca import (
+    CertificateAuthority,
+    Profile,
+    new_key,
+    write_certificate,
+    write_private_key,
+)
 from server.db import make_engine
 from server.models import Record, TransferChunk
 from server.process import ServerProcess
@@ -65,6 +72,7 @@ class Rig:
 
     def __init__(self, workdir: Path, devices: int, database_url: str | None = None) -> None:
         self.fleet: Fleet = provision_fleet(workdir, devices, database_url=database_url)
+        self.observer = _observer(self.fleet)
         self.broker = Broker(self.fleet.broker_files)
         self.broker.start()
         self.children: list[AgentProcess | ServerProcess] = []
@@ -86,7 +94,7 @@ class Rig:
         """Start the server processes."""
         nodes = server_nodes(
             self.fleet,
-            self.broker.port,
+            self.broker.server_port,
             processes=processes,
             workers=workers,
             first_role=first_role,
@@ -499,9 +507,31 @@ def test_a_server_killed_on_its_ack_loses_no_acknowledged_result(
     rig.check(sent)
 
 
+OBSERVER = "sohoa-test-observer"
+"""The test's own identity on the broker's server listener, allowed by the ACL to read acks."""
+
+
+def _observer(fleet: Fleet) -> tuple[Path, Path]:
+    """Issue the OBSERVER identity from the server-clients CA and let it read every device's ack
+    topic (before the broker starts: Mosquitto reads its ACL then). An appliance's own identity
+    cannot watch beside its running agent: the broker makes a device's client id its device id,
+    and the two connections would take each other over."""
+    cert, key = fleet.workdir / "observer.pem", fleet.workdir / "observer-key.pem"
+    server_ca = CertificateAuthority.load(fleet.province.server_ca_dir)
+    private = new_key()
+    write_private_key(private, key)
+    write_certificate(server_ca.issue(private.public_key(), OBSERVER, Profile.TLS_CLIENT), cert)
+    acl = fleet.broker_files.acl_file
+    acl.write_text(
+        acl.read_text() + f"\nuser {OBSERVER}\ntopic read {all_devices_filter(Kind.ACK)}\n"
+    )
+    return cert, key
+
+
 class AckWatcher:
-    """A plain paho client with an appliance's identity on its ack topic: notes every result
-    acknowledged ACCEPTED on the wire, and calls `on_accepted` at the first one while armed."""
+    """A plain paho client of the test's OBSERVER identity on an appliance's ack topic: notes
+    every result acknowledged ACCEPTED on the wire, and calls `on_accepted` at the first one
+    while armed."""
 
     def __init__(self, rig: Rig, index: int, on_accepted: Any) -> None:
         appliance = rig.fleet.appliances[index]
@@ -511,18 +541,18 @@ class AckWatcher:
         subscribed = threading.Event()
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{appliance.device_id}-watcher",
+            client_id=f"{OBSERVER}-{appliance.device_id}",
             protocol=paho.MQTTv5,
         )
         context = ssl.create_default_context(cafile=str(rig.fleet.ca_file))
-        context.load_cert_chain(str(appliance.cert_file), str(appliance.key_file))
+        context.load_cert_chain(*map(str, rig.observer))
         self._client.tls_set_context(context)
         topic = ack_topic(appliance.device_id)
         self._client.on_message = self._on_message
         self._client.on_subscribe = lambda *_a: subscribed.set()
         # Subscribed again at every connection: the broker may come back without the session.
         self._client.on_connect = lambda c, *_a: c.subscribe(topic, qos=1)
-        self._client.connect(rig.broker.host, rig.broker.port)
+        self._client.connect(rig.broker.host, rig.broker.server_port)
         self._client.loop_start()
         assert subscribed.wait(10), "the ack watcher could not subscribe"
 

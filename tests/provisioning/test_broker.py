@@ -47,7 +47,9 @@ def test_the_message_size_limit_fits_a_whole_result_and_a_chunk_with_headers(
 ) -> None:
     text = broker_config(
         port=8883,
+        server_port=8884,
         ca_file=tmp_path / "ca.pem",
+        server_ca_file=tmp_path / "server-ca.pem",
         cert_file=tmp_path / "b.pem",
         key_file=tmp_path / "k.pem",
         acl_file=tmp_path / "acl",
@@ -92,8 +94,9 @@ def test_the_real_broker_applies_the_reply_acl_and_the_packet_size_limit(
     device.on_connect = lambda _c, _u, _f, _rc, props: connack.put(props)
     device.on_publish = lambda _c, _u, mid, rc, _p: outcomes.__setitem__(mid, rc)
     device.on_disconnect = lambda *_: dropped.set()
+    server.connect(broker.host, broker.server_port)
+    device.connect(broker.host, broker.port)
     for client in (server, device):
-        client.connect(broker.host, broker.port)
         client.loop_start()
     try:
         props = connack.get(timeout=5)
@@ -118,3 +121,37 @@ def test_the_real_broker_applies_the_reply_acl_and_the_packet_size_limit(
         for client in (server, device):
             client.disconnect()
             client.loop_stop()
+
+
+def test_a_devices_client_id_is_its_name_and_the_server_has_a_listener_of_its_own(
+    tmp_path: Path,
+) -> None:
+    text = broker_config(
+        port=8883,
+        server_port=8884,
+        ca_file=tmp_path / "ca.pem",
+        server_ca_file=tmp_path / "server-ca.pem",
+        cert_file=tmp_path / "b.pem",
+        key_file=tmp_path / "k.pem",
+        acl_file=tmp_path / "acl",
+        persistence_dir=tmp_path,
+        log_file=tmp_path / "log",
+        crl_file=tmp_path / "crl.pem",
+    )
+    lines = text.splitlines()
+    devices, server = (i for i, line in enumerate(lines) if line.startswith("listener "))
+    # The options a listener takes are those between its line and the next blank one.
+    devices_block = lines[devices : lines.index("", devices)]
+    server_block = lines[server : lines.index("", server)]
+    assert devices_block[0] == "listener 8883 127.0.0.1"
+    assert f"cafile {tmp_path / 'ca.pem'}" in devices_block
+    assert f"crlfile {tmp_path / 'crl.pem'}" in devices_block
+    assert "use_username_as_clientid true" in devices_block
+    assert server_block[0] == "listener 8884 127.0.0.1"
+    assert f"cafile {tmp_path / 'server-ca.pem'}" in server_block
+    assert "use_username_as_clientid false" in server_block
+    for block in (devices_block, server_block):
+        assert "require_certificate true" in block and "use_identity_as_username true" in block
+    # Who may do what is set once, for both listeners.
+    assert lines.index("per_listener_settings false") < devices
+    assert lines.index(f"acl_file {tmp_path / 'acl'}") < devices

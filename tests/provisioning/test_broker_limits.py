@@ -56,8 +56,12 @@ def _memory(pid: int) -> dict[str, int]:
 
 
 @contextmanager
-def _broker(tmp_path: Path, ca: CertificateAuthority, limits: BrokerLimits) -> Iterator[Mosquitto]:
-    files = prepare_broker(tmp_path / "broker", ca, server_identity=SERVER_IDENTITY, limits=limits)
+def _broker(
+    tmp_path: Path, ca: CertificateAuthority, server_ca: CertificateAuthority, limits: BrokerLimits
+) -> Iterator[Mosquitto]:
+    files = prepare_broker(
+        tmp_path / "broker", ca, server_ca=server_ca, server_identity=SERVER_IDENTITY, limits=limits
+    )
     with Mosquitto(files) as running:
         yield running
 
@@ -86,7 +90,7 @@ def _stalled_ingest(broker: Mosquitto, mqtt_identity: MqttIdentity) -> Iterator[
     client.on_subscribe = lambda _c, _u, mid, _rc, _p: subscribed.put(mid)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.ReceiveMaximum = 16  # an ingest worker's default
-    client.connect(broker.host, broker.port, properties=props)
+    client.connect(broker.host, broker.server_port, properties=props)
     client.loop_start()
     try:
         _, mid = client.subscribe(topics.all_devices_filter(topics.Kind.RESULT), qos=1)
@@ -142,9 +146,12 @@ def _still_serves(broker: Mosquitto, mqtt_identity: MqttIdentity) -> bool:
 
 
 def test_a_flood_of_5_mb_messages_stops_at_the_queue_limit_far_under_memory_limit(
-    tmp_path: Path, mqtt_ca: CertificateAuthority, mqtt_identity: MqttIdentity
+    tmp_path: Path,
+    mqtt_ca: CertificateAuthority,
+    mqtt_server_ca: CertificateAuthority,
+    mqtt_identity: MqttIdentity,
 ) -> None:
-    with _broker(tmp_path, mqtt_ca, BrokerLimits()) as broker:
+    with _broker(tmp_path, mqtt_ca, mqtt_server_ca, BrokerLimits()) as broker:
         assert broker.pid is not None
         with _stalled_ingest(broker, mqtt_identity) as received:
             before = _memory(broker.pid)["VmRSS"]
@@ -175,6 +182,7 @@ def test_a_flood_of_5_mb_messages_stops_at_the_queue_limit_far_under_memory_limi
 def test_memory_limit_alone_holds_the_broker_when_its_queues_are_unbounded(
     tmp_path: Path,
     mqtt_ca: CertificateAuthority,
+    mqtt_server_ca: CertificateAuthority,
     mqtt_identity: MqttIdentity,
     memory_limit: int,
 ) -> None:
@@ -184,7 +192,7 @@ def test_memory_limit_alone_holds_the_broker_when_its_queues_are_unbounded(
     unbounded = BrokerLimits(
         max_queued_messages=0, max_queued_bytes=0, max_inflight_bytes=0, memory_limit=memory_limit
     )
-    with _broker(tmp_path, mqtt_ca, unbounded) as broker:
+    with _broker(tmp_path, mqtt_ca, mqtt_server_ca, unbounded) as broker:
         assert broker.pid is not None
         with _stalled_ingest(broker, mqtt_identity):
             before = _memory(broker.pid)["VmRSS"]

@@ -43,7 +43,14 @@ def test_a_province_has_its_ca_crl_token_server_identity_and_broker(province: Pr
     assert province.softhsm.conf_path.is_file()
     server_cert = read_certificate(province.server_cert_file)
     assert _common_name(server_cert) == province.server_identity
-    assert ca.issued(server_cert)
+    # Issued by the server-clients CA, never by the provincial CA that issues the devices':
+    # only its certificates get into the broker's server listener.
+    server_ca = CertificateAuthority.load(province.server_ca_dir)
+    assert server_ca.issued(server_cert) and not ca.issued(server_cert)
+    assert (
+        province.broker_files.server_ca_file.read_bytes()
+        == (province.server_ca_dir / "ca.pem").read_bytes()
+    )
     assert province.server_key_file.stat().st_mode & 0o777 == 0o600
     assert province.broker_files.config_file.is_file()
     assert f"user {province.server_identity}" in province.broker_files.acl_file.read_text()

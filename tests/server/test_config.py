@@ -118,14 +118,21 @@ def test_ingest_settings_share_group_and_client_ids(tmp_path: Path) -> None:
     key.write_bytes(b"another key")
     assert ServerSettings(key_file=key).ingest_share_group() != derived
     settings = load_server_settings(
-        _toml(tmp_path, 'ingest_group = "ingest-0123456789abcdef"\ningest_client_prefix = "w1"\n')
+        _toml(
+            tmp_path,
+            'ingest_group = "ingest-0123456789abcdef"\ningest_client_prefix = "sohoa-w1"\n',
+        )
     )
     assert settings.ingest_share_group() == "ingest-0123456789abcdef"
-    assert settings.ingest_client_id(2) == "w1-2"
+    assert settings.ingest_client_id(2) == "sohoa-w1-2"
     assert ServerSettings().ingest_client_id(0).startswith("sohoa-ingest-")
     with pytest.raises(ConfigError, match="key 'ingest_group'"):
         load_server_settings(_toml(tmp_path, 'ingest_group = "a/b"\n'))
     with pytest.raises(ConfigError, match="key 'ingest_client_prefix'"):
         load_server_settings(_toml(tmp_path, 'ingest_client_prefix = "a b"\n'))
+    # A device's client id is its device id, and device ids never begin with "sohoa": a prefix
+    # without it would let a device named like a worker take over the worker's session.
+    with pytest.raises(ConfigError, match=r"key 'ingest_client_prefix'.*must begin with 'sohoa'"):
+        load_server_settings(_toml(tmp_path, 'ingest_client_prefix = "w1"\n'))
     with pytest.raises(ConfigError, match="'key_file' is not set"):
         ServerSettings().ingest_share_group()

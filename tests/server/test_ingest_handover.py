@@ -164,10 +164,10 @@ def test_a_sohoa_server_ingest_process_finishes_what_a_worker_started(
                     "cert_file": cert,
                     "key_file": key,
                     "ingest_group": settings.ingest_group,
-                    "ingest_client_prefix": "test-ingest-process",
+                    "ingest_client_prefix": "sohoa-test-ingest-process",
                 }.items()
             )
-            + f"broker_port = {broker.port}\n"
+            + f"broker_port = {broker.server_port}\n"
         )
         log_file = tmp_path / "ingest.log"
         with log_file.open("wb") as log:

@@ -32,7 +32,8 @@ def client(
     cert, key = mqtt_identity(name)
     return MqttClient(
         host=broker.host,
-        port=broker.port,
+        # The server's identity is taken only on the server's listener.
+        port=broker.server_port if name == SERVER_IDENTITY else broker.port,
         identity=TlsIdentity(broker.ca_file, cert, key),
         client_id=name,
         on_message=messages.put,

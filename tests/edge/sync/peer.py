@@ -78,9 +78,15 @@ def reply_acl(server_identity: str) -> str:
     )
 
 
-def private_broker(directory: Path, ca: CertificateAuthority, server_identity: str) -> Broker:
-    """A started Mosquitto of `ca` in `directory` with `reply_acl`, restartable on its port."""
-    files = prepare_broker(directory, ca, server_identity=server_identity)
+def private_broker(
+    directory: Path,
+    ca: CertificateAuthority,
+    server_ca: CertificateAuthority,
+    server_identity: str,
+) -> Broker:
+    """A started Mosquitto of `ca` (devices) and `server_ca` (the server) in `directory` with
+    `reply_acl`, restartable on its ports."""
+    files = prepare_broker(directory, ca, server_ca=server_ca, server_identity=server_identity)
     files.acl_file.write_text(reply_acl(server_identity))
     broker = Broker(files)
     broker.start()

@@ -45,9 +45,13 @@ def pdf(label: str, size: int = 16) -> bytes:
 
 @pytest.fixture(scope="module")
 def fault_broker(
-    mqtt_ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
+    mqtt_ca: CertificateAuthority,
+    mqtt_server_ca: CertificateAuthority,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Broker]:
-    broker = private_broker(tmp_path_factory.mktemp("fault-broker"), mqtt_ca, SERVER_IDENTITY)
+    broker = private_broker(
+        tmp_path_factory.mktemp("fault-broker"), mqtt_ca, mqtt_server_ca, SERVER_IDENTITY
+    )
     try:
         yield broker
     finally:
@@ -57,7 +61,10 @@ def fault_broker(
 @pytest.fixture(scope="module")
 def peer(fault_broker: Broker, mqtt_identity: MqttIdentity) -> Iterator[IngestPeer]:
     server = IngestPeer(
-        fault_broker.host, fault_broker.port, fault_broker.ca_file, mqtt_identity(SERVER_IDENTITY)
+        fault_broker.host,
+        fault_broker.server_port,
+        fault_broker.ca_file,
+        mqtt_identity(SERVER_IDENTITY),
     )
     yield server
     server.close()
@@ -286,7 +293,7 @@ def test_the_heartbeat_is_retained_and_the_last_will_says_offline(
 
     def retained() -> Any:
         return retained_status(
-            fault_broker.host, fault_broker.port, fault_broker.ca_file, server, device
+            fault_broker.host, fault_broker.server_port, fault_broker.ca_file, server, device
         )
 
     def beats() -> list[Any]:
