@@ -71,11 +71,6 @@ def _staged_manifests(engine: Engine, device_id: str | None = None) -> int:
 
 
 @pytest.fixture
-def verifier(ingest_signer: IngestSigner) -> Verifier:
-    return Verifier([ingest_signer.ca.cert])
-
-
-@pytest.fixture
 def other(
     broker: Mosquitto, mqtt_identity: MqttIdentity, db_engine: Engine
 ) -> Iterator[DevicePeer]:

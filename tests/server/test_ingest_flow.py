@@ -102,11 +102,6 @@ def short_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(support.mqtt, "KEEPALIVE_S", KEEPALIVE_S)
 
 
-@pytest.fixture
-def verifier(ingest_signer: IngestSigner) -> Verifier:
-    return Verifier([ingest_signer.ca.cert])
-
-
 @pytest.fixture(scope="module")
 def other_signer(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> IngestSigner:
     """A second appliance, with its own key on its own token and results it signed."""
