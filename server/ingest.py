@@ -98,7 +98,7 @@ PACKET_HEADROOM = 1024 * 1024
 
 
 class VerdictLike(Protocol):
-    """What ingest reads of a verification verdict (`server.verify.Verdict`)."""
+    """What ingest reads of a verification verdict (`server.verdict.Verdict`)."""
 
     @property
     def valid(self) -> bool:

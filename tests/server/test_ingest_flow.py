@@ -31,7 +31,8 @@ from provisioning.ca import CertificateAuthority
 from provisioning.softhsm import SoftHsmSetup
 from server.consumer import STALL_S
 from server.ingest import IngestWorker
-from server.verify import Verdict, Verifier
+from server.verdict import Verdict
+from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import (
     make_pdf,
