@@ -39,7 +39,7 @@ from server.mqtt import MqttLink
 from server.repository import commands, devices
 from server.watcher import DeviceWatcher, publish_command
 from support.files import PRIVATE_UMASK, private_dir
-from support.mqtt import TlsIdentity
+from support.mqtt_types import TlsIdentity
 from support.process import shutdown_on_signals
 
 if TYPE_CHECKING:

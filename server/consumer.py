@@ -40,7 +40,7 @@ from server.config import ServerSettings
 from server.errors import IngestError
 from server.mqtt import MqttLink
 from support.lifecycle import Service
-from support.mqtt import Incoming, TlsIdentity
+from support.mqtt_types import Incoming, TlsIdentity
 
 log = logging.getLogger(__name__)
 

@@ -86,7 +86,7 @@ from server.db import session_scope
 from server.errors import IngestError, ServerError, VerificationError, where_it_failed
 from server.models import DeviceStatus
 from server.repository import commands, devices, records, staging, verifications
-from support.mqtt import Incoming
+from support.mqtt_types import Incoming
 
 if TYPE_CHECKING:
     from server.ltv import LtvWorker

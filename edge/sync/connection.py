@@ -25,10 +25,10 @@ import threading
 from edge.config import EdgeSettings
 from edge.errors import SyncError
 from protocol.topics import QOS, ack_topic, device_subscriptions, status_topic
-from support.mqtt import (
+from support.mqtt import MqttClient
+from support.mqtt_types import (
     Incoming,
     LinkLost,
-    MqttClient,
     MqttError,
     MqttFailure,
     Puback,

@@ -27,7 +27,7 @@ from server.ingest import IngestWorker
 from server.models import Transfer
 from server.repository import devices, records, staging
 from server.verify import Verifier
-from support.mqtt import Incoming
+from support.mqtt_types import Incoming
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
 from tests.server.peers import (
