@@ -53,7 +53,8 @@ from provisioning.ca import read_certificate
 from server.config import ServerSettings
 from server.sandbox import SandboxLimits, VerifierPool
 from server.verify import Verifier
-from support.mqtt import Incoming, MqttClient, TlsIdentity
+from support.mqtt import MqttClient
+from support.mqtt_types import Incoming, TlsIdentity
 
 log = logging.getLogger("bench.attack")
 

@@ -20,7 +20,7 @@ from edge.errors import ConfigError
 from edge.signing.box_text import DEFAULT_FONT, DEFAULT_TEMPLATE, check_template
 from protocol.errors import TopicError
 from protocol.topics import validate_device_id
-from support.settings import PrivateKeyFile, TomlSettings, load_settings
+from support.settings import PrivateKeyFile, TransportSettings, load_settings
 
 ENV_PREFIX = "SOHOA_EDGE_"
 DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -32,7 +32,7 @@ def default_data_dir() -> Path:
     return Path(base) / "sohoa" / "edge"
 
 
-class EdgeSettings(TomlSettings):
+class EdgeSettings(TransportSettings):
     """Everything the appliance needs (capture, signing, outbox, sync), validated and frozen."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
@@ -162,15 +162,6 @@ class EdgeSettings(TomlSettings):
     def signing_key_id_bytes(self) -> bytes | None:
         """`signing_key_id` as bytes (CKA_ID), or None."""
         return bytes.fromhex(self.signing_key_id) if self.signing_key_id else None
-
-    def transport_identity(self) -> tuple[Path, Path, Path]:
-        """(ca_file, cert_file, key_file) for the broker connection.
-
-        Raises:
-            ConfigError: one of them is not set or does not exist; names the key.
-        """
-        ca_file, cert_file, key_file = self.require_files("ca_file", "cert_file", "key_file")
-        return ca_file, cert_file, key_file
 
 
 def load_edge_settings(toml_path: Path | None = None) -> EdgeSettings:

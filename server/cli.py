@@ -42,7 +42,6 @@ from server.mqtt import MqttLink
 from server.repository import commands, devices, procedures, units
 from server.watcher import DeviceWatcher, publish_command
 from support.files import PRIVATE_UMASK, private_dir
-from support.mqtt import TlsIdentity
 from support.process import shutdown_on_signals
 
 if TYPE_CHECKING:
@@ -280,12 +279,11 @@ def _command_args(name: CommandChoice, args: str | None, reason: str | None) -> 
 def _publish_now(settings: ServerSettings, engine: Engine, command: DeviceCommand) -> bool:
     """Publish `command` through a short connection of our own; False if the broker cannot be
     reached (the command stays queued for a running server)."""
-    ca_file, cert_file, key_file = settings.mqtt_identity_files()
     host = socket.gethostname().replace(".", "-")[:20]
     link = MqttLink(
         host=settings.broker_host,
         port=settings.broker_port,
-        identity=TlsIdentity(ca_file, cert_file, key_file),
+        identity=settings.tls_identity(),
         client_id=f"sohoa-cmd-{host}-{os.getpid()}",
         on_message=lambda _message: None,
     )

@@ -26,7 +26,7 @@ from protocol.receiver import (
 )
 from protocol.topics import RESERVED_ID_PREFIX
 from server.errors import ConfigError
-from support.settings import PrivateKeyFile, TomlSettings, load_settings
+from support.settings import PrivateKeyFile, TransportSettings, load_settings
 
 ENV_PREFIX = "SOHOA_SERVER_"
 SHARE_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -46,7 +46,7 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'repository.db'}"
 
 
-class ServerSettings(TomlSettings):
+class ServerSettings(TransportSettings):
     """Everything `sohoa server run` / `ingest` needs, validated and frozen."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
@@ -246,15 +246,6 @@ class ServerSettings(TomlSettings):
             "sohoa-ingest-" + re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:24]
         )
         return f"{prefix}-{index}"
-
-    def mqtt_identity_files(self) -> tuple[Path, Path, Path]:
-        """(ca_file, cert_file, key_file) for the broker connection.
-
-        Raises:
-            ConfigError: one of them is not set or does not exist; names the key.
-        """
-        ca_file, cert_file, key_file = self.require_files("ca_file", "cert_file", "key_file")
-        return ca_file, cert_file, key_file
 
 
 def load_server_settings(toml_path: Path | None = None) -> ServerSettings:

@@ -40,7 +40,7 @@ from server.config import ServerSettings
 from server.errors import IngestError
 from server.mqtt import MqttLink
 from support.lifecycle import Service
-from support.mqtt import Incoming, TlsIdentity
+from support.mqtt_types import Incoming
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +201,10 @@ class MqttConsumer(Service):
         self.stalls = 0
         """How many times a message held this consumer long enough for it to leave its
         shared subscriptions."""
-        ca_file, cert_file, key_file = settings.mqtt_identity_files()
         self._link = MqttLink(
             host=settings.broker_host,
             port=settings.broker_port,
-            identity=TlsIdentity(ca_file, cert_file, key_file),
+            identity=settings.tls_identity(),
             client_id=client_id,
             on_message=self._enqueue,
             receive_maximum=queue_messages,

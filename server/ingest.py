@@ -15,10 +15,10 @@ Rules of this module:
   the `TransferState`, run the receiver, and carry out its store effects; assembly reads the
   staged chunks back one at a time. Verification runs outside the lock; the merge takes the lock
   again so that nothing is staged for a result once it is merged.
-- Before verifying, a worker takes the result (`server.repository.verifications`) and commits
-  that: a copy that arrives meanwhile is never verified again (it is answered with the
-  outcome if that comes within `COPY_WAIT_S`, else left to the first answer), and a copy of a
-  refused result gets the same refusal at once. The verifier (`server.sandbox` in the
+- Before verifying, a worker takes the result (`server.claims`) and commits that: a copy that
+  arrives meanwhile is never verified again (it is answered with the outcome if that comes
+  within `COPY_WAIT_S`, else left to the first answer), and a copy of a refused result gets
+  the same refusal at once. The verifier (`server.sandbox` in the
   server) runs each PDF in a process with CPU and memory limits: a PDF beyond them is refused
   `too_complex`, and its REJECTED ack, like every answer, is followed by the PUBACK, so the
   broker's session forgets it.
@@ -47,7 +47,6 @@ import collections
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
@@ -80,13 +79,14 @@ from protocol.receiver import (
 )
 from protocol.signed_metadata import SignedMetadata, header_mismatch
 from server.blobs import BlobStore
+from server.claims import Stored, VerificationClaims
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError, VerificationError, where_it_failed
-from server.models import DeviceStatus, utc_now
+from server.models import DeviceStatus
 from server.repository import commands, devices, records, staging, verifications
-from support.mqtt import Incoming
+from support.mqtt_types import Incoming
 
 if TYPE_CHECKING:
     from server.ltv import LtvWorker
@@ -95,22 +95,10 @@ log = logging.getLogger(__name__)
 
 PACKET_HEADROOM = 1024 * 1024
 """Bytes allowed beyond the largest result for a message's header, topic and properties."""
-VERIFY_ATTEMPTS = 3
-"""A result taken for verification this many times without a verdict (its verifier or worker
-died each time) is refused (`too_complex`) rather than taken again."""
-COPY_WAIT_S = 1.0
-"""How long a copy of a result another worker is verifying waits for that verification's
-outcome, to be answered with it (DUPLICATE, or the same refusal): about what an ordinary result
-takes. A copy of one that takes longer (a result at the verifiers' limits) is left to the first
-answer: copies must not hold the workers."""
-COPY_POLL_S = 0.05
-CLAIM_MARGIN_S = 30.0
-"""A verification claim is stale this long after a verification's own time limit
-(`ServerSettings.verify_wall_s`): the time to wait for a free verifier process."""
 
 
 class VerdictLike(Protocol):
-    """What ingest reads of a verification verdict (`server.verify.Verdict`)."""
+    """What ingest reads of a verification verdict (`server.verdict.Verdict`)."""
 
     @property
     def valid(self) -> bool:
@@ -271,6 +259,9 @@ class IngestWorker(MqttConsumer):
                 max_staged_bytes_total=settings.max_staged_bytes_total,
             )
         )
+        self.claims = VerificationClaims(
+            engine, holder=self.client_id, name=self.name, verify_wall_s=settings.verify_wall_s
+        )
         self._stats = IngestStats()
         self._stats_lock = threading.Lock()
 
@@ -285,7 +276,7 @@ class IngestWorker(MqttConsumer):
         if self.ltv is not None and not self._ltv_started:
             self.ltv.start()
             self._ltv_started = True
-        self._abandon_claims()
+        self.claims.abandon()
         super().start(timeout)
 
     def stop(self, timeout: float = 10.0, *, end_session: bool = False) -> None:
@@ -419,7 +410,7 @@ class IngestWorker(MqttConsumer):
         try:
             self._verify_and_merge(request, pdf)
         except BaseException:
-            self._release(request)  # a copy is verified afresh
+            self.claims.release(request)  # a copy is verified afresh
             raise
 
     def _verify_and_merge(self, request: MergeRequest, pdf: bytes) -> None:
@@ -434,12 +425,12 @@ class IngestWorker(MqttConsumer):
         with session_scope(self.engine) as session:
             device = devices.get_device(session, device_id)
         if device is None:  # removed between the gate and now (the gate answers copies)
-            self._release(request)
+            self.claims.release(request)
             detail = f"device {device_id} is not registered with the server"
             self._apply(self.receiver.on_refused(request, RejectReason.UNKNOWN_DEVICE, detail))
             return
         if device.status is DeviceStatus.REVOKED:  # revoked between the gate and now
-            self._release(request)
+            self.claims.release(request)
             detail = f"device {device_id} is revoked"
             self._apply(self.receiver.on_refused(request, RejectReason.REVOKED_DEVICE, detail))
             return
@@ -456,7 +447,7 @@ class IngestWorker(MqttConsumer):
         if mismatch is not None:
             # A refusal of the header, not of the bytes: not recorded for the copies, so the
             # same signed PDF sent again with its signed fields is judged afresh.
-            self._release(request)
+            self.claims.release(request)
             refused = RejectReason.FIELDS_MISMATCH
             self._apply(self.receiver.on_refused(request, refused, mismatch))
             return
@@ -478,101 +469,44 @@ class IngestWorker(MqttConsumer):
                 )
         except SQLAlchemyError as e:
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e
-        self._release(request)  # its record answers the copies now
+        self.claims.release(request)  # its record answers the copies now
         if not outcome.created:
             log.info("result %s from device %s was already stored", request.result_id, device_id)
         self._apply(self.receiver.on_merged(request, outcome.record_id, outcome.created))
         if self.ltv is not None and outcome.created:
             self.ltv.submit(outcome.record_id)
 
-    # --- verification claims (server.repository.verifications) ---
+    # --- verification claims (server.claims) ---
 
     def _claim_verification(self, request: MergeRequest) -> bool:
-        """Take the result for verification, committed before the slow step; False when it is
+        """Take the result for verification (`VerificationClaims.take`); False when it is
         answered already: stored meanwhile (DUPLICATE), refused before (the same refusal), or
-        in another worker's hands: then its outcome is awaited for `COPY_WAIT_S` at most and
-        answered, else left to that worker's answer.
-
-        Raises:
-            IngestError: the repository failed (no answer: the device sends again).
-        """
-        deadline = time.monotonic() + COPY_WAIT_S
-        while True:
-            try:
-                with session_scope(self.engine) as session:
-                    staging.lock(session, request.device_id, request.result_id)
-                    record_id = staging.record_id_of(session, request.result_id, request.device_id)
-                    found = None
-                    if record_id is None:
-                        found = verifications.claim(
-                            session,
-                            request.device_id,
-                            request.result_id,
-                            now=utc_now(),
-                            stale_after_s=self.settings.verify_wall_s + CLAIM_MARGIN_S,
-                            max_attempts=VERIFY_ATTEMPTS,
-                            holder=self.client_id,
-                        )
-                    session.commit()
-            except SQLAlchemyError as e:
-                raise IngestError(f"cannot take result {request.result_id}: {e}") from e
-            match found:
-                case None if record_id is not None:
-                    self._apply(self.receiver.on_merged(request, record_id, created=False))
-                case verifications.Taken():
-                    return True
-                case verifications.Refused(reason=reason, detail=detail):
-                    self._apply(self.receiver.on_refused(request, reason, detail))
-                case verifications.InProgress() if time.monotonic() < deadline:
-                    time.sleep(COPY_POLL_S)
-                    continue
-                case verifications.InProgress(since=since):
-                    log.info(
-                        "%s: result %s of device %s is being verified since %s; that "
-                        "verification answers it",
-                        self.name,
-                        request.result_id,
-                        request.device_id,
-                        since.isoformat(timespec="seconds"),
-                    )
-                    self._count(IngestCounter.IGNORED)
-            return False
-
-    def _abandon_claims(self) -> None:
-        """Before the broker hands back what this worker had in hand when it was stopped or
-        killed: the verifications it held are stale, so their copies are taken at once."""
-        try:
-            with session_scope(self.engine) as session:
-                gone = verifications.abandon(session, self.client_id)
-                session.commit()
-        except SQLAlchemyError as e:  # they go stale by themselves
-            log.error("%s: cannot abandon its earlier verifications: %s", self.name, e)
-            return
-        if gone:
-            log.info("%s: %d verification(s) of its last run will be taken again", self.name, gone)
+        left to the answer of the worker that holds it."""
+        match claim := self.claims.take(request):
+            case verifications.Taken():
+                return True
+            case Stored(record_id=record_id):
+                self._apply(self.receiver.on_merged(request, record_id, created=False))
+            case verifications.Refused(reason=reason, detail=detail):
+                self._apply(self.receiver.on_refused(request, reason, detail))
+            case verifications.InProgress(since=since):
+                log.info(
+                    "%s: result %s of device %s is being verified since %s; that "
+                    "verification answers it",
+                    self.name,
+                    request.result_id,
+                    request.device_id,
+                    since.isoformat(timespec="seconds"),
+                )
+                self._count(IngestCounter.IGNORED)
+            case _:
+                assert_never(claim)
+        return False
 
     def _refuse(self, request: MergeRequest, reason: RejectReason, detail: str) -> None:
         """Record the refusal (so that copies get it at once), then answer it."""
-        try:
-            with session_scope(self.engine) as session:
-                staging.lock(session, request.device_id, request.result_id)
-                verifications.refuse(
-                    session, request.device_id, request.result_id, reason, detail, now=utc_now()
-                )
-                session.commit()
-        except SQLAlchemyError as e:  # the answer goes out all the same
-            log.error("cannot record the refusal of result %s: %s", request.result_id, e)
+        self.claims.refuse(request, reason, detail)
         self._apply(self.receiver.on_refused(request, reason, detail))
-
-    def _release(self, request: MergeRequest) -> None:
-        """Forget the result's verification claim (merged, or not verifiable for now)."""
-        try:
-            with session_scope(self.engine) as session:
-                staging.lock(session, request.device_id, request.result_id)
-                verifications.release(session, request.device_id, request.result_id)
-                session.commit()
-        except SQLAlchemyError as e:  # the claim goes stale and is taken again
-            log.error("cannot release the claim on result %s: %s", request.result_id, e)
 
     def _apply(self, effects: Sequence[Effect]) -> None:
         """Carry out effects that come with no transaction of ours (an undecodable message, a

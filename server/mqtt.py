@@ -30,10 +30,10 @@ import logging
 from collections.abc import Callable, Sequence
 
 from server.errors import IngestError
-from support.mqtt import (
+from support.mqtt import MqttClient
+from support.mqtt_types import (
     Incoming,
     LinkLost,
-    MqttClient,
     MqttError,
     MqttFailure,
     Puback,

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING
 
 from protocol.reasons import RejectReason
 from server.errors import VerificationError
-from server.verify import TOO_MUCH_MEMORY, Verdict, VerifierSpec, verifier_from_settings
+from server.verdict import TOO_MUCH_MEMORY, Verdict
+from server.verify import VerifierSpec, verifier_from_settings
 
 if TYPE_CHECKING:
     from server.config import ServerSettings

@@ -27,15 +27,15 @@ updates the centre adds itself (a DSS with certificates and CRLs, RFC 3161 docum
 accepted only there, and only if the device's bytes pass `verify`, are an exact prefix of the
 copy, and pyHanko's difference analysis finds nothing after the signature but such updates.
 
-Bad input never raises: it yields `Verdict(valid=False, reason=…)` with a detail a person can act
-on and no personal data. Verification blocks (pyHanko runs its own event loop): call it from a
-worker thread. One verification runs at a time in a process (`PDF_LOCK`): pyHanko's ASN.1 layer
-is not thread-safe. An error raised while verifying is taken for the bytes' fault only if a
-second try raises it too: a valid result refused is a result lost. The device's bytes are read
-under `RESULT_DECODE_LIMITS`, pyHanko's decoding limits tightened to what a result needs; a file
-beyond them is refused as `too_complex`. Those limits bound decompression, not parsing: the
-server runs `verify` in a verifier process with CPU and memory limits (`server.sandbox`), and
-`VerifierSpec` is what such a process builds its `Verifier` from.
+Bad input never raises: it yields `Verdict(valid=False, reason=…)` (`server.verdict`) with a detail
+a person can act on and no personal data. Verification blocks (pyHanko runs its own event loop):
+call it from a worker thread. One verification runs at a time in a process (`PDF_LOCK`): pyHanko's
+ASN.1 layer is not thread-safe. An error raised while verifying is taken for the bytes' fault only
+if a second try raises it too: a valid result refused is a result lost. The device's bytes are read
+under `RESULT_DECODE_LIMITS` (`server.decode_limits`), pyHanko's decoding limits tightened to what a
+result needs; a file beyond them is refused as `too_complex`. Those limits bound decompression, not
+parsing: the server runs `verify` in a verifier process with CPU and memory limits
+(`server.sandbox`), and `VerifierSpec` is what such a process builds its `Verifier` from.
 """
 
 from __future__ import annotations
@@ -56,13 +56,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pyhanko.pdf_utils.decode_limits import (
-    DEFAULT_PURPOSE_LIMITS,
-    DecodeLimits,
-    DecodePurpose,
-    DocumentDecodeBudget,
-    StreamDecodeLimits,
-)
+from pyhanko.pdf_utils.decode_limits import DecodeLimits
 from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -76,8 +70,10 @@ from pyhanko_certvalidator.policy_decl import (
 )
 
 from protocol.reasons import RejectReason
+from server.decode_limits import RESULT_DECODE_LIMITS
 from server.errors import ConfigError, VerificationError
-from server.signed_fields import SignedMetadata, SignedMetadataError, signed_metadata_of
+from server.signed_fields import SignedMetadataError, signed_metadata_of
+from server.verdict import TOO_MUCH_DATA, TOO_MUCH_MEMORY, Verdict
 
 if TYPE_CHECKING:
     from server.config import ServerSettings
@@ -90,41 +86,6 @@ skipped)."""
 CLOCK_SKEW = dt.timedelta(minutes=5)
 _PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
 _DOC_TIMESTAMP = "/DocTimeStamp"
-_MiB = 1024 * 1024
-TOO_MUCH_DATA = (
-    "the PDF decodes to more data than a result can hold (a compression or object stream "
-    "bomb?): capture and sign the document again"
-)
-"""The detail of a `too_complex` verdict on a PDF beyond `RESULT_DECODE_LIMITS`."""
-TOO_MUCH_MEMORY = (
-    "reading the PDF needs more memory than the server allows for a result: capture and sign "
-    "the document again"
-)
-"""The detail of a `too_complex` verdict on a PDF that ran the verifier out of memory."""
-
-RESULT_DECODE_LIMITS = DecodeLimits(
-    per_stream=StreamDecodeLimits(max_ratio=1100, ratio_floor=_MiB, max_output_size=64 * _MiB),
-    per_purpose={
-        **DEFAULT_PURPOSE_LIMITS,
-        DecodePurpose.OBJECT_STREAM: StreamDecodeLimits(
-            max_ratio=100, ratio_floor=256 * 1024, max_output_size=_MiB
-        ),
-        DecodePurpose.XREF_STREAM: StreamDecodeLimits(
-            max_ratio=100, ratio_floor=256 * 1024, max_output_size=_MiB
-        ),
-        DecodePurpose.XMP_METADATA: StreamDecodeLimits(
-            max_ratio=100, ratio_floor=256 * 1024, max_output_size=_MiB
-        ),
-    },
-    document_budget=DocumentDecodeBudget(base_allowance=4 * _MiB, max_ratio=2),
-)
-"""pyHanko's decoding limits for a device's bytes, tightened to what a result can need (a few
-pages, one signature field, an XMP packet of a few KB): signature validation decodes only the
-document's structure (object and cross-reference streams, the XMP), never page content, so an
-object or xref stream of more than 1 MiB, or more than 4 MiB (or twice the file) decoded in all,
-is a bomb, not a result. pyHanko's defaults (64 MiB per object stream, 256 MiB per document) let
-a 0.9 MB file expand to a 60 MiB /Fields array that took 81 s and 2.3 GB to parse."""
-
 PDF_LOCK = threading.Lock()
 """Held while pyHanko reads or validates a PDF in this process.
 
@@ -136,37 +97,6 @@ KeyError, which `verify` would turn into a signature rejection of a valid result
 for the one valid result of 10,000 rejected by the sync benchmark (2 server processes x 2 ingest
 workers). One verification at a time costs little: pyHanko's work holds the GIL anyway.
 """
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What verification concluded about one signed PDF.
-
-    Attributes:
-        valid: True only if every check passed.
-        reason: why it was rejected (`protocol.reasons.RejectReason`), or None if valid.
-        detail: one sentence a person can act on; never personal data.
-        signer_common_name: the signer certificate's commonName (a device_id), when readable.
-        signer_unit: the signer certificate's organizationalUnitName (the unit), when present.
-        signer_cert_sha256: lower-case hex SHA-256 of the signer certificate's DER, when readable.
-        signing_time: the signing time the signer claims (`/M`), when present.
-        signed: what the signed PDF's XMP says (fields, page count, document id), read once
-            the signature holds (`server.signed_fields`); None on a rejecting verdict.
-    """
-
-    valid: bool
-    reason: RejectReason | None
-    detail: str
-    signer_common_name: str | None = None
-    signer_unit: str | None = None
-    signer_cert_sha256: str | None = None
-    signing_time: dt.datetime | None = None
-    signed: SignedMetadata | None = None
-
-    @property
-    def retry_later(self) -> bool:
-        """Whether the verdict is the server's own fault (no current CRL), not the sender's."""
-        return self.reason is RejectReason.REVOCATION_UNKNOWN
 
 
 # --- CRLs ----------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from server.db import session_scope
 from server.errors import IngestError, ServerError, where_it_failed
 from server.models import DeviceCommand, utc_now
 from server.repository import commands, devices, staging, verifications
-from support.mqtt import Incoming
+from support.mqtt_types import Incoming
 
 log = logging.getLogger(__name__)
 

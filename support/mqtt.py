@@ -2,9 +2,10 @@
 
 Rules of this module:
 - It is the only module of the product that imports paho; paho's types and errors stop here.
-  What comes out is ours: `Incoming`, `Puback`, `LinkLost`, and `MqttError` with its
-  `MqttFailure`, which the appliance (`edge.sync.connection`: `SyncError`) and the server
-  (`server.mqtt`: `IngestError`) turn into their own errors with the hints for their settings.
+  What comes out is ours (`support.mqtt_types`): `Incoming`, `Puback`, `LinkLost`, and
+  `MqttError` with its `MqttFailure`, which the appliance (`edge.sync.connection`: `SyncError`)
+  and the server (`server.mqtt`: `IngestError`) turn into their own errors with the hints for
+  their settings.
 - TLS 1.2 or later with a client certificate (`TlsIdentity`); the broker's certificate and its
   host name or address are verified. The certificate's commonName is our MQTT username.
 - MQTT v5, QoS 1. A persistent session when asked (`clean_start=False`, a Session Expiry
@@ -38,9 +39,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -50,14 +48,21 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from support.mqtt_types import (
+    Incoming,
+    LinkLost,
+    MqttError,
+    MqttFailure,
+    Puback,
+    Queued,
+    TlsIdentity,
+    Will,
+)
 from support.sockets import disable_nagle
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
-NO_MATCHING_SUBSCRIBERS = 0x10
-"""PUBACK reason "No matching subscribers" (MQTT v5 section 3.4.2.1): a success code, but no
-one received the message."""
 SESSION_TAKEN_OVER = 0x8E
 """DISCONNECT reason "Session taken over" (MQTT v5 section 3.14.2.1): another client connected
 with our client id."""
@@ -65,161 +70,6 @@ _MAX_WAIT_S = 0.25
 """The longest a blocking call sleeps before it looks at its stop event again."""
 _REFUSALS_KEPT = 1000
 """How many refused publishes are remembered for `publish_and_wait`."""
-
-
-class MqttFailure(Enum):
-    """What went wrong with the broker, for the caller to word with its own hints."""
-
-    IDENTITY = "identity"
-    """Our TLS identity (certificate, key, CA) cannot be loaded."""
-    UNTRUSTED = "untrusted"
-    """The broker's certificate does not verify against our CA, or not for its host name."""
-    TLS = "tls"
-    """Another TLS failure (wrong port, our certificate or key unusable)."""
-    NOTHING_LISTENS = "nothing-listens"
-    """The TCP connection was refused."""
-    UNREACHABLE = "unreachable"
-    """Another network error."""
-    CLOSED = "closed"
-    """The broker closed the connection before its CONNACK: during TLS it refused our
-    certificate."""
-    NOT_AUTHORISED = "not-authorised"
-    """The broker's CONNACK refused the connection."""
-    NO_ANSWER = "no-answer"
-    """No CONNACK, SUBACK or PUBACK in time (or the caller's stop came first)."""
-    LOST = "lost"
-    """The connection dropped while we waited for the broker."""
-    SUBSCRIBE_REFUSED = "subscribe-refused"
-    """The SUBACK refused a subscription (the broker's ACL)."""
-    PUBLISH_REFUSED = "publish-refused"
-    """The PUBACK refused a message (the broker's ACL, its size)."""
-    CLIENT = "client"
-    """paho would not even take the request."""
-
-
-class MqttError(Exception):
-    """The broker or paho failed a request.
-
-    Attributes:
-        failure: what kind of failure.
-        detail: what paho or the broker said.
-    """
-
-    def __init__(self, failure: MqttFailure, detail: str) -> None:
-        super().__init__(detail)
-        self.failure = failure
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class TlsIdentity:
-    """The files of a TLS client identity.
-
-    Attributes:
-        ca_file: the CA certificate the broker's certificate must chain to.
-        cert_file: our client certificate (its commonName is our MQTT username).
-        key_file: its private key.
-    """
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-
-@dataclass(frozen=True)
-class Will:
-    """The message the broker publishes for us if we vanish (MQTT v5 section 3.1.3.2), QoS 1.
-
-    Attributes:
-        topic: where.
-        payload: what.
-        retain: whether the broker keeps it for later subscribers.
-    """
-
-    topic: str
-    payload: bytes
-    retain: bool = True
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A message the broker delivered; with `manual_ack`, `ack` it once it is handled.
-
-    Attributes:
-        topic: the concrete topic it was published on.
-        payload: its bytes.
-        mid: the packet id to PUBACK (0 for QoS 0).
-        qos: the QoS it was delivered with.
-        redelivered: the broker sent it before without getting our PUBACK (the DUP flag, MQTT
-            v5 section 3.3.1.1: after a reconnection, section 4.4).
-    """
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    redelivered: bool = False
-
-
-@dataclass(frozen=True)
-class Puback:
-    """The broker's answer to one of our QoS 1 publishes.
-
-    Attributes:
-        mid: the packet id `publish` returned.
-        code: the reason code (MQTT v5 section 3.4.2.1); 0x80 and above is a refusal.
-        reason: the reason code's name.
-    """
-
-    mid: int
-    code: int
-    reason: str
-
-    @property
-    def refused(self) -> bool:
-        """Whether the broker refused the message."""
-        return self.code >= 0x80
-
-    @property
-    def no_subscribers(self) -> bool:
-        """Whether the broker took it but no subscription matched (nobody got it)."""
-        return self.code == NO_MATCHING_SUBSCRIBERS
-
-
-@dataclass(frozen=True)
-class LinkLost:
-    """The connection dropped (not by our own `disconnect`).
-
-    Attributes:
-        reason: the disconnect reason code's name.
-        error: why the socket failed, as paho's error log said (e.g. the broker's TLS alert),
-            or None.
-        was_connected: whether the connection had been accepted (CONNACK) before.
-        session_taken_over: another client connected with our client id.
-    """
-
-    reason: str
-    error: str | None
-    was_connected: bool
-    session_taken_over: bool
-
-    @property
-    def why(self) -> str:
-        """The most telling of the two: paho's error, else the reason code."""
-        return self.error or self.reason
-
-
-@dataclass(frozen=True)
-class Queued:
-    """A message paho took for sending.
-
-    Attributes:
-        mid: its packet id (the key of its `Puback`).
-        offline: there is no connection now; paho sends it after the reconnection.
-    """
-
-    mid: int
-    offline: bool
 
 
 def tls_context(identity: TlsIdentity) -> ssl.SSLContext:

@@ -6,7 +6,8 @@ typo must not silently fall back to a default. That holds for the environment to
 the class's prefix that names no setting (`SOHOA_EDGE_BROKR_HOST`) is refused, naming it.
 
 `PrivateKeyFile` is the type of a setting that holds a private key: a key other users can read
-is refused (the appliance's transport key, the server's MQTT key), in one place for both.
+is refused (the appliance's transport key, the server's MQTT key), in one place for both; and
+`TransportSettings` reads the TLS identity both meet the broker with.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from support.mqtt_types import TlsIdentity
 
 S = TypeVar("S", bound="TomlSettings")
 
@@ -107,6 +110,21 @@ class TomlSettings(BaseSettings):
                 raise self.error(f"{self.what} setting '{key}': no such file {value}")
             files.append(value)
         return tuple(files)
+
+
+class TransportSettings(TomlSettings):
+    """Base of the settings of a broker client over TLS (the appliance's, the server's). Each
+    declares `ca_file`, `cert_file` and `key_file` itself, worded for its own readers; this
+    reads them as one TLS identity."""
+
+    def tls_identity(self) -> TlsIdentity:
+        """The TLS identity for the broker connection: `ca_file`, `cert_file` and `key_file`.
+
+        Raises:
+            error: one of them is not set or does not exist; the message names the key.
+        """
+        ca_file, cert_file, key_file = self.require_files("ca_file", "cert_file", "key_file")
+        return TlsIdentity(ca_file, cert_file, key_file)
 
 
 class _KnownVariables(EnvSettingsSource):

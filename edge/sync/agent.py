@@ -50,7 +50,7 @@ from protocol.messages import Ack, AckStatus
 from protocol.sender import AckOutcome, Sender, Transmission
 from protocol.status import Heartbeat, LinkState
 from protocol.topics import ack_topic, cmd_topic, reply_topic, result_topic, status_topic
-from support.mqtt import Incoming, LinkLost, Puback
+from support.mqtt_types import Incoming, LinkLost, Puback
 
 log = logging.getLogger(__name__)
 

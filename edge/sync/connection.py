@@ -25,14 +25,13 @@ import threading
 from edge.config import EdgeSettings
 from edge.errors import SyncError
 from protocol.topics import QOS, ack_topic, device_subscriptions, status_topic
-from support.mqtt import (
+from support.mqtt import MqttClient
+from support.mqtt_types import (
     Incoming,
     LinkLost,
-    MqttClient,
     MqttError,
     MqttFailure,
     Puback,
-    TlsIdentity,
     Will,
 )
 
@@ -64,11 +63,11 @@ class BrokerLink:
         self._failures = 0
         self.events: queue.Queue[LinkEvent] = queue.Queue()
         """Messages, PUBACKs and losses, in the order paho saw them."""
-        ca_file, cert_file, key_file = settings.transport_identity()
+        identity = settings.tls_identity()
         self._client = MqttClient(
             host=settings.broker_host,
             port=settings.broker_port,
-            identity=TlsIdentity(ca_file, cert_file, key_file),
+            identity=identity,
             client_id=settings.device_id,
             on_message=self.events.put,
             on_puback=self.events.put,
@@ -82,8 +81,8 @@ class BrokerLink:
             self._client.load_identity()
         except MqttError as e:
             raise SyncError(
-                f"cannot load the transport identity (cert_file {cert_file}, key_file "
-                f"{key_file}, ca_file {ca_file}): {e}; enroll the appliance again"
+                f"cannot load the transport identity (cert_file {identity.cert_file}, key_file "
+                f"{identity.key_file}, ca_file {identity.ca_file}): {e}; enroll the appliance again"
             ) from e
 
     @property

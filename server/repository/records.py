@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 class SignatureVerdict(Protocol):
-    """What the merge needs of a verification verdict (`server.verify.Verdict` has it)."""
+    """What the merge needs of a verification verdict (`server.verdict.Verdict` has it)."""
 
     @property
     def valid(self) -> bool:
@@ -81,7 +81,7 @@ def merge_result(
         fields: the document's fields, as its signed XMP carries them (ingest passes
             `SignedMetadata.stored_fields()`, never the message's unsigned header); keys other
             than `FIELD_KEYS` are ignored, text is normalised to NFC.
-        verdict: the signature verdict (`server.verify.Verdict`).
+        verdict: the signature verdict (`server.verdict.Verdict`).
         pdf_path: where the blob store keeps the PDF, relative to its data_dir.
         pdf_size: the PDF's size in bytes.
         received_at: when the server received it (default: now, UTC).

@@ -4,13 +4,14 @@ A worker takes a result (`claim`) before it verifies it, the slow step, and comm
 copy of the result (the device's resend, the broker's redelivery after a worker lost its
 session) is answered at once instead of verified again: refused copies get the same refusal,
 copies of a result in verification wait briefly for its outcome or are left to the first
-answer (`server.ingest`). A verification
+answer (`server.claims`). A verification
 that never finished (its worker died) is taken again once it is stale, and refused after
 `max_attempts` takes: a PDF that takes verifiers down is not tried for ever.
 
 Rules of this module:
-- Like `staging`, it never commits: the ingest worker owns each transaction, and calls these
-  under `staging.lock(session, device_id, result_id)`, so two workers never both take a result.
+- Like `staging`, it never commits: the ingest worker (`server.claims`) owns each transaction,
+  and calls these under `staging.lock(session, device_id, result_id)`, so two workers never
+  both take a result.
 - A verified result's row is dropped (`release`); its `Record` answers its copies from then on.
 """
 

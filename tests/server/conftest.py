@@ -1,6 +1,7 @@
 """Fixtures of the server tests: the CRLs as provisioning publishes them, a verifier and an LTV
-augmenter configured like the server's, over the real test TSA; and a device whose token signed
-a small and a ~600 KB result, for ingest."""
+augmenter configured like the server's, over the real test TSA; a device whose token signed
+a small and a ~600 KB result, for ingest; and the ingest tests' server settings, verifier and
+running worker (a module that needs another kind overrides the fixture of that name)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from edge.signing.pades import DocumentSigner
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority, publish_crl
 from provisioning.softhsm import SoftHsmSetup
+from server.config import ServerSettings
 from server.db import session_scope
+from server.ingest import IngestWorker
 from server.ltv import LtvAugmenter, LtvCopy
 from server.repository import devices
 from server.verify import Verifier
@@ -33,7 +36,7 @@ from tests.fixtures.token import (
     with_fields,
 )
 from tests.fixtures.tsa import TimestampAuthority
-from tests.server.peers import FIELDS, DevicePeer
+from tests.server.peers import FIELDS, DevicePeer, running, server_settings
 
 
 @pytest.fixture(scope="session")
@@ -153,3 +156,26 @@ def device(
     peer = DevicePeer(broker, ingest_signer.device_id, mqtt_identity(ingest_signer.device_id))
     yield peer
     peer.close()
+
+
+@pytest.fixture
+def settings(
+    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, tmp_path: Path
+) -> ServerSettings:
+    """A server's settings on the test broker and database, its data in a temp folder."""
+    return server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
+
+
+@pytest.fixture
+def verifier(ingest_signer: IngestSigner) -> Verifier:
+    """The real verifier, trusting the CA of the ingest signer's certificate."""
+    return Verifier([ingest_signer.ca.cert])
+
+
+@pytest.fixture
+def worker(
+    settings: ServerSettings, db_engine: Engine, verifier: Verifier
+) -> Iterator[IngestWorker]:
+    """A running ingest worker with `settings` and `verifier`, stopped after the test."""
+    with running(IngestWorker(settings, db_engine, verifier)) as worker:
+        yield worker

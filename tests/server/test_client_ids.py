@@ -25,18 +25,12 @@ from server.errors import IngestError
 from server.ingest import IngestWorker
 from server.verify import Verifier
 from server.watcher import DeviceWatcher
-from support.mqtt import Incoming, LinkLost, MqttClient, MqttError, MqttFailure, TlsIdentity
+from support.mqtt import MqttClient
+from support.mqtt_types import Incoming, LinkLost, MqttError, MqttFailure, TlsIdentity
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 from tests.server.peers import running, server_settings, whole
 
 TIMEOUT_S = 10.0
-
-
-@pytest.fixture
-def settings(
-    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, tmp_path: Path
-) -> ServerSettings:
-    return server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
 
 
 class Client:

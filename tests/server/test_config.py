@@ -85,9 +85,9 @@ def test_settings_are_frozen_and_mqtt_files_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="frozen"):
         settings.api_port = 1
     with pytest.raises(ConfigError, match="no such file"):
-        settings.mqtt_identity_files()
+        settings.tls_identity()
     with pytest.raises(ConfigError, match="'ca_file' is not set"):
-        ServerSettings().mqtt_identity_files()
+        ServerSettings().tls_identity()
 
 
 def test_revocation_and_ltv_settings(tmp_path: Path) -> None:

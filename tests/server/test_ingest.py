@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from protocol.encoding import encode
 from protocol.messages import AckStatus, ResultChunk, ResultMessage, sha256_hex
@@ -25,11 +24,12 @@ from server.db import make_engine, session_scope
 from server.errors import IngestError
 from server.ingest import IngestCounter, IngestStats, IngestWorker
 from server.ltv import LtvAugmenter, LtvWorker
-from server.models import DeviceStatus, LtvStatus, Transfer, TransferChunk
+from server.models import DeviceStatus, LtvStatus
 from server.repository import devices, records
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
+from tests.server.counts import staged_rows, stored_records
 from tests.server.peers import (
     CREATED,
     FIELDS,
@@ -43,39 +43,6 @@ from tests.server.peers import (
 )
 
 CHUNK = 64 * 1024
-
-
-@pytest.fixture
-def settings(
-    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, tmp_path: Path
-) -> ServerSettings:
-    return server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
-
-
-@pytest.fixture
-def verifier(ingest_signer: IngestSigner) -> Verifier:
-    return Verifier([ingest_signer.ca.cert])
-
-
-@pytest.fixture
-def worker(
-    settings: ServerSettings, db_engine: Engine, verifier: Verifier
-) -> Iterator[IngestWorker]:
-    with running(IngestWorker(settings, db_engine, verifier)) as worker:
-        yield worker
-
-
-def _records(engine: Engine) -> int:
-    with session_scope(engine) as s:
-        return records.count_records(s)
-
-
-def _staged(engine: Engine) -> tuple[int, int]:
-    """(transfers, chunks) in the staging tables."""
-    with session_scope(engine) as s:
-        transfers = s.execute(select(func.count()).select_from(Transfer)).scalar_one()
-        staged = s.execute(select(func.count()).select_from(TransferChunk)).scalar_one()
-    return transfers, staged
 
 
 # --- counters ------------------------------------------------------------------------------------
@@ -116,7 +83,7 @@ def test_a_signed_result_is_stored_then_acked_and_a_redelivery_is_a_duplicate(
     again = device.next_ack()
     assert again.status is AckStatus.DUPLICATE
     assert again.record_id == ack.record_id
-    assert _records(db_engine) == 1
+    assert stored_records(db_engine) == 1
     # The worker counts an answer after publishing it: wait for the count, do not race it.
     wait_for(lambda: (worker.stats().accepted, worker.stats().duplicates) == (1, 1), "the counts")
 
@@ -134,7 +101,7 @@ def test_garbage_naming_no_result_is_dropped_and_the_worker_goes_on(
     assert ack.status is AckStatus.ACCEPTED
     assert ack.result_id == sha256_hex(ingest_signer.small)
     assert worker.stats().ignored == 2
-    assert _records(db_engine) == 1
+    assert stored_records(db_engine) == 1
 
 
 def test_unreadable_results_that_name_themselves_are_rejected_with_a_reason(
@@ -161,7 +128,7 @@ def test_unreadable_results_that_name_themselves_are_rejected_with_a_reason(
     device.send(header + b"\n" + body[:-1] + b"X")  # one byte changed in transit
     ack = device.next_ack()
     assert (ack.result_id, ack.reason) == (result_id, RejectReason.HASH)
-    assert _records(db_engine) == 0
+    assert stored_records(db_engine) == 0
 
 
 def test_a_result_from_an_unknown_device_is_rejected(
@@ -177,7 +144,7 @@ def test_a_result_from_an_unknown_device_is_rejected(
     assert ack.status is AckStatus.REJECTED
     assert ack.reason is RejectReason.UNKNOWN_DEVICE
     assert ack.result_id == message.result_id
-    assert _records(db_engine) == 0
+    assert stored_records(db_engine) == 0
 
 
 def test_a_message_naming_another_device_is_rejected(
@@ -188,7 +155,7 @@ def test_a_message_naming_another_device_is_rejected(
     assert device.next_ack().reason is RejectReason.DEVICE_MISMATCH
     device.send_all([manifest("someone-else", ingest_signer.large, CHUNK)])
     assert device.next_ack().reason is RejectReason.DEVICE_MISMATCH
-    assert _records(db_engine) == 0 and _staged(db_engine) == (0, 0)
+    assert stored_records(db_engine) == 0 and staged_rows(db_engine) == (0, 0)
 
 
 def test_revoked_device_and_unregistered_signer_are_rejected(
@@ -207,7 +174,7 @@ def test_revoked_device_and_unregistered_signer_are_rejected(
     assert ack.reason is RejectReason.REVOKED_DEVICE
     assert ack.result_id == sha256_hex(ingest_signer.large)
     wait_for(lambda: worker.stats().rejected >= 3 + 10, "every chunk to be answered")
-    assert _records(db_engine) == 0 and _staged(db_engine) == (0, 0)
+    assert stored_records(db_engine) == 0 and staged_rows(db_engine) == (0, 0)
 
 
 def test_a_tampered_pdf_is_rejected_for_its_signature(
@@ -220,7 +187,7 @@ def test_a_tampered_pdf_is_rejected_for_its_signature(
     ack = device.next_ack()
     assert ack.status is AckStatus.REJECTED
     assert ack.reason is RejectReason.SIGNATURE
-    assert _records(db_engine) == 0
+    assert stored_records(db_engine) == 0
 
 
 def test_a_broker_that_is_not_there_is_named(
@@ -264,7 +231,7 @@ def test_a_chunked_result_is_staged_assembled_merged_and_acked_once(
         assert record.signature_valid and record.so_ky_hieu == FIELDS["so_ky_hieu"]
         stored = BlobStore(settings.data_dir).resolve(record.pdf_path).read_bytes()
     assert stored == pdf
-    assert _staged(db_engine) == (0, 0)  # dropped once answered
+    assert staged_rows(db_engine) == (0, 0)  # dropped once answered
     assert worker.stats().chunks_staged == 10
 
     # The same result again, whole or in chunks: a duplicate, still one record.
@@ -274,7 +241,7 @@ def test_a_chunked_result_is_staged_assembled_merged_and_acked_once(
     device.send(whole(device.device_id, pdf))
     again = device.next_ack()
     assert again.status is AckStatus.DUPLICATE and again.record_id == ack.record_id
-    assert _records(db_engine) == 1 and _staged(db_engine) == (0, 0)
+    assert stored_records(db_engine) == 1 and staged_rows(db_engine) == (0, 0)
 
 
 def test_chunks_before_their_manifest_and_a_resume_that_asks_for_the_missing(
@@ -285,7 +252,7 @@ def test_chunks_before_their_manifest_and_a_resume_that_asks_for_the_missing(
     ingest_signer.register(db_engine)
     pdf = ingest_signer.large
     device.send_all(chunks(device.device_id, pdf, CHUNK, [0, 2, 4, 6, 8]))
-    wait_for(lambda: _staged(db_engine) == (1, 5), "five chunks staged")
+    wait_for(lambda: staged_rows(db_engine) == (1, 5), "five chunks staged")
     device.send_all([manifest(device.device_id, pdf, CHUNK, resume=True)])
     need = device.next_ack()
     assert need.status is AckStatus.NEED_CHUNKS
@@ -293,7 +260,7 @@ def test_chunks_before_their_manifest_and_a_resume_that_asks_for_the_missing(
     device.send_all(chunks(device.device_id, pdf, CHUNK, need.missing))
     ack = device.next_ack()
     assert ack.status is AckStatus.ACCEPTED, ack.detail
-    assert _records(db_engine) == 1 and _staged(db_engine) == (0, 0)
+    assert stored_records(db_engine) == 1 and staged_rows(db_engine) == (0, 0)
 
 
 def test_a_chunk_damaged_in_transit_is_asked_for_again(
@@ -318,11 +285,11 @@ def test_a_chunk_damaged_in_transit_is_asked_for_again(
     need = device.next_ack()
     assert need.status is AckStatus.NEED_CHUNKS and need.missing == (4,)
     assert "damaged" in need.detail
-    assert _records(db_engine) == 0
+    assert stored_records(db_engine) == 0
     device.send_all([good])
     ack = device.next_ack()
     assert ack.status is AckStatus.ACCEPTED, ack.detail
-    assert _records(db_engine) == 1
+    assert stored_records(db_engine) == 1
 
 
 def test_a_reassembled_file_that_is_not_its_result_is_rejected_for_its_hash(
@@ -336,7 +303,7 @@ def test_a_reassembled_file_that_is_not_its_result_is_rejected_for_its_hash(
     ack = device.next_ack()
     assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.HASH
     assert ack.result_id == claimed
-    assert _records(db_engine) == 0 and _staged(db_engine) == (0, 0)
+    assert stored_records(db_engine) == 0 and staged_rows(db_engine) == (0, 0)
 
 
 def test_a_result_over_the_size_limit_is_rejected_before_anything_is_staged(
@@ -362,7 +329,7 @@ def test_a_result_over_the_size_limit_is_rejected_before_anything_is_staged(
         device.send(whole(device.device_id, pdf))
         assert device.next_ack().reason is RejectReason.SIZE
         assert worker.stats().chunks_staged == 0
-    assert _staged(db_engine) == (0, 0) and _records(db_engine) == 0
+    assert staged_rows(db_engine) == (0, 0) and stored_records(db_engine) == 0
 
 
 # --- sessions and back-pressure ------------------------------------------------------------------
@@ -390,7 +357,7 @@ def test_results_published_while_no_worker_is_connected_wait_at_the_broker(
         acks = [device.next_final_ack() for _ in range(6)]
     assert {a.status for a in acks} == {AckStatus.ACCEPTED}
     assert {a.result_id for a in acks} == {sha256_hex(p) for p in (*pdfs, ingest_signer.large)}
-    assert _records(db_engine) == 6
+    assert stored_records(db_engine) == 6
 
 
 def test_a_burst_waits_at_the_broker_and_loses_nothing(
@@ -412,7 +379,7 @@ def test_a_burst_waits_at_the_broker_and_loses_nothing(
         assert worker.queue.high_water_messages == 1 and worker.queue.overshoots == 0
         assert worker.queue.high_water_bytes < 2 * CHUNK  # one chunk message at most
     assert [a.status for a in acks] == [AckStatus.ACCEPTED] * (len(pdfs) + 1)
-    assert _records(db_engine) == len(pdfs) + 1
+    assert stored_records(db_engine) == len(pdfs) + 1
 
 
 # --- revocation and long-term validation ---------------------------------------------------------
@@ -467,12 +434,12 @@ def test_without_a_current_crl_a_result_is_held_back_not_rejected(
         device.send_chunked(ingest_signer.large, CHUNK)
         wait_for(lambda: worker.stats().failed == 1, "the worker to give up on the result")
         assert device.acks.empty()  # no answer: the device keeps the result and resumes later
-        assert _records(db_engine) == 0
-        assert _staged(db_engine) == (1, 10)  # kept for the resume
+        assert stored_records(db_engine) == 0
+        assert staged_rows(db_engine) == (1, 10)  # kept for the resume
 
         ca_dir = tmp_path / "ca"
         ingest_signer.ca.save(ca_dir)
         publish_crl(ca_dir, crl_file)
         device.send_all([manifest(device.device_id, ingest_signer.large, CHUNK, resume=True)])
         assert device.next_ack().status is AckStatus.ACCEPTED
-    assert _staged(db_engine) == (0, 0)
+    assert staged_rows(db_engine) == (0, 0)

@@ -28,11 +28,12 @@ from protocol.reasons import RejectReason
 from provisioning.broker import Mosquitto
 from server.config import ServerSettings
 from server.db import session_scope
+from server.decode_limits import RESULT_DECODE_LIMITS
 from server.ingest import IngestWorker
 from server.models import utc_now
 from server.repository import devices, staging, verifications
 from server.sandbox import SandboxLimits, VerifierPool
-from server.verify import RESULT_DECODE_LIMITS, Verifier
+from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
 from tests.server.peers import DevicePeer, server_settings, whole

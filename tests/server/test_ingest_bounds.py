@@ -27,7 +27,7 @@ from server.ingest import IngestWorker
 from server.models import Transfer
 from server.repository import devices, records, staging
 from server.verify import Verifier
-from support.mqtt import Incoming
+from support.mqtt_types import Incoming
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
 from tests.server.peers import (
@@ -68,11 +68,6 @@ def _staged_manifests(engine: Engine, device_id: str | None = None) -> int:
         if device_id is not None:
             query = query.where(col(Transfer.device_id) == device_id)
         return int(s.execute(query).scalar_one())
-
-
-@pytest.fixture
-def verifier(ingest_signer: IngestSigner) -> Verifier:
-    return Verifier([ingest_signer.ca.cert])
 
 
 @pytest.fixture

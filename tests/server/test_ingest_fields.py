@@ -12,7 +12,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -27,7 +26,6 @@ from edge.signing.pades import DocumentSigner
 from protocol.encoding import encode
 from protocol.messages import AckStatus, ResultManifest, ResultMessage, sha256_hex
 from protocol.reasons import RejectReason
-from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority
 from provisioning.softhsm import SoftHsmSetup
 from server.api.main import create_app
@@ -37,10 +35,10 @@ from server.db import session_scope
 from server.ingest import IngestWorker
 from server.repository import devices, procedures, records, units
 from server.verify import Verifier
-from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import make_pdf, new_blank_token, provision_signing_identity
 from tests.server.conftest import INGEST_DEVICE
-from tests.server.peers import CREATED, DevicePeer, chunks, running, server_settings
+from tests.server.counts import stored_records
+from tests.server.peers import CREATED, DevicePeer, chunks, running
 from tests.server.signin import sign_in
 
 CHUNK = 16 * 1024
@@ -100,13 +98,6 @@ def signed(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> Signed:
 
 
 @pytest.fixture
-def settings(
-    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, tmp_path: Path
-) -> ServerSettings:
-    return server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
-
-
-@pytest.fixture
 def worker(
     settings: ServerSettings, db_engine: Engine, signing_ca: CertificateAuthority, signed: Signed
 ) -> Iterator[IngestWorker]:
@@ -118,11 +109,6 @@ def worker(
 
 def _whole(pdf: bytes, fields: Mapping[str, str | None]) -> bytes:
     return encode(ResultMessage.for_pdf(INGEST_DEVICE, pdf, fields, CREATED))
-
-
-def _count(engine: Engine) -> int:
-    with session_scope(engine) as s:
-        return records.count_records(s)
 
 
 def _assert_refused_without_values(detail: str, *keys: str) -> None:
@@ -141,7 +127,7 @@ def test_a_signed_pdf_without_fields_sent_with_header_fields_is_rejected(
     assert ack.reason is RejectReason.FIELDS_MISMATCH
     assert "carries no fields" in ack.detail
     _assert_refused_without_values(ack.detail, "ho_ten", "cccd")
-    assert _count(db_engine) == 0
+    assert stored_records(db_engine) == 0
 
 
 def test_the_forged_header_is_rejected_in_chunks_too(
@@ -158,7 +144,7 @@ def test_the_forged_header_is_rejected_in_chunks_too(
     device.send_all([manifest, *chunks(INGEST_DEVICE, signed.bare, CHUNK)])
     ack = device.next_final_ack()
     assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
-    assert _count(db_engine) == 0
+    assert stored_records(db_engine) == 0
 
 
 def test_a_header_changed_after_signing_is_rejected(
@@ -173,7 +159,7 @@ def test_a_header_changed_after_signing_is_rejected(
     device.send(_whole(signed.assembled, {**SIGNED_FIELDS, "ho_ten": None}))
     ack = device.next_final_ack()
     assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
-    assert _count(db_engine) == 0
+    assert stored_records(db_engine) == 0
 
 
 def test_a_refused_header_does_not_refuse_the_signed_pdf_with_its_own_fields(
@@ -187,7 +173,7 @@ def test_a_refused_header_does_not_refuse_the_signed_pdf_with_its_own_fields(
     device.send(_whole(signed.assembled, SIGNED_FIELDS))
     ack = device.next_final_ack()
     assert ack.status is AckStatus.ACCEPTED, ack.detail
-    assert _count(db_engine) == 1
+    assert stored_records(db_engine) == 1
 
 
 def test_a_matching_header_is_stored_with_the_signed_values_and_served(

@@ -31,7 +31,8 @@ from provisioning.ca import CertificateAuthority
 from provisioning.softhsm import SoftHsmSetup
 from server.consumer import STALL_S
 from server.ingest import IngestWorker
-from server.verify import Verdict, Verifier
+from server.verdict import Verdict
+from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import (
     make_pdf,
@@ -100,11 +101,6 @@ class SlowVerifier:
 @pytest.fixture
 def short_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(support.mqtt, "KEEPALIVE_S", KEEPALIVE_S)
-
-
-@pytest.fixture
-def verifier(ingest_signer: IngestSigner) -> Verifier:
-    return Verifier([ingest_signer.ca.cert])
 
 
 @pytest.fixture(scope="module")

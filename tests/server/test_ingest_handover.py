@@ -20,10 +20,11 @@ from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority
 from server.db import session_scope
 from server.ingest import IngestWorker
-from server.models import Record, Transfer, TransferChunk
+from server.models import Record
 from server.verify import Verifier
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 from tests.server.conftest import IngestSigner
+from tests.server.counts import staged_rows
 from tests.server.peers import (
     DevicePeer,
     chunks,
@@ -35,14 +36,6 @@ from tests.server.peers import (
 )
 
 CHUNK = 64 * 1024
-
-
-def _staged(engine: Engine) -> tuple[int, int]:
-    with session_scope(engine) as s:
-        return (
-            s.execute(select(func.count()).select_from(Transfer)).scalar_one(),
-            s.execute(select(func.count()).select_from(TransferChunk)).scalar_one(),
-        )
 
 
 def _records_by_result(engine: Engine) -> dict[str, int]:
@@ -70,7 +63,7 @@ def test_a_transfer_started_by_one_worker_is_finished_by_another(
         with running(IngestWorker(settings, db_engine, verifier, index=0)) as first:
             device.send_all([manifest(device.device_id, pdf, CHUNK)])
             device.send_all(chunks(device.device_id, pdf, CHUNK, range(5)))
-            wait_for(lambda: _staged(db_engine) == (1, 5), "the first half staged")
+            wait_for(lambda: staged_rows(db_engine) == (1, 5), "the first half staged")
         assert first.stats().chunks_staged == 5 and first.stats().answered == 0
 
         with running(IngestWorker(settings, db_engine, verifier, index=1)) as second:
@@ -81,7 +74,7 @@ def test_a_transfer_started_by_one_worker_is_finished_by_another(
     finally:
         device.close()
     assert _records_by_result(db_engine) == {sha256_hex(pdf): 1}
-    assert _staged(db_engine) == (0, 0)
+    assert staged_rows(db_engine) == (0, 0)
 
 
 def test_two_workers_share_transfers_and_each_result_is_stored_once(
@@ -119,7 +112,7 @@ def test_two_workers_share_transfers_and_each_result_is_stored_once(
     assert [ack.status for ack in acks].count(AckStatus.ACCEPTED) == 1 + len(smalls)
     expected = {sha256_hex(p): 1 for p in (ingest_signer.large, *smalls)}
     assert _records_by_result(db_engine) == expected
-    wait_for(lambda: _staged(db_engine) == (0, 0), "the staging to be emptied")
+    wait_for(lambda: staged_rows(db_engine) == (0, 0), "the staging to be emptied")
 
 
 @pytest.mark.slow
@@ -149,7 +142,7 @@ def test_a_sohoa_server_ingest_process_finishes_what_a_worker_started(
         with running(IngestWorker(settings, db_engine, verifier)):
             device.send_all([manifest(device.device_id, pdf, CHUNK)])
             device.send_all(chunks(device.device_id, pdf, CHUNK, range(0, 10, 2)))
-            wait_for(lambda: _staged(db_engine) == (1, 5), "half the chunks staged")
+            wait_for(lambda: staged_rows(db_engine) == (1, 5), "half the chunks staged")
 
         cert, key = mqtt_identity(SERVER_IDENTITY)
         config = tmp_path / "server.toml"
@@ -192,4 +185,4 @@ def test_a_sohoa_server_ingest_process_finishes_what_a_worker_started(
         device.close()
     assert ack.status is AckStatus.ACCEPTED, ack.detail
     assert _records_by_result(db_engine) == {sha256_hex(pdf): 1}
-    assert _staged(db_engine) == (0, 0)
+    assert staged_rows(db_engine) == (0, 0)

@@ -12,62 +12,24 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from protocol.encoding import encode
 from protocol.messages import AckStatus, sha256_hex
 from protocol.reasons import RejectReason
-from provisioning.broker import Mosquitto
 from server.blobs import BLOB_DIR
 from server.config import ServerSettings
-from server.db import session_scope
 from server.ingest import IngestWorker, VerdictLike
-from server.models import Transfer, TransferChunk
-from server.repository import records
 from server.verify import Verifier
-from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
-from tests.server.peers import DevicePeer, manifest, running, server_settings, wait_for, whole
+from tests.server.counts import staged_rows, stored_records
+from tests.server.peers import DevicePeer, manifest, running, wait_for, whole
 
 CITIZEN = "Nguyễn Văn Bình 001099012345"
 """What an error message may quote of a result (a database error quotes the row): never logged."""
-
-
-@pytest.fixture
-def settings(
-    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, tmp_path: Path
-) -> ServerSettings:
-    return server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
-
-
-@pytest.fixture
-def verifier(ingest_signer: IngestSigner) -> Verifier:
-    return Verifier([ingest_signer.ca.cert])
-
-
-@pytest.fixture
-def worker(
-    settings: ServerSettings, db_engine: Engine, verifier: Verifier
-) -> Iterator[IngestWorker]:
-    with running(IngestWorker(settings, db_engine, verifier)) as worker:
-        yield worker
-
-
-def _records(engine: Engine) -> int:
-    with session_scope(engine) as s:
-        return records.count_records(s)
-
-
-def _staged(engine: Engine) -> tuple[int, int]:
-    """(transfers, chunks) in the staging tables."""
-    with session_scope(engine) as s:
-        transfers = s.execute(select(func.count()).select_from(Transfer)).scalar_one()
-        staged = s.execute(select(func.count()).select_from(TransferChunk)).scalar_one()
-    return transfers, staged
 
 
 def _blobs(settings: ServerSettings) -> list[Path]:
@@ -111,7 +73,7 @@ def test_a_field_no_repository_can_store_is_rejected_and_the_next_result_is_acce
     device.send(whole(device.device_id, ingest_signer.small))
     ack = device.next_ack()
     assert ack.status is AckStatus.ACCEPTED, ack.detail
-    assert _records(db_engine) == 1
+    assert stored_records(db_engine) == 1
     assert [p.name for p in _blobs(settings)] == [f"{sha256_hex(ingest_signer.small)}.pdf"]
 
 
@@ -160,8 +122,8 @@ def test_an_unforeseen_error_on_one_result_rejects_it_and_the_worker_goes_on(
         assert ack.status is AckStatus.ACCEPTED, ack.detail
         wait_for(lambda: worker.stats().accepted == 1, "the accepted count")
         assert worker.stats().rejected == 1
-    assert _records(db_engine) == 1
-    assert _staged(db_engine) == (0, 0)  # the rejected transfer's staged parts are gone
+    assert stored_records(db_engine) == 1
+    assert staged_rows(db_engine) == (0, 0)  # the rejected transfer's staged parts are gone
     assert failing.calls == 2
     logged = caplog.text
     assert "RuntimeError at" in logged and "_merge" in logged  # the kind and the place...

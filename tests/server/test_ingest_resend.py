@@ -17,7 +17,8 @@ from protocol.messages import AckStatus
 from provisioning.broker import Mosquitto
 from server.config import ServerSettings
 from server.ingest import IngestWorker
-from server.verify import Verdict, Verifier
+from server.verdict import Verdict
+from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.server.conftest import IngestSigner
 from tests.server.peers import DevicePeer, manifest, running, server_settings, wait_for, whole

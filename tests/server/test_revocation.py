@@ -22,7 +22,8 @@ from provisioning.ca import (
 )
 from provisioning.cli import app as provision_app
 from server.config import ServerSettings
-from server.verify import Verdict, Verifier, verifier_from_settings
+from server.verdict import Verdict
+from server.verify import Verifier, verifier_from_settings
 from tests.fixtures.token import SignedSample
 
 

@@ -1,8 +1,8 @@
 """Verification in verifier processes with CPU and memory limits (`server.sandbox`), and pyHanko's
-decoding limits tightened for results (`server.verify.RESULT_DECODE_LIMITS`): the object-stream
-PDF bomb of issue 14, built here (`harness.bombs`), is refused `too_complex` within the limits
-instead of taking the server's CPU and memory, and the pool goes on verifying real results
-signed on SoftHSM."""
+decoding limits tightened for results (`server.decode_limits.RESULT_DECODE_LIMITS`): the
+object-stream PDF bomb of issue 14, built here (`harness.bombs`), is refused `too_complex` within
+the limits instead of taking the server's CPU and memory, and the pool goes on verifying real
+results signed on SoftHSM."""
 
 from __future__ import annotations
 

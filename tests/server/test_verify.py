@@ -18,7 +18,8 @@ from pyhanko.sign import fields, signers
 from protocol.reasons import RejectReason
 from provisioning.ca import CertificateAuthority, Profile, new_key
 from server.errors import VerificationError
-from server.verify import Verdict, Verifier
+from server.verdict import Verdict
+from server.verify import Verifier
 from tests.fixtures.token import SignedSample
 
 

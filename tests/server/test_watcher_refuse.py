@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,15 +24,8 @@ from server.models import Device, utc_now
 from server.repository import devices
 from server.watcher import DeviceWatcher
 from tests.fixtures.broker import MqttIdentity
-from tests.server.peers import DevicePeer, running, server_settings, wait_for
+from tests.server.peers import DevicePeer, running, wait_for
 from tests.server.signin import sign_in
-
-
-@pytest.fixture
-def settings(
-    broker: Mosquitto, mqtt_identity: MqttIdentity, db_url: str, tmp_path: Path
-) -> ServerSettings:
-    return server_settings(broker, mqtt_identity, db_url, tmp_path / "data")
 
 
 def _register(engine: Engine, device_id: str) -> None:

@@ -9,14 +9,13 @@ import pytest
 
 from protocol.topics import ack_topic, device_subscriptions, result_topic
 from provisioning.broker import Mosquitto
-from support.mqtt import (
+from support.mqtt import MqttClient, tls_context
+from support.mqtt_types import (
     Incoming,
-    MqttClient,
     MqttError,
     MqttFailure,
     Puback,
     TlsIdentity,
-    tls_context,
 )
 from support.sockets import free_port
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
