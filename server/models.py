@@ -495,7 +495,7 @@ class AuditEntry(SQLModel, table=True):
     """One load of personal data through the API: who, as what, which record or query, when,
     from where, for what purpose; chained to the entry before by its hash.
 
-    `seq` is the entry's place (1, 2, ... with no gaps: given by the writer, not a sequence
+    `seq` is the entry's place (1, 2, ... with no gaps: taken from `AuditHead`, not a sequence
     that a rolled-back transaction would skip); `entry_hash` is the SHA-256 of the entry's
     canonical form (`server.repository.audit.canonical`), `prev_hash` the previous entry's.
     """
@@ -518,3 +518,17 @@ class AuditEntry(SQLModel, table=True):
     """Why, as the caller said (`X-Purpose` header or `purpose` parameter)."""
     prev_hash: str = Field(max_length=64)
     entry_hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The audit log's newest entry: its place and hash, in one row (`id` 1) that every writer
+    updates first, so that writers take their turns and the newest entries cannot be removed
+    unseen."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int
+    """The newest entry's place (0: none yet)."""
+    entry_hash: str = Field(max_length=64)
+    """The newest entry's hash (`GENESIS` when there is none)."""

@@ -4,12 +4,14 @@ Rules of this module:
 - An entry is written in the same transaction as the load it records (`server.repository.
   disclosures`): if it cannot be written, the data is not served.
 - Each entry carries the SHA-256 of the previous entry's canonical form (`prev_hash`; the
-  first carries `GENESIS`) and of its own (`entry_hash`). Entries are numbered 1, 2, ... by
-  the writer under a lock on the last one, so a gap is a removal, never a skipped sequence
-  value; two writers racing for the same number collide on the primary key and one retries.
+  first carries `GENESIS`) and of its own (`entry_hash`). A writer first moves the head
+  (`AuditHead`: the newest place and hash) on by one: that update takes the head's row lock
+  (PostgreSQL) or the database's write lock (SQLite), so writers take turns, each chains to
+  the one before, and places are 1, 2, ... with no gap but a removal.
 - `verify_chain` walks the log in order and names the first entry that was changed, removed
-  or moved. Only what an entry after it still vouches for can be checked: removing the newest
-  entries leaves a shorter, whole chain (keep `entries` and the last hash elsewhere to see it).
+  or moved, then checks the log's end against the head (the newest entries removed). Someone
+  who can rewrite the whole log and the head can hide anything: keep the head's hash
+  elsewhere now and then (a printed report, another system) to anchor it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from server.models import AuditEntry
+from server.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 """The `prev_hash` of the first entry."""
@@ -83,14 +86,18 @@ def append(
     """Add the next entry to `session` (the caller commits it with what it records).
 
     Raises:
-        sqlalchemy.exc.IntegrityError: at commit, if another writer took the same place
-            (the caller retries the whole unit of work).
+        sqlalchemy.exc.SQLAlchemyError: the head could not be moved (the database is busy
+            or the migration is missing); the caller rolls back.
     """
-    last = session.exec(
-        select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1).with_for_update()
-    ).first()
+    connection = session.connection()
+    seq, prev_hash = connection.execute(
+        sa.update(AuditHead)
+        .where(col(AuditHead.id) == 1)
+        .values(seq=col(AuditHead.seq) + 1)
+        .returning(col(AuditHead.seq), col(AuditHead.entry_hash))
+    ).one()
     entry = AuditEntry(
-        seq=last.seq + 1 if last else 1,
+        seq=seq,
         at=now,
         username=reader.username,
         role=reader.role,
@@ -99,10 +106,13 @@ def append(
         query=query[:1024] if query else None,
         client=reader.client[:64],
         purpose=reader.purpose,
-        prev_hash=last.entry_hash if last else GENESIS,
+        prev_hash=prev_hash,
         entry_hash="",
     )
     entry.entry_hash = entry_hash(entry)
+    connection.execute(
+        sa.update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=entry.entry_hash)
+    )
     session.add(entry)
     return entry
 
@@ -135,7 +145,21 @@ def verify_chain(session: Session) -> tuple[int, ChainBreak | None]:
         if entry.prev_hash != vouched:
             return count, _link_break(session, entry, previous)
         previous = entry
-    return count, None
+    return count, _end_break(session, previous)
+
+
+def _end_break(session: Session, last: AuditEntry | None) -> ChainBreak | None:
+    """Whether the log ends where its head says (None) or not (the newest entries removed)."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return ChainBreak(0, "the audit head is missing: the log's end cannot be checked")
+    seq, last_hash = (last.seq, last.entry_hash) if last else (0, GENESIS)
+    if head.seq > seq:
+        span = f"entry {seq + 1}" if head.seq == seq + 1 else f"entries {seq + 1} to {head.seq}"
+        return ChainBreak(seq + 1, f"{span} removed (the newest; the head names {head.seq})")
+    if (head.seq, head.entry_hash) != (seq, last_hash):
+        return ChainBreak(seq, f"entry {seq} changed, or the head: they do not match")
+    return None
 
 
 def _link_break(session: Session, entry: AuditEntry, previous: AuditEntry | None) -> ChainBreak:

@@ -7,6 +7,7 @@ whole chain; and `sohoa server audit verify` names an entry that was changed, re
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import subprocess
@@ -78,8 +79,13 @@ def _entries(engine: Engine) -> list[AuditEntry]:
 
 
 def test_every_response_with_personal_data_writes_one_entry(
-    app: FastAPI, client: TestClient, settings: ServerSettings, db_engine: Engine
+    app: FastAPI,
+    client: TestClient,
+    settings: ServerSettings,
+    db_engine: Engine,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     record_id = _store(settings, db_engine)
     sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")
     carried = 0
@@ -118,6 +124,7 @@ def test_every_response_with_personal_data_writes_one_entry(
         else:
             assert entry.action == "records.list" and entry.query == "limit=50&offset=0"
     assert carried == 3  # the list, the record, its PDF
+    assert caplog.records and not any(v in caplog.text for v in (NAME, CCCD, BIRTH))
     assert {e.action for e in _entries(db_engine)} == {"records.list", "record.read", "record.pdf"}
 
 
@@ -184,6 +191,26 @@ def _chain(engine: Engine, n: int = 5) -> None:
             s.commit()
 
 
+def _drop_append_only_triggers(engine: Engine) -> None:
+    """What someone with the database's owner rights can do before tampering."""
+    if engine.dialect.name == "sqlite":
+        _sql(engine, "DROP TRIGGER audit_entry_no_update", "DROP TRIGGER audit_entry_no_delete")
+    else:
+        _sql(engine, "DROP TRIGGER audit_entry_append_only ON audit_entry")
+
+
+def test_the_application_cannot_change_or_remove_entries(db_engine: Engine) -> None:
+    _chain(db_engine, 2)
+    for statement in (
+        "UPDATE audit_entry SET purpose = 'x' WHERE seq = 1",
+        "DELETE FROM audit_entry WHERE seq = 2",
+        *(["TRUNCATE audit_entry"] if db_engine.dialect.name != "sqlite" else []),
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="the audit log is append-only"):
+            _sql(db_engine, statement)
+    assert [e.seq for e in _entries(db_engine)] == [1, 2]
+
+
 def _sql(engine: Engine, *statements: str) -> None:
     with engine.begin() as conn:
         for statement in statements:
@@ -223,6 +250,11 @@ TAMPERINGS = {
     "changed, hash made anew": ([], 3, "entry 3 changed (its hash made anew)"),
     "removed": (["DELETE FROM audit_entry WHERE seq = 3"], 3, "entry 3 removed"),
     "first removed": (["DELETE FROM audit_entry WHERE seq = 1"], 1, "entry 1 removed"),
+    "newest removed": (
+        ["DELETE FROM audit_entry WHERE seq >= 4"],
+        4,
+        "entries 4 to 5 removed (the newest; the head names 5)",
+    ),
     "removed and renumbered": (
         [
             "DELETE FROM audit_entry WHERE seq = 3",
@@ -259,6 +291,7 @@ def test_tampering_is_found_and_the_entry_named(
     db_url: str, db_engine: Engine, tmp_path: Path, tampering: str
 ) -> None:
     _chain(db_engine)
+    _drop_append_only_triggers(db_engine)
     statements, seq, what = TAMPERINGS[tampering]
     if tampering == "changed, hash made anew":
         _recompute_hash(db_engine, 3)
