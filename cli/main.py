@@ -25,6 +25,7 @@ from harness.errors import HarnessError
 from protocol.errors import ProtocolError
 from provisioning.cli import app as provision_app
 from provisioning.errors import ProvisioningError
+from server.audit_cli import app as audit_app
 from server.cli import app as server_app
 from server.errors import ConfigError as ServerConfigError
 from server.errors import ServerError
@@ -129,6 +130,7 @@ app.add_typer(edge_app, name="edge", help="The appliance: detect and process pag
 # The sync benchmark drives edge and server together: a thin entry into the harness.
 server_app.command("bench-sync")(bench_sync)
 server_app.add_typer(users_app, name="user", help="Accounts of the API: add, list, disable.")
+server_app.add_typer(audit_app, name="audit", help="The audit log of personal data: verify.")
 app.add_typer(server_app, name="server", help="The provincial server: API and ingest.")
 app.add_typer(provision_app, name="provision", help="CA, devices, broker configuration.")
 app.command()(demo)

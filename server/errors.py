@@ -39,6 +39,10 @@ class CredentialError(ServerError):
     """An access token or a password was refused; the message says why and what to do."""
 
 
+class AuditChainError(ServerError):
+    """The audit log's hash chain is broken: an entry was changed, removed or moved."""
+
+
 class AccountLockedError(CredentialError):
     """Sign-in refused because the account is locked after repeated wrong passwords."""
 

@@ -22,6 +22,8 @@ Rules of this module:
   a procedure code beside it.
 - The people who use the API are `Account` rows: a role, a unit for unit officers, an argon2
   hash of the password (never the password), and the state of the sign-in lock-out.
+- Every load of personal data through the API is an `AuditEntry` (Nghị định 13/2023), appended
+  only, each carrying the hash of the one before (`server.repository.audit`).
 """
 
 from __future__ import annotations
@@ -559,3 +561,49 @@ class AccessToken(SQLModel):
     token_type: str = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
     expires_in: int
     """Seconds the token is good for."""
+
+
+# --- the audit log of personal data --------------------------------------------------------------
+
+
+class AuditEntry(SQLModel, table=True):
+    """One load of personal data through the API: who, as what, which record or query, when,
+    from where, for what purpose; chained to the entry before by its hash.
+
+    `seq` is the entry's place (1, 2, ... with no gaps: taken from `AuditHead`, not a sequence
+    that a rolled-back transaction would skip); `entry_hash` is the SHA-256 of the entry's
+    canonical form (`server.repository.audit.canonical`), `prev_hash` the previous entry's.
+    """
+
+    __tablename__ = "audit_entry"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: dt.datetime = Field(sa_type=UTCDateTime)
+    username: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    action: str = Field(max_length=32)
+    """What was asked: `record.read`, `record.pdf`, `records.list`, with `.refused` when the
+    account could not see it (or it does not exist)."""
+    record_id: str | None = Field(default=None, max_length=64)
+    query: str | None = Field(default=None, max_length=1024)
+    """The listing's parameters, as `key=value&...`."""
+    client: str = Field(max_length=64)
+    """The client's address."""
+    purpose: str | None = Field(default=None, max_length=200)
+    """Why, as the caller said (`X-Purpose` header or `purpose` parameter)."""
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The audit log's newest entry: its place and hash, in one row (`id` 1) that every writer
+    updates first, so that writers take their turns and the newest entries cannot be removed
+    unseen."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int
+    """The newest entry's place (0: none yet)."""
+    entry_hash: str = Field(max_length=64)
+    """The newest entry's hash (`GENESIS` when there is none)."""

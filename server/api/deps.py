@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -26,6 +26,7 @@ from server.blobs import BlobStore
 from server.errors import CredentialError
 from server.models import Role
 from server.repository import accounts
+from server.repository.audit import Reader
 from server.tokens import TokenSigner
 
 TOKEN_URL = "/api/auth/token"  # noqa: S105 (a path, not a secret)
@@ -127,6 +128,31 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
     return check_role
 
 
+MAX_PURPOSE = 200
+
+
+def get_reader(
+    request: Request,
+    user: CurrentUser,
+    purpose: Annotated[
+        str | None,
+        Query(max_length=MAX_PURPOSE, description="Why the data is read (audited)."),
+    ] = None,
+    x_purpose: Annotated[
+        str | None,
+        Header(max_length=MAX_PURPOSE, description="Why the data is read (audited)."),
+    ] = None,
+) -> Reader:
+    """Who reads personal data, from where and why, for the audit log."""
+    return Reader(
+        username=user.username,
+        role=user.role.value,
+        client=request.client.host if request.client else "?",
+        purpose=purpose or x_purpose,
+    )
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]

@@ -6,6 +6,9 @@ queries the tables (`server.models`).
     records    verified results, merged once, and their long-term-validation copies
     staging    chunked results in transit: `protocol.receiver`'s store
     verifications  results taken for verification or refused by it (answers to their copies)
+    accounts   the API's accounts: added, listed, disabled, signed in to (with the lock-out)
+    audit      the hash-chained audit log of personal data, and its verification
+    disclosures  the API's only loads of records' personal data, each writing its audit entry
     common     what they share: the page cap, committing a unit of work, NFC text
 
 Rules of this package:

@@ -352,3 +352,10 @@ def test_the_token_key_is_made_private_and_refused_when_open_or_short(tmp_path: 
     path.write_bytes(b"too short")
     with pytest.raises(ConfigError, match="fewer than 32"):
         create_app(ServerSettings(data_dir=tmp_path / "data"))
+
+
+def test_the_openapi_description_names_the_sign_in(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    (scheme,) = schema["components"]["securitySchemes"].values()
+    assert scheme["flows"]["password"]["tokenUrl"] == "/api/auth/token"
+    assert "429" in schema["paths"]["/api/auth/token"]["post"]["responses"]

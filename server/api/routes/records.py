@@ -6,7 +6,9 @@ same bytes plus a DSS and, with a TSA, a document timestamp), once it is made.
 
 Records carry personal data: a province admin sees every unit's, a unit officer only those
 its unit's devices sent (another unit's record is answered 403 exactly as one that does not
-exist, so an officer cannot learn which ids exist elsewhere); an auditor none.
+exist, so an officer cannot learn which ids exist elsewhere); an auditor none. Every load is
+audited by the loading code itself (`server.repository.disclosures`), refusals included; the
+caller may say why with `X-Purpose` or `?purpose=`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse
 
-from server.api.deps import BlobsDep, CurrentUser, Principal, SessionDep, require_role
+from server.api.deps import (
+    BlobsDep,
+    CurrentUser,
+    Principal,
+    ReaderDep,
+    SessionDep,
+    require_role,
+)
 from server.errors import RepositoryError
 from server.models import Record, RecordPublic, RecordsPublic, Role
-from server.repository import records
+from server.repository import disclosures
+from server.repository.audit import Reader
 from server.repository.common import MAX_PAGE
 
 log = logging.getLogger(__name__)
@@ -46,23 +56,29 @@ class PdfVariant(Enum):
 def list_records(
     session: SessionDep,
     user: CurrentUser,
+    reader: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RecordsPublic:
     """A page of records, newest first, and how many there are in all (a unit officer's:
     its unit's)."""
-    unit = _unit_of(user)
-    page = records.list_records(session, limit=limit, offset=offset, unit=unit)
-    return RecordsPublic(
-        data=[RecordPublic.model_validate(r) for r in page],
-        count=records.count_records(session, unit=unit),
-    )
+    try:
+        page, count = disclosures.list_records(
+            session, reader, limit=limit, offset=offset, unit=_unit_of(user)
+        )
+    except RepositoryError as e:
+        raise _not_audited(e) from e
+    return RecordsPublic(data=[RecordPublic.model_validate(r) for r in page], count=count)
 
 
 @router.get("/{record_id}")
-def read_record(session: SessionDep, user: CurrentUser, record_id: str) -> RecordPublic:
+def read_record(
+    session: SessionDep, user: CurrentUser, reader: ReaderDep, record_id: str
+) -> RecordPublic:
     """One record: its fields, origin and signature verdict."""
-    return RecordPublic.model_validate(_record_or_404(session, user, record_id))
+    return RecordPublic.model_validate(
+        _record_or_404(session, user, reader, record_id, "record.read")
+    )
 
 
 @router.get(
@@ -73,13 +89,14 @@ def read_record(session: SessionDep, user: CurrentUser, record_id: str) -> Recor
 def read_record_pdf(
     session: SessionDep,
     user: CurrentUser,
+    reader: ReaderDep,
     blobs: BlobsDep,
     record_id: str,
     variant: Annotated[PdfVariant, Query()] = PdfVariant.ORIGINAL,
 ) -> FileResponse:
     """The signed PDF exactly as the device sent it (its SHA-256 is the record's result_id), or
     with `variant=ltv` the centre's long-term-validation copy (404 until it is made)."""
-    record = _record_or_404(session, user, record_id)
+    record = _record_or_404(session, user, reader, record_id, "record.pdf")
     stored = record.pdf_path
     filename = f"{record.result_id}.pdf"
     if variant is PdfVariant.LTV:
@@ -117,9 +134,19 @@ def _unit_of(user: Principal) -> str | None:
     return user.unit
 
 
-def _record_or_404(session: SessionDep, user: Principal, record_id: str) -> Record:
+def _not_audited(error: RepositoryError) -> HTTPException:
+    log.error("a load of personal data was not served: its audit entry could not be written")
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error))
+
+
+def _record_or_404(
+    session: SessionDep, user: Principal, reader: Reader, record_id: str, action: str
+) -> Record:
     unit = _unit_of(user)
-    record = records.get_record(session, record_id, unit=unit)
+    try:
+        record = disclosures.read_record(session, reader, record_id, unit=unit, action=action)
+    except RepositoryError as e:
+        raise _not_audited(e) from e
     if record is None and unit is not None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
