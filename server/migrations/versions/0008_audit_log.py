@@ -1,7 +1,7 @@
 """The audit log of personal data: one hash-chained entry per load through the API.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 
 - `audit_entry`: who, role, action, record or query, when, client address, purpose; its place
@@ -22,8 +22,8 @@ from alembic import op
 
 REFUSAL = "the audit log is append-only:"
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
