@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import typer
 
-from server.cli import ConfigOption, _open_repository
+from server.cli import ConfigOption
 from server.config import load_server_settings
-from server.db import session_scope
+from server.db import open_repository, session_scope
 from server.errors import AuditChainError
 from server.repository import audit
 
@@ -27,7 +27,7 @@ def audit_group() -> None:
 def verify(config: ConfigOption = None) -> None:
     """Check every entry against its hash and its predecessor's; name the first broken one."""
     settings = load_server_settings(config)
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             count, broken = audit.verify_chain(session)

@@ -34,14 +34,14 @@ from server.api.main import create_app
 from server.catalogue_files import read_procedures, read_units
 from server.config import ServerSettings, load_server_settings
 from server.consumer import MqttConsumer
-from server.db import make_engine, migrate, session_scope
-from server.errors import IngestError, RepositoryError, ServerError
+from server.db import open_repository, session_scope
+from server.errors import IngestError, ServerError
 from server.ingest import IngestWorker, ResultVerifier
 from server.models import CommandState, DeviceCommand
 from server.mqtt import MqttLink
 from server.repository import commands, devices, procedures, units
 from server.watcher import DeviceWatcher, publish_command
-from support.files import PRIVATE_UMASK, private_dir
+from support.files import PRIVATE_UMASK
 from support.process import shutdown_on_signals
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def run(config: ConfigOption = None) -> None:
     settings = load_server_settings(config)
     os.umask(PRIVATE_UMASK)  # whatever the service writes is its user's only
     _log_at_info()
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with shutdown_on_signals(), _make_verifier(settings) as verifier:
             workers = _start_workers(settings, engine, verifier)
@@ -103,7 +103,7 @@ def ingest(
     settings = load_server_settings(config)
     os.umask(PRIVATE_UMASK)  # whatever the service writes is its user's only
     _log_at_info()
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with shutdown_on_signals() as stop, _make_verifier(settings) as verifier:
             workers = _start_workers(settings, engine, verifier)
@@ -136,7 +136,7 @@ def register_device(
     """Register a device and its document-signing certificate (or update a registered one)."""
     settings = load_server_settings(config)
     fingerprint = _certificate_sha256(signing_cert)
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             code, name = units.resolve_unit(session, unit, dt.datetime.now(VIETNAM).date())
@@ -166,7 +166,7 @@ def import_units(file: DataFileArgument, config: ConfigOption = None) -> None:
     superseded (kept), nothing is deleted; importing the same file again changes nothing."""
     rows = read_units(file)  # a malformed row is refused before anything is written
     settings = load_server_settings(config)
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             done = units.import_units(session, rows)
@@ -184,7 +184,7 @@ def import_procedures(file: DataFileArgument, config: ConfigOption = None) -> No
     """Import a procedures file (added, or updated to what the file says)."""
     rows = read_procedures(file)
     settings = load_server_settings(config)
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             done = procedures.import_procedures(session, rows)
@@ -233,7 +233,7 @@ def send_command(
     """
     settings = load_server_settings(config)
     arguments = _command_args(name, args, reason)
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             command = commands.issue_command(session, device_id, CommandName(name.value), arguments)
@@ -318,22 +318,6 @@ def _wait_for_reply(engine: Engine, command_id: str, timeout: float) -> DeviceCo
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _open_repository(settings: ServerSettings) -> Engine:
-    try:
-        private_dir(settings.data_dir)  # citizen data: the server's user's only
-    except OSError as e:
-        raise RepositoryError(
-            f"cannot make data_dir {settings.data_dir} private to the server's user: {e}"
-        ) from e
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-    except ServerError:
-        engine.dispose()
-        raise
-    return engine
 
 
 def _make_verifier(settings: ServerSettings) -> VerifierPool:

@@ -29,7 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from server.errors import RepositoryError
+from server.config import ServerSettings
+from server.errors import RepositoryError, ServerError
 from support.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,28 @@ def migrate(engine: Engine) -> None:
             "check database_url and that the database server runs"
         ) from e
     log.info("repository schema is up to date (%s)", engine.url.get_backend_name())
+
+
+def open_repository(settings: ServerSettings) -> Engine:
+    """The engine of the server's repository, its data_dir made private and its schema migrated:
+    what every `sohoa server` command opens before it uses the repository.
+
+    Raises:
+        RepositoryError: data_dir cannot be made private, or the database cannot be migrated.
+    """
+    try:
+        private_dir(settings.data_dir)  # citizen data: the server's user's only
+    except OSError as e:
+        raise RepositoryError(
+            f"cannot make data_dir {settings.data_dir} private to the server's user: {e}"
+        ) from e
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    except ServerError:
+        engine.dispose()
+        raise
+    return engine
 
 
 def ping(engine: Engine) -> None:

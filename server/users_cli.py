@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from server.cli import ConfigOption, _open_repository
+from server.cli import ConfigOption
 from server.config import load_server_settings
-from server.db import session_scope
+from server.db import open_repository, session_scope
 from server.errors import AccountError
 from server.models import Role, utc_now
 from server.passwords import password_problem
@@ -49,7 +49,7 @@ def add(
     """Add an account; its password comes from SOHOA_PASSWORD or a hidden prompt."""
     settings = load_server_settings(config)
     password = _new_password()
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             account = accounts.add_account(session, name, Role(role.value), password, unit)
@@ -63,7 +63,7 @@ def add(
 def list_(config: ConfigOption = None) -> None:
     """List the accounts: name, role, unit, state, last sign-in."""
     settings = load_server_settings(config)
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             rows = accounts.list_accounts(session)
@@ -86,7 +86,7 @@ def disable(
 ) -> None:
     """Disable an account: it cannot sign in, and its tokens stop working at once."""
     settings = load_server_settings(config)
-    engine = _open_repository(settings)
+    engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             account = accounts.disable_account(session, name, utc_now())
