@@ -129,7 +129,9 @@ app = typer.Typer(
 app.add_typer(edge_app, name="edge", help="The appliance: detect and process pages, sync.")
 # The sync benchmark drives edge and server together: a thin entry into the harness.
 server_app.command("bench-sync")(bench_sync)
-server_app.add_typer(users_app, name="user", help="Accounts of the API: add, list, disable.")
+server_app.add_typer(
+    users_app, name="user", help="Accounts of the API: add, list, disable, enable, password."
+)
 server_app.add_typer(audit_app, name="audit", help="The audit log of personal data: verify.")
 app.add_typer(server_app, name="server", help="The provincial server: API and ingest.")
 app.add_typer(provision_app, name="provision", help="CA, devices, broker configuration.")

@@ -10,7 +10,6 @@ the server cleanly: the API finishes its requests, each ingest worker the messag
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -48,9 +47,6 @@ if TYPE_CHECKING:
     from server.sandbox import VerifierPool
 
 log = logging.getLogger(__name__)
-
-VIETNAM = dt.timezone(dt.timedelta(hours=7))
-"""The units in force are those of the day in Việt Nam."""
 
 MIN_SECRET_GROUP = 16
 """An ingest share name shorter than this is logged as guessable."""
@@ -139,7 +135,7 @@ def register_device(
     engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
-            code, name = units.resolve_unit(session, unit, dt.datetime.now(VIETNAM).date())
+            code, name = units.resolve_unit(session, unit, units.today())
             device = devices.register_device(session, device_id, name, fingerprint, unit_code=code)
             typer.echo(
                 f"device {device.device_id} registered ({device.status.value}) in "

@@ -526,7 +526,8 @@ class AccountBase(SQLModel):
     username: str = Field(primary_key=True, max_length=64)
     role: Role = Field(sa_type=_ROLE)
     unit: str | None = Field(default=None, max_length=255)
-    """The administrative unit of a unit officer (a device's `unit`); None for the others."""
+    """A unit officer's unit: its code in the unit tree (`Unit.code`, e.g. "22516"); it sees
+    the records of `server.repository.units.visible_units`. None for the other roles."""
 
 
 class Account(AccountBase, table=True):
@@ -544,6 +545,23 @@ class Account(AccountBase, table=True):
     locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     """Until when every sign-in is refused, after `login_max_failures` failures."""
     last_login_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginFailure(SQLModel, table=True):
+    """Recent wrong sign-ins under a name no account has, counted like an account's so that
+    the lock-out answers an unknown name as it answers a known one (no username discovery).
+
+    Keyed by a keyed hash of the name as typed (`server.repository.accounts`), never the name:
+    people type passwords into the name field. A row lives at most `login_window_s` (or
+    `login_lockout_s` once locked); older ones are deleted at the next failure.
+    """
+
+    __tablename__ = "login_failure"
+
+    name_hash: str = Field(primary_key=True, max_length=64)
+    failed_logins: int = 0
+    first_failed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AccountPublic(AccountBase):

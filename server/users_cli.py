@@ -1,9 +1,10 @@
-"""`sohoa server user add|list|disable`: the accounts of the API, managed on the server's
-machine (whoever can read its settings and database).
+"""`sohoa server user add|list|disable|enable|password`: the accounts of the API, managed on
+the server's machine (whoever can read its settings and database).
 
-The password of `add` comes from `SOHOA_PASSWORD` or a hidden prompt, asked twice; never from
-an option, which other users could read in the process list. Errors are `ServerError`s
-(`AccountError` for a taken name or a weak password); `cli.main` maps them to exit codes.
+The password of `add` and `password` comes from `SOHOA_PASSWORD` or a hidden prompt, asked
+twice; never from an option, which other users could read in the process list. Errors are
+`ServerError`s (`AccountError` for a taken name or a weak password); `cli.main` maps them to
+exit codes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from server.db import open_repository, session_scope
 from server.errors import AccountError
 from server.models import Role, utc_now
 from server.passwords import password_problem
-from server.repository import accounts
+from server.repository import accounts, units
 
 PASSWORD_VARIABLE = "SOHOA_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 
@@ -42,18 +43,27 @@ def add(
     role: Annotated[RoleChoice, typer.Option(help="What it may do.")],
     unit: Annotated[
         str | None,
-        typer.Option(help="A unit officer's unit: the unit of the devices whose results it sees."),
+        typer.Option(
+            help="A unit officer's unit: its code (e.g. 22516) or its committee's name (e.g. "
+            "'UBND xã Vạn Thắng'), a unit in force today (`sohoa server units import` first). "
+            "The officer sees the results of the unit, the units under it and those merged "
+            "into it.",
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Add an account; its password comes from SOHOA_PASSWORD or a hidden prompt."""
     settings = load_server_settings(config)
-    password = _new_password()
+    password = _new_password("account not added")
     engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
             account = accounts.add_account(session, name, Role(role.value), password, unit)
-        where = f" of unit {account.unit}" if account.unit else ""
+            where = ""
+            if account.unit is not None:
+                version = units.version_at(session, account.unit, units.today())
+                named = f" ({units.display_name(version)})" if version is not None else ""
+                where = f" of unit {account.unit}{named}"
         typer.echo(f"account {account.username} added: {account.role.value}{where}")
     finally:
         engine.dispose()
@@ -95,8 +105,45 @@ def disable(
         engine.dispose()
 
 
-def _new_password() -> str:
-    """The new account's password: `SOHOA_PASSWORD`, or typed twice at a hidden prompt.
+@app.command("enable")
+def enable(
+    name: Annotated[str, typer.Argument(help="The account's username.")],
+    config: ConfigOption = None,
+) -> None:
+    """Enable a disabled account: it can sign in again."""
+    settings = load_server_settings(config)
+    engine = open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            account = accounts.enable_account(session, name)
+        typer.echo(f"account {account.username} enabled")
+    finally:
+        engine.dispose()
+
+
+@app.command("password")
+def password(
+    name: Annotated[str, typer.Argument(help="The account's username.")],
+    config: ConfigOption = None,
+) -> None:
+    """Give an account a new password (from SOHOA_PASSWORD or a hidden prompt); this also
+    lifts a lock-out after wrong passwords."""
+    settings = load_server_settings(config)
+    new = _new_password(f"password of {name} not changed")
+    engine = open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            account = accounts.set_password(session, name, new)
+        typer.echo(f"password of account {account.username} changed")
+    finally:
+        engine.dispose()
+
+
+def _new_password(refused: str) -> str:
+    """A new password: `SOHOA_PASSWORD`, or typed twice at a hidden prompt.
+
+    Args:
+        refused: what was not done, to begin an error with ("account not added").
 
     Raises:
         AccountError: none is given (no variable, no terminal to ask on), or it is too
@@ -105,12 +152,12 @@ def _new_password() -> str:
     password = os.environ.get(PASSWORD_VARIABLE)
     if password is None and not sys.stdin.isatty():
         raise AccountError(
-            f"account not added: no password; set {PASSWORD_VARIABLE} or run in a terminal "
+            f"{refused}: no password; set {PASSWORD_VARIABLE} or run in a terminal "
             "to be asked for one"
         )
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     problem = password_problem(password)
     if problem is not None:
-        raise AccountError(f"account not added: {problem}")
+        raise AccountError(f"{refused}: {problem}")
     return password

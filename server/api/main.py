@@ -6,13 +6,15 @@ the caller owns) and puts them on `app.state`, where the dependencies in `deps.p
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from server.api.routes import auth, devices, health, records
+from server.api.routes import auth, devices, docs, health, records
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
@@ -35,7 +37,8 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     Raises:
         ConfigError: the token key cannot be read or made, or is open to other users.
     """
-    tokens = TokenSigner(load_token_key(settings.token_key_path), settings.token_ttl_s)
+    token_key = load_token_key(settings.token_key_path)
+    tokens = TokenSigner(token_key, settings.token_ttl_s)
     owns_engine = engine is None
     app_engine = engine if engine is not None else make_engine(settings.database_url)
 
@@ -45,20 +48,32 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
         if owns_engine:
             app_engine.dispose()
 
-    app = FastAPI(title="Sohoa repository", version="1", lifespan=lifespan)
+    # The description and its readers are served by `routes.docs`, behind a token.
+    app = FastAPI(
+        title="Sohoa repository",
+        version="1",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.engine = app_engine
     app.state.blobs = BlobStore(settings.data_dir)
     app.state.tokens = tokens
     app.state.lockout = LockoutPolicy(
-        settings.login_max_failures, settings.login_window_s, settings.login_lockout_s
+        settings.login_max_failures,
+        settings.login_window_s,
+        settings.login_lockout_s,
+        name_key=hmac.new(token_key, b"sohoa login-failure names", hashlib.sha256).digest(),
     )
 
     # Each resource's router declares the roles it admits (`deps.require_role`); only the
-    # sign-in route and /healthz answer without a token.
+    # sign-in route and /healthz answer without a token (the API's description needs one too).
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth.router)
     api.include_router(records.router)
     api.include_router(devices.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(docs.router)
     return app

@@ -1,5 +1,6 @@
 """The verified results: merged once by `result_id` (the SHA-256 of the signed PDF), listed and
-read back, and pointed at their long-term-validation copy once `server.ltv` has made it.
+read back (all of them, or those a unit officer may see: `_of_unit`), and pointed at their
+long-term-validation copy once `server.ltv` has made it.
 
 A second delivery of a result, even one racing the first from another worker or process, finds
 the first record and writes nothing (`merge_result`).
@@ -20,7 +21,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from protocol.messages import FIELD_KEYS
 from server.errors import RepositoryError
-from server.models import Device, LtvStatus, Record, utc_now
+from server.models import LtvStatus, Record, utc_now
 from server.repository import procedures, units
 from server.repository.common import MAX_PAGE, nfc
 
@@ -154,11 +155,13 @@ def get_record(session: Session, record_id: str, *, unit: str | None = None) -> 
     """The record `record_id`, or None.
 
     Args:
-        unit: only if the device that sent it belongs to this unit (a unit officer's view).
+        unit: only if an officer of this unit (a code) may see it (`_of_unit`).
     """
     if unit is None:
         return session.get(Record, record_id)
-    return session.exec(_of_unit(select(Record), unit).where(Record.id == record_id)).first()
+    return session.exec(
+        _of_unit(session, select(Record), unit).where(Record.id == record_id)
+    ).first()
 
 
 def get_record_by_result(session: Session, result_id: str) -> Record | None:
@@ -174,11 +177,11 @@ def list_records(
     Args:
         limit: at most this many (capped at `MAX_PAGE`).
         offset: how many to skip.
-        unit: only those sent by devices of this unit (a unit officer's view).
+        unit: only those an officer of this unit (a code) may see (`_of_unit`).
     """
     limit = max(0, min(limit, MAX_PAGE))
     statement = (
-        _of_unit(select(Record), unit)
+        _of_unit(session, select(Record), unit)
         .order_by(col(Record.received_at).desc(), col(Record.id))
         .offset(max(0, offset))
         .limit(limit)
@@ -187,17 +190,21 @@ def list_records(
 
 
 def count_records(session: Session, *, unit: str | None = None) -> int:
-    """How many records the repository holds (sent by devices of `unit`, when given)."""
-    return session.exec(_of_unit(select(func.count()).select_from(Record), unit)).one()
+    """How many records the repository holds (those an officer of `unit` may see, when
+    given)."""
+    return session.exec(_of_unit(session, select(func.count()).select_from(Record), unit)).one()
 
 
-def _of_unit(statement: SelectOfScalar[T], unit: str | None) -> SelectOfScalar[T]:
-    """`statement` narrowed to records sent by devices of `unit` (unchanged for None)."""
+def _of_unit(session: Session, statement: SelectOfScalar[T], unit: str | None) -> SelectOfScalar[T]:
+    """`statement` narrowed to the records an officer of unit `unit` (a code) may see: those
+    whose `unit_code` is among `units.visible_units` (the unit's subtree and every unit merged
+    into it, transitively). A record with no `unit_code` (its issuer and its device named no
+    unit of the tree) is in no unit's view: only a province admin (`unit` None) sees it. An
+    unknown unit sees nothing, never everything."""
     if unit is None:
         return statement
-    return statement.join(Device, col(Device.device_id) == col(Record.device_id)).where(
-        col(Device.unit) == nfc(unit)
-    )
+    visible = sorted(units.visible_units(session, unit))
+    return statement.where(col(Record.unit_code).in_(visible))
 
 
 # --- long-term-validation copies ------------------------------------------------------------------

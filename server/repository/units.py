@@ -28,6 +28,9 @@ from server.repository.common import commit, nfc
 
 log = logging.getLogger(__name__)
 
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+"""The units in force are those of the day in Việt Nam."""
+
 KIND_LABELS = {
     "tinh": "Tỉnh",
     "huyen": "Huyện",
@@ -90,6 +93,11 @@ class TreeNode:
         for child in self.children:
             out += child.codes()
         return out
+
+
+def today() -> dt.date:
+    """The day it is now in Việt Nam (the day whose units are in force)."""
+    return dt.datetime.now(VIETNAM).date()
 
 
 def display_name(version: UnitVersion) -> str:

@@ -1,7 +1,8 @@
 """Fixtures of the server tests: the CRLs as provisioning publishes them, a verifier and an LTV
 augmenter configured like the server's, over the real test TSA; a device whose token signed
 a small and a ~600 KB result, for ingest; and the ingest tests' server settings, verifier and
-running worker (a module that needs another kind overrides the fixture of that name)."""
+running worker (a module that needs another kind overrides the fixture of that name); the
+Khánh Hòa unit tree imported."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from edge.signing.pades import DocumentSigner
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority, publish_crl
 from provisioning.softhsm import SoftHsmSetup
+from server.catalogue_files import KHANH_HOA_UNITS, read_units
 from server.config import ServerSettings
 from server.db import session_scope
 from server.ingest import IngestWorker
 from server.ltv import LtvAugmenter, LtvCopy
-from server.repository import devices
+from server.repository import devices, units
 from server.verify import Verifier
 from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import (
@@ -179,3 +181,15 @@ def worker(
     """A running ingest worker with `settings` and `verifier`, stopped after the test."""
     with running(IngestWorker(settings, db_engine, verifier)) as worker:
         yield worker
+
+
+# --- the unit tree --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def khanh_hoa_units(db_engine: Engine) -> None:
+    """The shipped Khánh Hòa unit tree, imported into the test's repository (unit officers'
+    accounts and devices name its codes)."""
+    rows = read_units(KHANH_HOA_UNITS)
+    with session_scope(db_engine) as s:
+        units.import_units(s, rows)

@@ -26,8 +26,8 @@ from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import session_scope
-from server.errors import AccountError, ConfigError, CredentialError
-from server.models import Account, Role
+from server.errors import AccountError, AccountLockedError, ConfigError, CredentialError
+from server.models import Account, LoginFailure, Role
 from server.repository import accounts, devices, records
 from server.repository.accounts import LockoutPolicy
 from server.tokens import TokenSigner, load_token_key
@@ -36,8 +36,6 @@ from tests.server.test_api import Verdict
 
 OPEN = {("POST", "/api/auth/token"), ("GET", "/healthz")}
 """The routes that answer without a token."""
-DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-"""FastAPI's own pages: the API's description, no data."""
 
 ADMIN, OFFICER, AUDITOR = Role.PROVINCE_ADMIN, Role.UNIT_OFFICER, Role.AUDITOR
 ALLOWED: dict[tuple[str, str], set[Role]] = {
@@ -50,10 +48,16 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/devices/{device_id}"): {ADMIN, AUDITOR},
     ("GET", "/api/devices/{device_id}/commands"): {ADMIN, AUDITOR},
     ("POST", "/api/devices/{device_id}/commands"): {ADMIN},
+    ("GET", "/openapi.json"): {ADMIN, OFFICER, AUDITOR},
+    ("GET", "/docs"): {ADMIN, OFFICER, AUDITOR},
+    ("GET", "/redoc"): {ADMIN, OFFICER, AUDITOR},
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 
-UNIT_A, UNIT_B = "UBND xã Vạn Thắng", "UBND phường Ninh Hiệp"
+UNIT_A, UNIT_B = "22516", "22528"
+"""xã Vạn Thắng and phường Ninh Hòa (Khánh Hòa, since 1 July 2025): unrelated communes."""
+MERGED_INTO_A = "22501"
+"""xã Vạn Bình, merged into xã Vạn Thắng on 1 July 2025."""
 
 
 @pytest.fixture
@@ -62,7 +66,7 @@ def settings(db_url: str, tmp_path: Path) -> ServerSettings:
 
 
 @pytest.fixture
-def app(settings: ServerSettings, db_engine: Engine) -> FastAPI:
+def app(settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None) -> FastAPI:
     return create_app(settings, db_engine)
 
 
@@ -73,14 +77,12 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
-    """Every (method, path) the app serves, FastAPI's documentation pages apart; routers
-    included in routers too (FastAPI keeps those nested in `app.routes`)."""
+    """Every (method, path) the app serves, the API's description and its readers included;
+    routers included in routers too (FastAPI keeps those nested in `app.routes`)."""
     found = []
     for context in iter_route_contexts(app.routes):
-        if isinstance(context.original_route, APIRoute):
-            found += [(method, str(context.path)) for method in sorted(context.methods or ())]
-        else:
-            assert context.path in DOCS, f"a route outside the API: {context.path}"
+        assert isinstance(context.original_route, APIRoute), f"a route of its own: {context.path}"
+        found += [(method, str(context.path)) for method in sorted(context.methods or ())]
     assert len(found) >= len(ALLOWED) + len(OPEN)  # the walk found them all, not just a few
     return found
 
@@ -138,30 +140,30 @@ def test_each_role_reaches_exactly_its_routes(
                 )
 
 
+def _store(settings: ServerSettings, engine: Engine, device_id: str, unit_code: str | None) -> str:
+    """A record sent by `device_id`, a device of unit `unit_code` (None: of no unit in the tree)."""
+    pdf = f"%PDF {device_id}".encode()
+    with session_scope(engine) as s:
+        if devices.get_device(s, device_id) is None:
+            devices.register_device(
+                s, device_id, "Tổ một cửa", sha256_hex(device_id.encode()), unit_code=unit_code
+            )
+        return records.merge_result(
+            s,
+            result_id=sha256_hex(pdf),
+            device_id=device_id,
+            fields={"ho_ten": "Trần Thị Bích"},
+            verdict=Verdict(),
+            pdf_path=BlobStore(settings.data_dir).put(pdf),
+            pdf_size=len(pdf),
+        ).record_id
+
+
 def test_a_unit_officer_sees_only_its_units_records(
     client: TestClient, settings: ServerSettings, db_engine: Engine
 ) -> None:
-    mine: list[str] = []
-    theirs: list[str] = []
-    with session_scope(db_engine) as s:
-        for device_id, unit, kept in (
-            ("unit-a.kiosk", UNIT_A, mine),
-            ("unit-b.kiosk", UNIT_B, theirs),
-        ):
-            devices.register_device(s, device_id, unit, sha256_hex(device_id.encode()))
-            for i in range(2):
-                pdf = f"%PDF {device_id} {i}".encode()
-                kept.append(
-                    records.merge_result(
-                        s,
-                        result_id=sha256_hex(pdf),
-                        device_id=device_id,
-                        fields={"ho_ten": "Trần Thị Bích"},
-                        verdict=Verdict(),
-                        pdf_path=BlobStore(settings.data_dir).put(pdf),
-                        pdf_size=len(pdf),
-                    ).record_id
-                )
+    mine = [_store(settings, db_engine, f"unit-a-{i}.kiosk", UNIT_A) for i in range(2)]
+    theirs = [_store(settings, db_engine, "unit-b.kiosk", UNIT_B)]
     sign_in(client, db_engine, OFFICER, unit=UNIT_A)
     page = client.get("/api/records").json()
     assert page["count"] == 2 and {r["id"] for r in page["data"]} == set(mine)
@@ -176,6 +178,30 @@ def test_a_unit_officer_sees_only_its_units_records(
             "no-such-record", "?"
         )
         assert UNIT_A in other.json()["detail"] and UNIT_B not in other.json()["detail"]
+
+
+def test_an_officer_of_a_merged_commune_sees_the_results_of_the_communes_merged_into_it(
+    client: TestClient, settings: ServerSettings, db_engine: Engine
+) -> None:
+    """xã Vạn Thắng (22516) took in xã Vạn Bình (22501) on 1 July 2025: its officer sees a
+    result of Vạn Bình's, not one of phường Ninh Hòa's, nor one of no unit in the tree (that
+    one only a province admin sees)."""
+    van_binh = _store(settings, db_engine, "van-binh.kiosk", MERGED_INTO_A)
+    ninh_hoa = _store(settings, db_engine, "ninh-hoa.kiosk", UNIT_B)
+    nowhere = _store(settings, db_engine, "no-unit.kiosk", None)
+    with session_scope(db_engine) as s:
+        assert records.get_record(s, van_binh).unit_code == MERGED_INTO_A  # type: ignore[union-attr]
+        assert records.get_record(s, nowhere).unit_code is None  # type: ignore[union-attr]
+    sign_in(client, db_engine, OFFICER, unit=UNIT_A, name="officer-van-thang")
+    page = client.get("/api/records").json()
+    assert [r["id"] for r in page["data"]] == [van_binh] and page["count"] == 1
+    assert client.get(f"/api/records/{van_binh}").status_code == 200
+    assert client.get(f"/api/records/{ninh_hoa}").status_code == 403
+    assert client.get(f"/api/records/{nowhere}").status_code == 403
+    add_account(db_engine, "admin", ADMIN)
+    admin = token_for(client, "admin")
+    every = client.get("/api/records", headers=bearer(admin)).json()
+    assert {r["id"] for r in every["data"]} == {van_binh, ninh_hoa, nowhere}
 
 
 # --- tokens ---------------------------------------------------------------------------------------
@@ -291,6 +317,55 @@ def test_repeated_wrong_passwords_lock_the_account_then_it_opens_again(
     assert wrong["password"] not in logged and PASSWORD not in logged
 
 
+def _answers(client: TestClient, username: str, passwords: list[str]) -> list[tuple[int, str]]:
+    """What sign-ins as `username` with each of `passwords` are answered (the name blanked)."""
+    answers = []
+    for password in passwords:
+        response = client.post("/api/auth/token", data={"username": username, "password": password})
+        detail = str(response.json().get("detail", "")).replace(username, "NAME")
+        answers.append((response.status_code, re.sub(r"\d\d:\d\d", "HH:MM", detail)))
+    return answers
+
+
+def test_an_unknown_name_is_answered_like_a_known_one_through_the_lock_out(
+    db_url: str, db_engine: Engine, tmp_path: Path
+) -> None:
+    """Only a name that exists used to lock: 429 after a few guesses told a guesser which
+    names exist. An unknown name gets the same answers, in the same order."""
+    settings = ServerSettings(
+        database_url=db_url, data_dir=tmp_path / "data", login_max_failures=3, login_lockout_s=60
+    )
+    add_account(db_engine, "tran.lan", ADMIN)
+    guesses = ["guess number one", "guess number two", "guess number three", PASSWORD, "four"]
+    with TestClient(create_app(settings, db_engine)) as client:
+        known = _answers(client, "tran.lan", guesses)
+        unknown = _answers(client, "tran.mai", guesses)
+    assert [status for status, _ in known] == [401, 401, 401, 429, 429]
+    assert unknown == known
+    with session_scope(db_engine) as s:  # the table keeps no name typed
+        (row,) = s.exec(select(LoginFailure)).all()
+        assert "tran.mai" not in str(row.model_dump()) and row.locked_until is not None
+
+
+def test_failures_of_unknown_names_are_forgotten_once_over(db_engine: Engine) -> None:
+    policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=120, name_key=b"k" * 32)
+    start = dt.datetime.now(dt.UTC)
+    with session_scope(db_engine) as s:
+        for i in range(20):  # a guesser trying many names, each once
+            with pytest.raises(CredentialError):
+                accounts.sign_in(s, f"name-{i}", "wrong one!", now=start, policy=policy)
+        for _ in range(3):  # and one name until it locks
+            with pytest.raises(CredentialError):
+                accounts.sign_in(s, "locked", "wrong one!", now=start, policy=policy)
+        assert len(s.exec(select(LoginFailure)).all()) == 21
+        later = start + dt.timedelta(seconds=61)  # the window is over, the lock is not
+        with pytest.raises(CredentialError):
+            accounts.sign_in(s, "another", "wrong one!", now=later, policy=policy)
+        assert len(s.exec(select(LoginFailure)).all()) == 2  # the locked name and "another"
+        with pytest.raises(AccountLockedError):
+            accounts.sign_in(s, "locked", "wrong one!", now=later, policy=policy)
+
+
 def test_failures_spread_beyond_the_window_do_not_lock(db_engine: Engine) -> None:
     add_account(db_engine, "admin", ADMIN)
     policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=900)
@@ -320,6 +395,32 @@ def test_passwords_are_stored_as_argon2id_hashes_only(db_engine: Engine, db_url:
         path = Path(db_url.removeprefix("sqlite:///"))
         for part in path.parent.glob(path.name + "*"):
             assert PASSWORD.encode() not in part.read_bytes()
+
+
+def test_an_officers_unit_is_a_code_given_as_a_code_or_a_name(
+    db_engine: Engine, khanh_hoa_units: None
+) -> None:
+    with session_scope(db_engine) as s:
+        by_code = accounts.add_account(s, "officer-1", OFFICER, PASSWORD, UNIT_A)
+        by_name = accounts.add_account(s, "officer-2", OFFICER, PASSWORD, "UBND xã Vạn Thắng")
+        assert by_code.unit == by_name.unit == UNIT_A
+        with pytest.raises(AccountError, match="no unit 99999 is in force"):
+            accounts.add_account(s, "officer-3", OFFICER, PASSWORD, "99999")
+        with pytest.raises(AccountError, match="no unit 571 is in force"):  # a former district
+            accounts.add_account(s, "officer-3", OFFICER, PASSWORD, "571")
+        with pytest.raises(AccountError, match=r"no unit in force on .* is named 'Tổ một cửa'"):
+            accounts.add_account(s, "officer-3", OFFICER, PASSWORD, "Tổ một cửa")
+        # in force on the day given: Vạn Bình, before it merged
+        early = accounts.add_account(
+            s, "officer-4", OFFICER, PASSWORD, "UBND xã Vạn Bình", day=dt.date(2025, 6, 1)
+        )
+        assert early.unit == MERGED_INTO_A
+
+
+def test_an_officer_is_refused_until_the_units_are_imported(db_engine: Engine) -> None:
+    with session_scope(db_engine) as s, pytest.raises(AccountError) as refused:
+        accounts.add_account(s, "officer", OFFICER, PASSWORD, UNIT_A)
+    assert "import the units first: sohoa server units import" in str(refused.value)
 
 
 def test_accounts_refuse_bad_names_weak_passwords_and_misplaced_units(db_engine: Engine) -> None:
@@ -354,7 +455,9 @@ def test_the_token_key_is_made_private_and_refused_when_open_or_short(tmp_path: 
         create_app(ServerSettings(data_dir=tmp_path / "data"))
 
 
-def test_the_openapi_description_names_the_sign_in(client: TestClient) -> None:
+def test_the_openapi_description_names_the_sign_in(client: TestClient, db_engine: Engine) -> None:
+    sign_in(client, db_engine, AUDITOR)
+    assert client.get("/docs").headers["content-type"].startswith("text/html")
     schema = client.get("/openapi.json").json()
     (scheme,) = schema["components"]["securitySchemes"].values()
     assert scheme["flows"]["password"]["tokenUrl"] == "/api/auth/token"
