@@ -37,7 +37,7 @@ from tests.server.test_api import Verdict
 from tests.server.test_auth import OPEN, _routes
 
 NAME, CCCD, BIRTH = "Nguyễn Thị Hương", "056202375441", "2002-10-04"
-DEVICE, UNIT = "audit-01.kiosk", "UBND xã Vạn Thắng"
+DEVICE, UNIT, OTHER_UNIT = "audit-01.kiosk", "22516", "22528"  # xã Vạn Thắng, phường Ninh Hòa
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def settings(db_url: str, tmp_path: Path) -> ServerSettings:
 
 
 @pytest.fixture
-def app(settings: ServerSettings, db_engine: Engine) -> FastAPI:
+def app(settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None) -> FastAPI:
     return create_app(settings, db_engine)
 
 
@@ -61,7 +61,9 @@ def _store(
 ) -> str:
     pdf = f"%PDF-1.7 {device_id}".encode()
     with session_scope(engine) as s:
-        devices.register_device(s, device_id, unit, sha256_hex(device_id.encode()))
+        devices.register_device(
+            s, device_id, "Tổ một cửa", sha256_hex(device_id.encode()), unit_code=unit
+        )
         return records.merge_result(
             s,
             result_id=sha256_hex(pdf),
@@ -131,7 +133,7 @@ def test_every_response_with_personal_data_writes_one_entry(
 def test_a_refused_attempt_is_audited_and_purpose_can_be_a_parameter(
     client: TestClient, settings: ServerSettings, db_engine: Engine
 ) -> None:
-    theirs = _store(settings, db_engine, "other-02.kiosk", "UBND phường Ninh Hiệp")
+    theirs = _store(settings, db_engine, "other-02.kiosk", OTHER_UNIT)
     sign_in(client, db_engine, Role.UNIT_OFFICER, unit=UNIT, name="officer")
     response = client.get(f"/api/records/{theirs}", params={"purpose": "tra cứu"})
     assert response.status_code == 403
@@ -146,7 +148,7 @@ def test_a_refused_attempt_is_audited_and_purpose_can_be_a_parameter(
 
 
 def test_concurrent_readers_keep_one_whole_chain(
-    settings: ServerSettings, db_engine: Engine
+    settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None
 ) -> None:
     record_id = _store(settings, db_engine)
     errors: list[BaseException] = []

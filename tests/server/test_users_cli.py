@@ -1,5 +1,6 @@
-"""`sohoa server user add|list|disable` through the real command in a subprocess, on SQLite and
-PostgreSQL: the password from SOHOA_PASSWORD (never an option), refusals with one line and the
+"""`sohoa server user add|list|disable|enable|password` through the real command in a
+subprocess, on SQLite and PostgreSQL: the password from SOHOA_PASSWORD (never an option), a unit
+officer's unit given by code or name and stored as a code, refusals with one line and the
 server's exit codes, and an account the API then admits or refuses."""
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _sohoa(
 
 
 def test_add_list_disable_through_the_command(
-    db_url: str, db_engine: Engine, tmp_path: Path
+    db_url: str, db_engine: Engine, tmp_path: Path, khanh_hoa_units: None
 ) -> None:
     data = tmp_path / "data"
     added = _sohoa(
@@ -55,7 +56,9 @@ def test_add_list_disable_through_the_command(
         password=PASSWORD,
     )
     assert added.returncode == ExitCode.OK, added.stderr
-    assert added.stdout.strip() == "account officer.b added: unit_officer of unit UBND xã Vạn Thắng"
+    assert (
+        added.stdout.strip() == "account officer.b added: unit_officer of unit 22516 (Xã Vạn Thắng)"
+    )
     assert PASSWORD not in added.stdout + added.stderr
     assert (
         _sohoa(
@@ -68,7 +71,7 @@ def test_add_list_disable_through_the_command(
     assert listed.returncode == 0
     assert listed.stdout.splitlines() == [
         "admin\tprovince_admin\t-\tactive\tlast sign-in never",
-        "officer.b\tunit_officer\tUBND xã Vạn Thắng\tactive\tlast sign-in never",
+        "officer.b\tunit_officer\t22516\tactive\tlast sign-in never",
     ]
 
     settings = ServerSettings(database_url=db_url, data_dir=data)
@@ -78,10 +81,57 @@ def test_add_list_disable_through_the_command(
         disabled = _sohoa(db_url, data, "disable", "officer.b")
         assert disabled.returncode == 0 and disabled.stdout.strip() == "account officer.b disabled"
         assert client.get("/api/records", headers=bearer(token)).status_code == 401
-    assert (
-        "officer.b\tunit_officer\tUBND xã Vạn Thắng\tdisabled"
-        in _sohoa(db_url, data, "list").stdout
+    assert "officer.b\tunit_officer\t22516\tdisabled" in _sohoa(db_url, data, "list").stdout
+
+
+def test_an_officers_unit_must_be_known(db_url: str, db_engine: Engine, tmp_path: Path) -> None:
+    args = ("add", "officer", "--role", "unit_officer", "--unit", "22516")
+    done = _sohoa(db_url, tmp_path / "data", *args, password=PASSWORD)
+    assert done.returncode == ExitCode.SERVER
+    assert done.stderr == (
+        "sohoa: error: account officer not added: the repository knows no units; import the "
+        "units first: sohoa server units import FILE (e.g. server/data/units_khanh_hoa.csv)\n"
     )
+
+
+def test_enable_and_a_new_password_through_the_command(
+    db_url: str, db_engine: Engine, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    assert (
+        _sohoa(db_url, data, "add", "admin", "--role", "auditor", password=PASSWORD).returncode == 0
+    )
+    settings = ServerSettings(database_url=db_url, data_dir=data, login_max_failures=2)
+    with TestClient(create_app(settings, db_engine)) as client:
+        assert _sohoa(db_url, data, "disable", "admin").returncode == 0
+        sign_in = {"username": "admin", "password": PASSWORD}
+        assert client.post("/api/auth/token", data=sign_in).status_code == 401
+        enabled = _sohoa(db_url, data, "enable", "admin")
+        assert enabled.returncode == 0 and enabled.stdout.strip() == "account admin enabled"
+        assert (
+            client.get("/api/devices", headers=bearer(token_for(client, "admin"))).status_code
+            == 200
+        )
+
+        for _ in range(2):  # locked
+            client.post("/api/auth/token", data={"username": "admin", "password": "a wrong guess"})
+        assert client.post("/api/auth/token", data=sign_in).status_code == 429
+        new = "a new password, long enough"
+        changed = _sohoa(db_url, data, "password", "admin", password=new)
+        assert changed.returncode == 0, changed.stderr
+        assert changed.stdout.strip() == "password of account admin changed"
+        assert new not in changed.stdout + changed.stderr
+        assert token_for(client, "admin", new)  # the lock lifted with the change
+        assert client.post("/api/auth/token", data=sign_in).status_code == 401  # the old one
+    for args, password, says in (
+        (("password", "admin"), "short", "password of admin not changed: "),
+        (("password", "admin"), None, "set SOHOA_PASSWORD"),
+        (("password", "nobody"), PASSWORD, "no account nobody"),
+        (("enable", "nobody"), None, "no account nobody"),
+    ):
+        done = _sohoa(db_url, data, *args, password=password)
+        assert done.returncode == ExitCode.SERVER and says in done.stderr, (args, done.stderr)
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("sohoa: error: ")
 
 
 @pytest.mark.slow
