@@ -1,6 +1,6 @@
 """The repository database (`server.db`) on SQLite and PostgreSQL: the migrations give exactly the
-models' schema, migrating again changes nothing, an older schema's rows survive an upgrade, and
-the engine's settings and errors."""
+models' schema, migrating again changes nothing, an older schema's rows survive an upgrade (unit
+officers' unit names become codes), and the engine's settings and errors."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from protocol.messages import sha256_hex
+from server.catalogue_files import KHANH_HOA_UNITS, read_units
 from server.db import MIGRATIONS_DIR, make_engine, migrate, session_scope
 from server.errors import RepositoryError
 from server.models import LtvStatus
-from server.repository import devices, records
+from server.repository import accounts, devices, records, units
 
 DEVICE = "commune-01.kiosk"
 CERT_SHA = sha256_hex(b"a DER certificate")
@@ -99,3 +100,39 @@ def test_records_stored_before_ltv_are_pending_after_the_migration(tmp_path: Pat
         assert record is not None and record.ltv_status is LtvStatus.PENDING
         assert record.ltv_pdf_path is None
     engine.dispose()
+
+
+def test_officers_unit_names_become_their_devices_codes_in_0009(db_engine: Engine) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0008")
+    with session_scope(db_engine) as s:
+        units.import_units(s, read_units(KHANH_HOA_UNITS))
+        for device_id, unit, code in (
+            ("van-thang-1", "UBND xã Vạn Thắng", "22516"),
+            ("van-thang-2", "UBND xã Vạn Thắng", "22516"),
+            ("front-desk-1", "Tổ một cửa", "22516"),
+            ("front-desk-2", "Tổ một cửa", "22528"),  # one name, two units: no guess
+        ):
+            devices.register_device(
+                s, device_id, unit, sha256_hex(device_id.encode()), unit_code=code
+            )
+    with db_engine.begin() as conn:
+        for name, role, unit in (
+            ("officer-a", "unit_officer", "UBND xã Vạn Thắng"),
+            ("officer-b", "unit_officer", "Tổ một cửa"),
+            ("admin", "province_admin", None),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO account (username, role, unit, password_hash, created_at, "
+                    "failed_logins) VALUES (:name, :role, :unit, 'h', '2026-01-01', 0)"
+                ),
+                {"name": name, "role": role, "unit": unit},
+            )
+    migrate(db_engine)
+    with session_scope(db_engine) as s:
+        found = {a.username: a.unit for a in accounts.list_accounts(s)}
+    assert found == {"officer-a": "22516", "officer-b": "Tổ một cửa", "admin": None}
