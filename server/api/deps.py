@@ -46,7 +46,7 @@ class Principal:
     username: str
     role: Role
     unit: str | None
-    """A unit officer's unit; None for the other roles."""
+    """A unit officer's unit (a code of the unit tree); None for the other roles."""
 
 
 def get_engine(request: Request) -> Engine:

@@ -110,21 +110,22 @@ def test_officers_unit_names_become_their_devices_codes_in_0009(db_engine: Engin
         command.downgrade(config, "0008")
     with session_scope(db_engine) as s:
         units.import_units(s, read_units(KHANH_HOA_UNITS))
-        for device_id, unit, code in (
+        for device_id, device_unit, code in (
             ("van-thang-1", "UBND xã Vạn Thắng", "22516"),
             ("van-thang-2", "UBND xã Vạn Thắng", "22516"),
             ("front-desk-1", "Tổ một cửa", "22516"),
             ("front-desk-2", "Tổ một cửa", "22528"),  # one name, two units: no guess
         ):
             devices.register_device(
-                s, device_id, unit, sha256_hex(device_id.encode()), unit_code=code
+                s, device_id, device_unit, sha256_hex(device_id.encode()), unit_code=code
             )
     with db_engine.begin() as conn:
-        for name, role, unit in (
+        officers: tuple[tuple[str, str, str | None], ...] = (
             ("officer-a", "unit_officer", "UBND xã Vạn Thắng"),
             ("officer-b", "unit_officer", "Tổ một cửa"),
             ("admin", "province_admin", None),
-        ):
+        )
+        for name, role, unit in officers:
             conn.execute(
                 sa.text(
                     "INSERT INTO account (username, role, unit, password_hash, created_at, "

@@ -4,11 +4,12 @@
 record's result_id); `?variant=ltv` returns the centre's long-term-validation copy instead (the
 same bytes plus a DSS and, with a TSA, a document timestamp), once it is made.
 
-Records carry personal data: a province admin sees every unit's, a unit officer only those
-its unit's devices sent (another unit's record is answered 403 exactly as one that does not
-exist, so an officer cannot learn which ids exist elsewhere); an auditor none. Every load is
-audited by the loading code itself (`server.repository.disclosures`), refusals included; the
-caller may say why with `X-Purpose` or `?purpose=`.
+Records carry personal data: a province admin sees every unit's, a unit officer only those of
+its unit's subtree and of the units merged into it (`server.repository.records._of_unit`; a
+record of no unit is a province admin's only); another unit's record is answered 403 exactly as
+one that does not exist, so an officer cannot learn which ids exist elsewhere; an auditor none.
+Every load is audited by the loading code itself (`server.repository.disclosures`), refusals
+included; the caller may say why with `X-Purpose` or `?purpose=`.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def read_record_pdf(
 
 
 def _unit_of(user: Principal) -> str | None:
-    """The unit whose records `user` may see; None for all of them."""
+    """The unit (a code) whose view of the records `user` has; None for all of them."""
     if user.role is Role.PROVINCE_ADMIN:
         return None
     if user.unit is None:  # a unit officer without a unit sees nothing, never everything
