@@ -126,8 +126,7 @@ def password(
     name: Annotated[str, typer.Argument(help="The account's username.")],
     config: ConfigOption = None,
 ) -> None:
-    """Give an account a new password (from SOHOA_PASSWORD or a hidden prompt); this also
-    lifts a lock-out after wrong passwords."""
+    """Set a new password (SOHOA_PASSWORD or a hidden prompt); it lifts a lock-out too."""
     settings = load_server_settings(config)
     new = _new_password(f"password of {name} not changed")
     engine = open_repository(settings)
