@@ -545,6 +545,10 @@ class Account(AccountBase, table=True):
     locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     """Until when every sign-in is refused, after `login_max_failures` failures."""
     last_login_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    token_generation: int = 0
+    """Carried by every token issued to the account (`gen`); disabling, enabling and a new
+    password count it up, so tokens issued before any of them stop working at once rather
+    than when they expire."""
 
 
 class LoginFailure(SQLModel, table=True):

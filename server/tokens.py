@@ -39,6 +39,8 @@ class TokenClaims:
     role: str
     unit: str | None
     expires_at: dt.datetime
+    generation: int
+    """The account's `token_generation` when issued: a token of an earlier one is void."""
 
 
 class TokenSigner:
@@ -55,13 +57,17 @@ class TokenSigner:
         self._key = key
         self.ttl_s = ttl_s
 
-    def issue(self, username: str, role: str, unit: str | None, now: dt.datetime) -> str:
-        """A token for `username` with `role` and `unit`, good for `ttl_s` from `now`."""
+    def issue(
+        self, username: str, role: str, unit: str | None, now: dt.datetime, generation: int = 0
+    ) -> str:
+        """A token for `username` with `role` and `unit`, good for `ttl_s` from `now`, of the
+        account's token `generation`."""
         claims = {
             "iss": ISSUER,
             "sub": username,
             "role": role,
             "unit": unit,
+            "gen": generation,
             "iat": int(now.timestamp()),
             "exp": int(now.timestamp()) + self.ttl_s,
         }
@@ -80,7 +86,7 @@ class TokenSigner:
                 self._key,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "iss", "sub", "role"]},
+                options={"require": ["exp", "iat", "iss", "sub", "role", "gen"]},
             )
         except jwt.ExpiredSignatureError as e:
             raise CredentialError("the access token has expired: sign in again") from e
@@ -90,13 +96,19 @@ class TokenSigner:
                 "sign in again"
             ) from e
         unit = claims.get("unit")
-        if not isinstance(claims["sub"], str) or not isinstance(claims["role"], str):
+        generation = claims["gen"]
+        if (
+            not isinstance(claims["sub"], str)
+            or not isinstance(claims["role"], str)
+            or type(generation) is not int
+        ):
             raise CredentialError("the access token is not valid (bad claims): sign in again")
         return TokenClaims(
             username=claims["sub"],
             role=claims["role"],
             unit=unit if isinstance(unit, str) else None,
             expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
+            generation=generation,
         )
 
 

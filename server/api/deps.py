@@ -102,6 +102,11 @@ def get_current_user(
         raise unauthorized(f"account {claims.username} no longer exists: sign in again")
     if account.disabled_at is not None:
         raise unauthorized(f"account {account.username} is disabled: ask a province admin")
+    if claims.generation != account.token_generation:
+        raise unauthorized(
+            f"this token of account {account.username} was issued before its password was "
+            "changed or the account was disabled: sign in again"
+        )
     return Principal(account.username, account.role, account.unit)
 
 

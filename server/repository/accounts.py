@@ -160,6 +160,7 @@ def disable_account(session: Session, username: str, now: dt.datetime) -> Accoun
     account = _existing(session, username)
     if account.disabled_at is None:
         account.disabled_at = now
+        account.token_generation += 1
         session.add(account)
         commit(session, f"disable account {account.username}")
         session.refresh(account)
@@ -178,6 +179,7 @@ def enable_account(session: Session, username: str) -> Account:
     account = _existing(session, username)
     if account.disabled_at is not None:
         account.disabled_at = None
+        account.token_generation += 1  # tokens from before the disabling stay void
         session.add(account)
         commit(session, f"enable account {account.username}")
         session.refresh(account)
@@ -198,6 +200,7 @@ def set_password(session: Session, username: str, password: str) -> Account:
     account.password_hash = hash_password(password)
     account.failed_logins = 0
     account.first_failed_at = account.locked_until = None
+    account.token_generation += 1  # whoever held the old password holds no token either
     session.add(account)
     commit(session, f"change the password of {account.username}")
     session.refresh(account)

@@ -288,6 +288,28 @@ def test_a_disabled_accounts_token_stops_working_at_once(
     assert guess.json()["detail"] == accounts.WRONG_CREDENTIALS  # no news for a guesser
 
 
+@pytest.mark.parametrize("change", ["disabled then enabled", "new password"])
+def test_tokens_issued_before_a_disabling_or_a_new_password_stay_void(
+    client: TestClient, db_engine: Engine, change: str
+) -> None:
+    """Enabling an account again must not bring back the tokens of before its disabling, and a
+    new password must void the tokens of whoever held the old one."""
+    old = sign_in(client, db_engine, ADMIN, name="changed")
+    assert client.get("/api/devices", headers=bearer(old)).status_code == 200
+    with session_scope(db_engine) as s:
+        if change == "new password":
+            accounts.set_password(s, "changed", PASSWORD + "-new")
+        else:
+            accounts.disable_account(s, "changed", dt.datetime.now(dt.UTC))
+            accounts.enable_account(s, "changed")
+    refused = client.get("/api/devices", headers=bearer(old))
+    assert refused.status_code == 401
+    assert "sign in again" in refused.json()["detail"]
+    password = PASSWORD + "-new" if change == "new password" else PASSWORD
+    fresh = token_for(client, "changed", password)
+    assert client.get("/api/devices", headers=bearer(fresh)).status_code == 200
+
+
 # --- lock-out ------------------------------------------------------------------------------------
 
 

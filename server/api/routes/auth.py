@@ -51,7 +51,9 @@ def sign_in(
         ) from e
     except CredentialError as e:
         raise unauthorized(str(e)) from e
-    token = tokens.issue(account.username, account.role.value, account.unit, now)
+    token = tokens.issue(
+        account.username, account.role.value, account.unit, now, account.token_generation
+    )
     return AccessToken(access_token=token, expires_in=tokens.ttl_s)
 
 
