@@ -48,6 +48,7 @@ from protocol.signed_metadata import (
 )
 from protocol.signed_metadata import NS_SOHOA as NS_SOHOA  # re-exported: the schema's home
 from protocol.signed_metadata import split_code as split_code
+from protocol.xmltext import xml_text_problem
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,20 @@ def document_metadata(
 
     Returns:
         The metadata, ready for `xmp_packet` and the Info dictionary.
+
+    Raises:
+        PdfError: a field, the title or the organisation holds a character XML cannot carry
+            (`protocol.xmltext`): written, it would make the XMP packet ill-formed, the signed
+            file's fields unreadable and the result refused by the server.
     """
+    texts = {f"field {key}": value for key, value in fields.items()}
+    texts.update(
+        {"the title": title, "the organisation (unit) configured": provenance.organisation}
+    )
+    for what, text in texts.items():
+        problem = xml_text_problem(text) if text else None
+        if problem is not None:
+            raise PdfError(f"{what} {problem}: retype it without that character")
     converted = provenance.converted_at or created
     values: dict[str, str | int | bool] = {}
     code = fields.get("so_ky_hieu")
