@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -44,6 +43,7 @@ from protocol.signed_metadata import (
     NS_XMPMM,
     SignedMetadata,
     SignedMetadataError,
+    document_id_of,
     parse_xmp,
 )
 from protocol.signed_metadata import NS_SOHOA as NS_SOHOA  # re-exported: the schema's home
@@ -140,8 +140,9 @@ def conversion_note(organisation: str, when: datetime) -> str:
 
 def document_uri(document_id: str) -> str:
     """The `xmpMM:DocumentID` of a document whose file identifier is `document_id` (32 hex
-    digits): "uuid:" and the identifier as a UUID's text."""
-    return f"uuid:{uuid.UUID(hex=document_id)}"
+    digits): "uuid:" and the identifier as a UUID's text (`protocol.signed_metadata.
+    document_id_of`, by which the server checks it against the signed file's trailer /ID)."""
+    return document_id_of(bytes.fromhex(document_id))
 
 
 def xmp_date(when: datetime) -> str:
