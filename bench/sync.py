@@ -12,7 +12,8 @@ in its own throw-away folder, and prints for each our figure, its anchor's and t
 - rate-10: 20 appliances offering 600 results at 10 results/s; target p95 latency (enqueue to
   application ack) < 2 s.
 
-The server runs as two processes (`server run` + `server ingest`) of two ingest workers each.
+The server runs as two processes (`server run` + `server ingest`), each with the server's default
+ingest workers (`ingest_workers`).
 The anchor is the same payloads published by plain paho clients (the appliances' identities,
 QoS 1) through a Mosquitto with the same configuration to one plain subscriber: the physical
 limit of this path on this machine. `--quick` divides the results per appliance by 10. The

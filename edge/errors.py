@@ -17,6 +17,11 @@ class OcrError(EdgeError):
     """OCR could not run (engine or language data missing) or failed on a page."""
 
 
+class FieldError(EdgeError):
+    """A field's value cannot be taken as it is (a character the signed document cannot carry):
+    the officer must correct it before signing."""
+
+
 class PdfError(EdgeError):
     """The PDF could not be assembled."""
 

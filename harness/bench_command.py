@@ -63,7 +63,11 @@ def bench_sync(
         ),
     ] = None,
     ingest_workers: Annotated[
-        int | None, typer.Option(min=1, help="Ingest workers per server process (default 2).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Ingest workers per server process (default: the server's `ingest_workers`).",
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds the sync phase may take.")] = 900.0,
     workdir: Annotated[Path | None, typer.Option(help="Keep everything in this folder.")] = None,

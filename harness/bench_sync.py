@@ -53,7 +53,7 @@ from harness.broker import Broker
 from harness.errors import HarnessError
 from harness.fleet import Fleet, provision_fleet
 from harness.postgres import PostgresCluster
-from harness.processes import cpu_seconds, peak_rss_bytes, server_nodes
+from harness.processes import cpu_seconds, default_ingest_workers, peak_rss_bytes, server_nodes
 from protocol.topics import Kind, all_devices_filter
 from provisioning.broker import prepare_broker
 from provisioning.ca import CertificateAuthority
@@ -84,8 +84,9 @@ class BenchConfig:
         ingest_processes: server processes (one `server run`, the others `server ingest`);
             None: 2, one per core (a server process's ingest is bound by its GIL at about one
             core: ~27 ms of CPU per 400 KB result, of which verification is ~9 ms).
-        ingest_workers: ingest workers (threads) in each server process (None: 2, so that one
-            verifies while the other waits for the database or the broker).
+        ingest_workers: ingest workers (threads) in each server process (None: the server's
+            default, `ServerSettings.ingest_workers`, so that the benchmark measures the server
+            as shipped).
         timeout: seconds the flush (or the offered run and its drain) may take.
         workdir: keep everything here (default: a temp folder, removed).
         agent_settings: extra `EdgeSettings` keys for the agents.
@@ -111,7 +112,7 @@ class BenchConfig:
     @property
     def workers(self) -> int:
         """Ingest workers per server process, resolved."""
-        return self.ingest_workers if self.ingest_workers is not None else 2
+        return self.ingest_workers if self.ingest_workers is not None else default_ingest_workers()
 
 
 class _Agents:

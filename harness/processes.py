@@ -7,6 +7,8 @@
 - `wait_for`: poll a condition with a deadline.
 - `peak_rss_bytes`, `cpu_seconds`: a process's peak resident memory (VmHWM) and CPU time, read
   from /proc.
+- `default_ingest_workers`: the server's own default worker count, which the benchmarks use
+  unless told otherwise, so that they measure the server as it is shipped.
 
 The broker that restarts on its port is `harness.broker.Broker`; the throw-away PostgreSQL
 cluster is `harness.postgres.PostgresCluster`.
@@ -23,9 +25,18 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.fleet import Fleet
+from server.config import ServerSettings
 from server.process import ServerProcess
 from support.process import ChildProcess
 from support.sockets import free_port
+
+
+def default_ingest_workers() -> int:
+    """The ingest workers a server process starts by default (`ServerSettings.ingest_workers`:
+    its declared default, not what this process's environment may set)."""
+    default = ServerSettings.model_fields["ingest_workers"].default
+    assert isinstance(default, int)
+    return default
 
 
 def peak_rss_bytes(pid: int | None) -> int | None:
@@ -78,7 +89,7 @@ def server_nodes(
     broker_port: int,
     *,
     processes: int = 1,
-    workers: int = 1,
+    workers: int | None = None,
     first_role: str = "run",
     **settings: Any,
 ) -> list[ServerProcess]:
@@ -89,9 +100,10 @@ def server_nodes(
     Args:
         broker_port: the broker's server listener (`Broker.server_port`, on 127.0.0.1).
         processes: how many server processes.
-        workers: ingest workers in each.
+        workers: ingest workers in each (None: the server's default, `default_ingest_workers`).
         settings: further server settings for all of them.
     """
+    workers = workers if workers is not None else default_ingest_workers()
     nodes = []
     for number in range(processes):
         role = first_role if number == 0 else "ingest"

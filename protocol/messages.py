@@ -32,6 +32,7 @@ from protocol.jsonvalue import storable_text
 from protocol.reasons import RejectReason
 from protocol.schema import MessageType, schema_id
 from protocol.topics import validate_device_id
+from protocol.xmltext import xml_text_problem
 
 RESULT_SCHEMA = schema_id(MessageType.RESULT)
 ACK_SCHEMA = schema_id(MessageType.ACK)
@@ -174,6 +175,12 @@ def _frozen_fields(fields: Mapping[str, str | None], result_id: str) -> Mapping[
             if not isinstance(value, str):
                 raise _schema_error(f"field {key} must be a string or null", result_id)
             _check_text(value, f"field {key}", result_id)
+            problem = xml_text_problem(value)  # fields are signed into the PDF's XMP (XML)
+            if problem is not None:
+                raise _schema_error(
+                    f"field {key} {problem}: retype it without that character and sign again",
+                    result_id,
+                )
     return MappingProxyType(dict(fields))
 
 

@@ -13,6 +13,10 @@ Rules of this module:
   writer and the reader alike.
 - Values compare in one canonical form (`canonical`): NFC, line ends as "\\n", an empty value
   is no value (the writer leaves empty values out), `so_ky_hieu` as the writer splits it.
+- The document's identity is the file's own: `xmpMM:DocumentID` is "uuid:" and the first element
+  of the trailer's /ID (`document_id_of`), which a signed incremental update keeps (PDF
+  32000-1 14.4: the first element is the permanent identifier), so the signed file's trailer
+  still names it; a DocumentID that disagrees is refused (`document_id_problem`).
 - `parse_xmp` reads untrusted bytes: it refuses a packet over `MAX_XMP_BYTES`, a DTD or an
   entity declaration (XMP has neither; refusing them rules out entity expansion), text that is
   not UTF-8, a Sohoa property given twice or with a structured value, and a description of
@@ -25,6 +29,7 @@ Rules of this module:
 from __future__ import annotations
 
 import unicodedata
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -168,6 +173,47 @@ def header_mismatch(
         + "; it ".join(problems)
         + ": correct the fields before signing, so that they travel inside the signed document"
     )
+
+
+FILE_ID_BYTES = 16
+"""The length of the first /ID the appliance writes (an MD5 of the file's objects)."""
+
+
+def document_id_of(file_id: bytes) -> str:
+    """The `xmpMM:DocumentID` of a file whose trailer's first /ID is `file_id` (16 bytes): "uuid:"
+    and those bytes as a UUID's text, as the appliance writes it.
+
+    Raises:
+        ValueError: `file_id` is not 16 bytes.
+    """
+    return f"uuid:{uuid.UUID(bytes=file_id)}"
+
+
+def document_id_problem(document_id: str | None, file_id: bytes | None) -> str | None:
+    """Why the XMP's DocumentID is not the file's own identifier, or None when it is or when the
+    XMP names none (a PDF without XMP identity is stored without one).
+
+    Args:
+        document_id: what `xmpMM:DocumentID` says (`SignedMetadata.document_id`).
+        file_id: the first element of the signed file's trailer /ID, or None if it has none.
+
+    Returns:
+        A sentence saying what disagrees (identifiers are no citizen's data, but none is
+        quoted: the sentence is the same for every file), or None.
+    """
+    if document_id is None:
+        return None
+    if file_id is None or len(file_id) != FILE_ID_BYTES:
+        return (
+            "the XMP metadata names a DocumentID, but the file's trailer has no "
+            f"{FILE_ID_BYTES}-byte first /ID it could be"
+        )
+    if document_id != document_id_of(file_id):
+        return (
+            "the XMP metadata's DocumentID is not the file's own identifier (the first element "
+            "of its trailer's /ID): the metadata was made for another document"
+        )
+    return None
 
 
 def parse_xmp(packet: bytes) -> SignedMetadata:

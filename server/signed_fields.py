@@ -16,7 +16,9 @@ Rules of this module:
 - What it reads is bounded: the catalog's `/Metadata` stream only, unfiltered or `/FlateDecode`
   without parameters (PDF/A wants it unfiltered; other filters are refused), inflated to at most
   `MAX_XMP_BYTES`; the XML is read by `protocol.signed_metadata.parse_xmp` (no DTD, no entities).
-- The page count the XMP states must be the page tree's `/Count`.
+- The page count the XMP states must be the page tree's `/Count`, and the DocumentID it states
+  the first element of the trailer's /ID (`protocol.signed_metadata.document_id_problem`): the
+  appliance writes one from the other, and signing, an incremental update, keeps /ID[0].
 - Errors are `SignedMetadataError`s naming the problem, never a field's value.
 """
 
@@ -28,7 +30,13 @@ import zlib
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from protocol.signed_metadata import MAX_XMP_BYTES, SignedMetadata, SignedMetadataError, parse_xmp
+from protocol.signed_metadata import (
+    MAX_XMP_BYTES,
+    SignedMetadata,
+    SignedMetadataError,
+    document_id_problem,
+    parse_xmp,
+)
 
 __all__ = ["SignedMetadata", "SignedMetadataError", "read_signed_metadata", "signed_metadata_of"]
 
@@ -57,7 +65,7 @@ def signed_metadata_of(reader: PdfFileReader) -> SignedMetadata:
 
     Raises:
         SignedMetadataError: the XMP cannot be read, or states another page count than the
-            page tree's.
+            page tree's, or another DocumentID than the trailer's first /ID.
     """
     try:
         root = reader.root
@@ -69,6 +77,10 @@ def signed_metadata_of(reader: PdfFileReader) -> SignedMetadata:
                 raise SignedMetadataError(
                     f"the XMP metadata says {metadata.pages} pages, the page tree another count"
                 )
+        if metadata.document_id is not None:
+            problem = document_id_problem(metadata.document_id, _file_id(reader))
+            if problem is not None:
+                raise SignedMetadataError(problem)
     except SignedMetadataError:
         raise
     except Exception as e:  # a damaged catalog or stream, whatever the parser raises
@@ -76,6 +88,20 @@ def signed_metadata_of(reader: PdfFileReader) -> SignedMetadata:
             f"the PDF's XMP metadata cannot be read ({type(e).__name__})"
         ) from e
     return metadata
+
+
+def _file_id(reader: PdfFileReader) -> bytes | None:
+    """The first element of the last trailer's /ID (the signed one: verification has checked
+    that the signature covers the whole file), or None when there is none."""
+    ids = reader.trailer_view.get("/ID")
+    if not isinstance(ids, generic.ArrayObject) or not ids:
+        return None
+    first = ids[0]
+    if isinstance(first, generic.ByteStringObject):
+        return bytes(first)
+    if isinstance(first, generic.TextStringObject):  # bytes that happened to decode as text
+        return bytes(first.original_bytes)
+    return None
 
 
 def _packet(entry: object) -> bytes | None:

@@ -53,6 +53,9 @@ class ProblemCode(StrEnum):
     """A military/police rank or title before the signer's name was left out."""
     NOT_FOUND = "not_found"
     """The template expects this field but the page does not show it."""
+    UNSIGNABLE_CHARACTER = "unsignable_character"
+    """The value holds a character the signed document's metadata cannot carry (a control
+    character such as one a paste brings along): it must be retyped before signing."""
 
 
 @dataclass(frozen=True)

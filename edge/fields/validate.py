@@ -1,5 +1,5 @@
 """Validation of field values: calendar dates, the citizen ID's structure, the number/symbol grammar
-of Nghị định 30/2020.
+of Nghị định 30/2020, and whether a value can be signed at all (`check_signable`).
 
 Rules of this module:
 - Validators never change a value to make it pass. They return a verdict (a confidence factor and
@@ -11,11 +11,13 @@ Rules of this module:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 from edge.fields.model import Problem, ProblemCode
 from edge.fields.tables import Tables
+from protocol.xmltext import xml_text_problem
 
 MIN_YEAR, MAX_YEAR = 1880, 2100
 """Dates on results: nobody alive was born before 1880."""
@@ -126,4 +128,31 @@ def check_number(value: str, tables: Tables, expected: tuple[str, ...] = ()) -> 
         verdict.add("so_ky_hieu", ProblemCode.NUMBER_SECTOR_FORM, "a known sector form", 0.9)
     else:
         verdict.add("so_ky_hieu", ProblemCode.NUMBER_SECTOR_FORM, "an unknown symbol", 0.7)
+    return verdict
+
+
+def check_signable(fields: Mapping[str, str | None]) -> Verdict:
+    """Check that every value can go into the signed document: the fields are written into its
+    XMP metadata (XML), which cannot carry a control character other than tab, LF and CR, a lone
+    UTF-16 surrogate, U+FFFE or U+FFFF (`protocol.xmltext`). Such a character comes from a paste
+    or a bad keyboard, never from the page, and cannot be seen on screen.
+
+    Args:
+        fields: field keys and their values (None: no value).
+
+    Returns:
+        The verdict: factor 0 and one problem per such field, naming the field and the
+        character's code point (never the value), saying to retype it.
+    """
+    verdict = Verdict()
+    for key, value in fields.items():
+        problem = xml_text_problem(value) if value is not None else None
+        if problem is not None:
+            verdict.add(
+                key,
+                ProblemCode.UNSIGNABLE_CHARACTER,
+                f"field {key} {problem}: retype the value (a paste can bring such "
+                "characters along, and they cannot be seen)",
+                0.0,
+            )
     return verdict

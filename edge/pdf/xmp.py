@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -44,10 +43,12 @@ from protocol.signed_metadata import (
     NS_XMPMM,
     SignedMetadata,
     SignedMetadataError,
+    document_id_of,
     parse_xmp,
 )
 from protocol.signed_metadata import NS_SOHOA as NS_SOHOA  # re-exported: the schema's home
 from protocol.signed_metadata import split_code as split_code
+from protocol.xmltext import xml_text_problem
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,9 @@ def conversion_note(organisation: str, when: datetime) -> str:
 
 def document_uri(document_id: str) -> str:
     """The `xmpMM:DocumentID` of a document whose file identifier is `document_id` (32 hex
-    digits): "uuid:" and the identifier as a UUID's text."""
-    return f"uuid:{uuid.UUID(hex=document_id)}"
+    digits): "uuid:" and the identifier as a UUID's text (`protocol.signed_metadata.
+    document_id_of`, by which the server checks it against the signed file's trailer /ID)."""
+    return document_id_of(bytes.fromhex(document_id))
 
 
 def xmp_date(when: datetime) -> str:
@@ -222,7 +224,20 @@ def document_metadata(
 
     Returns:
         The metadata, ready for `xmp_packet` and the Info dictionary.
+
+    Raises:
+        PdfError: a field, the title or the organisation holds a character XML cannot carry
+            (`protocol.xmltext`): written, it would make the XMP packet ill-formed, the signed
+            file's fields unreadable and the result refused by the server.
     """
+    texts = {f"field {key}": value for key, value in fields.items()}
+    texts.update(
+        {"the title": title, "the organisation (unit) configured": provenance.organisation}
+    )
+    for what, text in texts.items():
+        problem = xml_text_problem(text) if text else None
+        if problem is not None:
+            raise PdfError(f"{what} {problem}: retype it without that character")
     converted = provenance.converted_at or created
     values: dict[str, str | int | bool] = {}
     code = fields.get("so_ky_hieu")

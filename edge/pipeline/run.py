@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 
 from edge.capture.files import load_page_array
 from edge.capture.limits import DEFAULT_PAGE_LIMITS, MAX_DOCUMENT_PAGES, PageLimits
-from edge.errors import CaptureError, EdgeError, PdfError
+from edge.errors import CaptureError, EdgeError, FieldError, PdfError
 from edge.fields import FieldSet
+from edge.fields.validate import check_signable
 from edge.ocr import OcrPage, OcrPool
 from edge.pdf.xmp import Provenance
 from edge.pipeline.stages import (
@@ -119,8 +120,13 @@ def with_fields(
         dictionary and XMP alike); pages, page fields and times as before.
 
     Raises:
+        FieldError: a correction holds a character the signed document cannot carry
+            (`edge.fields.validate.check_signable`); the message names the field.
         PdfError: the document kept no pages to assemble again, or assembly failed.
     """
+    unsignable = check_signable(corrections).problems
+    if unsignable:
+        raise FieldError("; ".join(p.message for p in unsignable))
     if not document.read_pages:
         raise PdfError(
             "internal error: this document kept no pages to assemble again with corrected "

@@ -20,8 +20,14 @@ Rules of this module:
   PostgreSQL, taken after the per-result lock; SQLite's `BEGIN IMMEDIATE` already lets one
   writer in at a time). So two workers staging chunks of different results of one device take
   turns between reading the device's total and staging, and cannot both take its last bytes.
-  The global cap is read without such a lock: workers staging for different devices at once may
-  pass it by at most one chunk each, which is what a disk guard can afford.
+  The global cap likewise: on PostgreSQL a transaction-scoped advisory lock of its own
+  (`STAGING_TOTAL_LOCK`), taken after the device's row, serializes every staging's read of the
+  total and its write; on SQLite `BEGIN IMMEDIATE` does. So workers staging for different
+  devices at once cannot pass the cap either. The price on PostgreSQL: stagings (a chunk's
+  insert, and a transfer's assembly when its last chunk comes) take turns across every device;
+  verification and merging, the slow steps, run after the commit, outside the lock.
+- Locks are always taken in one order (the result's, the device's row, the staging total), so
+  two stagings never wait for each other in a cycle.
 - Chunk bytes are read back one chunk at a time; nothing here holds more than one result.
 """
 
@@ -44,6 +50,12 @@ log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 200
 """Transfers expired per statement (keeps each delete short)."""
+
+STAGING_TOTAL_LOCK = int.from_bytes(
+    hashlib.sha256(b"sohoa staging total").digest()[:8], "big", signed=True
+)
+"""The PostgreSQL advisory lock key of the global staging total (a fixed 64-bit key; the
+per-result keys are hashes of a device and result id, so they practically never meet it)."""
 
 
 def lock(session: Session, device_id: str, result_id: str) -> None:
@@ -69,8 +81,9 @@ def load_state(
 
     Args:
         with_quota: also sum the bytes staged for the device and for every device (a chunk or
-            a manifest needs them), first locking the device's row until the transaction ends,
-            so that the sums stay true until what is staged after them is committed.
+            a manifest needs them), first locking the device's row and the staging total until
+            the transaction ends, so that the sums stay true until what is staged after them is
+            committed.
     """
     # FOR NO KEY UPDATE (key_share): it queues other stagings for this device, but not the
     # inserts of records and staged rows that merely reference the device (their foreign key
@@ -78,6 +91,9 @@ def load_state(
     device = session.get(
         Device, device_id, with_for_update={"key_share": True} if with_quota else None
     )
+    if with_quota and session.get_bind().dialect.name == "postgresql":
+        # The global cap's sum, atomic with what is staged after it (SQLite: BEGIN IMMEDIATE).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STAGING_TOTAL_LOCK})
     if device is None:
         standing = DeviceStanding.UNKNOWN
     elif device.status is DeviceStatus.REVOKED:

@@ -16,7 +16,7 @@ from edge.fields import (
     load_templates,
 )
 from edge.fields.text import digit_view, fold
-from edge.fields.validate import check_cccd, check_number, iso_date
+from edge.fields.validate import check_cccd, check_number, check_signable, iso_date
 from edge.ocr import OcrWord
 
 # A correction extract (invented people) whose subject's ID fits her date of birth and sex.
@@ -217,3 +217,15 @@ def test_unknown_title_uses_the_generic_template_with_lower_confidence() -> None
 
 def test_fold_is_position_preserving_for_vietnamese() -> None:
     assert fold("ĐOÀN THỊ MỸ LỆ") == "doan thi my le"
+
+
+@pytest.mark.parametrize("char", ["\x07", "\x0c", "\x1b", "\ufffe", "\ud800"])
+def test_a_value_the_signed_document_cannot_carry_is_named_and_never_quoted(char: str) -> None:
+    verdict = check_signable({"ho_ten": f"Trần{char}Thị Bình", "cccd": "036190000123"})
+    assert verdict.factor == 0.0
+    [problem] = verdict.problems
+    assert (problem.key, problem.code) == ("ho_ten", ProblemCode.UNSIGNABLE_CHARACTER)
+    assert f"U+{ord(char):04X}" in problem.message and "retype" in problem.message
+    assert "Trần" not in problem.message
+    fine = {"trich_yeu": "Về việc\r\nhỗ trợ\tchi phí", "ho_ten": "Đặng Thị 𠀀", "cccd": None}
+    assert check_signable(fine).problems == []

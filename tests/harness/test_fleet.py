@@ -1,5 +1,7 @@
 """`harness.fleet`: a fleet provisioned in one go has every appliance enrolled on the shared
-token, registered with its signer, and configured with settings the appliance accepts."""
+token, registered with its signer, and configured with settings the appliance accepts; its
+server processes (`harness.processes.server_nodes`) start the server's own number of ingest
+workers unless told otherwise."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ import pytest
 from sqlmodel import Session
 
 from edge.config import load_edge_settings
+from harness.bench_sync import BenchConfig
 from harness.fleet import provision_fleet
+from harness.processes import server_nodes
+from server.config import ServerSettings, load_server_settings
 from server.db import make_engine
 from server.repository.devices import get_device
 
@@ -37,3 +42,18 @@ def test_a_fleet_is_enrolled_registered_and_configured(
     assert settings.signing_key_id_bytes == appliance.key_id
     assert settings.cert_file == appliance.cert_file
     assert fleet.write_server_config("127.0.0.1", 8883, api_port=8080).is_file()
+
+
+def test_server_nodes_start_the_servers_own_number_of_ingest_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One source of truth: the benchmarks measure the server as shipped (`ingest_workers`).
+    monkeypatch.delenv("SOFTHSM2_CONF", raising=False)
+    fleet = provision_fleet(tmp_path / "fleet", 1, prefix="w")
+    shipped = ServerSettings().ingest_workers
+    run, ingest = server_nodes(fleet, 8883, processes=2)
+    assert run.workers == ingest.workers == shipped
+    assert load_server_settings(fleet.server_dir / "server-1.toml").ingest_workers == shipped
+    assert BenchConfig().workers == shipped
+    (one,) = server_nodes(fleet, 8883, workers=1)
+    assert one.workers == 1

@@ -31,8 +31,16 @@ storable_characters = st.characters(exclude_categories=["Cs"], exclude_character
 """What a message's text may hold: a decoder refuses lone surrogates and NUL (no repository can
 store them), so the messages built here hold neither."""
 texts = st.text(storable_characters, max_size=40)
+xml_characters = st.characters(
+    exclude_categories=["Cs"],
+    exclude_characters=[chr(c) for c in range(0x20) if c not in (9, 10, 13)] + ["\ufffe", "\uffff"],
+)
+"""What a field's text may hold: besides lone surrogates and NUL, a decoder refuses in a field
+what XML cannot carry (the fields are signed into the PDF's XMP; `protocol.xmltext`)."""
 field_maps = st.dictionaries(
-    st.sampled_from(sorted(KNOWN_FIELD_KEYS)), st.none() | texts, max_size=6
+    st.sampled_from(sorted(KNOWN_FIELD_KEYS)),
+    st.none() | st.text(xml_characters, max_size=40),
+    max_size=6,
 )
 metadata_maps = st.dictionaries(st.from_regex(r"\A[a-z0-9_.-]{1,12}\Z"), texts, max_size=4)
 json_scalars = (

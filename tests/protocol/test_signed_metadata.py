@@ -13,6 +13,8 @@ from protocol.signed_metadata import (
     SignedMetadata,
     SignedMetadataError,
     canonical,
+    document_id_of,
+    document_id_problem,
     header_mismatch,
     parse_xmp,
 )
@@ -97,3 +99,15 @@ def test_a_page_amount_that_is_no_page_count_is_refused(pages: str) -> None:
 def test_a_packet_without_rdf_is_refused() -> None:
     with pytest.raises(SignedMetadataError, match="rdf:RDF"):
         parse_xmp(b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+
+
+def test_the_document_id_must_be_the_files_first_id() -> None:
+    file_id = bytes.fromhex("C1E9F28B205CE7C0EBC23F89C6D25A7D")
+    assert document_id_of(file_id) == "uuid:c1e9f28b-205c-e7c0-ebc2-3f89c6d25a7d"
+    assert document_id_problem(document_id_of(file_id), file_id) is None
+    assert document_id_problem(None, None) is None  # no identity stated: nothing to tie
+    other = document_id_of(bytes(16))
+    assert "not the file's own" in str(document_id_problem(other, file_id))
+    assert document_id_problem(document_id_of(file_id).upper(), file_id) is not None  # exact
+    assert "no 16-byte" in str(document_id_problem(other, None))
+    assert "no 16-byte" in str(document_id_problem(other, file_id[:8]))

@@ -255,3 +255,72 @@ def test_two_workers_racing_for_one_devices_quota_never_pass_it(
             s.commit()
     assert not overshoots, f"both chunks staged past the quota in rounds {overshoots}"
     assert sum(w.stats().ignored for w in workers) == ROUNDS
+
+
+RACERS = 4
+
+
+def test_workers_racing_for_the_global_cap_from_several_devices_never_pass_it(
+    broker: Mosquitto,
+    mqtt_identity: MqttIdentity,
+    db_url: str,
+    db_engine: Engine,
+    tmp_path: Path,
+    verifier: Verifier,
+) -> None:
+    # Four ingest workers handle one chunk each, of four different devices, at the same moment,
+    # when the server's staging has room for one chunk more. Neither the per-result lock nor
+    # the per-device one orders them (four devices): only the lock around the global sum does
+    # (an advisory lock on PostgreSQL, the write transaction on SQLite). Round after round,
+    # exactly one chunk gets in. Driven through `handle`, as the consumer threads drive them.
+    ids = [f"test-cap-race-{w}" for w in range(RACERS)]
+    with session_scope(db_engine) as s:
+        for device_id in ids:
+            devices.register_device(
+                s, device_id, "UBND xã Vạn Thắng", sha256_hex(device_id.encode())
+            )
+    settings = server_settings(
+        broker, mqtt_identity, db_url, tmp_path / "data", max_staged_bytes_total=QUOTA
+    )
+    workers = [IngestWorker(settings, db_engine, verifier, index=i) for i in range(RACERS)]
+
+    def chunk(device_id: str, tag: str) -> ResultChunk:
+        data = os.urandom(CHUNK)
+        rid = sha256_hex(tag.encode())
+        return ResultChunk(device_id, rid, 2 * CHUNK, CHUNK, 0, sha256_hex(data), data)
+
+    def handle(worker: IngestWorker, c: ResultChunk) -> None:
+        worker.handle(Incoming(topics.result_topic(c.device_id), encode(c), 0, 1))
+
+    for i in range(QUOTA // CHUNK - 1):  # all but one chunk's room, taken beforehand
+        handle(workers[0], chunk(ids[i % RACERS], f"cap-base-{i}"))
+    with session_scope(db_engine) as s:
+        assert staging.staged_bytes_of(s) == QUOTA - CHUNK
+
+    overshoots = []
+    for round_ in range(ROUNDS):
+        racing = [chunk(ids[w], f"cap-round-{round_}-{w}") for w in range(RACERS)]
+        start = threading.Barrier(RACERS)
+
+        def race(
+            w: int, racing: list[ResultChunk] = racing, start: threading.Barrier = start
+        ) -> None:
+            start.wait(5)
+            handle(workers[w], racing[w])
+
+        threads = [threading.Thread(target=race, args=(w,)) for w in range(RACERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        with session_scope(db_engine) as s:
+            staged = staging.staged_bytes_of(s)
+            if staged > QUOTA:
+                overshoots.append((round_, (staged - QUOTA) // CHUNK + 1))
+            assert staged >= QUOTA  # one of them got in
+            for c in racing:
+                staging.drop(s, c.device_id, c.result_id)
+            s.commit()
+    assert not overshoots, f"(round, chunks staged at once past the global cap): {overshoots}"
+    assert sum(w.stats().ignored for w in workers) == ROUNDS * (RACERS - 1)
+    assert sum(w.stats().failed for w in workers) == 0  # no lock error either

@@ -9,6 +9,7 @@ The attack of issue 14: a signed PDF with no fields, sent with header fields `ho
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from sqlalchemy import Engine
 
 from edge.ocr.model import OcrPage
@@ -68,11 +70,16 @@ class Signed:
         cert_sha256: the signing certificate's fingerprint (registered for the device).
         bare: a signed PDF whose XMP carries no fields (no XMP at all).
         assembled: a two-page PDF/A made by `edge.pdf.assemble` with `SIGNED_FIELDS`, signed.
+        not_xml: like `assembled`, but its XMP's name holds U+0007, which XML cannot carry: a
+            hostile signer's file (the appliance's writer refuses the value, and pyHanko will not
+            sign an XMP it cannot parse: the bytes are changed before signing, and pyHanko's
+            rewrite of the metadata is switched off for it).
     """
 
     cert_sha256: str
     bare: bytes
     assembled: bytes
+    not_xml: bytes
 
 
 def _page(text: str) -> tuple[Image.Image, OcrPage]:
@@ -89,12 +96,22 @@ def signed(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> Signed:
         metadata=SIGNED_FIELDS,
         provenance=Provenance("UBND xã Vạn Thắng"),
     )
+    marked = assemble_pdf(
+        [_page("QUYET DINH so 123/QD-UBND")],
+        metadata={**SIGNED_FIELDS, "ho_ten": "Trần Thị#Bình"},
+    )
+    assert marked.count("Thị#Bình".encode()) == 1  # in the XMP only
+    not_xml = marked.replace("Thị#Bình".encode(), "Thị\x07Bình".encode())  # same length
     with new_blank_token(softhsm).open() as opened:
         identity = provision_signing_identity(opened, signing_ca, device_id=INGEST_DEVICE)
         signer = DocumentSigner(opened, identity.key_id, organisation=identity.unit)
         bare = signer.sign(make_pdf("QUYET DINH so 99/QD-UBND"))
         assembled = signer.sign(pdf)
-    return Signed(identity.certificate.fingerprint(hashes.SHA256()).hex(), bare, assembled)
+        with pytest.MonkeyPatch.context() as hostile:
+            hostile.setattr(IncrementalPdfFileWriter, "_update_meta", lambda self: None)
+            not_xml = signer.sign(not_xml)
+    fingerprint = identity.certificate.fingerprint(hashes.SHA256()).hex()
+    return Signed(fingerprint, bare, assembled, not_xml)
 
 
 @pytest.fixture
@@ -159,6 +176,26 @@ def test_a_header_changed_after_signing_is_rejected(
     device.send(_whole(signed.assembled, {**SIGNED_FIELDS, "ho_ten": None}))
     ack = device.next_final_ack()
     assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
+    assert stored_records(db_engine) == 0
+
+
+def test_a_signed_xmp_holding_what_xml_cannot_carry_is_rejected(
+    worker: IngestWorker, device: DevicePeer, db_engine: Engine, signed: Signed
+) -> None:
+    """A document signed with a control character in a field (past the appliance's checks) is
+    refused: its header cannot carry the value (refused at decoding) and its XMP cannot be read."""
+    device.send(_whole(signed.not_xml, {**SIGNED_FIELDS, "ho_ten": None}))
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.FIELDS_MISMATCH
+    assert "not well-formed XML" in ack.detail
+    _assert_refused_without_values(ack.detail)
+    header, sep, body = _whole(signed.not_xml, SIGNED_FIELDS).partition(b"\n")
+    obj = json.loads(header)
+    obj["fields"]["ho_ten"] = "Trần Thị\x07Bình"  # as the XMP says it
+    device.send(json.dumps(obj).encode() + sep + body)
+    ack = device.next_final_ack()
+    assert ack.status is AckStatus.REJECTED and ack.reason is RejectReason.SCHEMA
+    assert "field ho_ten" in ack.detail and "U+0007" in ack.detail
     assert stored_records(db_engine) == 0
 
 

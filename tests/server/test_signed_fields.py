@@ -22,6 +22,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from edge.ocr.model import OcrPage
 from edge.pdf.assemble import assemble_pdf
 from edge.pdf.xmp import Provenance
+from edge.signing.box import SignatureBox
 from edge.signing.pades import DocumentSigner
 from protocol.reasons import RejectReason
 from protocol.signed_metadata import MAX_XMP_BYTES, SIGNED_FIELD_KEYS, SignedMetadata
@@ -117,6 +118,60 @@ def test_signed_on_the_token_the_xmp_reads_the_same_and_the_verdict_carries_it(
     verdict = Verifier([signing_identity.ca.cert]).verify(pdf, device_id=signing_identity.device_id)
     assert verdict.valid, verdict.detail
     assert verdict.signed == read_signed_metadata(pdf)
+
+
+def _first_id(pdf: bytes) -> bytes:
+    return bytes(PdfFileReader(io.BytesIO(pdf), strict=False).trailer["/ID"][0].original_bytes)
+
+
+@pytest.mark.parametrize("box", [False, True], ids=["invisible", "visible-box"])
+def test_signing_keeps_the_first_id_the_document_id_was_made_from(
+    signing_identity: SigningIdentity, box: bool
+) -> None:
+    """Why the DocumentID check is sound for what the appliance makes: pyHanko's signing, an
+    incremental update, keeps the trailer's first /ID (PDF 32000-1 14.4) and changes the second,
+    with or without the visible signature box."""
+    unsigned = assembled(pages=1)
+    signer = DocumentSigner(
+        signing_identity.token,
+        signing_identity.key_id,
+        organisation=UNIT,
+        box=SignatureBox() if box else None,
+    )
+    pdf = signer.sign(unsigned)
+    signed_ids = PdfFileReader(io.BytesIO(pdf), strict=False).trailer["/ID"]
+    assert _first_id(pdf) == _first_id(unsigned)
+    assert bytes(signed_ids[1].original_bytes) != _first_id(unsigned)
+    verdict = Verifier([signing_identity.ca.cert]).verify(pdf, device_id=signing_identity.device_id)
+    assert verdict.valid, verdict.detail
+    assert verdict.signed is not None
+    assert verdict.signed.document_id == f"uuid:{uuid.UUID(bytes=_first_id(pdf))}"
+
+
+def _other_first_id(pdf: bytes) -> bytes:
+    """`pdf` with the first element of its trailer's /ID changed (same length), the XMP left."""
+    first = _first_id(pdf).hex().upper().encode()
+    other = bytes(reversed(first))
+    assert pdf.count(b"<" + first + b">") == 2 and first != other  # /ID [<a> <a>], nowhere else
+    return pdf.replace(b"/ID [<" + first + b">", b"/ID [<" + other + b">")
+
+
+def test_a_document_id_that_is_not_the_files_own_is_refused() -> None:
+    with pytest.raises(SignedMetadataError, match="DocumentID is not the file's own identifier"):
+        read_signed_metadata(_other_first_id(assembled(pages=1)))
+    no_id = assembled(pages=1).replace(b"/ID [<", b"/XX [<")
+    with pytest.raises(SignedMetadataError, match="no 16-byte first /ID"):
+        read_signed_metadata(no_id)
+
+
+def test_a_signed_pdf_whose_document_id_is_another_files_is_rejected_by_verification(
+    signing_identity: SigningIdentity,
+) -> None:
+    signer = DocumentSigner(signing_identity.token, signing_identity.key_id, organisation=UNIT)
+    pdf = signer.sign(_other_first_id(assembled(pages=1)))
+    verdict = Verifier([signing_identity.ca.cert]).verify(pdf, device_id=signing_identity.device_id)
+    assert verdict.valid is False and verdict.reason is RejectReason.FIELDS_MISMATCH
+    assert "DocumentID" in verdict.detail and verdict.signed is None
 
 
 def test_a_pdf_without_xmp_carries_no_fields() -> None:

@@ -1,12 +1,15 @@
-"""The device watcher refuses what it cannot store and goes on, and a heartbeat dated in the
-future cannot hide the next one (issue 14, item 5), against the real broker and the real
-watcher, on SQLite and PostgreSQL."""
+"""The device watcher refuses what it cannot store and goes on, an unexpected error while it
+records one heartbeat (the database failing under it) is logged by kind and skipped, and a
+heartbeat dated in the future cannot hide the next one (issue 14, item 5), against the real
+broker and the real watcher, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -83,6 +86,57 @@ def test_a_heartbeat_no_repository_can_store_is_refused_and_the_watcher_goes_on(
     assert "disk_free_bytes" in refused[2]
     # Refused at decoding, by reason: nothing reached the database to fail there.
     assert not [r for r in mine if "unexpected" in r.getMessage() or r.exc_info], caplog.text
+
+
+@contextmanager
+def _device_table_gone(engine: Engine) -> Iterator[None]:
+    """The repository fails under the watcher: its device table renamed away, then back (a
+    real database error, raised inside the real `record_heartbeat`, not a stand-in's)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE device RENAME TO device_gone")
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE device_gone RENAME TO device")
+
+
+def test_an_unexpected_error_on_one_heartbeat_is_logged_by_kind_and_the_next_is_recorded(
+    broker: Mosquitto,
+    mqtt_identity: MqttIdentity,
+    settings: ServerSettings,
+    db_engine: Engine,
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    device_id = f"test-unexpected-{db_url[:6]}"
+    _register(db_engine, device_id)
+    peer = DevicePeer(broker, device_id, mqtt_identity(device_id))
+    caplog.set_level(logging.INFO)
+
+    def failed_on_mine() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if device_id in r.getMessage()]
+
+    try:
+        with running(DeviceWatcher(settings, db_engine)) as watcher:
+            # Through the real MQTT path: the broker, the watcher's subscription and its thread.
+            with _device_table_gone(db_engine):
+                peer.heartbeat(_heartbeat(device_id, utc_now(), queue_depth=1))
+                wait_for(lambda: bool(failed_on_mine()), "the heartbeat the database failed")
+            peer.heartbeat(_heartbeat(device_id, utc_now(), queue_depth=2))
+            wait_for(lambda: _device(db_engine, device_id).queue_depth == 2, "the next heartbeat")
+            assert watcher.heartbeats == 1  # the second; the first failed and was skipped
+    finally:
+        peer.close()
+    [failure] = failed_on_mine()
+    text = failure.getMessage()
+    # Logged by the watcher, by kind and place (the catch-all of `DeviceWatcher.handle`), never
+    # with the error's own message or a traceback, which can quote what the message held.
+    assert failure.name == "server.watcher" and failure.levelno == logging.ERROR, text
+    assert f"recording the heartbeat of device {device_id}; skipped" in text
+    assert ("OperationalError at " in text) or ("ProgrammingError at " in text), text
+    assert failure.exc_info is None
+    assert "device_gone" not in text and "no such table" not in text and "exist" not in text
 
 
 def test_a_heartbeat_from_the_future_does_not_hide_the_next_one(

@@ -23,6 +23,7 @@ from edge.errors import PdfError
 from edge.ocr import OcrEngine, OcrPage, OcrWord
 from edge.pdf.assemble import assemble_pdf, encode_image
 from edge.pdf.pdfa_check import check_pdfa
+from edge.pdf.xmp import Provenance
 from edge.sample_document import SampleDocument, render_sample_result
 
 
@@ -216,3 +217,11 @@ def test_bad_input_is_refused_with_a_reason() -> None:
         assemble_pdf([(image, hand_made_page(Image.new("L", (200, 100)), 300))])
     with pytest.raises(PdfError, match="time zone"):
         assemble_pdf([(image, hand_made_page(image, 300))], created=datetime(2025, 1, 1))
+    # What XML cannot carry never reaches the XMP packet (it would be ill-formed, unreadable).
+    page = [(image, hand_made_page(image, 300))]
+    with pytest.raises(PdfError, match=r"field cccd .*U\+0007"):
+        assemble_pdf(page, metadata={"cccd": "0361\x0790000123"})
+    with pytest.raises(PdfError, match=r"the title .*U\+FFFF"):
+        assemble_pdf(page, title="QUYẾT ĐỊNH\uffff")
+    with pytest.raises(PdfError, match=r"organisation .*U\+DC80"):
+        assemble_pdf(page, provenance=Provenance("UBND x\udc80"))

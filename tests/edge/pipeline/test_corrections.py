@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.errors import OutboxError, PdfError
+from edge.errors import FieldError, OutboxError, PdfError
 from edge.ocr import OcrPool
 from edge.pdf.pdfa_check import check_pdfa
 from edge.pdf.xmp import signed_metadata
@@ -53,3 +53,13 @@ def test_a_document_that_kept_no_pages_cannot_be_corrected() -> None:
     bare = ProcessedDocument(pages=(), fields={}, pdf=b"", seconds=StageSeconds())
     with pytest.raises(PdfError, match="process the pages again"):
         with_fields(bare, CORRECTIONS)
+
+
+@pytest.mark.parametrize("char", ["\x07", "\x1b", "\ufffe"])
+def test_a_correction_the_signed_document_cannot_carry_is_refused_naming_the_field(
+    processed: ProcessedDocument, char: str
+) -> None:
+    pasted = {**CORRECTIONS, "ho_ten": f"Đặng Thị{char} Hiệu Đính"}
+    with pytest.raises(FieldError, match=f"field ho_ten .*U\\+{ord(char):04X}.*retype") as refused:
+        with_fields(processed, pasted)
+    assert "Đặng" not in str(refused.value)

@@ -58,7 +58,7 @@ def test_an_outbox_made_world_readable_before_is_made_private(tmp_path: Path) ->
         _assert_private(directory)
 
 
-@pytest.mark.parametrize("bad", ["Nguy\ud800n", "Trần\x00Bình"])
+@pytest.mark.parametrize("bad", ["Nguy\ud800n", "Trần\x00Bình", "Trần\x07Bình"])
 def test_a_field_no_server_could_store_is_refused_before_it_is_queued(
     tmp_path: Path, bad: str
 ) -> None:
