@@ -31,6 +31,14 @@ class IngestError(ServerError):
     """The ingest worker could not connect to the broker or process messages."""
 
 
+class SearchError(ServerError):
+    """The search index cannot be opened, brought up to date or rebuilt."""
+
+
+class SearchInputError(SearchError):
+    """A search or reuse request is malformed (the message says which parameter and why)."""
+
+
 class AccountError(ServerError):
     """An account cannot be added, found or changed as asked (a taken name, an unknown one)."""
 

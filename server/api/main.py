@@ -6,17 +6,20 @@ the caller owns) and puts them on `app.state`, where the dependencies in `deps.p
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from server.api.routes import auth, devices, health, records
+from server.api.routes import auth, devices, health, records, search
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
 from server.repository.accounts import LockoutPolicy
+from server.search.index import SearchIndex
+from server.search.query import CursorCodec
 from server.tokens import TokenSigner, load_token_key
 
 API_PREFIX = "/api"
@@ -35,7 +38,8 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     Raises:
         ConfigError: the token key cannot be read or made, or is open to other users.
     """
-    tokens = TokenSigner(load_token_key(settings.token_key_path), settings.token_ttl_s)
+    token_key = load_token_key(settings.token_key_path)
+    tokens = TokenSigner(token_key, settings.token_ttl_s)
     owns_engine = engine is None
     app_engine = engine if engine is not None else make_engine(settings.database_url)
 
@@ -52,6 +56,10 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app.state.lockout = LockoutPolicy(
         settings.login_max_failures, settings.login_window_s, settings.login_lockout_s
     )
+    app.state.search = SearchIndex(
+        settings.data_dir / "search", app_engine, settings.search_refresh_s
+    )
+    app.state.cursors = CursorCodec(hmac.digest(token_key, b"sohoa search cursor", "sha256"))
 
     # Each resource's router declares the roles it admits (`deps.require_role`); only the
     # sign-in route and /healthz answer without a token.
@@ -59,6 +67,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     api.include_router(auth.router)
     api.include_router(records.router)
     api.include_router(devices.router)
+    api.include_router(search.router)
     app.include_router(api)
     app.include_router(health.router)
     return app
