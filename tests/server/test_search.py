@@ -6,6 +6,7 @@ with a 4xx and a reason."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,8 @@ from server.config import ServerSettings
 from server.db import session_scope
 from server.models import Record, Role
 from server.repository import devices, units
-from server.search.fold import fold, tone_form
+from server.search.fold import fold, tone_form, words
+from server.search.index import folding_analyzer
 from tests.server.signin import add_account, bearer, sign_in, token_for
 
 DEVICE = "search-01.kiosk"
@@ -31,6 +33,7 @@ UNITS_CSV = Path(__file__).parents[2] / "server" / "data" / "units_khanh_hoa.csv
 NHA_TRANG_CITY = "568"
 """A district-level city until 2025-06-30; its communes are its subtree."""
 _clock = iter(range(1_000_000))
+TONES = ("", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
 
 
 @pytest.fixture
@@ -90,6 +93,13 @@ def test_folding_maps_d_and_keeps_tones_apart() -> None:
     assert fold("Đặng Đỗ Thị Hưởng") == "dang do thi huong"
     assert tone_form("Hương") == "huong"
     assert tone_form("Hưởng") == "huỏng"
+
+
+def test_the_index_folds_the_body_as_python_folds_the_query() -> None:
+    vowels = "aăâeêioôơuưy"
+    letters = [unicodedata.normalize("NFC", v + t) for v in vowels for t in TONES] + ["đ", "Đ"]
+    text = " ".join(letters + [x.upper() for x in letters] + ["Nguyễn", "Katơr", "H'Hen"])
+    assert folding_analyzer().analyze(text) == words(fold(text))
 
 
 # --- matching and ranking --------------------------------------------------------------------
