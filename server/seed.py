@@ -421,7 +421,7 @@ def _copy_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        with cursor.copy(f"COPY record ({', '.join(COLUMNS)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with cursor.copy(f"COPY record ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row([r[c] for c in COLUMNS])
         raw.commit()

@@ -10,16 +10,49 @@ record outside them.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from server.errors import RepositoryError
-from server.models import Record, ResultReuse, utc_now
+from server.models import Record, ResultReuse, UnitVersion, utc_now
 from server.repository import units
 from server.repository.common import MAX_PAGE
+
+_SUBTREES: dict[tuple[Any, ...], frozenset[str]] = {}
+_SUBTREES_LOCK = threading.Lock()
+
+
+def subtree_of(session: Session, code: str) -> frozenset[str]:
+    """`units.visible_units(session, code)`, cached while the unit table is unchanged.
+
+    Computing it reads every unit version (~8 ms): too much for every search. The cache is
+    keyed by a fingerprint of the table (row count, last recorded and superseded times), which
+    any import changes, so a new tree is seen at once.
+    """
+    fingerprint = tuple(
+        session.exec(
+            select(
+                func.count(),
+                func.max(UnitVersion.recorded_at),
+                func.max(UnitVersion.superseded_at),
+            )
+        ).one()
+    )
+    key = (*fingerprint, code)
+    with _SUBTREES_LOCK:
+        found = _SUBTREES.get(key)
+    if found is None:
+        found = units.visible_units(session, code)
+        with _SUBTREES_LOCK:
+            if len(_SUBTREES) > 10_000:
+                _SUBTREES.clear()
+            _SUBTREES[key] = found
+    return found
 
 
 def visible_units_of(session: Session, unit: str) -> frozenset[str]:
@@ -30,7 +63,7 @@ def visible_units_of(session: Session, unit: str) -> frozenset[str]:
         code, _ = units.resolve_unit(session, unit, dt.datetime.now(dt.UTC).date())
     except RepositoryError:
         code = unit  # a code no longer in force: its merges may still be known
-    return units.visible_units(session, code) if code else frozenset()
+    return subtree_of(session, code) if code else frozenset()
 
 
 def load_search_results(

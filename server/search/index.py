@@ -47,7 +47,7 @@ from typing import Any
 import sqlalchemy as sa
 import tantivy
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from server.errors import SearchError
 from server.models import Record
@@ -71,20 +71,23 @@ FIELD_KEYS = (
 )
 """The fields whose words the free text ranks on (with the recognised text: matched only)."""
 
-_COLUMNS = (
-    Record.id,
-    Record.received_at,
-    Record.so_ky_hieu,
-    Record.ngay_ban_hanh,
-    Record.co_quan_ban_hanh,
-    Record.loai_van_ban,
-    Record.trich_yeu,
-    Record.ho_ten,
-    Record.cccd,
-    Record.nguoi_ky,
-    Record.unit_code,
-    Record.procedure_code,
-    Record.ocr_text,
+_COLUMNS = tuple(
+    col(c)
+    for c in (
+        Record.id,
+        Record.received_at,
+        Record.so_ky_hieu,
+        Record.ngay_ban_hanh,
+        Record.co_quan_ban_hanh,
+        Record.loai_van_ban,
+        Record.trich_yeu,
+        Record.ho_ten,
+        Record.cccd,
+        Record.nguoi_ky,
+        Record.unit_code,
+        Record.procedure_code,
+        Record.ocr_text,
+    )
 )
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -242,11 +245,11 @@ class SearchIndex:
             found += [(tier, key, address) for key, address in result.hits]
             if len(found) > limit:
                 break
-        total = searcher.search(base, 1, count=True).count
+        total = _count(searcher.search(base, 1, count=True))
         page = found[:limit]
         ids = [searcher.doc(address)["id"][0] for _, _, address in page]
         following = Position(page[-1][0], page[-1][1]) if len(found) > limit else None
-        return Hits(ids, int(total or 0), following)
+        return Hits(ids, total, following)
 
     def _base(self, q: SearchQuery) -> tantivy.Query:
         clauses: list[tantivy.Query] = []
@@ -346,7 +349,7 @@ class SearchIndex:
         since = _received_of(top.hits[0][0]) - WINDOW if top.hits else None
         received = sa.select(sa.func.count()).select_from(Record)
         if since is not None:
-            received = received.where(Record.received_at >= since)
+            received = received.where(col(Record.received_at) >= since)
         in_window_query = (
             tantivy.Query.range_query(
                 SCHEMA, "key", tantivy.FieldType.Integer, sort_key(since, "") & ~1023, None
@@ -356,14 +359,16 @@ class SearchIndex:
         )
         with Session(self.engine) as session:
             in_database = session.execute(received).scalar_one()
-            in_index = searcher.search(in_window_query, 1, count=True).count or 0
+            in_index = _count(searcher.search(in_window_query, 1, count=True))
             if in_database <= in_index:
                 return 0
             ids_query = (
-                sa.select(Record.id).order_by(sa.desc(Record.received_at)).limit(CATCH_UP_MAX)
+                sa.select(col(Record.id))
+                .order_by(col(Record.received_at).desc())
+                .limit(CATCH_UP_MAX)
             )
             if since is not None:
-                ids_query = ids_query.where(Record.received_at >= since)
+                ids_query = ids_query.where(col(Record.received_at) >= since)
             wanted = set(session.execute(ids_query).scalars())
             if in_database > CATCH_UP_MAX:
                 log.warning(
@@ -382,7 +387,7 @@ class SearchIndex:
                 return 0  # another process is writing: its commit shows on our next refresh
             for start in range(0, len(missing), 500):
                 chunk = missing[start : start + 500]
-                rows = session.execute(sa.select(*_COLUMNS).where(Record.id.in_(chunk)))
+                rows = session.execute(sa.select(*_COLUMNS).where(col(Record.id).in_(chunk)))
                 for row in rows:
                     writer.delete_documents_by_term("id", row.id)
                     writer.add_document(document(row))
@@ -467,7 +472,12 @@ class SearchIndex:
 
 def record_rows(session: Session, ids: Sequence[str]) -> list[Any]:
     """The rows `SearchIndex.add` takes, for records `ids`."""
-    return list(session.execute(sa.select(*_COLUMNS).where(Record.id.in_(ids))))
+    return list(session.execute(sa.select(*_COLUMNS).where(col(Record.id).in_(ids))))
+
+
+def _count(result: tantivy.SearchResult) -> int:
+    """The number of matches a search counted (its stubs omit the attribute)."""
+    return int(getattr(result, "count", None) or 0)
 
 
 def _term(field: str, value: str) -> tantivy.Query:

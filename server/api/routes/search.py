@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from server.api.deps import CurrentUser, Principal, SessionDep, require_role
 from server.errors import RepositoryError, SearchError, SearchInputError
 from server.models import Record, Role
-from server.repository import results, units
+from server.repository import results
 from server.search.index import SearchIndex
 from server.search.query import (
     MAX_LIMIT,
@@ -41,8 +41,12 @@ router = APIRouter(
 
 _DOSSIER = re.compile(r"^([0-9A-Za-z.]{1,32})-([0-9]{6})-([0-9]{4})$")
 _CCCD_PATTERN = r"^[0-9]{12}$"
-_BAD_INPUT = {422: {"description": "A parameter is malformed; `detail` says which and why."}}
-_DENIED = {403: {"description": "Outside the units this account may see (or no unit set)."}}
+_BAD_INPUT: dict[int | str, dict[str, Any]] = {
+    422: {"description": "A parameter is malformed; `detail` says which and why."}
+}
+_DENIED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Outside the units this account may see (or no unit set)."}
+}
 
 
 class ResultItem(BaseModel):
@@ -233,7 +237,7 @@ def _units_filter(
     `visible`."""
     if unit is None:
         return visible
-    subtree = units.visible_units(session, unit)
+    subtree = results.subtree_of(session, unit)
     if not subtree:
         raise SearchInputError(f"unit {unit} is not a unit of the repository: give a unit code")
     if visible is not None and unit not in visible:
