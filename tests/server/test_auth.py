@@ -50,6 +50,9 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/devices/{device_id}"): {ADMIN, AUDITOR},
     ("GET", "/api/devices/{device_id}/commands"): {ADMIN, AUDITOR},
     ("POST", "/api/devices/{device_id}/commands"): {ADMIN},
+    ("GET", "/api/search"): {ADMIN, OFFICER},
+    ("GET", "/api/citizens/{cccd}/results"): {ADMIN, OFFICER},
+    ("POST", "/api/results/{record_id}/reuse"): {ADMIN, OFFICER},
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 
