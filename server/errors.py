@@ -35,6 +35,11 @@ class SearchError(ServerError):
     """The search index cannot be opened, brought up to date or rebuilt."""
 
 
+class IndexBehindError(SearchError):
+    """The search index lacks too many of the database's results to catch up during a search
+    (lost, or made before a bulk load): it needs `sohoa server search rebuild`."""
+
+
 class SearchInputError(SearchError):
     """A search or reuse request is malformed (the message says which parameter and why)."""
 

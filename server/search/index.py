@@ -49,7 +49,7 @@ import tantivy
 from sqlalchemy import Engine
 from sqlmodel import Session, col
 
-from server.errors import SearchError
+from server.errors import IndexBehindError, SearchError
 from server.models import Record
 from server.search.fold import exact_form, fold, tone_form, words
 from server.search.query import Position, SearchQuery, Words, so_ky_hieu_key
@@ -203,10 +203,19 @@ class SearchIndex:
         root: its folder (`<data_dir>/search`); made if missing.
         engine: the repository database it is derived from.
         refresh_s: at most how often a search first catches the index up with the database.
+        catch_up_max: the most results a search catches up; an index further behind answers
+            `IndexBehindError` until it is rebuilt.
     """
 
-    def __init__(self, root: Path, engine: Engine, refresh_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        engine: Engine,
+        refresh_s: float = 1.0,
+        catch_up_max: int = CATCH_UP_MAX,
+    ) -> None:
         self.root = root
+        self.catch_up_max = catch_up_max
         self.engine = engine
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
@@ -309,6 +318,8 @@ class SearchIndex:
             if force or now >= self._next_check:
                 try:
                     self._catch_up(index)
+                except IndexBehindError:
+                    raise
                 except (ValueError, OSError, sa.exc.SQLAlchemyError) as e:
                     raise SearchError(
                         f"cannot bring the search index in {self.root} up to date: {e}; "
@@ -362,20 +373,21 @@ class SearchIndex:
             in_index = _count(searcher.search(in_window_query, 1, count=True))
             if in_database <= in_index:
                 return 0
+            if in_database - in_index > self.catch_up_max:
+                # An index lost, or made before results were loaded in bulk: catching up by
+                # window would leave the older results unsearchable without saying so.
+                raise IndexBehindError(
+                    f"the search index lacks {in_database - in_index} results of the database: "
+                    "run `sohoa server search rebuild` (searches resume when it is done)"
+                )
             ids_query = (
                 sa.select(col(Record.id))
                 .order_by(col(Record.received_at).desc())
-                .limit(CATCH_UP_MAX)
+                .limit(self.catch_up_max)
             )
             if since is not None:
                 ids_query = ids_query.where(col(Record.received_at) >= since)
             wanted = set(session.execute(ids_query).scalars())
-            if in_database > CATCH_UP_MAX:
-                log.warning(
-                    "the search index is %d records behind the database: run "
-                    "`sohoa server search rebuild`",
-                    in_database - in_index,
-                )
             held = searcher.search(in_window_query, max(in_index, 1), count=False)
             have = {searcher.doc(address)["id"][0] for _, address in held.hits}
             missing = sorted(wanted - have)

@@ -10,13 +10,16 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from protocol.messages import sha256_hex
 from server.db import session_scope
+from server.errors import IndexBehindError
 from server.repository import devices, records
 from server.search.index import SearchIndex
 from server.search.query import SearchQuery, text_words
@@ -86,3 +89,17 @@ def test_the_index_is_rebuilt_from_the_database(db_engine: Engine, tmp_path: Pat
     shutil.rmtree(tmp_path / "search")  # lost
     assert index.rebuild() == 1
     assert SearchIndex(tmp_path / "search", db_engine).search(query, 5).ids == [wanted]
+
+
+def test_an_index_far_behind_says_to_rebuild(db_engine: Engine, tmp_path: Path) -> None:
+    for i in range(5):
+        merge(db_engine, f"Pi Năng Thị {i}")
+    index = SearchIndex(tmp_path / "search", db_engine, refresh_s=0.01, catch_up_max=3)
+    query = SearchQuery(name=text_words("pi nang thi", "name"))
+    with pytest.raises(IndexBehindError, match="sohoa server search rebuild"):
+        index.search(query, 10)
+    assert index.rebuild() == 5
+    assert index.search(query, 10).total == 5
+    merge(db_engine, "Pi Năng Thị 5")  # a few new ones: caught up as usual
+    time.sleep(0.05)
+    assert index.search(query, 10).total == 6
