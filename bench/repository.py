@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -169,18 +170,17 @@ def _measure(
     rng = random.Random(seed_value + 1)
     with Session(engine) as s:
         accounts.add_account(s, "bench-admin", Role.PROVINCE_ADMIN, PASSWORD, None)
-        total = s.execute(sa.select(sa.func.count()).select_from(Record)).scalar_one()
-        picks = [rng.randrange(total) for _ in range(queries)]
-        sample = [
-            s.execute(
+        sample: list[tuple[str, str]] = []
+        while len(sample) < queries:  # distinct results, found by a random point in the id order
+            pivot = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            row = s.execute(
                 sa.select(col(Record.cccd), col(Record.ho_ten))
-                .order_by(Record.id)
-                .offset(i)
+                .where(col(Record.id) >= pivot)
+                .order_by(col(Record.id))
                 .limit(1)
-            ).one()
-            for i in picks[: min(queries, 50)]
-        ]
-    sample = (sample * (queries // len(sample) + 1))[:queries]
+            ).first()
+            if row is not None:
+                sample.append((row[0], row[1]))
     cccds = [c for c, _ in sample]
     names = [fold(n) for _, n in sample]
     texts = [f"{rng.choice(WORDS)} {n.split()[-1]}" for n in names]
