@@ -41,7 +41,17 @@ class IndexBehindError(SearchError):
 
 
 class SearchInputError(SearchError):
-    """A search or reuse request is malformed (the message says which parameter and why)."""
+    """A search or reuse request is malformed (the message says which parameter and why).
+
+    Attributes:
+        parameter: the parameter's name, as the request spells it.
+        value: what it was given (for the 422's `input`), if any.
+    """
+
+    def __init__(self, parameter: str, message: str, value: object = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.value = value
 
 
 class AccountError(ServerError):

@@ -100,22 +100,28 @@ def text_words(value: str | None, parameter: str) -> Words | None:
         return None
     if len(value) > MAX_QUERY_CHARS:
         raise SearchInputError(
-            f"{parameter} has {len(value)} characters; at most {MAX_QUERY_CHARS}: shorten it"
+            parameter,
+            f"{parameter} has {len(value)} characters; at most {MAX_QUERY_CHARS}: shorten it",
         )
     if _CONTROL.search(value):
-        raise SearchInputError(f"{parameter} contains control characters: send plain text")
+        raise SearchInputError(
+            parameter, f"{parameter} contains control characters: send plain text"
+        )
     folded = words(fold(value))
     if not folded:
         raise SearchInputError(
-            f"{parameter} has no word to search for (letters or digits): e.g. nguyen thi huong"
+            parameter,
+            f"{parameter} has no word to search for (letters or digits): e.g. nguyen thi huong",
         )
     if len(folded) > MAX_WORDS:
         raise SearchInputError(
-            f"{parameter} has {len(folded)} words; at most {MAX_WORDS}: keep the distinctive ones"
+            parameter,
+            f"{parameter} has {len(folded)} words; at most {MAX_WORDS}: keep the distinctive ones",
         )
     if any(len(w) > MAX_WORD_CHARS for w in folded):
         raise SearchInputError(
-            f"{parameter} has a word longer than {MAX_WORD_CHARS} characters, which no result has"
+            parameter,
+            f"{parameter} has a word longer than {MAX_WORD_CHARS} characters, which no result has",
         )
     return Words(tuple(folded), tuple(words(tone_form(value))), tuple(words(exact_form(value))))
 
@@ -129,7 +135,7 @@ def check_cccd(value: str | None) -> str | None:
     if value is None or value == "":
         return None
     if not _CCCD.match(value):
-        raise SearchInputError("cccd must be a citizen identity number of 12 digits")
+        raise SearchInputError("cccd", "cccd must be a citizen identity number of 12 digits")
     return value
 
 
@@ -139,7 +145,8 @@ def check_code(value: str | None, parameter: str) -> str | None:
         return None
     if not _CODE.match(value):
         raise SearchInputError(
-            f"{parameter} must be a code of digits, letters and dots (e.g. 22516 or 1.001193)"
+            parameter,
+            f"{parameter} must be a code of digits, letters and dots (e.g. 22516 or 1.001193)",
         )
     return value
 
@@ -150,7 +157,7 @@ def check_so_ky_hieu(value: str | None) -> str | None:
         return None
     if len(value) > 64 or _CONTROL.search(value):
         raise SearchInputError(
-            "so_ky_hieu must be at most 64 printable characters, e.g. 05/QĐ-UBND"
+            "so_ky_hieu", "so_ky_hieu must be at most 64 printable characters, e.g. 05/QĐ-UBND"
         )
     return so_ky_hieu_key(value)
 
@@ -171,7 +178,7 @@ def check_dates(
     start = _date(issued_from, "from")
     end = _date(issued_to, "to")
     if start is not None and end is not None and start > end:
-        raise SearchInputError(f"from ({start}) is after to ({end}): swap them")
+        raise SearchInputError("from", f"from ({start}) is after to ({end}): swap them")
     return start, end
 
 
@@ -184,14 +191,14 @@ def _date(value: str | None, parameter: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise SearchInputError(
-            f"{parameter} must be a date written YYYY-MM-DD, e.g. 2025-07-01"
+            parameter, f"{parameter} must be a date written YYYY-MM-DD, e.g. 2025-07-01"
         ) from None
 
 
 def check_limit(limit: int) -> int:
     """A page size: 1 to `MAX_LIMIT`."""
     if not 1 <= limit <= MAX_LIMIT:
-        raise SearchInputError(f"limit must be between 1 and {MAX_LIMIT}")
+        raise SearchInputError("limit", f"limit must be between 1 and {MAX_LIMIT}")
     return limit
 
 
@@ -219,18 +226,20 @@ class CursorCodec:
         """
         again = "start again without cursor"
         if len(cursor) > MAX_CURSOR_CHARS:
-            raise SearchInputError(f"cursor is too long to be one of ours: {again}")
+            raise SearchInputError("cursor", f"cursor is too long to be one of ours: {again}")
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (binascii.Error, ValueError):
-            raise SearchInputError(f"cursor is not one this server gave: {again}") from None
+            raise SearchInputError(
+                "cursor", f"cursor is not one this server gave: {again}"
+            ) from None
         body, mac = raw[:-16], raw[-16:]
         expected = hmac.new(self._key, body, hashlib.sha256).digest()[:16]
         if len(raw) <= 16 or not hmac.compare_digest(mac, expected):
-            raise SearchInputError(f"cursor is not one this server gave: {again}")
+            raise SearchInputError("cursor", f"cursor is not one this server gave: {again}")
         version, tier, key, bound = json.loads(body)
         if version != 1 or bound != digest:
             raise SearchInputError(
-                f"cursor continues another query (or another account's): {again}"
+                "cursor", f"cursor continues another query (or another account's): {again}"
             )
         return Position(int(tier), int(key))

@@ -16,6 +16,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from server.api.deps import CurrentUser, Principal, SessionDep, require_role
@@ -148,7 +149,7 @@ def search(
         digest = query.digest(user.username)
         after = codec.decode(cursor, digest) if cursor else None
     except SearchInputError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
+        raise _invalid(("query", e.parameter), str(e), e.value) from e
     index: SearchIndex = request.app.state.search
     try:
         hits = index.search(query, limit, after)
@@ -239,7 +240,9 @@ def _units_filter(
         return visible
     subtree = results.subtree_of(session, unit)
     if not subtree:
-        raise SearchInputError(f"unit {unit} is not a unit of the repository: give a unit code")
+        raise SearchInputError(
+            "unit", f"unit {unit} is not a unit of the repository: give a unit code"
+        )
     if visible is not None and unit not in visible:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -256,19 +259,23 @@ def _check_dossier(code: str) -> str:
         "e.g. 000.00.15.H41-251206-0001"
     )
     if match is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=bad)
+        raise _invalid(("body", "dossier_code"), bad, code)
     yymmdd = match.group(2)
     try:
         dt.date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
     except ValueError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{bad}: {yymmdd} is not a date"
-        ) from None
+        raise _invalid(("body", "dossier_code"), f"{bad}: {yymmdd} is not a date", code) from None
     if match.group(3) == "0000":
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{bad}: numbering starts at 0001"
-        )
+        raise _invalid(("body", "dossier_code"), f"{bad}: numbering starts at 0001", code)
     return match.group(0)
+
+
+def _invalid(loc: tuple[str, str], reason: str, value: object) -> RequestValidationError:
+    """A refusal in FastAPI's own 422 shape (`detail`: a list of {loc, msg, type}), so that the
+    OpenAPI schema describes every 422 of these routes, ours and the framework's alike."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": loc, "msg": reason, "input": value}]
+    )
 
 
 def _item(record: Record) -> ResultItem:
