@@ -18,9 +18,10 @@ time of one commit. A record whose commit came more than `WINDOW` after its `rec
 would be missed until the next rebuild (ingest commits within milliseconds of that stamp).
 
 Ranking: results come in tiers, then newest first. With ranking words (the name, else the free
-text), tier 3 holds results whose fields contain every word exactly as typed (marks and all),
-tier 2 those that contain every word with the tones typed (letters folded: `Huong` → Hương,
-not Hưởng), tier 1 the other matches (folded, anywhere, including the recognised text). The
+text), tier 4 holds results whose fields contain every word exactly as typed (marks and all),
+tier 3 those that contain every word with the tones typed (letters folded: `Huong` → Hương,
+not Hưởng), tier 2 (several words) those with some word's tones as typed, tier 1 the other
+matches (folded, anywhere, including the recognised text). The
 order key (tier, received time, a hash of the id) is total, so pages continue by key
 (`Position`): no result is repeated or skipped while new ones arrive.
 
@@ -296,13 +297,31 @@ class SearchIndex:
             return [(1, base)]
         exact = _all_of([_term(exact_field, w) for w in ranking.exact])
         tone = _all_of([_term(tone_field, w) for w in ranking.tone])
-        not_ = tantivy.Occur.MustNot
-        must = tantivy.Occur.Must
-        return [
-            (3, _all_of([base, exact])),
-            (2, tantivy.Query.boolean_query([(must, base), (must, tone), (not_, exact)])),
-            (1, tantivy.Query.boolean_query([(must, base), (not_, tone), (not_, exact)])),
+        not_, must = tantivy.Occur.MustNot, tantivy.Occur.Must
+        tiers = [
+            (4, _all_of([base, exact])),
+            (3, tantivy.Query.boolean_query([(must, base), (must, tone), (not_, exact)])),
         ]
+        if len(ranking.tone) == 1:
+            tiers.append(
+                (1, tantivy.Query.boolean_query([(must, base), (not_, tone), (not_, exact)]))
+            )
+            return tiers
+        # Several words: those with some word's tones as typed before the rest
+        # ("nguyen thi huong": Nguyễn Thị Hương, whose "Hương" has the tone typed, before Hưởng).
+        some = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, _term(tone_field, w)) for w in ranking.tone]
+        )
+        tiers.append(
+            (
+                2,
+                tantivy.Query.boolean_query(
+                    [(must, base), (must, some), (not_, tone), (not_, exact)]
+                ),
+            )
+        )
+        tiers.append((1, tantivy.Query.boolean_query([(must, base), (not_, some), (not_, exact)])))
+        return tiers
 
     # --- keeping up with the database --------------------------------------------------------
 
