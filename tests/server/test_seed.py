@@ -5,7 +5,10 @@ citizens and rescans), loaded by the bulk path and searchable once the index is 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -55,3 +58,20 @@ def test_seeded_results_are_plausible_and_searchable(db_engine: Engine, tmp_path
     assert index.rebuild() == 3000
     hits = index.search(SearchQuery(cccd=someone.cccd), 50)
     assert someone.id in hits.ids
+
+
+def test_the_seed_and_rebuild_commands(tmp_path: Path) -> None:
+    env = {**os.environ, "SOHOA_SERVER_DATA_DIR": str(tmp_path / "data")}
+    seeded = subprocess.run(
+        [sys.executable, "-m", "cli", "server", "seed", "--results", "300"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
+    assert "300 synthetic results added" in seeded.stdout
+    assert "search index rebuilt: 300 results" in seeded.stdout
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "cli", "server", "search", "rebuild"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "search index rebuilt: 300 results" in rebuilt.stdout
