@@ -36,7 +36,7 @@ from server.blobs import BlobStore
 from server.catalogue_files import read_procedures, read_units
 from server.errors import RepositoryError
 from server.models import Device, Procedure
-from server.repository import procedures, units
+from server.repository import bulk, procedures, units
 
 log = logging.getLogger(__name__)
 
@@ -388,42 +388,13 @@ def seed(
     faker = ResultFaker(communes, catalogue, pdf_path, pdf_size, seed_value)
     start = time.perf_counter()
     done = 0
-    insert = _copy_rows if engine.dialect.name == "postgresql" else _executemany_rows
     try:
         while done < results:
             n = min(batch, results - done)
-            insert(engine, list(faker.rows(n)))
+            bulk.insert_records(engine, COLUMNS, list(faker.rows(n)))
             done += n
             if progress is not None:
                 progress(done)
     except sa.exc.SQLAlchemyError as e:
         raise RepositoryError(f"cannot add the synthetic results: {e}") from e
     return done, time.perf_counter() - start
-
-
-def _executemany_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """SQLite: one executemany per batch, timestamps as SQLAlchemy stores them (naive UTC)."""
-    placeholders = ", ".join("?" for _ in COLUMNS)
-    statement = f"INSERT INTO record ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
-    values = [tuple(_sqlite_value(r[c]) for c in COLUMNS) for r in rows]
-    with engine.begin() as conn:
-        conn.exec_driver_sql(statement, values)
-
-
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
-    return value
-
-
-def _copy_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: COPY FROM STDIN through psycopg."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        with cursor.copy(f"COPY record ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row([r[c] for c in COLUMNS])
-        raw.commit()
-    finally:
-        raw.close()

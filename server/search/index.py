@@ -39,7 +39,7 @@ import shutil
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,10 +48,10 @@ from typing import Any
 import sqlalchemy as sa
 import tantivy
 from sqlalchemy import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from server.errors import IndexBehindError, SearchError
-from server.models import Record
+from server.repository import search_source
 from server.search.fold import exact_form, fold, tone_form, words
 from server.search.query import Position, SearchQuery, Words, so_ky_hieu_key
 
@@ -72,24 +72,6 @@ FIELD_KEYS = (
 )
 """The fields whose words the free text ranks on (with the recognised text: matched only)."""
 
-_COLUMNS = tuple(
-    col(c)
-    for c in (
-        Record.id,
-        Record.received_at,
-        Record.so_ky_hieu,
-        Record.ngay_ban_hanh,
-        Record.co_quan_ban_hanh,
-        Record.loai_van_ban,
-        Record.trich_yeu,
-        Record.ho_ten,
-        Record.cccd,
-        Record.nguoi_ky,
-        Record.unit_code,
-        Record.procedure_code,
-        Record.ocr_text,
-    )
-)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -155,7 +137,7 @@ def _received_of(key: int) -> dt.datetime:
 
 
 def document(row: Any) -> tantivy.Document:
-    """The index entry of a record row (the columns of `_COLUMNS`)."""
+    """The index entry of a record row (`search_source.INDEXED_COLUMNS`)."""
     fields_text = " ".join(v for k in FIELD_KEYS if (v := getattr(row, k)))
     body = f"{fields_text} {row.ocr_text or ''}"
     doc: dict[str, Any] = {
@@ -377,9 +359,6 @@ class SearchIndex:
             tantivy.Query.all_query(), 1, count=True, order_by_field="key", order=tantivy.Order.Desc
         )
         since = _received_of(top.hits[0][0]) - WINDOW if top.hits else None
-        received = sa.select(sa.func.count()).select_from(Record)
-        if since is not None:
-            received = received.where(col(Record.received_at) >= since)
         in_window_query = (
             tantivy.Query.range_query(
                 SCHEMA, "key", tantivy.FieldType.Integer, sort_key(since, "") & ~1023, None
@@ -388,7 +367,7 @@ class SearchIndex:
             else tantivy.Query.all_query()
         )
         with Session(self.engine) as session:
-            in_database = session.execute(received).scalar_one()
+            in_database = search_source.count_received_since(session, since)
             in_index = _count(searcher.search(in_window_query, 1, count=True))
             if in_database <= in_index:
                 return 0
@@ -399,14 +378,7 @@ class SearchIndex:
                     f"the search index lacks {in_database - in_index} results of the database: "
                     "run `sohoa server search rebuild` (searches resume when it is done)"
                 )
-            ids_query = (
-                sa.select(col(Record.id))
-                .order_by(col(Record.received_at).desc())
-                .limit(self.catch_up_max)
-            )
-            if since is not None:
-                ids_query = ids_query.where(col(Record.received_at) >= since)
-            wanted = set(session.execute(ids_query).scalars())
+            wanted = search_source.ids_received_since(session, since, self.catch_up_max)
             held = searcher.search(in_window_query, max(in_index, 1), count=False)
             have = {searcher.doc(address)["id"][0] for _, address in held.hits}
             missing = sorted(wanted - have)
@@ -416,12 +388,9 @@ class SearchIndex:
                 writer = index.writer(50_000_000, 1)
             except ValueError:
                 return 0  # another process is writing: its commit shows on our next refresh
-            for start in range(0, len(missing), 500):
-                chunk = missing[start : start + 500]
-                rows = session.execute(sa.select(*_COLUMNS).where(col(Record.id).in_(chunk)))
-                for row in rows:
-                    writer.delete_documents_by_term("id", row.id)
-                    writer.add_document(document(row))
+            for row in search_source.rows_of(session, missing):
+                writer.delete_documents_by_term("id", row.id)
+                writer.add_document(document(row))
             writer.commit()
             writer.wait_merging_threads()
         log.info("search index: %d new records added", len(missing))
@@ -444,8 +413,7 @@ class SearchIndex:
         writer = index.writer(heap_mb * 1_000_000, threads)
         count = 0
         with Session(self.engine) as session:
-            rows = session.execute(sa.select(*_COLUMNS).execution_options(yield_per=5000))
-            for row in rows:
+            for row in search_source.every_row(session):
                 writer.add_document(document(row))
                 count += 1
         writer.commit()
@@ -459,16 +427,6 @@ class SearchIndex:
             self._next_check = 0.0
         log.info("search index rebuilt: %d records in %s", count, path)
         return count
-
-    def add(self, rows: Iterable[Any]) -> None:
-        """Index record rows now (tests and loaders; searches catch up by themselves)."""
-        index = self._open()
-        writer = index.writer(50_000_000, 1)
-        for row in rows:
-            writer.delete_documents_by_term("id", row.id)
-            writer.add_document(document(row))
-        writer.commit()
-        writer.wait_merging_threads()
 
     # --- the folder ---------------------------------------------------------------------------
 
@@ -499,11 +457,6 @@ class SearchIndex:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def record_rows(session: Session, ids: Sequence[str]) -> list[Any]:
-    """The rows `SearchIndex.add` takes, for records `ids`."""
-    return list(session.execute(sa.select(*_COLUMNS).where(col(Record.id).in_(ids))))
 
 
 def _count(result: tantivy.SearchResult) -> int:
