@@ -1,6 +1,7 @@
 """The `sohoa server` command group: `run` (API + ingest), `ingest` (workers only),
 `register-device`, `command` (send a command to a device), `units import` and `procedures
-import` (the unit tree and the procedure catalogue from their data files).
+import` (the unit tree and the procedure catalogue from their data files), `seed` (synthetic
+results) and `search rebuild` (the search index from the database).
 
 Every command reads its settings once (`--config TOML`, then `SOHOA_SERVER_*` variables) and
 migrates the repository before it uses it. Errors are `ServerError`s (a wrong option is Click's
@@ -150,6 +151,8 @@ units_app = typer.Typer(no_args_is_help=True, help="The administrative units (ef
 procedures_app = typer.Typer(no_args_is_help=True, help="The procedure catalogue.")
 app.add_typer(units_app, name="units")
 app.add_typer(procedures_app, name="procedures")
+search_app = typer.Typer(no_args_is_help=True, help="The search index (derived from the database).")
+app.add_typer(search_app, name="search")
 
 DataFileArgument = Annotated[
     Path, typer.Argument(help="The data file (CSV, e.g. server/data/units_khanh_hoa.csv).")
@@ -190,6 +193,56 @@ def import_procedures(file: DataFileArgument, config: ConfigOption = None) -> No
         f"{len(rows)} procedures read from {file}: {done.added} added, {done.changed} "
         f"changed, {done.unchanged} unchanged"
     )
+
+
+@search_app.command("rebuild")
+def rebuild_search(config: ConfigOption = None) -> None:
+    """Rebuild the search index (`<data_dir>/search`) from the database; searches go on
+    against the old index until the new one is ready."""
+    from server.search.index import SearchIndex
+
+    settings = load_server_settings(config)
+    engine = open_repository(settings)
+    try:
+        started = time.perf_counter()
+        count = SearchIndex(settings.data_dir / "search", engine).rebuild()
+    finally:
+        engine.dispose()
+    typer.echo(f"search index rebuilt: {count} results in {time.perf_counter() - started:.1f} s")
+
+
+@app.command("seed")
+def seed_results(
+    results: Annotated[int, typer.Option(min=1, help="How many synthetic results to add.")],
+    seed: Annotated[int, typer.Option(help="Random seed (the same seed: the same people).")] = 0,
+    index: Annotated[bool, typer.Option(help="Rebuild the search index afterwards.")] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Fill the repository with synthetic results (realistic Vietnamese names, valid CCCDs,
+    units, procedures, recognised text; one placeholder PDF) for demonstrations and benchmarks.
+    Imports the shipped units and procedures first if the repository has none."""
+    from server.search.index import SearchIndex
+    from server.seed import seed as add_results
+
+    settings = load_server_settings(config)
+    engine = open_repository(settings)
+    try:
+        added, seconds = add_results(
+            engine,
+            settings.data_dir,
+            results,
+            seed_value=seed,
+            progress=lambda n: typer.echo(f"  {n} results", err=True) if n % 100_000 == 0 else None,
+        )
+        typer.echo(f"{added} synthetic results added in {seconds:.1f} s ({added / seconds:.0f}/s)")
+        if index:
+            started = time.perf_counter()
+            count = SearchIndex(settings.data_dir / "search", engine).rebuild()
+            typer.echo(
+                f"search index rebuilt: {count} results in {time.perf_counter() - started:.1f} s"
+            )
+    finally:
+        engine.dispose()
 
 
 class CommandChoice(StrEnum):

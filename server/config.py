@@ -174,6 +174,9 @@ class ServerSettings(TransportSettings):
     """The window, in seconds, in which `login_max_failures` failures lock an account."""
     login_lockout_s: int = Field(default=900, ge=1)
     """How long a locked account refuses every sign-in, the right password included."""
+    search_refresh_s: float = Field(default=1.0, gt=0, le=60)
+    """At most how often an API process catches its search index (`<data_dir>/search`) up
+    with the database before a search: a merged result is searchable within about this."""
 
     @model_validator(mode="before")
     @classmethod

@@ -31,6 +31,29 @@ class IngestError(ServerError):
     """The ingest worker could not connect to the broker or process messages."""
 
 
+class SearchError(ServerError):
+    """The search index cannot be opened, brought up to date or rebuilt."""
+
+
+class IndexBehindError(SearchError):
+    """The search index lacks too many of the database's results to catch up during a search
+    (lost, or made before a bulk load): it needs `sohoa server search rebuild`."""
+
+
+class SearchInputError(SearchError):
+    """A search or reuse request is malformed (the message says which parameter and why).
+
+    Attributes:
+        parameter: the parameter's name, as the request spells it.
+        value: what it was given (for the 422's `input`), if any.
+    """
+
+    def __init__(self, parameter: str, message: str, value: object = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+        self.value = value
+
+
 class AccountError(ServerError):
     """An account cannot be added, found or changed as asked (a taken name, an unknown one)."""
 

@@ -85,6 +85,7 @@ from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError, VerificationError, where_it_failed
 from server.models import DeviceStatus
+from server.pdftext import text_layer
 from server.repository import commands, devices, records, staging, verifications
 from support.mqtt_types import Incoming
 
@@ -452,6 +453,7 @@ class IngestWorker(MqttConsumer):
             self._apply(self.receiver.on_refused(request, refused, mismatch))
             return
         pdf_path = self.blobs.put(pdf)
+        text = text_layer(pdf)  # for free-text search; before the lock, it takes a child process
         try:
             with session_scope(self.engine) as session:
                 staging.lock(session, device_id, request.result_id)
@@ -466,6 +468,7 @@ class IngestWorker(MqttConsumer):
                     page_count=signed.pages,
                     document_id=signed.document_id,
                     procedure=request.metadata.get("procedure"),
+                    ocr_text=text,
                 )
         except SQLAlchemyError as e:
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e

@@ -422,11 +422,16 @@ class RecordBase(RecordFields):
 class Record(RecordBase, table=True):
     """A result in the provincial repository."""
 
+    __table_args__ = (sa.Index("ix_record_cccd", "cccd"),)
+
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     pdf_path: str = Field(max_length=255)
     """Where the signed PDF is, as the device sent it, relative to the blob store's data_dir."""
     ltv_pdf_path: str | None = Field(default=None, max_length=255)
     """Where the long-term-validation copy is, relative to data_dir (None until it is made)."""
+    ocr_text: str | None = Field(default=None, sa_type=sa.Text)
+    """The document's recognised text, for free-text search (`server.search`); None where it
+    was not given (the appliance sends the fields; `sohoa server seed` fills it)."""
 
 
 class RecordPublic(RecordBase):
@@ -440,6 +445,21 @@ class RecordsPublic(SQLModel):
 
     data: list[RecordPublic]
     count: int
+
+
+class ResultReuse(SQLModel, table=True):
+    """A result reused for a new dossier (hồ sơ): the officer who reused it and when. One row
+    per (result, dossier): reusing it again for the same dossier changes nothing."""
+
+    __tablename__ = "result_reuse"
+    __table_args__ = (sa.UniqueConstraint("record_id", "dossier_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: str = Field(max_length=36, foreign_key="record.id", index=True)
+    dossier_code: str = Field(max_length=64)
+    """The new dossier's code (Thông tư 01/2018/TT-VPCP: <unit code>-YYMMDD-NNNN)."""
+    username: str = Field(max_length=64)
+    reused_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
 # --- administrative units and procedures --------------------------------------------------------

@@ -14,11 +14,13 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from server.api.routes import auth, devices, docs, health, records
+from server.api.routes import auth, devices, docs, health, records, search
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
 from server.repository.accounts import LockoutPolicy
+from server.search.index import SearchIndex
+from server.search.query import CursorCodec
 from server.tokens import TokenSigner, load_token_key
 
 API_PREFIX = "/api"
@@ -66,6 +68,10 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
         settings.login_lockout_s,
         name_key=hmac.new(token_key, b"sohoa login-failure names", hashlib.sha256).digest(),
     )
+    app.state.search = SearchIndex(
+        settings.data_dir / "search", app_engine, settings.search_refresh_s
+    )
+    app.state.cursors = CursorCodec(hmac.digest(token_key, b"sohoa search cursor", "sha256"))
 
     # Each resource's router declares the roles it admits (`deps.require_role`); only the
     # sign-in route and /healthz answer without a token (the API's description needs one too).
@@ -73,6 +79,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     api.include_router(auth.router)
     api.include_router(records.router)
     api.include_router(devices.router)
+    api.include_router(search.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)

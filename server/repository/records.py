@@ -72,6 +72,7 @@ def merge_result(
     page_count: int | None = None,
     document_id: str | None = None,
     procedure: str | None = None,
+    ocr_text: str | None = None,
 ) -> MergeOutcome:
     """Store a verified result once; a result already present is left as it is.
 
@@ -91,6 +92,7 @@ def merge_result(
         procedure: the procedure code the appliance set at capture (its `procedure` metadata);
             without it the procedure is inferred from the result type. The record's unit is
             its issuer's when that names one unit, else its device's (`units.unit_for_result`).
+        ocr_text: the words of its PDF's text layer (`server.pdftext`), for free-text search.
 
     Returns:
         The record's id and whether this call created it.
@@ -129,6 +131,7 @@ def merge_result(
         document_id=document_id,
         unit_code=unit_code,
         procedure_code=procedure_code,
+        ocr_text=ocr_text,
         **known,
     )
     session.add(record)

@@ -51,6 +51,9 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/openapi.json"): {ADMIN, OFFICER, AUDITOR},
     ("GET", "/docs"): {ADMIN, OFFICER, AUDITOR},
     ("GET", "/redoc"): {ADMIN, OFFICER, AUDITOR},
+    ("GET", "/api/search"): {ADMIN, OFFICER},
+    ("GET", "/api/citizens/{cccd}/results"): {ADMIN, OFFICER},
+    ("POST", "/api/results/{record_id}/reuse"): {ADMIN, OFFICER},
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 

@@ -1,0 +1,141 @@
+"""Loading results for the search and reuse routes, and recording reuses.
+
+Every route that answers a citizen's personal data from a search or a citizen lookup loads it
+through one of the two `load_*` functions here, so that the audit of personal data can be
+written where the data is loaded (one place per kind: search hits, a citizen's results, a
+result being reused). Each function takes the units the caller may see and never returns a
+record outside them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from server.errors import RepositoryError
+from server.models import Record, ResultReuse, UnitVersion, utc_now
+from server.repository import units
+from server.repository.common import MAX_PAGE
+
+_SUBTREES: dict[tuple[Any, ...], frozenset[str]] = {}
+_SUBTREES_LOCK = threading.Lock()
+
+
+def subtree_of(session: Session, code: str) -> frozenset[str]:
+    """`units.visible_units(session, code)`, cached while the unit table is unchanged.
+
+    Computing it reads every unit version (~8 ms): too much for every search. The cache is
+    keyed by a fingerprint of the table (row count, last recorded and superseded times), which
+    any import changes, so a new tree is seen at once.
+    """
+    fingerprint = tuple(
+        session.exec(
+            select(
+                func.count(),
+                func.max(UnitVersion.recorded_at),
+                func.max(UnitVersion.superseded_at),
+            )
+        ).one()
+    )
+    key = (*fingerprint, code)
+    with _SUBTREES_LOCK:
+        found = _SUBTREES.get(key)
+    if found is None:
+        found = units.visible_units(session, code)
+        with _SUBTREES_LOCK:
+            if len(_SUBTREES) > 10_000:
+                _SUBTREES.clear()
+            _SUBTREES[key] = found
+    return found
+
+
+def visible_units_of(session: Session, unit: str) -> frozenset[str]:
+    """The unit codes an officer of `unit` may see: `unit` is a code, or a committee's name
+    ("UBND xã Vạn Thắng") that designates one unit today; empty if it designates none."""
+    code: str | None
+    try:
+        code, _ = units.resolve_unit(session, unit, dt.datetime.now(dt.UTC).date())
+    except RepositoryError:
+        code = unit  # a code no longer in force: its merges may still be known
+    return subtree_of(session, code) if code else frozenset()
+
+
+def load_search_results(
+    session: Session, ids: Sequence[str], *, visible: frozenset[str] | None
+) -> list[Record]:
+    """The records `ids` (a search's hits) in that order, those outside `visible` left out
+    (None: every unit)."""
+    if not ids:
+        return []
+    statement = select(Record).where(col(Record.id).in_(list(ids)))
+    if visible is not None:
+        statement = statement.where(col(Record.unit_code).in_(sorted(visible)))
+    by_id = {r.id: r for r in session.exec(statement)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def load_citizen_results(
+    session: Session, cccd: str, *, visible: frozenset[str] | None, limit: int = MAX_PAGE
+) -> list[Record]:
+    """What is on file for the citizen with CCCD `cccd`, newest issue first (then newest
+    received), within `visible` (None: every unit)."""
+    statement = select(Record).where(Record.cccd == cccd)
+    if visible is not None:
+        statement = statement.where(col(Record.unit_code).in_(sorted(visible)))
+    statement = statement.order_by(
+        col(Record.ngay_ban_hanh).desc(), col(Record.received_at).desc(), col(Record.id)
+    ).limit(max(1, min(limit, MAX_PAGE)))
+    return list(session.exec(statement))
+
+
+def load_result_for_reuse(
+    session: Session, record_id: str, *, visible: frozenset[str] | None
+) -> Record | None:
+    """The record `record_id` if it exists within `visible` (None: every unit), else None."""
+    record = session.get(Record, record_id)
+    if record is None or (visible is not None and record.unit_code not in visible):
+        return None
+    return record
+
+
+def reuse_counts(session: Session, record_ids: Sequence[str]) -> dict[str, int]:
+    """How many dossiers reused each of `record_ids` (absent: none)."""
+    if not record_ids:
+        return {}
+    rows = session.exec(
+        select(ResultReuse.record_id, func.count())
+        .where(col(ResultReuse.record_id).in_(list(record_ids)))
+        .group_by(col(ResultReuse.record_id))
+    )
+    return {record_id: int(n) for record_id, n in rows}
+
+
+def record_reuse(session: Session, record_id: str, dossier_code: str, username: str) -> bool:
+    """Record that `username` reused result `record_id` for dossier `dossier_code`; commit.
+
+    Returns:
+        True if recorded now, False if that dossier had already reused it (nothing changes).
+
+    Raises:
+        RepositoryError: the database refused the write.
+    """
+    session.add(
+        ResultReuse(
+            record_id=record_id, dossier_code=dossier_code, username=username, reused_at=utc_now()
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # the unique (record, dossier) pair: reused for it before
+        return False
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise RepositoryError(f"cannot record the reuse of result {record_id}: {e}") from e
+    return True
