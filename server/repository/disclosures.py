@@ -10,20 +10,25 @@ written too, as `<action>.refused`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from server.errors import RepositoryError
 from server.models import Record, utc_now
-from server.repository import audit, records
+from server.repository import audit, records, results
 from server.repository.audit import Reader
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 5
 """How often a load is tried again when another writer took the audit log's next place."""
+QUERY_CHARS = 1024
+"""The audit entry's room for a query (`AuditEntry.query`)."""
+
+T = TypeVar("T")
 
 
 def read_record(
@@ -37,23 +42,13 @@ def read_record(
     Raises:
         RepositoryError: the audit entry could not be written (nothing may be served).
     """
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            record = records.get_record(session, record_id, unit=unit)
-            audit.append(
-                session,
-                reader,
-                action if record is not None else f"{action}.refused",
-                now=utc_now(),
-                record_id=record_id[:64],
-            )
-            if record is not None:
-                session.expunge(record)  # its fields stay readable after the commit
-            session.commit()
-            return record
-        except (IntegrityError, OperationalError) as e:
-            _retry_or_raise(session, attempt, e)
-    raise AssertionError("unreachable")
+    return _audited(
+        session,
+        reader,
+        lambda: records.get_record(session, record_id, unit=unit),
+        lambda record: action if record is not None else f"{action}.refused",
+        record_id=record_id[:64],
+    )
 
 
 def list_records(
@@ -66,18 +61,101 @@ def list_records(
         RepositoryError: the audit entry could not be written (nothing may be served).
     """
     query = f"limit={limit}&offset={offset}" + (f"&unit={unit}" if unit is not None else "")
+    page, count = _audited(
+        session,
+        reader,
+        lambda: (
+            records.list_records(session, limit=limit, offset=offset, unit=unit),
+            records.count_records(session, unit=unit),
+        ),
+        lambda _: "records.list",
+        query=query,
+    )
+    return page, count
+
+
+def search_results(
+    session: Session,
+    reader: Reader,
+    ids: Sequence[str],
+    *,
+    visible: frozenset[str] | None,
+    query: str,
+) -> list[Record]:
+    """A search's hits `ids` (`results.load_search_results`), the search audited with its
+    query as the caller asked it (`query`: the request's query string)."""
+    return _audited(
+        session,
+        reader,
+        lambda: results.load_search_results(session, ids, visible=visible),
+        lambda _: "search",
+        query=query[:QUERY_CHARS],
+    )
+
+
+def citizen_results(
+    session: Session, reader: Reader, cccd: str, *, visible: frozenset[str] | None
+) -> list[Record]:
+    """What is on file for the citizen `cccd` (`results.load_citizen_results`), audited."""
+    return _audited(
+        session,
+        reader,
+        lambda: results.load_citizen_results(session, cccd, visible=visible),
+        lambda _: "citizen.results",
+        query=f"cccd={cccd}",
+    )
+
+
+def result_for_reuse(
+    session: Session, reader: Reader, record_id: str, *, visible: frozenset[str] | None
+) -> Record | None:
+    """The record `record_id` a dossier reuses (`results.load_result_for_reuse`), audited; a
+    refusal (another unit's, or none) as `reuse.refused`."""
+    return _audited(
+        session,
+        reader,
+        lambda: results.load_result_for_reuse(session, record_id, visible=visible),
+        lambda record: "reuse" if record is not None else "reuse.refused",
+        record_id=record_id[:64],
+    )
+
+
+def _audited(
+    session: Session,
+    reader: Reader,
+    load: Callable[[], T],
+    action: Callable[[T], str],
+    *,
+    record_id: str | None = None,
+    query: str | None = None,
+) -> T:
+    """`load()`'s result, with the audit entry `action(result)` written in the same
+    transaction; tried again when another writer took the log's next place.
+
+    Raises:
+        RepositoryError: the audit entry could not be written (nothing may be served).
+    """
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            page = records.list_records(session, limit=limit, offset=offset, unit=unit)
-            count = records.count_records(session, unit=unit)
-            audit.append(session, reader, "records.list", now=utc_now(), query=query)
-            for record in page:
-                session.expunge(record)
+            loaded = load()
+            audit.append(
+                session, reader, action(loaded), now=utc_now(), record_id=record_id, query=query
+            )
+            _detach(session, loaded)
             session.commit()
-            return page, count
+            return loaded
         except (IntegrityError, OperationalError) as e:
             _retry_or_raise(session, attempt, e)
     raise AssertionError("unreachable")
+
+
+def _detach(session: Session, loaded: object) -> None:
+    """Expunge the records in `loaded`, so their fields stay readable after the commit."""
+    if isinstance(loaded, Record):
+        session.expunge(loaded)
+    elif isinstance(loaded, (list, tuple)):
+        for item in loaded:
+            _detach(session, item)
 
 
 def _retry_or_raise(session: Session, attempt: int, error: Exception) -> None:

@@ -75,6 +75,13 @@ def _store(
         ).record_id
 
 
+BODIES = {
+    "/api/devices/{device_id}/commands": {"name": "ping"},
+    "/api/results/{record_id}/reuse": {"dossier_code": "000.00.15.H41-251206-0001"},
+}
+"""What each POST route is sent in the walk over every route."""
+
+
 def _entries(engine: Engine) -> list[AuditEntry]:
     with session_scope(engine) as s:
         return list(s.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).all())
@@ -94,19 +101,28 @@ def test_every_response_with_personal_data_writes_one_entry(
     for method, path in _routes(app):
         if (method, path) in OPEN:
             continue
-        url = path.replace("{record_id}", record_id).replace("{device_id}", DEVICE)
+        url = (
+            path.replace("{record_id}", record_id)
+            .replace("{device_id}", DEVICE)
+            .replace("{cccd}", CCCD)
+        )
         assert not re.search(r"\{[^}]+\}", url), f"fill the parameter of {path} here"
+        if path == "/api/search":
+            url += f"?cccd={CCCD}"
         before = len(_entries(db_engine))
         response = client.request(
             method,
             url,
             headers={"X-Purpose": "dossier 000.00.12.H42-250301-0001"},
-            json={"name": "ping"} if method == "POST" else None,
+            json=BODIES.get(path) if method == "POST" else None,
         )
         assert response.status_code < 400, (method, path, response.text)
         body = response.content
-        personal = response.headers["content-type"] == "application/pdf" or any(
-            value.encode() in body for value in (NAME, CCCD, BIRTH)
+        # A reuse ties a citizen's result to a new dossier: audited though its answer is a count.
+        personal = (
+            response.headers["content-type"] == "application/pdf"
+            or any(value.encode() in body for value in (NAME, CCCD, BIRTH))
+            or path == "/api/results/{record_id}/reuse"
         )
         written = _entries(db_engine)[before:]
         if not personal:
@@ -123,11 +139,26 @@ def test_every_response_with_personal_data_writes_one_entry(
         assert entry.purpose == "dossier 000.00.12.H42-250301-0001"
         if "{record_id}" in path:
             assert entry.record_id == record_id
-        else:
+        elif path == "/api/records":
             assert entry.action == "records.list" and entry.query == "limit=50&offset=0"
-    assert carried == 3  # the list, the record, its PDF
-    assert caplog.records and not any(v in caplog.text for v in (NAME, CCCD, BIRTH))
-    assert {e.action for e in _entries(db_engine)} == {"records.list", "record.read", "record.pdf"}
+        elif path == "/api/search":
+            assert entry.action == "search" and entry.query == f"cccd={CCCD}"
+        else:
+            assert entry.action == "citizen.results" and entry.query == f"cccd={CCCD}"
+    # the list, the record, its PDF, a search, a citizen's results, a reuse
+    assert carried == 6
+    # The server's log, not the test client's (httpx logs the URLs it requests; the server runs
+    # uvicorn with access_log=False, so a CCCD in a path or a query string is not logged).
+    server_log = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert server_log and not any(v in m for m in server_log for v in (NAME, CCCD, BIRTH))
+    assert {e.action for e in _entries(db_engine)} == {
+        "records.list",
+        "record.read",
+        "record.pdf",
+        "search",
+        "citizen.results",
+        "reuse",
+    }
 
 
 def test_a_refused_attempt_is_audited_and_purpose_can_be_a_parameter(

@@ -6,7 +6,8 @@ cursor; a citizen's results come straight from the database, newest first, each 
 validity and how often it was reused. A province admin sees every unit; a unit officer the
 units its own unit covers (`units.visible_units`, merges included): a result elsewhere is
 answered 403 exactly as one that does not exist, and a filter naming another unit is refused.
-Every parameter is checked before use; a bad one is answered 422 with the reason.
+Every parameter is checked before use; a bad one is answered 422 with the reason. Every load
+of personal data is audited by the code that loads it (`server.repository.disclosures`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from server.api.deps import CurrentUser, Principal, SessionDep, require_role
+from server.api.deps import CurrentUser, Principal, ReaderDep, SessionDep, require_role
 from server.errors import RepositoryError, SearchError, SearchInputError
 from server.models import Record, Role
-from server.repository import results
+from server.repository import disclosures, results
 from server.search.index import SearchIndex
 from server.search.query import (
     MAX_LIMIT,
@@ -117,6 +118,7 @@ def search(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
+    reader: ReaderDep,
     q: Annotated[str | None, Query(max_length=2000)] = None,
     cccd: Annotated[str | None, Query(max_length=64)] = None,
     name: Annotated[str | None, Query(max_length=2000)] = None,
@@ -155,7 +157,12 @@ def search(
         hits = index.search(query, limit, after)
     except SearchError as e:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(e)) from e
-    records = results.load_search_results(session, hits.ids, visible=visible)
+    try:
+        records = disclosures.search_results(
+            session, reader, hits.ids, visible=visible, query=request.url.query
+        )
+    except RepositoryError as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(e)) from e
     return SearchPage(
         items=[_item(r) for r in records],
         total=hits.total,
@@ -167,12 +174,16 @@ def search(
 def citizen_results(
     session: SessionDep,
     user: CurrentUser,
+    reader: ReaderDep,
     cccd: Annotated[str, Path(pattern=_CCCD_PATTERN, description="The citizen's CCCD: 12 digits.")],
 ) -> CitizenResults:
     """Every result on file for the citizen (within the units this account sees), newest
     issue first, each with its validity and how many dossiers reused it."""
     visible = _visible(session, user)
-    found = results.load_citizen_results(session, cccd, visible=visible)
+    try:
+        found = disclosures.citizen_results(session, reader, cccd, visible=visible)
+    except RepositoryError as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(e)) from e
     counts = results.reuse_counts(session, [r.id for r in found])
     return CitizenResults(
         cccd=cccd,
@@ -194,13 +205,17 @@ def citizen_results(
 def reuse_result(
     session: SessionDep,
     user: CurrentUser,
+    reader: ReaderDep,
     record_id: Annotated[str, Path(max_length=36)],
     body: ReuseRequest,
 ) -> ReuseRecorded:
     """Record that this result is reused for a new dossier (once per dossier) and count it."""
     code = _check_dossier(body.dossier_code)
     visible = _visible(session, user)
-    record = results.load_result_for_reuse(session, record_id, visible=visible)
+    try:
+        record = disclosures.result_for_reuse(session, reader, record_id, visible=visible)
+    except RepositoryError as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(e)) from e
     if record is None and visible is not None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
