@@ -51,6 +51,18 @@ def read_record(
     )
 
 
+def export_record(
+    session: Session, reader: Reader, record_id: str, *, unit: str | None
+) -> Record | None:
+    """The record `record_id` (of `unit`, when given) for a Nghị định 30 export (its PDF and
+    metadata, `server.export_nd30`), audited as `record.export` (`record.export.refused`).
+
+    Raises:
+        RepositoryError: the audit entry could not be written (nothing may be served).
+    """
+    return read_record(session, reader, record_id, unit=unit, action="record.export")
+
+
 def list_records(
     session: Session, reader: Reader, *, limit: int, offset: int, unit: str | None
 ) -> tuple[Sequence[Record], int]:

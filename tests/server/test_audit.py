@@ -120,7 +120,7 @@ def test_every_response_with_personal_data_writes_one_entry(
         body = response.content
         # A reuse ties a citizen's result to a new dossier: audited though its answer is a count.
         personal = (
-            response.headers["content-type"] == "application/pdf"
+            response.headers["content-type"] in ("application/pdf", "application/zip")
             or any(value.encode() in body for value in (NAME, CCCD, BIRTH))
             or path == "/api/results/{record_id}/reuse"
         )
@@ -145,8 +145,8 @@ def test_every_response_with_personal_data_writes_one_entry(
             assert entry.action == "search" and entry.query == f"cccd={CCCD}"
         else:
             assert entry.action == "citizen.results" and entry.query == f"cccd={CCCD}"
-    # the list, the record, its PDF, a search, a citizen's results, a reuse
-    assert carried == 6
+    # the list, the record, its PDF, its NĐ 30 export, a search, a citizen's results, a reuse
+    assert carried == 7
     # The server's log, not the test client's (httpx logs the URLs it requests; the server runs
     # uvicorn with access_log=False, so a CCCD in a path or a query string is not logged).
     server_log = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
@@ -155,6 +155,7 @@ def test_every_response_with_personal_data_writes_one_entry(
         "records.list",
         "record.read",
         "record.pdf",
+        "record.export",
         "search",
         "citizen.results",
         "reuse",
