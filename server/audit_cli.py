@@ -11,7 +11,7 @@ import typer
 
 from server.cli import ConfigOption
 from server.config import load_server_settings
-from server.db import open_repository, session_scope
+from server.db import repository_session
 from server.errors import AuditChainError
 from server.repository import audit
 
@@ -27,12 +27,8 @@ def audit_group() -> None:
 def verify(config: ConfigOption = None) -> None:
     """Check every entry against its hash and its predecessor's; name the first broken one."""
     settings = load_server_settings(config)
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            count, broken = audit.verify_chain(session)
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        count, broken = audit.verify_chain(session)
     if broken is not None:
         raise AuditChainError(
             f"audit log broken at entry {broken.seq} of {count} read: {broken.what}; the "

@@ -34,7 +34,7 @@ from server.api.main import create_app
 from server.catalogue_files import read_procedures, read_units
 from server.config import ServerSettings, load_server_settings
 from server.consumer import MqttConsumer
-from server.db import open_repository, session_scope
+from server.db import open_repository, repository_session, session_scope
 from server.errors import IngestError, ServerError
 from server.ingest import IngestWorker, ResultVerifier
 from server.models import CommandState, DeviceCommand
@@ -133,18 +133,14 @@ def register_device(
     """Register a device and its document-signing certificate (or update a registered one)."""
     settings = load_server_settings(config)
     fingerprint = _certificate_sha256(signing_cert)
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            code, name = units.resolve_unit(session, unit, units.today())
-            device = devices.register_device(session, device_id, name, fingerprint, unit_code=code)
-            typer.echo(
-                f"device {device.device_id} registered ({device.status.value}) in "
-                f"{device.unit} ({device.unit_code or 'a unit not in the unit tree'}); "
-                f"signer certificate SHA-256 {device.signing_cert_sha256}"
-            )
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        code, name = units.resolve_unit(session, unit, units.today())
+        device = devices.register_device(session, device_id, name, fingerprint, unit_code=code)
+        typer.echo(
+            f"device {device.device_id} registered ({device.status.value}) in "
+            f"{device.unit} ({device.unit_code or 'a unit not in the unit tree'}); "
+            f"signer certificate SHA-256 {device.signing_cert_sha256}"
+        )
 
 
 units_app = typer.Typer(no_args_is_help=True, help="The administrative units (effective-dated).")
@@ -165,12 +161,8 @@ def import_units(file: DataFileArgument, config: ConfigOption = None) -> None:
     superseded (kept), nothing is deleted; importing the same file again changes nothing."""
     rows = read_units(file)  # a malformed row is refused before anything is written
     settings = load_server_settings(config)
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            done = units.import_units(session, rows)
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        done = units.import_units(session, rows)
     typer.echo(
         f"{len(rows)} unit versions read from {file}: {done.added} added "
         f"({done.superseded} superseding an earlier row), {done.unchanged} unchanged, "
@@ -183,12 +175,8 @@ def import_procedures(file: DataFileArgument, config: ConfigOption = None) -> No
     """Import a procedures file (added, or updated to what the file says)."""
     rows = read_procedures(file)
     settings = load_server_settings(config)
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            done = procedures.import_procedures(session, rows)
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        done = procedures.import_procedures(session, rows)
     typer.echo(
         f"{len(rows)} procedures read from {file}: {done.added} added, {done.changed} "
         f"changed, {done.unchanged} unchanged"

@@ -165,6 +165,18 @@ def ping(engine: Engine) -> None:
 
 
 @contextmanager
+def repository_session(settings: ServerSettings) -> Iterator[Session]:
+    """One session on the server's repository (`open_repository`), its engine disposed on exit:
+    what a `sohoa server` command that reads or writes a few rows opens."""
+    engine = open_repository(settings)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session on `engine`, closed (and any open transaction rolled back) on exit.
 

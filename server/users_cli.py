@@ -18,7 +18,7 @@ import typer
 
 from server.cli import ConfigOption
 from server.config import load_server_settings
-from server.db import open_repository, session_scope
+from server.db import repository_session
 from server.errors import AccountError
 from server.models import Role, utc_now
 from server.passwords import password_problem
@@ -55,38 +55,28 @@ def add(
     """Add an account; its password comes from SOHOA_PASSWORD or a hidden prompt."""
     settings = load_server_settings(config)
     password = _new_password("account not added")
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            account = accounts.add_account(session, name, Role(role.value), password, unit)
-            where = ""
-            if account.unit is not None:
-                version = units.version_at(session, account.unit, units.today())
-                named = f" ({units.display_name(version)})" if version is not None else ""
-                where = f" of unit {account.unit}{named}"
-        typer.echo(f"account {account.username} added: {account.role.value}{where}")
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        account = accounts.add_account(session, name, Role(role.value), password, unit)
+        where = ""
+        if account.unit is not None:
+            version = units.version_at(session, account.unit, units.today())
+            named = f" ({units.display_name(version)})" if version is not None else ""
+            where = f" of unit {account.unit}{named}"
+    typer.echo(f"account {account.username} added: {account.role.value}{where}")
 
 
 @app.command("list")
 def list_(config: ConfigOption = None) -> None:
     """List the accounts: name, role, unit, state, last sign-in."""
     settings = load_server_settings(config)
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            rows = accounts.list_accounts(session)
-        for a in rows:
-            state = "disabled" if a.disabled_at else "active"
-            last = f"{a.last_login_at:%Y-%m-%d %H:%M} UTC" if a.last_login_at else "never"
-            typer.echo(
-                f"{a.username}\t{a.role.value}\t{a.unit or '-'}\t{state}\tlast sign-in {last}"
-            )
-        if not rows:
-            typer.echo("no accounts: add one with sohoa server user add NAME --role ROLE")
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        rows = accounts.list_accounts(session)
+    for a in rows:
+        state = "disabled" if a.disabled_at else "active"
+        last = f"{a.last_login_at:%Y-%m-%d %H:%M} UTC" if a.last_login_at else "never"
+        typer.echo(f"{a.username}\t{a.role.value}\t{a.unit or '-'}\t{state}\tlast sign-in {last}")
+    if not rows:
+        typer.echo("no accounts: add one with sohoa server user add NAME --role ROLE")
 
 
 @app.command("disable")
@@ -96,13 +86,9 @@ def disable(
 ) -> None:
     """Disable an account: it cannot sign in, and its tokens stop working at once."""
     settings = load_server_settings(config)
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            account = accounts.disable_account(session, name, utc_now())
-        typer.echo(f"account {account.username} disabled")
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        account = accounts.disable_account(session, name, utc_now())
+    typer.echo(f"account {account.username} disabled")
 
 
 @app.command("enable")
@@ -112,13 +98,9 @@ def enable(
 ) -> None:
     """Enable a disabled account: it can sign in again."""
     settings = load_server_settings(config)
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            account = accounts.enable_account(session, name)
-        typer.echo(f"account {account.username} enabled")
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        account = accounts.enable_account(session, name)
+    typer.echo(f"account {account.username} enabled")
 
 
 @app.command("password")
@@ -129,13 +111,9 @@ def password(
     """Set a new password (SOHOA_PASSWORD or a hidden prompt); it lifts a lock-out too."""
     settings = load_server_settings(config)
     new = _new_password(f"password of {name} not changed")
-    engine = open_repository(settings)
-    try:
-        with session_scope(engine) as session:
-            account = accounts.set_password(session, name, new)
-        typer.echo(f"password of account {account.username} changed")
-    finally:
-        engine.dispose()
+    with repository_session(settings) as session:
+        account = accounts.set_password(session, name, new)
+    typer.echo(f"password of account {account.username} changed")
 
 
 def _new_password(refused: str) -> str:
