@@ -45,7 +45,6 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -70,6 +69,7 @@ from pyhanko_certvalidator.policy_decl import (
 )
 
 from protocol.reasons import RejectReason
+from server.crls import CrlSnapshot, CrlSource, revoked_detail, signed_by
 from server.decode_limits import RESULT_DECODE_LIMITS
 from server.errors import ConfigError, VerificationError
 from server.signed_fields import SignedMetadataError, signed_metadata_of
@@ -80,11 +80,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CRL_SUFFIXES = (".pem", ".crl", ".der")
-"""Files of a CRL folder that are read (PEM files that hold no CRL, e.g. a certificate, are
-skipped)."""
 CLOCK_SKEW = dt.timedelta(minutes=5)
-_PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
 _DOC_TIMESTAMP = "/DocTimeStamp"
 PDF_LOCK = threading.Lock()
 """Held while pyHanko reads or validates a PDF in this process.
@@ -97,101 +93,6 @@ KeyError, which `verify` would turn into a signature rejection of a valid result
 for the one valid result of 10,000 rejected by the sync benchmark (2 server processes x 2 ingest
 workers). One verification at a time costs little: pyHanko's work holds the GIL anyway.
 """
-
-
-# --- CRLs ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CrlSnapshot:
-    """The CRLs read from a `CrlSource` at one moment.
-
-    Attributes:
-        crls: every CRL that could be read.
-        problems: what could not be read, one sentence each (a missing path, a damaged file).
-    """
-
-    crls: tuple[x509.CertificateRevocationList, ...]
-    problems: tuple[str, ...] = ()
-
-
-class CrlSource:
-    """The CRLs provisioning publishes, at a file or in a folder; re-read whenever a file changes.
-
-    Thread-safe: ingest workers share one. Each call to `snapshot` costs a `stat` per file; the
-    files are parsed again only when one changed (new mtime, size or inode — `publish_crl`
-    replaces the file by a rename, which changes the inode).
-
-    Args:
-        path: a PEM or DER CRL file (a PEM file may hold several), or a folder of them.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._key: tuple[object, ...] | None = None
-        self._snapshot = CrlSnapshot(())
-
-    def snapshot(self) -> CrlSnapshot:
-        """The current CRLs (re-read if the files changed since the last call)."""
-        key = self._stat_key()
-        with self._lock:
-            if key != self._key:
-                self._snapshot = self._read(key)
-                self._key = key
-                log.info(
-                    "read %d CRL(s) from %s%s",
-                    len(self._snapshot.crls),
-                    self.path,
-                    f" ({'; '.join(self._snapshot.problems)})" if self._snapshot.problems else "",
-                )
-            return self._snapshot
-
-    def _files(self) -> list[Path]:
-        if self.path.is_dir():
-            return sorted(
-                p for p in self.path.iterdir() if p.suffix in CRL_SUFFIXES and p.is_file()
-            )
-        return [self.path]
-
-    def _stat_key(self) -> tuple[object, ...]:
-        key: list[object] = []
-        try:
-            for file in self._files():
-                st = file.stat()
-                key.append((file.name, st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError as e:
-            key.append(("error", str(e)))
-        return tuple(key)
-
-    def _read(self, key: tuple[object, ...]) -> CrlSnapshot:
-        if not self.path.exists():
-            return CrlSnapshot((), (f"there is no CRL at {self.path}",))
-        crls: list[x509.CertificateRevocationList] = []
-        problems: list[str] = []
-        try:
-            files = self._files()
-        except OSError as e:
-            return CrlSnapshot((), (f"cannot list the CRLs in {self.path}: {e.strerror}",))
-        for file in files:
-            try:
-                data = file.read_bytes()
-            except OSError as e:
-                problems.append(f"cannot read {file}: {e.strerror}")
-                continue
-            try:
-                if b"-----BEGIN" in data:
-                    blocks = _PEM_CRL.findall(data)
-                    if not blocks and file == self.path:
-                        problems.append(f"{file} holds no PEM CRL")
-                    crls.extend(x509.load_pem_x509_crl(b) for b in blocks)
-                else:
-                    crls.append(x509.load_der_x509_crl(data))
-            except ValueError as e:
-                problems.append(f"{file} is not a CRL: {e}")
-        if not crls and not problems:
-            problems.append(f"there is no CRL in {self.path}")
-        return CrlSnapshot(tuple(crls), tuple(problems))
 
 
 # --- the verifier --------------------------------------------------------------------------------
@@ -445,10 +346,10 @@ class Verifier:
         status = validate_pdf_signature(
             signatures[0], self.signer_context(snapshot.crls), skip_diff=True
         )
-        signed_by = _signer_verdict(status)
+        signer_verdict = _signer_verdict(status)
 
         def reject(reason: RejectReason, detail: str) -> Verdict:
-            return replace(signed_by, reason=reason, detail=detail)
+            return replace(signer_verdict, reason=reason, detail=detail)
 
         if not status.intact:
             return reject(
@@ -464,7 +365,7 @@ class Verifier:
                 "were added after signing",
             )
         if self.checks_revocation:
-            revoked = self._revocation_verdict(status, signed_by, snapshot)
+            revoked = self._revocation_verdict(status, signer_verdict, snapshot)
             if revoked is not None:
                 return revoked
         if status.revocation_details is not None:
@@ -482,10 +383,10 @@ class Verifier:
             )
         if not status.bottom_line:
             return reject(RejectReason.SIGNATURE, "the signature failed validation")
-        if signed_by.signer_common_name != device_id:
+        if signer_verdict.signer_common_name != device_id:
             return reject(
                 RejectReason.SIGNER_NOT_REGISTERED,
-                f"the document was signed by {signed_by.signer_common_name!r}, not by the "
+                f"the document was signed by {signer_verdict.signer_common_name!r}, not by the "
                 f"sending device {device_id!r}",
             )
         try:
@@ -495,10 +396,12 @@ class Verifier:
                 RejectReason.FIELDS_MISMATCH,
                 f"{e}: the fields cannot be tied to the signature; sign the document again",
             )
-        return replace(signed_by, valid=True, reason=None, detail="signature valid", signed=signed)
+        return replace(
+            signer_verdict, valid=True, reason=None, detail="signature valid", signed=signed
+        )
 
     def _revocation_verdict(
-        self, status: PdfSignatureStatus, signed_by: Verdict, snapshot: CrlSnapshot
+        self, status: PdfSignatureStatus, signer_verdict: Verdict, snapshot: CrlSnapshot
     ) -> Verdict | None:
         """A rejecting verdict if the signer is revoked or its revocation status is unknown."""
         signer = x509.load_der_x509_certificate(status.signing_cert.dump())
@@ -506,14 +409,14 @@ class Verifier:
         if issuer is None:
             return None  # not ours: the trust check below rejects it
         now = dt.datetime.now(dt.UTC)
-        own = [c for c in snapshot.crls if c.issuer == issuer.subject and _signed_by(c, issuer)]
+        own = [c for c in snapshot.crls if c.issuer == issuer.subject and signed_by(c, issuer)]
         where = f" at {self._crl_source.path}" if self._crl_source is not None else ""
         ca_name = issuer.subject.rfc4514_string()
         problems = f" ({'; '.join(snapshot.problems)})" if snapshot.problems else ""
         if not own:
             log.error("no CRL of %s%s%s: results are held back", ca_name, where, problems)
             return replace(
-                signed_by,
+                signer_verdict,
                 reason=RejectReason.REVOCATION_UNKNOWN,
                 detail=f"the server has no CRL of {ca_name}{where}{problems}: publish one "
                 "(`sohoa provision crl`) where the server's crl_path points",
@@ -522,9 +425,9 @@ class Verifier:
             entry = crl.get_revoked_certificate_by_serial_number(signer.serial_number)
             if entry is not None:
                 return replace(
-                    signed_by,
+                    signer_verdict,
                     reason=RejectReason.REVOKED_DEVICE,
-                    detail=_revoked_detail(entry, signed_by.signing_time),
+                    detail=revoked_detail(entry, signer_verdict.signing_time),
                 )
         current = [
             c
@@ -538,7 +441,7 @@ class Verifier:
             expired = newest.next_update_utc.isoformat() if newest.next_update_utc else "unknown"
             log.error("the CRL of %s%s is stale (nextUpdate %s)", ca_name, where, expired)
             return replace(
-                signed_by,
+                signer_verdict,
                 reason=RejectReason.REVOCATION_UNKNOWN,
                 detail=f"the server's CRL of {ca_name}{where} is stale (its nextUpdate was "
                 f"{expired}): publish a fresh one (`sohoa provision crl`)",
@@ -617,35 +520,6 @@ def _refuse_event_loop() -> None:
 
 def _reject(reason: RejectReason, detail: str) -> Verdict:
     return Verdict(valid=False, reason=reason, detail=detail)
-
-
-def _revoked_detail(entry: x509.RevokedCertificate, claimed: dt.datetime | None) -> str:
-    when = entry.revocation_date_utc
-    try:
-        why = f" ({entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value})"
-    except x509.ExtensionNotFound:
-        why = ""
-    said = f"revoked on {when.isoformat()}{why}"
-    if claimed is None:
-        return f"the signer certificate was {said}: re-enroll the device"
-    if when <= claimed:
-        return (
-            f"the signer certificate was {said}, before the signing time the document claims "
-            f"({claimed.isoformat()}): re-enroll the device"
-        )
-    return (
-        f"the signer certificate was {said}, after the signing time the document claims "
-        f"({claimed.isoformat()}); that time is the device's own claim, so a revoked signer is "
-        "refused: re-enroll the device and sign again"
-    )
-
-
-def _signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
-    key = issuer.public_key()
-    try:
-        return crl.is_signature_valid(key)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
 
 
 def _pem(cert: x509.Certificate) -> bytes:
