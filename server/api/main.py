@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
+from server.api.responses import describe_closed
 from server.api.routes import audit, auth, devices, docs, export, health, records, search
 from server.blobs import BlobStore
 from server.config import ServerSettings
@@ -85,4 +86,5 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)
+    describe_closed(app)
     return app
