@@ -13,6 +13,3 @@ NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 MAX_OFFSET = 1_000_000_000
 """The largest `offset` of an offset-paged listing: far beyond any repository's size, and
 within the databases' integers (SQLite refuses a Python int beyond 64 bits: a 500)."""
-
-RECORD_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-"""A record's id: a UUID in lower-case hex (`server.models.Record.id`)."""
