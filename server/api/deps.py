@@ -22,6 +22,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from server.api.params import NO_CONTROL
 from server.blobs import BlobStore
 from server.errors import CredentialError
 from server.models import Role
@@ -141,11 +142,19 @@ def get_reader(
     user: CurrentUser,
     purpose: Annotated[
         str | None,
-        Query(max_length=MAX_PURPOSE, description="Why the data is read (audited)."),
+        Query(
+            max_length=MAX_PURPOSE,
+            pattern=NO_CONTROL,
+            description="Why the data is read (audited).",
+        ),
     ] = None,
     x_purpose: Annotated[
         str | None,
-        Header(max_length=MAX_PURPOSE, description="Why the data is read (audited)."),
+        Header(
+            max_length=MAX_PURPOSE,
+            pattern=NO_CONTROL,
+            description="Why the data is read (audited).",
+        ),
     ] = None,
 ) -> Reader:
     """Who reads personal data, from where and why, for the audit log."""

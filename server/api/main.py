@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from server.api.routes import auth, devices, docs, export, health, records, search
+from server.api.responses import describe_closed
+from server.api.routes import audit, auth, devices, docs, export, health, records, search
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
@@ -81,7 +82,9 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     api.include_router(devices.router)
     api.include_router(search.router)
     api.include_router(export.router)
+    api.include_router(audit.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)
+    describe_closed(app)
     return app

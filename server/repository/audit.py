@@ -11,7 +11,11 @@ Rules of this module:
 - `verify_chain` walks the log in order and names the first entry that was changed, removed
   or moved, then checks the log's end against the head (the newest entries removed). Someone
   who can rewrite the whole log and the head can hide anything: keep the head's hash
-  elsewhere now and then (a printed report, another system) to anchor it.
+  elsewhere now and then (a printed report, another system) to anchor it. It reads the head
+  first and the entries up to the head's place after it, so that entries appended meanwhile (a
+  live server goes on writing) are left to the next check instead of reported as removed.
+- `list_entries` reads the log newest first, by place, for the audit API
+  (`server.api.routes.audit`, through `server.repository.disclosures.audit_entries`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,19 @@ class Reader:
     """The client's address."""
     purpose: str | None = None
     """Why, as the caller said (`X-Purpose` or `purpose`)."""
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which entries an auditor asks for; None: any."""
+
+    username: str | None = None
+    action: str | None = None
+    record_id: str | None = None
+    since: dt.datetime | None = None
+    """Inclusive, aware."""
+    until: dt.datetime | None = None
+    """Inclusive, aware."""
 
 
 @dataclass(frozen=True)
@@ -117,15 +134,45 @@ def append(
     return entry
 
 
+def list_entries(
+    session: Session, which: EntryFilter, *, limit: int, before: int | None = None
+) -> list[AuditEntry]:
+    """Up to `limit` entries matching `which`, newest first, placed before `before` if given
+    (keyset pagination on `seq`: entries appended meanwhile never shift a page)."""
+    query = select(AuditEntry)
+    if which.username is not None:
+        query = query.where(AuditEntry.username == which.username)
+    if which.action is not None:
+        query = query.where(AuditEntry.action == which.action)
+    if which.record_id is not None:
+        query = query.where(AuditEntry.record_id == which.record_id)
+    if which.since is not None:
+        query = query.where(col(AuditEntry.at) >= which.since)
+    if which.until is not None:
+        query = query.where(col(AuditEntry.at) <= which.until)
+    if before is not None:
+        query = query.where(col(AuditEntry.seq) < before)
+    return list(session.exec(query.order_by(col(AuditEntry.seq).desc()).limit(limit)).all())
+
+
 def verify_chain(session: Session) -> tuple[int, ChainBreak | None]:
     """Walk the log in order and check every entry against its hash and its predecessor's.
+
+    The head is read first and the walk stops at its place: a writer commits its entry with
+    the head, so every entry up to the head read is there, and those appended after it (the
+    server goes on serving) are the next check's.
 
     Returns:
         (how many entries were read, the first break or None when the chain is whole).
     """
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return 0, ChainBreak(0, "the audit head is missing: the log's end cannot be checked")
     count = 0
     previous: AuditEntry | None = None
-    entries = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))).yield_per(READ_BATCH)
+    entries = session.exec(
+        select(AuditEntry).where(col(AuditEntry.seq) <= head.seq).order_by(col(AuditEntry.seq))
+    ).yield_per(READ_BATCH)
     for entry in entries:
         count += 1
         expected = previous.seq + 1 if previous else 1
@@ -145,14 +192,11 @@ def verify_chain(session: Session) -> tuple[int, ChainBreak | None]:
         if entry.prev_hash != vouched:
             return count, _link_break(session, entry, previous)
         previous = entry
-    return count, _end_break(session, previous)
+    return count, _end_break(head, previous)
 
 
-def _end_break(session: Session, last: AuditEntry | None) -> ChainBreak | None:
+def _end_break(head: AuditHead, last: AuditEntry | None) -> ChainBreak | None:
     """Whether the log ends where its head says (None) or not (the newest entries removed)."""
-    head = session.get(AuditHead, 1)
-    if head is None:
-        return ChainBreak(0, "the audit head is missing: the log's end cannot be checked")
     seq, last_hash = (last.seq, last.entry_hash) if last else (0, GENESIS)
     if head.seq > seq:
         span = f"entry {seq + 1}" if head.seq == seq + 1 else f"entries {seq + 1} to {head.seq}"

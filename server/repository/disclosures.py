@@ -5,6 +5,12 @@ written the data is not served.
 
 An attempt that finds nothing to show (another unit's record, an id that does not exist) is
 written too, as `<action>.refused`.
+
+The audit log itself holds personal data (a search's query may be a citizen's name or CCCD, an
+entry names the record read), so an auditor's read of it is a disclosure like any other and is
+written as an `audit.read` entry (`audit_entries`). That entry is appended after the page is
+loaded, in the same transaction, so a page never shows its own read; a later page does, as
+any other entry, and reading it writes one more entry, not one per entry shown: no recursion.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from server.errors import RepositoryError
-from server.models import Record, utc_now
+from server.models import AuditEntry, Record, utc_now
 from server.repository import audit, records, results
 from server.repository.audit import Reader
 
@@ -132,6 +138,26 @@ def result_for_reuse(
     )
 
 
+def audit_entries(
+    session: Session,
+    reader: Reader,
+    which: audit.EntryFilter,
+    *,
+    limit: int,
+    before: int | None,
+    query: str,
+) -> list[AuditEntry]:
+    """A page of the audit log (`audit.list_entries`), the read audited as `audit.read` with
+    its query as the caller asked it (`query`: the request's query string)."""
+    return _audited(
+        session,
+        reader,
+        lambda: audit.list_entries(session, which, limit=limit, before=before),
+        lambda _: "audit.read",
+        query=query[:QUERY_CHARS],
+    )
+
+
 def _audited(
     session: Session,
     reader: Reader,
@@ -163,7 +189,7 @@ def _audited(
 
 def _detach(session: Session, loaded: object) -> None:
     """Expunge the records in `loaded`, so their fields stay readable after the commit."""
-    if isinstance(loaded, Record):
+    if isinstance(loaded, (Record, AuditEntry)):
         session.expunge(loaded)
     elif isinstance(loaded, (list, tuple)):
         for item in loaded:

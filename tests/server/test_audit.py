@@ -143,10 +143,13 @@ def test_every_response_with_personal_data_writes_one_entry(
             assert entry.action == "records.list" and entry.query == "limit=50&offset=0"
         elif path == "/api/search":
             assert entry.action == "search" and entry.query == f"cccd={CCCD}"
+        elif path == "/api/audit":  # the log names citizens (a search's CCCD): its read too
+            assert entry.action == "audit.read" and entry.query is None
         else:
             assert entry.action == "citizen.results" and entry.query == f"cccd={CCCD}"
-    # the list, the record, its PDF, its NĐ 30 export, a search, a citizen's results, a reuse
-    assert carried == 7
+    # the list, the record, its PDF, its NĐ 30 export, a search, a citizen's results, a reuse,
+    # the audit log
+    assert carried == 8
     # The server's log, not the test client's (httpx logs the URLs it requests; the server runs
     # uvicorn with access_log=False, so a CCCD in a path or a query string is not logged).
     server_log = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
@@ -159,6 +162,7 @@ def test_every_response_with_personal_data_writes_one_entry(
         "search",
         "citizen.results",
         "reuse",
+        "audit.read",
     }
 
 

@@ -245,7 +245,7 @@ def test_revoke_needs_a_reason_and_revokes_the_device(
 ) -> None:
     _register(db_engine, "test-revoke-01")
     refused = client.post("/api/devices/test-revoke-01/commands", json={"name": "revoke"})
-    assert refused.status_code == 422 and "reason" in refused.json()["detail"]
+    assert refused.status_code == 422 and "reason" in refused.json()["detail"][0]["msg"]
     assert _device(db_engine, "test-revoke-01").status is DeviceStatus.ACTIVE
     done = client.post(
         "/api/devices/test-revoke-01/commands",

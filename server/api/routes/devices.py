@@ -12,10 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from protocol.status import LinkState
 from server.api.deps import SessionDep, require_role
+from server.api.params import MAX_OFFSET, NO_CONTROL
+from server.api.responses import PARSED_BODY, SIGNED_IN, errors
 from server.errors import RepositoryError
 from server.models import (
     Device,
@@ -36,23 +39,31 @@ router = APIRouter(
     prefix="/devices",
     tags=["devices"],
     dependencies=[Depends(require_role(Role.PROVINCE_ADMIN, Role.AUDITOR))],
+    responses=SIGNED_IN,
 )
+_NO_DEVICE = errors(404, _404="No such device.")
+DeviceId = Annotated[str, Path(max_length=64, pattern=NO_CONTROL)]
 
 DEFAULT_SILENT_AFTER_S = 900.0
 """A device said online but not heard from for 15 minutes (fifteen missed heartbeats at the
 agent's default `heartbeat_s` of 60 s: a field link may drop for minutes) counts as silent."""
+MAX_SILENT_AFTER_S = 366 * 24 * 3600.0
+"""A year: longer is no threshold (and a huge one overflows the date it is subtracted from)."""
 
 
 @router.get("")
 def list_devices(
     session: SessionDep,
     link_state: Annotated[LinkState | None, Query(description="online, offline or stopped")] = None,
-    unit: Annotated[str | None, Query(description="Only this administrative unit.")] = None,
+    unit: Annotated[
+        str | None,
+        Query(max_length=64, pattern=NO_CONTROL, description="Only this administrative unit."),
+    ] = None,
     device_status: Annotated[
         DeviceStatus | None, Query(alias="status", description="active or revoked")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DevicesPublic:
     """A page of devices by id, with each one's last heartbeat and last result."""
     rows, count = devices.list_devices(
@@ -64,14 +75,14 @@ def list_devices(
 @router.get("/summary")
 def summary(
     session: SessionDep,
-    silent_after_s: Annotated[float, Query(gt=0)] = DEFAULT_SILENT_AFTER_S,
+    silent_after_s: Annotated[float, Query(gt=0, le=MAX_SILENT_AFTER_S)] = DEFAULT_SILENT_AFTER_S,
 ) -> DeviceSummary:
     """The fleet at a glance: how many online, offline, silent, with errors; results waiting."""
     return devices.device_summary(session, silent_after_s=silent_after_s, now=utc_now())
 
 
-@router.get("/{device_id}")
-def read_device(session: SessionDep, device_id: str) -> DevicePublic:
+@router.get("/{device_id}", responses=_NO_DEVICE)
+def read_device(session: SessionDep, device_id: DeviceId) -> DevicePublic:
     """One device: registration, last heartbeat, last result received."""
     device = _device_or_404(session, device_id)
     return _public(device, devices.last_result_at(session, device_id))
@@ -81,23 +92,27 @@ def read_device(session: SessionDep, device_id: str) -> DevicePublic:
     "/{device_id}/commands",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Depends(require_role(Role.PROVINCE_ADMIN))],
+    responses={**_NO_DEVICE, **PARSED_BODY},
 )
 def issue_command(
-    session: SessionDep, device_id: str, body: DeviceCommandCreate
+    session: SessionDep, device_id: DeviceId, body: DeviceCommandCreate
 ) -> DeviceCommandPublic:
     """Queue a command for the device (`revoke` also revokes it in the repository)."""
     _device_or_404(session, device_id)
     try:
         command = commands.issue_command(session, device_id, body.name, body.args)
     except RepositoryError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(e)) from e
+        # FastAPI's 422 shape, the one the description states for this route
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("body", "args"), "msg": str(e), "input": body.args}]
+        ) from e
     return DeviceCommandPublic.model_validate(command)
 
 
-@router.get("/{device_id}/commands")
+@router.get("/{device_id}/commands", responses=_NO_DEVICE)
 def list_commands(
     session: SessionDep,
-    device_id: str,
+    device_id: DeviceId,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> list[DeviceCommandPublic]:
     """The device's latest commands, newest first, with their replies."""

@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 
 from server.api.deps import BlobsDep, CurrentUser, ReaderDep, SessionDep, require_role
-from server.api.routes.records import _not_audited, _unit_of
+from server.api.responses import SIGNED_IN, errors
+from server.api.routes.records import RecordId, _not_audited, _unit_of
 from server.errors import RepositoryError
 from server.export_nd30 import export_zip
 from server.models import Role
@@ -28,23 +29,30 @@ router = APIRouter(
     prefix="/results",
     tags=["records"],
     dependencies=[Depends(require_role(Role.PROVINCE_ADMIN, Role.UNIT_OFFICER))],
+    responses=SIGNED_IN,
 )
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "content": {"application/zip": {}},
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
         "description": "A ZIP of `<result_id>.pdf` (the signed original) and `<result_id>.xml` "
         "(Nghị định 30 Phụ lục VI metadata).",
     },
-    403: {"description": "Not among the results of your unit (or no such result), or no unit."},
-    404: {"description": "No such result (province admin)."},
-    503: {"description": "The audit entry could not be written, so nothing was served."},
+    **errors(
+        403,
+        404,
+        500,
+        503,
+        _403="Not among the results of your unit (or no such result), or no unit.",
+        _404="No such result (province admin).",
+        _503="The audit entry could not be written, so nothing was served.",
+    ),
 }
 
 
 @router.get("/{record_id}/export.zip", response_class=Response, responses=_RESPONSES)
 def export_result(
-    session: SessionDep, user: CurrentUser, reader: ReaderDep, blobs: BlobsDep, record_id: str
+    session: SessionDep, user: CurrentUser, reader: ReaderDep, blobs: BlobsDep, record_id: RecordId
 ) -> Response:
     """The result's Nghị định 30 export: its signed PDF (SHA-256 = result_id) and its metadata
     as XML, zipped."""

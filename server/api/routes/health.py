@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
 from server.api.deps import EngineDep
+from server.api.responses import errors
 from server.db import ping
 from server.errors import RepositoryError
 
@@ -18,7 +19,7 @@ class Health(BaseModel):
     status: str = "ok"
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=errors(503, _503="The database does not answer."))
 def healthz(engine: EngineDep) -> Health:
     """200 when the database answers, 503 otherwise."""
     try:

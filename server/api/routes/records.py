@@ -18,7 +18,7 @@ import logging
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.responses import FileResponse
 
 from server.api.deps import (
@@ -29,6 +29,8 @@ from server.api.deps import (
     SessionDep,
     require_role,
 )
+from server.api.params import MAX_OFFSET, NO_CONTROL
+from server.api.responses import SIGNED_IN, errors
 from server.errors import RepositoryError
 from server.models import Record, RecordPublic, RecordsPublic, Role
 from server.repository import disclosures
@@ -41,7 +43,12 @@ router = APIRouter(
     prefix="/records",
     tags=["records"],
     dependencies=[Depends(require_role(Role.PROVINCE_ADMIN, Role.UNIT_OFFICER))],
+    responses=SIGNED_IN,
 )
+_NOT_YOURS = (
+    "Not among the results of your unit (answered so whether it exists or not), or no unit."
+)
+RecordId = Annotated[str, Path(max_length=64, pattern=NO_CONTROL)]
 
 
 class PdfVariant(Enum):
@@ -53,13 +60,13 @@ class PdfVariant(Enum):
     """The centre's long-term-validation copy (PAdES B-LT / B-LTA)."""
 
 
-@router.get("")
+@router.get("", responses=errors(403, 503, _403="The account is a unit officer without a unit."))
 def list_records(
     session: SessionDep,
     user: CurrentUser,
     reader: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> RecordsPublic:
     """A page of records, newest first, and how many there are in all (a unit officer's:
     its unit's)."""
@@ -72,9 +79,9 @@ def list_records(
     return RecordsPublic(data=[RecordPublic.model_validate(r) for r in page], count=count)
 
 
-@router.get("/{record_id}")
+@router.get("/{record_id}", responses=errors(403, 404, 503, _403=_NOT_YOURS))
 def read_record(
-    session: SessionDep, user: CurrentUser, reader: ReaderDep, record_id: str
+    session: SessionDep, user: CurrentUser, reader: ReaderDep, record_id: RecordId
 ) -> RecordPublic:
     """One record: its fields, origin and signature verdict."""
     return RecordPublic.model_validate(
@@ -85,14 +92,27 @@ def read_record(
 @router.get(
     "/{record_id}/pdf",
     response_class=FileResponse,
-    responses={200: {"content": {"application/pdf": {}}, "description": "The signed PDF."}},
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The signed PDF.",
+        },
+        **errors(
+            403,
+            404,
+            500,
+            503,
+            _403=_NOT_YOURS,
+            _404="No such record, or (`variant=ltv`) no long-term copy yet.",
+        ),
+    },
 )
 def read_record_pdf(
     session: SessionDep,
     user: CurrentUser,
     reader: ReaderDep,
     blobs: BlobsDep,
-    record_id: str,
+    record_id: RecordId,
     variant: Annotated[PdfVariant, Query()] = PdfVariant.ORIGINAL,
 ) -> FileResponse:
     """The signed PDF exactly as the device sent it (its SHA-256 is the record's result_id), or

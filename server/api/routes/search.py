@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from server.api.deps import CurrentUser, Principal, ReaderDep, SessionDep, require_role
+from server.api.params import NO_CONTROL
+from server.api.responses import SIGNED_IN, errors
 from server.errors import RepositoryError, SearchError, SearchInputError
 from server.models import Record, Role
 from server.repository import disclosures, results
@@ -39,16 +41,13 @@ from server.search.query import (
 router = APIRouter(
     tags=["search"],
     dependencies=[Depends(require_role(Role.PROVINCE_ADMIN, Role.UNIT_OFFICER))],
+    responses=SIGNED_IN,
 )
 
 _DOSSIER = re.compile(r"^([0-9A-Za-z.]{1,32})-([0-9]{6})-([0-9]{4})$")
 _CCCD_PATTERN = r"^[0-9]{12}$"
-_BAD_INPUT: dict[int | str, dict[str, Any]] = {
-    422: {"description": "A parameter is malformed; `detail` says which and why."}
-}
-_DENIED: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Outside the units this account may see (or no unit set)."}
-}
+_BAD_INPUT = errors(422, 503)
+_DENIED = errors(403, _403="Outside the units this account may see (or no unit set).")
 
 
 class ResultItem(BaseModel):
@@ -113,7 +112,7 @@ class ReuseRecorded(BaseModel):
     reuse_count: int
 
 
-@router.get("/search", responses={**_BAD_INPUT, **_DENIED, 503: {"description": "Index down."}})
+@router.get("/search", responses={**_BAD_INPUT, **_DENIED})
 def search(
     request: Request,
     session: SessionDep,
@@ -200,13 +199,13 @@ def citizen_results(
 
 @router.post(
     "/results/{record_id}/reuse",
-    responses={**_BAD_INPUT, **_DENIED, 404: {"description": "No such result."}},
+    responses={**_BAD_INPUT, **_DENIED, **errors(400, 404, _404="No such result.")},
 )
 def reuse_result(
     session: SessionDep,
     user: CurrentUser,
     reader: ReaderDep,
-    record_id: Annotated[str, Path(max_length=36)],
+    record_id: Annotated[str, Path(max_length=36, pattern=NO_CONTROL)],
     body: ReuseRequest,
 ) -> ReuseRecorded:
     """Record that this result is reused for a new dossier (once per dossier) and count it."""
