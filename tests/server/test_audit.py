@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ from sqlmodel import col, select
 
 from cli.main import ExitCode
 from protocol.messages import sha256_hex
-from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import session_scope
@@ -38,22 +36,6 @@ from tests.server.test_auth import OPEN, _routes
 
 NAME, CCCD, BIRTH = "Nguyễn Thị Hương", "056202375441", "2002-10-04"
 DEVICE, UNIT, OTHER_UNIT = "audit-01.kiosk", "22516", "22528"  # xã Vạn Thắng, phường Ninh Hòa
-
-
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(database_url=db_url, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def app(settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None) -> FastAPI:
-    return create_app(settings, db_engine)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _store(
@@ -90,12 +72,12 @@ def _entries(engine: Engine) -> list[AuditEntry]:
 def test_every_response_with_personal_data_writes_one_entry(
     app: FastAPI,
     client: TestClient,
-    settings: ServerSettings,
+    api_settings: ServerSettings,
     db_engine: Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    record_id = _store(settings, db_engine)
+    record_id = _store(api_settings, db_engine)
     sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")
     carried = 0
     for method, path in _routes(app):
@@ -163,9 +145,9 @@ def test_every_response_with_personal_data_writes_one_entry(
 
 
 def test_a_refused_attempt_is_audited_and_purpose_can_be_a_parameter(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
-    theirs = _store(settings, db_engine, "other-02.kiosk", OTHER_UNIT)
+    theirs = _store(api_settings, db_engine, "other-02.kiosk", OTHER_UNIT)
     sign_in(client, db_engine, Role.UNIT_OFFICER, unit=UNIT, name="officer")
     response = client.get(f"/api/records/{theirs}", params={"purpose": "tra cứu"})
     assert response.status_code == 403
@@ -180,9 +162,9 @@ def test_a_refused_attempt_is_audited_and_purpose_can_be_a_parameter(
 
 
 def test_concurrent_readers_keep_one_whole_chain(
-    settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None
+    api_settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None
 ) -> None:
-    record_id = _store(settings, db_engine)
+    record_id = _store(api_settings, db_engine)
     errors: list[BaseException] = []
 
     def read(name: str) -> None:
