@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from server.cli import ConfigOption
+from server.cli_options import ConfigOption
 from server.config import load_server_settings
 from server.db import repository_session
 from server.errors import AccountError
