@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from server.db import session_scope
 from server.models import AuditEntry, Role, utc_now
 from server.repository import audit, devices, disclosures, records
 from server.repository.audit import GENESIS, Reader
+from tests.server.commands import Done, server_env, sohoa_in_process, sohoa_script
 from tests.server.signin import sign_in
 from tests.server.test_api import Verdict
 from tests.server.test_auth import OPEN, _routes
@@ -233,17 +231,10 @@ def _sql(engine: Engine, *statements: str) -> None:
             conn.execute(sa.text(statement))
 
 
-def _verify_command(db_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SOHOA_")}
-    env |= {"SOHOA_SERVER_DATABASE_URL": db_url, "SOHOA_SERVER_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "cli", "server", "audit", "verify"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+def _verify_command(db_url: str, data_dir: Path, *, script: bool = False) -> Done:
+    """`sohoa server audit verify`, in-process, or as a script (`python -m cli`)."""
+    run = sohoa_script if script else sohoa_in_process
+    return run(server_env(db_url, data_dir), "server", "audit", "verify")
 
 
 def _recompute_hash(engine: Engine, seq: int) -> None:
@@ -298,7 +289,7 @@ def test_a_whole_chain_verifies(db_url: str, db_engine: Engine, tmp_path: Path) 
     first = _entries(db_engine)[0]
     assert first.prev_hash == GENESIS
     assert first.entry_hash == hashlib.sha256(audit.canonical(first)).hexdigest()
-    done = _verify_command(db_url, tmp_path / "data")
+    done = _verify_command(db_url, tmp_path / "data", script=True)
     assert done.returncode == ExitCode.OK and done.stdout.strip() == "audit log whole: 5 entries"
 
 
