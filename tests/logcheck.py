@@ -98,12 +98,12 @@ class Citizens:
         lengths = {len(n) for n in self.names}
         for start in range(len(words)):
             for n in lengths:
-                if words[start : start + n] in self.names:
+                if start + n <= len(words) and words[start : start + n] in self.names:
                     found.append(f"name {' '.join(words[start : start + n])!r}")
             made = self._generated_at(words, start)
             if made is not None:
                 found.append(f"name {made!r} (as the generators make them)")
-        return found
+        return list(dict.fromkeys(found))
 
     def _generated_at(self, words: tuple[str, ...], start: int) -> str | None:
         for family_length in (1, 2):
