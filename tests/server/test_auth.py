@@ -61,6 +61,9 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 
+CHEAP = HashingCost.TESTS_ONLY
+"""Passwords here are hashed cheaply (`tests.server.signin`); the dummy hash of a name no
+account has is made at the same cost."""
 UNIT_A, UNIT_B = "22516", "22528"
 """xã Vạn Thắng and phường Ninh Hòa (Khánh Hòa, since 1 July 2025): unrelated communes."""
 MERGED_INTO_A = "22501"
@@ -359,7 +362,9 @@ def test_an_unknown_name_is_answered_like_a_known_one_through_the_lock_out(
 
 
 def test_failures_of_unknown_names_are_forgotten_once_over(db_engine: Engine) -> None:
-    policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=120, name_key=b"k" * 32)
+    policy = LockoutPolicy(
+        max_failures=3, window_s=60, lockout_s=120, name_key=b"k" * 32, hashing=CHEAP
+    )
     start = dt.datetime.now(dt.UTC)
     with session_scope(db_engine) as s:
         for i in range(20):  # a guesser trying many names, each once
@@ -379,7 +384,7 @@ def test_failures_of_unknown_names_are_forgotten_once_over(db_engine: Engine) ->
 
 def test_failures_spread_beyond_the_window_do_not_lock(db_engine: Engine) -> None:
     add_account(db_engine, "admin", ADMIN)
-    policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=900)
+    policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=900, hashing=CHEAP)
     start = dt.datetime.now(dt.UTC)
     with session_scope(db_engine) as s:
         for minute in (0, 0.5, 1.5, 2.0):  # never three within one minute
