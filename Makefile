@@ -11,9 +11,14 @@ setup:
 demo: setup
 	$(BIN)/sohoa demo
 
-## Everything CI checks: lint, format, types, the whole test suite (slow tests included).
+## Everything CI checks: lint, format, types, the whole test suite (slow tests included), and no
+## citizen name or ID number in the run's log (every record, DEBUG included, in $(TEST_LOG)).
+TEST_LOG := build/test-run.log
+
 test: setup lint
-	$(BIN)/python -m pytest -q
+	@mkdir -p $(dir $(TEST_LOG))
+	$(BIN)/python -m pytest -q --log-file=$(TEST_LOG) --log-file-level=DEBUG
+	$(BIN)/python -m tests.logcheck $(TEST_LOG)
 
 ## The quick loop while coding: lint and the tests not marked slow.
 test-fast: setup lint

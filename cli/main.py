@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import logging
 from enum import IntEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import typer
-from typer.core import TyperGroup
 
-from cli.demo import demo
 from cli.errors import DemoError
-from edge.cli import app as edge_app
+from cli.lazy import LazyGroup
 from edge.errors import ConfigError as EdgeConfigError
 from edge.errors import EdgeError, IncompleteError
-from harness.bench_command import bench_sync
 from harness.errors import HarnessError
 from protocol.errors import ProtocolError
-from provisioning.cli import app as provision_app
 from provisioning.errors import ProvisioningError
-from server.audit_cli import app as audit_app
-from server.cli import app as server_app
 from server.errors import ConfigError as ServerConfigError
 from server.errors import ServerError
-from server.users_cli import app as users_app
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +90,17 @@ def exit_code_for(error: Exception) -> ExitCode | None:
     return None
 
 
-class SohoaGroup(TyperGroup):
-    """The root command group: runs a command and turns our errors into exit codes."""
+class SohoaGroup(LazyGroup):
+    """The root command group: runs a command and turns our errors into exit codes.
+
+    Each package's commands are imported only when one of them runs (`cli.lazy`).
+    """
+
+    LAZY: ClassVar[dict[str, tuple[str, str | None]]] = {
+        "edge": ("edge.cli:app", "The appliance: detect and process pages, sync."),
+        "provision": ("provisioning.cli:app", "CA, devices, broker configuration."),
+        "demo": ("cli.demo:demo", None),
+    }
 
     def invoke(self, ctx: Any) -> Any:  # a Click context (Typer keeps its Click private)
         """Run the command `ctx` names; our error → one line on stderr and its `ExitCode`.
@@ -119,6 +121,22 @@ class SohoaGroup(TyperGroup):
             raise typer.Exit(code) from e
 
 
+class ServerGroup(LazyGroup):
+    """`sohoa server`: `server.cli`'s commands, the accounts, the audit log and the sync
+    benchmark, each imported only when it runs."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str | None]]] = {
+        "user": (
+            "server.users_cli:app",
+            "Accounts of the API: add, list, disable, enable, password.",
+        ),
+        "audit": ("server.audit_cli:app", "The audit log of personal data: verify."),
+        # The sync benchmark drives edge and server together: a thin entry into the harness.
+        "bench-sync": ("harness.bench_command:bench_sync", None),
+    }
+    REST = "server.cli:app"
+
+
 app = typer.Typer(
     name="sohoa",
     cls=SohoaGroup,
@@ -126,16 +144,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(edge_app, name="edge", help="The appliance: detect and process pages, sync.")
-# The sync benchmark drives edge and server together: a thin entry into the harness.
-server_app.command("bench-sync")(bench_sync)
-server_app.add_typer(
-    users_app, name="user", help="Accounts of the API: add, list, disable, enable, password."
+app.add_typer(
+    typer.Typer(cls=ServerGroup, no_args_is_help=True),
+    name="server",
+    help="The provincial server: API and ingest.",
 )
-server_app.add_typer(audit_app, name="audit", help="The audit log of personal data: verify.")
-app.add_typer(server_app, name="server", help="The provincial server: API and ingest.")
-app.add_typer(provision_app, name="provision", help="CA, devices, broker configuration.")
-app.command()(demo)
 
 
 @app.callback()

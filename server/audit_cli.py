@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from server.cli import ConfigOption
+from server.cli_options import ConfigOption
 from server.config import load_server_settings
 from server.db import repository_session
 from server.errors import AuditChainError

@@ -32,6 +32,7 @@ from protocol import topics
 from protocol.commands import CommandName
 from server.api.main import create_app
 from server.catalogue_files import read_procedures, read_units
+from server.cli_options import ConfigOption
 from server.config import ServerSettings, load_server_settings
 from server.consumer import MqttConsumer
 from server.db import open_repository, repository_session, session_scope
@@ -53,15 +54,6 @@ MIN_SECRET_GROUP = 16
 """An ingest share name shorter than this is logged as guessable."""
 
 app = typer.Typer(no_args_is_help=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="Server settings (TOML); SOHOA_SERVER_* environment variables override it.",
-        dir_okay=False,
-    ),
-]
 
 
 @app.command()

@@ -26,6 +26,7 @@ from protocol.receiver import (
 )
 from protocol.topics import RESERVED_ID_PREFIX
 from server.errors import ConfigError
+from server.passwords import HashingCost
 from support.settings import PrivateKeyFile, TransportSettings, load_settings
 
 ENV_PREFIX = "SOHOA_SERVER_"
@@ -174,6 +175,10 @@ class ServerSettings(TransportSettings):
     """The window, in seconds, in which `login_max_failures` failures lock an account."""
     login_lockout_s: int = Field(default=900, ge=1)
     """How long a locked account refuses every sign-in, the right password included."""
+    password_hashing: HashingCost = HashingCost.PRODUCTION
+    """The cost of the argon2id hash of a new password (`server.passwords`): "production"
+    (RFC 9106's 64 MiB, t=3). "tests-only" is the lowest cost, for test suites that sign in
+    hundreds of times; its hashes are guessed fast: never set it for real accounts."""
     search_refresh_s: float = Field(default=1.0, gt=0, le=60)
     """At most how often an API process catches its search index (`<data_dir>/search`) up
     with the database before a search: a merged result is searchable within about this."""

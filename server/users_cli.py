@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from server.cli import ConfigOption
+from server.cli_options import ConfigOption
 from server.config import load_server_settings
 from server.db import repository_session
 from server.errors import AccountError
@@ -56,7 +56,9 @@ def add(
     settings = load_server_settings(config)
     password = _new_password("account not added")
     with repository_session(settings) as session:
-        account = accounts.add_account(session, name, Role(role.value), password, unit)
+        account = accounts.add_account(
+            session, name, Role(role.value), password, unit, hashing=settings.password_hashing
+        )
         where = ""
         if account.unit is not None:
             version = units.version_at(session, account.unit, units.today())
@@ -112,7 +114,7 @@ def password(
     settings = load_server_settings(config)
     new = _new_password(f"password of {name} not changed")
     with repository_session(settings) as session:
-        account = accounts.set_password(session, name, new)
+        account = accounts.set_password(session, name, new, hashing=settings.password_hashing)
     typer.echo(f"password of account {account.username} changed")
 
 

@@ -68,6 +68,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
         settings.login_window_s,
         settings.login_lockout_s,
         name_key=hmac.new(token_key, b"sohoa login-failure names", hashlib.sha256).digest(),
+        hashing=settings.password_hashing,
     )
     app.state.search = SearchIndex(
         settings.data_dir / "search", app_engine, settings.search_refresh_s

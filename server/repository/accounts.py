@@ -31,7 +31,13 @@ from sqlmodel import Session, col, select
 
 from server.errors import AccountError, AccountLockedError, CredentialError, RepositoryError
 from server.models import Account, LoginFailure, Role, Unit
-from server.passwords import check_password, dummy_hash, hash_password, password_problem
+from server.passwords import (
+    HashingCost,
+    check_password,
+    dummy_hash,
+    hash_password,
+    password_problem,
+)
 from server.repository import units
 from server.repository.common import commit
 
@@ -52,6 +58,9 @@ class LockoutPolicy:
     name_key: bytes = b""
     """The key of the hash under which failures for unknown names are kept (`create_app`
     derives it from the token key), so the table alone reveals no name typed."""
+    hashing: HashingCost = HashingCost.PRODUCTION
+    """The cost the accounts' passwords are hashed at (`ServerSettings.password_hashing`): a
+    name no account has is checked against a dummy hash of the same cost."""
 
 
 WRONG_CREDENTIALS = "wrong username or password: check both and try again"
@@ -70,6 +79,7 @@ def add_account(
     unit: str | None = None,
     *,
     day: dt.date | None = None,
+    hashing: HashingCost = HashingCost.PRODUCTION,
 ) -> Account:
     """Add an account.
 
@@ -82,6 +92,7 @@ def add_account(
             code ("22516") or its People's Committee's name ("UBND xã Vạn Thắng"); the code is
             stored.
         day: the day the unit must be in force on (default: today in Việt Nam).
+        hashing: the cost of the password's hash (`ServerSettings.password_hashing`).
 
     Returns:
         The account, committed.
@@ -111,7 +122,9 @@ def add_account(
         raise AccountError(f"account {name} exists already: choose another name")
     if unit is not None:
         unit = _unit_code(session, name, unit, day or units.today())
-    account = Account(username=name, role=role, unit=unit, password_hash=hash_password(password))
+    account = Account(
+        username=name, role=role, unit=unit, password_hash=hash_password(password, hashing)
+    )
     session.add(account)
     commit(session, f"add account {name}")
     session.refresh(account)
@@ -187,8 +200,15 @@ def enable_account(session: Session, username: str) -> Account:
     return account
 
 
-def set_password(session: Session, username: str, password: str) -> Account:
-    """Give an account a new password; this also lifts a lock-out and forgets past failures.
+def set_password(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    hashing: HashingCost = HashingCost.PRODUCTION,
+) -> Account:
+    """Give an account a new password (hashed at `hashing`); this also lifts a lock-out and
+    forgets past failures.
 
     Raises:
         AccountError: there is no such account, or the password is too weak.
@@ -197,7 +217,7 @@ def set_password(session: Session, username: str, password: str) -> Account:
     problem = password_problem(password)
     if problem is not None:
         raise AccountError(f"password of {account.username} not changed: {problem}")
-    account.password_hash = hash_password(password)
+    account.password_hash = hash_password(password, hashing)
     account.failed_logins = 0
     account.first_failed_at = account.locked_until = None
     account.token_generation += 1  # whoever held the old password holds no token either
@@ -272,7 +292,7 @@ def _refuse_unknown(
     if tracked is not None and tracked.locked_until is not None and tracked.locked_until > now:
         log.warning("sign-in refused for an unknown username from %s: locked", client)
         raise AccountLockedError(name, tracked.locked_until)
-    check_password(dummy_hash(), password)  # as long as for a real account
+    check_password(dummy_hash(policy.hashing), password)  # as long as for a real account
     _forget_old_failures(session, now, policy, but=name_hash)
     if tracked is None:
         tracked = LoginFailure(name_hash=name_hash)

@@ -2,7 +2,10 @@
 augmenter configured like the server's, over the real test TSA; a device whose token signed
 a small and a ~600 KB result, for ingest; and the ingest tests' server settings, verifier and
 running worker (a module that needs another kind overrides the fixture of that name); the
-Khánh Hòa unit tree imported."""
+Khánh Hòa unit tree imported; and the API tests' settings (no broker), app and client.
+
+Every settings here hash passwords at the tests-only cost (`tests.server.signin` says why).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine
 
@@ -22,6 +27,7 @@ from edge.signing.pades import DocumentSigner
 from provisioning.broker import Mosquitto
 from provisioning.ca import CertificateAuthority, publish_crl
 from provisioning.softhsm import SoftHsmSetup
+from server.api.main import create_app
 from server.catalogue_files import KHANH_HOA_UNITS, read_units
 from server.config import ServerSettings
 from server.db import session_scope
@@ -38,7 +44,7 @@ from tests.fixtures.token import (
     with_fields,
 )
 from tests.fixtures.tsa import TimestampAuthority
-from tests.server.peers import FIELDS, DevicePeer, running, server_settings
+from tests.server.peers import FIELDS, DevicePeer, api_settings_for, running, server_settings
 
 
 @pytest.fixture(scope="session")
@@ -193,3 +199,25 @@ def khanh_hoa_units(db_engine: Engine) -> None:
     rows = read_units(KHANH_HOA_UNITS)
     with session_scope(db_engine) as s:
         units.import_units(s, rows)
+
+
+# --- the API without a broker ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_settings(db_url: str, tmp_path: Path) -> ServerSettings:
+    """An API server's settings on this test's database, its data in a temp folder."""
+    return api_settings_for(db_url, tmp_path / "data")
+
+
+@pytest.fixture
+def app(api_settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None) -> FastAPI:
+    """The API app on `api_settings`, over a repository with the Khánh Hòa units."""
+    return create_app(api_settings, db_engine)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A client of `app` (started), signed in as nobody yet."""
+    with TestClient(app) as c:
+        yield c

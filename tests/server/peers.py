@@ -29,6 +29,7 @@ from protocol.status import Heartbeat
 from provisioning.broker import Mosquitto
 from server.config import ServerSettings
 from server.consumer import MqttConsumer
+from server.passwords import HashingCost
 from support.sockets import disable_nagle
 from tests.fixtures.broker import SERVER_IDENTITY, MqttIdentity
 
@@ -62,6 +63,19 @@ def server_settings(
         "ingest_client_prefix": f"sohoa-test-ingest-{tag}",
         "ingest_session_expiry_s": 600,
         "ltv": False,
+        "password_hashing": HashingCost.TESTS_ONLY,
+        **overrides,
+    }
+    return ServerSettings(**values)
+
+
+def api_settings_for(db_url: str, data_dir: Path, **overrides: Any) -> ServerSettings:
+    """Settings of an API server (no broker) on `db_url`, hashing passwords at the tests-only
+    cost."""
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "data_dir": data_dir,
+        "password_hashing": HashingCost.TESTS_ONLY,
         **overrides,
     }
     return ServerSettings(**values)

@@ -1,5 +1,10 @@
 """Accounts and bearer tokens for the API tests: an account added through the repository, then
-signed in to through `POST /api/auth/token`, as a client would."""
+signed in to through `POST /api/auth/token`, as a client would.
+
+Their passwords are hashed at the tests-only cost (`HashingCost.TESTS_ONLY`): the suite signs in
+hundreds of times, and a production hash costs up to a second here. Checking a hash reads its
+cost from the hash, so the API checks these as it checks production ones;
+`tests/server/test_auth.py` checks that production's cost stays the default."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from sqlalchemy import Engine
 
 from server.db import session_scope
 from server.models import Role
+from server.passwords import HashingCost
 from server.repository import accounts
 
 PASSWORD = "correct horse battery staple"
@@ -16,9 +22,10 @@ PASSWORD = "correct horse battery staple"
 def add_account(
     engine: Engine, name: str, role: Role, unit: str | None = None, password: str = PASSWORD
 ) -> None:
-    """Add an account (argon2-hashed) to the repository behind `engine`."""
+    """Add an account (argon2id-hashed at the tests-only cost) to the repository behind
+    `engine`."""
     with session_scope(engine) as s:
-        accounts.add_account(s, name, role, password, unit)
+        accounts.add_account(s, name, role, password, unit, hashing=HashingCost.TESTS_ONLY)
 
 
 def token_for(client: TestClient, name: str, password: str = PASSWORD) -> str:

@@ -19,6 +19,7 @@ from server.config import ServerSettings
 from server.db import make_engine, migrate, session_scope
 from server.models import LtvStatus
 from server.repository import devices, records
+from tests.server.peers import api_settings_for
 from tests.server.signin import sign_in
 
 DEVICE = "commune-02.kiosk"
@@ -35,7 +36,7 @@ class Verdict:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(database_url=db_url, data_dir=tmp_path / "data")
+    return api_settings_for(db_url, tmp_path / "data")
 
 
 @pytest.fixture

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,35 +21,19 @@ from sqlmodel import col, select
 
 from cli.main import ExitCode
 from protocol.messages import sha256_hex
-from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import session_scope
 from server.models import AuditEntry, Role, utc_now
 from server.repository import audit, devices, disclosures, records
 from server.repository.audit import GENESIS, Reader
+from tests.server.commands import Done, server_env, sohoa_in_process, sohoa_script
 from tests.server.signin import sign_in
 from tests.server.test_api import Verdict
 from tests.server.test_auth import OPEN, _routes
 
 NAME, CCCD, BIRTH = "Nguyễn Thị Hương", "056202375441", "2002-10-04"
 DEVICE, UNIT, OTHER_UNIT = "audit-01.kiosk", "22516", "22528"  # xã Vạn Thắng, phường Ninh Hòa
-
-
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(database_url=db_url, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def app(settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None) -> FastAPI:
-    return create_app(settings, db_engine)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _store(
@@ -90,12 +70,12 @@ def _entries(engine: Engine) -> list[AuditEntry]:
 def test_every_response_with_personal_data_writes_one_entry(
     app: FastAPI,
     client: TestClient,
-    settings: ServerSettings,
+    api_settings: ServerSettings,
     db_engine: Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    record_id = _store(settings, db_engine)
+    record_id = _store(api_settings, db_engine)
     sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")
     carried = 0
     for method, path in _routes(app):
@@ -167,9 +147,9 @@ def test_every_response_with_personal_data_writes_one_entry(
 
 
 def test_a_refused_attempt_is_audited_and_purpose_can_be_a_parameter(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
-    theirs = _store(settings, db_engine, "other-02.kiosk", OTHER_UNIT)
+    theirs = _store(api_settings, db_engine, "other-02.kiosk", OTHER_UNIT)
     sign_in(client, db_engine, Role.UNIT_OFFICER, unit=UNIT, name="officer")
     response = client.get(f"/api/records/{theirs}", params={"purpose": "tra cứu"})
     assert response.status_code == 403
@@ -184,9 +164,9 @@ def test_a_refused_attempt_is_audited_and_purpose_can_be_a_parameter(
 
 
 def test_concurrent_readers_keep_one_whole_chain(
-    settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None
+    api_settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None
 ) -> None:
-    record_id = _store(settings, db_engine)
+    record_id = _store(api_settings, db_engine)
     errors: list[BaseException] = []
 
     def read(name: str) -> None:
@@ -255,17 +235,10 @@ def _sql(engine: Engine, *statements: str) -> None:
             conn.execute(sa.text(statement))
 
 
-def _verify_command(db_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SOHOA_")}
-    env |= {"SOHOA_SERVER_DATABASE_URL": db_url, "SOHOA_SERVER_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "cli", "server", "audit", "verify"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+def _verify_command(db_url: str, data_dir: Path, *, script: bool = False) -> Done:
+    """`sohoa server audit verify`, in-process, or as a script (`python -m cli`)."""
+    run = sohoa_script if script else sohoa_in_process
+    return run(server_env(db_url, data_dir), "server", "audit", "verify")
 
 
 def _recompute_hash(engine: Engine, seq: int) -> None:
@@ -320,7 +293,7 @@ def test_a_whole_chain_verifies(db_url: str, db_engine: Engine, tmp_path: Path) 
     first = _entries(db_engine)[0]
     assert first.prev_hash == GENESIS
     assert first.entry_hash == hashlib.sha256(audit.canonical(first)).hexdigest()
-    done = _verify_command(db_url, tmp_path / "data")
+    done = _verify_command(db_url, tmp_path / "data", script=True)
     assert done.returncode == ExitCode.OK and done.stdout.strip() == "audit log whole: 5 entries"
 
 

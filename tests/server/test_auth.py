@@ -10,11 +10,12 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
+from argon2 import extract_parameters
+from argon2.profiles import RFC_9106_LOW_MEMORY
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
@@ -28,9 +29,11 @@ from server.config import ServerSettings
 from server.db import session_scope
 from server.errors import AccountError, AccountLockedError, ConfigError, CredentialError
 from server.models import Account, LoginFailure, Role
+from server.passwords import HashingCost, dummy_hash, hash_password
 from server.repository import accounts, devices, records
 from server.repository.accounts import LockoutPolicy
 from server.tokens import TokenSigner, load_token_key
+from tests.server.peers import api_settings_for
 from tests.server.signin import PASSWORD, add_account, bearer, sign_in, token_for
 from tests.server.test_api import Verdict
 
@@ -60,26 +63,13 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 
+CHEAP = HashingCost.TESTS_ONLY
+"""Passwords here are hashed cheaply (`tests.server.signin`); the dummy hash of a name no
+account has is made at the same cost."""
 UNIT_A, UNIT_B = "22516", "22528"
 """xã Vạn Thắng and phường Ninh Hòa (Khánh Hòa, since 1 July 2025): unrelated communes."""
 MERGED_INTO_A = "22501"
 """xã Vạn Bình, merged into xã Vạn Thắng on 1 July 2025."""
-
-
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(database_url=db_url, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def app(settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None) -> FastAPI:
-    return create_app(settings, db_engine)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -166,10 +156,10 @@ def _store(settings: ServerSettings, engine: Engine, device_id: str, unit_code: 
 
 
 def test_a_unit_officer_sees_only_its_units_records(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
-    mine = [_store(settings, db_engine, f"unit-a-{i}.kiosk", UNIT_A) for i in range(2)]
-    theirs = [_store(settings, db_engine, "unit-b.kiosk", UNIT_B)]
+    mine = [_store(api_settings, db_engine, f"unit-a-{i}.kiosk", UNIT_A) for i in range(2)]
+    theirs = [_store(api_settings, db_engine, "unit-b.kiosk", UNIT_B)]
     sign_in(client, db_engine, OFFICER, unit=UNIT_A)
     page = client.get("/api/records").json()
     assert page["count"] == 2 and {r["id"] for r in page["data"]} == set(mine)
@@ -187,14 +177,14 @@ def test_a_unit_officer_sees_only_its_units_records(
 
 
 def test_an_officer_of_a_merged_commune_sees_the_results_of_the_communes_merged_into_it(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
     """xã Vạn Thắng (22516) took in xã Vạn Bình (22501) on 1 July 2025: its officer sees a
     result of Vạn Bình's, not one of phường Ninh Hòa's, nor one of no unit in the tree (that
     one only a province admin sees)."""
-    van_binh = _store(settings, db_engine, "van-binh.kiosk", MERGED_INTO_A)
-    ninh_hoa = _store(settings, db_engine, "ninh-hoa.kiosk", UNIT_B)
-    nowhere = _store(settings, db_engine, "no-unit.kiosk", None)
+    van_binh = _store(api_settings, db_engine, "van-binh.kiosk", MERGED_INTO_A)
+    ninh_hoa = _store(api_settings, db_engine, "ninh-hoa.kiosk", UNIT_B)
+    nowhere = _store(api_settings, db_engine, "no-unit.kiosk", None)
     with session_scope(db_engine) as s:
         assert records.get_record(s, van_binh).unit_code == MERGED_INTO_A  # type: ignore[union-attr]
         assert records.get_record(s, nowhere).unit_code is None  # type: ignore[union-attr]
@@ -214,16 +204,16 @@ def test_an_officer_of_a_merged_commune_sees_the_results_of_the_communes_merged_
 
 
 def test_sign_in_answers_a_bearer_token_that_names_the_account(
-    client: TestClient, db_engine: Engine, settings: ServerSettings
+    client: TestClient, db_engine: Engine, api_settings: ServerSettings
 ) -> None:
     add_account(db_engine, "officer.a", OFFICER, UNIT_A)
     response = client.post("/api/auth/token", data={"username": "Officer.A", "password": PASSWORD})
     assert response.status_code == 200
     body = response.json()
-    assert body["token_type"] == "bearer" and body["expires_in"] == settings.token_ttl_s
+    assert body["token_type"] == "bearer" and body["expires_in"] == api_settings.token_ttl_s
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert (claims["sub"], claims["role"], claims["unit"]) == ("officer.a", "unit_officer", UNIT_A)
-    assert claims["exp"] - claims["iat"] == settings.token_ttl_s
+    assert claims["exp"] - claims["iat"] == api_settings.token_ttl_s
     me = client.get("/api/auth/me", headers=bearer(body["access_token"])).json()
     assert (me["username"], me["role"], me["unit"]) == ("officer.a", "unit_officer", UNIT_A)
     assert "password_hash" not in me
@@ -250,15 +240,17 @@ def _key(settings: ServerSettings) -> bytes:
     ["expired", "wrong key", "alg none", "role raised", "not a jwt"],
 )
 def test_expired_and_forged_tokens_are_refused(
-    client: TestClient, db_engine: Engine, settings: ServerSettings, forge: str
+    client: TestClient, db_engine: Engine, api_settings: ServerSettings, forge: str
 ) -> None:
     add_account(db_engine, "auditor", AUDITOR)
     now = dt.datetime.now(dt.UTC)
-    good = TokenSigner(_key(settings), settings.token_ttl_s).issue("auditor", "auditor", None, now)
+    good = TokenSigner(_key(api_settings), api_settings.token_ttl_s).issue(
+        "auditor", "auditor", None, now
+    )
     assert client.get("/api/devices", headers=bearer(good)).status_code == 200
     claims = jwt.decode(good, options={"verify_signature": False})
     if forge == "expired":
-        token = TokenSigner(_key(settings), 60).issue(
+        token = TokenSigner(_key(api_settings), 60).issue(
             "auditor", "auditor", None, now - dt.timedelta(seconds=61)
         )
     elif forge == "wrong key":
@@ -322,9 +314,7 @@ def test_tokens_issued_before_a_disabling_or_a_new_password_stay_void(
 def test_repeated_wrong_passwords_lock_the_account_then_it_opens_again(
     db_url: str, db_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = ServerSettings(
-        database_url=db_url, data_dir=tmp_path / "data", login_max_failures=3, login_lockout_s=2
-    )
+    settings = api_settings_for(db_url, tmp_path / "data", login_max_failures=3, login_lockout_s=2)
     add_account(db_engine, "admin", ADMIN)
     wrong = {"username": "admin", "password": "Tr0ub4dor&3-guess"}
     with TestClient(create_app(settings, db_engine)) as client, caplog.at_level(logging.WARNING):
@@ -360,9 +350,7 @@ def test_an_unknown_name_is_answered_like_a_known_one_through_the_lock_out(
 ) -> None:
     """Only a name that exists used to lock: 429 after a few guesses told a guesser which
     names exist. An unknown name gets the same answers, in the same order."""
-    settings = ServerSettings(
-        database_url=db_url, data_dir=tmp_path / "data", login_max_failures=3, login_lockout_s=60
-    )
+    settings = api_settings_for(db_url, tmp_path / "data", login_max_failures=3, login_lockout_s=60)
     add_account(db_engine, "tran.lan", ADMIN)
     guesses = ["guess number one", "guess number two", "guess number three", PASSWORD, "four"]
     with TestClient(create_app(settings, db_engine)) as client:
@@ -376,7 +364,9 @@ def test_an_unknown_name_is_answered_like_a_known_one_through_the_lock_out(
 
 
 def test_failures_of_unknown_names_are_forgotten_once_over(db_engine: Engine) -> None:
-    policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=120, name_key=b"k" * 32)
+    policy = LockoutPolicy(
+        max_failures=3, window_s=60, lockout_s=120, name_key=b"k" * 32, hashing=CHEAP
+    )
     start = dt.datetime.now(dt.UTC)
     with session_scope(db_engine) as s:
         for i in range(20):  # a guesser trying many names, each once
@@ -396,7 +386,7 @@ def test_failures_of_unknown_names_are_forgotten_once_over(db_engine: Engine) ->
 
 def test_failures_spread_beyond_the_window_do_not_lock(db_engine: Engine) -> None:
     add_account(db_engine, "admin", ADMIN)
-    policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=900)
+    policy = LockoutPolicy(max_failures=3, window_s=60, lockout_s=900, hashing=CHEAP)
     start = dt.datetime.now(dt.UTC)
     with session_scope(db_engine) as s:
         for minute in (0, 0.5, 1.5, 2.0):  # never three within one minute
@@ -413,10 +403,15 @@ def test_failures_spread_beyond_the_window_do_not_lock(db_engine: Engine) -> Non
 
 
 def test_passwords_are_stored_as_argon2id_hashes_only(db_engine: Engine, db_url: str) -> None:
-    add_account(db_engine, "admin", ADMIN)
+    """At production's cost unless told otherwise: the settings' default, the repository's and
+    the password module's (the other tests hash at the tests-only cost, for speed)."""
+    assert ServerSettings().password_hashing is HashingCost.PRODUCTION
     with session_scope(db_engine) as s:
+        accounts.add_account(s, "admin", ADMIN, PASSWORD)
         rows = s.exec(select(Account)).all()
-    assert len(rows) == 1 and rows[0].password_hash.startswith("$argon2id$v=19$m=65536")
+    assert len(rows) == 1 and rows[0].password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    for made in (rows[0].password_hash, hash_password(PASSWORD), dummy_hash()):
+        assert extract_parameters(made) == RFC_9106_LOW_MEMORY  # argon2id, 64 MiB, t=3, p=4
     every_value = " ".join(str(v) for v in rows[0].model_dump().values())
     assert PASSWORD not in every_value
     if db_url.startswith("sqlite:///"):  # nor anywhere in the database's files

@@ -10,17 +10,12 @@ import hashlib
 import io
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from protocol.messages import sha256_hex
-from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import session_scope
@@ -44,22 +39,6 @@ FIELDS = {
     "ngay_sinh": "2002-10-04",
     "nguoi_ky": "Trần Văn Bình",
 }
-
-
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(database_url=db_url, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def app(settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None) -> FastAPI:
-    return create_app(settings, db_engine)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _store(
@@ -169,9 +148,9 @@ def test_the_metadata_xml_carries_the_fields_escaped_and_leaves_out_missing_ones
 
 
 def test_the_export_is_the_signed_original_and_its_metadata_audited(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
-    record = _store(settings, db_engine, "export-01.kiosk", UNIT, MINE)
+    record = _store(api_settings, db_engine, "export-01.kiosk", UNIT, MINE)
     sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")
     response = client.get(f"/api/results/{record.id}/export.zip")
     assert response.status_code == 200, response.text
@@ -184,7 +163,7 @@ def test_the_export_is_the_signed_original_and_its_metadata_audited(
         xml = z.read(f"{record.result_id}.xml")
     # the original the appliance signed, not the centre's long-term copy
     assert hashlib.sha256(pdf).hexdigest() == record.result_id
-    assert pdf == BlobStore(settings.data_dir).resolve(record.pdf_path).read_bytes()
+    assert pdf == BlobStore(api_settings.data_dir).resolve(record.pdf_path).read_bytes()
     found = _children(xml)
     assert (found["CodeNumber"], found["CodeNotation"]) == ("05", "QĐ-UBND")
     assert (found["Subject"], found["OwnerIdentifier"]) == (NASTY, "056202375441")
@@ -201,10 +180,10 @@ def test_the_export_is_the_signed_original_and_its_metadata_audited(
 
 
 def test_another_units_result_is_refused_as_a_missing_one_and_audited(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
-    mine = _store(settings, db_engine, "mine-01.kiosk", UNIT, MINE)
-    theirs = _store(settings, db_engine, "theirs-02.kiosk", OTHER_UNIT, "UBND phường Ninh Hòa")
+    mine = _store(api_settings, db_engine, "mine-01.kiosk", UNIT, MINE)
+    theirs = _store(api_settings, db_engine, "theirs-02.kiosk", OTHER_UNIT, "UBND phường Ninh Hòa")
     sign_in(client, db_engine, Role.UNIT_OFFICER, unit=UNIT, name="officer")
     assert client.get(f"/api/results/{mine.id}/export.zip").status_code == 200
     refused = client.get(f"/api/results/{theirs.id}/export.zip")
@@ -222,9 +201,9 @@ def test_another_units_result_is_refused_as_a_missing_one_and_audited(
 
 
 def test_an_anonymous_caller_gets_401_and_nothing_is_loaded(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
-    record = _store(settings, db_engine, "anon-01.kiosk", UNIT, MINE)
+    record = _store(api_settings, db_engine, "anon-01.kiosk", UNIT, MINE)
     response = client.get(f"/api/results/{record.id}/export.zip")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
@@ -232,10 +211,10 @@ def test_an_anonymous_caller_gets_401_and_nothing_is_loaded(
 
 
 def test_a_damaged_blob_is_not_exported(
-    client: TestClient, settings: ServerSettings, db_engine: Engine
+    client: TestClient, api_settings: ServerSettings, db_engine: Engine
 ) -> None:
-    record = _store(settings, db_engine, "rot-01.kiosk", UNIT, MINE)
-    BlobStore(settings.data_dir).resolve(record.pdf_path).write_bytes(b"%PDF-1.7 bit rot")
+    record = _store(api_settings, db_engine, "rot-01.kiosk", UNIT, MINE)
+    BlobStore(api_settings.data_dir).resolve(record.pdf_path).write_bytes(b"%PDF-1.7 bit rot")
     sign_in(client, db_engine, Role.PROVINCE_ADMIN)
     response = client.get(f"/api/results/{record.id}/export.zip")
     assert response.status_code == 500

@@ -26,6 +26,7 @@ from server.models import Record, Role
 from server.repository import devices, units
 from server.search.fold import fold, tone_form, words
 from server.search.index import folding_analyzer
+from tests.server.peers import api_settings_for
 from tests.server.signin import add_account, bearer, sign_in, token_for
 
 DEVICE = "search-01.kiosk"
@@ -38,7 +39,7 @@ TONES = ("", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323")
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(database_url=db_url, data_dir=tmp_path / "data", search_refresh_s=0.001)
+    return api_settings_for(db_url, tmp_path / "data", search_refresh_s=0.001)
 
 
 @pytest.fixture

@@ -1,43 +1,75 @@
-"""`sohoa server user add|list|disable|enable|password` through the real command in a
-subprocess, on SQLite and PostgreSQL: the password from SOHOA_PASSWORD (never an option), a unit
-officer's unit given by code or name and stored as a code, refusals with one line and the
-server's exit codes, and an account the API then admits or refuses."""
+"""`sohoa server user add|list|disable|enable|password` on SQLite and PostgreSQL: the password
+from SOHOA_PASSWORD (never an option), a unit officer's unit given by code or name and stored as
+a code, refusals with one line and the server's exit codes, and an account the API then admits
+or refuses.
+
+Each command runs once as a script (`test_each_command_as_a_script`: what a shell sees, at the
+production hashing cost); the other tests run the same commands in-process
+(`tests.server.commands`), which spares a process start and the command's imports per call.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from argon2 import extract_parameters
+from argon2.profiles import RFC_9106_LOW_MEMORY
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from cli.main import ExitCode
 from server.api.main import create_app
-from server.config import ServerSettings
 from server.db import session_scope
 from server.repository import accounts
+from tests.server.commands import Done, server_env, sohoa_in_process, sohoa_script
+from tests.server.peers import api_settings_for
 from tests.server.signin import PASSWORD, bearer, token_for
 
 
-def _sohoa(
-    db_url: str, data_dir: Path, *args: str, password: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("SOHOA_")}
-    env |= {"SOHOA_SERVER_DATABASE_URL": db_url, "SOHOA_SERVER_DATA_DIR": str(data_dir)}
-    if password is not None:
-        env["SOHOA_PASSWORD"] = password
-    return subprocess.run(
-        [sys.executable, "-m", "cli", "server", "user", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-        stdin=subprocess.DEVNULL,
+def _sohoa(db_url: str, data_dir: Path, *args: str, password: str | None = None) -> Done:
+    """`sohoa server user ARGS`, in-process."""
+    return sohoa_in_process(server_env(db_url, data_dir, password), "server", "user", *args)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_each_command_as_a_script(db_url: str, db_engine: Engine, tmp_path: Path) -> None:
+    """Each command once through `python -m cli`: its exit status and its output, and the
+    production hashing cost when the settings say nothing."""
+    data = tmp_path / "data"
+
+    def script(*args: str, password: str | None = None) -> Done:
+        env = server_env(db_url, data, password, cheap_hashing=False)
+        return sohoa_script(env, "server", "user", *args)
+
+    added = script("add", "Admin", "--role", "province_admin", password=PASSWORD)
+    assert (added.returncode, added.stdout) == (
+        ExitCode.OK,
+        "account admin added: province_admin\n",
     )
+    assert PASSWORD not in added.stdout + added.stderr
+    with session_scope(db_engine) as s:
+        (account,) = accounts.list_accounts(s)
+        assert extract_parameters(account.password_hash) == RFC_9106_LOW_MEMORY
+    listed = script("list")
+    assert (listed.returncode, listed.stdout) == (
+        ExitCode.OK,
+        "admin\tprovince_admin\t-\tactive\tlast sign-in never\n",
+    )
+    disabled = script("disable", "admin")
+    assert (disabled.returncode, disabled.stdout) == (ExitCode.OK, "account admin disabled\n")
+    enabled = script("enable", "admin")
+    assert (enabled.returncode, enabled.stdout) == (ExitCode.OK, "account admin enabled\n")
+    new = "a new password, long enough"
+    changed = script("password", "admin", password=new)
+    assert (changed.returncode, changed.stdout) == (
+        ExitCode.OK,
+        "password of account admin changed\n",
+    )
+    assert new not in changed.stdout + changed.stderr
+    refused = script("disable", "nobody")
+    assert refused.returncode == ExitCode.SERVER and refused.stdout == ""
+    assert refused.stderr == "sohoa: error: no account nobody: see sohoa server user list\n"
 
 
 def test_add_list_disable_through_the_command(
@@ -74,7 +106,7 @@ def test_add_list_disable_through_the_command(
         "officer.b\tunit_officer\t22516\tactive\tlast sign-in never",
     ]
 
-    settings = ServerSettings(database_url=db_url, data_dir=data)
+    settings = api_settings_for(db_url, data)
     with TestClient(create_app(settings, db_engine)) as client:
         token = token_for(client, "officer.b")
         assert client.get("/api/records", headers=bearer(token)).status_code == 200
@@ -101,7 +133,7 @@ def test_enable_and_a_new_password_through_the_command(
     assert (
         _sohoa(db_url, data, "add", "admin", "--role", "auditor", password=PASSWORD).returncode == 0
     )
-    settings = ServerSettings(database_url=db_url, data_dir=data, login_max_failures=2)
+    settings = api_settings_for(db_url, data, login_max_failures=2)
     with TestClient(create_app(settings, db_engine)) as client:
         assert _sohoa(db_url, data, "disable", "admin").returncode == 0
         sign_in = {"username": "admin", "password": PASSWORD}
@@ -134,7 +166,6 @@ def test_enable_and_a_new_password_through_the_command(
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("sohoa: error: ")
 
 
-@pytest.mark.slow
 def test_refusals_are_one_line_with_the_servers_exit_codes(
     db_url: str, db_engine: Engine, tmp_path: Path
 ) -> None:
