@@ -75,7 +75,7 @@ def test_a_heartbeat_no_repository_can_store_is_refused_and_the_watcher_goes_on(
             peer.send(_broken(good, "disk_free_bytes", 2**64), status, retain=True)
             peer.heartbeat(good)
             wait_for(lambda: _device(db_engine, device_id).queue_depth == 4, "the good heartbeat")
-            wait_for(lambda: watcher.heartbeats == 1, "the good heartbeat counted")
+            wait_for(lambda: watcher.heartbeats >= 1, "the good heartbeat counted")
     finally:
         peer.close()
     # (The broker is shared by the session: other devices' retained heartbeats come too.)
@@ -123,9 +123,13 @@ def test_an_unexpected_error_on_one_heartbeat_is_logged_by_kind_and_the_next_is_
             with _device_table_gone(db_engine):
                 peer.heartbeat(_heartbeat(device_id, utc_now(), queue_depth=1))
                 wait_for(lambda: bool(failed_on_mine()), "the heartbeat the database failed")
+            counted = watcher.heartbeats
             peer.heartbeat(_heartbeat(device_id, utc_now(), queue_depth=2))
             wait_for(lambda: _device(db_engine, device_id).queue_depth == 2, "the next heartbeat")
-            assert watcher.heartbeats == 1  # the second; the first failed and was skipped
+            # The second is counted; the first failed and was skipped. (Compared with the count
+            # before, not with 1: the broker is shared by the session, and another test's
+            # retained heartbeat can reach this watcher and be stored.)
+            assert watcher.heartbeats >= counted + 1
     finally:
         peer.close()
     [failure] = failed_on_mine()
@@ -151,13 +155,13 @@ def test_a_heartbeat_from_the_future_does_not_hide_the_next_one(
     peer = DevicePeer(broker, device_id, mqtt_identity(device_id))
     try:
         with (
-            running(DeviceWatcher(settings, db_engine)) as watcher,
+            running(DeviceWatcher(settings, db_engine)),
             TestClient(create_app(settings, db_engine)) as client,
         ):
             sign_in(client, db_engine)
             future = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
             peer.heartbeat(_heartbeat(device_id, future, queue_depth=0))
-            wait_for(lambda: watcher.heartbeats == 1, "the heartbeat from 2030")
+            wait_for(lambda: _device(db_engine, device_id).status_at is not None, "the 2030 one")
             stored = _device(db_engine, device_id).status_at
             # Taken as measured when received, not as dated.
             assert stored is not None and abs(stored - utc_now()) < dt.timedelta(seconds=60)
@@ -171,7 +175,7 @@ def test_a_heartbeat_from_the_future_does_not_hide_the_next_one(
                     last_error="máy quét không phản hồi",
                 )
             )
-            wait_for(lambda: watcher.heartbeats == 2, "the current heartbeat")
+            wait_for(lambda: _device(db_engine, device_id).queue_depth == 7, "the current one")
             shown = client.get(f"/api/devices/{device_id}").json()
             assert shown["link_state"] == "stopped" and shown["queue_depth"] == 7
             assert shown["last_error"] == "máy quét không phản hồi"
