@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
-from server.api.routes import auth, devices, docs, export, health, records, search
+from server.api.routes import auth, devices, docs, export, health, records, search, versions
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
@@ -81,6 +81,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     api.include_router(devices.router)
     api.include_router(search.router)
     api.include_router(export.router)
+    api.include_router(versions.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)
