@@ -362,8 +362,8 @@ def correct(
             .values(merge_state=MergeState.SUPERSEDED, superseded_by=new_id)
         )
     apply(session, record, placement)
-    session.flush()
     session.add(row)
+    session.flush()  # written now: the caller's audit detaches what it returns before commit
     return CorrectionMade(record, row)
 
 

@@ -55,6 +55,8 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/citizens/{cccd}/results"): {ADMIN, OFFICER},
     ("POST", "/api/results/{record_id}/reuse"): {ADMIN, OFFICER},
     ("GET", "/api/results/{record_id}/export.zip"): {ADMIN, OFFICER},
+    ("GET", "/api/results/{record_id}/versions"): {ADMIN, OFFICER},
+    ("POST", "/api/results/{record_id}/corrections"): {ADMIN, OFFICER},
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 
