@@ -6,6 +6,11 @@ Rules of this module:
 - Times are stored in UTC (`UTCDateTime`) and come back timezone-aware on every backend.
 - `Record.result_id` is the SHA-256 of the signed PDF: the result's identity, unique, so a
   result delivered twice is still one record (DESIGN.md).
+- A record is one version of a document (`server.repository.versions`): rows are added, never
+  rewritten; a later delivery with the same issuer, số ký hiệu and date supersedes the current
+  version or waits for review, an officer's correction is a row of its own (`RecordCorrection`
+  says who, why, from what), and only the merge's bookkeeping (`merge_state`, `superseded_by`,
+  `duplicate_warning`) changes on a stored row.
 - A record points at two blobs: the PDF exactly as the device sent it (`pdf_path`, never
   changed) and the centre's long-term-validation copy (`ltv_pdf_path`: the same bytes plus a
   DSS and, with a TSA, a document timestamp), made after the record is stored.
@@ -479,11 +484,11 @@ class Record(RecordBase, table=True):
     """The document's recognised text, for free-text search (`server.search`); None where it
     was not given (the appliance sends the fields; `sohoa server seed` fills it)."""
     natural_key: str | None = Field(default=None, max_length=64, index=True)
-    """Its document's identity beside the PDF's hash: the SHA-256 of its issuer, số ký hiệu and
+    """Its document's identity beside the PDF's hash: a hash of its issuer, số ký hiệu and
     issue date, normalised (`server.repository.versions.natural_key`); None when one of them is
     missing (such a record is never grouped with another)."""
     duplicate_key: str | None = Field(default=None, max_length=64, index=True)
-    """The SHA-256 of its issuer, số ký hiệu and issue year, normalised: what Nghị định 30's
+    """A hash of its issuer, số ký hiệu and issue year, normalised: what Nghị định 30's
     duplicate warning compares (`server.repository.versions.duplicate_key`)."""
     corrects: str | None = Field(default=None, max_length=36)
     """For a correction's row: the record (id) of the version it corrects (its PDF is that

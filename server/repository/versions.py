@@ -5,7 +5,7 @@ A result's identity is the SHA-256 of its signed PDF (`result_id`): the same PDF
 twice is one record (`records.merge_result`). Beside it, a document has a **natural key**: its
 issuer (`co_quan_ban_hanh`), số ký hiệu and issue date (`ngay_ban_hanh`), each normalised (NFC,
 casefolded, runs of whitespace made one space; the số ký hiệu without spaces and without the
-leading zeros of its number, "05 / QĐ-UBND" = "5/qđ-ubnd"), stored as the SHA-256 of the three
+leading zeros of its number, "05 / QĐ-UBND" = "5/qđ-ubnd"), stored as a 128-bit hash of the three
 (`Record.natural_key`). A record missing one of the three has no natural key and is never
 grouped with another.
 
@@ -88,7 +88,9 @@ def _number(so_ky_hieu: str) -> str:
 
 
 def _digest(*parts: str) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+    """128 bits of the SHA-256 of `parts`, in hex: collisions are out of reach at any number
+    of results, and the keys' indexes stay half the size."""
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
 def _parts(fields: Mapping[str, Any]) -> tuple[str, str, str] | None:
@@ -100,7 +102,7 @@ def _parts(fields: Mapping[str, Any]) -> tuple[str, str, str] | None:
 
 
 def natural_key(fields: Mapping[str, Any]) -> str | None:
-    """The natural key of a document with `fields` (SHA-256 hex of its normalised issuer, số ký
+    """The natural key of a document with `fields` (`_digest` of its normalised issuer, số ký
     hiệu and issue date), or None when one of them is missing or blank."""
     parts = _parts(fields)
     return _digest("natural", *parts) if parts else None
@@ -323,8 +325,14 @@ def correct(
             found.duplicate_warning,
             found.duplicates,
         )
-    correction_id = _digest("correction", source.result_id, source.id, field, value, reason,
-                            username, when.isoformat())  # fmt: skip
+    # A correction's own identity, 64 hex digits like a PDF's (its PDF is the source's).
+    correction_id = hashlib.sha256(
+        json.dumps(
+            ["correction", source.result_id, source.id, field, value, reason, username,
+             when.isoformat()],
+            ensure_ascii=False,
+        ).encode()
+    ).hexdigest()  # fmt: skip
     columns = {
         k: v
         for k, v in source.model_dump().items()
