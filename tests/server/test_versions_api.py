@@ -296,3 +296,16 @@ def test_corrections_refused_to_the_wrong_role_and_other_units(
     )
     assert _count(db_engine) == 1 and _row(db_engine, theirs).cccd == READ_CCCD
     assert [e.action for e in _entries(db_engine)] == ["record.correct.refused"] * 2
+
+
+def test_search_marks_superseded_versions(
+    client: TestClient, settings: ServerSettings, db_engine: Engine
+) -> None:
+    v1 = _store(settings, db_engine, "v1")
+    v2 = _store(settings, db_engine, "v2", trich_yeu="Bản quét lại")
+    sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")
+    response = client.get("/api/search", params={"so_ky_hieu": FIELDS["so_ky_hieu"]})
+    assert response.status_code == 200, response.text
+    found = {i["id"]: (i["merge_state"], i["version"], i["superseded_by"]) for i in
+             response.json()["items"]}  # fmt: skip
+    assert found == {v1: ("superseded", 1, v2), v2: ("current", 2, None)}
