@@ -127,8 +127,9 @@ def identity_agrees(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def lock(session: Session, keys: Iterable[str]) -> None:
-    """Take the natural keys' locks for the rest of `session`'s transaction, so that two merges
-    of one document take turns and cannot both become current.
+    """Take the locks of `keys` (natural keys; `record:<id>` for one version) for the rest of
+    `session`'s transaction, so that two merges or corrections of one document take turns and
+    cannot both become current.
 
     PostgreSQL: a transaction-scoped advisory lock per key, in sorted order (two lockers never
     wait for each other in a cycle). SQLite: the database's write lock, `BEGIN IMMEDIATE`,
@@ -287,7 +288,8 @@ def correct(
     fields = source.model_dump()
     changed = {**fields, field: value}
     key, dup_key = natural_key(changed), duplicate_key(changed)
-    lock(session, [k for k in (source.natural_key, key) if k is not None])
+    # The version's own lock too: one without a natural key has no other to take turns on.
+    lock(session, [f"record:{source.id}", *(k for k in (source.natural_key, key) if k)])
     session.refresh(source)  # read again under the lock: a merge may have superseded it
     if source.merge_state is MergeState.SUPERSEDED:
         raise CorrectionConflictError(

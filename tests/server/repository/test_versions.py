@@ -19,8 +19,10 @@ from sqlmodel import Session, col, select
 
 from protocol.messages import sha256_hex
 from server.db import MIGRATIONS_DIR, migrate, session_scope
-from server.models import MergeState, Record
-from server.repository import records, staging, versions
+from server.errors import CorrectionConflictError
+from server.models import AuditEntry, MergeState, Record
+from server.repository import disclosures, records, staging, versions
+from server.repository.audit import Reader
 from server.repository.records import RecordState
 from tests.server.repository.test_records import DEVICE, FIELDS, Verdict, _merge, _register
 
@@ -269,3 +271,55 @@ def test_0012_keys_and_chains_the_records_stored_before_it(db_engine: Engine) ->
     # and the merge goes on from there
     later = _merge(db_engine, b"%PDF after the migration", fields={**FIELDS, "trich_yeu": "v3"})
     assert later.supersedes == "old-2"
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed", "no-natural-key"])
+def test_concurrent_corrections_of_one_version_make_one_new_version(
+    db_engine: Engine, keyed: bool
+) -> None:
+    _register(db_engine)
+    fields = FIELDS if keyed else {**FIELDS, "so_ky_hieu": None}  # the lock alone, no index
+    original = _merge(db_engine, b"%PDF corrected twice", fields=fields).record_id
+    workers = 4
+    barrier = threading.Barrier(workers)
+    made: list[str] = []
+    refused: list[CorrectionConflictError] = []
+    errors: list[BaseException] = []
+
+    def correct(n: int) -> None:
+        with Session(db_engine, expire_on_commit=False) as s:
+            s.connection()
+            barrier.wait()
+            try:
+                done = disclosures.correct_record(
+                    s,
+                    Reader(f"officer-{n}", "province_admin", "127.0.0.1"),
+                    original,
+                    visible=None,
+                    field="nguoi_ky",
+                    value=f"Người ký {n}",
+                    reason="đọc sai",
+                )
+                assert done is not None
+                made.append(done.record.id)
+            except CorrectionConflictError as e:
+                refused.append(e)
+            except BaseException as e:
+                errors.append(e)
+
+    threads = [threading.Thread(target=correct, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(made) == 1 and len(refused) == workers - 1
+    assert all(e.current == made[0] for e in refused)  # each refusal names the new version
+    states = _states(db_engine)
+    assert states == {
+        original: (MergeState.SUPERSEDED, 1, False),
+        made[0]: (MergeState.CURRENT, 2, False),
+    }
+    with session_scope(db_engine) as s:
+        actions = sorted(e.action for e in s.exec(select(AuditEntry)))
+    assert actions == ["record.correct"] + ["record.correct.conflict"] * (workers - 1)
