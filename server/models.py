@@ -443,7 +443,6 @@ class RecordBase(RecordFields):
         default=MergeState.CURRENT,
         sa_type=_MERGE_STATE,
         sa_column_kwargs={"server_default": MergeState.CURRENT.value},
-        index=True,
     )
     """current, superseded (a later version took its place; this row is kept as it was) or
     needs_review (it conflicts with the current version of the same number and date)."""
@@ -451,9 +450,7 @@ class RecordBase(RecordFields):
     """The record (id) of the version this one replaced."""
     superseded_by: str | None = Field(default=None, max_length=36)
     """The record (id) of the version that replaced this one."""
-    duplicate_warning: bool = Field(
-        default=False, sa_column_kwargs={"server_default": sa.false()}, index=True
-    )
+    duplicate_warning: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     """Nghị định 30/2020's duplicate warning: another document of the same issuer bears the same
     số ký hiệu in the same year (`server.repository.versions.duplicate_key`)."""
 
@@ -472,6 +469,20 @@ class Record(RecordBase, table=True):
             unique=True,
             sqlite_where=sa.text("merge_state = 'current'"),
             postgresql_where=sa.text("merge_state = 'current'"),
+        ),
+        # The rare states only (most records are current and unflagged): small indexes that
+        # loads barely touch (`records.RecordState` filters spell the same conditions).
+        sa.Index(
+            "ix_record_merge_state_other",
+            "merge_state",
+            sqlite_where=sa.text("merge_state <> 'current'"),
+            postgresql_where=sa.text("merge_state <> 'current'"),
+        ),
+        sa.Index(
+            "ix_record_duplicate_warning",
+            "duplicate_warning",
+            sqlite_where=sa.text("duplicate_warning = 1"),
+            postgresql_where=sa.text("duplicate_warning"),
         ),
     )
 

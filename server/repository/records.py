@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -217,9 +218,16 @@ class RecordState(Enum):
 def _in_state(statement: SelectOfScalar[T], state: RecordState | None) -> SelectOfScalar[T]:
     if state is None:
         return statement
+    # Spelled as the partial indexes' conditions (literals, not parameters), so that SQLite's
+    # planner can prove them and use those indexes.
     if state is RecordState.DUPLICATE_WARNING:
-        return statement.where(col(Record.duplicate_warning).is_(True))
-    return statement.where(col(Record.merge_state) == MergeState(state.value))
+        return statement.where(col(Record.duplicate_warning) == sa.true())
+    if state is RecordState.CURRENT:
+        return statement.where(col(Record.merge_state) == MergeState.CURRENT)
+    rare: sa.ColumnClause[str] = sa.literal_column(f"'{MergeState(state.value).value}'")
+    return statement.where(
+        col(Record.merge_state) != sa.literal_column("'current'"), col(Record.merge_state) == rare
+    )
 
 
 def list_records(

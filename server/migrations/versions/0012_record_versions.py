@@ -5,8 +5,9 @@ Revises: 0011
 Create Date: 2026-12-06
 
 - `record.natural_key`, `record.duplicate_key` (indexed): the document's keys
-  (`server.repository.versions`); `version`, `merge_state` (indexed), `supersedes`,
-  `superseded_by`: its place among its document's versions; `duplicate_warning` (indexed);
+  (`server.repository.versions`); `version`, `merge_state`, `supersedes`,
+  `superseded_by`: its place among its document's versions; `duplicate_warning`; partial
+  indexes of the rare states (not current, flagged);
   `corrects`: the version a correction's row corrects.
 - `ux_record_current_natural_key`: one current version per natural key (partial unique index).
 - `record_correction`: who corrected which field of which version, from what to what, why.
@@ -63,8 +64,20 @@ def upgrade() -> None:
         batch.add_column(sa.Column("duplicate_key", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("corrects", sa.String(length=36), nullable=True))
     _key_existing_records()
-    op.create_index("ix_record_merge_state", "record", ["merge_state"])
-    op.create_index("ix_record_duplicate_warning", "record", ["duplicate_warning"])
+    op.create_index(
+        "ix_record_merge_state_other",
+        "record",
+        ["merge_state"],
+        sqlite_where=sa.text("merge_state <> 'current'"),
+        postgresql_where=sa.text("merge_state <> 'current'"),
+    )
+    op.create_index(
+        "ix_record_duplicate_warning",
+        "record",
+        ["duplicate_warning"],
+        sqlite_where=sa.text("duplicate_warning = 1"),
+        postgresql_where=sa.text("duplicate_warning"),
+    )
     op.create_index("ix_record_natural_key", "record", ["natural_key"])
     op.create_index("ix_record_duplicate_key", "record", ["duplicate_key"])
     op.create_index(
@@ -193,7 +206,7 @@ def downgrade() -> None:
     op.drop_index("ix_record_duplicate_key", table_name="record")
     op.drop_index("ix_record_natural_key", table_name="record")
     op.drop_index("ix_record_duplicate_warning", table_name="record")
-    op.drop_index("ix_record_merge_state", table_name="record")
+    op.drop_index("ix_record_merge_state_other", table_name="record")
     with op.batch_alter_table("record") as batch:
         for column in (
             "corrects",
