@@ -266,6 +266,7 @@ class ResultFaker:
             received = dt.datetime.combine(
                 first + dt.timedelta(days=rng.randint(0, span)), dt.time(1), dt.UTC
             ) + dt.timedelta(seconds=rng.randrange(36_000), microseconds=rng.randrange(1_000_000))
+        natural_key, duplicate_key = versions.keys(fields)
         return {
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "result_id": hashlib.sha256(f"{self.nonce}:{self.count}".encode()).hexdigest(),
@@ -278,8 +279,8 @@ class ResultFaker:
             "page_count": 1,
             "pdf_path": self.pdf_path,
             "ltv_status": "pending",
-            "natural_key": versions.natural_key(fields),
-            "duplicate_key": versions.duplicate_key(fields),
+            "natural_key": natural_key,
+            "duplicate_key": duplicate_key,
             "version": 1,
             "merge_state": "current",
             "supersedes": None,

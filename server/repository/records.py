@@ -114,7 +114,7 @@ def merge_result(
     known: dict[str, Any] = {
         k: nfc(v) if v is not None else None for k, v in fields.items() if k in FIELD_KEYS
     }
-    key, dup_key = versions.natural_key(known), versions.duplicate_key(known)
+    key, dup_key = versions.keys(known)
     try:
         if key is not None:  # two versions of one document merge in turn
             versions.lock(session, [key])

@@ -49,6 +49,7 @@ refused (`CorrectionConflictError`). Nothing here commits: `records.merge_result
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -76,6 +77,7 @@ _LEADING_ZEROS = re.compile(r"^0+(?=\d)")
 _YEAR = re.compile(r"^(\d{4})-")
 
 
+@functools.lru_cache(maxsize=65_536)  # issuers and dates repeat: a load computes each once
 def normalise(value: str) -> str:
     """`value` as compared: NFC, casefolded, whitespace runs made one space, trimmed."""
     folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
@@ -90,7 +92,8 @@ def _number(so_ky_hieu: str) -> str:
 def _digest(*parts: str) -> str:
     """128 bits of the SHA-256 of `parts`, in hex: collisions are out of reach at any number
     of results, and the keys' indexes stay half the size."""
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:32]
+    # Joined by U+001F, which no field holds (a signed field is XML text: no C0 controls).
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 def _parts(fields: Mapping[str, Any]) -> tuple[str, str, str] | None:
@@ -99,6 +102,18 @@ def _parts(fields: Mapping[str, Any]) -> tuple[str, str, str] | None:
         return None
     parts = (normalise(issuer), _number(number), normalise(issued))
     return parts if all(parts) else None
+
+
+def keys(fields: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(`natural_key(fields)`, `duplicate_key(fields)`), normalising once."""
+    parts = _parts(fields)
+    if parts is None:
+        return None, None
+    year = _YEAR.match(parts[2])
+    return (
+        _digest("natural", *parts),
+        _digest("duplicate", parts[0], parts[1], year.group(1)) if year else None,
+    )
 
 
 def natural_key(fields: Mapping[str, Any]) -> str | None:
@@ -287,7 +302,7 @@ def correct(
         return None
     fields = source.model_dump()
     changed = {**fields, field: value}
-    key, dup_key = natural_key(changed), duplicate_key(changed)
+    key, dup_key = keys(changed)
     # The version's own lock too: one without a natural key has no other to take turns on.
     lock(session, [f"record:{source.id}", *(k for k in (source.natural_key, key) if k)])
     session.refresh(source)  # read again under the lock: a merge may have superseded it

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from server.repository.versions import duplicate_key, natural_key
+from server.repository.versions import keys
 
 revision: str = "0012"
 down_revision: str | Sequence[str] | None = "0011"
@@ -144,9 +144,9 @@ def _key_existing_records() -> None:
         updates = []
         for rid, issuer, number, issued in page:
             fields = {"co_quan_ban_hanh": issuer, "so_ky_hieu": number, "ngay_ban_hanh": issued}
-            key = natural_key(fields)
+            key, dup_key = keys(fields)
             if key is not None:
-                updates.append({"rid": rid, "nk": key, "dk": duplicate_key(fields)})
+                updates.append({"rid": rid, "nk": key, "dk": dup_key})
         if updates:
             conn.execute(
                 keyed.values(natural_key=sa.bindparam("nk"), duplicate_key=sa.bindparam("dk")),
