@@ -470,6 +470,14 @@ class Record(RecordBase, table=True):
             sqlite_where=sa.text("merge_state = 'current'"),
             postgresql_where=sa.text("merge_state = 'current'"),
         ),
+        # The other versions' natural keys: with the index above, each record's key is in
+        # exactly one index (`versions.IS_CURRENT`, `versions.NOT_CURRENT` spell both).
+        sa.Index(
+            "ix_record_natural_key_other",
+            "natural_key",
+            sqlite_where=sa.text("merge_state <> 'current'"),
+            postgresql_where=sa.text("merge_state <> 'current'"),
+        ),
         # The rare states only (most records are current and unflagged): small indexes that
         # loads barely touch (`records.RecordState` filters spell the same conditions).
         sa.Index(
@@ -494,7 +502,7 @@ class Record(RecordBase, table=True):
     ocr_text: str | None = Field(default=None, sa_type=sa.Text)
     """The document's recognised text, for free-text search (`server.search`); None where it
     was not given (the appliance sends the fields; `sohoa server seed` fills it)."""
-    natural_key: str | None = Field(default=None, max_length=64, index=True)
+    natural_key: str | None = Field(default=None, max_length=64)
     """Its document's identity beside the PDF's hash: a hash of its issuer, số ký hiệu and
     issue date, normalised (`server.repository.versions.natural_key`); None when one of them is
     missing (such a record is never grouped with another)."""

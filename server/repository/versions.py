@@ -59,7 +59,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, text, update
+from sqlalchemy import and_, literal_column, or_, text, update
 from sqlmodel import Session, col, select
 
 from server.errors import CorrectionConflictError
@@ -71,6 +71,11 @@ than a new version: whose result it is, and what kind of result."""
 
 KEY_FIELDS = ("co_quan_ban_hanh", "so_ky_hieu", "ngay_ban_hanh")
 """The fields of the natural key."""
+
+IS_CURRENT = col(Record.merge_state) == literal_column("'current'")
+NOT_CURRENT = col(Record.merge_state) != literal_column("'current'")
+"""The conditions of the natural key's two partial indexes, as literals: SQLite uses a partial
+index only for a query whose WHERE spells its condition (a bound parameter does not)."""
 
 _SPACES = re.compile(r"\s+")
 _LEADING_ZEROS = re.compile(r"^0+(?=\d)")
@@ -194,11 +199,7 @@ def place(
     """
     version, state, supersedes = 1, MergeState.CURRENT, None
     if key is not None:
-        current = session.exec(
-            select(Record).where(
-                Record.natural_key == key, Record.merge_state == MergeState.CURRENT
-            )
-        ).first()
+        current = session.exec(select(Record).where(Record.natural_key == key, IS_CURRENT)).first()
         if current is not None and current.id != exclude:
             if identity_agrees(current.model_dump(), fields):
                 version, supersedes = current.version + 1, current.id
@@ -319,7 +320,7 @@ def correct(
             session.exec(
                 select(Record.id).where(
                     Record.natural_key == key,
-                    Record.merge_state == MergeState.CURRENT,
+                    IS_CURRENT,
                     col(Record.id) != source.id,
                 )
             ).first()
@@ -414,8 +415,9 @@ def history(
         keys = {r.natural_key for r in frontier if r.natural_key}
         links = {x for r in frontier for x in (r.supersedes, r.superseded_by) if x}
         conditions = []
-        if keys:
-            conditions.append(col(Record.natural_key).in_(sorted(keys)))
+        if keys:  # each state through its own partial index
+            conditions.append(and_(col(Record.natural_key).in_(sorted(keys)), IS_CURRENT))
+            conditions.append(and_(col(Record.natural_key).in_(sorted(keys)), NOT_CURRENT))
         if links - found.keys():
             conditions.append(col(Record.id).in_(sorted(links - found.keys())))
         if not conditions:

@@ -4,12 +4,12 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-06
 
-- `record.natural_key`, `record.duplicate_key` (indexed): the document's keys
+- `record.natural_key` (indexed in two halves: the current versions' keys, unique, and the
+  others'), `record.duplicate_key` (indexed): the document's keys
   (`server.repository.versions`); `version`, `merge_state`, `supersedes`,
   `superseded_by`: its place among its document's versions; `duplicate_warning`; partial
   indexes of the rare states (not current, flagged);
   `corrects`: the version a correction's row corrects.
-- `ux_record_current_natural_key`: one current version per natural key (partial unique index).
 - `record_correction`: who corrected which field of which version, from what to what, why.
 
 Records stored before this revision get their keys computed here; those sharing a natural key
@@ -78,7 +78,13 @@ def upgrade() -> None:
         sqlite_where=sa.text("duplicate_warning = 1"),
         postgresql_where=sa.text("duplicate_warning"),
     )
-    op.create_index("ix_record_natural_key", "record", ["natural_key"])
+    op.create_index(
+        "ix_record_natural_key_other",
+        "record",
+        ["natural_key"],
+        sqlite_where=sa.text("merge_state <> 'current'"),
+        postgresql_where=sa.text("merge_state <> 'current'"),
+    )
     op.create_index("ix_record_duplicate_key", "record", ["duplicate_key"])
     op.create_index(
         "ux_record_current_natural_key",
@@ -204,7 +210,7 @@ def downgrade() -> None:
     op.drop_table("record_correction")
     op.drop_index("ux_record_current_natural_key", table_name="record")
     op.drop_index("ix_record_duplicate_key", table_name="record")
-    op.drop_index("ix_record_natural_key", table_name="record")
+    op.drop_index("ix_record_natural_key_other", table_name="record")
     op.drop_index("ix_record_duplicate_warning", table_name="record")
     op.drop_index("ix_record_merge_state_other", table_name="record")
     with op.batch_alter_table("record") as batch:
