@@ -54,6 +54,20 @@ class SearchInputError(SearchError):
         self.value = value
 
 
+class CorrectionConflictError(ServerError):
+    """A correction cannot be made as asked, though the repository works: the version is no
+    longer current, or the corrected document would take another current document's issuer,
+    số ký hiệu and date (the message says which and what to do).
+
+    Attributes:
+        current: the current version's id, when the version asked about was superseded.
+    """
+
+    def __init__(self, message: str, current: str | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 class AccountError(ServerError):
     """An account cannot be added, found or changed as asked (a taken name, an unknown one)."""
 

@@ -6,6 +6,11 @@ Rules of this module:
 - Times are stored in UTC (`UTCDateTime`) and come back timezone-aware on every backend.
 - `Record.result_id` is the SHA-256 of the signed PDF: the result's identity, unique, so a
   result delivered twice is still one record (DESIGN.md).
+- A record is one version of a document (`server.repository.versions`): rows are added, never
+  rewritten; a later delivery with the same issuer, số ký hiệu and date supersedes the current
+  version or waits for review, an officer's correction is a row of its own (`RecordCorrection`
+  says who, why, from what), and only the merge's bookkeeping (`merge_state`, `superseded_by`,
+  `duplicate_warning`) changes on a stored row.
 - A record points at two blobs: the PDF exactly as the device sent it (`pdf_path`, never
   changed) and the centre's long-term-validation copy (`ltv_pdf_path`: the same bytes plus a
   DSS and, with a TSA, a document timestamp), made after the record is stored.
@@ -152,6 +157,21 @@ class VerificationState(Enum):
 
 
 _VERIFICATION_STATE = _string_enum(VerificationState, "verificationstate")
+
+
+class MergeState(Enum):
+    """Where a record stands among the versions of its document (`server.repository.versions`)."""
+
+    CURRENT = "current"
+    """The version the repository answers for its document (the newest agreeing one)."""
+    SUPERSEDED = "superseded"
+    """An older version, kept as it was: a later delivery or a correction supersedes it."""
+    NEEDS_REVIEW = "needs_review"
+    """Same issuer, số ký hiệu and date as the current version but another citizen or result
+    type: kept beside it, neither replacing the other, until an officer looks."""
+
+
+_MERGE_STATE = _string_enum(MergeState, "mergestate")
 
 
 # --- devices -------------------------------------------------------------------------------------
@@ -417,12 +437,62 @@ class RecordBase(RecordFields):
     procedure_code: str | None = Field(default=None, max_length=64, index=True)
     """The procedure that produced it: as the appliance said at capture, else inferred from its
     result type (`server.repository.procedures`)."""
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    """Its place among its document's versions (1, 2, ...; `server.repository.versions`)."""
+    merge_state: MergeState = Field(
+        default=MergeState.CURRENT,
+        sa_type=_MERGE_STATE,
+        sa_column_kwargs={"server_default": MergeState.CURRENT.value},
+    )
+    """current, superseded (a later version took its place; this row is kept as it was) or
+    needs_review (it conflicts with the current version of the same number and date)."""
+    supersedes: str | None = Field(default=None, max_length=36)
+    """The record (id) of the version this one replaced."""
+    superseded_by: str | None = Field(default=None, max_length=36)
+    """The record (id) of the version that replaced this one."""
+    duplicate_warning: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    """Nghị định 30/2020's duplicate warning: another document of the same issuer bears the same
+    số ký hiệu in the same year (`server.repository.versions.duplicate_key`)."""
 
 
 class Record(RecordBase, table=True):
-    """A result in the provincial repository."""
+    """A result in the provincial repository: one signed delivery, or one officer's correction
+    of a version (`corrects`), each a row of its own that is never rewritten."""
 
-    __table_args__ = (sa.Index("ix_record_cccd", "cccd"),)
+    __table_args__ = (
+        sa.Index("ix_record_cccd", "cccd"),
+        # At most one current version per document: what the merge's lock guarantees, held by
+        # the database too (a partial unique index, on SQLite as on PostgreSQL).
+        sa.Index(
+            "ux_record_current_natural_key",
+            "natural_key",
+            unique=True,
+            sqlite_where=sa.text("merge_state = 'current'"),
+            postgresql_where=sa.text("merge_state = 'current'"),
+        ),
+        # The other versions' natural keys: with the index above, each record's key is in
+        # exactly one index (`versions.IS_CURRENT`, `versions.NOT_CURRENT` spell both).
+        sa.Index(
+            "ix_record_natural_key_other",
+            "natural_key",
+            sqlite_where=sa.text("merge_state <> 'current'"),
+            postgresql_where=sa.text("merge_state <> 'current'"),
+        ),
+        # The rare states only (most records are current and unflagged): small indexes that
+        # loads barely touch (`records.RecordState` filters spell the same conditions).
+        sa.Index(
+            "ix_record_merge_state_other",
+            "merge_state",
+            sqlite_where=sa.text("merge_state <> 'current'"),
+            postgresql_where=sa.text("merge_state <> 'current'"),
+        ),
+        sa.Index(
+            "ix_record_duplicate_warning",
+            "duplicate_warning",
+            sqlite_where=sa.text("duplicate_warning = 1"),
+            postgresql_where=sa.text("duplicate_warning"),
+        ),
+    )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     pdf_path: str = Field(max_length=255)
@@ -432,12 +502,71 @@ class Record(RecordBase, table=True):
     ocr_text: str | None = Field(default=None, sa_type=sa.Text)
     """The document's recognised text, for free-text search (`server.search`); None where it
     was not given (the appliance sends the fields; `sohoa server seed` fills it)."""
+    natural_key: str | None = Field(default=None, max_length=64)
+    """Its document's identity beside the PDF's hash: a hash of its issuer, số ký hiệu and
+    issue date, normalised (`server.repository.versions.natural_key`); None when one of them is
+    missing (such a record is never grouped with another)."""
+    duplicate_key: str | None = Field(default=None, max_length=64, index=True)
+    """A hash of its issuer, số ký hiệu and issue year, normalised: what Nghị định 30's
+    duplicate warning compares (`server.repository.versions.duplicate_key`)."""
+    corrects: str | None = Field(default=None, max_length=36)
+    """For a correction's row: the record (id) of the version it corrects (its PDF is that
+    version's signed original, unchanged). None for a signed delivery."""
 
 
 class RecordPublic(RecordBase):
     """A record as the API shows it (the blob store's paths stay inside)."""
 
     id: str
+
+
+class RecordCorrection(SQLModel, table=True):
+    """An officer's correction of one field of a version: the value as read (signed) and as
+    corrected, who, when, why. It made the record `record_id`, a new version; the corrected
+    version (`corrects`) is kept as it was."""
+
+    __tablename__ = "record_correction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: str = Field(max_length=36, foreign_key="record.id", unique=True)
+    """The new version this correction made."""
+    corrects: str = Field(max_length=36, foreign_key="record.id", index=True)
+    """The version it corrected."""
+    field: str = Field(max_length=32)
+    read_value: str | None = Field(default=None, max_length=4096)
+    """The field's value in the corrected version (as read and signed, or as corrected before)."""
+    value: str = Field(max_length=4096)
+    reason: str = Field(max_length=500)
+    username: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    corrected_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class CorrectionPublic(SQLModel):
+    """A correction as the API shows it."""
+
+    field: str
+    read_value: str | None
+    value: str
+    reason: str
+    username: str
+    corrected_at: dt.datetime
+
+
+class RecordVersionPublic(RecordPublic):
+    """One version of a document in its history, with the correction that made it, if any."""
+
+    corrects: str | None = None
+    correction: CorrectionPublic | None = None
+
+
+class RecordVersionsPublic(SQLModel):
+    """A document's history: its versions, oldest first, and those conflicting with it."""
+
+    record_id: str
+    """The record asked about."""
+    natural_key: str | None
+    data: list[RecordVersionPublic]
 
 
 class RecordsPublic(SQLModel):

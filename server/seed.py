@@ -7,9 +7,11 @@ Thuận; a CCCD valid for its holder (province of birth registration, century an
 year of birth, six digits); a commune of the unit tree in force on its issue date, and that
 commune's People's Committee as issuer; a procedure of the catalogue and the result type it
 produces; a số ký hiệu numbered per unit and year; about two hundred words of recognised text.
-About 6% of results belong to a citizen who already has one, and about 1% are a second scan
-of a document already on file (the duplicate Nghị định 30 warns about). Every result points at
-one shared placeholder PDF; signatures are marked valid except for 0.5%.
+About 6% of results belong to a citizen who already has one; about 2% are a second version of
+a document on file (a rescan: same issuer, số ký hiệu, date and citizen; the first version
+superseded, `server.repository.versions`); about 0.5% carry Nghị định 30's duplicate warning
+(two documents of one issuer numbered alike in one year, each for its own citizen). Every
+result points at one shared placeholder PDF; signatures are marked valid except for 0.5%.
 
 Rows go in by the database's bulk path (COPY on PostgreSQL, executemany on SQLite), in
 batches, and the search index is rebuilt at the end.
@@ -35,8 +37,8 @@ from sqlmodel import Session, col, select
 from server.blobs import BlobStore
 from server.catalogue_files import read_procedures, read_units
 from server.errors import RepositoryError
-from server.models import Device, Procedure
-from server.repository import bulk, procedures, units
+from server.models import Device, Procedure, Record
+from server.repository import bulk, procedures, units, versions
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,18 @@ COLUMNS = (
     "unit_code",
     "procedure_code",
     "ocr_text",
+    "natural_key",
+    "duplicate_key",
+    "version",
+    "merge_state",
+    "supersedes",
+    "superseded_by",
+    "duplicate_warning",
 )
+VERSION_SHARE = 0.02
+"""Results that are a second version of a document (each with its superseded first)."""
+DUPLICATE_SHARE = 0.005
+"""Results that carry Nghị định 30's duplicate warning (they come in pairs)."""
 COMMUNE_KINDS = frozenset({"xa", "phuong", "thi_tran", "dac_khu"})
 FIRST_DAY = dt.date(2016, 1, 1)
 LAST_DAY = dt.date(2026, 11, 30)
@@ -185,7 +198,10 @@ class ResultFaker:
         pdf_path: str,
         pdf_size: int,
         seed: int = 0,
+        first_number: int = 1,
     ) -> None:
+        """`first_number`: where each issuer's numbering starts (above any number a repository
+        seeded before holds, so that no document of this run takes another's natural key)."""
         self.rng = random.Random(seed)  # noqa: S311 (synthetic data, reproducible by design)
         self.nonce = f"{seed}:{time.time_ns()}"
         self.communes = list(communes)
@@ -199,33 +215,58 @@ class ResultFaker:
         self.pdf_path = pdf_path
         self.pdf_size = pdf_size
         self.numbers: dict[tuple[str, int], int] = {}
+        self.first_number = first_number
+        self.reused: set[tuple[str, str, dt.date]] = set()
         self.people: list[_Person] = []
-        self.documents: list[dict[str, Any]] = []
         self.count = 0
 
     def rows(self, n: int) -> Iterator[dict[str, Any]]:
-        """`n` rows."""
-        for _ in range(n):
-            yield self.row()
+        """`n` rows (a document's two versions, and a duplicate pair, come together)."""
+        made = 0
+        while made < n:
+            for row in self._results(n - made):
+                made += 1
+                yield row
 
-    def row(self) -> dict[str, Any]:
-        """One result."""
+    def _results(self, room: int) -> list[dict[str, Any]]:
+        """One result, or two that belong together when there is `room` for them."""
+        roll = self.rng.random()
+        if room >= 2 and roll < VERSION_SHARE:
+            fields = self._document()
+            first = self.row(fields)
+            rescan = {**fields, "trich_yeu": f"{fields['trich_yeu']} (bản quét lại)"}
+            second = self.row(rescan, after=first["received_at"])
+            first.update(merge_state="superseded", superseded_by=second["id"])
+            second.update(version=2, supersedes=first["id"])
+            return [first, second]
+        if room >= 2 and roll < VERSION_SHARE + DUPLICATE_SHARE / 2:
+            fields = self._document()
+            other = self._duplicate_of(fields)
+            if other is not None:
+                pair = [self.row(fields), self.row(other)]
+                for row in pair:
+                    row["duplicate_warning"] = True
+                return pair
+            return [self.row(fields)]
+        return [self.row(self._document())]
+
+    def row(
+        self, fields: dict[str, Any] | None = None, after: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """One result of `fields` (a new document's by default), received after `after`."""
         rng = self.rng
         self.count += 1
-        if self.documents and rng.random() < 0.01:
-            fields = dict(rng.choice(self.documents))  # a second scan of the same document
-        else:
-            fields = self._document()
-            if len(self.documents) < 50_000:
-                self.documents.append(fields)
-            else:
-                self.documents[rng.randrange(50_000)] = fields
+        fields = fields if fields is not None else self._document()
         issued = dt.date.fromisoformat(fields["ngay_ban_hanh"])
-        first = max(issued, DIGITIZED_FROM)
-        span = max((dt.date(2026, 12, 5) - first).days, 0)
-        received = dt.datetime.combine(
-            first + dt.timedelta(days=rng.randint(0, span)), dt.time(1), dt.UTC
-        ) + dt.timedelta(seconds=rng.randrange(36_000), microseconds=rng.randrange(1_000_000))
+        if after is not None:  # a later version: days after the first
+            received = after + dt.timedelta(seconds=rng.randrange(3600, 30 * 86400))
+        else:
+            first = max(issued, DIGITIZED_FROM)
+            span = max((dt.date(2026, 12, 5) - first).days, 0)
+            received = dt.datetime.combine(
+                first + dt.timedelta(days=rng.randint(0, span)), dt.time(1), dt.UTC
+            ) + dt.timedelta(seconds=rng.randrange(36_000), microseconds=rng.randrange(1_000_000))
+        natural_key, duplicate_key = versions.keys(fields)
         return {
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "result_id": hashlib.sha256(f"{self.nonce}:{self.count}".encode()).hexdigest(),
@@ -238,8 +279,33 @@ class ResultFaker:
             "page_count": 1,
             "pdf_path": self.pdf_path,
             "ltv_status": "pending",
+            "natural_key": natural_key,
+            "duplicate_key": duplicate_key,
+            "version": 1,
+            "merge_state": "current",
+            "supersedes": None,
+            "superseded_by": None,
+            "duplicate_warning": False,
             **fields,
         }
+
+    def _duplicate_of(self, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """Another document of `fields`' issuer, số ký hiệu and year, on another day, for
+        another citizen (None when that day's number is taken already)."""
+        issued = dt.date.fromisoformat(fields["ngay_ban_hanh"])
+        day = issued.replace(month=self.rng.randint(1, 12), day=self.rng.randint(1, 28))
+        other = self._document()
+        so, issuer = fields["so_ky_hieu"], fields["co_quan_ban_hanh"]
+        if day == issued or (issuer, so, day) in self.reused:
+            return None
+        self.reused.add((issuer, so, day))
+        other.update(
+            so_ky_hieu=so,
+            co_quan_ban_hanh=issuer,
+            unit_code=fields["unit_code"],
+            ngay_ban_hanh=day.isoformat(),
+        )
+        return other
 
     def _document(self) -> dict[str, Any]:
         rng = self.rng
@@ -250,8 +316,8 @@ class ResultFaker:
         procedure = rng.choices(self.procedures, self.weights)[0]
         kind = self.types[procedure]
         person = self._person(procedure, issued)
-        key = (commune.code, issued.year)
-        self.numbers[key] = number = self.numbers.get(key, 0) + 1
+        key = (commune.issuer, issued.year)  # one issuer's numbers, whatever its code
+        self.numbers[key] = number = self.numbers.get(key, self.first_number - 1) + 1
         so = f"{number}/{issued.year}" if "TRÍCH" in kind or "GIẤY" in kind else f"{number}/QĐ-UBND"
         summary = f"{kind.capitalize()} của {person.name}"
         signer = self._name(rng.random() < 0.5)[0]
@@ -385,7 +451,8 @@ def seed(
     """
     with Session(engine) as session:
         communes, catalogue, pdf_path, pdf_size = prepare(session, BlobStore(data_dir))
-    faker = ResultFaker(communes, catalogue, pdf_path, pdf_size, seed_value)
+        held = session.exec(select(sa.func.count()).select_from(Record)).one()
+    faker = ResultFaker(communes, catalogue, pdf_path, pdf_size, seed_value, first_number=held + 1)
     start = time.perf_counter()
     done = 0
     try:

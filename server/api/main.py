@@ -15,7 +15,17 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from server.api.responses import describe_closed
-from server.api.routes import audit, auth, devices, docs, export, health, records, search
+from server.api.routes import (
+    audit,
+    auth,
+    devices,
+    docs,
+    export,
+    health,
+    records,
+    search,
+    versions,
+)
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import make_engine
@@ -84,6 +94,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     api.include_router(search.router)
     api.include_router(export.router)
     api.include_router(audit.router)
+    api.include_router(versions.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)

@@ -22,9 +22,9 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from server.errors import RepositoryError
-from server.models import AuditEntry, Record, utc_now
-from server.repository import audit, records, results
+from server.errors import CorrectionConflictError, RepositoryError
+from server.models import AuditEntry, Record, RecordCorrection, utc_now
+from server.repository import audit, records, results, versions
 from server.repository.audit import Reader
 
 log = logging.getLogger(__name__)
@@ -70,21 +70,31 @@ def export_record(
 
 
 def list_records(
-    session: Session, reader: Reader, *, limit: int, offset: int, unit: str | None
+    session: Session,
+    reader: Reader,
+    *,
+    limit: int,
+    offset: int,
+    unit: str | None,
+    state: records.RecordState | None = None,
 ) -> tuple[Sequence[Record], int]:
-    """A page of records (of `unit`, when given) and how many there are, the listing audited
-    with its parameters.
+    """A page of records (of `unit`, in `state`, when given) and how many there are, the
+    listing audited with its parameters.
 
     Raises:
         RepositoryError: the audit entry could not be written (nothing may be served).
     """
-    query = f"limit={limit}&offset={offset}" + (f"&unit={unit}" if unit is not None else "")
+    query = (
+        f"limit={limit}&offset={offset}"
+        + (f"&unit={unit}" if unit is not None else "")
+        + (f"&state={state.value}" if state is not None else "")
+    )
     page, count = _audited(
         session,
         reader,
         lambda: (
-            records.list_records(session, limit=limit, offset=offset, unit=unit),
-            records.count_records(session, unit=unit),
+            records.list_records(session, limit=limit, offset=offset, unit=unit, state=state),
+            records.count_records(session, unit=unit, state=state),
         ),
         lambda _: "records.list",
         query=query,
@@ -158,6 +168,76 @@ def audit_entries(
     )
 
 
+def record_versions(
+    session: Session, reader: Reader, record_id: str, *, visible: frozenset[str] | None
+) -> tuple[Record, list[tuple[Record, RecordCorrection | None]]] | None:
+    """The versions of the document of record `record_id` (`versions.history`), audited as
+    `record.versions` (`record.versions.refused` when not visible or absent)."""
+    return _audited(
+        session,
+        reader,
+        lambda: versions.history(session, record_id, visible=visible),
+        lambda found: "record.versions" if found is not None else "record.versions.refused",
+        record_id=record_id[:64],
+    )
+
+
+def correct_record(
+    session: Session,
+    reader: Reader,
+    record_id: str,
+    *,
+    visible: frozenset[str] | None,
+    field: str,
+    value: str,
+    reason: str,
+) -> versions.CorrectionMade | None:
+    """Correct `field` of version `record_id` (`versions.correct`): the new version, its
+    correction row and the audit entry (`record.correct`, or `record.correct.refused` when not
+    visible or absent) are written in one transaction.
+
+    Raises:
+        CorrectionConflictError: the version is superseded, or the correction would collide
+            with another current document (nothing written; the refusal is audited).
+        RepositoryError: the audit entry could not be written (nothing was changed).
+    """
+    conflict: list[CorrectionConflictError] = []
+
+    def load() -> versions.CorrectionMade | None:
+        conflict.clear()
+        try:
+            return versions.correct(
+                session,
+                record_id,
+                visible=visible,
+                field=field,
+                value=value,
+                reason=reason,
+                username=reader.username,
+                role=reader.role,
+            )
+        except CorrectionConflictError as e:
+            session.rollback()  # nothing of it stays; the refusal's entry is written below
+            conflict.append(e)
+            return None
+
+    made = _audited(
+        session,
+        reader,
+        load,
+        lambda m: (
+            "record.correct"
+            if m is not None
+            else ("record.correct.conflict" if conflict else "record.correct.refused")
+        ),
+        record_id=record_id[:64],
+        query=f"field={field}",
+    )
+    if conflict:
+        raise conflict[0]
+    return made
+
+
 def _audited(
     session: Session,
     reader: Reader,
@@ -189,8 +269,11 @@ def _audited(
 
 def _detach(session: Session, loaded: object) -> None:
     """Expunge the records in `loaded`, so their fields stay readable after the commit."""
-    if isinstance(loaded, (Record, AuditEntry)):
-        session.expunge(loaded)
+    if isinstance(loaded, (Record, RecordCorrection, AuditEntry)):
+        if loaded in session:  # a record may come twice (asked, and among its versions)
+            session.expunge(loaded)
+    elif isinstance(loaded, versions.CorrectionMade):
+        _detach(session, (loaded.record, loaded.correction))
     elif isinstance(loaded, (list, tuple)):
         for item in loaded:
             _detach(session, item)

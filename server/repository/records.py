@@ -1,9 +1,12 @@
-"""The verified results: merged once by `result_id` (the SHA-256 of the signed PDF), listed and
-read back (all of them, or those a unit officer may see: `_of_unit`), and pointed at their
-long-term-validation copy once `server.ltv` has made it.
+"""The verified results: merged once by `result_id` (the SHA-256 of the signed PDF), as a
+version of their document (`server.repository.versions`), listed and read back (all of them,
+or those a unit officer may see: `_of_unit`), and pointed at their long-term-validation copy
+once `server.ltv` has made it.
 
 A second delivery of a result, even one racing the first from another worker or process, finds
-the first record and writes nothing (`merge_result`).
+the first record and writes nothing (`merge_result`). Another result with the same issuer, số
+ký hiệu and date becomes a new version of that document, or waits for review when it names
+another citizen (`versions`): no stored record is ever overwritten.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -21,8 +26,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from protocol.messages import FIELD_KEYS
 from server.errors import RepositoryError
-from server.models import LtvStatus, Record, utc_now
-from server.repository import procedures, units
+from server.models import LtvStatus, MergeState, Record, utc_now
+from server.repository import procedures, units, versions
 from server.repository.common import MAX_PAGE, nfc
 
 log = logging.getLogger(__name__)
@@ -53,10 +58,14 @@ class MergeOutcome:
     Attributes:
         record_id: the repository record holding the result (new or already there).
         created: True if this call stored it, False if it was already present (a duplicate).
+        merge_state: where it stands among its document's versions (None for a duplicate).
+        supersedes: the record of the version it superseded, if any.
     """
 
     record_id: str
     created: bool
+    merge_state: MergeState | None = None
+    supersedes: str | None = None
 
 
 def merge_result(
@@ -74,7 +83,8 @@ def merge_result(
     procedure: str | None = None,
     ocr_text: str | None = None,
 ) -> MergeOutcome:
-    """Store a verified result once; a result already present is left as it is.
+    """Store a verified result once, as a version of its document (`versions`: a new version,
+    or one for review when it conflicts); a result already present is left as it is.
 
     Args:
         session: an open session with no pending changes (this function commits or rolls back).
@@ -101,12 +111,20 @@ def merge_result(
         RepositoryError: the database refused the write for another reason than a duplicate
             (an unregistered device, a lost connection).
     """
-    existing = _record_id_of(session, result_id)
-    if existing is not None:
-        return MergeOutcome(record_id=existing, created=False)
     known: dict[str, Any] = {
         k: nfc(v) if v is not None else None for k, v in fields.items() if k in FIELD_KEYS
     }
+    key, dup_key = versions.keys(known)
+    try:
+        if key is not None:  # two versions of one document merge in turn
+            versions.lock(session, [key])
+        existing = _record_id_of(session, result_id)
+    except SQLAlchemyError as e:
+        session.rollback()
+        raise RepositoryError(f"cannot store result {result_id}: {e}") from e
+    if existing is not None:
+        session.rollback()
+        return MergeOutcome(record_id=existing, created=False)
     received = received_at or utc_now()
     unit_code = units.unit_for_result(
         session,
@@ -132,10 +150,13 @@ def merge_result(
         unit_code=unit_code,
         procedure_code=procedure_code,
         ocr_text=ocr_text,
+        natural_key=key,
+        duplicate_key=dup_key,
         **known,
     )
-    session.add(record)
     try:
+        placement = versions.place(session, known, key=key, dup_key=dup_key)
+        versions.apply(session, record, placement)
         session.commit()
     except IntegrityError as e:
         # Another worker stored the same result between our read and our insert: the unique
@@ -150,8 +171,20 @@ def merge_result(
     except SQLAlchemyError as e:
         session.rollback()
         raise RepositoryError(f"cannot store result {result_id}: {e}") from e
-    log.info("result %s of device %s stored as record %s", result_id, device_id, record.id)
-    return MergeOutcome(record_id=record.id, created=True)
+    log.info(
+        "result %s of device %s stored as record %s (%s, version %d)",
+        result_id,
+        device_id,
+        record.id,
+        placement.merge_state.value,
+        placement.version,
+    )
+    return MergeOutcome(
+        record_id=record.id,
+        created=True,
+        merge_state=placement.merge_state,
+        supersedes=placement.supersedes,
+    )
 
 
 def get_record(session: Session, record_id: str, *, unit: str | None = None) -> Record | None:
@@ -172,19 +205,50 @@ def get_record_by_result(session: Session, result_id: str) -> Record | None:
     return session.exec(select(Record).where(Record.result_id == result_id)).first()
 
 
+class RecordState(Enum):
+    """What a listing of records may be narrowed to (`list_records`'s `state`)."""
+
+    CURRENT = "current"
+    SUPERSEDED = "superseded"
+    NEEDS_REVIEW = "needs_review"
+    DUPLICATE_WARNING = "duplicate_warning"
+    """Nghị định 30's duplicate warning (`Record.duplicate_warning`), whatever the version."""
+
+
+def _in_state(statement: SelectOfScalar[T], state: RecordState | None) -> SelectOfScalar[T]:
+    if state is None:
+        return statement
+    # Spelled as the partial indexes' conditions (literals, not parameters), so that SQLite's
+    # planner can prove them and use those indexes.
+    if state is RecordState.DUPLICATE_WARNING:
+        return statement.where(col(Record.duplicate_warning) == sa.true())
+    if state is RecordState.CURRENT:
+        return statement.where(col(Record.merge_state) == MergeState.CURRENT)
+    rare: sa.ColumnClause[str] = sa.literal_column(f"'{MergeState(state.value).value}'")
+    return statement.where(
+        col(Record.merge_state) != sa.literal_column("'current'"), col(Record.merge_state) == rare
+    )
+
+
 def list_records(
-    session: Session, limit: int = 50, offset: int = 0, *, unit: str | None = None
+    session: Session,
+    limit: int = 50,
+    offset: int = 0,
+    *,
+    unit: str | None = None,
+    state: RecordState | None = None,
 ) -> Sequence[Record]:
-    """A page of records, newest first.
+    """A page of records (every version, each with its `merge_state`), newest first.
 
     Args:
         limit: at most this many (capped at `MAX_PAGE`).
         offset: how many to skip.
         unit: only those an officer of this unit (a code) may see (`_of_unit`).
+        state: only those in this state (`RecordState`).
     """
     limit = max(0, min(limit, MAX_PAGE))
     statement = (
-        _of_unit(session, select(Record), unit)
+        _in_state(_of_unit(session, select(Record), unit), state)
         .order_by(col(Record.received_at).desc(), col(Record.id))
         .offset(max(0, offset))
         .limit(limit)
@@ -192,10 +256,13 @@ def list_records(
     return session.exec(statement).all()
 
 
-def count_records(session: Session, *, unit: str | None = None) -> int:
-    """How many records the repository holds (those an officer of `unit` may see, when
-    given)."""
-    return session.exec(_of_unit(session, select(func.count()).select_from(Record), unit)).one()
+def count_records(
+    session: Session, *, unit: str | None = None, state: RecordState | None = None
+) -> int:
+    """How many records the repository holds (those an officer of `unit` may see, in `state`,
+    when given)."""
+    statement = _of_unit(session, select(func.count()).select_from(Record), unit)
+    return session.exec(_in_state(statement, state)).one()
 
 
 def _of_unit(session: Session, statement: SelectOfScalar[T], unit: str | None) -> SelectOfScalar[T]:

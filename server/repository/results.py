@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from server.errors import RepositoryError
-from server.models import Record, ResultReuse, UnitVersion, utc_now
+from server.models import MergeState, Record, ResultReuse, UnitVersion, utc_now
 from server.repository import units
 from server.repository.common import MAX_PAGE
 
@@ -84,8 +84,11 @@ def load_citizen_results(
     session: Session, cccd: str, *, visible: frozenset[str] | None, limit: int = MAX_PAGE
 ) -> list[Record]:
     """What is on file for the citizen with CCCD `cccd`, newest issue first (then newest
-    received), within `visible` (None: every unit)."""
-    statement = select(Record).where(Record.cccd == cccd)
+    received), within `visible` (None: every unit): each document's current version and those
+    waiting for review, never a superseded one (`server.repository.versions`)."""
+    statement = select(Record).where(
+        Record.cccd == cccd, col(Record.merge_state) != MergeState.SUPERSEDED
+    )
     if visible is not None:
         statement = statement.where(col(Record.unit_code).in_(sorted(visible)))
     statement = statement.order_by(

@@ -58,6 +58,11 @@ def _store(
 BODIES = {
     "/api/devices/{device_id}/commands": {"name": "ping"},
     "/api/results/{record_id}/reuse": {"dossier_code": "000.00.15.H41-251206-0001"},
+    "/api/results/{record_id}/corrections": {
+        "field": "trich_yeu",
+        "value": "Trích yếu đã sửa",
+        "reason": "đọc sai",
+    },
 }
 """What each POST route is sent in the walk over every route."""
 
@@ -128,8 +133,8 @@ def test_every_response_with_personal_data_writes_one_entry(
         else:
             assert entry.action == "citizen.results" and entry.query == f"cccd={CCCD}"
     # the list, the record, its PDF, its NĐ 30 export, a search, a citizen's results, a reuse,
-    # the audit log
-    assert carried == 8
+    # the audit log, its versions, a correction
+    assert carried == 10
     # The server's log, not the test client's (httpx logs the URLs it requests; the server runs
     # uvicorn with access_log=False, so a CCCD in a path or a query string is not logged).
     server_log = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
@@ -143,6 +148,8 @@ def test_every_response_with_personal_data_writes_one_entry(
         "citizen.results",
         "reuse",
         "audit.read",
+        "record.versions",
+        "record.correct",
     }
 
 

@@ -60,6 +60,8 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/results/{record_id}/export.zip"): {ADMIN, OFFICER},
     ("GET", "/api/audit"): {ADMIN, AUDITOR},
     ("GET", "/api/audit/verify"): {ADMIN, AUDITOR},
+    ("GET", "/api/results/{record_id}/versions"): {ADMIN, OFFICER},
+    ("POST", "/api/results/{record_id}/corrections"): {ADMIN, OFFICER},
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 

@@ -1,6 +1,7 @@
 """`sohoa server seed` on SQLite and PostgreSQL: synthetic results that look like a province's
 (valid CCCDs for their holders, units in force on the issue date, minority names, repeat
-citizens and rescans), loaded by the bulk path and searchable once the index is rebuilt."""
+citizens, versions and NĐ 30 duplicates), loaded by the bulk path and searchable once the
+index is rebuilt."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from server.db import session_scope
-from server.models import Record
-from server.repository import units
+from server.models import MergeState, Record
+from server.repository import units, versions
 from server.search.index import SearchIndex
 from server.search.query import SearchQuery
 from server.seed import seed
@@ -53,9 +54,25 @@ def test_seeded_results_are_plausible_and_searchable(db_engine: Engine, tmp_path
         assert 0.02 < sum(1 for n in per_citizen.values() if n > 1) / len(per_citizen) < 0.15
         rescans = Counter((r.so_ky_hieu, r.co_quan_ban_hanh, r.ngay_ban_hanh) for r in rows)
         assert 0 < sum(n - 1 for n in rescans.values()) < 100
+        # versions and NĐ 30 duplicates in small shares, chained as the merge chains them
+        by_id = {r.id: r for r in rows}
+        superseded = [r for r in rows if r.merge_state is MergeState.SUPERSEDED]
+        assert 0.01 < len(superseded) / len(rows) < 0.03
+        for old in superseded:
+            new = by_id[old.superseded_by or ""]
+            assert (new.version, new.supersedes, new.merge_state) == (2, old.id, MergeState.CURRENT)
+            assert new.natural_key == old.natural_key == versions.natural_key(old.model_dump())
+            assert (new.cccd, new.ho_ten) == (old.cccd, old.ho_ten)
+        flagged = [r for r in rows if r.duplicate_warning]
+        assert 0.001 < len(flagged) / len(rows) < 0.012
+        assert all(r.duplicate_key == versions.duplicate_key(r.model_dump()) for r in flagged)
+        pairs = Counter(r.duplicate_key for r in flagged)
+        assert all(n >= 2 for n in pairs.values())
         someone = rows[123]
+    # a second run numbers above the first's: no document takes another's natural key
+    assert seed(db_engine, tmp_path, 500, seed_value=8, batch=250)[0] == 500
     index = SearchIndex(tmp_path / "search", db_engine)
-    assert index.rebuild() == 3000
+    assert index.rebuild() == 3500
     hits = index.search(SearchQuery(cccd=someone.cccd), 50)
     assert someone.id in hits.ids
 

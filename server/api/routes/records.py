@@ -36,6 +36,7 @@ from server.models import Record, RecordPublic, RecordsPublic, Role
 from server.repository import disclosures
 from server.repository.audit import Reader
 from server.repository.common import MAX_PAGE
+from server.repository.records import RecordState
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,19 @@ def list_records(
     reader: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    state: Annotated[
+        RecordState | None,
+        Query(
+            description="Only the records in this state: current, superseded, needs_review "
+            "(conflicting versions), duplicate_warning (Nghị định 30's duplicate warning)."
+        ),
+    ] = None,
 ) -> RecordsPublic:
-    """A page of records, newest first, and how many there are in all (a unit officer's:
-    its unit's)."""
+    """A page of records (every version, each with its `merge_state`), newest first, and how
+    many there are in all (a unit officer's: its unit's)."""
     try:
         page, count = disclosures.list_records(
-            session, reader, limit=limit, offset=offset, unit=_unit_of(user)
+            session, reader, limit=limit, offset=offset, unit=_unit_of(user), state=state
         )
     except RepositoryError as e:
         raise _not_audited(e) from e

@@ -24,7 +24,7 @@ from server.api.deps import CurrentUser, Principal, ReaderDep, SessionDep, requi
 from server.api.params import NO_CONTROL
 from server.api.responses import SIGNED_IN, errors
 from server.errors import RepositoryError, SearchError, SearchInputError
-from server.models import Record, Role
+from server.models import MergeState, Record, Role
 from server.repository import disclosures, results
 from server.search.index import SearchIndex
 from server.search.query import (
@@ -67,6 +67,18 @@ class ResultItem(BaseModel):
     procedure_code: str | None
     received_at: dt.datetime
     signature_valid: bool
+    version: int = Field(default=1, description="Its place among its document's versions.")
+    merge_state: MergeState = Field(
+        default=MergeState.CURRENT,
+        description="current; superseded (a search finds old versions too: see "
+        "`superseded_by`); needs_review (conflicts with the current version).",
+    )
+    superseded_by: str | None = None
+    duplicate_warning: bool = Field(
+        default=False,
+        description="Nghị định 30's duplicate warning: another document of its issuer bears "
+        "its số ký hiệu in the same year.",
+    )
 
 
 class SearchPage(BaseModel):
