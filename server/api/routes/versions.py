@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from protocol.messages import FIELD_KEYS, MAX_TEXT
 from protocol.xmltext import xml_text_problem
 from server.api.deps import CurrentUser, Principal, ReaderDep, SessionDep, require_role
 from server.api.responses import PARSED_BODY, SIGNED_IN, errors
+from server.api.routes.records import RecordId
 from server.api.routes.search import _visible
 from server.errors import CorrectionConflictError, RepositoryError
 from server.models import CorrectionPublic, RecordVersionPublic, RecordVersionsPublic, Role
@@ -119,7 +119,7 @@ def result_versions(
     session: SessionDep,
     user: CurrentUser,
     reader: ReaderDep,
-    record_id: Annotated[str, Path(max_length=36)],
+    record_id: RecordId,
 ) -> RecordVersionsPublic:
     """Every version of the result's document, oldest first (then those waiting for review),
     each with its state and the correction that made it, if any."""
@@ -166,7 +166,7 @@ def correct_result(
     session: SessionDep,
     user: CurrentUser,
     reader: ReaderDep,
-    record_id: Annotated[str, Path(max_length=36)],
+    record_id: RecordId,
     body: CorrectionRequest,
 ) -> CorrectionMadePublic:
     """Correct one field of the result's current version, with a reason: the correction is a
