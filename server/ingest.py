@@ -596,8 +596,10 @@ class IngestWorker(MqttConsumer):
                     ack.reason.value if ack.reason else "?",
                     ack.detail,
                 )
-            self.publish(topics.ack_topic(effect.device_id), encode(ack))
+            # Counted first: whoever sees the ack then sees it counted (tests read the stats
+            # as soon as the last ack arrives).
             self._count(_ACK_COUNTERS[ack.status])
+            self.publish(topics.ack_topic(effect.device_id), encode(ack))
 
     def _on_reply(self, device_id: str, payload: bytes) -> None:
         try:
