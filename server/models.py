@@ -747,6 +747,12 @@ class AuditEntry(SQLModel, table=True):
     """
 
     __tablename__ = "audit_entry"
+    # An auditor's two usual questions: who read this record, what did this account read
+    # (`GET /api/audit?record_id=…|actor=…`, newest first), answered without walking the log.
+    __table_args__ = (
+        sa.Index("ix_audit_entry_record_id", "record_id", "seq"),
+        sa.Index("ix_audit_entry_username", "username", "seq"),
+    )
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     at: dt.datetime = Field(sa_type=UTCDateTime)
