@@ -258,3 +258,33 @@ def sync(
             f"{report.waiting} result(s) still wait for the server's answer; they stay in the "
             "outbox and go with the next sync"
         )
+
+
+@app.command("tui")
+def tui(
+    config: Annotated[
+        Path | None, typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables).")
+    ] = None,
+) -> None:
+    """The kiosk the officers use, full screen, in Vietnamese: it opens with the token's PIN and
+    is left only with the admin PIN (`sohoa edge admin-pin`). Its log goes to
+    <data_dir>/logs/kiosk.log (the screen is the kiosk's)."""
+    settings = load_edge_settings(config)
+    # Textual only when the kiosk runs: the other commands start without it.
+    from edge.tui.run import run_kiosk
+
+    run_kiosk(settings)
+
+
+@app.command("admin-pin")
+def admin_pin() -> None:
+    """Print the argon2 hash of a new admin PIN (asked twice, hidden), for the setting
+    kiosk_admin_pin_hash; the PIN itself is written nowhere."""
+    from edge.tui.services import hash_admin_pin
+
+    pin = typer.prompt(
+        "Mã PIN quản trị mới", hide_input=True, confirmation_prompt=True, show_default=False
+    )
+    if len(pin) < 6:
+        raise typer.BadParameter("the admin PIN needs at least 6 characters")
+    typer.echo(hash_admin_pin(pin))

@@ -108,6 +108,21 @@ class EdgeSettings(TransportSettings):
     refused from its header, before it is decoded (a 9400 x 9500 px page costs ~1.1 GB)."""
     max_document_pages: int = Field(default=MAX_DOCUMENT_PAGES, ge=1, le=1000)
     """The most pages one document (one signed result) may have."""
+    kiosk_idle_lock_s: float = Field(default=300.0, gt=0)
+    """The kiosk locks itself (the token is logged out) after this many seconds without a key
+    press, click or touch; the officer unlocks it with the token PIN."""
+    kiosk_admin_pin_hash: str | None = None
+    """The argon2 hash of the admin PIN that leaves the kiosk (and opens its settings); made by
+    `sohoa edge admin-pin`. None: the kiosk cannot be left from its screen at all."""
+
+    @field_validator("kiosk_admin_pin_hash")
+    @classmethod
+    def _argon2_hash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("$argon2"):
+            raise ValueError(
+                "must be an argon2 hash (`sohoa edge admin-pin` makes one), never the PIN itself"
+            )
+        return value
 
     @field_validator("device_id")
     @classmethod
