@@ -152,14 +152,22 @@ class OutboxScreen(Screen[None]):
 
     @on(Listed)
     def _show(self, message: Listed) -> None:
+        same_rows = [i.result_id for i in message.items] == [i.result_id for i in self.items]
         self.items = list(message.items)
         table: DataTable[str] = self.query_one(DataTable)
-        row = table.cursor_row
-        table.clear()
-        for item in self.items:
-            table.add_row(*item_row(item), key=item.result_id)
+        if same_rows:
+            # Cells updated in place: the cursor and the officer's place stay as they were.
+            for item in self.items:
+                for column, value in zip(table.columns, item_row(item), strict=True):
+                    table.update_cell(item.result_id, column, value)
+        else:
+            row = table.cursor_row
+            table.clear()
+            for item in self.items:
+                table.add_row(*item_row(item), key=item.result_id)
+            if self.items:
+                table.move_cursor(row=min(row, len(self.items) - 1))
         if self.items:
-            table.move_cursor(row=min(row, len(self.items) - 1))
             self._note_selected()
         else:
             self._note("Hộp gửi trống: chưa có kết quả nào.")
