@@ -40,9 +40,10 @@ class AdminPinScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     AdminPinScreen { align: center middle; }
     AdminPinScreen > Vertical {
-        width: 64;
+        width: 72;
+        max-width: 100%;
         height: auto;
-        border: thick $warning;
+        border: round $warning;
         background: $surface;
         padding: 1 2;
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Center, Middle
+from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
@@ -36,7 +36,8 @@ class LockScreen(Screen[bool]):
     DEFAULT_CSS = """
     LockScreen { align: center middle; }
     LockScreen #lock-box {
-        width: 64;
+        width: 72;
+        max-width: 100%;
         height: auto;
         border: round $primary;
         padding: 1 2;
@@ -63,7 +64,7 @@ class LockScreen(Screen[bool]):
 
     def compose(self) -> ComposeResult:
         """A box with the title, the PIN form and a line of help."""
-        with Middle(), Center(id="lock-box"):
+        with Vertical(id="lock-box"):
             yield Static(texts.APP_TITLE, id="lock-title")
             yield Static("Máy đang khóa.", id="lock-state")
             yield PinForm("Nhập mã PIN của token ký số rồi bấm Enter để mở máy.", id="lock-pin")

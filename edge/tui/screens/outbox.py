@@ -40,11 +40,12 @@ def item_row(item: OutboxItem) -> tuple[str, str, str, str]:
     what = " ".join(
         v for v in (item.fields.get("loai_van_ban"), item.fields.get("so_ky_hieu")) if v
     )
+    # The note itself is long: the table says there is one, the line below the table says it.
     return (
         texts.local_time(item.created_at),
         what or item.metadata.get("procedure", "—"),
         texts.STATE_WORDS[item.state],
-        texts.item_note(item),
+        "xem dưới ↓" if texts.item_note(item) else "",
     )
 
 
@@ -64,7 +65,12 @@ class OutboxScreen(Screen[None]):
         padding: 0 1;
     }
     OutboxScreen DataTable { height: 1fr; }
-    OutboxScreen #outbox-note { height: auto; min-height: 2; padding: 0 1; }
+    OutboxScreen #outbox-note {
+        height: auto;
+        min-height: 3;
+        padding: 0 1;
+        border-top: solid $primary;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [

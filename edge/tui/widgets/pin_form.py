@@ -23,8 +23,6 @@ class PinForm(Vertical):
     PinForm {
         height: auto;
         width: 100%;
-        max-width: 60;
-        padding: 0 1;
     }
     PinForm > .pin-prompt { margin-bottom: 1; }
     PinForm > Input { width: 100%; }

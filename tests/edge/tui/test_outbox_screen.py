@@ -46,8 +46,11 @@ async def test_every_result_is_listed_with_its_state_and_reason(
             ids[2]: "máy chủ đã nhận",
             ids[3]: "bị từ chối",
         }
-        refused = table.get_row(ids[3])[3]
-        assert refused == f"{texts.REASON_WORDS[RejectReason.UNKNOWN_DEVICE]} (mã unknown_device)"
+        assert table.get_row(ids[3])[3] == "xem dưới ↓"
+        table.move_cursor(row=[i.result_id for i in screen.items].index(ids[3]))
+        await pilot.pause()
+        words = f"{texts.REASON_WORDS[RejectReason.UNKNOWN_DEVICE]} (mã unknown_device)"
+        assert note(screen) == words
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
