@@ -5,6 +5,8 @@ Update with `--snapshot-update` after looking at the new SVGs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -15,6 +17,8 @@ from protocol.messages import Ack, AckStatus
 from protocol.reasons import RejectReason
 from tests.edge.tui.conftest import SIZE, fake_pdf, type_pin, wait_workers
 from tests.fixtures.token import BlankToken
+
+SnapCompare = Callable[..., bool]
 
 RESULTS = [
     ({"loai_van_ban": "GIẤY KHAI SINH", "so_ky_hieu": "125/2026"}, "2026-12-05T01:15:00+00:00"),
@@ -47,11 +51,13 @@ def pin_volatile(pilot: Pilot[None]) -> None:
     screen.query_one("#home-sync", Static).update("Máy chủ trả lời lần cuối: 10:05 06/12")
 
 
-def test_lock_screen(snap_compare, kiosk_settings: EdgeSettings) -> None:
+def test_lock_screen(snap_compare: SnapCompare, kiosk_settings: EdgeSettings) -> None:
     assert snap_compare(make_kiosk(kiosk_settings), terminal_size=SIZE, run_before=still)
 
 
-def test_lock_screen_after_a_wrong_pin(snap_compare, kiosk_settings: EdgeSettings) -> None:
+def test_lock_screen_after_a_wrong_pin(
+    snap_compare: SnapCompare, kiosk_settings: EdgeSettings
+) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await type_pin(pilot, "999999")
         await still(pilot)
@@ -60,7 +66,7 @@ def test_lock_screen_after_a_wrong_pin(snap_compare, kiosk_settings: EdgeSetting
 
 
 def test_home_screen(
-    snap_compare, kiosk_settings: EdgeSettings, blank_token: BlankToken, outbox: Outbox
+    snap_compare: SnapCompare, kiosk_settings: EdgeSettings, blank_token: BlankToken, outbox: Outbox
 ) -> None:
     fill_fixed(outbox)
 
@@ -74,7 +80,7 @@ def test_home_screen(
 
 
 def test_outbox_screen(
-    snap_compare, kiosk_settings: EdgeSettings, blank_token: BlankToken, outbox: Outbox
+    snap_compare: SnapCompare, kiosk_settings: EdgeSettings, blank_token: BlankToken, outbox: Outbox
 ) -> None:
     fill_fixed(outbox)
 
@@ -88,7 +94,7 @@ def test_outbox_screen(
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_admin_pin_prompt(snap_compare, kiosk_settings: EdgeSettings) -> None:
+def test_admin_pin_prompt(snap_compare: SnapCompare, kiosk_settings: EdgeSettings) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("ctrl+q")
         await pilot.pause()
