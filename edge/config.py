@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -111,6 +111,14 @@ class EdgeSettings(TransportSettings):
     kiosk_idle_lock_s: float = Field(default=300.0, gt=0)
     """The kiosk locks itself (the token is logged out) after this many seconds without a key
     press, click or touch; the officer unlocks it with the token PIN."""
+    scanner_device: str | None = None
+    """The SANE device the kiosk scans with (e.g. "fujitsu:fi-7160:1234"); None: the first
+    scanner found."""
+    scanner_source: Literal["flatbed", "adf", "adf-duplex"] = "flatbed"
+    """Where the kiosk's scanner takes the paper: the glass, or the document feeder."""
+    procedures_file: Path | None = None
+    """The unit's procedure catalogue (the server's procedures CSV), for the kiosk's
+    type-to-search; None: the officer types the procedure's code."""
     kiosk_admin_pin_hash: str | None = None
     """The argon2 hash of the admin PIN that leaves the kiosk (and opens its settings); made by
     `sohoa edge admin-pin`. None: the kiosk cannot be left from its screen at all."""

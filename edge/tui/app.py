@@ -24,11 +24,17 @@ from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from edge.capture.scanner import ScanSettings
 from edge.config import EdgeSettings
+from edge.pipeline.run import ProcessedDocument
 from edge.tui import texts
+from edge.tui.flow import Draft, load_procedures
 from edge.tui.screens.admin import AdminPinScreen
+from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
+from edge.tui.screens.new_result import NewResultScreen
+from edge.tui.screens.review import ReviewScreen
 from edge.tui.services import KioskServices
 
 log = logging.getLogger(__name__)
@@ -110,6 +116,54 @@ class KioskApp(App[None]):
     def _unlocked(self, opened: bool | None) -> None:
         self.locked = not opened
         self.last_input = self._clock()
+        if opened and not self._in_flow():
+            self._look_for_draft()
+
+    # -- a new result --------------------------------------------------------------------------
+
+    def action_new_result(self) -> None:
+        """Start a new result: pick its procedure, then scan, review, sign."""
+        if self._in_flow():
+            return
+        self.push_screen(NewResultScreen(self.services.procedures), self._procedure_picked)
+
+    def _procedure_picked(self, draft: Draft | None) -> None:
+        if draft is not None:
+            self._capture(draft)
+
+    def _capture(self, draft: Draft) -> None:
+        def captured(document: ProcessedDocument | None) -> None:
+            if document is not None:
+                self.push_screen(ReviewScreen(self.services, draft, document), self._reviewed)
+
+        self.push_screen(CaptureScreen(self.services, draft), captured)
+
+    def _reviewed(self, result_id: str | None) -> None:
+        if result_id is not None:
+            self.notify("Đã ký và đưa vào hộp gửi.", title="Xong")
+
+    def _in_flow(self) -> bool:
+        """Whether a new result's screens are open (under the lock screen, maybe)."""
+        return any(
+            isinstance(s, (NewResultScreen, CaptureScreen, ReviewScreen)) for s in self.screen_stack
+        )
+
+    @work(thread=True, exclusive=True, group="draft")
+    def _look_for_draft(self) -> None:
+        draft = self.services.pending_draft()
+        if draft is not None:
+            self.call_from_thread(self._offer_draft, draft)
+
+    def _offer_draft(self, draft: Draft) -> None:
+        """A half-done result survived a restart: take it up where it stopped."""
+        if self._in_flow() or self.locked:
+            return
+        log.info("kiosk draft offered back (%d page(s))", len(draft.pages))
+        self.notify(
+            f"Tiếp tục kết quả đang làm dở: {draft.procedure_name} ({len(draft.pages)} trang).",
+            title="Làm tiếp",
+        )
+        self._capture(draft)
 
     def _check_idle(self) -> None:
         if not self.locked and self._clock() - self.last_input >= self.settings.kiosk_idle_lock_s:
@@ -146,6 +200,7 @@ def make_kiosk(
     *,
     refresh_s: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
+    scan: ScanSettings | None = None,
 ) -> KioskApp:
     """Build the kiosk for the appliance `settings` (nothing is opened until it runs).
 
@@ -153,10 +208,17 @@ def make_kiosk(
         settings: the appliance's settings (token, outbox, kiosk_* keys).
         refresh_s: seconds between two reads of the home screen's figures.
         clock: a monotonic clock, for the idle lock.
+        scan: how to scan (default: 300 dpi grey A4 from `scanner_source`; the tests and the
+            demo scan a real page through SANE's `pnm` backend with it).
 
     Returns:
         The app, ready for `run()` (the CLI) or `run_test()` (the tests).
+
+    Raises:
+        ConfigError: the procedure catalogue cannot be read.
     """
     # Textual turns the terminal's Ctrl+C / Ctrl+Z / Ctrl+\ signals back on with this set.
     os.environ.pop("TEXTUAL_ALLOW_SIGNALS", None)
-    return KioskApp(KioskServices(settings), refresh_s=refresh_s, clock=clock)
+    procedures = load_procedures(settings.procedures_file) if settings.procedures_file else ()
+    services = KioskServices(settings, scan=scan, procedures=procedures)
+    return KioskApp(services, refresh_s=refresh_s, clock=clock)

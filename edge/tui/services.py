@@ -17,12 +17,14 @@ from types import MappingProxyType
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from edge.capture.scanner import ScanSettings, ScanSource
 from edge.config import EdgeSettings
 from edge.errors import TokenError
 from edge.health import disk_free, token_present
 from edge.pdf.xmp import VIETNAM_TIME
 from edge.signing.token import Token
 from edge.sync.outbox import Outbox, OutboxItem, OutboxStatus, State
+from edge.tui.flow import Draft, Procedure, draft_dir, load_draft, scan_settings
 from support.lifecycle import Closeable
 
 
@@ -60,10 +62,22 @@ class KioskServices(Closeable):
 
     Args:
         settings: the appliance's settings.
+        scan: how to scan (default: 300 dpi grey A4 from `scanner_source`).
+        procedures: the unit's procedure catalogue.
     """
 
-    def __init__(self, settings: EdgeSettings) -> None:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        *,
+        scan: ScanSettings | None = None,
+        procedures: tuple[Procedure, ...] = (),
+    ) -> None:
         self.settings = settings
+        self.scan = scan or scan_settings(ScanSource(settings.scanner_source))
+        """How the kiosk scans."""
+        self.procedures = procedures
+        """The unit's procedure catalogue (empty: the officer types a code)."""
         self._lock = threading.Lock()
         self._token_lock = threading.Lock()
         """Held across a whole login or logout, so that an unlock waits for the lock's logout."""
@@ -131,6 +145,10 @@ class KioskServices(Closeable):
             OutboxError: it is not a refused result.
         """
         self.outbox().retry(result_id)
+
+    def pending_draft(self) -> Draft | None:
+        """The half-done result kept from before (a crash, a power cut, "later"), or None."""
+        return load_draft(draft_dir(self.settings))
 
     def check_admin_pin(self, pin: str) -> bool:
         """Whether `pin` is the admin PIN (argon2: slow on purpose, call from a worker). False
