@@ -97,6 +97,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
 
     def on_mount(self) -> None:
         """Show the pages kept; scan at once when there are none."""
+        self.query_one(ProgressBar).display = False
         self._show_pages()
         if self.draft.pages:
             self._say(f"Đã có {len(self.draft.pages)} trang. Enter: đọc chữ; S: quét thêm.")
@@ -111,7 +112,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
             return
         self.busy = True
         self.query_one("#capture-error", Static).update("")
-        self.query_one(ProgressBar).update(total=None)
+        self._progress(None)
         self._say("Đang quét… đặt tài liệu lên máy quét.")
         self._scan()
 
@@ -137,7 +138,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
     @on(ScanEnded)
     def _scan_ended(self, message: ScanEnded) -> None:
         self.busy = False
-        self.query_one(ProgressBar).update(total=1, progress=1)
+        self.query_one(ProgressBar).display = False
         self._show_pages()
         pages = len(self.draft.pages)
         self.query_one("#capture-error", Static).update(message.problem)
@@ -153,7 +154,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         if self.busy or not self.draft.pages:
             return
         self.busy = True
-        self.query_one(ProgressBar).update(total=len(self.draft.pages), progress=0)
+        self._progress(len(self.draft.pages))
         self._say(f"Đang đọc chữ {len(self.draft.pages)} trang…")
         self._read()
 
@@ -183,6 +184,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
     @on(Read)
     def _read_done(self, message: Read) -> None:
         self.busy = False
+        self.query_one(ProgressBar).display = False
         if message.document is None:
             self.query_one("#capture-error", Static).update(message.problem)
             self._say("Chưa đọc được.")
@@ -201,6 +203,11 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         shown = len(pages.children)
         for number in range(shown + 1, len(self.draft.pages) + 1):
             pages.append(ListItem(Static(f"Trang {number}")))
+
+    def _progress(self, total: int | None) -> None:
+        bar = self.query_one(ProgressBar)
+        bar.update(total=total, progress=0)
+        bar.display = True
 
     def _say(self, text: str) -> None:
         self.query_one("#capture-state", Static).update(text)

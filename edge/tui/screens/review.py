@@ -19,7 +19,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
@@ -113,10 +113,15 @@ class ReviewScreen(Screen[str | None]):
     ReviewScreen #review-title {
         dock: top; height: 1; background: $primary; text-style: bold; padding: 0 1;
     }
-    ReviewScreen VerticalScroll { height: 1fr; padding: 0 1; }
-    ReviewScreen .field-label { margin-top: 1; }
-    ReviewScreen Input.-doubtful { border: tall $warning; }
-    ReviewScreen .field-problem { color: $warning; height: auto; }
+    ReviewScreen VerticalScroll { height: 1fr; padding: 1 1 0 1; }
+    ReviewScreen .field-row { height: 1; }
+    ReviewScreen .field-label { width: 18; color: $text-muted; }
+    ReviewScreen .field-row Input { border: none; height: 1; padding: 0 1; width: 1fr; }
+    ReviewScreen .field-row Input:focus { background: $primary 40%; }
+    ReviewScreen .field-row Input.-doubtful { background: $warning 25%; }
+    ReviewScreen .field-row Input.-doubtful:focus { background: $warning 45%; }
+    ReviewScreen .field-problem { color: $warning; height: auto; padding-left: 18; }
+    ReviewScreen .field-problem.-empty { display: none; }
     ReviewScreen #review-state { padding: 0 1; height: auto; }
     ReviewScreen #review-state.-error { color: $error; text-style: bold; }
     """
@@ -155,15 +160,14 @@ class ReviewScreen(Screen[str | None]):
         with VerticalScroll():
             for key in FIELD_KEYS:
                 value = self.draft.corrections.get(key, self.document.fields.get(key))
-                yield Label(LABELS[key], classes="field-label")
-                field = Input(value or "", id=f"field-{key}")
-                field.set_class(key in self.doubtful, "-doubtful")
-                yield field
-                yield Static(
-                    " ".join(self.doubtful.get(key, [])),
-                    id=f"problem-{key}",
-                    classes="field-problem",
-                )
+                with Horizontal(classes="field-row"):
+                    yield Label(LABELS[key], classes="field-label")
+                    field = Input(value or "", id=f"field-{key}")
+                    field.set_class(key in self.doubtful, "-doubtful")
+                    yield field
+                problem = Static("", id=f"problem-{key}", classes="field-problem")
+                self._set_problem(problem, self.doubtful.get(key, []))
+                yield problem
         yield Static("F2: ký và đưa vào hộp gửi. Esc: để sau.", id="review-state")
         yield ProgressBar(total=None, show_eta=False, id="review-progress")
         yield Footer()
@@ -184,9 +188,19 @@ class ReviewScreen(Screen[str | None]):
             self.draft.corrections.pop(key, None)
         else:
             self.draft.corrections[key] = event.value or None
-        problems = check_value(key, event.value, {**self.document.fields, **self.draft.corrections})
-        self.query_one(f"#problem-{key}", Static).update(" ".join(problems))
+        if event.value == read:
+            # As read (also the Changed every Input posts when it starts): reading's findings.
+            problems = self.doubtful.get(key, [])
+        else:
+            merged = {**self.document.fields, **self.draft.corrections}
+            problems = check_value(key, event.value, merged)
+        self._set_problem(self.query_one(f"#problem-{key}", Static), problems)
         event.input.set_class(bool(problems), "-doubtful")
+
+    @staticmethod
+    def _set_problem(line: Static, problems: list[str]) -> None:
+        line.update(" ".join(f"⚠ {p}" for p in problems))
+        line.set_class(not problems, "-empty")
 
     @on(Input.Blurred)
     def _left_field(self) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
+from textual.widgets import Static
 
 from edge.capture.scanner import ColourMode, ScanSettings
 from edge.config import EdgeSettings
+from edge.fields.model import ProblemCode
 from edge.pdf.xmp import signed_metadata
 from edge.sample_document import render_sample_result
 from edge.sync.outbox import Outbox, State
@@ -23,7 +25,7 @@ from edge.tui.app import KioskApp, make_kiosk
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.new_result import NewResultScreen
-from edge.tui.screens.review import ReviewScreen
+from edge.tui.screens.review import PROBLEM_WORDS, ReviewScreen
 from provisioning.ca import CertificateAuthority
 from tests.edge.tui.conftest import SIZE, type_pin, wait_workers
 from tests.fixtures.scanner import SaneTestScanner
@@ -61,6 +63,14 @@ def flow_settings(
             "scanner_device": "pnm:0",
         }
     )
+
+
+LOW = ProblemCode.LOW_OCR_CONFIDENCE
+
+
+def problem_line(review: ReviewScreen, key: str) -> str:
+    line = review.query_one(f"#problem-{key}", Static)
+    return "" if line.has_class("-empty") else str(line.render())
 
 
 def kiosk(settings: EdgeSettings, page: Path) -> KioskApp:
@@ -132,13 +142,24 @@ async def test_a_half_done_result_survives_a_crash(
         await wait_workers(pilot)
         review = app.screen
         assert isinstance(review, ReviewScreen)
+        # What reading doubted is highlighted, in words, and the cursor starts there.
+        assert review.doubtful == {"co_quan_ban_hanh": [PROBLEM_WORDS[LOW]]}
+        doubted = review.query_one("#field-co_quan_ban_hanh")
+        assert doubted.has_focus and doubted.has_class("-doubtful")
+        assert problem_line(review, "co_quan_ban_hanh") == f"⚠ {PROBLEM_WORDS[LOW]}"
+        # A value that breaks a rule is said in words as it is typed.
+        review.query_one("#field-cccd").focus()
+        await pilot.press("ctrl+u", *"0562")
+        await pilot.pause()
+        assert problem_line(review, "cccd") == f"⚠ {PROBLEM_WORDS[ProblemCode.CCCD_LENGTH]}"
+        assert review.query_one("#field-cccd").has_class("-doubtful")
         review.query_one("#field-so_ky_hieu").focus()
         await pilot.press("ctrl+u", *"77/QĐ-UBND", "tab")  # leaving the field saves it
         await wait_workers(pilot)
     # The kiosk is gone (as after a crash: nothing ran at its end for the draft).
     kept = json.loads((flow.draft_dir(flow_settings) / flow.DRAFT_FILE).read_text())
     assert kept["procedure"] == "2.000815" and kept["pages"] == ["page-001.png"]
-    assert kept["corrections"] == {"so_ky_hieu": "77/QĐ-UBND"}
+    assert kept["corrections"] == {"cccd": "0562", "so_ky_hieu": "77/QĐ-UBND"}
 
     again = kiosk(flow_settings, page_file)
     async with again.run_test(size=SIZE) as pilot:

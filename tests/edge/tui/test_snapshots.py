@@ -6,16 +6,21 @@ Update with `--snapshot-update` after looking at the new SVGs."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from edge.capture.scanner import ColourMode, ScanSettings
 from edge.config import EdgeSettings
+from edge.sample_document import render_sample_result
 from edge.sync.outbox import Outbox
 from edge.tui.app import make_kiosk
 from protocol.messages import Ack, AckStatus
 from protocol.reasons import RejectReason
 from tests.edge.tui.conftest import SIZE, fake_pdf, type_pin, wait_workers
+from tests.fixtures.scanner import SaneTestScanner
 from tests.fixtures.token import BlankToken
 
 SnapCompare = Callable[..., bool]
@@ -101,3 +106,62 @@ def test_admin_pin_prompt(snap_compare: SnapCompare, kiosk_settings: EdgeSetting
         await still(pilot)
 
     assert snap_compare(make_kiosk(kiosk_settings), terminal_size=SIZE, run_before=run_before)
+
+
+CATALOGUE = Path(__file__).resolve().parents[3] / "server" / "data" / "procedures.csv"
+
+
+def test_new_result_screen(
+    snap_compare: SnapCompare, kiosk_settings: EdgeSettings, blank_token: BlankToken
+) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("n", *"khai sinh")
+        await still(pilot)
+
+    settings = kiosk_settings.model_copy(update={"procedures_file": CATALOGUE})
+    assert snap_compare(make_kiosk(settings), terminal_size=SIZE, run_before=run_before)
+
+
+def test_capture_screen_after_a_jam(
+    snap_compare: SnapCompare,
+    kiosk_settings: EdgeSettings,
+    blank_token: BlankToken,
+    scanner: SaneTestScanner,
+) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("n", *"1.001193", "enter")
+        await wait_workers(pilot)
+
+    settings = kiosk_settings.model_copy(update={"scanner_device": scanner.device})
+    scan = ScanSettings(
+        mode=ColourMode.GREY, backend_options={"read-return-value": "SANE_STATUS_JAMMED"}
+    )
+    app = make_kiosk(settings, scan=scan, refresh_s=3600)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.slow
+def test_review_screen(
+    snap_compare: SnapCompare,
+    kiosk_settings: EdgeSettings,
+    blank_token: BlankToken,
+    scanner: SaneTestScanner,
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "page.pgm"
+    render_sample_result(0).image.save(page)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("n", *"2.000815", "enter")
+        await wait_workers(pilot)
+        await pilot.press("enter")
+        await wait_workers(pilot)
+        await still(pilot)
+
+    settings = kiosk_settings.model_copy(update={"scanner_device": "pnm:0"})
+    scan = ScanSettings(mode=ColourMode.GREY, backend_options={"filename": str(page)})
+    app = make_kiosk(settings, scan=scan, refresh_s=3600)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
