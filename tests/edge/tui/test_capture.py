@@ -97,4 +97,5 @@ async def test_a_jam_is_said_in_words(
         assert text(screen, "capture-state") == "Chưa có trang nào. S: quét lại."
         await pilot.press("enter")  # nothing to read: it stays
         await pilot.pause()
-        assert app.screen is screen and not screen.busy
+        assert not screen.busy
+        assert app.screen is screen
