@@ -198,15 +198,17 @@ class Token(Closeable):
             self._signing_keys.clear()
             if session is None:
                 return
+            # Closed under the registry lock: once the slot is no longer ours, another thread
+            # may re-initialise the module, which must not happen in the middle of this close.
             with _registry_lock:
                 _open_slots.get(str(self._module_path), set()).discard(self._slot_id)
-            try:
-                session.close()
-            except (p11.SessionHandleInvalid, p11.SessionClosed, p11.DeviceRemoved):
-                # Already gone (token pulled out, module re-initialised): nothing left to close.
-                pass
-            except p11.PKCS11Error as e:
-                raise TokenError(f"closing the token session failed: {_describe(e)}") from e
+                try:
+                    session.close()
+                except (p11.SessionHandleInvalid, p11.SessionClosed, p11.DeviceRemoved):
+                    # Already gone (token pulled out, module re-initialised): nothing to close.
+                    pass
+                except p11.PKCS11Error as e:
+                    raise TokenError(f"closing the token session failed: {_describe(e)}") from e
 
     # -- what the token is ---------------------------------------------------------------------
 
@@ -583,13 +585,16 @@ def token_present(
     path = Path(module_path)
     if not path.is_file():
         raise TokenError(f"the PKCS#11 module {path} does not exist: {_MODULE_HINT}")
+    # The lookup holds the registry lock too: another thread's `_fresh_module` may re-initialise
+    # the module (C_Finalize) meanwhile, and a slot list walked across that crashes the process
+    # (seen: the kiosk's status read while its lock screen opened the token).
     with _registry_lock:
         module = _fresh_module(path)
-    try:
-        _find_token(module, path, label=label, serial=serial)
-    except TokenError as e:
-        log.debug("token not present: %s", e)
-        return False
+        try:
+            _find_token(module, path, label=label, serial=serial)
+        except TokenError as e:
+            log.debug("token not present: %s", e)
+            return False
     return True
 
 

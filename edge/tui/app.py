@@ -166,6 +166,10 @@ class KioskApp(App[None]):
         self._capture(draft)
 
     def _check_idle(self) -> None:
+        if any(getattr(screen, "busy", False) for screen in self.screen_stack):
+            # Scanning, reading or signing: the officer is waiting for the machine, not away.
+            self.last_input = self._clock()
+            return
         if not self.locked and self._clock() - self.last_input >= self.settings.kiosk_idle_lock_s:
             log.info("kiosk idle for %.0f s", self.settings.kiosk_idle_lock_s)
             self.action_lock()

@@ -84,6 +84,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         self._services = services
         self.draft = draft
         self.busy = False
+        self._outcome: ProcessedDocument | None = None
         """Whether the scanner or the reading is at work (keys wait meanwhile)."""
 
     def compose(self) -> ComposeResult:
@@ -189,7 +190,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
             self.query_one("#capture-error", Static).update(message.problem)
             self._say("Chưa đọc được.")
             return
-        self.dismiss(message.document)
+        self._finish(message.document)
 
     def action_later(self) -> None:
         """Leave the draft for later (offered again after the next unlock)."""
@@ -211,3 +212,17 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
 
     def _say(self, text: str) -> None:
         self.query_one("#capture-state", Static).update(text)
+
+    def _finish(self, outcome: ProcessedDocument) -> None:
+        """Dismiss with `outcome` now, or when back on top (the lock or the admin prompt may
+        have come over this screen while its worker ran)."""
+        if self.is_current:
+            self.dismiss(outcome)
+        else:
+            self._outcome = outcome
+
+    def on_screen_resume(self) -> None:
+        """Back on top: finish what a worker ended meanwhile."""
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None:
+            self.dismiss(outcome)

@@ -135,7 +135,7 @@ class OutboxScreen(Screen[None]):
             return
         self._retry(item.result_id)
 
-    @work(thread=True, exclusive=True, group="outbox")
+    @work(thread=True, exclusive=True, group="outbox-list")
     def _list(self) -> None:
         try:
             items = self._services.listing()
@@ -145,7 +145,7 @@ class OutboxScreen(Screen[None]):
             return
         self.post_message(self.Listed(items))
 
-    @work(thread=True, exclusive=True, group="outbox")
+    @work(thread=True, group="outbox-retry")
     def _retry(self, result_id: str) -> None:
         try:
             self._services.retry(result_id)

@@ -148,6 +148,7 @@ class ReviewScreen(Screen[str | None]):
         self.doubtful = read_problems(document.page_fields)
         """The fields reading found doubtful, with why in words."""
         self.busy = False
+        self._outcome: str | None = None
 
     def compose(self) -> ComposeResult:
         """Title, one row per field, the state line, footer."""
@@ -246,7 +247,7 @@ class ReviewScreen(Screen[str | None]):
         if message.result_id is None:
             self._state(message.problem, error=True)
             return
-        self.dismiss(message.result_id)
+        self._finish(message.result_id)
 
     def action_later(self) -> None:
         """Leave the result for later (its draft is kept and offered again)."""
@@ -258,3 +259,17 @@ class ReviewScreen(Screen[str | None]):
         state = self.query_one("#review-state", Static)
         state.update(text)
         state.set_class(error, "-error")
+
+    def _finish(self, outcome: str) -> None:
+        """Dismiss with `outcome` now, or when back on top (the lock or the admin prompt may
+        have come over this screen while its worker ran)."""
+        if self.is_current:
+            self.dismiss(outcome)
+        else:
+            self._outcome = outcome
+
+    def on_screen_resume(self) -> None:
+        """Back on top: finish what a worker ended meanwhile."""
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None:
+            self.dismiss(outcome)

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from edge.capture.scanner import ColourMode, ScanSettings
 from edge.config import EdgeSettings
+from edge.errors import TokenError
 from edge.fields.model import ProblemCode
 from edge.pdf.xmp import signed_metadata
 from edge.sample_document import render_sample_result
@@ -173,3 +174,29 @@ async def test_a_half_done_result_survives_a_crash(
         review = again.screen
         assert isinstance(review, ReviewScreen)
         assert review.query_one("#field-so_ky_hieu").value == "77/QĐ-UBND"  # type: ignore[attr-defined]
+
+
+async def test_a_token_lost_before_signing_is_said_and_nothing_is_lost(
+    flow_settings: EdgeSettings, blank_token: BlankToken, page_file: Path
+) -> None:
+    app = kiosk(flow_settings, page_file)
+    async with app.run_test(size=SIZE) as pilot:
+        await scan_one_page(pilot, blank_token.user_pin)
+        await pilot.press("enter")
+        await wait_workers(pilot)
+        review = app.screen
+        assert isinstance(review, ReviewScreen)
+        token = app.services.token
+        assert token is not None
+        token.close()  # the session is gone, as when the token is pulled out
+        await pilot.press("f2")
+        await wait_workers(pilot)
+        state = review.query_one("#review-state", Static)
+        assert str(state.render()) == flow.problem_words(TokenError("x"))
+        assert state.has_class("-error")
+        assert not review.busy
+        assert app.screen is review  # still there, with what to do
+    with Outbox(flow_settings.outbox_dir) as outbox:
+        assert outbox.listing() == []
+    kept = flow.load_draft(flow.draft_dir(flow_settings))
+    assert kept is not None and kept.pages == ["page-001.png"]
