@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from cli.demo import demo
 from cli.errors import DemoError
+from cli.kiosk import tui as kiosk_tui
 from edge.cli import app as edge_app
 from edge.errors import ConfigError as EdgeConfigError
 from edge.errors import EdgeError, IncompleteError
@@ -126,6 +127,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+# The kiosk's command is registered here: its --demo starts the server, which edge never imports.
+edge_app.command("tui")(kiosk_tui)
 app.add_typer(edge_app, name="edge", help="The appliance: detect and process pages, sync.")
 # The sync benchmark drives edge and server together: a thin entry into the harness.
 server_app.command("bench-sync")(bench_sync)

@@ -260,22 +260,6 @@ def sync(
         )
 
 
-@app.command("tui")
-def tui(
-    config: Annotated[
-        Path | None, typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables).")
-    ] = None,
-) -> None:
-    """The kiosk the officers use, full screen, in Vietnamese: it opens with the token's PIN and
-    is left only with the admin PIN (`sohoa edge admin-pin`). Its log goes to
-    <data_dir>/logs/kiosk.log (the screen is the kiosk's)."""
-    settings = load_edge_settings(config)
-    # Textual only when the kiosk runs: the other commands start without it.
-    from edge.tui.run import run_kiosk
-
-    run_kiosk(settings)
-
-
 @app.command("admin-pin")
 def admin_pin() -> None:
     """Print the argon2 hash of a new admin PIN (asked twice, hidden), for the setting

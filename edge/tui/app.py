@@ -205,6 +205,7 @@ def make_kiosk(
     refresh_s: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
     scan: ScanSettings | None = None,
+    note: str | None = None,
 ) -> KioskApp:
     """Build the kiosk for the appliance `settings` (nothing is opened until it runs).
 
@@ -214,6 +215,7 @@ def make_kiosk(
         clock: a monotonic clock, for the idle lock.
         scan: how to scan (default: 300 dpi grey A4 from `scanner_source`; the tests and the
             demo scan a real page through SANE's `pnm` backend with it).
+        note: a line for the lock screen (the demo's PINs).
 
     Returns:
         The app, ready for `run()` (the CLI) or `run_test()` (the tests).
@@ -224,5 +226,5 @@ def make_kiosk(
     # Textual turns the terminal's Ctrl+C / Ctrl+Z / Ctrl+\ signals back on with this set.
     os.environ.pop("TEXTUAL_ALLOW_SIGNALS", None)
     procedures = load_procedures(settings.procedures_file) if settings.procedures_file else ()
-    services = KioskServices(settings, scan=scan, procedures=procedures)
+    services = KioskServices(settings, scan=scan, procedures=procedures, note=note)
     return KioskApp(services, refresh_s=refresh_s, clock=clock)

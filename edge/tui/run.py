@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from edge.capture.scanner import ScanSettings
 from edge.config import EdgeSettings
 from edge.tui.app import make_kiosk
 from support.files import private_dir
@@ -47,12 +48,15 @@ def log_to_file(settings: EdgeSettings) -> logging.Handler:
     return handler
 
 
-def run_kiosk(settings: EdgeSettings) -> None:
-    """Run the kiosk in this terminal until the admin PIN leaves it."""
+def run_kiosk(
+    settings: EdgeSettings, *, scan: ScanSettings | None = None, note: str | None = None
+) -> None:
+    """Run the kiosk in this terminal until the admin PIN leaves it (`make_kiosk`'s `scan` and
+    `note`: the demo's)."""
     handler = log_to_file(settings)
     try:
         with ignoring_keyboard_signals():
-            make_kiosk(settings).run()
+            make_kiosk(settings, scan=scan, note=note).run()
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()

@@ -64,6 +64,7 @@ class KioskServices(Closeable):
         settings: the appliance's settings.
         scan: how to scan (default: 300 dpi grey A4 from `scanner_source`).
         procedures: the unit's procedure catalogue.
+        note: a line for the lock screen.
     """
 
     def __init__(
@@ -72,12 +73,15 @@ class KioskServices(Closeable):
         *,
         scan: ScanSettings | None = None,
         procedures: tuple[Procedure, ...] = (),
+        note: str | None = None,
     ) -> None:
         self.settings = settings
         self.scan = scan or scan_settings(ScanSource(settings.scanner_source))
         """How the kiosk scans."""
         self.procedures = procedures
         """The unit's procedure catalogue (empty: the officer types a code)."""
+        self.note = note
+        """A line the lock screen shows (the demo's PINs), or None."""
         self._lock = threading.Lock()
         self._token_lock = threading.Lock()
         """Held across a whole login or logout, so that an unlock waits for the lock's logout."""

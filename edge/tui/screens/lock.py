@@ -44,6 +44,7 @@ class LockScreen(Screen[bool]):
     }
     LockScreen #lock-title { text-style: bold; margin-bottom: 1; }
     LockScreen #lock-help { color: $text-muted; margin-top: 1; }
+    LockScreen #lock-note { color: $warning; margin-top: 1; }
     """
 
     AUTO_FOCUS = "#pin-input"
@@ -71,6 +72,8 @@ class LockScreen(Screen[bool]):
             yield Static(
                 "Máy tự khóa khi không dùng một lúc. Quản trị viên: Ctrl+Q.", id="lock-help"
             )
+            if self._services.note:
+                yield Static(self._services.note, id="lock-note")
 
     @on(PinForm.Submitted)
     def _submitted(self, event: PinForm.Submitted) -> None:

@@ -97,3 +97,37 @@ def test_the_kiosk_in_a_real_terminal(tmux: Tmux, blank_token: BlankToken, tmp_p
     tmux.run("send-keys", "-t", "kiosk", "C-q")
     tmux.wait_for("Chưa đặt mã PIN quản trị")
     assert tmux.alive()
+
+
+def test_the_demo_kiosk_from_unlock_to_the_servers_ack(tmux: Tmux, tmp_path: Path) -> None:
+    """`sohoa edge tui --demo` with nothing prepared: unlock with the printed PIN, a new result
+    scanned (SANE pnm), read, signed on SoftHSM, and acknowledged by the real server."""
+    command = [sys.executable, "-m", "cli", "edge", "tui", "--demo", "--workdir"]
+    command.append(str(tmp_path / "demo"))
+    env = {
+        "PYTHONPATH": str(REPO),
+        "PATH": os.environ["PATH"],
+        "TERM": "xterm-256color",
+        "HOME": str(tmp_path),
+    }
+    exports = [f"{k}={v}" for k, v in env.items()]
+    tmux.run(
+        "new-session", "-d", "-s", "kiosk", "-x", "80", "-y", "24",
+        "env", "-i", *exports, *command,
+    )  # fmt: skip
+    tmux.run("set-option", "-t", "kiosk", "remain-on-exit", "on")
+    tmux.wait_for("Máy đang khóa.", timeout=60)
+    note = next(line for line in tmux.screen().splitlines() if "mã PIN token" in line)
+    pin = note.split("mã PIN token ")[1].split(",")[0]
+    tmux.run("send-keys", "-t", "kiosk", pin, "Enter")
+    tmux.wait_for("Trang chính")
+    tmux.wait_for("Máy chủ: đã kết nối")
+    tmux.run("send-keys", "-t", "kiosk", "n")
+    tmux.wait_for("chọn thủ tục")
+    tmux.run("send-keys", "-t", "kiosk", "khai sinh", "Enter")
+    tmux.wait_for("Đã quét 1 trang.")
+    tmux.run("send-keys", "-t", "kiosk", "Enter")
+    tmux.wait_for("Kiểm tra —", timeout=60)
+    tmux.run("send-keys", "-t", "kiosk", "F2")
+    tmux.wait_for("1 máy chủ đã nhận", timeout=60)
+    assert tmux.alive()
