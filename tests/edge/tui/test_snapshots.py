@@ -123,21 +123,26 @@ def test_new_result_screen(
     assert snap_compare(make_kiosk(settings), terminal_size=SIZE, run_before=run_before)
 
 
-def test_capture_screen_after_a_jam(
+def test_capture_screen(
     snap_compare: SnapCompare,
     kiosk_settings: EdgeSettings,
     blank_token: BlankToken,
     scanner: SaneTestScanner,
+    tmp_path: Path,
 ) -> None:
+    # A page scanned through SANE's pnm backend. (Not the jam of the `test` backend: there,
+    # sane_cancel after the error hung inside App.run twice in about ten runs; the jam's words
+    # are checked with Pilot in test_capture.py.)
+    page = tmp_path / "page.pgm"
+    render_sample_result(0).image.save(page)
+
     async def run_before(pilot: Pilot[None]) -> None:
         await type_pin(pilot, blank_token.user_pin)
         await pilot.press("n", *"1.001193", "enter")
         await wait_workers(pilot)
 
-    settings = kiosk_settings.model_copy(update={"scanner_device": scanner.device})
-    scan = ScanSettings(
-        mode=ColourMode.GREY, backend_options={"read-return-value": "SANE_STATUS_JAMMED"}
-    )
+    settings = kiosk_settings.model_copy(update={"scanner_device": "pnm:0"})
+    scan = ScanSettings(mode=ColourMode.GREY, backend_options={"filename": str(page)})
     app = make_kiosk(settings, scan=scan, refresh_s=3600)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
