@@ -58,8 +58,8 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
 
 
 def start(tmux: Tmux, config: Path, env: dict[str, str]) -> Callable[[], float]:
-    command = [sys.executable, "-c", "from cli.main import main; main()", "edge", "tui"]
-    command += ["--config", str(config)]
+    # The appliance's own entry point (`sohoa edge tui --demo` below goes through `sohoa`).
+    command = [sys.executable, "-m", "edge.tui", "--config", str(config)]
     exports = [f"{k}={v}" for k, v in env.items()]
     tmux.run(
         "new-session", "-d", "-s", "kiosk", "-x", "80", "-y", "24",
