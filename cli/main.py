@@ -97,7 +97,6 @@ class SohoaGroup(LazyGroup):
     """
 
     LAZY: ClassVar[dict[str, tuple[str, str | None]]] = {
-        "edge": ("edge.cli:app", "The appliance: detect and process pages, sync."),
         "provision": ("provisioning.cli:app", "CA, devices, broker configuration."),
         "demo": ("cli.demo:demo", None),
     }
@@ -137,12 +136,25 @@ class ServerGroup(LazyGroup):
     REST = "server.cli:app"
 
 
+class EdgeGroup(LazyGroup):
+    """`sohoa edge`: `edge.cli`'s commands and the kiosk, each imported only when it runs. The
+    kiosk's command is `cli.kiosk`'s: its `--demo` starts the server, which edge never imports."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str | None]]] = {"tui": ("cli.kiosk:tui", None)}
+    REST = "edge.cli:app"
+
+
 app = typer.Typer(
     name="sohoa",
     cls=SohoaGroup,
     help="Digitize, sign and sync results of administrative procedures.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+)
+app.add_typer(
+    typer.Typer(cls=EdgeGroup, no_args_is_help=True),
+    name="edge",
+    help="The appliance: detect and process pages, sync, the kiosk.",
 )
 app.add_typer(
     typer.Typer(cls=ServerGroup, no_args_is_help=True),

@@ -258,3 +258,17 @@ def sync(
             f"{report.waiting} result(s) still wait for the server's answer; they stay in the "
             "outbox and go with the next sync"
         )
+
+
+@app.command("admin-pin")
+def admin_pin() -> None:
+    """Print the argon2 hash of a new admin PIN (asked twice, hidden), for the setting
+    kiosk_admin_pin_hash; the PIN itself is written nowhere."""
+    from edge.tui.services import hash_admin_pin
+
+    pin = typer.prompt(
+        "Mã PIN quản trị mới", hide_input=True, confirmation_prompt=True, show_default=False
+    )
+    if len(pin) < 6:
+        raise typer.BadParameter("the admin PIN needs at least 6 characters")
+    typer.echo(hash_admin_pin(pin))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -108,6 +108,29 @@ class EdgeSettings(TransportSettings):
     refused from its header, before it is decoded (a 9400 x 9500 px page costs ~1.1 GB)."""
     max_document_pages: int = Field(default=MAX_DOCUMENT_PAGES, ge=1, le=1000)
     """The most pages one document (one signed result) may have."""
+    kiosk_idle_lock_s: float = Field(default=300.0, gt=0)
+    """The kiosk locks itself (the token is logged out) after this many seconds without a key
+    press, click or touch; the officer unlocks it with the token PIN."""
+    scanner_device: str | None = None
+    """The SANE device the kiosk scans with (e.g. "fujitsu:fi-7160:1234"); None: the first
+    scanner found."""
+    scanner_source: Literal["flatbed", "adf", "adf-duplex"] = "flatbed"
+    """Where the kiosk's scanner takes the paper: the glass, or the document feeder."""
+    procedures_file: Path | None = None
+    """The unit's procedure catalogue (the server's procedures CSV), for the kiosk's
+    type-to-search; None: the officer types the procedure's code."""
+    kiosk_admin_pin_hash: str | None = None
+    """The argon2 hash of the admin PIN that leaves the kiosk (and opens its settings); made by
+    `sohoa edge admin-pin`. None: the kiosk cannot be left from its screen at all."""
+
+    @field_validator("kiosk_admin_pin_hash")
+    @classmethod
+    def _argon2_hash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("$argon2"):
+            raise ValueError(
+                "must be an argon2 hash (`sohoa edge admin-pin` makes one), never the PIN itself"
+            )
+        return value
 
     @field_validator("device_id")
     @classmethod

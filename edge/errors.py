@@ -30,6 +30,31 @@ class TokenError(EdgeError):
     """The PKCS#11 token is missing, locked, refused the PIN, or failed an operation."""
 
 
+class PinError(TokenError):
+    """The token refused the user PIN, or its PIN is locked. It carries what the token itself
+    reports of the tries left (PKCS#11 token flags), for the kiosk to show; a token that
+    reports none of these flags (SoftHSM2 does not count tries) leaves all three false.
+
+    Attributes:
+        locked: the PIN is locked (CKF_USER_PIN_LOCKED or CKR_PIN_LOCKED): no try is left.
+        final_try: the next wrong PIN locks it (CKF_USER_PIN_FINAL_TRY).
+        count_low: a wrong PIN was entered since the last good one (CKF_USER_PIN_COUNT_LOW).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        locked: bool = False,
+        final_try: bool = False,
+        count_low: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.locked = locked
+        self.final_try = final_try
+        self.count_low = count_low
+
+
 class SigningError(EdgeError):
     """A document could not be signed."""
 

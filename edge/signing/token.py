@@ -49,7 +49,7 @@ from pkcs11.util.ec import (
 )
 from pkcs11.util.x509 import decode_x509_certificate
 
-from edge.errors import TokenError
+from edge.errors import PinError, TokenError
 from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
@@ -198,15 +198,17 @@ class Token(Closeable):
             self._signing_keys.clear()
             if session is None:
                 return
+            # Closed under the registry lock: once the slot is no longer ours, another thread
+            # may re-initialise the module, which must not happen in the middle of this close.
             with _registry_lock:
                 _open_slots.get(str(self._module_path), set()).discard(self._slot_id)
-            try:
-                session.close()
-            except (p11.SessionHandleInvalid, p11.SessionClosed, p11.DeviceRemoved):
-                # Already gone (token pulled out, module re-initialised): nothing left to close.
-                pass
-            except p11.PKCS11Error as e:
-                raise TokenError(f"closing the token session failed: {_describe(e)}") from e
+                try:
+                    session.close()
+                except (p11.SessionHandleInvalid, p11.SessionClosed, p11.DeviceRemoved):
+                    # Already gone (token pulled out, module re-initialised): nothing to close.
+                    pass
+                except p11.PKCS11Error as e:
+                    raise TokenError(f"closing the token session failed: {_describe(e)}") from e
 
     # -- what the token is ---------------------------------------------------------------------
 
@@ -583,13 +585,16 @@ def token_present(
     path = Path(module_path)
     if not path.is_file():
         raise TokenError(f"the PKCS#11 module {path} does not exist: {_MODULE_HINT}")
+    # The lookup holds the registry lock too: another thread's `_fresh_module` may re-initialise
+    # the module (C_Finalize) meanwhile, and a slot list walked across that crashes the process
+    # (seen: the kiosk's status read while its lock screen opened the token).
     with _registry_lock:
         module = _fresh_module(path)
-    try:
-        _find_token(module, path, label=label, serial=serial)
-    except TokenError as e:
-        log.debug("token not present: %s", e)
-        return False
+        try:
+            _find_token(module, path, label=label, serial=serial)
+        except TokenError as e:
+            log.debug("token not present: %s", e)
+            return False
     return True
 
 
@@ -655,9 +660,10 @@ def _check_flags(flags: TokenFlag, wanted: str) -> None:
     if not flags & TokenFlag.TOKEN_INITIALIZED:
         raise TokenError(f"token {wanted} is not initialised: initialise it first")
     if flags & TokenFlag.USER_PIN_LOCKED:
-        raise TokenError(
+        raise PinError(
             f"the user PIN of token {wanted} is locked after too many wrong tries: have the "
-            "security officer unlock it (or replace the token); it was not tried again"
+            "security officer unlock it (or replace the token); it was not tried again",
+            locked=True,
         )
     if not flags & TokenFlag.USER_PIN_INITIALIZED:
         raise TokenError(f"token {wanted} has no user PIN yet: set one with the SO PIN")
@@ -669,17 +675,26 @@ def _login(found: Any, pin: str, wanted: str) -> pkcs11.Session:
         return found.open(user_pin=pin, rw=True)  # type: ignore[no-any-return]
     except p11.PinIncorrect as e:
         warning = ""
-        flags = _fresh_flags(found)
-        if flags is not None and flags & TokenFlag.USER_PIN_FINAL_TRY:
+        flags = _fresh_flags(found) or TokenFlag(0)
+        locked = bool(flags & TokenFlag.USER_PIN_LOCKED)
+        final_try = bool(flags & TokenFlag.USER_PIN_FINAL_TRY)
+        count_low = bool(flags & TokenFlag.USER_PIN_COUNT_LOW)
+        if locked:
+            warning = " It is now locked: have the security officer unlock it."
+        elif final_try:
             warning = " One more wrong PIN will lock it."
-        elif flags is not None and flags & TokenFlag.USER_PIN_COUNT_LOW:
+        elif count_low:
             warning = " Few tries are left before it locks."
-        raise TokenError(
-            f"token {wanted} refused the PIN. It was not retried: enter the right PIN.{warning}"
+        raise PinError(
+            f"token {wanted} refused the PIN. It was not retried: enter the right PIN.{warning}",
+            locked=locked,
+            final_try=final_try,
+            count_low=count_low,
         ) from e
     except p11.PinLocked as e:
-        raise TokenError(
-            f"the user PIN of token {wanted} is locked: have the security officer unlock it"
+        raise PinError(
+            f"the user PIN of token {wanted} is locked: have the security officer unlock it",
+            locked=True,
         ) from e
     except (p11.PinLenRange, p11.PinInvalid) as e:
         raise TokenError(f"token {wanted} refused the PIN's length or characters") from e

@@ -622,6 +622,7 @@ class SyncAgent:
         session_present = self._link.connect(timeout, stop)
         self._connected = True
         log.info("connected to %s (session present: %s)", self._link.where, session_present)
+        self._note_link(True)
         if self._link_error:
             # The connection problem is over; other problems (a rejection) stay on show.
             self.outbox.set_last_error(None)
@@ -661,6 +662,14 @@ class SyncAgent:
         delay = self._link.backoff()
         self._next_attempt = time.monotonic() + delay
         log.warning("lost %s (%s); reconnecting in %.1f s", self._link.where, lost.why, delay)
+        self._note_link(False)
+
+    def _note_link(self, up: bool) -> None:
+        """Tell the kiosk (another process) through the outbox whether the broker is reached."""
+        try:
+            self.outbox.set_link(up)
+        except OutboxError as e:
+            log.error("%s", e)
 
     def _shutdown(self) -> None:
         """A clean stop: let the broker acknowledge what was published, publish OFFLINE
@@ -671,5 +680,7 @@ class SyncAgent:
             mid = self._heartbeat(time.monotonic(), LinkState.OFFLINE)
             self._await(lambda: mid not in self._mids or not self._connected, STOP_GRACE_S, None)
         self._link.disconnect()
+        if self._connected:
+            self._note_link(False)
         self._connected = False
         self._drop_outgoing()

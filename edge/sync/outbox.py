@@ -157,6 +157,10 @@ class OutboxStatus:
         last_error: the last problem syncing (no personal data), or None.
         last_error_at: when it happened, ISO 8601 UTC.
         revoked: why the appliance was revoked (it sends nothing), or None.
+        link_up: whether the sync agent last said it was connected to the broker (it notes
+            each connection and each loss), or None when it never said.
+        link_at: when it last said so, ISO 8601 UTC.
+        last_answer_at: when the server's last answer (ack or refusal) arrived, ISO 8601 UTC.
     """
 
     counts: Mapping[State, int]
@@ -164,6 +168,9 @@ class OutboxStatus:
     last_error: str | None
     last_error_at: str | None
     revoked: str | None
+    link_up: bool | None = None
+    link_at: str | None = None
+    last_answer_at: str | None = None
 
     @property
     def queue_depth(self) -> int:
@@ -427,6 +434,8 @@ class Outbox(Closeable):
                     sql + "WHERE result_id = ? AND state IN (?, ?)",
                     (*params, ack.result_id, *_WAITING),
                 ).rowcount
+                if changed:
+                    self._set_standing("last_answer_at", now)
                 row = self._row(ack.result_id)
         except sqlite3.Error as e:
             raise OutboxError(f"cannot record the server's answer: {e}") from e
@@ -487,13 +496,58 @@ class Outbox(Closeable):
         age = None
         if oldest is not None:
             age = max(0.0, (time.time() if now is None else now) - oldest)
+        link = standing.get("link")
         return OutboxStatus(
             counts=MappingProxyType(counts),
             oldest_pending_age_s=age,
             last_error=standing.get("last_error"),
             last_error_at=standing.get("last_error_at"),
             revoked=standing.get("revoked"),
+            link_up=None if link is None else link == "up",
+            link_at=standing.get("link_at"),
+            last_answer_at=standing.get("last_answer_at"),
         )
+
+    def set_link(self, up: bool) -> None:
+        """Record that the sync agent connected to the broker (or lost it), for the kiosk,
+        which runs in another process."""
+        with self._write():
+            self._set_standing("link", "up" if up else "down")
+            self._set_standing("link_at", _now_iso())
+
+    def listing(self, limit: int = 500) -> list[OutboxItem]:
+        """Every result in the outbox, whatever its state, newest first (at most `limit`)."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM result "  # noqa: S608 - constant columns
+            "ORDER BY created_ts DESC, rowid DESC LIMIT ?",
+            (limit,),
+        )
+        return [_item(r) for r in rows]
+
+    def count_created_since(self, since: float) -> int:
+        """How many results were signed at or after `since` (seconds since the epoch)."""
+        ((count,),) = self._read("SELECT count(*) FROM result WHERE created_ts >= ?", (since,))
+        return int(count)
+
+    def retry(self, result_id: str) -> None:
+        """Queue a result the server refused once more, at the officer's request (after the
+        cause was fixed on the server's side: the device registered, a CRL published). Only a
+        refused result can be retried; one still waiting is resent by the agent on its own.
+
+        Raises:
+            OutboxError: no such refused result.
+        """
+        try:
+            with self._write():
+                changed = self._db.execute(
+                    "UPDATE result SET state = ?, last_error = NULL, acked_at = NULL, "
+                    "answered_ts = NULL, queued_ts = ? WHERE result_id = ? AND state = ?",
+                    (State.QUEUED.value, time.time(), result_id, State.REJECTED.value),
+                ).rowcount
+        except sqlite3.Error as e:
+            raise OutboxError(f"cannot update the outbox: {e}") from e
+        if changed == 0:
+            raise OutboxError(f"result {result_id[:12]}… is not a refused result of the outbox")
 
     def set_last_error(self, message: str | None) -> None:
         """Record the last problem syncing (None clears it), for the TUI and the heartbeat."""

@@ -1,0 +1,159 @@
+"""Kiosk benchmark (issue 16): keys and seconds per result, start-up, the UI's lag under OCR.
+
+    .venv/bin/python -m bench.kiosk [--results 3]
+
+On the demo appliance of `sohoa edge tui --demo` (SoftHSM token, SANE's `pnm` backend scanning
+a rendered one-page result, its own broker, server and sync agent), the kiosk is driven headless
+by Textual's Pilot at 80x24, as an officer would: N, Enter (the highlighted procedure), Enter
+(read), F2 (sign and queue). For each result it measures:
+- keys from "new" to "queued" (target <= 6);
+- the wall time of each step (scan, read = capture + OCR + PDF, sign + queue) and the UI's own
+  share: the whole minus the read step (target <= 1 s: OCR excluded, as the issue asks);
+- the event loop's lag while the read step runs (a 10 ms ticker's lateness: how long the UI
+  could not draw; target: no frame over 100 ms);
+- the seconds from queued to the server's acknowledgement (a real server over a real broker).
+And once: the kiosk's start to its lock screen in this process (the app, not the interpreter),
+and a fresh interpreter's import of the `sohoa` command with the kiosk (what `sohoa edge tui`
+adds before the first frame). The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cli.kiosk_demo import DemoKiosk, demo_appliance
+from edge.sync.outbox import Outbox, State
+from edge.tui.app import KioskApp, make_kiosk
+from edge.tui.screens.capture import CaptureScreen
+from edge.tui.screens.home import HomeScreen
+from edge.tui.screens.lock import LockScreen
+from edge.tui.screens.review import ReviewScreen
+
+SIZE = (80, 24)
+
+
+async def settle(app: KioskApp) -> None:
+    """Wait for the app's workers and the messages they posted."""
+    for _ in range(2):
+        await app.workers.wait_for_complete()
+        await asyncio.sleep(0.02)
+
+
+async def lag_while(app: KioskApp, done: asyncio.Event) -> list[float]:
+    """The lateness of a 10 ms ticker on the app's loop until `done` (seconds each)."""
+    lags = []
+    while not done.is_set():
+        start = time.perf_counter()
+        await asyncio.sleep(0.01)
+        lags.append(time.perf_counter() - start - 0.01)
+    return lags
+
+
+async def one_result(app: KioskApp, pilot: Any) -> dict[str, float]:
+    """Drive one result from N to queued; the keys and times of its steps."""
+    keys = 0
+
+    async def press(*names: str) -> None:
+        nonlocal keys
+        keys += len(names)
+        await pilot.press(*names)
+
+    begin = time.perf_counter()
+    await press("n")
+    await asyncio.sleep(0.02)
+    await press("enter")  # the first procedure of the catalogue, highlighted
+    await settle(app)
+    assert isinstance(app.screen, CaptureScreen), app.screen
+    scanned = time.perf_counter()
+    await press("enter")
+    done = asyncio.Event()
+    ticker = asyncio.ensure_future(lag_while(app, done))
+    await settle(app)
+    done.set()
+    lags = await ticker
+    assert isinstance(app.screen, ReviewScreen), app.screen
+    read = time.perf_counter()
+    await press("f2")
+    await settle(app)
+    assert isinstance(app.screen, HomeScreen), app.screen
+    queued = time.perf_counter()
+    return {
+        "keys": keys,
+        "scan_s": scanned - begin,
+        "read_s": read - scanned,
+        "sign_s": queued - read,
+        "total_s": queued - begin,
+        "ui_overhead_s": (queued - begin) - (read - scanned),
+        "max_lag_ms": max(lags) * 1000,
+        "p99_lag_ms": sorted(lags)[int(len(lags) * 0.99)] * 1000,
+    }
+
+
+async def run(ready: DemoKiosk, results: int) -> dict[str, Any]:
+    """Start the kiosk, unlock it, make `results` results, wait for their acks."""
+    started = time.perf_counter()
+    app = make_kiosk(ready.settings, scan=ready.scan, refresh_s=1.0)
+    rows = []
+    async with app.run_test(size=SIZE) as pilot:
+        while not isinstance(app.screen, LockScreen):
+            await asyncio.sleep(0.005)
+        to_lock = time.perf_counter() - started
+        await pilot.press(*ready.user_pin, "enter")
+        await settle(app)
+        assert isinstance(app.screen, HomeScreen), app.screen
+        for _ in range(results):
+            rows.append(await one_result(app, pilot))
+        queued_at = time.perf_counter()
+    with Outbox(ready.settings.outbox_dir) as outbox:
+        deadline = time.monotonic() + 60
+        while outbox.counts()[State.ACKED] < results and time.monotonic() < deadline:
+            time.sleep(0.05)
+        acked = outbox.counts()[State.ACKED]
+    return {"start_to_lock_s": to_lock, "rows": rows, "acked": acked,
+            "queued_to_all_acked_s": time.perf_counter() - queued_at}  # fmt: skip
+
+
+def import_seconds() -> float:
+    """A fresh interpreter's wall time to import the `sohoa` command and the kiosk app."""
+    code = "import cli.main, edge.tui.app"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Run the benchmark; print a table and the JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=int, default=3)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-kiosk-") as work,
+        demo_appliance(Path(work)) as ready,
+    ):
+        figures = asyncio.run(run(ready, args.results))
+    figures["import_s"] = import_seconds()
+    rows = figures.pop("rows")
+    for key in rows[0]:
+        figures[f"{key}_median"] = statistics.median(r[key] for r in rows)
+        figures[f"{key}_max"] = max(r[key] for r in rows)
+    for i, row in enumerate(rows, 1):
+        print(f"result {i}: " + ", ".join(f"{k} {v:.3g}" for k, v in row.items()))
+    print(
+        f"start to lock screen {figures['start_to_lock_s']:.2f} s in process + imports "
+        f"{figures['import_s']:.2f} s; acked {figures['acked']}/{len(rows)} within "
+        f"{figures['queued_to_all_acked_s']:.1f} s of the last queued"
+    )
+    print(json.dumps(figures, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""The kiosk application and its one factory, `make_kiosk`, which the CLI and the tests use.
+
+Kiosk rules, kept here:
+- No way out without the admin PIN: Ctrl+Q (and any other route to `quit`) asks for it;
+  Ctrl+C, Ctrl+Z and Ctrl+\\ do nothing (the terminal's signals are off: Textual puts it in raw
+  mode, and `make_kiosk` removes `TEXTUAL_ALLOW_SIGNALS`, which would turn them back on); the
+  command palette is off.
+- It starts locked and locks itself after `kiosk_idle_lock_s` without input; locking logs out
+  of the token, and only its PIN opens the kiosk again. The lock screen goes on top of what was
+  shown, so a half-done task is where the officer left it.
+- Blocking work runs in workers (`@work(thread=True)`) owned by the screens; they report by
+  messages. The UI thread only draws.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual import events, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from edge.capture.scanner import ScanSettings
+from edge.config import EdgeSettings
+from edge.pipeline.run import ProcessedDocument
+from edge.tui import texts
+from edge.tui.flow import Draft, load_procedures
+from edge.tui.screens.admin import AdminPinScreen
+from edge.tui.screens.capture import CaptureScreen
+from edge.tui.screens.home import HomeScreen
+from edge.tui.screens.lock import LockScreen
+from edge.tui.screens.new_result import NewResultScreen
+from edge.tui.screens.review import ReviewScreen
+from edge.tui.services import KioskServices
+
+log = logging.getLogger(__name__)
+
+_INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
+"""What counts as the officer's presence for the idle lock (a touch arrives as a mouse down)."""
+
+
+class KioskApp(App[None]):
+    """The appliance's kiosk. Build it with `make_kiosk`.
+
+    Args:
+        services: the appliance as the kiosk reaches it.
+        refresh_s: seconds between two reads of the home screen's figures.
+        clock: a monotonic clock (seconds), for the idle lock.
+    """
+
+    CSS_PATH = "kiosk.tcss"
+    TITLE = texts.APP_TITLE
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Priority bindings: they win over every widget's own.
+        Binding("ctrl+q", "leave", "Thoát (quản trị)", show=False, priority=True, system=True),
+        Binding("ctrl+c", "nothing", show=False, priority=True, system=True),
+        Binding("ctrl+z", "nothing", show=False, priority=True, system=True),
+        Binding("ctrl+backslash", "nothing", show=False, priority=True, system=True),
+        Binding("ctrl+p", "nothing", show=False, priority=True, system=True),
+    ]
+
+    def __init__(
+        self,
+        services: KioskServices,
+        *,
+        refresh_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self.last_input = clock()
+        """When the officer last pressed a key or touched the screen (`clock` seconds)."""
+        self.locked = True
+        """Whether the lock screen is up (the token logged out)."""
+
+    @property
+    def settings(self) -> EdgeSettings:
+        """The appliance's settings."""
+        return self.services.settings
+
+    def on_mount(self) -> None:
+        """Home underneath, the lock screen on top; the idle watch starts."""
+        self.push_screen(HomeScreen(self.services, refresh_s=self._refresh_s))
+        self.push_screen(LockScreen(self.services), self._unlocked)
+        idle = self.settings.kiosk_idle_lock_s
+        self.set_interval(min(1.0, idle / 4), self._check_idle)
+
+    def on_unmount(self) -> None:
+        """Log out of the token and close the outbox (the app is ending: no frame to keep)."""
+        self.services.close()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Note the officer's presence, then handle the event as usual."""
+        if isinstance(event, _INPUT_EVENTS):
+            self.last_input = self._clock()
+        await super().on_event(event)
+
+    # -- locking -------------------------------------------------------------------------------
+
+    def action_lock(self) -> None:
+        """Lock now: the lock screen goes on top and the token is logged out."""
+        if self.locked:
+            return
+        self.locked = True
+        log.info("kiosk locked")
+        self.push_screen(LockScreen(self.services), self._unlocked)
+        self._log_out()
+
+    def _unlocked(self, opened: bool | None) -> None:
+        self.locked = not opened
+        self.last_input = self._clock()
+        if opened and not self._in_flow():
+            self._look_for_draft()
+
+    # -- a new result --------------------------------------------------------------------------
+
+    def action_new_result(self) -> None:
+        """Start a new result: pick its procedure, then scan, review, sign."""
+        if self._in_flow():
+            return
+        self.push_screen(NewResultScreen(self.services.procedures), self._procedure_picked)
+
+    def _procedure_picked(self, draft: Draft | None) -> None:
+        if draft is not None:
+            self._capture(draft)
+
+    def _capture(self, draft: Draft) -> None:
+        def captured(document: ProcessedDocument | None) -> None:
+            if document is not None:
+                self.push_screen(ReviewScreen(self.services, draft, document), self._reviewed)
+
+        self.push_screen(CaptureScreen(self.services, draft), captured)
+
+    def _reviewed(self, result_id: str | None) -> None:
+        if result_id is not None:
+            self.notify("Đã ký và đưa vào hộp gửi.", title="Xong")
+
+    def _in_flow(self) -> bool:
+        """Whether a new result's screens are open (under the lock screen, maybe)."""
+        return any(
+            isinstance(s, (NewResultScreen, CaptureScreen, ReviewScreen)) for s in self.screen_stack
+        )
+
+    @work(thread=True, exclusive=True, group="draft")
+    def _look_for_draft(self) -> None:
+        draft = self.services.pending_draft()
+        if draft is not None:
+            self.call_from_thread(self._offer_draft, draft)
+
+    def _offer_draft(self, draft: Draft) -> None:
+        """A half-done result survived a restart: take it up where it stopped."""
+        if self._in_flow() or self.locked:
+            return
+        log.info("kiosk draft offered back (%d page(s))", len(draft.pages))
+        self.notify(
+            f"Tiếp tục kết quả đang làm dở: {draft.procedure_name} ({len(draft.pages)} trang).",
+            title="Làm tiếp",
+        )
+        self._capture(draft)
+
+    def _check_idle(self) -> None:
+        if any(getattr(screen, "busy", False) for screen in self.screen_stack):
+            # Scanning, reading or signing: the officer is waiting for the machine, not away.
+            self.last_input = self._clock()
+            return
+        if not self.locked and self._clock() - self.last_input >= self.settings.kiosk_idle_lock_s:
+            log.info("kiosk idle for %.0f s", self.settings.kiosk_idle_lock_s)
+            self.action_lock()
+
+    @work(thread=True, group="token")
+    def _log_out(self) -> None:
+        self.services.close_token()
+
+    # -- leaving -------------------------------------------------------------------------------
+
+    def action_leave(self) -> None:
+        """Ask for the admin PIN; leave only when it is right."""
+        if isinstance(self.screen, AdminPinScreen):
+            return
+        self.push_screen(AdminPinScreen(self.services), self._leave_checked)
+
+    def _leave_checked(self, right: bool | None) -> None:
+        if right:
+            log.warning("kiosk left with the admin PIN")
+            self.exit()
+
+    async def action_quit(self) -> None:
+        """Every route to quitting goes through the admin PIN."""
+        self.action_leave()
+
+    def action_nothing(self) -> None:
+        """What Ctrl+C, Ctrl+Z, Ctrl+\\ and Ctrl+P do in the kiosk: nothing."""
+
+
+def make_kiosk(
+    settings: EdgeSettings,
+    *,
+    refresh_s: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
+    scan: ScanSettings | None = None,
+    note: str | None = None,
+) -> KioskApp:
+    """Build the kiosk for the appliance `settings` (nothing is opened until it runs).
+
+    Args:
+        settings: the appliance's settings (token, outbox, kiosk_* keys).
+        refresh_s: seconds between two reads of the home screen's figures.
+        clock: a monotonic clock, for the idle lock.
+        scan: how to scan (default: 300 dpi grey A4 from `scanner_source`; the tests and the
+            demo scan a real page through SANE's `pnm` backend with it).
+        note: a line for the lock screen (the demo's PINs).
+
+    Returns:
+        The app, ready for `run()` (the CLI) or `run_test()` (the tests).
+
+    Raises:
+        ConfigError: the procedure catalogue cannot be read.
+    """
+    # Textual turns the terminal's Ctrl+C / Ctrl+Z / Ctrl+\ signals back on with this set.
+    os.environ.pop("TEXTUAL_ALLOW_SIGNALS", None)
+    procedures = load_procedures(settings.procedures_file) if settings.procedures_file else ()
+    services = KioskServices(settings, scan=scan, procedures=procedures, note=note)
+    return KioskApp(services, refresh_s=refresh_s, clock=clock)

@@ -1,0 +1,297 @@
+"""The steps of a new result as the kiosk runs them: pick the procedure, scan, read, sign, queue.
+
+No Textual here: each step is a plain function that blocks (SANE, OpenCV, Tesseract, PKCS#11,
+SQLite) and is called from a screen's worker thread. Between steps the half-done result is a
+`Draft` kept on disk under `<data_dir>/kiosk/draft/` — its procedure, its page images and the
+officer's corrections — written atomically after each step, so that a crash or a power cut loses
+at most the step in progress and the kiosk offers the draft back after the next unlock. The OCR
+is not kept: it is read again from the page files.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import shutil
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edge.capture.files import load_page_array
+from edge.capture.scanner import ColourMode, Scanner, ScannerError, ScanSettings, ScanSource
+from edge.config import EdgeSettings
+from edge.errors import ConfigError, EdgeError, TokenError
+from edge.ocr import OcrPool
+from edge.pdf.xmp import Provenance
+from edge.pipeline.run import ProcessedDocument, process_document, with_fields
+from edge.pipeline.stages import capture_page
+from edge.signing.token import Token
+from edge.sync.outbox import Outbox
+from support.files import PRIVATE_FILE, private_dir, write_atomic
+
+log = logging.getLogger(__name__)
+
+DRAFT_FILE = "draft.json"
+
+
+# -- the procedure catalogue ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """One administrative procedure of the unit's catalogue."""
+
+    code: str
+    name: str
+    sector: str = ""
+
+    @property
+    def folded(self) -> str:
+        """Its code, name and sector folded for searching."""
+        return fold(f"{self.code} {self.name} {self.sector}")
+
+
+def fold(text: str) -> str:
+    """`text` lower-cased without Vietnamese marks, đ as d: what type-to-search compares
+    ("khai sinh" finds "Đăng ký khai sinh", "dang ky" finds "đăng ký")."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.lower().split())
+
+
+def load_procedures(path: Path) -> tuple[Procedure, ...]:
+    """The catalogue in `path`: the server's procedures CSV (`server/data/procedures.csv`:
+    '#' comment lines, then code, name, level, field, …).
+
+    Raises:
+        ConfigError: the file cannot be read or has no code/name columns.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read the procedure catalogue {path}: {e.strerror}") from e
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    rows = csv.DictReader(io.StringIO("\n".join(lines)))
+    if rows.fieldnames is None or not {"code", "name"} <= set(rows.fieldnames):
+        raise ConfigError(f"the procedure catalogue {path} has no 'code' and 'name' columns")
+    return tuple(
+        Procedure(r["code"].strip(), r["name"].strip(), (r.get("field") or "").strip())
+        for r in rows
+        if r.get("code") and r.get("name")
+    )
+
+
+def search(procedures: Sequence[Procedure], text: str) -> list[Procedure]:
+    """The procedures whose code, name or sector hold every word of `text`, marks ignored."""
+    words = fold(text).split()
+    return [p for p in procedures if all(w in p.folded for w in words)]
+
+
+# -- the draft -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    """A result being made, as kept on disk between steps.
+
+    Attributes:
+        procedure: the procedure's code.
+        procedure_name: its name, to show.
+        pages: the page image files, in order, in the draft's folder.
+        corrections: the fields the officer changed, by key (None: cleared).
+    """
+
+    procedure: str
+    procedure_name: str
+    pages: list[str] = field(default_factory=list)
+    corrections: dict[str, str | None] = field(default_factory=dict)
+
+
+def draft_dir(settings: EdgeSettings) -> Path:
+    """Where the half-done result is kept."""
+    return settings.data_dir / "kiosk" / "draft"
+
+
+def save_draft(folder: Path, draft: Draft) -> None:
+    """Write `draft` atomically (a crash leaves the previous one whole). Citizen data: 0600."""
+    private_dir(folder)
+    data = json.dumps(asdict(draft), ensure_ascii=False, indent=1).encode()
+    write_atomic(folder / DRAFT_FILE, data, mode=PRIVATE_FILE)
+
+
+def load_draft(folder: Path) -> Draft | None:
+    """The draft kept in `folder`, or None (none, or unreadable: then it is set aside)."""
+    path = folder / DRAFT_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        draft = Draft(**data)
+    except (OSError, ValueError, TypeError) as e:
+        log.error("kiosk draft %s unreadable (%s): set aside", path, e)
+        path.replace(path.with_suffix(".unreadable"))
+        return None
+    draft.pages = [p for p in draft.pages if (folder / p).is_file()]
+    return draft
+
+
+def clear_draft(folder: Path) -> None:
+    """Forget the draft and its page images (once the result is in the outbox)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- the steps -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """What one scan gave: the page files added, and the error that stopped it (or None)."""
+
+    added: tuple[str, ...]
+    error: ScannerError | None
+
+
+def scan_pages(
+    folder: Path,
+    draft: Draft,
+    *,
+    device: str | None,
+    scan: ScanSettings,
+    on_page: Callable[[int], None],
+) -> ScanOutcome:
+    """Scan from the scanner into the draft: each page is written (PNG, atomically) and the
+    draft saved as soon as it is read, so a jam or a crash keeps the pages before it.
+
+    Args:
+        folder: the draft's folder.
+        draft: the draft (its `pages` grow).
+        device: the SANE device, or None for the first one found.
+        scan: how to scan (flatbed or feeder, dpi).
+        on_page: called with the number of pages of the draft after each page.
+
+    Returns:
+        The pages added and the scanner's error, if one stopped the scan.
+    """
+    added: list[str] = []
+    try:
+        with Scanner.open(device) as scanner:
+            for page in scanner.scan_batch(scan):
+                name = f"page-{len(draft.pages) + 1:03d}.png"
+                out = io.BytesIO()
+                page.image.save(out, "PNG", dpi=(page.dpi, page.dpi))
+                write_atomic(folder / name, out.getvalue(), mode=PRIVATE_FILE)
+                draft.pages.append(name)
+                added.append(name)
+                save_draft(folder, draft)
+                on_page(len(draft.pages))
+    except ScannerError as e:
+        log.warning("kiosk scan stopped after %d page(s): %s", len(added), e)
+        return ScanOutcome(tuple(added), e)
+    return ScanOutcome(tuple(added), None)
+
+
+def read_pages(
+    folder: Path,
+    draft: Draft,
+    settings: EdgeSettings,
+    on_page: Callable[[], None],
+) -> ProcessedDocument:
+    """OCR the draft's pages into one document (its fields, its unsigned PDF/A).
+
+    Raises:
+        CaptureError, OcrError, PdfError: a page cannot be prepared or read.
+    """
+    limits = settings.page_limits
+    images = (
+        capture_page(*load_page_array(folder / name, max_pixels=limits.max_page_pixels))
+        for name in draft.pages
+    )
+    with OcrPool(1) as pool:
+        return process_document(
+            images,
+            pool,
+            on_page=on_page,
+            provenance=Provenance(settings.organisation or ""),
+            max_pages=limits.max_document_pages,
+        )
+
+
+def sign_and_queue(
+    settings: EdgeSettings,
+    token: Token,
+    outbox: Outbox,
+    document: ProcessedDocument,
+    draft: Draft,
+) -> str:
+    """Apply the officer's corrections, sign on the open token, put the result in the outbox.
+
+    The corrections are signed into the PDF's metadata (what the server stores); the keys of the
+    corrected fields travel in the result's metadata (`corrected`), never their values.
+
+    Args:
+        settings: the appliance's settings (signing key, organisation, box).
+        token: the open `edge.signing.token.Token`.
+        outbox: the `edge.sync.outbox.Outbox`.
+        document: what `read_pages` made.
+        draft: the draft (procedure, corrections).
+
+    Returns:
+        The result's id in the outbox.
+
+    Raises:
+        ConfigError: the signing key or organisation is not configured.
+        FieldError: a correction holds a character a signed document cannot carry.
+        TokenError, SigningError: the token or the signature failed.
+        OutboxError: the result could not be stored.
+    """
+    # Loaded here: pyHanko's signer takes half a second to import.
+    from edge.signing.pades import DocumentSigner, signature_box
+
+    key_id = settings.signing_key_id_bytes
+    if key_id is None or not (settings.organisation or "").strip():
+        raise ConfigError("signing_key_id and organisation must be set to sign")
+    corrections = {k: v for k, v in draft.corrections.items() if document.fields.get(k) != v}
+    final = with_fields(document, corrections) if corrections else document
+    signer = DocumentSigner(
+        token,
+        key_id,
+        organisation=(settings.organisation or "").strip(),
+        location=settings.location or "",
+        box=signature_box(settings),
+    )
+    signed = signer.sign(final.pdf)
+    metadata = {"procedure": draft.procedure, "pages": str(len(final.pages))}
+    if corrections:
+        metadata["corrected"] = ",".join(sorted(corrections))
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return outbox.add(signed, final.fields, created, metadata)
+
+
+def scan_settings(source: ScanSource = ScanSource.FLATBED) -> ScanSettings:
+    """How the kiosk scans by default: 300 dpi, grey, A4, from `source`."""
+    return ScanSettings(source=source, mode=ColourMode.GREY)
+
+
+def problem_words(error: EdgeError) -> str:
+    """A signing or queueing failure in words, with what to do."""
+    from edge.errors import FieldError, OutboxError, SigningError
+
+    if isinstance(error, TokenError):
+        return (
+            "Token không ký được (bị rút ra, bị khóa hoặc mất phiên). Cắm lại token, khóa máy "
+            "(phím K ở trang chính) rồi mở lại bằng mã PIN; kết quả đang làm vẫn được giữ."
+        )
+    if isinstance(error, FieldError):
+        return "Có trường chứa ký tự không ký được: hãy gõ lại trường đó."
+    if isinstance(error, SigningError):
+        return "Không ký được tài liệu: chứng thư ký có vấn đề. Báo quản trị viên."
+    if isinstance(error, OutboxError):
+        return "Không lưu được vào hộp gửi (đĩa đầy?). Báo quản trị viên; kết quả vẫn được giữ."
+    if isinstance(error, ConfigError):
+        return "Thiết bị chưa được cấu hình để ký (khóa ký, tên cơ quan). Báo quản trị viên."
+    return "Không làm được bước này. Thử lại; nếu vẫn lỗi, báo quản trị viên."

@@ -1,0 +1,62 @@
+"""Running the kiosk for real (`sohoa edge tui`): its log to a file, the terminal's signals
+ignored while it runs, the app from `make_kiosk`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from edge.capture.scanner import ScanSettings
+from edge.config import EdgeSettings
+from edge.tui.app import make_kiosk
+from support.files import private_dir
+
+LOG_FILE = "kiosk.log"
+
+_IGNORED = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP)
+"""Signals a keyboard (or a stray `kill -INT`) could send: the kiosk is left only with the
+admin PIN; SIGTERM (systemd's stop) still ends it."""
+
+
+@contextmanager
+def ignoring_keyboard_signals() -> Iterator[None]:
+    """Ignore SIGINT, SIGQUIT and SIGTSTP while the block runs, then restore their handlers."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _IGNORED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def log_to_file(settings: EdgeSettings) -> logging.Handler:
+    """Send the root logger to <data_dir>/logs/kiosk.log instead of the terminal (which the
+    kiosk draws on); returns the handler, to remove afterwards."""
+    folder = settings.data_dir / "logs"
+    private_dir(folder)
+    handler = logging.FileHandler(folder / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if isinstance(old, logging.StreamHandler) and not isinstance(old, logging.FileHandler):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def run_kiosk(
+    settings: EdgeSettings, *, scan: ScanSettings | None = None, note: str | None = None
+) -> None:
+    """Run the kiosk in this terminal until the admin PIN leaves it (`make_kiosk`'s `scan` and
+    `note`: the demo's)."""
+    handler = log_to_file(settings)
+    try:
+        with ignoring_keyboard_signals():
+            make_kiosk(settings, scan=scan, note=note).run()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()

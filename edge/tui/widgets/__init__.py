@@ -1,0 +1,1 @@
+"""The kiosk's own widgets, each with its bindings, CSS and messages."""
