@@ -83,7 +83,8 @@ def append(
     record_id: str | None = None,
     query: str | None = None,
 ) -> AuditEntry:
-    """Add the next entry to `session` (the caller commits it with what it records).
+    """Write the next entry in `session`'s transaction (the caller commits it with what it
+    records); the entry returned is not in the session.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the head could not be moved (the database is busy
@@ -113,7 +114,9 @@ def append(
     connection.execute(
         sa.update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=entry.entry_hash)
     )
-    session.add(entry)
+    # A plain INSERT on the same connection, not `session.add`: the same transaction without
+    # the ORM's flush of one new object on every request that reads personal data.
+    connection.execute(sa.insert(AuditEntry).values(entry.model_dump()))
     return entry
 
 
