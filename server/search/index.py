@@ -16,6 +16,8 @@ skip and see that process's commit on their next refresh. So a result merged by 
 process is searchable from every API process on the host within about `refresh_s` plus the
 time of one commit. A record whose commit came more than `WINDOW` after its `received_at`
 would be missed until the next rebuild (ingest commits within milliseconds of that stamp).
+A result whose text ingest has not read yet (`server.pdftext.TEXT_PENDING`) is left out until
+it has, or until `TEXT_WAIT_S` have passed: indexed once, with its text.
 
 Ranking: results come in tiers, then newest first. With ranking words (the name, else the free
 text), tier 4 holds results whose fields contain every word exactly as typed (marks and all),
@@ -58,6 +60,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from server.errors import IndexBehindError, SearchError
+from server.pdftext import TEXT_WAIT_S
 from server.repository import search_source
 from server.search.fold import exact_form, fold, tone_form, words
 from server.search.query import Position, SearchQuery, Words, so_ky_hieu_key
@@ -369,7 +372,8 @@ class SearchIndex:
             else tantivy.Query.all_query()
         )
         with Session(self.engine) as session:
-            in_database = search_source.count_received_since(session, since)
+            waited_from = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=TEXT_WAIT_S)
+            in_database = search_source.count_received_since(session, since, waited_from)
             in_index = _count(searcher.search(in_window_query, 1, count=True))
             if in_database <= in_index:
                 return 0
@@ -380,7 +384,9 @@ class SearchIndex:
                     f"the search index lacks {in_database - in_index} results of the database: "
                     "run `sohoa server search rebuild` (searches resume when it is done)"
                 )
-            wanted = search_source.ids_received_since(session, since, self.catch_up_max)
+            wanted = search_source.ids_received_since(
+                session, since, self.catch_up_max, waited_from
+            )
             held = searcher.search(in_window_query, max(in_index, 1), count=False)
             have = {searcher.doc(address)["id"][0] for _, address in held.hits}
             missing = sorted(wanted - have)
@@ -415,7 +421,8 @@ class SearchIndex:
         writer = index.writer(heap_mb * 1_000_000, threads)
         count = 0
         with Session(self.engine) as session:
-            for row in search_source.every_row(session):
+            waited_from = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=TEXT_WAIT_S)
+            for row in search_source.every_row(session, waited_from):
                 writer.add_document(document(row))
                 count += 1
         writer.commit()
