@@ -233,22 +233,21 @@ class SearchIndex:
         if after is not None:
             candidates = _after(candidates, levels, after)
         want = limit + 1
-        # One pass over every candidate: the newest ones by key, and (first page) the count.
+        # One pass over every candidate: the newest ones by key, and how many there are.
         window = newest_window(want) if levels else want
         newest = searcher.search(
             candidates,
             window,
-            count=after is None,
+            count=True,
             order_by_field="key",
             order=tantivy.Order.Desc,
         )
         if levels:
-            complete = len(newest.hits) < window
-            found = _ranked(searcher, candidates, levels, newest.hits, want, complete=complete)
+            found = _ranked(searcher, candidates, levels, newest.hits, want, count=_count(newest))
         else:  # nothing to rank on: newest first
             found = [(1, key, address) for key, address in newest.hits]
-        # The total is counted on the first page and carried by the cursor: a later page
-        # counts nothing again.
+        # The total is the first page's, carried by the cursor (a later page counts only
+        # what is left after it).
         total = _count(newest) if after is None else after.total
         page = found[:limit]
         ids = [searcher.doc(address)["id"][0] for _, _, address in page]
@@ -537,19 +536,20 @@ def _ranked(
     newest: list[tuple[int, Any]],
     want: int,
     *,
-    complete: bool,
+    count: int,
 ) -> list[tuple[int, int, Any]]:
     """The first `want` of `candidates` in rank order (tier, then key, both descending) as
-    (tier, key, address), given `newest`: the newest candidates as (key, address) (all of
-    them if `complete`).
+    (tier, key, address), given `newest`: the newest candidates as (key, address), and how
+    many candidates there are (`count`: `newest` is all of them if it has that many).
 
     Tiers are filled from the highest. When the search reaches a tier, every result above it
     is known (each tier above had fewer than it was asked for), so that tier's results among
     `newest` are those matching its level less the known ones, and if there are enough of
     them they are its newest: no pass over the whole tier. A tier whose terms are rare
-    (`Level.bound`) is simply searched, newest first; so is a large one too thin among the
-    newest results.
+    (`Level.bound`), or of few candidates, is simply searched, newest first; so is a large
+    one too thin among the newest results.
     """
+    complete = len(newest) >= count
     found: list[tuple[int, int, Any]] = []
     known: set[tuple[int, int]] = set()
     window_keys = [key for key, _ in newest]
@@ -559,7 +559,7 @@ def _ranked(
             break
         level = levels.get(tier)
         page: list[tuple[int, int, Any]] | None = None
-        if complete or level is None or level.bound > RARE:
+        if level is None or min(level.bound, count) > RARE:
             floor = _at_least(levels, tier)
             matching = None if floor is None else _matching(searcher, window_keys, floor)
             here = [
