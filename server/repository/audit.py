@@ -74,6 +74,19 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
+# The statements of `append`, built once (it runs on every request that reads personal data).
+_MOVE_HEAD = (
+    sa.update(AuditHead)
+    .where(col(AuditHead.id) == 1)
+    .values(seq=col(AuditHead.seq) + 1)
+    .returning(col(AuditHead.seq), col(AuditHead.entry_hash))
+)
+_HASH_HEAD = (
+    sa.update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=sa.bindparam("hash"))
+)
+_INSERT = sa.insert(AuditEntry)
+
+
 def append(
     session: Session,
     reader: Reader,
@@ -91,12 +104,7 @@ def append(
             or the migration is missing); the caller rolls back.
     """
     connection = session.connection()
-    seq, prev_hash = connection.execute(
-        sa.update(AuditHead)
-        .where(col(AuditHead.id) == 1)
-        .values(seq=col(AuditHead.seq) + 1)
-        .returning(col(AuditHead.seq), col(AuditHead.entry_hash))
-    ).one()
+    seq, prev_hash = connection.execute(_MOVE_HEAD).one()
     entry = AuditEntry(
         seq=seq,
         at=now,
@@ -111,12 +119,10 @@ def append(
         entry_hash="",
     )
     entry.entry_hash = entry_hash(entry)
-    connection.execute(
-        sa.update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=entry.entry_hash)
-    )
+    connection.execute(_HASH_HEAD, {"hash": entry.entry_hash})
     # A plain INSERT on the same connection, not `session.add`: the same transaction without
     # the ORM's flush of one new object on every request that reads personal data.
-    connection.execute(sa.insert(AuditEntry).values(entry.model_dump()))
+    connection.execute(_INSERT, entry.model_dump())
     return entry
 
 
