@@ -85,7 +85,7 @@ from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError, VerificationError, where_it_failed
 from server.models import DeviceStatus
-from server.pdftext import text_layer
+from server.pdftext import TEXT_PENDING, TextLayerReader
 from server.repository import commands, devices, records, staging, verifications
 from support.mqtt_types import Incoming
 
@@ -252,6 +252,7 @@ class IngestWorker(MqttConsumer):
         self.ltv = ltv
         self._ltv_started = False
         self.blobs = BlobStore(settings.data_dir)
+        self.text_reader = TextLayerReader(engine, self.blobs)
         self.receiver = Receiver(
             ReceiverLimits(
                 max_result_bytes=settings.max_result_bytes,
@@ -278,11 +279,13 @@ class IngestWorker(MqttConsumer):
             self.ltv.start()
             self._ltv_started = True
         self.claims.abandon()
+        self.text_reader.start()
         super().start(timeout)
 
     def stop(self, timeout: float = 10.0, *, end_session: bool = False) -> None:
         """Finish the message in hand, then disconnect (see `MqttConsumer.stop`)."""
         super().stop(timeout, end_session=end_session)
+        self.text_reader.stop()
         if self.ltv is not None and self._ltv_started:
             self._ltv_started = False
             self.ltv.stop()
@@ -453,7 +456,6 @@ class IngestWorker(MqttConsumer):
             self._apply(self.receiver.on_refused(request, refused, mismatch))
             return
         pdf_path = self.blobs.put(pdf)
-        text = text_layer(pdf)  # for free-text search; before the lock, it takes a child process
         try:
             with session_scope(self.engine) as session:
                 staging.lock(session, device_id, request.result_id)
@@ -468,7 +470,7 @@ class IngestWorker(MqttConsumer):
                     page_count=signed.pages,
                     document_id=signed.document_id,
                     procedure=request.metadata.get("procedure"),
-                    ocr_text=text,
+                    ocr_text=TEXT_PENDING,  # read after the ack (TextLayerReader)
                 )
         except SQLAlchemyError as e:
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e
@@ -476,6 +478,8 @@ class IngestWorker(MqttConsumer):
         if not outcome.created:
             log.info("result %s from device %s was already stored", request.result_id, device_id)
         self._apply(self.receiver.on_merged(request, outcome.record_id, outcome.created))
+        if outcome.created:
+            self.text_reader.submit(outcome.record_id, request.result_id)
         if self.ltv is not None and outcome.created:
             self.ltv.submit(outcome.record_id)
 

@@ -5,8 +5,8 @@ Rules of this module:
 - Only HS256 is accepted when a token is read: a token signed with another algorithm, or with
   none (`alg: none`), is refused before its claims are looked at.
 - A token names its account, role and unit and expires (`token_ttl_s`); what it says is not
-  trusted beyond that: the API looks the account up on every request, so disabling an
-  account ends its tokens at once.
+  trusted beyond that: the API looks the account up (kept at most 2 s,
+  `server.api.account_cache`), so disabling an account ends its tokens within seconds.
 - The secret is a file only the server's user can read, made with 32 random bytes when it is
   missing; there is no default secret in the code.
 """

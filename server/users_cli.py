@@ -86,7 +86,8 @@ def disable(
     name: Annotated[str, typer.Argument(help="The account's username.")],
     config: ConfigOption = None,
 ) -> None:
-    """Disable an account: it cannot sign in, and its tokens stop working at once."""
+    """Disable an account: it cannot sign in, and its tokens stop working (within 2 s on a
+    running API, which keeps an account it checked that long)."""
     settings = load_server_settings(config)
     with repository_session(settings) as session:
         account = accounts.disable_account(session, name, utc_now())

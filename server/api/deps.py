@@ -6,14 +6,16 @@ time, and a test's app gets its own engine and settings.
 
 Authentication: a request names its account with `Authorization: Bearer <token>` (a token from
 `POST /api/auth/token`). The token is checked (signature, algorithm, expiry), then the account
-is looked up (one primary-key read): a disabled account's tokens stop working at once, and
-its role and unit are the account's as they are now. No credential, or a bad one: 401 with
+is looked up (one primary-key read, kept for a few seconds: `account_cache`): a disabled
+account's tokens stop working at once when it is disabled by this process, within
+`ACCOUNT_CACHE_S` (2 s) when by another, and its role and unit are the account's as they are
+now. No credential, or a bad one: 401 with
 `WWW-Authenticate: Bearer`; the wrong role: 403.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -22,6 +24,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from server.api.account_cache import AccountCache
 from server.api.params import NO_CONTROL
 from server.blobs import BlobStore
 from server.errors import CredentialError
@@ -62,7 +65,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_blobs(request: Request) -> BlobStore:
+async def get_blobs(request: Request) -> BlobStore:
     """The blob store holding the signed PDFs."""
     blobs: BlobStore = request.app.state.blobs
     return blobs
@@ -98,6 +101,11 @@ def get_current_user(
         claims = get_tokens(request).read(token)
     except CredentialError as e:
         raise unauthorized(str(e)) from e
+    cache: AccountCache[Principal] = request.app.state.account_cache
+    known = cache.get(claims.username, claims.generation)
+    if known is not None:
+        return known
+    changes = accounts.changes()
     account = accounts.get_account(session, claims.username)
     if account is None:
         raise unauthorized(f"account {claims.username} no longer exists: sign in again")
@@ -108,13 +116,15 @@ def get_current_user(
             f"this token of account {account.username} was issued before its password was "
             "changed or the account was disabled: sign in again"
         )
-    return Principal(account.username, account.role, account.unit)
+    principal = Principal(account.username, account.role, account.unit)
+    cache.put(claims.username, claims.generation, principal, changes)
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets only accounts with one of `roles` through (others: 403).
 
     Use it on a router (`dependencies=[Depends(require_role(...))]`) so that none of its
@@ -122,7 +132,7 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
     """
     allowed = ", ".join(r.value for r in roles)
 
-    def check_role(user: CurrentUser) -> Principal:
+    async def check_role(user: CurrentUser) -> Principal:
         if user.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -137,7 +147,7 @@ def require_role(*roles: Role) -> Callable[[Principal], Principal]:
 MAX_PURPOSE = 200
 
 
-def get_reader(
+async def get_reader(
     request: Request,
     user: CurrentUser,
     purpose: Annotated[

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
+from server.api.account_cache import AccountCache
 from server.api.responses import describe_closed
 from server.api.routes import (
     audit,
@@ -73,6 +74,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app.state.engine = app_engine
     app.state.blobs = BlobStore(settings.data_dir)
     app.state.tokens = tokens
+    app.state.account_cache = AccountCache()
     app.state.lockout = LockoutPolicy(
         settings.login_max_failures,
         settings.login_window_s,

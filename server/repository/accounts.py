@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
@@ -152,6 +153,22 @@ def _unit_code(session: Session, name: str, unit: str, day: dt.date) -> str:
     return code
 
 
+_changes = 0
+_changes_lock = threading.Lock()
+
+
+def changes() -> int:
+    """How many times this process disabled, enabled or re-passworded an account: caches of
+    accounts (`server.api.account_cache`) drop what they kept from before."""
+    return _changes
+
+
+def _changed() -> None:
+    global _changes
+    with _changes_lock:
+        _changes += 1
+
+
 def get_account(session: Session, username: str) -> Account | None:
     """The account named `username`, or None."""
     return session.get(Account, normal_username(username))
@@ -163,7 +180,8 @@ def list_accounts(session: Session) -> Sequence[Account]:
 
 
 def disable_account(session: Session, username: str, now: dt.datetime) -> Account:
-    """Disable an account: it can no longer sign in, and its tokens stop working at once.
+    """Disable an account: it can no longer sign in, and its tokens stop working (at once in
+    this process, within `server.api.account_cache.ACCOUNT_CACHE_S` in API processes).
 
     Disabling a disabled account changes nothing.
 
@@ -176,6 +194,7 @@ def disable_account(session: Session, username: str, now: dt.datetime) -> Accoun
         account.token_generation += 1
         session.add(account)
         commit(session, f"disable account {account.username}")
+        _changed()
         session.refresh(account)
         log.info("account %s disabled", account.username)
     return account
@@ -195,6 +214,7 @@ def enable_account(session: Session, username: str) -> Account:
         account.token_generation += 1  # tokens from before the disabling stay void
         session.add(account)
         commit(session, f"enable account {account.username}")
+        _changed()
         session.refresh(account)
         log.info("account %s enabled", account.username)
     return account
@@ -223,6 +243,7 @@ def set_password(
     account.token_generation += 1  # whoever held the old password holds no token either
     session.add(account)
     commit(session, f"change the password of {account.username}")
+    _changed()
     session.refresh(account)
     log.info("password of account %s changed (lock-out lifted)", account.username)
     return account

@@ -91,6 +91,19 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 
 
+# The statements of `append`, built once (it runs on every request that reads personal data).
+_MOVE_HEAD = (
+    sa.update(AuditHead)
+    .where(col(AuditHead.id) == 1)
+    .values(seq=col(AuditHead.seq) + 1)
+    .returning(col(AuditHead.seq), col(AuditHead.entry_hash))
+)
+_HASH_HEAD = (
+    sa.update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=sa.bindparam("hash"))
+)
+_INSERT = sa.insert(AuditEntry)
+
+
 def append(
     session: Session,
     reader: Reader,
@@ -100,19 +113,15 @@ def append(
     record_id: str | None = None,
     query: str | None = None,
 ) -> AuditEntry:
-    """Add the next entry to `session` (the caller commits it with what it records).
+    """Write the next entry in `session`'s transaction (the caller commits it with what it
+    records); the entry returned is not in the session.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the head could not be moved (the database is busy
             or the migration is missing); the caller rolls back.
     """
     connection = session.connection()
-    seq, prev_hash = connection.execute(
-        sa.update(AuditHead)
-        .where(col(AuditHead.id) == 1)
-        .values(seq=col(AuditHead.seq) + 1)
-        .returning(col(AuditHead.seq), col(AuditHead.entry_hash))
-    ).one()
+    seq, prev_hash = connection.execute(_MOVE_HEAD).one()
     entry = AuditEntry(
         seq=seq,
         at=now,
@@ -127,10 +136,10 @@ def append(
         entry_hash="",
     )
     entry.entry_hash = entry_hash(entry)
-    connection.execute(
-        sa.update(AuditHead).where(col(AuditHead.id) == 1).values(entry_hash=entry.entry_hash)
-    )
-    session.add(entry)
+    connection.execute(_HASH_HEAD, {"hash": entry.entry_hash})
+    # A plain INSERT on the same connection, not `session.add`: the same transaction without
+    # the ORM's flush of one new object on every request that reads personal data.
+    connection.execute(_INSERT, entry.model_dump())
     return entry
 
 

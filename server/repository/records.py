@@ -273,7 +273,7 @@ def _of_unit(session: Session, statement: SelectOfScalar[T], unit: str | None) -
     unknown unit sees nothing, never everything."""
     if unit is None:
         return statement
-    visible = sorted(units.visible_units(session, unit))
+    visible = sorted(units.cached_visible_units(session, unit))
     return statement.where(col(Record.unit_code).in_(visible))
 
 

@@ -10,60 +10,41 @@ record outside them.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from server.errors import RepositoryError
-from server.models import MergeState, Record, ResultReuse, UnitVersion, utc_now
+from server.models import MergeState, Record, ResultReuse, utc_now
 from server.repository import units
 from server.repository.common import MAX_PAGE
 
-_SUBTREES: dict[tuple[Any, ...], frozenset[str]] = {}
-_SUBTREES_LOCK = threading.Lock()
-
 
 def subtree_of(session: Session, code: str) -> frozenset[str]:
-    """`units.visible_units(session, code)`, cached while the unit table is unchanged.
-
-    Computing it reads every unit version (~8 ms): too much for every search. The cache is
-    keyed by a fingerprint of the table (row count, last recorded and superseded times), which
-    any import changes, so a new tree is seen at once.
-    """
-    fingerprint = tuple(
-        session.exec(
-            select(
-                func.count(),
-                func.max(UnitVersion.recorded_at),
-                func.max(UnitVersion.superseded_at),
-            )
-        ).one()
-    )
-    key = (*fingerprint, code)
-    with _SUBTREES_LOCK:
-        found = _SUBTREES.get(key)
-    if found is None:
-        found = units.visible_units(session, code)
-        with _SUBTREES_LOCK:
-            if len(_SUBTREES) > 10_000:
-                _SUBTREES.clear()
-            _SUBTREES[key] = found
-    return found
+    """`units.visible_units(session, code)`, cached while the unit tree is unchanged
+    (`units.cached_visible_units`)."""
+    return units.cached_visible_units(session, code)
 
 
 def visible_units_of(session: Session, unit: str) -> frozenset[str]:
     """The unit codes an officer of `unit` may see: `unit` is a code, or a committee's name
-    ("UBND xã Vạn Thắng") that designates one unit today; empty if it designates none."""
+    ("UBND xã Vạn Thắng") that designates one unit today; empty if it designates none.
+    Cached while the unit tree is unchanged (`units.tree_cached`)."""
+    today = dt.datetime.now(dt.UTC).date()
+    return units.tree_cached(
+        session, ("officer", unit, today), lambda: _visible_units_of(session, unit, today)
+    )
+
+
+def _visible_units_of(session: Session, unit: str, today: dt.date) -> frozenset[str]:
     code: str | None
     try:
-        code, _ = units.resolve_unit(session, unit, dt.datetime.now(dt.UTC).date())
+        code, _ = units.resolve_unit(session, unit, today)
     except RepositoryError:
         code = unit  # a code no longer in force: its merges may still be known
-    return subtree_of(session, code) if code else frozenset()
+    return units.visible_units(session, code) if code else frozenset()
 
 
 def load_search_results(

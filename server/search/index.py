@@ -16,6 +16,8 @@ skip and see that process's commit on their next refresh. So a result merged by 
 process is searchable from every API process on the host within about `refresh_s` plus the
 time of one commit. A record whose commit came more than `WINDOW` after its `received_at`
 would be missed until the next rebuild (ingest commits within milliseconds of that stamp).
+A result whose text ingest has not read yet (`server.pdftext.TEXT_PENDING`) is left out until
+it has, or until `TEXT_WAIT_S` have passed: indexed once, with its text.
 
 Ranking: results come in tiers, then newest first. With ranking words (the name, else the free
 text), tier 4 holds results whose fields contain every word exactly as typed (marks and all),
@@ -24,6 +26,13 @@ not Hưởng), tier 2 (several words) those with some word's tones as typed, tie
 matches (folded, anywhere, including the recognised text). The
 order key (tier, received time, a hash of the id) is total, so pages continue by key
 (`Position`): no result is repeated or skipped while new ones arrive.
+
+Cost: a common word ("khai sinh", a frequent given name) matches most results, and a pass
+over such a hit set is what a search pays for (tens of milliseconds at a million results).
+A search makes one such pass, which counts the hits and keeps the newest few; each tier then
+takes its page from those newest hits when it has enough among them (`_ranked`), so only
+tiers too thin there are searched on their own, and those are small ones. Later pages take
+the total from the cursor instead of counting again.
 
 Layout: `<root>/current` names the live index folder `<root>/index-<stamp>`; a rebuild writes a
 new folder and swaps the name atomically; processes reopen when it changes.
@@ -51,6 +60,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from server.errors import IndexBehindError, SearchError
+from server.pdftext import TEXT_WAIT_S
 from server.repository import search_source
 from server.search.fold import exact_form, fold, tone_form, words
 from server.search.query import Position, SearchQuery, Words, so_ky_hieu_key
@@ -218,29 +228,30 @@ class SearchIndex:
             return Hits([], 0, None)
         index = self.refresh()
         searcher = index.searcher()
-        base = self._base(query)
-        tiers = self._tiers(query, base)
-        found: list[tuple[int, int, Any]] = []
-        for tier, tier_query in tiers:
-            if after is not None and tier > after.tier:
-                continue
-            bounded = tier_query
-            if after is not None and tier == after.tier:
-                below = tantivy.Query.range_query(
-                    SCHEMA, "key", tantivy.FieldType.Integer, None, after.key, True, False
-                )
-                bounded = _all_of([tier_query, below])
-            need = limit + 1 - len(found)
-            result = searcher.search(
-                bounded, need, count=False, order_by_field="key", order=tantivy.Order.Desc
-            )
-            found += [(tier, key, address) for key, address in result.hits]
-            if len(found) > limit:
-                break
-        total = _count(searcher.search(base, 1, count=True))
+        levels = self._levels(query, searcher)
+        candidates = self._base(query)
+        if after is not None:
+            candidates = _after(candidates, levels, after)
+        want = limit + 1
+        # One pass over every candidate: the newest ones by key, and how many there are.
+        window = newest_window(want) if levels else want
+        newest = searcher.search(
+            candidates,
+            window,
+            count=True,
+            order_by_field="key",
+            order=tantivy.Order.Desc,
+        )
+        if levels:
+            found = _ranked(searcher, candidates, levels, newest.hits, want, count=_count(newest))
+        else:  # nothing to rank on: newest first
+            found = [(1, key, address) for key, address in newest.hits]
+        # The total is the first page's, carried by the cursor (a later page counts only
+        # what is left after it).
+        total = _count(newest) if after is None else after.total
         page = found[:limit]
         ids = [searcher.doc(address)["id"][0] for _, _, address in page]
-        following = Position(page[-1][0], page[-1][1]) if len(found) > limit else None
+        following = Position(page[-1][0], page[-1][1], total) if len(found) > limit else None
         return Hits(ids, total, following)
 
     def _base(self, q: SearchQuery) -> tantivy.Query:
@@ -269,41 +280,34 @@ class SearchIndex:
             )
         return _all_of(clauses) if clauses else tantivy.Query.all_query()
 
-    def _tiers(self, q: SearchQuery, base: tantivy.Query) -> list[tuple[int, tantivy.Query]]:
+    def _levels(self, q: SearchQuery, searcher: tantivy.Searcher) -> Levels:
+        """What puts a result in each tier above the lowest, for the ranking words of `q`
+        (the name, else the free text); empty without ranking words."""
         ranking: Words | None
         if q.name is not None:
             ranking, tone_field, exact_field = q.name, "name_t", "name_x"
         else:
             ranking, tone_field, exact_field = q.text, "fields_t", "fields_x"
         if ranking is None:
-            return [(1, base)]
-        exact = _all_of([_term(exact_field, w) for w in ranking.exact])
-        tone = _all_of([_term(tone_field, w) for w in ranking.tone])
-        not_, must = tantivy.Occur.MustNot, tantivy.Occur.Must
-        tiers = [
-            (4, _all_of([base, exact])),
-            (3, tantivy.Query.boolean_query([(must, base), (must, tone), (not_, exact)])),
-        ]
-        if len(ranking.tone) == 1:
-            tiers.append(
-                (1, tantivy.Query.boolean_query([(must, base), (not_, tone), (not_, exact)]))
+            return {}
+
+        def every(field: str, terms: Sequence[str]) -> Level:
+            return Level(
+                _all_of([_term(field, w) for w in terms]),
+                min(searcher.doc_freq(field, w) for w in terms),
             )
-            return tiers
-        # Several words: those with some word's tones as typed before the rest
-        # ("nguyen thi huong": Nguyễn Thị Hương, whose "Hương" has the tone typed, before Hưởng).
-        some = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, _term(tone_field, w)) for w in ranking.tone]
-        )
-        tiers.append(
-            (
-                2,
+
+        levels = {4: every(exact_field, ranking.exact), 3: every(tone_field, ranking.tone)}
+        if len(ranking.tone) > 1:
+            # Several words: those with some word's tones as typed before the rest
+            # ("nguyen thi huong": Nguyễn Thị Hương, whose "Hương" has the tone typed, first).
+            levels[2] = Level(
                 tantivy.Query.boolean_query(
-                    [(must, base), (must, some), (not_, tone), (not_, exact)]
+                    [(tantivy.Occur.Should, _term(tone_field, w)) for w in ranking.tone]
                 ),
+                sum(searcher.doc_freq(tone_field, w) for w in ranking.tone),
             )
-        )
-        tiers.append((1, tantivy.Query.boolean_query([(must, base), (not_, some), (not_, exact)])))
-        return tiers
+        return levels
 
     # --- keeping up with the database --------------------------------------------------------
 
@@ -367,7 +371,8 @@ class SearchIndex:
             else tantivy.Query.all_query()
         )
         with Session(self.engine) as session:
-            in_database = search_source.count_received_since(session, since)
+            waited_from = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=TEXT_WAIT_S)
+            in_database = search_source.count_received_since(session, since, waited_from)
             in_index = _count(searcher.search(in_window_query, 1, count=True))
             if in_database <= in_index:
                 return 0
@@ -378,7 +383,9 @@ class SearchIndex:
                     f"the search index lacks {in_database - in_index} results of the database: "
                     "run `sohoa server search rebuild` (searches resume when it is done)"
                 )
-            wanted = search_source.ids_received_since(session, since, self.catch_up_max)
+            wanted = search_source.ids_received_since(
+                session, since, self.catch_up_max, waited_from
+            )
             held = searcher.search(in_window_query, max(in_index, 1), count=False)
             have = {searcher.doc(address)["id"][0] for _, address in held.hits}
             missing = sorted(wanted - have)
@@ -413,7 +420,8 @@ class SearchIndex:
         writer = index.writer(heap_mb * 1_000_000, threads)
         count = 0
         with Session(self.engine) as session:
-            for row in search_source.every_row(session):
+            waited_from = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=TEXT_WAIT_S)
+            for row in search_source.every_row(session, waited_from):
                 writer.add_document(document(row))
                 count += 1
         writer.commit()
@@ -470,3 +478,134 @@ def _term(field: str, value: str) -> tantivy.Query:
 
 def _all_of(queries: Sequence[tantivy.Query]) -> tantivy.Query:
     return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+
+
+def newest_window(want: int) -> int:
+    """How many of the newest candidates the counting pass keeps for a page of `want`: twice
+    as many and some, so that a large tier's page is usually among them (`_ranked`), and few
+    enough to check cheaply which of them match a tier."""
+    return 2 * want + 10
+
+
+RARE = 2000
+"""A tier level matched by at most this many results (by its terms' frequencies) is searched
+directly: cheaper than checking which of the newest results match it."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """What a result of a tier (or above) matches, and at most how many results do."""
+
+    query: tantivy.Query
+    bound: int
+
+
+Levels = dict[int, Level]
+"""Per tier above the lowest (4: every word exactly as typed, 3: with the tones typed, 2: some
+word with its tones typed), what a result of that tier matches."""
+
+
+def _at_least(levels: Levels, tier: int) -> tantivy.Query | None:
+    """What a result in `tier` or above matches; None for the lowest (every result)."""
+    above = [level.query for t, level in levels.items() if t >= tier]
+    if tier <= 1 or not above:
+        return None
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in above])
+
+
+def _after(candidates: tantivy.Query, levels: Levels, after: Position) -> tantivy.Query:
+    """`candidates` that come after `after` in rank order: a lower tier, or the same tier
+    and an older key."""
+    not_ = tantivy.Occur.MustNot
+    clauses = [(tantivy.Occur.Must, candidates)]
+    higher = _at_least(levels, after.tier + 1)
+    if higher is not None:
+        clauses.append((not_, higher))
+    newer = tantivy.Query.range_query(
+        SCHEMA, "key", tantivy.FieldType.Integer, after.key, None, True, True
+    )
+    same = _at_least(levels, after.tier)
+    clauses.append((not_, newer if same is None else _all_of([same, newer])))
+    return tantivy.Query.boolean_query(clauses)
+
+
+def _ranked(
+    searcher: tantivy.Searcher,
+    candidates: tantivy.Query,
+    levels: Levels,
+    newest: list[tuple[int, Any]],
+    want: int,
+    *,
+    count: int,
+) -> list[tuple[int, int, Any]]:
+    """The first `want` of `candidates` in rank order (tier, then key, both descending) as
+    (tier, key, address), given `newest`: the newest candidates as (key, address), and how
+    many candidates there are (`count`: `newest` is all of them if it has that many).
+
+    Tiers are filled from the highest. When the search reaches a tier, every result above it
+    is known (each tier above had fewer than it was asked for), so that tier's results among
+    `newest` are those matching its level less the known ones, and if there are enough of
+    them they are its newest: no pass over the whole tier. A tier whose terms are rare
+    (`Level.bound`), or of few candidates, is simply searched, newest first; so is a large
+    one too thin among the newest results.
+    """
+    complete = len(newest) >= count
+    found: list[tuple[int, int, Any]] = []
+    known: set[tuple[int, int]] = set()
+    window_keys = [key for key, _ in newest]
+    for tier in sorted({1, *levels}, reverse=True):
+        need = want - len(found)
+        if need <= 0:
+            break
+        level = levels.get(tier)
+        page: list[tuple[int, int, Any]] | None = None
+        if level is None or min(level.bound, count) > RARE:
+            floor = _at_least(levels, tier)
+            matching = None if floor is None else _matching(searcher, window_keys, floor)
+            here = [
+                (tier, key, address)
+                for key, address in newest
+                if (place := _place(address)) not in known
+                and (matching is None or place in matching)
+            ]
+            if complete or len(here) >= need:
+                page = here[:need]
+        if page is None:
+            page = _tier_page(searcher, candidates, levels, tier, need)
+        found += page
+        known.update(_place(address) for _, _, address in page)
+    return found
+
+
+def _matching(searcher: tantivy.Searcher, keys: list[int], query: tantivy.Query) -> set[Any]:
+    """Which of the results with `keys` match `query` (as `_place`s)."""
+    if not keys:
+        return set()
+    among = tantivy.Query.term_set_query(SCHEMA, "key", keys)
+    result = searcher.search(_all_of([among, query]), len(keys), count=False, order_by_field="key")
+    return {_place(address) for _, address in result.hits}
+
+
+def _tier_page(
+    searcher: tantivy.Searcher, candidates: tantivy.Query, levels: Levels, tier: int, need: int
+) -> list[tuple[int, int, Any]]:
+    """The newest `need` candidates of `tier` as (tier, key, address)."""
+    clauses = [(tantivy.Occur.Must, candidates)]
+    floor = _at_least(levels, tier)
+    if floor is not None:
+        clauses.append((tantivy.Occur.Must, floor))
+    ceiling = _at_least(levels, tier + 1)
+    if ceiling is not None:
+        clauses.append((tantivy.Occur.MustNot, ceiling))
+    result = searcher.search(
+        tantivy.Query.boolean_query(clauses),
+        need,
+        count=False,
+        order_by_field="key",
+        order=tantivy.Order.Desc,
+    )
+    return [(tier, key, address) for key, address in result.hits]
+
+
+def _place(address: Any) -> tuple[int, int]:
+    return (address.segment_ord, address.doc)

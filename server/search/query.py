@@ -6,7 +6,8 @@ one is a `SearchInputError` naming it. Text is never handed to a query parser: w
 extracted in Python and become term queries, so quotes, operators, SQL or HTML in a parameter
 are just characters that match nothing.
 
-The cursor is the position after the last result of a page (rank tier and sort key), bound to
+The cursor is the position after the last result of a page (rank tier and sort key, and the
+first page's total), bound to
 the query it continues (a digest of its parameters and of the account) and signed with an
 HMAC: a changed, truncated or borrowed cursor is refused.
 """
@@ -83,10 +84,12 @@ class SearchQuery:
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page ended: the rank tier and sort key of its last result."""
+    """Where a page ended: the rank tier and sort key of its last result, and how many results
+    the first page counted (later pages answer that total rather than count again)."""
 
     tier: int
     key: int
+    total: int
 
 
 def text_words(value: str | None, parameter: str) -> Words | None:
@@ -214,7 +217,9 @@ class CursorCodec:
 
     def encode(self, position: Position, digest: str) -> str:
         """The cursor continuing after `position` for the query with `digest`."""
-        body = json.dumps([1, position.tier, position.key, digest], separators=(",", ":")).encode()
+        body = json.dumps(
+            [2, position.tier, position.key, position.total, digest], separators=(",", ":")
+        ).encode()
         mac = hmac.new(self._key, body, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
@@ -237,9 +242,12 @@ class CursorCodec:
         expected = hmac.new(self._key, body, hashlib.sha256).digest()[:16]
         if len(raw) <= 16 or not hmac.compare_digest(mac, expected):
             raise SearchInputError("cursor", f"cursor is not one this server gave: {again}")
-        version, tier, key, bound = json.loads(body)
-        if version != 1 or bound != digest:
+        fields = json.loads(body)
+        if len(fields) != 5 or fields[0] != 2:  # an earlier server's cursor
+            raise SearchInputError("cursor", f"cursor is from an older version: {again}")
+        _, tier, key, total, bound = fields
+        if bound != digest:
             raise SearchInputError(
                 "cursor", f"cursor continues another query (or another account's): {again}"
             )
-        return Position(int(tier), int(key))
+        return Position(int(tier), int(key), int(total))

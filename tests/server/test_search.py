@@ -192,6 +192,28 @@ def test_pages_neither_repeat_nor_skip(client: TestClient, repo: Engine) -> None
     assert all(n.startswith("Le Thi Hong") for n in first)  # typed as written: ranked first
 
 
+@pytest.mark.parametrize("limit", [1, 3, 7])
+def test_small_pages_keep_the_rank_order_across_tiers(
+    client: TestClient, repo: Engine, limit: int
+) -> None:
+    """More results than a page's look at the newest hits (`index.newest_window`): each tier
+    is still whole and newest first, page after page, and every page says the same total."""
+    forms = ["Le Thi Hong", "Lê Thi Hong", "Lê Thị Hồng", "Lề Thị Hồng"]  # tiers 4, 3, 2, 1
+    added = [(4 - (i * 7) % 4, i) for i in range(40)]  # the tiers interleaved in time
+    ids = [add(repo, ho_ten=forms[4 - tier]) for tier, _ in added]
+    expected = [ids[i] for _, i in sorted(added, key=lambda a: (-a[0], -a[1]))]
+    params: dict[str, Any] = {"name": "Le Thi Hong", "limit": limit}
+    seen: list[str] = []
+    page = client.get("/api/search", params=params).json()
+    for _ in range(40 // limit + 1):  # a page that repeats itself must not loop forever
+        assert page["total"] == 40
+        seen += [item["id"] for item in page["items"]]
+        if page["next"] is None:
+            break
+        page = client.get("/api/search", params={**params, "cursor": page["next"]}).json()
+    assert seen == expected
+
+
 # --- citizens and reuse --------------------------------------------------------------------
 
 

@@ -126,7 +126,7 @@ def read_audit_log(
     page = entries[:limit]
     return AuditPage(
         items=[_public(e) for e in page],
-        next=codec.encode(Position(0, page[-1].seq), digest) if more else None,
+        next=codec.encode(Position(0, page[-1].seq, 0), digest) if more else None,
     )
 
 
