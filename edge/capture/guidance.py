@@ -8,8 +8,10 @@ Rules:
 - No page: put one in the frame. A page moving (or just placed): hold still. A still page that
   is blurred, under glare or too dark: say which, in that order (blur is the officer's hands;
   glare and darkness are the lamp's). Still and good: hold on, it is being taken.
-- A capture is announced for at least `captured_seconds` (frame time), and as long as the page
-  stays where it was captured, so the officer sees it even when the page is taken away at once.
+- A capture is announced for at least `captured_seconds` (frame time), then as long as the page
+  stays where it was captured or is being taken away (moving), until the frame is empty or a
+  page rests again: the officer sees it even when the page is taken away at once, and is not
+  told to hold still a page on its way out.
 """
 
 from __future__ import annotations
@@ -63,12 +65,19 @@ class Guide:
         last, self._last_quad = self._last_quad, decision.quad
         if step.page is not None or decision.capture is not None:
             self._captured_at = step.timestamp
+        quad = decision.quad
+        moving = (
+            quad is None or last is None or corner_motion(quad, last) > self.settings.max_motion
+        )
         if self._captured_at is not None:
             recent = step.timestamp - self._captured_at < self.captured_seconds
+            # A page moving off after its capture is being taken away, not to be held still.
             if recent or decision.state is CaptureState.CAPTURED:
                 return Guidance.CAPTURED
+            if decision.state is not CaptureState.SEARCHING and moving:
+                return Guidance.CAPTURED
             self._captured_at = None
-        if decision.quad is None or step.look is None:
+        if quad is None or step.look is None:
             if decision.state is CaptureState.SEARCHING:
                 return Guidance.NO_PAGE
             return Guidance.HOLD_STILL  # a detector drop-out: the page is still there
@@ -76,7 +85,6 @@ class Guide:
             return Guidance.STEADY
         # TRACKING: moving, or still but not good enough. Only a page that kept still since the
         # last frame is judged (a moving page blurs anyhow).
-        moving = last is None or corner_motion(decision.quad, last) > self.settings.max_motion
         if moving:
             return Guidance.HOLD_STILL
         look = step.look

@@ -35,6 +35,9 @@ PROGRESS_EVERY_S = 0.1
 """The least time between two steadiness updates the worker posts (the guidance itself is
 posted whenever it changes)."""
 
+_SPOILT = frozenset({Guidance.BLURRED, Guidance.GLARE, Guidance.TOO_DARK})
+"""Guidance about a page that would be archived badly: shown in the warning colour."""
+
 
 def camera_source(text: str) -> int | str:
     """`camera_source` as OpenCV takes it: a V4L2 index ("0") as a number, anything else as is."""
@@ -58,6 +61,7 @@ class CameraScreen(Screen[bool | None]):
         border: heavy $accent; background: $boost;
     }
     CameraScreen #camera-guidance.captured { border: heavy $success; color: $success; }
+    CameraScreen #camera-guidance.spoilt { border: heavy $warning; color: $warning; }
     CameraScreen ProgressBar { margin: 0 2; }
     CameraScreen #camera-count { padding: 0 2; height: auto; }
     CameraScreen #camera-help { padding: 0 2; color: $text-muted; height: auto; }
@@ -93,8 +97,9 @@ class CameraScreen(Screen[bool | None]):
         super().__init__(id="camera")
         self._services = services
         self.draft = draft
-        self.busy = True
-        """Whether the camera loop runs (the idle lock waits, as for a scan)."""
+        self.running = False
+        """Whether the camera loop runs."""
+        self._in_view = False
         self.seen: list[Guidance] = []
         """The guidance shown, in order, each change once (for the tests and the log)."""
         self._stop = threading.Event()
@@ -102,6 +107,14 @@ class CameraScreen(Screen[bool | None]):
         self._after: bool | None = None
         """How to leave once the loop has ended (True: finished, None: for later)."""
         self._leaving = False
+        self._paused = False
+        """The loop was stopped because a screen (the lock) came over this one."""
+
+    @property
+    def busy(self) -> bool:
+        """Whether the officer is at work under the camera (a page in view): the idle lock
+        waits then; an empty frame counts as absence, like no key pressed."""
+        return self.running and self._in_view
 
     def compose(self) -> ComposeResult:
         """Title, the guidance in big words, steadiness, the count, help, problem, footer."""
@@ -114,7 +127,33 @@ class CameraScreen(Screen[bool | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Start the camera loop."""
+        """Start the camera loop (on resume instead, when the lock came over first)."""
+        if self._on_top():
+            self._start()
+        else:
+            self._paused = True
+
+    def on_screen_suspend(self) -> None:
+        """The lock (or the admin prompt) came over: stop the camera, nothing is captured
+        while the kiosk is locked."""
+        if self.running and not self._leaving:
+            self._paused = True
+            self._stop.set()
+
+    def on_screen_resume(self) -> None:
+        """Back on top: start the camera again (once the old loop has ended)."""
+        if self._paused and not self.running:
+            self._paused = False
+            self._start()
+
+    def _on_top(self) -> bool:
+        # Not `is_current`: that is true under the lock screen too (it lets this one show).
+        return self.app.screen is self
+
+    def _start(self) -> None:
+        self._stop.clear()
+        self.running = True
+        self._in_view = False
         self._run()
 
     # -- the worker ----------------------------------------------------------------------------
@@ -183,10 +222,12 @@ class CameraScreen(Screen[bool | None]):
     def _guided(self, message: Guided) -> None:
         if not self.seen or self.seen[-1] is not message.guidance:
             self.seen.append(message.guidance)
+        self._in_view = message.guidance is not Guidance.NO_PAGE
         words = texts.camera_words(message.guidance.value, len(self.draft.pages))
         big = self.query_one("#camera-guidance", Static)
         big.update(words)
         big.set_class(message.guidance is Guidance.CAPTURED, "captured")
+        big.set_class(message.guidance in _SPOILT, "spoilt")
         self.query_one(ProgressBar).update(progress=message.progress)
 
     @on(PageKept)
@@ -195,20 +236,26 @@ class CameraScreen(Screen[bool | None]):
 
     @on(Ended)
     def _ended(self, message: Ended) -> None:
-        self.busy = False
+        self.running = False
         self._capture = None
         if message.problem:
             self.query_one("#camera-error", Static).update(message.problem)
         if self._leaving:
             self.dismiss(self._after)
             return
+        if self._paused and not message.problem:
+            if self._on_top():  # resumed while the old loop was stopping
+                self._paused = False
+                self._start()
+            return
+        self._paused = False
         self.query_one("#camera-help", Static).update(texts.CAMERA_ENDED)
 
     # -- keys ----------------------------------------------------------------------------------
 
     def action_finish(self) -> None:
         """Stop the camera and go on with the pages kept."""
-        if not self.busy:
+        if not self.running:
             self.dismiss(True)
             return
         self._leaving, self._after = True, True
@@ -222,7 +269,7 @@ class CameraScreen(Screen[bool | None]):
 
     def action_later(self) -> None:
         """Stop the camera and leave the draft for later (offered again after an unlock)."""
-        if not self.busy:
+        if not self.running:
             self.dismiss(None)
             return
         self._leaving, self._after = True, None
