@@ -37,11 +37,18 @@ import numpy.typing as npt
 from edge.capture.autocapture import AutoCapture, AutoCaptureSettings, Decision, Trigger
 from edge.capture.detect import detect_page
 from edge.capture.files import to_pil
-from edge.capture.gates import effective_dpi, sharpness
+from edge.capture.gates import (
+    DEFAULT_THRESHOLDS,
+    GateThresholds,
+    effective_dpi,
+    glare_fraction,
+    sharpness,
+)
 from edge.capture.geometry import A4, PageQuad, PaperSize
 from edge.capture.rectify import rectify
 from edge.capture.source import CapturedPage, SourceKind
 from edge.errors import CaptureError
+from edge.levels import level_percentile
 
 log = logging.getLogger(__name__)
 
@@ -210,13 +217,56 @@ def preview_sharpness(preview: Frame, quad: PageQuad, paper: PaperSize = A4) -> 
     crisp page, ~0.44 defocused by 1 preview pixel, ~0.32 by 1.5. It is isotropic, so it
     barely sees motion blur along one axis: a page moving fast enough to smear is caught by
     its corners moving instead (`AutoCaptureSettings.max_motion`)."""
+    page = _preview_page(preview, quad, paper)
+    return 0.0 if page is None else sharpness(page)
+
+
+def _preview_page(preview: Frame, quad: PageQuad, paper: PaperSize) -> Frame | None:
+    """The page of a preview, grey, rectified at its own effective resolution (None: a
+    degenerate quad, nothing to measure)."""
     grey = preview if preview.ndim == 2 else cv2.cvtColor(preview, cv2.COLOR_BGR2GRAY)
     grey = np.asarray(grey, dtype=np.uint8)
     dpi = max(10, round(effective_dpi(quad, paper)))
     try:
-        return sharpness(rectify(grey, quad, dpi=dpi, paper=paper))
-    except ValueError:  # a degenerate quad: nothing to measure
-        return 0.0
+        return np.asarray(rectify(grey, quad, dpi=dpi, paper=paper), dtype=np.uint8)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PreviewLook:
+    """How the page looks on a preview frame, measured for the officer's guidance.
+
+    Attributes:
+        sharpness: `preview_sharpness` (below `AutoCaptureSettings.min_sharpness`: blurred).
+        glare: the share of the page under glare (`gates.glare_fraction`).
+        paper_level: the paper's brightness, 95th percentile grey (`gates` TOO_DARK's measure).
+        lit: whether glare and paper level pass the gates' thresholds.
+    """
+
+    sharpness: float
+    glare: float
+    paper_level: float
+    lit: bool
+
+
+def preview_look(
+    preview: Frame,
+    quad: PageQuad,
+    paper: PaperSize = A4,
+    thresholds: GateThresholds = DEFAULT_THRESHOLDS,
+) -> PreviewLook:
+    """Sharpness, glare and brightness of the page in a preview frame, from one rectification
+    (~4 ms): the gates' measures, early enough to tell the officer before a capture."""
+    page = _preview_page(preview, quad, paper)
+    if page is None:
+        return PreviewLook(0.0, 0.0, 0.0, lit=False)
+    glare = glare_fraction(page, thresholds)
+    height, width = page.shape[:2]
+    dy, dx = max(1, height * 3 // 100), max(1, width * 3 // 100)
+    level = level_percentile(page[dy : height - dy, dx : width - dx], 95)
+    lit = glare <= thresholds.max_glare and level >= thresholds.min_paper_level
+    return PreviewLook(sharpness(page), glare, level, lit)
 
 
 @dataclass(frozen=True)
@@ -228,6 +278,7 @@ class CameraStep:
         preview: the downscaled frame (BGR) the decision was made on.
         decision: the auto-capture's verdict (state, quad in preview pixels, progress).
         page: the captured page when a capture fired on this frame, else None.
+        look: how the page looked (None: no page on this frame).
     """
 
     frame_index: int
@@ -235,10 +286,14 @@ class CameraStep:
     preview: Frame
     decision: Decision
     page: CapturedPage | None
+    look: PreviewLook | None = None
 
 
 class CameraCapture:
     """The camera loop: preview → detect → auto-capture → full-resolution rectified page.
+
+    A page under glare or too dark does not count as steady, like a blurred one: captured, it
+    would fail the quality gates (`edge.capture.gates`).
 
     Args:
         camera: the opened camera.
@@ -283,15 +338,18 @@ class CameraCapture:
             return None
         preview, scale = self.camera.preview(frame)
         quad = self._detect(preview)
-        measured = preview_sharpness(preview, quad, self.paper) if quad is not None else None
+        look = preview_look(preview, quad, self.paper) if quad is not None else None
+        measured = None if look is None else look.sharpness
         if self._manual.is_set():
             self._manual.clear()
             self.autocapture.request_capture()
-        decision = self.autocapture.feed(frame.timestamp, quad, measured)
+        # Glare or darkness holds auto-capture back as blur does.
+        steady_measure = None if look is None else (look.sharpness if look.lit else 0.0)
+        decision = self.autocapture.feed(frame.timestamp, quad, steady_measure)
         page = None
         if decision.capture is not None:
             page = self._take(frame, quad, scale, decision.capture, measured)
-        return CameraStep(frame.index, frame.timestamp, preview, decision, page)
+        return CameraStep(frame.index, frame.timestamp, preview, decision, page, look)
 
     def steps(self) -> Iterator[CameraStep]:
         """Every frame's step until the recording ends or `close()` is called."""

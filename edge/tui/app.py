@@ -30,14 +30,19 @@ from edge.pipeline.run import ProcessedDocument
 from edge.tui import texts
 from edge.tui.flow import Draft, load_procedures
 from edge.tui.screens.admin import AdminPinScreen
+from edge.tui.screens.camera import CameraScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
 from edge.tui.screens.new_result import NewResultScreen
 from edge.tui.screens.review import ReviewScreen
+from edge.tui.screens.source import Source, SourceScreen
 from edge.tui.services import KioskServices
 
 log = logging.getLogger(__name__)
+
+_FLOW_SCREENS = (NewResultScreen, SourceScreen, CameraScreen, CaptureScreen, ReviewScreen)
+"""The screens of a new result."""
 
 _INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 """What counts as the officer's presence for the idle lock (a touch arrives as a mouse down)."""
@@ -128,8 +133,28 @@ class KioskApp(App[None]):
         self.push_screen(NewResultScreen(self.services.procedures), self._procedure_picked)
 
     def _procedure_picked(self, draft: Draft | None) -> None:
-        if draft is not None:
+        if draft is None:
+            return
+        if not self.settings.camera_source:
             self._capture(draft)
+            return
+
+        def picked(source: Source | None) -> None:
+            if source == "scanner":
+                self._capture(draft)
+            elif source == "camera":
+                self._camera(draft)
+
+        self.push_screen(SourceScreen(draft.procedure_name), picked)
+
+    def _camera(self, draft: Draft) -> None:
+        """Capture with the camera; then the capture screen reads the pages kept."""
+
+        def done(finished: bool | None) -> None:
+            if finished and draft.pages:
+                self._capture(draft)
+
+        self.push_screen(CameraScreen(self.services, draft), done)
 
     def _capture(self, draft: Draft) -> None:
         def captured(document: ProcessedDocument | None) -> None:
@@ -144,9 +169,7 @@ class KioskApp(App[None]):
 
     def _in_flow(self) -> bool:
         """Whether a new result's screens are open (under the lock screen, maybe)."""
-        return any(
-            isinstance(s, (NewResultScreen, CaptureScreen, ReviewScreen)) for s in self.screen_stack
-        )
+        return any(isinstance(s, _FLOW_SCREENS) for s in self.screen_stack)
 
     @work(thread=True, exclusive=True, group="draft")
     def _look_for_draft(self) -> None:

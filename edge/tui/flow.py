@@ -23,6 +23,7 @@ from pathlib import Path
 
 from edge.capture.files import load_page_array
 from edge.capture.scanner import ColourMode, Scanner, ScannerError, ScanSettings, ScanSource
+from edge.capture.source import CapturedPage
 from edge.config import EdgeSettings
 from edge.errors import ConfigError, EdgeError, TokenError
 from edge.ocr import OcrPool
@@ -193,6 +194,25 @@ def scan_pages(
         log.warning("kiosk scan stopped after %d page(s): %s", len(added), e)
         return ScanOutcome(tuple(added), e)
     return ScanOutcome(tuple(added), None)
+
+
+def keep_page(folder: Path, draft: Draft, page: CapturedPage) -> str:
+    """Keep one captured page (a camera's) in the draft: the PNG written atomically, then the
+    draft saved, so a crash keeps the pages before it whole and never lists a half-written one.
+
+    Returns:
+        The page's file name in the draft's folder.
+    """
+    private_dir(folder)
+    number = len(draft.pages) + 1
+    while (name := f"page-{number:03d}.png") in draft.pages or (folder / name).exists():
+        number += 1  # pages deleted or reordered: never write over a kept one
+    out = io.BytesIO()
+    page.image.save(out, "PNG", dpi=(page.dpi, page.dpi))
+    write_atomic(folder / name, out.getvalue(), mode=PRIVATE_FILE)
+    draft.pages.append(name)
+    save_draft(folder, draft)
+    return name
 
 
 def read_pages(

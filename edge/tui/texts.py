@@ -134,3 +134,43 @@ def size_words(free: int | None) -> str:
         return "không đọc được"
     gb = free / 1e9
     return f"{gb:.1f} GB".replace(".", ",")
+
+
+# -- the camera (capture with live guidance) -------------------------------------------------------
+
+CAMERA_TITLE = "Chụp bằng camera"
+CAMERA_GUIDANCE = {
+    "no_page": "Đặt giấy vào khung",
+    "hold_still": "Giữ yên",
+    "blurred": "Ảnh mờ — giữ yên máy",
+    "glare": "Bị lóa — nghiêng giấy",
+    "too_dark": "Quá tối — bật đèn",
+    "steady": "Giữ yên… đang chụp",
+}
+"""The camera's guidance (`edge.capture.guidance.Guidance` values), one short instruction."""
+CAMERA_STARTING = "Đang mở camera…"
+CAMERA_HELP = "Đặt từng trang dưới camera; máy tự chụp khi trang đứng yên. C: chụp ngay."
+CAMERA_NONE = (
+    "Thiết bị chưa có camera (camera_source trong cấu hình): hãy dùng máy quét, "
+    "hoặc báo quản trị viên."
+)
+CAMERA_UNREADABLE = (
+    "Không đọc được video của camera: tệp hỏng hoặc không phải video. Báo quản trị viên; "
+    "trong lúc chờ, hãy dùng máy quét."
+)
+CAMERA_ENDED = "Camera đã dừng. Enter: xong; Esc: để sau."
+CAMERA_KEEP_FAILED = "Không lưu được trang vừa chụp (đĩa đầy?). Báo quản trị viên."
+SOURCE_TITLE = "Lấy trang bằng gì?"
+SOURCE_HELP = "1: máy quét   2: camera   Esc: quay lại"
+
+
+def camera_words(guidance: str, pages: int) -> str:
+    """The camera screen's big line: the instruction for `guidance`, or the page just taken."""
+    if guidance == "captured":
+        return f"Đã chụp trang {pages}"
+    return CAMERA_GUIDANCE.get(guidance, CAMERA_GUIDANCE["no_page"])
+
+
+def camera_count(pages: int) -> str:
+    """The line under the guidance: pages kept so far, and the keys."""
+    return f"Đã có {pages} trang. Enter: xong; C: chụp ngay; Esc: để sau."
