@@ -116,6 +116,9 @@ class EdgeSettings(TransportSettings):
     scanner found."""
     scanner_source: Literal["flatbed", "adf", "adf-duplex"] = "flatbed"
     """Where the kiosk's scanner takes the paper: the glass, or the document feeder."""
+    camera_source: str | None = None
+    """The kiosk's camera: a V4L2 index ("0"), a device path, a stream URL, or a recorded
+    video standing in for one; None: no camera."""
     procedures_file: Path | None = None
     """The unit's procedure catalogue (the server's procedures CSV), for the kiosk's
     type-to-search; None: the officer types the procedure's code."""
