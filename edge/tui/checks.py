@@ -145,12 +145,12 @@ def check_token(settings: EdgeSettings, token: Token | None) -> Finding:
     """The logged-in token's label and serial, the signing key, its certificate's subject and
     days to expiry (None token: the kiosk is locked)."""
     if token is None:
-        return Finding(None, texts.TOKEN_LOCKED)
+        return Finding(None, texts.SIGNER_LOCKED_AWAY)
     try:
         label, serial = token.label, token.serial
         key_id = settings.signing_key_id_bytes
         if key_id is None:
-            return Finding(False, texts.token_facts(label, serial, texts.TOKEN_NO_KEY_ID, "—"))
+            return Finding(False, texts.token_facts(label, serial, texts.SIGNER_NO_KEY_ID, "—"))
         try:
             kind: str | None = token.key_kind(key_id).value
         except TokenError as e:

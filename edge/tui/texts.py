@@ -230,8 +230,8 @@ def broker_failed(where: str, failure: str) -> str:
     return f"KHÔNG kết nối được {where}. {words}"
 
 
-TOKEN_LOCKED = "Máy đang khóa: mở máy bằng mã PIN của token để xem token."
-TOKEN_NO_KEY_ID = (
+SIGNER_LOCKED_AWAY = "Máy đang khóa: mở máy bằng mã PIN của token để xem token."
+SIGNER_NO_KEY_ID = (
     "Chưa cấu hình mã khóa ký (signing_key_id): máy chưa ký được. Báo quản trị viên tỉnh."
 )
 
