@@ -174,7 +174,8 @@ def check_token(settings: EdgeSettings, token: Token | None) -> Finding:
 
 
 def versions() -> dict[str, str]:
-    """Sohoa's, Tesseract's (and where its Vietnamese data is), Python's and Textual's versions."""
+    """Sohoa's, Tesseract's (and the size of its Vietnamese data), Python's and Textual's
+    versions."""
     from edge.ocr.engine import find_tessdata, tesseract_version
 
     found: dict[str, str] = {}
@@ -185,7 +186,7 @@ def versions() -> dict[str, str]:
             found[name] = "không rõ"
     try:
         data = find_tessdata("vie") / "vie.traineddata"
-        vie = f"dữ liệu tiếng Việt {data} ({data.stat().st_size // 1024} KB)"
+        vie = f"dữ liệu tiếng Việt {data.stat().st_size // 1024} KB"
     except (OcrError, OSError) as e:
         log.warning("diagnostics: %s", e)
         vie = "THIẾU dữ liệu tiếng Việt: cài gói tesseract-ocr-vie"

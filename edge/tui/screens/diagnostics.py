@@ -59,7 +59,7 @@ class DiagnosticsScreen(Screen[None]):
         text-style: bold;
         padding: 0 1;
     }
-    DiagnosticsScreen #diag-body { padding: 0 1; }
+    DiagnosticsScreen #diag-body { padding: 0 1; scrollbar-size-vertical: 1; }
     DiagnosticsScreen .diag-head { text-style: bold; margin-top: 1; }
     DiagnosticsScreen .diag-text { height: auto; padding-left: 2; }
     DiagnosticsScreen .diag-text.-ok { color: $success; }
@@ -72,9 +72,10 @@ class DiagnosticsScreen(Screen[None]):
         Binding("q", "check('scanner')", "Quét thử"),
         Binding("c", "check('camera')", "Camera"),
         Binding("m", "check('broker')", "Máy chủ"),
-        Binding("t", "check('token')", "Token"),
+        # Read on arrival; their keys (shown by their headings) read them again.
+        Binding("t", "check('token')", "Token", show=False),
         Binding("p", "check('versions')", "Phiên bản", show=False),
-        Binding("n", "check('log')", "Nhật ký"),
+        Binding("n", "check('log')", "Nhật ký", show=False),
         Binding("x", "leave", "Ra dòng lệnh"),
         Binding("escape", "back", "Quay lại"),
     ]
