@@ -16,15 +16,16 @@ from textual.widgets import Static
 
 from edge.config import EdgeSettings
 from edge.sync.agent import SyncAgent
-from edge.sync.outbox import Outbox
+from edge.sync.outbox import Outbox, State
+from edge.tui import checks
 from edge.tui.app import make_kiosk
 from edge.tui.screens.diagnostics import DiagnosticsScreen
 from edge.tui.screens.home import HomeScreen
 from provisioning.broker import Mosquitto
 from support.sockets import free_port
-from tests.edge.sync.peer import wait_until
-from tests.edge.sync.test_agent import settings_for
-from tests.edge.tui.conftest import ADMIN_PIN, SIZE, type_pin, wait_workers
+from tests.edge.sync.peer import IngestPeer, wait_until
+from tests.edge.sync.test_agent import peer, settings_for  # noqa: F401 - the peer fixture
+from tests.edge.tui.conftest import ADMIN_PIN, SIZE, fake_pdf, type_pin, wait_workers
 from tests.fixtures.broker import MqttIdentity
 from tests.fixtures.token import BlankToken
 
@@ -143,3 +144,30 @@ async def test_broker_up_is_said_on_home_and_by_the_broker_test(
             15,
             "the agent's reconnection",
         )
+
+
+def test_the_broker_test_keeps_what_waits_in_the_agents_session(
+    broker: Mosquitto,
+    mqtt_identity: MqttIdentity,
+    peer: IngestPeer,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    """The broker test connects as the device (the broker gives it the device's id): an ack
+    queued in the device's session while the agent is away must still reach the agent."""
+    device = "kiosk-session-1"
+    peer.watch(device)
+    settings = settings_for(device, broker, mqtt_identity(device), tmp_path)
+    with Outbox(settings.outbox_dir) as box:
+        result_id = box.add(fake_pdf(1), {}, "2026-12-06T01:00:00+00:00")
+        peer.hold = True  # the server answers after the agent has gone
+        try:
+            first = SyncAgent(settings, box).run_until_drained(timeout=1.5)
+            assert (first.sent, first.waiting) == (1, 1)
+        finally:
+            peer.release()  # the ack waits in the device's session at the broker
+        found = checks.check_broker(settings)
+        assert found.ok, found.text
+        report = SyncAgent(settings, box).run_until_drained(timeout=20)
+        # ACCEPTED could only come from the session: sent again, the peer says DUPLICATE.
+        assert report.accepted == 1
+        assert box.get(result_id).state is State.ACKED
