@@ -142,6 +142,9 @@ DIAG_TITLE = "Cài đặt và chẩn đoán"
 DIAG_PURPOSE = "Mở cài đặt và chẩn đoán"
 DIAG_RUNNING = "Đang kiểm tra…"
 DIAG_NOT_RUN = "Chưa kiểm tra: bấm phím {key}."
+DIAG_UNFORESEEN = (
+    "Kiểm tra gặp lỗi không lường trước (chi tiết trong nhật ký kiosk): báo quản trị viên tỉnh."
+)
 DIAG_LEAVE_QUESTION = (
     "Thoát khỏi kiosk và mở dòng lệnh? Người dùng ở quầy sẽ không làm việc được cho tới khi "
     "kiosk chạy lại. Enter: thoát · Esc: ở lại."

@@ -144,7 +144,15 @@ class DiagnosticsScreen(Screen[None]):
 
     @work(thread=True)
     def _run(self, name: str, call: Callable[[], Finding]) -> None:
-        self.post_message(self.Found(name, call()))
+        try:
+            finding = call()
+        except Exception:
+            # A failed worker would end the kiosk, into a shell. The checks turn their parts'
+            # errors into findings; this is for what they did not foresee (a driver's own
+            # exception): said, logged, and the kiosk stays.
+            log.exception("diagnostics: the %s check failed", name)
+            finding = Finding(False, texts.DIAG_UNFORESEEN)
+        self.post_message(self.Found(name, finding))
 
     @on(Found)
     def _found(self, message: Found) -> None:
