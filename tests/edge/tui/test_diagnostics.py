@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from textual.pilot import Pilot
 
-from edge.capture.scanner import ColourMode, ScanSettings
+from edge.capture.scanner import ColourMode, ScanSettings, restart_sane
 from edge.config import EdgeSettings
 from edge.tui import texts
 from edge.tui.app import KioskApp, make_kiosk
@@ -28,6 +28,13 @@ from tests.fixtures.scanner import SaneTestScanner
 from tests.fixtures.token import SIGNING_KEY_ID, BlankToken, provision_signing_identity
 
 GREY_200 = ScanSettings(mode=ColourMode.GREY, dpi=200)
+
+
+@pytest.fixture
+def sane(scanner: SaneTestScanner) -> SaneTestScanner:
+    """SANE's `test` backend, restarted: no option set by an earlier test (a jam) carries over."""
+    restart_sane()
+    return scanner
 
 
 async def open_diagnostics(app: KioskApp, pilot: Pilot[None], token_pin: str) -> DiagnosticsScreen:
@@ -162,9 +169,9 @@ async def test_a_token_without_its_key_is_said_in_words(
 
 
 async def test_the_scanner_test_scans_a_page_from_sane(
-    kiosk_settings: EdgeSettings, blank_token: BlankToken, scanner: SaneTestScanner
+    kiosk_settings: EdgeSettings, blank_token: BlankToken, sane: SaneTestScanner
 ) -> None:
-    settings = kiosk_settings.model_copy(update={"scanner_device": scanner.device})
+    settings = kiosk_settings.model_copy(update={"scanner_device": sane.device})
     app = make_kiosk(settings, scan=GREY_200, refresh_s=3600)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_diagnostics(app, pilot, blank_token.user_pin)
@@ -178,7 +185,7 @@ async def test_the_scanner_test_scans_a_page_from_sane(
 
 
 async def test_a_missing_scanner_is_said_in_words(
-    kiosk_settings: EdgeSettings, blank_token: BlankToken, scanner: SaneTestScanner
+    kiosk_settings: EdgeSettings, blank_token: BlankToken, sane: SaneTestScanner
 ) -> None:
     settings = kiosk_settings.model_copy(update={"scanner_device": "test:7"})
     app = make_kiosk(settings, scan=GREY_200, refresh_s=3600)
