@@ -8,6 +8,8 @@ Kiosk rules, kept here:
 - It starts locked and locks itself after `kiosk_idle_lock_s` without input; locking logs out
   of the token, and only its PIN opens the kiosk again. The lock screen goes on top of what was
   shown, so a half-done task is where the officer left it.
+- The admin PIN also opens settings and diagnostics (`A` on home); locking closes them, so that
+  the token PIN alone never gets back to them.
 - Blocking work runs in workers (`@work(thread=True)`) owned by the screens; they report by
   messages. The UI thread only draws.
 """
