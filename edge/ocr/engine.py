@@ -100,6 +100,12 @@ def white_paper(image: Image.Image) -> Image.Image:
     return image.point(_WHITE_PAPER_LUT) if image.mode == "L" else image
 
 
+def tesseract_version() -> str:
+    """The version of the Tesseract library the OCR runs on (tesserocr's own), e.g. "5.5.0"."""
+    first = str(tesserocr.tesseract_version()).splitlines()[0]
+    return first.removeprefix("tesseract").strip()
+
+
 def find_tessdata(lang: str = DEFAULT_LANG) -> Path:
     """Find the tessdata directory holding `<lang>.traineddata` (each of `a+b`'s languages).
 

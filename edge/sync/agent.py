@@ -195,6 +195,8 @@ class SyncAgent:
         self._connected = False
         self._link_error = False
         """Whether the outbox's last error is ours: the broker could not be reached."""
+        self._link_noted: bool | None = None
+        """What the outbox last heard of the link (None: nothing yet, from this agent)."""
         self._next_attempt = 0.0
         self._revoked = outbox.revoked()
         self._strict = False
@@ -610,6 +612,10 @@ class SyncAgent:
                 self._link_error = True
             except OutboxError as again:
                 log.error("%s", again)
+            if self._link_noted is not False:
+                # An appliance started while the broker is down never had a link to lose: the
+                # kiosk must still say the link is down (once, so its "since" stays put).
+                self._note_link(False)
             self._beats.mark_dirty()
 
     def _connect(self, timeout: float, stop: threading.Event | None = None) -> None:
@@ -668,6 +674,7 @@ class SyncAgent:
         """Tell the kiosk (another process) through the outbox whether the broker is reached."""
         try:
             self.outbox.set_link(up)
+            self._link_noted = up
         except OutboxError as e:
             log.error("%s", e)
 

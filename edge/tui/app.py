@@ -8,6 +8,8 @@ Kiosk rules, kept here:
 - It starts locked and locks itself after `kiosk_idle_lock_s` without input; locking logs out
   of the token, and only its PIN opens the kiosk again. The lock screen goes on top of what was
   shown, so a half-done task is where the officer left it.
+- The admin PIN also opens settings and diagnostics (`A` on home); locking closes them, so that
+  the token PIN alone never gets back to them.
 - Blocking work runs in workers (`@work(thread=True)`) owned by the screens; they report by
   messages. The UI thread only draws.
 """
@@ -32,6 +34,7 @@ from edge.tui.flow import Draft, load_procedures
 from edge.tui.screens.admin import AdminPinScreen
 from edge.tui.screens.camera import CameraScreen
 from edge.tui.screens.capture import CaptureScreen
+from edge.tui.screens.diagnostics import ConfirmLeaveScreen, DiagnosticsScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
 from edge.tui.screens.new_result import NewResultScreen
@@ -115,6 +118,9 @@ class KioskApp(App[None]):
             return
         self.locked = True
         log.info("kiosk locked")
+        # What the admin PIN opened closes: the token PIN alone must never give it back.
+        while isinstance(self.screen, (DiagnosticsScreen, ConfirmLeaveScreen, AdminPinScreen)):
+            self.pop_screen()
         self.push_screen(LockScreen(self.services), self._unlocked)
         self._log_out()
 
@@ -200,6 +206,18 @@ class KioskApp(App[None]):
     @work(thread=True, group="token")
     def _log_out(self) -> None:
         self.services.close_token()
+
+    # -- settings and diagnostics --------------------------------------------------------------
+
+    def action_admin(self) -> None:
+        """Ask for the admin PIN; open settings and diagnostics only when it is right."""
+        if self.locked or isinstance(self.screen, (AdminPinScreen, DiagnosticsScreen)):
+            return
+        self.push_screen(AdminPinScreen(self.services, texts.DIAG_PURPOSE), self._admin_checked)
+
+    def _admin_checked(self, right: bool | None) -> None:
+        if right and not self.locked:
+            self.push_screen(DiagnosticsScreen(self.services))
 
     # -- leaving -------------------------------------------------------------------------------
 

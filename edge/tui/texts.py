@@ -174,3 +174,133 @@ def camera_words(guidance: str, pages: int) -> str:
 def camera_count(pages: int) -> str:
     """The line under the guidance: pages kept so far, and the keys."""
     return f"Đã có {pages} trang. Enter: xong; C: chụp ngay; Esc: để sau."
+
+
+# -- settings and diagnostics (screens/diagnostics.py, checks.py) -----------------------------
+
+DIAG_TITLE = "Cài đặt và chẩn đoán"
+DIAG_PURPOSE = "Mở cài đặt và chẩn đoán"
+DIAG_RUNNING = "Đang kiểm tra…"
+DIAG_NOT_RUN = "Chưa kiểm tra: bấm phím {key}."
+DIAG_UNFORESEEN = (
+    "Kiểm tra gặp lỗi không lường trước (chi tiết trong nhật ký kiosk): báo quản trị viên tỉnh."
+)
+DIAG_LEAVE_QUESTION = (
+    "Thoát khỏi kiosk và mở dòng lệnh? Người dùng ở quầy sẽ không làm việc được cho tới khi "
+    "kiosk chạy lại. Enter: thoát · Esc: ở lại."
+)
+
+SCANNER_NONE = (
+    "Không thấy máy quét nào. Kiểm tra máy quét đã bật và đã cắm cáp USB, rồi bấm Q để thử lại."
+)
+SCANNER_NOT_LISTED = (
+    "Không thấy máy quét đã cấu hình ({name}); chỉ thấy: {found}. "
+    "Sửa scanner_device trong cấu hình cho đúng."
+)
+
+
+def _seconds(seconds: float) -> str:
+    """Seconds with a decimal comma, as Vietnamese writes them ("1,2")."""
+    return f"{seconds:.1f}".replace(".", ",")
+
+
+def scanner_ok(found: str, name: str, width: int, height: int, dpi: int, seconds: float) -> str:
+    """A good test scan in words."""
+    return (
+        f"Tốt. Thấy: {found}. Đã quét thử một trang trên {name}: {width}×{height} điểm ảnh, "
+        f"{dpi} dpi, trong {_seconds(seconds)} giây."
+    )
+
+
+CAMERA_NOT_CONFIGURED = (
+    "Chưa cấu hình camera (camera_source): thiết bị chỉ quét bằng máy quét. "
+    "Nếu cần camera, báo quản trị viên tỉnh."
+)
+CAMERA_NO_FRAME = (
+    "Mở được camera nhưng không nhận được hình. Kiểm tra cáp camera, rút ra cắm lại, "
+    "rồi bấm C để thử lại."
+)
+
+
+def camera_ok(width: int, height: int, page: bool, brightness: int) -> str:
+    """What the camera's test frame showed."""
+    seen = (
+        "thấy một trang giấy trong khung hình"
+        if page
+        else "không thấy trang giấy nào: đặt một trang lên bàn dưới camera nếu muốn thử nhận trang"
+    )
+    light = " Hình quá tối: bật thêm đèn." if brightness < 40 else ""
+    return f"Tốt. Camera cho hình {width}×{height}; {seen}.{light}"
+
+
+BROKER_NOT_CONFIGURED = (
+    "Thiết bị chưa có chứng thư kết nối (ca_file, cert_file, key_file): "
+    "báo quản trị viên tỉnh đăng ký lại thiết bị."
+)
+BROKER_FAILURES = {
+    "identity": "Không đọc được chứng thư kết nối của thiết bị: báo quản trị viên tỉnh "
+    "đăng ký lại thiết bị.",
+    "untrusted": "Máy chủ tin nhắn có chứng thư không tin cậy (có thể nhầm địa chỉ): kiểm tra "
+    "broker_host và ca_file, hoặc báo quản trị viên tỉnh.",
+    "tls": "Lỗi mã hóa TLS với máy chủ tin nhắn: kiểm tra broker_port là cổng TLS, "
+    "và cert_file, key_file là của thiết bị này.",
+    "nothing-listens": "Máy chủ tin nhắn không trả lời ở địa chỉ này (không có dịch vụ nào "
+    "nghe): kiểm tra broker_host, broker_port và hỏi quản trị viên tỉnh máy chủ có đang chạy.",
+    "unreachable": "Không tới được máy chủ tin nhắn: kiểm tra dây mạng, Wi-Fi hoặc 4G, "
+    "rồi bấm M để thử lại.",
+    "closed": "Máy chủ tin nhắn từ chối chứng thư của thiết bị (hết hạn, bị thu hồi hoặc "
+    "không do tỉnh cấp): báo quản trị viên tỉnh.",
+    "not-authorised": "Máy chủ tin nhắn không cho thiết bị này vào: báo quản trị viên tỉnh "
+    "kiểm tra thiết bị đã đăng ký và chưa bị thu hồi.",
+    "no-answer": "Máy chủ tin nhắn không trả lời kịp: mạng chậm hoặc máy chủ quá tải; "
+    "bấm M để thử lại sau ít phút.",
+}
+"""Why the broker test failed (by `MqttFailure` value), and what to do."""
+
+
+def broker_ok(where: str, seconds: float) -> str:
+    """A good broker test in words."""
+    return (
+        f"Tốt. Đã kết nối tới máy chủ tin nhắn {where} bằng chứng thư của thiết bị "
+        f"(TLS) trong {_seconds(seconds)} giây. Chương trình đồng bộ có thể mất kết nối vài giây "
+        "rồi tự kết nối lại."
+    )
+
+
+def broker_failed(where: str, failure: str) -> str:
+    """A failed broker test in words."""
+    words = BROKER_FAILURES.get(failure, "Không kết nối được máy chủ tin nhắn: báo quản trị viên.")
+    return f"KHÔNG kết nối được {where}. {words}"
+
+
+SIGNER_LOCKED_AWAY = "Máy đang khóa: mở máy bằng mã PIN của token để xem token."
+SIGNER_NO_KEY_ID = (
+    "Chưa cấu hình mã khóa ký (signing_key_id): máy chưa ký được. Báo quản trị viên tỉnh."
+)
+
+
+def token_facts(label: str, serial: str, key: str, certificate: str) -> str:
+    """What the token holds, in lines."""
+    return f"Nhãn: {label} · Số sê-ri: {serial}\nKhóa ký: {key}\nChứng thư: {certificate}"
+
+
+def key_words(kind: str | None, key_id: str) -> str:
+    """Whether the signing key is on the token."""
+    if kind is None:
+        return f"KHÔNG có khóa mã {key_id} trên token: báo quản trị viên tỉnh cấp lại khóa ký."
+    return f"có (mã {key_id}, {kind})"
+
+
+def certificate_words(subject: str | None, days: int | None) -> str:
+    """The signing certificate's subject and days to expiry, with what to do when near."""
+    if subject is None or days is None:
+        return "KHÔNG có chứng thư ký trên token: báo quản trị viên tỉnh cấp chứng thư."
+    if days < 0:
+        return f"{subject} — ĐÃ HẾT HẠN {-days} ngày: không ký được, báo quản trị viên tỉnh."
+    if days <= 30:
+        return f"{subject} — còn {days} ngày: báo quản trị viên tỉnh gia hạn ngay."
+    return f"{subject} — còn {days} ngày"
+
+
+LOG_EMPTY = "Nhật ký chưa có dòng nào."
+LOG_MISSING = "Chưa có tệp nhật ký ({path}): kiosk ghi nhật ký khi chạy bằng lệnh sohoa edge tui."

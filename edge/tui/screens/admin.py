@@ -1,4 +1,4 @@
-"""The admin PIN prompt: the only way out of the kiosk (and, later, into its settings).
+"""The admin PIN prompt: the only way out of the kiosk, and into its settings and diagnostics.
 
 The PIN is checked against the configured argon2 hash in a worker (argon2 is slow on purpose).
 Escape closes the prompt without leaving. With no admin PIN configured the kiosk cannot be left
@@ -25,7 +25,8 @@ from edge.tui.widgets.pin_form import PinForm
 log = logging.getLogger(__name__)
 
 NO_ADMIN_PIN = (
-    "Chưa đặt mã PIN quản trị nên không thể thoát khỏi kiosk từ màn hình này. Bấm Esc để quay lại."
+    "Chưa đặt mã PIN quản trị nên không thể thoát khỏi kiosk hay mở cài đặt từ màn hình này. "
+    "Bấm Esc để quay lại."
 )
 
 

@@ -85,6 +85,7 @@ class HomeScreen(Screen[None]):
         Binding("n", "app.new_result", "Kết quả mới"),
         Binding("h", "outbox", "Hộp gửi"),
         Binding("k", "app.lock", "Khóa máy"),
+        Binding("a", "app.admin", "Quản trị"),
         Binding("f5", "refresh", "Cập nhật"),
     ]
 
