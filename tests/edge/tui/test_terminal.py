@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,9 +28,9 @@ class Tmux:
         self.name = name
 
     def run(self, *args: str) -> str:
-        done = subprocess.run(
-            ["tmux", "-L", self.name, *args], capture_output=True, text=True, check=True
-        )
+        done = subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.fail(f"tmux {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
         return done.stdout
 
     def screen(self) -> str:
@@ -52,7 +53,8 @@ class Tmux:
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: run `make test` (scripts/debian-packages.txt)")
-    server = Tmux(f"sohoa-kiosk-{os.getpid()}")
+    # A server of each test's own: the previous test's may still be exiting with its session.
+    server = Tmux(f"sohoa-kiosk-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     yield server
     subprocess.run(["tmux", "-L", server.name, "kill-server"], capture_output=True, check=False)
 
