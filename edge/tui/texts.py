@@ -150,6 +150,7 @@ PAGE_ACTION_FAILED = (
 )
 REVIEW_VIEWS = ("Trường", "Ảnh trang", "Chữ đã đọc")
 """What the review shows at 80 columns, in the order F4 goes through them."""
-REVIEW_IMAGE_TITLE = "Ảnh trang {number}/{total} — PgUp/PgDn: trang khác"
+REVIEW_IMAGE_TITLE = "Ảnh trang {number}/{total}"
+REVIEW_TURN_HINT = " — PgUp/PgDn: trang khác"
 REVIEW_TEXT_TITLE = "Chữ đã đọc, trang {number}/{total}"
 REVIEW_VIEW_KEY = "Trường/Ảnh/Chữ"

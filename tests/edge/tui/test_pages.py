@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import ListItem, ListView, Static
+import pytest
+from textual.widgets import Input, ListItem, ListView, Static
 
 from edge.capture.scanner import ColourMode, ScanSettings
 from edge.config import EdgeSettings
+from edge.sample_document import render_sample_result
 from edge.tui import flow
 from edge.tui.app import KioskApp, make_kiosk
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.confirm import ConfirmScreen
+from edge.tui.screens.review import ReviewScreen
 from edge.tui.widgets.page_image import PageImage
 from tests.edge.tui.conftest import SIZE, type_pin, wait_workers
 from tests.fixtures.scanner import SaneTestScanner
@@ -137,3 +140,54 @@ async def test_a_recapture_that_fails_keeps_the_page(
         assert error.startswith("Kẹt giấy")  # said in words
         assert screen.draft.pages == ["page-001.png"] == on_disk(settings)
         assert page_files(settings) == ["page-001.png"]
+
+
+@pytest.mark.slow
+async def test_the_review_shows_the_page_and_its_text_instead_of_or_beside_the_fields(
+    kiosk_settings: EdgeSettings, blank_token: BlankToken, scanner: SaneTestScanner, tmp_path: Path
+) -> None:
+    page = tmp_path / "page.pgm"
+    render_sample_result(0).image.save(page)
+    settings = kiosk_settings.model_copy(update={"scanner_device": "pnm:0"})
+    scan = ScanSettings(mode=ColourMode.GREY, backend_options={"filename": str(page)})
+    app = make_kiosk(settings, scan=scan, refresh_s=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("n", *"2.000815", "enter")
+        await wait_workers(pilot)
+        await pilot.press("enter")  # read
+        await wait_workers(pilot)
+        review = app.screen
+        assert isinstance(review, ReviewScreen)
+        fields = review.query_one("#review-fields")
+        pane = review.query_one("#review-page")
+        image = review.query_one("#review-image", PageImage)
+        text = review.query_one("#review-text", Static)
+        focused = review.focused
+        assert isinstance(focused, Input)
+        # 80 columns: the fields alone; F4 shows the page image (decoded in a worker), then
+        # the text read from it, then the fields again with the cursor where it was.
+        assert fields.display and not pane.display
+        await pilot.press("f4")
+        await wait_workers(pilot)
+        assert pane.display and not fields.display
+        assert image.image is not None and image.image.width <= ReviewScreen.IMAGE_PX
+        assert image.region.width > 10 and image.region.height > 10  # drawn, on screen
+        await pilot.press("f4")
+        await pilot.pause()
+        assert not image.region.area  # the text instead
+        assert "QUYẾT ĐỊNH" in str(text.render())
+        assert text.region.area
+        await pilot.press("f4")
+        await pilot.pause()
+        assert fields.display and not pane.display
+        assert review.focused is focused
+        # Wide: side by side, F4 swapping the image and the text beside the fields.
+        await pilot.resize_terminal(140, 40)
+        await pilot.pause()
+        assert fields.display and pane.display
+        assert fields.region.x < pane.region.x
+        assert image.region.area
+        await pilot.press("f4")
+        await pilot.pause()
+        assert fields.region.area and text.region.area and not image.region.area
