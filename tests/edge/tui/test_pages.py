@@ -5,6 +5,7 @@ overwriting another."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,11 @@ def kiosk(settings: EdgeSettings, scanner: SaneTestScanner) -> KioskApp:
 
 
 def on_disk(settings: EdgeSettings) -> list[str]:
-    """The draft's pages as a restart would find them."""
-    kept = flow.load_draft(flow.draft_dir(settings))
-    assert kept is not None
-    return kept.pages
+    """The draft's pages as saved (the file itself: `load_draft` would also drop the pages
+    whose image is gone, and hide a deletion that was never saved)."""
+    saved = json.loads((flow.draft_dir(settings) / flow.DRAFT_FILE).read_text())
+    pages: list[str] = saved["pages"]
+    return pages
 
 
 def page_files(settings: EdgeSettings) -> list[str]:
