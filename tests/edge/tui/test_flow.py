@@ -177,10 +177,10 @@ async def test_a_half_done_result_survives_a_crash(
     async with again.run_test(size=SIZE) as pilot:
         await type_pin(pilot, blank_token.user_pin)
         await wait_workers(pilot)
-        capture = again.screen
-        assert isinstance(capture, CaptureScreen)  # offered back at once after the unlock
-        assert capture.draft.pages == ["page-002.png"]
-        assert len(capture.query_one(ListView).children) == 1
+        offered = again.screen
+        assert isinstance(offered, CaptureScreen)  # offered back at once after the unlock
+        assert offered.draft.pages == ["page-002.png"]
+        assert len(offered.query_one(ListView).children) == 1
         await pilot.press("enter")
         await wait_workers(pilot)
         review = again.screen
