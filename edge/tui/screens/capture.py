@@ -124,6 +124,8 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         self._outcome: ProcessedDocument | None = None
         self._thumbs: dict[str, Image | None] = {}
         """The small images by page file, once decoded (None: unreadable)."""
+        self._asked: set[str] = set()
+        """The page files whose small images a worker was asked for."""
         self._rows: list[tuple[ListItem, PageImage]] = []
         """The list's items, one per page in the draft's order, with their thumbnails."""
 
@@ -245,23 +247,25 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         worker when not decoded yet); `selected` gets the cursor."""
         listing = self.query_one(ListView)
         rows = self._rows
-        for number in range(len(rows) + 1, len(self.draft.pages) + 1):
+        names = list(self.draft.pages)  # a copy: a scan's worker may be adding pages meanwhile
+        for number in range(len(rows) + 1, len(names) + 1):
             thumb = PageImage(classes="page-thumb")
             label = Static(texts.PAGE_LABEL.format(number=number), classes="page-label")
             item = ListItem(Horizontal(thumb, label), classes="page-item")
             listing.append(item)
             rows.append((item, thumb))
-        for item, _ in rows[len(self.draft.pages) :]:
+        for item, _ in rows[len(names) :]:
             item.remove()
-        del rows[len(self.draft.pages) :]
-        for (_, thumb), name in zip(rows, self.draft.pages, strict=True):
+        del rows[len(names) :]
+        for (_, thumb), name in zip(rows, names, strict=True):
             thumb.image = self._thumbs.get(name)
-        missing = [n for n in self.draft.pages if n not in self._thumbs]
+        missing = [n for n in names if n not in self._thumbs and n not in self._asked]
         if missing:
+            self._asked.update(missing)
             self._load_thumbnails(missing)
         if selected is None and listing.index is None:
             selected = 0  # a cursor from the first page on, for R and Delete
-        if selected is not None and self.draft.pages:
+        if selected is not None and names:
             # Once the new items are mounted: the list clamps its index to what it holds.
             self.call_after_refresh(setattr, listing, "index", min(selected, len(rows) - 1))
 
@@ -279,7 +283,8 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
     @on(Thumbnail)
     def _thumbnail(self, message: Thumbnail) -> None:
         self._thumbs[message.name] = message.image
-        for (_, thumb), name in zip(self._rows, self.draft.pages, strict=True):
+        # Not strict: the list may not show the pages a running scan has just added.
+        for (_, thumb), name in zip(self._rows, list(self.draft.pages), strict=False):
             if name == message.name:
                 thumb.image = message.image
 
