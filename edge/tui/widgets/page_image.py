@@ -14,10 +14,15 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from textual_image.renderable import Image as BestRenderable
+from textual_image.renderable import SixelImage, TGPImage
 from textual_image.widget import HalfcellImage
 from textual_image.widget import Image as BestImage
 
 _TTY = bool(sys.__stdout__ and sys.__stdout__.isatty())
+
+GRAPHICS = _TTY and BestRenderable in (SixelImage, TGPImage)
+"""Whether the terminal draws real pixels (then a page is worth decoding at more of them)."""
 
 if TYPE_CHECKING:
     PageImage = HalfcellImage
