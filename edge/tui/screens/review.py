@@ -252,6 +252,8 @@ class ReviewScreen(Screen[str | None]):
             self.view = (self.view + 1) % 3
             if self.view == 0 and self._field_focus is not None:
                 self._field_focus.focus()
+            elif self.view == 2:
+                self.query_one("#review-text-box").focus()  # ↑↓ scroll the text
         self.set_class(self.view == 1, "-view-image")
         self.set_class(self.view == 2, "-view-text")
         self._show_page()

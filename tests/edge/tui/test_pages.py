@@ -185,6 +185,11 @@ async def test_the_review_shows_the_page_and_its_text_instead_of_or_beside_the_f
         assert not image.region.area  # the text instead
         assert "QUYẾT ĐỊNH" in str(text.render())
         assert text.region.area
+        box = review.query_one("#review-text-box")
+        assert box.has_focus  # the arrows scroll it
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert box.scroll_y == 2
         await pilot.press("f4")
         await pilot.pause()
         assert fields.display and not pane.display
