@@ -149,6 +149,17 @@ def clear_draft(folder: Path) -> None:
 # -- the steps -------------------------------------------------------------------------------------
 
 
+def new_page_name(folder: Path) -> str:
+    """A page file name not used in `folder` yet: one past the highest number there, so that a
+    page scanned after a deletion or a recapture never overwrites another (blocks: a listing)."""
+    numbers = [
+        int(p.stem.removeprefix("page-"))
+        for p in folder.glob("page-*.png")
+        if p.stem.removeprefix("page-").isdigit()
+    ]
+    return f"page-{max(numbers, default=0) + 1:03d}.png"
+
+
 @dataclass(frozen=True)
 class ScanOutcome:
     """What one scan gave: the page files added, and the error that stopped it (or None)."""
@@ -182,7 +193,7 @@ def scan_pages(
     try:
         with Scanner.open(device) as scanner:
             for page in scanner.scan_batch(scan):
-                name = f"page-{len(draft.pages) + 1:03d}.png"
+                name = new_page_name(folder)
                 out = io.BytesIO()
                 page.image.save(out, "PNG", dpi=(page.dpi, page.dpi))
                 write_atomic(folder / name, out.getvalue(), mode=PRIVATE_FILE)

@@ -304,3 +304,23 @@ def certificate_words(subject: str | None, days: int | None) -> str:
 
 LOG_EMPTY = "Nhật ký chưa có dòng nào."
 LOG_MISSING = "Chưa có tệp nhật ký ({path}): kiosk ghi nhật ký khi chạy bằng lệnh sohoa edge tui."
+
+
+# -- the pages of a result (capture list, review image) ---------------------------------------
+
+PAGE_LABEL = "Trang {number}"
+PAGES_HELP = "↑↓ chọn trang · Shift+↑↓ đổi chỗ · Del xóa · R quét lại trang"
+PAGE_DELETE_QUESTION = "Xóa trang {number}? Ảnh của trang này sẽ mất.\nEnter: xóa · Esc: giữ lại"
+PAGE_DELETED = "Đã xóa trang {number}. Còn {left} trang."
+PAGE_MOVED = "Đã chuyển sang vị trí {number}."
+PAGE_RECAPTURING = "Đang quét lại trang {number}… đặt trang đó lên máy quét."
+PAGE_RECAPTURED = "Đã quét lại trang {number}."
+PAGE_ACTION_FAILED = (
+    "Không làm được (đĩa đầy hoặc lỗi ghi?). Thử lại; nếu vẫn lỗi, báo quản trị viên."
+)
+REVIEW_VIEWS = ("Trường", "Ảnh trang", "Chữ đã đọc")
+"""What the review shows at 80 columns, in the order F4 goes through them."""
+REVIEW_IMAGE_TITLE = "Ảnh trang {number}/{total}"
+REVIEW_TURN_HINT = " — PgUp/PgDn: trang khác"
+REVIEW_TEXT_TITLE = "Chữ đã đọc, trang {number}/{total}"
+REVIEW_VIEW_KEY = "Trường/Ảnh/Chữ"

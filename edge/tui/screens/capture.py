@@ -5,6 +5,10 @@ after a restart). Each page is kept on disk the moment it is read; a jam, an ope
 empty feeder is said in words with what to do, and the pages before it stay. Enter reads the
 pages (OCR, in a worker, page by page) and hands the document to the review. Escape leaves the
 draft for later: it is offered again after the next unlock.
+
+The pages are a list with a small image of each (decoded and scaled in a worker): Shift+↑/↓
+moves the chosen page, Delete removes it after a yes, R scans it again into its place. Each
+change is saved in the draft (`edge.tui.pages`) before the list shows it.
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
+from PIL.Image import Image
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ListItem, ListView, ProgressBar, Static
 
+from edge.capture.scanner import ScannerError
 from edge.errors import EdgeError
 from edge.pipeline.run import ProcessedDocument
-from edge.tui import flow
+from edge.tui import flow, pages, texts
+from edge.tui.screens.confirm import ConfirmScreen
 from edge.tui.services import KioskServices
+from edge.tui.widgets.page_image import PageImage
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,10 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
     CaptureScreen #capture-state { padding: 1 1 0 1; height: auto; }
     CaptureScreen ProgressBar { padding: 0 1; }
     CaptureScreen ListView { height: 1fr; margin: 1 1 0 1; }
+    CaptureScreen .page-item { height: 4; }
+    CaptureScreen .page-thumb { width: 6; height: 4; }
+    CaptureScreen .page-label { padding: 1 2; width: 1fr; }
+    CaptureScreen #capture-help { color: $text-muted; padding: 0 1; height: 1; }
     CaptureScreen #capture-error { color: $error; text-style: bold; padding: 0 1; height: auto; }
     """
 
@@ -52,7 +65,14 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         Binding("enter", "read", "Đọc chữ và kiểm tra", priority=True),
         Binding("s", "scan", "Quét thêm"),
         Binding("escape", "later", "Để sau"),
+        Binding("shift+up", "move(-1)", "Lên", show=False),
+        Binding("shift+down", "move(1)", "Xuống", show=False),
+        Binding("delete", "delete", "Xóa trang"),
+        Binding("r", "recapture", "Quét lại trang"),
     ]
+
+    THUMB_PX = 24
+    """The thumbnails' width in pixels as decoded (6 cells of half-blocks; more for graphics)."""
 
     @dataclass
     class Scanned(Message):
@@ -79,13 +99,35 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         document: ProcessedDocument | None
         problem: str = ""
 
+    @dataclass
+    class Thumbnail(Message):
+        """The small image of page file `name` (None: unreadable)."""
+
+        name: str
+        image: Image | None
+
+    @dataclass
+    class PagesChanged(Message):
+        """A page was moved, deleted or scanned again: the list shows `selected`, and says
+        `said` (or `problem`, in words, when it failed)."""
+
+        selected: int
+        said: str
+        problem: str = ""
+
     def __init__(self, services: KioskServices, draft: flow.Draft) -> None:
         super().__init__(id="capture")
         self._services = services
         self.draft = draft
         self.busy = False
-        self._outcome: ProcessedDocument | None = None
         """Whether the scanner or the reading is at work (keys wait meanwhile)."""
+        self._outcome: ProcessedDocument | None = None
+        self._thumbs: dict[str, Image | None] = {}
+        """The small images by page file, once decoded (None: unreadable)."""
+        self._asked: set[str] = set()
+        """The page files whose small images a worker was asked for."""
+        self._rows: list[tuple[ListItem, PageImage]] = []
+        """The list's items, one per page in the draft's order, with their thumbnails."""
 
     def compose(self) -> ComposeResult:
         """Title, what is happening, the progress, the pages, the problem line, footer."""
@@ -93,6 +135,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         yield Static("", id="capture-state")
         yield ProgressBar(total=None, show_eta=False, id="capture-progress")
         yield ListView(id="capture-pages")
+        yield Static(texts.PAGES_HELP, id="capture-help")
         yield Static("", id="capture-error")
         yield Footer()
 
@@ -199,11 +242,142 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
 
     # -- showing -------------------------------------------------------------------------------
 
-    def _show_pages(self) -> None:
-        pages = self.query_one(ListView)
-        shown = len(pages.children)
-        for number in range(shown + 1, len(self.draft.pages) + 1):
-            pages.append(ListItem(Static(f"Trang {number}")))
+    def _show_pages(self, selected: int | None = None) -> None:
+        """One list item per page, in the draft's order, each with its thumbnail (asked of a
+        worker when not decoded yet); `selected` gets the cursor."""
+        listing = self.query_one(ListView)
+        rows = self._rows
+        names = list(self.draft.pages)  # a copy: a scan's worker may be adding pages meanwhile
+        for number in range(len(rows) + 1, len(names) + 1):
+            thumb = PageImage(classes="page-thumb")
+            label = Static(texts.PAGE_LABEL.format(number=number), classes="page-label")
+            item = ListItem(Horizontal(thumb, label), classes="page-item")
+            listing.append(item)
+            rows.append((item, thumb))
+        for item, _ in rows[len(names) :]:
+            item.remove()
+        del rows[len(names) :]
+        for (_, thumb), name in zip(rows, names, strict=True):
+            thumb.image = self._thumbs.get(name)
+        missing = [n for n in names if n not in self._thumbs and n not in self._asked]
+        if missing:
+            self._asked.update(missing)
+            self._load_thumbnails(missing)
+        if selected is None and listing.index is None:
+            selected = 0  # a cursor from the first page on, for R and Delete
+        if selected is not None and names:
+            # Once the new items are mounted: the list clamps its index to what it holds.
+            self.call_after_refresh(setattr, listing, "index", min(selected, len(rows) - 1))
+
+    @work(thread=True, group="thumbnails")
+    def _load_thumbnails(self, names: list[str]) -> None:
+        folder = flow.draft_dir(self._services.settings)
+        for name in names:
+            try:
+                image: Image | None = pages.small_image(folder / name, self.THUMB_PX)
+            except OSError as e:
+                log.error("kiosk page image %s unreadable: %s", name, e)
+                image = None
+            self.post_message(self.Thumbnail(name, image))
+
+    @on(Thumbnail)
+    def _thumbnail(self, message: Thumbnail) -> None:
+        self._thumbs[message.name] = message.image
+        # Not strict: the list may not show the pages a running scan has just added.
+        for (_, thumb), name in zip(self._rows, list(self.draft.pages), strict=False):
+            if name == message.name:
+                thumb.image = message.image
+
+    # -- arranging the pages -------------------------------------------------------------------
+
+    def _chosen(self) -> int | None:
+        """The page under the cursor, when the officer may change it now."""
+        index = self.query_one(ListView).index
+        if self.busy or index is None or not 0 <= index < len(self.draft.pages):
+            return None
+        return index
+
+    def action_move(self, step: int) -> None:
+        """Move the chosen page up (-1) or down (1)."""
+        index = self._chosen()
+        if index is not None and 0 <= index + step < len(self.draft.pages):
+            self.busy = True
+            self._move(index, step)
+
+    @work(thread=True, exclusive=True, group="capture")
+    def _move(self, index: int, step: int) -> None:
+        folder = flow.draft_dir(self._services.settings)
+        try:
+            to = pages.move_page(folder, self.draft, index, step)
+        except OSError as e:
+            log.error("kiosk page move failed: %s", e)
+            self.post_message(self.PagesChanged(index, "", texts.PAGE_ACTION_FAILED))
+            return
+        self.post_message(self.PagesChanged(to, texts.PAGE_MOVED.format(number=to + 1)))
+
+    def action_delete(self) -> None:
+        """Delete the chosen page, once the officer says yes."""
+        index = self._chosen()
+        if index is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self._chosen() == index:
+                self.busy = True
+                self._delete(index)
+
+        question = texts.PAGE_DELETE_QUESTION.format(number=index + 1)
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    @work(thread=True, exclusive=True, group="capture")
+    def _delete(self, index: int) -> None:
+        folder = flow.draft_dir(self._services.settings)
+        try:
+            pages.delete_page(folder, self.draft, index)
+        except OSError as e:
+            log.error("kiosk page delete failed: %s", e)
+            self.post_message(self.PagesChanged(index, "", texts.PAGE_ACTION_FAILED))
+            return
+        said = texts.PAGE_DELETED.format(number=index + 1, left=len(self.draft.pages))
+        self.post_message(self.PagesChanged(index, said))
+
+    def action_recapture(self) -> None:
+        """Scan the chosen page again into its place."""
+        index = self._chosen()
+        if index is None:
+            return
+        self.busy = True
+        self.query_one("#capture-error", Static).update("")
+        self._progress(None)
+        self._say(texts.PAGE_RECAPTURING.format(number=index + 1))
+        self._recapture(index)
+
+    @work(thread=True, exclusive=True, group="capture")
+    def _recapture(self, index: int) -> None:
+        s = self._services
+        folder = flow.draft_dir(s.settings)
+        try:
+            pages.recapture_page(
+                folder, self.draft, index, device=s.settings.scanner_device, scan=s.scan
+            )
+        except ScannerError as e:
+            log.warning("kiosk recapture of page %d failed: %s", index + 1, e)
+            self.post_message(self.PagesChanged(index, "", e.message_vi))
+            return
+        except OSError as e:
+            log.error("kiosk recapture failed: %s", e)
+            self.post_message(self.PagesChanged(index, "", texts.PAGE_ACTION_FAILED))
+            return
+        self.post_message(self.PagesChanged(index, texts.PAGE_RECAPTURED.format(number=index + 1)))
+
+    @on(PagesChanged)
+    def _pages_changed(self, message: PagesChanged) -> None:
+        self.busy = False
+        self.query_one(ProgressBar).display = False
+        self._show_pages(message.selected)
+        self.query_one("#capture-error", Static).update(message.problem)
+        if message.said:
+            self._say(message.said)
 
     def _progress(self, total: int | None) -> None:
         bar = self.query_one(ProgressBar)

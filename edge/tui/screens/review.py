@@ -6,6 +6,11 @@ A correction is what the officer typed over what was read: the signed PDF carrie
 value, and the result's metadata names the corrected fields (`corrected`, keys only: never a
 citizen's data outside the signed document). Each edit is saved to the draft when the officer
 leaves the field, so that it survives a crash.
+
+Beside the form, the page itself and the text read from it: at 80 columns F4 goes from the
+fields to the page image to the text and back; from `WIDE` columns on, the fields stay on the
+left and F4 swaps the image and the text on the right. PgUp/PgDn turn the pages. The images are
+decoded and scaled in a worker (`edge.tui.pages.small_image`).
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from textual import on, work
+from PIL.Image import Image
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
 from edge.errors import EdgeError, TokenError
@@ -30,8 +37,9 @@ from edge.fields.model import ProblemCode
 from edge.fields.tables import load_tables
 from edge.fields.validate import MAX_YEAR, MIN_YEAR, check_cccd, check_number, check_signable
 from edge.pipeline.run import ProcessedDocument
-from edge.tui import flow
+from edge.tui import flow, pages, texts
 from edge.tui.services import KioskServices
+from edge.tui.widgets.page_image import GRAPHICS, PageImage
 from protocol.messages import FIELD_KEYS
 
 log = logging.getLogger(__name__)
@@ -114,6 +122,22 @@ class ReviewScreen(Screen[str | None]):
         dock: top; height: 1; background: $primary; text-style: bold; padding: 0 1;
     }
     ReviewScreen VerticalScroll { height: 1fr; padding: 1 1 0 1; }
+    ReviewScreen #review-body { height: 1fr; }
+    ReviewScreen #review-fields { width: 1fr; }
+    ReviewScreen #review-page { width: 1fr; display: none; }
+    ReviewScreen.-view-image #review-page, ReviewScreen.-view-text #review-page,
+    ReviewScreen.-wide #review-page { display: block; }
+    ReviewScreen.-view-image #review-fields, ReviewScreen.-view-text #review-fields {
+        display: none;
+    }
+    ReviewScreen.-wide #review-fields { display: block; }
+    ReviewScreen.-wide #review-page { border-left: vkey $primary; }
+    ReviewScreen #review-page-title { height: 1; padding: 0 1; background: $panel; }
+    ReviewScreen #review-image { width: auto; height: auto; }
+    ReviewScreen #review-image-box { height: 1fr; align: center top; }
+    ReviewScreen #review-text-box { display: none; padding: 0 1; }
+    ReviewScreen.-view-text #review-image-box { display: none; }
+    ReviewScreen.-view-text #review-text-box { display: block; }
     ReviewScreen .field-row { height: 1; }
     ReviewScreen .field-label { width: 18; color: $text-muted; }
     ReviewScreen .field-row Input { border: none; height: 1; padding: 0 1; width: 1fr; }
@@ -129,7 +153,17 @@ class ReviewScreen(Screen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "sign", "Ký và gửi", priority=True),
         Binding("escape", "later", "Để sau"),
+        Binding("f4", "view", texts.REVIEW_VIEW_KEY, priority=True),
+        Binding("pageup", "turn(-1)", "Trang trước", show=False, priority=True),
+        Binding("pagedown", "turn(1)", "Trang sau", show=False, priority=True),
     ]
+
+    WIDE = 120
+    """From this many columns on, the page shows beside the fields."""
+    IMAGE_PX = 480 if GRAPHICS else 160
+    """The page image's width in pixels as decoded: a half-block is one pixel wide, so 160
+    cover the widest pane; graphics draw about ten a cell. Fewer pixels, less work for the UI
+    thread, which fits the image into its cells at each redraw (≈ 6 ms at 160, 9 ms at 480)."""
 
     @dataclass
     class Signed(Message):
@@ -137,6 +171,13 @@ class ReviewScreen(Screen[str | None]):
 
         result_id: str | None
         problem: str = ""
+
+    @dataclass
+    class PageImageRead(Message):
+        """Page `index`'s image, decoded and scaled (None: unreadable)."""
+
+        index: int
+        image: Image | None
 
     def __init__(
         self, services: KioskServices, draft: flow.Draft, document: ProcessedDocument
@@ -149,6 +190,13 @@ class ReviewScreen(Screen[str | None]):
         """The fields reading found doubtful, with why in words."""
         self.busy = False
         self._outcome: str | None = None
+        self.view = 0
+        """What shows: 0 the fields, 1 the page image, 2 its text (beside the fields when wide:
+        the image or the text)."""
+        self.page = 0
+        """The page shown (its index in the draft)."""
+        self._images: dict[int, Image | None] = {}
+        self._field_focus: Widget | None = None
 
     def compose(self) -> ComposeResult:
         """Title, one row per field, the state line, footer."""
@@ -158,17 +206,24 @@ class ReviewScreen(Screen[str | None]):
             + (f"{flagged} trường cần xem" if flagged else "không trường nào đáng ngờ"),
             id="review-title",
         )
-        with VerticalScroll():
-            for key in FIELD_KEYS:
-                value = self.draft.corrections.get(key, self.document.fields.get(key))
-                with Horizontal(classes="field-row"):
-                    yield Label(LABELS[key], classes="field-label")
-                    field = Input(value or "", id=f"field-{key}")
-                    field.set_class(key in self.doubtful, "-doubtful")
-                    yield field
-                problem = Static("", id=f"problem-{key}", classes="field-problem")
-                self._set_problem(problem, self.doubtful.get(key, []))
-                yield problem
+        with Horizontal(id="review-body"):
+            with VerticalScroll(id="review-fields"):
+                for key in FIELD_KEYS:
+                    value = self.draft.corrections.get(key, self.document.fields.get(key))
+                    with Horizontal(classes="field-row"):
+                        yield Label(LABELS[key], classes="field-label")
+                        field = Input(value or "", id=f"field-{key}")
+                        field.set_class(key in self.doubtful, "-doubtful")
+                        yield field
+                    problem = Static("", id=f"problem-{key}", classes="field-problem")
+                    self._set_problem(problem, self.doubtful.get(key, []))
+                    yield problem
+            with Vertical(id="review-page"):
+                yield Static("", id="review-page-title")
+                with Vertical(id="review-image-box"):
+                    yield PageImage(id="review-image")
+                with VerticalScroll(id="review-text-box"):
+                    yield Static("", id="review-text", markup=False)
         yield Static("F2: ký và đưa vào hộp gửi. Esc: để sau.", id="review-state")
         yield ProgressBar(total=None, show_eta=False, id="review-progress")
         yield Footer()
@@ -178,6 +233,68 @@ class ReviewScreen(Screen[str | None]):
         first = next((k for k in FIELD_KEYS if k in self.doubtful), FIELD_KEYS[0])
         self.query_one(f"#field-{first}", Input).focus()
         self.query_one(ProgressBar).display = False
+        self.set_class(self.app.size.width >= self.WIDE, "-wide")
+        self._show_page()
+
+    # -- the page beside the fields ------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Side by side from `WIDE` columns on."""
+        self.set_class(event.size.width >= self.WIDE, "-wide")
+
+    def action_view(self) -> None:
+        """Fields → page image → text (80 columns); image ↔ text beside the fields (wide)."""
+        if self.has_class("-wide"):
+            self.view = 1 if self.view == 2 else 2
+        else:
+            if self.view == 0:
+                self._field_focus = self.focused
+            self.view = (self.view + 1) % 3
+            if self.view == 0 and self._field_focus is not None:
+                self._field_focus.focus()
+            elif self.view == 2:
+                self.query_one("#review-text-box").focus()  # ↑↓ scroll the text
+        self.set_class(self.view == 1, "-view-image")
+        self.set_class(self.view == 2, "-view-text")
+        self._show_page()
+
+    def action_turn(self, step: int) -> None:
+        """Show the page before (-1) or after (1)."""
+        to = self.page + step
+        if 0 <= to < len(self.draft.pages):
+            self.page = to
+            self._show_page()
+
+    def _show_page(self) -> None:
+        total = len(self.draft.pages)
+        number = self.page + 1
+        title = texts.REVIEW_TEXT_TITLE if self.view == 2 else texts.REVIEW_IMAGE_TITLE
+        hint = texts.REVIEW_TURN_HINT if total > 1 else ""
+        self.query_one("#review-page-title", Static).update(
+            title.format(number=number, total=total) + hint
+        )
+        text = self.document.pages[self.page].text if self.page < len(self.document.pages) else ""
+        self.query_one("#review-text", Static).update(text)
+        if self.page in self._images:
+            self.query_one("#review-image", PageImage).image = self._images[self.page]
+        elif self.page < total:
+            self._load_image(self.page)
+
+    @work(thread=True, group="page-image")
+    def _load_image(self, index: int) -> None:
+        path = flow.draft_dir(self._services.settings) / self.draft.pages[index]
+        try:
+            image: Image | None = pages.small_image(path, self.IMAGE_PX)
+        except OSError as e:
+            log.error("kiosk page image %d unreadable: %s", index + 1, e)
+            image = None
+        self.post_message(self.PageImageRead(index, image))
+
+    @on(PageImageRead)
+    def _image_read(self, message: PageImageRead) -> None:
+        self._images[message.index] = message.image
+        if message.index == self.page:
+            self.query_one("#review-image", PageImage).image = message.image
 
     @on(Input.Changed)
     def _edited(self, event: Input.Changed) -> None:

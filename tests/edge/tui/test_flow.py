@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
-from textual.widgets import Static
+from textual.widgets import ListView, Static
 
 from edge.capture.scanner import ColourMode, ScanSettings
 from edge.config import EdgeSettings
@@ -138,7 +138,17 @@ async def test_a_half_done_result_survives_a_crash(
 ) -> None:
     app = kiosk(flow_settings, page_file)
     async with app.run_test(size=SIZE) as pilot:
-        await scan_one_page(pilot, blank_token.user_pin)
+        capture = await scan_one_page(pilot, blank_token.user_pin)
+        # A second page, moved to the top; the first one deleted (after a yes).
+        await pilot.press("s")
+        await wait_workers(pilot)
+        capture.query_one(ListView).index = 1
+        await pilot.press("shift+up")
+        await wait_workers(pilot)
+        assert capture.draft.pages == ["page-002.png", "page-001.png"]
+        await pilot.press("down", "delete", "enter")
+        await wait_workers(pilot)
+        assert capture.draft.pages == ["page-002.png"]
         await pilot.press("enter")
         await wait_workers(pilot)
         review = app.screen
@@ -159,16 +169,18 @@ async def test_a_half_done_result_survives_a_crash(
         await wait_workers(pilot)
     # The kiosk is gone (as after a crash: nothing ran at its end for the draft).
     kept = json.loads((flow.draft_dir(flow_settings) / flow.DRAFT_FILE).read_text())
-    assert kept["procedure"] == "2.000815" and kept["pages"] == ["page-001.png"]
+    assert kept["procedure"] == "2.000815" and kept["pages"] == ["page-002.png"]
+    assert sorted(p.name for p in flow.draft_dir(flow_settings).glob("*.png")) == ["page-002.png"]
     assert kept["corrections"] == {"cccd": "0562", "so_ky_hieu": "77/QĐ-UBND"}
 
     again = kiosk(flow_settings, page_file)
     async with again.run_test(size=SIZE) as pilot:
         await type_pin(pilot, blank_token.user_pin)
         await wait_workers(pilot)
-        capture = again.screen
-        assert isinstance(capture, CaptureScreen)  # offered back at once after the unlock
-        assert capture.draft.pages == ["page-001.png"]
+        offered = again.screen
+        assert isinstance(offered, CaptureScreen)  # offered back at once after the unlock
+        assert offered.draft.pages == ["page-002.png"]
+        assert len(offered.query_one(ListView).children) == 1
         await pilot.press("enter")
         await wait_workers(pilot)
         review = again.screen
