@@ -28,8 +28,10 @@ from edge.capture.scanner import ScanSettings
 from edge.config import EdgeSettings
 from edge.pipeline.run import ProcessedDocument
 from edge.tui import texts
+from edge.tui.batch import Batch, PageFeed, batch_dir, feeder, load_batch
 from edge.tui.flow import Draft, load_procedures
 from edge.tui.screens.admin import AdminPinScreen
+from edge.tui.screens.batch import BatchScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
@@ -79,6 +81,8 @@ class KioskApp(App[None]):
         """When the officer last pressed a key or touched the screen (`clock` seconds)."""
         self.locked = True
         """Whether the lock screen is up (the token logged out)."""
+        self.batch_feed: PageFeed | None = None
+        """Where batch mode's pages come from (None: the scanner's document feeder)."""
 
     @property
     def settings(self) -> EdgeSettings:
@@ -145,11 +149,16 @@ class KioskApp(App[None]):
     def _in_flow(self) -> bool:
         """Whether a new result's screens are open (under the lock screen, maybe)."""
         return any(
-            isinstance(s, (NewResultScreen, CaptureScreen, ReviewScreen)) for s in self.screen_stack
+            isinstance(s, (NewResultScreen, CaptureScreen, ReviewScreen, BatchScreen))
+            for s in self.screen_stack
         )
 
     @work(thread=True, exclusive=True, group="draft")
     def _look_for_draft(self) -> None:
+        batch = load_batch(batch_dir(self.settings))
+        if batch is not None:
+            self.call_from_thread(self._offer_batch, batch)
+            return
         draft = self.services.pending_draft()
         if draft is not None:
             self.call_from_thread(self._offer_draft, draft)
@@ -164,6 +173,40 @@ class KioskApp(App[None]):
             title="Làm tiếp",
         )
         self._capture(draft)
+
+    # -- batch mode ----------------------------------------------------------------------------
+
+    def action_batch(self) -> None:
+        """Batch mode: the batch kept from before, or a new one (its procedure picked first)."""
+        if not self._in_flow():
+            self._open_batch()
+
+    @work(thread=True, exclusive=True, group="draft")
+    def _open_batch(self) -> None:
+        batch = load_batch(batch_dir(self.settings))
+        self.call_from_thread(self._batch_found, batch)
+
+    def _batch_found(self, batch: Batch | None) -> None:
+        if batch is not None:
+            self._offer_batch(batch)
+            return
+
+        def picked(draft: Draft | None) -> None:
+            if draft is not None:
+                self._batch(Batch(draft.procedure, draft.procedure_name))
+
+        self.push_screen(NewResultScreen(self.services.procedures), picked)
+
+    def _offer_batch(self, batch: Batch) -> None:
+        if self._in_flow() or self.locked:
+            return
+        log.info("kiosk batch offered back (%d result(s))", len(batch.items))
+        self._batch(batch)
+
+    def _batch(self, batch: Batch) -> None:
+        s = self.services
+        feed = self.batch_feed or feeder(s.settings.scanner_device, s.scan)
+        self.push_screen(BatchScreen(s, batch, feed))
 
     def _check_idle(self) -> None:
         if any(getattr(screen, "busy", False) for screen in self.screen_stack):
