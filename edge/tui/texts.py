@@ -146,13 +146,10 @@ BATCH_HELP = (
 )
 BATCH_SCANNING = "Đang quét chồng giấy…"
 BATCH_RESUMING = "Đang làm tiếp lô dở dang…"
-BATCH_JAM_THEN = (
-    "Các trang đã quét vẫn được giữ: đặt lại những trang chưa quét vào khay rồi bấm Enter để "
-    "quét tiếp vào cùng kết quả."
-)
+BATCH_JAM_THEN = "Các trang đã quét vẫn được giữ; bấm Enter để quét tiếp vào cùng kết quả."
 BATCH_FEEDER_EMPTY = "Khay nạp trống: đặt giấy vào khay rồi bấm Enter."
 BATCH_ITEM_STATES = {
-    "open": "đang quét",
+    "open": "chờ các trang còn lại",
     "ready": "chờ đọc",
     "flagged": "cần xem trường đáng ngờ",
     "queued": "đã ký, vào hộp gửi",

@@ -133,6 +133,8 @@ class BatchScreen(Screen[None]):
 
             outcome = steps.feed(folder, self.batch_state, self._feed, changed)
             if outcome.error is not None:
+                # The count line says what was kept (the scanner's count has the blanks in it).
+                outcome.error.pages_captured = 0
                 problem = outcome.error.message_vi + " " + texts.BATCH_JAM_THEN
             elif not outcome.pages and not outcome.blanks:
                 problem = texts.BATCH_FEEDER_EMPTY

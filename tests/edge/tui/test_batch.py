@@ -6,12 +6,13 @@ batch that survives the kiosk's crash without doing a queued result twice."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from edge.capture.scanner import (
@@ -274,3 +275,26 @@ def test_a_result_signed_before_a_crash_is_queued_once_and_never_signed_again(
         assert again == item.result_id
         assert len(outbox.listing()) == 1
     assert stale.items[0].state is ItemState.QUEUED
+
+
+@pytest.mark.slow
+def test_batch_screen(
+    snap_compare: Callable[..., bool],
+    batch_settings: EdgeSettings,
+    blank_token: BlankToken,
+    sheets: dict[str, Path],
+) -> None:
+    # One result queued, the next half-scanned when the feeder jammed.
+    first = steps.pnm_stack("pnm:0", SCAN, [sheets[n] for n in ("r0", "blank", "r1")])
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("l")
+        await wait_workers(pilot)
+        await pilot.press(*"chung thuc ban sao", "enter", "enter")
+        await wait_workers(pilot)
+        await sign_reviews(pilot, 1)
+        await pilot.pause()
+
+    app = kiosk(batch_settings, jams_after(first))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
