@@ -12,6 +12,12 @@ by Textual's Pilot at 80x24, as an officer would: N, Enter (the highlighted proc
 - the event loop's lag while the read step runs (a 10 ms ticker's lateness: how long the UI
   could not draw; target: no frame over 100 ms);
 - the seconds from queued to the server's acknowledgement (a real server over a real broker).
+In batch mode (`--batch N`, issue 16 item 4): a stack of N rendered results with a blank sheet
+between each two, fed through the `pnm` scanner as a feeder hands it, driven as L (batch),
+Enter (the procedure), Enter (the stack), then F2 on each review the batch opens by itself: keys
+per result (target <= 2 when no field is flagged; the keys that are not reviews are reported
+apart, since every sample result has its issuer read with low confidence, hence flagged) and
+seconds per result.
 And once: the kiosk's start to its lock screen in this process (the app, not the interpreter),
 and a fresh interpreter's import of the `sohoa` command with the kiosk (what `sohoa edge tui`
 adds before the first frame). The last line is one JSON object with every figure.
@@ -30,9 +36,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from cli.kiosk_demo import DemoKiosk, demo_appliance
+from edge.sample_document import render_sample_result
 from edge.sync.outbox import Outbox, State
 from edge.tui.app import KioskApp, make_kiosk
+from edge.tui.batch import ItemState, pnm_stack
+from edge.tui.screens.batch import BatchReviewScreen, BatchScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
@@ -122,6 +133,49 @@ async def run(ready: DemoKiosk, results: int) -> dict[str, Any]:
             "queued_to_all_acked_s": time.perf_counter() - queued_at}  # fmt: skip
 
 
+async def batch(ready: DemoKiosk, results: int, workdir: Path) -> dict[str, Any]:
+    """Feed a stack of `results` results with blank separators; keys and seconds per result."""
+    files = []
+    blank = workdir / "blank.pgm"
+    Image.new("L", (2480, 3508), 235).save(blank)
+    for i in range(results):
+        page = workdir / f"stack-{i}.pgm"
+        render_sample_result(100 + i).image.save(page)
+        files += [page, blank] if i < results - 1 else [page]
+    app = make_kiosk(ready.settings, scan=ready.scan, refresh_s=1.0)
+    app.batch_feed = pnm_stack("pnm:0", ready.scan, files)
+    setup_keys = review_keys = 0
+    async with app.run_test(size=SIZE) as pilot:
+        while not isinstance(app.screen, LockScreen):
+            await asyncio.sleep(0.005)
+        await pilot.press(*ready.user_pin, "enter")
+        await settle(app)
+        begin = time.perf_counter()
+        await pilot.press("l")
+        await settle(app)
+        await pilot.press("enter")  # the first procedure of the catalogue, highlighted
+        await settle(app)
+        assert isinstance(app.screen, BatchScreen), app.screen
+        await pilot.press("enter")  # the whole stack
+        setup_keys = 3
+        await settle(app)
+        while isinstance(app.screen, BatchReviewScreen):
+            await pilot.press("f2")
+            review_keys += 1
+            await settle(app)
+        assert isinstance(app.screen, BatchScreen), app.screen
+        seconds = time.perf_counter() - begin
+        queued = app.screen.batch_state.count(ItemState.QUEUED)
+    assert queued == results, f"{queued} of {results} results queued"
+    return {
+        "batch_results": results,
+        "batch_keys_per_result": (setup_keys + review_keys) / results,
+        "batch_unreviewed_keys_per_result": setup_keys / results,
+        "batch_flagged": review_keys,
+        "batch_seconds_per_result": seconds / results,
+    }
+
+
 def import_seconds() -> float:
     """A fresh interpreter's wall time to import the `sohoa` command and the kiosk app."""
     code = "import cli.main, edge.tui.app"
@@ -134,12 +188,15 @@ def main() -> None:
     """Run the benchmark; print a table and the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=5, help="results in the batch-mode stack")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-kiosk-") as work,
         demo_appliance(Path(work)) as ready,
     ):
         figures = asyncio.run(run(ready, args.results))
+        if args.batch:
+            figures |= asyncio.run(batch(ready, args.batch, Path(work)))
     figures["import_s"] = import_seconds()
     rows = figures.pop("rows")
     for key in rows[0]:
@@ -152,6 +209,13 @@ def main() -> None:
         f"{figures['import_s']:.2f} s; acked {figures['acked']}/{len(rows)} within "
         f"{figures['queued_to_all_acked_s']:.1f} s of the last queued"
     )
+    if args.batch:
+        print(
+            f"batch mode: {figures['batch_keys_per_result']:.2f} keys per result "
+            f"({figures['batch_flagged']} of {args.batch} flagged, one F2 each; "
+            f"{figures['batch_unreviewed_keys_per_result']:.2f} without the reviews), "
+            f"{figures['batch_seconds_per_result']:.1f} s per result"
+        )
     print(json.dumps(figures, sort_keys=True))
 
 
