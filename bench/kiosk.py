@@ -133,6 +133,18 @@ async def run(ready: DemoKiosk, results: int) -> dict[str, Any]:
             "queued_to_all_acked_s": time.perf_counter() - queued_at}  # fmt: skip
 
 
+async def review_opens(app: KioskApp) -> bool:
+    """Whether the batch opens a review (it does a few frames after the last one is signed)."""
+    for _ in range(100):
+        screen = app.screen
+        if isinstance(screen, BatchReviewScreen):
+            return True
+        if isinstance(screen, BatchScreen) and not screen.busy and not screen.documents:
+            return False
+        await asyncio.sleep(0.02)
+    return False
+
+
 async def batch(ready: DemoKiosk, results: int, workdir: Path) -> dict[str, Any]:
     """Feed a stack of `results` results with blank separators; keys and seconds per result."""
     files = []
@@ -159,7 +171,7 @@ async def batch(ready: DemoKiosk, results: int, workdir: Path) -> dict[str, Any]
         await pilot.press("enter")  # the whole stack
         setup_keys = 3
         await settle(app)
-        while isinstance(app.screen, BatchReviewScreen):
+        while await review_opens(app):
             await pilot.press("f2")
             review_keys += 1
             await settle(app)

@@ -146,6 +146,12 @@ async def sign_reviews(pilot, expected: int) -> int:  # type: ignore[no-untyped-
     """F2 on each review the batch opens by itself; the keys pressed."""
     keys = 0
     for _ in range(expected):
+        # The review opens once the last one is gone and the batch screen is back on top: a
+        # few frames after the signing worker ends.
+        for _ in range(100):
+            if isinstance(pilot.app.screen, BatchReviewScreen):
+                break
+            await pilot.pause(0.05)
         review = pilot.app.screen
         assert isinstance(review, BatchReviewScreen), review
         # Only the doubtful fields are shown.
