@@ -31,6 +31,7 @@ from edge.tui.app import KioskApp, make_kiosk
 from edge.tui.batch import Batch, BatchItem, ItemState, is_blank
 from edge.tui.screens.batch import BatchReviewScreen, BatchScreen
 from provisioning.ca import CertificateAuthority
+from tests.edge.capture.synthetic import CORPUS, CORPUS_MISSING
 from tests.edge.tui.conftest import SIZE, type_pin, wait_workers
 from tests.fixtures.scanner import SaneTestScanner
 from tests.fixtures.token import SIGNING_KEY_ID, UNIT, BlankToken, provision_signing_identity
@@ -304,3 +305,31 @@ def test_batch_screen(
 
     app = kiosk(batch_settings, jams_after(first))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.slow
+async def test_a_result_with_nothing_doubtful_is_signed_without_a_key(
+    batch_settings: EdgeSettings, blank_token: BlankToken, sheets: dict[str, Path], tmp_path: Path
+) -> None:
+    # A corpus scan that reads with no doubtful field, a blank, a sample result (its issuer
+    # doubtful).
+    clean = sorted(CORPUS.glob("d01_p1_scan_bw.png")) if CORPUS.is_dir() else []
+    if not clean:
+        pytest.skip(CORPUS_MISSING)
+    page = tmp_path / "clean.pgm"
+    Image.open(clean[0]).convert("L").save(page)
+    feed = steps.pnm_stack("pnm:0", SCAN, [page, sheets["blank"], sheets["r0"]])
+    app = kiosk(batch_settings, feed)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("l")
+        await wait_workers(pilot)
+        await pilot.press(*"chung thuc ban sao", "enter", "enter")
+        await wait_workers(pilot)
+        # Only the doubtful result is shown: the other was signed and queued meanwhile.
+        assert await sign_reviews(pilot, 1) == 1
+        assert count_line(app) == "Đã xong: 2 kết quả · 2 trang · 0 cần xem"
+    with Outbox(batch_settings.outbox_dir) as outbox:
+        items = outbox.listing()[::-1]
+    assert len(items) == 2 and all(i.state is State.QUEUED for i in items)
+    assert "corrected" not in items[0].metadata
