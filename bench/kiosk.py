@@ -12,6 +12,13 @@ by Textual's Pilot at 80x24, as an officer would: N, Enter (the highlighted proc
 - the event loop's lag while the read step runs (a 10 ms ticker's lateness: how long the UI
   could not draw; target: no frame over 100 ms);
 - the seconds from queued to the server's acknowledgement (a real server over a real broker).
+In batch mode (`--batch N`, issue 16 item 4), twice: a stack of N rendered sample results (each
+has its issuer read with low confidence, hence a review), and a stack of N copies of a corpus
+scan that reads with no doubtful field (`../shared/corpus-dev/d01_p1_scan_bw.png`; skipped
+without the corpus), a blank sheet between each two, fed through the `pnm` scanner as a feeder
+hands them. Driven as L (batch), Enter (the procedure), Enter (the stack), F2 on each review the
+batch opens by itself, Escape (home): keys per result (target <= 2 when no field is flagged)
+and seconds per result (scan, OCR and signing included).
 And once: the kiosk's start to its lock screen in this process (the app, not the interpreter),
 and a fresh interpreter's import of the `sohoa` command with the kiosk (what `sohoa edge tui`
 adds before the first frame). The last line is one JSON object with every figure.
@@ -30,15 +37,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from cli.kiosk_demo import DemoKiosk, demo_appliance
+from edge.sample_document import render_sample_result
 from edge.sync.outbox import Outbox, State
 from edge.tui.app import KioskApp, make_kiosk
+from edge.tui.batch import ItemState, pnm_stack
+from edge.tui.screens.batch import BatchReviewScreen, BatchScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
 from edge.tui.screens.review import ReviewScreen
 
 SIZE = (80, 24)
+CLEAN_SCAN = Path(__file__).resolve().parents[2] / "shared" / "corpus-dev" / "d01_p1_scan_bw.png"
+"""A corpus scan whose reading has no doubtful field (batch mode's unflagged case)."""
 
 
 async def settle(app: KioskApp) -> None:
@@ -122,6 +136,84 @@ async def run(ready: DemoKiosk, results: int) -> dict[str, Any]:
             "queued_to_all_acked_s": time.perf_counter() - queued_at}  # fmt: skip
 
 
+async def review_opens(app: KioskApp) -> bool:
+    """Whether the batch opens a review (it does a few frames after the last one is signed)."""
+    for _ in range(100):
+        screen = app.screen
+        if isinstance(screen, BatchReviewScreen):
+            return True
+        if isinstance(screen, BatchScreen) and not screen.busy and not screen.documents:
+            return False
+        await asyncio.sleep(0.02)
+    return False
+
+
+def stack(pages: list[Path], workdir: Path) -> list[Path]:
+    """`pages`, a blank sheet between each two."""
+    blank = workdir / "blank.pgm"
+    Image.new("L", (2480, 3508), 235).save(blank)
+    files = [f for page in pages for f in (page, blank)]
+    return files[:-1]
+
+
+def sample_pages(results: int, workdir: Path) -> list[Path]:
+    """`results` rendered sample results (each has its issuer read with low confidence)."""
+    pages = []
+    for i in range(results):
+        pages.append(workdir / f"stack-{i}.pgm")
+        render_sample_result(100 + i).image.save(pages[-1])
+    return pages
+
+
+def clean_pages(results: int, workdir: Path) -> list[Path]:
+    """`results` copies of a corpus scan that reads with no doubtful field (none without the
+    corpus)."""
+    if not CLEAN_SCAN.is_file():
+        return []
+    page = workdir / "clean.pgm"
+    Image.open(CLEAN_SCAN).convert("L").save(page)
+    return [page] * results
+
+
+async def batch(ready: DemoKiosk, pages: list[Path], workdir: Path) -> dict[str, Any]:
+    """Feed `pages` as a stack with blank separators; keys and seconds per result."""
+    results = len(pages)
+    files = stack(pages, workdir)
+    app = make_kiosk(ready.settings, scan=ready.scan, refresh_s=1.0)
+    app.batch_feed = pnm_stack("pnm:0", ready.scan, files)
+    setup_keys = review_keys = 0
+    async with app.run_test(size=SIZE) as pilot:
+        while not isinstance(app.screen, LockScreen):
+            await asyncio.sleep(0.005)
+        await pilot.press(*ready.user_pin, "enter")
+        await settle(app)
+        begin = time.perf_counter()
+        await pilot.press("l")
+        await settle(app)
+        await pilot.press("enter")  # the first procedure of the catalogue, highlighted
+        await settle(app)
+        assert isinstance(app.screen, BatchScreen), app.screen
+        await pilot.press("enter")  # the whole stack
+        await settle(app)
+        while await review_opens(app):
+            await pilot.press("f2")
+            review_keys += 1
+            await settle(app)
+        assert isinstance(app.screen, BatchScreen), app.screen
+        seconds = time.perf_counter() - begin
+        queued = app.screen.batch_state.count(ItemState.QUEUED)
+        await pilot.press("escape")  # home: the batch is done
+        setup_keys = 4  # L, Enter (procedure), Enter (stack), Escape
+        await settle(app)
+    assert queued == results, f"{queued} of {results} results queued"
+    return {
+        "results": results,
+        "keys_per_result": (setup_keys + review_keys) / results,
+        "flagged": review_keys,
+        "seconds_per_result": seconds / results,
+    }
+
+
 def import_seconds() -> float:
     """A fresh interpreter's wall time to import the `sohoa` command and the kiosk app."""
     code = "import cli.main, edge.tui.app"
@@ -134,12 +226,21 @@ def main() -> None:
     """Run the benchmark; print a table and the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=5, help="results in the batch-mode stack")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-kiosk-") as work,
         demo_appliance(Path(work)) as ready,
     ):
         figures = asyncio.run(run(ready, args.results))
+        if args.batch:
+            work_dir = Path(work)
+            flagged = asyncio.run(batch(ready, sample_pages(args.batch, work_dir), work_dir))
+            figures |= {f"batch_{k}": v for k, v in flagged.items()}
+            clean = clean_pages(args.batch, work_dir)
+            if clean:
+                unflagged = asyncio.run(batch(ready, clean, work_dir))
+                figures |= {f"batch_clean_{k}": v for k, v in unflagged.items()}
     figures["import_s"] = import_seconds()
     rows = figures.pop("rows")
     for key in rows[0]:
@@ -152,6 +253,13 @@ def main() -> None:
         f"{figures['import_s']:.2f} s; acked {figures['acked']}/{len(rows)} within "
         f"{figures['queued_to_all_acked_s']:.1f} s of the last queued"
     )
+    for kind in ("batch", "batch_clean"):
+        if f"{kind}_results" in figures:
+            print(
+                f"{kind}: {figures[f'{kind}_keys_per_result']:.2f} keys per result, "
+                f"{figures[f'{kind}_flagged']} of {figures[f'{kind}_results']} flagged (one F2 "
+                f"each), {figures[f'{kind}_seconds_per_result']:.1f} s per result"
+            )
     print(json.dumps(figures, sort_keys=True))
 
 

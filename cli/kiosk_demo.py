@@ -19,11 +19,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 import server
 from cli.demo import DEVICE_ID, LOCATION, SIGNING_KEY_ID, TOKEN_LABEL, UNIT, register_appliance
 from edge.capture.scanner import ColourMode, ScanSettings, write_stand_in_config
 from edge.config import EdgeSettings
-from edge.sample_document import render_sample_result
+from edge.sample_document import PAGE_SIZE, render_sample_result
 from edge.signing.token import Token
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
@@ -43,6 +45,8 @@ class DemoKiosk:
     scan: ScanSettings
     user_pin: str
     admin_pin: str
+    stack: tuple[Path, ...] = ()
+    """Batch mode's stack: sample results with a blank sheet between each two."""
 
     @property
     def note(self) -> str:
@@ -78,6 +82,13 @@ def demo_appliance(workdir: Path) -> Iterator[DemoKiosk]:
     register_appliance(database_url, device, secrets.token_urlsafe(18))
     page = workdir / "page.pgm"
     render_sample_result(0).image.save(page)
+    blank = workdir / "blank.pgm"
+    Image.new("L", PAGE_SIZE, 235).save(blank)
+    stack = [page, blank]
+    for seed in (1, 2):
+        stack.append(workdir / f"stack-{seed}.pgm")
+        render_sample_result(seed).image.save(stack[-1])
+        stack.append(blank)
     admin_pin = f"{secrets.randbelow(10**6):06d}"
 
     with ExitStack() as services:
@@ -113,4 +124,4 @@ def demo_appliance(workdir: Path) -> Iterator[DemoKiosk]:
         services.callback(agent.join, 10)
         services.callback(stop.set)
         scan = ScanSettings(mode=ColourMode.GREY, backend_options={"filename": str(page)})
-        yield DemoKiosk(settings, scan, province.user_pin, admin_pin)
+        yield DemoKiosk(settings, scan, province.user_pin, admin_pin, tuple(stack[:-1]))

@@ -30,8 +30,10 @@ from edge.capture.scanner import ScanSettings
 from edge.config import EdgeSettings
 from edge.pipeline.run import ProcessedDocument
 from edge.tui import texts
+from edge.tui.batch import Batch, PageFeed, batch_dir, feeder, load_batch
 from edge.tui.flow import Draft, load_procedures
 from edge.tui.screens.admin import AdminPinScreen
+from edge.tui.screens.batch import BatchScreen
 from edge.tui.screens.camera import CameraScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.diagnostics import ConfirmLeaveScreen, DiagnosticsScreen
@@ -44,8 +46,15 @@ from edge.tui.services import KioskServices
 
 log = logging.getLogger(__name__)
 
-_FLOW_SCREENS = (NewResultScreen, SourceScreen, CameraScreen, CaptureScreen, ReviewScreen)
-"""The screens of a new result."""
+_FLOW_SCREENS = (
+    NewResultScreen,
+    SourceScreen,
+    CameraScreen,
+    CaptureScreen,
+    ReviewScreen,
+    BatchScreen,
+)
+"""The screens of a new result (or a batch of them)."""
 
 _INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)
 """What counts as the officer's presence for the idle lock (a touch arrives as a mouse down)."""
@@ -87,6 +96,8 @@ class KioskApp(App[None]):
         """When the officer last pressed a key or touched the screen (`clock` seconds)."""
         self.locked = True
         """Whether the lock screen is up (the token logged out)."""
+        self.batch_feed: PageFeed | None = None
+        """Where batch mode's pages come from (None: the scanner's document feeder)."""
 
     @property
     def settings(self) -> EdgeSettings:
@@ -179,6 +190,10 @@ class KioskApp(App[None]):
 
     @work(thread=True, exclusive=True, group="draft")
     def _look_for_draft(self) -> None:
+        batch = load_batch(batch_dir(self.settings))
+        if batch is not None:
+            self.call_from_thread(self._offer_batch, batch)
+            return
         draft = self.services.pending_draft()
         if draft is not None:
             self.call_from_thread(self._offer_draft, draft)
@@ -193,6 +208,40 @@ class KioskApp(App[None]):
             title="Làm tiếp",
         )
         self._capture(draft)
+
+    # -- batch mode ----------------------------------------------------------------------------
+
+    def action_batch(self) -> None:
+        """Batch mode: the batch kept from before, or a new one (its procedure picked first)."""
+        if not self._in_flow():
+            self._open_batch()
+
+    @work(thread=True, exclusive=True, group="draft")
+    def _open_batch(self) -> None:
+        batch = load_batch(batch_dir(self.settings))
+        self.call_from_thread(self._batch_found, batch)
+
+    def _batch_found(self, batch: Batch | None) -> None:
+        if batch is not None:
+            self._offer_batch(batch)
+            return
+
+        def picked(draft: Draft | None) -> None:
+            if draft is not None:
+                self._batch(Batch(draft.procedure, draft.procedure_name))
+
+        self.push_screen(NewResultScreen(self.services.procedures), picked)
+
+    def _offer_batch(self, batch: Batch) -> None:
+        if self._in_flow() or self.locked:
+            return
+        log.info("kiosk batch offered back (%d result(s))", len(batch.items))
+        self._batch(batch)
+
+    def _batch(self, batch: Batch) -> None:
+        s = self.services
+        feed = self.batch_feed or feeder(s.settings.scanner_device, s.scan)
+        self.push_screen(BatchScreen(s, batch, feed))
 
     def _check_idle(self) -> None:
         if any(getattr(screen, "busy", False) for screen in self.screen_stack):

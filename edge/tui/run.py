@@ -7,10 +7,12 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from edge.capture.scanner import ScanSettings
 from edge.config import EdgeSettings
 from edge.tui.app import make_kiosk
+from edge.tui.batch import pnm_stack
 from support.files import private_dir
 
 LOG_FILE = "kiosk.log"
@@ -49,14 +51,23 @@ def log_to_file(settings: EdgeSettings) -> logging.Handler:
 
 
 def run_kiosk(
-    settings: EdgeSettings, *, scan: ScanSettings | None = None, note: str | None = None
+    settings: EdgeSettings,
+    *,
+    scan: ScanSettings | None = None,
+    note: str | None = None,
+    batch_stack: tuple[Path, ...] = (),
 ) -> None:
     """Run the kiosk in this terminal until the admin PIN leaves it (`make_kiosk`'s `scan` and
-    `note`: the demo's)."""
+    `note`, and `batch_stack`, page images batch mode scans through the `pnm` stand-in as a
+    feeder would: the demo's)."""
     handler = log_to_file(settings)
     try:
         with ignoring_keyboard_signals():
-            make_kiosk(settings, scan=scan, note=note).run()
+            app = make_kiosk(settings, scan=scan, note=note)
+            if batch_stack:
+                device = settings.scanner_device or "pnm:0"
+                app.batch_feed = pnm_stack(device, app.services.scan, list(batch_stack))
+            app.run()
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()

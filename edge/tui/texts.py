@@ -324,3 +324,43 @@ REVIEW_IMAGE_TITLE = "Ảnh trang {number}/{total}"
 REVIEW_TURN_HINT = " — PgUp/PgDn: trang khác"
 REVIEW_TEXT_TITLE = "Chữ đã đọc, trang {number}/{total}"
 REVIEW_VIEW_KEY = "Trường/Ảnh/Chữ"
+
+
+# -- batch mode (edge/tui/screens/batch.py) -------------------------------------------------------
+
+BATCH_TITLE = "Số hóa theo lô"
+BATCH_HELP = (
+    "Đặt chồng kết quả vào khay nạp, mỗi kết quả cách nhau một tờ giấy trắng (hoặc đặt từng "
+    "kết quả một), rồi bấm Enter. Kết quả không có gì đáng ngờ được ký và gửi ngay; chỉ kết "
+    "quả có trường đáng ngờ mới cần xem."
+)
+BATCH_SCANNING = "Đang quét chồng giấy…"
+BATCH_RESUMING = "Đang làm tiếp lô dở dang…"
+BATCH_JAM_THEN = "Các trang đã quét vẫn được giữ; bấm Enter để quét tiếp vào cùng kết quả."
+BATCH_FEEDER_EMPTY = "Khay nạp trống: đặt giấy vào khay rồi bấm Enter."
+BATCH_ITEM_STATES = {
+    "open": "chờ các trang còn lại",
+    "ready": "chờ đọc",
+    "flagged": "cần xem trường đáng ngờ",
+    "queued": "đã ký, vào hộp gửi",
+}
+
+
+def batch_count(done: int, pages: int, flagged: int) -> str:
+    """The batch's running count."""
+    return f"Đã xong: {done} kết quả · {pages} trang · {flagged} cần xem"
+
+
+def batch_item_line(number: int, pages: int, state: str) -> str:
+    """One result of the batch in the list."""
+    return f"Kết quả {number}: {pages} trang — {BATCH_ITEM_STATES[state]}"
+
+
+def batch_reading(number: int) -> str:
+    """What the batch does now: reading result `number`."""
+    return f"Đang đọc chữ kết quả {number}…"
+
+
+def batch_signing(number: int) -> str:
+    """What the batch does now: signing result `number`."""
+    return f"Đang ký và đưa kết quả {number} vào hộp gửi…"

@@ -83,6 +83,7 @@ class HomeScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "app.new_result", "Kết quả mới"),
+        Binding("l", "app.batch", "Theo lô"),
         Binding("h", "outbox", "Hộp gửi"),
         Binding("k", "app.lock", "Khóa máy"),
         Binding("a", "app.admin", "Quản trị"),
