@@ -17,7 +17,7 @@ TEST_LOG := build/test-run.log
 
 test: setup lint
 	@mkdir -p $(dir $(TEST_LOG))
-	$(BIN)/python -m pytest -q --log-file=$(TEST_LOG) --log-file-level=DEBUG
+	$(BIN)/python -m pytest -q --durations=30 --log-file=$(TEST_LOG) --log-file-level=DEBUG
 	$(BIN)/python -m tests.logcheck $(TEST_LOG)
 
 ## The quick loop while coding: lint and the tests not marked slow.
