@@ -21,7 +21,7 @@ from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import session_scope
-from server.models import AuditEntry, MergeState, Record, RecordCorrection, Role
+from server.models import AuditEntry, MergeState, Record, RecordCorrection, ResultReuse, Role
 from server.repository import devices, records
 from tests.server.signin import sign_in
 from tests.server.test_api import Verdict
@@ -309,3 +309,23 @@ def test_search_marks_superseded_versions(
     found = {i["id"]: (i["merge_state"], i["version"], i["superseded_by"]) for i in
              response.json()["items"]}  # fmt: skip
     assert found == {v1: ("superseded", 1, v2), v2: ("current", 2, None)}
+
+
+def test_only_the_current_version_is_reused(
+    client: TestClient, settings: ServerSettings, db_engine: Engine
+) -> None:
+    v1 = _store(settings, db_engine, "v1")
+    v2 = _store(settings, db_engine, "v2", trich_yeu="Bản quét lại")
+    review = _store(settings, db_engine, "other", ho_ten="Trần Văn Nam")
+    sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")
+    dossier = {"dossier_code": "000.00.12.H42-250301-0001"}
+    superseded = client.post(f"/api/results/{v1}/reuse", json=dossier)
+    assert superseded.status_code == 409, superseded.text
+    assert f"superseded by {v2}" in superseded.json()["detail"]
+    waiting = client.post(f"/api/results/{review}/reuse", json=dossier)
+    assert waiting.status_code == 409 and "waits for review" in waiting.json()["detail"]
+    current = client.post(f"/api/results/{v2}/reuse", json=dossier)
+    assert current.status_code == 200, current.text
+    with session_scope(db_engine) as s:
+        reused = s.exec(select(ResultReuse.record_id)).all()
+    assert list(reused) == [v2]  # the refused ones left no reuse behind

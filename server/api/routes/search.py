@@ -211,7 +211,17 @@ def citizen_results(
 
 @router.post(
     "/results/{record_id}/reuse",
-    responses={**_BAD_INPUT, **_DENIED, **errors(400, 404, _404="No such result.")},
+    responses={
+        **_BAD_INPUT,
+        **_DENIED,
+        **errors(
+            400,
+            404,
+            409,
+            _404="No such result.",
+            _409="Not the current version of its document: reuse the one `detail` names.",
+        ),
+    },
 )
 def reuse_result(
     session: SessionDep,
@@ -235,6 +245,9 @@ def reuse_result(
         )
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no result {record_id}")
+    if record.merge_state is not MergeState.CURRENT:
+        # A dossier must rest on what the repository answers for the document today.
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=_not_reusable(record))
     try:
         recorded = results.record_reuse(session, record.id, code, user.username)
     except RepositoryError as e:
@@ -242,6 +255,19 @@ def reuse_result(
     count = results.reuse_counts(session, [record.id]).get(record.id, 0)
     return ReuseRecorded(
         record_id=record.id, dossier_code=code, recorded=recorded, reuse_count=count
+    )
+
+
+def _not_reusable(record: Record) -> str:
+    """Why a version that is not current cannot be reused, and what to do."""
+    if record.merge_state is MergeState.SUPERSEDED:
+        return (
+            f"result {record.id} is superseded by {record.superseded_by}: reuse the current "
+            "version (GET /api/results/{id}/versions lists them)"
+        )
+    return (
+        f"result {record.id} waits for review (it conflicts with the current version of its "
+        "document): reuse the current version, or have it corrected first"
     )
 
 
