@@ -105,11 +105,11 @@ def test_manifests_beyond_the_device_quota_are_not_staged(
         bloated = replace(_manifests(device.device_id, 1, "bloated")[0], fields={})
         unknown = b",".join(b'"f%04d":"%s"' % (i, b"x" * 4000) for i in range(1200))
         device.send(encode(bloated).replace(b'"fields":{}', b'"fields":{' + unknown + b"}"))
-        ack = device.next_ack()
+        ack = device.next_ack(timeout=120)
         # The staged transfers' resume is still answered: what is staged counts already.
         first = _manifests(device.device_id, 1, "quota")[0]
         device.send(encode(replace(first, resume=True)))
-        need = device.next_ack()
+        need = device.next_ack(timeout=120)
     assert ack.result_id == bloated.result_id and ack.status is AckStatus.REJECTED
     assert ack.reason is RejectReason.SCHEMA and "at most 12 fields, this one 1200" in ack.detail
     assert need.status is AckStatus.NEED_CHUNKS and need.result_id == first.result_id
