@@ -31,9 +31,10 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -142,26 +143,19 @@ def batch_dir(settings: EdgeSettings) -> Path:
 
 
 def save_batch(folder: Path, batch: Batch) -> None:
-    """Write the batch file atomically."""
-    private_dir(folder)
-    data = json.dumps(asdict(batch), ensure_ascii=False, indent=1).encode()
-    write_atomic(folder / BATCH_FILE, data, mode=PRIVATE_FILE)
+    """Write the batch file atomically (`flow.save_state`)."""
+    flow.save_state(folder / BATCH_FILE, batch)
 
 
 def load_batch(folder: Path) -> Batch | None:
     """The batch kept in `folder`, or None (none, or unreadable: then it is set aside)."""
-    path = folder / BATCH_FILE
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        items = [BatchItem(i["name"], ItemState(i["state"]), i["pages"], i["result_id"])
-                 for i in data.pop("items")]  # fmt: skip
-        return Batch(**data, items=items)
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        log.error("kiosk batch %s unreadable (%s): set aside", path, e)
-        path.replace(path.with_suffix(".unreadable"))
-        return None
+    return flow.load_state(folder / BATCH_FILE, _batch_of)
+
+
+def _batch_of(data: dict[str, Any]) -> Batch:
+    items = [BatchItem(i["name"], ItemState(i["state"]), i["pages"], i["result_id"])
+             for i in data.pop("items")]  # fmt: skip
+    return Batch(**data, items=items)
 
 
 def clear_batch(folder: Path) -> None:

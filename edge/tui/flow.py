@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from edge.capture.files import load_page_array
 from edge.capture.scanner import ColourMode, Scanner, ScannerError, ScanSettings, ScanSource
@@ -118,24 +119,39 @@ def draft_dir(settings: EdgeSettings) -> Path:
     return settings.data_dir / "kiosk" / "draft"
 
 
+T = TypeVar("T")
+
+
+def save_state(path: Path, state: object) -> None:
+    """Write a dataclass `state` as JSON at `path`, atomically (a crash leaves the previous one
+    whole). It holds citizen data: 0600 in a private folder."""
+    private_dir(path.parent)
+    data = json.dumps(asdict(state), ensure_ascii=False, indent=1).encode()  # type: ignore[call-overload]
+    write_atomic(path, data, mode=PRIVATE_FILE)
+
+
+def load_state(path: Path, build: Callable[[dict[str, Any]], T]) -> T | None:
+    """`build(data)` of the JSON kept at `path`, or None: none kept, or unreadable (then it is
+    set aside as `.unreadable`, for an admin to look at, and the kiosk goes on)."""
+    if not path.exists():
+        return None
+    try:
+        return build(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        log.error("kiosk state %s unreadable (%s): set aside", path, e)
+        path.replace(path.with_suffix(".unreadable"))
+        return None
+
+
 def save_draft(folder: Path, draft: Draft) -> None:
-    """Write `draft` atomically (a crash leaves the previous one whole). Citizen data: 0600."""
-    private_dir(folder)
-    data = json.dumps(asdict(draft), ensure_ascii=False, indent=1).encode()
-    write_atomic(folder / DRAFT_FILE, data, mode=PRIVATE_FILE)
+    """Write `draft` atomically (`save_state`)."""
+    save_state(folder / DRAFT_FILE, draft)
 
 
 def load_draft(folder: Path) -> Draft | None:
     """The draft kept in `folder`, or None (none, or unreadable: then it is set aside)."""
-    path = folder / DRAFT_FILE
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        draft = Draft(**data)
-    except (OSError, ValueError, TypeError) as e:
-        log.error("kiosk draft %s unreadable (%s): set aside", path, e)
-        path.replace(path.with_suffix(".unreadable"))
+    draft = load_state(folder / DRAFT_FILE, lambda data: Draft(**data))
+    if draft is None:
         return None
     draft.pages = [p for p in draft.pages if (folder / p).is_file()]
     return draft
