@@ -62,6 +62,22 @@ FIELD_TO_PROPERTY: Mapping[str, str] = {
 SIGNED_FIELD_KEYS: tuple[str, ...] = (*FIELD_KEYS, "chuc_vu_nguoi_ky")
 """Every field key the signed metadata carries: the header may name these and no other."""
 
+CORRECTED_PROPERTY = "CorrectedFields"
+"""The Sohoa property listing (comma-separated keys) the fields the officer corrected before
+signing; each one's value as the appliance read it is `read_property(key)`, absent when nothing
+was read. So the signed document keeps both what was read and what the officer confirmed."""
+
+
+def read_property(key: str) -> str:
+    """The Sohoa property holding field `key`'s value as read, before the officer's correction:
+    "Read" and the field's property ("ReadCode" for the whole số ký hiệu).
+
+    Raises:
+        KeyError: `key` is not one of `SIGNED_FIELD_KEYS`.
+    """
+    return "ReadCode" if key == "so_ky_hieu" else "Read" + FIELD_TO_PROPERTY[key]
+
+
 MAX_XMP_BYTES = 256 * 1024
 """The largest XMP packet read (ours are ~7 KB; nine fields of 4,096 characters stay below)."""
 MAX_PAGES = 100_000
@@ -93,6 +109,8 @@ class SignedMetadata:
         pages: the page count (`PageAmount`), or None.
         document_id: the document's identifier (`xmpMM:DocumentID`), or None.
         found: whether the PDF had an XMP packet at all.
+        read: for each field the officer corrected before signing, its value as the appliance
+            read it (None: nothing was read); empty when nothing was corrected.
     """
 
     fields: Mapping[str, str | None] = field(
@@ -101,6 +119,7 @@ class SignedMetadata:
     pages: int | None = None
     document_id: str | None = None
     found: bool = False
+    read: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def has_fields(self) -> bool:
@@ -270,7 +289,19 @@ def parse_xmp(packet: bytes) -> SignedMetadata:
         pages=_pages(sohoa.get(_PAGES)),
         document_id=(values.get(_DOCUMENT_ID) or "").strip() or None,
         found=True,
+        read=_read_values(sohoa),
     )
+
+
+def _read_values(sohoa: Mapping[str, str]) -> dict[str, str | None]:
+    """The values as read of the fields `CorrectedFields` lists (see `read_property`)."""
+    listed = [k.strip() for k in sohoa.get(CORRECTED_PROPERTY, "").split(",") if k.strip()]
+    unknown = [k for k in listed if k not in SIGNED_FIELD_KEYS]
+    if unknown:
+        raise SignedMetadataError(
+            f"the XMP metadata's {CORRECTED_PROPERTY} names {len(unknown)} unknown field key(s)"
+        )
+    return {key: canonical(key, sohoa.get(read_property(key))) for key in listed}
 
 
 def _properties(root: ET.Element) -> Iterator[tuple[str, str]]:

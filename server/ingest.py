@@ -471,6 +471,7 @@ class IngestWorker(MqttConsumer):
                     document_id=signed.document_id,
                     procedure=request.metadata.get("procedure"),
                     ocr_text=TEXT_PENDING,  # read after the ack (TextLayerReader)
+                    read_values=signed.read,
                 )
         except SQLAlchemyError as e:
             raise IngestError(f"merge of result {request.result_id} failed: {e}") from e

@@ -453,6 +453,11 @@ class RecordBase(RecordFields):
     duplicate_warning: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     """Nghị định 30/2020's duplicate warning: another document of the same issuer bears the same
     số ký hiệu in the same year (`server.repository.versions.duplicate_key`)."""
+    read_values: dict[str, str | None] | None = Field(default=None, sa_type=sa.JSON)
+    """The fields the officer corrected at the appliance before signing, each with its value as
+    the appliance read it (None: nothing read); the field's own column holds the corrected
+    value. Both are signed (`protocol.signed_metadata.CORRECTED_PROPERTY`). None: nothing was
+    corrected."""
 
 
 class Record(RecordBase, table=True):

@@ -363,6 +363,7 @@ def assemble_pdf(
     metadata: Mapping[str, str | None] = {},
     provenance: Provenance | None = None,
     created: datetime | None = None,
+    read: Mapping[str, str | None] | None = None,
 ) -> bytes:
     """Build a searchable PDF/A-2b: one page per image, with the OCR text as an invisible layer.
 
@@ -377,6 +378,8 @@ def assemble_pdf(
         provenance: who digitized the paper original and when (the conversion mark);
             no organisation and the creation time when omitted.
         created: the creation time (timezone-aware; now when omitted).
+        read: the fields the officer corrected, each with its value as read (the XMP keeps
+            both, `edge.pdf.xmp.document_metadata`).
 
     Returns:
         The PDF file's bytes.
@@ -441,6 +444,7 @@ def assemble_pdf(
         created=created,
         creator=PRODUCER,
         document_id=objects.digest(),
+        read=read,
     )
     xmp = xmp_packet(meta)
     # PDF/A wants the metadata stream readable without decoding: no /Filter.

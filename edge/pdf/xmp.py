@@ -39,12 +39,15 @@ from PIL import ImageCms
 
 from edge.errors import PdfError
 from protocol.signed_metadata import (
+    CORRECTED_PROPERTY,
     FIELD_TO_PROPERTY,
     NS_XMPMM,
+    SIGNED_FIELD_KEYS,
     SignedMetadata,
     SignedMetadataError,
     document_id_of,
     parse_xmp,
+    read_property,
 )
 from protocol.signed_metadata import NS_SOHOA as NS_SOHOA  # re-exported: the schema's home
 from protocol.signed_metadata import split_code as split_code
@@ -108,6 +111,12 @@ SOHOA_PROPERTIES = (
     XmpProperty("ConvertedFromPaper", "Boolean", "True: digitized from a paper original"),
     XmpProperty("ConvertedBy", "Text", "Organisation that digitized the paper original"),
     XmpProperty("ConvertedAt", "Date", "When the paper original was digitized"),
+    XmpProperty(CORRECTED_PROPERTY, "Text", "Fields the officer corrected before signing"),
+    XmpProperty(read_property("so_ky_hieu"), "Text", "Document number and symbol as read"),
+    *(
+        XmpProperty(read_property(key), "Text", f"{name} as read, before the correction")
+        for key, name in FIELD_TO_PROPERTY.items()
+    ),
 )
 
 # `FIELD_TO_PROPERTY` (field keys to properties) is `protocol.signed_metadata`'s, which the
@@ -210,11 +219,14 @@ def document_metadata(
     created: datetime,
     creator: str,
     document_id: str,
+    read: Mapping[str, str | None] | None = None,
 ) -> DocumentMetadata:
     """Map a result's fields (keys of `edge.fields.FIELD_KEYS`) to the document's metadata.
 
     Args:
         fields: the extracted fields; None values and unknown keys are left out.
+        read: the fields the officer corrected, each with its value as read (None: nothing
+            was read); written as `CorrectedFields` and the `Read…` properties.
         title: the document title.
         pages: the number of pages.
         provenance: who digitized it and when (`converted_at` None: `created`).
@@ -230,7 +242,9 @@ def document_metadata(
             (`protocol.xmltext`): written, it would make the XMP packet ill-formed, the signed
             file's fields unreadable and the result refused by the server.
     """
+    read = {k: v for k, v in (read or {}).items() if k in SIGNED_FIELD_KEYS}
     texts = {f"field {key}": value for key, value in fields.items()}
+    texts.update({f"the value read of field {key}": value for key, value in read.items()})
     texts.update(
         {"the title": title, "the organisation (unit) configured": provenance.organisation}
     )
@@ -250,6 +264,9 @@ def document_metadata(
         value = fields.get(key)
         if value:
             values[name] = value
+    if read:
+        values[CORRECTED_PROPERTY] = ",".join(sorted(read))
+        values.update({read_property(k): v for k, v in read.items() if v})
     values["Language"] = provenance.language
     values["PageAmount"] = pages
     values["Description"] = conversion_note(provenance.organisation, converted)

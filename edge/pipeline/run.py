@@ -90,6 +90,8 @@ class ProcessedDocument:
         read_pages: the pages as read and encoded, kept so that `with_fields` can assemble the
             PDF again with the officer's corrections (empty: it cannot).
         provenance: the conversion mark the PDF was assembled with.
+        read_fields: the fields as the appliance read them, before any correction (None: not
+            corrected; `fields` are as read).
     """
 
     pages: tuple[OcrPage, ...]
@@ -99,6 +101,7 @@ class ProcessedDocument:
     page_fields: tuple[FieldSet, ...] = ()
     read_pages: tuple[ReadPage, ...] = field(default=(), repr=False)
     provenance: Provenance | None = None
+    read_fields: dict[str, str | None] | None = None
 
 
 def with_fields(
@@ -117,7 +120,9 @@ def with_fields(
 
     Returns:
         A new document: the corrected fields and the PDF assembled with them (title, Info
-        dictionary and XMP alike); pages, page fields and times as before.
+        dictionary and XMP alike), the XMP also keeping each corrected field's value as read
+        (`protocol.signed_metadata.CORRECTED_PROPERTY`), so that the server keeps both; pages,
+        page fields and times as before.
 
     Raises:
         FieldError: a correction holds a character the signed document cannot carry
@@ -132,9 +137,11 @@ def with_fields(
             "internal error: this document kept no pages to assemble again with corrected "
             "fields: process the pages again"
         )
+    read = document.read_fields if document.read_fields is not None else document.fields
     fields = {**document.fields, **corrections}
-    pdf = assemble_document(document.read_pages, fields, document.provenance)
-    return dataclasses.replace(document, fields=fields, pdf=pdf)
+    corrected = {k: read.get(k) for k in fields if (fields[k] or None) != (read.get(k) or None)}
+    pdf = assemble_document(document.read_pages, fields, document.provenance, corrected)
+    return dataclasses.replace(document, fields=fields, pdf=pdf, read_fields=dict(read))
 
 
 def process_document(

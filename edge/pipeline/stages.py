@@ -19,7 +19,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,9 +262,13 @@ def document_title(fields: dict[str, str | None]) -> str | None:
 
 
 def assemble_document(
-    pages: Sequence[ReadPage], fields: dict[str, str | None], provenance: Provenance | None
+    pages: Sequence[ReadPage],
+    fields: dict[str, str | None],
+    provenance: Provenance | None,
+    read: Mapping[str, str | None] | None = None,
 ) -> bytes:
-    """The searchable PDF/A of a document's read pages, titled and described by its fields.
+    """The searchable PDF/A of a document's read pages, titled and described by its fields
+    (and, for the fields the officer corrected, their values as `read`).
 
     Raises:
         PdfError: the PDF could not be assembled.
@@ -274,6 +278,7 @@ def assemble_document(
         title=document_title(fields),
         metadata=fields,
         provenance=provenance,
+        read=read,
     )
 
 

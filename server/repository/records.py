@@ -82,6 +82,7 @@ def merge_result(
     document_id: str | None = None,
     procedure: str | None = None,
     ocr_text: str | None = None,
+    read_values: Mapping[str, str | None] | None = None,
 ) -> MergeOutcome:
     """Store a verified result once, as a version of its document (`versions`: a new version,
     or one for review when it conflicts); a result already present is left as it is.
@@ -103,6 +104,8 @@ def merge_result(
             without it the procedure is inferred from the result type. The record's unit is
             its issuer's when that names one unit, else its device's (`units.unit_for_result`).
         ocr_text: the words of its PDF's text layer (`server.pdftext`), for free-text search.
+        read_values: the fields the officer corrected before signing, each with its value as
+            read (`SignedMetadata.read`); kept beside the corrected values.
 
     Returns:
         The record's id and whether this call created it.
@@ -152,6 +155,11 @@ def merge_result(
         ocr_text=ocr_text,
         natural_key=key,
         duplicate_key=dup_key,
+        read_values=(
+            {k: nfc(v) if v is not None else None for k, v in read_values.items()}
+            if read_values
+            else None
+        ),
         **known,
     )
     try:

@@ -85,6 +85,27 @@ def test_elements_and_attributes_both_read_and_a_resource_is_a_value() -> None:
     assert read.fields["ho_ten"] is None
 
 
+def test_the_values_read_of_the_corrected_fields_are_read_and_only_theirs() -> None:
+    read = parse_xmp(
+        packet(
+            "<sohoa:CorrectedFields>ho_ten, so_ky_hieu,cccd</sohoa:CorrectedFields>"
+            "<sohoa:OwnerFullName>Lê Thị Hoà</sohoa:OwnerFullName>"
+            "<sohoa:ReadOwnerFullName>Le Thi Hoa</sohoa:ReadOwnerFullName>"
+            "<sohoa:ReadCode>05 / QĐ-UBND</sohoa:ReadCode>"
+            "<sohoa:ReadSignerFullName>not listed</sohoa:ReadSignerFullName>"
+        )
+    )
+    assert read.fields["ho_ten"] == "Lê Thị Hoà"
+    assert read.read == {"ho_ten": "Le Thi Hoa", "so_ky_hieu": "05/QĐ-UBND", "cccd": None}
+    assert parse_xmp(packet("<sohoa:ReadOwnerFullName>x</sohoa:ReadOwnerFullName>")).read == {}
+
+
+def test_a_corrected_field_the_schema_has_no_place_for_is_refused_without_its_name() -> None:
+    with pytest.raises(SignedMetadataError, match="1 unknown field key") as refused:
+        parse_xmp(packet("<sohoa:CorrectedFields>ho_ten,Nguyen Van A</sohoa:CorrectedFields>"))
+    assert "Nguyen" not in str(refused.value)
+
+
 def test_a_property_in_an_element_and_an_attribute_is_given_twice() -> None:
     with pytest.raises(SignedMetadataError, match="twice"):
         parse_xmp(packet("<sohoa:OwnerFullName>A</sohoa:OwnerFullName>", 'sohoa:OwnerFullName="B"'))

@@ -58,6 +58,10 @@ SIGNED_FIELDS: Mapping[str, str | None] = {
 }
 """What the officer confirmed, signed into the assembled result's XMP."""
 
+READ_VALUES: Mapping[str, str | None] = {"ho_ten": "Trần Thi Blnh", "cccd": None}
+"""What the appliance had read of the two fields the officer corrected (the CCCD not at all),
+signed beside the corrected values."""
+
 FORGED = {"ho_ten": "Nguyen Van Forged", "cccd": "000000000001"}
 """The attacker's header fields."""
 
@@ -95,6 +99,7 @@ def signed(softhsm: SoftHsmSetup, signing_ca: CertificateAuthority) -> Signed:
         title="QUYẾT ĐỊNH",
         metadata=SIGNED_FIELDS,
         provenance=Provenance("UBND xã Vạn Thắng"),
+        read=READ_VALUES,
     )
     marked = assemble_pdf(
         [_page("QUYET DINH so 123/QD-UBND")],
@@ -240,6 +245,10 @@ def test_a_matching_header_is_stored_with_the_signed_values_and_served(
     assert served["signature_valid"] is True
     assert {key: served[key] for key in SIGNED_FIELDS} == in_xmp.stored_fields()
     assert served["page_count"] == 2 and served["document_id"] == in_xmp.document_id
+    # Both the value read and the value the officer corrected it to are kept and served.
+    assert in_xmp.read == READ_VALUES
+    assert served["read_values"] == READ_VALUES
+    assert served["ho_ten"] == SIGNED_FIELDS["ho_ten"]
 
 
 def test_a_signed_pdf_without_fields_sent_without_fields_is_stored_without_fields(
@@ -253,6 +262,7 @@ def test_a_signed_pdf_without_fields_sent_without_fields_is_stored_without_field
         assert record is not None
         assert all(getattr(record, key) is None for key in SIGNED_FIELDS)
         assert record.page_count is None and record.document_id is None
+        assert record.read_values is None  # nothing was corrected
 
 
 def test_a_result_gets_its_unit_and_the_procedure_its_appliance_named(

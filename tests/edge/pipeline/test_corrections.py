@@ -41,12 +41,28 @@ def test_corrected_fields_are_signed_into_the_xmp_and_only_they_can_be_queued(
     in_xmp = signed_metadata(signed)
     assert in_xmp is not None and in_xmp.pages == 1
     assert {k: in_xmp.fields[k] for k in corrected.fields} == corrected.fields
+    # The values as read are signed too, for the corrected fields only: the server keeps both.
+    assert in_xmp.read == {k: processed.fields.get(k) for k in CORRECTIONS}
+    assert all(processed.fields.get(k) != v for k, v in CORRECTIONS.items())
     with Outbox(tmp_path / "outbox") as outbox:
         with pytest.raises(OutboxError, match="ho_ten") as refused:
             outbox.add(signed, processed.fields, CREATED)  # the fields as first read
         assert CORRECTIONS["ho_ten"] not in str(refused.value)
         result_id = outbox.add(signed, corrected.fields, CREATED)
         assert dict(outbox.get(result_id).fields) == corrected.fields
+
+
+def test_corrected_twice_the_value_read_is_still_the_first_reading(
+    processed: ProcessedDocument,
+) -> None:
+    once = with_fields(processed, {"ho_ten": "Tên Thứ Nhất"})
+    twice = with_fields(once, {"ho_ten": CORRECTIONS["ho_ten"], "cccd": CORRECTIONS["cccd"]})
+    in_xmp = signed_metadata(twice.pdf)
+    assert in_xmp is not None
+    assert in_xmp.read == {k: processed.fields.get(k) for k in CORRECTIONS}
+    back = with_fields(twice, {k: processed.fields.get(k) for k in CORRECTIONS})
+    restored = signed_metadata(back.pdf)
+    assert restored is not None and restored.read == {}  # put back as read: nothing corrected
 
 
 def test_a_document_that_kept_no_pages_cannot_be_corrected() -> None:
