@@ -99,6 +99,14 @@ class ItemState(StrEnum):
     """Read, with doubtful fields: waits for the officer's review."""
     QUEUED = "queued"
     """Signed and in the outbox: never done again."""
+    DROPPED = "dropped"
+    """Set aside by the officer at its review (a mis-fed sheet, not a result): never signed;
+    its pages are gone."""
+
+    @property
+    def done(self) -> bool:
+        """Nothing more happens to it: queued or dropped."""
+        return self in (ItemState.QUEUED, ItemState.DROPPED)
 
 
 @dataclass
@@ -125,8 +133,8 @@ class Batch:
 
     @property
     def pages(self) -> int:
-        """Pages scanned into results (separators not counted)."""
-        return sum(item.pages for item in self.items)
+        """Pages scanned into results (separators and dropped sheets not counted)."""
+        return sum(item.pages for item in self.items if item.state is not ItemState.DROPPED)
 
     def open_item(self) -> BatchItem | None:
         """The result whose pages are still coming, if any."""
@@ -161,6 +169,21 @@ def _batch_of(data: dict[str, Any]) -> Batch:
 def clear_batch(folder: Path) -> None:
     """Forget the batch (every result queued, or the officer ended it)."""
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def drop_item(folder: Path, batch: Batch, item: BatchItem) -> bool:
+    """Set `item` aside at the officer's word: never signed; its pages and draft removed.
+
+    Returns:
+        False, and nothing changed, when it is signed and queued already: the outbox keeps it
+        until the server's acknowledgement, and nothing is deleted before.
+    """
+    if item.state is ItemState.QUEUED:
+        return False
+    item.state = ItemState.DROPPED
+    save_batch(folder, batch)  # first: a crash now leaves pages of a dropped result, not a
+    shutil.rmtree(folder / item.name, ignore_errors=True)  # result with no pages
+    return True
 
 
 def item_draft(folder: Path, batch: Batch, item: BatchItem) -> flow.Draft:

@@ -343,7 +343,13 @@ BATCH_ITEM_STATES = {
     "ready": "chờ đọc",
     "flagged": "cần xem trường đáng ngờ",
     "queued": "đã ký, vào hộp gửi",
+    "dropped": "đã bỏ, không ký",
 }
+BATCH_DROP_KEY = "Bỏ kết quả này"
+BATCH_DROP_QUESTION = (
+    "Bỏ kết quả này khỏi lô? Các trang đã quét của nó sẽ bị xóa và nó không được ký. "
+    "Enter: bỏ · Esc: giữ lại."
+)
 
 
 def batch_count(done: int, pages: int, flagged: int) -> str:

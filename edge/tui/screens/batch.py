@@ -7,7 +7,8 @@ signed on the token and queued without a key, one with doubtful fields waits, an
 ends the review opens on it by itself, showing only the doubtful fields (F2 signs it, F3 shows
 every field). The running count shows results done, pages and results to review. Escape goes
 home; the batch is kept on disk and taken up again, from where it stopped, after the next unlock
-(also after a crash: queued results are never done again).
+(also after a crash: queued results are never done again). At its review, F8 drops a result
+that is none (a mis-fed sheet), after a yes: never signed, its pages removed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from edge.pipeline.run import ProcessedDocument
 from edge.tui import batch as steps
 from edge.tui import flow, texts
 from edge.tui.batch import Batch, BatchItem, ItemState, PageFeed
+from edge.tui.screens.confirm import ConfirmScreen
 from edge.tui.screens.review import ReviewScreen
 from edge.tui.services import KioskServices
 from protocol.messages import FIELD_KEYS
@@ -104,7 +106,7 @@ class BatchScreen(Screen[None]):
         """Show the count; a batch taken up again finishes what it had started."""
         self.query_one(ProgressBar).display = False
         self._show()
-        if any(i.state is not ItemState.QUEUED for i in self.batch_state.items):
+        if any(not i.state.done for i in self.batch_state.items):
             self._start(scan=False)
 
     # -- running -------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ class BatchScreen(Screen[None]):
             elif not outcome.pages and not outcome.blanks:
                 problem = texts.BATCH_FEEDER_EMPTY
         for item in list(self.batch_state.items):
-            if item.state is ItemState.QUEUED or item.state is ItemState.OPEN:
+            if item.state.done or item.state is ItemState.OPEN:
                 continue
             if item.name in self.documents:
                 continue  # read, waiting for the review
@@ -209,14 +211,22 @@ class BatchScreen(Screen[None]):
         self.app.push_screen(review, self._reviewed)
 
     def _reviewed(self, result_id: str | None) -> None:
+        dropped = [n for n in self.documents if self._item(n).state is ItemState.DROPPED]
         item = next((i for i in self.batch_state.items if i.result_id == result_id), None)
-        if result_id is None or item is None:
+        if (result_id is None or item is None) and not dropped:
             return  # left for later: it waits, flagged
-        self.documents.pop(item.name, None)
+        for name in dropped:
+            self.documents.pop(name, None)
+            self.doubtful.pop(name, None)
+        if item is not None:
+            self.documents.pop(item.name, None)
         self._show()
         # The next review opens when this screen is back on top: the callback runs before the
         # review is popped, so a screen pushed now would be the one popped.
         self._review_pending = True
+
+    def _item(self, name: str) -> BatchItem:
+        return next(i for i in self.batch_state.items if i.name == name)
 
     def on_screen_resume(self) -> None:
         """Back on top (after the lock, say): open the review that was waiting."""
@@ -228,9 +238,7 @@ class BatchScreen(Screen[None]):
         """Home; a finished batch is forgotten, an unfinished one kept for later."""
         if self.busy:
             return
-        if self.batch_state.items and all(
-            i.state is ItemState.QUEUED for i in self.batch_state.items
-        ):
+        if self.batch_state.items and all(i.state.done for i in self.batch_state.items):
             self._forget()
         self.dismiss(None)
 
@@ -262,6 +270,7 @@ class BatchReviewScreen(ReviewScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f3", "show_all", "Mọi trường"),
+        Binding("f8", "drop", texts.BATCH_DROP_KEY),
     ]
 
     def __init__(
@@ -299,15 +308,31 @@ class BatchReviewScreen(ReviewScreen):
         for key in FIELD_KEYS:
             self.query_one(f"#problem-{key}", Static).display = True
 
-    @work(thread=True, exclusive=True, group="draft")
-    def _save(self) -> None:
-        flow.save_draft(steps.batch_dir(self._services.settings) / self.item.name, self.draft)
+    def action_drop(self) -> None:
+        """Drop this result from the batch, once the officer says yes."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._drop()
+
+        self.app.push_screen(ConfirmScreen(texts.BATCH_DROP_QUESTION), answered)
+
+    @work(thread=True, exclusive=True, group="sign")
+    def _drop(self) -> None:
+        folder = steps.batch_dir(self._services.settings)
+        if steps.drop_item(folder, self.batch_state, self.item):
+            log.info("kiosk batch result %s dropped by the officer", self.item.name)
+        self.app.call_from_thread(self.dismiss, None)
+
+    def draft_folder(self) -> Path:
+        """The batch result's own folder (its draft and page images)."""
+        return steps.batch_dir(self._services.settings) / self.item.name
 
     @work(thread=True, exclusive=True, group="sign")
     def _sign(self) -> None:
         s = self._services
         folder = steps.batch_dir(s.settings)
-        flow.save_draft(folder / self.item.name, self.draft)
+        flow.save_draft(self.draft_folder(), self.draft)
         try:
             if s.token is None:
                 raise TokenError("the token is not open")

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from PIL.Image import Image
@@ -282,7 +283,7 @@ class ReviewScreen(Screen[str | None]):
 
     @work(thread=True, group="page-image")
     def _load_image(self, index: int) -> None:
-        path = flow.draft_dir(self._services.settings) / self.draft.pages[index]
+        path = self.draft_folder() / self.draft.pages[index]
         try:
             image: Image | None = pages.small_image(path, self.IMAGE_PX)
         except OSError as e:
@@ -324,9 +325,13 @@ class ReviewScreen(Screen[str | None]):
     def _left_field(self) -> None:
         self._save()
 
+    def draft_folder(self) -> Path:
+        """Where the draft and its page images are kept."""
+        return flow.draft_dir(self._services.settings)
+
     @work(thread=True, exclusive=True, group="draft")
     def _save(self) -> None:
-        flow.save_draft(flow.draft_dir(self._services.settings), self.draft)
+        flow.save_draft(self.draft_folder(), self.draft)
 
     def action_sign(self) -> None:
         """Sign on the token and queue the result."""
@@ -340,7 +345,7 @@ class ReviewScreen(Screen[str | None]):
     @work(thread=True, exclusive=True, group="sign")
     def _sign(self) -> None:
         s = self._services
-        folder = flow.draft_dir(s.settings)
+        folder = self.draft_folder()
         flow.save_draft(folder, self.draft)
         token = s.token
         try:

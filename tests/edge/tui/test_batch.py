@@ -30,6 +30,7 @@ from edge.tui import batch as steps
 from edge.tui.app import KioskApp, make_kiosk
 from edge.tui.batch import Batch, BatchItem, ItemState, is_blank
 from edge.tui.screens.batch import BatchReviewScreen, BatchScreen
+from edge.tui.widgets.page_image import PageImage
 from provisioning.ca import CertificateAuthority
 from tests.edge.capture.synthetic import CORPUS, CORPUS_MISSING
 from tests.edge.tui.conftest import SIZE, type_pin, wait_workers
@@ -197,6 +198,67 @@ async def test_a_stack_with_separators_goes_to_the_outbox(
         render_sample_result(n).fields["so_ky_hieu"] for n in (0, 1, 3)
     ]
     assert not steps.batch_dir(batch_settings).exists()  # a finished batch is forgotten
+
+
+async def next_review(pilot: Pilot[None]) -> BatchReviewScreen:
+    for _ in range(100):
+        if isinstance(pilot.app.screen, BatchReviewScreen):
+            break
+        await pilot.pause(0.05)
+    review = pilot.app.screen
+    assert isinstance(review, BatchReviewScreen), review
+    return review
+
+
+@pytest.mark.slow
+async def test_a_sheet_that_is_no_result_is_dropped_at_its_review_and_never_signed(
+    batch_settings: EdgeSettings, blank_token: BlankToken, sheets: dict[str, Path]
+) -> None:
+    feed = steps.pnm_stack("pnm:0", SCAN, [sheets[n] for n in ("r0", "blank", "r1")])
+    app = kiosk(batch_settings, feed)
+    folder = steps.batch_dir(batch_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("l")
+        await wait_workers(pilot)
+        await pilot.press(*"chung thuc ban sao", "enter", "enter")
+        await wait_workers(pilot)
+        first = await next_review(pilot)
+        dropped = first.item.name
+        assert (folder / dropped).is_dir()
+        await wait_workers(pilot)
+        assert first.query_one("#review-image", PageImage).image is not None  # its own page
+        await pilot.press("f8", "escape")  # asked, and the officer keeps it after all
+        await wait_workers(pilot)
+        assert app.screen is first and (folder / dropped).is_dir()
+        await pilot.press("f8", "enter")  # asked again: yes
+        await wait_workers(pilot)
+        second = await next_review(pilot)  # the next flagged result opens by itself
+        assert second.item.name != dropped
+        assert not (folder / dropped).exists()  # its pages are gone
+        await pilot.press("f2")
+        await wait_workers(pilot)
+        for _ in range(100):
+            if isinstance(app.screen, BatchScreen):
+                break
+            await pilot.pause(0.05)
+        assert count_line(app) == "Đã xong: 1 kết quả · 1 trang · 0 cần xem"
+        listed = str(app.screen.query_one("#batch-list", Static).render())
+        assert "Kết quả 1: 1 trang — đã bỏ, không ký" in listed
+        await pilot.press("escape")
+        await wait_workers(pilot)
+    with Outbox(batch_settings.outbox_dir) as outbox:
+        items = outbox.listing()
+    assert len(items) == 1  # the dropped sheet was never signed
+    assert items[0].fields["so_ky_hieu"] == render_sample_result(1).fields["so_ky_hieu"]
+    assert not folder.exists()  # every result queued or dropped: the batch is forgotten
+
+
+def test_a_queued_result_cannot_be_dropped(tmp_path: Path) -> None:
+    batch = Batch("2.000815", "Chứng thực", [BatchItem("a", ItemState.QUEUED, 1, "r" * 64)])
+    (tmp_path / "a").mkdir()
+    assert not steps.drop_item(tmp_path, batch, batch.items[0])
+    assert batch.items[0].state is ItemState.QUEUED and (tmp_path / "a").is_dir()
 
 
 def jams_after(feed: steps.PageFeed) -> steps.PageFeed:
