@@ -21,7 +21,12 @@ batch opens by itself, Escape (home): keys per result (target <= 2 when no field
 and seconds per result (scan, OCR and signing included).
 And once: the kiosk's start to its lock screen in this process (the app, not the interpreter),
 and a fresh interpreter's import of the `sohoa` command with the kiosk (what `sohoa edge tui`
-adds before the first frame). The last line is one JSON object with every figure.
+adds before the first frame).
+With `--terminal N` (tmux installed), as the appliance starts it: `sohoa edge tui --config …`
+in a real 80x24 terminal (tmux), N times, seconds from the command to the lock screen on the
+terminal (target <= 2 s), beside the anchor measured the same way in the same run: a bare
+Textual app that shows one line (Textual's own start), and their ratio.
+The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +56,7 @@ from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
 from edge.tui.screens.review import ReviewScreen
+from provisioning.province import write_config
 
 SIZE = (80, 24)
 CLEAN_SCAN = Path(__file__).resolve().parents[2] / "shared" / "corpus-dev" / "d01_p1_scan_bw.png"
@@ -222,11 +230,71 @@ def import_seconds() -> float:
     return time.perf_counter() - start
 
 
+LOCKED = "Máy đang khóa."
+BARE_APP = (
+    "from textual.app import App\n"
+    "from textual.widgets import Static\n"
+    "class Bare(App[None]):\n"
+    "    def compose(self):\n"
+    f"        yield Static({LOCKED!r})\n"
+    "Bare().run()\n"
+)
+"""The anchor: the least a Textual app does before its first frame."""
+
+
+def on_terminal(command: list[str], env: dict[str, str], text: str, timeout: float = 30) -> float:
+    """Seconds from starting `command` in a fresh 80x24 tmux to `text` on its screen."""
+    server = f"bench-kiosk-{os.getpid()}-{time.monotonic_ns()}"  # one server per start
+    tmux = ["tmux", "-L", server]
+    exports = [f"{k}={v}" for k, v in env.items()]
+    started = time.perf_counter()
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "k", "-x", "80", "-y", "24", "env", *exports, *command],
+        check=True,
+    )
+    try:
+        while True:
+            shown = subprocess.run(
+                [*tmux, "capture-pane", "-p", "-t", "k"], capture_output=True, text=True
+            ).stdout
+            if text in shown:
+                return time.perf_counter() - started
+            if time.perf_counter() - started > timeout:
+                raise RuntimeError(f"{text!r} never showed in {timeout} s; the screen:\n{shown}")
+            time.sleep(0.02)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
+
+
+def terminal_start(ready: DemoKiosk, runs: int, workdir: Path) -> dict[str, float]:
+    """`sohoa edge tui` and the bare Textual app started `runs` times each, alternately, in
+    tmux: their median seconds to the first screen, and the ratio."""
+    if shutil.which("tmux") is None:
+        raise SystemExit("--terminal needs tmux (scripts/debian-packages.txt)")
+    config = write_config(
+        workdir / "edge.toml",
+        {k: v for k, v in ready.settings.model_dump(mode="json").items() if v is not None},
+    )
+    sohoa = Path(sys.executable).with_name("sohoa")
+    passed = ("PATH", "SOFTHSM2_CONF", "SANE_CONFIG_DIR")
+    env = {k: os.environ[k] for k in passed if k in os.environ}
+    env |= {"TERM": "xterm-256color", "HOME": str(workdir)}
+    kiosk, bare = [], []
+    for _ in range(runs):
+        kiosk.append(on_terminal([str(sohoa), "edge", "tui", "--config", str(config)], env, LOCKED))
+        bare.append(on_terminal([sys.executable, "-c", BARE_APP], env, LOCKED))
+    ours, anchor = statistics.median(kiosk), statistics.median(bare)
+    return {"tmux_start_s": ours, "tmux_bare_textual_s": anchor, "tmux_ratio": ours / anchor}
+
+
 def main() -> None:
     """Run the benchmark; print a table and the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=int, default=3)
     parser.add_argument("--batch", type=int, default=5, help="results in the batch-mode stack")
+    parser.add_argument(
+        "--terminal", type=int, default=0, metavar="N", help="start it N times in tmux"
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-kiosk-") as work,
@@ -241,6 +309,8 @@ def main() -> None:
             if clean:
                 unflagged = asyncio.run(batch(ready, clean, work_dir))
                 figures |= {f"batch_clean_{k}": v for k, v in unflagged.items()}
+        if args.terminal:
+            figures |= terminal_start(ready, args.terminal, Path(work))
     figures["import_s"] = import_seconds()
     rows = figures.pop("rows")
     for key in rows[0]:
@@ -253,6 +323,12 @@ def main() -> None:
         f"{figures['import_s']:.2f} s; acked {figures['acked']}/{len(rows)} within "
         f"{figures['queued_to_all_acked_s']:.1f} s of the last queued"
     )
+    if "tmux_start_s" in figures:
+        print(
+            f"sohoa edge tui in tmux: lock screen after {figures['tmux_start_s']:.2f} s (median);"
+            f" a bare Textual app {figures['tmux_bare_textual_s']:.2f} s; ratio "
+            f"{figures['tmux_ratio']:.2f}"
+        )
     for kind in ("batch", "batch_clean"):
         if f"{kind}_results" in figures:
             print(
