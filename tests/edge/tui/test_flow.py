@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
-from textual.widgets import ListView, Static
+from textual.pilot import Pilot
+from textual.widgets import Input, ListView, Static
+from textual.widgets._footer import FooterKey
 
 from edge.capture.scanner import ColourMode, ScanSettings
 from edge.config import EdgeSettings
@@ -25,6 +27,7 @@ from edge.tui import flow
 from edge.tui.app import KioskApp, make_kiosk
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
+from edge.tui.screens.lock import LockScreen
 from edge.tui.screens.new_result import NewResultScreen
 from edge.tui.screens.review import PROBLEM_WORDS, ReviewScreen
 from provisioning.ca import CertificateAuthority
@@ -129,8 +132,50 @@ async def test_a_result_from_new_to_queued(
     # The correction is inside the signed document, and the document is signed.
     signed = signed_metadata(pdf)
     assert signed is not None and signed.fields["so_ky_hieu"] == "99/QĐ-UBND"
+    assert signed.read == {"so_ky_hieu": read["so_ky_hieu"]}  # the value read, signed beside
     assert PdfFileReader(io.BytesIO(pdf)).embedded_signatures
     assert not flow.draft_dir(flow_settings).exists()  # nothing half-done is left
+
+
+async def tap_key(pilot: Pilot[None], action: str) -> None:
+    """A tap on the footer's key for `action` (a touch arrives as a mouse click)."""
+    keys = [k for k in pilot.app.screen.query(FooterKey) if k.action == action]
+    assert keys, f"no footer key for {action} on {pilot.app.screen}"
+    assert await pilot.click(keys[0])
+    await wait_workers(pilot)
+
+
+async def test_a_result_by_touch_alone(
+    flow_settings: EdgeSettings, blank_token: BlankToken, page_file: Path
+) -> None:
+    """No keyboard: the PIN on the lock screen's keypad, then taps on the footer's keys and on
+    a procedure of the list, from the lock screen to a queued result."""
+    app = kiosk(flow_settings, page_file)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, LockScreen)
+        await pilot.click("#pin-key-9")  # a slip, erased
+        await pilot.click("#pin-key-erase")
+        for digit in blank_token.user_pin:
+            assert await pilot.click(f"#pin-key-{digit}")
+        assert app.screen.query_one("#pin-input", Input).value == blank_token.user_pin
+        assert await pilot.click("#pin-key-enter")
+        await wait_workers(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        await tap_key(pilot, "app.new_result")
+        assert isinstance(app.screen, NewResultScreen)
+        first = app.screen.shown[0]
+        assert await pilot.click("#new-list", offset=(2, 1))  # the first procedure listed
+        await wait_workers(pilot)
+        capture = app.screen
+        assert isinstance(capture, CaptureScreen) and capture.draft.procedure == first.code
+        assert len(capture.draft.pages) == 1
+        await tap_key(pilot, "read")
+        assert isinstance(app.screen, ReviewScreen)
+        await tap_key(pilot, "sign")
+        assert isinstance(app.screen, HomeScreen)
+    with Outbox(flow_settings.outbox_dir) as outbox:
+        (item,) = outbox.listing()
+    assert item.state is State.QUEUED and item.metadata["procedure"] == first.code
 
 
 async def test_a_half_done_result_survives_a_crash(
