@@ -108,7 +108,8 @@ def _print_summary(f: dict[str, Any]) -> None:
         f"ours:   {f['results_per_s']} results/s ({f['mb_per_s']} MB/s) verified and merged; "
         f"latency p50 {f['p50_s']} s, p95 {f['p95_s']} s (from {f['latency_from']})",
         f"anchor: {f['raw_results_per_s']} results/s ({f['raw_mb_per_s']} MB/s) paho -> Mosquitto "
-        f"-> plain subscriber; ratio {f['ratio']}",
+        f"-> plain subscriber ({f['raw_received']} of {f['raw_sent']} received); ratio "
+        f"{f['ratio']}",
         f"memory: broker {f['broker_peak_rss_mb']} MB, server {f['server_peak_rss_mb']} MB, "
         f"agents {f['agents_peak_rss_mb']} MB (peak RSS)",
         f"CPU s during sync: {f['cpu_s']} (server {f['server_cpu_ms_per_result']} ms/result)",

@@ -47,6 +47,8 @@ def test_bench_sync_ends_with_its_json_line() -> None:
     assert 0 < figures["p50_s"] <= figures["p95_s"]
     assert figures["raw_results_per_s"] > figures["results_per_s"]
     assert 0 < figures["ratio"] < 1
+    assert 0 < figures["raw_received"] <= figures["raw_sent"]
+    assert figures["seconds"]["anchor"] < 60  # not waiting out messages the broker dropped
     assert 200 <= figures["mean_result_kb"] <= 500
     assert figures["broker_peak_rss_mb"] > 0
     assert all(mb > 0 for mb in figures["server_peak_rss_mb"])
