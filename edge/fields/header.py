@@ -34,6 +34,9 @@ TITLE_EXACT = 0.97  # a title this close to a template's needs no second line
 # "Số:" and its OCR readings ("Sô:", "S6:", "S%."), then a number and "/" in the digit view.
 # At the start of its line (left column first) or of the row (read row by row).
 _NUMBER = re.compile(r"^[^\w]{0,3}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*(?=\d{1,6}\s*/)")
+# "Số: 57" with no type symbol (a "Quyển số: 01" beside it is a register's, not the number).
+_BARE_NUMBER = re.compile(r"^[^\w]{0,3}s[o0]\s*[:;]\s*(?=\d{1,6}(?![\d/]))")
+NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under the title
 _PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
 _TOKEN = re.compile(r"\S+")
 
@@ -63,19 +66,28 @@ def _patterns() -> _Patterns:
     )
 
 
-def header_end(page: Page) -> int:
-    """Index of the last header line (national header, number or place–date), -1 if none."""
+def _national(page: Page, i: int) -> bool:
     p = _patterns()
-    marked = [
-        i
-        for i in range(min(HEADER_LINES, len(page)))
-        if p.national_start.search(page.folded[i])
-        or any(n.search(page.folded[i]) for n in p.national)
-        or _NUMBER.search(page.numeric[i])
-    ]
+    return bool(
+        p.national_start.search(page.folded[i]) or any(n.search(page.folded[i]) for n in p.national)
+    )
+
+
+def header_end(page: Page) -> int:
+    """Index of the last header line (national header, number or place–date), -1 if none. A
+    number printed under the title (after an upper-case line below the motto) is not header."""
+    national = [i for i in range(min(HEADER_LINES, len(page))) if _national(page, i)]
+    marked = list(national)
+    for i in range(min(HEADER_LINES, len(page))):
+        if not (_NUMBER.search(page.numeric[i]) or _BARE_NUMBER.search(page.numeric[i])):
+            continue
+        between = range(national[-1] + 1, i) if national and i > national[-1] else range(0)
+        if any(is_caps(page.lines[j]) and ":" not in page.lines[j] for j in between):
+            continue  # under the title
+        marked.append(i)
     if not marked:
         return -1
-    end = marked[-1]
+    end = max(marked)
     # The place–date line closes the right column, just below the motto.
     for i in range(end + 1, min(end + 3, len(page))):
         if _PLACE_DATE.search(page.numeric[i]):
@@ -116,12 +128,26 @@ def _number_piece(piece: str, expected: set[str], known: set[str]) -> str:
     return "-".join(_symbol_fix(part, expected, known) for part in piece.split("-"))
 
 
-def number(page: Page, end: int, template: Template) -> Found | None:
-    """The number/symbol after "Số:" in the header, validated against Nghị định 30."""
+def number(page: Page, end: int, template: Template, title_end: int = -1) -> Found | None:
+    """The number/symbol after "Số:" in the header or just under the title, validated against
+    Nghị định 30; a bare number ("Số: 57") when the page prints no symbol."""
     tables = load_tables()
-    for i in range(end + 1):
+    below = range(title_end + 1, min(title_end + 1 + NUMBER_BELOW_TITLE, len(page)))
+    where = [*range(end + 1), *(below if title_end >= 0 else ())]
+    for i in where:
         m = _NUMBER.search(page.numeric[i])
         if m is None:
+            bare = _BARE_NUMBER.search(page.numeric[i])
+            if bare is not None:
+                digits = re.match(r"\d+", page.numeric[i][bare.end() :])
+                assert digits is not None
+                start = bare.end()
+                raw = page.lines[i][start : start + digits.end()]
+                found = Found(digits.group(), [(i, start, start + digits.end())], 0.8, raw)
+                found.rule = "a number with no symbol after 'Số:'" + (
+                    " under the title" if i > end else " in the header"
+                )
+                return found
             continue
         tokens = list(_TOKEN.finditer(page.lines[i], m.end()))
         if not tokens:
@@ -152,6 +178,9 @@ def number(page: Page, end: int, template: Template) -> Found | None:
         verdict = check_number(value, tables, template.number_symbols)
         found.confidence *= verdict.factor
         found.problems += verdict.problems
+        found.rule = "the number after 'Số:'" + (
+            " under the title" if i > end else " in the header"
+        )
         return found
     return None
 
@@ -317,29 +346,57 @@ def place_date(page: Page, end: int) -> Found | None:
     return None
 
 
+def has_signature_block(page: Page) -> bool:
+    """Whether the page shows a signer's title ("KT. CHỦ TỊCH"), the bracketed signing
+    instruction or "Nơi nhận": the foot of a Nghị định 30 page, as a continuation page has it."""
+    return bool(_title_lines(page)) or any(_RECIPIENTS.match(low) for low in page.folded)
+
+
+_INSTRUCTION = re.compile(r"^\(\s*ky\b")  # "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)"
+_RECIPIENTS = re.compile(r"^\W*noi nhan\b")
+
+
+def _title_lines(page: Page) -> list[int]:
+    """Lines that end a signer's title block: a title in capitals, or the bracketed instruction
+    under it."""
+    return [
+        i
+        for i in range(len(page))
+        if _role_at(page.lines[i], page.folded[i]) >= 0 or _INSTRUCTION.match(page.folded[i])
+    ]
+
+
 def signer(page: Page) -> Found | None:
-    """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name"), without a
-    rank or academic title.
+    """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name", or the bracketed
+    instruction "(Ký, ghi rõ họ, chữ đệm, tên …)"), without a rank or academic title.
 
     Nghị định 30 prints the signer's name in small letters (bold), so a line in capitals is a
     title read in pieces, never the name. When OCR garbled the title itself, the name is looked
-    for among the last lines of the page: a name-shaped line starting with a family name.
+    for among the last lines of the page: a name-shaped line starting with a family name. "Nơi
+    nhận" and the signer's block stand side by side: read row by row, a recipient line may end
+    with the signer's name ("- Lưu: VT, LĐTBXH. Trần Văn Dũng"); only that end is read.
     """
-    titles = [i for i in range(len(page)) if _role_at(page.lines[i], page.folded[i]) >= 0]
+    titles = _title_lines(page)
     if titles:
         window = range(titles[-1] + 1, min(titles[-1] + 1 + SIGNER_WINDOW, len(page)))
         found = _signer_in(page, window, require_surname=False)
         if found is not None:
+            found.rule = f"the name line under the signer's title (line {titles[-1]})" + (
+                found.rule
+            )
             return found
     found = _signer_in(
         page, range(max(0, len(page) - SIGNER_WINDOW), len(page)), require_surname=True
     )
     if found is not None:
         found.confidence *= 0.8  # no title above it to say it is the signer
+        found.rule = "a name starting with a family name at the foot of the page" + found.rule
     return found
 
 
 _JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")  # "Nguyễn-Quốc": a stroke read as a hyphen
+# The end of a recipient line after its last ";" or ".": where the signer's column starts.
+_RECIPIENT_TAIL = re.compile(r"^[-+•].*[;.]\s*(?=\S)")
 
 
 def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
@@ -347,24 +404,35 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
     p = _patterns()
     for i in lines:
         line = _JOINED.sub(" ", page.lines[i])
-        if line.startswith(("-", "(", "+")):
-            continue  # a recipient of "Nơi nhận" read on the same row, or "(Ký, ghi rõ họ tên)"
         offset = 0
-        rank = p.rank.match(page.folded[i])
+        if line.startswith(("-", "+", "•")):
+            tail = _RECIPIENT_TAIL.match(line)
+            if tail is None:
+                continue  # a recipient of "Nơi nhận" read on the same row
+            offset = tail.end()
+        elif line.startswith("("):
+            continue  # "(Ký, ghi rõ họ tên)"
+        rank = p.rank.match(page.folded[i][offset:])
         if rank:
-            offset = rank.end()
+            offset += rank.end()
         name = person_name(line[offset:], tables)
         if name is None or is_caps(name):
             continue
         known_surname = fold(name.split()[0]) in tables.surnames
         fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
-        if require_surname and fold(fixed.split()[0]) not in tables.surnames:
-            continue
-        found = Found(name, [(i, offset, len(line))], 0.9, name)
+        if (require_surname or (offset and not rank)) and fold(
+            fixed.split()[0]
+        ) not in tables.surnames:
+            continue  # a recipient's words, not a name
+        start = offset + line[offset:].find(name.split()[0])
+        found = Found(name, [(i, start, start + len(name))], 0.9, name)
+        if offset and not rank:
+            found.rule += ", at the end of a 'Nơi nhận' row read with it"
         if rank:
             found.problems.append(
                 Problem("nguoi_ky", ProblemCode.RANK_REMOVED, "a rank or title was left out")
             )
+            found.rule += f", rank {page.lines[i][offset - rank.end() : offset].strip()!r} left out"
         if fixed != name:
             found.value = fixed
             found.confidence *= 0.9

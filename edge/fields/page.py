@@ -36,6 +36,7 @@ class Found:
         confidence: the rule's trust in it, 0..1, before OCR word confidences.
         raw: the text as read, before repairs.
         problems: what the rule or validation found.
+        rule: which rule fired and why, in words (for `sohoa edge process --explain`).
     """
 
     value: str
@@ -43,6 +44,7 @@ class Found:
     confidence: float = 1.0
     raw: str = ""
     problems: list[Problem] = field(default_factory=list)
+    rule: str = ""
 
 
 class Page:
