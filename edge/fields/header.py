@@ -21,14 +21,14 @@ from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE, WORD_DATE, Found, Page
 from edge.fields.tables import Tables, Template, load_tables, load_templates
-from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern
+from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern, modern_tones
 from edge.fields.validate import check_number
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
 SIGNER_WINDOW = 5  # the signer's name follows the title block within this many lines
 MAX_TITLE_WORDS = 6  # "KT. CHỦ TỊCH", not "CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ …" (the authority line)
-TITLE_MATCH = 0.8  # least similarity for a title to be a template's
+TITLE_MATCH = 0.9  # least similarity for a title to be a type's ("GIẤY CHỨNG NHẬN" is none)
 TITLE_EXACT = 0.97  # a title this close to a template's needs no second line
 
 # "Số:" and its OCR readings ("Sô:", "S6:", "S%."), then a number and "/" in the digit view.
@@ -202,7 +202,7 @@ def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
     out, changed = [], False
     for word in text.split():
         spelling = tables.issuer_words.get(fold(word))
-        if spelling is not None and word.isupper() and spelling != word:
+        if spelling is not None and word.isupper() and spelling != modern_tones(word):
             out.append(spelling)
             changed = True
         else:

@@ -3,6 +3,10 @@ address and ranks, and checked against the page's other occurrences and the fami
 
 Rules of this module:
 - A name printed in capitals is returned title-cased ("NGUYỄN VĂN A" -> "Nguyễn Văn A").
+- Names of every people are names: two-word family names, syllables no Kinh word has ("Katơr",
+  "Hđơk", "K'Brơi") are read as printed and never respelled towards a Kinh name.
+- Old-style tone placement ("Hoà", "Thuỷ") is the same name as the modern one for matching; the
+  value keeps the spelling printed.
 - A spelling is changed only on evidence: the same words spelled differently more often elsewhere
   on the page, or a family name whose accent-folded form belongs to one table entry only. Every
   change is reported by the caller as an OCR repair.
@@ -15,7 +19,7 @@ from collections.abc import Sequence
 
 from edge.fields.page import Page
 from edge.fields.tables import Tables
-from edge.fields.text import fold
+from edge.fields.text import fold, kinh_syllable, modern_tones
 
 MIN_WORDS, MAX_WORDS = 2, 7
 
@@ -37,15 +41,22 @@ def person_name(candidate: str, tables: Tables) -> str | None:
     words = [w.strip(".") for w in words if w.strip(".")]
     if words and words[0] in tables.honorifics and len(words) > 2:
         words = words[1:]
-    if words and words[0].isupper():
+    if words and words[0].isupper() and (len(words[0]) > 1 or all(w.isupper() for w in words[1:2])):
         # A name printed in capitals ends where the capitals end ("NGUYỄN VĂN A Giới tính").
         end = next((i for i, w in enumerate(words) if not w.isupper()), len(words))
         words = words[:end]
     if not MIN_WORDS <= len(words) <= MAX_WORDS:
         return None
-    if not all(w.isalpha() and w[0].isupper() for w in words):
+    if not all(_name_word(w) for w in words):
         return None
     return " ".join(words)
+
+
+def _name_word(word: str) -> bool:
+    """A word of a name: letters, maybe an apostrophe or hyphen inside ("K'Brơi", "H'Hen"),
+    starting with a capital."""
+    letters = word.replace("'", "").replace("’", "").replace("-", "")
+    return bool(letters) and letters.isalpha() and word[0].isupper()
 
 
 def respell(value: str, page: Page) -> str:
@@ -86,10 +97,14 @@ def fix_surname(name: str, tables: Tables) -> str:
         return name
     first = words[0]
     spellings = [s for s in tables.surnames.values() if s is not None]
-    if first.casefold() in {s.casefold() for s in spellings}:
+    if modern_tones(first).casefold() in {s.casefold() for s in spellings}:
         return name
+    if not kinh_syllable(first):
+        return name  # a family name of another people ("Katơr"), not a slip
     spelling = tables.surnames.get(fold(first))
-    if spelling is None and fold(first) not in tables.surnames:
+    if spelling is None and fold(first) not in tables.surnames and len(first) >= 4:
+        # Short words have too many neighbours ("Pi", a Raglai family name, is one letter from
+        # "Vi"): only a long one is a slip.
         spelling = _one_letter_away(first, spellings)
     if spelling is None:
         return name
@@ -102,11 +117,13 @@ def fix_given_names(name: str, tables: Tables) -> str:
     table's nearest name: the most common one with the same letters ("Quoc" -> "Quốc", "Tháng"
     -> "Thắng"), else the only one a letter away ("Quốt" -> "Quốc"). Real names are kept."""
     words = name.split()
+    if not words or fold(words[0]) not in tables.surnames:
+        return name  # no Kinh family name: a name of another people, read as printed
     known = {s.casefold() for s in tables.given_names} | {
         s.casefold() for s in tables.surnames.values() if s is not None
     }
     for i, word in enumerate(words[1:], start=1):
-        if word.casefold() in known:
+        if modern_tones(word).casefold() in known or not kinh_syllable(word):
             continue
         spelling = next((g for g in tables.given_names if fold(g) == fold(word)), None)
         if spelling is None:

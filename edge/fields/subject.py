@@ -221,7 +221,12 @@ def _zones(page: Page, segs: list[Segment]) -> tuple[int, int, list[Role | None]
     """(first operative line or -1, first "Nơi nhận" line or len(page), each line's heading
     role: the role named by the last heading above it, None under a plain or operative one)."""
     p = _patterns()
-    labelled = {s.line for s in segs}
+    # A person's label with nothing after it ("Thông tin người yêu cầu:") heads a block.
+    labelled = {
+        s.line
+        for s in segs
+        if s.kind not in PERSON_KINDS or page.lines[s.line][s.start : s.end].strip()
+    }
     operative = next((i for i, low in enumerate(page.folded) if p.operative.match(low)), -1)
     recipients = next(
         (i for i, low in enumerate(page.folded) if i > len(page) // 3 and p.recipients.match(low)),
@@ -243,7 +248,7 @@ def _zones(page: Page, segs: list[Segment]) -> tuple[int, int, list[Role | None]
 def _label_mentions(page: Page, segs: list[Segment], headings: list[Role | None]) -> list[Mention]:
     mentions = []
     for seg in segs:
-        if seg.kind not in PERSON_KINDS:
+        if seg.kind not in PERSON_KINDS or not _value(page, seg).strip():
             continue
         label = page.folded[seg.line][seg.label_start : seg.start]
         role, _, phrase = _role_in(label)
@@ -301,6 +306,60 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
             mention = Mention(i, m.start(), name, role, "prose", why, trigger=trigger)
             mentions.append(mention)
     return mentions
+
+
+# In a clause after a person's name, wrapped over lines: "…, số định danh cá nhân\n056185004321",
+# "…, sinh ngày 02/03/1940" (folded digit view).
+_CLAUSE_ID = re.compile(
+    r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
+    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;]?\s*(\d(?:\s?\d){8,11})(?!\d)"
+)
+_CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;]?\s*(?:{DATE_RE.pattern})")
+CLAUSE_LINES = 3
+"""Lines a person's clause may run over after their name."""
+
+
+def _clause(page: Page, mention: Mention, stop: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """(line, start, end) pieces of the text from the mention's name to `stop` (the next
+    mention), at most `CLAUSE_LINES` lines."""
+    assert mention.name is not None
+    line, _, begin = mention.name.spans[0]
+    pieces = []
+    for i in range(line, min(line + CLAUSE_LINES, len(page))):
+        start = begin if i == line else 0
+        end = stop[1] if i == stop[0] else len(page.lines[i])
+        if (i, 0) > stop:
+            break
+        pieces.append((i, start, end))
+    return pieces
+
+
+def _from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Subject) -> None:
+    """The ID and the date of birth written in the clause after a name, across line breaks."""
+    pieces = _clause(page, mention, stop)
+    joined, where = "", []
+    for i, start, end in pieces:
+        text = page.numeric[i][start:end]
+        where += [(i, start + k) for k in range(len(text))] + [(i, end)]
+        joined += text + " "
+    if found.cccd is None and found.cmnd is None and (m := _CLAUSE_ID.search(joined)):
+        digits = "".join(m.group(1).split())
+        key = "cccd" if len(digits) == 12 else "cmnd"
+        (li, a), (_, b) = where[m.start(1)], where[m.end(1) - 1]
+        raw = page.lines[li][a : b + 1]
+        value = Found(digits, [(li, a, b + 1)], 0.95, raw)
+        value.rule = "the ID in the clause after the subject's name"
+        if digits not in "".join(raw.split()):
+            value.confidence *= 0.85
+            value.problems.append(Problem(key, ProblemCode.OCR_REPAIRED, "digits repaired"))
+        if len(digits) in (9, 12):
+            setattr(found, key, value)
+    if found.birth_date is None and (m := _CLAUSE_BIRTH.search(joined)):
+        li, a = where[m.start()]
+        date = DATE_RE.search(page.numeric[li], a)
+        if date is not None and (birth := page.date_at(li, date)) is not None:
+            birth.rule = "the date of birth in the clause after the subject's name"
+            found.birth_date = birth
 
 
 def _bind(mentions: list[Mention], segs: list[Segment]) -> None:
@@ -361,4 +420,7 @@ def subject(page: Page, segs: list[Segment]) -> Subject:
                 found.cccd = value
             elif kind == "cmnd" and found.cmnd is None:
                 found.cmnd = value
+    after = [m for m in found.mentions if (m.line, m.start) > (best.line, best.start)]
+    stop = (after[0].line, after[0].start) if after else (len(page), 0)
+    _from_clause(page, best, stop, found)
     return found
