@@ -210,8 +210,8 @@ def _process(
                 typer.echo(f"sohoa: error: {message}", err=True)
             failures += outcome.failures
             if explain:
-                for stem, found in outcome.page_fields:
-                    text = found.explain()
+                for stem, page_fields in outcome.page_fields:
+                    text = page_fields.explain()
                     write_atomic(out / f"{stem}.explain.txt", text.encode("utf-8"), mode=0o600)
                     typer.echo(f"--- {stem}\n{text}", nl=False)
             if outcome.pdf_path is not None:
