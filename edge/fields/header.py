@@ -405,7 +405,10 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
     for i in lines:
         line = _JOINED.sub(" ", page.lines[i])
         offset = 0
-        if line.startswith(("-", "+", "•")):
+        right = page.right[i]
+        if right is not None and right > 0:
+            offset = right  # the word boxes say where the right column (the signer's) starts
+        elif line.startswith(("-", "+", "•")):
             tail = _RECIPIENT_TAIL.match(line)
             if tail is None:
                 continue  # a recipient of "Nơi nhận" read on the same row
@@ -420,13 +423,14 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
             continue
         known_surname = fold(name.split()[0]) in tables.surnames
         fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
-        if (require_surname or (offset and not rank)) and fold(
-            fixed.split()[0]
-        ) not in tables.surnames:
+        by_punctuation = offset and not rank and right is None
+        if (require_surname or by_punctuation) and fold(fixed.split()[0]) not in tables.surnames:
             continue  # a recipient's words, not a name
         start = offset + line[offset:].find(name.split()[0])
         found = Found(name, [(i, start, start + len(name))], 0.9, name)
-        if offset and not rank:
+        if right:
+            found.rule += ", in the right column of its row (word boxes)"
+        elif offset and not rank:
             found.rule += ", at the end of a 'Nơi nhận' row read with it"
         if rank:
             found.problems.append(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from edge.fields.model import Problem
 from edge.fields.text import digit_view, fold, nfc_lines
 from edge.fields.validate import iso_date
-from edge.fields.words import Spans, Word, line_spans
+from edge.fields.words import Spans, Word, line_spans, right_column_starts
 
 # Folded "05 tháng 01 năm 2022"; "tháng" and "năm" loosely, as OCR garbles them ("nãnh").
 WORD_DATE = r"(\d{1,2})\s*th\w{2,3}\s*(\d{1,2})\s*n\w{1,3}\s*(\d{4})"
@@ -62,6 +62,10 @@ class Page:
         self.numeric = [fold(digit_view(line)) for line in self.lines]
         self.spans: list[Spans | None] = (
             line_spans(self.lines, words) if words else [None] * len(self.lines)
+        )
+        # Where a row's right column (the signer's block) starts, from the word boxes.
+        self.right: list[int | None] = (
+            right_column_starts(self.lines, words) if words else [None] * len(self.lines)
         )
 
     def __len__(self) -> int:

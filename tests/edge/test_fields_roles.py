@@ -6,6 +6,8 @@ those of the public forms."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from edge.fields import FIELD_KEYS, extract, extract_fields
@@ -318,3 +320,42 @@ def test_explain_says_which_rule_and_words_gave_each_field_and_why_one_is_empty(
     assert fields["cmnd"].rule  # why it is empty
     assert "rank 'Thiếu tá' left out" in extract(CERTIFICATE)["nguoi_ky"].rule
     assert "under the title" in extract(CERTIFICATE)["so_ky_hieu"].rule
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+    line: int
+
+
+def _boxed(rows: list[tuple[str, str]]) -> tuple[str, list[_Word]]:
+    """A page of rows, each a left-column and a right-column text, as OCR reads them: one line
+    per row, the right column's words from x=1300 of a 2480-pixel page."""
+    words, lines = [], []
+    for n, (left, right) in enumerate(rows):
+        x = 200
+        for column, start in ((left, 200), (right, 1300)):
+            x = max(x, start)
+            for token in column.split():
+                words.append(_Word(token, (x, 100 * n, x + 20 * len(token), 100 * n + 40), 95, n))
+                x += 20 * len(token) + 15
+        lines.append(" ".join(f"{left} {right}".split()))
+    return "\n".join(lines) + "\n", words
+
+
+def test_the_signer_beside_a_recipients_list_is_read_from_the_right_column() -> None:
+    rows = [
+        ("Điều 3. Quyết định này có hiệu lực kể từ ngày ký.", ""),
+        ("Nơi nhận:", "KT. CHỦ TỊCH"),
+        ("- Như Điều 3", "PHÓ CHỦ TỊCH"),
+        ("- UBND xã Vạn Bình", "Đại tá Nguyễn Văn Hùng"),
+        ("- Lưu VT", ""),
+    ]
+    text, words = _boxed(rows)
+    fields = extract(text, words)
+    assert fields.value("nguoi_ky") == "Nguyễn Văn Hùng"
+    assert "right column" in fields["nguoi_ky"].rule
+    # Without the boxes, the recipient's words are never taken for the signer's name.
+    assert extract_fields(text)["nguoi_ky"] is None
