@@ -125,7 +125,12 @@ def _patterns() -> _Patterns:
         roles=roles,
         # A form of address (or "Cấp cho:") then a capitalised word, in any line.
         prose=re.compile(rf"(?<![^\W_])(?:{honorifics}|{triggers})\s*:?\s+(?=[^\W\d_])"),
-        operative=re.compile(rf"^[-–•+.\s\d]*{label_pattern(t.operative_starts)}"),
+        # "Điều 1", "QUYẾT ĐỊNH:", or a granting verb alone on its line ("XÁC NHẬN", its colon
+        # lost to OCR).
+        operative=re.compile(
+            rf"^[-–•+.\s\d]*{label_pattern(t.operative_starts)}"
+            rf"|^\W*{label_pattern(t.subject_triggers)}\W*$"
+        ),
         recipients=re.compile(rf"^[-–•+.\s]*{label_pattern(t.recipients_starts)}\b"),
         preamble=re.compile(rf"^[-–•+.\s]*{label_pattern(t.preamble_starts)}\b"),
     )
@@ -237,12 +242,23 @@ def _zones(page: Page, segs: list[Segment]) -> tuple[int, int, list[Role | None]
     for i, low in enumerate(page.folded):
         if p.operative.match(low):
             section = None
-        if i not in labelled and (low.rstrip().endswith(":") or len(low.split()) <= HEADING_WORDS):
-            role, _, _ = _role_in(low)
-            if role is not None or low.rstrip().endswith(":"):
+        heading = low.rstrip().endswith(":") or len(low.split()) <= HEADING_WORDS
+        if i not in labelled and heading and not _names_someone(page, i):
+            role, trigger, _ = _role_in(low)
+            if role is not None or trigger or low.rstrip().endswith(":"):
                 section = role
         roles.append(section)
     return operative, recipients, roles
+
+
+def _names_someone(page: Page, i: int) -> bool:
+    """Whether line `i` names a person in prose ("Xét đề nghị của bà: Hồ Thị Trang,"): such a
+    line is a sentence, not a block's heading."""
+    tables = load_tables()
+    for m in _patterns().prose.finditer(page.folded[i]):
+        if person_name(page.lines[i][m.end() :], tables) is not None:
+            return True
+    return False
 
 
 def _label_mentions(page: Page, segs: list[Segment], headings: list[Role | None]) -> list[Mention]:
