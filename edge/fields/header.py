@@ -33,9 +33,11 @@ TITLE_EXACT = 0.97  # a title this close to a template's needs no second line
 
 # "Số:" and its OCR readings ("Sô:", "S6:", "S%."), then a number and "/" in the digit view.
 # At the start of its line (left column first) or of the row (read row by row).
-_NUMBER = re.compile(r"^[^\w]{0,3}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*(?=\d{1,6}\s*/)")
+# A register's number may come first on the row ("Quyển số: 02 Số: 57").
+_REGISTER = r"(?:quyen\s+so\s*[:;]\s*[\w/.-]+\s+)?"
+_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*(?=\d{{1,6}}\s*/)")
 # "Số: 57" with no type symbol (a "Quyển số: 01" beside it is a register's, not the number).
-_BARE_NUMBER = re.compile(r"^[^\w]{0,3}s[o0]\s*[:;]\s*(?=\d{1,6}(?![\d/]))")
+_BARE_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}(?![\d/]))")
 NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under the title
 _PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
 _TOKEN = re.compile(r"\S+")
@@ -277,6 +279,12 @@ def _template_of(title: str) -> tuple[Template, float]:
     return choices[best], score
 
 
+# The authority line under a decision's title ("CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ …"): not the title's.
+_AUTHORITY = re.compile(
+    r"^\W*(?:chu tich|giam doc|truong|pho|chanh|can cu|uy ban|hoi dong|cong an|so )\b"
+)
+
+
 def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
     """The bold title after the header, the template it names, and the title's last line."""
     fallback = load_templates()[-1]
@@ -292,6 +300,7 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             and is_caps(following)
             and ":" not in following
             and _role_at(following, fold(following)) < 0
+            and not _AUTHORITY.match(fold(following))
         ):
             joined = f"{line} {following}"
             template2, score2 = _template_of(joined)

@@ -359,3 +359,23 @@ def test_the_signer_beside_a_recipients_list_is_read_from_the_right_column() -> 
     assert "right column" in fields["nguoi_ky"].rule
     # Without the boxes, the recipient's words are never taken for the signer's name.
     assert extract_fields(text)["nguoi_ky"] is None
+
+
+def test_an_unlisted_title_stops_before_the_authority_line_and_a_register_number_is_no_number() -> (
+    None
+):
+    text = (
+        HEADER.replace("Số: {number}\n", "")
+        + """\
+GIẤY PHÉP XÂY DỰNG
+Quyển số: 02 Số: 57/GPXD
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ KHÁNH THÀNH
+Cấp cho: Bà Nguyễn Thị Thuỷ.
+CHỦ TỊCH
+Nguyễn Văn Tám
+"""
+    )
+    fields = extract_fields(text)
+    assert fields["loai_van_ban"] == "GIẤY PHÉP XÂY DỰNG"
+    assert fields["so_ky_hieu"] == "57/GPXD"
+    assert fields["ho_ten"] == "Nguyễn Thị Thuỷ"  # as printed
