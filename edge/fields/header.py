@@ -22,7 +22,7 @@ from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE, WORD_DATE, Found, Page
 from edge.fields.tables import Tables, Template, load_tables, load_templates
 from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern, modern_tones
-from edge.fields.validate import check_number
+from edge.fields.validate import check_number, iso_date
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
@@ -40,6 +40,33 @@ _NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s
 _BARE_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}(?![\d/]))")
 NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under the title
 _PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
+# A place–date line wrapped before its year ("Diên Khánh, ngày 05 tháng 5 năm" / "2021").
+_PLACE_DATE_CUT = re.compile(
+    r"[^\W\d_]\s*,\s*ng\w{1,3}\s*\d{1,2}\s*th\w{2,3}\s*\d{1,2}(?:\s*n\w{1,3})?\s*$"
+)
+_YEAR_START = re.compile(r"^(?:n\w{1,3}\s*)?\d{4}\b")
+_NOT_PLACE = re.compile(r"^\W*(?:hom nay|vao|tu|den)\b")  # "Hôm nay, ngày …" is the body's
+
+
+def _place_date_at(page: Page, i: int) -> tuple[str, list[tuple[int, int]]] | None:
+    """The place–date text starting on line `i` (joined with the next line when its year was
+    wrapped there), with each piece's (line, offset in the joined text); None if none."""
+    if _NOT_PLACE.match(page.folded[i]):
+        return None
+    if _PLACE_DATE.search(page.numeric[i]):
+        return page.numeric[i], [(i, 0)]
+    if (
+        i + 1 < len(page)
+        and _PLACE_DATE_CUT.search(page.numeric[i])
+        and _YEAR_START.match(page.numeric[i + 1])
+    ):
+        return page.numeric[i] + " " + page.numeric[i + 1], [
+            (i, 0),
+            (i + 1, len(page.numeric[i]) + 1),
+        ]
+    return None
+
+
 _TOKEN = re.compile(r"\S+")
 
 
@@ -92,8 +119,8 @@ def header_end(page: Page) -> int:
     end = max(marked)
     # The place–date line closes the right column, just below the motto.
     for i in range(end + 1, min(end + 3, len(page))):
-        if _PLACE_DATE.search(page.numeric[i]):
-            end = i
+        if (found := _place_date_at(page, i)) is not None:
+            end = found[1][-1][0]
     return end
 
 
@@ -236,6 +263,19 @@ def issuer(page: Page, end: int) -> Found | None:
         rest = " ".join(line.split())
         if rest and is_caps(rest) and not _PLACE_DATE.search(fold(rest)):
             parts.append((i, rest))
+    # "VIỆT" / "NAM": the national header's end wrapped onto a line of its own.
+    parts = [(i, text) for i, text in parts if fold(text) not in ("nam", "viet nam")]
+    # A name wrapped onto the next line ("… PHAN RANG - THÁP" / "CHÀM", "… HẠ TẦNG VÀ ĐÔ" /
+    # "THỊ"): a line of one or two words that starts no unit of its own continues the one above.
+    units = re.compile(rf"^{label_pattern([*tables.place_unit_words, *tables.bare_body_names])}\b")
+    joined: list[tuple[int, str]] = []
+    for i, text in parts:
+        short = len(text.split()) <= 2 and not units.match(fold(text))
+        if joined and (joined[-1][1].endswith("-") or short):
+            joined[-1] = (joined[-1][0], f"{joined[-1][1]} {text}")
+        else:
+            joined.append((i, text))
+    parts = joined
     if not parts:
         return None
     if len(parts) > 1 and not p.bare_body.match(fold(parts[0][1])):
@@ -348,10 +388,33 @@ def place_date(page: Page, end: int) -> Found | None:
     regions = [range(end + 1), range(max(0, len(page) - 12), len(page))]
     for region in regions:
         for i in region:
-            for m in _PLACE_DATE.finditer(page.numeric[i]):
-                date_match = re.compile(DATE).search(page.numeric[i], m.start())
-                if date_match and (found := page.date_at(i, date_match)):
-                    return found
+            at = _place_date_at(page, i)
+            if at is None:
+                continue
+            text, pieces = at
+            for m in _PLACE_DATE.finditer(text):
+                date_match = re.compile(DATE).search(text, m.start())
+                if date_match is None:
+                    continue
+                if len(pieces) == 1:
+                    if found := page.date_at(i, date_match):
+                        return found
+                    continue
+                numbers = [int(g) for g in date_match.groups() if g is not None]
+                value = iso_date(*numbers) if len(numbers) == 3 else None
+                if value is None:
+                    continue
+                cut = pieces[1][1]
+                spans = [(i, date_match.start(), len(page.lines[i]))]
+                spans.append((i + 1, 0, date_match.end() - cut))
+                raw = (
+                    page.lines[i][date_match.start() :]
+                    + " "
+                    + page.lines[i + 1][: date_match.end() - cut]
+                )
+                found = Found(value, spans, 0.95, raw)
+                found.rule = "the place-date line, its year wrapped onto the next line"
+                return found
     return None
 
 
