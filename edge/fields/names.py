@@ -101,6 +101,9 @@ def fix_surname(name: str, tables: Tables) -> str:
         return name
     if not kinh_syllable(first):
         return name  # a family name of another people ("Katơr"), not a slip
+    given = {g.casefold() for g in tables.given_names}
+    if len(words) > 1 and modern_tones(words[1]).casefold() not in given:
+        return name  # "Tà Lang Thị Nhơn": a two-word family name of another people
     spelling = tables.surnames.get(fold(first))
     if spelling is None and fold(first) not in tables.surnames and len(first) >= 4:
         # Short words have too many neighbours ("Pi", a Raglai family name, is one letter from
