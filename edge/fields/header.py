@@ -157,12 +157,23 @@ def _number_piece(piece: str, expected: set[str], known: set[str]) -> str:
     return "-".join(_symbol_fix(part, expected, known) for part in piece.split("-"))
 
 
+def _number_place(line: int, end: int, title_end: int) -> str:
+    if line <= end:
+        return " in the header"
+    if line <= title_end + NUMBER_BELOW_TITLE:
+        return " under the title"
+    return f" on its own line (line {line}), none in the header or under the title"
+
+
 def number(page: Page, end: int, template: Template, title_end: int = -1) -> Found | None:
     """The number/symbol after "Số:" in the header or just under the title, validated against
     Nghị định 30; a bare number ("Số: 57") when the page prints no symbol."""
     tables = load_tables()
     below = range(title_end + 1, min(title_end + 1 + NUMBER_BELOW_TITLE, len(page)))
     where = [*range(end + 1), *(below if title_end >= 0 else ())]
+    # Last, a "Số:" line anywhere (a civil-status form prints "Số: 74" / "Quyển số: 02" at its
+    # foot, by the registration).
+    where += [i for i in range(len(page)) if i not in where]
     for i in where:
         m = _NUMBER.search(page.numeric[i])
         if m is None:
@@ -173,8 +184,8 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
                 start = bare.end()
                 raw = page.lines[i][start : start + digits.end()]
                 found = Found(digits.group(), [(i, start, start + digits.end())], 0.8, raw)
-                found.rule = "a number with no symbol after 'Số:'" + (
-                    " under the title" if i > end else " in the header"
+                found.rule = "a number with no symbol after 'Số:'" + _number_place(
+                    i, end, title_end
                 )
                 return found
             continue
@@ -207,9 +218,7 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
         verdict = check_number(value, tables, template.number_symbols)
         found.confidence *= verdict.factor
         found.problems += verdict.problems
-        found.rule = "the number after 'Số:'" + (
-            " under the title" if i > end else " in the header"
-        )
+        found.rule = "the number after 'Số:'" + _number_place(i, end, title_end)
         return found
     return None
 
@@ -490,7 +499,7 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
         rank = p.rank.match(page.folded[i][offset:])
         if rank:
             offset += rank.end()
-        name = person_name(line[offset:], tables)
+        name = person_name(line[offset:], tables, address=False)
         if name is None or is_caps(name):
             continue
         known_surname = fold(name.split()[0]) in tables.surnames

@@ -24,12 +24,14 @@ from edge.fields.text import fold, kinh_syllable, modern_tones
 MIN_WORDS, MAX_WORDS = 2, 7
 
 
-def person_name(candidate: str, tables: Tables) -> str | None:
+def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str | None:
     """The person's name in `candidate` as printed (capitals kept), else None.
 
     Args:
         candidate: the text after a name label, or a signer's line.
         tables: honorifics to drop.
+        address: whether a form of address may precede the name ("Bà Lê Thị A"); a signer's
+            line has none, so its "Ông" is the family name ("Ông Hồng Nhàn").
 
     Returns:
         The name's words joined by one space; None when it is not 2-7 capitalised words.
@@ -39,7 +41,7 @@ def person_name(candidate: str, tables: Tables) -> str | None:
         cut = cut.split(stop, 1)[0]
     words = cut.strip(" .:;-_").split()
     words = [w.strip(".") for w in words if w.strip(".")]
-    if words and words[0] in tables.honorifics and len(words) > 2:
+    if address and words and words[0] in tables.honorifics and len(words) > 2:
         words = words[1:]
     if words and words[0].isupper() and (len(words[0]) > 1 or all(w.isupper() for w in words[1:2])):
         # A name printed in capitals ends where the capitals end ("NGUYỄN VĂN A Giới tính").

@@ -32,6 +32,7 @@ from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE_RE, Found, Page
 from edge.fields.tables import LabelKind, Role, load_tables
 from edge.fields.text import fold, label_pattern
+from edge.fields.validate import iso_date
 
 PERSON_KINDS = frozenset({LabelKind.NAME, LabelKind.OTHER_PERSON})
 """Segment kinds that name a person."""
@@ -284,6 +285,28 @@ def _label_mentions(page: Page, segs: list[Segment], headings: list[Role | None]
     return mentions
 
 
+def _wrapped(page: Page, i: int, name: Found) -> Found:
+    """`name`, read at the end of line `i`, with its words wrapped onto the next line ("ông
+    Phạm Khắc" / "Hữu Định, ngày sinh …")."""
+    tables = load_tables()
+    end = name.spans[0][2]
+    if page.lines[i][end:].strip() or i + 1 >= len(page):
+        return name
+    following = page.lines[i + 1]
+    cut = re.split(r"[,;(]", following, maxsplit=1)
+    if len(cut) < 2:
+        return name  # the next line is no clause after a name
+    whole = person_name(f"{name.raw} {cut[0]}", tables)
+    if whole is None or len(whole.split()) <= len(name.raw.split()):
+        return name
+    more = whole.split()[len(name.raw.split()) :]
+    stop = following.find(more[-1]) + len(more[-1])
+    value = f"{name.value} {' '.join(more)}"
+    wrapped = Found(value, [*name.spans, (i + 1, 0, stop)], name.confidence, whole)
+    wrapped.problems = name.problems
+    return wrapped
+
+
 def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Mention]:
     p = _patterns()
     people = [s for s in segs if s.kind in PERSON_KINDS]
@@ -301,6 +324,7 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
             name = _read_name(page, i, m.end(), line[m.end() :])
             if name is None:
                 continue
+            name = _wrapped(page, i, name)
             # The clause before: from the last sentence break, with the previous line's end.
             before = page.folded[i][: m.end()]
             if i > 0 and len(before) < CONTEXT:
@@ -371,9 +395,15 @@ def _from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Sub
         if len(digits) in (9, 12):
             setattr(found, key, value)
     if found.birth_date is None and (m := _CLAUSE_BIRTH.search(joined)):
-        li, a = where[m.start()]
-        date = DATE_RE.search(page.numeric[li], a)
-        if date is not None and (birth := page.date_at(li, date)) is not None:
+        numbers = [int(g) for g in m.groups() if g is not None]
+        value = iso_date(*numbers) if len(numbers) == 3 else None
+        if value is not None:
+            (la, a), (lb, b) = where[m.start()], where[m.end() - 1]
+            spans = [(la, a, len(page.lines[la]) if lb != la else b + 1)]
+            if lb != la:
+                spans.append((lb, 0, b + 1))
+            raw = " ".join(page.lines[li][x:y] for li, x, y in spans)
+            birth = Found(value, spans, 0.95, raw)
             birth.rule = "the date of birth in the clause after the subject's name"
             found.birth_date = birth
 
