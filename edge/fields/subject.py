@@ -396,14 +396,14 @@ def _from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Sub
             setattr(found, key, value)
     if found.birth_date is None and (m := _CLAUSE_BIRTH.search(joined)):
         numbers = [int(g) for g in m.groups() if g is not None]
-        value = iso_date(*numbers) if len(numbers) == 3 else None
-        if value is not None:
+        iso = iso_date(*numbers) if len(numbers) == 3 else None
+        if iso is not None:
             (la, a), (lb, b) = where[m.start()], where[m.end() - 1]
             spans = [(la, a, len(page.lines[la]) if lb != la else b + 1)]
             if lb != la:
                 spans.append((lb, 0, b + 1))
             raw = " ".join(page.lines[li][x:y] for li, x, y in spans)
-            birth = Found(value, spans, 0.95, raw)
+            birth = Found(iso, spans, 0.95, raw)
             birth.rule = "the date of birth in the clause after the subject's name"
             found.birth_date = birth
 
