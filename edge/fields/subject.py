@@ -125,7 +125,7 @@ def _patterns() -> _Patterns:
     return _Patterns(
         roles=roles,
         # A form of address (or "Cấp cho:") then a capitalised word, in any line.
-        prose=re.compile(rf"(?<![^\W_])(?:{honorifics}|{triggers})\s*:?\s+(?=[^\W\d_])"),
+        prose=re.compile(rf"(?<![^\W_])(?:{honorifics}|{triggers})\s*:?(?:\s+(?=[^\W\d_])|\s*$)"),
         # "Điều 1", "QUYẾT ĐỊNH:", or a granting verb alone on its line ("XÁC NHẬN", its colon
         # lost to OCR).
         operative=re.compile(
@@ -321,10 +321,16 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
                 continue  # the form of address is a label's value ("Họ và tên: Ông …")
             if not line[m.start()].isalpha():
                 continue
-            name = _read_name(page, i, m.end(), line[m.end() :])
+            if m.end() < len(line):
+                name = _read_name(page, i, m.end(), line[m.end() :])
+                if name is not None:
+                    name = _wrapped(page, i, name)
+            elif i + 1 < len(page):  # "… đối với ông" / "Đỗ Công Tiến Phong, sinh ngày …"
+                name = _read_name(page, i + 1, 0, page.lines[i + 1])
+            else:
+                name = None
             if name is None:
                 continue
-            name = _wrapped(page, i, name)
             # The clause before: from the last sentence break, with the previous line's end.
             before = page.folded[i][: m.end()]
             if i > 0 and len(before) < CONTEXT:
@@ -334,8 +340,9 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
             why = f"prose {line[m.start() : m.end()].strip()!r}"
             if phrase:
                 why += f" after {phrase!r}"
-            end = covered = name.spans[0][2]
-            bracket = re.match(r"\s*,?\s*\(([^)]*)\)", page.folded[i][end:])
+            name_line, _, end = name.spans[-1]
+            covered = end if name_line == i else len(line)
+            bracket = re.match(r"\s*,?\s*\(([^)]*)\)", page.folded[name_line][end:])
             if bracket and (after := _role_in(bracket.group(1)))[0] is not None:
                 role, trigger = after[0], False
                 why += f", then ({after[2]})"
@@ -363,7 +370,7 @@ def _clause(page: Page, mention: Mention, stop: tuple[int, int]) -> list[tuple[i
     """(line, start, end) pieces of the text from the mention's name to `stop` (the next
     mention), at most `CLAUSE_LINES` lines."""
     assert mention.name is not None
-    line, _, begin = mention.name.spans[0]
+    line, _, begin = mention.name.spans[-1]
     pieces = []
     for i in range(line, min(line + CLAUSE_LINES, len(page))):
         start = begin if i == line else 0

@@ -379,3 +379,35 @@ Nguyễn Văn Tám
     assert fields["loai_van_ban"] == "GIẤY PHÉP XÂY DỰNG"
     assert fields["so_ky_hieu"] == "57/GPXD"
     assert fields["ho_ten"] == "Nguyễn Thị Thuỷ"  # as printed
+
+
+def test_a_prose_name_wrapped_over_lines_and_its_clause_across_line_breaks() -> None:
+    body = """\
+QUYẾT ĐỊNH
+Về việc trợ cấp xã hội hằng tháng
+QUYẾT ĐỊNH:
+Điều 1. Thực hiện chế độ trợ cấp xã hội hằng tháng đối với ông
+Đỗ Công Tiến Phong, sinh ngày ngày 22 tháng 1 năm 1932, số
+định danh cá nhân 054032859308, địa chỉ thường trú: Thôn Liên Sang.
+Điều 2. Trợ cấp đối với bà Phạm Khắc
+Hữu Định, ngày sinh 06/01/1949, số định danh cá nhân 056049974573.
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    fields = extract_fields(HEADER.format(number="1089/QĐ-UBND") + body)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Đỗ Công Tiến Phong",
+        "054032859308",
+        "1932-01-22",
+    )
+    second = body.replace("Điều 1. Thực hiện chế độ trợ cấp xã hội hằng tháng đối với ông\n", "")
+    second = second.replace("Đỗ Công Tiến Phong, sinh ngày ngày 22 tháng 1 năm 1932, số\n", "")
+    second = second.replace(
+        "định danh cá nhân 054032859308, địa chỉ thường trú: Thôn Liên Sang.\n", ""
+    )
+    fields = extract_fields(HEADER.format(number="1089/QĐ-UBND") + second)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Phạm Khắc Hữu Định",
+        "056049974573",
+        "1949-01-06",
+    )
