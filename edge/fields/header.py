@@ -117,11 +117,32 @@ def header_end(page: Page) -> int:
     if not marked:
         return -1
     end = max(marked)
+    # Read row by row, the left column's last lines come after the motto: an organ's name
+    # ("PHÒNG TÀI CHÍNH - KẾ HOẠCH") or its wrapped end ("HOẠCH") is header, not the title.
+    while end + 1 < len(page) and _issuer_line(page, end + 1):
+        end += 1
     # The place–date line closes the right column, just below the motto.
     for i in range(end + 1, min(end + 3, len(page))):
         if (found := _place_date_at(page, i)) is not None:
             end = found[1][-1][0]
     return end
+
+
+# How an organ's name starts (the issuer's own line, never a title).
+_ORGAN = re.compile(
+    r"^\W*(?:uy ban|ubnd|hoi dong|hdnd|phong|so|cong an|chi cuc|cuc|trung tam|van phong|ban|"
+    r"xa|phuong|thi tran|huyen|thi xa|thanh pho|tinh|quan|dac khu|bo|tong cuc|toa an|vien)\b"
+)
+
+
+def _issuer_line(page: Page, i: int) -> bool:
+    """Whether line `i`, just after the header, is the end of the issuer's column: in capitals,
+    with no colon, and an organ's name or one wrapped word of one ("HOẠCH")."""
+    line = page.lines[i]
+    if not is_caps(line) or ":" in line or _NUMBER.search(page.numeric[i]):
+        return False
+    low = page.folded[i]
+    return bool(_ORGAN.match(low)) or len(line.split()) == 1
 
 
 def _symbolish(token: str) -> bool:
@@ -269,7 +290,7 @@ def issuer(page: Page, end: int) -> Found | None:
         m = _NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
-        rest = " ".join(line.split())
+        rest = " ".join(line.split()).lstrip("_-–•.,|' ")  # a speck before the line
         if rest and is_caps(rest) and not _PLACE_DATE.search(fold(rest)):
             parts.append((i, rest))
     # "VIỆT" / "NAM": the national header's end wrapped onto a line of its own.

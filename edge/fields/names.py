@@ -34,22 +34,27 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
             line has none, so its "Ông" is the family name ("Ông Hồng Nhàn").
 
     Returns:
-        The name's words joined by one space; None when it is not 2-7 capitalised words.
+        The name's words joined by one space: the capitalised words at the start, up to the
+        first other word or the end of a sentence; None when they are not 2-7.
     """
     cut = candidate
     for stop in (";", ",", "(", "|"):
         cut = cut.split(stop, 1)[0]
-    words = cut.strip(" .:;-_").split()
-    words = [w.strip(".") for w in words if w.strip(".")]
+    words = []
+    for raw in cut.strip(" .:;-_").split():
+        if raw.strip("."):
+            words.append(raw.strip("."))
+        if raw.endswith("."):
+            break  # the sentence ends ("Cho phép bà Mai Diệu Trinh. sinh ngày": a comma read as ".")
     if address and words and words[0] in tables.honorifics and len(words) > 2:
         words = words[1:]
     if words and words[0].isupper() and (len(words[0]) > 1 or all(w.isupper() for w in words[1:2])):
         # A name printed in capitals ends where the capitals end ("NGUYỄN VĂN A Giới tính").
         end = next((i for i, w in enumerate(words) if not w.isupper()), len(words))
         words = words[:end]
+    # The name ends where its capitalised words end ("Nguyễn Văn An sinh năm 1990").
+    words = words[: next((i for i, w in enumerate(words) if not _name_word(w)), len(words))]
     if not MIN_WORDS <= len(words) <= MAX_WORDS:
-        return None
-    if not all(_name_word(w) for w in words):
         return None
     return " ".join(words)
 
