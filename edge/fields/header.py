@@ -310,7 +310,11 @@ def issuer(page: Page, end: int) -> Found | None:
         return None
     if len(parts) > 1 and not p.bare_body.match(fold(parts[0][1])):
         parts = parts[1:]  # the first line is the parent body ("UBND HUYỆN …")
-    raw = " ".join(text for _, text in parts)
+    # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "NINH CHỬ -__") are none
+    # of them; a dash between words stays.
+    words = " ".join(text for _, text in parts).split()
+    raw = " ".join(w for w in words if any(c.isalnum() for c in w) or w in ("-", "–"))
+    raw = raw.rstrip(" -–")
     organ, place = _split_place(raw, tables)
     # The organ's words come from a closed vocabulary; the place name only from the page itself.
     organ_fixed, vocabulary_fixed = _issuer_words(organ, tables)
@@ -501,6 +505,21 @@ _JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")  # "Nguyễn-Quốc": a stro
 _RECIPIENT_TAIL = re.compile(r"^[-+•].*[;.]\s*(?=\S)")
 
 
+_SPECK = re.compile(r"[^\w(]*(?:([^\W\d_]{1,2})[^\w\s]*\s+(?=[^\W\d_]))?")
+
+
+def _speck_end(line: str, offset: int) -> int:
+    """Where a name may start after OCR specks at `offset`: non-letters ("“Dương"), and a one-
+    or two-letter scrap in small letters before a capitalised word ("á Từ Diệu Giang")."""
+    m = _SPECK.match(line, offset)
+    if m is None:
+        return offset
+    scrap = m.group(1)
+    if scrap is not None and (not scrap.islower() or not line[m.end() : m.end() + 1].isupper()):
+        return m.start(1)  # a real word ("Âu Minh"), not a scrap
+    return m.end()
+
+
 def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
     tables = load_tables()
     p = _patterns()
@@ -520,6 +539,8 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
         rank = p.rank.match(page.folded[i][offset:])
         if rank:
             offset += rank.end()
+        # OCR specks before the name ("“Dương …", "á Từ Diệu Giang": a rank's last letter).
+        offset = _speck_end(line, offset)
         name = person_name(line[offset:], tables, address=False)
         if name is None or is_caps(name):
             continue

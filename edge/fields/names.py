@@ -45,7 +45,7 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
         if raw.strip("."):
             words.append(raw.strip("."))
         if raw.endswith("."):
-            break  # the sentence ends ("Cho phép bà Mai Diệu Trinh. sinh ngày": a comma read as ".")
+            break  # a sentence ends ("bà Mai Diệu Trinh. sinh ngày": a comma read as ".")
     if address and words and words[0] in tables.honorifics and len(words) > 2:
         words = words[1:]
     if words and words[0].isupper() and (len(words[0]) > 1 or all(w.isupper() for w in words[1:2])):

@@ -411,3 +411,23 @@ Hà Tiến Trí
         "056049974573",
         "1949-01-06",
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("“Dương Thu Mỹ Hiền", "Dương Thu Mỹ Hiền"),  # a speck before the name
+        ("á Từ Diệu Giang", "Từ Diệu Giang"),  # the last letter of a rank read apart
+        ("Âu Minh Hải", "Âu Minh Hải"),  # a short family name is no speck
+        ("Ông Hồng Nhàn", "Ông Hồng Nhàn"),  # on the signer's line "Ông" is the family name
+    ],
+)
+def test_ocr_specks_before_the_signer_and_after_the_issuer_are_left_out(
+    line: str, name: str
+) -> None:
+    text = HEADER.format(number="05/QĐ-UBND").replace(
+        "UBND XÃ KHÁNH THÀNH", "UBND XÃ KHÁNH THÀNH -__"
+    )
+    fields = extract_fields(text + f"QUYẾT ĐỊNH\nCHỦ TỊCH\n{line}\n")
+    assert fields["nguoi_ky"] == name
+    assert fields["co_quan_ban_hanh"] == "UBND XÃ KHÁNH THÀNH"
