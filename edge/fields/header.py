@@ -290,7 +290,10 @@ def issuer(page: Page, end: int) -> Found | None:
         m = _NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
-        rest = " ".join(line.split()).lstrip("_-–•.,|' ")  # a speck before the line
+        rest = " ".join(line.split()).strip("_-–•.,:;|'` ")  # specks around the line
+        if i > 0 and fold(page.lines[i - 1]).rstrip(" .,:;`'").endswith("viet"):
+            # "… VIỆT" / "NAM": the national header's end wrapped onto this row, at its end.
+            rest = re.sub(r"\s*\bNAM\b[\W_]*$", "", rest)
         if rest and is_caps(rest) and not _PLACE_DATE.search(fold(rest)):
             parts.append((i, rest))
     # "VIỆT" / "NAM": the national header's end wrapped onto a line of its own.
@@ -301,7 +304,8 @@ def issuer(page: Page, end: int) -> Found | None:
     joined: list[tuple[int, str]] = []
     for i, text in parts:
         short = len(text.split()) <= 2 and not units.match(fold(text))
-        if joined and (joined[-1][1].endswith("-") or short):
+        hyphen = joined and joined[-1][1].endswith("-") and not units.match(fold(text))
+        if joined and (hyphen or short):
             joined[-1] = (joined[-1][0], f"{joined[-1][1]} {text}")
         else:
             joined.append((i, text))
@@ -313,7 +317,9 @@ def issuer(page: Page, end: int) -> Found | None:
     # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "NINH CHỬ -__") are none
     # of them; a dash between words stays.
     words = " ".join(text for _, text in parts).split()
-    raw = " ".join(w for w in words if any(c.isalnum() for c in w) or w in ("-", "–"))
+    raw = " ".join(
+        w for w in words if any(c.isupper() or c.isdigit() for c in w) or w in ("-", "–")
+    )
     raw = raw.rstrip(" -–")
     organ, place = _split_place(raw, tables)
     # The organ's words come from a closed vocabulary; the place name only from the page itself.

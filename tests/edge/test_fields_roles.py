@@ -431,3 +431,21 @@ def test_ocr_specks_before_the_signer_and_after_the_issuer_are_left_out(
     fields = extract_fields(text + f"QUYẾT ĐỊNH\nCHỦ TỊCH\n{line}\n")
     assert fields["nguoi_ky"] == name
     assert fields["co_quan_ban_hanh"] == "UBND XÃ KHÁNH THÀNH"
+
+
+def test_a_header_read_row_by_row_with_the_motto_wrapped_and_a_slipped_date() -> None:
+    text = """\
+CÔNG AN HUYỆN THUẬN BẮC : CỘNG HỖA XÃ HỘI CHỦ NGHĨA VIỆT
+CÔNG AN XÃ PHƯỚC CHIẾN NAM .
+Độc lập - Tự do - Hạnh phúc
+Số: 377/XNCT
+Phước Chiến, ngày 24 tháng 7 năm-2024
+XÁC NHẬN
+THÔNG TIN VỀ CƯ TRÚ
+TRƯỞNG CÔNG AN XÃ
+Lê Văn Hai
+"""
+    fields = extract_fields(text)
+    assert fields["co_quan_ban_hanh"] == "CÔNG AN XÃ PHƯỚC CHIẾN"
+    assert fields["ngay_ban_hanh"] == "2024-07-24"
+    assert fields["loai_van_ban"] == "XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ"
