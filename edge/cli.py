@@ -26,6 +26,7 @@ from edge.pipeline.run import plan_documents, process_batch
 from edge.pipeline.stages import STAGE_IMAGES
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
+from support.files import write_atomic
 from support.process import shutdown_on_signals
 
 if TYPE_CHECKING:
@@ -91,6 +92,17 @@ def process(
             metavar="DIR",
         ),
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="For tracing a wrong field: also write OUT/<stem>.explain.txt per page and "
+            "print it: per field, the line(s) it was read from, the rule that gave it and why "
+            "(label, prose, layout position, role words), or why it is empty; then every person "
+            "named and the role given to them. It holds the page's names and IDs: keep it off "
+            "shared logs.",
+        ),
+    ] = False,
 ) -> None:
     """OCR page images, read their fields and assemble searchable PDFs, signed with --sign.
 
@@ -104,7 +116,9 @@ def process(
     # EdgeError that stopped it before anything was written; cli.main maps them.
     with ExitStack() as stack:
         provenance, signer, limits = _signing_setup(stack, sign=sign, config=config)
-        _process(files, out, document, workers, provenance, signer, keep_stages, limits)
+        _process(
+            files, out, document, workers, provenance, signer, keep_stages, limits, explain=explain
+        )
 
 
 def _signing_setup(
@@ -151,6 +165,8 @@ def _process(
     signer: DocumentSigner | None,
     keep_stages: Path | None = None,
     limits: PageLimits = DEFAULT_PAGE_LIMITS,
+    *,
+    explain: bool = False,
 ) -> None:
     """The body of `process`, once the signer (if any) is ready.
 
@@ -193,6 +209,11 @@ def _process(
             for message in outcome.failures:
                 typer.echo(f"sohoa: error: {message}", err=True)
             failures += outcome.failures
+            if explain:
+                for stem, page_fields in outcome.page_fields:
+                    text = page_fields.explain()
+                    write_atomic(out / f"{stem}.explain.txt", text.encode("utf-8"), mode=0o600)
+                    typer.echo(f"--- {stem}\n{text}", nl=False)
             if outcome.pdf_path is not None:
                 found = sum(value is not None for value in outcome.fields.values())
                 signed = ""

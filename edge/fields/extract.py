@@ -1,5 +1,10 @@
-"""Read every field of one page: find the header, the title and so the template, the subject's
-block and the signer; validate; give each value a confidence.
+"""Read every field of one page: find the header, the title (and so the document type), the
+subject among the people named and the signer; validate; give each value a confidence and say
+which rule gave it (`FieldValue.rule`, shown by `sohoa edge process --explain`).
+
+A page with no Nghị định 30 layout at all — no national motto, no "Số:" line, no place–date line,
+no signer's title or "Nơi nhận" (a hand-written note, a blank page, a photo of a desk) — gives
+empty fields with that reason, never a field taken from the wrong place.
 
 Confidence of a field = the rule's confidence (how its label matched, what validation found,
 whether characters were repaired) × the lowest OCR confidence of the words it was read from,
@@ -17,7 +22,7 @@ from edge.fields.labels import Segment, catalogue, segments
 from edge.fields.model import EXTRA_KEYS, FieldSet, FieldValue, Problem, ProblemCode
 from edge.fields.names import title_case
 from edge.fields.page import DATE_RE, Found, Page
-from edge.fields.subject import subject
+from edge.fields.subject import Mention, subject
 from edge.fields.tables import IssueDateSource, LabelKind, Template, load_tables, load_templates
 from edge.fields.validate import check_cccd
 from edge.fields.words import Word, span_confidence
@@ -54,10 +59,44 @@ def _issue_date(page: Page, end: int, template: Template, segs: list[Segment]) -
     return best
 
 
-def _field(key: str, found: Found | None, page: Page) -> FieldValue:
+NO_LAYOUT = (
+    "the page has no Nghị định 30 layout (no national motto, no 'Số:' line, no place-date "
+    "line, no signer's title, no 'Nơi nhận'): nothing is read from it"
+)
+
+# What each rule is, in words, for the explanation (rules that know more say it themselves).
+RULES = {
+    "so_ky_hieu": "the number after 'Số:' in the header or under the title",
+    "ngay_ban_hanh": "the issue date",
+    "co_quan_ban_hanh": "the upper-case lines of the header's left column, parent body left out",
+    "loai_van_ban": "the first upper-case line(s) after the header (the title)",
+    "trich_yeu": "the 'Về việc' line(s) under the title",
+    "nguoi_ky": "the name line of the signer's block",
+}
+EMPTY = {
+    "so_ky_hieu": "no 'Số:' line in the header or under the title",
+    "ngay_ban_hanh": "no place-date line and no registration date",
+    "co_quan_ban_hanh": "no upper-case issuer line in the header",
+    "loai_van_ban": "no upper-case title line after the header",
+    "trich_yeu": "no 'Về việc' line under the title (or the type has none)",
+    "cccd": "the subject has no 12-digit ID in their block",
+    "cmnd": "the subject has no 9-digit ID in their block",
+    "ngay_sinh": "the subject has no date of birth in their block",
+    "gioi_tinh": "the subject's sex is not printed in their block",
+    "nguoi_ky": "no name under a signer's title or at the foot of the page",
+}
+
+
+def _describe(mention: Mention) -> str:
+    role = mention.role.value if mention.role is not None else "plain"
+    name = mention.name.value if mention.name is not None else "(no name read)"
+    return f"{name}: {mention.why} -> {role} (line {mention.line})"
+
+
+def _field(key: str, found: Found | None, page: Page, why_empty: str = "") -> FieldValue:
     """The `FieldValue` of a rule's result, its confidence times its words' OCR confidence."""
     if found is None:
-        return FieldValue(key)
+        return FieldValue(key, rule=why_empty or EMPTY.get(key, "not found"))
     confidence = found.confidence
     ocr = [span_confidence(page.spans[line], s, e) for line, s, e in found.spans]
     known = [c for c in ocr if c is not None]
@@ -75,6 +114,7 @@ def _field(key: str, found: Found | None, page: Page) -> FieldValue:
         source="\n".join(page.lines[i] for i in lines),
         line=lines[0] if lines else -1,
         raw=found.raw,
+        rule=found.rule or RULES.get(key, ""),
     )
 
 
@@ -98,22 +138,29 @@ def extract(text: str, words: Sequence[Word] | None = None) -> FieldSet:
     template = None
     if header_end >= 0:
         title, template, title_end = header.title(page, end + 1)
-        found["so_ky_hieu"] = header.number(page, end, template)
+        found["so_ky_hieu"] = header.number(page, end, template, title_end)
         found["co_quan_ban_hanh"] = header.issuer(page, end)
         found["loai_van_ban"] = title
         if title is not None and template.about:
             found["trich_yeu"] = header.about(page, title_end)
     if template is None:
         template = _untitled(page)
-    segs = segments(page.folded, catalogue(template))  # the labelled values, found once
+    segs = segments(page.folded, catalogue())  # the labelled values, found once
+    signer = header.signer(page)
+    if header_end < 0 and not header.has_signature_block(page):
+        result = FieldSet(template="")
+        for key in FIELD_KEYS + EXTRA_KEYS:
+            result.fields[key] = FieldValue(key, rule=NO_LAYOUT)
+        log.debug("fields: no Nghị định 30 layout on the page")
+        return result
     found["ngay_ban_hanh"] = _issue_date(page, header_end, template, segs)
-    person = subject(page, template, segs)
+    person = subject(page, segs)
     found["ho_ten"] = person.name
     found["ngay_sinh"] = person.birth_date
     found["cccd"] = person.cccd
     found["cmnd"] = person.cmnd
     found["gioi_tinh"] = person.sex
-    found["nguoi_ky"] = header.signer(page)
+    found["nguoi_ky"] = signer
     if person.cccd is not None:
         verdict = check_cccd(
             person.cccd.value,
@@ -127,11 +174,20 @@ def extract(text: str, words: Sequence[Word] | None = None) -> FieldSet:
         if (name := found[key]) is not None:
             name.value = title_case(name.value)
     result = FieldSet(template=template.key)
+    result.people = [_describe(m) for m in person.mentions]
     for key, value in found.items():
-        result.fields[key] = _field(key, value, page)
+        why = person.why_empty if key in ("ho_ten", "cccd", "ngay_sinh", "cmnd") else ""
+        if header_end < 0 and key in ("so_ky_hieu", "co_quan_ban_hanh", "loai_van_ban"):
+            why = "no header on this page (a continuation page)"
+        result.fields[key] = _field(key, value, page, why)
         if value is not None:
             result.problems += value.problems
-    result.fields["mau"] = FieldValue("mau", template.key if header_end >= 0 else None, 1.0)
+    result.fields["mau"] = FieldValue(
+        "mau",
+        template.key if header_end >= 0 else None,
+        1.0,
+        rule="the document type whose title is closest to the title read",
+    )
     log.debug(
         "fields found: %s (template %s)",
         sorted(k for k in FIELD_KEYS if result.value(k) is not None),

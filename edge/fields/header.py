@@ -21,20 +21,52 @@ from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE, WORD_DATE, Found, Page
 from edge.fields.tables import Tables, Template, load_tables, load_templates
-from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern
-from edge.fields.validate import check_number
+from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern, modern_tones
+from edge.fields.validate import check_number, iso_date
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
 SIGNER_WINDOW = 5  # the signer's name follows the title block within this many lines
 MAX_TITLE_WORDS = 6  # "KT. CHỦ TỊCH", not "CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ …" (the authority line)
-TITLE_MATCH = 0.8  # least similarity for a title to be a template's
+TITLE_MATCH = 0.9  # least similarity for a title to be a type's ("GIẤY CHỨNG NHẬN" is none)
 TITLE_EXACT = 0.97  # a title this close to a template's needs no second line
 
 # "Số:" and its OCR readings ("Sô:", "S6:", "S%."), then a number and "/" in the digit view.
 # At the start of its line (left column first) or of the row (read row by row).
-_NUMBER = re.compile(r"^[^\w]{0,3}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*(?=\d{1,6}\s*/)")
+# A register's number may come first on the row ("Quyển số: 02 Số: 57").
+_REGISTER = r"(?:quyen\s+so\s*[:;]\s*[\w/.-]+\s+)?"
+_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*(?=\d{{1,6}}\s*/)")
+# "Số: 57" with no type symbol (a "Quyển số: 01" beside it is a register's, not the number).
+_BARE_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}(?![\d/]))")
+NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under the title
 _PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
+# A place–date line wrapped before its year ("Diên Khánh, ngày 05 tháng 5 năm" / "2021").
+_PLACE_DATE_CUT = re.compile(
+    r"[^\W\d_]\s*,\s*ng\w{1,3}\s*\d{1,2}\s*th\w{2,3}\s*\d{1,2}(?:\s*n\w{1,3})?\s*$"
+)
+_YEAR_START = re.compile(r"^(?:n\w{1,3}\s*)?\d{4}\b")
+_NOT_PLACE = re.compile(r"^\W*(?:hom nay|vao|tu|den)\b")  # "Hôm nay, ngày …" is the body's
+
+
+def _place_date_at(page: Page, i: int) -> tuple[str, list[tuple[int, int]]] | None:
+    """The place–date text starting on line `i` (joined with the next line when its year was
+    wrapped there), with each piece's (line, offset in the joined text); None if none."""
+    if _NOT_PLACE.match(page.folded[i]):
+        return None
+    if _PLACE_DATE.search(page.numeric[i]):
+        return page.numeric[i], [(i, 0)]
+    if (
+        i + 1 < len(page)
+        and _PLACE_DATE_CUT.search(page.numeric[i])
+        and _YEAR_START.match(page.numeric[i + 1])
+    ):
+        return page.numeric[i] + " " + page.numeric[i + 1], [
+            (i, 0),
+            (i + 1, len(page.numeric[i]) + 1),
+        ]
+    return None
+
+
 _TOKEN = re.compile(r"\S+")
 
 
@@ -63,24 +95,54 @@ def _patterns() -> _Patterns:
     )
 
 
-def header_end(page: Page) -> int:
-    """Index of the last header line (national header, number or place–date), -1 if none."""
+def _national(page: Page, i: int) -> bool:
     p = _patterns()
-    marked = [
-        i
-        for i in range(min(HEADER_LINES, len(page)))
-        if p.national_start.search(page.folded[i])
-        or any(n.search(page.folded[i]) for n in p.national)
-        or _NUMBER.search(page.numeric[i])
-    ]
+    return bool(
+        p.national_start.search(page.folded[i]) or any(n.search(page.folded[i]) for n in p.national)
+    )
+
+
+def header_end(page: Page) -> int:
+    """Index of the last header line (national header, number or place–date), -1 if none. A
+    number printed under the title (after an upper-case line below the motto) is not header."""
+    national = [i for i in range(min(HEADER_LINES, len(page))) if _national(page, i)]
+    marked = list(national)
+    for i in range(min(HEADER_LINES, len(page))):
+        if not (_NUMBER.search(page.numeric[i]) or _BARE_NUMBER.search(page.numeric[i])):
+            continue
+        between = range(national[-1] + 1, i) if national and i > national[-1] else range(0)
+        if any(is_caps(page.lines[j]) and ":" not in page.lines[j] for j in between):
+            continue  # under the title
+        marked.append(i)
     if not marked:
         return -1
-    end = marked[-1]
+    end = max(marked)
+    # Read row by row, the left column's last lines come after the motto: an organ's name
+    # ("PHÒNG TÀI CHÍNH - KẾ HOẠCH") or its wrapped end ("HOẠCH") is header, not the title.
+    while end + 1 < len(page) and _issuer_line(page, end + 1):
+        end += 1
     # The place–date line closes the right column, just below the motto.
     for i in range(end + 1, min(end + 3, len(page))):
-        if _PLACE_DATE.search(page.numeric[i]):
-            end = i
+        if (found := _place_date_at(page, i)) is not None:
+            end = found[1][-1][0]
     return end
+
+
+# How an organ's name starts (the issuer's own line, never a title).
+_ORGAN = re.compile(
+    r"^\W*(?:uy ban|ubnd|hoi dong|hdnd|phong|so|cong an|chi cuc|cuc|trung tam|van phong|ban|"
+    r"xa|phuong|thi tran|huyen|thi xa|thanh pho|tinh|quan|dac khu|bo|tong cuc|toa an|vien)\b"
+)
+
+
+def _issuer_line(page: Page, i: int) -> bool:
+    """Whether line `i`, just after the header, is the end of the issuer's column: in capitals,
+    with no colon, and an organ's name or one wrapped word of one ("HOẠCH")."""
+    line = page.lines[i]
+    if not is_caps(line) or ":" in line or _NUMBER.search(page.numeric[i]):
+        return False
+    low = page.folded[i]
+    return bool(_ORGAN.match(low)) or len(line.split()) == 1
 
 
 def _symbolish(token: str) -> bool:
@@ -116,12 +178,37 @@ def _number_piece(piece: str, expected: set[str], known: set[str]) -> str:
     return "-".join(_symbol_fix(part, expected, known) for part in piece.split("-"))
 
 
-def number(page: Page, end: int, template: Template) -> Found | None:
-    """The number/symbol after "Số:" in the header, validated against Nghị định 30."""
+def _number_place(line: int, end: int, title_end: int) -> str:
+    if line <= end:
+        return " in the header"
+    if line <= title_end + NUMBER_BELOW_TITLE:
+        return " under the title"
+    return f" on its own line (line {line}), none in the header or under the title"
+
+
+def number(page: Page, end: int, template: Template, title_end: int = -1) -> Found | None:
+    """The number/symbol after "Số:" in the header or just under the title, validated against
+    Nghị định 30; a bare number ("Số: 57") when the page prints no symbol."""
     tables = load_tables()
-    for i in range(end + 1):
+    below = range(title_end + 1, min(title_end + 1 + NUMBER_BELOW_TITLE, len(page)))
+    where = [*range(end + 1), *(below if title_end >= 0 else ())]
+    # Last, a "Số:" line anywhere (a civil-status form prints "Số: 74" / "Quyển số: 02" at its
+    # foot, by the registration).
+    where += [i for i in range(len(page)) if i not in where]
+    for i in where:
         m = _NUMBER.search(page.numeric[i])
         if m is None:
+            bare = _BARE_NUMBER.search(page.numeric[i])
+            if bare is not None:
+                digits = re.match(r"\d+", page.numeric[i][bare.end() :])
+                assert digits is not None
+                start = bare.end()
+                raw = page.lines[i][start : start + digits.end()]
+                found = Found(digits.group(), [(i, start, start + digits.end())], 0.8, raw)
+                found.rule = "a number with no symbol after 'Số:'" + _number_place(
+                    i, end, title_end
+                )
+                return found
             continue
         tokens = list(_TOKEN.finditer(page.lines[i], m.end()))
         if not tokens:
@@ -152,6 +239,7 @@ def number(page: Page, end: int, template: Template) -> Found | None:
         verdict = check_number(value, tables, template.number_symbols)
         found.confidence *= verdict.factor
         found.problems += verdict.problems
+        found.rule = "the number after 'Số:'" + _number_place(i, end, title_end)
         return found
     return None
 
@@ -173,7 +261,7 @@ def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
     out, changed = [], False
     for word in text.split():
         spelling = tables.issuer_words.get(fold(word))
-        if spelling is not None and word.isupper() and spelling != word:
+        if spelling is not None and word.isupper() and spelling != modern_tones(word):
             out.append(spelling)
             changed = True
         else:
@@ -202,14 +290,37 @@ def issuer(page: Page, end: int) -> Found | None:
         m = _NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
-        rest = " ".join(line.split())
+        rest = " ".join(line.split()).strip("_-–•.,:;|'` ")  # specks around the line
+        if i > 0 and fold(page.lines[i - 1]).rstrip(" .,:;`'").endswith("viet"):
+            # "… VIỆT" / "NAM": the national header's end wrapped onto this row, at its end.
+            rest = re.sub(r"\s*\bNAM\b[\W_]*$", "", rest)
         if rest and is_caps(rest) and not _PLACE_DATE.search(fold(rest)):
             parts.append((i, rest))
+    # "VIỆT" / "NAM": the national header's end wrapped onto a line of its own.
+    parts = [(i, text) for i, text in parts if fold(text) not in ("nam", "viet nam")]
+    # A name wrapped onto the next line ("… PHAN RANG - THÁP" / "CHÀM", "… HẠ TẦNG VÀ ĐÔ" /
+    # "THỊ"): a line of one or two words that starts no unit of its own continues the one above.
+    units = re.compile(rf"^{label_pattern([*tables.place_unit_words, *tables.bare_body_names])}\b")
+    joined: list[tuple[int, str]] = []
+    for i, text in parts:
+        short = len(text.split()) <= 2 and not units.match(fold(text))
+        hyphen = joined and joined[-1][1].endswith("-") and not units.match(fold(text))
+        if joined and (hyphen or short):
+            joined[-1] = (joined[-1][0], f"{joined[-1][1]} {text}")
+        else:
+            joined.append((i, text))
+    parts = joined
     if not parts:
         return None
     if len(parts) > 1 and not p.bare_body.match(fold(parts[0][1])):
         parts = parts[1:]  # the first line is the parent body ("UBND HUYỆN …")
-    raw = " ".join(text for _, text in parts)
+    # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "NINH CHỬ -__") are none
+    # of them; a dash between words stays.
+    words = " ".join(text for _, text in parts).split()
+    raw = " ".join(
+        w for w in words if any(c.isupper() or c.isdigit() for c in w) or w in ("-", "–")
+    )
+    raw = raw.rstrip(" -–")
     organ, place = _split_place(raw, tables)
     # The organ's words come from a closed vocabulary; the place name only from the page itself.
     organ_fixed, vocabulary_fixed = _issuer_words(organ, tables)
@@ -248,6 +359,12 @@ def _template_of(title: str) -> tuple[Template, float]:
     return choices[best], score
 
 
+# The authority line under a decision's title ("CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ …"): not the title's.
+_AUTHORITY = re.compile(
+    r"^\W*(?:chu tich|giam doc|truong|pho|chanh|can cu|uy ban|hoi dong|cong an|so )\b"
+)
+
+
 def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
     """The bold title after the header, the template it names, and the title's last line."""
     fallback = load_templates()[-1]
@@ -263,6 +380,7 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             and is_caps(following)
             and ":" not in following
             and _role_at(following, fold(following)) < 0
+            and not _AUTHORITY.match(fold(following))
         ):
             joined = f"{line} {following}"
             template2, score2 = _template_of(joined)
@@ -310,36 +428,102 @@ def place_date(page: Page, end: int) -> Found | None:
     regions = [range(end + 1), range(max(0, len(page) - 12), len(page))]
     for region in regions:
         for i in region:
-            for m in _PLACE_DATE.finditer(page.numeric[i]):
-                date_match = re.compile(DATE).search(page.numeric[i], m.start())
-                if date_match and (found := page.date_at(i, date_match)):
-                    return found
+            at = _place_date_at(page, i)
+            if at is None:
+                continue
+            text, pieces = at
+            for m in _PLACE_DATE.finditer(text):
+                date_match = re.compile(DATE).search(text, m.start())
+                if date_match is None:
+                    continue
+                if len(pieces) == 1:
+                    if found := page.date_at(i, date_match):
+                        return found
+                    continue
+                numbers = [int(g) for g in date_match.groups() if g is not None]
+                value = iso_date(*numbers) if len(numbers) == 3 else None
+                if value is None:
+                    continue
+                cut = pieces[1][1]
+                spans = [(i, date_match.start(), len(page.lines[i]))]
+                spans.append((i + 1, 0, date_match.end() - cut))
+                raw = (
+                    page.lines[i][date_match.start() :]
+                    + " "
+                    + page.lines[i + 1][: date_match.end() - cut]
+                )
+                found = Found(value, spans, 0.95, raw)
+                found.rule = "the place-date line, its year wrapped onto the next line"
+                return found
     return None
 
 
+def has_signature_block(page: Page) -> bool:
+    """Whether the page shows a signer's title ("KT. CHỦ TỊCH"), the bracketed signing
+    instruction or "Nơi nhận": the foot of a Nghị định 30 page, as a continuation page has it."""
+    return bool(_title_lines(page)) or any(_RECIPIENTS.match(low) for low in page.folded)
+
+
+_INSTRUCTION = re.compile(r"^\(\s*ky\b")  # "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)"
+_RECIPIENTS = re.compile(r"^\W*noi nhan\b")
+
+
+def _title_lines(page: Page) -> list[int]:
+    """Lines that end a signer's title block: a title in capitals, or the bracketed instruction
+    under it."""
+    return [
+        i
+        for i in range(len(page))
+        if _role_at(page.lines[i], page.folded[i]) >= 0 or _INSTRUCTION.match(page.folded[i])
+    ]
+
+
 def signer(page: Page) -> Found | None:
-    """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name"), without a
-    rank or academic title.
+    """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name", or the bracketed
+    instruction "(Ký, ghi rõ họ, chữ đệm, tên …)"), without a rank or academic title.
 
     Nghị định 30 prints the signer's name in small letters (bold), so a line in capitals is a
     title read in pieces, never the name. When OCR garbled the title itself, the name is looked
-    for among the last lines of the page: a name-shaped line starting with a family name.
+    for among the last lines of the page: a name-shaped line starting with a family name. "Nơi
+    nhận" and the signer's block stand side by side: read row by row, a recipient line may end
+    with the signer's name ("- Lưu: VT, LĐTBXH. Trần Văn Dũng"); only that end is read.
     """
-    titles = [i for i in range(len(page)) if _role_at(page.lines[i], page.folded[i]) >= 0]
+    titles = _title_lines(page)
     if titles:
         window = range(titles[-1] + 1, min(titles[-1] + 1 + SIGNER_WINDOW, len(page)))
         found = _signer_in(page, window, require_surname=False)
         if found is not None:
+            found.rule = f"the name line under the signer's title (line {titles[-1]})" + (
+                found.rule
+            )
             return found
     found = _signer_in(
         page, range(max(0, len(page) - SIGNER_WINDOW), len(page)), require_surname=True
     )
     if found is not None:
         found.confidence *= 0.8  # no title above it to say it is the signer
+        found.rule = "a name starting with a family name at the foot of the page" + found.rule
     return found
 
 
 _JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")  # "Nguyễn-Quốc": a stroke read as a hyphen
+# The end of a recipient line after its last ";" or ".": where the signer's column starts.
+_RECIPIENT_TAIL = re.compile(r"^[-+•].*[;.]\s*(?=\S)")
+
+
+_SPECK = re.compile(r"[^\w(]*(?:([^\W\d_]{1,2})[^\w\s]*\s+(?=[^\W\d_]))?")
+
+
+def _speck_end(line: str, offset: int) -> int:
+    """Where a name may start after OCR specks at `offset`: non-letters ("“Dương"), and a one-
+    or two-letter scrap in small letters before a capitalised word ("á Từ Diệu Giang")."""
+    m = _SPECK.match(line, offset)
+    if m is None:
+        return offset
+    scrap = m.group(1)
+    if scrap is not None and (not scrap.islower() or not line[m.end() : m.end() + 1].isupper()):
+        return m.start(1)  # a real word ("Âu Minh"), not a scrap
+    return m.end()
 
 
 def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
@@ -347,24 +531,41 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
     p = _patterns()
     for i in lines:
         line = _JOINED.sub(" ", page.lines[i])
-        if line.startswith(("-", "(", "+")):
-            continue  # a recipient of "Nơi nhận" read on the same row, or "(Ký, ghi rõ họ tên)"
         offset = 0
-        rank = p.rank.match(page.folded[i])
+        right = page.right[i]
+        if right is not None and right > 0:
+            offset = right  # the word boxes say where the right column (the signer's) starts
+        elif line.startswith(("-", "+", "•")):
+            tail = _RECIPIENT_TAIL.match(line)
+            if tail is None:
+                continue  # a recipient of "Nơi nhận" read on the same row
+            offset = tail.end()
+        elif line.startswith("("):
+            continue  # "(Ký, ghi rõ họ tên)"
+        rank = p.rank.match(page.folded[i][offset:])
         if rank:
-            offset = rank.end()
-        name = person_name(line[offset:], tables)
+            offset += rank.end()
+        # OCR specks before the name ("“Dương …", "á Từ Diệu Giang": a rank's last letter).
+        offset = _speck_end(line, offset)
+        name = person_name(line[offset:], tables, address=False)
         if name is None or is_caps(name):
             continue
         known_surname = fold(name.split()[0]) in tables.surnames
         fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
-        if require_surname and fold(fixed.split()[0]) not in tables.surnames:
-            continue
-        found = Found(name, [(i, offset, len(line))], 0.9, name)
+        by_punctuation = offset and not rank and right is None
+        if (require_surname or by_punctuation) and fold(fixed.split()[0]) not in tables.surnames:
+            continue  # a recipient's words, not a name
+        start = offset + line[offset:].find(name.split()[0])
+        found = Found(name, [(i, start, start + len(name))], 0.9, name)
+        if right:
+            found.rule += ", in the right column of its row (word boxes)"
+        elif offset and not rank:
+            found.rule += ", at the end of a 'Nơi nhận' row read with it"
         if rank:
             found.problems.append(
                 Problem("nguoi_ky", ProblemCode.RANK_REMOVED, "a rank or title was left out")
             )
+            found.rule += f", rank {page.lines[i][offset - rank.end() : offset].strip()!r} left out"
         if fixed != name:
             found.value = fixed
             found.confidence *= 0.9

@@ -2,7 +2,7 @@
 a name and a sex, each with its label and value span.
 
 Rules of this module:
-- Labels come from the catalogue (`labels.toml`) plus the matched template's own labels, each
+- Labels come from the catalogue (`labels.toml`), the same for every result type, each
   with a kind (`LabelKind`: a name, a date of birth, an ID, a registration date, a sex, another
   person's name, or something else).
 - A label matches exactly on accent-folded text when followed by ":" or ";" (OCR reads one for
@@ -11,6 +11,8 @@ Rules of this module:
 - A text before ":" that matches no label exactly is compared approximately with the catalogue
   ("to, chữ đệm, tên" is "Họ, chữ đệm, tên" with an OCR slip); the closest label wins, so a
   longer label naming someone else never loses its value to a shorter one.
+- Any "Họ … tên <words>:" the catalogue lacks is a name label too ("Họ và tên người đã chết:");
+  its words say whose name it is (`edge.fields.subject`).
 - A segment's value runs to the next label on its line.
 """
 
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from edge.fields.tables import LabelKind, Template, load_tables
+from edge.fields.tables import LabelKind, load_tables
 from edge.fields.text import best_match, fold, label_pattern, squeeze
 
 FUZZY_LABEL = 0.84
@@ -65,21 +67,18 @@ class Catalogue:
     exact: tuple[tuple[str, re.Pattern[str]], ...]  # (folded label, pattern), longest first
 
 
-@lru_cache(maxsize=32)
-def catalogue(template: Template) -> Catalogue:
-    """The label catalogue for `template`: the shared labels plus the template's own."""
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """The label catalogue: the same for every result type."""
     tables = load_tables()
     pairs: list[tuple[LabelKind, str]] = []
     for kind, labels in tables.labels.items():
         pairs += [(kind, label) for label in labels]
-    pairs += [(LabelKind.NAME, label) for label in template.name_labels]
-    pairs += [(LabelKind.OTHER_PERSON, label) for label in template.ends_at]
     kinds: dict[str, LabelKind] = {}
     spelled: dict[str, str] = {}
     for kind, label in pairs:
         key = fold(label)
-        # A template's subject label outranks the shared catalogue's reading of the same words.
-        kinds[key] = kind if kind is LabelKind.NAME or key not in kinds else kinds[key]
+        kinds.setdefault(key, kind)
         spelled.setdefault(key, label)
     exact = []
     for key in sorted(kinds, key=len, reverse=True):
@@ -99,6 +98,24 @@ def _exact(line: int, low: str, cat: Catalogue) -> list[Segment]:
             kind = cat.kinds[key]
             found.append(Segment(kind, cat.spelled[key], line, m.start(), m.end(), -1, 1.0))
     return found
+
+
+# "Họ và tên người đã chết:", "Họ, chữ đệm, tên người cha:": a name label with whose it is.
+_NAME_LABEL = re.compile(
+    r"(?<![^\W_])ho(?:\s*,\s*|\s+va\s+|\s+)(?:chu\s+dem(?:\s*,\s*|\s+va\s+|\s+))?ten"
+    r"(?:\s+[^\W\d_]+){0,7}?\s*[:;]"
+)
+
+
+def _generic_names(line: int, low: str, found: list[Segment]) -> list[Segment]:
+    """Name labels with words after "tên" that no catalogue label spells."""
+    extra = []
+    for m in _NAME_LABEL.finditer(low):
+        if any(s.label_start < m.end() and m.start() < s.start for s in found):
+            continue  # an exact catalogue label holds these characters
+        label = low[m.start() : m.end() - 1].strip()
+        extra.append(Segment(LabelKind.NAME, label, line, m.start(), m.end(), -1, 1.0))
+    return extra
 
 
 def _approximate(
@@ -159,7 +176,11 @@ def segments(folded: Sequence[str], cat: Catalogue) -> list[Segment]:
         exact = _exact(i, low, cat)
         approximate, replaced = _approximate(i, low, cat, exact)
         kept = [s for s in exact if s not in replaced]
-        found = sorted(kept + approximate, key=lambda s: s.label_start)
+        generic = _generic_names(i, low, kept)
+        # A "Họ … tên <words>:" read as printed beats a catalogue label it only resembles.
+        ends = {g.start for g in generic}
+        kept += [s for s in approximate if s.start not in ends] + generic
+        found = sorted(kept, key=lambda s: s.label_start)
         for j, seg in enumerate(found):
             end = found[j + 1].label_start if j + 1 < len(found) else len(low)
             result.append(

@@ -80,6 +80,8 @@ class FieldValue:
         source: the page line(s) the value was read from, as printed (empty when not found).
         line: index of the first source line among the page's non-empty lines, or -1.
         raw: the text the value was cut from before normalisation (differs when repaired).
+        rule: which rule gave the value and why (label, prose, layout position, role words), or
+            why there is none; for `sohoa edge process --explain`, never signed.
     """
 
     key: str
@@ -88,6 +90,7 @@ class FieldValue:
     source: str = ""
     line: int = -1
     raw: str = ""
+    rule: str = ""
 
 
 @dataclass
@@ -98,11 +101,14 @@ class FieldSet:
         fields: one `FieldValue` per key of `FIELD_KEYS` and `EXTRA_KEYS`.
         problems: what validation found, in the order found.
         template: the key of the template that matched the title ("generic" if none).
+        people: every person the page names, with the role the words around them gave
+            ("label 'họ, chữ đệm, tên người cha' (words 'cha') -> parent"), for `explain`.
     """
 
     fields: dict[str, FieldValue] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     template: str = ""
+    people: list[str] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> FieldValue:
         return self.fields.get(key, FieldValue(key))
@@ -130,3 +136,20 @@ class FieldSet:
             for key in FIELD_KEYS
             if key in flagged or (self.value(key) is not None and self[key].confidence < threshold)
         ]
+
+    def explain(self) -> str:
+        """Per field: the value, the rule that gave it and why, and the line(s) it was read
+        from; or why it is empty. Then the people the page names and their roles. Holds the
+        page's personal data: for the operator's screen, never a log."""
+        out = [f"template: {self.template or '-'}"]
+        for key in FIELD_KEYS + EXTRA_KEYS:
+            field_ = self[key]
+            if field_.value is None:
+                out.append(f"{key}: (empty) {field_.rule or 'not found'}")
+                continue
+            out.append(f"{key}: {field_.value!r} [{field_.confidence:.2f}] {field_.rule}")
+            out += [f"    read from: {text}" for text in field_.source.splitlines()]
+        for problem in self.problems:
+            out.append(f"problem {problem.key}: {problem.code.value} ({problem.message})")
+        out += [f"person: {person}" for person in self.people]
+        return "\n".join(out) + "\n"

@@ -3,6 +3,10 @@ address and ranks, and checked against the page's other occurrences and the fami
 
 Rules of this module:
 - A name printed in capitals is returned title-cased ("NGUYỄN VĂN A" -> "Nguyễn Văn A").
+- Names of every people are names: two-word family names, syllables no Kinh word has ("Katơr",
+  "Hđơk", "K'Brơi") are read as printed and never respelled towards a Kinh name.
+- Old-style tone placement ("Hoà", "Thuỷ") is the same name as the modern one for matching; the
+  value keeps the spelling printed.
 - A spelling is changed only on evidence: the same words spelled differently more often elsewhere
   on the page, or a family name whose accent-folded form belongs to one table entry only. Every
   change is reported by the caller as an OCR repair.
@@ -15,37 +19,51 @@ from collections.abc import Sequence
 
 from edge.fields.page import Page
 from edge.fields.tables import Tables
-from edge.fields.text import fold
+from edge.fields.text import fold, kinh_syllable, modern_tones
 
 MIN_WORDS, MAX_WORDS = 2, 7
 
 
-def person_name(candidate: str, tables: Tables) -> str | None:
+def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str | None:
     """The person's name in `candidate` as printed (capitals kept), else None.
 
     Args:
         candidate: the text after a name label, or a signer's line.
         tables: honorifics to drop.
+        address: whether a form of address may precede the name ("Bà Lê Thị A"); a signer's
+            line has none, so its "Ông" is the family name ("Ông Hồng Nhàn").
 
     Returns:
-        The name's words joined by one space; None when it is not 2-7 capitalised words.
+        The name's words joined by one space: the capitalised words at the start, up to the
+        first other word or the end of a sentence; None when they are not 2-7.
     """
     cut = candidate
     for stop in (";", ",", "(", "|"):
         cut = cut.split(stop, 1)[0]
-    words = cut.strip(" .:;-_").split()
-    words = [w.strip(".") for w in words if w.strip(".")]
-    if words and words[0] in tables.honorifics and len(words) > 2:
+    words = []
+    for raw in cut.strip(" .:;-_").split():
+        if raw.strip("."):
+            words.append(raw.strip("."))
+        if raw.endswith("."):
+            break  # a sentence ends ("bà Mai Diệu Trinh. sinh ngày": a comma read as ".")
+    if address and words and words[0] in tables.honorifics and len(words) > 2:
         words = words[1:]
-    if words and words[0].isupper():
+    if words and words[0].isupper() and (len(words[0]) > 1 or all(w.isupper() for w in words[1:2])):
         # A name printed in capitals ends where the capitals end ("NGUYỄN VĂN A Giới tính").
         end = next((i for i, w in enumerate(words) if not w.isupper()), len(words))
         words = words[:end]
+    # The name ends where its capitalised words end ("Nguyễn Văn An sinh năm 1990").
+    words = words[: next((i for i, w in enumerate(words) if not _name_word(w)), len(words))]
     if not MIN_WORDS <= len(words) <= MAX_WORDS:
         return None
-    if not all(w.isalpha() and w[0].isupper() for w in words):
-        return None
     return " ".join(words)
+
+
+def _name_word(word: str) -> bool:
+    """A word of a name: letters, maybe an apostrophe or hyphen inside ("K'Brơi", "H'Hen"),
+    starting with a capital."""
+    letters = word.replace("'", "").replace("’", "").replace("-", "")
+    return bool(letters) and letters.isalpha() and word[0].isupper()
 
 
 def respell(value: str, page: Page) -> str:
@@ -86,10 +104,17 @@ def fix_surname(name: str, tables: Tables) -> str:
         return name
     first = words[0]
     spellings = [s for s in tables.surnames.values() if s is not None]
-    if first.casefold() in {s.casefold() for s in spellings}:
+    if modern_tones(first).casefold() in {s.casefold() for s in spellings}:
         return name
+    if not kinh_syllable(first):
+        return name  # a family name of another people ("Katơr"), not a slip
+    given = {g.casefold() for g in tables.given_names}
+    if len(words) > 1 and modern_tones(words[1]).casefold() not in given:
+        return name  # "Tà Lang Thị Nhơn": a two-word family name of another people
     spelling = tables.surnames.get(fold(first))
-    if spelling is None and fold(first) not in tables.surnames:
+    if spelling is None and fold(first) not in tables.surnames and len(first) >= 4:
+        # Short words have too many neighbours ("Pi", a Raglai family name, is one letter from
+        # "Vi"): only a long one is a slip.
         spelling = _one_letter_away(first, spellings)
     if spelling is None:
         return name
@@ -102,11 +127,13 @@ def fix_given_names(name: str, tables: Tables) -> str:
     table's nearest name: the most common one with the same letters ("Quoc" -> "Quốc", "Tháng"
     -> "Thắng"), else the only one a letter away ("Quốt" -> "Quốc"). Real names are kept."""
     words = name.split()
+    if not words or fold(words[0]) not in tables.surnames:
+        return name  # no Kinh family name: a name of another people, read as printed
     known = {s.casefold() for s in tables.given_names} | {
         s.casefold() for s in tables.surnames.values() if s is not None
     }
     for i, word in enumerate(words[1:], start=1):
-        if word.casefold() in known:
+        if modern_tones(word).casefold() in known or not kinh_syllable(word):
             continue
         spelling = next((g for g in tables.given_names if fold(g) == fold(word)), None)
         if spelling is None:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from edge.fields.model import Problem
 from edge.fields.text import digit_view, fold, nfc_lines
 from edge.fields.validate import iso_date
-from edge.fields.words import Spans, Word, line_spans
+from edge.fields.words import Spans, Word, line_spans, right_column_starts
 
 # Folded "05 tháng 01 năm 2022"; "tháng" and "năm" loosely, as OCR garbles them ("nãnh").
-WORD_DATE = r"(\d{1,2})\s*th\w{2,3}\s*(\d{1,2})\s*n\w{1,3}\s*(\d{4})"
+WORD_DATE = r"(\d{1,2})\s*th\w{2,3}\s*(\d{1,2})\s*n\w{1,3}[\s.\-–]*(\d{4})"  # "năm-2019"
 NUMERIC_DATE = r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})"
 DATE = rf"(?:(?:ngay\s*)?{WORD_DATE}|{NUMERIC_DATE})"
 DATE_RE = re.compile(DATE)
@@ -36,6 +36,7 @@ class Found:
         confidence: the rule's trust in it, 0..1, before OCR word confidences.
         raw: the text as read, before repairs.
         problems: what the rule or validation found.
+        rule: which rule fired and why, in words (for `sohoa edge process --explain`).
     """
 
     value: str
@@ -43,6 +44,7 @@ class Found:
     confidence: float = 1.0
     raw: str = ""
     problems: list[Problem] = field(default_factory=list)
+    rule: str = ""
 
 
 class Page:
@@ -60,6 +62,10 @@ class Page:
         self.numeric = [fold(digit_view(line)) for line in self.lines]
         self.spans: list[Spans | None] = (
             line_spans(self.lines, words) if words else [None] * len(self.lines)
+        )
+        # Where a row's right column (the signer's block) starts, from the word boxes.
+        self.right: list[int | None] = (
+            right_column_starts(self.lines, words) if words else [None] * len(self.lines)
         )
 
     def __len__(self) -> int:

@@ -1,11 +1,21 @@
-"""The result's subject — the beneficiary, the deceased, the child, the registrant: name, citizen
-ID, date of birth and sex, read from the subject's block of labelled lines.
+"""The result's subject — the beneficiary, the deceased, the child, the registrant, the holder:
+name, citizen ID, date of birth and sex, found by layout and language, never by a per-type
+template.
 
 Rules of this module:
-- The subject's block starts at the first of the template's subject-name labels (after the
-  template's anchor, such as "Điều 1" or "XÁC NHẬN", when the page has it) and ends at the next
-  person's name label (a requester, a parent, the person who registered, a spouse). IDs and dates
-  outside the block belong to someone else and are never taken.
+- Every person on the page is a *mention*: a name label ("Họ và tên:", "Họ, chữ đệm, tên người
+  cha:", "Ông/Bà:") or a form of address or a granting verb in prose followed by a name ("Cho
+  phép bà Nguyễn Thị A, sinh ngày …", "Cấp cho: Ông Trần Văn B.", "đối với ông …").
+- Each mention has a role (`Role`), from the words of its label, else the words just before it in
+  its clause or the bracket after it ("(người tổ chức mai táng)"), else the heading of its block
+  ("Thông tin người yêu cầu:"). People in the preamble ("Căn cứ", "Xét đề nghị của …") are
+  requesters; people under "Nơi nhận" are recipients and never the subject.
+- An ID, a date of birth or a sex belongs to the nearest mention before it in reading order
+  (the same clause or block): a requester's or a parent's 12-digit ID is never the subject's.
+- The subject is the mention with the strongest role: an explicit subject ("người đã chết",
+  "người được cấp", "người có tên sau") before a plain name label or a granting verb, before a
+  spouse (the first printed), before a household's head; requesters, parents and signers never.
+  On a tie, one in the operative part ("Điều 1", "XÁC NHẬN:") first, then the first printed.
 - A 12-digit ID is the CCCD; a 9-digit one is the legacy CMND (its own key). Digits may be split
   by stray spaces or read as letters (O/0, l/1); a repair is reported.
 """
@@ -13,61 +23,133 @@ Rules of this module:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from edge.fields.labels import Segment
 from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE_RE, Found, Page
-from edge.fields.tables import LabelKind, Template, load_tables
+from edge.fields.tables import LabelKind, Role, load_tables
 from edge.fields.text import fold, label_pattern
+from edge.fields.validate import iso_date
 
 PERSON_KINDS = frozenset({LabelKind.NAME, LabelKind.OTHER_PERSON})
-"""Segment kinds that start a person's block."""
+"""Segment kinds that name a person."""
 FUZZY_CONFIDENCE = 0.9
 """Factor for a value whose label was read approximately."""
+PROSE_CONFIDENCE = 0.9
+"""Factor for a subject found in running prose rather than on a labelled line."""
+CONTEXT = 60
+"""Characters before a prose mention whose words may give its role."""
+HEADING_WORDS = 8
+"""A line of at most this many words, with no label, is a block's heading ("Bên chồng")."""
+
+# Priorities of the subject's choice; a role not listed is never the subject.
+EXPLICIT, PLAIN, SPOUSE, HOUSEHOLD, UNKNOWN_PROSE = 5, 4, 3, 2, 1
 
 # Digits possibly split by single spaces ("056 194 672085") in the digit view.
 _DIGIT_RUN = re.compile(r"(?<!\d)\d(?:\s?\d)*(?!\d)")
 
 
 @dataclass
+class Mention:
+    """One person named on the page.
+
+    Attributes:
+        line, start: where the label or the prose mention starts.
+        name: the name read, or None (a blank or unreadable value).
+        role: the role its words give, or None for a plain name label.
+        how: "label", "prose" (a form of address or granting verb) — for the explanation.
+        why: the words that gave the role, for the explanation.
+        operative: whether it is in the operative part ("Điều 1", "XÁC NHẬN:").
+        attributes: the ID, date-of-birth and sex segments bound to it.
+    """
+
+    line: int
+    start: int
+    name: Found | None
+    role: Role | None
+    how: str
+    why: str = ""
+    operative: bool = False
+    trigger: bool = False
+    attributes: list[Segment] = field(default_factory=list)
+
+    def priority(self) -> int:
+        """How strongly this mention is the subject; 0: never."""
+        if self.role is Role.SUBJECT:
+            return EXPLICIT
+        if self.role is None:
+            if self.how == "label" or self.trigger:
+                return PLAIN
+            return UNKNOWN_PROSE
+        return {Role.SPOUSE: SPOUSE, Role.HOUSEHOLD: HOUSEHOLD}.get(self.role, 0)
+
+
+@dataclass
 class Subject:
-    """What was read about the subject (each None when not found)."""
+    """What was read about the subject (each None when not found), and why."""
 
     name: Found | None = None
     cccd: Found | None = None
     cmnd: Found | None = None
     birth_date: Found | None = None
     sex: Found | None = None
+    mentions: list[Mention] = field(default_factory=list)
+    why_empty: str = ""
 
 
-def _anchor_line(page: Page, template: Template) -> int:
-    """The first line after the template's anchor ("Điều 1"), 0 without one."""
-    if not template.subject_after:
-        return 0
-    pattern = re.compile(rf"^[-–•+.\s]*{label_pattern(template.subject_after)}\b")
-    for i, low in enumerate(page.folded):
-        if pattern.match(low):
-            return i
-    return 0
+@dataclass(frozen=True)
+class _Patterns:
+    roles: tuple[tuple[re.Pattern[str], Role | None, str], ...]  # role phrases, triggers (None)
+    prose: re.Pattern[str]
+    operative: re.Pattern[str]
+    recipients: re.Pattern[str]
+    preamble: re.Pattern[str]
 
 
-def _block(segs: list[Segment], page: Page, template: Template) -> list[Segment]:
-    """The subject's segments: from its name label to the next person's."""
-    anchor = _anchor_line(page, template)
-    subject_labels = {fold(label) for label in template.name_labels}
-    starts = [
-        j
-        for j, s in enumerate(segs)
-        if s.kind is LabelKind.NAME and fold(s.label) in subject_labels
-    ] or [j for j, s in enumerate(segs) if s.kind is LabelKind.NAME]
-    if not starts:
-        return []
-    after = [j for j in starts if segs[j].line >= anchor]
-    first = (after or starts)[0]
-    end = next((j for j in range(first + 1, len(segs)) if segs[j].kind in PERSON_KINDS), len(segs))
-    return segs[first:end]
+@lru_cache(maxsize=1)
+def _patterns() -> _Patterns:
+    t = load_tables()
+    phrases: list[tuple[str, Role | None]] = [
+        (phrase, role) for role, words in t.roles.items() for phrase in words
+    ]
+    phrases += [(phrase, None) for phrase in t.subject_triggers]
+    roles = tuple(
+        (re.compile(rf"(?<![^\W_]){label_pattern([p])}(?![^\W_])"), role, p)
+        for p, role in sorted(phrases, key=lambda x: len(x[0]), reverse=True)
+    )
+    honorifics = label_pattern(t.honorifics)
+    triggers = label_pattern(["cấp cho", "cho phép"])
+    return _Patterns(
+        roles=roles,
+        # A form of address (or "Cấp cho:") then a capitalised word, in any line.
+        prose=re.compile(rf"(?<![^\W_])(?:{honorifics}|{triggers})\s*:?(?:\s+(?=[^\W\d_])|\s*$)"),
+        # "Điều 1", "QUYẾT ĐỊNH:", or a granting verb alone on its line ("XÁC NHẬN", its colon
+        # lost to OCR).
+        operative=re.compile(
+            rf"^[-–•+.\s\d]*{label_pattern(t.operative_starts)}"
+            rf"|^\W*{label_pattern(t.subject_triggers)}\W*$"
+        ),
+        recipients=re.compile(rf"^[-–•+.\s]*{label_pattern(t.recipients_starts)}\b"),
+        preamble=re.compile(rf"^[-–•+.\s]*{label_pattern(t.preamble_starts)}\b"),
+    )
+
+
+def _role_in(text: str, *, nearest: bool = False) -> tuple[Role | None, bool, str]:
+    """(role, whether a granting verb was found, the phrase) from folded `text`: the longest
+    phrase, or with `nearest` the one ending last (the words just before a prose mention)."""
+    best: tuple[int, int, Role | None, str] | None = None
+    for pattern, role, phrase in _patterns().roles:
+        for m in pattern.finditer(text):
+            rank = (m.end(), len(phrase)) if nearest else (len(phrase), m.end())
+            if best is None or rank > best[:2]:
+                best = (*rank, role, phrase)
+    if best is None:
+        return None, False, ""
+    _, _, role, phrase = best
+    return role, role is None, phrase
 
 
 def _value(page: Page, seg: Segment) -> str:
@@ -83,14 +165,15 @@ def _label_factor(found: Found, seg: Segment, key: str) -> Found:
     return found
 
 
-def _name(page: Page, seg: Segment) -> Found | None:
+def _read_name(page: Page, line: int, start: int, text: str) -> Found | None:
+    """The name at the start of `text` (cut from `page.lines[line]` at `start`), respelled on
+    evidence."""
     tables = load_tables()
-    text = _value(page, seg)
     name = person_name(text, tables)
     if name is None:
         return None
-    start = seg.start + text.find(name.split()[0])
-    found = Found(name, [(seg.line, start, start + len(name))], 1.0, name)
+    begin = start + text.find(name.split()[0])
+    found = Found(name, [(line, begin, begin + len(name))], 1.0, name)
     fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
     if fixed != name:
         found.value = fixed
@@ -98,7 +181,7 @@ def _name(page: Page, seg: Segment) -> Found | None:
         found.problems.append(Problem("ho_ten", ProblemCode.OCR_REPAIRED, "name respelled"))
     elif sum(page.occurrences(name).values()) < 2 and fold(name.split()[0]) not in tables.surnames:
         found.confidence *= 0.85  # neither a known family name nor printed twice on the page
-    return _label_factor(found, seg, "ho_ten")
+    return found
 
 
 def _date(page: Page, seg: Segment) -> Found | None:
@@ -108,6 +191,7 @@ def _date(page: Page, seg: Segment) -> Found | None:
     found = page.date_at(seg.line, m)
     if found is None:
         return None
+    found.rule = f"date after the label {seg.label!r}"
     return _label_factor(found, seg, "ngay_sinh")
 
 
@@ -119,11 +203,12 @@ def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
             continue
         raw = page.lines[seg.line][m.start() : m.end()]
         found = Found(digits, [(seg.line, m.start(), m.end())], 1.0, raw)
+        key = "cccd" if len(digits) == 12 else "cmnd"
         if raw != digits:
             found.confidence *= 0.85
-            key = "cccd" if len(digits) == 12 else "cmnd"
             found.problems.append(Problem(key, ProblemCode.OCR_REPAIRED, "digits repaired"))
-        return ("cccd" if len(digits) == 12 else "cmnd"), _label_factor(found, seg, "cccd")
+        found.rule = f"{len(digits)} digits after the label {seg.label!r}"
+        return key, _label_factor(found, seg, key)
     return None
 
 
@@ -138,23 +223,243 @@ def _sex(page: Page, seg: Segment) -> Found | None:
     return Found(spelled, [(seg.line, seg.start, seg.start + len(word))], 1.0, word)
 
 
-def subject(page: Page, template: Template, segs: list[Segment]) -> Subject:
+def _zones(page: Page, segs: list[Segment]) -> tuple[int, int, list[Role | None]]:
+    """(first operative line or -1, first "Nơi nhận" line or len(page), each line's heading
+    role: the role named by the last heading above it, None under a plain or operative one)."""
+    p = _patterns()
+    # A person's label with nothing after it ("Thông tin người yêu cầu:") heads a block.
+    labelled = {
+        s.line
+        for s in segs
+        if s.kind not in PERSON_KINDS or page.lines[s.line][s.start : s.end].strip()
+    }
+    operative = next((i for i, low in enumerate(page.folded) if p.operative.match(low)), -1)
+    recipients = next(
+        (i for i, low in enumerate(page.folded) if i > len(page) // 3 and p.recipients.match(low)),
+        len(page),
+    )
+    section: Role | None = None
+    roles: list[Role | None] = []
+    for i, low in enumerate(page.folded):
+        if p.operative.match(low):
+            section = None
+        heading = low.rstrip().endswith(":") or len(low.split()) <= HEADING_WORDS
+        if i not in labelled and heading and not _names_someone(page, i):
+            role, trigger, _ = _role_in(low)
+            if role is not None or trigger or low.rstrip().endswith(":"):
+                section = role
+        roles.append(section)
+    return operative, recipients, roles
+
+
+def _names_someone(page: Page, i: int) -> bool:
+    """Whether line `i` names a person in prose ("Xét đề nghị của bà: Hồ Thị Trang,"): such a
+    line is a sentence, not a block's heading."""
+    tables = load_tables()
+    for m in _patterns().prose.finditer(page.folded[i]):
+        if person_name(page.lines[i][m.end() :], tables) is not None:
+            return True
+    return False
+
+
+def _label_mentions(page: Page, segs: list[Segment], headings: list[Role | None]) -> list[Mention]:
+    mentions = []
+    for seg in segs:
+        if seg.kind not in PERSON_KINDS or not _value(page, seg).strip():
+            continue
+        label = page.folded[seg.line][seg.label_start : seg.start]
+        role, _, phrase = _role_in(label)
+        why = f"label {label.strip(' :;')!r}"
+        if role is None and seg.kind is LabelKind.OTHER_PERSON:
+            role = Role.REQUESTER
+        heading = headings[seg.line]
+        if role is None and heading is not None:
+            role = heading
+            why += " under a heading naming the " + heading.value
+        elif role is not None:
+            why += f" (words {phrase!r})"
+        name = _read_name(page, seg.line, seg.start, _value(page, seg))
+        if name is not None:
+            _label_factor(name, seg, "ho_ten")
+        mentions.append(Mention(seg.line, seg.label_start, name, role, "label", why))
+    return mentions
+
+
+def _wrapped(page: Page, i: int, name: Found) -> Found:
+    """`name`, read at the end of line `i`, with its words wrapped onto the next line ("ông
+    Phạm Khắc" / "Hữu Định, ngày sinh …")."""
+    tables = load_tables()
+    end = name.spans[0][2]
+    if page.lines[i][end:].strip() or i + 1 >= len(page):
+        return name
+    following = page.lines[i + 1]
+    cut = re.split(r"[,;(]", following, maxsplit=1)
+    if len(cut) < 2:
+        return name  # the next line is no clause after a name
+    whole = person_name(f"{name.raw} {cut[0]}", tables)
+    if whole is None or len(whole.split()) <= len(name.raw.split()):
+        return name
+    more = whole.split()[len(name.raw.split()) :]
+    stop = following.find(more[-1]) + len(more[-1])
+    value = f"{name.value} {' '.join(more)}"
+    wrapped = Found(value, [*name.spans, (i + 1, 0, stop)], name.confidence, whole)
+    wrapped.problems = name.problems
+    return wrapped
+
+
+def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Mention]:
+    p = _patterns()
+    people = [s for s in segs if s.kind in PERSON_KINDS]
+    mentions = []
+    for i in range(min(recipients, len(page))):
+        line = page.lines[i]
+        covered = -1  # "Cấp cho: Ông Trần Văn B": one mention, not two
+        for m in p.prose.finditer(page.folded[i]):
+            if m.start() < covered:
+                continue
+            if any(s.line == i and s.label_start <= m.start() < s.end for s in people):
+                continue  # the form of address is a label's value ("Họ và tên: Ông …")
+            if not line[m.start()].isalpha():
+                continue
+            if m.end() < len(line):
+                name = _read_name(page, i, m.end(), line[m.end() :])
+                if name is not None:
+                    name = _wrapped(page, i, name)
+            elif i + 1 < len(page):  # "… đối với ông" / "Đỗ Công Tiến Phong, sinh ngày …"
+                name = _read_name(page, i + 1, 0, page.lines[i + 1])
+            else:
+                name = None
+            if name is None:
+                continue
+            # The clause before: from the last sentence break, with the previous line's end.
+            before = page.folded[i][: m.end()]
+            if i > 0 and len(before) < CONTEXT:
+                before = page.folded[i - 1] + " " + before
+            before = re.split(r"[.;]", before[-CONTEXT:])[-1]
+            role, trigger, phrase = _role_in(before, nearest=True)
+            why = f"prose {line[m.start() : m.end()].strip()!r}"
+            if phrase:
+                why += f" after {phrase!r}"
+            name_line, _, end = name.spans[-1]
+            covered = end if name_line == i else len(line)
+            bracket = re.match(r"\s*,?\s*\(([^)]*)\)", page.folded[name_line][end:])
+            if bracket and (after := _role_in(bracket.group(1)))[0] is not None:
+                role, trigger = after[0], False
+                why += f", then ({after[2]})"
+            if role is None and p.preamble.match(page.folded[i]):
+                role, trigger = Role.REQUESTER, False
+                why += ", in the preamble"
+            name.confidence *= PROSE_CONFIDENCE
+            mention = Mention(i, m.start(), name, role, "prose", why, trigger=trigger)
+            mentions.append(mention)
+    return mentions
+
+
+# In a clause after a person's name, wrapped over lines: "…, số định danh cá nhân\n056185004321",
+# "…, sinh ngày 02/03/1940" (folded digit view).
+_CLAUSE_ID = re.compile(
+    r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
+    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;]?\s*(\d(?:\s?\d){8,11})(?!\d)"
+)
+_CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;]?\s*(?:{DATE_RE.pattern})")
+CLAUSE_LINES = 3
+"""Lines a person's clause may run over after their name."""
+
+
+def _clause(page: Page, mention: Mention, stop: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """(line, start, end) pieces of the text from the mention's name to `stop` (the next
+    mention), at most `CLAUSE_LINES` lines."""
+    assert mention.name is not None
+    line, _, begin = mention.name.spans[-1]
+    pieces = []
+    for i in range(line, min(line + CLAUSE_LINES, len(page))):
+        start = begin if i == line else 0
+        end = stop[1] if i == stop[0] else len(page.lines[i])
+        if (i, 0) > stop:
+            break
+        pieces.append((i, start, end))
+    return pieces
+
+
+def _from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Subject) -> None:
+    """The ID and the date of birth written in the clause after a name, across line breaks."""
+    pieces = _clause(page, mention, stop)
+    joined, where = "", []
+    for i, start, end in pieces:
+        text = page.numeric[i][start:end]
+        where += [(i, start + k) for k in range(len(text))] + [(i, end)]
+        joined += text + " "
+    if found.cccd is None and found.cmnd is None and (m := _CLAUSE_ID.search(joined)):
+        digits = "".join(m.group(1).split())
+        key = "cccd" if len(digits) == 12 else "cmnd"
+        (li, a), (_, b) = where[m.start(1)], where[m.end(1) - 1]
+        raw = page.lines[li][a : b + 1]
+        value = Found(digits, [(li, a, b + 1)], 0.95, raw)
+        value.rule = "the ID in the clause after the subject's name"
+        if digits not in "".join(raw.split()):
+            value.confidence *= 0.85
+            value.problems.append(Problem(key, ProblemCode.OCR_REPAIRED, "digits repaired"))
+        if len(digits) in (9, 12):
+            setattr(found, key, value)
+    if found.birth_date is None and (m := _CLAUSE_BIRTH.search(joined)):
+        numbers = [int(g) for g in m.groups() if g is not None]
+        iso = iso_date(*numbers) if len(numbers) == 3 else None
+        if iso is not None:
+            (la, a), (lb, b) = where[m.start()], where[m.end() - 1]
+            spans = [(la, a, len(page.lines[la]) if lb != la else b + 1)]
+            if lb != la:
+                spans.append((lb, 0, b + 1))
+            raw = " ".join(page.lines[li][x:y] for li, x, y in spans)
+            birth = Found(iso, spans, 0.95, raw)
+            birth.rule = "the date of birth in the clause after the subject's name"
+            found.birth_date = birth
+
+
+def _bind(mentions: list[Mention], segs: list[Segment]) -> None:
+    """Give each ID, date-of-birth and sex segment to the nearest mention before it."""
+    ordered = sorted(mentions, key=lambda m: (m.line, m.start))
+    for seg in segs:
+        if seg.kind not in (LabelKind.BIRTH_DATE, LabelKind.ID, LabelKind.SEX):
+            continue
+        owner = None
+        for mention in ordered:
+            if (mention.line, mention.start) <= (seg.line, seg.label_start):
+                owner = mention
+        if owner is not None:
+            owner.attributes.append(seg)
+
+
+def subject(page: Page, segs: list[Segment]) -> Subject:
     """Read the subject of the page.
 
     Args:
         page: the page.
-        template: the result type, naming the subject's labels and anchor.
         segs: the page's labelled values (`edge.fields.labels.segments`).
 
     Returns:
-        What was found; IDs and dates of other people on the page are left out.
+        What was found; IDs and dates of other people on the page are left out. `mentions`
+        holds every person seen, `why_empty` why no subject was taken.
     """
-    block = _block(segs, page, template)
-    found = Subject()
-    if not block:
+    operative, recipients, headings = _zones(page, segs)
+    mentions = [m for m in _label_mentions(page, segs, headings) if m.line < recipients]
+    mentions += _prose_mentions(page, segs, recipients)
+    for mention in mentions:
+        mention.operative = operative >= 0 and mention.line >= operative
+    _bind(mentions, segs)
+    found = Subject(mentions=sorted(mentions, key=lambda m: (m.line, m.start)))
+    candidates = [m for m in found.mentions if m.name is not None and m.priority() > 0]
+    if not candidates:
+        found.why_empty = (
+            "no person named on the page"
+            if not mentions
+            else "every person named is a requester, a parent, a recipient or a signer"
+        )
         return found
-    found.name = _name(page, block[0])
-    for seg in block[1:]:
+    best = max(candidates, key=lambda m: (m.priority(), m.operative, -m.line, -m.start))
+    found.name = best.name
+    assert best.name is not None
+    best.name.rule = f"subject: {best.why}" + (", in the operative part" if best.operative else "")
+    for seg in best.attributes:
         if seg.kind is LabelKind.BIRTH_DATE and found.birth_date is None:
             found.birth_date = _date(page, seg)
         elif seg.kind is LabelKind.SEX and found.sex is None:
@@ -168,4 +473,7 @@ def subject(page: Page, template: Template, segs: list[Segment]) -> Subject:
                 found.cccd = value
             elif kind == "cmnd" and found.cmnd is None:
                 found.cmnd = value
+    after = [m for m in found.mentions if (m.line, m.start) > (best.line, best.start)]
+    stop = (after[0].line, after[0].start) if after else (len(page), 0)
+    _from_clause(page, best, stop, found)
     return found

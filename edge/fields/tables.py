@@ -30,7 +30,7 @@ class LabelKind(StrEnum):
     """What a label introduces: the keys of `labels.toml`'s `[labels]` table."""
 
     NAME = "name"
-    """A person's name; a template's own name labels (`Template.name_labels`) are the subject's."""
+    """A person's name; whose it is, the label's words and the words around it say (`Role`)."""
     BIRTH_DATE = "birth_date"
     """A date of birth."""
     ID = "id"
@@ -43,6 +43,23 @@ class LabelKind(StrEnum):
     """Another person's name (a requester, a parent): it ends the subject's block."""
     OTHER = "other"
     """Anything else (nationality, address, …): it ends the value before it on its line."""
+
+
+class Role(StrEnum):
+    """Whose name a label or a mention in prose gives: the keys of `labels.toml`'s `[roles]`."""
+
+    SUBJECT = "subject"
+    """The one the result is about (the deceased, the child, the beneficiary, the holder)."""
+    REQUESTER = "requester"
+    """Who asked for it or declared it, a representative or a witness."""
+    PARENT = "parent"
+    """A parent of the subject."""
+    SPOUSE = "spouse"
+    """A spouse of a marriage record (the first printed is its subject)."""
+    HOUSEHOLD = "household"
+    """The head or a member of a household."""
+    SIGNER = "signer"
+    """The person who signs."""
 
 
 class IssueDateSource(StrEnum):
@@ -66,10 +83,6 @@ class Template:
         about: whether the type has a "Về việc" line.
         issue_date: sources of the issue date, most trusted first ("place_date",
             "registration_date").
-        subject_after: anchors ("Điều 1", "XÁC NHẬN") after which the subject's block is sought
-            first.
-        name_labels: labels that introduce the subject's name.
-        ends_at: labels that end the subject's block besides the catalogue's other persons.
         fallback: used when no other template's title matches.
     """
 
@@ -79,9 +92,6 @@ class Template:
     number_symbols: tuple[str, ...]
     about: bool
     issue_date: tuple[IssueDateSource, ...]
-    subject_after: tuple[str, ...]
-    name_labels: tuple[str, ...]
-    ends_at: tuple[str, ...]
     fallback: bool = False
 
 
@@ -99,6 +109,11 @@ class Tables:
     place_unit_words: tuple[str, ...]
     signer_roles: tuple[str, ...]
     honorifics: tuple[str, ...]
+    subject_triggers: tuple[str, ...]
+    operative_starts: tuple[str, ...]
+    recipients_starts: tuple[str, ...]
+    preamble_starts: tuple[str, ...]
+    roles: dict[Role, tuple[str, ...]]
     labels: dict[LabelKind, tuple[str, ...]]
     provinces: dict[str, str]  # "056" -> "Khánh Hòa"
     century_digits: dict[str, tuple[int, str]]  # "0" -> (1900, "Nam")
@@ -147,6 +162,11 @@ def load_tables() -> Tables:
         }
     except ValueError as e:
         raise FieldDataError(f"labels.toml: [labels] holds an unknown kind ({e})") from e
+    role_words = labels.get("roles", {})
+    try:
+        roles = {Role(role): _strings(role_words, role, "labels.toml") for role in role_words}
+    except ValueError as e:
+        raise FieldDataError(f"labels.toml: [roles] holds an unknown role ({e})") from e
     surnames: dict[str, str | None] = {}
     for spelling in _strings(names, "surnames", "names.toml"):
         key = fold(spelling)
@@ -169,6 +189,11 @@ def load_tables() -> Tables:
         place_unit_words=_strings(labels, "place_unit_words", "labels.toml"),
         signer_roles=_strings(labels, "signer_roles", "labels.toml"),
         honorifics=_strings(labels, "honorifics", "labels.toml"),
+        subject_triggers=_strings(labels, "subject_triggers", "labels.toml"),
+        operative_starts=_strings(labels, "operative_starts", "labels.toml"),
+        recipients_starts=_strings(labels, "recipients_starts", "labels.toml"),
+        preamble_starts=_strings(labels, "preamble_starts", "labels.toml"),
+        roles=roles,
         labels=kinds,
         provinces=dict(provinces.get("provinces", {})),
         century_digits=century,
@@ -184,7 +209,10 @@ def load_tables() -> Tables:
 
 def _template(key: str, data: dict[str, Any]) -> Template:
     source = f"templates/{key}.toml"
-    subject = data.get("subject", {})
+    if "subject" in data or "subject_after" in data:
+        # A type says which fields it has, never where they are or which label carries them:
+        # the subject is found by the words around it (`labels.toml`'s [roles]).
+        raise FieldDataError(f"{source}: a template may not locate the subject; remove it")
     name = data.get("name")
     if not isinstance(name, str):
         raise FieldDataError(f"{source}: 'name' must be a string")
@@ -199,9 +227,6 @@ def _template(key: str, data: dict[str, Any]) -> Template:
         number_symbols=_strings(data, "number_symbols", source),
         about=bool(data.get("about", False)),
         issue_date=issue_date or tuple(IssueDateSource),
-        subject_after=_strings(data, "subject_after", source),
-        name_labels=_strings(subject, "name", source),
-        ends_at=_strings(subject, "ends_at", source),
         fallback=bool(data.get("fallback", False)),
     )
 

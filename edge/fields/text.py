@@ -96,6 +96,38 @@ def best_match(text: str, choices: Sequence[str], floor: float = 0.0) -> tuple[s
     return best, score
 
 
+_TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"
+_OLD_TONE = re.compile(rf"([oOuU])([aAeEyY])([{_TONE_MARKS}])(?=\W|$)")
+
+
+def modern_tones(text: str) -> str:
+    """Old-style tone placement ("Hoà", "Uỷ", "thuỷ") moved to the modern place ("Hòa", "Ủy",
+    "thủy"), for comparing only: both are correct, and a value keeps the spelling printed.
+    "Quý" keeps its tone (the "u" of "qu" is no vowel)."""
+    d = unicodedata.normalize("NFD", text)
+
+    def swap(m: re.Match[str]) -> str:
+        if m.group(1) in "uU" and m.start() > 0 and d[m.start() - 1] in "qQ":
+            return m.group(0)
+        return m.group(1) + m.group(3) + m.group(2)
+
+    return unicodedata.normalize("NFC", _OLD_TONE.sub(swap, d))
+
+
+# A syllable of Kinh Vietnamese, accent-folded: initial consonant, vowels, final consonant. Words
+# of other shapes ("Katơr", "Hđơk", "Kdăm") are names of other peoples, never respelled.
+_KINH = re.compile(
+    r"^(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?"
+    r"[aeiouy]{1,3}(?:ng|nh|ch|[cmnpt])?$"
+)
+
+
+def kinh_syllable(word: str) -> bool:
+    """Whether `word` has the shape of a Kinh Vietnamese syllable ("Nguyễn", "Quốc": yes;
+    "Katơr", "Hđơk", "K'Brơi": no)."""
+    return bool(_KINH.match(fold(word)))
+
+
 def is_caps(text: str) -> bool:
     """Upper-case text (a header or title line), tolerant of one OCR slip in case."""
     letters = [c for c in text if c.isalpha()]

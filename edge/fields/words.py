@@ -84,3 +84,32 @@ def span_confidence(spans: Spans | None, start: int, end: int) -> float | None:
         return None
     overlapping = [c for s, e, c in spans if s < end and e > start]
     return min(overlapping) if overlapping else None
+
+
+def right_column_starts(lines: Sequence[str], words: Sequence[Word]) -> list[int | None]:
+    """Per line, the character where its words in the page's right half begin after a wide gap
+    ("- Lưu: VT.      Nguyễn Văn A": "Nơi nhận" and the signer's block read as one row), or
+    None (one column, or no word boxes). Words without a `box` (x0, y0, x1, y1) give None."""
+    boxes = [getattr(w, "box", None) for w in words]
+    if not words or any(b is None for b in boxes):
+        return [None] * len(lines)
+    width = max(b[2] for b in boxes if b is not None)
+    grouped: dict[int, list[tuple[str, tuple[int, int, int, int]]]] = {}
+    for word, box in zip(words, boxes, strict=True):
+        assert box is not None
+        grouped.setdefault(word.line, []).append((word.text, box))
+    by_text: dict[str, int | None] = {}
+    for group in grouped.values():
+        parts = [" ".join(unicodedata.normalize("NFC", t).split()) for t, _ in group]
+        text = " ".join(p for p in parts if p)
+        position, split = 0, None
+        for k, (part, (_, box)) in enumerate(zip(parts, group, strict=True)):
+            if not part:
+                continue
+            gap = box[0] - group[k - 1][1][2] if k > 0 else 0
+            if k > 0 and box[0] >= width * 0.45 and gap > width * 0.05:
+                split = position
+                break
+            position += len(part) + 1
+        by_text.setdefault(text, split)
+    return [by_text.get(line) for line in lines]

@@ -260,6 +260,8 @@ class DocumentOutcome:
         warnings: one message per failed quality gate.
         seconds: wall time per stage.
         fields: the document's fields (empty when it was not read).
+        page_fields: each written page's stem and its fields as read, with how each was found
+            (`FieldSet.explain`, for `sohoa edge process --explain`).
     """
 
     document: PlannedDocument
@@ -270,6 +272,7 @@ class DocumentOutcome:
     warnings: list[str] = field(default_factory=list)
     seconds: StageSeconds = field(default_factory=StageSeconds)
     fields: dict[str, str | None] = field(default_factory=dict)
+    page_fields: list[tuple[str, FieldSet]] = field(default_factory=list)
 
 
 def plan_documents(
@@ -395,6 +398,7 @@ def process_files(
         pdf = signed.pdf
     for stem, page, found in zip(stems, done.pages, done.page_fields, strict=True):
         write_page_outputs(out_dir, stem, page, found)
+        outcome.page_fields.append((stem, found))
     outcome.pages_done = len(done.pages)
     if outcome.failures:
         outcome.failures.append(

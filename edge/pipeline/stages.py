@@ -245,11 +245,12 @@ def read_fields(page: OcrPage) -> FieldSet:
 
 def merge_fields(per_page: Sequence[dict[str, str | None]]) -> dict[str, str | None]:
     """The document's fields: each key from the first page that has it (the header and subject
-    are on page 1; the signer is often on the last page)."""
+    are on page 1), but the signer from the last page that has one: the signer's block ends
+    the result, and a name that ended page 1's body is no signer."""
     merged: dict[str, str | None] = dict.fromkeys(FIELD_KEYS)
     for fields in per_page:
         for key in FIELD_KEYS:
-            if merged[key] is None:
+            if merged[key] is None or (key == "nguoi_ky" and fields.get(key) is not None):
                 merged[key] = fields.get(key)
     return merged
 

@@ -122,7 +122,6 @@ def test_templates_are_data_with_the_common_result_types() -> None:
         "cai_chinh_ho_tich",
     ):
         assert templates[key].titles, key
-        assert templates[key].name_labels, key
     assert load_templates()[-1].fallback
     assert "Thiếu tá" in load_tables().ranks
 

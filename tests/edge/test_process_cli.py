@@ -228,6 +228,27 @@ def test_decompression_bombs_and_truncated_files_are_capture_errors(
         load_page_image(tmp_path / "cut.png")
 
 
+@pytest.mark.slow
+def test_explain_prints_and_writes_where_each_field_came_from(
+    pages: dict[str, tuple[Path, SampleDocument]], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    path, sample = pages["trang-1"]
+    result = runner.invoke(sohoa, ["edge", "process", str(path), "--out", str(out), "--explain"])
+    assert result.exit_code == 0, result.output
+    explained = out / "trang-1.explain.txt"
+    assert explained.stat().st_mode & 0o777 == 0o600  # it holds the page's names and IDs
+    text = explained.read_text(encoding="utf-8")
+    assert text in result.stdout
+    assert f"ho_ten: {sample.fields['ho_ten']!r}" in text
+    assert "subject: label" in text and "read from: " in text
+    assert "nguoi_ky: " in text and "signer's title" in text
+    assert "cmnd: (empty) the subject has no 9-digit ID" in text
+    # The signed outputs are unchanged: the flat fields file has no explanation in it.
+    fields = json.loads((out / "trang-1.fields.json").read_text(encoding="utf-8"))
+    assert all(value is None or "rule" not in str(value) for value in fields.values())
+
+
 def test_document_fields_come_from_the_first_page_then_later_ones() -> None:
     first = dict.fromkeys(FIELD_KEYS)
     first.update(so_ky_hieu="12/QĐ-UBND", ho_ten="Ngô Thị Huệ")

@@ -1,0 +1,451 @@
+"""Field readers on result types no template describes (issue 17): the subject in prose and under
+labels naming whose value it is, roles told apart by the words around them, IDs bound to their
+person, titles and numbers found by layout, signers with ranks and side by side with "Nơi nhận",
+names of every people, and pages with no Nghị định 30 layout. Invented people; the wordings are
+those of the public forms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from edge.fields import FIELD_KEYS, extract, extract_fields
+from edge.fields.names import fix_given_names, fix_surname, person_name
+from edge.fields.tables import load_tables, load_templates
+from edge.pipeline.stages import merge_fields
+
+HEADER = """\
+UBND HUYỆN KHÁNH VĨNH
+UBND XÃ KHÁNH THÀNH
+Số: {number}
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Khánh Thành, ngày 12 tháng 3 năm 2025
+"""
+
+# A permit (no template lists it): the subject in prose after "Cho phép bà", her ID and birth
+# date in the clause after her name, written in words.
+PERMIT = (
+    HEADER.format(number="31/GP-UBND")
+    + """\
+GIẤY PHÉP
+TỔ CHỨC LỄ HỘI TRUYỀN THỐNG
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ KHÁNH THÀNH
+Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015;
+Xét đơn đề nghị của ông Cao Văn Sáu, số định danh cá nhân 056070111222;
+Cho phép bà Katơr Thị Hđơk, sinh ngày 28 tháng 4 năm 1985, số định danh cá nhân
+056185004321, địa chỉ: thôn Suối Cá, xã Khánh Thành, tổ chức lễ hội tại thôn Suối Cá.
+Nơi nhận: CHỦ TỊCH
+- Như trên;
+- Lưu: VT. Trung tá Ma Văn Rô
+"""
+)
+PERMIT_FIELDS = {
+    "so_ky_hieu": "31/GP-UBND",
+    "ngay_ban_hanh": "2025-03-12",
+    "co_quan_ban_hanh": "UBND XÃ KHÁNH THÀNH",
+    "loai_van_ban": "GIẤY PHÉP TỔ CHỨC LỄ HỘI TRUYỀN THỐNG",
+    "trich_yeu": None,
+    "ho_ten": "Katơr Thị Hđơk",
+    "cccd": "056185004321",
+    "ngay_sinh": "1985-04-28",
+    "nguoi_ky": "Ma Văn Rô",
+}
+
+# A certificate: the number under the title with no symbol and a register number beside it;
+# "Cấp cho: Ông …"; the signer under the bracketed instruction, with a rank.
+CERTIFICATE = """\
+CÔNG AN HUYỆN KHÁNH SƠN
+CÔNG AN XÃ SƠN BÌNH
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Sơn Bình, ngày 05 tháng 01 năm 2025
+GIẤY CHỨNG NHẬN
+Số: 57 Quyển số: 02
+Cấp cho: Ông Trần Văn Bình.
+Sinh ngày: 02/09/1979
+Giấy tờ tùy thân: Căn cước công dân số 056079223344
+Đã hoàn thành nghĩa vụ tham gia Dân quân tự vệ.
+TRƯỞNG CÔNG AN XÃ
+(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)
+Thiếu tá Pi Năng Thị Hoà
+"""
+CERTIFICATE_FIELDS = {
+    "so_ky_hieu": "57",
+    "ngay_ban_hanh": "2025-01-05",
+    "co_quan_ban_hanh": "CÔNG AN XÃ SƠN BÌNH",
+    "loai_van_ban": "GIẤY CHỨNG NHẬN",
+    "trich_yeu": None,
+    "ho_ten": "Trần Văn Bình",
+    "cccd": "056079223344",
+    "ngay_sinh": "1979-09-02",
+    "nguoi_ky": "Pi Năng Thị Hoà",  # the rank left out, the old-style tone kept as printed
+}
+
+# A funeral-support decision: the organiser (a requester, in brackets) is named before the
+# deceased beneficiary, each with an ID.
+FUNERAL = (
+    HEADER.format(number="88/QĐ-UBND")
+    + """\
+QUYẾT ĐỊNH
+Về việc hỗ trợ chi phí mai táng
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ KHÁNH THÀNH
+Căn cứ Nghị định số 20/2021/NĐ-CP ngày 15 tháng 3 năm 2021 của Chính phủ;
+QUYẾT ĐỊNH:
+Điều 1. Hỗ trợ chi phí mai táng cho bà Mấu Thị Lan (người tổ chức mai táng), số định danh
+cá nhân 056190777888, đối với ông Cao Văn Rớt, sinh ngày 02/03/1940, số định danh cá nhân
+056040123456, cư trú tại thôn Ba Cẩn, đã chết ngày 01/02/2025.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+KT. CHỦ TỊCH
+PHÓ CHỦ TỊCH
+Bo Bo Văn Hùng
+"""
+)
+FUNERAL_FIELDS = {
+    "so_ky_hieu": "88/QĐ-UBND",
+    "ngay_ban_hanh": "2025-03-12",
+    "co_quan_ban_hanh": "UBND XÃ KHÁNH THÀNH",
+    "loai_van_ban": "QUYẾT ĐỊNH",
+    "trich_yeu": "Về việc hỗ trợ chi phí mai táng",
+    "ho_ten": "Cao Văn Rớt",
+    "cccd": "056040123456",
+    "ngay_sinh": "1940-03-02",
+    "nguoi_ky": "Bo Bo Văn Hùng",
+}
+
+# A death extract laid out as the requester's declaration: the requester's block comes first,
+# then "Họ và tên người đã chết:" (a label no catalogue lists), in capitals.
+DEATH_DECLARED = (
+    HEADER.format(number="09/TLKT")
+    + """\
+TRÍCH LỤC KHAI TỬ
+Họ, chữ đệm, tên người yêu cầu: Nguyễn Thị Thu
+Số định danh cá nhân: 056175000111
+Ngày, tháng, năm sinh: 01/01/1975
+Quan hệ với người đã chết: Con
+Họ và tên người đã chết: K'BRƠI HA
+Ngày, tháng, năm sinh: ngày 28 tháng 4 năm 1935 (ghi bằng chữ: Ngày hai mươi tám tháng tư năm
+một nghìn chín trăm ba mươi lăm)
+Số định danh cá nhân: 056035999888
+NGƯỜI KÝ TRÍCH LỤC
+Lê Thị Hồng
+"""
+)
+DEATH_DECLARED_FIELDS = {
+    "so_ky_hieu": "09/TLKT",
+    "ngay_ban_hanh": "2025-03-12",
+    "co_quan_ban_hanh": "UBND XÃ KHÁNH THÀNH",
+    "loai_van_ban": "TRÍCH LỤC KHAI TỬ",
+    "trich_yeu": None,
+    "ho_ten": "K'Brơi Ha",
+    "cccd": "056035999888",
+    "ngay_sinh": "1935-04-28",
+    "nguoi_ky": "Lê Thị Hồng",
+}
+
+# A residence confirmation: the household's head prints a name and ID after the subject's;
+# "Ông/bà:" as the subject's label; the heading of the requester's block names them.
+RESIDENCE = """\
+CÔNG AN TỈNH KHÁNH HÒA
+CÔNG AN XÃ NINH SIM
+Số: 120/XN-CAX
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Ninh Sim, ngày 20 tháng 02 năm 2025
+XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ
+Thông tin người yêu cầu:
+Họ, chữ đệm và tên: Phạm Văn Tư
+Số định danh cá nhân: 056080555666
+Công an xã Ninh Sim xác nhận thông tin về cư trú của:
+Ông/bà: H'HEN NIÊ
+Ngày, tháng, năm sinh: 15/07/1992 Giới tính: Nữ
+Số định danh cá nhân: 056192333444
+Họ và tên chủ hộ: Y BIH NIÊ KDĂM
+Số định danh cá nhân của chủ hộ: 056088121212
+Quan hệ với chủ hộ: Vợ
+TRƯỞNG CÔNG AN XÃ
+Đại úy Đàng Năng Thọ
+"""
+RESIDENCE_FIELDS = {
+    "so_ky_hieu": "120/XN-CAX",
+    "ngay_ban_hanh": "2025-02-20",
+    "co_quan_ban_hanh": "CÔNG AN XÃ NINH SIM",
+    "loai_van_ban": "XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ",
+    "trich_yeu": None,
+    "ho_ten": "H'Hen Niê",
+    "cccd": "056192333444",
+    "ngay_sinh": "1992-07-15",
+    "nguoi_ky": "Đàng Năng Thọ",
+}
+
+UNSEEN = [
+    pytest.param(PERMIT, PERMIT_FIELDS, id="permit-prose"),
+    pytest.param(CERTIFICATE, CERTIFICATE_FIELDS, id="certificate-number-under-title"),
+    pytest.param(FUNERAL, FUNERAL_FIELDS, id="funeral-two-people-in-prose"),
+    pytest.param(DEATH_DECLARED, DEATH_DECLARED_FIELDS, id="death-requester-first"),
+    pytest.param(RESIDENCE, RESIDENCE_FIELDS, id="residence-household-head"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), UNSEEN)
+def test_results_no_template_describes_give_every_field(
+    text: str, expected: dict[str, str | None]
+) -> None:
+    assert extract_fields(text) == expected
+
+
+def test_no_template_locates_a_subject() -> None:
+    # A type names its titles, symbols and fields; never a label or an anchor for the subject.
+    for template in load_templates():
+        assert not hasattr(template, "name_labels")
+        assert not hasattr(template, "subject_after")
+
+
+def test_the_subject_is_never_the_requester_a_parent_or_the_household_head() -> None:
+    assert extract(PERMIT).value("cccd") != "056070111222"  # the requester's, in the preamble
+    assert extract(FUNERAL).value("cccd") != "056190777888"  # the organiser's, in brackets
+    declared = extract(DEATH_DECLARED)
+    assert declared.value("cccd") != "056175000111"  # the requester's, printed first
+    assert declared.value("ngay_sinh") != "1975-01-01"
+    assert extract(RESIDENCE).value("cccd") != "056088121212"  # the household head's
+
+
+def test_each_id_belongs_to_the_person_named_nearest_before_it() -> None:
+    # The subject printed without an ID, the requester's after: the requester's is not taken.
+    text = DEATH_DECLARED.replace("Số định danh cá nhân: 056035999888\n", "")
+    fields = extract_fields(text)
+    assert fields["ho_ten"] == "K'Brơi Ha"
+    assert fields["cccd"] is None
+    assert fields["ngay_sinh"] == "1935-04-28"
+
+
+def test_a_parent_printed_before_the_child_is_not_the_subject() -> None:
+    text = (
+        HEADER.format(number="15/TLKS")
+        + """\
+TRÍCH LỤC KHAI SINH
+Họ, chữ đệm, tên người mẹ: Lò Thị Mai
+Số định danh cá nhân: 056195111000
+Họ, chữ đệm, tên người cha: Bùi Văn Nam
+Số định danh cá nhân: 056093222000
+Họ, chữ đệm, tên người được khai sinh: BÙI GIA HUY
+Ngày, tháng, năm sinh: 03/06/2024 Giới tính: Nam
+Số định danh cá nhân: 056224333000
+Họ, chữ đệm, tên người đi đăng ký: Bùi Văn Nam
+NGƯỜI KÝ TRÍCH LỤC
+Võ Thị Hạnh
+"""
+    )
+    fields = extract_fields(text)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Bùi Gia Huy",
+        "056224333000",
+        "2024-06-03",
+    )
+
+
+def test_prose_forms_of_address_and_the_clause_after_the_name() -> None:
+    text = (
+        HEADER.format(number="12/QĐ-UBND")
+        + """\
+QUYẾT ĐỊNH
+Về việc trợ cấp xã hội hàng tháng
+QUYẾT ĐỊNH:
+Điều 1. Trợ cấp xã hội hàng tháng đối với cháu Ya Gia Bảo, sinh ngày 09/10/2015, Căn cước
+công dân số 056215666777, cư trú tại thôn Đá Trắng.
+CHỦ TỊCH
+Nguyễn Văn Tám
+"""
+    )
+    fields = extract_fields(text)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Ya Gia Bảo",
+        "056215666777",
+        "2015-10-09",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="blank"),
+        pytest.param(
+            "mua 2 kg gạo, 1 chai nước mắm\nNguyễn Văn An 0905 123 456\n"
+            "Họ và tên: Trần Thị Bé\n056199000111\nhẹn thứ Hai",
+            id="handwritten-note",
+        ),
+        pytest.param(
+            "LAPTOP\nNguyễn Văn An\nCafe 25.000\nSinh ngày: 01/01/1990\n|||| ~~ ...",
+            id="desk-photo",
+        ),
+    ],
+)
+def test_a_page_without_the_layout_gives_empty_fields_with_a_reason(text: str) -> None:
+    fields = extract(text)
+    assert fields.as_dict() == dict.fromkeys(FIELD_KEYS)
+    for key in FIELD_KEYS:
+        assert "layout" in fields[key].rule, key
+
+
+def test_names_of_other_peoples_are_names_and_never_respelled() -> None:
+    tables = load_tables()
+    for name in ("Katơr Thị Hđơk", "Pi Năng Thị Hoa", "K'Brơi Ha", "Y Bih Niê Kdăm", "Ma Văn Rô"):
+        assert person_name(name, tables) == name
+        assert fix_given_names(fix_surname(name, tables), tables) == name
+    # Old-style tone placement is the same name: kept as printed, never "repaired".
+    assert fix_given_names("Nguyễn Thị Hoà", tables) == "Nguyễn Thị Hoà"
+    assert fix_given_names("Lê Thanh Thuỷ", tables) == "Lê Thanh Thuỷ"
+
+
+def test_the_signer_of_a_two_page_result_is_the_last_page_s() -> None:
+    first: dict[str, str | None] = dict.fromkeys(FIELD_KEYS, "x")
+    first["nguoi_ky"] = "Lê Văn Một"  # a name that ended page 1's body
+    last: dict[str, str | None] = dict.fromkeys(FIELD_KEYS)
+    last["nguoi_ky"] = "Trần Thị Hai"
+    merged = merge_fields([first, last])
+    assert merged["nguoi_ky"] == "Trần Thị Hai"
+    assert merged["so_ky_hieu"] == "x"  # the rest from the first page that has it
+
+
+def test_explain_says_which_rule_and_words_gave_each_field_and_why_one_is_empty() -> None:
+    fields = extract(FUNERAL)
+    text = fields.explain()
+    assert "ho_ten: 'Cao Văn Rớt'" in text
+    assert "đối với" in fields["ho_ten"].rule  # the prose words that made him the subject
+    assert "người tổ chức mai táng" in text  # the organiser's role, and why
+    assert "read from: cá nhân 056190777888, đối với ông Cao Văn Rớt" in text
+    assert "rank" not in fields["nguoi_ky"].rule
+    assert "signer's title" in fields["nguoi_ky"].rule
+    assert fields["cmnd"].rule  # why it is empty
+    assert "rank 'Thiếu tá' left out" in extract(CERTIFICATE)["nguoi_ky"].rule
+    assert "under the title" in extract(CERTIFICATE)["so_ky_hieu"].rule
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float
+    line: int
+
+
+def _boxed(rows: list[tuple[str, str]]) -> tuple[str, list[_Word]]:
+    """A page of rows, each a left-column and a right-column text, as OCR reads them: one line
+    per row, the right column's words from x=1300 of a 2480-pixel page."""
+    words, lines = [], []
+    for n, (left, right) in enumerate(rows):
+        x = 200
+        for column, start in ((left, 200), (right, 1300)):
+            x = max(x, start)
+            for token in column.split():
+                words.append(_Word(token, (x, 100 * n, x + 20 * len(token), 100 * n + 40), 95, n))
+                x += 20 * len(token) + 15
+        lines.append(" ".join(f"{left} {right}".split()))
+    return "\n".join(lines) + "\n", words
+
+
+def test_the_signer_beside_a_recipients_list_is_read_from_the_right_column() -> None:
+    rows = [
+        ("Điều 3. Quyết định này có hiệu lực kể từ ngày ký.", ""),
+        ("Nơi nhận:", "KT. CHỦ TỊCH"),
+        ("- Như Điều 3", "PHÓ CHỦ TỊCH"),
+        ("- UBND xã Vạn Bình", "Đại tá Nguyễn Văn Hùng"),
+        ("- Lưu VT", ""),
+    ]
+    text, words = _boxed(rows)
+    fields = extract(text, words)
+    assert fields.value("nguoi_ky") == "Nguyễn Văn Hùng"
+    assert "right column" in fields["nguoi_ky"].rule
+    # Without the boxes, the recipient's words are never taken for the signer's name.
+    assert extract_fields(text)["nguoi_ky"] is None
+
+
+def test_an_unlisted_title_stops_before_the_authority_line_and_a_register_number_is_no_number() -> (
+    None
+):
+    text = (
+        HEADER.replace("Số: {number}\n", "")
+        + """\
+GIẤY PHÉP XÂY DỰNG
+Quyển số: 02 Số: 57/GPXD
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ KHÁNH THÀNH
+Cấp cho: Bà Nguyễn Thị Thuỷ.
+CHỦ TỊCH
+Nguyễn Văn Tám
+"""
+    )
+    fields = extract_fields(text)
+    assert fields["loai_van_ban"] == "GIẤY PHÉP XÂY DỰNG"
+    assert fields["so_ky_hieu"] == "57/GPXD"
+    assert fields["ho_ten"] == "Nguyễn Thị Thuỷ"  # as printed
+
+
+def test_a_prose_name_wrapped_over_lines_and_its_clause_across_line_breaks() -> None:
+    body = """\
+QUYẾT ĐỊNH
+Về việc trợ cấp xã hội hằng tháng
+QUYẾT ĐỊNH:
+Điều 1. Thực hiện chế độ trợ cấp xã hội hằng tháng đối với ông
+Đỗ Công Tiến Phong, sinh ngày ngày 22 tháng 1 năm 1932, số
+định danh cá nhân 054032859308, địa chỉ thường trú: Thôn Liên Sang.
+Điều 2. Trợ cấp đối với bà Phạm Khắc
+Hữu Định, ngày sinh 06/01/1949, số định danh cá nhân 056049974573.
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    fields = extract_fields(HEADER.format(number="1089/QĐ-UBND") + body)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Đỗ Công Tiến Phong",
+        "054032859308",
+        "1932-01-22",
+    )
+    second = body.replace("Điều 1. Thực hiện chế độ trợ cấp xã hội hằng tháng đối với ông\n", "")
+    second = second.replace("Đỗ Công Tiến Phong, sinh ngày ngày 22 tháng 1 năm 1932, số\n", "")
+    second = second.replace(
+        "định danh cá nhân 054032859308, địa chỉ thường trú: Thôn Liên Sang.\n", ""
+    )
+    fields = extract_fields(HEADER.format(number="1089/QĐ-UBND") + second)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Phạm Khắc Hữu Định",
+        "056049974573",
+        "1949-01-06",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("“Dương Thu Mỹ Hiền", "Dương Thu Mỹ Hiền"),  # a speck before the name
+        ("á Từ Diệu Giang", "Từ Diệu Giang"),  # the last letter of a rank read apart
+        ("Âu Minh Hải", "Âu Minh Hải"),  # a short family name is no speck
+        ("Ông Hồng Nhàn", "Ông Hồng Nhàn"),  # on the signer's line "Ông" is the family name
+    ],
+)
+def test_ocr_specks_before_the_signer_and_after_the_issuer_are_left_out(
+    line: str, name: str
+) -> None:
+    text = HEADER.format(number="05/QĐ-UBND").replace(
+        "UBND XÃ KHÁNH THÀNH", "UBND XÃ KHÁNH THÀNH -__"
+    )
+    fields = extract_fields(text + f"QUYẾT ĐỊNH\nCHỦ TỊCH\n{line}\n")
+    assert fields["nguoi_ky"] == name
+    assert fields["co_quan_ban_hanh"] == "UBND XÃ KHÁNH THÀNH"
+
+
+def test_a_header_read_row_by_row_with_the_motto_wrapped_and_a_slipped_date() -> None:
+    text = """\
+CÔNG AN HUYỆN THUẬN BẮC : CỘNG HỖA XÃ HỘI CHỦ NGHĨA VIỆT
+CÔNG AN XÃ PHƯỚC CHIẾN NAM .
+Độc lập - Tự do - Hạnh phúc
+Số: 377/XNCT
+Phước Chiến, ngày 24 tháng 7 năm-2024
+XÁC NHẬN
+THÔNG TIN VỀ CƯ TRÚ
+TRƯỞNG CÔNG AN XÃ
+Lê Văn Hai
+"""
+    fields = extract_fields(text)
+    assert fields["co_quan_ban_hanh"] == "CÔNG AN XÃ PHƯỚC CHIẾN"
+    assert fields["ngay_ban_hanh"] == "2024-07-24"
+    assert fields["loai_van_ban"] == "XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ"
