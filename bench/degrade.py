@@ -43,21 +43,21 @@ def _jpeg(grey: npt.NDArray[Any], quality: int) -> Grey:
 def heavy_toner(grey: npt.NDArray[Any], dpi: int, seed: int = 0) -> Grey:
     """The page as an over-inked 200-dpi scan (see the module's docstring)."""
     rng = np.random.default_rng(seed)
-    page = at_dpi(grey, dpi).astype(np.float32)
+    page: npt.NDArray[Any] = at_dpi(grey, dpi).astype(np.float32)
     # Spread the ink: a grey minimum filter grows every dark stroke by a pixel each side.
     page = cv2.erode(page, np.ones((3, 3), np.uint8), iterations=1)
     page = cv2.GaussianBlur(page, (0, 0), 0.9)
     page = np.where(page < 170, page * 0.35, page)  # toner goes on black
     height, width = page.shape
     # Toner blotches: soft dark smudges of every size.
-    blotches = np.zeros_like(page)
+    blotches: npt.NDArray[Any] = np.zeros_like(page)
     for _ in range(40):
         centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
         axes = (int(rng.integers(4, 60)), int(rng.integers(3, 25)))
         angle = float(rng.uniform(0, 180))
         cv2.ellipse(blotches, centre, axes, angle, 0, 360, float(rng.uniform(60, 150)), -1)
     blotches = cv2.GaussianBlur(blotches, (0, 0), 4)
-    specks = (rng.random((height, width)) < 0.002).astype(np.float32) * 180
+    specks: npt.NDArray[Any] = (rng.random((height, width)) < 0.002).astype(np.float32) * 180
     specks = cv2.dilate(specks, np.ones((2, 2), np.uint8))
     paper = 205.0 + 10 * cv2.GaussianBlur(
         rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 30
@@ -69,7 +69,7 @@ def heavy_toner(grey: npt.NDArray[Any], dpi: int, seed: int = 0) -> Grey:
 def faded(grey: npt.NDArray[Any], dpi: int, seed: int = 0) -> Grey:
     """The page as a faded 200-dpi scan (see the module's docstring)."""
     rng = np.random.default_rng(seed)
-    page = at_dpi(grey, dpi).astype(np.float32)
+    page: npt.NDArray[Any] = at_dpi(grey, dpi).astype(np.float32)
     # Thin the strokes: a grey maximum filter eats a pixel of ink, then mix half of it back.
     thin = cv2.dilate(page, np.ones((2, 2), np.uint8))
     page = 0.35 * page + 0.65 * thin
@@ -87,13 +87,13 @@ def noise_page(seed: int = 0, size: tuple[int, int] = (1654, 2339)) -> Grey:
     """A 200-dpi A4 page of blotchy noise with no text: nothing to read either way up."""
     rng = np.random.default_rng(seed)
     width, height = size
-    grain = rng.normal(200, 40, (height, width)).astype(np.float32)
+    grain: npt.NDArray[Any] = rng.normal(200, 40, (height, width)).astype(np.float32)
     blobs = cv2.resize(
         rng.normal(0, 60, (height // 40, width // 40)).astype(np.float32),
         (width, height),
         interpolation=cv2.INTER_CUBIC,
     )
-    return np.clip(grain + blobs, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(grain + blobs, 0, 255), dtype=np.uint8)
 
 
 def blank_page(size: tuple[int, int] = (1654, 2339)) -> Grey:

@@ -6,8 +6,10 @@ Cases: corpus-dev's 24 images as they are (scans upright; photos lying any way, 
 page corners in the sidecar), and made from its four `scan_clean` pages (`bench.degrade`):
 heavy-toner and faded 200-dpi copies, each upright and upside down, one of each lying a
 quarter turn; a blank page and a page of noise (upright: nothing to turn). Each case goes
-through `prepare_page` twice, one case at a time on one thread:
-- "detect": default options (OSD allowed), as `sohoa edge detect` and the kiosk's capture;
+through `prepare_page` by three paths, one case at a time on one thread:
+- "detect": a page from a file, default options, as `sohoa edge detect` takes it;
+- "scanner": the same page handed over by a scanner (the kiosk's ADF: the page fills the
+  image, nothing to find or rectify), scans only;
 - "pipeline": the pipeline's capture (`edge.pipeline.stages.CAPTURE_OPTIONS`, no OSD); a page
   left with its way up open (`other_turns`) is judged after by reading the whole page
   (`read_upright`), so it is counted "open", not wrong, when the turn it needs is open.
@@ -38,7 +40,11 @@ from edge.capture.geometry import PageQuad, mean_corner_error
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus-dev"
-PATHS = {"detect": CaptureOptions(), "pipeline": CaptureOptions(osd=False)}
+PATHS = {
+    "detect": (SourceKind.FILE, CaptureOptions()),
+    "scanner": (SourceKind.SCANNER, CaptureOptions()),
+    "pipeline": (SourceKind.FILE, CaptureOptions(osd=False)),
+}
 
 
 class Case(NamedTuple):
@@ -74,6 +80,8 @@ def synthetic_cases(corpus: Path) -> Iterator[Case]:
     """Heavy-toner and faded copies of the clean scans, upright and turned; blank, noise."""
     for index, path in enumerate(sorted(corpus.glob("*_scan_clean.png"))):
         grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if grey is None:
+            sys.exit(f"cannot read {path}")
         stem = path.name.removesuffix("_scan_clean.png")
         for kind, degrade in (("heavy", heavy_toner), ("faded", faded)):
             page = degrade(grey, 300, seed=0)
@@ -92,10 +100,10 @@ def residual(case: Case, page: PreparedPage) -> int | None:
     None for a photo whose page was not found."""
     if case.turned is not None:
         return (case.turned - page.orientation) % 360
-    if page.quad is None or case.corners is None:
+    found, truth = page.quad, case.corners
+    if found is None or truth is None:
         return None
-    found = page.quad
-    k = min(range(4), key=lambda k: mean_corner_error(found.rotated_order(k), case.corners))
+    k = min(range(4), key=lambda k: mean_corner_error(found.rotated_order(k), truth))
     return 90 * k
 
 
@@ -104,8 +112,9 @@ def run(cases: list[Case]) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for case in cases:
         row: dict[str, Any] = {"name": case.name, "group": case.group}
-        for path, options in PATHS.items():
-            source = SourceKind.FILE
+        for path, (source, options) in PATHS.items():
+            if source == SourceKind.SCANNER and case.turned is None:
+                continue  # a photo is no scanner's page
             started = time.process_time()
             page = prepare_page(case.image, source, dpi=case.dpi, options=options)
             row[f"{path}_cpu_s"] = time.process_time() - started
@@ -114,9 +123,11 @@ def run(cases: list[Case]) -> dict[str, Any]:
             row[f"{path}_open"] = left is not None and left != 0 and left in page.other_turns
         rows.append(row)
         out(
-            f"  {case.name:28s} "
-            + "  ".join(
-                f"{path} {_verdict(row, path):14s} {row[f'{path}_cpu_s']:5.2f} s" for path in PATHS
+            f"  {case.name:24s} "
+            + " ".join(
+                f"{path} {_verdict(row, path):11s} {row[f'{path}_cpu_s']:4.2f} s"
+                for path in PATHS
+                if f"{path}_cpu_s" in row
             )
         )
     return summarise(rows)
@@ -143,17 +154,15 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if not chosen:
             continue
         for path in PATHS:
-            wrong = [r for r in chosen if r[f"{path}_left"] not in (0, None)]
+            ran = [r for r in chosen if f"{path}_cpu_s" in r]
             figures[f"{group}/{path}"] = {
-                "pages": len(chosen),
-                "upside_down": sum(
-                    r[f"{path}_left"] == 180 and not r[f"{path}_open"] for r in chosen
-                ),
+                "pages": len(ran),
+                "upside_down": sum(r[f"{path}_left"] == 180 and not r[f"{path}_open"] for r in ran),
                 "wrong_other": sum(
-                    r[f"{path}_left"] in (90, 270) and not r[f"{path}_open"] for r in chosen
+                    r[f"{path}_left"] in (90, 270) and not r[f"{path}_open"] for r in ran
                 ),
-                "open": sum(bool(r[f"{path}_open"]) for r in wrong),
-                "cpu_s_per_page": mean(r[f"{path}_cpu_s"] for r in chosen),
+                "open": sum(bool(r[f"{path}_open"]) for r in ran),
+                "cpu_s_per_page": mean(r[f"{path}_cpu_s"] for r in ran),
             }
     return figures
 

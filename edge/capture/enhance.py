@@ -62,10 +62,11 @@ class CaptureOptions:
         orient: turn pages upright.
         osd: settle now every page the ink around the text lines does not find upright, by
             reading a band of its lines each way it may lie (~0.1 s a reading; the name is
-            from when Tesseract's OSD did this, and got heavy-toner pages wrong). Without it a page whose lines run across (upright or upside down) is
-            left as it is, with 180° in `other_turns`, for a caller that reads the page anyway
-            to try only if it reads badly (`edge.pipeline.stages.read_upright` does: a page
-            upside down reads with low confidence); so is a camera page whatever way its lines
+            from when Tesseract's OSD did this, and got heavy-toner pages wrong). Without it
+            a page whose lines run across (upright or upside down) is left as it is, with 180°
+            in `other_turns`, for a caller that reads the page anyway to try only if it reads
+            badly (`edge.pipeline.stages.read_upright` does: a page upside down reads with low
+            confidence); so is a camera page whatever way its lines
             run, with every turn open. A scan lying sideways is still settled (by reading it
             turned each way), before destreak and deskew, which need it upright, and keeps open
             what may have been got wrong. Either way, a turn is made only when a reading of a
@@ -187,8 +188,8 @@ def stage_orient(state: PageState, options: CaptureOptions) -> PageState:
         degrees = 0 if vote.degrees == 0 else settle_orientation(state.image, state.dpi, vote)
         if degrees == 0 and vote.degrees != 0:
             # Left as it lies, the turn still open to a caller that reads the whole page.
-            turns = (180,) if vote.across else (90, 270)
-            return dataclasses.replace(state, other_turns=turns)
+            still_open: tuple[int, ...] = (180,) if vote.across else (90, 270)
+            return dataclasses.replace(state, other_turns=still_open)
         if vote.degrees is None:  # a sideways scan turned by reading: upside down stays open
             state = dataclasses.replace(state, other_turns=(180,))
     if degrees == 0:
