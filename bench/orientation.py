@@ -12,7 +12,8 @@ through `prepare_page` by three paths, one case at a time on one thread:
   image, nothing to find or rectify), scans only;
 - "pipeline": the pipeline's capture (`edge.pipeline.stages.CAPTURE_OPTIONS`, no OSD); a page
   left with its way up open (`other_turns`) is judged after by reading the whole page
-  (`read_upright`), so it is counted "open", not wrong, when the turn it needs is open.
+  (`read_upright`), so it is counted "open", not wrong, when the turn it needs is open; with
+  `--read`, such pages are read as the pipeline reads them and counted as they end.
 For each path: pages left upside down, pages left any other wrong way, and CPU seconds per page
 (`time.process_time`), over corpus-dev alone (the common, upright path) and over the synthetic
 pages. The last line is one JSON object with every figure.
@@ -37,6 +38,8 @@ from bench.degrade import DPI, blank_page, faded, heavy_toner, noise_page
 from edge.capture.enhance import CaptureOptions, PreparedPage, SourceKind, prepare_page
 from edge.capture.files import load_page_array
 from edge.capture.geometry import PageQuad, mean_corner_error
+from edge.ocr import OcrEngine
+from edge.pipeline.stages import capture_page, read_upright
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus-dev"
@@ -107,8 +110,21 @@ def residual(case: Case, page: PreparedPage) -> int | None:
     return 90 * k
 
 
-def run(cases: list[Case]) -> dict[str, Any]:
-    """Orient every case by both paths; print one line per case."""
+def turn_after_reading(engine: OcrEngine, case: Case) -> int:
+    """The clockwise turn `read_upright` undid after the pipeline's capture (0: none)."""
+    images = capture_page(case.image, case.dpi)
+    _, upright = read_upright(engine, images)
+    if upright is None:
+        return 0
+    turned = np.asarray(upright.archive)
+    for turn in (90, 180, 270):
+        if np.array_equal(np.asarray(images.turned(turn).archive), turned):
+            return turn
+    raise AssertionError(f"{case.name}: read_upright turned the page an unknown way")
+
+
+def run(cases: list[Case], engine: OcrEngine | None) -> dict[str, Any]:
+    """Orient every case by every path; print one line per case."""
     rows: list[dict[str, Any]] = []
     for case in cases:
         row: dict[str, Any] = {"name": case.name, "group": case.group}
@@ -121,6 +137,11 @@ def run(cases: list[Case]) -> dict[str, Any]:
             left = residual(case, page)
             row[f"{path}_left"] = left
             row[f"{path}_open"] = left is not None and left != 0 and left in page.other_turns
+            if engine is not None and path == "pipeline" and page.other_turns:
+                row["pipeline_left"] = (
+                    None if left is None else (left - turn_after_reading(engine, case)) % 360
+                )
+                row["pipeline_open"] = False  # settled by the reading
         rows.append(row)
         out(
             f"  {case.name:24s} "
@@ -174,6 +195,12 @@ def main() -> None:
     parser.add_argument(
         "--only-corpus", action="store_true", help="corpus-dev's images only (no synthetic)"
     )
+    parser.add_argument(
+        "--read",
+        action="store_true",
+        help="read the pages the pipeline's capture left open (read_upright), count them as "
+        "they end",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not (args.corpus / "manifest.json").is_file():
@@ -183,7 +210,11 @@ def main() -> None:
     if not args.only_corpus:
         cases += list(synthetic_cases(args.corpus))
     out(f"orientation bench on {args.corpus}: {len(cases)} pages")
-    figures = run(cases)
+    if args.read:
+        with OcrEngine() as engine:
+            figures = run(cases, engine)
+    else:
+        figures = run(cases, None)
     out("\nset / path                 pages  upside down  other wrong  open  CPU s/page")
     for key, f in figures.items():
         out(

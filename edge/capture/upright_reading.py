@@ -52,8 +52,9 @@ MIN_INK_CONTRAST = 40
 INK_STEP = 15
 """Grey levels a pixel must be darker than its neighbourhood's mean (~4 mm at 100 dpi) to be ink."""
 
-ROW_FLOOR = 0.05
-"""Rows with less ink than this share of the fullest row are gaps between lines."""
+ROW_FLOOR = 0.25
+"""Rows with less ink than this share of a full text row (the profile's 90th percentile) are
+gaps between lines: toner blotches and leftover specks leave a little ink in every gap."""
 
 _TONES = dict.fromkeys(map(ord, "\u0300\u0301\u0303\u0309\u0323"))
 _SYLLABLE = re.compile(
@@ -152,7 +153,10 @@ def _text_lines(small: npt.NDArray[Any]) -> tuple[list[tuple[int, int]], npt.NDA
         small, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 15, INK_STEP
     )
     profile = ink.sum(axis=1)
-    filled = profile > ROW_FLOOR * profile.max()
+    inked = profile[profile > 0]
+    if inked.size == 0:
+        return [], profile
+    filled = profile > ROW_FLOOR * float(np.percentile(inked, 90))
     edges = np.flatnonzero(np.diff(np.concatenate(([0], filled.astype(np.int8), [0]))))
     runs = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 3]
     if not runs:

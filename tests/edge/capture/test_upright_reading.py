@@ -15,6 +15,9 @@ import pytest
 from bench.degrade import DPI, blank_page, faded, heavy_toner, noise_page
 from edge.capture.enhance import CaptureOptions, SourceKind, prepare_page
 from edge.capture.upright_reading import Word, is_syllable, turned_reads_better, weigh
+from edge.ocr import OcrEngine
+from edge.ocr.model import OcrPage, OcrWord
+from edge.pipeline.stages import capture_page, read_upright, surely_better
 from tests.edge.capture.synthetic import CORPUS, CORPUS_MISSING
 
 DEGRADE: dict[str, Callable[..., np.ndarray]] = {"heavy": heavy_toner, "faded": faded}
@@ -102,3 +105,42 @@ def test_a_turn_must_read_clearly_surer() -> None:
     assert not turned_reads_better(upright, junk)
     assert not turned_reads_better(upright, upright)  # a tie leaves the page as it lies
     assert not turned_reads_better(weigh([]), weigh([]))  # nothing either way: not turned
+
+
+@pytest.mark.parametrize("make", [blank_page, noise_page])
+def test_the_pipeline_does_not_turn_a_blank_page_or_noise_after_reading_it(
+    make: Callable[[], np.ndarray],
+) -> None:
+    """The pipeline's capture leaves such a page open every way; reading it each way then
+    finds a word or two some way round, which is no reason to turn it."""
+    images = capture_page(make(), DPI)
+    with OcrEngine() as engine:
+        _, turned = read_upright(engine, images)
+    assert turned is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clockwise", [0, 180])
+def test_the_pipeline_reads_a_degraded_scan_upright(clockwise: int) -> None:
+    """`sohoa edge process`'s path: capture without OSD, then the reading of the whole page."""
+    page = degraded("d09_p1", "heavy")
+    images = capture_page(fed(page, clockwise), DPI)
+    with OcrEngine() as engine:
+        _, turned = read_upright(engine, images)
+    final = images if turned is None else turned
+    assert np.array_equal(np.asarray(final.archive.convert("L")), page)
+
+
+def _read_as(words: int, confidence: float) -> OcrPage:
+    """A page as OCR hands it over: `words` words at `confidence`."""
+    read = tuple(OcrWord("chữ", (0, 0, 10, 10), confidence) for _ in range(words))
+    return OcrPage(
+        " ".join(w.text for w in read), read, 1654, 2339, DPI, confidence if words else 0
+    )
+
+
+def test_the_pipeline_turns_a_page_only_on_a_clearly_surer_reading() -> None:
+    """`read_upright`'s rule: a word or two found some way round, or a near tie, is no reason."""
+    assert surely_better(_read_as(120, 88), _read_as(110, 42))  # upside down, read right
+    assert not surely_better(_read_as(1, 43), _read_as(0, 0))  # noise: one word turned
+    assert not surely_better(_read_as(100, 55), _read_as(100, 50))  # a near tie
