@@ -14,8 +14,10 @@ Rules of this module:
   lines allow (upside down for lines across, a quarter either way for lines down the page), and
   a turn is kept only when its reading is clearly the surest; otherwise the page is left as it
   lies — upright is the prior, and a page turned over is lost whole. The ink vote and OSD both
-  misjudge heavy-toner and faded 200-dpi scans (issue 17: OSD called an upright heavy-toner
-  page upside down, and half the faded ones upside down upright), the reading does not. A page
+  misjudge heavy-toner 200-dpi scans (issue 17; `bench.orientation`: OSD turned an upright
+  heavy-toner copy of a corpus-dev page over and left two upside-down ones as they lay; on 120
+  such pages fed both ways, 10 ended wrong, one of them upright turned over; by reading, 4, all
+  upside-down pages left as they lay, none turned over). A page
   that reads well as it lies costs one reading (~0.1-0.2 s), as OSD did; the model is loaded
   on the first page that needs it.
 - OSD (`osd`) is kept for the pipeline's second look at a page that read badly
