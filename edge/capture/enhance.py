@@ -38,8 +38,8 @@ from edge.capture.geometry import A4, PageQuad, PaperSize
 from edge.capture.orientation import (
     detect_orientation,
     orient_quad,
-    osd_orientation,
     rotate_upright,
+    settle_orientation,
     vote_orientation,
 )
 from edge.capture.rectify import MIN_SKEW_DEGREES, find_skew, rectify, rotate_page
@@ -60,13 +60,17 @@ class CaptureOptions:
         paper: the sheet's size, for rectification and the effective-resolution gate.
         binarize: give OCR a black-and-white image (Sauvola) instead of flattened grey.
         orient: turn pages upright.
-        osd: ask Tesseract's OSD (~0.1 s) for every page the ink around the text lines does
-            not settle. Without it a page whose lines run across (upright or upside down) is
-            left as it is, with 180° in `other_turns`, for a caller that reads the page anyway
-            to try only if it reads badly (`edge.pipeline.stages.read_upright` does: a page
-            upside down reads with low confidence); so is a camera page whatever way its lines
-            run, with every turn open. A scan lying sideways still gets OSD, before destreak
-            and deskew, which need it upright, and keeps open what OSD may have got wrong.
+        osd: settle now every page the ink around the text lines does not find upright, by
+            reading a band of its lines each way it may lie (~0.1 s a reading; the name is
+            from when Tesseract's OSD did this, and got heavy-toner pages wrong). Without it
+            a page whose lines run across (upright or upside down) is left as it is, with 180°
+            in `other_turns`, for a caller that reads the page anyway to try only if it reads
+            badly (`edge.pipeline.stages.read_upright` does: a page upside down reads with low
+            confidence); so is a camera page whatever way its lines
+            run, with every turn open. A scan lying sideways is still settled (by reading it
+            turned each way), before destreak and deskew, which need it upright, and keeps open
+            what may have been got wrong. Either way, a turn is made only when a reading of a
+            few lines bears it out (`edge.capture.orientation`).
         keep_intermediates: keep the image of every stage that changed the page in
             `PreparedPage.intermediates` (`sohoa edge process --keep-stages`).
         thresholds: the quality gates' thresholds.
@@ -166,32 +170,35 @@ def stage_rectify(state: PageState, options: CaptureOptions) -> PageState:
 
 
 def stage_orient(state: PageState, options: CaptureOptions) -> PageState:
-    """Turn the page upright (ink vote, then OSD) and re-order the quad to follow the text."""
-    quad = state.quad
-    if not options.orient or quad is None:
+    """Turn the page upright (the ink vote; a turn only when a reading bears it out: see
+    `edge.capture.orientation`) and re-order the quad to follow the text."""
+    if not options.orient:
         return state
     if options.osd:
         degrees = detect_orientation(state.image, state.dpi)
     else:
         vote = vote_orientation(state.image, state.dpi)
-        if vote.degrees is not None:
-            degrees = vote.degrees
-        elif vote.across or state.source == SourceKind.CAMERA:
+        if vote.degrees is None and (vote.across or state.source == SourceKind.CAMERA):
             # The stages below work the same either way round for a page upright or upside
             # down, and for a camera page any way round (destreak and deskew are a scan's), so
             # the caller can still turn the finished page. A scan lying sideways is settled now.
             turns = (180,) if vote.across else (90, 180, 270)
             return dataclasses.replace(state, other_turns=turns)
-        else:  # lines down the page: OSD alone judges, and it can be wrong
-            degrees = osd_orientation(state.image, state.dpi)
-            turned = degrees in (90, 270)  # now across: upright, or upside down after all
-            state = dataclasses.replace(state, other_turns=(180,) if turned else (90, 270))
+        # The vote's answer, or a scan lying sideways: turned only when a reading bears it out.
+        degrees = 0 if vote.degrees == 0 else settle_orientation(state.image, state.dpi, vote)
+        if degrees == 0 and vote.degrees != 0:
+            # Left as it lies, the turn still open to a caller that reads the whole page.
+            still_open: tuple[int, ...] = (180,) if vote.across else (90, 270)
+            return dataclasses.replace(state, other_turns=still_open)
+        if vote.degrees is None:  # a sideways scan turned by reading: upside down stays open
+            state = dataclasses.replace(state, other_turns=(180,))
     if degrees == 0:
         return state
     return dataclasses.replace(
         state,
         image=rotate_upright(state.image, degrees),
-        quad=orient_quad(quad, degrees),
+        # A page not found (a faded scan with no edge to see) is still turned, as a whole.
+        quad=orient_quad(state.quad, degrees) if state.quad is not None else None,
         orientation=degrees,
     )
 

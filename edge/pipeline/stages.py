@@ -51,6 +51,14 @@ CAPTURE_OPTIONS = CaptureOptions(osd=False)
 (`read_upright`), not for every page whose ink vote is unsure (half of corpus-dev's, all of
 them upright)."""
 
+TURN_MARGIN = 10.0
+"""A turn is kept only when the page reads this much surer turned (mean word confidence) than
+as captured: upright is the prior, and on corpus-dev the right way reads 35-60 points surer."""
+
+MIN_TURNED_WORDS = 10
+"""...and only when the turned reading has at least this many words: a page of noise reads as
+one or two words some way round (issue 17: one was turned over on a single word at 43)."""
+
 KEEPING_OPTIONS = dataclasses.replace(CAPTURE_OPTIONS, keep_intermediates=True)
 """The same capture, keeping each of its stages' images (`--keep-stages`)."""
 
@@ -183,7 +191,8 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
     way OSD says and the other ways the capture left open, and keep the best reading.
 
     The reading is the judge, not OSD alone: on corpus-dev's degraded scans turned upside down
-    OSD answered "upright" for one page in four.
+    OSD answered "upright" for one page in four. A turn is kept only when it reads clearly surer
+    (`TURN_MARGIN`, `MIN_TURNED_WORDS`): a page is never turned over on a near tie.
 
     Returns:
         The page's OCR, and its images turned upright when it had to be turned (else None).
@@ -195,19 +204,32 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
     page = engine.recognize(images.ocr, images.dpi, colour=images.colour)
     if not images.other_turns or page.mean_confidence >= UPRIGHT_CONFIDENCE:
         return page, None
+    if not page.words:
+        # Nothing read at all (a blank page, a separator sheet): text turned any way still
+        # reads as some words, so there is nothing to turn, and three more readings of an
+        # empty page cost ~15 s.
+        return page, None
     degrees = osd_orientation(np.asarray(images.ocr.convert("L")), images.dpi)  # vote was asked
     turns = (degrees, *images.other_turns) if degrees in images.other_turns else images.other_turns
     best: tuple[OcrPage, PageImages | None] = page, None
     for turn in dict.fromkeys(turns):  # OSD's answer first, when it is one of them
         upright = images.turned(turn)
         read = engine.recognize(upright.ocr, upright.dpi, colour=upright.colour)
-        if read.mean_confidence > best[0].mean_confidence:
+        if read.mean_confidence > best[0].mean_confidence and surely_better(read, page):
             best = read, upright
         if read.mean_confidence >= UPRIGHT_CONFIDENCE:
             break
     if best[1] is not None:
         log.info("page read badly as captured: turned upright and read again")
     return best
+
+
+def surely_better(turned: OcrPage, as_captured: OcrPage) -> bool:
+    """Whether the page read turned is clearly surer than as captured (see `TURN_MARGIN`)."""
+    return (
+        len(turned.words) >= MIN_TURNED_WORDS
+        and turned.mean_confidence >= as_captured.mean_confidence + TURN_MARGIN
+    )
 
 
 @dataclass(frozen=True)
