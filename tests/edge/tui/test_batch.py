@@ -144,18 +144,32 @@ def count_line(app: KioskApp) -> str:
     return str(screen.query_one("#batch-count", Static).render())
 
 
+async def run_batch(pilot: Pilot[None], pin: str) -> None:
+    """Unlock, L (batch), the procedure typed without marks, Enter, Enter (the whole stack)."""
+    await type_pin(pilot, pin)
+    await pilot.press("l")
+    await wait_workers(pilot)
+    await pilot.press(*"chung thuc ban sao", "enter", "enter")
+    await wait_workers(pilot)
+
+
+async def next_review(pilot: Pilot[None]) -> BatchReviewScreen:
+    """The review the batch opens by itself: once the last one is gone and the batch screen is
+    back on top, a few frames after the signing worker ends."""
+    for _ in range(100):
+        if isinstance(pilot.app.screen, BatchReviewScreen):
+            break
+        await pilot.pause(0.05)
+    review = pilot.app.screen
+    assert isinstance(review, BatchReviewScreen), review
+    return review
+
+
 async def sign_reviews(pilot, expected: int) -> int:  # type: ignore[no-untyped-def]
     """F2 on each review the batch opens by itself; the keys pressed."""
     keys = 0
     for _ in range(expected):
-        # The review opens once the last one is gone and the batch screen is back on top: a
-        # few frames after the signing worker ends.
-        for _ in range(100):
-            if isinstance(pilot.app.screen, BatchReviewScreen):
-                break
-            await pilot.pause(0.05)
-        review = pilot.app.screen
-        assert isinstance(review, BatchReviewScreen), review
+        review = await next_review(pilot)
         # Only the doubtful fields are shown.
         shown = {i.id for i in review.query(Input) if i.parent is not None and i.parent.display}
         assert shown == {f"field-{k}" for k in review.doubtful}
@@ -200,16 +214,6 @@ async def test_a_stack_with_separators_goes_to_the_outbox(
     assert not steps.batch_dir(batch_settings).exists()  # a finished batch is forgotten
 
 
-async def next_review(pilot: Pilot[None]) -> BatchReviewScreen:
-    for _ in range(100):
-        if isinstance(pilot.app.screen, BatchReviewScreen):
-            break
-        await pilot.pause(0.05)
-    review = pilot.app.screen
-    assert isinstance(review, BatchReviewScreen), review
-    return review
-
-
 @pytest.mark.slow
 async def test_a_sheet_that_is_no_result_is_dropped_at_its_review_and_never_signed(
     batch_settings: EdgeSettings, blank_token: BlankToken, sheets: dict[str, Path]
@@ -218,11 +222,7 @@ async def test_a_sheet_that_is_no_result_is_dropped_at_its_review_and_never_sign
     app = kiosk(batch_settings, feed)
     folder = steps.batch_dir(batch_settings)
     async with app.run_test(size=SIZE) as pilot:
-        await type_pin(pilot, blank_token.user_pin)
-        await pilot.press("l")
-        await wait_workers(pilot)
-        await pilot.press(*"chung thuc ban sao", "enter", "enter")
-        await wait_workers(pilot)
+        await run_batch(pilot, blank_token.user_pin)
         first = await next_review(pilot)
         dropped = first.item.name
         assert (folder / dropped).is_dir()
@@ -278,11 +278,7 @@ async def test_a_batch_survives_a_crash_without_redoing_a_queued_result(
     first = steps.pnm_stack("pnm:0", SCAN, [sheets[n] for n in ("r0", "blank", "r1")])
     app = kiosk(batch_settings, jams_after(first))
     async with app.run_test(size=SIZE) as pilot:
-        await type_pin(pilot, blank_token.user_pin)
-        await pilot.press("l")
-        await wait_workers(pilot)
-        await pilot.press(*"chung thuc ban sao", "enter", "enter")
-        await wait_workers(pilot)
+        await run_batch(pilot, blank_token.user_pin)
         await sign_reviews(pilot, 1)  # result 1 signed and queued
         screen = app.screen
         assert isinstance(screen, BatchScreen)
@@ -357,11 +353,7 @@ def test_batch_screen(
     first = steps.pnm_stack("pnm:0", SCAN, [sheets[n] for n in ("r0", "blank", "r1")])
 
     async def run_before(pilot: Pilot[None]) -> None:
-        await type_pin(pilot, blank_token.user_pin)
-        await pilot.press("l")
-        await wait_workers(pilot)
-        await pilot.press(*"chung thuc ban sao", "enter", "enter")
-        await wait_workers(pilot)
+        await run_batch(pilot, blank_token.user_pin)
         await sign_reviews(pilot, 1)
         await pilot.pause()
 
@@ -383,11 +375,7 @@ async def test_a_result_with_nothing_doubtful_is_signed_without_a_key(
     feed = steps.pnm_stack("pnm:0", SCAN, [page, sheets["blank"], sheets["r0"]])
     app = kiosk(batch_settings, feed)
     async with app.run_test(size=SIZE) as pilot:
-        await type_pin(pilot, blank_token.user_pin)
-        await pilot.press("l")
-        await wait_workers(pilot)
-        await pilot.press(*"chung thuc ban sao", "enter", "enter")
-        await wait_workers(pilot)
+        await run_batch(pilot, blank_token.user_pin)
         # Only the doubtful result is shown: the other was signed and queued meanwhile.
         assert await sign_reviews(pilot, 1) == 1
         assert count_line(app) == "Đã xong: 2 kết quả · 2 trang · 0 cần xem"
