@@ -1,7 +1,9 @@
 """The check that no citizen's name or ID number reaches the logs: run on the log file of a whole
 test run (`make test` writes every record, DEBUG included, to `build/test-run.log`).
 
-    python -m tests.logcheck build/test-run.log [--corpus ../shared/corpus-dev]
+    python -m tests.logcheck build/test-run*.log [--corpus ../shared/corpus-dev]
+
+(one log per pytest-xdist worker: `tests/conftest.py` gives each its own file)
 
 It looks, accent-folded and case-blind (`Nguyen thi HUONG` is `Nguyễn Thị Hương`), for:
 - the names and ID numbers the tests use: `ho_ten` and `nguoi_ky` values and `*NAME`
@@ -239,31 +241,33 @@ def leaks(log: Path, citizens: Citizens) -> Iterator[tuple[int, str, list[str]]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check a log file; print what leaks and return 1, or return 0."""
+    """Check the log files; print what leaks and return 1, or return 0."""
     parser = argparse.ArgumentParser(prog="python -m tests.logcheck", description=__doc__)
-    parser.add_argument("log", type=Path, help="the log file of a test run")
+    parser.add_argument("logs", type=Path, nargs="+", help="the log file(s) of a test run")
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the development corpus")
     args = parser.parse_args(argv)
-    if not args.log.is_file():
-        print(f"logcheck: no log at {args.log}: run pytest with --log-file first", file=sys.stderr)
+    missing = [log for log in args.logs if not log.is_file()]
+    if missing:
+        print(f"logcheck: no log at {missing[0]}: run pytest with --log-file first", file=sys.stderr)
         return 1
     citizens, sidecars = collect(args.corpus)
-    found = list(leaks(args.log, citizens))
+    found = [(log, *hit) for log in args.logs for hit in leaks(log, citizens)]
     corpus_note = f"{sidecars} corpus sidecars" if sidecars else f"no corpus at {args.corpus}"
     checked = (
         f"{len(citizens.names)} names, {len(citizens.ids)} ID numbers from tests and "
         f"{corpus_note}, the generators' name grammar, any lone 12-digit number"
     )
+    logs = ", ".join(str(log) for log in args.logs)
     if not found:
-        print(f"logcheck: no citizen name or ID number in {args.log} ({checked})")
+        print(f"logcheck: no citizen name or ID number in {logs} ({checked})")
         return 0
     print(
-        f"logcheck: {len(found)} lines of {args.log} carry a citizen's name or ID number "
+        f"logcheck: {len(found)} lines of {logs} carry a citizen's name or ID number "
         f"({checked}); log the record's id instead:",
         file=sys.stderr,
     )
-    for number, line, what in found[:_SHOWN]:
-        print(f"  {args.log}:{number}: {', '.join(what)}: {line[:240]}", file=sys.stderr)
+    for log, number, line, what in found[:_SHOWN]:
+        print(f"  {log}:{number}: {', '.join(what)}: {line[:240]}", file=sys.stderr)
     if len(found) > _SHOWN:
         print(f"  … and {len(found) - _SHOWN} more lines", file=sys.stderr)
     return 1
