@@ -61,7 +61,7 @@ def xac_nhan_cu_tru(c: Ctx) -> Doc:
     c.p(f"Họ, chữ đệm và tên chủ hộ: {p.name if c.chance(0.5) else c.person().name}")
     c.p(f"Quan hệ với chủ hộ: {c.choice(['Chủ hộ', 'Vợ', 'Con', 'Cháu'])}")
     c.p(b("Thông tin về các thành viên trong hộ gia đình:"), before=0.3)
-    for k in range(c.rng.randint(2, 5)):
+    for k in range(c.rng.randint(5, 9) if c.long else c.rng.randint(2, 5)):
         m = c.person(born_between=(1945, 2020))
         c.p(
             f"{k + 1}. Họ, chữ đệm và tên: {m.name}; Ngày sinh: {dmy(m.born)}; Giới tính: {m.sex}; "
@@ -207,7 +207,7 @@ def ho_ngheo(c: Ctx) -> Doc:
     c.p(f"Địa chỉ: {c.address()}")
     c.p(f"Là {kind.lower()} năm {c.issued.year} theo chuẩn nghèo đa chiều giai đoạn 2022 - 2025.")
     c.p("Danh sách thành viên trong hộ:", before=0.2)
-    for k in range(c.rng.randint(2, 6)):
+    for k in range(c.rng.randint(6, 10) if c.long else c.rng.randint(2, 6)):
         m = c.person(born_between=(1945, 2020), group=None)
         c.p(
             f"{k + 1}. {m.name}, sinh năm {m.born.year}, quan hệ với chủ hộ: "

@@ -56,7 +56,25 @@ def _decision_head(c: Ctx, issuer: list[tuple[str, bool]], trich_yeu: str, laws:
     title(c, "QUYẾT ĐỊNH", trich_yeu=trich_yeu)
     c.p(b(_authority(c, issuer)), align="center", before=0.6)
     local = LAW_LOCAL[0] if c.issued >= dt.date(2025, 3, 1) else LAW_LOCAL[1]
-    cancu(c, [local, *laws])
+    more = []
+    if c.long:
+        more = [
+            "Căn cứ Luật Ban hành văn bản quy phạm pháp luật ngày 19 tháng 02 năm 2025;"
+            if c.issued >= dt.date(2025, 4, 1)
+            else "Căn cứ Nghị định số 30/2020/NĐ-CP ngày 05 tháng 3 năm 2020 của Chính phủ về "
+            "công tác văn thư;",
+            f"Căn cứ Quyết định số {c.number(100, 3999)}/QĐ-UBND ngày {c.number(1, 28)} tháng "
+            f"{c.number(1, 12)} năm {c.issued.year - 1} của Ủy ban nhân dân tỉnh "
+            f"{c.unit.province} về việc công bố danh mục thủ tục hành chính;",
+            f"Xét hồ sơ đề nghị ngày {dmy(c.issued - dt.timedelta(days=c.number(5, 40)))} và "
+            "biên bản thẩm định của bộ phận chuyên môn;",
+        ]
+    cancu(c, [local, *laws[:-1], *more, *laws[-1:]])
+
+
+def _as_art(c: Ctx) -> str:
+    """ "Nơi nhận" names the article that says who executes the decision."""
+    return "Như Điều 4;" if c.long else "Như Điều 3;"
 
 
 def _decide(c: Ctx) -> None:
@@ -64,6 +82,22 @@ def _decide(c: Ctx) -> None:
 
 
 def _execute(c: Ctx, who: str) -> None:
+    if c.long:
+        c.p(
+            b("Điều 3. "),
+            "Giao bộ phận chuyên môn theo dõi, kiểm tra việc thực hiện; định kỳ rà soát, báo cáo "
+            "cấp có thẩm quyền khi đối tượng thay đổi điều kiện hưởng, thay đổi nơi cư trú hoặc "
+            "chết để điều chỉnh, thôi hưởng theo quy định.",
+            indent=1.0,
+        )
+        c.p(
+            b("Điều 4. "),
+            f"Văn phòng HĐND và UBND, {who}, Kho bạc Nhà nước khu vực và "
+            f"{c.choice(['ông', 'bà'])} có tên tại Điều 1 chịu trách nhiệm thi hành "
+            "Quyết định này./.",
+            indent=1.0,
+        )
+        return
     c.p(
         b("Điều 3. "),
         f"Văn phòng HĐND và UBND, {who} và {c.choice(['ông', 'bà'])} có tên tại Điều 1 "
@@ -109,7 +143,7 @@ def qd_tro_cap(c: Ctx) -> Doc:
         ),
     )
     signer_block(
-        c, _heads(c), noi_nhan=noi_nhan_default(c, "Như Điều 3;", "Kho bạc Nhà nước khu vực;")
+        c, _heads(c), noi_nhan=noi_nhan_default(c, _as_art(c), "Kho bạc Nhà nước khu vực;")
     )
     return c.doc("qd_tro_cap")
 
@@ -152,7 +186,7 @@ def qd_mai_tang(c: Ctx) -> Doc:
     c.p(f"Mức hỗ trợ: {c.choice(['7.200.000', '9.000.000', '18.000.000'])} đồng.", indent=1.0)
     c.p(b("Điều 2. "), "Quyết định này có hiệu lực kể từ ngày ký.", indent=1.0)
     _execute(c, "Trưởng phòng Văn hóa - Xã hội")
-    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, "Như Điều 3;"))
+    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, _as_art(c)))
     return c.doc("qd_mai_tang")
 
 
@@ -189,7 +223,7 @@ def qd_cham_soc(c: Ctx) -> Doc:
     )
     c.p(b("Điều 2. "), "Quyết định này có hiệu lực kể từ ngày ký.", indent=1.0)
     _execute(c, "công chức Văn hóa - Xã hội")
-    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, "Như Điều 3;"))
+    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, _as_art(c)))
     return c.doc("qd_cham_soc")
 
 
@@ -233,7 +267,7 @@ def qd_chuyen_muc_dich(c: Ctx) -> Doc:
         indent=1.0,
     )
     _execute(c, "Trưởng phòng Kinh tế")
-    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, "Như Điều 3;", "Chi cục Thuế khu vực;"))
+    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, _as_art(c), "Chi cục Thuế khu vực;"))
     return c.doc("qd_chuyen_muc_dich")
 
 
@@ -265,5 +299,5 @@ def qd_giao_dat(c: Ctx) -> Doc:
     )
     c.p(b("Điều 2. "), "Giao Phòng Kinh tế tổ chức bàn giao đất trên thực địa.", indent=1.0)
     _execute(c, "Trưởng phòng Kinh tế")
-    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, "Như Điều 3;"))
+    signer_block(c, _heads(c), noi_nhan=noi_nhan_default(c, _as_art(c)))
     return c.doc("qd_giao_dat")

@@ -30,12 +30,15 @@ class Ctx:
     fields: dict[str, str | None] = field(default_factory=dict)
     evidence: dict[str, tuple[str, str]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    long: bool = False  # a fuller variant (more grounds, members, articles): often two pages
+    place: str = ""  # the place name of the place-date line: the issuer's own unit
 
     @staticmethod
     def new(rng: random.Random, split: str) -> Ctx:
         start, end = dt.date(2019, 1, 2), dt.date(2026, 11, 30)
         issued = start + dt.timedelta(days=rng.randrange((end - start).days))
-        return Ctx(rng, split, issued, pick_unit(rng, issued))
+        unit = pick_unit(rng, issued)
+        return Ctx(rng, split, issued, unit, long=rng.random() < 0.35, place=unit.place)
 
     # --- people and numbers -------------------------------------------------------------------
 
@@ -119,6 +122,7 @@ def district_issuer(c: Ctx, office: str | None = None) -> list[tuple[str, bool]]
     """The district (before 2025) or commune (after) committee, or one of its offices."""
     u = c.unit
     top = (f"{u.district_kind} {u.district}" if u.district else f"{u.kind} {u.name}").upper()
+    c.place = u.district or u.name  # a district's results are dated from the district's seat
     if office:
         return [(f"UBND {top}", False), (office, True)]
     return [("ỦY BAN NHÂN DÂN", True), (top, True)]
@@ -142,7 +146,7 @@ def issuer_name(lines: list[tuple[str, bool]]) -> str:
 
 
 def place_date(c: Ctx) -> str:
-    return f"{c.unit.place}, {long_date(c.issued)}"
+    return f"{c.place}, {long_date(c.issued)}"
 
 
 def header(

@@ -126,18 +126,34 @@ class _Flow:
         )
 
 
-def _segments(para: Para) -> list[list[tuple[str, str]]]:
-    """The paragraph's words with their styles, cut at forced line breaks."""
-    segs: list[list[tuple[str, str]]] = [[]]
+Token = list[tuple[str, str]]  # a word as (text, style) parts: "Thuận" (bold) + "," (regular)
+
+
+def _segments(para: Para) -> list[list[Token]]:
+    """The paragraph's words, cut at forced line breaks; runs that meet without a space glue
+    their words together (a bold name and the comma after it are one word)."""
+    segs: list[list[Token]] = [[]]
+    glue = False  # the previous run ended inside a word
     for text, style in para.runs:
         parts = text.split("\n")
         for k, part in enumerate(parts):
             if k:
                 segs.append([])
-            for w in part.replace("    ", " \t ").split(" "):
-                if w:  # "\t" (from four spaces) is a wide gap, printed as one space
-                    segs[-1].append((w, style))
+                glue = False
+            words = part.replace("    ", " \t ").split(" ")
+            for n, w in enumerate(words):
+                if not w:
+                    continue
+                if n == 0 and glue and segs[-1]:
+                    segs[-1][-1].append((w, style))
+                else:
+                    segs[-1].append([(w, style)])
+            glue = bool(part) and not part[-1].isspace()
     return [s for s in segs if s]
+
+
+def _text(tok: Token) -> str:
+    return "".join(t for t, _ in tok)
 
 
 def _para(
@@ -155,26 +171,21 @@ def _para(
     lay = flow.lay
     px = round(lay.body_px * para.size)
     line_h = px * lay.line_factor
-    if para.fit:  # a heading line that must not wrap: a smaller size instead
-        for seg in _segments(para):
-            need = sum(lay.family.font(st, px).getlength(w + " ") for w, st in seg)
-            if need > x1 - x0:
-                px = max(round(px * (x1 - x0) / need), round(px * 0.7))
-    space_cache: dict[str, float] = {}
     em = lay.body_px
 
-    def font(style: str):  # type: ignore[no-untyped-def]
-        return lay.family.font(style, px)
-
-    def width(w: str, style: str) -> float:
-        if w == "\t":
+    def width(tok: Token, size: int) -> float:
+        if _text(tok) == "\t":
             return 1.5 * em
-        return float(font(style).getlength(w))
+        return sum(float(lay.family.font(st, size).getlength(t)) for t, st in tok)
 
-    def space(style: str) -> float:
-        if style not in space_cache:
-            space_cache[style] = width(" ", style)
-        return space_cache[style]
+    def space(tok: Token) -> float:
+        return float(lay.family.font(tok[-1][1], px).getlength(" "))
+
+    if para.fit:  # a heading line that must not wrap: a smaller size instead
+        for seg in _segments(para):
+            need = sum(width(tok, px) + space(tok) for tok in seg)
+            if need > x1 - x0:
+                px = max(round(px * (x1 - x0) / need), round(px * 0.7))
 
     y += para.before * line_h
     for seg in _segments(para):
@@ -183,24 +194,24 @@ def _para(
         while rest:
             left = x0 + para.hang * em + (para.indent * em if first else 0)
             avail = x1 - left
-            line: list[tuple[str, str, float]] = []
+            line: list[tuple[Token, float]] = []
             used = 0.0
-            for w, st in rest:
-                ww = width(w, st)
-                add = ww + (space(st) if line else 0)
+            for tok in rest:
+                ww = width(tok, px)
+                add = ww + (space(line[-1][0]) if line else 0)
                 if line and used + add > avail:
                     break
-                line.append((w, st, ww))
+                line.append((tok, ww))
                 used += add
             rest = rest[len(line) :]
-            while line and line[-1][0] == "\t":
-                used -= line.pop()[2] + space(line[-1][1] if line else "r")
-            while rest and rest[0][0] == "\t":
+            while line and _text(line[-1][0]) == "\t":
+                ww = line.pop()[1]
+                used -= ww + (space(line[-1][0]) if line else 0)
+            while rest and _text(rest[0]) == "\t":
                 rest = rest[1:]
             if breakable and y + line_h > flow.bottom:
                 flow.new_page()
                 page, y = flow.pages[-1], flow.y
-            gaps = [space(st) for _, st, _ in line[1:]]
             extra = 0.0
             if para.align == "center":
                 left += (avail - used) / 2
@@ -210,22 +221,24 @@ def _para(
                 extra = (avail - used) / (len(line) - 1)
             x = left
             box = [math.inf, math.inf, -math.inf, -math.inf]
-            for k, (w, st, ww) in enumerate(line):
+            for k, (tok, ww) in enumerate(line):
                 if k:
-                    x += gaps[k - 1] + extra
-                if w == "\t":
+                    x += space(line[k - 1][0]) + extra
+                if _text(tok) == "\t":
                     x += ww
                     continue
-                page.words.append(Word(x, y, w, st, px))
-                bl, bt, br, bb = font(st).getbbox(w)
-                box = [
-                    min(box[0], x + bl),
-                    min(box[1], y + bt),
-                    max(box[2], x + br),
-                    max(box[3], y + bb),
-                ]
-                x += ww
-            text = " ".join(w for w, _, _ in line if w != "\t")
+                for t, st in tok:
+                    font = lay.family.font(st, px)
+                    page.words.append(Word(x, y, t, st, px))
+                    bl, bt, br, bb = font.getbbox(t)
+                    box = [
+                        min(box[0], x + bl),
+                        min(box[1], y + bt),
+                        max(box[2], x + br),
+                        max(box[3], y + bb),
+                    ]
+                    x += float(font.getlength(t))
+            text = " ".join(_text(tok) for tok, _ in line if _text(tok) != "\t")
             page.lines.append(
                 Line(
                     text,
