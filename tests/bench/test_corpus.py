@@ -153,6 +153,21 @@ def test_every_field_is_printed_on_its_page(corpus: str, request: pytest.Fixture
         assert gt["fields"].keys() == gt["doc_fields"].keys()
 
 
+@pytest.mark.parametrize("corpus", ["dev", "holdout"])
+def test_every_document_field_is_visible_on_one_of_its_pages(
+    corpus: str, request: pytest.FixtureRequest
+) -> None:
+    """A field the document has is not silently dropped from every page's ground truth."""
+    pages: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for gt in sidecars(request.getfixturevalue(corpus)):
+        pages.setdefault((gt["doc_id"], gt["condition"]), []).append(gt)
+    for (doc_id, _), gts in pages.items():
+        assert len(gts) == gts[0]["pages"]
+        for name, value in gts[0]["doc_fields"].items():
+            if value is not None:
+                assert any(g["fields"][name] == value for g in gts), (doc_id, name)
+
+
 def test_subjects_have_valid_cccd(dev: Path, holdout: Path) -> None:
     codes = set(PROVINCE_CODES.values())
     for gt in sidecars(dev) + sidecars(holdout):
@@ -197,3 +212,34 @@ def test_vietnamese_words_for_dates_and_old_tones() -> None:
         old_style("Khánh Hòa, Ủy ban, thủy lợi, Quý, Hoàng")
         == "Khánh Hoà, Uỷ ban, thuỷ lợi, Quý, Hoàng"
     )
+
+
+def test_the_homography_puts_the_page_where_the_image_shows_it(dev: Path) -> None:
+    """Every capture, mapped back to the page by the inverse of its recorded homography, lines up
+    with the page as typeset (re-rendered from the seed): the geometry is exact, not just
+    self-consistent."""
+    from bench.corpus.generate import make_doc
+    from bench.corpus.typeset import PAGE_H, PAGE_W, lay_out, render
+
+    def ink(gray: np.ndarray) -> np.ndarray:
+        blurred = cv2.GaussianBlur(255 - gray, (0, 0), 1.5)
+        return np.asarray(blurred, np.float32).ravel()
+
+    renders: dict[str, np.ndarray] = {}
+    for gt in sidecars(dev):
+        index = int(gt["doc_id"][1:]) - 1
+        if gt["doc_id"] not in renders:
+            doc, layout, rng = make_doc(SEED, "dev", index, gt["template"])
+            rgb = render(lay_out(doc, layout)[0], layout, rng)
+            renders[gt["doc_id"]] = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if gt["page"] != 1:
+            continue
+        img = np.asarray(cv2.imread(str(dev / gt["image"]), cv2.IMREAD_GRAYSCALE))
+        back = cv2.warpPerspective(
+            img, np.linalg.inv(np.array(gt["page_to_image"])), (PAGE_W, PAGE_H)
+        )
+        inner = (slice(150, PAGE_H - 150), slice(150, PAGE_W - 150))
+        a, b = (ink(x[inner]) for x in (back, renders[gt["doc_id"]]))
+        corr = float(np.corrcoef(a, b)[0, 1])
+        floor = {"scan_clean": 0.99, "scan_bw": 0.95, "scan_degraded": 0.85, "photo": 0.7}
+        assert corr > floor.get(gt["condition"], 0.5), (gt["image"], corr)
