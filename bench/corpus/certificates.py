@@ -289,7 +289,7 @@ def giay_phep_ruou(c: Ctx) -> Doc:
     c.p(
         b("3. "),
         "Giấy phép này có giá trị đến ngày "
-        f"{dmy(c.issued.replace(year=c.issued.year + 5) if c.issued.day < 29 else c.issued)}.",
+        f"{dmy(c.issued.replace(year=c.issued.year + 5, day=min(c.issued.day, 28)))}.",
     )
     signer_block(
         c,

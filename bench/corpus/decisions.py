@@ -82,6 +82,7 @@ def _decide(c: Ctx) -> None:
 
 
 def _execute(c: Ctx, who: str) -> None:
+    named = "ông" if c.extra.get("gioi_tinh") == "Nam" else "bà"  # the subject of Điều 1
     if c.long:
         c.p(
             b("Điều 3. "),
@@ -93,14 +94,14 @@ def _execute(c: Ctx, who: str) -> None:
         c.p(
             b("Điều 4. "),
             f"Văn phòng HĐND và UBND, {who}, Kho bạc Nhà nước khu vực và "
-            f"{c.choice(['ông', 'bà'])} có tên tại Điều 1 chịu trách nhiệm thi hành "
+            f"{named} có tên tại Điều 1 chịu trách nhiệm thi hành "
             "Quyết định này./.",
             indent=1.0,
         )
         return
     c.p(
         b("Điều 3. "),
-        f"Văn phòng HĐND và UBND, {who} và {c.choice(['ông', 'bà'])} có tên tại Điều 1 "
+        f"Văn phòng HĐND và UBND, {who} và {named} có tên tại Điều 1 "
         "chịu trách nhiệm thi hành Quyết định này./.",
         indent=1.0,
     )
@@ -291,7 +292,7 @@ def qd_giao_dat(c: Ctx) -> Doc:
         "Điều 1. Giao cho",
         key="subject",
         subject=True,
-        tail=f" {c.number(80, 300)} m² đất ở tại {c.address()} để xây dựng nhà ở.",
+        tail=f", diện tích {c.number(80, 300)} m² đất ở tại {c.address()} để xây dựng nhà ở.",
     )
     c.p(
         f"Giá đất tính tiền sử dụng đất: {c.choice(LAND_PRICES)} đồng/m².",

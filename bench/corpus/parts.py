@@ -173,7 +173,9 @@ def header(
         Para([b("Độc lập - Tự do - Hạnh phúc")], align="center", size=hsize, rule=1.0, fit=True),
     ]
     if date_top:
-        right.append(Para([i(place_date(c))], align="center", size=hsize, key="date", before=0.3))
+        right.append(
+            Para([i(place_date(c))], align="center", size=hsize, key="date", before=0.3, fit=True)
+        )
         c.field("ngay_ban_hanh", c.issued.isoformat(), "date", long_date(c.issued))
     c.field("co_quan_ban_hanh", issuer_name(issuer), "issuer")
     c.add(Columns(left, right, kind="header"))
@@ -217,7 +219,7 @@ def signer_block(
     who = who or c.signer()
     right: list[Para] = []
     if date_here:
-        right.append(Para([i(place_date(c))], align="center", key="date"))
+        right.append(Para([i(place_date(c))], align="center", key="date", fit=True))
         c.field("ngay_ban_hanh", c.issued.isoformat(), "date", long_date(c.issued))
     right.append(Para([b("\n".join(heads))], align="center"))
     if instruction:
@@ -260,6 +262,8 @@ def id_line(c: Ctx, p: Person, style: str | None = None) -> str:
     if style == "cccd":
         return f"Số CCCD: {p.cccd}"
     issued = c.issued - dt.timedelta(days=c.rng.randint(200, 2400))
+    if issued < p.born.replace(year=p.born.year + 14, day=min(p.born.day, 28)):
+        return f"Số định danh cá nhân: {p.cccd}"  # too young for a card then
     place = c.choice(["Cục Cảnh sát quản lý hành chính về trật tự xã hội", "Bộ Công an"])
     kind = "Căn cước công dân" if issued < dt.date(2024, 7, 1) else "Thẻ căn cước"
     return f"Giấy tờ tùy thân: {kind} số {p.cccd}, cấp ngày {dmy(issued)}, nơi cấp: {place}"

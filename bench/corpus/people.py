@@ -409,12 +409,11 @@ def old_style(text: str) -> str:
     while i < len(d):
         c = d[i]
         if (
-            c in "oOuU"
-            and i + 2 < len(d)
+            i + 2 < len(d)
             and d[i + 1] in _TONES
-            and d[i + 2] in "aAeEyY"
+            and (c + d[i + 2]).lower() in ("oa", "oe", "uy")  # not "của", "lụa", "múa"
             and (i + 3 == len(d) or d[i + 3] in " \n,.;:)")
-            and not (c in "uU" and i > 0 and d[i - 1] in "qQ")
+            and not (c in "uU" and i > 0 and d[i - 1] in "qQ")  # "Quý" keeps its tone
         ):
             out += [c, d[i + 2], d[i + 1]]
             i += 3
