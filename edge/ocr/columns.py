@@ -32,7 +32,7 @@ import numpy as np
 from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence, renumber
 from edge.ocr.signer_name import fold, is_name_line, is_title_line
 
-AREA_FROM = 0.3  # the signature area lies below this fraction of the page height
+AREA_FROM = 0.1  # below the top margin and the header (a second page's area may be high)
 SURE_WORD = 60.0  # a word read this surely (and of two letters or digits) is print
 MIN_GAP = 2.0  # text heights of paper: running text never leaves a gap this wide
 STACKED = 3.0  # text heights: titles this close under one another belong to one block
@@ -49,12 +49,14 @@ class Columns:
     """Where the signature area's two columns are.
 
     Attributes:
+        top: the area's top (the label's or the first title's), in image pixels.
         split: the x that separates the left column from the right one (the gap's middle).
         lines: the indices (in `group_lines` order) of the area's lines.
         left, right: (x0, y0, x1, y1) around each column's words, in image pixels.
         text_height: the page's text height in pixels.
     """
 
+    top: int
     split: float
     lines: tuple[int, ...]
     left: tuple[int, int, int, int]
@@ -101,11 +103,11 @@ def in_columns(
     if right is not None:
         pieces[False] = group_lines(right)
     area = [piece for piece in _rows(pieces[True]) + _rows(pieces[False]) if _is_text(piece)]
-    first = columns.lines[0]
-    inside = set(columns.lines)
-    ordered = [ln for i, ln in enumerate(lines[:first]) if i not in inside] + area
-    ordered += [ln for i, ln in enumerate(lines) if i > first and i not in inside]
-    return renumber(ordered)
+    # The lines outside the area keep their order, those above its top before it.
+    outside = [ln for i, ln in enumerate(lines) if i not in set(columns.lines)]
+    above = [ln for ln in outside if _centre_y(ln) < columns.top]
+    below = [ln for ln in outside if _centre_y(ln) >= columns.top]
+    return renumber(above + area + below)
 
 
 def column_words(words: Sequence[OcrWord], columns: Columns, left: bool) -> list[OcrWord]:
@@ -189,13 +191,13 @@ def find_columns(words: Sequence[OcrWord], height: int) -> Columns | None:
         return None
     split = (gap[0] + gap[1]) / 2
     sides = [[w for i in kept for w in _side(lines[i], split, left)] for left in (True, False)]
-    if not all(sides):
-        return None
+    if not all(any(_is_text(ln) for ln in group_lines(side)) for side in sides):
+        return None  # print on one side only: a seal or a signature beside a single block
     left_box, right_box = line_box(sides[0]), line_box(sides[1])
     # Side by side, not stacked: the columns' spans of rows overlap.
     if min(left_box[3], right_box[3]) <= max(left_box[1], right_box[1]):
         return None
-    return Columns(split, tuple(sorted(kept)), left_box, right_box, text_height)
+    return Columns(top, split, tuple(sorted(kept)), left_box, right_box, text_height)
 
 
 @dataclass(frozen=True)
