@@ -208,7 +208,8 @@ class _Anchor:
 
 def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
     """The "Nơi nhận" labels and the signer's titles (runs of capitalised words within a line,
-    which may hold the other column's words too) whose top is below `below`."""
+    which may hold the other column's words too, so a wide space ends a run) whose top is below
+    `below`."""
     found: list[_Anchor] = []
     for line in lines:
         folded = [fold(w.text).strip(".,;:-") for w in line]
@@ -217,13 +218,20 @@ def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
                 found.append(_Anchor(line_box(line[i : i + 2]), label=True))
         run: list[OcrWord] = []
         for word in [*line, None]:
-            if word is not None and _is_capitals(word.text):
+            near = not run or (
+                word is not None and word.box[0] - run[-1].box[2] <= MIN_GAP * _height(word)
+            )
+            if word is not None and _is_capitals(word.text) and near:
                 run.append(word)
                 continue
             if run and is_title_line(run):
                 found.append(_Anchor(line_box(run), label=False))
-            run = []
+            run = [word] if word is not None and _is_capitals(word.text) else []
     return [a for a in found if a.box[1] > below]
+
+
+def _height(word: OcrWord) -> int:
+    return word.box[3] - word.box[1]
 
 
 def _is_capitals(text: str) -> bool:

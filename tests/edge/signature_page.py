@@ -38,6 +38,7 @@ class SignatureLayout:
     name: str
     instruction: str | None = None
     font: str = "Noto Serif"
+    name_gap: int = 420  # px from the last title (or instruction) line down to the name
 
 
 LAYOUTS = (
@@ -62,6 +63,7 @@ LAYOUTS = (
         instruction="(Ký, ghi rõ họ tên, đóng dấu)",
         name="Katơr Thị Hồng",
         font="DejaVu Serif",
+        name_gap=470,
     ),
 )
 
@@ -190,7 +192,7 @@ def render_signature_page(layout: SignatureLayout, seed: int = 0) -> SignaturePa
     top = y + 90
     small = _font(family, "", 11)
     draw.text(
-        (LEFT, top), "Nơi nhận:", font=_font(family, "bold italic", 12), fill=INK, anchor="ls"
+        (LEFT, top), "Nơi nhận:", font=_font(family, "bold:italic", 12), fill=INK, anchor="ls"
     )
     for i, recipient in enumerate(layout.recipients):
         draw.text((LEFT, top + 60 + 55 * i), recipient, font=small, fill=INK, anchor="ls")
@@ -200,7 +202,7 @@ def render_signature_page(layout: SignatureLayout, seed: int = 0) -> SignaturePa
     if layout.instruction:
         below += 66
         _centred(draw, layout.instruction, RIGHT_CENTRE, below, _font(family, "italic", 12))
-    name_y = below + 420
+    name_y = below + layout.name_gap
     _centred(draw, layout.name, RIGHT_CENTRE, name_y, bold)
     _seal(image, (RIGHT_CENTRE - 170 + rng.randint(-20, 20), below + 200), rng)
     _signature(ImageDraw.Draw(image), (RIGHT_CENTRE + rng.randint(-30, 30), below + 210), rng)
