@@ -7,7 +7,8 @@ interleaves them line by line, or puts the right block first, and reads the seal
 
 `signature_columns` finds the area from the words' boxes alone, whatever the document type:
 - its top is the "Nơi nhận" label or a signer's title ("TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH"
-  …) in the lower part of the page, with the titles stacked next to it;
+  …) below the page's header (on a second page it may sit high), with the titles stacked next
+  to it;
 - going down from there, it is the rows in which a vertical gap of paper, wide enough that no
   line of running text has one, separates print on its left from print on its right; a line
   that bridges the gap (a footnote, the next paragraph) ends the area;
@@ -15,7 +16,9 @@ interleaves them line by line, or puts the right block first, and reads the seal
 Each line is split at the gap; the left column's lines come first, then the right column's, each
 top to bottom (pieces on one row of one column joined again), and pieces that read as no text (a
 seal's ring, a stroke of the signature: no word of three letters read with some confidence) are
-dropped. This is the order of the corpus' logical reference text.
+dropped. This is the order of the corpus' logical reference text. Where Tesseract's lines
+crossed the other column's rows they mangle both, so the engine reads a doubtful column
+(`is_doubtful`) again on its own and keeps the surer reading (`sureness`, `in_columns`).
 
 Pure geometry over `OcrWord`s: Tesseract itself is driven by `edge.ocr.engine`.
 """
