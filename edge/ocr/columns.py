@@ -119,18 +119,21 @@ def column_words(words: Sequence[OcrWord], columns: Columns, left: bool) -> list
     return [w for i in columns.lines for w in _side(lines[i], columns.split, left)]
 
 
-def is_doubtful(column: Sequence[OcrWord], text_height: float) -> bool:
-    """Whether a column's reading is worth a second one on its own: a line of it is taller than
-    a line of print (two rows read as one), a word of two letters or more was read unsurely, or
-    a row is missing (a gap between lines wider than the others'): Tesseract's lines crossed the
-    other column's rows, which mangles both."""
-    lines = sorted(group_lines(column), key=_centre_y)
-    if any(line_box(ln)[3] - line_box(ln)[1] > TALL * text_height for ln in lines if _is_text(ln)):
+def is_doubtful(column: Sequence[OcrWord], text_height: float, *, even_rows: bool) -> bool:
+    """Whether a column's reading is worth a second one on its own: a line of print in it is
+    taller than a line (two rows read as one) or holds a word of two letters or more read
+    unsurely, or, in a column of `even_rows` (the recipients' list), a row is missing (a step
+    between lines wider than the others'): Tesseract's lines crossed the other column's rows,
+    which mangles both. Pieces that read as no text (the seal) raise no doubt: the signer's
+    pass reads under the seal."""
+    lines = sorted((ln for ln in group_lines(column) if _is_text(ln)), key=_centre_y)
+    if any(line_box(ln)[3] - line_box(ln)[1] > TALL * text_height for ln in lines):
         return True
-    if any(w.confidence < UNSURE and sum(c.isalnum() for c in w.text) >= 2 for w in column):
+    words = [w for ln in lines for w in ln]
+    if any(w.confidence < UNSURE and sum(c.isalnum() for c in w.text) >= 2 for w in words):
         return True
     steps = [_centre_y(b) - _centre_y(a) for a, b in itertools.pairwise(lines)]
-    return len(steps) >= 2 and max(steps) > MISSING_ROW * statistics.median(steps)
+    return even_rows and len(steps) >= 2 and max(steps) > MISSING_ROW * statistics.median(steps)
 
 
 def sureness(words: Sequence[OcrWord]) -> int:

@@ -322,7 +322,7 @@ class OcrEngine(Closeable):
         pad = round(0.5 * columns.text_height)
         for side, box in (("left", columns.left), ("right", columns.right)):
             read = column_words(words, columns, side == "left")
-            if not is_doubtful(read, columns.text_height):
+            if not is_doubtful(read, columns.text_height, even_rows=side == "left"):
                 continue
             x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
             cut = (x0, y0, min(image.width, box[2] + pad), min(image.height, box[3] + pad))
