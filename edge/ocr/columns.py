@@ -6,9 +6,9 @@ Tesseract's layout analysis then reads the two blocks row by row ("Nơi nhận: 
 interleaves them line by line, or puts the right block first, and reads the seal as letters.
 
 `signature_columns` finds the area from the words' boxes alone, whatever the document type:
-- its top is the "Nơi nhận" label or a signer's title ("TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH"
-  …) below the page's header (on a second page it may sit high), with the titles stacked next
-  to it;
+- its top is the "Nơi nhận" label (anywhere: on a second page it may sit at the top) or a
+  signer's title ("TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH" …) below the page's header, with the
+  titles stacked next to it;
 - going down from there, it is the rows in which a vertical gap of paper, wide enough that no
   line of running text has one, separates print on its left from print on its right; a line
   that bridges the gap (a footnote, the next paragraph) ends the area;
@@ -35,7 +35,7 @@ import numpy as np
 from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence, renumber
 from edge.ocr.signer_name import fold, is_name_line, is_title_line
 
-AREA_FROM = 0.1  # below the top margin and the header (a second page's area may be high)
+AREA_FROM = 0.1  # of the page height: a signer's title lies below the header
 SURE_WORD = 60.0  # a word read this surely (and of two letters or digits) is print
 MIN_GAP = 2.0  # text heights of paper: running text never leaves a gap this wide
 STACKED = 3.0  # text heights: titles this close under one another belong to one block
@@ -213,9 +213,9 @@ class _Anchor:
 
 
 def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
-    """The "Nơi nhận" labels and the signer's titles (runs of capitalised words within a line,
+    """The "Nơi nhận" labels, and the signer's titles (runs of capitalised words within a line,
     which may hold the other column's words too, so a wide space ends a run) whose top is below
-    `below`."""
+    `below` (a header's line is no signer's title; a second page's label may sit at its top)."""
     found: list[_Anchor] = []
     for line in lines:
         folded = [fold(w.text).strip(".,;:-") for w in line]
@@ -233,7 +233,7 @@ def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
             if run and is_title_line(run):
                 found.append(_Anchor(line_box(run), label=False))
             run = [word] if word is not None and _is_capitals(word.text) else []
-    return [a for a in found if a.box[1] > below]
+    return [a for a in found if a.label or a.box[1] > below]
 
 
 def _height(word: OcrWord) -> int:
