@@ -152,3 +152,24 @@ def test_blocks_one_under_the_other_and_a_lone_signer_are_left_as_read() -> None
         _line("Phan Văn Nam", 1450, 2000, 3),
     )
     assert signature_columns(lone, 3508) == lone
+
+
+def test_a_second_page_s_area_at_the_top_is_found_by_its_label() -> None:
+    # Page 2 of a result: the signature area starts in the top tenth, where no title counts.
+    words = _page(
+        _line("2", 1200, 150, 0),
+        _line("Nơi nhận:", 300, 280, 1) + _line("TM. ỦY BAN NHÂN DÂN", 1450, 275, 1),
+        _line("- Như Điều 4;", 300, 345, 2) + _line("KT. CHỦ TỊCH", 1560, 360, 2),
+        _line("- Lưu: VT.", 300, 410, 3) + _line("PHÓ CHỦ TỊCH", 1560, 445, 3),
+        _line("Trần Thanh Khoa", 1500, 800, 4),
+    )
+    assert page_text(signature_columns(words, 3508)).splitlines() == [
+        "2",
+        "Nơi nhận:",
+        "- Như Điều 4;",
+        "- Lưu: VT.",
+        "TM. ỦY BAN NHÂN DÂN",
+        "KT. CHỦ TỊCH",
+        "PHÓ CHỦ TỊCH",
+        "Trần Thanh Khoa",
+    ]
