@@ -125,8 +125,10 @@ def test_the_right_block_read_first_is_put_after_the_left_one() -> None:
         _line(
             "Ghi chú: bản sao này có giá trị như bản chính khi đối chiếu với sổ gốc", 300, 2200, 5
         ),
+        _line(BODY, 300, 1500, 6),  # read last, printed above the area: it goes before it
     )
     assert page_text(signature_columns(words, 3508)).splitlines() == [
+        BODY,
         "Nơi nhận:",
         "- Như trên;",
         "KT. CHỦ TỊCH",
