@@ -55,7 +55,8 @@ class Columns:
         top: the area's top (the label's or the first title's), in image pixels.
         split: the x that separates the left column from the right one (the gap's middle).
         lines: the indices (in `group_lines` order) of the area's lines.
-        left, right: (x0, y0, x1, y1) around each column's words, in image pixels.
+        left, right: (x0, y0, x1, y1) of each column, in image pixels: the area's rows, from the
+            left column's print to the split and from the split to the page's right margin.
         text_height: the page's text height in pixels.
     """
 
@@ -124,11 +125,13 @@ def is_doubtful(column: Sequence[OcrWord], text_height: float, *, even_rows: boo
     taller than a line (two rows read as one) or holds a word of two letters or more read
     unsurely, or, in a column of `even_rows` (the recipients' list), a row is missing (a step
     between lines wider than the others'): Tesseract's lines crossed the other column's rows,
-    which mangles both. Pieces that read as no text (the seal) raise no doubt: the signer's
-    pass reads under the seal."""
+    which mangles both; or a signer's block (not `even_rows`) lacks its title. Pieces that read
+    as no text (the seal) raise no doubt: the signer's pass reads under the seal."""
     lines = sorted((ln for ln in group_lines(column) if _is_text(ln)), key=_centre_y)
     if any(line_box(ln)[3] - line_box(ln)[1] > TALL * text_height for ln in lines):
         return True
+    if not even_rows and not any(is_title_line(ln) for ln in lines):
+        return True  # a signer's block has a title: it was lost under the seal
     words = [w for ln in lines for w in ln]
     if any(w.confidence < UNSURE and sum(c.isalnum() for c in w.text) >= 2 for w in words):
         return True
@@ -203,7 +206,12 @@ def find_columns(words: Sequence[OcrWord], height: int) -> Columns | None:
     # Side by side, not stacked: the columns' spans of rows overlap.
     if min(left_box[3], right_box[3]) <= max(left_box[1], right_box[1]):
         return None
-    return Columns(top, split, tuple(sorted(kept)), left_box, right_box, text_height)
+    # Each column spans the area's rows, to the split and from it to the page's right margin:
+    # a line the page's reading lost (a title under the seal) lies in it too.
+    y0, y1 = min(left_box[1], right_box[1]), max(left_box[3], right_box[3])
+    left = (left_box[0], y0, int(split), y1)
+    right = (int(split), y0, max(right_box[2], width - 1), y1)
+    return Columns(top, split, tuple(sorted(kept)), left, right, text_height)
 
 
 @dataclass(frozen=True)
