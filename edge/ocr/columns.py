@@ -18,7 +18,7 @@ top to bottom (pieces on one row of one column joined again), and pieces that re
 seal's ring, a stroke of the signature: no word of three letters read with some confidence) are
 dropped. This is the order of the corpus' logical reference text. Where Tesseract's lines
 crossed the other column's rows they mangle both, so the engine reads a doubtful column
-(`is_doubtful`) again on its own and keeps the surer reading (`sureness`, `in_columns`).
+(`is_doubtful`) again on its own; of the two readings of a row, the surer is kept (`in_columns`).
 
 Pure geometry over `OcrWord`s: Tesseract itself is driven by `edge.ocr.engine`.
 """
@@ -44,7 +44,6 @@ NAME_CONFIDENCE = 50.0  # a piece shaped like a name read this surely is never g
 TALL = 1.6  # text heights: a line of print taller than this is two rows or print and a stroke
 UNSURE = 50.0  # a word of print read less surely than this makes its column doubtful
 MISSING_ROW = 1.7  # a step between a column's lines this many times the median one skips a row
-SURE_READ = 80.0  # a word read this surely counts for its reading (`sureness`)
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,8 @@ def in_columns(
         words: the page's words in reading order.
         columns: their signature area.
         left, right: a column read again on its own (words in page pixels, lines numbered as
-            read), which replaces that column's words of the page.
+            read); its lines join that column's, and of two readings of one row the surer (by
+            mean confidence) is kept.
     """
     lines = group_lines(words)
     pieces: dict[bool, list[list[OcrWord]]] = {True: [], False: []}
@@ -103,9 +103,9 @@ def in_columns(
             if part := _side(lines[index], columns.split, side):
                 pieces[side].append(part)
     if left is not None:
-        pieces[True] = group_lines(left)
+        pieces[True] += group_lines(left)
     if right is not None:
-        pieces[False] = group_lines(right)
+        pieces[False] += group_lines(right)
     area = [piece for piece in _rows(pieces[True]) + _rows(pieces[False]) if _is_text(piece)]
     # The lines outside the area keep their order, those above its top before it.
     outside = [ln for i, ln in enumerate(lines) if i not in set(columns.lines)]
@@ -137,18 +137,6 @@ def is_doubtful(column: Sequence[OcrWord], text_height: float, *, even_rows: boo
         return True
     steps = [_centre_y(b) - _centre_y(a) for a, b in itertools.pairwise(lines)]
     return even_rows and len(steps) >= 2 and max(steps) > MISSING_ROW * statistics.median(steps)
-
-
-def sureness(words: Sequence[OcrWord]) -> int:
-    """How much of a reading is print read surely: the characters of its words read with
-    `SURE_READ` confidence or more, in the lines that read as text."""
-    return sum(
-        len(w.text)
-        for line in group_lines(words)
-        if _is_text(line)
-        for w in line
-        if w.confidence >= SURE_READ
-    )
 
 
 def find_columns(words: Sequence[OcrWord], height: int) -> Columns | None:

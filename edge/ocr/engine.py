@@ -41,7 +41,6 @@ from edge.ocr.columns import (
     in_columns,
     is_doubtful,
     signature_columns,
-    sureness,
 )
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import OcrPage, OcrWord, page_text, without_noise
@@ -313,8 +312,8 @@ class OcrEngine(Closeable):
 
         Where the page's reading of a column is doubtful (Tesseract's lines crossed the other
         column's rows, which mangles both), the column is read again on its own as one block
-        (its coloured ink, the seal and the signature, made paper on a colour capture), and the
-        surer of the two readings is kept."""
+        (its coloured ink, the seal and the signature, made paper on a colour capture), and of
+        the two readings of each row the surer is kept."""
         columns = find_columns(words, image.height)
         if columns is None:
             return words
@@ -338,7 +337,7 @@ class OcrEngine(Closeable):
                 )
                 for w in self._read(crop, dpi, tesserocr.PSM.SINGLE_BLOCK)
             )
-            if sureness(alone) > sureness(read):
+            if alone:
                 again[side] = alone
         log.debug("signature area in two columns, read again: %s", sorted(again) or "none")
         return in_columns(words, columns, left=again.get("left"), right=again.get("right"))
