@@ -14,6 +14,8 @@ Rules of this module:
 - After the main pass (PSM auto: it finds the header's two columns), two second looks at what it
   lost: the signer's name under the seal (`edge.ocr.signer_name`) and lines its layout analysis
   dropped (`edge.ocr.lost_lines`).
+- The signature area is read as two columns, "Nơi nhận" first, then the signer's block
+  (`edge.ocr.columns`).
 - Last, lines read at a mean confidence under 20 are dropped: a signature, a stain or a seal
   read as letters (`edge.ocr.model.without_noise`).
 """
@@ -33,6 +35,13 @@ from PIL import Image
 
 from edge.errors import OcrError
 from edge.ocr import deblur
+from edge.ocr.columns import (
+    column_words,
+    find_columns,
+    in_columns,
+    is_doubtful,
+    signature_columns,
+)
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import OcrPage, OcrWord, page_text, without_noise
 from edge.ocr.signer_name import (
@@ -221,9 +230,13 @@ class OcrEngine(Closeable):
         finally:
             # Drop the image and results so a long-lived engine does not hold the last page.
             api.Clear()
+        # The signature area in two columns before the second looks (the signer pass finds the
+        # title as a line of its own), and again after them (their lines placed, seal pieces
+        # dropped).
+        words = self._read_columns(image, dpi, words, colour)
         words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_lost_lines(image, dpi, words)
-        words = without_noise(words)
+        words = without_noise(signature_columns(words, image.height))
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0
         return OcrPage(
             text=page_text(words),
@@ -287,6 +300,47 @@ class OcrEngine(Closeable):
         finally:
             api.Clear()
             api.SetPageSegMode(tesserocr.PSM.AUTO)
+
+    def _read_columns(
+        self,
+        image: Image.Image,
+        dpi: int,
+        words: tuple[OcrWord, ...],
+        colour: Image.Image | None = None,
+    ) -> tuple[OcrWord, ...]:
+        """The page's words with the signature area in two columns (`edge.ocr.columns`).
+
+        Where the page's reading of a column is doubtful (Tesseract's lines crossed the other
+        column's rows, which mangles both), the column is read again on its own as one block
+        (its coloured ink, the seal and the signature, made paper on a colour capture), and of
+        the two readings of each row the surer is kept."""
+        columns = find_columns(words, image.height)
+        if columns is None:
+            return words
+        again: dict[str, tuple[OcrWord, ...]] = {}
+        pad = round(0.5 * columns.text_height)
+        for side, box in (("left", columns.left), ("right", columns.right)):
+            read = column_words(words, columns, side == "left")
+            if not is_doubtful(read, columns.text_height, even_rows=side == "left"):
+                continue
+            x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
+            cut = (x0, y0, min(image.width, box[2] + pad), min(image.height, box[3] + pad))
+            crop = image.crop(cut)
+            if colour is not None and colour.mode == "RGB" and colour.size == image.size:
+                crop = without_colour(crop, coloured_ink(colour.crop(cut)))
+            alone = tuple(
+                OcrWord(
+                    w.text,
+                    (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
+                    w.confidence,
+                    w.line,
+                )
+                for w in self._read(crop, dpi, tesserocr.PSM.SINGLE_BLOCK)
+            )
+            if alone:
+                again[side] = alone
+        log.debug("signature area in two columns, read again: %s", sorted(again) or "none")
+        return in_columns(words, columns, left=again.get("left"), right=again.get("right"))
 
     def _recover_signer(
         self,

@@ -76,7 +76,9 @@ def _title_pattern() -> re.Pattern[str]:
 _TITLE = _title_pattern()
 
 
-def _is_title_line(line: Sequence[OcrWord]) -> bool:
+def is_title_line(line: Sequence[OcrWord]) -> bool:
+    """A signer's title: a few words, nearly all capitals, holding one of `SIGNER_TITLES`
+    ("KT. CHỦ TỊCH", "TM. ỦY BAN NHÂN DÂN", "NGƯỜI KÝ TRÍCH LỤC")."""
     text = " ".join(w.text for w in line)
     letters = [c for c in text if c.isalpha()]
     if len(line) > MAX_TITLE_WORDS or len(letters) < 2:
@@ -85,12 +87,12 @@ def _is_title_line(line: Sequence[OcrWord]) -> bool:
     return upper >= 0.8 and _TITLE.search(fold(text)) is not None
 
 
-def _is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
+def is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
     """A line shaped like a person's name (optionally after a rank): 2-8 words of letters only,
     each capitalised ("Nguyễn", or "NGUYỄN") and holding a vowel, read with at least
     `confidence` on average; not a title. A word with a stray mark or a capital inside
     ("Qữ”ãng", "PhưếcTHị") is a stroke of the signature or the seal read into the name."""
-    if not 2 <= len(line) <= 8 or _is_title_line(line):
+    if not 2 <= len(line) <= 8 or is_title_line(line):
         return False
     for word in line:
         letters = word.text.strip(".,;:")
@@ -115,7 +117,7 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
         already has a confident name line under it.
     """
     lines = group_lines(words)
-    titles = [ln for ln in lines if _is_title_line(ln) and line_box(ln)[1] > TITLE_FROM * height]
+    titles = [ln for ln in lines if is_title_line(ln) and line_box(ln)[1] > TITLE_FROM * height]
     if titles:
         title = max(titles, key=lambda ln: line_box(ln)[3])
         tx0, _, tx1, ty1 = line_box(title)
@@ -317,17 +319,17 @@ def _is_sure_name(line: Sequence[OcrWord]) -> bool:
     """A name line the main pass read surely in every word: a surname read at 60% beside a
     given name read at 96% passes on the mean and is still worth a second look (Phan/Phạm)."""
     weakest = min((w.confidence for w in line), default=0.0)
-    return _is_name_line(line, NAME_CONFIDENCE) and weakest >= NAME_CONFIDENCE
+    return is_name_line(line, NAME_CONFIDENCE) and weakest >= NAME_CONFIDENCE
 
 
 def has_name(lines: Sequence[Sequence[OcrWord]], confidence: float) -> bool:
     """Whether one of `lines` is a name read with at least `confidence`."""
-    return any(_is_name_line(line, confidence) for line in lines)
+    return any(is_name_line(line, confidence) for line in lines)
 
 
 def has_title(lines: Sequence[Sequence[OcrWord]]) -> bool:
     """Whether one of `lines` is a signer's title ("KT. CHỦ TỊCH", "GIÁM ĐỐC" …)."""
-    return any(_is_title_line(line) for line in lines)
+    return any(is_title_line(line) for line in lines)
 
 
 def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[OcrWord]]:
@@ -346,6 +348,6 @@ def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[
     return [
         line
         for line in group_lines(shifted)
-        if _is_name_line(line, RECOVER_CONFIDENCE)
-        or (_is_title_line(line) and line_confidence(line) >= RECOVER_CONFIDENCE)
+        if is_name_line(line, RECOVER_CONFIDENCE)
+        or (is_title_line(line) and line_confidence(line) >= RECOVER_CONFIDENCE)
     ]
