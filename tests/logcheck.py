@@ -248,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     missing = [log for log in args.logs if not log.is_file()]
     if missing:
-        print(f"logcheck: no log at {missing[0]}: run pytest with --log-file first", file=sys.stderr)
+        print(
+            f"logcheck: no log at {missing[0]}: run pytest with --log-file first", file=sys.stderr
+        )
         return 1
     citizens, sidecars = collect(args.corpus)
     found = [(log, *hit) for log in args.logs for hit in leaks(log, citizens)]
