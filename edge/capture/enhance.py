@@ -226,7 +226,9 @@ def stage_flatten(state: PageState, options: CaptureOptions) -> PageState:
     if state.ocr_image is not None:
         return state  # a scan's, already made by destreak
     grey = to_grey(state.image)
-    if state.source == SourceKind.CAMERA and state.quad is not None:
+    if state.source == SourceKind.CAMERA:
+        # Also when no page was found (a sheet on another sheet, a corner out of frame): the
+        # whole frame is read then, and a shadow across it costs more than anything else.
         grey = flatten_illumination(grey, state.dpi)
     return dataclasses.replace(state, ocr_image=grey)
 
