@@ -42,8 +42,17 @@ from edge.ocr.columns import (
     is_doubtful,
     signature_columns,
 )
+from edge.ocr.list_markers import sideways_rows
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
-from edge.ocr.model import OcrPage, OcrWord, page_text, without_noise
+from edge.ocr.model import (
+    OcrPage,
+    OcrWord,
+    group_lines,
+    line_box,
+    page_text,
+    renumber,
+    without_noise,
+)
 from edge.ocr.signer_name import (
     accepted_lines,
     coloured_ink,
@@ -235,6 +244,7 @@ class OcrEngine(Closeable):
         # dropped).
         words = self._read_columns(image, dpi, words, colour)
         words = self._recover_signer(image, dpi, words, colour)
+        words = self._recover_list_rows(image, dpi, words)
         words = self._recover_lost_lines(image, dpi, words)
         words = without_noise(signature_columns(words, image.height))
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0
@@ -392,6 +402,43 @@ class OcrEngine(Closeable):
         log.debug("signer pass: %d line(s) recovered", len(best))
         return splice_lines(words, best, region)
 
+    def _recover_list_rows(
+        self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
+    ) -> tuple[OcrWord, ...]:
+        """Drop a numbered list's markers read sideways as one line, and re-read each row they
+        belong to whole, marker included (see `edge.ocr.list_markers`); a row whose re-reading
+        does not read as text keeps its first reading."""
+        sideways, rows = sideways_rows(words)
+        if not sideways:
+            return words
+        again: dict[int, list[OcrWord]] = {}
+        for row in rows:
+            x0, y0 = max(0, row.box[0]), max(0, row.box[1])
+            box = (x0, y0, min(image.width, row.box[2]), min(image.height, row.box[3]))
+            read = self._read(image.crop(box), dpi, tesserocr.PSM.SINGLE_LINE)
+            if is_text(read):
+                again[row.line] = [
+                    OcrWord(
+                        w.text,
+                        (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
+                        w.confidence,
+                    )
+                    for w in read
+                ]
+        log.debug("list markers read sideways: %d row(s) read again", len(again))
+        boxes = [line_box(row) for row in again.values()]
+        kept: list[list[OcrWord]] = []
+        placed = False
+        for line in group_lines(words):
+            number = line[0].line
+            if number in again:
+                if not placed:  # the list's rows go together, top to bottom, where its first was
+                    kept += sorted(again.values(), key=lambda row: line_box(row)[1])
+                    placed = True
+            elif number not in sideways and not any(_inside(line_box(line), b) for b in boxes):
+                kept.append(line)  # a marker read as a line of its own is in its row now
+        return renumber(kept)
+
     def _recover_lost_lines(
         self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
     ) -> tuple[OcrWord, ...]:
@@ -423,6 +470,16 @@ class OcrEngine(Closeable):
             return words
         log.debug("lost-line pass: %d line(s) recovered", len(recovered))
         return insert_lines(words, recovered)
+
+
+def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    """Whether box `inner` lies within box `outer`."""
+    return (
+        inner[0] >= outer[0]
+        and inner[1] >= outer[1]
+        and inner[2] <= outer[2]
+        and inner[3] <= outer[3]
+    )
 
 
 def _words(api: tesserocr.PyTessBaseAPI) -> tuple[OcrWord, ...]:
