@@ -5,7 +5,7 @@ birth year alone, a Chăm family name. Invented people; the wordings are those o
 
 from __future__ import annotations
 
-from edge.fields import extract_fields
+from edge.fields import extract, extract_fields
 
 HEADER = """\
 UBND HUYỆN VẠN NINH
@@ -81,6 +81,9 @@ def test_a_licence_with_the_owner_named_by_a_suffixed_label_and_a_coded_number()
             "056068560376",
             "1968-05-02",
         ), label
+    # "… (họ và tên):" is a label read as printed, with the words saying whose name it is.
+    bracketed = extract(LICENCE.format(label="Chủ tàu (họ và tên)", born="Năm sinh: 1968"))
+    assert "chu tau (ho va ten)" in bracketed["ho_ten"].rule
     # A birth year alone is no date of birth.
     fields = extract_fields(LICENCE.format(label="Tên chủ tàu", born="Năm sinh: 1968"))
     assert (fields["ho_ten"], fields["ngay_sinh"]) == ("Đinh Hữu Thuận", None)
