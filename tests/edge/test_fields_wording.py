@@ -115,3 +115,13 @@ Hà Tiến Trí
 def test_a_bare_trich_yeu_is_only_read_under_a_bare_type_title_and_never_a_preamble() -> None:
     no_about = SANCTION.format(label="Ông/bà").replace("Xử phạt vi phạm hành chính\nCăn", "Căn")
     assert extract_fields(no_about)["trich_yeu"] is None
+
+
+def test_an_id_label_ending_its_line_takes_the_number_at_the_start_of_the_next() -> None:
+    text = LICENCE.format(label="Họ và tên chủ tàu", born="Ngày sinh: 02/05/1968").replace(
+        "chủ tàu: 056068560376", "chủ tàu:\n056068560376"
+    )
+    assert extract_fields(text)["cccd"] == "056068560376"
+    # A next line that opens with words is no wrapped value.
+    other = text.replace("\n056068560376", "\nghi chú 056068560376")
+    assert extract_fields(other)["cccd"] is None
