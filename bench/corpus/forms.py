@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.corpus import certificates, civil, decisions
+from bench.corpus import certificates, civil, decisions, more
 from bench.corpus.doc import Doc
 from bench.corpus.parts import Ctx
 
@@ -43,6 +43,12 @@ TYPES: dict[str, Builder] = {
     # others
     "xac_nhan_khuyet_tat": certificates.xac_nhan_khuyet_tat,
     "chung_thuc_chu_ky": certificates.chung_thuc_chu_ky,
+    # added to dev after the readers were tuned (bench/corpus/more.py)
+    "qd_xu_phat": more.qd_xu_phat,
+    "qd_tro_cap_mot_lan": more.qd_tro_cap_mot_lan,
+    "qd_hoa_giai_vien": more.qd_hoa_giai_vien,
+    "giay_phep_khai_thac": more.giay_phep_khai_thac,
+    "qd_thoi_viec": more.qd_thoi_viec,
 }
 
 HOLDOUT_TYPES = frozenset(

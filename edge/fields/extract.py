@@ -24,6 +24,7 @@ from edge.fields.names import title_case
 from edge.fields.page import DATE_RE, Found, Page
 from edge.fields.subject import Mention, subject
 from edge.fields.tables import IssueDateSource, LabelKind, Template, load_tables, load_templates
+from edge.fields.text import fold
 from edge.fields.validate import check_cccd
 from edge.fields.words import Word, span_confidence
 from protocol.messages import FIELD_KEYS
@@ -142,7 +143,8 @@ def extract(text: str, words: Sequence[Word] | None = None) -> FieldSet:
         found["co_quan_ban_hanh"] = header.issuer(page, end)
         found["loai_van_ban"] = title
         if title is not None and template.about:
-            found["trich_yeu"] = header.about(page, title_end)
+            bare = fold(title.value) in {fold(t) for t in tables.nd30_types.values()}
+            found["trich_yeu"] = header.about(page, title_end, bare_title=bare)
     if template is None:
         template = _untitled(page)
     segs = segments(page.folded, catalogue())  # the labelled values, found once

@@ -35,7 +35,11 @@ TITLE_EXACT = 0.97  # a title this close to a template's needs no second line
 # At the start of its line (left column first) or of the row (read row by row).
 # A register's number may come first on the row ("Quyển số: 02 Số: 57").
 _REGISTER = r"(?:quyen\s+so\s*[:;]\s*[\w/.-]+\s+)?"
-_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*(?=\d{{1,6}}\s*/)")
+# A sector number may open with a province's code ("Số: KH-2286/25/GPKTTS").
+_NUMBER = re.compile(
+    rf"^[^\w]{{0,3}}{_REGISTER}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*"
+    r"(?=(?:[^\W\d_]{1,3}\s*-\s*)?\d{1,6}\s*/)"
+)
 # "Số: 57" with no type symbol (a "Quyển số: 01" beside it is a register's, not the number).
 _BARE_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}(?![\d/]))")
 NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under the title
@@ -408,11 +412,30 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
     return None, fallback, start - 1
 
 
-def about(page: Page, after: int) -> Found | None:
-    """The "Về việc …" line(s) under the title, joined."""
+def _bare_about(page: Page, i: int) -> bool:
+    """Whether line `i`, right under a bare type name ("QUYẾT ĐỊNH"), is a trích yếu printed
+    without "Về việc" ("Xử phạt vi phạm hành chính"): a sentence-case line that opens no body
+    part, label, number or bracketed note."""
+    line = page.lines[i].strip()
+    return (
+        bool(line)
+        and line[0].isupper()
+        and not is_caps(line)
+        and ":" not in line
+        and not _patterns().body_start.match(page.folded[i])
+        and not _NUMBER.search(page.numeric[i])
+        and not _BARE_NUMBER.search(page.numeric[i])
+    )
+
+
+def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
+    """The "Về việc …" line(s) under the title, joined. Under a title that is only a Nghị định
+    30 type name (`bare_title`: "QUYẾT ĐỊNH"), the line right under it is the trích yếu even
+    without "Về việc"."""
     p = _patterns()
     for i in range(after + 1, min(after + 3, len(page))):
-        if p.about.match(page.folded[i]) and page.lines[i][0].isupper():
+        prefixed = p.about.match(page.folded[i]) and page.lines[i][0].isupper()
+        if prefixed or (bare_title and i == after + 1 and _bare_about(page, i)):
             parts = [i]
             for j in range(i + 1, min(i + 3, len(page))):
                 if is_caps(page.lines[j]) or p.body_start.match(page.folded[j]):

@@ -67,6 +67,16 @@ class Catalogue:
     exact: tuple[tuple[str, re.Pattern[str]], ...]  # (folded label, pattern), longest first
 
 
+# What may follow an ID label before its colon: other documents it accepts
+# ("Số định danh cá nhân/CCCD/hộ chiếu:") and whose ID it is ("Số định danh cá nhân chủ tàu:",
+# "Số CCCD của người yêu cầu:"). The words after "người"/"chủ" say whose it is; the ID still
+# belongs to the nearest person before it.
+_ID_TAIL = (
+    r"(?:\s*/\s*[^\W\d_][^/:;\d]{0,20}){0,3}"
+    r"(?:\s+(?:cua\s+)?(?:nguoi|chu)(?:\s+[^\W\d_]+){0,3}?)?"
+)
+
+
 @lru_cache(maxsize=1)
 def catalogue() -> Catalogue:
     """The label catalogue: the same for every result type."""
@@ -83,6 +93,8 @@ def catalogue() -> Catalogue:
     exact = []
     for key in sorted(kinds, key=len, reverse=True):
         after = r"\s*[:;]" if kinds[key] not in VALUE_KINDS else r"(?:\s*[:;]|(?=\s*\d))"
+        if kinds[key] is LabelKind.ID:
+            after = _ID_TAIL + after
         exact.append((key, re.compile(rf"(?<![^\W_]){label_pattern([key])}{after}")))
     return Catalogue(kinds=kinds, spelled=spelled, exact=tuple(exact))
 
@@ -101,9 +113,14 @@ def _exact(line: int, low: str, cat: Catalogue) -> list[Segment]:
 
 
 # "Họ và tên người đã chết:", "Họ, chữ đệm, tên người cha:": a name label with whose it is.
+_HO_TEN = r"ho(?:\s*,\s*|\s+va\s+|\s+)(?:chu\s+dem(?:\s*,\s*|\s+va\s+|\s+))?ten"
 _NAME_LABEL = re.compile(
-    r"(?<![^\W_])ho(?:\s*,\s*|\s+va\s+|\s+)(?:chu\s+dem(?:\s*,\s*|\s+va\s+|\s+))?ten"
-    r"(?:\s+[^\W\d_]+){0,7}?\s*[:;]"
+    rf"(?<![^\W_]){_HO_TEN}(?:\s+[^\W\d_]+){{0,7}}?\s*[:;]"
+    # "Tên chủ tàu:", "Tên người được cấp:": "Tên" and whose name it is.
+    r"|(?<![^\W_])ten\s+(?:chu|nguoi)(?:\s+[^\W\d_]+){0,5}?\s*[:;]"
+    # At a line's start: "Chủ tàu (họ và tên):", "Cá nhân vi phạm:", "Người được cấp:".
+    rf"|^[\s\-–•+*.]*(?:\d{{1,2}}[.)]\s*)?(?:[^\W\d_]+\s+){{1,4}}\(\s*{_HO_TEN}\s*\)\s*[:;]"
+    r"|^[\s\-–•+*.]*(?:\d{1,2}[.)]\s*)?(?:ca\s+nhan|nguoi)(?:\s+[^\W\d_]+){1,3}?\s*[:;]"
 )
 
 

@@ -196,13 +196,22 @@ def _date(page: Page, seg: Segment) -> Found | None:
 
 
 def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
-    """("cccd" or "cmnd", found) for the first 12- or 9-digit number in the segment."""
-    for m in _DIGIT_RUN.finditer(page.numeric[seg.line], seg.start, seg.end):
+    """("cccd" or "cmnd", found) for the first 12- or 9-digit number in the segment, or at the
+    start of the next line when the label ends its line ("Số định danh cá nhân chủ tàu:" /
+    "056075421648")."""
+    line, start, end = seg.line, seg.start, seg.end
+    if not _value(page, seg).strip() and line + 1 < len(page):
+        line, start = line + 1, 0
+        lead = _DIGIT_RUN.search(page.numeric[line])
+        end = (
+            lead.end() if lead is not None and not page.numeric[line][: lead.start()].strip() else 0
+        )
+    for m in _DIGIT_RUN.finditer(page.numeric[line], start, end):
         digits = "".join(m.group().split())
         if len(digits) not in (12, 9):
             continue
-        raw = page.lines[seg.line][m.start() : m.end()]
-        found = Found(digits, [(seg.line, m.start(), m.end())], 1.0, raw)
+        raw = page.lines[line][m.start() : m.end()]
+        found = Found(digits, [(line, m.start(), m.end())], 1.0, raw)
         key = "cccd" if len(digits) == 12 else "cmnd"
         if raw != digits:
             found.confidence *= 0.85

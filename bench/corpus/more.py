@@ -1,0 +1,285 @@
+"""More dev result types, written after the readers were first tuned, to widen what dev teaches:
+a sanction (Nghị định 118/2021 form), a one-off allowance for a person with merit (Nghị định
+131/2021), the recognition of a mediator, a fishing licence and the dismissal of a civil servant.
+
+Each introduces its subject in a wording dev did not have before: after "xử phạt … đối với",
+"giải quyết chế độ … cho", "công nhận", "cho thôi việc đối với", or a label with a suffix
+("Họ và tên chủ tàu:", "Ông/bà:"), the ID after "CCCD/số định danh", a birth year only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bench.corpus.doc import Doc, b, i
+from bench.corpus.parts import (
+    RANKS,
+    Ctx,
+    cancu,
+    commune_issuer,
+    district_issuer,
+    header,
+    noi_nhan_default,
+    number_under_title,
+    police_issuer,
+    signer_block,
+    title,
+)
+from bench.corpus.people import dmy, long_date
+
+HEADS = [
+    "TM. ỦY BAN NHÂN DÂN\nCHỦ TỊCH",
+    "KT. CHỦ TỊCH\nPHÓ CHỦ TỊCH",
+    "CHỦ TỊCH",
+]
+
+
+def _qd(c: Ctx, issuer: list[tuple[str, bool]], symbol: str, trich_yeu: str) -> None:
+    header(c, issuer, f"{c.number(10, 4999)}/{symbol}")
+    title(c, "QUYẾT ĐỊNH", trich_yeu=trich_yeu)
+
+
+def _id_phrase(c: Ctx, cccd: str) -> str:
+    return c.choice(
+        [
+            f"CCCD/số định danh: {cccd}",
+            f"CCCD số {cccd}",
+            f"số CCCD/định danh cá nhân {cccd}",
+            f"mã số định danh cá nhân {cccd}",
+        ]
+    )
+
+
+def qd_xu_phat(c: Ctx) -> Doc:
+    """QUYẾT ĐỊNH xử phạt vi phạm hành chính: the violator on labelled lines "Ông/bà: …"."""
+    p = c.person(born_between=(1960, 2004))
+    police = c.chance(0.5)
+    issuer = police_issuer(c) if police else commune_issuer(c)
+    _qd(c, issuer, "QĐ-XPHC", "Xử phạt vi phạm hành chính")
+    cancu(
+        c,
+        [
+            "Căn cứ Điều 57, Điều 68 Luật Xử lý vi phạm hành chính;",
+            "Căn cứ Nghị định số 118/2021/NĐ-CP ngày 23 tháng 12 năm 2021 của Chính phủ;",
+            f"Căn cứ Biên bản vi phạm hành chính số {c.number(1, 900)}/BB-VPHC lập ngày "
+            f"{dmy(c.issued - dt.timedelta(days=c.number(1, 6)))};",
+        ],
+    )
+    c.p(b("QUYẾT ĐỊNH:"), align="center", before=0.4)
+    c.p(b("Điều 1. "), "Xử phạt vi phạm hành chính đối với:", indent=1.0)
+    who = c.choice(["Ông/bà", "Họ và tên người vi phạm", "Cá nhân vi phạm"])
+    c.p(f"{who}: ", b(p.name), f"    Giới tính: {p.sex}", key="subject", hang=0.5)
+    dob = dmy(p.born)
+    c.p(f"Ngày, tháng, năm sinh: {dob}    Quốc tịch: Việt Nam", key="subject", hang=0.5)
+    c.p(
+        f"Số định danh cá nhân/CCCD/hộ chiếu: {p.cccd}; ngày cấp: "
+        f"{dmy(c.issued - dt.timedelta(days=c.number(300, 2000)))}; nơi cấp: Bộ Công an",
+        key="subject",
+        hang=0.5,
+    )
+    c.p(f"Nơi ở hiện tại: {c.address()}", hang=0.5)
+    c.subject(p, key="subject", name=p.name, dob=dob)
+    c.p(
+        "Đã thực hiện hành vi vi phạm hành chính: "
+        + c.choice(
+            [
+                "gây mất trật tự công cộng ở nơi công cộng.",
+                "đổ rác thải sinh hoạt không đúng nơi quy định.",
+                "không thực hiện đăng ký tạm trú theo quy định.",
+            ]
+        ),
+        hang=0.5,
+    )
+    c.p(
+        "Hình thức xử phạt chính: Phạt tiền, mức phạt "
+        f"{c.choice(['750.000', '1.500.000', '3.000.000'])} đồng.",
+        hang=0.5,
+    )
+    c.p(
+        b("Điều 2. "),
+        "Quyết định này có hiệu lực kể từ ngày ký. Người bị xử phạt phải nghiêm chỉnh chấp hành "
+        "trong thời hạn 10 ngày; quá thời hạn trên sẽ bị cưỡng chế thi hành.",
+        indent=1.0,
+    )
+    heads = ["TRƯỞNG CÔNG AN"] if police else [c.choice(HEADS)]
+    signer_block(
+        c,
+        heads,
+        noi_nhan=["Như Điều 1;", "Lưu: Hồ sơ."],
+        rank=c.choice(RANKS) if police else None,
+    )
+    return c.doc("qd_xu_phat")
+
+
+def qd_tro_cap_mot_lan(c: Ctx) -> Doc:
+    """One-off allowance for a person with merit: "Giải quyết chế độ … cho ông …, sinh năm …"."""
+    p = c.person(born_between=(1935, 1960), minority_share=0.3)
+    issuer = district_issuer(c) if c.unit.district else commune_issuer(c)
+    _qd(
+        c,
+        issuer,
+        "QĐ-UBND",
+        c.choice(
+            [
+                "Về việc giải quyết trợ cấp một lần đối với người có công với cách mạng",
+                "Về việc giải quyết chế độ trợ cấp một lần",
+            ]
+        ),
+    )
+    cancu(
+        c,
+        [
+            "Căn cứ Pháp lệnh Ưu đãi người có công với cách mạng ngày 09 tháng 12 năm 2020;",
+            "Căn cứ Nghị định số 131/2021/NĐ-CP ngày 30 tháng 12 năm 2021 của Chính phủ;",
+            "Xét đề nghị của Trưởng phòng Văn hóa - Xã hội.",
+        ],
+    )
+    c.p(b("QUYẾT ĐỊNH:"), align="center", before=0.4)
+    year_only = c.chance(0.5)
+    born = f"sinh năm {p.born.year}" if year_only else f"sinh ngày {dmy(p.born)}"
+    lead = c.choice(
+        [
+            "Giải quyết chế độ trợ cấp một lần cho",
+            "Giải quyết trợ cấp một lần đối với",
+        ]
+    )
+    c.p(
+        b("Điều 1. "),
+        f"{lead} {p.title} ",
+        b(p.name),
+        f", {born}, {_id_phrase(c, p.cccd)}; nguyên quán: xã {c.unit.name}; "
+        f"trú quán: {c.address()}.",
+        key="subject",
+        indent=1.0,
+    )
+    c.subject(p, key="subject", name=p.name, dob=None if year_only else dmy(p.born))
+    c.p(
+        f"Mức trợ cấp một lần: {c.choice(['4.500.000', '7.800.000', '13.500.000'])} đồng.",
+        indent=1.0,
+    )
+    c.p(b("Điều 2. "), "Quyết định này có hiệu lực kể từ ngày ký.", indent=1.0)
+    c.p(
+        b("Điều 3. "),
+        "Văn phòng HĐND và UBND, Trưởng phòng Văn hóa - Xã hội và người có tên tại Điều 1 "
+        "chịu trách nhiệm thi hành Quyết định này./.",
+        indent=1.0,
+    )
+    signer_block(c, [c.choice(HEADS)], noi_nhan=noi_nhan_default(c, "Như Điều 3;"))
+    return c.doc("qd_tro_cap_mot_lan")
+
+
+def qd_hoa_giai_vien(c: Ctx) -> Doc:
+    """Recognition of a mediator: "Công nhận bà …, sinh ngày …, là hòa giải viên …"."""
+    p = c.person(born_between=(1955, 1995))
+    _qd(c, commune_issuer(c), "QĐ-UBND", "Về việc công nhận hòa giải viên")
+    cancu(
+        c,
+        [
+            "Căn cứ Luật Hòa giải ở cơ sở ngày 20 tháng 6 năm 2013;",
+            "Căn cứ Nghị định số 15/2014/NĐ-CP ngày 27 tháng 02 năm 2014 của Chính phủ;",
+            f"Xét đề nghị của Trưởng thôn {c.choice(['Đông', 'Tây', 'Phước Lộc', 'Suối Cát'])}.",
+        ],
+    )
+    c.p(b("QUYẾT ĐỊNH:"), align="center", before=0.4)
+    born = long_date(p.born, pad=False) if c.chance(0.5) else dmy(p.born)
+    c.p(
+        b("Điều 1. "),
+        f"Công nhận {p.title} ",
+        b(p.name),
+        f", sinh ngày {born}, {_id_phrase(c, p.cccd)}, là hòa giải viên của Tổ hòa giải "
+        f"thôn {c.choice(['Đông', 'Tây', 'Phước Lộc', 'Suối Cát'])}.",
+        key="subject",
+        indent=1.0,
+    )
+    c.subject(p, key="subject", name=p.name, dob=born)
+    c.p(b("Điều 2. "), "Quyết định này có hiệu lực kể từ ngày ký.", indent=1.0)
+    c.p(
+        b("Điều 3. "),
+        "Công chức Tư pháp - Hộ tịch, Trưởng thôn và người có tên tại Điều 1 chịu trách nhiệm "
+        "thi hành Quyết định này./.",
+        indent=1.0,
+    )
+    signer_block(c, [c.choice(HEADS)], noi_nhan=noi_nhan_default(c, "Như Điều 3;"))
+    return c.doc("qd_hoa_giai_vien")
+
+
+def giay_phep_khai_thac(c: Ctx) -> Doc:
+    """GIẤY PHÉP KHAI THÁC THỦY SẢN: the ship owner on labelled lines with the suffix "chủ tàu"."""
+    p = c.person(born_between=(1955, 1995))
+    header(
+        c,
+        [
+            (f"UBND TỈNH {c.unit.province.upper()}", False),
+            ("SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG", True),
+        ],
+        None,
+    )
+    title(c, "GIẤY PHÉP KHAI THÁC THỦY SẢN", size=1.15)
+    number_under_title(
+        c, f"{c.unit.province[:2].upper()}-{c.number(1000, 9999)}/2{c.number(0, 9)}/GPKTTS"
+    )
+    c.p(i("Có giá trị đến ngày " + dmy(c.issued + dt.timedelta(days=365 * 3))), align="center")
+    label = c.choice(["Họ và tên chủ tàu", "Tên chủ tàu", "Chủ tàu (họ và tên)"])
+    c.p(f"1. {label}: ", b(p.name), key="subject", before=0.3)
+    year_only = c.chance(0.5)
+    born = str(p.born.year) if year_only else dmy(p.born)
+    c.p(
+        f"Năm sinh: {born}" if year_only else f"Ngày sinh: {born}",
+        f"    Số định danh cá nhân chủ tàu: {p.cccd}",
+        key="subject",
+        hang=0.5,
+    )
+    c.subject(p, key="subject", name=p.name, dob=None if year_only else born)
+    c.p(f"Địa chỉ thường trú: {c.address()}", hang=0.5)
+    c.p(
+        f"2. Số đăng ký tàu: KH-{c.number(90000, 99999)}-TS    "
+        f"Chiều dài lớn nhất: {c.number(12, 24)} m"
+    )
+    c.p(
+        f"3. Nghề khai thác: {c.choice(['lưới vây', 'câu vàng', 'lưới rê'])}; "
+        "vùng khai thác: vùng khơi."
+    )
+    signer_block(
+        c,
+        [c.choice(["GIÁM ĐỐC", "KT. GIÁM ĐỐC\nPHÓ GIÁM ĐỐC"])],
+        noi_nhan=["Chủ tàu;", "Chi cục Thủy sản;", "Lưu: VT."],
+        date_here=True,
+    )
+    return c.doc("giay_phep_khai_thac")
+
+
+def qd_thoi_viec(c: Ctx) -> Doc:
+    """Dismissal at one's own request: "Cho thôi việc đối với ông …, sinh ngày …, chức danh …"."""
+    p = c.person(born_between=(1965, 1998))
+    issuer = district_issuer(c) if c.unit.district else commune_issuer(c)
+    _qd(c, issuer, "QĐ-UBND", c.choice(["Về việc cho thôi việc", "Về việc giải quyết thôi việc"]))
+    cancu(
+        c,
+        [
+            "Căn cứ Luật Cán bộ, công chức ngày 13 tháng 11 năm 2008;",
+            "Căn cứ Nghị định số 46/2010/NĐ-CP ngày 27 tháng 4 năm 2010 của Chính phủ;",
+            f"Xét đơn xin thôi việc ngày {dmy(c.issued - dt.timedelta(days=c.number(20, 60)))} "
+            f"của {p.title} {p.name}.",
+        ],
+    )
+    c.p(b("QUYẾT ĐỊNH:"), align="center", before=0.4)
+    born = dmy(p.born)
+    c.p(
+        b("Điều 1. "),
+        f"{c.choice(['Cho thôi việc đối với', 'Chấp thuận cho'])} {p.title} ",
+        b(p.name),
+        f", sinh ngày {born}, {_id_phrase(c, p.cccd)}, chức danh: "
+        f"{c.choice(['công chức Địa chính - Xây dựng', 'công chức Văn phòng - Thống kê'])}, "
+        f"được thôi việc kể từ ngày {dmy(c.issued + dt.timedelta(days=c.number(1, 20)))}.",
+        key="subject",
+        indent=1.0,
+    )
+    c.subject(p, key="subject", name=p.name, dob=born)
+    c.p(
+        b("Điều 2. "),
+        f"{p.title.capitalize()} {p.name} được hưởng trợ cấp thôi việc theo quy định.",
+        indent=1.0,
+    )
+    c.p(b("Điều 3. "), "Quyết định này có hiệu lực kể từ ngày ký./.", indent=1.0)
+    signer_block(c, [c.choice(HEADS)], noi_nhan=noi_nhan_default(c, "Như Điều 1;"))
+    return c.doc("qd_thoi_viec")

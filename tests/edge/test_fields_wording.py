@@ -1,0 +1,127 @@
+"""Field readers on wordings the first dev types lacked (issue 17, widened dev): an ID label
+listing other documents or naming whose ID it is, name labels "Tên chủ …", "… (họ và tên)" and
+"Cá nhân …", a trích yếu printed without "Về việc", a number opening with a province code, a
+birth year alone, a Chăm family name. Invented people; the wordings are those of public forms."""
+
+from __future__ import annotations
+
+from edge.fields import extract, extract_fields
+
+HEADER = """\
+UBND HUYỆN VẠN NINH
+UBND XÃ VẠN KHÁNH
+Số: {number}
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Vạn Khánh, ngày 08 tháng 3 năm 2025
+"""
+
+SANCTION = (
+    HEADER.format(number="3639/QĐ-XPHC")
+    + """\
+QUYẾT ĐỊNH
+Xử phạt vi phạm hành chính
+Căn cứ Điều 57, Điều 68 Luật Xử lý vi phạm hành chính;
+Căn cứ Biên bản vi phạm hành chính số 833/BB-VPHC lập ngày 06/03/2025;
+QUYẾT ĐỊNH:
+Điều 1. Xử phạt vi phạm hành chính đối với:
+{label}: Trần Ngọc Yến Giới tính: Nữ
+Ngày, tháng, năm sinh: 19/08/1980 Quốc tịch: Việt Nam
+Số định danh cá nhân/CCCD/hộ chiếu: 056180672650; ngày cấp: 26/07/2020; nơi
+cấp: Bộ Công an
+Điều 2. Quyết định này có hiệu lực kể từ ngày ký.
+Nơi nhận:
+- Như Điều 1;
+CHỦ TỊCH
+Lộ Khánh Thu Loan
+"""
+)
+
+
+def test_a_sanction_with_an_id_label_listing_other_documents_and_a_bare_trich_yeu() -> None:
+    fields = extract_fields(SANCTION.format(label="Ông/bà"))
+    assert fields["trich_yeu"] == "Xử phạt vi phạm hành chính"
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Trần Ngọc Yến",
+        "056180672650",
+        "1980-08-19",
+    )
+    assert fields["nguoi_ky"] == "Lộ Khánh Thu Loan"  # a Chăm family name, not a slip of "Lò"
+
+
+def test_a_person_label_naming_the_role_in_words_before_the_colon() -> None:
+    fields = extract_fields(SANCTION.format(label="Cá nhân vi phạm"))
+    assert (fields["ho_ten"], fields["cccd"]) == ("Trần Ngọc Yến", "056180672650")
+
+
+LICENCE = (
+    HEADER.format(number="x").replace("Số: x\n", "")
+    + """\
+GIẤY PHÉP KHAI THÁC THỦY SẢN
+Số: KH-2286/25/GPKTTS
+Có giá trị đến ngày 28/06/2028
+1. {label}: Đinh Hữu Thuận
+{born} Số định danh cá nhân chủ tàu: 056068560376
+Địa chỉ thường trú: thôn Đông, xã Vạn Khánh
+Nơi nhận:
+- Chủ tàu;
+GIÁM ĐỐC
+Trần Trọng Xuân Định
+"""
+)
+
+
+def test_a_licence_with_the_owner_named_by_a_suffixed_label_and_a_coded_number() -> None:
+    for label in ("Tên chủ tàu", "Chủ tàu (họ và tên)", "Họ và tên chủ tàu"):
+        fields = extract_fields(LICENCE.format(label=label, born="Ngày sinh: 02/05/1968"))
+        assert fields["so_ky_hieu"] == "KH-2286/25/GPKTTS", label
+        assert fields["trich_yeu"] is None, label  # a licence's title says what it is about
+        assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+            "Đinh Hữu Thuận",
+            "056068560376",
+            "1968-05-02",
+        ), label
+    # "… (họ và tên):" is a label read as printed, with the words saying whose name it is.
+    bracketed = extract(LICENCE.format(label="Chủ tàu (họ và tên)", born="Năm sinh: 1968"))
+    assert "chu tau (ho va ten)" in bracketed["ho_ten"].rule
+    # A birth year alone is no date of birth.
+    fields = extract_fields(LICENCE.format(label="Tên chủ tàu", born="Năm sinh: 1968"))
+    assert (fields["ho_ten"], fields["ngay_sinh"]) == ("Đinh Hữu Thuận", None)
+
+
+def test_an_id_label_naming_someone_else_binds_to_that_person() -> None:
+    text = (
+        HEADER.format(number="12/QĐ-UBND")
+        + """\
+QUYẾT ĐỊNH
+Về việc công nhận hòa giải viên
+QUYẾT ĐỊNH:
+Điều 1. Công nhận bà Trần Thị Mai, sinh ngày 03/04/1975, CCCD/số định danh: 056175000111,
+là hòa giải viên của Tổ hòa giải thôn Đông.
+Họ và tên người đề nghị: Lê Văn Ba
+Số CCCD của người đề nghị: 056070222333
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    )
+    fields = extract_fields(text)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Trần Thị Mai",
+        "056175000111",
+        "1975-04-03",
+    )
+
+
+def test_a_bare_trich_yeu_is_only_read_under_a_bare_type_title_and_never_a_preamble() -> None:
+    no_about = SANCTION.format(label="Ông/bà").replace("Xử phạt vi phạm hành chính\nCăn", "Căn")
+    assert extract_fields(no_about)["trich_yeu"] is None
+
+
+def test_an_id_label_ending_its_line_takes_the_number_at_the_start_of_the_next() -> None:
+    text = LICENCE.format(label="Họ và tên chủ tàu", born="Ngày sinh: 02/05/1968").replace(
+        "chủ tàu: 056068560376", "chủ tàu:\n056068560376"
+    )
+    assert extract_fields(text)["cccd"] == "056068560376"
+    # A next line that opens with words is no wrapped value.
+    other = text.replace("\n056068560376", "\nghi chú 056068560376")
+    assert extract_fields(other)["cccd"] is None
