@@ -100,7 +100,11 @@ def test_pdftotext_returns_the_ocr_text_in_nfc(
 ) -> None:
     extracted = run("pdftotext", *mode, "-enc", "UTF-8", sample_pdf, "-")
     assert unicodedata.is_normalized("NFC", extracted)
-    assert collapse(extracted) == collapse(ocr_page.text)
+    if mode:  # -raw: the content stream's order, which is the OCR text's
+        assert collapse(extracted) == collapse(ocr_page.text)
+    else:  # pdftotext's own reading order: row by row, where the OCR text reads the signature
+        # area as two columns (edge.ocr.columns); the same words all the same
+        assert sorted(collapse(extracted).split()) == sorted(collapse(ocr_page.text).split())
 
 
 @pytest.mark.slow
