@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bench.corpus.doc import Block, Columns, Doc, Para, Run, b, bi, i, r
 from bench.corpus.people import Person, date_in_words, dmy, long_date, make_person
 from bench.corpus.places import Unit, address, pick_unit
+from protocol.messages import FIELD_KEYS
 
 RANKS = ["Thiếu tá", "Trung tá", "Đại úy", "Thượng tá"]
 
@@ -86,17 +87,7 @@ class Ctx:
         return para
 
     def doc(self, type_id: str) -> Doc:
-        for k in (
-            "so_ky_hieu",
-            "ngay_ban_hanh",
-            "co_quan_ban_hanh",
-            "loai_van_ban",
-            "trich_yeu",
-            "ho_ten",
-            "cccd",
-            "ngay_sinh",
-            "nguoi_ky",
-        ):
+        for k in FIELD_KEYS:  # the scorer's keys, as DESIGN.md names them
             self.fields.setdefault(k, None)
         return Doc(type_id, self.blocks, self.fields, self.evidence, self.extra)
 
