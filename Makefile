@@ -12,12 +12,10 @@ demo: setup
 	$(BIN)/sohoa demo
 
 ## Everything CI checks: lint, format, types, the whole test suite (slow tests included), and no
-## citizen name or ID number in the run's logs (every record, DEBUG included). One process by
-## default: on two pytest-xdist workers (TEST_WORKERS=2, one log file per worker) the suite
-## takes 19 min instead of 25, but SANE's `test` backend once hung in one worker's scan (the
-## diagnostics snapshot), and the whole run with it.
+## citizen name or ID number in the run's logs (every record, DEBUG included). On two
+## pytest-xdist workers (one log file per worker; TEST_WORKERS=0 for one process).
 TEST_LOG := build/test-run.log
-TEST_WORKERS ?= 0
+TEST_WORKERS ?= 2
 
 test: setup lint
 	@mkdir -p $(dir $(TEST_LOG))
