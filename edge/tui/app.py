@@ -16,8 +16,10 @@ Kiosk rules, kept here:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -98,6 +100,9 @@ class KioskApp(App[None]):
         """Whether the lock screen is up (the token logged out)."""
         self.batch_feed: PageFeed | None = None
         """Where batch mode's pages come from (None: the scanner's document feeder)."""
+        self.stop_signals: tuple[signal.Signals, ...] = ()
+        """Signals that end the kiosk cleanly, as the admin PIN does (`run_kiosk` sets
+        SIGTERM and SIGHUP: systemd's stop, the terminal closing)."""
 
     @property
     def settings(self) -> EdgeSettings:
@@ -110,9 +115,19 @@ class KioskApp(App[None]):
         self.push_screen(LockScreen(self.services), self._unlocked)
         idle = self.settings.kiosk_idle_lock_s
         self.set_interval(min(1.0, idle / 4), self._check_idle)
+        loop = asyncio.get_running_loop()
+        for sig in self.stop_signals:
+            loop.add_signal_handler(sig, self._stop_on, sig)
+
+    def _stop_on(self, sig: signal.Signals) -> None:
+        log.info("kiosk stopping on %s", sig.name)
+        self.exit()
 
     def on_unmount(self) -> None:
         """Log out of the token and close the outbox (the app is ending: no frame to keep)."""
+        loop = asyncio.get_running_loop()
+        for sig in self.stop_signals:
+            loop.remove_signal_handler(sig)
         self.services.close()
 
     async def on_event(self, event: events.Event) -> None:

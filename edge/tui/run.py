@@ -19,7 +19,11 @@ LOG_FILE = "kiosk.log"
 
 _IGNORED = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP)
 """Signals a keyboard (or a stray `kill -INT`) could send: the kiosk is left only with the
-admin PIN; SIGTERM (systemd's stop) still ends it."""
+admin PIN."""
+
+_STOP = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that end the kiosk cleanly (systemd's stop, the terminal closing): the token logged
+out, the outbox closed, and what the caller started (the demo's broker and server) stopped."""
 
 
 @contextmanager
@@ -64,6 +68,7 @@ def run_kiosk(
     try:
         with ignoring_keyboard_signals():
             app = make_kiosk(settings, scan=scan, note=note)
+            app.stop_signals = _STOP
             if batch_stack:
                 device = settings.scanner_device or "pnm:0"
                 app.batch_feed = pnm_stack(device, app.services.scan, list(batch_stack))

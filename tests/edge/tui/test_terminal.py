@@ -133,3 +133,25 @@ def test_the_demo_kiosk_from_unlock_to_the_servers_ack(tmux: Tmux, tmp_path: Pat
     tmux.run("send-keys", "-t", "kiosk", "F2")
     tmux.wait_for("1 máy chủ đã nhận", timeout=60)
     assert tmux.alive()
+    # The terminal closes (SIGHUP): the kiosk ends cleanly, and the broker and the server the
+    # demo started end with it.
+    started_here = _processes_mentioning(str(tmp_path / "demo"))
+    assert len(started_here) >= 2  # the broker and the server
+    tmux.run("kill-session", "-t", "kiosk")
+    deadline = time.monotonic() + 30
+    while _processes_mentioning(str(tmp_path / "demo")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(tmp_path / "demo")) == []
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of the running processes that contain `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if entry.name.isdigit() and text in command:
+            found.append(command)
+    return found
