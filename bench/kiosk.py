@@ -12,8 +12,9 @@ by Textual's Pilot at 80x24, as an officer would: N, Enter (the highlighted proc
   `sign_and_queue`: the scanner, Tesseract, the token, timed where the screens call them), and
   the UI's own share: the whole minus those steps (`ui_overhead_s`, target <= 1 s: OCR and the
   devices excluded, as the issue asks; `outside_ocr_s` is the whole minus the read step only);
-- the event loop's lag while the read step runs (a 10 ms ticker's lateness: how long the UI
-  could not draw; target: no frame over 100 ms);
+- the event loop's lag while OCR runs in the background (a 10 ms ticker's lateness: how long
+  the UI could not draw; target: no frame over 100 ms), and apart from it the longest lag of
+  the read step's other moments (the key handled, the review screen built: `switch_lag_ms`);
 - the seconds from queued to the server's acknowledgement (a real server over a real broker).
 In batch mode (`--batch N`, issue 16 item 4), twice: a stack of N rendered sample results (each
 has its issuer read with low confidence, hence a review), and a stack of N copies of a corpus
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from textual.worker import WorkerCancelled
 
 from cli.kiosk_demo import DemoKiosk, demo_appliance
 from edge.sample_document import render_sample_result
@@ -61,6 +63,7 @@ from edge.tui.screens.batch import BatchReviewScreen, BatchScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
+from edge.tui.screens.new_result import NewResultScreen
 from edge.tui.screens.review import ReviewScreen
 from provisioning.province import write_config
 
@@ -72,17 +75,30 @@ CLEAN_SCAN = Path(__file__).resolve().parents[2] / "shared" / "corpus-dev" / "d0
 async def settle(app: KioskApp) -> None:
     """Wait for the app's workers and the messages they posted."""
     for _ in range(2):
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive worker (a status refresh) replaced by the next
+            continue
         await asyncio.sleep(0.02)
 
 
-async def lag_while(app: KioskApp, done: asyncio.Event) -> list[float]:
-    """The lateness of a 10 ms ticker on the app's loop until `done` (seconds each)."""
+async def until(condition: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Poll `condition` every 5 ms on the app's loop until it holds."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("bench.kiosk: the kiosk never reached the expected state")
+        await asyncio.sleep(0.005)
+
+
+async def lag_while(app: KioskApp, done: asyncio.Event) -> list[tuple[float, float]]:
+    """The lateness of a 10 ms ticker on the app's loop until `done`: (tick's start, seconds
+    late) each."""
     lags = []
     while not done.is_set():
         start = time.perf_counter()
         await asyncio.sleep(0.01)
-        lags.append(time.perf_counter() - start - 0.01)
+        lags.append((start, time.perf_counter() - start - 0.01))
     return lags
 
 
@@ -97,6 +113,8 @@ class StepClock:
 
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(self.STEPS, 0.0)
+        self.spans: list[tuple[str, float, float]] = []
+        """Each call as (step, start, end), `time.perf_counter` seconds."""
         self._originals: dict[str, Callable[..., Any]] = {}
 
     def __enter__(self) -> StepClock:
@@ -115,7 +133,9 @@ class StepClock:
             try:
                 return original(*args, **kwargs)
             finally:
-                self.seconds[name] += time.perf_counter() - start
+                end = time.perf_counter()
+                self.seconds[name] += end - start
+                self.spans.append((name, start, end))
 
         return timed
 
@@ -130,25 +150,35 @@ async def one_result(app: KioskApp, pilot: Any, clock: StepClock) -> dict[str, f
         keys += len(names)
         await pilot.press(*names)
 
+    def scanned_in() -> bool:
+        screen = app.screen
+        return isinstance(screen, CaptureScreen) and not screen.busy and bool(screen.draft.pages)
+
+    # Each step ends when the officer can go on: the next screen up, its work done (a
+    # thumbnail still loading in the background does not hold the officer up).
     begin = time.perf_counter()
     await press("n")
-    await asyncio.sleep(0.02)
+    await until(lambda: isinstance(app.screen, NewResultScreen))
     await press("enter")  # the first procedure of the catalogue, highlighted
-    await settle(app)
-    assert isinstance(app.screen, CaptureScreen), app.screen
+    await until(scanned_in)
     scanned = time.perf_counter()
-    await press("enter")
     done = asyncio.Event()
     ticker = asyncio.ensure_future(lag_while(app, done))
-    await settle(app)
+    await press("enter")
+    await until(lambda: isinstance(app.screen, ReviewScreen))
     done.set()
-    lags = await ticker
-    assert isinstance(app.screen, ReviewScreen), app.screen
+    ticks = await ticker
     read = time.perf_counter()
+    # The issue's figure: frames while OCR runs in the background (a screen's own build after
+    # it is a separate figure, `switch_lag_ms`).
+    ocr = [(s, e) for name, s, e in clock.spans if name == "read_pages" and s >= scanned]
+    lags = [lag for start, lag in ticks if any(s <= start <= e for s, e in ocr)] or [0.0]
+    switch = max((lag for start, lag in ticks if all(not s <= start <= e for s, e in ocr)),
+                 default=0.0)  # fmt: skip
     await press("f2")
-    await settle(app)
-    assert isinstance(app.screen, HomeScreen), app.screen
+    await until(lambda: isinstance(app.screen, HomeScreen))
     queued = time.perf_counter()
+    await settle(app)  # before the next result: nothing of this one left running
     step = {name: clock.seconds[name] - inside[name] for name in clock.STEPS}
     return {
         "keys": keys,
@@ -162,6 +192,7 @@ async def one_result(app: KioskApp, pilot: Any, clock: StepClock) -> dict[str, f
         "ui_overhead_s": (queued - begin) - sum(step.values()),
         "outside_ocr_s": (queued - begin) - (read - scanned),
         "max_lag_ms": max(lags) * 1000,
+        "switch_lag_ms": switch * 1000,
         "p99_lag_ms": sorted(lags)[int(len(lags) * 0.99)] * 1000,
     }
 
