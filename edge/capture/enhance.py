@@ -496,7 +496,9 @@ def remove_streaks(grey: Image, dpi: int = 300) -> Image:
         A copy without the streaks (the same array when there are none).
     """
     _, ink = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    dark_share = ink.mean(axis=0)
+    # OpenCV, not numpy's `mean(axis=0)`: a tenth of the time, and without the GIL (the kiosk
+    # draws its screen while this runs on a worker thread).
+    dark_share = cv2.reduce(ink, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
     streak = dark_share >= 0.6
     if not streak.any():
         return grey

@@ -30,6 +30,7 @@ from textual.binding import Binding, BindingType
 
 from edge.capture.scanner import ScanSettings
 from edge.config import EdgeSettings
+from edge.errors import EdgeError
 from edge.pipeline.run import ProcessedDocument
 from edge.tui import texts
 from edge.tui.batch import Batch, PageFeed, batch_dir, feeder, load_batch
@@ -153,8 +154,19 @@ class KioskApp(App[None]):
     def _unlocked(self, opened: bool | None) -> None:
         self.locked = not opened
         self.last_input = self._clock()
+        if opened:
+            self._start_ocr()
         if opened and not self._in_flow():
             self._look_for_draft()
+
+    @work(thread=True, exclusive=True, group="ocr-start")
+    def _start_ocr(self) -> None:
+        """Start the OCR engine while the officer looks at the home screen, not during the
+        first result's reading."""
+        try:
+            self.services.ocr()
+        except EdgeError as e:  # said again, in words, when a reading needs it
+            log.warning("kiosk: the OCR engine did not start: %s", e)
 
     # -- a new result --------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from edge.capture.scanner import Scanner, ScannerError, ScanSettings, ScanSource
 from edge.capture.source import CapturedPage
 from edge.config import EdgeSettings
 from edge.errors import ConfigError
+from edge.ocr.pool import OcrPool
 from edge.pipeline.run import ProcessedDocument, with_fields
 from edge.signing.token import Token
 from edge.sync.outbox import Outbox
@@ -284,10 +285,14 @@ def _keep_page(folder: Path, draft: flow.Draft, page: CapturedPage) -> None:
 
 
 def read_item(
-    folder: Path, batch: Batch, item: BatchItem, settings: EdgeSettings
+    folder: Path,
+    batch: Batch,
+    item: BatchItem,
+    settings: EdgeSettings,
+    pool: OcrPool | None = None,
 ) -> tuple[ProcessedDocument, dict[str, list[str]]]:
-    """OCR `item`'s pages; the document and its doubtful fields in words (as the review shows
-    them).
+    """OCR `item`'s pages (with `pool`, or an engine of its own); the document and its
+    doubtful fields in words (as the review shows them).
 
     Raises:
         CaptureError, OcrError, PdfError: a page cannot be prepared or read.
@@ -295,7 +300,7 @@ def read_item(
     from edge.tui.screens.review import read_problems
 
     draft = item_draft(folder, batch, item)
-    document = flow.read_pages(folder / item.name, draft, settings, lambda: None)
+    document = flow.read_pages(folder / item.name, draft, settings, lambda: None, pool)
     return document, read_problems(document.page_fields)
 
 

@@ -10,6 +10,7 @@ is not kept: it is read again from the page files.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -247,8 +248,12 @@ def read_pages(
     draft: Draft,
     settings: EdgeSettings,
     on_page: Callable[[], None],
+    pool: OcrPool | None = None,
 ) -> ProcessedDocument:
     """OCR the draft's pages into one document (its fields, its unsigned PDF/A).
+
+    Args:
+        pool: the OCR engine to read with (the kiosk keeps one); None starts one for this call.
 
     Raises:
         CaptureError, OcrError, PdfError: a page cannot be prepared or read.
@@ -258,10 +263,11 @@ def read_pages(
         capture_page(*load_page_array(folder / name, max_pixels=limits.max_page_pixels))
         for name in draft.pages
     )
-    with OcrPool(1) as pool:
+    with contextlib.ExitStack() as stack:
+        engine = pool if pool is not None else stack.enter_context(OcrPool(1))
         return process_document(
             images,
-            pool,
+            engine,
             on_page=on_page,
             provenance=Provenance(settings.organisation or ""),
             max_pages=limits.max_document_pages,

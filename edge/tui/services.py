@@ -21,6 +21,7 @@ from edge.capture.scanner import ScanSettings, ScanSource
 from edge.config import EdgeSettings
 from edge.errors import TokenError
 from edge.health import disk_free, token_present
+from edge.ocr.pool import OcrPool
 from edge.pdf.xmp import VIETNAM_TIME
 from edge.signing.token import Token
 from edge.sync.outbox import Outbox, OutboxItem, OutboxStatus, State
@@ -86,6 +87,8 @@ class KioskServices(Closeable):
         self._token_lock = threading.Lock()
         """Held across a whole login or logout, so that an unlock waits for the lock's logout."""
         self._outbox: Outbox | None = None
+        self._ocr_lock = threading.Lock()
+        self._ocr: OcrPool | None = None
         self.token: Token | None = None
         """The logged-in token while the kiosk is unlocked, else None."""
 
@@ -101,6 +104,21 @@ class KioskServices(Closeable):
                     self.settings.outbox_dir, retention_s=self.settings.outbox_retention_s
                 )
             return self._outbox
+
+    def ocr(self) -> OcrPool:
+        """The kiosk's OCR engine, started on first use and kept (blocks: call from a worker).
+
+        Starting Tesseract loads its Vietnamese model, a tenth of a second or more that holds
+        Python's interpreter lock and stalls the screen: done once per kiosk run, not per
+        result.
+
+        Raises:
+            OcrError: Tesseract or its Vietnamese data is missing.
+        """
+        with self._ocr_lock:
+            if self._ocr is None:
+                self._ocr = OcrPool(1)
+            return self._ocr
 
     def open_token(self, pin: str) -> Token:
         """Log in to the configured token with `pin`, tried exactly once.
@@ -166,12 +184,16 @@ class KioskServices(Closeable):
             return False
 
     def close(self) -> None:
-        """Log out of the token and close the outbox."""
+        """Log out of the token, close the outbox, stop the OCR engine."""
         self.close_token()
         with self._lock:
             outbox, self._outbox = self._outbox, None
         if outbox is not None:
             outbox.close()
+        with self._ocr_lock:
+            pool, self._ocr = self._ocr, None
+        if pool is not None:
+            pool.close()
 
 
 def hash_admin_pin(pin: str) -> str:

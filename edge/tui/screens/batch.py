@@ -162,7 +162,9 @@ class BatchScreen(Screen[None]):
         document = None
         if not (folder / item.name / steps.SIGNED_PDF).is_file():
             self.post_message(self.Changed(texts.batch_reading(number)))
-            document, doubtful = steps.read_item(folder, self.batch_state, item, s.settings)
+            document, doubtful = steps.read_item(
+                folder, self.batch_state, item, s.settings, s.ocr()
+            )
             if doubtful:
                 item.state = ItemState.FLAGGED
                 steps.save_batch(folder, self.batch_state)

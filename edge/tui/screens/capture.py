@@ -213,7 +213,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         s = self._services
         try:
             document = flow.read_pages(
-                flow.draft_dir(s.settings), self.draft, s.settings, page_read
+                flow.draft_dir(s.settings), self.draft, s.settings, page_read, s.ocr()
             )
         except EdgeError as e:
             log.error("kiosk reading failed: %s", e)
