@@ -201,6 +201,7 @@ async def run(ready: DemoKiosk, results: int) -> dict[str, Any]:
     """Start the kiosk, unlock it, make `results` results, wait for their acks."""
     started = time.perf_counter()
     app = make_kiosk(ready.settings, scan=ready.scan, refresh_s=1.0)
+    app.warm_up = True  # as `sohoa edge tui` runs it
     rows = []
     async with app.run_test(size=SIZE) as pilot:
         while not isinstance(app.screen, LockScreen):

@@ -32,7 +32,7 @@ from edge.capture.scanner import ScanSettings
 from edge.config import EdgeSettings
 from edge.errors import EdgeError
 from edge.pipeline.run import ProcessedDocument
-from edge.tui import texts
+from edge.tui import flow, texts
 from edge.tui.batch import Batch, PageFeed, batch_dir, feeder, load_batch
 from edge.tui.flow import Draft, load_procedures
 from edge.tui.screens.admin import AdminPinScreen
@@ -101,6 +101,10 @@ class KioskApp(App[None]):
         """Whether the lock screen is up (the token logged out)."""
         self.batch_feed: PageFeed | None = None
         """Where batch mode's pages come from (None: the scanner's document feeder)."""
+        self.warm_up = False
+        """Whether to start the OCR engine and warm the reading path after unlock
+        (`run_kiosk` sets it; tests leave it off, for speed)."""
+        self._reading_warm = False
         self.stop_signals: tuple[signal.Signals, ...] = ()
         """Signals that end the kiosk cleanly, as the admin PIN does (`run_kiosk` sets
         SIGTERM and SIGHUP: systemd's stop, the terminal closing)."""
@@ -154,19 +158,22 @@ class KioskApp(App[None]):
     def _unlocked(self, opened: bool | None) -> None:
         self.locked = not opened
         self.last_input = self._clock()
-        if opened:
+        if opened and self.warm_up:
             self._start_ocr()
         if opened and not self._in_flow():
             self._look_for_draft()
 
     @work(thread=True, exclusive=True, group="ocr-start")
     def _start_ocr(self) -> None:
-        """Start the OCR engine while the officer looks at the home screen, not during the
-        first result's reading."""
+        """Start the OCR engine and warm the reading path (once per run) while the officer
+        looks at the home screen, not during the first result's reading."""
+        if self._reading_warm:
+            return
+        self._reading_warm = True
         try:
-            self.services.ocr()
+            flow.warm_up_reading(self.services.ocr())
         except EdgeError as e:  # said again, in words, when a reading needs it
-            log.warning("kiosk: the OCR engine did not start: %s", e)
+            log.warning("kiosk: the reading path did not start: %s", e)
 
     # -- a new result --------------------------------------------------------------------------
 

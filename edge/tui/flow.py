@@ -274,6 +274,20 @@ def read_pages(
         )
 
 
+def warm_up_reading(pool: OcrPool) -> None:
+    """Read the built-in sample page once and throw the result away.
+
+    The reading path's one-time start-up (Tesseract's first recognition, OpenCV's first calls)
+    otherwise falls in the first result's reading, where it held the screen still for 120-170
+    ms (`bench.kiosk`); after unlock it costs the same, in the background, before anyone waits
+    on it.
+    """
+    from edge.sample_document import render_sample_result  # the kiosk needs it only here
+
+    page = render_sample_result(0).image
+    process_document([capture_page(page, 300)], pool)
+
+
 def sign_and_queue(
     settings: EdgeSettings,
     token: Token,

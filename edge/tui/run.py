@@ -69,6 +69,7 @@ def run_kiosk(
         with ignoring_keyboard_signals():
             app = make_kiosk(settings, scan=scan, note=note)
             app.stop_signals = _STOP
+            app.warm_up = True
             if batch_stack:
                 device = settings.scanner_device or "pnm:0"
                 app.batch_feed = pnm_stack(device, app.services.scan, list(batch_stack))

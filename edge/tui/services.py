@@ -105,6 +105,11 @@ class KioskServices(Closeable):
                 )
             return self._outbox
 
+    @property
+    def ocr_started(self) -> bool:
+        """Whether the OCR engine is running (started by a reading or the warm-up)."""
+        return self._ocr is not None
+
     def ocr(self) -> OcrPool:
         """The kiosk's OCR engine, started on first use and kept (blocks: call from a worker).
 

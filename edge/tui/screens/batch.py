@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, ProgressBar, Static
+from textual.widgets import Input, ProgressBar, Static
 
 from edge.errors import EdgeError, TokenError
 from edge.pipeline.run import ProcessedDocument
@@ -33,6 +33,7 @@ from edge.tui.batch import Batch, BatchItem, ItemState, PageFeed
 from edge.tui.screens.confirm import ConfirmScreen
 from edge.tui.screens.review import ReviewScreen
 from edge.tui.services import KioskServices
+from edge.tui.widgets.footer import KioskFooter
 from protocol.messages import FIELD_KEYS
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class BatchScreen(Screen[None]):
         yield ProgressBar(total=None, show_eta=False, id="batch-progress")
         yield Static("", id="batch-list")
         yield Static("", id="batch-error")
-        yield Footer()
+        yield KioskFooter()
 
     def on_mount(self) -> None:
         """Show the count; a batch taken up again finishes what it had started."""

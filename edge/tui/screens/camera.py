@@ -21,13 +21,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from edge.capture.camera import Camera, CameraCapture, CameraError
 from edge.capture.guidance import Guidance, Guide
 from edge.errors import EdgeError
 from edge.tui import flow, texts
 from edge.tui.services import KioskServices
+from edge.tui.widgets.footer import KioskFooter
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class CameraScreen(Screen[bool | None]):
         yield Static(texts.camera_count(len(self.draft.pages)), id="camera-count")
         yield Static(texts.CAMERA_HELP, id="camera-help")
         yield Static("", id="camera-error")
-        yield Footer()
+        yield KioskFooter()
 
     def on_mount(self) -> None:
         """Start the camera loop (on resume instead, when the lock came over first)."""

@@ -24,7 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, ListItem, ListView, ProgressBar, Static
+from textual.widgets import ListItem, ListView, ProgressBar, Static
 
 from edge.capture.scanner import ScannerError
 from edge.errors import EdgeError
@@ -32,6 +32,7 @@ from edge.pipeline.run import ProcessedDocument
 from edge.tui import flow, pages, texts
 from edge.tui.screens.confirm import ConfirmScreen
 from edge.tui.services import KioskServices
+from edge.tui.widgets.footer import KioskFooter
 from edge.tui.widgets.page_image import PageImage
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class CaptureScreen(Screen[ProcessedDocument | None]):
         yield ListView(id="capture-pages")
         yield Static(texts.PAGES_HELP, id="capture-help")
         yield Static("", id="capture-error")
-        yield Footer()
+        yield KioskFooter()
 
     def on_mount(self) -> None:
         """Show the pages kept; scan at once when there are none."""

@@ -22,11 +22,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from edge.tui import checks, texts
 from edge.tui.checks import Finding
 from edge.tui.services import KioskServices
+from edge.tui.widgets.footer import KioskFooter
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class DiagnosticsScreen(Screen[None]):
                 yield Static(
                     texts.DIAG_NOT_RUN.format(key=key), id=f"diag-{name}", classes="diag-text"
                 )
-        yield Footer()
+        yield KioskFooter()
 
     def on_mount(self) -> None:
         """Run the checks that disturb nothing."""

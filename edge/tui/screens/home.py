@@ -17,12 +17,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from edge.errors import EdgeError
 from edge.sync.outbox import State
 from edge.tui import texts
 from edge.tui.services import KioskServices, KioskStatus
+from edge.tui.widgets.footer import KioskFooter
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class HomeScreen(Screen[None]):
             yield Static("Đang đọc tình trạng thiết bị…", id="home-today")
             for name in ("outbox", "link", "token", "disk", "sync", "problem"):
                 yield Static("", id=f"home-{name}")
-        yield Footer()
+        yield KioskFooter()
 
     def on_mount(self) -> None:
         """Read now, then every `refresh_s` while shown."""

@@ -11,10 +11,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from edge.tui.flow import Draft, Procedure, search
+from edge.tui.widgets.footer import KioskFooter
 
 
 class NewResultScreen(Screen[Draft | None]):
@@ -55,7 +56,7 @@ class NewResultScreen(Screen[Draft | None]):
         yield Static(help_text, id="new-help")
         yield Input(placeholder="Tìm thủ tục, ví dụ: khai sinh", id="new-search")
         yield OptionList(*self._options(), id="new-list")
-        yield Footer()
+        yield KioskFooter()
 
     def _options(self) -> list[Option]:
         return [Option(f"{p.name}  [{p.code}]", id=p.code) for p in self.shown]

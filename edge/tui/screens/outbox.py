@@ -18,12 +18,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from edge.errors import EdgeError
 from edge.sync.outbox import OutboxItem, State
 from edge.tui import texts
 from edge.tui.services import KioskServices
+from edge.tui.widgets.footer import KioskFooter
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class OutboxScreen(Screen[None]):
         table.add_columns("Lúc", "Kết quả", "Trạng thái", "Ghi chú")
         yield table
         yield Static("Đang đọc hộp gửi…", id="outbox-note")
-        yield Footer()
+        yield KioskFooter()
 
     def on_mount(self) -> None:
         """Read the outbox."""

@@ -30,7 +30,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, ProgressBar, Static
+from textual.widgets import Input, Label, ProgressBar, Static
 
 from edge.errors import EdgeError, TokenError
 from edge.fields import FieldSet
@@ -40,6 +40,7 @@ from edge.fields.validate import MAX_YEAR, MIN_YEAR, check_cccd, check_number, c
 from edge.pipeline.run import ProcessedDocument
 from edge.tui import flow, pages, texts
 from edge.tui.services import KioskServices
+from edge.tui.widgets.footer import KioskFooter
 from edge.tui.widgets.page_image import GRAPHICS, PageImage
 from protocol.messages import FIELD_KEYS
 
@@ -227,7 +228,7 @@ class ReviewScreen(Screen[str | None]):
                     yield Static("", id="review-text", markup=False)
         yield Static("F2: ký và đưa vào hộp gửi. Esc: để sau.", id="review-state")
         yield ProgressBar(total=None, show_eta=False, id="review-progress")
-        yield Footer()
+        yield KioskFooter()
 
     def on_mount(self) -> None:
         """The cursor goes to the first doubtful field (or the first field)."""

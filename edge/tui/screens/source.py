@@ -8,9 +8,10 @@ from typing import ClassVar, Literal
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from edge.tui import texts
+from edge.tui.widgets.footer import KioskFooter
 
 Source = Literal["scanner", "camera"]
 
@@ -39,7 +40,7 @@ class SourceScreen(Screen[Source | None]):
         """Title, the two choices, footer."""
         yield Static(f"{texts.SOURCE_TITLE} — {self._procedure_name}", id="source-title")
         yield Static(texts.SOURCE_HELP, id="source-help")
-        yield Footer()
+        yield KioskFooter()
 
     def action_pick(self, source: str) -> None:
         """Dismiss with the source picked ("" : none, back)."""

@@ -178,6 +178,44 @@ async def test_a_result_by_touch_alone(
     assert item.state is State.QUEUED and item.metadata["procedure"] == first.code
 
 
+async def test_after_unlock_the_reading_path_is_warmed_before_the_first_result(
+    flow_settings: EdgeSettings, blank_token: BlankToken, page_file: Path
+) -> None:
+    # `sohoa edge tui` warms it (Tesseract's first recognition held the screen still for
+    # 120-170 ms inside the first result's reading); tests leave it off unless they ask.
+    app = kiosk(flow_settings, page_file)
+    app.warm_up = True
+    async with app.run_test(size=SIZE) as pilot:
+        assert not app.services.ocr_started
+        await type_pin(pilot, blank_token.user_pin)
+        assert isinstance(app.screen, HomeScreen)
+        assert app.services.ocr_started
+    assert not app.services.ocr_started  # stopped with the kiosk
+
+
+async def test_the_footer_is_not_rebuilt_when_focus_moves_and_its_keys_stay(
+    flow_settings: EdgeSettings, blank_token: BlankToken, page_file: Path
+) -> None:
+    app = kiosk(flow_settings, page_file)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_pin(pilot, blank_token.user_pin)
+        await pilot.press("n")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, NewResultScreen)
+        before = list(screen.query(FooterKey))
+        assert [k.action for k in before] == ["back"]
+        screen.query_one("#new-list").focus()  # the keys shown stay the same
+        await pilot.pause()
+        await pilot.pause()
+        after = list(screen.query(FooterKey))
+        assert [id(k) for k in after] == [id(k) for k in before]
+        # Home again: its own keys, rebuilt for it.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert {k.action for k in app.screen.query(FooterKey)} > {"app.new_result"}
+
+
 async def test_a_half_done_result_survives_a_crash(
     flow_settings: EdgeSettings, blank_token: BlankToken, page_file: Path
 ) -> None:
