@@ -59,6 +59,7 @@ from edge.sync.outbox import Outbox, State
 from edge.tui import flow
 from edge.tui.app import KioskApp, make_kiosk
 from edge.tui.batch import ItemState, pnm_stack
+from edge.tui.run import freeze_startup_objects
 from edge.tui.screens.batch import BatchReviewScreen, BatchScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.home import HomeScreen
@@ -202,6 +203,7 @@ async def run(ready: DemoKiosk, results: int) -> dict[str, Any]:
     started = time.perf_counter()
     app = make_kiosk(ready.settings, scan=ready.scan, refresh_s=1.0)
     app.warm_up = True  # as `sohoa edge tui` runs it
+    freeze_startup_objects()
     rows = []
     async with app.run_test(size=SIZE) as pilot:
         while not isinstance(app.screen, LockScreen):
