@@ -212,14 +212,13 @@ def _candidates(
         if area < settings.min_area * frame_area:
             break
         hull = cv2.convexHull(contour)
-        beyond = _quad_beyond_frame(hull, width, height)
-        quad = beyond if beyond is not None else _hull_to_quad(hull)
+        quad = _hull_to_quad(hull)
         if quad is None:
             continue
-        quad_area = _area_in_frame(quad, width, height)
+        quad_area = abs(cv2.contourArea(quad.astype(np.float32)))
         if quad_area <= 0 or area / quad_area < settings.min_fill:
             continue
-        if beyond is None and _full_frame(quad, width, height, settings):
+        if _full_frame(quad, width, height, settings):
             found.append((0.0, quad, True))
             continue
         if not _plausible_angles(quad, settings.max_angle_deviation):
@@ -241,73 +240,6 @@ def _hull_to_quad(hull: npt.NDArray[Any]) -> FloatArray | None:
         if 4 < len(approx) <= 8:
             return _largest_quad(approx.astype(np.float64))
     return None
-
-
-def _quad_beyond_frame(hull: npt.NDArray[Any], width: int, height: int) -> FloatArray | None:
-    """A page with a corner cut off by the frame: the corners where its four visible edges meet,
-    the lost ones outside the frame.
-
-    The paper's hull then runs along the frame's border between the page's edges; those runs
-    are dropped and the four remaining edges intersected. The usual quad would put a corner on
-    the frame's corner instead, with an edge running across the page. None when the hull does
-    not have exactly four page edges besides runs along the border (a page with a whole side
-    out of view keeps the usual quad, its cut side along the border).
-    """
-    perimeter = cv2.arcLength(hull, closed=True)
-    for fraction in (0.01, 0.02, 0.03):
-        polygon = cv2.approxPolyDP(hull, fraction * perimeter, closed=True).reshape(-1, 2)
-        polygon = polygon.astype(np.float64)
-        count = len(polygon)
-        if not 5 <= count <= 10:
-            continue
-        edges = [
-            (polygon[i], polygon[(i + 1) % count])
-            for i in range(count)
-            if not _along_border(polygon[i], polygon[(i + 1) % count], width, height)
-        ]
-        if len(edges) != 4 or len(edges) == count:
-            continue
-        corners = []
-        for i in range(4):
-            (a1, b1), (a2, b2) = edges[i - 1], edges[i]
-            point = _intersect(np.r_[b1 - a1, a1], np.r_[b2 - a2, a2])
-            if point is None:
-                break
-            corners.append(point)
-        if len(corners) < 4:
-            continue
-        quad = np.array(corners)
-        reach = 0.5 * max(width, height)  # beyond this, nearly parallel edges met far away
-        if (quad.min(axis=0) < -reach).any() or (quad - [width, height] > reach).any():
-            continue
-        return quad
-    return None
-
-
-def _along_border(a: FloatArray, b: FloatArray, width: int, height: int) -> bool:
-    """Whether segment a→b runs along one side of the frame (2 px of slack)."""
-    slack = 2.0
-    return bool(
-        (a[0] <= slack and b[0] <= slack)
-        or (a[1] <= slack and b[1] <= slack)
-        or (a[0] >= width - 1 - slack and b[0] >= width - 1 - slack)
-        or (a[1] >= height - 1 - slack and b[1] >= height - 1 - slack)
-    )
-
-
-def _area_in_frame(quad: FloatArray, width: int, height: int) -> float:
-    """The quad's area inside the frame (all of it, unless corners lie beyond the frame)."""
-    inside = (
-        (quad >= 0).all() and (quad[:, 0] <= width - 1).all() and (quad[:, 1] <= height - 1).all()
-    )
-    if inside:
-        return float(abs(cv2.contourArea(quad.astype(np.float32))))
-    frame = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
-    polygon = quad.astype(np.float32)
-    if cv2.contourArea(polygon, oriented=True) < 0:
-        polygon = polygon[::-1].copy()
-    area, _ = cv2.intersectConvexConvex(polygon, frame)
-    return float(area)
 
 
 def _largest_quad(points: FloatArray) -> FloatArray:
@@ -458,12 +390,6 @@ def _edge_points(
     # Three parallel profiles per sample, a pixel apart along the edge, averaged against noise.
     along = np.array([-1.0, 0.0, 1.0])
     base = a + ts[:, None] * direction  # (samples, 2)
-    height, width = image.shape[:2]
-    seen = (base >= 0).all(axis=1) & (base[:, 0] <= width - 1) & (base[:, 1] <= height - 1)
-    if seen.sum() < 3:
-        return np.empty((0, 3))  # an edge out of view (a corner cut off): nothing to refine on
-    ts, base = ts[seen], base[seen]
-    samples = len(ts)
     grid = (
         base[:, None, None, :]
         + offsets[None, :, None, None] * normal
