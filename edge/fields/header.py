@@ -13,6 +13,7 @@ Rules of this module:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -95,8 +96,26 @@ def _patterns() -> _Patterns:
         about=re.compile(rf"^{label_pattern(t.about_prefixes)}\b"),
         body_start=re.compile(rf"^[-–•+.\s]*{label_pattern(t.body_starts)}\b"),
         role=re.compile(rf"(?:^|\s){label_pattern(t.signer_roles)}"),
-        rank=re.compile(rf"^{label_pattern(t.ranks + t.name_titles)}\s+"),
+        rank=re.compile(rf"^(?:{_rank_pattern(t.ranks)}|{label_pattern(t.name_titles)})\s+"),
     )
+
+
+def _rank_pattern(ranks: Iterable[str]) -> str:
+    """Ranks in folded text, their last word's letters each allowed to be an OCR speck.
+
+    The rank's first word ("thieu", "dai", "trung") must be read whole; its short second word
+    under a signature's stroke or a seal's edge is often not ("Thiếu †á"): that speck must not
+    make the rank part of the name, nor keep the name from being read.
+    """
+    alternatives = []
+    for rank in sorted(set(ranks), key=len, reverse=True):
+        *head, last = fold(rank).split()
+        if not head:  # a one-word rank: read whole
+            alternatives.append(re.escape(last))
+            continue
+        loose = "".join(rf"(?:{re.escape(c)}|[^\w\s])" for c in last)
+        alternatives.append(r"\W*".join([*(re.escape(w) for w in head), loose]))
+    return "(?:" + "|".join(alternatives) + ")"
 
 
 def _national(page: Page, i: int) -> bool:

@@ -322,6 +322,18 @@ def test_explain_says_which_rule_and_words_gave_each_field_and_why_one_is_empty(
     assert "under the title" in extract(CERTIFICATE)["so_ky_hieu"].rule
 
 
+def test_a_rank_with_a_speck_in_its_last_word_is_still_left_out() -> None:
+    # "tá" under the signature's stroke, read as "†á": still the rank, not part of the name.
+    specked = CERTIFICATE.replace("Thiếu tá", "Thiếu †á")
+    assert specked != CERTIFICATE
+    assert extract(specked)["nguoi_ky"].value == extract(CERTIFICATE)["nguoi_ky"].value
+    assert "left out" in extract(specked)["nguoi_ky"].rule
+    # A given name that starts like a rank ("Trung") is not taken for one.
+    assert "Trung Kiên" not in CERTIFICATE
+    named = CERTIFICATE.replace("Thiếu tá Pi Năng Thị Hoà", "Trung Kiên Pi Năng")
+    assert "rank" not in extract(named)["nguoi_ky"].rule
+
+
 @dataclass(frozen=True)
 class _Word:
     text: str
