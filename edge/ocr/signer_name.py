@@ -100,7 +100,9 @@ def is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
             return False
         if not (letters[1:].islower() or letters.isupper() or len(letters) == 1):
             return False
-        if not any(vowel in fold(letters) for vowel in "AEIOUY"):
+        if not any(vowel in fold(letters) for vowel in "AEIOUY") and not (
+            word is line[0] and letters == "H"  # the Ê Đê women's prefix: "H Hoan Adrơng"
+        ):
             return False  # every Vietnamese syllable has a vowel: "L" is "Lê" with its hat lost
     return line_confidence(line) >= confidence
 
@@ -295,7 +297,9 @@ def splice_lines(
                 continue
             overlap = min(ny1, ly1) - max(ny0, ly0)
             if overlap > 0.5 * min(ny1 - ny0, ly1 - ly0) and min(nx1, lx1) > max(nx0, lx0):
-                if line_confidence(line) < max(NAME_CONFIDENCE, line_confidence(new)):
+                if line_confidence(line) < max(NAME_CONFIDENCE, line_confidence(new)) or (
+                    _cut_name(line) and is_name_line(new, RECOVER_CONFIDENCE)
+                ):
                     dropped.add(i)  # seal or signature read as letters, or a shakier reading
                     continue
                 break  # a confident line is there after all: keep the main pass
@@ -315,6 +319,19 @@ def splice_lines(
     return tuple(out)
 
 
+def _cut_name(line: Sequence[OcrWord]) -> bool:
+    """A name whose first letters the seal's ring took ("inh Gia Thuận", "ái Quốc Trí"): its
+    first word in small letters, the rest capitalised. However surely Tesseract read what was
+    left, the re-read whole name is the better reading of that row."""
+    texts = [w.text.strip(".,;:") for w in line]
+    return (
+        len(texts) >= 2
+        and all(t.isalpha() for t in texts)
+        and texts[0][:1].islower()
+        and all(t[:1].isupper() for t in texts[1:])
+    )
+
+
 def _is_sure_name(line: Sequence[OcrWord]) -> bool:
     """A name line the main pass read surely in every word: a surname read at 60% beside a
     given name read at 96% passes on the mean and is still worth a second look (Phan/Phạm)."""
@@ -332,18 +349,24 @@ def has_title(lines: Sequence[Sequence[OcrWord]]) -> bool:
     return any(is_title_line(line) for line in lines)
 
 
+_STROKE_ENDS = "'\"`“”‘’_-—–|~^*"
+"""Marks a signature's or a seal's stroke leaves at a word's ends in a re-read crop."""
+
+
 def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[OcrWord]]:
     """The lines read in the region's crop worth splicing in: shaped like a name (or a title) and
     read with confidence. `found` is in crop coordinates; the lines come back in page ones."""
     x0, y0 = region.box[:2]
     shifted = [
         OcrWord(
-            w.text,
+            text,
             (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
             w.confidence,
             w.line,
         )
         for w in found
+        # A stroke's end read beside a word ("'Thái", a lone "_"): not part of it.
+        if (text := w.text.strip(_STROKE_ENDS))
     ]
     return [
         line

@@ -18,7 +18,14 @@ import edge.ocr.engine
 from edge.errors import OcrError
 from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
 from edge.ocr.model import without_noise
-from edge.ocr.signer_name import fold, signer_region, splice_lines, suppress_seal
+from edge.ocr.signer_name import (
+    accepted_lines,
+    fold,
+    is_name_line,
+    signer_region,
+    splice_lines,
+    suppress_seal,
+)
 from edge.sample_document import SampleDocument
 
 
@@ -253,6 +260,38 @@ def test_recovered_lines_follow_the_title_block_and_replace_seal_noise() -> None
     assert [w.text for w in spliced] == ["Điều", "CHỦ", "TỊCH", "Trần", "Long"]
     assert [w.line for w in spliced] == [0, 1, 1, 2, 2]
     assert spliced[3].confidence == 88
+
+
+def test_a_name_the_seal_cut_is_replaced_by_its_whole_re_reading() -> None:
+    # The main pass read the row surely but without its first letter, taken by the seal's ring.
+    words = [
+        _word("CHỦ", (1500, 2400, 1600, 2450), 0),
+        _word("TỊCH", (1620, 2400, 1740, 2450), 0),
+        _word("inh", (1480, 2800, 1560, 2850), 1),
+        _word("Gia", (1580, 2800, 1650, 2850), 1),
+        _word("Thuận", (1670, 2800, 1800, 2850), 1),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None  # "inh Gia Thuận" is no name: the block is read again
+    x0, y0 = region.box[:2]
+    # The re-reading, in the crop's coordinates, with a stroke's end beside the name.
+    reread = [
+        _word("'Đinh", (1450 - x0, 2800 - y0, 1560 - x0, 2850 - y0), 0, 90),
+        _word("Gia", (1580 - x0, 2800 - y0, 1650 - x0, 2850 - y0), 0, 92),
+        _word("Thuận", (1670 - x0, 2800 - y0, 1800 - x0, 2850 - y0), 0, 91),
+        _word("_", (1820 - x0, 2800 - y0, 1840 - x0, 2850 - y0), 0, 40),
+    ]
+    accepted = accepted_lines(reread, region)
+    assert [[w.text for w in line] for line in accepted] == [["Đinh", "Gia", "Thuận"]]
+    spliced = splice_lines(words, accepted, region)
+    assert [w.text for w in spliced] == ["CHỦ", "TỊCH", "Đinh", "Gia", "Thuận"]
+
+
+def test_an_ede_womans_name_is_a_name() -> None:
+    line = [_word("H", (0, 0, 20, 40), 0), _word("Hoan", (30, 0, 120, 40), 0),
+            _word("Adrơng", (130, 0, 260, 40), 0)]  # fmt: skip
+    assert is_name_line(line, 60.0)
+    assert not is_name_line([_word("Hoan", (0, 0, 90, 40), 0), *line[:1]], 60.0)
 
 
 def _sealed(sample: SampleDocument) -> Image.Image:
