@@ -43,6 +43,9 @@ _NUMBER = re.compile(
 )
 # "Số: 57" with no type symbol (a "Quyển số: 01" beside it is a register's, not the number).
 _BARE_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}(?![\d/]))")
+# A registration code in place of number/symbol ("Số: 37H8001234", a household business's
+# certificate: the province's code, a letter for the register, a serial).
+_CODE = re.compile(r"\d{1,3}[A-Z]{1,3}\d{4,}\b")
 NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under the title
 _PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
 # A place–date line wrapped before its year ("Diên Khánh, ngày 05 tháng 5 năm" / "2021").
@@ -226,11 +229,12 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
                 digits = re.match(r"\d+", page.numeric[i][bare.end() :])
                 assert digits is not None
                 start = bare.end()
-                raw = page.lines[i][start : start + digits.end()]
-                found = Found(digits.group(), [(i, start, start + digits.end())], 0.8, raw)
-                found.rule = "a number with no symbol after 'Số:'" + _number_place(
-                    i, end, title_end
-                )
+                code = _CODE.match(page.lines[i], start)
+                value = code.group() if code else digits.group()
+                raw = page.lines[i][start : start + len(value)]
+                found = Found(value, [(i, start, start + len(value))], 0.8, raw)
+                kind = "a registration code" if code else "a number with no symbol"
+                found.rule = f"{kind} after 'Số:'" + _number_place(i, end, title_end)
                 return found
             continue
         tokens = list(_TOKEN.finditer(page.lines[i], m.end()))

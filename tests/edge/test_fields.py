@@ -454,3 +454,20 @@ def test_every_field_has_a_confidence_and_a_source_line() -> None:
         assert 0.5 <= fields[key].confidence <= 1.0, key
         assert fields[key].source in BIRTH_CERTIFICATE, key
     assert fields["cccd"].source == "Số định danh cá nhân: 058223004567"
+
+
+def test_a_registration_code_is_the_number_whole() -> None:
+    # A household business's certificate: "Số:" and a code, no number/symbol.
+    text = (
+        "UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\n"
+        "PHÒNG TÀI CHÍNH - KẾ HOẠCH Độc lập - Tự do - Hạnh phúc\n"
+        "GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH\n"
+        "Số: 37H8001234\n"
+        "Đăng ký lần đầu: ngày 02 tháng 8 năm 2022\n"
+        "1. Tên hộ kinh doanh: TẠP HÓA MINH TÂM\n"
+    )
+    found = extract(text)["so_ky_hieu"]
+    assert found is not None and found.value == "37H8001234"
+    assert "registration code" in found.rule
+    # A bare number stays a number.
+    assert extract(text.replace("37H8001234", "57"))["so_ky_hieu"].value == "57"
