@@ -294,6 +294,10 @@ def _label_mentions(page: Page, segs: list[Segment], headings: list[Role | None]
     return mentions
 
 
+_LABEL_START = re.compile(r"^\W*[^\W\d_]+(?:\s+[^\W\d_]+){0,3}\s*:")
+"""A line opening with a label of one to four words and its colon ("Địa chỉ:")."""
+
+
 def _wrapped(page: Page, i: int, name: Found) -> Found:
     """`name`, read at the end of line `i`, with its words wrapped onto the next line ("ông
     Phạm Khắc" / "Hữu Định, ngày sinh …")."""
@@ -302,6 +306,8 @@ def _wrapped(page: Page, i: int, name: Found) -> Found:
     if page.lines[i][end:].strip() or i + 1 >= len(page):
         return name
     following = page.lines[i + 1]
+    if _LABEL_START.match(following):
+        return name  # the next line is a label's ("Địa chỉ: …"), not the name's end
     cut = re.split(r"[,;(]", following, maxsplit=1)
     if len(cut) < 2:
         return name  # the next line is no clause after a name
@@ -314,6 +320,17 @@ def _wrapped(page: Page, i: int, name: Found) -> Found:
     wrapped = Found(value, [*name.spans, (i + 1, 0, stop)], name.confidence, whole)
     wrapped.problems = name.problems
     return wrapped
+
+
+def _marked_otherwise(matched: str) -> bool:
+    """Whether a matched form of address is another word that folds to it: printed with marks
+    that are not the form of address's ("chỉ", "có", "bá" for "chị", "cô", "bà"). A word
+    printed (or read) without any mark still counts: OCR drops marks."""
+    word = matched.strip(" :").split()[0] if matched.strip(" :") else ""
+    if not word or word.isascii():
+        return False
+    honorifics = {h.casefold() for h in load_tables().honorifics}
+    return fold(word) in {fold(h) for h in honorifics} and word.casefold() not in honorifics
 
 
 def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Mention]:
@@ -330,6 +347,8 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
                 continue  # the form of address is a label's value ("Họ và tên: Ông …")
             if not line[m.start()].isalpha():
                 continue
+            if _marked_otherwise(line[m.start() : m.end()]):
+                continue  # "Địa chỉ: Thôn …": "chỉ" folds to the form of address "chị"
             if m.end() < len(line):
                 name = _read_name(page, i, m.end(), line[m.end() :])
                 if name is not None:

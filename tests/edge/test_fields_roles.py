@@ -334,6 +334,30 @@ def test_a_rank_with_a_speck_in_its_last_word_is_still_left_out() -> None:
     assert "rank" not in extract(named)["nguoi_ky"].rule
 
 
+def test_an_address_label_is_not_a_form_of_address() -> None:
+    # "Địa chỉ:" folds to "dia chi", as "chị" does: the hamlet after it is no person, and the
+    # ID below belongs to the one the permit is granted to.
+    text = (
+        "UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\n"
+        "UBND XÃ CAM THÀNH BẮC Độc lập - Tự do - Hạnh phúc\n"
+        "Số: 21/GPXD Cam Thành Bắc, ngày 08 tháng 6 năm 2023\n"
+        "GIẤY PHÉP XÂY DỰNG\n"
+        "1. Cấp cho: Ông Huỳnh Tấn Phát\n"
+        "Địa chỉ: Thôn Tân Thành, xã Cam Thành Bắc, huyện Cam Lâm\n"
+        "Số định danh cá nhân: 056080012345\n"
+        "2. Được phép xây dựng công trình: Nhà ở riêng lẻ\n"
+        "CHỦ TỊCH\n"
+        "Lê Minh Châu\n"
+    )
+    fields = extract(text)
+    assert fields["ho_ten"].value == "Huỳnh Tấn Phát"
+    assert fields["cccd"].value == "056080012345"
+    # The form of address itself, with or without its marks, still names a person.
+    for chi in ("chị", "chi"):
+        prose = text.replace("1. Cấp cho: Ông Huỳnh Tấn Phát", f"1. Cấp cho {chi} Huỳnh Thị Phương")
+        assert extract(prose)["ho_ten"].value == "Huỳnh Thị Phương"
+
+
 @dataclass(frozen=True)
 class _Word:
     text: str
