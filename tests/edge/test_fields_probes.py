@@ -1,0 +1,227 @@
+"""The readers on result types none of the generators makes, written from public forms (a
+commendation, a residence confirmation, a social allowance, a household business's certificate,
+a death extract, a fine, a building permit, a land allocation, a birth certificate with both
+parents, a pension, a poor-household certificate, a marriage certificate). Text as printed:
+this checks the readers alone, on layouts and wordings they were not written against.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.fields import extract
+
+DOCS = {
+    "khen_thuong": """UBND HUYỆN DIÊN KHÁNH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ DIÊN PHÚ Độc lập - Tự do - Hạnh phúc
+Số: 45/QĐ-UBND Diên Phú, ngày 12 tháng 3 năm 2023
+QUYẾT ĐỊNH
+Về việc tặng Giấy khen
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ DIÊN PHÚ
+Căn cứ Luật Thi đua, Khen thưởng ngày 15 tháng 6 năm 2022;
+QUYẾT ĐỊNH:
+Điều 1. Tặng Giấy khen cho ông Phạm Văn Hùng, sinh năm 1978, trú tại thôn Phú Ân Nam 2, xã
+Diên Phú, đã có thành tích xuất sắc trong phong trào xây dựng nông thôn mới.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+Nơi nhận: CHỦ TỊCH
+- Như Điều 1;
+- Lưu: VT.
+Lê Văn Tám
+""",
+    "cu_tru": """CÔNG AN TỈNH KHÁNH HÒA CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+CÔNG AN XÃ NINH XUÂN Độc lập - Tự do - Hạnh phúc
+Số: 112/XN-CAX Ninh Xuân, ngày 05 tháng 7 năm 2024
+XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ
+Công an xã Ninh Xuân xác nhận:
+1. Họ, chữ đệm và tên: NGUYỄN THỊ MAI
+2. Ngày, tháng, năm sinh: 14/02/1990 3. Giới tính: Nữ
+4. Số định danh cá nhân: 056190004512
+5. Nơi thường trú: Thôn Tân Mỹ, xã Ninh Xuân, thị xã Ninh Hòa, tỉnh Khánh Hòa
+6. Họ, chữ đệm và tên chủ hộ: Trần Văn Bình Quan hệ với chủ hộ: Vợ
+Xác nhận này có giá trị 30 ngày kể từ ngày cấp.
+TRƯỞNG CÔNG AN XÃ
+Thượng úy Hồ Văn Sơn
+""",
+    "tro_cap": """ỦY BAN NHÂN DÂN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+XÃ CAM HÒA Độc lập - Tự do - Hạnh phúc
+Số: 78/QĐ-UBND Cam Hòa, ngày 20 tháng 9 năm 2023
+QUYẾT ĐỊNH
+Về việc trợ cấp xã hội hàng tháng đối với người cao tuổi
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ CAM HÒA
+QUYẾT ĐỊNH:
+Điều 1. Trợ cấp xã hội hàng tháng đối với bà Đặng Thị Lụa, sinh ngày 03/05/1942, số định
+danh cá nhân 056142001234, thường trú tại thôn Văn Thủy 1, xã Cam Hòa, huyện Cam Lâm.
+Mức trợ cấp hàng tháng: 540.000 đồng.
+Điều 2. Thời gian hưởng từ tháng 10 năm 2023.
+Nơi nhận: KT. CHỦ TỊCH
+- Như Điều 1; PHÓ CHỦ TỊCH
+- Lưu: VT.
+Võ Thị Hạnh
+""",
+    "ho_kinh_doanh": """UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+PHÒNG TÀI CHÍNH - KẾ HOẠCH Độc lập - Tự do - Hạnh phúc
+GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH
+Số: 37H8001234
+Đăng ký lần đầu: ngày 02 tháng 8 năm 2022
+1. Tên hộ kinh doanh: TẠP HÓA MINH TÂM
+2. Địa điểm kinh doanh: Thôn Tân Sinh Đông, xã Cam Tân, huyện Cam Lâm
+3. Ngành, nghề kinh doanh: Bán lẻ hàng tạp hóa
+4. Vốn kinh doanh: 50.000.000 đồng
+5. Họ và tên đại diện hộ kinh doanh: Lương Minh Tâm Giới tính: Nam
+Sinh ngày: 17/11/1985 Dân tộc: Kinh Quốc tịch: Việt Nam
+Số định danh cá nhân: 056085007788
+TRƯỞNG PHÒNG
+Nguyễn Hữu Lộc
+""",
+    "khai_tu": """UBND HUYỆN VẠN NINH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ VẠN THẠNH Độc lập - Tự do - Hạnh phúc
+TRÍCH LỤC KHAI TỬ
+Số: 15/TLKT-BS
+Họ, chữ đệm, tên: BÙI VĂN TƯ
+Ngày, tháng, năm sinh: 09/09/1939 Giới tính: Nam
+Số định danh cá nhân: 056039000321
+Đã chết vào lúc: 08 giờ 30 phút, ngày 14/01/2024
+Nơi chết: tại nhà
+Họ, chữ đệm, tên người đi khai tử: BÙI THỊ HOA
+Giấy tờ tùy thân: CCCD số 056175002222
+Nơi đăng ký: UBND xã Vạn Thạnh, huyện Vạn Ninh, tỉnh Khánh Hòa
+Ngày đăng ký: 16/01/2024
+NGƯỜI KÝ TRÍCH LỤC
+Trần Thanh Nhàn
+""",
+    "xu_phat": """UBND HUYỆN KHÁNH SƠN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ SƠN BÌNH Độc lập - Tự do - Hạnh phúc
+Số: 09/QĐ-XPHC Sơn Bình, ngày 11 tháng 4 năm 2024
+QUYẾT ĐỊNH
+Xử phạt vi phạm hành chính
+QUYẾT ĐỊNH:
+Điều 1. Xử phạt vi phạm hành chính đối với:
+Ông (bà): Cao Minh Khôi Giới tính: Nam
+Ngày, tháng, năm sinh: 25/12/1996 Quốc tịch: Việt Nam
+Số định danh cá nhân: 056096011122
+Nơi ở hiện tại: Thôn Tà Giang 1, xã Sơn Bình
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+CHỦ TỊCH
+Mấu Văn Quý
+""",
+}
+
+H = """UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ CAM THÀNH BẮC Độc lập - Tự do - Hạnh phúc
+Số: {num} Cam Thành Bắc, ngày 08 tháng 6 năm 2023
+"""
+
+MORE = {
+    "xay_dung": H.format(num="21/GPXD")
+    + """GIẤY PHÉP XÂY DỰNG
+Số: 21/GPXD
+1. Cấp cho: Ông Huỳnh Tấn Phát
+Địa chỉ: Thôn Tân Thành, xã Cam Thành Bắc, huyện Cam Lâm
+Số định danh cá nhân: 056080012345
+2. Được phép xây dựng công trình: Nhà ở riêng lẻ
+CHỦ TỊCH
+Lê Minh Châu
+""",
+    "dat": H.format(num="134/QĐ-UBND")
+    + """QUYẾT ĐỊNH
+Về việc giao đất ở cho hộ gia đình, cá nhân
+QUYẾT ĐỊNH:
+Điều 1. Giao 150 m2 đất ở tại thôn Tân Thành cho hộ ông Lê Quang Vinh (sinh năm 1965, số
+định danh cá nhân 056065004455) và bà Nguyễn Thị Lệ (vợ).
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+Nơi nhận: TM. ỦY BAN NHÂN DÂN
+- Như Điều 1; CHỦ TỊCH
+- Lưu: VT.
+Nguyễn Văn Sáu
+""",
+    "khai_sinh": H.format(num="88")
+    + """GIẤY KHAI SINH
+Họ, chữ đệm, tên: TRẦN GIA BẢO
+Ngày, tháng, năm sinh: 02/02/2023 ghi bằng chữ: Ngày hai, tháng hai, năm hai nghìn không
+trăm hai mươi ba
+Giới tính: Nam Dân tộc: Kinh Quốc tịch: Việt Nam
+Số định danh cá nhân: 056223000999
+Họ, chữ đệm, tên người mẹ: PHAN THỊ THU
+Năm sinh: 1995 Số định danh cá nhân: 056195001111
+Họ, chữ đệm, tên người cha: TRẦN VĂN TÚ
+Năm sinh: 1993 Số định danh cá nhân: 056093002222
+Người đi khai sinh: Trần Văn Tú Quan hệ với người được khai sinh: Cha
+NGƯỜI KÝ GIẤY KHAI SINH
+Hồ Thị Kim Loan
+""",
+    "huu_tri": H.format(num="512/QĐ-BHXH")
+    + """QUYẾT ĐỊNH
+Về việc hưởng lương hưu hằng tháng
+GIÁM ĐỐC BẢO HIỂM XÃ HỘI TỈNH KHÁNH HÒA
+QUYẾT ĐỊNH:
+Điều 1. Ông/Bà: Nguyễn Thị Thanh Xuân Sinh ngày 11 tháng 11 năm 1968
+Số sổ bảo hiểm xã hội: 5601234567 Số định danh cá nhân: 056168003344
+Được hưởng lương hưu hằng tháng kể từ ngày 01/12/2023.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+KT. GIÁM ĐỐC
+PHÓ GIÁM ĐỐC
+Đoàn Văn Lực
+""",
+    "ngheo": H.format(num="33/GCN-UBND")
+    + """GIẤY CHỨNG NHẬN HỘ NGHÈO
+Ủy ban nhân dân xã Cam Thành Bắc chứng nhận:
+Hộ ông/bà (chủ hộ): Lò Văn Páo
+Số định danh cá nhân: 056077005566
+Địa chỉ: Thôn Suối Cốc, xã Cam Thành Bắc
+Là hộ nghèo năm 2023 theo chuẩn nghèo đa chiều giai đoạn 2022 - 2025.
+Danh sách thành viên trong hộ:
+1. Lò Thị Xuân, sinh năm 1980, quan hệ với chủ hộ: vợ
+2. Lò Văn Tài, sinh năm 2005, quan hệ với chủ hộ: con
+TM. ỦY BAN NHÂN DÂN
+CHỦ TỊCH
+Phan Đình Quý
+""",
+    "ket_hon": H.format(num="17")
+    + """GIẤY CHỨNG NHẬN KẾT HÔN
+Họ, chữ đệm, tên vợ: ĐINH THỊ NGỌC ÁNH
+Ngày, tháng, năm sinh: 30/04/1998 Dân tộc: Kinh Quốc tịch: Việt Nam
+Số định danh cá nhân: 056198007777
+Họ, chữ đệm, tên chồng: VÕ MINH ĐỨC
+Ngày, tháng, năm sinh: 15/08/1996 Dân tộc: Kinh Quốc tịch: Việt Nam
+Số định danh cá nhân: 056096008888
+Nơi đăng ký: UBND xã Cam Thành Bắc
+CHỦ TỊCH
+Lê Minh Châu
+""",
+}
+
+# What a reader of each page would write down (the subject, not a parent, requester or signer).
+EXPECTED: dict[str, dict[str, str | None]] = {
+    "khen_thuong": {"so_ky_hieu": "45/QĐ-UBND", "ho_ten": "Phạm Văn Hùng", "cccd": None,
+                    "nguoi_ky": "Lê Văn Tám"},
+    "cu_tru": {"so_ky_hieu": "112/XN-CAX", "ho_ten": "Nguyễn Thị Mai", "cccd": "056190004512",
+               "ngay_sinh": "1990-02-14", "nguoi_ky": "Hồ Văn Sơn"},
+    "tro_cap": {"so_ky_hieu": "78/QĐ-UBND", "ho_ten": "Đặng Thị Lụa", "cccd": "056142001234",
+                "ngay_sinh": "1942-05-03", "nguoi_ky": "Võ Thị Hạnh"},
+    "ho_kinh_doanh": {"so_ky_hieu": "37H8001234", "ho_ten": "Lương Minh Tâm",
+                      "cccd": "056085007788", "ngay_sinh": "1985-11-17",
+                      "nguoi_ky": "Nguyễn Hữu Lộc"},
+    "khai_tu": {"so_ky_hieu": "15/TLKT-BS", "ho_ten": "Bùi Văn Tư", "cccd": "056039000321",
+                "ngay_sinh": "1939-09-09", "nguoi_ky": "Trần Thanh Nhàn"},
+    "xu_phat": {"so_ky_hieu": "09/QĐ-XPHC", "ho_ten": "Cao Minh Khôi", "cccd": "056096011122",
+                "ngay_sinh": "1996-12-25", "nguoi_ky": "Mấu Văn Quý"},
+    "xay_dung": {"so_ky_hieu": "21/GPXD", "ho_ten": "Huỳnh Tấn Phát", "cccd": "056080012345",
+                 "nguoi_ky": "Lê Minh Châu"},
+    "dat": {"so_ky_hieu": "134/QĐ-UBND", "ho_ten": "Lê Quang Vinh", "cccd": "056065004455",
+            "nguoi_ky": "Nguyễn Văn Sáu"},
+    "khai_sinh": {"ho_ten": "Trần Gia Bảo", "cccd": "056223000999", "ngay_sinh": "2023-02-02",
+                  "nguoi_ky": "Hồ Thị Kim Loan"},
+    "huu_tri": {"so_ky_hieu": "512/QĐ-BHXH", "ho_ten": "Nguyễn Thị Thanh Xuân",
+                "cccd": "056168003344", "ngay_sinh": "1968-11-11", "nguoi_ky": "Đoàn Văn Lực"},
+    "ngheo": {"so_ky_hieu": "33/GCN-UBND", "ho_ten": "Lò Văn Páo", "cccd": "056077005566",
+              "nguoi_ky": "Phan Đình Quý"},
+    "ket_hon": {"loai_van_ban": "GIẤY CHỨNG NHẬN KẾT HÔN", "nguoi_ky": "Lê Minh Châu"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_result_types_written_from_public_forms(name: str) -> None:
+    fields = extract({**DOCS, **MORE}[name])
+    for key, value in EXPECTED[name].items():
+        got = fields[key].value if fields[key] is not None else None
+        assert got == value, f"{name} {key}: {fields.explain()}"
