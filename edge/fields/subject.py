@@ -298,16 +298,16 @@ _LABEL_START = re.compile(r"^\W*[^\W\d_]+(?:\s+[^\W\d_]+){0,3}\s*:")
 """A line opening with a label of one to four words and its colon ("Địa chỉ:")."""
 
 
-def _wrapped(page: Page, i: int, name: Found) -> Found:
+def _wrapped(page: Page, i: int, name: Found, segs: list[Segment]) -> Found:
     """`name`, read at the end of line `i`, with its words wrapped onto the next line ("ông
-    Phạm Khắc" / "Hữu Định, ngày sinh …")."""
+    Phạm Khắc" / "Hữu Định, ngày sinh …"); never into a line that opens with a label."""
     tables = load_tables()
     end = name.spans[0][2]
     if page.lines[i][end:].strip() or i + 1 >= len(page):
         return name
     following = page.lines[i + 1]
-    if _LABEL_START.match(following):
-        return name  # the next line is a label's ("Địa chỉ: …"), not the name's end
+    if _LABEL_START.match(following) or any(s.line == i + 1 and s.label_start <= 2 for s in segs):
+        return name  # the next line is a label's ("Ngày, tháng, năm sinh: …"), not the name's end
     cut = re.split(r"[,;(]", following, maxsplit=1)
     if len(cut) < 2:
         return name  # the next line is no clause after a name
@@ -352,7 +352,7 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
             if m.end() < len(line):
                 name = _read_name(page, i, m.end(), line[m.end() :])
                 if name is not None:
-                    name = _wrapped(page, i, name)
+                    name = _wrapped(page, i, name, segs)
             elif i + 1 < len(page):  # "… đối với ông" / "Đỗ Công Tiến Phong, sinh ngày …"
                 name = _read_name(page, i + 1, 0, page.lines[i + 1])
             else:

@@ -1,7 +1,9 @@
 """The readers on result types none of the generators makes, written from public forms (a
 commendation, a residence confirmation, a social allowance, a household business's certificate,
 a death extract, a fine, a building permit, a land allocation, a birth certificate with both
-parents, a pension, a poor-household certificate, a marriage certificate). Text as printed:
+parents, a pension, a poor-household certificate, a marriage certificate, a criminal record,
+a signature's authentication, a household's recognition, an allowance stopped, a motorbike's
+registration). Text as printed:
 this checks the readers alone, on layouts and wordings they were not written against.
 """
 
@@ -190,6 +192,84 @@ Lê Minh Châu
 """,
 }
 
+OTHERS = {
+    "ly_lich": """SỞ TƯ PHÁP TỈNH KHÁNH HÒA CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Số: 1204/STP-LLTP Khánh Hòa, ngày 19 tháng 10 năm 2023
+PHIẾU LÝ LỊCH TƯ PHÁP SỐ 1
+Căn cứ Luật Lý lịch tư pháp ngày 17 tháng 6 năm 2009;
+SỞ TƯ PHÁP TỈNH KHÁNH HÒA CHỨNG NHẬN:
+1. Họ và tên: PHÙNG THỊ DIỄM
+2. Giới tính: Nữ 3. Ngày, tháng, năm sinh: 07/07/1991
+4. Nơi sinh: Diên Khánh, Khánh Hòa 5. Quốc tịch: Việt Nam
+6. Nơi cư trú: Tổ dân phố 3, thị trấn Diên Khánh
+7. Số định danh cá nhân: 056191006655
+8. Họ và tên cha: Phùng Văn Lợi
+9. Họ và tên mẹ: Đoàn Thị Nga
+10. Án tích: Không có án tích
+KT. GIÁM ĐỐC
+PHÓ GIÁM ĐỐC
+Trương Công Định
+""",
+    "chung_thuc": """UBND HUYỆN NINH HÒA CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ NINH LỘC Độc lập - Tự do - Hạnh phúc
+LỜI CHỨNG CỦA NGƯỜI THỰC HIỆN CHỨNG THỰC
+Ngày 03/03/2024 (Ngày ba tháng ba năm hai nghìn không trăm hai mươi bốn)
+Tại Ủy ban nhân dân xã Ninh Lộc, thị xã Ninh Hòa, tỉnh Khánh Hòa.
+Tôi, Nguyễn Thị Hồng, là công chức Tư pháp - Hộ tịch xã Ninh Lộc.
+Chứng thực: Ông Võ Đình Nghĩa, số định danh cá nhân 056082004567, đã ký vào giấy ủy quyền
+này trước mặt tôi.
+Số chứng thực: 55 Quyển số: 01/2024-SCT/CK
+NGƯỜI THỰC HIỆN CHỨNG THỰC
+Nguyễn Thị Hồng
+""",
+    "cong_nhan": """UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ SUỐI TÂN Độc lập - Tự do - Hạnh phúc
+Số: 61/QĐ-UBND Suối Tân, ngày 14 tháng 11 năm 2022
+QUYẾT ĐỊNH
+Về việc công nhận hộ gia đình thoát nghèo
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ SUỐI TÂN
+Xét đề nghị của ông Huỳnh Văn Lễ, Trưởng thôn Suối Lau;
+QUYẾT ĐỊNH:
+Điều 1. Công nhận hộ gia đình bà Tạ Thị Lài (số định danh cá nhân 056170009911), thôn Suối
+Lau, là hộ thoát nghèo năm 2022.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+Nơi nhận: KT. CHỦ TỊCH
+- Như Điều 1; PHÓ CHỦ TỊCH
+- Lưu: VT.
+Huỳnh Thị Kim Sa
+""",
+    "thu_hoi": """UBND HUYỆN KHÁNH VĨNH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ KHÁNH NAM Độc lập - Tự do - Hạnh phúc
+Số: 07/QĐ-UBND Khánh Nam, ngày 01 tháng 02 năm 2024
+QUYẾT ĐỊNH
+Về việc thôi hưởng trợ cấp xã hội hàng tháng
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ KHÁNH NAM
+QUYẾT ĐỊNH:
+Điều 1. Thôi hưởng trợ cấp xã hội hàng tháng đối với:
+Ông: Cao Văn Bốn
+Ngày, tháng, năm sinh: 10/10/1950
+Số định danh cá nhân: 056050003131
+Lý do: Đã chết.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+CHỦ TỊCH
+Mang Văn Thới
+""",
+    "xe": """CÔNG AN TỈNH KHÁNH HÒA CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+CÔNG AN XÃ CAM HIỆP NAM Độc lập - Tự do - Hạnh phúc
+GIẤY CHỨNG NHẬN ĐĂNG KÝ XE MÔ TÔ, XE GẮN MÁY
+Số: 079912
+Tên chủ xe: Lâm Thị Tuyết
+Số định danh cá nhân: 056188002468
+Địa chỉ: Thôn Vĩnh Thái, xã Cam Hiệp Nam, huyện Cam Lâm
+Nhãn hiệu: HONDA Số loại: WAVE ALPHA
+Biển số đăng ký: 79-G1 123.45
+Cam Hiệp Nam, ngày 22 tháng 5 năm 2024
+TRƯỞNG CÔNG AN XÃ
+Đại úy Nguyễn Thành Trung
+""",
+}
+
 # What a reader of each page would write down (the subject, not a parent, requester or signer).
 EXPECTED: dict[str, dict[str, str | None]] = {
     "khen_thuong": {"so_ky_hieu": "45/QĐ-UBND", "ho_ten": "Phạm Văn Hùng", "cccd": None,
@@ -216,12 +296,22 @@ EXPECTED: dict[str, dict[str, str | None]] = {
     "ngheo": {"so_ky_hieu": "33/GCN-UBND", "ho_ten": "Lò Văn Páo", "cccd": "056077005566",
               "nguoi_ky": "Phan Đình Quý"},
     "ket_hon": {"loai_van_ban": "GIẤY CHỨNG NHẬN KẾT HÔN", "nguoi_ky": "Lê Minh Châu"},
+    "ly_lich": {"so_ky_hieu": "1204/STP-LLTP", "ho_ten": "Phùng Thị Diễm", "cccd": "056191006655",
+                "ngay_sinh": "1991-07-07", "nguoi_ky": "Trương Công Định"},
+    "chung_thuc": {"so_ky_hieu": None, "ho_ten": "Võ Đình Nghĩa", "cccd": "056082004567",
+                   "nguoi_ky": "Nguyễn Thị Hồng"},
+    "cong_nhan": {"so_ky_hieu": "61/QĐ-UBND", "ho_ten": "Tạ Thị Lài", "cccd": "056170009911",
+                  "nguoi_ky": "Huỳnh Thị Kim Sa"},
+    "thu_hoi": {"ho_ten": "Cao Văn Bốn", "cccd": "056050003131", "ngay_sinh": "1950-10-10",
+                "nguoi_ky": "Mang Văn Thới"},
+    "xe": {"ho_ten": "Lâm Thị Tuyết", "cccd": "056188002468", "nguoi_ky": "Nguyễn Thành Trung",
+           "ngay_ban_hanh": "2024-05-22"},
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_result_types_written_from_public_forms(name: str) -> None:
-    fields = extract({**DOCS, **MORE}[name])
+    fields = extract({**DOCS, **MORE, **OTHERS}[name])
     for key, value in EXPECTED[name].items():
         got = fields[key].value if fields[key] is not None else None
         assert got == value, f"{name} {key}: {fields.explain()}"
