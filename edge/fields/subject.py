@@ -60,7 +60,8 @@ class Mention:
         line, start: where the label or the prose mention starts.
         name: the name read, or None (a blank or unreadable value).
         role: the role its words give, or None for a plain name label.
-        how: "label", "prose" (a form of address or granting verb) — for the explanation.
+        how: "label", "prose" (a form of address or granting verb) or "table" (a numbered row
+            under a header naming the columns) — for the explanation.
         why: the words that gave the role, for the explanation.
         operative: whether it is in the operative part ("Điều 1", "XÁC NHẬN:").
         attributes: the ID, date-of-birth and sex segments bound to it.
@@ -81,7 +82,7 @@ class Mention:
         if self.role is Role.SUBJECT:
             return EXPLICIT
         if self.role is None:
-            if self.how == "label" or self.trigger:
+            if self.how in ("label", "table") or self.trigger:
                 return PLAIN
             return UNKNOWN_PROSE
         return {Role.SPOUSE: SPOUSE, Role.HOUSEHOLD: HOUSEHOLD}.get(self.role, 0)
@@ -350,7 +351,12 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
             if _marked_otherwise(line[m.start() : m.end()]):
                 continue  # "Địa chỉ: Thôn …": "chỉ" folds to the form of address "chị"
             if m.end() < len(line):
-                name = _read_name(page, i, m.end(), line[m.end() :])
+                # Up to the next label of the row ("Ông: Đoàn Văn Thắng Sinh năm: 1958").
+                stop = min(
+                    (s.label_start for s in segs if s.line == i and s.label_start > m.end()),
+                    default=len(line),
+                )
+                name = _read_name(page, i, m.end(), line[m.end() : stop])
                 if name is not None:
                     name = _wrapped(page, i, name, segs)
             elif i + 1 < len(page):  # "… đối với ông" / "Đỗ Công Tiến Phong, sinh ngày …"
@@ -385,6 +391,68 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
 
 # In a clause after a person's name, wrapped over lines: "…, số định danh cá nhân\n056185004321",
 # "…, sinh ngày 02/03/1940" (folded digit view).
+# A table of people: a header naming its columns, "Họ và tên" with no colon among them ("STT
+# Họ và tên Ngày sinh Số định danh cá nhân Số tiền"), then numbered rows ("1 Mai Xuân Lộc …").
+_TABLE_NAME = re.compile(r"(?<![^\W_])ho\s+(?:va\s+)?ten(?![^\W_])(?!\s*[:;])")
+_TABLE_COLUMNS = ("stt", "ngay sinh", "nam sinh", "dinh danh", "cccd", "dia chi", "so tien",
+                  "gioi tinh", "quan he")  # fmt: skip
+_TABLE_ROW = re.compile(r"^\s*(\d{1,3})\s*[.)]?\s+(?=[^\W\d_])")
+_WHOLE_ID = re.compile(r"(?<!\d)(?:\d{12}|\d{9})(?!\d)")
+TABLE_ROWS = 30
+"""Rows of a table of people read at most."""
+ROWS_CONFIDENCE = 0.6
+"""Factor for a subject taken from the first of several rows: the result names several people."""
+
+
+def _table_mentions(page: Page, recipients: int) -> list[Mention]:
+    """The people of a table's numbered rows, under a header that names the columns."""
+    mentions: list[Mention] = []
+    last = min(recipients, len(page))
+    for i in range(last):
+        folded = page.folded[i]
+        if not _TABLE_NAME.search(folded) or sum(c in folded for c in _TABLE_COLUMNS) < 2:
+            continue
+        rows = []
+        for j in range(i + 1, min(i + 1 + TABLE_ROWS, last)):
+            m = _TABLE_ROW.match(page.lines[j])
+            if m is None:
+                break
+            name = _read_name(page, j, m.end(), page.lines[j][m.end() :])
+            if name is not None:
+                why = f"row {m.group(1)} of the table of people under line {i}"
+                rows.append(Mention(j, m.end(), name, None, "table", why))
+        if len(rows) > 1:
+            for row in rows:
+                assert row.name is not None
+                row.name.confidence *= ROWS_CONFIDENCE
+                row.why += f" (one of {len(rows)})"
+        mentions += rows
+    return mentions
+
+
+def _from_row(page: Page, mention: Mention, found: Subject) -> None:
+    """The ID and the date of birth in a table row's columns after the name."""
+    assert mention.name is not None
+    line, _, end = mention.name.spans[-1]
+    text = page.numeric[line]
+    if found.birth_date is None and (d := DATE_RE.search(text, end)):
+        numbers = [int(g) for g in d.groups() if g is not None]
+        iso = iso_date(*numbers) if len(numbers) == 3 else None
+        if iso is not None:
+            found.birth_date = Found(iso, [(line, d.start(), d.end())], 0.9, d.group())
+            found.birth_date.rule = "the date in the subject's table row"
+    if found.cccd is None and found.cmnd is None:
+        # Whole numbers first: a spaced run may join the ID to the next column ("… 2.000.000").
+        runs = [*_WHOLE_ID.finditer(text, end), *_DIGIT_RUN.finditer(text, end)]
+        for run in runs:
+            digits = "".join(run.group().split())
+            if len(digits) in (9, 12):
+                value = Found(digits, [(line, run.start(), run.end())], 0.9, run.group())
+                value.rule = "the ID in the subject's table row"
+                setattr(found, "cccd" if len(digits) == 12 else "cmnd", value)
+                break
+
+
 _CLAUSE_ID = re.compile(
     r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
     r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;]?\s*(\d(?:\s?\d){8,11})(?!\d)"
@@ -471,6 +539,7 @@ def subject(page: Page, segs: list[Segment]) -> Subject:
     operative, recipients, headings = _zones(page, segs)
     mentions = [m for m in _label_mentions(page, segs, headings) if m.line < recipients]
     mentions += _prose_mentions(page, segs, recipients)
+    mentions += _table_mentions(page, recipients)
     for mention in mentions:
         mention.operative = operative >= 0 and mention.line >= operative
     _bind(mentions, segs)
@@ -501,6 +570,9 @@ def subject(page: Page, segs: list[Segment]) -> Subject:
                 found.cccd = value
             elif kind == "cmnd" and found.cmnd is None:
                 found.cmnd = value
+    if best.how == "table":
+        _from_row(page, best, found)
+        return found
     after = [m for m in found.mentions if (m.line, m.start) > (best.line, best.start)]
     stop = (after[0].line, after[0].start) if after else (len(page), 0)
     _from_clause(page, best, stop, found)

@@ -270,6 +270,68 @@ TRƯỞNG CÔNG AN XÃ
 """,
 }
 
+H4 = """UBND HUYỆN VẠN NINH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ VẠN LƯƠNG Độc lập - Tự do - Hạnh phúc
+Số: {num} Vạn Lương, ngày 30 tháng 12 năm 2023
+"""
+
+LAYOUTS = {
+    "caps_prose": H4.format(num="201/QĐ-UBND")
+    + """QUYẾT ĐỊNH
+Về việc hỗ trợ chi phí mai táng
+QUYẾT ĐỊNH:
+Điều 1. Hỗ trợ chi phí mai táng cho gia đình ông TRƯƠNG VĂN MƯỜI, sinh ngày 12/01/1945, số
+định danh cá nhân 056045001010, đã chết ngày 20/12/2023.
+Người nhận hỗ trợ: bà Trương Thị Hà (con gái), số định danh cá nhân 056178002020.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+CHỦ TỊCH
+Lê Thị Bông
+""",
+    "spaced_id": H4.format(num="88/XN-UBND")
+    + """GIẤY XÁC NHẬN
+Ủy ban nhân dân xã Vạn Lương xác nhận:
+Họ và tên: Ngô Bảo Châu
+Ngày sinh: 28/06/2001
+Số CCCD: 0560 0100 3434
+Hiện cư trú tại thôn Tứ Chánh, xã Vạn Lương.
+Giấy xác nhận này cấp để bổ sung hồ sơ xin việc làm.
+CHỦ TỊCH
+Lê Thị Bông
+""",
+    "cmnd9": H4.format(num="89/XN-UBND")
+    + """GIẤY XÁC NHẬN
+Ủy ban nhân dân xã Vạn Lương xác nhận:
+Ông: Đoàn Văn Thắng Sinh năm: 1958
+CMND số: 225012345 cấp ngày 12/03/2010 tại Công an Khánh Hòa
+Là người có công với cách mạng.
+CHỦ TỊCH
+Lê Thị Bông
+""",
+    "table_row": H4.format(num="210/QĐ-UBND")
+    + """QUYẾT ĐỊNH
+Về việc trợ cấp khó khăn đột xuất
+QUYẾT ĐỊNH:
+Điều 1. Trợ cấp khó khăn đột xuất cho người có tên sau:
+STT Họ và tên Ngày sinh Số định danh cá nhân Số tiền
+1 Mai Xuân Lộc 04/04/1977 056077004040 2.000.000
+Điều 2. Quyết định có hiệu lực kể từ ngày ký.
+KT. CHỦ TỊCH
+PHÓ CHỦ TỊCH
+Trần Văn Hai
+""",
+    "date_words": H4.format(num="90/XN-UBND")
+    + """GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN
+Họ, chữ đệm, tên: Dương Thị Kiều Oanh
+Ngày, tháng, năm sinh: 05/09/1994
+Giới tính: Nữ Dân tộc: Kinh Quốc tịch: Việt Nam
+Giấy tờ tùy thân: Căn cước công dân số 056194005151, cấp ngày 10/10/2021
+Tình trạng hôn nhân: Chưa đăng ký kết hôn với ai.
+Giấy này được cấp để: đăng ký kết hôn.
+CHỦ TỊCH
+Lê Thị Bông
+""",
+}
+
 # What a reader of each page would write down (the subject, not a parent, requester or signer).
 EXPECTED: dict[str, dict[str, str | None]] = {
     "khen_thuong": {"so_ky_hieu": "45/QĐ-UBND", "ho_ten": "Phạm Văn Hùng", "cccd": None,
@@ -306,12 +368,31 @@ EXPECTED: dict[str, dict[str, str | None]] = {
                 "nguoi_ky": "Mang Văn Thới"},
     "xe": {"ho_ten": "Lâm Thị Tuyết", "cccd": "056188002468", "nguoi_ky": "Nguyễn Thành Trung",
            "ngay_ban_hanh": "2024-05-22"},
+    "caps_prose": {"ho_ten": "Trương Văn Mười", "cccd": "056045001010",
+                   "ngay_sinh": "1945-01-12"},
+    "spaced_id": {"ho_ten": "Ngô Bảo Châu", "cccd": "056001003434", "ngay_sinh": "2001-06-28"},
+    "cmnd9": {"ho_ten": "Đoàn Văn Thắng", "cmnd": "225012345", "cccd": None},
+    "table_row": {"ho_ten": "Mai Xuân Lộc", "cccd": "056077004040", "ngay_sinh": "1977-04-04"},
+    "date_words": {"ho_ten": "Dương Thị Kiều Oanh", "cccd": "056194005151",
+                   "ngay_sinh": "1994-09-05"},
 }  # fmt: skip
+
+
+def test_of_several_rows_the_first_is_taken_as_doubtful() -> None:
+    text = LAYOUTS["table_row"].replace(
+        "1 Mai Xuân Lộc 04/04/1977 056077004040 2.000.000",
+        "1 Mai Xuân Lộc 04/04/1977 056077004040 2.000.000\n"
+        "2 Châu Thị Yến 09/09/1980 056180006060 2.000.000",
+    )
+    fields = extract(text)
+    assert fields["ho_ten"].value == "Mai Xuân Lộc" and fields["cccd"].value == "056077004040"
+    assert fields["ho_ten"].confidence < extract(LAYOUTS["table_row"])["ho_ten"].confidence
+    assert "one of 2" in fields["ho_ten"].rule
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_result_types_written_from_public_forms(name: str) -> None:
-    fields = extract({**DOCS, **MORE, **OTHERS}[name])
+    fields = extract({**DOCS, **MORE, **OTHERS, **LAYOUTS}[name])
     for key, value in EXPECTED[name].items():
         got = fields[key].value if fields[key] is not None else None
         assert got == value, f"{name} {key}: {fields.explain()}"
