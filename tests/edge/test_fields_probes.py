@@ -332,6 +332,60 @@ Lê Thị Bông
 """,
 }
 
+H5 = """UBND HUYỆN DIÊN KHÁNH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ DIÊN ĐIỀN Độc lập - Tự do - Hạnh phúc
+Số: {num} Diên Điền, ngày 15 tháng 8 năm 2024
+"""
+T5 = "\nCHỦ TỊCH\nHà Văn Nhân\n"
+
+WORDINGS = {
+    "mot_lan": H5.format(num="300/QĐ-UBND")
+    + """QUYẾT ĐỊNH
+Về việc trợ cấp một lần
+QUYẾT ĐỊNH:
+Điều 1. Giải quyết chế độ trợ cấp một lần cho: Bà Hồ Thị Thu Sương, sinh ngày 06/06/1956,
+số định danh cá nhân 056156004141.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký."""
+    + T5,
+    "kinh_gui": H5.format(num="44/TB-UBND")
+    + """THÔNG BÁO
+Về việc trả hồ sơ
+Kính gửi: Ông Phan Văn Khỏe
+Địa chỉ: Thôn Trường Thạnh, xã Diên Điền
+Ủy ban nhân dân xã Diên Điền thông báo hồ sơ của ông đã được giải quyết."""
+    + T5,
+    "nguoi_huong": H5.format(num="301/QĐ-UBND")
+    + """QUYẾT ĐỊNH
+Về việc hưởng trợ cấp
+QUYẾT ĐỊNH:
+Điều 1. Người được hưởng trợ cấp:
+Họ tên người hưởng: Tôn Thất Bảo
+Ngày sinh: 01/01/1960 Số CCCD: 056060007070
+Điều 2. Quyết định có hiệu lực kể từ ngày ký."""
+    + T5,
+    "caps_label": H5.format(num="45/XN-UBND")
+    + """GIẤY XÁC NHẬN
+HỌ VÀ TÊN: LƯU THỊ HẠNH
+NGÀY SINH: 11/11/1988
+SỐ ĐỊNH DANH CÁ NHÂN: 056188001212
+Được xác nhận là người đang cư trú tại xã Diên Điền."""
+    + T5,
+    "ocr_label": H5.format(num="46/XN-UBND")
+    + """GIẤY XÁC NHẬN
+Ho và tên ; Lý Văn Nghĩa
+Ngay sinh: 03/03/1983
+So dinh danh ca nhan: 056083003030
+Được xác nhận là người đang cư trú tại xã Diên Điền."""
+    + T5,
+    "to_chuc": H5.format(num="302/QĐ-UBND")
+    + """QUYẾT ĐỊNH
+Về việc khen thưởng tập thể
+QUYẾT ĐỊNH:
+Điều 1. Tặng Giấy khen cho Trường Tiểu học Diên Điền đã có thành tích xuất sắc năm học 2023-2024.
+Điều 2. Quyết định có hiệu lực kể từ ngày ký."""
+    + T5,
+}
+
 # What a reader of each page would write down (the subject, not a parent, requester or signer).
 EXPECTED: dict[str, dict[str, str | None]] = {
     "khen_thuong": {"so_ky_hieu": "45/QĐ-UBND", "ho_ten": "Phạm Văn Hùng", "cccd": None,
@@ -375,6 +429,12 @@ EXPECTED: dict[str, dict[str, str | None]] = {
     "table_row": {"ho_ten": "Mai Xuân Lộc", "cccd": "056077004040", "ngay_sinh": "1977-04-04"},
     "date_words": {"ho_ten": "Dương Thị Kiều Oanh", "cccd": "056194005151",
                    "ngay_sinh": "1994-09-05"},
+    "mot_lan": {"ho_ten": "Hồ Thị Thu Sương", "cccd": "056156004141", "ngay_sinh": "1956-06-06"},
+    "kinh_gui": {"ho_ten": "Phan Văn Khỏe", "so_ky_hieu": "44/TB-UBND"},
+    "nguoi_huong": {"ho_ten": "Tôn Thất Bảo", "cccd": "056060007070", "ngay_sinh": "1960-01-01"},
+    "caps_label": {"ho_ten": "Lưu Thị Hạnh", "cccd": "056188001212", "ngay_sinh": "1988-11-11"},
+    "ocr_label": {"ho_ten": "Lý Văn Nghĩa", "cccd": "056083003030", "ngay_sinh": "1983-03-03"},
+    "to_chuc": {"ho_ten": None, "cccd": None, "nguoi_ky": "Hà Văn Nhân"},
 }  # fmt: skip
 
 
@@ -392,7 +452,8 @@ def test_of_several_rows_the_first_is_taken_as_doubtful() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_result_types_written_from_public_forms(name: str) -> None:
-    fields = extract({**DOCS, **MORE, **OTHERS, **LAYOUTS}[name])
+    pages = {**DOCS, **MORE, **OTHERS, **LAYOUTS, **WORDINGS}
+    fields = extract(pages[name])
     for key, value in EXPECTED[name].items():
         got = fields[key].value if fields[key] is not None else None
         assert got == value, f"{name} {key}: {fields.explain()}"
