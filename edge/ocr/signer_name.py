@@ -37,6 +37,7 @@ REGION_HALF_WIDTH = 0.2  # of the page width, at least, either side of the title
 REGION_DEPTH = 14  # title line heights searched below the title
 NAME_CONFIDENCE = 70.0  # a main-pass line this sure and shaped like a name is kept as it is
 RECOVER_CONFIDENCE = 60.0  # least mean confidence of a re-read line to be spliced in
+MAX_LOST_LETTERS = 3  # letters at a row's start a seal's ring may hide
 BLOCK_FROM = 0.4  # without a title, the block is looked for right of this fraction of the width
 SIGNATURE_HEIGHT = 1.8  # a dark stroke this many title line heights tall is handwriting
 STROKE_LENGTH = 1.3  # of the line height: a straight run this long is a pen stroke, not a letter
@@ -298,7 +299,7 @@ def splice_lines(
             overlap = min(ny1, ly1) - max(ny0, ly0)
             if overlap > 0.5 * min(ny1 - ny0, ly1 - ly0) and min(nx1, lx1) > max(nx0, lx0):
                 if line_confidence(line) < max(NAME_CONFIDENCE, line_confidence(new)) or (
-                    _cut_name(line) and is_name_line(new, RECOVER_CONFIDENCE)
+                    _lost_its_start(line, new)
                 ):
                     dropped.add(i)  # seal or signature read as letters, or a shakier reading
                     continue
@@ -319,17 +320,14 @@ def splice_lines(
     return tuple(out)
 
 
-def _cut_name(line: Sequence[OcrWord]) -> bool:
-    """A name whose first letters the seal's ring took ("inh Gia Thuận", "ái Quốc Trí"): its
-    first word in small letters, the rest capitalised. However surely Tesseract read what was
-    left, the re-read whole name is the better reading of that row."""
-    texts = [w.text.strip(".,;:") for w in line]
-    return (
-        len(texts) >= 2
-        and all(t.isalpha() for t in texts)
-        and texts[0][:1].islower()
-        and all(t[:1].isupper() for t in texts[1:])
-    )
+def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
+    """Whether a main-pass row is the re-read one without its first letters, which the seal's
+    ring took ("inh Gia Thuận" for "Đinh Gia Thuận", "U TỊCH" for "CHỦ TỊCH"): however surely
+    Tesseract read what was left, the whole row is the better reading."""
+    old = fold(" ".join(w.text for w in line)).strip()
+    whole = fold(" ".join(w.text for w in new)).strip()
+    lost = len(whole) - len(old)
+    return len(old) >= 3 and 0 < lost <= MAX_LOST_LETTERS and whole.endswith(old)
 
 
 def _is_sure_name(line: Sequence[OcrWord]) -> bool:
