@@ -85,7 +85,16 @@ def is_title_line(line: Sequence[OcrWord]) -> bool:
     if len(line) > MAX_TITLE_WORDS or len(letters) < 2:
         return False
     upper = sum(c.isupper() for c in letters) / len(letters)
-    return upper >= 0.8 and _TITLE.search(fold(text)) is not None
+    return upper >= 0.8 and (_TITLE.search(fold(text)) is not None or _cut_title(text))
+
+
+def _cut_title(text: str) -> bool:
+    """A title whose first letters the seal's ring took ("U TỊCH", "=HỦ TỊCH" for "CHỦ TỊCH")."""
+    folded = " ".join(re.sub(r"[^A-Z. ]", " ", fold(text)).split())
+    return len(folded) >= 5 and any(
+        title.endswith(folded) and len(title) - len(folded) <= MAX_LOST_LETTERS
+        for title in SIGNER_TITLES
+    )
 
 
 def is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
@@ -143,6 +152,11 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
             if line_box(ln)[2] > left and len(ln) >= 2 and line_confidence(ln) >= NAME_CONFIDENCE
         ]
         top = int(max(above, default=0) + 0.5 * line_height)
+        # The last of them may be the name with its start under the seal ("phố Anh Thuận"):
+        # read it again too.
+        cut = [line_box(ln)[1] for ln in lines if line_box(ln)[2] > left and _cut_name(ln)]
+        if cut and max(cut) >= top - 2 * line_height:
+            top = int(max(cut) - 0.5 * line_height)
         box = (left, top, width, min(height, int(top + (REGION_DEPTH + 4) * line_height)))
         title_line = None
     else:
@@ -320,6 +334,17 @@ def splice_lines(
     return tuple(out)
 
 
+def _cut_name(line: Sequence[OcrWord]) -> bool:
+    """A name row whose first word lost its start ("inh Gia Thuận", "phố Anh Thuận"): that word
+    in small letters, the others capitalised words."""
+    texts = [w.text.strip(".,;:") for w in line]
+    return (
+        2 <= len(texts) <= 6
+        and texts[0][:1].islower()
+        and all(t[:1].isupper() and t.isalpha() for t in texts[1:])
+    )
+
+
 def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
     """Whether a main-pass row is the re-read one without its first letters, which the seal's
     ring took ("inh Gia Thuận" for "Đinh Gia Thuận", "U TỊCH" for "CHỦ TỊCH"): however surely
@@ -327,7 +352,16 @@ def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
     old = fold(" ".join(w.text for w in line)).strip()
     whole = fold(" ".join(w.text for w in new)).strip()
     lost = len(whole) - len(old)
-    return len(old) >= 3 and 0 < lost <= MAX_LOST_LETTERS and whole.endswith(old)
+    if len(old) >= 3 and 0 < lost <= MAX_LOST_LETTERS and whole.endswith(old):
+        return True
+    # Or the ring read as letters in its place ("phố Anh Thuận" for "Lương Anh Thuận"): the
+    # rows agree after a first word that, in small letters, begins no name or title.
+    return (
+        len(line) == len(new) >= 2
+        and line[0].text[:1].islower()
+        and new[0].text[:1].isupper()
+        and [fold(w.text) for w in line[1:]] == [fold(w.text) for w in new[1:]]
+    )
 
 
 def _is_sure_name(line: Sequence[OcrWord]) -> bool:

@@ -22,6 +22,7 @@ from edge.ocr.signer_name import (
     accepted_lines,
     fold,
     is_name_line,
+    is_title_line,
     signer_region,
     splice_lines,
     suppress_seal,
@@ -285,6 +286,32 @@ def test_a_name_the_seal_cut_is_replaced_by_its_whole_re_reading() -> None:
     assert [[w.text for w in line] for line in accepted] == [["Đinh", "Gia", "Thuận"]]
     spliced = splice_lines(words, accepted, region)
     assert [w.text for w in spliced] == ["CHỦ", "TỊCH", "Đinh", "Gia", "Thuận"]
+
+
+def test_a_title_or_name_the_seal_cut_is_still_known() -> None:
+    def line(*texts: str) -> list[OcrWord]:
+        return [_word(x, (100 * k, 2800, 100 * k + 80, 2850), 0) for k, x in enumerate(texts)]
+
+    assert is_title_line(line("U", "TỊCH")) and is_title_line(line("=HỦ", "TỊCH"))
+    assert not is_title_line(line("QUỐC", "TỊCH")) and not is_title_line(line("TỊCH"))
+    # The ring read as a word in place of the surname: the rows agree after it.
+    words = [
+        _word("-", (300, 2500, 320, 2550), 0),
+        _word("Lưu:", (340, 2500, 420, 2550), 0),
+        _word("phố", (1480, 2800, 1560, 2850), 1),
+        _word("Anh", (1580, 2800, 1650, 2850), 1),
+        _word("Thuận", (1670, 2800, 1800, 2850), 1),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None and region.box[1] < 2800  # the name's row is read again
+    whole = [
+        _word("Lương", (1450, 2800, 1560, 2850), 0, 90),
+        _word("Anh", (1580, 2800, 1650, 2850), 0, 92),
+        _word("Thuận", (1670, 2800, 1800, 2850), 0, 91),
+    ]
+    spliced = splice_lines(words, [whole], region)
+    assert [w.text for w in spliced][-3:] == ["Lương", "Anh", "Thuận"]
+    assert "phố" not in [w.text for w in spliced]
 
 
 def test_an_ede_womans_name_is_a_name() -> None:
