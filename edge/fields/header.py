@@ -179,17 +179,28 @@ def _symbolish(token: str) -> bool:
     return token[0].isupper() and sum(c.isupper() for c in letters) * 2 >= len(letters)
 
 
+# Capitals OCR mistakes for one another in print: a symbol one of these slips away from a known
+# one is that symbol; one other letter away, it is a symbol of its own ("CAH", not "CAX").
+_LOOKALIKES = frozenset(
+    frozenset(pair)
+    for pair in ("IT", "IL", "I1", "T1", "L1", "OQ", "OD", "O0", "D0", "CG", "CO", "EF", "PR",
+                 "B8", "BD", "BE", "HN", "MN", "UV", "VY", "KX", "DĐ", "S5", "Z2", "G6", "ĐB")
+)  # fmt: skip
+
+
+def _slip(a: str, b: str) -> bool:
+    """Whether two symbols of one length differ by a single look-alike letter."""
+    differ = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    return len(differ) == 1 and frozenset(differ[0]) in _LOOKALIKES
+
+
 def _symbol_fix(part: str, expected: set[str], known: set[str]) -> str:
-    """A symbol part with one OCR slip, corrected to the one symbol one letter away: among the
-    template's symbols first, then among all known symbols."""
+    """A symbol part with one OCR slip, corrected to the one symbol a look-alike letter away:
+    among the template's symbols first, then among all known symbols."""
     if part in expected or part in known:
         return part
     for table in (expected, known):
-        near = [
-            k
-            for k in table
-            if len(k) == len(part) and sum(a != b for a, b in zip(k, part, strict=True)) == 1
-        ]
+        near = [k for k in table if len(k) == len(part) and _slip(k, part)]
         if len(near) == 1:
             return near[0]
     return part

@@ -471,3 +471,14 @@ def test_a_registration_code_is_the_number_whole() -> None:
     assert "registration code" in found.rule
     # A bare number stays a number.
     assert extract(text.replace("37H8001234", "57"))["so_ky_hieu"].value == "57"
+
+
+def test_a_symbol_of_its_own_is_not_taken_for_a_known_one_a_letter_away() -> None:
+    # "CAH" (a district's police) is one letter from "CAX" (a commune's): H and X do not look
+    # alike in print, so it is a symbol of its own, kept as printed.
+    text = POLICE_DECISION.replace("09/2024/QĐ-CAX", "09/2024/QĐ-CAH")
+    assert extract(text)["so_ky_hieu"].value == "09/2024/QĐ-CAH"
+    # "CAK": K is X's look-alike, a slip: repaired.
+    text = POLICE_DECISION.replace("09/2024/QĐ-CAX", "09/2024/QĐ-CAK")
+    assert extract(text)["so_ky_hieu"].value == "09/2024/QĐ-CAX"
+
