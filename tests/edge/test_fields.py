@@ -481,4 +481,3 @@ def test_a_symbol_of_its_own_is_not_taken_for_a_known_one_a_letter_away() -> Non
     # "CAK": K is X's look-alike, a slip: repaired.
     text = POLICE_DECISION.replace("09/2024/QĐ-CAX", "09/2024/QĐ-CAK")
     assert extract(text)["so_ky_hieu"].value == "09/2024/QĐ-CAX"
-
