@@ -389,7 +389,7 @@ def main() -> None:
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-kiosk-") as work,
-        demo_appliance(Path(work)) as ready,
+        demo_appliance(Path(work), camera=False) as ready,  # a scanned result, as the issue asks
     ):
         figures = asyncio.run(run(ready, args.results))
         if args.batch:

@@ -4,8 +4,9 @@ It makes what `sohoa demo` makes — a province's CA, a SoftHSM token holding th
 signing key (its PIN printed, and shown on the lock screen), the server's repository with the
 appliance registered, a Mosquitto broker and the server (`sohoa server run`) — and adds what a
 kiosk needs: SANE's stand-in configuration with the `pnm` backend as the scanner, scanning a
-rendered sample result, the procedure catalogue, an admin PIN (printed), and the sync agent on a
-thread of this process, so that acknowledgements arrive for real and show on the home screen.
+rendered sample result; a recorded video of pages laid on a desk as the camera; the procedure
+catalogue, an admin PIN (printed), and the sync agent on a thread of this process, so that
+acknowledgements arrive for real and show on the home screen.
 It lives in `cli/` because it starts the server: `edge` never imports `server`.
 """
 
@@ -26,6 +27,7 @@ from cli.demo import DEVICE_ID, LOCATION, SIGNING_KEY_ID, TOKEN_LABEL, UNIT, reg
 from edge.capture.scanner import ColourMode, ScanSettings, write_stand_in_config
 from edge.config import EdgeSettings
 from edge.sample_document import PAGE_SIZE, render_sample_result
+from edge.sample_video import write_desk_video
 from edge.signing.token import Token
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
@@ -55,8 +57,11 @@ class DemoKiosk:
 
 
 @contextmanager
-def demo_appliance(workdir: Path) -> Iterator[DemoKiosk]:
+def demo_appliance(workdir: Path, *, camera: bool = True) -> Iterator[DemoKiosk]:
     """Provision and start everything the demo kiosk needs in `workdir`; stop it all after.
+
+    With `camera`, a recorded video (`edge.sample_video`) is the kiosk's camera too, and a new
+    result asks scanner or camera; without it, the kiosk has a scanner only.
 
     Raises:
         ProvisioningError, ServerError, EdgeError: a part could not be made or started.
@@ -113,6 +118,7 @@ def demo_appliance(workdir: Path) -> Iterator[DemoKiosk]:
                 procedures_file=CATALOGUE,
                 scanner_device="pnm:0",
                 kiosk_admin_pin_hash=hash_admin_pin(admin_pin),
+                camera_source=str(write_desk_video(workdir / "camera.avi")) if camera else None,
             )
         )
         outbox = services.enter_context(Outbox(settings.outbox_dir))

@@ -16,12 +16,12 @@ from textual.widgets import ListView, Static
 
 from edge.capture.guidance import Guidance
 from edge.config import EdgeSettings
+from edge.sample_video import write_desk_video
 from edge.tui import flow, texts
 from edge.tui.app import KioskApp, make_kiosk
 from edge.tui.screens.camera import CameraScreen
 from edge.tui.screens.capture import CaptureScreen
 from edge.tui.screens.source import SourceScreen
-from tests.edge.tui.camera_video import write_desk_video
 from tests.edge.tui.conftest import SIZE, type_pin, wait_workers
 from tests.fixtures.scanner import SaneTestScanner
 from tests.fixtures.token import BlankToken

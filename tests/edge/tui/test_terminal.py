@@ -103,7 +103,8 @@ def test_the_kiosk_in_a_real_terminal(tmux: Tmux, blank_token: BlankToken, tmp_p
 
 def test_the_demo_kiosk_from_unlock_to_the_servers_ack(tmux: Tmux, tmp_path: Path) -> None:
     """`sohoa edge tui --demo` with nothing prepared: unlock with the printed PIN, a new result
-    scanned (SANE pnm), read, signed on SoftHSM, and acknowledged by the real server."""
+    (scanner or camera asked: the demo has both) scanned (SANE pnm), read, signed on SoftHSM,
+    and acknowledged by the real server."""
     command = [sys.executable, "-m", "cli", "edge", "tui", "--demo", "--workdir"]
     command.append(str(tmp_path / "demo"))
     env = {
@@ -127,6 +128,9 @@ def test_the_demo_kiosk_from_unlock_to_the_servers_ack(tmux: Tmux, tmp_path: Pat
     tmux.run("send-keys", "-t", "kiosk", "n")
     tmux.wait_for("chọn thủ tục")
     tmux.run("send-keys", "-t", "kiosk", "khai sinh", "Enter")
+    # The demo has a camera too (a recorded video): the scanner, here.
+    tmux.wait_for("Máy quét")
+    tmux.run("send-keys", "-t", "kiosk", "1")
     tmux.wait_for("Đã quét 1 trang.")
     tmux.run("send-keys", "-t", "kiosk", "Enter")
     tmux.wait_for("Kiểm tra —", timeout=60)

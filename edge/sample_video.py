@@ -1,6 +1,7 @@
-"""A recorded video that stands in for the kiosk's camera: an empty desk, then two pages laid
-under the camera in turn; the second is first out of focus, then under a lamp's glare, then in
-a dark room, before it is left good and still. Each stretch asks for one piece of guidance."""
+"""A recorded video that stands in for the kiosk's camera (`sohoa edge tui --demo` and the
+tests): an empty desk, then two pages laid under the camera in turn; the second is first out of
+focus, then under a lamp's glare, then in a dark room, before it is left good and still. Each
+stretch asks for one piece of guidance."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def write_desk_video(path: Path) -> Path:
     script += [(REST_POSE, "")] * REST + [(p, "") for p in _slide_out(SLIDE)]
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), FPS, (WIDTH, HEIGHT))
-    assert writer.isOpened()
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write an MJPG video to {path}: check the folder is writable")
     for pose, spoil in script:
         frame = desk.copy()
         if pose is not None:
