@@ -363,7 +363,7 @@ class IngestWorker(MqttConsumer):
         )
         detail = (
             f"the server failed on this result ({type(error).__name__}) and refuses it rather "
-            f"than fail again at every resend: tell the province admin (result {result_id[:12]} "
+            f"than fail again at every resend: tell the province admin (result {result_id[:12]}… "
             "in the server's log)"
         )
         try:
