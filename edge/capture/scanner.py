@@ -278,14 +278,15 @@ class Scanner(Closeable):
 
     def _call(self, op: str, *args: object) -> Any:
         with _LOCK:
-            self._check_open()
+            self._ready()
             if self._scanning.is_set() and not self._between_pages.is_set():
                 raise ScannerBusyError(
                     f"scanner {self.device.name} is reading a page: wait for it, or cancel"
                 )
             return self._process.call(op, *args)
 
-    def _check_open(self) -> None:
+    def _ready(self) -> None:
+        """Refuse a closed or cut-off scanner; replace a process that asked to retire."""
         if self._closed:
             raise ScannerError(f"scanner {self.device.name} is closed: open it again")
         if self._process.retiring and not self._scanning.is_set():
@@ -334,7 +335,7 @@ class Scanner(Closeable):
             ScanSettingsError: the device cannot scan as asked (nothing scanned).
         """
         with _LOCK:
-            self._check_open()
+            self._ready()
             if self._scanning.is_set():
                 raise ScannerBusyError(f"scanner {self.device.name} is already scanning")
             self._scanning.set()

@@ -295,10 +295,6 @@ def _label_mentions(page: Page, segs: list[Segment], headings: list[Role | None]
     return mentions
 
 
-_LABEL_START = re.compile(r"^\W*[^\W\d_]+(?:\s+[^\W\d_]+){0,3}\s*:")
-"""A line opening with a label of one to four words and its colon ("Địa chỉ:")."""
-
-
 def _wrapped(page: Page, i: int, name: Found, segs: list[Segment]) -> Found:
     """`name`, read at the end of line `i`, with its words wrapped onto the next line ("ông
     Phạm Khắc" / "Hữu Định, ngày sinh …"); never into a line that opens with a label."""
@@ -307,7 +303,7 @@ def _wrapped(page: Page, i: int, name: Found, segs: list[Segment]) -> Found:
     if page.lines[i][end:].strip() or i + 1 >= len(page):
         return name
     following = page.lines[i + 1]
-    if _LABEL_START.match(following) or any(s.line == i + 1 and s.label_start <= 2 for s in segs):
+    if any(s.line == i + 1 and s.label_start <= 2 for s in segs):
         return name  # the next line is a label's ("Ngày, tháng, năm sinh: …"), not the name's end
     cut = re.split(r"[,;(]", following, maxsplit=1)
     if len(cut) < 2:
@@ -436,10 +432,8 @@ def _from_row(page: Page, mention: Mention, found: Subject) -> None:
     line, _, end = mention.name.spans[-1]
     text = page.numeric[line]
     if found.birth_date is None and (d := DATE_RE.search(text, end)):
-        numbers = [int(g) for g in d.groups() if g is not None]
-        iso = iso_date(*numbers) if len(numbers) == 3 else None
-        if iso is not None:
-            found.birth_date = Found(iso, [(line, d.start(), d.end())], 0.9, d.group())
+        found.birth_date = page.date_at(line, d)
+        if found.birth_date is not None:
             found.birth_date.rule = "the date in the subject's table row"
     if found.cccd is None and found.cmnd is None:
         # Whole numbers first: a spaced run may join the ID to the next column ("… 2.000.000").
