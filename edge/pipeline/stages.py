@@ -205,12 +205,20 @@ def read_upright(engine: OcrEngine, images: PageImages) -> tuple[OcrPage, PageIm
     if not images.other_turns or page.mean_confidence >= UPRIGHT_CONFIDENCE:
         return page, None
     if not page.words:
-        # Nothing read at all (a blank page, a separator sheet): text turned any way still
-        # reads as some words, so there is nothing to turn, and three more readings of an
-        # empty page cost ~15 s.
-        return page, None
-    degrees = osd_orientation(np.asarray(images.ocr.convert("L")), images.dpi)  # vote was asked
-    turns = (degrees, *images.other_turns) if degrees in images.other_turns else images.other_turns
+        # Nothing read at all. A blank page (a separator sheet) reads as nothing any way round,
+        # and text upside down still reads as some words; but lines running down the image can
+        # read as nothing. So only the quarter turns are tried: where the capture left them
+        # open, and on any photograph, whose way the lines run the capture may have misjudged
+        # (a page not found: the ink vote then sees the background's texture too).
+        quarter = (90, 270) if images.photograph else ()
+        turns: tuple[int, ...] = tuple(
+            t for t in (90, 270) if t in images.other_turns or t in quarter
+        )
+    else:
+        degrees = osd_orientation(np.asarray(images.ocr.convert("L")), images.dpi)
+        turns = (
+            (degrees, *images.other_turns) if degrees in images.other_turns else images.other_turns
+        )
     best: tuple[OcrPage, PageImages | None] = page, None
     for turn in dict.fromkeys(turns):  # OSD's answer first, when it is one of them
         upright = images.turned(turn)

@@ -3,6 +3,7 @@ a page the capture left unsure upright, and the stage images `--keep-stages` wri
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from edge.pipeline.run import process_document
 from edge.pipeline.stages import (
     STAGE_IMAGES,
     UPRIGHT_CONFIDENCE,
+    PageImages,
     capture_page,
     read_and_encode,
     read_upright,
@@ -69,6 +71,25 @@ def test_a_page_the_capture_left_unsure_is_read_upright(
     done = process_document([captured], pool)
     assert "Vạn Thắng" in done.pages[0].text
     assert np.array_equal(np.asarray(encoded[-1]), np.asarray(upright.archive))
+
+
+@pytest.mark.parametrize("photograph", [True, False])
+def test_a_photographed_page_that_reads_as_nothing_is_tried_sideways(
+    engine: OcrEngine, photograph: bool
+) -> None:
+    """Lines running down the image read as nothing at all. A photograph's capture may have
+    misjudged which way its lines run (a page not found: the ink vote sees the background too),
+    so it is read turned a quarter either way; a scan that reads as nothing is a blank page and
+    is not read again."""
+    sideways = _few_lines().rotate(90, expand=True)
+    page = dataclasses.replace(
+        PageImages.upright(sideways, 300), photograph=photograph, other_turns=(180,)
+    )
+    read, turned = read_upright(engine, page)
+    if photograph:
+        assert "Vạn Thắng" in read.text and turned is not None
+    else:
+        assert not read.words and turned is None
 
 
 def test_a_black_and_white_scan_is_archived_black_and_white(pool: OcrPool) -> None:
