@@ -447,14 +447,31 @@ and on corpus-dev measured 0.59 mm or less."""
 def stroke_width(grey: Image) -> float:
     """The page's typical stroke width in pixels: twice the median of the ink's distance to the
     paper along the strokes' middle lines (the local maxima of the distance transform),
-    measured on the page's middle half (the body: enough print, half the cost)."""
+    measured on the page's middle half (the body: enough print, half the cost), or on the whole
+    page when its middle holds no print (a last page with only the signature block at its top).
+    0 for a page with no print at all."""
     height = grey.shape[0]
-    _, ink = cv2.threshold(
-        grey[height // 4 : 3 * height // 4], 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU
-    )
+    body = _ink_stroke_width(grey[height // 4 : 3 * height // 4])
+    if body is not None:
+        return body
+    return _ink_stroke_width(grey) or 0.0
+
+
+MIN_INK_CONTRAST = 20
+"""Levels between the paper and Otsu's threshold below which a region holds no print: Otsu then
+splits the paper's own noise (250 against 253), and its "strokes" are whole blank areas. A
+faint, low-contrast scan's print is still 35 or more levels under its paper."""
+
+
+def _ink_stroke_width(grey: Image) -> float | None:
+    """`stroke_width` of a region, or None when the region holds no print."""
+    otsu, ink = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    paper = float(np.percentile(grey, 90))
+    if paper - otsu < MIN_INK_CONTRAST:
+        return None
     distance = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
     ridge = distance[(distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3))))]
-    return 2.0 * float(np.median(ridge)) if ridge.size else 0.0
+    return 2.0 * float(np.median(ridge)) if ridge.size else None
 
 
 def thin_strokes(grey: Image, dpi: int = 300) -> Image:

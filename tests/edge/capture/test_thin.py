@@ -61,3 +61,22 @@ def test_a_heavy_toner_scan_is_thinned_before_ocr(
 def test_a_normal_scan_is_left_as_it_is(sample: SampleDocument) -> None:
     page = np.asarray(sample.image.convert("L"))
     assert stage_thin(_state(page), CaptureOptions()).ocr_image is page
+
+
+def test_a_page_whose_middle_is_blank_is_measured_where_its_print_is(
+    engine: OcrEngine, sample: SampleDocument
+) -> None:
+    """A last page holding only the signature block at its top: the middle half, where the
+    stroke width is measured, is blank paper, and Otsu there splits the paper's own noise into
+    "strokes" whole areas wide. Thinned by that, the page lost every letter of its print."""
+    page = np.asarray(sample.image.convert("L"))
+    height = page.shape[0]
+    # Paper is not one level: blotches of 250-253, as on corpus pages.
+    blotches = np.random.default_rng(2).integers(250, 253, (height // 40, page.shape[1] // 40))
+    paper = cv2.resize(blotches.astype(np.uint8), page.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    top_only = paper.copy()
+    top_only[: height // 5] = page[: height // 5]
+    assert 0 < stroke_width(top_only) * 25.4 / 300 < HEAVY_STROKE_MM
+    thinned = stage_thin(_state(top_only), CaptureOptions()).ocr_image
+    assert thinned is top_only
+    assert "CỘNG HÒA" in engine.recognize(Image.fromarray(thinned), 300).text
