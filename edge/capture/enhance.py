@@ -7,7 +7,7 @@ to the source (deskew for a camera page, rectify for a scan) returns the state u
 the OCRmyPDF model (`_pipeline.py` stages, `--keep-temporary-files`).
 
     detect → gates → rectify → orient → destreak, deskew, thin (scans) → flatten (camera)
-    → binarize
+    → straighten (a photo whose page was not found) → binarize
 
 Rules of this module:
 - The archive image stays as captured — colour or grey, only made flat (rectified), upright and
@@ -43,7 +43,13 @@ from edge.capture.orientation import (
     settle_orientation,
     vote_orientation,
 )
-from edge.capture.rectify import MIN_SKEW_DEGREES, find_skew, rectify, rotate_page
+from edge.capture.rectify import (
+    MIN_SKEW_DEGREES,
+    find_skew,
+    find_text_skew,
+    rectify,
+    rotate_page,
+)
 from edge.capture.source import SourceKind
 
 Image = npt.NDArray[Any]
@@ -105,7 +111,7 @@ class PageState:
         orientation: the clockwise rotation the content had (0/90/180/270).
         other_turns: the clockwise turns the content may still have, when the orientation
             was not settled (`CaptureOptions.osd` off); empty when it was.
-        skew: the skew a scan had, in degrees.
+        skew: the skew a scan (or a photo whose page was not found) had, in degrees.
         ocr_image: the image prepared for OCR (None before the flatten stage).
         fills_frame: the page fills the image (a scan, or a camera page already rectified by
             the camera loop): nothing to rectify, no border to be cut off by.
@@ -251,6 +257,37 @@ def stage_flatten(state: PageState, options: CaptureOptions) -> PageState:
     return dataclasses.replace(state, ocr_image=grey)
 
 
+def stage_straighten(state: PageState, options: CaptureOptions) -> PageState:
+    """Straighten a photo whose page was not found (a corner out of frame, a sheet on another
+    sheet): it was not rectified, and a page held at an angle reads as nothing at all.
+
+    The angle is the letters' own (`find_text_skew`: the frame's background and the sheets'
+    edges would outweigh the print). A page whose lines run down the image is first turned a
+    quarter, and whether it is then upside down is left to the reading (`other_turns`). Both
+    images are turned, the archive too, as a scan's deskew does."""
+    if state.source != SourceKind.CAMERA or state.quad is not None or state.ocr_image is None:
+        return state
+    image, ocr_image, lie = state.image, state.ocr_image, find_text_skew(state.ocr_image)
+    if lie is not None and lie.down:
+        image, ocr_image = rotate_upright(image, 90), rotate_upright(ocr_image, 90)
+        state = dataclasses.replace(
+            state,
+            image=image,
+            ocr_image=ocr_image,
+            orientation=(state.orientation + 90) % 360,
+            other_turns=(180,),
+        )
+        lie = find_text_skew(ocr_image)
+    if lie is None or lie.down or abs(lie.degrees) < MIN_SKEW_DEGREES:
+        return state
+    return dataclasses.replace(
+        state,
+        image=rotate_page(image, lie.degrees),
+        ocr_image=rotate_page(ocr_image, lie.degrees),
+        skew=lie.degrees,
+    )
+
+
 def stage_binarize(state: PageState, options: CaptureOptions) -> PageState:
     """Optionally turn the OCR image black and white (Sauvola)."""
     if not options.binarize or state.ocr_image is None:
@@ -267,6 +304,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("deskew", stage_deskew),
     ("thin", stage_thin),
     ("flatten", stage_flatten),
+    ("straighten", stage_straighten),
     ("binarize", stage_binarize),
 )
 """The row of stages, in order."""
@@ -285,7 +323,7 @@ class PreparedPage:
         orientation: the clockwise rotation the content had (0/90/180/270).
         other_turns: the clockwise turns the content may still have when its orientation was
             not settled (`CaptureOptions.osd` off); empty when it was.
-        skew: the skew a scan had, in degrees.
+        skew: the skew a scan (or a photo whose page was not found) had, in degrees.
         source: CAMERA or SCANNER (what a FILE turned out to be).
         intermediates: (stage name, image after it), when `keep_intermediates` was asked: the
             frame with the quad drawn after "detect", then the page (the OCR image after
@@ -321,7 +359,8 @@ def prepare_page(
     dpi: int | None = None,
     options: CaptureOptions = DEFAULT_OPTIONS,
 ) -> PreparedPage:
-    """Run detect → gates → rectify → orient → deskew → flatten → binarize on one capture.
+    """Run detect → gates → rectify → orient → deskew → flatten → straighten → binarize on one
+    capture.
 
     Args:
         image: the captured image, BGR or grey (as OpenCV reads it).

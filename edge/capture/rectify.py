@@ -6,6 +6,9 @@
   quad's corners to follow the page's text (the page's own top-left first).
 - `deskew` straightens a scan's small skew (a sheet fed at an angle): projection profiles of
   the ink find the angle at which text lines are sharpest.
+- `find_text_skew` does the same for a photo whose page was not found, from the letters alone
+  (the frame's background and a sheet's edges are no letters), and tells whether its lines run
+  down the image.
 
 Every stage takes and returns numpy images (grey or BGR) and never changes its input.
 """
@@ -13,7 +16,7 @@ Every stage takes and returns numpy images (grey or BGR) and never changes its i
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -29,6 +32,7 @@ __all__ = [
     "deskew",
     "detect_orientation",
     "find_skew",
+    "find_text_skew",
     "orient_page",
     "output_size",
     "rectify",
@@ -37,6 +41,17 @@ __all__ = [
 
 MAX_SKEW_DEGREES = 5.0
 """Deskew searches ±this; larger angles are a camera's business (rectify)."""
+MAX_PHOTO_SKEW_DEGREES = 15.0
+"""A photo whose page was not found (so not rectified) is straightened within ±this: a page
+held at an angle, which Tesseract's line finding reads as nothing beyond about 5°."""
+GLYPH_WORK_SIDE = 1500
+"""`find_text_skew` looks for letters on the image shrunk to this longer side (pixels)."""
+GLYPH_HEIGHTS = (4, 40)
+"""A letter's height there, in pixels: from a small letter far away to a heading close up."""
+MIN_GLYPHS = 60
+"""Fewer letters than this say nothing of the page's skew."""
+DOWN_MARGIN = 1.3
+"""Lines are taken to run down the image when their profile that way is this much sharper."""
 
 
 def output_size(quad: PageQuad, dpi: int, paper: PaperSize = A4) -> tuple[int, int]:
@@ -127,11 +142,66 @@ def find_skew(image: Image) -> float:
     points = _ink_coordinates(grey)
     if len(points) < 200:
         return 0.0
+    return _sharpest_angle(points, MAX_SKEW_DEGREES)[0]
+
+
+class TextSkew(NamedTuple):
+    """How a photo's text lines lie (`find_text_skew`).
+
+    Attributes:
+        degrees: their skew, as `find_skew` gives it, when they run across; 0.0 when they run
+            down (turn the image a quarter and ask again).
+        down: they run down the image: the content is turned a quarter, one way or the other.
+    """
+
+    degrees: float
+    down: bool
+
+
+def find_text_skew(grey: Image, limit: float = MAX_PHOTO_SKEW_DEGREES) -> TextSkew | None:
+    """The skew of the letters' lines on a photo whose page was not found, within ±`limit`,
+    and whether those lines run down the image; None when there are too few letters.
+
+    Only letter-sized dark shapes count, each by the foot of its box (the line's baseline):
+    the ink of the whole frame (`find_skew`) holds the dark background's texture and the edges
+    of sheets, whose own lines win the profile (15° found for a page lying at 6°).
+    """
+    points = _glyph_feet(grey)
+    if len(points) < MIN_GLYPHS:
+        return None
+    across, across_sharpness = _sharpest_angle(points, limit)
+    _, down_sharpness = _sharpest_angle(points[:, ::-1].copy(), limit)
+    if down_sharpness > DOWN_MARGIN * across_sharpness:
+        return TextSkew(0.0, down=True)
+    return TextSkew(across, down=False)
+
+
+def _glyph_feet(grey: Image) -> npt.NDArray[np.float64]:
+    """The bottom centres of the letter-sized dark shapes of `grey` (at `GLYPH_WORK_SIDE`)."""
+    factor = min(1.0, GLYPH_WORK_SIDE / max(grey.shape[:2]))
+    small = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    paper, ink = np.percentile(small, 90), np.percentile(small, 1)
+    dark = (small < ink + 0.4 * (paper - ink)).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(dark, connectivity=8)
+    x, y, w, h, area = (stats[1:, i] for i in range(5))
+    letter = (
+        (h >= GLYPH_HEIGHTS[0])
+        & (h <= GLYPH_HEIGHTS[1])
+        & (w <= 1.5 * GLYPH_HEIGHTS[1])
+        & (area >= 6)
+        & (area <= 0.8 * w * h)  # a filled blotch is no letter
+    )
+    return np.column_stack([x[letter] + w[letter] / 2, y[letter] + h[letter]]).astype(np.float64)
+
+
+def _sharpest_angle(points: npt.NDArray[np.float64], limit: float) -> tuple[float, float]:
+    """The shear angle within ±`limit` at which `points` make the sharpest row profile, and
+    that sharpness."""
     best = 0.0
-    for step, span in ((0.5, MAX_SKEW_DEGREES), (0.1, 0.5), (0.02, 0.1)):
+    for step, span in ((0.5, limit), (0.1, 0.5), (0.02, 0.1)):
         candidates = np.arange(best - span, best + span + step / 2, step)
         best = float(max(candidates, key=lambda a: _profile_sharpness(points, a)))
-    return best
+    return best, _profile_sharpness(points, best)
 
 
 MIN_SKEW_DEGREES = 0.1
