@@ -97,13 +97,14 @@ def respell(value: str, page: Page) -> str:
 
 def fix_surname(name: str, tables: Tables) -> str:
     """`name` with its family name spelled as the table spells it, when OCR changed its tone
-    marks ("Nguyên Văn A" -> "Nguyễn Văn A") and the folded form names one family only, or
-    changed one letter ("Nguyễm") and one family name is that close."""
+    marks ("Nguyên Văn A" -> "Nguyễn Văn A", "Đăng" -> "Đặng": of the family names that fold
+    alike, the most common, as family names are far from evenly spread), or changed one letter
+    ("Nguyễm") and one family name is that close. A family name read as one is kept ("Đàng")."""
     words = name.split()
     if not words:
         return name
     first = words[0]
-    spellings = [s for s in tables.surnames.values() if s is not None]
+    spellings = tables.surname_spellings
     if modern_tones(first).casefold() in {s.casefold() for s in spellings}:
         return name
     if not kinh_syllable(first):
@@ -130,7 +131,7 @@ def fix_given_names(name: str, tables: Tables) -> str:
     if not words or fold(words[0]) not in tables.surnames:
         return name  # no Kinh family name: a name of another people, read as printed
     known = {s.casefold() for s in tables.given_names} | {
-        s.casefold() for s in tables.surnames.values() if s is not None
+        s.casefold() for s in tables.surname_spellings
     }
     for i, word in enumerate(words[1:], start=1):
         if modern_tones(word).casefold() in known or not kinh_syllable(word):

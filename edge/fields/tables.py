@@ -122,7 +122,8 @@ class Tables:
     issuer_symbols: dict[str, str]
     ranks: tuple[str, ...]
     name_titles: tuple[str, ...]
-    surnames: dict[str, str | None]  # folded -> spelling (None when two spellings share it)
+    surnames: dict[str, str]  # folded -> the most common spelling that folds to it
+    surname_spellings: tuple[str, ...]  # every family name as spelled, most common first
     given_names: tuple[str, ...]  # middle and given names, most common first
 
 
@@ -167,11 +168,10 @@ def load_tables() -> Tables:
         roles = {Role(role): _strings(role_words, role, "labels.toml") for role in role_words}
     except ValueError as e:
         raise FieldDataError(f"labels.toml: [roles] holds an unknown role ({e})") from e
-    surnames: dict[str, str | None] = {}
-    for spelling in _strings(names, "surnames", "names.toml"):
-        key = fold(spelling)
-        known = surnames.get(key, spelling)
-        surnames[key] = spelling if known == spelling else None
+    surnames: dict[str, str] = {}
+    spellings = _strings(names, "surnames", "names.toml")
+    for spelling in spellings:  # most common first: the first of a shared fold is kept
+        surnames.setdefault(fold(spelling), spelling)
     try:
         century = {
             digit: (int(row["century"]), str(row["sex"]))
@@ -203,6 +203,7 @@ def load_tables() -> Tables:
         ranks=_strings(ranks, "ranks", "ranks.toml"),
         name_titles=_strings(ranks, "titles", "ranks.toml"),
         surnames=surnames,
+        surname_spellings=spellings,
         given_names=_strings(names, "given_names", "names.toml"),
     )
 

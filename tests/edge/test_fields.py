@@ -424,6 +424,12 @@ def test_real_names_are_never_respelled_and_one_letter_slips_only_when_unambiguo
     assert fix_given_names("Lê Xyz", tables) == "Lê Xyz"  # nothing close: left as read
     assert fix_given_names("NGUYỄN VAN AN", tables) == "NGUYỄN VĂN AN"
     assert fix_surname("Nguyễm Văn An", tables) == "Nguyễn Văn An"
+    # Two family names fold alike: a word that is neither is the more common one; each of them
+    # read as it is stays.
+    assert fix_surname("Đăng Phương Bích Hiền", tables) == "Đặng Phương Bích Hiền"
+    assert fix_surname("Đàng Phương Bích Hiền", tables) == "Đàng Phương Bích Hiền"
+    assert fix_surname("Trình Văn Lực", tables) == "Trình Văn Lực"
+    assert fix_surname("Trinh Văn Lực", tables) == "Trịnh Văn Lực"
 
 
 def test_the_signer_is_found_under_a_garbled_title_and_never_in_capitals() -> None:
