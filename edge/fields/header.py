@@ -22,7 +22,15 @@ from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE, WORD_DATE, Found, Page
 from edge.fields.tables import Tables, Template, load_tables, load_templates
-from edge.fields.text import best_match, digit_view, fold, is_caps, label_pattern, modern_tones
+from edge.fields.text import (
+    best_match,
+    digit_view,
+    fold,
+    is_caps,
+    kinh_syllable,
+    label_pattern,
+    modern_tones,
+)
 from edge.fields.validate import check_number, iso_date
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
@@ -50,29 +58,34 @@ NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under
 _PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
 # A place–date line wrapped before its year ("Diên Khánh, ngày 05 tháng 5 năm" / "2021").
 _PLACE_DATE_CUT = re.compile(
-    r"[^\W\d_]\s*,\s*ng\w{1,3}\s*\d{1,2}\s*th\w{2,3}\s*\d{1,2}(?:\s*n\w{1,3})?\s*$"
+    r"[^\W\d_]\s*,\s*ng\w{1,3}\s*\d{1,2}\s*th\w{2,3}\s*\d{1,2}(?:\s*n\w{1,3})?[\s.,_]*$"
 )
 _YEAR_START = re.compile(r"^(?:n\w{1,3}\s*)?\d{4}\b")
+# Read row by row, the wrapped year ends the next row, after the left column's number
+# ("Số: 226/QĐ-UBND 2021"); a year inside a symbol ("45/2021") has no space before it.
+_YEAR_END = re.compile(r"(?:^|\s)(?:n\w{1,3}\s*)?\d{4}\W*$")
 _NOT_PLACE = re.compile(r"^\W*(?:hom nay|vao|tu|den)\b")  # "Hôm nay, ngày …" is the body's
 
 
 def _place_date_at(page: Page, i: int) -> tuple[str, list[tuple[int, int]]] | None:
-    """The place–date text starting on line `i` (joined with the next line when its year was
-    wrapped there), with each piece's (line, offset in the joined text); None if none."""
+    """The place–date text starting on line `i` (joined with the next line's year when it was
+    wrapped there), with each piece's (line, where the line's own offset 0 falls in the joined
+    text: negative when only the end of the next line was joined); None if none."""
     if _NOT_PLACE.match(page.folded[i]):
         return None
     if _PLACE_DATE.search(page.numeric[i]):
         return page.numeric[i], [(i, 0)]
-    if (
-        i + 1 < len(page)
-        and _PLACE_DATE_CUT.search(page.numeric[i])
-        and _YEAR_START.match(page.numeric[i + 1])
-    ):
-        return page.numeric[i] + " " + page.numeric[i + 1], [
-            (i, 0),
-            (i + 1, len(page.numeric[i]) + 1),
-        ]
-    return None
+    if i + 1 >= len(page) or not _PLACE_DATE_CUT.search(page.numeric[i]):
+        return None
+    year = _YEAR_START.match(page.numeric[i + 1]) or _YEAR_END.search(page.numeric[i + 1])
+    if year is None:
+        return None
+    start = year.start() + len(year[0]) - len(year[0].lstrip())
+    # The next line's piece starts at `start`; in the joined text, after the line and a space.
+    return page.numeric[i] + " " + page.numeric[i + 1][start:], [
+        (i, 0),
+        (i + 1, len(page.numeric[i]) + 1 - start),
+    ]
 
 
 _TOKEN = re.compile(r"\S+")
@@ -163,12 +176,21 @@ _ORGAN = re.compile(
 
 def _issuer_line(page: Page, i: int) -> bool:
     """Whether line `i`, just after the header, is the end of the issuer's column: in capitals,
-    with no colon, and an organ's name or one wrapped word of one ("HOẠCH")."""
+    with no colon, and an organ's name, one wrapped word of one ("HOẠCH"), or the rest of a
+    name whose line above broke at its hyphen ("… PHAN RANG -" / "THÁP CHÀM")."""
     line = page.lines[i]
     if not is_caps(line) or ":" in line or _NUMBER.search(page.numeric[i]):
         return False
     low = page.folded[i]
-    return bool(_ORGAN.match(low)) or len(line.split()) == 1
+    return bool(_ORGAN.match(low)) or len(line.split()) == 1 or _breaks_at_hyphen(page, i - 1)
+
+
+def _breaks_at_hyphen(page: Page, i: int) -> bool:
+    """Whether the left column's part of line `i` ends with a hyphen: a name wrapped there."""
+    if i < 0:
+        return False
+    left = _strip_national(page.lines[i], page.folded[i]).rstrip(" _.,;:|'`")
+    return left.endswith(("-", "–")) and len(left.split()) > 1
 
 
 def _symbolish(token: str) -> bool:
@@ -295,9 +317,15 @@ def _strip_national(line: str, low: str) -> str:
 
 
 def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
-    """`text` with words of the issuer vocabulary spelled as the table spells them."""
+    """`text` with words of the issuer vocabulary spelled as the table spells them, and two of
+    them OCR ran together ("NHÂNDÂN") parted again."""
     out, changed = [], False
+    words: list[str] = []
     for word in text.split():
+        parted = _parted(word, tables)
+        changed = changed or len(parted) > 1
+        words += parted
+    for word in words:
         spelling = tables.issuer_words.get(fold(word))
         if spelling is not None and word.isupper() and spelling != modern_tones(word):
             out.append(spelling)
@@ -305,6 +333,17 @@ def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
         else:
             out.append(word)
     return " ".join(out), changed
+
+
+def _parted(word: str, tables: Tables) -> list[str]:
+    """`word` as two words of the issuer vocabulary when it is none itself but two run
+    together, else `[word]`."""
+    if not word.isupper() or fold(word) in tables.issuer_words:
+        return [word]
+    for k in range(2, len(word) - 1):
+        if fold(word[:k]) in tables.issuer_words and fold(word[k:]) in tables.issuer_words:
+            return [word[:k], word[k:]]
+    return [word]
 
 
 def _split_place(text: str, tables: Tables) -> tuple[str, str]:
@@ -323,12 +362,20 @@ def issuer(page: Page, end: int) -> Found | None:
     tables = load_tables()
     p = _patterns()
     parts: list[tuple[int, str]] = []
+    continued: set[int] = set()  # lines that carry on a name broken at its hyphen
     for i in range(end + 1):
         line = _strip_national(page.lines[i], page.folded[i])
         m = _NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
         rest = " ".join(line.split()).strip("_-–•.,:;|'` ")  # specks around the line
+        if _breaks_at_hyphen(page, i - 1):
+            # The wrapped rest of a place name is Vietnamese words; the rule printed under the
+            # issuer's column, read as letters, is not ("THÁP CHÀM SP AS TA").
+            words = rest.split()
+            kept = next((k for k, w in enumerate(words) if not kinh_syllable(w)), len(words))
+            rest = " ".join(words[:kept])
+            continued.add(i)
         if i > 0 and fold(page.lines[i - 1]).rstrip(" .,:;`'").endswith("viet"):
             # "… VIỆT" / "NAM": the national header's end wrapped onto this row, at its end.
             rest = re.sub(r"\s*\bNAM\b[\W_]*$", "", rest)
@@ -343,7 +390,9 @@ def issuer(page: Page, end: int) -> Found | None:
     for i, text in parts:
         short = len(text.split()) <= 2 and not units.match(fold(text))
         hyphen = joined and joined[-1][1].endswith("-") and not units.match(fold(text))
-        if joined and (hyphen or short):
+        if joined and i in continued:
+            joined[-1] = (joined[-1][0], f"{joined[-1][1]} - {text}")
+        elif joined and (hyphen or short):
             joined[-1] = (joined[-1][0], f"{joined[-1][1]} {text}")
         else:
             joined.append((i, text))
@@ -502,12 +551,13 @@ def place_date(page: Page, end: int) -> Found | None:
                 if value is None:
                     continue
                 cut = pieces[1][1]
+                start = max(0, len(page.lines[i]) + 1 - cut)  # where the year's piece starts
                 spans = [(i, date_match.start(), len(page.lines[i]))]
-                spans.append((i + 1, 0, date_match.end() - cut))
+                spans.append((i + 1, start, date_match.end() - cut))
                 raw = (
                     page.lines[i][date_match.start() :]
                     + " "
-                    + page.lines[i + 1][: date_match.end() - cut]
+                    + page.lines[i + 1][start : date_match.end() - cut]
                 )
                 found = Found(value, spans, 0.95, raw)
                 found.rule = "the place-date line, its year wrapped onto the next line"

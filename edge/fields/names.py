@@ -24,6 +24,11 @@ from edge.fields.text import fold, kinh_syllable, modern_tones
 MIN_WORDS, MAX_WORDS = 2, 7
 
 
+QUOTE_SPECKS = '“”"‘`'
+"""Marks that never start or end a word of a name (an apostrophe may: "K'Brơi" has one inside,
+and "’" stays for the same reason)."""
+
+
 def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str | None:
     """The person's name in `candidate` as printed (capitals kept), else None.
 
@@ -42,6 +47,7 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
         cut = cut.split(stop, 1)[0]
     words = []
     for raw in cut.strip(" .:;-_").split():
+        raw = raw.strip(QUOTE_SPECKS)  # OCR reads ink specks as quotes: "Kiều “Tiến Tâm"
         if raw.strip("."):
             words.append(raw.strip("."))
         if raw.endswith("."):

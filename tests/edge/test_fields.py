@@ -487,3 +487,40 @@ def test_a_symbol_of_its_own_is_not_taken_for_a_known_one_a_letter_away() -> Non
     # "CAK": K is X's look-alike, a slip: repaired.
     text = POLICE_DECISION.replace("09/2024/QĐ-CAX", "09/2024/QĐ-CAK")
     assert extract(text)["so_ky_hieu"].value == "09/2024/QĐ-CAX"
+
+
+# A decision's header read row by row (a commune photo and a black-and-white scan of it): the
+# issuer's place name broke at its hyphen, with the rule under the column read as letters; the
+# place-date line's year fell to the next row, after the left column's number; two words of the
+# issuer ran together; a speck before a word of the subject's name read as a quote.
+WRAPPED_HEADER = """UỶ BAN NHÂNDÂN CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM
+THÀNH PHỐ PHAN RANG - Độc lập - Tự do - Hạnh phúc
+THÁP CHÀM SP AS TA . -
+— Phan Rang - Tháp Chàm, ngày 16 tháng 3 năm .
+Số: 226/QĐ-UBND 2021
+QUYẾT ĐỊNH
+Về việc trợ cấp xã hội hằng tháng đối với người cao tuổi
+CHỦ TỊCH UỶ BAN NHÂN DÂN THÀNH PHỐ PHAN RANG - THÁP CHÀM
+Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015;
+QUYẾT ĐỊNH:
+Điều 1. Thực hiện chế độ trợ cấp xã hội hằng tháng đối với ông Kiều “Tiến Tâm,
+sinh ngày 4 tháng 12 năm 1952, số định danh cá nhân 056052638948, địa chỉ
+thường trú: Thôn Hoà Bình, phường Kinh Dinh, thành phố Phan Rang - Tháp Chàm.
+"""
+
+
+def test_a_header_read_row_by_row_with_its_pieces_wrapped() -> None:
+    fields = extract(WRAPPED_HEADER)
+    assert fields.value("co_quan_ban_hanh") == "UỶ BAN NHÂN DÂN THÀNH PHỐ PHAN RANG - THÁP CHÀM"
+    assert fields.value("loai_van_ban") == "QUYẾT ĐỊNH"  # not the issuer's wrapped end
+    assert fields.value("ngay_ban_hanh") == "2021-03-16"
+    assert fields["ngay_ban_hanh"].raw == "ngày 16 tháng 3 năm . 2021"  # not the number
+    assert fields.value("so_ky_hieu") == "226/QĐ-UBND"
+    assert fields.value("ho_ten") == "Kiều Tiến Tâm"
+    assert fields.value("cccd") == "056052638948"
+    # A year inside the number is no wrapped year.
+    inside = WRAPPED_HEADER.replace("Số: 226/QĐ-UBND 2021", "Số: 226/2021")
+    assert extract(inside).value("ngay_ban_hanh") is None
+    # Without the place-date line to close the header, the name's wrapped end is still header.
+    undated = WRAPPED_HEADER.replace("— Phan Rang - Tháp Chàm, ngày 16 tháng 3 năm .\n", "")
+    assert extract(undated).value("loai_van_ban") == "QUYẾT ĐỊNH"
