@@ -13,7 +13,7 @@ Rules of this module:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -141,6 +141,12 @@ def _national(page: Page, i: int) -> bool:
     )
 
 
+def _labelled(line: str) -> bool:
+    """Whether `line` holds a label and its value ("Số: 12"), not only a colon at its end (a
+    speck after a title, "GIẤY PHÉP XÂY DỰNG:")."""
+    return ":" in line.rstrip(" :;.")
+
+
 def header_end(page: Page) -> int:
     """Index of the last header line (national header, number or place–date), -1 if none. A
     number printed under the title (after an upper-case line below the motto) is not header."""
@@ -150,7 +156,7 @@ def header_end(page: Page) -> int:
         if not (_NUMBER.search(page.numeric[i]) or _BARE_NUMBER.search(page.numeric[i])):
             continue
         between = range(national[-1] + 1, i) if national and i > national[-1] else range(0)
-        if any(is_caps(page.lines[j]) and ":" not in page.lines[j] for j in between):
+        if any(is_caps(page.lines[j]) and not _labelled(page.lines[j]) for j in between):
             continue  # under the title
         marked.append(i)
     if not marked:
@@ -186,11 +192,16 @@ def _issuer_line(page: Page, i: int) -> bool:
 
 
 def _breaks_at_hyphen(page: Page, i: int) -> bool:
-    """Whether the left column's part of line `i` ends with a hyphen: a name wrapped there."""
+    """Whether the left column's part of line `i` is a place name broken at its hyphen ("THÀNH
+    PHỐ PHAN RANG -"): a unit word, a name after it, a hyphen at its end (a speck after an
+    organ's name, "ỦYBANNHÂNDÂN -.", names no place)."""
     if i < 0:
         return False
     left = _strip_national(page.lines[i], page.folded[i]).rstrip(" _.,;:|'`")
-    return left.endswith(("-", "–")) and len(left.split()) > 1
+    if not left.endswith(("-", "–")):
+        return False
+    _, place = _split_place(left.rstrip(" -–"), load_tables())
+    return bool(place.strip())
 
 
 def _symbolish(token: str) -> bool:
@@ -317,15 +328,9 @@ def _strip_national(line: str, low: str) -> str:
 
 
 def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
-    """`text` with words of the issuer vocabulary spelled as the table spells them, and two of
-    them OCR ran together ("NHÂNDÂN") parted again."""
+    """`text` with words of the issuer vocabulary spelled as the table spells them."""
     out, changed = [], False
-    words: list[str] = []
     for word in text.split():
-        parted = _parted(word, tables)
-        changed = changed or len(parted) > 1
-        words += parted
-    for word in words:
         spelling = tables.issuer_words.get(fold(word))
         if spelling is not None and word.isupper() and spelling != modern_tones(word):
             out.append(spelling)
@@ -335,15 +340,31 @@ def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
     return " ".join(out), changed
 
 
-def _parted(word: str, tables: Tables) -> list[str]:
-    """`word` as two words of the issuer vocabulary when it is none itself but two run
-    together, else `[word]`."""
-    if not word.isupper() or fold(word) in tables.issuer_words:
+def _issuer_token(word: str) -> bool:
+    """A word of an issuer's name (capitals or digits in it) or a dash between two."""
+    return any(c.isupper() or c.isdigit() for c in word) or word in ("-", "–")
+
+
+def _parted(text: str, tables: Tables) -> str:
+    """`text` with each word in capitals that is no word of the issuer vocabulary but several
+    of them run together ("ỦYBANNHÂNDÂN", "BẠNNHÂNDÂN") parted again."""
+    words = []
+    for word in text.split():
+        pieces = None
+        if word.isupper() and fold(word) not in tables.issuer_words:
+            pieces = _vocabulary_run(word, tables.issuer_words)
+        words += pieces or [word]
+    return " ".join(words)
+
+
+def _vocabulary_run(word: str, vocabulary: Mapping[str, str]) -> list[str] | None:
+    """`word` cut into words of `vocabulary` (two letters or more each), else None."""
+    if fold(word) in vocabulary:
         return [word]
-    for k in range(2, len(word) - 1):
-        if fold(word[:k]) in tables.issuer_words and fold(word[k:]) in tables.issuer_words:
-            return [word[:k], word[k:]]
-    return [word]
+    for k in range(len(word) - 2, 1, -1):
+        if fold(word[:k]) in vocabulary and (rest := _vocabulary_run(word[k:], vocabulary)):
+            return [word[:k], *rest]
+    return None
 
 
 def _split_place(text: str, tables: Tables) -> tuple[str, str]:
@@ -368,7 +389,10 @@ def issuer(page: Page, end: int) -> Found | None:
         m = _NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
-        rest = " ".join(line.split()).strip("_-–•.,:;|'` ")  # specks around the line
+        rest = _parted(" ".join(line.split()).strip("_-–•.,:;|'` "), tables)  # specks around
+        # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
+        # of them; a dash between words stays.
+        rest = " ".join(w for w in rest.split() if _issuer_token(w))
         if _breaks_at_hyphen(page, i - 1):
             # The wrapped rest of a place name is Vietnamese words; the rule printed under the
             # issuer's column, read as letters, is not ("THÁP CHÀM SP AS TA").
@@ -401,13 +425,7 @@ def issuer(page: Page, end: int) -> Found | None:
         return None
     if len(parts) > 1 and not p.bare_body.match(fold(parts[0][1])):
         parts = parts[1:]  # the first line is the parent body ("UBND HUYỆN …")
-    # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "NINH CHỬ -__") are none
-    # of them; a dash between words stays.
-    words = " ".join(text for _, text in parts).split()
-    raw = " ".join(
-        w for w in words if any(c.isupper() or c.isdigit() for c in w) or w in ("-", "–")
-    )
-    raw = raw.rstrip(" -–")
+    raw = " ".join(text for _, text in parts).rstrip(" -–")
     organ, place = _split_place(raw, tables)
     # The organ's words come from a closed vocabulary; the place name only from the page itself.
     organ_fixed, vocabulary_fixed = _issuer_words(organ, tables)
@@ -456,8 +474,8 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
     """The bold title after the header, the template it names, and the title's last line."""
     fallback = load_templates()[-1]
     for i in range(start, min(start + TITLE_WINDOW, len(page))):
-        line = page.lines[i]
-        if not is_caps(line) or ":" in line:
+        line = page.lines[i].rstrip(" :;")  # a speck read as a colon after the title
+        if not is_caps(line) or _labelled(line):
             continue
         template, score = _template_of(line)
         last = i
@@ -473,7 +491,7 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             template2, score2 = _template_of(joined)
             if score2 > score or template2.fallback:
                 template, score, last = template2, score2, i + 1  # a title wrapped on two lines
-        raw = " ".join(page.lines[i : last + 1])
+        raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
             found = Found(raw, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
             found.problems.append(
@@ -613,6 +631,9 @@ def signer(page: Page) -> Found | None:
     return found
 
 
+# A rank whose first word OCR garbled ("Tống tá" for "Thượng tá"): its grade word, in small
+# letters after a capitalised word, is never part of a name (each word of a name is capitalised).
+_GARBLED_RANK = re.compile(r"^[^\w(]*[A-ZÀ-Ỹ][^\W\d_]*\s+(?:tá|úy|uý|tướng)\s+")
 _JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")  # "Nguyễn-Quốc": a stroke read as a hyphen
 # The end of a recipient line after its last ";" or ".": where the signer's column starts.
 _RECIPIENT_TAIL = re.compile(r"^[-+•].*[;.]\s*(?=\S)")
@@ -649,7 +670,7 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
             offset = tail.end()
         elif line.startswith("("):
             continue  # "(Ký, ghi rõ họ tên)"
-        rank = p.rank.match(page.folded[i][offset:])
+        rank = p.rank.match(page.folded[i][offset:]) or _GARBLED_RANK.match(line[offset:])
         if rank:
             offset += rank.end()
         # OCR specks before the name ("“Dương …", "á Từ Diệu Giang": a rank's last letter).

@@ -524,3 +524,39 @@ def test_a_header_read_row_by_row_with_its_pieces_wrapped() -> None:
     # Without the place-date line to close the header, the name's wrapped end is still header.
     undated = WRAPPED_HEADER.replace("— Phan Rang - Tháp Chàm, ngày 16 tháng 3 năm .\n", "")
     assert extract(undated).value("loai_van_ban") == "QUYẾT ĐỊNH"
+
+
+# A permit's header as a degraded scan reads it: the issuer's words run together with specks
+# after them, a speck read as a colon after the title, and the police signer's rank garbled.
+RUN_TOGETHER = """.ỦYBANNHÂNDÂN -. CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+THÀNH PHỐ NHA TRANG Độc lập - Tự do - Hạnh phúc
+_ Nha Trang, ngày 27 tháng 5 năm 2024 `
+GIẤY PHÉP XÂY DỰNG:
+Số: 262/GPXD
+Sử dụng cho nhà ở riêng lẻ
+Cấp cho: Ông Trần Văn Bình
+Nơi nhận:
+- Công dân;
+TRƯỞNG CÔNG AN
+(Ký, ghi rõ họ tên, đóng dấu)
+Tống tá Lý Hồng Quyên
+"""
+
+
+def test_issuer_words_run_together_a_title_with_a_speck_and_a_garbled_rank() -> None:
+    fields = extract(RUN_TOGETHER)
+    assert fields.value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN THÀNH PHỐ NHA TRANG"
+    assert fields.value("loai_van_ban") == "GIẤY PHÉP XÂY DỰNG"
+    assert fields.value("so_ky_hieu") == "262/GPXD"
+    assert fields.value("nguoi_ky") == "Lý Hồng Quyên"
+    assert fields.value("ho_ten") == "Trần Văn Bình"
+    # Two words run together and a speck in the first line of a district's committee: the line
+    # is still the issuer's own, not a parent body to leave out.
+    district = RUN_TOGETHER.replace(".ỦYBANNHÂNDÂN -.", "ỦY BẠNNHÂNDÂN ›:").replace(
+        "THÀNH PHỐ NHA TRANG Độc", "HUYỆN NINH PHƯỚC Độc"
+    )
+    assert extract(district).value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN NINH PHƯỚC"
+    # A capitalised second word is a name's, not a rank's grade.
+    assert extract(RUN_TOGETHER.replace("Tống tá", "Lê Uy")).value("nguoi_ky") == (
+        "Lê Uy Lý Hồng Quyên"
+    )
