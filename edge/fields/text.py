@@ -16,14 +16,14 @@ from functools import lru_cache
 
 OCR_DIGITS = str.maketrans(
     {"O": "0", "o": "0", "Ø": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "!": "1",
-     "í": "1", "S": "5", "B": "8", "Z": "2", "g": "9"}
+     "í": "1", "S": "5", "B": "8", "§": "8", "Z": "2", "g": "9"}
 )  # fmt: skip
 """Letters OCR reads in place of digits; replaced only inside tokens that already hold digits."""
 
 # A token that is mostly a number: at least one digit, the rest digits, confusable letters or
 # date/number separators. Confusables are repaired in such tokens only, never in words.
 _NUMBERISH = re.compile(
-    r"(?<![^\W\d_])[0-9OoØDQIl|!SBZg/.\-]*\d[0-9OoØDQIl|!SBZg/.\-]*(?![^\W\d_])"
+    r"(?<![^\W\d_])[0-9OoØDQIl|!SB§Zg/.\-]*\d[0-9OoØDQIl|!SB§Zg/.\-]*(?![^\W\d_])"
 )
 
 

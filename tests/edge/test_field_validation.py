@@ -132,6 +132,7 @@ def test_digit_view_repairs_numbers_only() -> None:
     assert len(view) == len(line)
     assert "05/12/1990" in view
     assert "Olympic" in view  # a word is not a number
+    assert digit_view("Số: §56/TLKT-BS") == "Số: 856/TLKT-BS"  # a degraded 8 read as §
 
 
 @given(st.text())
