@@ -55,9 +55,11 @@ from edge.ocr.model import (
 )
 from edge.ocr.signer_name import (
     accepted_lines,
+    blur_dither,
     coloured_ink,
     has_name,
     has_title,
+    is_bilevel_image,
     signer_region,
     splice_lines,
     suppress_seal,
@@ -380,7 +382,11 @@ class OcrEngine(Closeable):
             return words
         crop = image.crop(region.box)
         crops = [crop]
-        if colour is not None and colour.mode == "RGB" and colour.size == image.size:
+        if is_bilevel_image(crop):
+            # A black-and-white scan prints the seal as a dither of dots: blurred, it is the
+            # mid-grey `suppress_seal` removes, and the name's strokes stay dark.
+            crops = [blur_dither(crop)]
+        elif colour is not None and colour.mode == "RGB" and colour.size == image.size:
             tinted = coloured_ink(colour.crop(region.box))
             crops = [without_colour(crop, tinted, fill=True), without_colour(crop, tinted)]
         readings = [(c, SignerReading()) for c in crops[:-1]]

@@ -38,6 +38,7 @@ REGION_DEPTH = 14  # title line heights searched below the title
 NAME_CONFIDENCE = 70.0  # a main-pass line this sure and shaped like a name is kept as it is
 RECOVER_CONFIDENCE = 60.0  # least mean confidence of a re-read line to be spliced in
 MAX_LOST_LETTERS = 3  # letters at a row's start a seal's ring may hide
+OFF_CENTRE = 0.3  # of the line height: a name centred this far right of its title lost a word
 BLOCK_FROM = 0.4  # without a title, the block is looked for right of this fraction of the width
 SIGNATURE_HEIGHT = 1.8  # a dark stroke this many title line heights tall is handwriting
 STROKE_LENGTH = 1.3  # of the line height: a straight run this long is a pen stroke, not a letter
@@ -45,6 +46,8 @@ STROKE_ANGLE = 12  # degrees either side of level that such strokes are looked f
 STROKE_OPENING = 0.1  # of the line height: strokes thinner than this are pen, not bold print
 DARKEST = 0.1  # of the way from the darkest ink to the paper: the level toner print stays under
 CHROMA = 40  # max - min of R, G, B above the paper's by which ink is coloured (seal, signature)
+BILEVEL_SHARE = 0.95  # of a crop's pixels pure black or white: a black-and-white scan
+DITHER_BLUR = 1.0  # pixels (sigma) that turn a seal's dither grey and leave print dark
 
 
 @dataclass(frozen=True)
@@ -163,12 +166,35 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
         return None
     if box[3] - box[1] < 3 * line_height or box[2] - box[0] < 3 * line_height:
         return None
+    title_centre = _print_centre(title) if titles else None
     for line in lines:
         x0, y0, x1, y1 = line_box(line)
         inside = box[0] <= (x0 + x1) / 2 <= box[2] and box[1] <= (y0 + y1) / 2 <= box[3]
         if inside and _is_sure_name(line):
+            off = _print_centre(line) - (title_centre or _print_centre(line))
+            if off > OFF_CENTRE * line_height:
+                break  # sure, but off to the right of its title: its first word may be lost
             return None
     return SignerRegion(box, title_line, line_height)
+
+
+def _print_centre(line: Sequence[OcrWord]) -> float:
+    """The horizontal centre of a line's words, specks ("-", "`") left out."""
+    words = [w for w in line if any(c.isalnum() for c in w.text)] or list(line)
+    return (min(w.box[0] for w in words) + max(w.box[2] for w in words)) / 2
+
+
+def is_bilevel_image(crop: Image.Image) -> bool:
+    """Whether a crop is black and white (a deskewed one has grey only along its edges)."""
+    grey = np.asarray(crop.convert("L"))
+    return grey.size > 0 and float(((grey == 0) | (grey == 255)).mean()) >= BILEVEL_SHARE
+
+
+def blur_dither(crop: Image.Image) -> Image.Image:
+    """A black-and-white crop blurred just enough that a dither of dots (a seal printed in
+    black and white) turns mid-grey while print stays dark."""
+    grey = np.asarray(crop.convert("L"))
+    return Image.fromarray(cv2.GaussianBlur(grey, (0, 0), DITHER_BLUR))
 
 
 def coloured_ink(crop: Image.Image) -> np.ndarray:
@@ -356,12 +382,25 @@ def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
         return True
     # Or the ring read as letters in its place ("phố Anh Thuận" for "Lương Anh Thuận"): the
     # rows agree after a first word that, in small letters, begins no name or title.
-    return (
+    if (
         len(line) == len(new) >= 2
         and line[0].text[:1].islower()
         and new[0].text[:1].isupper()
         and [fold(w.text) for w in line[1:]] == [fold(w.text) for w in new[1:]]
+    ):
+        return True
+    # Or the ring took the whole first word ("Đức Bảo Nhân" for "Hoàng Đức Bảo Nhân"): the
+    # re-read row is the main one with one capitalised word more in front.
+    return (
+        len(new) == len(line) + 1 >= 3
+        and new[0].text[:1].isupper()
+        and [_bare(w.text) for w in new[1:]] == [_bare(w.text) for w in line]
     )
+
+
+def _bare(word: str) -> str:
+    """A word folded, without the punctuation OCR puts around it."""
+    return fold(word).strip(".,;:`'\"-_ ")
 
 
 def _is_sure_name(line: Sequence[OcrWord]) -> bool:

@@ -20,7 +20,9 @@ from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
 from edge.ocr.model import without_noise
 from edge.ocr.signer_name import (
     accepted_lines,
+    blur_dither,
     fold,
+    is_bilevel_image,
     is_name_line,
     is_title_line,
     signer_region,
@@ -314,6 +316,38 @@ def test_a_title_or_name_the_seal_cut_is_still_known() -> None:
     assert "phố" not in [w.text for w in spliced]
 
 
+def test_a_sure_name_off_centre_under_its_title_is_read_again_for_its_lost_word() -> None:
+    # The seal's ring took the whole family name: what is left reads surely, but its centre is
+    # off to the right of the title's, where the whole name is centred.
+    words = [
+        _word("CHỦ", (1500, 2400, 1600, 2450), 0),
+        _word("TỊCH", (1620, 2400, 1740, 2450), 0),
+        _word("Đức", (1600, 2800, 1680, 2850), 1),
+        _word("Bảo", (1700, 2800, 1780, 2850), 1),
+        _word("Nhân.", (1800, 2800, 1900, 2850), 1),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None
+    whole = [
+        _word("Hoàng", (1440, 2800, 1580, 2850), 0, 90),
+        _word("Đức", (1600, 2800, 1680, 2850), 0, 92),
+        _word("Bảo", (1700, 2800, 1780, 2850), 0, 91),
+        _word("Nhân", (1800, 2800, 1890, 2850), 0, 93),
+    ]
+    spliced = splice_lines(words, [whole], region)
+    assert [w.text for w in spliced] == ["CHỦ", "TỊCH", "Hoàng", "Đức", "Bảo", "Nhân"]
+    # Centred under its title, the same sure name is not read again; and a re-reading that
+    # only adds a word in small letters (a stroke) does not replace it.
+    centred = [
+        OcrWord(w.text, (w.box[0] - 120, w.box[1], w.box[2] - 120, w.box[3]), w.confidence, w.line)
+        for w in words[2:]
+    ]
+    assert signer_region(words[:2] + centred, 2480, 3508) is None
+    stroke = [_word("ư", (1560, 2800, 1580, 2850), 0, 90), *whole[1:]]
+    kept = splice_lines(words, [stroke], region)
+    assert [w.text for w in kept] == ["CHỦ", "TỊCH", "Đức", "Bảo", "Nhân."]
+
+
 def test_an_ede_womans_name_is_a_name() -> None:
     line = [_word("H", (0, 0, 20, 40), 0), _word("Hoan", (30, 0, 120, 40), 0),
             _word("Adrơng", (130, 0, 260, 40), 0)]  # fmt: skip
@@ -354,6 +388,38 @@ def test_the_signer_name_under_a_seal_is_recovered(
     assert unicodedata.is_normalized("NFC", page.text)
     lines = [w.line for w in page.words]
     assert lines == sorted(lines)
+
+
+def test_a_seal_dithered_on_a_black_and_white_scan_is_taken_away(engine: OcrEngine) -> None:
+    """A black-and-white scan prints the seal as a dither of dots, each as black as print: only
+    blurred does it become the mid-grey that `suppress_seal` removes."""
+    from edge.sample_document import FONT_DIR, FONT_FILES
+
+    crop = Image.new("L", (900, 260), 255)
+    draw = ImageDraw.Draw(crop)
+    font = ImageFont.truetype(str(FONT_DIR / FONT_FILES["bold"]), size=58)
+    draw.text((60, 150), "Hoàng Đức Bảo Nhân", fill=0, font=font)
+    ring = Image.new("L", crop.size, 0)
+    ImageDraw.Draw(ring).ellipse((-60, -120, 330, 215), outline=255, width=26)
+    dots = np.random.default_rng(4).random((260, 900)) < 0.35  # the ring's dither
+    pixels = np.asarray(crop).copy()
+    pixels[(np.asarray(ring) > 0) & dots] = 0
+    bilevel = Image.fromarray(pixels).convert("1", dither=Image.Dither.NONE)
+    assert is_bilevel_image(bilevel)
+    ring_only = (np.asarray(ring) > 0) & (np.asarray(crop) == 255)
+    kept = np.asarray(suppress_seal(bilevel, 45.0)) < 128
+    cleaned = suppress_seal(blur_dither(bilevel), 45.0)
+    assert kept[ring_only].mean() > 0.1  # dots as dark as print stay
+    assert (np.asarray(cleaned) < 128)[ring_only].mean() < 0.02
+    read = engine._read(cleaned, 300, 6)
+    assert "Hoàng Đức Bảo Nhân" in " ".join(w.text for w in read)
+    # On a page, under its title, the engine's second look takes the seal away so.
+    page = Image.new("1", (2480, 3508), 1)
+    ImageDraw.Draw(page).text((1520, 2500), "CHỦ TỊCH", fill=0, font=font)
+    page.paste(bilevel, (1300, 2650))
+    title = [_word("CHỦ", (1520, 2510, 1640, 2560), 0), _word("TỊCH", (1660, 2510, 1790, 2560), 0)]
+    words = engine._recover_signer(page, 300, tuple(title), None)
+    assert " ".join(w.text for w in words[2:]) == "Hoàng Đức Bảo Nhân"
 
 
 def test_a_signature_stroke_through_the_name_is_cut_away(engine: OcrEngine) -> None:
