@@ -16,9 +16,17 @@ from functools import lru_cache
 
 OCR_DIGITS = str.maketrans(
     {"O": "0", "o": "0", "Ø": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "!": "1",
-     "í": "1", "S": "5", "B": "8", "§": "8", "Z": "2", "g": "9"}
+     "í": "1", "S": "5", "Š": "5", "B": "8", "§": "8", "Z": "2", "g": "9"}
 )  # fmt: skip
 """Letters OCR reads in place of digits; replaced only inside tokens that already hold digits."""
+DATE_SLOT_DIGITS = str.maketrans(
+    {**{chr(k): v for k, v in OCR_DIGITS.items()}, "T": "1", "Ì": "1", "Í": "1", "ì": "1"}
+)
+"""In a date's day or month slot ("ngày 0Š tháng TÌ năm"), where only a number can stand, also
+a serif 1 read as T or Ì."""
+# The day or month of a date written "ngày … tháng … năm", in folded text: a token of one or
+# two characters between the words, however OCR read it.
+_DATE_SLOT = re.compile(r"\b(?:ngay|thang)\s+(\S{1,2})(?=\s+(?:thang|nam)\b)")
 
 # A token that is mostly a number: at least one digit, the rest digits, confusable letters or
 # date/number separators. Confusables are repaired in such tokens only, never in words.
@@ -47,7 +55,8 @@ def nfc_lines(text: str) -> list[str]:
 
 def digit_view(line: str) -> str:
     """`line` with letters OCR mistakes for digits ("O5/O7/2O22", "l9") turned into digits inside
-    number-like tokens; same length as `line`."""
+    number-like tokens and in a date's day and month slots ("tháng TÌ năm"); same length as
+    `line`."""
 
     def repair(m: re.Match[str]) -> str:
         token = m.group(0)
@@ -57,7 +66,12 @@ def digit_view(line: str) -> str:
             return token
         return token.translate(OCR_DIGITS)
 
-    return _NUMBERISH.sub(repair, line)
+    view = _NUMBERISH.sub(repair, line)
+    for m in _DATE_SLOT.finditer(fold(view)):
+        slot = view[m.start(1) : m.end(1)].translate(DATE_SLOT_DIGITS)
+        if slot.isdigit():
+            view = view[: m.start(1)] + slot + view[m.end(1) :]
+    return view
 
 
 def label_pattern(labels: Iterable[str]) -> str:

@@ -133,6 +133,10 @@ def test_digit_view_repairs_numbers_only() -> None:
     assert "05/12/1990" in view
     assert "Olympic" in view  # a word is not a number
     assert digit_view("Số: §56/TLKT-BS") == "Số: 856/TLKT-BS"  # a degraded 8 read as §
+    # A date's day and month slots hold numbers only: a serif 1 read as T or Ì, a 5 as Š.
+    assert digit_view("ngày 30 tháng TÌ năm 2022") == "ngày 30 tháng 11 năm 2022"
+    assert digit_view("ngày 0Š tháng Š năm 2026") == "ngày 05 tháng 5 năm 2026"
+    assert digit_view("ngày Tư tháng Ba năm") == "ngày Tư tháng Ba năm"  # words stay words
 
 
 @given(st.text())
