@@ -48,6 +48,9 @@ class DetectorSettings:
         min_fill: the paper component must cover this fraction of its quad (a finger or a
             fold takes a little; a wood-grain blob takes a lot).
         max_angle_deviation: each interior angle must be within this many degrees of 90°.
+        max_aspect: the quad's longer sides may be at most this many times its shorter ones (a
+            sheet is 1.41, 1.2-1.8 seen at an angle; a strip of the page cut off by a
+            shadow's edge is 3 or more).
         min_contrast: paper-map difference, in grey levels, between just inside and just
             outside the quad; what separates a page from a patch of desk.
         full_frame_margin: a quad within this fraction of the frame's border on every side is
@@ -61,6 +64,7 @@ class DetectorSettings:
     min_area: float = 0.08
     min_fill: float = 0.85
     max_angle_deviation: float = 50.0
+    max_aspect: float = 2.2
     min_contrast: float = 25.0
     full_frame_margin: float = 0.02
     min_full_frame_brightness: float = 140.0
@@ -223,6 +227,8 @@ def _candidates(
             continue
         if not _plausible_angles(quad, settings.max_angle_deviation):
             continue
+        if _aspect(quad) > settings.max_aspect:
+            continue
         contrast = _edge_contrast(paper, quad)
         if contrast >= settings.min_contrast:
             found.append((contrast, quad, False))
@@ -292,6 +298,14 @@ def _plausible_angles(quad: FloatArray, max_deviation: float) -> bool:
             return False
         signs.append(np.sign(u[0] * v[1] - u[1] * v[0]))
     return bool(abs(sum(signs)) == 4)
+
+
+def _aspect(quad: FloatArray) -> float:
+    """How many times longer the quad is than wide: its opposite sides' mean lengths, the
+    longer pair over the shorter."""
+    sides = [float(np.linalg.norm(quad[(i + 1) % 4] - quad[i])) for i in range(4)]
+    across, down = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
+    return max(across, down) / max(min(across, down), 1e-9)
 
 
 def _edge_contrast(paper: Image, quad: FloatArray) -> float:

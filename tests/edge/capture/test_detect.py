@@ -86,6 +86,19 @@ def test_second_sheet_beside_the_page_is_not_taken() -> None:
     assert mean_corner_error(found, frame.corners) <= MAX_ERROR
 
 
+def test_a_strip_cut_off_by_a_shadows_edge_is_not_taken_for_the_page() -> None:
+    """A hard shadow across the frame leaves a bright band above its edge: a quad with four
+    sharp sides, but three times as long as it is wide, which no sheet is. Taken for the page,
+    it was stretched to A4 and read as nothing; not found, the whole frame is read."""
+    frame = make_frame(tilted(), desk_kind="grey", seed=4, shade=0.0)
+    image = frame.image.astype(np.float32)
+    height, width = image.shape[:2]
+    rows, columns = np.mgrid[0:height, 0:width]
+    image[rows > 330 + 0.25 * (columns - width / 2)] *= 0.42
+    found = detect_page(np.clip(image, 0, 255).astype(np.uint8))
+    assert found is None or mean_corner_error(found, frame.corners) <= MAX_ERROR
+
+
 @pytest.mark.parametrize("clockwise", [True, False])
 def test_page_lying_on_its_side_is_found(clockwise: bool) -> None:
     frame = make_frame(turned(clockwise=clockwise), desk_kind="grey", seed=4)
