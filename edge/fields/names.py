@@ -24,9 +24,9 @@ from edge.fields.text import fold, kinh_syllable, modern_tones
 MIN_WORDS, MAX_WORDS = 2, 7
 
 
-QUOTE_SPECKS = '“”"‘`'
-"""Marks that never start or end a word of a name (an apostrophe may: "K'Brơi" has one inside,
-and "’" stays for the same reason)."""
+QUOTE_SPECKS = "“”\"‘’'`"
+"""Marks OCR reads from specks at a name word's ends ("Kiều “Tiến", "Thúy'"); an apostrophe
+inside a word stays ("K'Brơi")."""
 
 
 def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str | None:

@@ -330,6 +330,19 @@ def _marked_otherwise(matched: str) -> bool:
     return fold(word) in {fold(h) for h in honorifics} and word.casefold() not in honorifics
 
 
+STREETS_AND_HAMLETS = ("đường", "phố", "thôn", "ấp", "buôn", "làng", "bản", "tổ")
+"""Words before a place's name below the commune: "đường Bà Triệu", "thôn Ông Mịch"."""
+
+
+def _names_a_place(before: str) -> bool:
+    """Whether folded text `before` a form of address ends with a place's word ("xã",
+    "phường", "đường", "thôn"): the form of address starts the place's name ("xã Ba Cụm Bắc",
+    "đường Bà Triệu")."""
+    words = before.split()
+    units = {fold(u) for u in (*load_tables().place_unit_words, *STREETS_AND_HAMLETS)}
+    return bool(words) and (words[-1] in units or " ".join(words[-2:]) in units)
+
+
 def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Mention]:
     p = _patterns()
     people = [s for s in segs if s.kind in PERSON_KINDS]
@@ -346,6 +359,8 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
                 continue
             if _marked_otherwise(line[m.start() : m.end()]):
                 continue  # "Địa chỉ: Thôn …": "chỉ" folds to the form of address "chị"
+            if _names_a_place(page.folded[i][: m.start()]):
+                continue  # "xã Ba Cụm Bắc": a place's name, not "bà" with its mark lost
             if m.end() < len(line):
                 # Up to the next label of the row ("Ông: Đoàn Văn Thắng Sinh năm: 1958").
                 stop = min(

@@ -560,3 +560,21 @@ def test_issuer_words_run_together_a_title_with_a_speck_and_a_garbled_rank() -> 
     assert extract(RUN_TOGETHER.replace("Tống tá", "Lê Uy")).value("nguoi_ky") == (
         "Lê Uy Lý Hồng Quyên"
     )
+
+
+def test_a_form_of_address_that_starts_a_place_name_names_no_one() -> None:
+    """ "xã Ba Cụm Bắc" folds like "xã bà Cụm Bắc", and "đường Bà Triệu" is a street: neither
+    is a person, and the labelled subject below stays the subject."""
+    text = """UBND HUYỆN KHÁNH SƠN CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ BA CỤM BẮC Độc lập - Tự do - Hạnh phúc
+Số: 841/GCN-UBND Ba Cụm Bắc, ngày 18 tháng 6 năm 2020
+GIẤY CHỨNG NHẬN HỘ NGHÈO
+Uỷ ban nhân dân xã Ba Cụm Bắc chứng nhận:
+Hộ ông/bà (chủ hộ): Văn Thị Hải Thuý
+Ngày sinh: 12/09/1963 Số định danh cá nhân: 038163400201
+Địa chỉ: Số 116 đường Bà Triệu, xã Ba Cụm Bắc, huyện Khánh Sơn
+"""
+    fields = extract(text)
+    assert fields.value("ho_ten") == "Văn Thị Hải Thuý"
+    assert fields.value("cccd") == "038163400201"
+    assert fields.value("ngay_sinh") == "1963-09-12"
