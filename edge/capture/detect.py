@@ -57,6 +57,9 @@ class DetectorSettings:
             taken as a page filling the frame (a scan).
         min_full_frame_brightness: median paper-map level a frame-filling page must reach.
         min_ink_contrast: how much darker than that median its darkest 0.5% (the ink) must be.
+        max_border_drop: how much darker than its paper the frame's border may be: a scan's
+            border is its paper (0-4 levels on the corpora), a photo's is the desk around a
+            page that merged with it (78 and more).
         edge_samples: profiles taken across each edge during refinement.
         corner_span: fraction of each edge, from each end, used for the line through a corner.
     """
@@ -69,6 +72,7 @@ class DetectorSettings:
     full_frame_margin: float = 0.02
     min_full_frame_brightness: float = 140.0
     min_ink_contrast: float = 50.0
+    max_border_drop: float = 40.0
     edge_samples: int = 40
     corner_span: float = 0.35
 
@@ -182,6 +186,8 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
     if full and len(full) == len(candidates):
         if not _looks_like_page(paper, settings):
             return None  # a bare desk or wall filling the frame
+        if _desk_around(paper, settings):
+            return None  # a photo whose page merged with a light desk: no page found
         return full[0][1], True
     _, quad, _ = max((c for c in candidates if not c[2]), key=lambda c: c[0])
     return quad, False
@@ -270,6 +276,23 @@ def _looks_like_page(paper: Image, settings: DetectorSettings) -> bool:
     level = float(np.median(paper))
     ink = float(np.percentile(paper, 0.5))
     return level >= settings.min_full_frame_brightness and level - ink >= settings.min_ink_contrast
+
+
+def _desk_around(paper: Image, settings: DetectorSettings) -> bool:
+    """Whether the frame's border (its outer 2%) is much darker than its paper: a desk around
+    a page, not a scan's own margin."""
+    height, width = paper.shape
+    side = max(2, round(0.02 * min(height, width)))
+    border = np.concatenate(
+        [
+            paper[:side].ravel(),
+            paper[-side:].ravel(),
+            paper[:, :side].ravel(),
+            paper[:, -side:].ravel(),
+        ]
+    )
+    drop = float(np.percentile(paper, 90)) - float(np.median(border))
+    return drop > settings.max_border_drop
 
 
 def _full_frame(quad: FloatArray, width: int, height: int, settings: DetectorSettings) -> bool:

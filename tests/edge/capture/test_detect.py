@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.capture.detect import detect_page, paper_map
+from edge.capture.detect import DetectorSettings, _desk_around, detect_page, paper_map
 from edge.capture.enhance import SourceKind, prepare_page
 from edge.capture.geometry import PageQuad, mean_corner_error
+from edge.capture.shrink import shrink
 from tests.edge.capture.synthetic import (
     CORPUS,
     CORPUS_MISSING,
@@ -55,6 +56,18 @@ def test_corpus_scans_give_the_image_rectangle() -> None:
         assert found is not None, path.name
         height, width = image.shape
         assert found.area >= 0.98 * (width - 1) * (height - 1), path.name
+
+
+def test_a_frame_whose_border_is_desk_is_no_scan() -> None:
+    """When a page merges with a light desk, the whole frame is one bright region, as a scan
+    is; but a scan's border is its own paper, a photo's is the desk, far darker."""
+    if not CORPUS.is_dir():
+        pytest.skip(CORPUS_MISSING)
+    settings = DetectorSettings()
+    for path in sorted(CORPUS.glob("*_scan_*.png")):
+        assert not _desk_around(paper_map(shrink(read(path), 0.25)), settings), path.name
+    for path in sorted(CORPUS.glob("*_photo*.jpg")):
+        assert _desk_around(paper_map(shrink(read(path), 0.25)), settings), path.name
 
 
 @pytest.mark.parametrize("desk_kind", ["wood", "dark", "grey"])
