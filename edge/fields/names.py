@@ -136,8 +136,11 @@ def fix_given_names(name: str, tables: Tables) -> str:
     words = name.split()
     if not words or fold(words[0]) not in tables.surnames:
         return name  # no Kinh family name: a name of another people, read as printed
+    # A family name may stand among the given names ("Trần Lê Minh"), but not one that folds
+    # like another family name: "Trình" there is far likelier "Trinh" with a mark misread.
+    folds = Counter(fold(s) for s in tables.surname_spellings)
     known = {s.casefold() for s in tables.given_names} | {
-        s.casefold() for s in tables.surname_spellings
+        s.casefold() for s in tables.surname_spellings if folds[fold(s)] == 1
     }
     for i, word in enumerate(words[1:], start=1):
         if modern_tones(word).casefold() in known or not kinh_syllable(word):
