@@ -55,10 +55,10 @@ _BARE_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}
 # certificate: the province's code, a letter for the register, a serial).
 _CODE = re.compile(r"\d{1,3}[A-Z]{1,3}\d{4,}\b")
 NUMBER_BELOW_TITLE = 3  # the number may be printed within this many lines under the title
-_PLACE_DATE = re.compile(rf"[^\W\d_]\s*,\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
+_PLACE_DATE = re.compile(rf"[^\W\d_]\s*[,.]\s*ng\w{{1,3}}\s*(?:{WORD_DATE}|{DATE})")
 # A place–date line wrapped before its year ("Diên Khánh, ngày 05 tháng 5 năm" / "2021").
 _PLACE_DATE_CUT = re.compile(
-    r"[^\W\d_]\s*,\s*ng\w{1,3}\s*\d{1,2}\s*th\w{2,3}\s*\d{1,2}(?:\s*n\w{1,3})?[\s.,_]*$"
+    r"[^\W\d_]\s*[,.]\s*ng\w{1,3}\s*\d{1,2}\s*th\w{2,3}\s*\d{1,2}(?:\s*n\w{1,3})?[\s.,_]*$"
 )
 _YEAR_START = re.compile(r"^(?:n\w{1,3}\s*)?\d{4}\b")
 # Read row by row, the wrapped year ends the next row, after the left column's number
@@ -228,14 +228,18 @@ def _slip(a: str, b: str) -> bool:
 
 
 def _symbol_fix(part: str, expected: set[str], known: set[str]) -> str:
-    """A symbol part with one OCR slip, corrected to the one symbol a look-alike letter away:
-    among the template's symbols first, then among all known symbols."""
+    """A symbol part with one OCR slip, corrected to the one symbol a look-alike letter away, or
+    one letter read twice: among the template's symbols first, then among all known symbols."""
     if part in expected or part in known:
         return part
     for table in (expected, known):
         near = [k for k in table if len(k) == len(part) and _slip(k, part)]
         if len(near) == 1:
             return near[0]
+        # A letter read twice ("QĐĐ", a stroke read again as the letter's twin).
+        once = {part[:k] + part[k + 1 :] for k in range(1, len(part)) if part[k] == part[k - 1]}
+        if len(found := once & table) == 1:
+            return found.pop()
     return part
 
 
@@ -295,7 +299,7 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
             last = j
         start, stop = tokens[0].start(), tokens[last].end()
         raw = page.lines[i][start:stop]
-        raw = raw.rstrip(" -")
+        raw = raw.rstrip(" -_")
         stop = start + len(raw)
         text = "".join(raw.split()).rstrip(".,;:")
         expected = {s for sym in template.number_symbols for s in sym.split("-")}
@@ -493,10 +497,15 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
                 template, score, last = template2, score2, i + 1  # a title wrapped on two lines
         raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
-            found = Found(raw, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
+            value = _paper_title(raw)
+            found = Found(value, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
             found.problems.append(
                 Problem("loai_van_ban", ProblemCode.TEMPLATE_UNKNOWN, "no template has this title")
             )
+            if value != raw:
+                found.problems.append(
+                    Problem("loai_van_ban", ProblemCode.OCR_REPAIRED, "'GIẤY' respelled")
+                )
             return found, fallback, last
         spelled, _ = best_match(raw, template.titles)
         value = spelled or raw
@@ -511,6 +520,16 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             )
         return found, template, last
     return None, fallback, start - 1
+
+
+def _paper_title(title: str) -> str:
+    """An unknown title whose first word folds like "GIẤY" (a paper: giấy phép, giấy chứng
+    nhận, giấy xác nhận …) with that word spelled so: OCR reads its hat as other marks
+    ("GIẦY", "GIÂY"), and no result's title starts with another word that folds so."""
+    first, _, rest = title.partition(" ")
+    if first.isupper() and fold(first) == "giay" and first != "GIẤY":
+        return f"GIẤY {rest}".rstrip()
+    return title
 
 
 def _bare_about(page: Page, i: int) -> bool:
@@ -542,8 +561,16 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
                 if is_caps(page.lines[j]) or p.body_start.match(page.folded[j]):
                     break
                 parts.append(j)
-            value = " ".join(page.lines[j] for j in parts)
-            return Found(value, [(j, 0, len(page.lines[j])) for j in parts], 0.9, value)
+            raw = " ".join(page.lines[j] for j in parts)
+            value = raw
+            if fold(raw).startswith("ve viec "):
+                value = "Về việc " + raw.split(None, 2)[2]  # "Vệ việc": its mark misread
+            found = Found(value, [(j, 0, len(page.lines[j])) for j in parts], 0.9, raw)
+            if value != raw:
+                found.problems.append(
+                    Problem("trich_yeu", ProblemCode.OCR_REPAIRED, "'Về việc' respelled")
+                )
+            return found
     return None
 
 

@@ -29,6 +29,14 @@ QUOTE_SPECKS = "“”\"‘’'`"
 inside a word stays ("K'Brơi")."""
 
 
+def _parted_words(text: str) -> str:
+    """`text` with two words OCR ran together ("KimHiền": a small letter, then a capital)
+    parted again."""
+    return "".join(
+        f" {c}" if k and c.isupper() and text[k - 1].islower() else c for k, c in enumerate(text)
+    )
+
+
 def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str | None:
     """The person's name in `candidate` as printed (capitals kept), else None.
 
@@ -46,7 +54,7 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
     for stop in (";", ",", "(", "|"):
         cut = cut.split(stop, 1)[0]
     words = []
-    for raw in cut.strip(" .:;-_").split():
+    for raw in _parted_words(cut).strip(" .:;-_").split():
         raw = raw.strip(QUOTE_SPECKS)  # OCR reads ink specks as quotes: "Kiều “Tiến Tâm"
         if raw.strip("."):
             words.append(raw.strip("."))

@@ -48,9 +48,13 @@ def fold(text: str) -> str:
 
 
 def nfc_lines(text: str) -> list[str]:
-    """The non-empty lines of `text`, NFC, each with its whitespace runs collapsed to one space."""
-    normal = unicodedata.normalize("NFC", text)
+    """The non-empty lines of `text`, NFC, each with its whitespace runs collapsed to one space;
+    the Icelandic eth that OCR reads for Đ ("QĐÐ-UBND"), which no Vietnamese text holds, is Đ."""
+    normal = unicodedata.normalize("NFC", text).translate(_ETH)
     return [" ".join(line.split()) for line in normal.splitlines() if line.strip()]
+
+
+_ETH = str.maketrans({"Ð": "Đ", "ð": "đ"})
 
 
 def digit_view(line: str) -> str:
