@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from edge.fields import header
+from edge.fields import header, signer_block
 from edge.fields.labels import Segment, catalogue, segments
 from edge.fields.model import EXTRA_KEYS, FieldSet, FieldValue, Problem, ProblemCode
 from edge.fields.names import title_case
@@ -148,8 +148,8 @@ def extract(text: str, words: Sequence[Word] | None = None) -> FieldSet:
     if template is None:
         template = _untitled(page)
     segs = segments(page.folded, catalogue())  # the labelled values, found once
-    signer = header.signer(page)
-    if header_end < 0 and not header.has_signature_block(page):
+    signer = signer_block.signer(page)
+    if header_end < 0 and not signer_block.has_signature_block(page):
         result = FieldSet(template="")
         for key in FIELD_KEYS + EXTRA_KEYS:
             result.fields[key] = FieldValue(key, rule=NO_LAYOUT)

@@ -1,6 +1,6 @@
-"""The document's own fields: number/symbol, issue date, issuer, title (and so the template),
-"Về việc" line, and the signer, from the header and signature blocks of Nghị định 30/2020
-Phụ lục I.
+"""The document's own fields from its header (Nghị định 30/2020 Phụ lục I): number/symbol,
+issue date, issuer, title (and so the template) and the "Về việc" line. The signer, at the
+foot of the page, is read by `edge.fields.signer_block`.
 
 Rules of this module:
 - The header is read in either order Tesseract may give it: left column first, or row by row
@@ -19,7 +19,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from edge.fields.model import Problem, ProblemCode
-from edge.fields.names import fix_given_names, fix_surname, person_name, respell
+from edge.fields.names import respell
 from edge.fields.page import DATE, WORD_DATE, Found, Page
 from edge.fields.tables import Tables, Template, load_tables, load_templates
 from edge.fields.text import (
@@ -35,7 +35,6 @@ from edge.fields.validate import check_number, iso_date
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
-SIGNER_WINDOW = 5  # the signer's name follows the title block within this many lines
 MAX_TITLE_WORDS = 6  # "KT. CHỦ TỊCH", not "CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ …" (the authority line)
 TITLE_MATCH = 0.9  # least similarity for a title to be a type's ("GIẤY CHỨNG NHẬN" is none)
 TITLE_EXACT = 0.97  # a title this close to a template's needs no second line
@@ -92,7 +91,9 @@ _TOKEN = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
-class _Patterns:
+class HeaderPatterns:
+    """The compiled patterns of the header and the signer's block, built from the tables."""
+
     national: tuple[re.Pattern[str], ...]
     national_start: re.Pattern[str]
     bare_body: re.Pattern[str]
@@ -103,9 +104,10 @@ class _Patterns:
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> _Patterns:
+def header_patterns() -> HeaderPatterns:
+    """The patterns, compiled once per process."""
     t = load_tables()
-    return _Patterns(
+    return HeaderPatterns(
         national=tuple(re.compile(label_pattern([p])) for p in t.national_header),
         national_start=re.compile(label_pattern(t.national_header_starts)),
         bare_body=re.compile(rf"^{label_pattern(t.bare_body_names)}$"),
@@ -135,7 +137,7 @@ def _rank_pattern(ranks: Iterable[str]) -> str:
 
 
 def _national(page: Page, i: int) -> bool:
-    p = _patterns()
+    p = header_patterns()
     return bool(
         p.national_start.search(page.folded[i]) or any(n.search(page.folded[i]) for n in p.national)
     )
@@ -322,7 +324,7 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
 def _strip_national(line: str, low: str) -> str:
     """`line` without the national header or motto read on the same row (from where either
     starts to the end of the line, since it is the right column)."""
-    p = _patterns()
+    p = header_patterns()
     cut = len(line)
     for pattern in (p.national_start, *p.national):
         m = pattern.search(low)
@@ -385,7 +387,7 @@ def issuer(page: Page, end: int) -> Found | None:
     """The issuing body: the upper-case header lines of the left column, without the parent
     body on the first line ("UBND HUYỆN …") unless that line only starts the issuer's name."""
     tables = load_tables()
-    p = _patterns()
+    p = header_patterns()
     parts: list[tuple[int, str]] = []
     continued: set[int] = set()  # lines that carry on a name broken at its hyphen
     for i in range(end + 1):
@@ -448,9 +450,9 @@ def issuer(page: Page, end: int) -> Found | None:
     return found
 
 
-def _role_at(line: str, low: str) -> int:
+def role_at(line: str, low: str) -> int:
     """Start of a signer title ("KT. CHỦ TỊCH") at the end of `line`, or -1."""
-    m = _patterns().role.search(low)
+    m = header_patterns().role.search(low)
     if m is None:
         return -1
     rest = line[m.start() :]
@@ -488,7 +490,7 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             score < TITLE_EXACT
             and is_caps(following)
             and ":" not in following
-            and _role_at(following, fold(following)) < 0
+            and role_at(following, fold(following)) < 0
             and not _AUTHORITY.match(fold(following))
         ):
             joined = f"{line} {following}"
@@ -542,7 +544,7 @@ def _bare_about(page: Page, i: int) -> bool:
         and line[0].isupper()
         and not is_caps(line)
         and ":" not in line
-        and not _patterns().body_start.match(page.folded[i])
+        and not header_patterns().body_start.match(page.folded[i])
         and not _NUMBER.search(page.numeric[i])
         and not _BARE_NUMBER.search(page.numeric[i])
     )
@@ -552,7 +554,7 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
     """The "Về việc …" line(s) under the title, joined. Under a title that is only a Nghị định
     30 type name (`bare_title`: "QUYẾT ĐỊNH"), the line right under it is the trích yếu even
     without "Về việc"."""
-    p = _patterns()
+    p = header_patterns()
     for i in range(after + 1, min(after + 3, len(page))):
         prefixed = p.about.match(page.folded[i]) and page.lines[i][0].isupper()
         if prefixed or (bare_title and i == after + 1 and _bare_about(page, i)):
@@ -607,125 +609,4 @@ def place_date(page: Page, end: int) -> Found | None:
                 found = Found(value, spans, 0.95, raw)
                 found.rule = "the place-date line, its year wrapped onto the next line"
                 return found
-    return None
-
-
-def has_signature_block(page: Page) -> bool:
-    """Whether the page shows a signer's title ("KT. CHỦ TỊCH"), the bracketed signing
-    instruction or "Nơi nhận": the foot of a Nghị định 30 page, as a continuation page has it."""
-    return bool(_title_lines(page)) or any(_RECIPIENTS.match(low) for low in page.folded)
-
-
-_INSTRUCTION = re.compile(r"^\(\s*ky\b")  # "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)"
-_RECIPIENTS = re.compile(r"^\W*noi nhan\b")
-
-
-def _title_lines(page: Page) -> list[int]:
-    """Lines that end a signer's title block: a title in capitals, or the bracketed instruction
-    under it."""
-    return [
-        i
-        for i in range(len(page))
-        if _role_at(page.lines[i], page.folded[i]) >= 0 or _INSTRUCTION.match(page.folded[i])
-    ]
-
-
-def signer(page: Page) -> Found | None:
-    """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name", or the bracketed
-    instruction "(Ký, ghi rõ họ, chữ đệm, tên …)"), without a rank or academic title.
-
-    Nghị định 30 prints the signer's name in small letters (bold), so a line in capitals is a
-    title read in pieces, never the name. When OCR garbled the title itself, the name is looked
-    for among the last lines of the page: a name-shaped line starting with a family name. "Nơi
-    nhận" and the signer's block stand side by side: read row by row, a recipient line may end
-    with the signer's name ("- Lưu: VT, LĐTBXH. Trần Văn Dũng"); only that end is read.
-    """
-    titles = _title_lines(page)
-    if titles:
-        window = range(titles[-1] + 1, min(titles[-1] + 1 + SIGNER_WINDOW, len(page)))
-        found = _signer_in(page, window, require_surname=False)
-        if found is not None:
-            found.rule = f"the name line under the signer's title (line {titles[-1]})" + (
-                found.rule
-            )
-            return found
-    found = _signer_in(
-        page, range(max(0, len(page) - SIGNER_WINDOW), len(page)), require_surname=True
-    )
-    if found is not None:
-        found.confidence *= 0.8  # no title above it to say it is the signer
-        found.rule = "a name starting with a family name at the foot of the page" + found.rule
-    return found
-
-
-# A rank whose first word OCR garbled ("Tống tá" for "Thượng tá"): its grade word, in small
-# letters after a capitalised word, is never part of a name (each word of a name is capitalised).
-_GARBLED_RANK = re.compile(r"^[^\w(]*[A-ZÀ-Ỹ][^\W\d_]*\s+(?:tá|úy|uý|tướng)\s+")
-_JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")  # "Nguyễn-Quốc": a stroke read as a hyphen
-# The end of a recipient line after its last ";" or ".": where the signer's column starts.
-_RECIPIENT_TAIL = re.compile(r"^[-+•].*[;.]\s*(?=\S)")
-
-
-_SPECK = re.compile(r"[^\w(]*(?:([^\W\d_]{1,2})[^\w\s]*\s+(?=[^\W\d_]))?")
-
-
-def _speck_end(line: str, offset: int) -> int:
-    """Where a name may start after OCR specks at `offset`: non-letters ("“Dương"), and a one-
-    or two-letter scrap in small letters before a capitalised word ("á Từ Diệu Giang")."""
-    m = _SPECK.match(line, offset)
-    if m is None:
-        return offset
-    scrap = m.group(1)
-    if scrap is not None and (not scrap.islower() or not line[m.end() : m.end() + 1].isupper()):
-        return m.start(1)  # a real word ("Âu Minh"), not a scrap
-    return m.end()
-
-
-def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
-    tables = load_tables()
-    p = _patterns()
-    for i in lines:
-        line = _JOINED.sub(" ", page.lines[i])
-        offset = 0
-        right = page.right[i]
-        if right is not None and right > 0:
-            offset = right  # the word boxes say where the right column (the signer's) starts
-        elif line.startswith(("-", "+", "•")):
-            tail = _RECIPIENT_TAIL.match(line)
-            if tail is None:
-                continue  # a recipient of "Nơi nhận" read on the same row
-            offset = tail.end()
-        elif line.startswith("("):
-            continue  # "(Ký, ghi rõ họ tên)"
-        rank = p.rank.match(page.folded[i][offset:]) or _GARBLED_RANK.match(line[offset:])
-        if rank:
-            offset += rank.end()
-        # OCR specks before the name ("“Dương …", "á Từ Diệu Giang": a rank's last letter).
-        offset = _speck_end(line, offset)
-        name = person_name(line[offset:], tables, address=False)
-        if name is None or is_caps(name):
-            continue
-        known_surname = fold(name.split()[0]) in tables.surnames
-        fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
-        by_punctuation = offset and not rank and right is None
-        if (require_surname or by_punctuation) and fold(fixed.split()[0]) not in tables.surnames:
-            continue  # a recipient's words, not a name
-        start = offset + line[offset:].find(name.split()[0])
-        found = Found(name, [(i, start, start + len(name))], 0.9, name)
-        if right:
-            found.rule += ", in the right column of its row (word boxes)"
-        elif offset and not rank:
-            found.rule += ", at the end of a 'Nơi nhận' row read with it"
-        if rank:
-            found.problems.append(
-                Problem("nguoi_ky", ProblemCode.RANK_REMOVED, "a rank or title was left out")
-            )
-            found.rule += f", rank {page.lines[i][offset - rank.end() : offset].strip()!r} left out"
-        if fixed != name:
-            found.value = fixed
-            found.confidence *= 0.9
-            found.problems.append(Problem("nguoi_ky", ProblemCode.OCR_REPAIRED, "name respelled"))
-        elif known_surname:
-            found.confidence = 1.0  # a known family name: the line is a name, not OCR noise
-        return found
     return None

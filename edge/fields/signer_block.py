@@ -1,0 +1,142 @@
+"""The signer's name at the foot of a Nghị định 30 page (Phụ lục I): the name line under the
+last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name"), without a rank or an academic title.
+
+Rules of this module:
+- "Nơi nhận" and the signer's block stand side by side: read row by row, a recipient's line may
+  end with the signer's name; the word boxes (`Page.right`) say where the right column starts.
+- A name is respelled only from the page itself and the name tables (`edge.fields.names`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from edge.fields.header import header_patterns, role_at
+from edge.fields.model import Problem, ProblemCode
+from edge.fields.names import fix_given_names, fix_surname, person_name, respell
+from edge.fields.page import Found, Page
+from edge.fields.tables import load_tables
+from edge.fields.text import fold, is_caps
+
+SIGNER_WINDOW = 5  # the signer's name follows the title block within this many lines
+
+
+def has_signature_block(page: Page) -> bool:
+    """Whether the page shows a signer's title ("KT. CHỦ TỊCH"), the bracketed signing
+    instruction or "Nơi nhận": the foot of a Nghị định 30 page, as a continuation page has it."""
+    return bool(_title_lines(page)) or any(_RECIPIENTS.match(low) for low in page.folded)
+
+
+_INSTRUCTION = re.compile(r"^\(\s*ky\b")  # "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)"
+_RECIPIENTS = re.compile(r"^\W*noi nhan\b")
+
+
+def _title_lines(page: Page) -> list[int]:
+    """Lines that end a signer's title block: a title in capitals, or the bracketed instruction
+    under it."""
+    return [
+        i
+        for i in range(len(page))
+        if role_at(page.lines[i], page.folded[i]) >= 0 or _INSTRUCTION.match(page.folded[i])
+    ]
+
+
+def signer(page: Page) -> Found | None:
+    """The name under the last title block ("KT. CHỦ TỊCH / PHÓ CHỦ TỊCH / name", or the bracketed
+    instruction "(Ký, ghi rõ họ, chữ đệm, tên …)"), without a rank or academic title.
+
+    Nghị định 30 prints the signer's name in small letters (bold), so a line in capitals is a
+    title read in pieces, never the name. When OCR garbled the title itself, the name is looked
+    for among the last lines of the page: a name-shaped line starting with a family name. "Nơi
+    nhận" and the signer's block stand side by side: read row by row, a recipient line may end
+    with the signer's name ("- Lưu: VT, LĐTBXH. Trần Văn Dũng"); only that end is read.
+    """
+    titles = _title_lines(page)
+    if titles:
+        window = range(titles[-1] + 1, min(titles[-1] + 1 + SIGNER_WINDOW, len(page)))
+        found = _signer_in(page, window, require_surname=False)
+        if found is not None:
+            found.rule = f"the name line under the signer's title (line {titles[-1]})" + (
+                found.rule
+            )
+            return found
+    found = _signer_in(
+        page, range(max(0, len(page) - SIGNER_WINDOW), len(page)), require_surname=True
+    )
+    if found is not None:
+        found.confidence *= 0.8  # no title above it to say it is the signer
+        found.rule = "a name starting with a family name at the foot of the page" + found.rule
+    return found
+
+
+# A rank whose first word OCR garbled ("Tống tá" for "Thượng tá"): its grade word in small
+# letters after a word is never part of a name (each word of a name is capitalised).
+_GARBLED_RANK = re.compile(r"^[^\w(]*[^\W\d_]+\s+(?:tá|úy|uý|tướng)\s+")
+_JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")  # "Nguyễn-Quốc": a stroke read as a hyphen
+# The end of a recipient line after its last ";" or ".": where the signer's column starts.
+_RECIPIENT_TAIL = re.compile(r"^[-+•].*[;.]\s*(?=\S)")
+
+
+_SPECK = re.compile(r"[^\w(]*(?:([^\W\d_]{1,2})[^\w\s]*\s+(?=[^\W\d_]))?")
+
+
+def _speck_end(line: str, offset: int) -> int:
+    """Where a name may start after OCR specks at `offset`: non-letters ("“Dương"), and a one-
+    or two-letter scrap in small letters before a capitalised word ("á Từ Diệu Giang")."""
+    m = _SPECK.match(line, offset)
+    if m is None:
+        return offset
+    scrap = m.group(1)
+    if scrap is not None and (not scrap.islower() or not line[m.end() : m.end() + 1].isupper()):
+        return m.start(1)  # a real word ("Âu Minh"), not a scrap
+    return m.end()
+
+
+def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
+    tables = load_tables()
+    p = header_patterns()
+    for i in lines:
+        line = _JOINED.sub(" ", page.lines[i])
+        offset = 0
+        right = page.right[i]
+        if right is not None and right > 0:
+            offset = right  # the word boxes say where the right column (the signer's) starts
+        elif line.startswith(("-", "+", "•")):
+            tail = _RECIPIENT_TAIL.match(line)
+            if tail is None:
+                continue  # a recipient of "Nơi nhận" read on the same row
+            offset = tail.end()
+        elif line.startswith("("):
+            continue  # "(Ký, ghi rõ họ tên)"
+        rank = p.rank.match(page.folded[i][offset:]) or _GARBLED_RANK.match(line[offset:])
+        if rank:
+            offset += rank.end()
+        # OCR specks before the name ("“Dương …", "á Từ Diệu Giang": a rank's last letter).
+        offset = _speck_end(line, offset)
+        name = person_name(line[offset:], tables, address=False)
+        if name is None or is_caps(name):
+            continue
+        known_surname = fold(name.split()[0]) in tables.surnames
+        fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
+        by_punctuation = offset and not rank and right is None
+        if (require_surname or by_punctuation) and fold(fixed.split()[0]) not in tables.surnames:
+            continue  # a recipient's words, not a name
+        start = offset + line[offset:].find(name.split()[0])
+        found = Found(name, [(i, start, start + len(name))], 0.9, name)
+        if right:
+            found.rule += ", in the right column of its row (word boxes)"
+        elif offset and not rank:
+            found.rule += ", at the end of a 'Nơi nhận' row read with it"
+        if rank:
+            found.problems.append(
+                Problem("nguoi_ky", ProblemCode.RANK_REMOVED, "a rank or title was left out")
+            )
+            found.rule += f", rank {page.lines[i][offset - rank.end() : offset].strip()!r} left out"
+        if fixed != name:
+            found.value = fixed
+            found.confidence *= 0.9
+            found.problems.append(Problem("nguoi_ky", ProblemCode.OCR_REPAIRED, "name respelled"))
+        elif known_surname:
+            found.confidence = 1.0  # a known family name: the line is a name, not OCR noise
+        return found
+    return None
