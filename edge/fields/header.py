@@ -395,7 +395,7 @@ def issuer(page: Page, end: int) -> Found | None:
         m = _NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
-        rest = _parted(" ".join(line.split()).strip("_-–•.,:;|'` "), tables)  # specks around
+        rest = _parted(" ".join(line.split()).strip("_-–•.,:;|'`\"“” "), tables)  # specks around
         # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
         # of them; a dash between words stays.
         rest = " ".join(w for w in rest.split() if _issuer_token(w))
@@ -524,10 +524,15 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
     return None, fallback, start - 1
 
 
+_EDGE_SPECKS = re.compile(r"^(?:[^\w(]|_)+|(?:[^\w)]|_)+$")
+
+
 def _paper_title(title: str) -> str:
-    """An unknown title whose first word folds like "GIẤY" (a paper: giấy phép, giấy chứng
-    nhận, giấy xác nhận …) with that word spelled so: OCR reads its hat as other marks
-    ("GIẦY", "GIÂY"), and no result's title starts with another word that folds so."""
+    """An unknown title without the specks OCR reads at its ends ("__ XÁC NHẬN …", "… NGHÈO
+    #"), and with a first word that folds like "GIẤY" (a paper: giấy phép, giấy chứng nhận …)
+    spelled so: OCR reads its hat as other marks ("GIẦY", "GIÂY"), and no result's title starts
+    with another word that folds so."""
+    title = _EDGE_SPECKS.sub("", title)
     first, _, rest = title.partition(" ")
     if first.isupper() and fold(first) == "giay" and first != "GIẤY":
         return f"GIẤY {rest}".rstrip()

@@ -14,6 +14,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -30,11 +31,23 @@ inside a word stays ("K'Brơi")."""
 
 
 def _parted_words(text: str) -> str:
-    """`text` with two words OCR ran together ("KimHiền": a small letter, then a capital)
-    parted again."""
-    return "".join(
+    """`text` with two words OCR ran together ("KimHiền": a small letter, then a capital) or
+    joined with a speck read as a hyphen ("Bảo-Lực", two Kinh syllables) parted again."""
+    parted = "".join(
         f" {c}" if k and c.isupper() and text[k - 1].islower() else c for k, c in enumerate(text)
     )
+    return _HYPHENED.sub(
+        lambda m: f"{m[1]} {m[2]}" if _capitalised_syllables(m[1], m[2]) else m[0],
+        parted,
+    )
+
+
+# Two words joined by a hyphen ("Bảo-Lực").
+_HYPHENED = re.compile(r"\b([^\W\d_]+)-([^\W\d_]+)\b")
+
+
+def _capitalised_syllables(*words: str) -> bool:
+    return all(w[:1].isupper() and kinh_syllable(w) for w in words)
 
 
 def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str | None:

@@ -608,3 +608,14 @@ def test_ocr_slips_of_every_page_are_mended() -> None:
     # A real word that folds like "giấy" elsewhere in a title stays as printed.
     other = extract(SLIPS.replace("GIẦY PHÉP XÂY DỰNG", "GIẤY PHÉP GIẦY DA"))
     assert other.value("loai_van_ban") == "GIẤY PHÉP GIẦY DA"
+    # Specks at an unknown title's ends and before the issuer; a hyphen read between two
+    # words of a name.
+    specks = (
+        SLIPS.replace("GIẦY PHÉP XÂY DỰNG", "__ 'GIẦY PHÉP XÂY DỰNG #")
+        .replace("UBND XÃ KHÁNH BÌNH", "“UBND XÃ KHÁNH BÌNH")
+        .replace("KimHiền", "Kim-Hiền")
+    )
+    fields = extract(specks)
+    assert fields.value("loai_van_ban") == "GIẤY PHÉP XÂY DỰNG"
+    assert fields.value("co_quan_ban_hanh") == "UBND XÃ KHÁNH BÌNH"
+    assert fields.value("ho_ten") == "Lương Kim Hiền"
