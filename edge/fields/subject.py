@@ -343,9 +343,14 @@ def _names_a_place(before: str) -> bool:
     return bool(words) and (words[-1] in units or " ".join(words[-2:]) in units)
 
 
+_PLACES = ("noi ", "dia chi", "que quan", "trong thoi gian cu tru")
+"""Labels whose value is a place (folded starts): "Nơi sinh", "Địa chỉ", "Quê quán"."""
+
+
 def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Mention]:
     p = _patterns()
     people = [s for s in segs if s.kind in PERSON_KINDS]
+    places = [s for s in segs if s.kind is LabelKind.OTHER and fold(s.label).startswith(_PLACES)]
     mentions = []
     for i in range(min(recipients, len(page))):
         line = page.lines[i]
@@ -355,6 +360,8 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
                 continue
             if any(s.line == i and s.label_start <= m.start() < s.end for s in people):
                 continue  # the form of address is a label's value ("Họ và tên: Ông …")
+            if any(s.line == i and s.start <= m.start() < s.end for s in places):
+                continue  # in an address or a birthplace: "Trạm Y tế Ba Cụm Bắc" is a place
             if not line[m.start()].isalpha():
                 continue
             if _marked_otherwise(line[m.start() : m.end()]):

@@ -619,3 +619,22 @@ def test_ocr_slips_of_every_page_are_mended() -> None:
     assert fields.value("loai_van_ban") == "GIẤY PHÉP XÂY DỰNG"
     assert fields.value("co_quan_ban_hanh") == "UBND XÃ KHÁNH BÌNH"
     assert fields.value("ho_ten") == "Lương Kim Hiền"
+
+
+def test_a_form_of_address_inside_a_birthplace_names_no_one() -> None:
+    """ "Trạm Y tế Ba Cụm Bắc" folds like "… bà Cụm Bắc": read as a person there, it cut the
+    child's block in two and the child's ID went to "Cụm Bắc"."""
+    text = """UỶ BAN NHÂN DÂN CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM
+XÃ BA CỤM BẮC Độc lập - Tự do - Hạnh phúc
+GIẤY KHAI SINH
+Số: 201 Quyển số: 03/2019
+Họ, chữ đệm, tên: TÀI TRỌNG THOẠI
+Ngày, tháng, năm sinh: 18/11/2019
+Giới tính: Nam Dân tộc: Chăm Quốc tịch: Việt Nam
+Nơi sinh: Trạm Y tế Ba Cụm Bắc, xã Ba Cụm Bắc, huyện Khánh Sơn
+Số định danh cá nhân: 056219307839
+Họ, chữ đệm, tên người mẹ: THẬP NGỌC DUNG
+"""
+    fields = extract(text)
+    assert fields.value("ho_ten") == "Tài Trọng Thoại"
+    assert fields.value("cccd") == "056219307839"
