@@ -190,7 +190,25 @@ def _issuer_line(page: Page, i: int) -> bool:
     if not is_caps(line) or ":" in line or _NUMBER.search(page.numeric[i]):
         return False
     low = page.folded[i]
-    return bool(_ORGAN.match(low)) or len(line.split()) == 1 or _breaks_at_hyphen(page, i - 1)
+    return bool(_ORGAN.match(low)) or len(line.split()) == 1 or _wrapped_rest(page, i) is not None
+
+
+MAX_WRAPPED_WORDS = 3
+"""A place name's rest wrapped onto the next line is this many words at most ("THÁP CHÀM"); a
+longer line after a hyphen speck is the title ("LỜI CHỨNG CHỨNG THỰC CHỮ KÝ")."""
+
+
+def _wrapped_rest(page: Page, i: int) -> str | None:
+    """The rest of a place name broken at its hyphen on line `i - 1`, as line `i` prints it:
+    its Vietnamese words up to the first that is none (the rule printed under the issuer's
+    column, read as letters: "THÁP CHÀM SP AS TA"); None when line `i` carries no such rest."""
+    if not _breaks_at_hyphen(page, i - 1):
+        return None
+    words = _strip_national(page.lines[i], page.folded[i]).strip("_-–•.,:;|'` ").split()
+    kept = next((k for k, w in enumerate(words) if not kinh_syllable(w)), len(words))
+    if not 1 <= kept <= MAX_WRAPPED_WORDS or not is_caps(" ".join(words[:kept])):
+        return None
+    return " ".join(words[:kept])
 
 
 def _breaks_at_hyphen(page: Page, i: int) -> bool:
@@ -399,12 +417,8 @@ def issuer(page: Page, end: int) -> Found | None:
         # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
         # of them; a dash between words stays.
         rest = " ".join(w for w in rest.split() if _issuer_token(w))
-        if _breaks_at_hyphen(page, i - 1):
-            # The wrapped rest of a place name is Vietnamese words; the rule printed under the
-            # issuer's column, read as letters, is not ("THÁP CHÀM SP AS TA").
-            words = rest.split()
-            kept = next((k for k, w in enumerate(words) if not kinh_syllable(w)), len(words))
-            rest = " ".join(words[:kept])
+        if (wrapped := _wrapped_rest(page, i)) is not None:
+            rest = wrapped
             continued.add(i)
         if i > 0 and fold(page.lines[i - 1]).rstrip(" .,:;`'").endswith("viet"):
             # "… VIỆT" / "NAM": the national header's end wrapped onto this row, at its end.

@@ -20,7 +20,8 @@ from edge.fields.validate import iso_date
 from edge.fields.words import Spans, Word, line_spans, right_column_starts
 
 # Folded "05 tháng 01 năm 2022"; "tháng" and "năm" loosely, as OCR garbles them ("nãnh").
-WORD_DATE = r"(\d{1,2})\s*th\w{2,3}\s*(\d{1,2})\s*n\w{1,3}[\s.\-–]*(\d{4})"  # "năm-2019"
+_GAP = r"[\s.,'’`_\-–]*"  # specks OCR reads between a date's words: "tháng. 12-'năm"
+WORD_DATE = rf"(\d{{1,2}}){_GAP}th\w{{2,3}}{_GAP}(\d{{1,2}}){_GAP}n\w{{1,3}}{_GAP}(\d{{4}})"
 NUMERIC_DATE = r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})"
 DATE = rf"(?:(?:ngay\s*)?{WORD_DATE}|{NUMERIC_DATE})"
 DATE_RE = re.compile(DATE)

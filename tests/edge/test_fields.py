@@ -525,6 +525,17 @@ def test_a_header_read_row_by_row_with_its_pieces_wrapped() -> None:
     # A year inside the number is no wrapped year.
     inside = WRAPPED_HEADER.replace("Số: 226/QĐ-UBND 2021", "Số: 226/2021")
     assert extract(inside).value("ngay_ban_hanh") is None
+    # A hyphen speck after a place name, then the title: no name is wrapped there.
+    title_next = """UBND TỈNH KHÁNH HÒA -_ CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND PHƯỜNG PHAN RANG - Độc lập - Tự do - Hạnh phúc
+LỜI CHỨNG CHỨNG THỰC CHỮ KÝ
+Hôm nay, ngày 12 tháng 11 năm 2025 (Bằng chữ: Ngày mười hai, tháng mười một)
+Phan Rang, ngày 02 tháng. 12-'năm 2025
+"""
+    fields = extract(title_next)
+    assert fields.value("co_quan_ban_hanh") == "UBND PHƯỜNG PHAN RANG"
+    assert fields.value("loai_van_ban") == "LỜI CHỨNG CHỨNG THỰC CHỮ KÝ"
+    assert fields.value("ngay_ban_hanh") == "2025-12-02"  # specks between the date's words
     # Without the place-date line to close the header, the name's wrapped end is still header.
     undated = WRAPPED_HEADER.replace("— Phan Rang - Tháp Chàm, ngày 16 tháng 3 năm .\n", "")
     assert extract(undated).value("loai_van_ban") == "QUYẾT ĐỊNH"
