@@ -193,6 +193,8 @@ def _issuer_line(page: Page, i: int) -> bool:
     return bool(_ORGAN.match(low)) or len(line.split()) == 1 or _wrapped_rest(page, i) is not None
 
 
+COLUMN_SPECKS = "_-–•.,:;|'`\"“” "
+"""What OCR reads from specks and the column's rule around an issuer line's words."""
 MAX_WRAPPED_WORDS = 3
 """A place name's rest wrapped onto the next line is this many words at most ("THÁP CHÀM"); a
 longer line after a hyphen speck is the title ("LỜI CHỨNG CHỨNG THỰC CHỮ KÝ")."""
@@ -204,7 +206,7 @@ def _wrapped_rest(page: Page, i: int) -> str | None:
     column, read as letters: "THÁP CHÀM SP AS TA"); None when line `i` carries no such rest."""
     if not _breaks_at_hyphen(page, i - 1):
         return None
-    words = _strip_national(page.lines[i], page.folded[i]).strip("_-–•.,:;|'` ").split()
+    words = _strip_national(page.lines[i], page.folded[i]).strip(COLUMN_SPECKS).split()
     kept = next((k for k, w in enumerate(words) if not kinh_syllable(w)), len(words))
     if not 1 <= kept <= MAX_WRAPPED_WORDS or not is_caps(" ".join(words[:kept])):
         return None
@@ -413,7 +415,7 @@ def issuer(page: Page, end: int) -> Found | None:
         m = _NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
-        rest = _parted(" ".join(line.split()).strip("_-–•.,:;|'`\"“” "), tables)  # specks around
+        rest = _parted(" ".join(line.split()).strip(COLUMN_SPECKS), tables)
         # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
         # of them; a dash between words stays.
         rest = " ".join(w for w in rest.split() if _issuer_token(w))
