@@ -48,4 +48,10 @@ def tui(
         typer.echo(f"Preparing the demo appliance, broker and server in {folder} …")
         ready = stack.enter_context(demo_appliance(folder))
         typer.echo(ready.note)
-        run_kiosk(ready.settings, scan=ready.scan, note=ready.note, batch_stack=ready.stack)
+        run_kiosk(
+            ready.settings,
+            scan=ready.scan,
+            note=ready.note,
+            batch_stack=ready.stack,
+            on_abandon=stack.close,
+        )

@@ -108,6 +108,9 @@ class KioskApp(App[None]):
         self.stop_signals: tuple[signal.Signals, ...] = ()
         """Signals that end the kiosk cleanly, as the admin PIN does (`run_kiosk` sets
         SIGTERM and SIGHUP: systemd's stop, the terminal closing)."""
+        self.on_stop_signal: Callable[[signal.Signals], None] | None = None
+        """Called first when one of `stop_signals` arrives (`run_kiosk`: let go of a closed
+        terminal, and make sure the process ends even if the clean exit cannot)."""
 
     @property
     def settings(self) -> EdgeSettings:
@@ -126,6 +129,8 @@ class KioskApp(App[None]):
 
     def _stop_on(self, sig: signal.Signals) -> None:
         log.info("kiosk stopping on %s", sig.name)
+        if self.on_stop_signal is not None:
+            self.on_stop_signal(sig)
         self.exit()
 
     def on_unmount(self) -> None:

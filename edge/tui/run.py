@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +28,12 @@ admin PIN."""
 _STOP = (signal.SIGTERM, signal.SIGHUP)
 """Signals that end the kiosk cleanly (systemd's stop, the terminal closing): the token logged
 out, the outbox closed, and what the caller started (the demo's broker and server) stopped."""
+
+
+STOP_GRACE_S = 10.0
+"""How long the kiosk has, after a stop signal, to end by itself before it is ended for it."""
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -66,21 +75,77 @@ def log_to_file(settings: EdgeSettings) -> logging.Handler:
     return handler
 
 
+def let_go_of_terminal() -> None:
+    """Point standard output and error at /dev/null: the terminal has hung up.
+
+    Textual's output thread writes to a terminal that is gone; the first write fails (EIO),
+    the thread ends, and the next frames fill its queue and block the exit for ever. On
+    /dev/null they are written and dropped, and the exit goes through.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+    finally:
+        os.close(null)
+
+
+def end_within(seconds: float, last_words: Callable[[], None]) -> threading.Thread:
+    """Start a watchdog that, if the process is still here after `seconds`, calls `last_words`
+    (log out of the token, close the outbox, stop what the caller started) and ends the
+    process with status 0.
+
+    A kiosk under systemd would be killed after its stop timeout anyway, but without logging
+    out of the token and closing the outbox; one under a closed terminal would stay for ever.
+    """
+
+    def watch() -> None:
+        time.sleep(seconds)
+        log.error("kiosk still running %.0f s after a stop signal: ending it", seconds)
+        try:
+            last_words()
+        except Exception:
+            log.exception("closing after a stop signal failed")
+        finally:
+            logging.shutdown()
+            os._exit(0)
+
+    watchdog = threading.Thread(target=watch, name="kiosk-stop-watchdog", daemon=True)
+    watchdog.start()
+    return watchdog
+
+
 def run_kiosk(
     settings: EdgeSettings,
     *,
     scan: ScanSettings | None = None,
     note: str | None = None,
     batch_stack: tuple[Path, ...] = (),
+    on_abandon: Callable[[], None] = lambda: None,
 ) -> None:
     """Run the kiosk in this terminal until the admin PIN leaves it (`make_kiosk`'s `scan` and
     `note`, and `batch_stack`, page images batch mode scans through the `pnm` stand-in as a
-    feeder would: the demo's)."""
+    feeder would: the demo's).
+
+    `on_abandon` stops what the caller started (the demo's broker and server) when the kiosk
+    does not end by itself within `STOP_GRACE_S` of a stop signal (`end_within`)."""
     handler = log_to_file(settings)
     try:
         with ignoring_keyboard_signals():
             app = make_kiosk(settings, scan=scan, note=note)
             app.stop_signals = _STOP
+
+            def on_stop_signal(sig: signal.Signals) -> None:
+                if sig == signal.SIGHUP:
+                    let_go_of_terminal()
+
+                def last_words() -> None:
+                    app.services.close()
+                    on_abandon()
+
+                end_within(STOP_GRACE_S, last_words)
+
+            app.on_stop_signal = on_stop_signal
             app.warm_up = True
             freeze_startup_objects()
             if batch_stack:

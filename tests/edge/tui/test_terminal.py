@@ -99,6 +99,13 @@ def test_the_kiosk_in_a_real_terminal(tmux: Tmux, blank_token: BlankToken, tmp_p
     tmux.run("send-keys", "-t", "kiosk", "C-q")
     tmux.wait_for("Chưa đặt mã PIN quản trị")
     assert tmux.alive()
+    # The terminal closes (SIGHUP): the kiosk ends, well before its watchdog would end it.
+    assert [c for c in _processes_mentioning(str(config)) if "-m edge.tui" in c and "tmux" not in c]
+    tmux.run("kill-server")
+    deadline = time.monotonic() + 5
+    while _processes_mentioning(str(config)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(config)) == [], "the kiosk outlived its terminal"
 
 
 def test_the_demo_kiosk_from_unlock_to_the_servers_ack(tmux: Tmux, tmp_path: Path) -> None:
