@@ -207,6 +207,14 @@ def _sharpest_angle(points: npt.NDArray[np.float64], limit: float) -> tuple[floa
 MIN_SKEW_DEGREES = 0.1
 """Skews smaller than this are left alone: re-sampling would cost more than it straightens."""
 
+MIN_RECTIFIED_SKEW_DEGREES = 0.5
+"""A photo's page rectified from its four corners has its lines within a few hundredths of a
+degree of level (-0.02° on every well-found page of corpus-dev and of a generated set); more
+than this means a corner was placed wrong (one out of frame, on a second sheet): 1-8° then."""
+
+MAX_RECTIFIED_SKEW_DEGREES = 10.0
+"""How far a rectified page's lines are looked for off level (a wrong corner tilts them)."""
+
 
 def rotate_page(image: Image, degrees: float) -> Image:
     """Turn a page counter-clockwise by `degrees` about its centre, keeping its size; the
