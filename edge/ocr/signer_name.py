@@ -132,7 +132,11 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
         already has a confident name line under it.
     """
     lines = group_lines(words)
-    titles = [ln for ln in lines if is_title_line(ln) and line_box(ln)[1] > TITLE_FROM * height]
+    titles = [
+        ln
+        for n, ln in enumerate(lines)
+        if is_title_line(ln) and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(lines[:n]))
+    ]
     if titles:
         title = max(titles, key=lambda ln: line_box(ln)[3])
         tx0, _, tx1, ty1 = line_box(title)
@@ -176,6 +180,12 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
                 break  # sure, but off to the right of its title: its first word may be lost
             return None
     return SignerRegion(box, title_line, line_height)
+
+
+def _opens_page(above: Sequence[Sequence[OcrWord]]) -> bool:
+    """Whether only a page number or specks come before a line: a continuation page that
+    starts with the signer's block, its title high on the page (above `TITLE_FROM`)."""
+    return all(sum(any(c.isalpha() for c in w.text) for w in line) <= 1 for line in above)
 
 
 def _print_centre(line: Sequence[OcrWord]) -> float:

@@ -246,6 +246,26 @@ def test_signer_region_lies_under_the_title_unless_a_name_is_read() -> None:
     assert signer_region(title + unsure, 2480, 3508) is not None
 
 
+def test_a_continuation_page_s_title_at_its_top_is_the_signer_s() -> None:
+    # Page 2 of a result: a page number, then the signer's block high on the page; the name
+    # lost its family name to the seal's ring, and is read again under that title.
+    words = [
+        _word("2", (1223, 245, 1257, 285), 0),
+        _word("NGƯỜI", (1344, 276, 1600, 336), 1),
+        _word("KÝ", (1620, 276, 1700, 336), 1),
+        _word("GIẤY", (1720, 276, 1900, 336), 1),
+        _word("Tiến", (1720, 829, 1850, 879), 2),
+        _word("Tín", (1870, 829, 1998, 879), 2),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None and region.title_line == 1
+    assert region.box[1] < 829
+    # A title as high on a page that has print above it is no signer's.
+    body = [_word("Căn", (300, 200, 400, 250), 0), _word("cứ", (420, 200, 480, 250), 0)]
+    high = signer_region(body + words[1:], 2480, 3508)
+    assert high is None or high.title_line is None
+
+
 def test_recovered_lines_follow_the_title_block_and_replace_seal_noise() -> None:
     words = [
         _word("Điều", (300, 2000, 400, 2050), 0),
