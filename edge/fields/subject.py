@@ -32,7 +32,7 @@ from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import DATE_RE, Found, Page
 from edge.fields.tables import LabelKind, Role, load_tables
 from edge.fields.text import fold, label_pattern
-from edge.fields.validate import iso_date
+from edge.fields.validate import iso_date, undoubled_cccd
 
 PERSON_KINDS = frozenset({LabelKind.NAME, LabelKind.OTHER_PERSON})
 """Segment kinds that name a person."""
@@ -209,9 +209,16 @@ def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
         )
     for m in _DIGIT_RUN.finditer(page.numeric[line], start, end):
         digits = "".join(m.group().split())
+        raw = page.lines[line][m.start() : m.end()]
+        if (undoubled := undoubled_cccd(digits, load_tables())) is not None:
+            found = Found(undoubled, [(line, m.start(), m.end())], UNDOUBLED_CONFIDENCE, raw)
+            found.problems.append(
+                Problem("cccd", ProblemCode.OCR_REPAIRED, "13 digits read: one read twice, dropped")
+            )
+            found.rule = f"13 digits after the label {seg.label!r}, one read twice"
+            return "cccd", _label_factor(found, seg, "cccd")
         if len(digits) not in (12, 9):
             continue
-        raw = page.lines[line][m.start() : m.end()]
         found = Found(digits, [(line, m.start(), m.end())], 1.0, raw)
         key = "cccd" if len(digits) == 12 else "cmnd"
         if raw != digits:
@@ -220,6 +227,11 @@ def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
         found.rule = f"{len(digits)} digits after the label {seg.label!r}"
         return key, _label_factor(found, seg, key)
     return None
+
+
+UNDOUBLED_CONFIDENCE = 0.7
+"""Confidence of an ID read with a digit twice and mended (`undoubled_cccd`): a guess the
+province code bears out, for the officer to check."""
 
 
 def _sex(page: Page, seg: Segment) -> Found | None:

@@ -90,6 +90,18 @@ def check_cccd(
     return verdict
 
 
+def undoubled_cccd(digits: str, tables: Tables) -> str | None:
+    """The 12-digit ID in a 13-digit run where OCR read one digit twice ("0560059561482" for
+    "056059561482": a wide "0" read as "0O"), when one doubled pair explains it and the ID it
+    leaves starts with a province code; None otherwise (no doubled pair, or two that leave
+    different IDs)."""
+    if len(digits) != 13 or not digits.isdigit():
+        return None
+    left = {digits[:i] + digits[i + 1 :] for i in range(12) if digits[i] == digits[i + 1]}
+    valid = [d for d in left if d[:3] in tables.provinces]
+    return valid[0] if len(valid) == 1 else None
+
+
 def check_number(value: str, tables: Tables, expected: tuple[str, ...] = ()) -> Verdict:
     """Check a number/symbol against Nghị định 30's grammar and type table.
 

@@ -16,7 +16,13 @@ from edge.fields import (
     load_templates,
 )
 from edge.fields.text import digit_view, fold
-from edge.fields.validate import check_cccd, check_number, check_signable, iso_date
+from edge.fields.validate import (
+    check_cccd,
+    check_number,
+    check_signable,
+    iso_date,
+    undoubled_cccd,
+)
 from edge.ocr import OcrWord
 
 # A correction extract (invented people) whose subject's ID fits her date of birth and sex.
@@ -196,6 +202,45 @@ def test_repaired_digits_are_reported_with_lower_confidence() -> None:
     assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("cccd")]
     assert 0.5 < fields["cccd"].confidence < 1.0
     assert fields["ngay_sinh"].confidence < 1.0
+
+
+def test_an_id_with_one_digit_read_twice_is_mended_and_flagged() -> None:
+    # A wide "0" read as "0O": 13 digits, where one doubled pair leaves a province's ID.
+    text = CORRECTION.replace("058301112233", "O583O01234567")
+    fields = extract(text)
+    assert fields.value("cccd") == "058301234567"
+    assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("cccd")]
+    assert fields["cccd"].confidence < 0.8
+    # In a clause after the name too.
+    prose = """\
+ỦY BAN NHÂN DÂN
+XÃ CAM HẢI TÂY
+Số: 12/QĐ-UBND
+CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Cam Hải Tây, ngày 03 tháng 05 năm 2024
+QUYẾT ĐỊNH
+Về việc hỗ trợ chi phí mai táng
+Điều 1. Hỗ trợ chi phí mai táng đối với ông Trần Văn Bình, sinh ngày 05/06/1970,
+căn cước công dân số 0560770123456, thường trú tại thôn Bãi Giếng.
+TM. ỦY BAN NHÂN DÂN
+CHỦ TỊCH
+Cao Văn Lực
+"""
+    assert extract(prose).value("cccd") == "056070123456"
+
+
+def test_an_id_of_13_digits_is_not_guessed_when_nothing_picks_one() -> None:
+    tables = load_tables()
+    assert undoubled_cccd("0583001234567", tables) == "058301234567"
+    # Two doubled pairs leaving two different province IDs: no guess.
+    assert undoubled_cccd("0566011122334", tables) is None
+    # No doubled pair; or the only one leaves no province code ("999…").
+    assert undoubled_cccd("0583012345678", tables) is None
+    assert undoubled_cccd("9990583012345", tables) is None
+    assert undoubled_cccd("058301112233", tables) is None  # 12 digits: nothing to mend
+    text = CORRECTION.replace("058301112233", "9990583012345")
+    assert extract(text).value("cccd") is None
 
 
 def test_ocr_word_confidence_lowers_the_field_it_made() -> None:
