@@ -152,18 +152,27 @@ def trich_luc_khai_tu(c: Ctx) -> Doc:
 
 
 def ket_hon(c: Ctx) -> Doc:
-    """GIẤY CHỨNG NHẬN KẾT HÔN: two registrants, no single subject (ho_ten stays null)."""
+    """GIẤY CHỨNG NHẬN KẾT HÔN: two registrants; the first printed is the subject, as the
+    readers take it (edge/fields/labels.toml, `spouse`): a lookup by her ID finds the result,
+    where no subject at all would leave it to be found by neither."""
     header(c, commune_issuer(c), None, date_top=False)
     title(c, "GIẤY CHỨNG NHẬN KẾT HÔN", size=1.15)
     wife, husband = (
         c.person(male=False, born_between=(1975, 2004)),
         c.person(male=True, born_between=(1970, 2002)),
     )
-    for who, p in (("Họ, chữ đệm, tên vợ", wife), ("Họ, chữ đệm, tên chồng", husband)):
-        c.p(f"{who}: ", b(p.name.upper()), before=0.3)
-        c.p(f"Ngày, tháng, năm sinh: {dmy(p.born)}    Dân tộc: {p.ethnic}    Quốc tịch: Việt Nam")
-        c.p(f"Nơi cư trú: {c.address()}")
-        c.p(id_line(c, p, "giay_to"))
+    for who, p, key in (
+        ("Họ, chữ đệm, tên vợ", wife, "subject"),
+        ("Họ, chữ đệm, tên chồng", husband, "husband"),
+    ):
+        c.p(f"{who}: ", b(p.name.upper()), before=0.3, key=key)
+        c.p(
+            f"Ngày, tháng, năm sinh: {dmy(p.born)}    Dân tộc: {p.ethnic}    Quốc tịch: Việt Nam",
+            key=key,
+        )
+        c.p(f"Nơi cư trú: {c.address()}", key=key)
+        c.p(id_line(c, p, "giay_to"), key=key)
+    c.subject(wife, key="subject", name=wife.name.upper(), dob=dmy(wife.born))
     c.p(f"Nơi đăng ký: {_register_place(c)}", before=0.3)
     c.p(f"Ngày, tháng, năm đăng ký: {long_date(c.issued)}", key="regdate")
     c.field("ngay_ban_hanh", c.issued.isoformat(), "regdate", long_date(c.issued))

@@ -67,12 +67,15 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
     for stop in (";", ",", "(", "|"):
         cut = cut.split(stop, 1)[0]
     words = []
-    for raw in _parted_words(cut).strip(" .:;-_").split():
-        raw = raw.strip(QUOTE_SPECKS)  # OCR reads ink specks as quotes: "Kiều “Tiến Tâm"
+    pieces = [raw.strip(QUOTE_SPECKS) for raw in _parted_words(cut).strip(" .:;-_").split()]
+    for n, raw in enumerate(pieces):  # OCR reads ink specks as quotes: "Kiều “Tiến Tâm"
         if raw.strip("."):
             words.append(raw.strip("."))
-        if raw.endswith("."):
-            break  # a sentence ends ("bà Mai Diệu Trinh. sinh ngày": a comma read as ".")
+        after = pieces[n + 1] if n + 1 < len(pieces) else ""
+        if raw.endswith(".") and not (raw.isupper() and after.isupper()):
+            # A sentence ends ("bà Mai Diệu Trinh. sinh ngày": a comma read as "."); inside a
+            # name printed in capitals ("CIL. THỊ BÉ") the stop is a speck.
+            break
     if address and words and words[0] in tables.honorifics and len(words) > 2:
         words = words[1:]
     if words and words[0].isupper() and (len(words[0]) > 1 or all(w.isupper() for w in words[1:2])):

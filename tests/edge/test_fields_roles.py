@@ -485,3 +485,33 @@ Lê Văn Hai
     assert fields["co_quan_ban_hanh"] == "CÔNG AN XÃ PHƯỚC CHIẾN"
     assert fields["ngay_ban_hanh"] == "2024-07-24"
     assert fields["loai_van_ban"] == "XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ"
+
+
+def test_a_speck_read_as_a_stop_inside_a_name_in_capitals_does_not_end_it() -> None:
+    tables = load_tables()
+    assert person_name("CIL. THỊ BÉ", tables) == "CIL THỊ BÉ"
+    # A stop before words in small letters still ends the name: a sentence goes on.
+    assert person_name("Mai Diệu Trinh. sinh ngày 02/03/1990", tables) == "Mai Diệu Trinh"
+    assert person_name("NGUYỄN VĂN AN. Giới tính: Nam", tables) == "NGUYỄN VĂN AN"
+    # On a marriage certificate the first spouse is the subject, even with the speck.
+    text = MARRIAGE_WITH_SPECK
+    assert extract(text).value("ho_ten") == "Cil Thị Bé"
+
+
+MARRIAGE_WITH_SPECK = """\
+UBND HUYỆN BÁC ÁI
+UBND XÃ PHƯỚC CHÍNH
+CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+GIẤY CHỨNG NHẬN KẾT HÔN
+Họ, chữ đệm, tên vợ: CIL. THỊ BÉ
+Ngày, tháng, năm sinh: 17/11/1986 Dân tộc: Cơ Ho Quốc tịch: Việt Nam
+Giấy tờ tuỳ thân: Căn cước công dân số 068186283822, cấp ngày 25/11/2017
+Họ, chữ đệm, tên chồng: NGUYỄN ĐÌNH BẢO THUỶ
+Ngày, tháng, năm sinh: 01/09/1995 Dân tộc: Kinh Quốc tịch: Việt Nam
+Giấy tờ tuỳ thân: Căn cước công dân số 038095045897, cấp ngày 26/06/2019
+Ngày, tháng, năm đăng ký: ngày 12 tháng 01 năm 2021
+TM. UỶ BAN NHÂN DÂN
+CHỦ TỊCH
+Ma Lé Thị Giàu
+"""
