@@ -13,6 +13,7 @@ Rules of this module:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -571,6 +572,18 @@ def _bare_about(page: Page, i: int) -> bool:
     )
 
 
+def _without_trailing_specks(text: str) -> str:
+    """`text` up to its last letter, digit or closing bracket: OCR's specks after the end
+    dropped, a modifier mark ("ˆ", a letter to Unicode) with them."""
+    end = len(text)
+    while end and not (
+        text[end - 1] == ")"
+        or (text[end - 1].isalnum() and unicodedata.category(text[end - 1]) != "Lm")
+    ):
+        end -= 1
+    return text[:end]
+
+
 def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
     """The "Về việc …" line(s) under the title, joined. Under a title that is only a Nghị định
     30 type name (`bare_title`: "QUYẾT ĐỊNH"), the line right under it is the trích yếu even
@@ -585,13 +598,15 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
                     break
                 parts.append(j)
             raw = " ".join(page.lines[j] for j in parts)
-            value = raw
-            if fold(raw).startswith("ve viec "):
-                value = "Về việc " + raw.split(None, 2)[2]  # "Vệ việc": its mark misread
+            # Nghị định 30's trích yếu ends in a word (or a bracket): a stop, a colon or a mark
+            # after it is a speck ("hòa giải viên.", "mai táng ˆ").
+            value = _without_trailing_specks(raw)
+            if fold(value).startswith("ve viec "):
+                value = "Về việc " + value.split(None, 2)[2]  # "Vệ việc": its mark misread
             found = Found(value, [(j, 0, len(page.lines[j])) for j in parts], 0.9, raw)
-            if value != raw:
+            if fold(value) != fold(raw.rstrip()):
                 found.problems.append(
-                    Problem("trich_yeu", ProblemCode.OCR_REPAIRED, "'Về việc' respelled")
+                    Problem("trich_yeu", ProblemCode.OCR_REPAIRED, "specks or 'Về việc' mended")
                 )
             return found
     return None

@@ -125,3 +125,17 @@ def test_an_id_label_ending_its_line_takes_the_number_at_the_start_of_the_next()
     # A next line that opens with words is no wrapped value.
     other = text.replace("\n056068560376", "\nghi chú 056068560376")
     assert extract_fields(other)["cccd"] is None
+
+
+def test_specks_after_the_end_of_a_trich_yeu_are_no_part_of_it() -> None:
+    decision = (
+        HEADER.format(number="12/QĐ-UBND")
+        + "QUYẾT ĐỊNH\nVề việc công nhận hòa giải viên{speck}\nCăn cứ Luật Hòa giải ở cơ sở;\n"
+        + "QUYẾT ĐỊNH:\nĐiều 1. Công nhận ông Lê Văn Tư.\nCHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    )
+    for speck in (".", " :", " ˆ", "./.", " '"):
+        fields = extract_fields(decision.format(speck=speck))
+        assert fields["trich_yeu"] == "Về việc công nhận hòa giải viên", speck
+    # A closing bracket is the matter's own.
+    fields = extract_fields(decision.format(speck=" (đợt 2)"))
+    assert fields["trich_yeu"] == "Về việc công nhận hòa giải viên (đợt 2)"
