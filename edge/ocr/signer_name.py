@@ -135,7 +135,8 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
     titles = [
         ln
         for n, ln in enumerate(lines)
-        if is_title_line(ln) and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(lines[:n]))
+        if (is_title_line(ln) or _is_instruction(ln))
+        and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(lines[:n]))
     ]
     if titles:
         title = max(titles, key=lambda ln: line_box(ln)[3])
@@ -180,6 +181,16 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
                 break  # sure, but off to the right of its title: its first word may be lost
             return None
     return SignerRegion(box, title_line, line_height)
+
+
+def _is_instruction(line: Sequence[OcrWord]) -> bool:
+    """The bracketed instruction under a civil-status form's signer title ("(Ký, ghi rõ họ,
+    chữ đệm, tên, chức vụ, đóng dấu)"): the title block ends with it, the name comes under it.
+    It stands in for a title the seal's ring cut beyond knowing ("NG TRÍCH LỤC")."""
+    return _INSTRUCTION.match(fold(" ".join(w.text for w in line))) is not None
+
+
+_INSTRUCTION = re.compile(r"^\W*\(\s*KY\b")
 
 
 def _opens_page(above: Sequence[Sequence[OcrWord]]) -> bool:
@@ -433,6 +444,10 @@ def has_title(lines: Sequence[Sequence[OcrWord]]) -> bool:
 _STROKE_ENDS = "'\"`“”‘’_-—–|~^*"
 """Marks a signature's or a seal's stroke leaves at a word's ends in a re-read crop."""
 
+_DOTS = ".,:;·•"
+"""A 'word' of only these is a dot of the seal's ring or the signature read beside the name
+("Lâm Tuyết Loan ."): no word of a name, dropped."""
+
 
 def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[OcrWord]]:
     """The lines read in the region's crop worth splicing in: shaped like a name (or a title) and
@@ -447,7 +462,7 @@ def accepted_lines(found: Sequence[OcrWord], region: SignerRegion) -> list[list[
         )
         for w in found
         # A stroke's end read beside a word ("'Thái", a lone "_"): not part of it.
-        if (text := w.text.strip(_STROKE_ENDS))
+        if (text := w.text.strip(_STROKE_ENDS)).strip(_DOTS)
     ]
     return [
         line

@@ -266,6 +266,27 @@ def test_a_continuation_page_s_title_at_its_top_is_the_signer_s() -> None:
     assert high is None or high.title_line is None
 
 
+def test_the_signing_instruction_under_a_title_cut_beyond_knowing_places_the_name() -> None:
+    # "NGƯỜI KÝ TRÍCH LỤC" read as "NG TRÍCH LỤC"; the instruction under it is read whole, and
+    # the name under the seal lost its family name: it is looked for under the instruction.
+    words = [
+        _word("Điều", (300, 1500, 400, 1550), 0),
+        _word("NG", (1505, 1873, 1560, 1931), 1),
+        _word("TRÍCH", (1580, 1873, 1800, 1931), 1),
+        _word("LỤC", (1820, 1873, 1950, 1931), 1),
+        _word("(Ký,", (1356, 1942, 1450, 1986), 2),
+        _word("ghi", (1470, 1942, 1540, 1986), 2),
+        _word("tên,", (1560, 1942, 1650, 1986), 2),
+        _word("đóng", (1670, 1942, 1760, 1986), 2),
+        _word("dấu)", (1780, 1942, 2255, 1986), 2),
+        _word("Quốc", (1760, 2177, 1880, 2229), 3),
+        _word("Lực", (1900, 2177, 1986, 2229), 3),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None and region.title_line == 2
+    assert 1986 <= region.box[1] < 2177 and region.box[3] > 2229
+
+
 def test_recovered_lines_follow_the_title_block_and_replace_seal_noise() -> None:
     words = [
         _word("Điều", (300, 2000, 400, 2050), 0),
@@ -308,6 +329,10 @@ def test_a_name_the_seal_cut_is_replaced_by_its_whole_re_reading() -> None:
     assert [[w.text for w in line] for line in accepted] == [["Đinh", "Gia", "Thuận"]]
     spliced = splice_lines(words, accepted, region)
     assert [w.text for w in spliced] == ["CHỦ", "TỊCH", "Đinh", "Gia", "Thuận"]
+    # A dot of the seal's ring read as a word after the name: dropped, the name kept.
+    dotted = [*reread[:3], _word(".", (1820 - x0, 2830 - y0, 1830 - x0, 2850 - y0), 0, 60)]
+    accepted = accepted_lines(dotted, region)
+    assert [[w.text for w in line] for line in accepted] == [["Đinh", "Gia", "Thuận"]]
 
 
 def test_a_title_or_name_the_seal_cut_is_still_known() -> None:
