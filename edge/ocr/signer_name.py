@@ -171,7 +171,7 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
         return None
     if box[3] - box[1] < 3 * line_height or box[2] - box[0] < 3 * line_height:
         return None
-    title_centre = _print_centre(title) if titles else None
+    title_centre = _print_centre(_widest_of_block(titles, title, line_height)) if titles else None
     for line in lines:
         x0, y0, x1, y1 = line_box(line)
         inside = box[0] <= (x0 + x1) / 2 <= box[2] and box[1] <= (y0 + y1) / 2 <= box[3]
@@ -181,6 +181,17 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
                 break  # sure, but off to the right of its title: its first word may be lost
             return None
     return SignerRegion(box, title_line, line_height)
+
+
+def _widest_of_block(
+    titles: Sequence[Sequence[OcrWord]], last: Sequence[OcrWord], line_height: float
+) -> Sequence[OcrWord]:
+    """The widest title line of the block that ends with `last` ("KT. CHỦ TỊCH" over "PHÓ CHỦ
+    TỊCH"): the block's lines are centred on one axis, and a line the seal's ring cut short
+    ("CHỦ TICH" for "PHÓ CHỦ TỊCH") has its centre moved along with the name under it."""
+    top = line_box(last)[1]
+    block = [t for t in titles if top - 4 * line_height <= line_box(t)[3] <= line_box(last)[3]]
+    return max(block or [last], key=lambda t: line_box(t)[2] - line_box(t)[0])
 
 
 def _is_instruction(line: Sequence[OcrWord]) -> bool:

@@ -287,6 +287,22 @@ def test_the_signing_instruction_under_a_title_cut_beyond_knowing_places_the_nam
     assert 1986 <= region.box[1] < 2177 and region.box[3] > 2229
 
 
+def test_a_name_centred_under_a_title_line_cut_as_short_is_still_read_again() -> None:
+    # "PHÓ CHỦ TỊCH" lost "PHÓ" and the name lost "Trần" to the same ring: the two centres
+    # agree, but the block's widest line ("KT. CHỦ TỊCH") shows where the axis is.
+    words = [
+        _word("KT.", (1586, 1718, 1680, 1756), 0),
+        _word("CHỦ", (1704, 1702, 1826, 1757), 0),
+        _word("TỊCH", (1845, 1706, 1988, 1769), 0),
+        _word("CHỦ", (1716, 1778, 1838, 1833), 1),
+        _word("TICH", (1857, 1793, 2000, 1833), 1),
+        _word("Khắc", (1721, 2144, 1860, 2261), 2),
+        _word("Tâm", (1881, 2185, 2002, 2227), 2),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None and region.title_line == 1
+
+
 def test_recovered_lines_follow_the_title_block_and_replace_seal_noise() -> None:
     words = [
         _word("Điều", (300, 2000, 400, 2050), 0),
