@@ -125,6 +125,10 @@ def respell(value: str, page: Page) -> str:
     )
 
 
+_FOREIGN = re.compile(r"[fjwzFJWZ]")
+"""Letters the Vietnamese alphabet does not have."""
+
+
 def fix_surname(name: str, tables: Tables) -> str:
     """`name` with its family name spelled as the table spells it, when OCR changed its tone
     marks ("Nguyên Văn A" -> "Nguyễn Văn A", "Đăng" -> "Đặng": of the family names that fold
@@ -138,7 +142,13 @@ def fix_surname(name: str, tables: Tables) -> str:
     if modern_tones(first).casefold() in {s.casefold() for s in spellings}:
         return name
     if not kinh_syllable(first):
-        return name  # a family name of another people ("Katơr"), not a slip
+        mended = _one_letter_away(first, spellings) if _FOREIGN.search(first) else None
+        if mended is None or not kinh_syllable(mended):
+            return name  # a family name of another people ("Katơr"), not a slip
+        # A letter Vietnamese does not write, a letter from a Kinh family name: a slip ("Frần",
+        # "Mfa" for "Trần", "Ma"). Names of other peoples with J or W ("Y Jut") start with "Y".
+        words[0] = mended.upper() if first.isupper() else mended
+        return " ".join(words)
     given = {g.casefold() for g in tables.given_names}
     if len(words) > 1 and modern_tones(words[1]).casefold() not in given:
         return name  # "Tà Lang Thị Nhơn": a two-word family name of another people

@@ -515,3 +515,12 @@ TM. UỶ BAN NHÂN DÂN
 CHỦ TỊCH
 Ma Lé Thị Giàu
 """
+
+
+def test_a_letter_vietnamese_does_not_write_in_a_kinh_family_name_is_a_slip() -> None:
+    tables = load_tables()
+    assert fix_surname("Frần Hữu Luân", tables) == "Trần Hữu Luân"
+    assert fix_surname("FRẦN HỮU LUÂN", tables) == "TRẦN HỮU LUÂN"
+    # Names of other peoples keep their letters.
+    for name in ("Y Jut Niê", "Jơ Ngưi", "Katơr Thị Hđơk"):
+        assert fix_surname(name, tables) == name
