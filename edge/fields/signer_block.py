@@ -10,12 +10,13 @@ Rules of this module:
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from edge.fields.header import header_patterns, role_at
 from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import Found, Page
-from edge.fields.tables import load_tables
+from edge.fields.tables import Tables, load_tables
 from edge.fields.text import fold, is_caps
 
 SIGNER_WINDOW = 5  # the signer's name follows the title block within this many lines
@@ -92,6 +93,29 @@ def _speck_end(line: str, offset: int) -> int:
     return m.end()
 
 
+_TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")  # grave, acute, tilde, hook, dot
+
+
+def _from_family_name(name: str, tables: Tables) -> str:
+    """`name` from its family name on, when the words before it are no syllables at all: a word
+    with two tone marks ("Dạậ Tũy Kiều Trọng Nhân") is the seal's dots or the signature read
+    into the line, and what stands between it and a family name goes with it."""
+    words = name.split()
+    garbled = [
+        i
+        for i, word in enumerate(words)
+        if sum(c in _TONE_MARKS for c in unicodedata.normalize("NFD", word)) > 1
+    ]
+    if not garbled:
+        return name
+    after = next(
+        (i for i in range(garbled[-1] + 1, len(words)) if fold(words[i]) in tables.surnames), None
+    )
+    if after is None or len(words) - after < 2:
+        return name
+    return " ".join(words[after:])
+
+
 def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
     tables = load_tables()
     p = header_patterns()
@@ -116,6 +140,7 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
         name = person_name(line[offset:], tables, address=False)
         if name is None or is_caps(name):
             continue
+        read, name = name, _from_family_name(name, tables)
         known_surname = fold(name.split()[0]) in tables.surnames
         fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)
         by_punctuation = offset and not rank and right is None
@@ -132,6 +157,13 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
                 Problem("nguoi_ky", ProblemCode.RANK_REMOVED, "a rank or title was left out")
             )
             found.rule += f", rank {page.lines[i][offset - rank.end() : offset].strip()!r} left out"
+        if name != read:
+            found.confidence *= 0.8
+            found.problems.append(
+                Problem(
+                    "nguoi_ky", ProblemCode.OCR_REPAIRED, "garbled words before the name left out"
+                )
+            )
         if fixed != name:
             found.value = fixed
             found.confidence *= 0.9

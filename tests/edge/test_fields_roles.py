@@ -456,6 +456,9 @@ Hà Tiến Trí
         ("á Từ Diệu Giang", "Từ Diệu Giang"),  # the last letter of a rank read apart
         ("Âu Minh Hải", "Âu Minh Hải"),  # a short family name is no speck
         ("Ông Hồng Nhàn", "Ông Hồng Nhàn"),  # on the signer's line "Ông" is the family name
+        # The seal's dots read as words before the name: one with two tone marks is none.
+        ("DạậTũy Kiều Trọng Nhân -", "Kiều Trọng Nhân"),
+        ("Tũy Kiều Trọng Nhân", "Tũy Kiều Trọng Nhân"),  # a word that could be a syllable stays
     ],
 )
 def test_ocr_specks_before_the_signer_and_after_the_issuer_are_left_out(
