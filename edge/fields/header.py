@@ -301,6 +301,13 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
                 assert digits is not None
                 start = bare.end()
                 code = _CODE.match(page.lines[i], start)
+                if code is None and (joined := _slash_lost(page.lines[i], start, digits.group())):
+                    found = joined
+                    found.spans = [(i, start, start + len(found.raw))]
+                    found.rule = "the number after 'Số:', its '/' lost" + _number_place(
+                        i, end, title_end
+                    )
+                    return found
                 value = code.group() if code else digits.group()
                 raw = page.lines[i][start : start + len(value)]
                 found = Found(value, [(i, start, start + len(value))], 0.8, raw)
@@ -340,6 +347,31 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
         found.rule = "the number after 'Số:'" + _number_place(i, end, title_end)
         return found
     return None
+
+
+# A symbol run on to the number ("417UBND-XNTTHN", "288ITLCCHT": the "/" lost or read as a
+# letter); the symbol in capitals, its pieces joined by "-".
+_RUN_ON = re.compile(r"(?P<slash>[I|l/]?)(?P<symbol>[A-ZĐ]{2,}(?:-[A-ZĐ0-9]+)*)(?![\w-])")
+
+
+def _slash_lost(line: str, start: int, digits: str) -> Found | None:
+    """The number/symbol when OCR lost the "/" between them or read it as "I", "l" or "|";
+    None when no symbol follows the number. Of the readings with and without that letter,
+    the one Nghị định 30's grammar and tables trust more."""
+    m = _RUN_ON.match(line, start + len(digits))
+    if m is None:
+        return None
+    tables = load_tables()
+    readings = [f"{digits}/{m.group('symbol')}"]
+    if m.group("slash") and m.group("slash") != "/":
+        readings.append(f"{digits}/{m.group('slash')}{m.group('symbol')}")
+    value = max(readings, key=lambda r: check_number(r, tables).factor)
+    verdict = check_number(value, tables)
+    raw = line[start : m.end()]
+    found = Found(value, [], 0.85 * verdict.factor, raw)
+    found.problems += verdict.problems
+    found.problems.append(Problem("so_ky_hieu", ProblemCode.OCR_REPAIRED, "the '/' restored"))
+    return found
 
 
 def _strip_national(line: str, low: str) -> str:

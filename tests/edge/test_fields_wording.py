@@ -139,3 +139,18 @@ def test_specks_after_the_end_of_a_trich_yeu_are_no_part_of_it() -> None:
     # A closing bracket is the matter's own.
     fields = extract_fields(decision.format(speck=" (đợt 2)"))
     assert fields["trich_yeu"] == "Về việc công nhận hòa giải viên (đợt 2)"
+
+
+def test_a_number_whose_slash_ocr_lost_or_read_as_a_letter_gets_it_back() -> None:
+    body = "GIẤY XÁC NHẬN\nTình trạng hôn nhân\nChủ tịch\nCHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    for printed, number in (
+        ("417UBND-XNTTHN", "417/UBND-XNTTHN"),
+        ("288ITLCCHT", "288/TLCCHT"),
+        ("17GCN-UBND", "17/GCN-UBND"),
+        ("57", "57"),  # a number with no symbol stays as it is
+        ("37H8001234", "37H8001234"),  # a registration code is no number run on to a symbol
+    ):
+        fields = extract(HEADER.format(number=printed) + body)
+        assert fields.value("so_ky_hieu") == number, printed
+        if printed != number:
+            assert "the '/' restored" in [p.message for p in fields.problems_of("so_ky_hieu")]
