@@ -50,6 +50,10 @@ def _capitalised_syllables(*words: str) -> bool:
     return all(w[:1].isupper() and kinh_syllable(w) for w in words)
 
 
+_INNER_SPECKS = str.maketrans("", "", "¡¦|!")
+"""Marks OCR reads inside a name's word for a speck ("C¡il Thị Giàu"): no letter of a name."""
+
+
 def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str | None:
     """The person's name in `candidate` as printed (capitals kept), else None.
 
@@ -67,7 +71,10 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
     for stop in (";", ",", "(", "|"):
         cut = cut.split(stop, 1)[0]
     words = []
-    pieces = [raw.strip(QUOTE_SPECKS) for raw in _parted_words(cut).strip(" .:;-_").split()]
+    pieces = [
+        raw.strip(QUOTE_SPECKS).translate(_INNER_SPECKS)
+        for raw in _parted_words(cut).strip(" .:;-_").split()
+    ]
     for n, raw in enumerate(pieces):  # OCR reads ink specks as quotes: "Kiều “Tiến Tâm"
         if raw.strip("."):
             words.append(raw.strip("."))

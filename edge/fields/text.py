@@ -49,12 +49,16 @@ def fold(text: str) -> str:
 
 def nfc_lines(text: str) -> list[str]:
     """The non-empty lines of `text`, NFC, each with its whitespace runs collapsed to one space;
-    the Icelandic eth that OCR reads for Đ ("QĐÐ-UBND"), which no Vietnamese text holds, is Đ."""
-    normal = unicodedata.normalize("NFC", text).translate(_ETH)
+    the Icelandic eth that OCR reads for Đ ("QĐÐ-UBND"), which no Vietnamese text holds, is Đ,
+    and a letter with a mark Vietnamese never writes ("Cïl", "Cñ": a speck above it) is the
+    bare letter."""
+    normal = unicodedata.normalize("NFC", text).translate(_ETH).translate(_FOREIGN_MARKS)
     return [" ".join(line.split()) for line in normal.splitlines() if line.strip()]
 
 
 _ETH = str.maketrans({"Ð": "Đ", "ð": "đ"})
+_FOREIGN_MARKS = str.maketrans(dict(zip("ïëöüÿñÏËÖÜŸÑ", "ieouynIEOUYN", strict=True)))
+"""Diaeresis and the Spanish tilde: one code point each in NFC, so lines keep their length."""
 
 
 def digit_view(line: str) -> str:

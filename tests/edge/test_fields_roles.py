@@ -13,6 +13,7 @@ import pytest
 from edge.fields import FIELD_KEYS, extract, extract_fields
 from edge.fields.names import fix_given_names, fix_surname, person_name
 from edge.fields.tables import load_tables, load_templates
+from edge.fields.text import nfc_lines
 from edge.pipeline.stages import merge_fields
 
 HEADER = """\
@@ -527,3 +528,12 @@ def test_a_letter_vietnamese_does_not_write_in_a_kinh_family_name_is_a_slip() ->
     # Names of other peoples keep their letters.
     for name in ("Y Jut Niê", "Jơ Ngưi", "Katơr Thị Hđơk"):
         assert fix_surname(name, tables) == name
+
+
+def test_specks_inside_a_name_and_marks_vietnamese_never_writes_are_no_part_of_it() -> None:
+    tables = load_tables()
+    assert person_name("C¡il Thị Giàu _", tables) == "Cil Thị Giàu"
+    text = MARRIAGE_WITH_SPECK.replace("CIL. THỊ BÉ", "Cïl Thị Bé")
+    assert extract(text).value("ho_ten") == "Cil Thị Bé"
+    # The marks are dropped letter for letter: the lines keep their length (word spans).
+    assert nfc_lines("Cïl Ñguyễn")[0] == "Cil Nguyễn"
