@@ -331,6 +331,19 @@ def _wrapped(page: Page, i: int, name: Found, segs: list[Segment]) -> Found:
     return wrapped
 
 
+def _family_name_at_end(page: Page, i: int, start: int) -> Found | None:
+    """The one capitalised word ending line `i` after a form of address ("… đối với ông Quách"
+    / "Đình Tiến Kiên, sinh ngày …"): a name's first word, for `_wrapped` to finish."""
+    line = page.lines[i]
+    rest = line[start:].strip()
+    if not rest or " " in rest or not rest[0].isupper() or not rest.isalpha():
+        return None
+    if i + 1 >= len(page) or ":" in re.split(r"[,;(]", page.lines[i + 1], maxsplit=1)[0]:
+        return None  # the next line opens with a label ("Ngày sinh: …"), not the name's rest
+    begin = line.index(rest, start)
+    return Found(rest, [(i, begin, begin + len(rest))], 1.0, rest)
+
+
 def _marked_otherwise(matched: str) -> bool:
     """Whether a matched form of address is another word that folds to it: printed with marks
     that are not the form of address's ("chỉ", "có", "bá" for "chị", "cô", "bà"). A word
@@ -393,8 +406,12 @@ def _prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Me
                     default=len(line),
                 )
                 name = _read_name(page, i, m.end(), line[m.end() : stop])
+                if name is None:
+                    name = _family_name_at_end(page, i, m.end())
                 if name is not None:
                     name = _wrapped(page, i, name, segs)
+                    if len(name.value.split()) < 2:
+                        name = None  # one word, and nothing after it on the next line
             elif i + 1 < len(page):  # "… đối với ông" / "Đỗ Công Tiến Phong, sinh ngày …"
                 name = _read_name(page, i + 1, 0, page.lines[i + 1])
             else:

@@ -537,3 +537,26 @@ def test_specks_inside_a_name_and_marks_vietnamese_never_writes_are_no_part_of_i
     assert extract(text).value("ho_ten") == "Cil Thị Bé"
     # The marks are dropped letter for letter: the lines keep their length (word spans).
     assert nfc_lines("Cïl Ñguyễn")[0] == "Cil Nguyễn"
+
+
+def test_a_subject_whose_family_name_alone_ends_the_line_is_read_whole() -> None:
+    body = """\
+QUYẾT ĐỊNH
+Về việc trợ cấp xã hội hằng tháng đối với người cao tuổi
+QUYẾT ĐỊNH:
+Điều 1. Thực hiện chế độ trợ cấp xã hội hằng tháng đối với ông Quách
+Đình Tiến Kiên. sinh ngày ngày 2 tháng 12 năm 1954, số định danh cá nhân
+056054312230, địa chỉ thường trú: Số 31 đường 16 Tháng 4, xã Phước Thuận.
+Điều 2. Quyết định này có hiệu lực kể từ ngày ký.
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    fields = extract_fields(HEADER.format(number="4501/QĐ-UBND") + body)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Quách Đình Tiến Kiên",
+        "056054312230",
+        "1954-12-02",
+    )
+    # A capitalised word ending a line with a label on the next is no name's start.
+    labelled = body.replace("Đình Tiến Kiên. sinh ngày", "Ngày sinh:")
+    assert extract_fields(HEADER.format(number="4501/QĐ-UBND") + labelled)["ho_ten"] is None
