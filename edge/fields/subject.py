@@ -576,6 +576,26 @@ def _bind(mentions: list[Mention], segs: list[Segment]) -> None:
             owner.attributes.append(seg)
 
 
+_ITEM = re.compile(r"^\W{0,2}([\dlI|]{1,2})\s*[.)]\s+")  # "l." and "I." are a "1." misread
+
+
+_ONE = str.maketrans("lI|", "111")
+
+
+def _continued_items(page: Page) -> set[int]:
+    """Lines that open a numbered item ("5. Họ, chữ đệm và tên: …") of a list with no first
+    item on the page: the household's members, say, listed on from page 1. Such a page holds
+    the list's rest, not the result's subject."""
+    items = {
+        i: int(m.group(1).translate(_ONE))
+        for i, line in enumerate(page.lines)
+        if (m := _ITEM.match(line)) and any(c.isdigit() for c in m.group(1) + "1")
+    }
+    if not items or 1 in items.values():
+        return set()
+    return set(items)
+
+
 def subject(page: Page, segs: list[Segment]) -> Subject:
     """Read the subject of the page.
 
@@ -595,12 +615,21 @@ def subject(page: Page, segs: list[Segment]) -> Subject:
         mention.operative = operative >= 0 and mention.line >= operative
     _bind(mentions, segs)
     found = Subject(mentions=sorted(mentions, key=lambda m: (m.line, m.start)))
-    candidates = [m for m in found.mentions if m.name is not None and m.priority() > 0]
+    continued = _continued_items(page)
+    for mention in mentions:
+        if mention.line in continued:
+            mention.why += ", an item of a list begun on an earlier page"
+    candidates = [
+        m
+        for m in found.mentions
+        if m.name is not None and m.priority() > 0 and m.line not in continued
+    ]
     if not candidates:
         found.why_empty = (
             "no person named on the page"
             if not mentions
-            else "every person named is a requester, a parent, a recipient or a signer"
+            else "every person named is a requester, a parent, a recipient, a signer or an "
+            "item of a list begun on an earlier page"
         )
         return found
     best = max(candidates, key=lambda m: (m.priority(), m.operative, -m.line, -m.start))

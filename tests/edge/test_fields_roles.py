@@ -560,3 +560,26 @@ Hà Tiến Trí
     # A capitalised word ending a line with a label on the next is no name's start.
     labelled = body.replace("Đình Tiến Kiên. sinh ngày", "Ngày sinh:")
     assert extract_fields(HEADER.format(number="4501/QĐ-UBND") + labelled)["ho_ten"] is None
+
+
+def test_a_page_that_lists_on_from_an_earlier_one_names_no_subject() -> None:
+    # Page 2 of a residence confirmation: the household's fifth member, then the signer.
+    page_two = """\
+2
+5. Họ, chữ đệm và tên: Kơ Sá Ngông; Ngày sinh: 24/03/1960; Giới
+tính: Nam; Số định danh cá nhân: 001060935128; Quan hệ với chủ
+hộ: Con
+Giấy xác nhận này có giá trị 30 ngày kể từ ngày cấp.
+Nơi nhận:
+- Công dân;
+KT. TRƯỞNG CÔNG AN
+PHÓ TRƯỞNG CÔNG AN
+Thượng tá Mai Trọng Trí
+"""
+    fields = extract(page_two)
+    assert fields.value("ho_ten") is None and fields.value("cccd") is None
+    assert "list begun on an earlier page" in fields["ho_ten"].rule
+    assert fields.value("nguoi_ky") == "Mai Trọng Trí"
+    # A list that starts on the page (its "1." read as "l.") is the page's own.
+    own = page_two.replace("5. Họ", "l. Họ")
+    assert extract(own).value("ho_ten") == "Kơ Sá Ngông"
