@@ -383,7 +383,29 @@ def _strip_national(line: str, low: str) -> str:
         m = pattern.search(low)
         if m is not None:
             cut = min(cut, m.start())
+    if cut == len(line) and (m := _MOTTO_TAIL.search(low)) is not None:
+        cut = _motto_start(low, m.start())
     return line[:cut]
+
+
+# The national motto's words that OCR keeps best; "CỘNG HÒA" before them is often garbled
+# ("CÔ C HÓA XÃ HỘI CHỦ NGHĨA VIỆT NAM").
+_MOTTO_TAIL = re.compile(r"(?<![^\W_])xa\s+hoi\s+chu\s+nghia(?![^\W_])")
+_CONG_PIECES = frozenset({"c", "co", "con", "cong", "ong", "ng", "cng"})
+
+
+def _motto_start(low: str, tail: int) -> int:
+    """Where the motto starts in folded `low`, given where its "xã hội chủ nghĩa" starts: before
+    "HÒA" too when pieces of "CỘNG" precede it, so that a place name ending in "Hòa" keeps it."""
+    words = list(re.finditer(r"\S+", low[:tail]))
+    k = len(words)
+    if k and words[k - 1].group().strip(".,-") == "hoa":
+        pieces = k - 1
+        while pieces > 0 and k - 1 - pieces < 2 and words[pieces - 1].group() in _CONG_PIECES:
+            pieces -= 1
+        if pieces < k - 1:
+            return words[pieces].start()
+    return tail
 
 
 def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:

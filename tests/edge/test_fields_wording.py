@@ -154,3 +154,19 @@ def test_a_number_whose_slash_ocr_lost_or_read_as_a_letter_gets_it_back() -> Non
         assert fields.value("so_ky_hieu") == number, printed
         if printed != number:
             assert "the '/' restored" in [p.message for p in fields.problems_of("so_ky_hieu")]
+
+
+def test_a_garbled_national_motto_read_on_the_issuer_s_row_is_no_part_of_the_issuer() -> None:
+    header = """\
+SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG CÔ C HÓA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Số: 5654/GPKTTS
+Khánh Hòa, ngày 08 tháng 3 năm 2025
+GIẤY PHÉP KHAI THÁC THỦY SẢN
+CHỦ TỊCH
+Lộ Khánh Thu Loan
+"""
+    assert extract_fields(header)["co_quan_ban_hanh"] == "SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG"
+    # "CỘNG HÒA" lost whole: a place name ending in "Hòa" keeps it.
+    lost = header.replace("SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG CÔ C HÓA", "UỶ BAN NHÂN DÂN\nXÃ AN HÒA")
+    assert extract_fields(lost)["co_quan_ban_hanh"] == "UỶ BAN NHÂN DÂN XÃ AN HÒA"
