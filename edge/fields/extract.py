@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from edge.fields import header, signer_block
+from edge.fields import header, issuer, number, place_date, signer_block
 from edge.fields.labels import Segment, catalogue, segments
 from edge.fields.model import EXTRA_KEYS, FieldSet, FieldValue, Problem, ProblemCode
 from edge.fields.names import title_case
@@ -48,7 +48,7 @@ def _registration_date(page: Page, segs: list[Segment]) -> Found | None:
 
 def _issue_date(page: Page, end: int, template: Template, segs: list[Segment]) -> Found | None:
     sources = {
-        IssueDateSource.PLACE_DATE: lambda: header.place_date(page, end),
+        IssueDateSource.PLACE_DATE: lambda: place_date.place_date(page, end),
         IssueDateSource.REGISTRATION_DATE: lambda: _registration_date(page, segs),
     }
     found = [f for source in template.issue_date if (f := sources[source]()) is not None]
@@ -139,8 +139,8 @@ def extract(text: str, words: Sequence[Word] | None = None) -> FieldSet:
     template = None
     if header_end >= 0:
         title, template, title_end = header.title(page, end + 1)
-        found["so_ky_hieu"] = header.number(page, end, template, title_end)
-        found["co_quan_ban_hanh"] = header.issuer(page, end)
+        found["so_ky_hieu"] = number.number(page, end, template, title_end)
+        found["co_quan_ban_hanh"] = issuer.issuer(page, end)
         found["loai_van_ban"] = title
         if title is not None and template.about:
             bare = fold(title.value) in {fold(t) for t in tables.nd30_types.values()}

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from edge.fields.header import header_patterns, role_at
+from edge.fields.header import role_at
 from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import Found, Page
+from edge.fields.patterns import header_patterns
 from edge.fields.tables import Tables, load_tables
 from edge.fields.text import fold, is_caps
 

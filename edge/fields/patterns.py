@@ -1,0 +1,58 @@
+"""The compiled patterns of a Nghị định 30 page's header and signer's block, built once from
+the tables (`labels.toml`, `ranks.toml`): shared by the header's readers and the signer's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from edge.fields.tables import load_tables
+from edge.fields.text import fold, label_pattern
+
+
+@dataclass(frozen=True)
+class HeaderPatterns:
+    """The compiled patterns of the header and the signer's block, built from the tables."""
+
+    national: tuple[re.Pattern[str], ...]
+    national_start: re.Pattern[str]
+    bare_body: re.Pattern[str]
+    about: re.Pattern[str]
+    body_start: re.Pattern[str]
+    role: re.Pattern[str]
+    rank: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def header_patterns() -> HeaderPatterns:
+    """The patterns, compiled once per process."""
+    t = load_tables()
+    return HeaderPatterns(
+        national=tuple(re.compile(label_pattern([p])) for p in t.national_header),
+        national_start=re.compile(label_pattern(t.national_header_starts)),
+        bare_body=re.compile(rf"^{label_pattern(t.bare_body_names)}$"),
+        about=re.compile(rf"^{label_pattern(t.about_prefixes)}\b"),
+        body_start=re.compile(rf"^[-–•+.\s]*{label_pattern(t.body_starts)}\b"),
+        role=re.compile(rf"(?:^|\s){label_pattern(t.signer_roles)}"),
+        rank=re.compile(rf"^(?:{_rank_pattern(t.ranks)}|{label_pattern(t.name_titles)})\s+"),
+    )
+
+
+def _rank_pattern(ranks: Iterable[str]) -> str:
+    """Ranks in folded text, their last word's letters each allowed to be an OCR speck.
+
+    The rank's first word ("thieu", "dai", "trung") must be read whole; its short second word
+    under a signature's stroke or a seal's edge is often not ("Thiếu †á"): that speck must not
+    make the rank part of the name, nor keep the name from being read.
+    """
+    alternatives = []
+    for rank in sorted(set(ranks), key=len, reverse=True):
+        *head, last = fold(rank).split()
+        if not head:  # a one-word rank: read whole
+            alternatives.append(re.escape(last))
+            continue
+        loose = "".join(rf"(?:{re.escape(c)}|[^\w\s])" for c in last)
+        alternatives.append(r"\W*".join([*(re.escape(w) for w in head), loose]))
+    return "(?:" + "|".join(alternatives) + ")"
