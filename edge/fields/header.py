@@ -189,6 +189,11 @@ def _without_trailing_specks(text: str) -> str:
     return text[:end]
 
 
+_PREAMBLE_GARBLED = re.compile(r"^\W*Căn\b")
+"""A line opening with "Căn" in its capital: the preamble's "Căn cứ", however OCR read the "cứ"
+(a wrapped trích yếu's "căn hộ" is in small letters)."""
+
+
 def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
     """The "Về việc …" line(s) under the title, joined. Under a title that is only a Nghị định
     30 type name (`bare_title`: "QUYẾT ĐỊNH"), the line right under it is the trích yếu even
@@ -201,6 +206,8 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
             for j in range(i + 1, min(i + 3, len(page))):
                 if is_caps(page.lines[j]) or p.body_start.match(page.folded[j]):
                     break
+                if _PREAMBLE_GARBLED.match(page.lines[j]):
+                    break  # "Căn c cứ Luật …": the preamble, its "cứ" broken by a speck
                 parts.append(j)
             raw = " ".join(page.lines[j] for j in parts)
             # Nghị định 30's trích yếu ends in a word (or a bracket): a stop, a colon or a mark

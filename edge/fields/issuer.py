@@ -151,6 +151,10 @@ def _split_place(text: str, tables: Tables) -> tuple[str, str]:
     return text[: matches[-1].end()], text[matches[-1].end() :]
 
 
+_JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
+"""A hyphen with a letter either side: a place name's own " - " is spaced."""
+
+
 def issuer(page: Page, end: int) -> Found | None:
     """The issuing body: the upper-case header lines of the left column, without the parent
     body on the first line ("UBND HUYỆN …") unless that line only starts the issuer's name."""
@@ -199,6 +203,8 @@ def issuer(page: Page, end: int) -> Found | None:
     organ, place = _split_place(raw, tables)
     # The organ's words come from a closed vocabulary; the place name only from the page itself.
     organ_fixed, vocabulary_fixed = _issuer_words(organ, tables)
+    if (unjoined := _JOINED.sub(" ", place)) != place and page.occurrences(unjoined):
+        place = unjoined  # "PHƯỚC-THUẬN": a speck read as a hyphen; the page prints "Phước Thuận"
     place_fixed = respell(place, page) if place else ""
     confirmed = not place or sum(page.occurrences(place).values()) > 1
     value = (organ_fixed.rstrip() + " " + place_fixed).strip() if place else organ_fixed

@@ -133,14 +133,14 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
             last = j
         start, stop = tokens[0].start(), tokens[last].end()
         raw = page.lines[i][start:stop]
-        raw = raw.rstrip(" -_")
+        raw = raw.rstrip(" -_.,;:")  # "621/TLCCHT-.": a speck after the symbol
         stop = start + len(raw)
-        text = "".join(raw.split()).rstrip(".,;:")
+        text = "".join(raw.split())
         expected = {s for sym in template.number_symbols for s in sym.split("-")}
         known = set(tables.nd30_types) | set(tables.sector_symbols) | set(tables.issuer_symbols)
         value = "/".join(_number_piece(piece, expected, known) for piece in text.split("/"))
         found = Found(value, [(i, start, stop)], 1.0, raw)
-        if value != "".join(raw.split()).rstrip(".,;:"):
+        if value != text:
             found.confidence *= 0.85
             found.problems.append(
                 Problem("so_ky_hieu", ProblemCode.OCR_REPAIRED, "OCR slips repaired")

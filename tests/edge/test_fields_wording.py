@@ -170,3 +170,20 @@ Lộ Khánh Thu Loan
     # "CỘNG HÒA" lost whole: a place name ending in "Hòa" keeps it.
     lost = header.replace("SỞ NÔNG NGHIỆP VÀ MÔI TRƯỜNG CÔ C HÓA", "UỶ BAN NHÂN DÂN\nXÃ AN HÒA")
     assert extract_fields(lost)["co_quan_ban_hanh"] == "UỶ BAN NHÂN DÂN XÃ AN HÒA"
+
+
+def test_a_hyphen_read_between_a_place_s_words_goes_when_the_page_prints_them_apart() -> None:
+    decision = (
+        HEADER.format(number="621/TLCCHT-.").replace("UBND XÃ VẠN KHÁNH", "UBND XÃ VẠN-KHÁNH")
+        + "QUYẾT ĐỊNH\nVề việc công nhận hòa giải viên\nCăn c cứ Luật Hòa giải ở cơ sở;\n"
+        + "QUYẾT ĐỊNH:\nĐiều 1. Công nhận ông Lê Văn Tư, thôn 2, xã Vạn Khánh.\n"
+        + "CHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    )
+    fields = extract_fields(decision)
+    assert fields["co_quan_ban_hanh"] == "UBND XÃ VẠN KHÁNH"
+    assert fields["so_ky_hieu"] == "621/TLCCHT"  # the specks after the symbol dropped
+    # The preamble's "Căn cứ" ends the trích yếu even with a speck inside it.
+    assert fields["trich_yeu"] == "Về việc công nhận hòa giải viên"
+    # "Phan Rang - Tháp Chàm" keeps its spaced hyphen.
+    rang = decision.replace("UBND XÃ VẠN-KHÁNH", "UBND THÀNH PHỐ PHAN RANG - THÁP CHÀM")
+    assert extract_fields(rang)["co_quan_ban_hanh"] == "UBND THÀNH PHỐ PHAN RANG - THÁP CHÀM"
