@@ -126,7 +126,11 @@ def _patterns() -> _Patterns:
     return _Patterns(
         roles=roles,
         # A form of address (or "Cấp cho:") then a capitalised word, in any line.
-        prose=re.compile(rf"(?<![^\W_])(?:{honorifics}|{triggers})\s*:?(?:\s+(?=[^\W\d_])|\s*$)"),
+        prose=re.compile(
+            # Specks OCR reads between the form of address and the name: 'ông "Thái .Minh Trí'.
+            rf"(?<![^\W_])(?:{honorifics}|{triggers})\s*:?"
+            rf"(?:\s+[\"'“”‘’`.]{{0,2}}\s*(?=[^\W\d_])|\s*$)"
+        ),
         # "Điều 1", "QUYẾT ĐỊNH:", or a granting verb alone on its line ("XÁC NHẬN", its colon
         # lost to OCR).
         operative=re.compile(
@@ -201,7 +205,7 @@ def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
     start of the next line when the label ends its line ("Số định danh cá nhân chủ tàu:" /
     "056075421648")."""
     line, start, end = seg.line, seg.start, seg.end
-    if not _value(page, seg).strip() and line + 1 < len(page):
+    if not _value(page, seg).strip(" .,:;_") and line + 1 < len(page):
         line, start = line + 1, 0
         lead = _DIGIT_RUN.search(page.numeric[line])
         end = (
@@ -506,7 +510,7 @@ def _from_row(page: Page, mention: Mention, found: Subject) -> None:
 
 _CLAUSE_ID = re.compile(
     r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
-    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;]?\s*(\d(?:\s?\d){8,11})(?!\d)"
+    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;.,]?\s*(\d(?:\s?\d){8,11})(?!\d)"
 )
 _CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;]?\s*(?:{DATE_RE.pattern})")
 CLAUSE_LINES = 3

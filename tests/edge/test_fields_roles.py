@@ -583,3 +583,32 @@ Thượng tá Mai Trọng Trí
     # A list that starts on the page (its "1." read as "l.") is the page's own.
     own = page_two.replace("5. Họ", "l. Họ")
     assert extract(own).value("ho_ten") == "Kơ Sá Ngông"
+
+
+def test_specks_between_a_form_of_address_and_the_name_and_after_the_id_label() -> None:
+    body = """\
+QUYẾT ĐỊNH
+Về việc công nhận hòa giải viên
+QUYẾT ĐỊNH:
+Điều 1. Công nhận ông "Thái .Minh Trí, sinh ngày 29/09/1956, CCCD số.
+056056121756, là hòa giải viên của Tổ hòa giải thôn Đông.
+Điều 2. Quyết định này có hiệu lực kể từ ngày ký.
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    fields = extract_fields(HEADER.format(number="12/QĐ-UBND") + body)
+    assert (fields["ho_ten"], fields["cccd"], fields["ngay_sinh"]) == (
+        "Thái Minh Trí",
+        "056056121756",
+        "1956-09-29",
+    )
+    # A labelled block whose ID label ends its line with a speck: the ID is on the next line.
+    block = """\
+GIẤY XÁC NHẬN
+Họ và tên: Thái Minh Trí
+Số định danh cá nhân: .
+056056121756
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    assert extract_fields(HEADER.format(number="12/XN-UBND") + block)["cccd"] == "056056121756"
