@@ -512,7 +512,7 @@ _CLAUSE_ID = re.compile(
     r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
     r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;.,]?\s*(\d(?:\s?\d){8,11})(?!\d)"
 )
-_CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;]?\s*(?:{DATE_RE.pattern})")
+_CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;_.,]?\s*(?:{DATE_RE.pattern})")
 CLAUSE_LINES = 3
 """Lines a person's clause may run over after their name."""
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 OCR_DIGITS = str.maketrans(
     {"O": "0", "o": "0", "Ø": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "!": "1",
-     "í": "1", "S": "5", "Š": "5", "B": "8", "§": "8", "Z": "2", "g": "9"}
+     "í": "1", "S": "5", "Š": "5", "G": "6", "B": "8", "§": "8", "Z": "2", "g": "9"}
 )  # fmt: skip
 """Letters OCR reads in place of digits; replaced only inside tokens that already hold digits."""
 DATE_SLOT_DIGITS = str.maketrans(
@@ -31,7 +31,7 @@ _DATE_SLOT = re.compile(r"\b(?:ngay|thang)\s+(\S{1,2})(?=\s+(?:thang|nam)\b)")
 # A token that is mostly a number: at least one digit, the rest digits, confusable letters or
 # date/number separators. Confusables are repaired in such tokens only, never in words.
 _NUMBERISH = re.compile(
-    r"(?<![^\W\d_])[0-9OoØDQIl|!SB§Zg/.\-]*\d[0-9OoØDQIl|!SB§Zg/.\-]*(?![^\W\d_])"
+    r"(?<![^\W\d_])[0-9OoØDQIl|!SGB§Zg/.\-]*\d[0-9OoØDQIl|!SGB§Zg/.\-]*(?![^\W\d_])"
 )
 
 
@@ -70,7 +70,7 @@ def digit_view(line: str) -> str:
         token = m.group(0)
         digits = sum(c.isdigit() for c in token)
         # "S" and "B" are common letters: repair them only in tokens that are mostly digits.
-        if digits < 2 and any(c in "SBZg" for c in token):
+        if digits < 2 and any(c in "SGBZg" for c in token):
             return token
         return token.translate(OCR_DIGITS)
 

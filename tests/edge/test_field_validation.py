@@ -143,6 +143,9 @@ def test_digit_view_repairs_numbers_only() -> None:
     assert digit_view("ngày 30 tháng TÌ năm 2022") == "ngày 30 tháng 11 năm 2022"
     assert digit_view("ngày 0Š tháng Š năm 2026") == "ngày 05 tháng 5 năm 2026"
     assert digit_view("ngày Tư tháng Ba năm") == "ngày Tư tháng Ba năm"  # words stay words
+    # A 6 read as G inside an ID; a G in a word, or beside one digit, stays a G.
+    assert digit_view("O56O5G108576") == "056056108576"
+    assert digit_view("GIANG G1 Gò") == "GIANG G1 Gò"
 
 
 @given(st.text())

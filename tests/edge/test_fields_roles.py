@@ -590,7 +590,7 @@ def test_specks_between_a_form_of_address_and_the_name_and_after_the_id_label() 
 QUYẾT ĐỊNH
 Về việc công nhận hòa giải viên
 QUYẾT ĐỊNH:
-Điều 1. Công nhận ông "Thái .Minh Trí, sinh ngày 29/09/1956, CCCD số.
+Điều 1. Công nhận ông "Thái .Minh Trí, sinh ngày _ 29/09/1956, CCCD số.
 056056121756, là hòa giải viên của Tổ hòa giải thôn Đông.
 Điều 2. Quyết định này có hiệu lực kể từ ngày ký.
 CHỦ TỊCH
