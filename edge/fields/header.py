@@ -23,7 +23,7 @@ from edge.fields.number import BARE_NUMBER, NUMBER
 from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
 from edge.fields.place_date import place_date_at
-from edge.fields.tables import Template, load_templates
+from edge.fields.tables import Template, load_tables, load_templates
 from edge.fields.text import best_match, fold, is_caps
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
@@ -189,6 +189,32 @@ def _without_trailing_specks(text: str) -> str:
     return text[:end]
 
 
+def _matter_terms_respelled(text: str) -> str:
+    """`text` with each pair of words that folds like one of the tables' matter terms, and is
+    none of them as read, spelled as that term ("hỗ trợ chỉ phí" -> "hỗ trợ chi phí")."""
+    terms = load_tables().matter_terms
+    spelled = {t.casefold() for t in terms}
+    by_fold: dict[str, set[str]] = {}
+    for term in terms:
+        by_fold.setdefault(fold(term), set()).add(term)
+    words = text.split()
+    for k in range(len(words) - 1):
+        pair = f"{words[k]} {words[k + 1]}"
+        found = by_fold.get(fold(pair), set())
+        if len(found) != 1 or pair.casefold() in spelled:
+            continue
+        spelling = next(iter(found)).split()
+        words[k : k + 2] = [_cased(t, w) for t, w in zip(spelling, words[k : k + 2], strict=True)]
+    return " ".join(words)
+
+
+def _cased(word: str, model: str) -> str:
+    """`word` in `model`'s case: capitals, capitalised, or as it is."""
+    if model.isupper() and len(model) > 1:
+        return word.upper()
+    return word[:1].upper() + word[1:] if model[:1].isupper() else word
+
+
 _PREAMBLE_GARBLED = re.compile(r"^\W*Căn\b")
 """A line opening with "Căn" in its capital: the preamble's "Căn cứ", however OCR read the "cứ"
 (a wrapped trích yếu's "căn hộ" is in small letters)."""
@@ -215,10 +241,12 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
             value = _without_trailing_specks(raw)
             if fold(value).startswith("ve viec "):
                 value = "Về việc " + value.split(None, 2)[2]  # "Vệ việc": its mark misread
+            value = _matter_terms_respelled(value)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in parts], 0.9, raw)
-            if fold(value) != fold(raw.rstrip()):
+            if value != raw.strip():
+                found.confidence *= 0.9
                 found.problems.append(
-                    Problem("trich_yeu", ProblemCode.OCR_REPAIRED, "specks or 'Về việc' mended")
+                    Problem("trich_yeu", ProblemCode.OCR_REPAIRED, "specks or spelling mended")
                 )
             return found
     return None

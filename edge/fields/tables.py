@@ -106,6 +106,7 @@ class Tables:
     body_starts: tuple[str, ...]
     bare_body_names: tuple[str, ...]
     issuer_words: dict[str, str]  # folded word -> spelling
+    matter_terms: tuple[str, ...]
     place_unit_words: tuple[str, ...]
     signer_roles: tuple[str, ...]
     honorifics: tuple[str, ...]
@@ -186,6 +187,7 @@ def load_tables() -> Tables:
         body_starts=_strings(labels, "body_starts", "labels.toml"),
         bare_body_names=_strings(labels, "bare_body_names", "labels.toml"),
         issuer_words={fold(w): w for w in _strings(labels, "issuer_words", "labels.toml")},
+        matter_terms=_strings(labels, "matter_terms", "labels.toml"),
         place_unit_words=_strings(labels, "place_unit_words", "labels.toml"),
         signer_roles=_strings(labels, "signer_roles", "labels.toml"),
         honorifics=_strings(labels, "honorifics", "labels.toml"),

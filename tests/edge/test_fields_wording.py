@@ -5,7 +5,7 @@ birth year alone, a Chăm family name. Invented people; the wordings are those o
 
 from __future__ import annotations
 
-from edge.fields import extract, extract_fields
+from edge.fields import ProblemCode, extract, extract_fields
 
 HEADER = """\
 UBND HUYỆN VẠN NINH
@@ -187,3 +187,24 @@ def test_a_hyphen_read_between_a_place_s_words_goes_when_the_page_prints_them_ap
     # "Phan Rang - Tháp Chàm" keeps its spaced hyphen.
     rang = decision.replace("UBND XÃ VẠN-KHÁNH", "UBND THÀNH PHỐ PHAN RANG - THÁP CHÀM")
     assert extract_fields(rang)["co_quan_ban_hanh"] == "UBND THÀNH PHỐ PHAN RANG - THÁP CHÀM"
+
+
+def test_a_matter_term_read_with_other_marks_takes_the_term_s_spelling() -> None:
+    decision = (
+        HEADER.format(number="12/QĐ-UBND")
+        + "QUYẾT ĐỊNH\n{about}\nCăn cứ Luật Tổ chức chính quyền địa phương;\n"
+        + "QUYẾT ĐỊNH:\nĐiều 1. Hỗ trợ ông Lê Văn Tư.\nCHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    )
+    for read, meant in (
+        ("Về việc hỗ trợ chỉ phí mai táng", "Về việc hỗ trợ chi phí mai táng"),
+        (
+            "Về việc cấp giấy phép xây dựng nhà ớ riêng lẻ",
+            "Về việc cấp giấy phép xây dựng nhà ở riêng lẻ",
+        ),
+        # A pair that is itself a term keeps its spelling: a worker is no recognition.
+        ("Về việc khen thưởng công nhân", "Về việc khen thưởng công nhân"),
+    ):
+        fields = extract(decision.format(about=read))
+        assert fields.value("trich_yeu") == meant, read
+        repaired = ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("trich_yeu")]
+        assert repaired == (read != meant)
