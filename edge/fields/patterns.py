@@ -25,13 +25,19 @@ class HeaderPatterns:
     rank: re.Pattern[str]
 
 
+_MOTTO_READ_LOOSELY = r"(?<![^\W_])doc\s*lap\W+tu\s*d"
+"""The motto with its hyphen or a mark misread ("Độc lập : Tự do", "Độc lặp - Tự dú"), folded."""
+
+
 @lru_cache(maxsize=1)
 def header_patterns() -> HeaderPatterns:
     """The patterns, compiled once per process."""
     t = load_tables()
     return HeaderPatterns(
         national=tuple(re.compile(label_pattern([p])) for p in t.national_header),
-        national_start=re.compile(label_pattern(t.national_header_starts)),
+        national_start=re.compile(
+            f"{label_pattern(t.national_header_starts)}|{_MOTTO_READ_LOOSELY}"
+        ),
         bare_body=re.compile(rf"^{label_pattern(t.bare_body_names)}$"),
         about=re.compile(rf"^{label_pattern(t.about_prefixes)}\b"),
         body_start=re.compile(rf"^[-–•+.\s]*{label_pattern(t.body_starts)}\b"),

@@ -208,3 +208,18 @@ def test_a_matter_term_read_with_other_marks_takes_the_term_s_spelling() -> None
         assert fields.value("trich_yeu") == meant, read
         repaired = ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("trich_yeu")]
         assert repaired == (read != meant)
+
+
+def test_the_issuer_beside_a_motto_read_loosely_is_its_own_line() -> None:
+    for motto in ("Độc lập : Tự do - Hạnh phúc", "Độc lặp - Tự dú - Hạnh phú"):
+        text = f"""\
+UBND TỈNH KHÁNH HOÀ. CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ TÂY KHÁNH SƠN - .. {motto}
+Số: 88/QĐ-UBND Tây Khánh Sơn, ngày 13 tháng 7 năm 2026
+QUYẾT ĐỊNH
+Về việc giải quyết thôi việc
+CHỦ TỊCH
+Lộ Khánh Thu Loan
+"""
+        fields = extract_fields(text)
+        assert fields["co_quan_ban_hanh"] == "UBND XÃ TÂY KHÁNH SƠN", motto
