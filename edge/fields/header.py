@@ -220,13 +220,19 @@ _PREAMBLE_GARBLED = re.compile(r"^\W*Căn\b")
 (a wrapped trích yếu's "căn hộ" is in small letters)."""
 
 
+_LEAD_SPECKS = re.compile(r"^[\W_]+")
+_INNER_STOP = re.compile(r"(?<=[^\W\d_])\.(?=[^\W\d_])")
+
+
 def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
     """The "Về việc …" line(s) under the title, joined. Under a title that is only a Nghị định
     30 type name (`bare_title`: "QUYẾT ĐỊNH"), the line right under it is the trích yếu even
     without "Về việc"."""
     p = header_patterns()
     for i in range(after + 1, min(after + 3, len(page))):
-        prefixed = p.about.match(page.folded[i]) and page.lines[i][0].isupper()
+        # Specks before it (". -_ Về việc …"); its capital may be read small ("về việc").
+        lead = len(page.lines[i]) - len(_LEAD_SPECKS.sub("", page.lines[i], count=1))
+        prefixed = p.about.match(page.folded[i][lead:])
         if prefixed or (bare_title and i == after + 1 and _bare_about(page, i)):
             parts = [i]
             for j in range(i + 1, min(i + 3, len(page))):
@@ -235,12 +241,14 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
                 if _PREAMBLE_GARBLED.match(page.lines[j]):
                     break  # "Căn c cứ Luật …": the preamble, its "cứ" broken by a speck
                 parts.append(j)
-            raw = " ".join(page.lines[j] for j in parts)
+            raw = " ".join(page.lines[j][lead if j == i else 0 :] for j in parts)
             # Nghị định 30's trích yếu ends in a word (or a bracket): a stop, a colon or a mark
-            # after it is a speck ("hòa giải viên.", "mai táng ˆ").
-            value = _without_trailing_specks(raw)
+            # after it is a speck ("hòa giải viên.", "mai táng ˆ"); a stop between two letters
+            # is one between two words ("giải.quyết").
+            value = _INNER_STOP.sub(" ", _without_trailing_specks(raw))
             if fold(value).startswith("ve viec "):
-                value = "Về việc " + value.split(None, 2)[2]  # "Vệ việc": its mark misread
+                # "Vệ việc", "về việc": a mark or the capital misread.
+                value = "Về việc " + value.split(None, 2)[2]
             value = _matter_terms_respelled(value)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in parts], 0.9, raw)
             if value != raw.strip():

@@ -223,3 +223,19 @@ Lộ Khánh Thu Loan
 """
         fields = extract_fields(text)
         assert fields["co_quan_ban_hanh"] == "UBND XÃ TÂY KHÁNH SƠN", motto
+
+
+def test_a_trich_yeu_with_specks_before_it_a_small_capital_or_a_stop_between_words() -> None:
+    decision = (
+        HEADER.format(number="88/QĐ-UBND")
+        + "QUYẾT ĐỊNH\n{about}\nCăn cứ Luật Cán bộ, công chức;\n"
+        + "QUYẾT ĐỊNH:\nĐiều 1. Giải quyết cho bà Lê Thị Tư thôi việc.\n"
+        + "CHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    )
+    for read in (
+        ". -_ Về việc giải.quyết thôi việc",
+        "về việc giải quyết thôi việc",
+    ):
+        assert extract_fields(decision.format(about=read))["trich_yeu"] == (
+            "Về việc giải quyết thôi việc"
+        ), read
