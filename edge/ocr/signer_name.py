@@ -100,6 +100,10 @@ def _cut_title(text: str) -> bool:
     )
 
 
+_RANK = re.compile(r"^(?:DAI|THUONG|TRUNG|THIEU)\s+(?:UY|TA|TUONG)$")
+"""A police or military rank before a signer's name ("Đại úy", "Thượng tá"), folded."""
+
+
 def is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
     """A line shaped like a person's name (optionally after a rank): 2-8 words of letters only,
     each capitalised ("Nguyễn", or "NGUYỄN") and holding a vowel, read with at least
@@ -107,14 +111,15 @@ def is_name_line(line: Sequence[OcrWord], confidence: float) -> bool:
     ("Qữ”ãng", "PhưếcTHị") is a stroke of the signature or the seal read into the name."""
     if not 2 <= len(line) <= 8 or is_title_line(line):
         return False
-    for word in line:
+    rank = 2 if len(line) > 3 and _RANK.match(fold(f"{line[0].text} {line[1].text}")) else 0
+    for word in line[rank:]:
         letters = word.text.strip(".,;:")
         if not letters.isalpha() or not letters[0].isupper():
             return False
         if not (letters[1:].islower() or letters.isupper() or len(letters) == 1):
             return False
         if not any(vowel in fold(letters) for vowel in "AEIOUY") and not (
-            word is line[0] and letters == "H"  # the Ê Đê women's prefix: "H Hoan Adrơng"
+            word is line[rank] and letters == "H"  # the Ê Đê women's prefix: "H Hoan Adrơng"
         ):
             return False  # every Vietnamese syllable has a vowel: "L" is "Lê" with its hat lost
     return line_confidence(line) >= confidence

@@ -416,6 +416,17 @@ def test_an_ede_womans_name_is_a_name() -> None:
     assert not is_name_line([_word("Hoan", (0, 0, 90, 40), 0), *line[:1]], 60.0)
 
 
+def test_a_name_after_a_rank_is_a_name() -> None:
+    def line(*texts: str) -> list[OcrWord]:
+        return [_word(x, (100 * k, 0, 100 * k + 80, 40), 0) for k, x in enumerate(texts)]
+
+    assert is_name_line(line("Đại", "úy", "Văn", "Thùy", "Loan"), 60.0)
+    assert is_name_line(line("Thượng", "tá", "Mai", "Trọng", "Trí"), 60.0)
+    # A rank alone is no name; nor are small words that only look like one.
+    assert not is_name_line(line("Đại", "úy", "Văn"), 60.0)
+    assert not is_name_line(line("Đại", "lý", "Văn", "Thùy"), 60.0)
+
+
 def _sealed(sample: SampleDocument) -> Image.Image:
     """The sample page in colour with a red seal (ring, ring text, star) over the signer's name."""
     page = sample.image.convert("RGB")
