@@ -22,7 +22,8 @@ from edge.fields.labels import Segment, catalogue, segments
 from edge.fields.model import EXTRA_KEYS, FieldSet, FieldValue, Problem, ProblemCode
 from edge.fields.names import title_case
 from edge.fields.page import DATE_RE, Found, Page
-from edge.fields.subject import Mention, subject
+from edge.fields.people import Mention
+from edge.fields.subject import subject
 from edge.fields.tables import IssueDateSource, LabelKind, Template, load_tables, load_templates
 from edge.fields.text import fold
 from edge.fields.validate import check_cccd
