@@ -28,6 +28,9 @@ from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence
 SIGNER_TITLES = (
     "CHU TICH", "GIAM DOC", "TRUONG", "KT.", "TM.", "TL.", "TUQ.", "Q.", "NGUOI KY", "CAN BO",
     "CONG CHUC", "CHANH VAN PHONG", "BI THU", "THU KY", "UY VIEN",
+    # Whole titles whose first word holds "TRƯỞNG": its first letters under the seal's ring leave
+    # "ỞNG PHÒNG", which only the whole title ends with.
+    "TRUONG PHONG", "TRUONG CONG AN", "TRUONG BAN",
 )  # fmt: skip
 """Words of a signer's title, accent-folded ("KT. CHỦ TỊCH", "GIÁM ĐỐC", "TRƯỞNG PHÒNG" …)."""
 

@@ -357,6 +357,8 @@ def test_a_title_or_name_the_seal_cut_is_still_known() -> None:
 
     assert is_title_line(line("U", "TỊCH")) and is_title_line(line("=HỦ", "TỊCH"))
     assert not is_title_line(line("QUỐC", "TỊCH")) and not is_title_line(line("TỊCH"))
+    assert is_title_line(line("ỞNG", "PHÒNG"))  # "TRƯỞNG PHÒNG" without its "TR"
+    assert not is_title_line(line("PHÒNG"))  # a word of it alone is no title
     # The ring read as a word in place of the surname: the rows agree after it.
     words = [
         _word("-", (300, 2500, 320, 2550), 0),
