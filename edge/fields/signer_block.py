@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from edge.fields.header import role_at
 from edge.fields.model import Problem, ProblemCode
@@ -39,8 +40,39 @@ def _title_lines(page: Page) -> list[int]:
     return [
         i
         for i in range(len(page))
-        if role_at(page.lines[i], page.folded[i]) >= 0 or _INSTRUCTION.match(page.folded[i])
+        if role_at(page.lines[i], page.folded[i]) >= 0
+        or _INSTRUCTION.match(page.folded[i])
+        or _cut_title(page.lines[i], page.folded[i])
     ]
+
+
+MAX_LOST_LETTERS = 3
+"""Letters at a title's start the seal's ring may hide ("HU TỊCH", "RƯỞNG CÔNG AN")."""
+
+
+def _cut_title(line: str, low: str) -> bool:
+    """Whether a line in capitals is a signer's title whose start the seal's ring hid: the end
+    of a title of the tables, short of at most `MAX_LOST_LETTERS` letters or of its first word
+    ("ĐỐC" for "GIÁM ĐỐC")."""
+    text = " ".join(re.sub(r"[^\w ]", " ", low).split())
+    if len(text.replace(" ", "")) < 3 or not is_caps(line):
+        return False
+    for role in _folded_roles():
+        if not role.endswith(text) or role == text:
+            continue
+        lost = role[: len(role) - len(text)]
+        if len(lost.replace(" ", "")) <= MAX_LOST_LETTERS or (
+            lost.endswith(" ") and lost.count(" ") == 1
+        ):
+            return True
+    return False
+
+
+@lru_cache(maxsize=1)
+def _folded_roles() -> tuple[str, ...]:
+    """The tables' signer titles of more than a prefix ("CHỦ TỊCH", not "KT."), folded."""
+    roles = (" ".join(re.sub(r"[^\w ]", " ", fold(r)).split()) for r in load_tables().signer_roles)
+    return tuple(r for r in roles if len(r.replace(" ", "")) > 3)
 
 
 def signer(page: Page) -> Found | None:

@@ -612,3 +612,22 @@ CHỦ TỊCH
 Hà Tiến Trí
 """
     assert extract_fields(HEADER.format(number="12/XN-UBND") + block)["cccd"] == "056056121756"
+
+
+@pytest.mark.parametrize(
+    ("title", "line", "name"),
+    [
+        ("HU TỊCH", "Katơr Văn Ngông", "Katơr Văn Ngông"),  # "CHỦ TỊCH", its C under the seal
+        ("RƯỞNG CÔNG AN", "Trung tá Katơr Văn Ngông", "Katơr Văn Ngông"),
+        ("ĐỐC", "Pinăng Thị Mai", "Pinăng Thị Mai"),  # "GIÁM ĐỐC" short of its first word
+    ],
+)
+def test_a_signer_title_whose_start_the_seal_hid_still_heads_the_name(
+    title: str, line: str, name: str
+) -> None:
+    # Names of other peoples: without a title above them, no family name of the tables says
+    # they are a name at the foot of the page.
+    text = (
+        HEADER.format(number="05/QĐ-UBND") + f"QUYẾT ĐỊNH\nNơi nhận:\n- Lưu: VT.\n{title}\n{line}\n"
+    )
+    assert extract_fields(text)["nguoi_ky"] == name
