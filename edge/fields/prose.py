@@ -19,6 +19,7 @@ from edge.fields.people import (
     read_name,
     role_in,
 )
+from edge.fields.place_date import PLACE_DATE
 from edge.fields.tables import LabelKind, Role, load_tables
 from edge.fields.text import fold
 from edge.fields.validate import iso_date
@@ -100,6 +101,13 @@ _PLACES = ("noi ", "dia chi", "que quan", "trong thoi gian cu tru")
 """Labels whose value is a place (folded starts): "Nơi sinh", "Địa chỉ", "Quê quán"."""
 
 
+def _place_end(numeric: str) -> int:
+    """Where the place of a place–date line ends: before its comma ("Ba Cụm Bắc, ngày …"),
+    one letter back, where `PLACE_DATE` starts matching; 0 when the line has no comma."""
+    comma = numeric.find(",")
+    return max(0, comma - 1) if comma > 0 else 0
+
+
 def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Mention]:
     p = mention_patterns()
     people = [s for s in segs if s.kind in PERSON_KINDS]
@@ -121,6 +129,8 @@ def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Men
                 continue  # "Địa chỉ: Thôn …": "chỉ" folds to the form of address "chị"
             if _names_a_place(page.folded[i][: m.start()]):
                 continue  # "xã Ba Cụm Bắc": a place's name, not "bà" with its mark lost
+            if m.start() == 0 and PLACE_DATE.match(page.numeric[i], _place_end(page.numeric[i])):
+                continue  # "Ba Cụm Bắc, ngày 04 tháng 12 năm 2020": the place–date line
             if m.end() < len(line):
                 # Up to the next label of the row ("Ông: Đoàn Văn Thắng Sinh năm: 1958").
                 stop = min(

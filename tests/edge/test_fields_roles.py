@@ -631,3 +631,21 @@ def test_a_signer_title_whose_start_the_seal_hid_still_heads_the_name(
         HEADER.format(number="05/QĐ-UBND") + f"QUYẾT ĐỊNH\nNơi nhận:\n- Lưu: VT.\n{title}\n{line}\n"
     )
     assert extract_fields(text)["nguoi_ky"] == name
+
+
+def test_a_place_date_line_whose_place_starts_like_a_form_of_address_names_no_one() -> None:
+    text = """\
+UBND HUYỆN KHÁNH SƠN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ BA CỤM BẮC Độc lập - Tự do - Hạnh phúc
+Số: 89/XNTTHN
+XÁC NHẬN:
+Ba Cụm Bắc, ngày 04 tháng 12 năm 2020
+GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN
+Họ và tên: Lâm Thanh Thắm
+Ngày, tháng, năm sinh: 15/05/1987
+Số CCCD: 056187356060
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    fields = extract_fields(text)
+    assert (fields["ho_ten"], fields["cccd"]) == ("Lâm Thanh Thắm", "056187356060")
