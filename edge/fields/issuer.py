@@ -167,6 +167,8 @@ def issuer(page: Page, end: int) -> Found | None:
         m = NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
+        if line.rstrip(" .").endswith(":"):
+            continue  # "XÁC NHẬN:" opening the body, read among the header's rows
         rest = _parted(" ".join(line.split()).strip(COLUMN_SPECKS), tables)
         # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
         # of them; a dash between words stays.

@@ -649,3 +649,5 @@ Hà Tiến Trí
 """
     fields = extract_fields(text)
     assert (fields["ho_ten"], fields["cccd"]) == ("Lâm Thanh Thắm", "056187356060")
+    # "XÁC NHẬN:" read among the header's rows opens the body: no part of the issuer.
+    assert fields["co_quan_ban_hanh"] == "UBND XÃ BA CỤM BẮC"
