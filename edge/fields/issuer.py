@@ -155,6 +155,10 @@ _JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 """A hyphen with a letter either side: a place name's own " - " is spaced."""
 
 
+_OPENING = re.compile(r"^\W*(?:xac nhan|chung nhan|quyet dinh)\s*:")
+"""The body's opening verb with its colon ("XÁC NHẬN:"): never an issuer's line."""
+
+
 def issuer(page: Page, end: int) -> Found | None:
     """The issuing body: the upper-case header lines of the left column, without the parent
     body on the first line ("UBND HUYỆN …") unless that line only starts the issuer's name."""
@@ -167,7 +171,7 @@ def issuer(page: Page, end: int) -> Found | None:
         m = NUMBER.search(page.numeric[i][: len(line)])
         if m is not None:
             line = line[: m.start()]
-        if line.rstrip(" .").endswith(":"):
+        if _OPENING.match(page.folded[i]):
             continue  # "XÁC NHẬN:" opening the body, read among the header's rows
         rest = _parted(" ".join(line.split()).strip(COLUMN_SPECKS), tables)
         # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
