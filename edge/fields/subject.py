@@ -43,7 +43,7 @@ from edge.fields.people_table import from_row, table_mentions
 from edge.fields.prose import from_clause, prose_mentions
 from edge.fields.tables import LabelKind, Role, load_tables
 from edge.fields.text import fold
-from edge.fields.validate import undoubled_cccd
+from edge.fields.validate import check_cccd, undoubled_cccd
 
 FUZZY_CONFIDENCE = 0.9
 """Factor for a value whose label was read approximately."""
@@ -94,7 +94,7 @@ def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
             found.problems.append(
                 Problem("cccd", ProblemCode.OCR_REPAIRED, "13 digits read: one read twice, dropped")
             )
-            found.rule = f"13 digits after the label {seg.label!r}, one read twice"
+            found.rule = f"13 digits after the label {seg.label!r}, {ONE_READ_TWICE}"
             return "cccd", _label_factor(found, seg, "cccd")
         if len(digits) not in (12, 9):
             continue
@@ -108,6 +108,8 @@ def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
     return None
 
 
+ONE_READ_TWICE = "one read twice"
+"""How the rule of an ID mended from 13 digits ends (`_undoubled_if_born_so` checks those)."""
 UNDOUBLED_CONFIDENCE = 0.7
 """Confidence of an ID read with a digit twice and mended (`undoubled_cccd`): a guess the
 province code bears out, for the officer to check."""
@@ -276,8 +278,20 @@ def subject(page: Page, segs: list[Segment]) -> Subject:
                 found.cmnd = value
     if best.how == "table":
         from_row(page, best, found)
-        return found
-    after = [m for m in found.mentions if (m.line, m.start) > (best.line, best.start)]
-    stop = (after[0].line, after[0].start) if after else (len(page), 0)
-    from_clause(page, best, stop, found)
+    else:
+        after = [m for m in found.mentions if (m.line, m.start) > (best.line, best.start)]
+        stop = (after[0].line, after[0].start) if after else (len(page), 0)
+        from_clause(page, best, stop, found)
+    if found.cccd is not None and found.cccd.rule.endswith(ONE_READ_TWICE):
+        found.cccd = _undoubled_if_born_so(found.cccd, found.birth_date)
     return found
+
+
+def _undoubled_if_born_so(cccd: Found, birth_date: Found | None) -> Found | None:
+    """An ID mended from 13 digits (`undoubled_cccd`), kept only when its century and year
+    digits agree with the subject's date of birth: without that, a speck-ridden run ("D.DD01200
+    000020") leaves some province's ID that is nobody's."""
+    if birth_date is None:
+        return None
+    verdict = check_cccd(cccd.value, load_tables(), birth_date.value)
+    return cccd if not verdict.problems else None

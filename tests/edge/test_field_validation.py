@@ -233,6 +233,17 @@ Cao Văn Lực
     assert extract(prose).value("cccd") == "056070123456"
 
 
+def test_an_id_mended_from_13_digits_must_agree_with_the_date_of_birth() -> None:
+    # Specks read as digits around a real run can leave a province's ID that is nobody's: the
+    # mended ID is kept only when its century and year digits are the subject's birth year.
+    mended = CORRECTION.replace("058301112233", "O583O01234567")
+    assert extract(mended).value("cccd") == "058301234567"
+    born_else = mended.replace("02/11/2001", "02/11/1979")
+    assert extract(born_else).value("cccd") is None
+    unborn = mended.replace("Ngày, tháng, năm sinh: 02/11/2001 ", "")
+    assert extract(unborn).value("cccd") is None
+
+
 def test_an_id_of_13_digits_is_not_guessed_when_nothing_picks_one() -> None:
     tables = load_tables()
     assert undoubled_cccd("0583001234567", tables) == "058301234567"
