@@ -19,11 +19,11 @@ from edge.fields.validate import check_number
 _REGISTER = r"(?:quyen\s+so\s*[:;]\s*[\w/.-]+\s+)?"
 # A sector number may open with a province's code ("Số: KH-2286/25/GPKTTS").
 NUMBER = re.compile(
-    rf"^[^\w]{{0,3}}{_REGISTER}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*"
+    rf"^[\W_]{{0,3}}{_REGISTER}s[^\s\d:;.,]?[o0-9]?\s*[:;.,]?\s*"
     r"(?=(?:[^\W\d_]{1,3}\s*-\s*)?\d{1,6}\s*/)"
 )
 # "Số: 57" with no type symbol (a "Quyển số: 01" beside it is a register's, not the number).
-BARE_NUMBER = re.compile(rf"^[^\w]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}(?![\d/]))")
+BARE_NUMBER = re.compile(rf"^[\W_]{{0,3}}{_REGISTER}s[o0]\s*[:;]\s*(?=\d{{1,6}}(?![\d/]))")
 # A registration code in place of number/symbol ("Số: 37H8001234", a household business's
 # certificate: the province's code, a letter for the register, a serial).
 _CODE = re.compile(r"\d{1,3}[A-Z]{1,3}\d{4,}\b")

@@ -25,8 +25,8 @@ class HeaderPatterns:
     rank: re.Pattern[str]
 
 
-_MOTTO_READ_LOOSELY = r"(?<![^\W_])doc\s*lap\W+tu\s*d"
-"""The motto with its hyphen or a mark misread ("Độc lập : Tự do", "Độc lặp - Tự dú"), folded."""
+_MOTTO_READ_LOOSELY = r"(?<![^\W_])d\wc\s*lap\W+tu\s*d"
+"""The motto with its hyphen or a mark misread ("Độc lập : Tự do", "Đậc lập- Tự d do"), folded."""
 
 
 @lru_cache(maxsize=1)
