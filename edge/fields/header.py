@@ -215,7 +215,7 @@ def _cased(word: str, model: str) -> str:
     return word[:1].upper() + word[1:] if model[:1].isupper() else word
 
 
-_PREAMBLE_GARBLED = re.compile(r"^\W*Căn\b")
+_PREAMBLE_GARBLED = re.compile(r"^[\W_]*Căn\b")
 """A line opening with "Căn" in its capital: the preamble's "Căn cứ", however OCR read the "cứ"
 (a wrapped trích yếu's "căn hộ" is in small letters)."""
 

@@ -40,7 +40,7 @@ def header_patterns() -> HeaderPatterns:
         ),
         bare_body=re.compile(rf"^{label_pattern(t.bare_body_names)}$"),
         about=re.compile(rf"^{label_pattern(t.about_prefixes)}\b"),
-        body_start=re.compile(rf"^[-–•+.\s]*{label_pattern(t.body_starts)}\b"),
+        body_start=re.compile(rf"^[-–•+._\s]*{label_pattern(t.body_starts)}\b"),
         role=re.compile(rf"(?:^|\s){label_pattern(t.signer_roles)}"),
         rank=re.compile(rf"^(?:{_rank_pattern(t.ranks)}|{label_pattern(t.name_titles)})\s+"),
     )

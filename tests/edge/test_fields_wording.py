@@ -236,6 +236,8 @@ def test_a_trich_yeu_with_specks_before_it_a_small_capital_or_a_stop_between_wor
     for read in (
         ". -_ Về việc giải.quyết thôi việc",
         "về việc giải quyết thôi việc",
+        "Về việc giải quyết thôi việc\n_ Căn cứ Nghị định số 46/2010/NĐ-CP;",  # a speck as "_"
+        "Về việc giải quyết thôi việc\n_ Xét đơn xin thôi việc của bà Lê Thị Tư;",
     ):
         assert extract_fields(decision.format(about=read))["trich_yeu"] == (
             "Về việc giải quyết thôi việc"
