@@ -94,7 +94,7 @@ def _template_of(title: str) -> tuple[Template, float]:
 
 # The authority line under a decision's title ("CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ …"): not the title's.
 _AUTHORITY = re.compile(
-    r"^\W*(?:chu tich|giam doc|truong|pho|chanh|can cu|uy ban|hoi dong|cong an|so )\b"
+    r"^[\W_]*(?:chu tich|giam doc|truong|pho|chanh|can cu|uy ban|hoi dong|cong an|so )\b"
 )
 
 

@@ -18,7 +18,7 @@ from edge.fields.text import fold, is_caps, kinh_syllable, label_pattern, modern
 
 # How an organ's name starts (the issuer's own line, never a title).
 _ORGAN = re.compile(
-    r"^\W*(?:uy ban|ubnd|hoi dong|hdnd|phong|so|cong an|chi cuc|cuc|trung tam|van phong|ban|"
+    r"^[\W_]*(?:uy ban|ubnd|hoi dong|hdnd|phong|so|cong an|chi cuc|cuc|trung tam|van phong|ban|"
     r"xa|phuong|thi tran|huyen|thi xa|thanh pho|tinh|quan|dac khu|bo|tong cuc|toa an|vien)\b"
 )
 
@@ -155,7 +155,7 @@ _JOINED = re.compile(r"(?<=[^\W\d_])-(?=[^\W\d_])")
 """A hyphen with a letter either side: a place name's own " - " is spaced."""
 
 
-_OPENING = re.compile(r"^\W*(?:xac nhan|chung nhan|quyet dinh)\s*:")
+_OPENING = re.compile(r"^[\W_]*(?:xac nhan|chung nhan|quyet dinh)\s*:")
 """The body's opening verb with its colon ("XÁC NHẬN:"): never an issuer's line."""
 
 

@@ -109,11 +109,11 @@ def mention_patterns() -> MentionPatterns:
         # "Điều 1", "QUYẾT ĐỊNH:", or a granting verb alone on its line ("XÁC NHẬN", its colon
         # lost to OCR).
         operative=re.compile(
-            rf"^[-–•+.\s\d]*{label_pattern(t.operative_starts)}"
+            rf"^[-–•+._\s\d]*{label_pattern(t.operative_starts)}"
             rf"|^\W*{label_pattern(t.subject_triggers)}\W*$"
         ),
-        recipients=re.compile(rf"^[-–•+.\s]*{label_pattern(t.recipients_starts)}\b"),
-        preamble=re.compile(rf"^[-–•+.\s]*{label_pattern(t.preamble_starts)}\b"),
+        recipients=re.compile(rf"^[-–•+._\s]*{label_pattern(t.recipients_starts)}\b"),
+        preamble=re.compile(rf"^[-–•+._\s]*{label_pattern(t.preamble_starts)}\b"),
     )
 
 

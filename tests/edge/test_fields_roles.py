@@ -651,3 +651,19 @@ Hà Tiến Trí
     assert (fields["ho_ten"], fields["cccd"]) == ("Lâm Thanh Thắm", "056187356060")
     # "XÁC NHẬN:" read among the header's rows opens the body: no part of the issuer.
     assert fields["co_quan_ban_hanh"] == "UBND XÃ BA CỤM BẮC"
+
+
+def test_a_speck_read_as_underscore_before_nơi_nhận_still_closes_the_body() -> None:
+    body = """\
+QUYẾT ĐỊNH
+Về việc công nhận hòa giải viên
+QUYẾT ĐỊNH:
+Điều 1. Công nhận Tổ hòa giải thôn Đông.
+_ Nơi nhận:
+- Ông Lê Văn Tư, sinh ngày 02/03/1960;
+- Lưu: VT.
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    fields = extract_fields(HEADER.format(number="12/QĐ-UBND") + body)
+    assert fields["ho_ten"] is None  # a recipient is never the subject
