@@ -178,7 +178,7 @@ def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Men
 # "…, sinh ngày 02/03/1940" (folded digit view).
 _CLAUSE_ID = re.compile(
     r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
-    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;.,]?\s*(\d(?:\s?\d){8,11})(?!\d)"
+    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;.,\-–_]{0,2}\s*(\d(?:\s?\d){8,11})(?!\d)"
 )
 _CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;_.,]?\s*(?:{DATE_RE.pattern})")
 CLAUSE_LINES = 3

@@ -80,7 +80,7 @@ def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
     start of the next line when the label ends its line ("Số định danh cá nhân chủ tàu:" /
     "056075421648")."""
     line, start, end = seg.line, seg.start, seg.end
-    if not _value(page, seg).strip(" .,:;_") and line + 1 < len(page):
+    if not _value(page, seg).strip(" .,:;_-–") and line + 1 < len(page):
         line, start = line + 1, 0
         lead = DIGIT_RUN.search(page.numeric[line])
         end = (

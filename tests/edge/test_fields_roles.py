@@ -602,6 +602,9 @@ Hà Tiến Trí
         "056056121756",
         "1956-09-29",
     )
+    # A dash speck between "số" and the ID, which the next line opens.
+    dashed = body.replace("CCCD số.\n056056121756", "CCCD số -\n056056121756")
+    assert extract_fields(HEADER.format(number="12/QĐ-UBND") + dashed)["cccd"] == "056056121756"
     # A labelled block whose ID label ends its line with a speck: the ID is on the next line.
     block = """\
 GIẤY XÁC NHẬN
