@@ -602,6 +602,9 @@ Hà Tiến Trí
         "056056121756",
         "1956-09-29",
     )
+    # A colon speck inside the date of birth, written in words over a line break.
+    worded = body.replace("sinh ngày _ 29/09/1956,", "sinh ngày ngày 29:\ntháng 9 năm 1956,")
+    assert extract_fields(HEADER.format(number="12/QĐ-UBND") + worded)["ngay_sinh"] == "1956-09-29"
     # A dash speck between "số" and the ID, which the next line opens.
     dashed = body.replace("CCCD số.\n056056121756", "CCCD số -\n056056121756")
     assert extract_fields(HEADER.format(number="12/QĐ-UBND") + dashed)["cccd"] == "056056121756"
