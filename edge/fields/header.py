@@ -19,6 +19,7 @@ from difflib import SequenceMatcher
 
 from edge.fields.issuer import issuer_line
 from edge.fields.model import Problem, ProblemCode
+from edge.fields.names import respell
 from edge.fields.number import BARE_NUMBER, NUMBER
 from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
@@ -121,14 +122,17 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
                 template, score, last = template2, score2, i + 1  # a title wrapped on two lines
         raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
-            value = _paper_title(raw)
+            rest = Page("\n".join(t for j, t in enumerate(page.lines) if not i <= j <= last))
+            value = _pairs_as_the_page_prints(_paper_title(raw), rest)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
             found.problems.append(
                 Problem("loai_van_ban", ProblemCode.TEMPLATE_UNKNOWN, "no template has this title")
             )
             if value != raw:
                 found.problems.append(
-                    Problem("loai_van_ban", ProblemCode.OCR_REPAIRED, "'GIẤY' respelled")
+                    Problem(
+                        "loai_van_ban", ProblemCode.OCR_REPAIRED, "respelled as the page prints it"
+                    )
                 )
             return found, fallback, last
         spelled, _ = best_match(raw, template.titles)
@@ -144,6 +148,18 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             )
         return found, template, last
     return None, fallback, start - 1
+
+
+def _pairs_as_the_page_prints(title: str, page: Page) -> str:
+    """A title no template knows, each pair of its words spelled as the rest of the page (`page`,
+    without the title) prints that pair: the body's "chứng thực" over the title's "CHỨNG THỤC".
+    Pairs, not words: the body's "hồ sơ" must not respell the title's "HỘ"."""
+    words = title.split()
+    for k in range(len(words) - 1):
+        spelled = respell(f"{words[k]} {words[k + 1]}", page).split()
+        if len(spelled) == 2:
+            words[k : k + 2] = spelled
+    return " ".join(words)
 
 
 _EDGE_SPECKS = re.compile(r"^(?:[^\w(]|_)+|(?:[^\w)]|_)+$")

@@ -205,7 +205,7 @@ def issuer(page: Page, end: int) -> Found | None:
         return None
     if len(parts) > 1 and not p.bare_body.match(fold(parts[0][1])):
         parts = parts[1:]  # the first line is the parent body ("UBND HUYỆN …")
-    raw = " ".join(text for _, text in parts).rstrip(" -–")
+    raw = " ".join(text for _, text in parts).rstrip(" -–.,;:")  # "… BA CỤM BẮC.": a speck
     organ, place = _split_place(raw, tables)
     # The organ's words come from a closed vocabulary; the place name only from the page itself.
     organ_fixed, vocabulary_fixed = _issuer_words(organ, tables)

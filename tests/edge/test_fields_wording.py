@@ -242,3 +242,29 @@ def test_a_trich_yeu_with_specks_before_it_a_small_capital_or_a_stop_between_wor
         assert extract_fields(decision.format(about=read))["trich_yeu"] == (
             "Về việc giải quyết thôi việc"
         ), read
+
+
+def test_a_title_no_template_knows_takes_the_marks_the_body_prints_its_words_with() -> None:
+    text = (
+        HEADER.format(number="62/CT")
+        + "LỜI CHỨNG CỦA NGƯỜI THỰC HIỆN CHỨNG THỤC\n"
+        + "Tôi, Lê Văn Tư, công chức, chứng thực chữ ký của ông Hà Văn Minh.\n"
+        + "CHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    )
+    fields = extract(text)
+    assert fields.value("loai_van_ban") == "LỜI CHỨNG CỦA NGƯỜI THỰC HIỆN CHỨNG THỰC"
+    assert ProblemCode.OCR_REPAIRED in [p.code for p in fields.problems_of("loai_van_ban")]
+    # A stop read after the issuer, before the motto's "NAM" wrapped onto its row.
+    wrapped = """\
+- UBND HUYỆN KHÁNH SƠN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT :
+UBND XÃ BA CỤM BẮC. NAM -
+- Độc lập - Tự do - Hạnh phúc
+Số: 89/XNTTHN Ba Cụm Bắc, ngày 04 tháng 12 năm 2020
+GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN
+CHỦ TỊCH
+Hà Tiến Trí
+"""
+    assert extract(wrapped).value("co_quan_ban_hanh") == "UBND XÃ BA CỤM BẮC"
+    # "GIẤY" stays as the title's own vocabulary spells it, whatever the title read.
+    paper = text.replace("LỜI CHỨNG CỦA NGƯỜI THỰC HIỆN CHỨNG THỤC", "GIẦY PHÉP KHAI THÁC")
+    assert extract(paper).value("loai_van_ban") == "GIẤY PHÉP KHAI THÁC"
