@@ -166,9 +166,12 @@ def _slash_lost(line: str, start: int, digits: str) -> Found | None:
     if m is None:
         return None
     tables = load_tables()
-    readings = [f"{digits}/{m.group('symbol')}"]
+    known = set(tables.nd30_types) | set(tables.sector_symbols) | set(tables.issuer_symbols)
+    symbols = [m.group("symbol")]
     if m.group("slash") and m.group("slash") != "/":
-        readings.append(f"{digits}/{m.group('slash')}{m.group('symbol')}")
+        symbols.append(m.group("slash") + m.group("symbol"))
+    # The symbol's own slips mended as after a "/" ("1987QĐĐ-UBND": a letter read twice).
+    readings = [f"{digits}/{_number_piece(symbol, set(), known)}" for symbol in symbols]
     value = max(readings, key=lambda r: check_number(r, tables).factor)
     verdict = check_number(value, tables)
     raw = line[start : m.end()]

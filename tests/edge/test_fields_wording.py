@@ -147,6 +147,7 @@ def test_a_number_whose_slash_ocr_lost_or_read_as_a_letter_gets_it_back() -> Non
         ("417UBND-XNTTHN", "417/UBND-XNTTHN"),
         ("288ITLCCHT", "288/TLCCHT"),
         ("17GCN-UBND", "17/GCN-UBND"),
+        ("1987QĐĐ-UBND", "1987/QĐ-UBND"),  # and the symbol's own slip mended
         ("57", "57"),  # a number with no symbol stays as it is
         ("37H8001234", "37H8001234"),  # a registration code is no number run on to a symbol
     ):
