@@ -25,7 +25,7 @@ from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
 from edge.fields.place_date import place_date_at
 from edge.fields.tables import Template, load_tables, load_templates
-from edge.fields.text import best_match, fold, is_caps
+from edge.fields.text import best_match, fold, is_caps, modern_tones
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
@@ -207,9 +207,10 @@ def _without_trailing_specks(text: str) -> str:
 
 def _matter_terms_respelled(text: str) -> str:
     """`text` with each pair of words that folds like one of the tables' matter terms, and is
-    none of them as read, spelled as that term ("hỗ trợ chỉ phí" -> "hỗ trợ chi phí")."""
+    none of them as read, spelled as that term ("hỗ trợ chỉ phí" -> "hỗ trợ chi phí"). Old-style
+    tone placement is the same spelling ("hoà giải" stays as printed)."""
     terms = load_tables().matter_terms
-    spelled = {t.casefold() for t in terms}
+    spelled = {modern_tones(t).casefold() for t in terms}
     by_fold: dict[str, set[str]] = {}
     for term in terms:
         by_fold.setdefault(fold(term), set()).add(term)
@@ -217,7 +218,7 @@ def _matter_terms_respelled(text: str) -> str:
     for k in range(len(words) - 1):
         pair = f"{words[k]} {words[k + 1]}"
         found = by_fold.get(fold(pair), set())
-        if len(found) != 1 or pair.casefold() in spelled:
+        if len(found) != 1 or modern_tones(pair).casefold() in spelled:
             continue
         spelling = next(iter(found)).split()
         words[k : k + 2] = [_cased(t, w) for t, w in zip(spelling, words[k : k + 2], strict=True)]
@@ -262,6 +263,8 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
             # after it is a speck ("hòa giải viên.", "mai táng ˆ"); a stop between two letters
             # is one between two words ("giải.quyết").
             value = _INNER_STOP.sub(" ", _without_trailing_specks(raw))
+            # A speck read as a word of its own ("Về việc › hỗ trợ"); a dash stays.
+            value = " ".join(w for w in value.split() if any(c.isalnum() for c in w) or w in "-–")
             if fold(value).startswith("ve viec "):
                 # "Vệ việc", "về việc": a mark or the capital misread.
                 value = "Về việc " + value.split(None, 2)[2]

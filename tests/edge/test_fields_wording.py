@@ -204,6 +204,10 @@ def test_a_matter_term_read_with_other_marks_takes_the_term_s_spelling() -> None
         ),
         # A pair that is itself a term keeps its spelling: a worker is no recognition.
         ("Về việc khen thưởng công nhân", "Về việc khen thưởng công nhân"),
+        # Old-style tone placement is the term's own spelling, kept as printed.
+        ("Về việc công nhận hoà giải viên", "Về việc công nhận hoà giải viên"),
+        # A speck read as a word of its own goes; a dash between words stays.
+        ("Về việc › hỗ trợ chi phí - đợt 2", "Về việc hỗ trợ chi phí - đợt 2"),
     ):
         fields = extract(decision.format(about=read))
         assert fields.value("trich_yeu") == meant, read
