@@ -76,7 +76,16 @@ def _number_piece(piece: str, expected: set[str], known: set[str]) -> str:
     digits = fold(digit_view(piece))
     if digits.isdigit():
         return digits
-    return "-".join(_symbol_fix(part, expected, known) for part in piece.split("-"))
+    return "-".join(_symbol_part(part, expected, known) for part in piece.split("-"))
+
+
+def _symbol_part(part: str, expected: set[str], known: set[str]) -> str:
+    """One "-"-separated part: a serial number with a digit read as a letter ("KH-5G54"), or a
+    symbol (`_symbol_fix`)."""
+    digits = fold(digit_view(part))
+    if digits.isdigit() and any(c.isdigit() for c in part):
+        return digits
+    return _symbol_fix(part, expected, known)
 
 
 def _number_place(line: int, end: int, title_end: int) -> str:

@@ -155,6 +155,9 @@ def test_a_number_whose_slash_ocr_lost_or_read_as_a_letter_gets_it_back() -> Non
         assert fields.value("so_ky_hieu") == number, printed
         if printed != number:
             assert "the '/' restored" in [p.message for p in fields.problems_of("so_ky_hieu")]
+    # A 6 read as G in a sector number's serial, between its province code and its year.
+    sector = extract(HEADER.format(number="KH-5G54/23/GPKTTS") + body)
+    assert sector.value("so_ky_hieu") == "KH-5654/23/GPKTTS"
 
 
 def test_a_garbled_national_motto_read_on_the_issuer_s_row_is_no_part_of_the_issuer() -> None:
