@@ -123,7 +123,7 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
         raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
             rest = Page("\n".join(t for j, t in enumerate(page.lines) if not i <= j <= last))
-            value = _pairs_as_the_page_prints(_paper_title(raw), rest)
+            value = _pairs_as_the_page_prints(_vowels_read_once(_paper_title(raw)), rest)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
             found.problems.append(
                 Problem("loai_van_ban", ProblemCode.TEMPLATE_UNKNOWN, "no template has this title")
@@ -148,6 +148,27 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             )
         return found, template, last
     return None, fallback, start - 1
+
+
+def _vowels_read_once(text: str) -> str:
+    """`text` without a vowel read twice, each time with a tone mark ("SẲẢN", "NGHỀÈO"): a
+    syllable bears one tone, so two toned vowels side by side are one read twice ("HƯU", "CỨU"
+    have one tone at most and stay); the second reading is kept."""
+    out = []
+    for k, char in enumerate(text):
+        after = text[k + 1] if k + 1 < len(text) else ""
+        twin = fold(after) == fold(char) and _toned(char) and _toned(after)
+        if not twin:
+            out.append(char)
+    return "".join(out)
+
+
+_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")  # grave, acute, tilde, hook, dot
+
+
+def _toned(char: str) -> bool:
+    """Whether a letter carries one of the five tone marks."""
+    return any(c in _TONES for c in unicodedata.normalize("NFD", char))
 
 
 def _pairs_as_the_page_prints(title: str, page: Page) -> str:

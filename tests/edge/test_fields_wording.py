@@ -276,3 +276,14 @@ Hà Tiến Trí
     # "GIẤY" stays as the title's own vocabulary spells it, whatever the title read.
     paper = text.replace("LỜI CHỨNG CỦA NGƯỜI THỰC HIỆN CHỨNG THỤC", "GIẦY PHÉP KHAI THÁC")
     assert extract(paper).value("loai_van_ban") == "GIẤY PHÉP KHAI THÁC"
+
+
+def test_a_vowel_read_twice_with_two_tones_in_a_title_is_read_once() -> None:
+    text = HEADER.format(number="12/GCN-UBND") + "{title}\nCHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    for read, meant in (
+        ("GIẤY CHỨNG NHẬN HỘ NGHỀÈO", "GIẤY CHỨNG NHẬN HỘ NGHÈO"),
+        ("GIẤY PHÉP KHAI THÁC THUỶ SẲẢN", "GIẤY PHÉP KHAI THÁC THUỶ SẢN"),
+        # One tone at most: "ƯU" and "ỨU" are no vowel read twice.
+        ("GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ", "GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ"),
+    ):
+        assert extract_fields(text.format(title=read))["loai_van_ban"] == meant, read
