@@ -123,7 +123,8 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
         raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
             rest = Page("\n".join(t for j, t in enumerate(page.lines) if not i <= j <= last))
-            value = _pairs_as_the_page_prints(_vowels_read_once(_paper_title(raw)), rest)
+            read = _STOP_BETWEEN.sub("", _vowels_read_once(_paper_title(raw)))
+            value = _pairs_as_the_page_prints(read, rest)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
             found.problems.append(
                 Problem("loai_van_ban", ProblemCode.TEMPLATE_UNKNOWN, "no template has this title")
@@ -148,6 +149,10 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             )
         return found, template, last
     return None, fallback, start - 1
+
+
+_STOP_BETWEEN = re.compile(r"(?<=[^\W\d_])[.,](?=\s+[^\W\d_])")
+"""A stop or comma read between a title's words ("XÁC NHẬN THÔNG TIN. VỀ CƯ TRÚ")."""
 
 
 def _vowels_read_once(text: str) -> str:

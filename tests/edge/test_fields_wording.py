@@ -283,6 +283,7 @@ def test_a_vowel_read_twice_with_two_tones_in_a_title_is_read_once() -> None:
     for read, meant in (
         ("GIẤY CHỨNG NHẬN HỘ NGHỀÈO", "GIẤY CHỨNG NHẬN HỘ NGHÈO"),
         ("GIẤY PHÉP KHAI THÁC THUỶ SẲẢN", "GIẤY PHÉP KHAI THÁC THUỶ SẢN"),
+        ("GIẤY XÁC NHẬN THÔNG TIN. VỀ CƯ TRÚ", "GIẤY XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ"),  # a stop
         # One tone at most: "ƯU" and "ỨU" are no vowel read twice.
         ("GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ", "GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ"),
     ):
