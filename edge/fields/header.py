@@ -151,8 +151,9 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
     return None, fallback, start - 1
 
 
-_STOP_BETWEEN = re.compile(r"(?<=[^\W\d_])[.,](?=\s+[^\W\d_])")
-"""A stop or comma read between a title's words ("XÁC NHẬN THÔNG TIN. VỀ CƯ TRÚ")."""
+_STOP_BETWEEN = re.compile(r"(?<=[^\W\d_])\.(?=\s+[^\W\d_])")
+"""A stop read between a title's words ("XÁC NHẬN THÔNG TIN. VỀ CƯ TRÚ"); a comma is a title's
+own ("NHẬN CHA, MẸ, CON")."""
 
 
 def _vowels_read_once(text: str) -> str:

@@ -284,6 +284,7 @@ def test_a_vowel_read_twice_with_two_tones_in_a_title_is_read_once() -> None:
         ("GIẤY CHỨNG NHẬN HỘ NGHỀÈO", "GIẤY CHỨNG NHẬN HỘ NGHÈO"),
         ("GIẤY PHÉP KHAI THÁC THUỶ SẲẢN", "GIẤY PHÉP KHAI THÁC THUỶ SẢN"),
         ("GIẤY XÁC NHẬN THÔNG TIN. VỀ CƯ TRÚ", "GIẤY XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ"),  # a stop
+        ("TRÍCH LỤC ĐĂNG KÝ NHẬN CHA, MẸ, CON", "TRÍCH LỤC ĐĂNG KÝ NHẬN CHA, MẸ, CON"),  # commas
         # One tone at most: "ƯU" and "ỨU" are no vowel read twice.
         ("GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ", "GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ"),
     ):
