@@ -25,7 +25,7 @@ from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
 from edge.fields.place_date import place_date_at
 from edge.fields.tables import Template, load_tables, load_templates
-from edge.fields.text import best_match, fold, is_caps, modern_tones
+from edge.fields.text import best_match, fold, is_caps, modern_tones, tone_marks
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
@@ -163,18 +163,10 @@ def _vowels_read_once(text: str) -> str:
     out = []
     for k, char in enumerate(text):
         after = text[k + 1] if k + 1 < len(text) else ""
-        twin = fold(after) == fold(char) and _toned(char) and _toned(after)
+        twin = fold(after) == fold(char) and tone_marks(char) > 0 and tone_marks(after) > 0
         if not twin:
             out.append(char)
     return "".join(out)
-
-
-_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")  # grave, acute, tilde, hook, dot
-
-
-def _toned(char: str) -> bool:
-    """Whether a letter carries one of the five tone marks."""
-    return any(c in _TONES for c in unicodedata.normalize("NFD", char))
 
 
 def _pairs_as_the_page_prints(title: str, page: Page) -> str:

@@ -9,7 +9,7 @@ import re
 
 from edge.fields.model import Problem, ProblemCode
 from edge.fields.page import Found, Page
-from edge.fields.tables import Template, load_tables
+from edge.fields.tables import Tables, Template, load_tables
 from edge.fields.text import digit_view, fold
 from edge.fields.validate import check_number
 
@@ -88,6 +88,11 @@ def _symbol_part(part: str, expected: set[str], known: set[str]) -> str:
     return _symbol_fix(part, expected, known)
 
 
+def _known_symbols(tables: Tables) -> set[str]:
+    """Every symbol the tables know: Nghị định 30's types, the sectors' and the issuers'."""
+    return set(tables.nd30_types) | set(tables.sector_symbols) | set(tables.issuer_symbols)
+
+
 def _number_place(line: int, end: int, title_end: int) -> str:
     if line <= end:
         return " in the header"
@@ -146,7 +151,7 @@ def number(page: Page, end: int, template: Template, title_end: int = -1) -> Fou
         stop = start + len(raw)
         text = "".join(raw.split())
         expected = {s for sym in template.number_symbols for s in sym.split("-")}
-        known = set(tables.nd30_types) | set(tables.sector_symbols) | set(tables.issuer_symbols)
+        known = _known_symbols(tables)
         value = "/".join(_number_piece(piece, expected, known) for piece in text.split("/"))
         found = Found(value, [(i, start, stop)], 1.0, raw)
         if value != text:
@@ -175,7 +180,7 @@ def _slash_lost(line: str, start: int, digits: str) -> Found | None:
     if m is None:
         return None
     tables = load_tables()
-    known = set(tables.nd30_types) | set(tables.sector_symbols) | set(tables.issuer_symbols)
+    known = _known_symbols(tables)
     symbols = [m.group("symbol")]
     if m.group("slash") and m.group("slash") != "/":
         symbols.append(m.group("slash") + m.group("symbol"))

@@ -10,7 +10,6 @@ Rules of this module:
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 from edge.fields.header import role_at
@@ -19,7 +18,7 @@ from edge.fields.names import fix_given_names, fix_surname, person_name, respell
 from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
 from edge.fields.tables import Tables, load_tables
-from edge.fields.text import fold, is_caps
+from edge.fields.text import fold, is_caps, tone_marks
 
 SIGNER_WINDOW = 5  # the signer's name follows the title block within this many lines
 
@@ -126,19 +125,12 @@ def _speck_end(line: str, offset: int) -> int:
     return m.end()
 
 
-_TONE_MARKS = frozenset("\u0300\u0301\u0303\u0309\u0323")  # grave, acute, tilde, hook, dot
-
-
 def _from_family_name(name: str, tables: Tables) -> str:
     """`name` from its family name on, when the words before it are no syllables at all: a word
     with two tone marks ("Dạậ Tũy Kiều Trọng Nhân") is the seal's dots or the signature read
     into the line, and what stands between it and a family name goes with it."""
     words = name.split()
-    garbled = [
-        i
-        for i, word in enumerate(words)
-        if sum(c in _TONE_MARKS for c in unicodedata.normalize("NFD", word)) > 1
-    ]
+    garbled = [i for i, word in enumerate(words) if tone_marks(word) > 1]
     if not garbled:
         return name
     after = next(

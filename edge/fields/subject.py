@@ -215,7 +215,7 @@ def _continued_items(page: Page) -> set[int]:
     items = {
         i: int(m.group(1).translate(_ONE))
         for i, line in enumerate(page.lines)
-        if (m := _ITEM.match(line)) and any(c.isdigit() for c in m.group(1) + "1")
+        if (m := _ITEM.match(line))
     }
     if not items or 1 in items.values():
         return set()

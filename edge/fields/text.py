@@ -122,6 +122,12 @@ _TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"
 _OLD_TONE = re.compile(rf"([oOuU])([aAeEyY])([{_TONE_MARKS}])(?=\W|$)")
 
 
+def tone_marks(text: str) -> int:
+    """How many tone marks (grave, acute, tilde, hook, dot below) `text` carries: a syllable
+    bears one at most."""
+    return sum(c in _TONE_MARKS for c in unicodedata.normalize("NFD", text))
+
+
 def modern_tones(text: str) -> str:
     """Old-style tone placement ("Hoà", "Uỷ", "thuỷ") moved to the modern place ("Hòa", "Ủy",
     "thủy"), for comparing only: both are correct, and a value keeps the spelling printed.
