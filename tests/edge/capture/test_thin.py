@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge.capture.enhance import (
-    HEAVY_STROKE_MM,
-    CaptureOptions,
-    PageState,
-    SourceKind,
-    stage_thin,
-    stroke_width,
-)
+from edge.capture.enhance import CaptureOptions, PageState, SourceKind, stage_thin
+from edge.capture.filters import HEAVY_STROKE_MM, stroke_width
 from edge.ocr import OcrEngine
 from edge.sample_document import SampleDocument
 
