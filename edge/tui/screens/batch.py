@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -242,12 +243,12 @@ class BatchScreen(Screen[None]):
         if self.busy:
             return
         if self.batch_state.items and all(i.state.done for i in self.batch_state.items):
-            self._forget()
+            # The app's worker, not this screen's: dismissing the screen cancels its workers,
+            # and one not yet started left the finished batch on disk.
+            self.app.run_worker(
+                partial(steps.clear_batch, self.folder), thread=True, group="batch-forget"
+            )
         self.dismiss(None)
-
-    @work(thread=True, group="batch-forget")
-    def _forget(self) -> None:
-        steps.clear_batch(self.folder)
 
     # -- showing -------------------------------------------------------------------------------
 
