@@ -6,7 +6,8 @@ to the source (deskew for a camera page, rectify for a scan) returns the state u
 `prepare_page` runs them in order and, when asked, keeps each stage's image for debugging —
 the OCRmyPDF model (`_pipeline.py` stages, `--keep-temporary-files`).
 
-    detect → gates → rectify → orient → destreak, deskew, thin (scans) → flatten (camera)
+    detect → gates → rectify → orient → destreak, despeckle, deskew, thin (scans)
+    → flatten (camera)
     → straighten (a photo whose page was not found) → binarize
 
 Rules of this module:
@@ -29,6 +30,7 @@ from edge.capture.detect import detect_page
 from edge.capture.filters import (
     draw_quad,
     flatten_illumination,
+    remove_specks,
     remove_streaks,
     sauvola,
     thin_strokes,
@@ -245,6 +247,18 @@ def stage_destreak(state: PageState, options: CaptureOptions) -> PageState:
     return dataclasses.replace(state, ocr_image=remove_streaks(to_grey(state.image), state.dpi))
 
 
+def stage_despeckle(state: PageState, options: CaptureOptions) -> PageState:
+    """Erase a scan's lone specks from its OCR image (`remove_specks`); the archive keeps them.
+
+    Before deskew, whose turn softens a speck's edge into the paper's grey."""
+    if state.source != SourceKind.SCANNER or state.ocr_image is None:
+        return state
+    cleaned = remove_specks(state.ocr_image, state.dpi)
+    if cleaned is state.ocr_image:
+        return state
+    return dataclasses.replace(state, ocr_image=cleaned)
+
+
 def stage_deskew(state: PageState, options: CaptureOptions) -> PageState:
     """Straighten a scan's small skew (camera pages are straight once rectified)."""
     if state.source != SourceKind.SCANNER or state.quad is None:
@@ -345,6 +359,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("rectify", stage_rectify),
     ("orient", stage_orient),
     ("destreak", stage_destreak),
+    ("despeckle", stage_despeckle),
     ("deskew", stage_deskew),
     ("thin", stage_thin),
     ("flatten", stage_flatten),
