@@ -1,4 +1,5 @@
-"""Command line: `python -m bench.corpus --out DIR --split dev|holdout --docs N [--seed S]`."""
+"""Command line: `python -m bench.corpus --out DIR --split dev|holdout --docs N [--seed S]
+[--fonts FAMILY ...]`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 
 from bench.corpus.capture import CONDITIONS
-from bench.corpus.fonts import FontError
+from bench.corpus.fonts import FAMILIES, FontError
 from bench.corpus.generate import generate
 
 
@@ -25,11 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--per-doc", type=int, default=2, help="capture conditions per document (round robin)"
     )
+    ap.add_argument(
+        "--fonts",
+        nargs="+",
+        metavar="FAMILY",
+        help="font families to use instead of the split's mix, e.g. Arimo 'Noto Sans'",
+    )
     a = ap.parse_args(argv)
+    if a.fonts and (absent := set(a.fonts) - set(FAMILIES)):
+        ap.error(f"unknown font families {sorted(absent)}; known: {sorted(FAMILIES)}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
     try:
-        manifest = generate(a.out, a.split, a.docs, a.seed, a.conditions, a.per_doc)
+        manifest = generate(a.out, a.split, a.docs, a.seed, a.conditions, a.per_doc, a.fonts)
     except FontError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,11 @@ FAMILIES = {
     "C059": "fonts-urw-base35",
     "P052": "fonts-urw-base35",
     "Nimbus Roman": "fonts-urw-base35",
+    # sans families: no split's mix uses them; for stress sets (`--fonts`)
+    "Arimo": "fonts-croscore",
+    "Liberation Sans": "fonts-liberation2",
+    "Noto Sans": "fonts-noto-core",
+    "DejaVu Sans": "fonts-dejavu-core",
 }
 STYLES = {
     "r": ("Regular", "Book", "Roman"),

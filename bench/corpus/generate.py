@@ -62,9 +62,12 @@ def page_fields(doc: Doc, page: Page) -> dict[str, str | None]:
     return out
 
 
-def make_doc(seed: int, split: str, index: int, type_id: str) -> tuple[Doc, Layout, random.Random]:
+def make_doc(
+    seed: int, split: str, index: int, type_id: str, families: list[str] | None = None
+) -> tuple[Doc, Layout, random.Random]:
     rng = random.Random(f"{seed}:{split}:{index}")
-    family = fonts.pick(rng.random(), forms.FONT_MIX[split])
+    mix = dict.fromkeys(families, 1.0) if families else forms.FONT_MIX[split]
+    family = fonts.pick(rng.random(), mix)
     layout = Layout.random(rng, family)
     doc = forms.TYPES[type_id](Ctx.new(rng, split))
     if rng.random() < 0.25:
@@ -82,9 +85,17 @@ def _map(hom: np.ndarray, pts: list[tuple[float, float]]) -> list[list[float]]:
 
 
 def generate(
-    out: Path, split: str, docs: int, seed: int, conditions: list[str], per_doc: int = 2
+    out: Path,
+    split: str,
+    docs: int,
+    seed: int,
+    conditions: list[str],
+    per_doc: int = 2,
+    families: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Write `docs` documents of the split into `out`; returns the manifest."""
+    """Write `docs` documents of the split into `out`; returns the manifest. `families`, when
+    given, replaces the split's font mix (equal shares): a stress set in fonts neither split
+    uses."""
     out.mkdir(parents=True, exist_ok=True)
     types = forms.types_of(split)
     order = random.Random(f"{seed}:{split}:types")
@@ -95,7 +106,7 @@ def generate(
             cycle = types[:]
             order.shuffle(cycle)
         type_id = cycle.pop()
-        doc, layout, rng = make_doc(seed, split, n, type_id)
+        doc, layout, rng = make_doc(seed, split, n, type_id, families)
         pages = lay_out(doc, layout)
         doc_id = f"{'d' if split == 'dev' else 'h'}{n + 1:03d}"
         conds = [
