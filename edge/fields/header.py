@@ -56,7 +56,11 @@ def header_end(page: Page) -> int:
         if not (NUMBER.search(page.numeric[i]) or BARE_NUMBER.search(page.numeric[i])):
             continue
         between = range(national[-1] + 1, i) if national and i > national[-1] else range(0)
-        if any(is_caps(page.lines[j]) and not _labelled(page.lines[j]) for j in between):
+        # An organ's line there is the issuer's column read after the motto's row, not a title.
+        if any(
+            is_caps(page.lines[j]) and not _labelled(page.lines[j]) and not issuer_line(page, j)
+            for j in between
+        ):
             continue  # under the title
         marked.append(i)
     if not marked:

@@ -141,6 +141,17 @@ def _from_family_name(name: str, tables: Tables) -> str:
     return " ".join(words[after:])
 
 
+# A clause after a name (", sinh năm 1952, quan hệ …"): a person in a list or in the body; the
+# signer's name ends its line.
+_CLAUSE = re.compile(r"\s*,\s*[^\W\d_]{2,}")
+
+
+def _end_of(line: str, offset: int, name: str) -> int:
+    """Where `name`, read from `line` at `offset`, ends in it."""
+    start = line.find(name, offset)
+    return len(line) if start < 0 else start + len(name)
+
+
 def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
     tables = load_tables()
     p = header_patterns()
@@ -163,7 +174,7 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
         # OCR specks before the name ("“Dương …", "á Từ Diệu Giang": a rank's last letter).
         offset = _speck_end(line, offset)
         name = person_name(line[offset:], tables, address=False)
-        if name is None or is_caps(name):
+        if name is None or is_caps(name) or _CLAUSE.match(line, _end_of(line, offset, name)):
             continue
         read, name = name, _from_family_name(name, tables)
         known_surname = fold(name.split()[0]) in tables.surnames

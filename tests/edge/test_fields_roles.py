@@ -673,3 +673,39 @@ Hà Tiến Trí
 """
     fields = extract_fields(HEADER.format(number="12/QĐ-UBND") + body)
     assert fields["ho_ten"] is None  # a recipient is never the subject
+
+
+# The first page of a two-page certificate, read row by row: the motto's row broken up, the
+# issuer's second line read after it, and the number read on the place-date's row. The page
+# ends in the household's list; the signer is on the next page.
+FIRST_OF_TWO = """\
+ỦY BAN NHÂN DÂN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+HUYỆN CAM LÂM
+- Hạnh phúc
+Độc lập -
+Tự do
+Số: 212/GCN-UBND Cam Lâm, ngày 09 tháng 5 năm 2024
+GIẤY CHỨNG NHẬN HỘ NGHÈO
+Ủy ban nhân dân huyện Cam Lâm chứng nhận:
+Hộ ông/bà (chủ hộ): Lò Văn Sáng
+Ngày sinh: 11/04/1961 Số định danh cá nhân: 056061004455
+Danh sách thành viên trong hộ:
+1. Lò Thị Hiền, sinh năm 1964, quan hệ với chủ hộ: vợ
+. Lò Văn Tài, sinh năm 1990, quan hệ với chủ hộ: con
+"""
+
+
+def test_the_number_on_the_place_dates_row_after_the_issuers_second_line_is_header() -> None:
+    fields = extract(FIRST_OF_TWO)
+    assert fields["so_ky_hieu"].value == "212/GCN-UBND"
+    assert fields["ngay_ban_hanh"].value == "2024-05-09"
+    assert fields["loai_van_ban"].value == "GIẤY CHỨNG NHẬN HỘ NGHÈO"
+    assert fields["co_quan_ban_hanh"].value == "ỦY BAN NHÂN DÂN HUYỆN CAM LÂM"
+
+
+def test_a_person_listed_at_the_foot_of_a_page_is_no_signer() -> None:
+    # "Lò Văn Tài, sinh năm 1990, …" ends the page (its number lost to OCR): a name followed by
+    # a clause is a person listed, never the signer, whose name ends its line.
+    assert extract(FIRST_OF_TWO)["nguoi_ky"].value is None
+    signed = FIRST_OF_TWO + "CHỦ TỊCH\nLò Văn Tài\n"
+    assert extract(signed)["nguoi_ky"].value == "Lò Văn Tài"
