@@ -99,6 +99,27 @@ def signer(page: Page) -> Found | None:
     if found is not None:
         found.confidence *= 0.8  # no title above it to say it is the signer
         found.rule = "a name starting with a family name at the foot of the page" + found.rule
+        return found
+    return _last_line_after_recipients(page)
+
+
+def _last_line_after_recipients(page: Page) -> Found | None:
+    """The page's last line when it comes after "Nơi nhận" and is a name and nothing else: the
+    signer's name whose title OCR lost, with a family name the tables need not know ("Bon Đing
+    Tư", a Cơ Ho name). Only the signer's column ends a page that has "Nơi nhận"; a recipient
+    starts with a dash, and its wrapped end with a ";"."""
+    last = len(page) - 1
+    recipients = [i for i in range(len(page)) if _RECIPIENTS.match(page.folded[i])]
+    if not recipients or recipients[-1] >= last:
+        return None
+    line = page.lines[last].strip(" .'`’\"“”")
+    if line.startswith(("-", "+", "•")) or len(line.split()) < 2:
+        return None
+    name = person_name(line, load_tables(), address=False)
+    if name != line or is_caps(name):
+        return None
+    found = Found(name, [(last, 0, len(page.lines[last]))], 0.6, name)
+    found.rule = "the page's last line, a name after 'Nơi nhận' (no signer's title read)"
     return found
 
 
@@ -146,10 +167,20 @@ def _from_family_name(name: str, tables: Tables) -> str:
 _CLAUSE = re.compile(r"\s*,\s*[^\W\d_]{2,}")
 
 
-def _end_of(line: str, offset: int, name: str) -> int:
-    """Where `name`, read from `line` at `offset`, ends in it."""
-    start = line.find(name, offset)
-    return len(line) if start < 0 else start + len(name)
+# A speck read as a stop or a quote between two words of a name ("Thái. Tuyết Bích Yến").
+_INNER_SPECK = re.compile(r"(?<=[^\W\d_])[.,'`’]+(?=\s+[^\W\d_])")
+
+
+def _without_inner_specks(text: str) -> str:
+    """`text` without the specks between a word and a capitalised one (a name's next word); a
+    comma before a word in small letters ("…, sinh năm") is the text's own."""
+    return _INNER_SPECK.sub(lambda m: "" if text[m.end() :].lstrip()[:1].isupper() else m[0], text)
+
+
+def _end_of(text: str, name: str) -> int:
+    """Where `name`, read from `text`, ends in it."""
+    start = text.find(name)
+    return len(text) if start < 0 else start + len(name)
 
 
 def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | None:
@@ -173,8 +204,9 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
             offset += rank.end()
         # OCR specks before the name ("“Dương …", "á Từ Diệu Giang": a rank's last letter).
         offset = _speck_end(line, offset)
-        name = person_name(line[offset:], tables, address=False)
-        if name is None or is_caps(name) or _CLAUSE.match(line, _end_of(line, offset, name)):
+        rest = _without_inner_specks(line[offset:])
+        name = person_name(rest, tables, address=False)
+        if name is None or is_caps(name) or _CLAUSE.match(rest, _end_of(rest, name)):
             continue
         read, name = name, _from_family_name(name, tables)
         known_surname = fold(name.split()[0]) in tables.surnames

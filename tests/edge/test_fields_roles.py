@@ -709,3 +709,18 @@ def test_a_person_listed_at_the_foot_of_a_page_is_no_signer() -> None:
     assert extract(FIRST_OF_TWO)["nguoi_ky"].value is None
     signed = FIRST_OF_TWO + "CHỦ TỊCH\nLò Văn Tài\n"
     assert extract(signed)["nguoi_ky"].value == "Lò Văn Tài"
+
+
+def test_a_speck_between_the_signers_names_words_is_dropped() -> None:
+    # The seal's dots read as a stop after the family name: "Lò. Văn Tài".
+    signed = FIRST_OF_TWO + "CHỦ TỊCH\nLò. Văn Tài\n"
+    assert extract(signed)["nguoi_ky"].value == "Lò Văn Tài"
+
+
+def test_a_name_ending_a_page_after_nơi_nhận_is_the_signer_whose_title_was_lost() -> None:
+    # The seal hid "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"; the name's family name is a Cơ Ho one no
+    # table lists. A place wrapped from a recipient, or a page without "Nơi nhận", gives none.
+    foot = "Điều 3. Quyết định có hiệu lực từ ngày ký./.\nNơi nhận:\n- Như Điều 3;\n- Lưu: VT.\n"
+    assert extract(FIRST_OF_TWO + foot + "Kră Jăn Brơi\n")["nguoi_ky"].value == "Kră Jăn Brơi"
+    assert extract(FIRST_OF_TWO + foot + "Khánh Hòa;\n")["nguoi_ky"].value is None
+    assert extract(FIRST_OF_TWO + "Kră Jăn Brơi\n")["nguoi_ky"].value is None
