@@ -202,7 +202,8 @@ def _bind(mentions: list[Mention], segs: list[Segment]) -> None:
             owner.attributes.append(seg)
 
 
-_ITEM = re.compile(r"^\W{0,2}([\dlI|]{1,2})\s*[.)]\s+")  # "l." and "I." are a "1." misread
+# "l." and "I." are a "1." misread; "8-" and "8," an "8." whose stop a speck lengthened.
+_ITEM = re.compile(r"^\W{0,2}([\dlI|]{1,2})\s*[.),-]\s+")
 
 
 _ONE = str.maketrans("lI|", "111")

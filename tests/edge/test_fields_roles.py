@@ -580,6 +580,8 @@ Thượng tá Mai Trọng Trí
     assert fields.value("ho_ten") is None and fields.value("cccd") is None
     assert "list begun on an earlier page" in fields["ho_ten"].rule
     assert fields.value("nguoi_ky") == "Mai Trọng Trí"
+    # The item's stop read as a dash is still an item.
+    assert extract(page_two.replace("5. Họ", "5- Họ")).value("ho_ten") is None
     # A list that starts on the page (its "1." read as "l.") is the page's own.
     own = page_two.replace("5. Họ", "l. Họ")
     assert extract(own).value("ho_ten") == "Kơ Sá Ngông"
