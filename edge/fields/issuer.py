@@ -12,7 +12,7 @@ from edge.fields.names import respell
 from edge.fields.number import NUMBER
 from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
-from edge.fields.place_date import PLACE_DATE
+from edge.fields.place_date import PLACE_DATE, place_date_at
 from edge.fields.tables import Tables, load_tables
 from edge.fields.text import fold, is_caps, kinh_syllable, label_pattern, modern_tones
 
@@ -159,6 +159,26 @@ _OPENING = re.compile(r"^[\W_]*(?:xac nhan|chung nhan|quyet dinh)\s*:")
 """The body's opening verb with its colon ("XÁC NHẬN:"): never an issuer's line."""
 
 
+def _leading_caps(line: str) -> str:
+    """The words in capitals (and dashes between them) `line` starts with: the issuer's column
+    on a row whose right column is the place–date."""
+    words = []
+    for word in line.split():
+        if not (is_caps(word) or word in ("-", "–")):
+            break
+        words.append(word)
+    return " ".join(words)
+
+
+def _carries_on(above: str, text: str, page: Page) -> bool:
+    """Whether `text` carries on the name `above` broke off, without a hyphen at the break
+    ("UBND THÀNH PHỐ PHAN" / "RANG - THÁP CHÀM"): the two words either side of the break are
+    printed together in small letters elsewhere on the page ("Phan Rang - Tháp Chàm, ngày …");
+    in capitals they may be the header's own row ("… KHÁNH HÒA CỘNG HÒA XÃ HỘI …")."""
+    last, first = above.split()[-1], text.split()[0]
+    return any(not is_caps(spelling) for spelling in page.occurrences(f"{last} {first}"))
+
+
 def issuer(page: Page, end: int) -> Found | None:
     """The issuing body: the upper-case header lines of the left column, without the parent
     body on the first line ("UBND HUYỆN …") unless that line only starts the issuer's name."""
@@ -173,6 +193,8 @@ def issuer(page: Page, end: int) -> Found | None:
             line = line[: m.start()]
         if _OPENING.match(page.folded[i]):
             continue  # "XÁC NHẬN:" opening the body, read among the header's rows
+        if place_date_at(page, i) is not None:
+            line = _leading_caps(line)  # "CHÀM Phan Rang - Tháp Chàm, ngày …": the right column's
         rest = _parted(" ".join(line.split()).strip(COLUMN_SPECKS), tables)
         # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
         # of them; a dash between words stays.
@@ -192,7 +214,9 @@ def issuer(page: Page, end: int) -> Found | None:
     units = re.compile(rf"^{label_pattern([*tables.place_unit_words, *tables.bare_body_names])}\b")
     joined: list[tuple[int, str]] = []
     for i, text in parts:
-        short = len(text.split()) <= 2 and not units.match(fold(text))
+        short = not units.match(fold(text)) and (
+            len(text.split()) <= 2 or (joined and _carries_on(joined[-1][1], text, page))
+        )
         hyphen = joined and joined[-1][1].endswith("-") and not units.match(fold(text))
         if joined and i in continued:
             joined[-1] = (joined[-1][0], f"{joined[-1][1]} - {text}")

@@ -726,3 +726,32 @@ def test_a_name_ending_a_page_after_nơi_nhận_is_the_signer_whose_title_was_lo
     assert extract(FIRST_OF_TWO + foot + "Kră Jăn Brơi\n")["nguoi_ky"].value == "Kră Jăn Brơi"
     assert extract(FIRST_OF_TWO + foot + "Khánh Hòa;\n")["nguoi_ky"].value is None
     assert extract(FIRST_OF_TWO + "Kră Jăn Brơi\n")["nguoi_ky"].value is None
+
+
+def test_an_issuer_broken_off_without_a_hyphen_or_before_the_place_date_is_read_whole() -> None:
+    # Row by row: the parent's name broken at "PHAN" / "RANG" with no hyphen, the page printing
+    # "Phan Rang" elsewhere; and the issuer's last word on the place-date's row.
+    unbroken = """\
+UBND THÀNH PHỐ PHAN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+RANG - THÁP CHÀM Độc lập - Tự do - Hạnh phúc
+UBND PHƯỜNG ĐÀI SƠN
+Đài Sơn, ngày 24 tháng 12 năm 2021
+Số: 268/QĐ-UBND
+QUYẾT ĐỊNH
+Về việc trợ cấp mai táng phí cho thân nhân ông Lê Văn Hùng, thành phố Phan Rang - Tháp Chàm
+"""
+    assert extract(unbroken).value("co_quan_ban_hanh") == "UBND PHƯỜNG ĐÀI SƠN"
+    # Without "Phan Rang" elsewhere, "RANG - THÁP CHÀM" starts nothing the page confirms.
+    alone = unbroken.replace(", thành phố Phan Rang - Tháp Chàm", "")
+    assert extract(alone).value("co_quan_ban_hanh") != "UBND PHƯỜNG ĐÀI SƠN"
+    wrapped = """\
+ỦY BAN NHÂN DÂN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+HUYỆN CAM Độc lập - Tự do - Hạnh phúc
+LÂM Cam Lâm, ngày 24 tháng 10 năm
+Số: 1147/QĐ-UBND 2020
+QUYẾT ĐỊNH
+Về việc hỗ trợ chi phí mai táng
+"""
+    fields = extract(wrapped)
+    assert fields.value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN CAM LÂM"
+    assert fields.value("ngay_ban_hanh") == "2020-10-24"
