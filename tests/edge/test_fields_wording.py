@@ -205,6 +205,10 @@ def test_a_matter_term_read_with_other_marks_takes_the_term_s_spelling() -> None
             "Về việc cấp giấy phép xây dựng nhà ớ riêng lẻ",
             "Về việc cấp giấy phép xây dựng nhà ở riêng lẻ",
         ),
+        (
+            "Về việc trợ cấp xã hội đổi với đối tượng bảo trợ xã hội",
+            "Về việc trợ cấp xã hội đối với đối tượng bảo trợ xã hội",
+        ),
         # A pair that is itself a term keeps its spelling: a worker is no recognition.
         ("Về việc khen thưởng công nhân", "Về việc khen thưởng công nhân"),
         # Old-style tone placement is the term's own spelling, kept as printed.
