@@ -21,7 +21,9 @@ from edge.fields.words import Spans, Word, line_spans, right_column_starts
 
 # Folded "05 tháng 01 năm 2022"; "tháng" and "năm" loosely, as OCR garbles them ("nãnh").
 _GAP = r"[\s.,:;'’`_\-–]*"  # specks OCR reads between a date's words: "tháng. 12-'năm", "13:"
-WORD_DATE = rf"(\d{{1,2}}){_GAP}th\w{{2,3}}{_GAP}(\d{{1,2}}){_GAP}n\w{{1,3}}{_GAP}(\d{{4}})"
+# The year's word may be misread ("răm", "iăm" for "năm"): between a month and four digits, any
+# short word is it.
+WORD_DATE = rf"(\d{{1,2}}){_GAP}th\w{{2,3}}{_GAP}(\d{{1,2}}){_GAP}[^\W\d_]{{2,4}}{_GAP}(\d{{4}})"
 NUMERIC_DATE = r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})"
 DATE = rf"(?:(?:ngay\s*)?{WORD_DATE}|{NUMERIC_DATE})"
 DATE_RE = re.compile(DATE)

@@ -293,3 +293,10 @@ def test_a_vowel_read_twice_with_two_tones_in_a_title_is_read_once() -> None:
         ("GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ", "GIẤY CHỨNG NHẬN NGHỈ HƯU CỨU TRỢ"),
     ):
         assert extract_fields(text.format(title=read))["loai_van_ban"] == meant, read
+
+
+def test_a_place_date_whose_year_word_ocr_misread_still_gives_the_date() -> None:
+    body = "QUYẾT ĐỊNH\nVề việc hỗ trợ chi phí mai táng\nCHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    for year_word in ("năm", "răm", "iăm", "nǎm"):
+        header = HEADER.format(number="12/QĐ-UBND").replace("năm 2025", f"{year_word} 2025")
+        assert extract(header + body).value("ngay_ban_hanh") == "2025-03-08", year_word
