@@ -83,18 +83,24 @@ STREETS_AND_HAMLETS = ("đường", "phố", "thôn", "ấp", "buôn", "làng", 
 
 
 def _names_a_place(before: str) -> bool:
-    """Whether folded text `before` a form of address ends with a place's word ("xã",
+    """Whether the text `before` a form of address (as printed) ends with a place's word ("xã",
     "phường", "đường", "thôn"): the form of address starts the place's name ("xã Ba Cụm Bắc",
-    "đường Bà Triệu")."""
+    "đường Bà Triệu"). A word printed with other marks is another word ("nuôi dưỡng cháu …" is
+    no street); one read without any mark still counts, OCR drops marks."""
     words = before.split()
-    units = _place_words()
-    return bool(words) and (words[-1] in units or " ".join(words[-2:]) in units)
+    folded, printed = _place_words()
+    for tail in (" ".join(words[-2:]), words[-1] if words else ""):
+        if fold(tail) in folded and (tail.isascii() or tail.casefold() in printed):
+            return True
+    return False
 
 
 @lru_cache(maxsize=1)
-def _place_words() -> frozenset[str]:
-    """The place's words of `_names_a_place`, folded, built once per process."""
-    return frozenset(fold(u) for u in (*load_tables().place_unit_words, *STREETS_AND_HAMLETS))
+def _place_words() -> tuple[frozenset[str], frozenset[str]]:
+    """The place's words of `_names_a_place`, folded and as printed (in small letters), built
+    once per process."""
+    words = (*load_tables().place_unit_words, *STREETS_AND_HAMLETS)
+    return frozenset(fold(u) for u in words), frozenset(u.casefold() for u in words)
 
 
 _PLACES = ("noi ", "dia chi", "que quan", "trong thoi gian cu tru")
@@ -127,7 +133,7 @@ def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Men
                 continue
             if _marked_otherwise(line[m.start() : m.end()]):
                 continue  # "Địa chỉ: Thôn …": "chỉ" folds to the form of address "chị"
-            if _names_a_place(page.folded[i][: m.start()]):
+            if _names_a_place(line[: m.start()]):
                 continue  # "xã Ba Cụm Bắc": a place's name, not "bà" with its mark lost
             if m.start() == 0 and PLACE_DATE.match(page.numeric[i], _place_end(page.numeric[i])):
                 continue  # "Ba Cụm Bắc, ngày 04 tháng 12 năm 2020": the place–date line

@@ -755,3 +755,48 @@ Về việc hỗ trợ chi phí mai táng
     fields = extract(wrapped)
     assert fields.value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN CAM LÂM"
     assert fields.value("ngay_ban_hanh") == "2020-10-24"
+
+
+def test_a_holder_named_by_what_they_hold_is_the_subject() -> None:
+    # A food-safety certificate names its holder "Chủ cơ sở", a building permit "Chủ đầu tư".
+    certificate = """\
+UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ CAM HẢI TÂY Độc lập - Tự do - Hạnh phúc
+Số: 45/GCN-UBND Cam Hải Tây, ngày 12 tháng 5 năm 2024
+GIẤY CHỨNG NHẬN
+CƠ SỞ ĐỦ ĐIỀU KIỆN AN TOÀN THỰC PHẨM
+Cơ sở: Bếp ăn tập thể Hòa Bình
+{label}: Phạm Thị Ngọc Hân
+Số định danh cá nhân: 056185002233
+Địa chỉ: Thôn Bắc Vĩnh, xã Cam Hải Tây, huyện Cam Lâm, tỉnh Khánh Hòa
+CHỦ TỊCH
+Lê Văn Tám
+"""
+    for label in ("Chủ cơ sở", "Chủ đầu tư", "Người sử dụng đất", "Chủ sở hữu"):
+        fields = extract(certificate.format(label=label))
+        assert fields.value("ho_ten") == "Phạm Thị Ngọc Hân", label
+        assert fields.value("cccd") == "056185002233", label
+
+
+def test_the_child_cared_for_is_the_subject_not_the_carer() -> None:
+    # "Giao bà A … nhận chăm sóc, nuôi dưỡng cháu B": B is the one the decision is about.
+    # ("nuôi dưỡng" folds like "nuôi đường": no street starts B's name.)
+    decision = """\
+UBND HUYỆN KHÁNH VĨNH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+Độc lập - Tự do - Hạnh phúc
+Số: 102/QĐ-UBND Khánh Vĩnh, ngày 03 tháng 4 năm 2023
+QUYẾT ĐỊNH
+Về việc chăm sóc, nuôi dưỡng trẻ em có hoàn cảnh đặc biệt
+CHỦ TỊCH ỦY BAN NHÂN DÂN HUYỆN KHÁNH VĨNH
+QUYẾT ĐỊNH:
+Điều 1. Giao bà Cao Thị Lành, số định danh cá nhân 056180334455, thường trú tại thôn
+Suối Cá, xã Khánh Hiệp, nhận chăm sóc, nuôi dưỡng cháu Pi Năng Thị Vy, sinh ngày
+14/02/2016, số định danh cá nhân 056316778899.
+Điều 2. Quyết định này có hiệu lực kể từ ngày ký.
+CHỦ TỊCH
+Trần Văn Hưng
+"""
+    fields = extract(decision)
+    assert fields.value("ho_ten") == "Pi Năng Thị Vy"
+    assert fields.value("cccd") == "056316778899"
+    assert fields.value("ngay_sinh") == "2016-02-14"
