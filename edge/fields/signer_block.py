@@ -29,7 +29,9 @@ def has_signature_block(page: Page) -> bool:
     return bool(_title_lines(page)) or any(_RECIPIENTS.match(low) for low in page.folded)
 
 
-_INSTRUCTION = re.compile(r"^\(\s*ky\b")  # "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)"
+# "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)", by its start or, its start garbled under
+# the signature, by its end.
+_INSTRUCTION = re.compile(r"^\(\s*ky\b|\b(?:dong\s+d\w{1,2}u|ho\s+ten)\s*\)[\W_]*$")
 _RECIPIENTS = re.compile(r"^\W*noi nhan\b")
 
 
@@ -40,7 +42,7 @@ def _title_lines(page: Page) -> list[int]:
         i
         for i in range(len(page))
         if role_at(page.lines[i], page.folded[i]) >= 0
-        or _INSTRUCTION.match(page.folded[i])
+        or _INSTRUCTION.search(page.folded[i])
         or _cut_title(page.lines[i], page.folded[i])
     ]
 
@@ -168,7 +170,7 @@ _CLAUSE = re.compile(r"\s*,\s*[^\W\d_]{2,}")
 
 
 # A speck read as a stop or a quote between two words of a name ("Thái. Tuyết Bích Yến").
-_INNER_SPECK = re.compile(r"(?<=[^\W\d_])[.,'`’]+(?=\s+[^\W\d_])")
+_INNER_SPECK = re.compile(r"(?<=[^\W\d_])[.'`’]+(?=\s+[^\W\d_])")
 
 
 def _without_inner_specks(text: str) -> str:

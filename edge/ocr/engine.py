@@ -48,6 +48,7 @@ from edge.ocr.model import (
     OcrPage,
     OcrWord,
     group_lines,
+    joined_rows,
     line_box,
     page_text,
     renumber,
@@ -248,6 +249,8 @@ class OcrEngine(Closeable):
         words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_list_rows(image, dpi, words)
         words = self._recover_lost_lines(image, dpi, words)
+        # Noise lines go before rows are joined: a speck read beside a line is no part of it.
+        words = joined_rows(without_noise(words))
         words = without_noise(signature_columns(words, image.height))
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0
         return OcrPage(

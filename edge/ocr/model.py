@@ -92,3 +92,37 @@ def renumber(lines: Sequence[Sequence[OcrWord]]) -> tuple[OcrWord, ...]:
 def page_text(words: Sequence[OcrWord]) -> str:
     """The text of the words: one line per `\n`, words joined by a space."""
     return "\n".join(" ".join(w.text for w in line) for line in group_lines(words))
+
+
+ROW_OVERLAP = 0.6
+"""Of the shorter line's height: lines overlapping this much from top to bottom share a row."""
+ROW_GAP = 1.2
+"""Of the shorter line's height: the widest blank between two pieces of one printed line (a
+word spacing is about half a line's height; the gap between two columns is several)."""
+
+
+def joined_rows(words: Sequence[OcrWord]) -> tuple[OcrWord, ...]:
+    """The words with each printed line that Tesseract cut in two made one again.
+
+    Next to a seal or a signature, Tesseract may end a line early and read its last word as a
+    line of its own, before or after the rest ("Thủy" / "Trương Thanh Anh"). Two lines next in
+    reading order that share a row (`ROW_OVERLAP`) and stand a word's spacing apart
+    (`ROW_GAP`) are one line, its words left to right; the columns of a row ("Nơi nhận" beside
+    the signer's title) stand further apart and stay apart.
+    """
+    lines = [list(line) for line in group_lines(words)]
+    k = 0
+    while k + 1 < len(lines):
+        if _one_row(line_box(lines[k]), line_box(lines[k + 1])):
+            lines[k] = sorted(lines[k] + lines.pop(k + 1), key=lambda w: w.box[0])
+        else:
+            k += 1
+    return renumber(lines)
+
+
+def _one_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether boxes `a` and `b` are two pieces of one printed line (see `joined_rows`)."""
+    height = min(a[3] - a[1], b[3] - b[1])
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    gap = max(b[0] - a[2], a[0] - b[2])  # the blank between them, negative when they overlap
+    return height > 0 and overlap >= ROW_OVERLAP * height and 0 <= gap <= ROW_GAP * height

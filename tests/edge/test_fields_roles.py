@@ -800,3 +800,14 @@ Trần Văn Hưng
     assert fields.value("ho_ten") == "Pi Năng Thị Vy"
     assert fields.value("cccd") == "056316778899"
     assert fields.value("ngay_sinh") == "2016-02-14"
+
+
+def test_the_signing_instruction_garbled_at_its_start_is_no_name() -> None:
+    # The signature crossed the instruction's start: "(Ký, ghi rõ họ, chữ" read as "rố Tơ, Ch K".
+    # Its end still says what it is, and the name is on the line under it.
+    for garbled in ("rố Tơ Ch Kha đệm, tên, chức vụ, đóng đấu)", "Tơ Ch Kha họ tên)"):
+        signed = FIRST_OF_TWO + f"NGƯỜI KÝ TRÍCH LỤC\n{garbled}\nNguyễn Quang Long\n"
+        assert extract(signed)["nguoi_ky"].value == "Nguyễn Quang Long", garbled
+    # A comma between two capitalised scraps is the page's, not a speck: no name of them.
+    scraps = FIRST_OF_TWO + "NGƯỜI KÝ TRÍCH LỤC\nrố Tơ, Ch K\nNguyễn Quang Long\n"
+    assert extract(scraps)["nguoi_ky"].value == "Nguyễn Quang Long"
