@@ -127,7 +127,9 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
         raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
             rest = Page("\n".join(t for j, t in enumerate(page.lines) if not i <= j <= last))
-            read = _STOP_BETWEEN.sub("", _vowels_read_once(_paper_title(raw)))
+            read = _STOP_BETWEEN.sub(
+                "", _vowels_read_once(_DOUBLED_START.sub(r"\1", _paper_title(raw)))
+            )
             value = _pairs_as_the_page_prints(read, rest)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
             found.problems.append(
@@ -158,6 +160,10 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
 _STOP_BETWEEN = re.compile(r"(?<=[^\W\d_])\.(?=\s+[^\W\d_])")
 """A stop read between a title's words ("XÁC NHẬN THÔNG TIN. VỀ CƯ TRÚ"); a comma is a title's
 own ("NHẬN CHA, MẸ, CON")."""
+
+
+_DOUBLED_START = re.compile(r"(?<![^\W_])([BCDĐGHKLMNPQRSTVX])\1(?=[^\W\d_])")
+"""A word's first consonant read twice ("THÔNG TTIN"): no Vietnamese word starts so."""
 
 
 def _vowels_read_once(text: str) -> str:
@@ -262,6 +268,16 @@ _PREAMBLE_GARBLED = re.compile(r"^[\W_]*Căn\b")
 
 _LEAD_SPECKS = re.compile(r"^[\W_]+")
 _INNER_STOP = re.compile(r"(?<=[^\W\d_])\.(?=[^\W\d_])")
+_STOP_BEFORE_SMALL = re.compile(r"(?<=[^\W\d_])\.(?=\s+[^\W\d_])")
+
+
+def _without_inner_stops(text: str) -> str:
+    """`text` without a stop between two letters, or between a word and one in small letters:
+    no sentence ends inside a trích yếu ("giải.quyết", "hỗ trợ chỉ. phí")."""
+    text = _INNER_STOP.sub(" ", text)
+    return _STOP_BEFORE_SMALL.sub(
+        lambda m: "" if text[m.end() :].lstrip()[:1].islower() else m[0], text
+    )
 
 
 def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
@@ -285,7 +301,7 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
             # Nghị định 30's trích yếu ends in a word (or a bracket): a stop, a colon or a mark
             # after it is a speck ("hòa giải viên.", "mai táng ˆ"); a stop between two letters
             # is one between two words ("giải.quyết").
-            value = _INNER_STOP.sub(" ", _without_trailing_specks(raw))
+            value = _without_inner_stops(_without_trailing_specks(raw))
             # A speck read as a word of its own ("Về việc › hỗ trợ"); a dash stays.
             value = " ".join(w for w in value.split() if any(c.isalnum() for c in w) or w in "-–")
             if fold(value).startswith("ve viec "):

@@ -159,6 +159,11 @@ _OPENING = re.compile(r"^[\W_]*(?:xac nhan|chung nhan|quyet dinh)\s*:")
 """The body's opening verb with its colon ("XÁC NHẬN:"): never an issuer's line."""
 
 
+_STOP_INSIDE = re.compile(r"(?<=[^\W\d_]{3})\.(?=[^\W\d_]{2})")
+"""A speck read as a stop between two words in capitals ("HUYỆN.KHÁNH VĨNH"); an
+abbreviation's stop ("TP.NHA TRANG") follows two letters at most."""
+
+
 def _leading_caps(line: str) -> str:
     """The words in capitals (and dashes between them) `line` starts with: the issuer's column
     on a row whose right column is the place–date."""
@@ -195,6 +200,7 @@ def issuer(page: Page, end: int) -> Found | None:
             continue  # "XÁC NHẬN:" opening the body, read among the header's rows
         if place_date_at(page, i) is not None:
             line = _leading_caps(line)  # "CHÀM Phan Rang - Tháp Chàm, ngày …": the right column's
+        line = _STOP_INSIDE.sub(" ", line)
         rest = _parted(" ".join(line.split()).strip(COLUMN_SPECKS), tables)
         # Specks OCR reads beside the issuer's words ("PHÒNG ˆ TÀI CHÍNH", "ỦY BAN ›") are none
         # of them; a dash between words stays.

@@ -300,3 +300,28 @@ def test_a_place_date_whose_year_word_ocr_misread_still_gives_the_date() -> None
     for year_word in ("năm", "răm", "iăm", "nǎm"):
         header = HEADER.format(number="12/QĐ-UBND").replace("năm 2025", f"{year_word} 2025")
         assert extract(header + body).value("ngay_ban_hanh") == "2025-03-08", year_word
+
+
+def test_specks_inside_the_issuer_the_title_and_the_trich_yeu_are_dropped() -> None:
+    page = """\
+UBND TỈNH KHÁNH HÒA CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+ỦY BAN NHÂN DÂN HUYỆN.KHÁNH VĨNH Độc lập - Tự do - Hạnh phúc
+Số: 12/QĐ-UBND Khánh Vĩnh, ngày 08 tháng 3 năm 2025
+XÁC NHẬN THÔNG TTIN VỀ CƯ TRÚ
+Về việc hỗ trợ chỉ. phí mai táng
+Căn cứ Luật Cư trú;
+CHỦ TỊCH
+Lộ Khánh Thu Loan
+"""
+    fields = extract(page)
+    # A stop between two words in capitals; an abbreviation's ("TP.NHA TRANG") stays.
+    assert fields.value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN KHÁNH VĨNH"
+    abbreviated = page.replace("HUYỆN.KHÁNH VĨNH", "TP.NHA TRANG")
+    assert extract(abbreviated).value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN TP.NHA TRANG"
+    # A word's first consonant read twice.
+    assert fields.value("loai_van_ban") == "XÁC NHẬN THÔNG TIN VỀ CƯ TRÚ"
+    # A stop before a word in small letters, then the matter term's spelling.
+    assert fields.value("trich_yeu") == "Về việc hỗ trợ chi phí mai táng"
+    # A stop before a capital is the page's own ("… mai táng. Đợt 2").
+    second = page.replace("mai táng\n", "mai táng. Đợt 2\n")
+    assert extract(second).value("trich_yeu") == "Về việc hỗ trợ chi phí mai táng. Đợt 2"
