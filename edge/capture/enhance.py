@@ -251,12 +251,7 @@ def stage_despeckle(state: PageState, options: CaptureOptions) -> PageState:
     """Erase a scan's lone specks from its OCR image (`remove_specks`); the archive keeps them.
 
     Before deskew, whose turn softens a speck's edge into the paper's grey."""
-    if state.source != SourceKind.SCANNER or state.ocr_image is None:
-        return state
-    cleaned = remove_specks(state.ocr_image, state.dpi)
-    if cleaned is state.ocr_image:
-        return state
-    return dataclasses.replace(state, ocr_image=cleaned)
+    return _scan_filtered(state, remove_specks)
 
 
 def stage_deskew(state: PageState, options: CaptureOptions) -> PageState:
@@ -274,12 +269,18 @@ def stage_deskew(state: PageState, options: CaptureOptions) -> PageState:
 
 def stage_thin(state: PageState, options: CaptureOptions) -> PageState:
     """Thin a scan's strokes in its OCR image when heavy toner made them fat (`thin_strokes`)."""
+    return _scan_filtered(state, thin_strokes)
+
+
+def _scan_filtered(state: PageState, image_filter: Callable[[Image, int], Image]) -> PageState:
+    """The state with `image_filter` (image, dpi) applied to a scan's OCR image; unchanged for a
+    camera page, or when the filter had nothing to do (it returned the same array)."""
     if state.source != SourceKind.SCANNER or state.ocr_image is None:
         return state
-    thinned = thin_strokes(state.ocr_image, state.dpi)
-    if thinned is state.ocr_image:
+    filtered = image_filter(state.ocr_image, state.dpi)
+    if filtered is state.ocr_image:
         return state
-    return dataclasses.replace(state, ocr_image=thinned)
+    return dataclasses.replace(state, ocr_image=filtered)
 
 
 def stage_flatten(state: PageState, options: CaptureOptions) -> PageState:
