@@ -25,7 +25,9 @@ _GAP = r"[\s.,:;'’`_\-–]*"  # specks OCR reads between a date's words: "thá
 # short word is it.
 WORD_DATE = rf"(\d{{1,2}}){_GAP}th\w{{2,3}}{_GAP}(\d{{1,2}}){_GAP}[^\W\d_]{{2,4}}{_GAP}(\d{{4}})"
 NUMERIC_DATE = r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})"
-DATE = rf"(?:(?:ngay\s*)?{WORD_DATE}|{NUMERIC_DATE})"
+# A date whose second slash OCR lost ("08/031996"): two digits of month, four of year, no more.
+SLASH_LOST_DATE = r"(?<![\d/])(\d{1,2})\s*[/.-]\s*(\d{2})(\d{4})(?![\d/])"
+DATE = rf"(?:(?:ngay\s*)?{WORD_DATE}|{NUMERIC_DATE}|{SLASH_LOST_DATE})"
 DATE_RE = re.compile(DATE)
 
 

@@ -325,3 +325,13 @@ Lộ Khánh Thu Loan
     # A stop before a capital is the page's own ("… mai táng. Đợt 2").
     second = page.replace("mai táng\n", "mai táng. Đợt 2\n")
     assert extract(second).value("trich_yeu") == "Về việc hỗ trợ chi phí mai táng. Đợt 2"
+
+
+def test_a_date_whose_second_slash_ocr_lost_is_still_read() -> None:
+    page = HEADER.format(number="12/QĐ-UBND") + (
+        "GIẤY CHỨNG NHẬN KẾT HÔN\nHọ, chữ đệm, tên: Lương Tuyết Mỹ Trinh\n"
+        "Ngày, tháng, năm sinh:08/031996 Dân tộc: Kinh\nCHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    )
+    assert extract(page).value("ngay_sinh") == "1996-03-08"
+    # Seven digits or more after the slash are no date: a number, a code.
+    assert extract(page.replace("08/031996", "08/0319961")).value("ngay_sinh") is None
