@@ -462,9 +462,9 @@ class OcrEngine(Closeable):
                 read = self._read(crop, dpi, tesserocr.PSM.SINGLE_LINE)
                 if read and (not best or _mean(read) > _mean(best)):
                     best = read
-                if is_text(best):
+                if is_text(best, page_number=lost.page_number):
                     break  # sure enough: spare the second reading
-            if is_text(best):
+            if is_text(best, page_number=lost.page_number):
                 recovered.append(
                     tuple(
                         OcrWord(

@@ -40,6 +40,21 @@ ACCEPT_CONFIDENCE = 85.0  # least mean confidence of a re-read row
 MIN_ALNUM = 0.7  # least share of letters and digits in what was read
 
 
+PAGE_NUMBER_TOP = 0.1  # of the page height: a page number lies in the top margin
+PAGE_NUMBER_CENTRE = 0.1  # of the page width, either side of the centre
+
+
+def _page_number_place(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool:
+    """Whether a row lies where Nghị định 30 prints a page number (from the second page on:
+    centred in the top margin). Such a row is read however short: a lone "2" is one shape,
+    narrower than any line worth a read elsewhere."""
+    x0, _, x1, y1 = box
+    height, width = shape[:2]
+    return y1 <= PAGE_NUMBER_TOP * height and abs((x0 + x1) / 2 - width / 2) <= (
+        PAGE_NUMBER_CENTRE * width
+    )
+
+
 @dataclass(frozen=True)
 class LostLine:
     """A row of print no recognised word covers.
@@ -48,10 +63,12 @@ class LostLine:
         box: (x0, y0, x1, y1) of the crop, in page pixels (the row and a margin).
         crops: the page cut to `box`, and the same crop with everything but the row's own print
             whitened (a speck beside a short line can make Tesseract return nothing for it).
+        page_number: the row lies where a page number is printed (`_page_number_place`).
     """
 
     box: tuple[int, int, int, int]
     crops: tuple[Image.Image, Image.Image]
+    page_number: bool = False
 
 
 def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLine]:
@@ -117,12 +134,15 @@ def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLi
     height, width = page.shape
     for row in range(1, row_count):
         members = letter_ids[row_of[letter_ids] == row]
-        if members.size < 2:
+        if members.size == 0:
             continue
         x0, y0 = int(xs[members].min()), int(ys[members].min())
         x1 = int((xs[members] + widths[members]).max())
         y1 = int((ys[members] + heights[members]).max())
-        if not (0.5 * h <= y1 - y0 <= 2.2 * h and x1 - x0 >= MIN_ROW_WIDTH * h):
+        numbered = _page_number_place((x0, y0, x1, y1), grey.shape)
+        if members.size < 2 and not numbered:
+            continue
+        if not (0.5 * h <= y1 - y0 <= 2.2 * h and (x1 - x0 >= MIN_ROW_WIDTH * h or numbered)):
             continue
         # The row's marks: diacritics stacked above or below, dots, commas within its span.
         marks = (
@@ -149,7 +169,7 @@ def find_lost_lines(image: Image.Image, words: Sequence[OcrWord]) -> list[LostLi
         mask = cv2.resize(mask, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_NEAREST)
         keep = cv2.dilate(mask, np.ones((3, 3), np.uint8), iterations=round(1 / scale))
         clean = np.where(keep > 0, crop, 255).astype(np.uint8)
-        found.append(LostLine(box, (Image.fromarray(crop), Image.fromarray(clean))))
+        found.append(LostLine(box, (Image.fromarray(crop), Image.fromarray(clean)), numbered))
     return sorted(found, key=lambda line: (line.box[1], line.box[0]))
 
 
@@ -164,12 +184,16 @@ def _word_cover(
     return cover
 
 
-def is_text(read: Sequence[OcrWord]) -> bool:
-    """Whether a re-read row is text worth keeping: confident, mostly letters and digits."""
+def is_text(read: Sequence[OcrWord], *, page_number: bool = False) -> bool:
+    """Whether a re-read row is text worth keeping: confident, mostly letters and digits; in the
+    page number's place (`LostLine.page_number`), confident and a number of one to three
+    digits."""
     if not read:
         return False
     text = "".join(w.text for w in read)
     confidence = sum(w.confidence for w in read) / len(read)
+    if page_number and text.isdigit() and len(text) <= 3:
+        return confidence >= ACCEPT_CONFIDENCE
     letters = sum(c.isalpha() for c in text)
     alnum = sum(c.isalnum() for c in text) / len(text)
     return confidence >= ACCEPT_CONFIDENCE and alnum >= MIN_ALNUM and letters >= 2
