@@ -19,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge.capture.scanner import ScanSettings, ScanSource
 from edge.config import EdgeSettings
-from edge.errors import TokenError
+from edge.errors import OcrError, TokenError
 from edge.health import disk_free, token_present
 from edge.ocr.pool import OcrPool
 from edge.pdf.xmp import VIETNAM_TIME
@@ -89,6 +89,9 @@ class KioskServices(Closeable):
         self._outbox: Outbox | None = None
         self._ocr_lock = threading.Lock()
         self._ocr: OcrPool | None = None
+        self._closed = False
+        """Set by `close`: no OCR engine starts after it (its threads would keep the process
+        alive after the kiosk ended)."""
         self.token: Token | None = None
         """The logged-in token while the kiosk is unlocked, else None."""
 
@@ -118,9 +121,12 @@ class KioskServices(Closeable):
         result.
 
         Raises:
-            OcrError: Tesseract or its Vietnamese data is missing.
+            OcrError: Tesseract or its Vietnamese data is missing, or the kiosk is closing (a
+                stop signal came while the engine was about to start).
         """
         with self._ocr_lock:
+            if self._closed:
+                raise OcrError("the kiosk is closing: the OCR engine is not started")
             if self._ocr is None:
                 self._ocr = OcrPool(1)
             return self._ocr
@@ -189,14 +195,14 @@ class KioskServices(Closeable):
             return False
 
     def close(self) -> None:
-        """Log out of the token, close the outbox, stop the OCR engine."""
+        """Log out of the token, close the outbox, stop the OCR engine (none starts after it)."""
         self.close_token()
         with self._lock:
             outbox, self._outbox = self._outbox, None
         if outbox is not None:
             outbox.close()
         with self._ocr_lock:
-            pool, self._ocr = self._ocr, None
+            pool, self._ocr, self._closed = self._ocr, None, True
         if pool is not None:
             pool.close()
 

@@ -18,7 +18,7 @@ from textual.widgets._footer import FooterKey
 
 from edge.capture.scanner import ColourMode, ScanSettings
 from edge.config import EdgeSettings
-from edge.errors import TokenError
+from edge.errors import OcrError, TokenError
 from edge.fields.model import ProblemCode
 from edge.pdf.xmp import signed_metadata
 from edge.sample_document import render_sample_result
@@ -30,6 +30,7 @@ from edge.tui.screens.home import HomeScreen
 from edge.tui.screens.lock import LockScreen
 from edge.tui.screens.new_result import NewResultScreen
 from edge.tui.screens.review import PROBLEM_WORDS, ReviewScreen
+from edge.tui.services import KioskServices
 from provisioning.ca import CertificateAuthority
 from tests.edge.tui.conftest import SIZE, type_pin, wait_workers
 from tests.fixtures.scanner import SaneTestScanner
@@ -295,3 +296,13 @@ async def test_a_token_lost_before_signing_is_said_and_nothing_is_lost(
         assert outbox.listing() == []
     kept = flow.load_draft(flow.draft_dir(flow_settings))
     assert kept is not None and kept.pages == ["page-001.png"]
+
+
+def test_no_ocr_engine_starts_once_the_kiosk_is_closing(kiosk_settings: EdgeSettings) -> None:
+    # A stop signal right after unlock closes the services while the warm-up is about to start
+    # the engine: one started then would keep the process alive after the kiosk ended.
+    services = KioskServices(kiosk_settings)
+    services.close()
+    with pytest.raises(OcrError, match="closing"):
+        services.ocr()
+    assert not services.ocr_started

@@ -39,6 +39,9 @@ def test_a_process_stuck_after_a_stop_signal_is_closed_and_ended(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert closed.read_text() == "token logged out"
+    # The log says where the exit was stuck: the main thread, putting into the full queue.
+    assert "thread MainThread:" in done.stderr
+    assert "queue.py" in done.stderr and ", in put" in done.stderr
 
 
 def test_the_process_ends_even_when_closing_fails(tmp_path: Path) -> None:
