@@ -32,7 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence, renumber
+from edge.ocr.model import (
+    OcrWord,
+    group_lines,
+    line_box,
+    line_confidence,
+    renumber,
+    span_overlap,
+)
 from edge.ocr.signer_name import fold, is_name_line, is_title_line
 
 AREA_FROM = 0.1  # of the page height: a signer's title lies below the header
@@ -283,13 +290,9 @@ def _rows(pieces: list[list[OcrWord]]) -> list[list[OcrWord]]:
     last: tuple[int, int, int, int] | None = None  # the last piece's box, not the row's
     for piece in sorted(pieces, key=_centre_y):
         box = line_box(piece)
-        if last is None or min(last[3], box[3]) - max(last[1], box[1]) <= ROW * min(
-            last[3] - last[1], box[3] - box[1]
-        ):
+        if last is None or span_overlap(last[1], last[3], box[1], box[3]) <= ROW:
             rows.append(list(piece))
-        elif min(last[2], box[2]) - max(last[0], box[0]) > ROW * min(
-            last[2] - last[0], box[2] - box[0]
-        ):
+        elif span_overlap(last[0], last[2], box[0], box[2]) > ROW:
             if line_confidence(piece) > line_confidence(rows[-1]):
                 rows[-1] = list(piece)  # the same print read twice
         else:

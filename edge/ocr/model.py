@@ -123,6 +123,12 @@ def joined_rows(words: Sequence[OcrWord]) -> tuple[OcrWord, ...]:
 def _one_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     """Whether boxes `a` and `b` are two pieces of one printed line (see `joined_rows`)."""
     height = min(a[3] - a[1], b[3] - b[1])
-    overlap = min(a[3], b[3]) - max(a[1], b[1])
     gap = max(b[0] - a[2], a[0] - b[2])  # the blank between them, negative when they overlap
-    return height > 0 and overlap >= ROW_OVERLAP * height and 0 <= gap <= ROW_GAP * height
+    return span_overlap(a[1], a[3], b[1], b[3]) >= ROW_OVERLAP and 0 <= gap <= ROW_GAP * height
+
+
+def span_overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    """How much spans [a0, a1] and [b0, b1] overlap, as a share of the shorter one: 1 when one
+    lies within the other, 0 or less when they are apart (0 for an empty span)."""
+    shorter = min(a1 - a0, b1 - b0)
+    return (min(a1, b1) - max(a0, b0)) / shorter if shorter > 0 else 0.0

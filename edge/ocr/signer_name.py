@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from edge.levels import level_percentile
-from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence
+from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence, span_overlap
 
 SIGNER_TITLES = (
     "CHU TICH", "GIAM DOC", "TRUONG", "KT.", "TM.", "TL.", "TUQ.", "Q.", "NGUOI KY", "CAN BO",
@@ -376,8 +376,7 @@ def splice_lines(
             lx0, ly0, lx1, ly1 = line_box(line)
             if lx1 < x0 or lx0 > x1 or i < title_index:
                 continue
-            overlap = min(ny1, ly1) - max(ny0, ly0)
-            if overlap > 0.5 * min(ny1 - ny0, ly1 - ly0) and min(nx1, lx1) > max(nx0, lx0):
+            if span_overlap(ny0, ny1, ly0, ly1) > 0.5 and min(nx1, lx1) > max(nx0, lx0):
                 if line_confidence(line) < max(NAME_CONFIDENCE, line_confidence(new)) or (
                     _lost_its_start(line, new)
                 ):
