@@ -9,6 +9,9 @@ How it works (all on one core, ~a few ms per 640×480 preview frame):
    corners (the hull hides a finger's dent in the margin) and checked: convex, plausible
    angles, filling its quad. When the threshold finds nothing usable, Canny edges of the same
    map are tried the same way.
+   A page lying on a second sheet merges with it into one bright region, so first the sharp
+   steps of brightness inside that region are cut out of it (the top sheet's edge is one,
+   soft shadows are not), and a part that is a page quad with blank paper beyond it wins.
 3. The best quad is refined in the full-resolution image: along each edge, short profiles
    across it are sampled (`cv2.remap`, so a 12 Mpx photo is never converted as a whole), the
    paper-to-desk step is located to sub-pixel, and lines fitted to the points nearest each
@@ -24,7 +27,7 @@ state), no logging per frame (it runs 20+ times a second).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -53,6 +56,11 @@ class DetectorSettings:
             shadow's edge is 3 or more).
         min_contrast: paper-map difference, in grey levels, between just inside and just
             outside the quad; what separates a page from a patch of desk.
+        min_contrast_on_paper: the same for a page lying on another sheet, whose edge across
+            that sheet is a step of 10-25 levels (their whiteness differs by a few percent).
+        max_ink_beyond: for a page on another sheet, the share of ink pixels the paper beyond
+            the page may hold (a page's text never runs past its edge; a fold or a shadow across
+            a page has text on both sides).
         full_frame_margin: a quad within this fraction of the frame's border on every side is
             taken as a page filling the frame (a scan).
         min_full_frame_brightness: median paper-map level a frame-filling page must reach.
@@ -69,6 +77,8 @@ class DetectorSettings:
     max_angle_deviation: float = 50.0
     max_aspect: float = 2.2
     min_contrast: float = 25.0
+    min_contrast_on_paper: float = 10.0
+    max_ink_beyond: float = 0.002
     full_frame_margin: float = 0.02
     min_full_frame_brightness: float = 140.0
     min_ink_contrast: float = 50.0
@@ -166,13 +176,14 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
     side = max(3, round(max(height, width) / 80)) | 1  # a text line's height, about
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     candidates: list[tuple[float, FloatArray, bool]] = []
+    papers: list[Image] = []  # the bright regions, from the brightest level down
     for level in sorted({upper, (upper + lower) // 2, lower}, reverse=True):
         if level <= 0:
             continue
         binary = np.where(blurred > level, 255, 0).astype(np.uint8)
         closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
-        opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, kernel, iterations=2)
-        candidates += _candidates(opened, blurred, settings)
+        papers.append(cv2.morphologyEx(closed, cv2.MORPH_OPEN, kernel, iterations=2))
+        candidates += _candidates(papers[-1], blurred, settings)
     if not candidates:
         edges = cv2.Canny(blurred, 30, 90)
         edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
@@ -180,17 +191,65 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
         contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
         candidates += _candidates(filled, blurred, settings)
+    # A page on a second sheet comes first: the two sheets together may pass for a page.
+    on_paper = _page_over_paper(blurred, papers[-1], kernel, settings) if papers else None
+    if on_paper is not None:
+        return on_paper, False
+    lone = [c for c in candidates if not c[2]]
+    if lone:
+        return max(lone, key=lambda c: c[0])[1], False
     if not candidates:
         return None
-    full = [c for c in candidates if c[2]]
-    if full and len(full) == len(candidates):
-        if not _looks_like_page(paper, settings):
-            return None  # a bare desk or wall filling the frame
-        if _desk_around(paper, settings):
-            return None  # a photo whose page merged with a light desk: no page found
-        return full[0][1], True
-    _, quad, _ = max((c for c in candidates if not c[2]), key=lambda c: c[0])
-    return quad, False
+    if not _looks_like_page(paper, settings):
+        return None  # a bare desk or wall filling the frame
+    if _desk_around(paper, settings):
+        return None  # a photo whose page merged with a light desk: no page found
+    return candidates[0][1], True
+
+
+def _paper_beyond(paper: Image, quad: FloatArray, kernel: Image) -> npt.NDArray[np.bool_]:
+    """The paper outside the quad, clear of its edge by two kernel widths; empty when what lies
+    beyond is under 2% of the quad's area (crumbs of the edge's own shading)."""
+    inside = np.zeros_like(paper)
+    cv2.fillPoly(inside, [np.rint(quad).astype(np.int32)], 255)
+    beyond = (paper > 0) & (cv2.dilate(inside, kernel, iterations=2) == 0)
+    if np.count_nonzero(beyond) < 0.02 * np.count_nonzero(inside):
+        return np.zeros_like(beyond)
+    return cv2.erode(beyond.astype(np.uint8), kernel) > 0
+
+
+def _page_over_paper(
+    blurred: Image, paper: Image, kernel: Image, settings: DetectorSettings
+) -> FloatArray | None:
+    """The page lying on other, blank paper (a second sheet under it), or None.
+
+    Threshold and colour cannot part two sheets of paper: they merge into one bright region that
+    is no quad, or a quad too big. The top sheet's own edge still shows across the lower one as
+    a sharp step, while shadows and glare are soft. So the text is closed away, the sharp steps
+    are traced (Canny, on the logarithm of the paper map: a sheet's edge is the same ratio of
+    brightness in light and in shade) and cut out of the bright region, and a part that is a
+    page quad with blank paper beyond it (a page's text never runs past its edge) is the page.
+
+    Args:
+        blurred: the stretched, blurred paper map of `_find_quad`.
+        paper: its bright region at the lowest level (shadowed paper included).
+        kernel: about a text line's height.
+        settings: detector tunables.
+    """
+    closed = cv2.morphologyEx(blurred, cv2.MORPH_CLOSE, kernel)
+    logged = 240.0 * np.log1p(closed.astype(np.float32))  # a 12% step: 31 levels in full light
+    dx = cv2.Sobel(logged, cv2.CV_32F, 1, 0).astype(np.int16)
+    dy = cv2.Sobel(logged, cv2.CV_32F, 0, 1).astype(np.int16)
+    edges = cv2.dilate(cv2.Canny(dx, dy, 20, 40), np.ones((3, 3), np.uint8))
+    parts = cv2.morphologyEx(cv2.bitwise_and(paper, cv2.bitwise_not(edges)), cv2.MORPH_OPEN, kernel)
+    ink = cv2.subtract(closed, blurred) > 40
+    relaxed = replace(settings, min_contrast=settings.min_contrast_on_paper)
+    found: list[tuple[float, FloatArray]] = []
+    for contrast, quad, full in _candidates(parts, blurred, relaxed, cover=paper):
+        beyond = _paper_beyond(paper, quad, kernel)
+        if not full and beyond.any() and ink[beyond].mean() <= settings.max_ink_beyond:
+            found.append((contrast, quad))
+    return max(found, key=lambda c: c[0])[1] if found else None
 
 
 def _otsu(histogram: FloatArray) -> int:
@@ -208,10 +267,11 @@ def _otsu(histogram: FloatArray) -> int:
 
 
 def _candidates(
-    mask: Image, paper: Image, settings: DetectorSettings
+    mask: Image, paper: Image, settings: DetectorSettings, cover: Image | None = None
 ) -> list[tuple[float, FloatArray, bool]]:
     """Plausible page quads among the mask's large components: (weakest edge's contrast, quad,
-    fills the frame)."""
+    fills the frame). With `cover`, a quad must be filled by that mask rather than by its own
+    component (a component cut out of a larger bright region may be notched by the cuts)."""
     height, width = mask.shape
     frame_area = float(height * width)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -226,7 +286,11 @@ def _candidates(
         if quad is None:
             continue
         quad_area = abs(cv2.contourArea(quad.astype(np.float32)))
-        if quad_area <= 0 or area / quad_area < settings.min_fill:
+        if quad_area <= 0:
+            continue
+        if cover is not None:
+            area = _covered(cover, quad)
+        if area / quad_area < settings.min_fill:
             continue
         if _full_frame(quad, width, height, settings):
             found.append((0.0, quad, True))
@@ -239,6 +303,13 @@ def _candidates(
         if contrast >= settings.min_contrast:
             found.append((contrast, quad, False))
     return found
+
+
+def _covered(mask: Image, quad: FloatArray) -> float:
+    """How many pixels inside the quad the mask covers."""
+    inside = np.zeros_like(mask)
+    cv2.fillPoly(inside, [np.rint(quad).astype(np.int32)], 255)
+    return float(np.count_nonzero(cv2.bitwise_and(mask, inside)))
 
 
 def _hull_to_quad(hull: npt.NDArray[Any]) -> FloatArray | None:

@@ -74,6 +74,7 @@ def make_frame(
     seed: int = 0,
     shade: float = 0.15,
     noise: float = 2.0,
+    sheet_under: list[tuple[float, float]] | None = None,
 ) -> Frame:
     """Lay the sample page on a desk so that its TL, TR, BR, BL land on `corners`.
 
@@ -84,6 +85,7 @@ def make_frame(
         seed: the sample document's seed (and the noise's).
         shade: strength of a light gradient across the frame (0 = even light).
         noise: sensor noise sigma in grey levels.
+        sheet_under: corners of a blank sheet lying under the page, a little less white.
     """
     rng = np.random.default_rng(seed)
     width, height = size
@@ -98,6 +100,9 @@ def make_frame(
     # The paper is not pure white under room light.
     paper = warped.astype(np.float32) * np.array([0.86, 0.88, 0.9], np.float32)
     background = desk(size, desk_kind, rng).astype(np.float32)
+    if sheet_under is not None:
+        polygon = np.rint(np.array(sheet_under)).astype(np.int32)
+        cv2.fillConvexPoly(background, polygon, (200.0, 203.0, 208.0), cv2.LINE_AA)
     alpha = (mask.astype(np.float32) / 255)[..., None]
     frame = paper * alpha + background * (1 - alpha)
     ramp = np.linspace(1.0, 1.0 - shade, width, dtype=np.float32)[None, :, None]

@@ -99,6 +99,41 @@ def test_second_sheet_beside_the_page_is_not_taken() -> None:
     assert mean_corner_error(found, frame.corners) <= MAX_ERROR
 
 
+def _moved(corners: list[tuple[float, float]], dx: float, dy: float) -> list[tuple[float, float]]:
+    return [(x + dx, y + dy) for x, y in corners]
+
+
+@pytest.mark.parametrize(
+    ("page_at", "sheet_at"),
+    [
+        ((-150, -120), (130, 230)),  # the two together: no quad
+        ((0, -150), (0, 260)),  # the two together: one tall quad, sides of one straight line
+    ],
+)
+def test_page_lying_on_a_second_sheet_is_found(
+    page_at: tuple[float, float], sheet_at: tuple[float, float]
+) -> None:
+    """Two sheets of paper merge into one bright region; the top one's edge across the other is
+    a step of a few percent in whiteness, and that edge is what bounds the page."""
+    page = _moved(tilted(margin=0.16), *page_at)
+    frame = make_frame(page, desk_kind="dark", seed=5, sheet_under=_moved(page, *sheet_at))
+    found = detect_page(frame.image)
+    assert found is not None
+    assert mean_corner_error(found, frame.corners) <= MAX_ERROR
+
+
+def test_a_crease_across_the_page_does_not_cut_it_in_two() -> None:
+    """A fold's sharp step of brightness across a page looks like a page's edge on a sheet under
+    it, but the page's text runs on past it: the whole page is the page."""
+    frame = make_frame(tilted(margin=0.12), desk_kind="dark", seed=5, shade=0.0)
+    image = frame.image.astype(np.float32)
+    rows = np.mgrid[0 : image.shape[0], 0 : image.shape[1]][0]
+    image[rows > 640] *= 0.86
+    found = detect_page(np.clip(image, 0, 255).astype(np.uint8))
+    assert found is not None
+    assert mean_corner_error(found, frame.corners) <= MAX_ERROR
+
+
 def test_a_strip_cut_off_by_a_shadows_edge_is_not_taken_for_the_page() -> None:
     """A hard shadow across the frame leaves a bright band above its edge: a quad with four
     sharp sides, but three times as long as it is wide, which no sheet is. Taken for the page,
