@@ -280,6 +280,10 @@ def _without_inner_stops(text: str) -> str:
     )
 
 
+_ABOUT_MISREAD = re.compile(r"^v[aeo] viec ")
+"""A folded "Về việc " with its vowel misread ("Và việc"): no trích yếu opens otherwise."""
+
+
 def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
     """The "Về việc …" line(s) under the title, joined. Under a title that is only a Nghị định
     30 type name (`bare_title`: "QUYẾT ĐỊNH"), the line right under it is the trích yếu even
@@ -304,8 +308,8 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
             value = _without_inner_stops(_without_trailing_specks(raw))
             # A speck read as a word of its own ("Về việc › hỗ trợ"); a dash stays.
             value = " ".join(w for w in value.split() if any(c.isalnum() for c in w) or w in "-–")
-            if fold(value).startswith("ve viec "):
-                # "Vệ việc", "về việc": a mark or the capital misread.
+            if _ABOUT_MISREAD.match(fold(value)):
+                # "Vệ việc", "về việc", "Và việc": a mark, the capital or the vowel misread.
                 value = "Về việc " + value.split(None, 2)[2]
             value = _matter_terms_respelled(value)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in parts], 0.9, raw)

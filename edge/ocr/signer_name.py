@@ -142,9 +142,9 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
     lines = group_lines(words)
     titles = [
         ln
-        for n, ln in enumerate(lines)
+        for ln in lines
         if (is_title_line(ln) or _is_instruction(ln))
-        and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(lines[:n]))
+        and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(ln, lines))
     ]
     if titles:
         title = max(titles, key=lambda ln: line_box(ln)[3])
@@ -212,9 +212,18 @@ def _is_instruction(line: Sequence[OcrWord]) -> bool:
 _INSTRUCTION = re.compile(r"^\W*\(\s*KY\b")
 
 
-def _opens_page(above: Sequence[Sequence[OcrWord]]) -> bool:
-    """Whether only a page number or specks come before a line: a continuation page that
-    starts with the signer's block, its title high on the page (above `TITLE_FROM`)."""
+def _opens_page(title: Sequence[OcrWord], lines: Sequence[Sequence[OcrWord]]) -> bool:
+    """Whether only a page number or specks lie above a title's block: a continuation page that
+    starts with the signer's block, its title high on the page (above `TITLE_FROM`). The block
+    starts at its first title line over this one ("TM. ỦY BAN NHÂN DÂN" over "KT. CHỦ TỊCH");
+    the "Nơi nhận" column beside it, level with it, does not count, though it comes first in
+    reading order."""
+    x0, top, x1, _ = line_box(title)
+    for line in lines:
+        lx0, ly0, lx1, _ = line_box(line)
+        if ly0 < top and min(x1, lx1) > max(x0, lx0) and is_title_line(line):
+            top = ly0
+    above = [ln for ln in lines if (line_box(ln)[1] + line_box(ln)[3]) / 2 < top]
     return all(sum(any(c.isalpha() for c in w.text) for w in line) <= 1 for line in above)
 
 

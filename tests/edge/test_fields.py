@@ -630,6 +630,9 @@ def test_ocr_slips_of_every_page_are_mended() -> None:
     assert fields.value("loai_van_ban") == "GIẤY PHÉP XÂY DỰNG"
     assert fields.value("co_quan_ban_hanh") == "UBND XÃ KHÁNH BÌNH"
     assert fields.value("ho_ten") == "Lương Kim Hiền"
+    # Its vowel misread under a bare type name ("Và việc"), where no prefix is needed to find it.
+    decision = SLIPS.replace("GIẦY PHÉP XÂY DỰNG", "QUYẾT ĐỊNH").replace("Vệ việc", "Và việc")
+    assert extract(decision).value("trich_yeu") == "Về việc cấp phép xây dựng nhà ở riêng lẻ"
 
 
 def test_a_form_of_address_inside_a_birthplace_names_no_one() -> None:

@@ -260,6 +260,17 @@ def test_a_continuation_page_s_title_at_its_top_is_the_signer_s() -> None:
     region = signer_region(words, 2480, 3508)
     assert region is not None and region.title_line == 1
     assert region.box[1] < 829
+    # "Nơi nhận" beside the block, first in reading order, and the block's own upper title.
+    beside = [
+        _word("Nơi", (286, 215, 361, 255), 0),
+        _word("nhận:", (375, 215, 493, 260), 0),
+        _word("TM.", (1417, 200, 1522, 250), 1),
+        _word("ỦY", (1541, 200, 1623, 250), 1),
+        _word("BAN", (1640, 200, 1761, 250), 1),
+    ]
+    below = [OcrWord(w.text, w.box, w.confidence, w.line + 1) for w in words[1:]]
+    region = signer_region(beside + below, 2480, 3508)
+    assert region is not None and region.title_line == 2
     # A title as high on a page that has print above it is no signer's.
     body = [_word("Căn", (300, 200, 400, 250), 0), _word("cứ", (420, 200, 480, 250), 0)]
     high = signer_region(body + words[1:], 2480, 3508)
