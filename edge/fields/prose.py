@@ -186,6 +186,10 @@ _CLAUSE_ID = re.compile(
     r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
     r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;.,\-–_]{0,2}\s*(\d(?:\s?\d){8,11})(?!\d)"
 )
+_EDGE_SPECK = re.compile(
+    r"(?:^\s*|(?<=\s))[`'‘’\"“”~^*_|]{1,2}(?=\s*$)|^\s*[`'‘’\"“”~^*_|]{1,2}(?=\s)"
+)
+"""One or two speck marks alone at a line's end or start."""
 _CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;_.,]?\s*(?:{DATE_RE.pattern})")
 CLAUSE_LINES = 3
 """Lines a person's clause may run over after their name."""
@@ -211,7 +215,9 @@ def from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Subj
     pieces = _clause(page, mention, stop)
     joined, where = "", []
     for i, start, end in pieces:
-        text = page.numeric[i][start:end]
+        # A speck at a line's end or start would part the words of a label ("số định ' / danh");
+        # it is blanked, not cut, so that positions still map to the page.
+        text = _EDGE_SPECK.sub(lambda m: " " * len(m[0]), page.numeric[i][start:end])
         where += [(i, start + k) for k in range(len(text))] + [(i, end)]
         joined += text + " "
     if found.cccd is None and found.cmnd is None and (m := _CLAUSE_ID.search(joined)):

@@ -633,6 +633,11 @@ def test_ocr_slips_of_every_page_are_mended() -> None:
     # Its vowel misread under a bare type name ("Và việc"), where no prefix is needed to find it.
     decision = SLIPS.replace("GIẦY PHÉP XÂY DỰNG", "QUYẾT ĐỊNH").replace("Vệ việc", "Và việc")
     assert extract(decision).value("trich_yeu") == "Về việc cấp phép xây dựng nhà ở riêng lẻ"
+    # A speck alone at the end of a line that breaks the ID's label ("số định ' / danh").
+    broken = SLIPS.replace(
+        "số định danh cá nhân 056180760123", "CCCD/số định '\ndanh: 056180760123"
+    )
+    assert extract(broken).value("cccd") == "056180760123"
 
 
 def test_a_form_of_address_inside_a_birthplace_names_no_one() -> None:
