@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
 from functools import lru_cache
 
+from edge.alphabet import vietnamese_letters
+
 OCR_DIGITS = str.maketrans(
     {"O": "0", "o": "0", "Ø": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "!": "1",
      "í": "1", "S": "5", "Š": "5", "G": "6", "B": "8", "§": "8", "Z": "2", "g": "9"}
@@ -48,17 +50,11 @@ def fold(text: str) -> str:
 
 
 def nfc_lines(text: str) -> list[str]:
-    """The non-empty lines of `text`, NFC, each with its whitespace runs collapsed to one space;
-    the Icelandic eth that OCR reads for Đ ("QĐÐ-UBND"), which no Vietnamese text holds, is Đ,
-    and a letter with a mark Vietnamese never writes ("Cïl", "Cñ": a speck above it) is the
-    bare letter."""
-    normal = unicodedata.normalize("NFC", text).translate(_ETH).translate(_FOREIGN_MARKS)
+    """The non-empty lines of `text`, NFC, each with its whitespace runs collapsed to one space,
+    and a letter no Vietnamese text holds read as the one it stands for (`edge.alphabet`: "QĐÐ"
+    has an eth for Đ, "Cïl" a speck above its i)."""
+    normal = vietnamese_letters(unicodedata.normalize("NFC", text))
     return [" ".join(line.split()) for line in normal.splitlines() if line.strip()]
-
-
-_ETH = str.maketrans({"Ð": "Đ", "ð": "đ"})
-_FOREIGN_MARKS = str.maketrans(dict(zip("ïëöüÿñÏËÖÜŸÑ", "ieouynIEOUYN", strict=True)))
-"""Diaeresis and the Spanish tilde: one code point each in NFC, so lines keep their length."""
 
 
 def digit_view(line: str) -> str:

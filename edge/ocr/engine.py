@@ -33,6 +33,7 @@ import numpy as np
 import tesserocr
 from PIL import Image
 
+from edge.alphabet import vietnamese_letters
 from edge.errors import OcrError
 from edge.ocr import deblur
 from edge.ocr.columns import (
@@ -503,7 +504,9 @@ def _words(api: tesserocr.PyTessBaseAPI) -> tuple[OcrWord, ...]:
         new_line = new_line or word.IsAtBeginningOf(tesserocr.RIL.TEXTLINE)
         if word.Empty(level):
             continue
-        text = unicodedata.normalize("NFC", (word.GetUTF8Text(level) or "").strip())
+        text = vietnamese_letters(
+            unicodedata.normalize("NFC", (word.GetUTF8Text(level) or "").strip())
+        )
         box = word.BoundingBox(level)
         if not text or box is None:
             continue  # a line of nothing but specks keeps no number

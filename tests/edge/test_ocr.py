@@ -571,3 +571,19 @@ def test_a_guessed_signer_region_without_a_title_is_read_only_once(
     result = engine.recognize(page, dpi=300)
     assert "hiệu lực" in result.text
     assert len(block_reads) == 1
+
+
+def test_letters_no_vietnamese_text_holds_are_read_as_the_ones_they_stand_for(
+    engine: OcrEngine,
+) -> None:
+    """Tesseract's Vietnamese model still knows Latin-1: a breve read as a diaeresis ("Byä"),
+    the crossed D read as an eth ("QĐÐ"). The words come out in the Vietnamese alphabet."""
+    from edge.sample_document import FONT_DIR, FONT_FILES
+
+    page = Image.new("L", (2480, 800), 250)
+    font = ImageFont.truetype(str(FONT_DIR / FONT_FILES["regular"]), size=50)
+    line = "Ông Y Dhơn Byä, mã số QĐÐ-UBND, đăng ký năm 2024."
+    ImageDraw.Draw(page).text((250, 300), line, fill=20, font=font)
+    text = engine.recognize(page, dpi=300).text
+    assert "Byă" in text and "QĐĐ-UBND" in text
+    assert not set("äÐ") & set(text)
