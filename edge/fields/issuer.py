@@ -121,13 +121,25 @@ def _issuer_token(word: str) -> bool:
 
 def _parted(text: str, tables: Tables) -> str:
     """`text` with each word in capitals that is no word of the issuer vocabulary but several
-    of them run together ("ỦYBANNHÂNDÂN", "BẠNNHÂNDÂN") parted again."""
-    words = []
+    of them run together ("ỦYBANNHÂNDÂN", "BẠNNHÂNDÂN") parted again, and two pieces in
+    capitals that are one such word split by a gap ("B AN") joined again."""
+    vocabulary = tables.issuer_words
+    words: list[str] = []
     for word in text.split():
         pieces = None
-        if word.isupper() and fold(word) not in tables.issuer_words:
-            pieces = _vocabulary_run(word, tables.issuer_words)
-        words += pieces or [word]
+        if word.isupper() and fold(word) not in vocabulary:
+            pieces = _vocabulary_run(word, vocabulary)
+        for piece in pieces or [word]:
+            last = words[-1] if words else ""
+            if (
+                last.isupper()
+                and piece.isupper()
+                and fold(last + piece) in vocabulary
+                and not (fold(last) in vocabulary and fold(piece) in vocabulary)
+            ):
+                words[-1] = last + piece
+            else:
+                words.append(piece)
     return " ".join(words)
 
 

@@ -21,7 +21,7 @@ from edge.fields.people import (
 )
 from edge.fields.place_date import PLACE_DATE
 from edge.fields.tables import LabelKind, Role, load_tables
-from edge.fields.text import fold
+from edge.fields.text import fold, tones
 from edge.fields.validate import iso_date
 
 PROSE_CONFIDENCE = 0.9
@@ -68,14 +68,15 @@ def _family_name_at_end(page: Page, i: int, start: int) -> Found | None:
 
 
 def _marked_otherwise(matched: str) -> bool:
-    """Whether a matched form of address is another word that folds to it: printed with marks
-    that are not the form of address's ("chỉ", "có", "bá" for "chị", "cô", "bà"). A word
-    printed (or read) without any mark still counts: OCR drops marks."""
+    """Whether a matched form of address is another word that folds to it: printed with a tone
+    that is not the form of address's ("chỉ", "bá" for "chị", "bà"). A word printed (or read)
+    without any mark still counts, OCR drops marks; so does one with the right tone and a stray
+    vowel mark ("Bằ" for "Bà": a speck read as a breve)."""
     word = matched.strip(" :").split()[0] if matched.strip(" :") else ""
     if not word or word.isascii():
         return False
-    honorifics = {h.casefold() for h in load_tables().honorifics}
-    return fold(word) in {fold(h) for h in honorifics} and word.casefold() not in honorifics
+    same = [h for h in load_tables().honorifics if fold(h) == fold(word)]
+    return bool(same) and all(tones(h) != tones(word) for h in same)
 
 
 STREETS_AND_HAMLETS = ("đường", "phố", "thôn", "ấp", "buôn", "làng", "bản", "tổ")

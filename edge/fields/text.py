@@ -124,6 +124,12 @@ def tone_marks(text: str) -> int:
     return sum(c in _TONE_MARKS for c in unicodedata.normalize("NFD", text))
 
 
+def tones(text: str) -> str:
+    """The tone marks `text` carries, in order, as combining characters ("" for none): "Bằ"
+    and "Bà" both carry a grave, whatever the breve."""
+    return "".join(c for c in unicodedata.normalize("NFD", text) if c in _TONE_MARKS)
+
+
 def modern_tones(text: str) -> str:
     """Old-style tone placement ("Hoà", "Uỷ", "thuỷ") moved to the modern place ("Hòa", "Ủy",
     "thủy"), for comparing only: both are correct, and a value keeps the spelling printed.

@@ -657,3 +657,29 @@ Họ, chữ đệm, tên người mẹ: THẬP NGỌC DUNG
     fields = extract(text)
     assert fields.value("ho_ten") == "Tài Trọng Thoại"
     assert fields.value("cccd") == "056219307839"
+
+
+def test_a_header_word_split_by_a_gap_and_a_stray_breve_on_a_form_of_address() -> None:
+    """ "ỦY B AN NHÂN DÂN": a gap read inside "BAN" (the issuer's first line then looked like a
+    parent body's and was dropped); ".Bằ Lê Thị Hoa. sinh ngày …": "Bà" with a speck read as
+    a breve, which is no other word ("bá", "chỉ" are)."""
+    text = """ỦY B AN NHÂN DÂN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+PHƯỜNG VĨNH HẢI Độc lập - Tự do - Hạnh phúc
+Vĩnh Hải, ngày 03 tháng 4 năm 2025
+LỜI CHỨNG CHỨNG THỰC CHỮ KÝ
+Tại Ủy ban nhân dân phường Vĩnh Hải
+Chứng thực:
+.Bằ Lê Thị Hoa. sinh ngày 11/02/1980,
+Giấy tờ tùy thân: Căn cước công dân số 056180123456
+đã ký vào giấy tờ này trước mặt tôi.
+"""
+    fields = extract(text)
+    assert fields.value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN PHƯỜNG VĨNH HẢI"
+    assert fields.value("ho_ten") == "Lê Thị Hoa"
+    assert fields.value("ngay_sinh") == "1980-02-11"
+    # Two words of the vocabulary side by side stay two ("NHÂN DÂN").
+    assert extract(text.replace("B AN", "BAN")).value("co_quan_ban_hanh") == (
+        "ỦY BAN NHÂN DÂN PHƯỜNG VĨNH HẢI"
+    )
+    # A word that folds like a form of address with another tone is that word: no person.
+    assert extract(text.replace(".Bằ Lê", "Bá Lê")).value("ho_ten") != "Lê Thị Hoa"
