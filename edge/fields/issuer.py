@@ -31,7 +31,8 @@ def issuer_line(page: Page, i: int) -> bool:
     if not is_caps(line) or ":" in line or NUMBER.search(page.numeric[i]):
         return False
     low = page.folded[i]
-    return bool(_ORGAN.match(low)) or len(line.split()) == 1 or _wrapped_rest(page, i) is not None
+    one_word = sum(any(c.isalnum() for c in w) for w in line.split()) == 1  # "HOẠCH ."
+    return bool(_ORGAN.match(low)) or one_word or _wrapped_rest(page, i) is not None
 
 
 COLUMN_SPECKS = "_-–•.,:;|'`\"“” "

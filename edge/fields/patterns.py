@@ -25,8 +25,11 @@ class HeaderPatterns:
     rank: re.Pattern[str]
 
 
-_MOTTO_READ_LOOSELY = r"(?<![^\W_])d\wc\s*lap\W+tu\s*d"
-"""The motto with its hyphen or a mark misread ("Độc lập : Tự do", "Đậc lập- Tự d do"), folded."""
+_MOTTO_READ_LOOSELY = (
+    r"(?<![^\W_])d\wc\s*lap\W+tu\s*d|(?<![^\W_])d\wc\s*l\w{1,3}\W.*\bh\wnh\s*ph\wc\b"
+)
+"""The motto with its hyphen or a mark misread ("Độc lập : Tự do", "Đậc lập- Tự d do"), or its
+middle ("Độc lâu - Eự đủ - Hạnh phúc"), folded."""
 
 
 @lru_cache(maxsize=1)

@@ -683,3 +683,21 @@ Giấy tờ tùy thân: Căn cước công dân số 056180123456
     )
     # A word that folds like a form of address with another tone is that word: no person.
     assert extract(text.replace(".Bằ Lê", "Bá Lê")).value("ho_ten") != "Lê Thị Hoa"
+
+
+def test_an_issuer_row_beside_a_misread_motto_and_a_wrapped_word_with_a_speck() -> None:
+    """The motto's middle misread ("Độc lâu - Eự đủ - Hạnh phúc") still ends the issuer's row;
+    the issuer's last word wrapped onto a row of its own with a speck ("HOẠCH .") is kept."""
+    text = """UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ CAM HẢI TÂY Độc lâu - Eự đủ - Hạnh phúc
+Số: 12/TLKT-BS Cam Hải Tây, ngày 03 tháng 9 năm 2024
+TRÍCH LỤC KHAI TỬ
+"""
+    assert extract(text).value("co_quan_ban_hanh") == "UBND XÃ CAM HẢI TÂY"
+    wrapped = """UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+PHÒNG TÀI CHÍNH - KẾ Độc lập - Tự do - Hạnh phúc
+HOẠCH .
+GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH
+Mã số hộ kinh doanh: 37C8001234
+"""
+    assert extract(wrapped).value("co_quan_ban_hanh") == "PHÒNG TÀI CHÍNH - KẾ HOẠCH"
