@@ -191,7 +191,7 @@ _EDGE_SPECK = re.compile(
     r"(?:^\s*|(?<=\s))[`'‘’\"“”~^*_|]{1,2}(?=\s*$)|^\s*[`'‘’\"“”~^*_|]{1,2}(?=\s)"
 )
 """One or two speck marks alone at a line's end or start."""
-_CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay)?\s*[:;_.,]?\s*(?:{DATE_RE.pattern})")
+_CLAUSE_BIRTH = re.compile(rf"sinh(?:\s+ngay\W?){{0,2}}\s*[:;_.,]?\s*(?:{DATE_RE.pattern})")
 CLAUSE_LINES = 3
 """Lines a person's clause may run over after their name."""
 
