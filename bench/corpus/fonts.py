@@ -33,7 +33,11 @@ FAMILIES = {
     "C059": "fonts-urw-base35",
     "P052": "fonts-urw-base35",
     "Nimbus Roman": "fonts-urw-base35",
-    # sans families: no split's mix uses them; for stress sets (`--fonts`)
+    # serif families no split's mix uses, and sans ones: for stress sets (`--fonts`)
+    "Charis SIL": "fonts-sil-charis",
+    "Gentium Plus": "fonts-sil-gentiumplus",
+    "Caladea": "fonts-crosextra-caladea",
+    "Linux Libertine O": "fonts-linuxlibertine",
     "Arimo": "fonts-croscore",
     "Liberation Sans": "fonts-liberation2",
     "Noto Sans": "fonts-noto-core",
