@@ -25,7 +25,7 @@ from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
 from edge.fields.place_date import place_date_at
 from edge.fields.tables import Template, load_tables, load_templates
-from edge.fields.text import best_match, fold, is_caps, modern_tones, tone_marks
+from edge.fields.text import best_match, fold, is_caps, modern_tones, tone_marks, tones
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
@@ -216,7 +216,7 @@ def _bare_about(page: Page, i: int) -> bool:
         and line[0].isupper()
         and not is_caps(line)
         and ":" not in line
-        and not header_patterns().body_start.match(page.folded[i])
+        and not _opens_body(page, i)
         and not NUMBER.search(page.numeric[i])
         and not BARE_NUMBER.search(page.numeric[i])
     )
@@ -280,6 +280,23 @@ def _without_inner_stops(text: str) -> str:
     )
 
 
+def _opens_body(page: Page, i: int) -> bool:
+    """Whether line `i` opens a body part ("Căn cứ", "Xét", "Họ và tên" …), as printed: a word
+    that folds like one but has another tone is another word ("Hỗ trợ …" is no "Họ …"); one
+    read without marks still counts."""
+    m = header_patterns().body_start.match(page.folded[i])
+    if m is None:
+        return False
+    printed = page.lines[i][m.start() : m.end()].strip(" -–•+._")
+    starts = [w for w in load_tables().body_starts if fold(w) == fold(printed)]
+    return not starts or printed.isascii() or any(tones(w) == tones(printed) for w in starts)
+
+
+def _capitalised(line: str) -> bool:
+    """Whether the line's first letter is a capital."""
+    return next((c.isupper() for c in line if c.isalpha()), False)
+
+
 _ABOUT_MISREAD = re.compile(r"^v[aeo] viec ")
 """A folded "Về việc " with its vowel misread ("Và việc"): no trích yếu opens otherwise."""
 
@@ -296,8 +313,9 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
         if prefixed or (bare_title and i == after + 1 and _bare_about(page, i)):
             parts = [i]
             for j in range(i + 1, min(i + 3, len(page))):
-                if is_caps(page.lines[j]) or p.body_start.match(page.folded[j]):
-                    break
+                opens_body = _opens_body(page, j) and _capitalised(page.lines[j])
+                if is_caps(page.lines[j]) or opens_body:
+                    break  # a wrapped line starts in small letters: "hộ nghèo …" is no "Họ …"
                 if _PREAMBLE_GARBLED.match(page.lines[j]):
                     break  # "Căn c cứ Luật …": the preamble, its "cứ" broken by a speck
                 parts.append(j)

@@ -704,3 +704,32 @@ GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH
 Mã số hộ kinh doanh: 37C8001234
 """
     assert extract(wrapped).value("co_quan_ban_hanh") == "PHÒNG TÀI CHÍNH - KẾ HOẠCH"
+
+
+@pytest.mark.parametrize(
+    ("printed", "expected"),
+    [
+        (  # wrapped onto a line that folds like the label "Họ" ("hỗ trợ", "hộ nghèo")
+            "V/v phê duyệt danh sách đối tượng được hưởng chính sách\nhỗ trợ theo Nghị định 20",
+            "V/v phê duyệt danh sách đối tượng được hưởng chính sách hỗ trợ theo Nghị định 20",
+        ),
+        ("Về việc công nhận\nhộ nghèo năm 2024", "Về việc công nhận hộ nghèo năm 2024"),
+        # Under a bare type name, without "Về việc": "Hỗ trợ" is no "Họ".
+        ("Hỗ trợ chi phí mai táng", "Hỗ trợ chi phí mai táng"),
+        # What does open the body still ends it.
+        ("Về việc trợ cấp xã hội\nHọ và tên: Lê Văn An", "Về việc trợ cấp xã hội"),
+        ("Về việc trợ cấp\nXét đề nghị của Trưởng thôn", "Về việc trợ cấp"),
+    ],
+)
+def test_a_trich_yeu_line_that_folds_like_a_body_label_is_no_body(
+    printed: str, expected: str
+) -> None:
+    text = f"""UBND HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ CAM HẢI TÂY Độc lập - Tự do - Hạnh phúc
+Số: 12/QĐ-UBND Cam Hải Tây, ngày 03 tháng 9 năm 2024
+QUYẾT ĐỊNH
+{printed}
+CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ CAM HẢI TÂY
+Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015;
+"""
+    assert extract(text).value("trich_yeu") == expected
