@@ -92,17 +92,28 @@ HEAVY_STROKE_MM = 0.7
 and on corpus-dev measured 0.59 mm or less."""
 
 
-def stroke_width(grey: Image) -> float:
+def stroke_width(grey: Image, dpi: int = 300) -> float:
     """The page's typical stroke width in pixels: twice the median of the ink's distance to the
     paper along the strokes' middle lines (the local maxima of the distance transform),
     measured on the page's middle half (the body: enough print, half the cost), or on the whole
     page when its middle holds no print (a last page with only the signature block at its top).
-    0 for a page with no print at all."""
+    Solid blobs are no strokes and are left out (`BLOB_MM`). 0 for a page with no print at all."""
     height = grey.shape[0]
-    body = _ink_stroke_width(grey[height // 4 : 3 * height // 4])
+    body = _ink_stroke_width(grey[height // 4 : 3 * height // 4], dpi)
     if body is not None:
         return body
-    return _ink_stroke_width(grey) or 0.0
+    return _ink_stroke_width(grey, dpi) or 0.0
+
+
+BLOB_MM = 2.0
+"""A dark shape at least this wide and tall that fills most of its box (`BLOB_FILL`) is a blob,
+not print: a punch hole's shadow (6 mm), a filled star. On a last page whose middle held only two
+punch holes, their width was taken for the strokes', and thinning by it erased the page."""
+BLOB_FILL = 0.6
+PRINT_MAX_MM = 6.0
+"""The tallest shape measured as print: a line of 14 pt capitals with their marks is ~5 mm; a
+seal's ring, a signature or a frame is taller. On a last page where they were most of the ink,
+the signature's and the seal's strokes made a normal print look heavy."""
 
 
 MIN_INK_CONTRAST = 20
@@ -111,12 +122,24 @@ splits the paper's own noise (250 against 253), and its "strokes" are whole blan
 faint, low-contrast scan's print is still 35 or more levels under its paper."""
 
 
-def _ink_stroke_width(grey: Image) -> float | None:
+def _ink_stroke_width(grey: Image, dpi: int) -> float | None:
     """`stroke_width` of a region, or None when the region holds no print."""
     otsu, ink = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     paper = float(np.percentile(grey, 90))
     if paper - otsu < MIN_INK_CONTRAST:
         return None
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    side = BLOB_MM * dpi / 25.4
+    width, height, area = (
+        stats[:, k] for k in (cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA)
+    )
+    blobs = (width >= side) & (height >= side) & (area >= BLOB_FILL * width * height)
+    other = blobs | (height > PRINT_MAX_MM * dpi / 25.4)
+    other[0] = False  # the background
+    if other.any():
+        ink = np.where(other[labels], 0, ink).astype(np.uint8)
+        if not ink.any():
+            return None
     distance = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
     ridge = distance[(distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3))))]
     return 2.0 * float(np.median(ridge)) if ridge.size else None
@@ -136,7 +159,7 @@ def thin_strokes(grey: Image, dpi: int = 300) -> Image:
     Returns:
         The thinned image, or the same array when the strokes are not heavy.
     """
-    width = stroke_width(grey)
+    width = stroke_width(grey, dpi)
     if width * 25.4 / dpi <= HEAVY_STROKE_MM:
         return grey
     excess = round(width - NORMAL_STROKE_MM * dpi / 25.4) | 1

@@ -56,9 +56,11 @@ from edge.ocr.model import (
     without_noise,
 )
 from edge.ocr.signer_name import (
+    SignerRegion,
     accepted_lines,
     blur_dither,
     coloured_ink,
+    deepened,
     has_name,
     has_title,
     is_bilevel_image,
@@ -384,6 +386,24 @@ class OcrEngine(Closeable):
         region = signer_region(words, image.width, image.height)
         if region is None:
             return words
+        best = self._read_signer_block(image, dpi, region, colour)
+        if (deeper := deepened(region, best, image.height)) is not None:
+            # A guessed region held the block's title but not the name under it: read again,
+            # deep enough under that title.
+            region, best = deeper, self._read_signer_block(image, dpi, deeper, colour)
+        if not best:
+            return words
+        log.debug("signer pass: %d line(s) recovered", len(best))
+        return splice_lines(words, best, region)
+
+    def _read_signer_block(
+        self,
+        image: Image.Image,
+        dpi: int,
+        region: SignerRegion,
+        colour: Image.Image | None,
+    ) -> list[list[OcrWord]]:
+        """The surest lines of `_recover_signer`'s readings of one region (page coordinates)."""
         crop = image.crop(region.box)
         crops = [crop]
         if is_bilevel_image(crop):
@@ -407,10 +427,7 @@ class OcrEngine(Closeable):
                 break  # a guessed region whose first reading shows no title holds no block
             if has_name(best, SURE):
                 break  # a name read surely: spare the other readings
-        if not best:
-            return words
-        log.debug("signer pass: %d line(s) recovered", len(best))
-        return splice_lines(words, best, region)
+        return best
 
     def _recover_list_rows(
         self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]

@@ -191,6 +191,28 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
     return SignerRegion(box, title_line, line_height)
 
 
+def deepened(
+    region: SignerRegion, lines: Sequence[Sequence[OcrWord]], height: int
+) -> SignerRegion | None:
+    """A guessed region (no title in the main pass) whose reading found the block's title but
+    no name, made `REGION_DEPTH` title line heights deep under that title; None when that is no
+    deeper than the region already is. A page that starts with the block (a last page, its
+    print all in the block and the "Nơi nhận" beside it) has the guessed region start at the
+    page's top, and the name lay below its end."""
+    if region.title_line is not None or has_name(lines, 0.0):
+        return None
+    titles = [line for line in lines if is_title_line(line)]
+    if not titles:
+        return None
+    bottom = min(
+        height, int(max(line_box(t)[3] for t in titles) + REGION_DEPTH * region.line_height)
+    )
+    if bottom <= region.box[3]:
+        return None
+    x0, y0, x1, _ = region.box
+    return SignerRegion((x0, y0, x1, bottom), None, region.line_height)
+
+
 def _widest_of_block(
     titles: Sequence[Sequence[OcrWord]], last: Sequence[OcrWord], line_height: float
 ) -> Sequence[OcrWord]:
@@ -398,8 +420,9 @@ def splice_lines(
             inserts.setdefault(after, []).append(list(new))
     out: list[OcrWord] = []
     number = -1
-    for i, line in enumerate(lines):
-        if i not in dropped:
+    # Index -1: lines above every main-pass line (a page that starts with the signer's block).
+    for i, line in [(-1, []), *enumerate(lines)]:
+        if line and i not in dropped:
             number += 1
             out += [OcrWord(w.text, w.box, w.confidence, number) for w in line]
         for new in inserts.get(i, []):

@@ -19,8 +19,10 @@ from edge.errors import OcrError
 from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
 from edge.ocr.model import without_noise
 from edge.ocr.signer_name import (
+    SignerRegion,
     accepted_lines,
     blur_dither,
+    deepened,
     fold,
     is_bilevel_image,
     is_name_line,
@@ -331,6 +333,34 @@ def test_recovered_lines_follow_the_title_block_and_replace_seal_noise() -> None
     assert [w.text for w in spliced] == ["Điều", "CHỦ", "TỊCH", "Trần", "Long"]
     assert [w.line for w in spliced] == [0, 1, 1, 2, 2]
     assert spliced[3].confidence == 88
+
+
+def test_a_block_above_all_the_main_pass_read_is_spliced_in_first() -> None:
+    """A last page whose main pass kept only the "Nơi nhận" column, its block lost: the guessed
+    region starts at the page's top, and its lines go before every main-pass line (they were
+    dropped, the page read as its "Nơi nhận" alone)."""
+    words = [_word("Nơi", (366, 281, 452, 317), 0), _word("nhận:", (474, 281, 618, 327), 0)]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None and region.title_line is None and region.box[1] < 281
+    title = [_word("CHỦ", (1500, 270, 1600, 320), 0), _word("TỊCH", (1620, 270, 1740, 320), 0)]
+    name = [_word("Hà", (1500, 800, 1560, 850), 1), _word("Thủy", (1580, 800, 1700, 850), 1)]
+    spliced = splice_lines(words, [title, name], region)
+    assert [w.text for w in spliced] == ["CHỦ", "TỊCH", "Hà", "Thủy", "Nơi", "nhận:"]
+    assert [w.line for w in spliced] == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_guessed_region_that_found_the_title_is_read_again_deep_enough() -> None:
+    guessed = SignerRegion((992, 16, 2480, 610), None, 33.0)
+    title = [_word("CHỦ", (1500, 270, 1600, 320), 0), _word("TỊCH", (1620, 270, 1740, 320), 0)]
+    deeper = deepened(guessed, [title], 3508)
+    assert deeper is not None and deeper.box[:3] == guessed.box[:3]
+    assert deeper.box[3] >= 320 + 12 * 33 and deeper.title_line is None
+    # Not when the name was read, when no title was, or under a title the main pass read.
+    name = [_word("Hà", (1500, 500, 1560, 550), 1), _word("Thủy", (1580, 500, 1700, 550), 1)]
+    assert deepened(guessed, [title, name], 3508) is None
+    assert deepened(guessed, [], 3508) is None
+    under_title = SignerRegion(guessed.box, 0, 33.0)
+    assert deepened(under_title, [title], 3508) is None
 
 
 def test_a_name_the_seal_cut_is_replaced_by_its_whole_re_reading() -> None:

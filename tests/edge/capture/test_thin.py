@@ -74,3 +74,27 @@ def test_a_page_whose_middle_is_blank_is_measured_where_its_print_is(
     thinned = stage_thin(_state(top_only), CaptureOptions()).ocr_image
     assert thinned is top_only
     assert "CỘNG HÒA" in engine.recognize(Image.fromarray(thinned), 300).text
+
+
+def test_punch_holes_in_a_blank_middle_are_no_strokes(
+    engine: OcrEngine, sample: SampleDocument
+) -> None:
+    """The same last page with two punch holes' shadows in its left margin, in the middle half:
+    their 6 mm were taken for the strokes' width, and thinning by it erased the page."""
+    page = np.asarray(sample.image.convert("L"))
+    height = page.shape[0]
+    top_only = np.full_like(page, 251)
+    top_only[: height // 5] = page[: height // 5]
+    for y in (int(0.38 * height), int(0.62 * height)):
+        cv2.circle(top_only, (110, y), 36, 40, -1)  # 6 mm across at 300 dpi
+    assert 0 < stroke_width(top_only) * 25.4 / 300 < HEAVY_STROKE_MM
+    # Nor are a seal's ring and a signature's strokes, taller than any print, where they are
+    # most of the ink (a last page with only the block).
+    with_seal = top_only.copy()
+    cv2.circle(with_seal, (1600, int(0.5 * height)), 220, 90, 14)
+    cv2.line(with_seal, (1450, int(0.45 * height)), (1900, int(0.52 * height)), 30, 12)
+    cv2.line(with_seal, (1500, int(0.53 * height)), (1800, int(0.47 * height)), 30, 12)
+    assert 0 < stroke_width(with_seal) * 25.4 / 300 < HEAVY_STROKE_MM
+    thinned = stage_thin(_state(top_only), CaptureOptions()).ocr_image
+    assert thinned is top_only
+    assert "CỘNG HÒA" in engine.recognize(Image.fromarray(thinned), 300).text
