@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.corpus import forms
 from bench.corpus.capture import CONDITIONS
 from bench.corpus.fonts import FAMILIES, FontError
 from bench.corpus.generate import generate
@@ -32,13 +33,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FAMILY",
         help="font families to use instead of the split's mix, e.g. Arimo 'Noto Sans'",
     )
+    ap.add_argument(
+        "--types",
+        nargs="+",
+        metavar="TYPE",
+        help="only these of the split's result types, e.g. con_nuoi mien_hoc_phi",
+    )
     a = ap.parse_args(argv)
     if a.fonts and (absent := set(a.fonts) - set(FAMILIES)):
         ap.error(f"unknown font families {sorted(absent)}; known: {sorted(FAMILIES)}")
+    if a.types and (foreign := set(a.types) - set(forms.types_of(a.split))):
+        ap.error(f"not {a.split} types: {sorted(foreign)}; known: {forms.types_of(a.split)}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
     try:
-        manifest = generate(a.out, a.split, a.docs, a.seed, a.conditions, a.per_doc, a.fonts)
+        manifest = generate(
+            a.out, a.split, a.docs, a.seed, a.conditions, a.per_doc, a.fonts, a.types
+        )
     except FontError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,6 +49,8 @@ TYPES: dict[str, Builder] = {
     "qd_hoa_giai_vien": more.qd_hoa_giai_vien,
     "giay_phep_khai_thac": more.giay_phep_khai_thac,
     "qd_thoi_viec": more.qd_thoi_viec,
+    "con_nuoi": more.con_nuoi,
+    "mien_hoc_phi": more.mien_hoc_phi,
 }
 
 HOLDOUT_TYPES = frozenset(

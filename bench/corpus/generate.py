@@ -92,12 +92,13 @@ def generate(
     conditions: list[str],
     per_doc: int = 2,
     families: list[str] | None = None,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write `docs` documents of the split into `out`; returns the manifest. `families`, when
     given, replaces the split's font mix (equal shares): a stress set in fonts neither split
-    uses."""
+    uses. `only`, when given, keeps to those of the split's types."""
     out.mkdir(parents=True, exist_ok=True)
-    types = forms.types_of(split)
+    types = [t for t in forms.types_of(split) if only is None or t in only]
     order = random.Random(f"{seed}:{split}:types")
     cycle: list[str] = []
     images: list[dict[str, Any]] = []

@@ -1,6 +1,8 @@
 """More dev result types, written after the readers were first tuned, to widen what dev teaches:
 a sanction (Nghị định 118/2021 form), a one-off allowance for a person with merit (Nghị định
-131/2021), the recognition of a mediator, a fishing licence and the dismissal of a civil servant.
+131/2021), the recognition of a mediator, a fishing licence and the dismissal of a civil servant;
+then an adoption certificate (Thông tư 04/2020, several adults beside the child who is the
+subject) and a school-fee exemption (Nghị định 81/2021: a pupil, "em …", and a parent's ID).
 
 Each introduces its subject in a wording dev did not have before: after "xử phạt … đối với",
 "giải quyết chế độ … cho", "công nhận", "cho thôi việc đối với", or a label with a suffix
@@ -19,13 +21,15 @@ from bench.corpus.parts import (
     commune_issuer,
     district_issuer,
     header,
+    id_line,
+    name_text,
     noi_nhan_default,
     number_under_title,
     police_issuer,
     signer_block,
     title,
 )
-from bench.corpus.people import dmy, long_date
+from bench.corpus.people import Person, dmy, long_date, make_cccd
 
 HEADS = [
     "TM. ỦY BAN NHÂN DÂN\nCHỦ TỊCH",
@@ -283,3 +287,93 @@ def qd_thoi_viec(c: Ctx) -> Doc:
     c.p(b("Điều 3. "), "Quyết định này có hiệu lực kể từ ngày ký./.", indent=1.0)
     signer_block(c, [c.choice(HEADS)], noi_nhan=noi_nhan_default(c, "Như Điều 1;"))
     return c.doc("qd_thoi_viec")
+
+
+def con_nuoi(c: Ctx) -> Doc:
+    """GIẤY CHỨNG NHẬN NUÔI CON NUÔI: the adoptive parents print their names, birth dates and
+    IDs first; the child adopted, below them, is the subject."""
+    born = c.issued - dt.timedelta(days=c.rng.randint(400, 4000))
+    base = c.person(minority_share=0.3)
+    child = Person(
+        base.name, base.male, born, make_cccd(c.rng, born, base.male, "Khánh Hòa"),
+        base.ethnic, "Khánh Hòa",
+    )  # fmt: skip
+    header(c, commune_issuer(c), None, date_top=False)
+    title(c, "GIẤY CHỨNG NHẬN\nNUÔI CON NUÔI", size=1.15)
+    number_under_title(c, str(c.number(1, 90)), f"{c.number(1, 3):02d}/{c.issued.year}")
+    caps = c.chance(0.5)
+    for who, male in (("cha nuôi", True), ("mẹ nuôi", False)):
+        adult = c.person(male=male, born_between=(1970, 1995))
+        c.p(f"Họ, chữ đệm, tên {who}: ", b(name_text(c, adult, caps)), before=0.3)
+        c.p(f"Ngày, tháng, năm sinh: {dmy(adult.born)}    Dân tộc: {adult.ethnic}")
+        c.p(id_line(c, adult))
+        c.p(f"Nơi cư trú: {c.address()}")
+    nm = name_text(c, child, caps)
+    c.p("Họ, chữ đệm, tên người được nhận làm con nuôi: ", b(nm), key="child", before=0.3)
+    c.p(f"Ngày, tháng, năm sinh: {dmy(child.born)}    Giới tính: {child.sex}", key="child")
+    c.p(f"Dân tộc: {child.ethnic}    Quốc tịch: Việt Nam", key="child")
+    c.p(f"Số định danh cá nhân: {child.cccd}", key="child")
+    c.p(f"Nơi cư trú trước khi được nhận làm con nuôi: {c.address()}", key="child")
+    c.subject(child, key="child", name=nm, dob=dmy(child.born))
+    c.p(f"Nơi đăng ký nuôi con nuôi: Ủy ban nhân dân {c.unit.full}", before=0.3)
+    c.p(f"Ngày, tháng, năm đăng ký: {dmy(c.issued)}", key="regdate")
+    c.field("ngay_ban_hanh", c.issued.isoformat(), "regdate", dmy(c.issued))
+    signer_block(
+        c,
+        [c.choice(["TM. ỦY BAN NHÂN DÂN\nCHỦ TỊCH", "KT. CHỦ TỊCH\nPHÓ CHỦ TỊCH"])],
+        instruction="(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)" if c.chance(0.5) else None,
+    )
+    return c.doc("con_nuoi")
+
+
+EXEMPT = ["học sinh thuộc hộ nghèo", "học sinh khuyết tật", "học sinh mồ côi cả cha lẫn mẹ"]
+
+
+def mien_hoc_phi(c: Ctx) -> Doc:
+    """QUYẾT ĐỊNH miễn học phí: "Miễn học phí cho em …, sinh ngày …, học sinh lớp …, con ông …
+    (CCCD số …)": the pupil is the subject; the parent's ID is printed, the pupil's after it."""
+    born = c.issued - dt.timedelta(days=c.rng.randint(6 * 365, 17 * 365))
+    base = c.person(minority_share=0.4)
+    pupil = Person(
+        base.name, base.male, born, make_cccd(c.rng, born, base.male, "Khánh Hòa"),
+        base.ethnic, "Khánh Hòa",
+    )  # fmt: skip
+    parent = c.person(born_between=(1970, born.year - 18))
+    issuer = district_issuer(c) if c.unit.district else commune_issuer(c)
+    _qd(
+        c,
+        issuer,
+        "QĐ-UBND",
+        "Về việc miễn học phí\nnăm học " + f"{c.issued.year}-{c.issued.year + 1}",
+    )
+    cancu(
+        c,
+        [
+            "Căn cứ Nghị định số 81/2021/NĐ-CP ngày 27 tháng 8 năm 2021 của Chính phủ;",
+            f"Xét đơn đề nghị của {parent.title} {parent.name}.",
+        ],
+    )
+    c.p(b("QUYẾT ĐỊNH:"), align="center", before=0.4)
+    born_text = dmy(born)
+    grade = min(12, max(1, c.issued.year - born.year - 6))
+    school = "Tiểu học" if grade <= 5 else "THCS" if grade <= 9 else "THPT"
+    c.p(
+        b("Điều 1. "),
+        f"Miễn học phí năm học {c.issued.year}-{c.issued.year + 1} cho em ",
+        b(pupil.name),
+        f", sinh ngày {born_text}, học sinh lớp {grade}, Trường {school} {c.unit.name}, "
+        f"con {parent.title} "
+        f"{parent.name} (CCCD số {parent.cccd}); số định danh cá nhân của học sinh: "
+        f"{pupil.cccd}.",
+        key="subject",
+        indent=1.0,
+    )
+    c.subject(pupil, key="subject", name=pupil.name, dob=born_text)
+    c.p(
+        b("Điều 2. "),
+        "Đối tượng được miễn: " + c.choice(EXEMPT) + ".",
+        indent=1.0,
+    )
+    c.p(b("Điều 3. "), "Quyết định này có hiệu lực kể từ ngày ký./.", indent=1.0)
+    signer_block(c, [c.choice(HEADS)], noi_nhan=noi_nhan_default(c, "Như Điều 3;"))
+    return c.doc("mien_hoc_phi")

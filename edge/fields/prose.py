@@ -22,7 +22,7 @@ from edge.fields.people import (
 from edge.fields.place_date import PLACE_DATE
 from edge.fields.tables import LabelKind, Role, load_tables
 from edge.fields.text import fold, tones
-from edge.fields.validate import iso_date
+from edge.fields.validate import check_cccd, iso_date
 
 PROSE_CONFIDENCE = 0.9
 """Factor for a subject found in running prose rather than on a labelled line."""
@@ -185,7 +185,8 @@ def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Men
 # "…, sinh ngày 02/03/1940" (folded digit view).
 _CLAUSE_ID = re.compile(
     r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
-    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+so)?\s*[:;.,\-–_]{0,2}\s*(\d(?:\s?\d){8,11})(?!\d)"
+    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+cua(?:\s+[^\W\d_]+){1,4}?)?"  # "… của học sinh"
+    r"(?:\s+so)?\s*[:;.,\-–_]{0,2}\s*(\d(?:\s?\d){8,11})(?!\d)"
 )
 _EDGE_SPECK = re.compile(
     r"(?:^\s*|(?<=\s))[`'‘’\"“”~^*_|]{1,2}(?=\s*$)|^\s*[`'‘’\"“”~^*_|]{1,2}(?=\s)"
@@ -196,13 +197,15 @@ CLAUSE_LINES = 3
 """Lines a person's clause may run over after their name."""
 
 
-def _clause(page: Page, mention: Mention, stop: tuple[int, int]) -> list[tuple[int, int, int]]:
+def _clause(
+    page: Page, mention: Mention, stop: tuple[int, int], lines: int = CLAUSE_LINES
+) -> list[tuple[int, int, int]]:
     """(line, start, end) pieces of the text from the mention's name to `stop` (the next
-    mention), at most `CLAUSE_LINES` lines."""
+    mention), at most `lines` lines."""
     assert mention.name is not None
     line, _, begin = mention.name.spans[-1]
     pieces = []
-    for i in range(line, min(line + CLAUSE_LINES, len(page))):
+    for i in range(line, min(line + lines, len(page))):
         start = begin if i == line else 0
         end = stop[1] if i == stop[0] else len(page.lines[i])
         if (i, 0) > stop:
@@ -211,9 +214,8 @@ def _clause(page: Page, mention: Mention, stop: tuple[int, int]) -> list[tuple[i
     return pieces
 
 
-def from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Subject) -> None:
-    """The ID and the date of birth written in the clause after a name, across line breaks."""
-    pieces = _clause(page, mention, stop)
+def _joined(page: Page, pieces: list[tuple[int, int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """The pieces' digit-view text joined by spaces, and each character's (line, column)."""
     joined, where = "", []
     for i, start, end in pieces:
         # A speck at a line's end or start would part the words of a label ("số định ' / danh");
@@ -221,18 +223,25 @@ def from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Subj
         text = _EDGE_SPECK.sub(lambda m: " " * len(m[0]), page.numeric[i][start:end])
         where += [(i, start + k) for k in range(len(text))] + [(i, end)]
         joined += text + " "
-    if found.cccd is None and found.cmnd is None and (m := _CLAUSE_ID.search(joined)):
-        digits = "".join(m.group(1).split())
-        key = "cccd" if len(digits) == 12 else "cmnd"
-        (li, a), (_, b) = where[m.start(1)], where[m.end(1) - 1]
-        raw = page.lines[li][a : b + 1]
-        value = Found(digits, [(li, a, b + 1)], 0.95, raw)
-        value.rule = "the ID in the clause after the subject's name"
-        if digits not in "".join(raw.split()):
-            value.confidence *= 0.85
-            value.problems.append(Problem(key, ProblemCode.OCR_REPAIRED, "digits repaired"))
-        if len(digits) in (9, 12):
-            setattr(found, key, value)
+    return joined, where
+
+
+def _born_then(digits: str, birth: Found | None) -> bool:
+    """Whether a 12-digit ID's century and year digits are those of the date of birth."""
+    if birth is None or len(digits) != 12:
+        return False
+    verdict = check_cccd(digits, load_tables(), birth.value)
+    return not any(p.code is ProblemCode.CCCD_BIRTH_YEAR for p in verdict.problems)
+
+
+def from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Subject) -> None:
+    """The ID and the date of birth written in the clause after a name, across line breaks.
+
+    The ID is the clause's first, unless the date of birth is known and a later one in the
+    same sentence, past other people's clauses, has its year digits while the first has not:
+    "… cho em A, sinh ngày …, con ông B (CCCD số …); số định danh cá nhân của học sinh: …".
+    """
+    joined, where = _joined(page, _clause(page, mention, stop))
     if found.birth_date is None and (m := _CLAUSE_BIRTH.search(joined)):
         numbers = [int(g) for g in m.groups() if g is not None]
         iso = iso_date(*numbers) if len(numbers) == 3 else None
@@ -245,3 +254,49 @@ def from_clause(page: Page, mention: Mention, stop: tuple[int, int], found: Subj
             birth = Found(iso, spans, 0.95, raw)
             birth.rule = "the date of birth in the clause after the subject's name"
             found.birth_date = birth
+    if found.cccd is not None or found.cmnd is not None:
+        return
+    rule = "the ID in the clause after the subject's name"
+    m = _CLAUSE_ID.search(joined)
+    if found.birth_date is not None and not (m and _born_then(_digits(m), found.birth_date)):
+        line = mention.name.spans[-1][0] if mention.name else mention.line
+        end = (_sentence_end(page, line), 0)
+        sentence = _joined(page, _clause(page, mention, end, SENTENCE_LINES))
+        later = [
+            x for x in _CLAUSE_ID.finditer(sentence[0]) if _born_then(_digits(x), found.birth_date)
+        ]
+        if later:
+            joined, where, m = *sentence, later[0]
+            rule = "the ID in the subject's sentence with their year of birth"
+    if m is None:
+        return
+    digits = _digits(m)
+    key = "cccd" if len(digits) == 12 else "cmnd"
+    (li, a), (_, b) = where[m.start(1)], where[m.end(1) - 1]
+    raw = page.lines[li][a : b + 1]
+    value = Found(digits, [(li, a, b + 1)], 0.95, raw)
+    value.rule = rule
+    if digits not in "".join(raw.split()):
+        value.confidence *= 0.85
+        value.problems.append(Problem(key, ProblemCode.OCR_REPAIRED, "digits repaired"))
+    if len(digits) in (9, 12):
+        setattr(found, key, value)
+
+
+def _digits(m: re.Match[str]) -> str:
+    return "".join(m.group(1).split())
+
+
+def _sentence_end(page: Page, line: int) -> int:
+    """The line after the last of the sentence that starts on `line`: up to `SENTENCE_LINES`
+    lines, ended early by a line that opens an article ("Điều 2.")."""
+    end = min(line + SENTENCE_LINES, len(page))
+    for i in range(line + 1, end):
+        if _ARTICLE.match(page.folded[i]):
+            return i
+    return end
+
+
+SENTENCE_LINES = 5
+"""Lines a sentence about the subject may run over, other people's clauses in it included."""
+_ARTICLE = re.compile(r"^\W*dieu\s+\d")

@@ -55,6 +55,43 @@ def _value(page: Page, seg: Segment) -> str:
     return page.lines[seg.line][seg.start : seg.end]
 
 
+WRAPPED_NAME_WORDS = 3
+"""A labelled name's rest wrapped onto a line of its own is this many words at most."""
+_MIDDLE_ONLY = frozenset({"thi", "van"})
+"""Middle names that never end a name: a name read up to one is cut."""
+
+
+def _wrapped_onto_next_line(page: Page, seg: Segment, name: Found, segs: list[Segment]) -> Found:
+    """A labelled name that ends its line, with its rest wrapped onto the next line under a
+    long label ("… tên người được nhận làm con nuôi: LƯƠNG THỊ" / "PHƯƠNG QUYÊN"): that line
+    holds only name words, in the same case, and no label."""
+    i = seg.line
+    if page.lines[i][name.spans[-1][2] :].strip() or i + 1 >= len(page):
+        return name
+    read = name.raw.split()
+    if len(read) > 2 and fold(read[-1]) not in _MIDDLE_ONLY:
+        return name  # a whole name already: the next line is something else ("XÁC NHẬN")
+    following = page.lines[i + 1].strip()
+    words = following.split()
+    if (
+        not 1 <= len(words) <= WRAPPED_NAME_WORDS
+        or any(s.line == i + 1 for s in segs)
+        or not all(w.isalpha() for w in words)
+        or following.isupper() != name.raw.isupper()
+    ):
+        return name
+    whole = person_name(f"{name.raw} {following}", load_tables())
+    if whole is None or len(whole.split()) != len(name.raw.split()) + len(words):
+        return name
+    value = " ".join([name.value, *(whole.split()[len(name.raw.split()) :])])
+    start = page.lines[i + 1].index(words[0])
+    wrapped = Found(
+        value, [*name.spans, (i + 1, start, start + len(following))], name.confidence, whole
+    )
+    wrapped.problems = name.problems
+    return wrapped
+
+
 def _label_factor(found: Found, seg: Segment, key: str) -> Found:
     if seg.score < 1.0:
         found.confidence *= FUZZY_CONFIDENCE
@@ -183,6 +220,7 @@ def _label_mentions(page: Page, segs: list[Segment], headings: list[Role | None]
             why += f" (words {phrase!r})"
         name = read_name(page, seg.line, seg.start, _value(page, seg))
         if name is not None:
+            name = _wrapped_onto_next_line(page, seg, name, segs)
             _label_factor(name, seg, "ho_ten")
         mentions.append(Mention(seg.line, seg.label_start, name, role, "label", why))
     return mentions

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from bench.corpus import forms
+from bench.corpus.__main__ import main as corpus_main
 from bench.corpus.capture import CONDITIONS
 from bench.corpus.generate import generate
 from bench.corpus.people import PROVINCE_CODES, date_in_words, number_words, old_style
@@ -243,3 +244,10 @@ def test_the_homography_puts_the_page_where_the_image_shows_it(dev: Path) -> Non
         corr = float(np.corrcoef(a, b)[0, 1])
         floor = {"scan_clean": 0.99, "scan_bw": 0.95, "scan_degraded": 0.85, "photo": 0.7}
         assert corr > floor.get(gt["condition"], 0.5), (gt["image"], corr)
+
+
+def test_a_set_of_chosen_types_holds_only_those(tmp_path: Path) -> None:
+    manifest = generate(tmp_path, "dev", 2, 5, ["scan_clean"], per_doc=1, only=["mien_hoc_phi"])
+    assert {image["type"] for image in manifest["images"]} == {"mien_hoc_phi"}
+    with pytest.raises(SystemExit):  # a holdout type asked of dev: refused, with the known ones
+        corpus_main(["--out", str(tmp_path / "x"), "--split", "dev", "--types", "giam_ho"])

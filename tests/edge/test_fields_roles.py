@@ -811,3 +811,45 @@ def test_the_signing_instruction_garbled_at_its_start_is_no_name() -> None:
     # A comma between two capitalised scraps is the page's, not a speck: no name of them.
     scraps = FIRST_OF_TWO + "NGƯỜI KÝ TRÍCH LỤC\nrố Tơ, Ch K\nNguyễn Quang Long\n"
     assert extract(scraps)["nguoi_ky"].value == "Nguyễn Quang Long"
+
+
+# A pupil exempted from fees: a parent's clause inside the pupil's sentence holds the parent's
+# ID first; the pupil's own comes after it, its label naming whose it is ("của học sinh").
+EXEMPTION = (
+    HEADER.format(number="88/QĐ-UBND")
+    + """QUYẾT ĐỊNH
+Về việc miễn học phí năm học 2024-2025
+QUYẾT ĐỊNH:
+Điều 1. Miễn học phí năm học 2024-2025 cho em Đàng Đức Luân, sinh ngày
+26/05/2015, học sinh lớp 4, Trường Tiểu học Khánh Thành, con ông Phạm Tiến
+Kiên (CCCD số 056085987229); số định danh cá nhân của học sinh:
+056215838903.
+Điều 2. Quyết định này có hiệu lực kể từ ngày ký./.
+"""
+)
+
+
+def test_a_pupils_own_id_after_a_parents_clause_is_the_pupils() -> None:
+    fields = extract(EXEMPTION)
+    assert fields.value("ho_ten") == "Đàng Đức Luân"
+    assert fields.value("ngay_sinh") == "2015-05-26"
+    assert fields.value("cccd") == "056215838903"
+    # With no ID of the pupil's in the sentence, the parent's is not taken for it.
+    own = EXEMPTION.replace("số định danh cá nhân của học sinh:\n056215838903", "\nđồng.")
+    assert extract(own).value("cccd") != "056085987229"
+
+
+def test_a_labelled_name_wrapped_under_a_long_label_is_read_whole() -> None:
+    text = (
+        HEADER.format(number="12")
+        + """GIẤY CHỨNG NHẬN NUÔI CON NUÔI
+Họ, chữ đệm, tên người được nhận làm con nuôi: LƯƠNG THỊ
+PHƯƠNG QUYÊN
+Ngày, tháng, năm sinh: 04/05/2017 Giới tính: Nữ
+Số định danh cá nhân: 056317858148
+"""
+    )
+    assert extract(text).value("ho_ten") == "Lương Thị Phương Quyên"
+    # A whole name ends its line: the capitals under it are something else.
+    whole = text.replace("LƯƠNG THỊ\nPHƯƠNG QUYÊN", "LƯƠNG THỊ QUYÊN\nXÁC NHẬN")
+    assert extract(whole).value("ho_ten") == "Lương Thị Quyên"
