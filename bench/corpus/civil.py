@@ -17,7 +17,7 @@ from bench.corpus.parts import (
     signer_block,
     title,
 )
-from bench.corpus.people import Person, dmy, long_date, make_cccd
+from bench.corpus.people import dmy, long_date
 
 SIGN_INSTR = "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)"
 
@@ -45,14 +45,7 @@ def khai_sinh(c: Ctx) -> Doc:
     """GIẤY KHAI SINH: the child is the subject; parents print their own IDs."""
     base = c.person(minority_share=0.35)
     born = c.issued - dt.timedelta(days=c.rng.randint(12, 60))
-    child = Person(
-        base.name,
-        base.male,
-        born,
-        make_cccd(c.rng, born, base.male, "Khánh Hòa"),
-        base.ethnic,
-        "Khánh Hòa",
-    )
+    child = c.born_on(base, born)
     header(c, commune_issuer(c), None, date_top=False)
     title(c, "GIẤY KHAI SINH", size=1.2)
     number_under_title(c, str(c.number(1, 250)), _book(c))

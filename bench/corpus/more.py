@@ -29,7 +29,7 @@ from bench.corpus.parts import (
     signer_block,
     title,
 )
-from bench.corpus.people import Person, dmy, long_date, make_cccd
+from bench.corpus.people import dmy, long_date
 
 HEADS = [
     "TM. ỦY BAN NHÂN DÂN\nCHỦ TỊCH",
@@ -294,10 +294,7 @@ def con_nuoi(c: Ctx) -> Doc:
     IDs first; the child adopted, below them, is the subject."""
     born = c.issued - dt.timedelta(days=c.rng.randint(400, 4000))
     base = c.person(minority_share=0.3)
-    child = Person(
-        base.name, base.male, born, make_cccd(c.rng, born, base.male, "Khánh Hòa"),
-        base.ethnic, "Khánh Hòa",
-    )  # fmt: skip
+    child = c.born_on(base, born)
     header(c, commune_issuer(c), None, date_top=False)
     title(c, "GIẤY CHỨNG NHẬN\nNUÔI CON NUÔI", size=1.15)
     number_under_title(c, str(c.number(1, 90)), f"{c.number(1, 3):02d}/{c.issued.year}")
@@ -334,10 +331,7 @@ def mien_hoc_phi(c: Ctx) -> Doc:
     (CCCD số …)": the pupil is the subject; the parent's ID is printed, the pupil's after it."""
     born = c.issued - dt.timedelta(days=c.rng.randint(6 * 365, 17 * 365))
     base = c.person(minority_share=0.4)
-    pupil = Person(
-        base.name, base.male, born, make_cccd(c.rng, born, base.male, "Khánh Hòa"),
-        base.ethnic, "Khánh Hòa",
-    )  # fmt: skip
+    pupil = c.born_on(base, born)
     parent = c.person(born_between=(1970, born.year - 18))
     issuer = district_issuer(c) if c.unit.district else commune_issuer(c)
     _qd(

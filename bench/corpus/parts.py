@@ -7,14 +7,18 @@ and marks which printed words each field is read from.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass, field
 
 from bench.corpus.doc import Block, Columns, Doc, Para, Run, b, bi, i, r
-from bench.corpus.people import Person, date_in_words, dmy, long_date, make_person
+from bench.corpus.people import Person, date_in_words, dmy, long_date, make_cccd, make_person
 from bench.corpus.places import Unit, address, pick_unit
 from protocol.messages import FIELD_KEYS
+
+PROVINCE = "Khánh Hòa"
+"""Where the corpus's children are born (their IDs' province code)."""
 
 RANKS = ["Thiếu tá", "Trung tá", "Đại úy", "Thượng tá"]
 
@@ -45,6 +49,12 @@ class Ctx:
 
     def person(self, **kw: object) -> Person:
         return make_person(self.rng, self.split, **kw)  # type: ignore[arg-type]
+
+    def born_on(self, base: Person, born: dt.date) -> Person:
+        """`base` born on `born` in the province, with an ID of that date: a child, or anyone
+        younger than `person`'s range."""
+        cccd = make_cccd(self.rng, born, base.male, PROVINCE)
+        return dataclasses.replace(base, born=born, cccd=cccd, province=PROVINCE)
 
     def address(self) -> str:
         return address(self.rng, self.unit)
