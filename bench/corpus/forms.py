@@ -51,6 +51,8 @@ TYPES: dict[str, Builder] = {
     "qd_thoi_viec": more.qd_thoi_viec,
     "con_nuoi": more.con_nuoi,
     "mien_hoc_phi": more.mien_hoc_phi,
+    "giay_phep_karaoke": more.giay_phep_karaoke,
+    "xac_nhan_muc_song": more.xac_nhan_muc_song,
 }
 
 HOLDOUT_TYPES = frozenset(

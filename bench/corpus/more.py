@@ -2,7 +2,9 @@
 a sanction (Nghị định 118/2021 form), a one-off allowance for a person with merit (Nghị định
 131/2021), the recognition of a mediator, a fishing licence and the dismissal of a civil servant;
 then an adoption certificate (Thông tư 04/2020, several adults beside the child who is the
-subject) and a school-fee exemption (Nghị định 81/2021: a pupil, "em …", and a parent's ID).
+subject), a school-fee exemption (Nghị định 81/2021: a pupil, "em …", and a parent's ID), a
+karaoke licence (Nghị định 54/2019: granted to a business, its representative the holder) and
+a household living-standard certificate (Nghị định 07/2021: a three-line title).
 
 Each introduces its subject in a wording dev did not have before: after "xử phạt … đối với",
 "giải quyết chế độ … cho", "công nhận", "cho thôi việc đối với", or a label with a suffix
@@ -371,3 +373,64 @@ def mien_hoc_phi(c: Ctx) -> Doc:
     c.p(b("Điều 3. "), "Quyết định này có hiệu lực kể từ ngày ký./.", indent=1.0)
     signer_block(c, [c.choice(HEADS)], noi_nhan=noi_nhan_default(c, "Như Điều 3;"))
     return c.doc("mien_hoc_phi")
+
+
+def giay_phep_karaoke(c: Ctx) -> Doc:
+    """GIẤY PHÉP KINH DOANH DỊCH VỤ KARAOKE (Nghị định 54/2019): granted to a household business,
+    whose legal representative, on labelled lines under it, is the subject; a validity date and
+    the application's date are printed too, neither the issue date."""
+    p = c.person(born_between=(1965, 2000))
+    office = c.choice(["PHÒNG VĂN HÓA VÀ THÔNG TIN", "PHÒNG VĂN HÓA, KHOA HỌC VÀ THÔNG TIN"])
+    header(c, district_issuer(c, office), f"{c.number(1, 60)}/GP-{c.choice(['UBND', 'VHTT'])}")
+    title(c, "GIẤY PHÉP\nKINH DOANH DỊCH VỤ KARAOKE")
+    applied = c.issued - dt.timedelta(days=c.number(8, 25))
+    c.p(f"Xét hồ sơ đề nghị cấp giấy phép ngày {dmy(applied)};", indent=1.0)
+    c.p(
+        b("Cho phép: "),
+        b(f"HỘ KINH DOANH KARAOKE {c.choice(['HOÀNG GIA', 'BIỂN XANH', 'SAO MAI'])}"),
+    )
+    c.p(f"Địa chỉ: {c.address()}")
+    c.p("Người đại diện theo pháp luật: ", b(p.name), f"    Giới tính: {p.sex}", key="subject")
+    born = dmy(p.born)
+    c.p(f"Sinh ngày: {born}    Dân tộc: {p.ethnic}    Quốc tịch: Việt Nam", key="subject")
+    c.p(id_line(c, p), key="subject")
+    c.subject(p, key="subject", name=p.name, dob=born)
+    c.p(f"Được kinh doanh dịch vụ karaoke tại địa điểm trên với {c.number(2, 8)} phòng hát.")
+    until = c.issued.replace(year=c.issued.year + 5, day=min(c.issued.day, 28))
+    c.p(f"Giấy phép này có hiệu lực đến ngày {dmy(until)}.")
+    signer_block(
+        c,
+        [c.choice(["TRƯỞNG PHÒNG", "KT. TRƯỞNG PHÒNG\nPHÓ TRƯỞNG PHÒNG"])],
+        noi_nhan=["Như trên;", "Công an xã;", "Lưu: VT."],
+    )
+    return c.doc("giay_phep_karaoke")
+
+
+def xac_nhan_muc_song(c: Ctx) -> Doc:
+    """GIẤY XÁC NHẬN HỘ GIA ĐÌNH LÀM NÔNG NGHIỆP, LÂM NGHIỆP, NGƯ NGHIỆP VÀ DIÊM NGHIỆP CÓ MỨC
+    SỐNG TRUNG BÌNH: a title over three lines, no number; the head of the household is the
+    subject, the members listed under them with birth years; dated above the signer."""
+    head = c.person(born_between=(1955, 1990), minority_share=0.3)
+    header(c, commune_issuer(c), None, date_top=False)
+    title(
+        c,
+        "GIẤY XÁC NHẬN\nHỘ GIA ĐÌNH LÀM NÔNG NGHIỆP, LÂM NGHIỆP, NGƯ NGHIỆP\n"
+        "VÀ DIÊM NGHIỆP CÓ MỨC SỐNG TRUNG BÌNH",
+    )
+    c.p(f"Ủy ban nhân dân {c.unit.full} xác nhận:", before=0.3)
+    c.p("Họ và tên chủ hộ: ", b(head.name), key="subject")
+    born = dmy(head.born)
+    c.p(f"Ngày, tháng, năm sinh: {born}    Giới tính: {head.sex}", key="subject")
+    c.p(f"Số định danh cá nhân: {head.cccd}", key="subject")
+    c.subject(head, key="subject", name=head.name, dob=born)
+    c.p(f"Nơi thường trú: {c.address()}")
+    c.p("Các thành viên trong hộ gia đình:")
+    for n, relation in enumerate(c.rng.sample(["Vợ", "Chồng", "Con", "Con", "Mẹ"], 2), 1):
+        member = c.person(born_between=(1960, 2015))
+        c.p(f"{n}. {member.name}, sinh năm {member.born.year}, quan hệ với chủ hộ: {relation}.")
+    c.p(
+        f"Là hộ gia đình làm nông nghiệp có mức sống trung bình năm {c.issued.year} theo "
+        "quy định tại Nghị định số 07/2021/NĐ-CP."
+    )
+    signer_block(c, [c.choice(HEADS)], date_here=True)
+    return c.doc("xac_nhan_muc_song")

@@ -103,6 +103,10 @@ _AUTHORITY = re.compile(
 )
 
 
+TITLE_LINES = 3
+"""Lines a title may be printed over."""
+
+
 def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
     """The bold title after the header, the template it names, and the title's last line."""
     fallback = load_templates()[-1]
@@ -111,19 +115,22 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
         if not is_caps(line) or _labelled(line):
             continue
         template, score = _template_of(line)
-        last = i
-        following = page.lines[i + 1] if i + 1 < len(page) else ""
-        if (
-            score < TITLE_EXACT
-            and is_caps(following)
-            and ":" not in following
-            and role_at(following, fold(following)) < 0
-            and not _AUTHORITY.match(fold(following))
-        ):
-            joined = f"{line} {following}"
-            template2, score2 = _template_of(joined)
-            if score2 > score or template2.fallback:
-                template, score, last = template2, score2, i + 1  # a title wrapped on two lines
+        last, joined = i, line
+        # A title wrapped over lines ("GIẤY XÁC NHẬN" / "HỘ GIA ĐÌNH LÀM NÔNG NGHIỆP, …" / "VÀ …").
+        for j in range(i + 1, min(i + TITLE_LINES, len(page))):
+            following = page.lines[j]
+            if (
+                score >= TITLE_EXACT
+                or not is_caps(following)
+                or ":" in following
+                or role_at(following, fold(following)) >= 0
+                or _AUTHORITY.match(fold(following))
+            ):
+                break
+            template2, score2 = _template_of(f"{joined} {following}")
+            if not (score2 > score or template2.fallback):
+                break
+            template, score, last, joined = template2, score2, j, f"{joined} {following}"
         raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
             rest = Page("\n".join(t for j, t in enumerate(page.lines) if not i <= j <= last))

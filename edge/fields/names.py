@@ -15,6 +15,7 @@ Rules of this module:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
@@ -93,7 +94,24 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
     words = words[: next((i for i, w in enumerate(words) if not _name_word(w)), len(words))]
     if not MIN_WORDS <= len(words) <= MAX_WORDS:
         return None
+    if _organisation(" ".join(words)):
+        return None  # "HỘ KINH DOANH KARAOKE …", "CÔNG TY …": a business, not a person
     return " ".join(words)
+
+
+def _organisation(text: str) -> bool:
+    """Whether `text` starts like the name of a business or a body ("HỘ KINH DOANH …", "CÔNG
+    TY …", "CỬA HÀNG …"): as printed, with its marks ("Trương" is a family name, "trường" a
+    school), or with the marks lost when no name could start so ("HO KINH DOANH")."""
+    printed = unicodedata.normalize("NFC", text).casefold()
+    return bool(_ORGANISATION.match(printed) or _ORGANISATION_UNMARKED.match(fold(text)))
+
+
+_ORGANISATION = re.compile(
+    r"^(?:hộ kinh doanh|công ty|hợp tác xã|tổ hợp tác|doanh nghiệp|cơ sở|cửa hàng|chi nhánh|"
+    r"nhà hàng|khách sạn|trường|đại lý)\b"
+)
+_ORGANISATION_UNMARKED = re.compile(r"^(?:ho kinh doanh|cong ty|hop tac xa|doanh nghiep)\b")
 
 
 def _name_word(word: str) -> bool:

@@ -853,3 +853,48 @@ Số định danh cá nhân: 056317858148
     # A whole name ends its line: the capitals under it are something else.
     whole = text.replace("LƯƠNG THỊ\nPHƯƠNG QUYÊN", "LƯƠNG THỊ QUYÊN\nXÁC NHẬN")
     assert extract(whole).value("ho_ten") == "Lương Thị Quyên"
+
+
+# A licence granted to a household business: the words that grant one to a person ("Cho
+# phép:") name the business; its legal representative, labelled under it, is the holder.
+KARAOKE = (
+    HEADER.format(number="5/GP-VHTT")
+    + """GIẤY PHÉP
+KINH DOANH DỊCH VỤ KARAOKE
+Cho phép: HỘ KINH DOANH KARAOKE BIỂN XANH
+Địa chỉ: Thôn Tân Hưng, xã Khánh Thành, huyện Khánh Vĩnh, tỉnh Khánh Hòa
+Người đại diện theo pháp luật: Trương Ngọc Hân Giới tính: Nữ
+Sinh ngày: 22/02/1992 Dân tộc: Kinh Quốc tịch: Việt Nam
+Số định danh cá nhân: 056192951470
+Giấy phép này có hiệu lực đến ngày 14/06/2030.
+"""
+)
+
+
+def test_a_business_granted_a_licence_is_no_person_and_its_representative_holds_it() -> None:
+    fields = extract(KARAOKE)
+    assert fields.value("ho_ten") == "Trương Ngọc Hân"  # "Trương" is no "trường" (a school)
+    assert fields.value("cccd") == "056192951470"
+    assert fields.value("ngay_sinh") == "1992-02-22"
+    assert person_name("HỘ KINH DOANH KARAOKE BIỂN XANH", load_tables()) is None
+    assert person_name("HO KINH DOANH TAP HOA MINH", load_tables()) is None  # marks lost
+    assert person_name("Trường Tiểu học Khánh Thành", load_tables()) is None
+    assert person_name("Trương Văn Trường", load_tables()) == "Trương Văn Trường"
+
+
+def test_a_title_printed_over_three_lines_is_read_whole() -> None:
+    text = (
+        HEADER.format(number="12")
+        + """GIẤY XÁC NHẬN
+HỘ GIA ĐÌNH LÀM NÔNG NGHIỆP, LÂM NGHIỆP, NGƯ NGHIỆP
+VÀ DIÊM NGHIỆP CÓ MỨC SỐNG TRUNG BÌNH
+Ủy ban nhân dân xã Khánh Thành xác nhận:
+Họ và tên chủ hộ: Vũ Thế Hữu Khoa
+"""
+    )
+    fields = extract(text)
+    assert fields.value("loai_van_ban") == (
+        "GIẤY XÁC NHẬN HỘ GIA ĐÌNH LÀM NÔNG NGHIỆP, LÂM NGHIỆP, NGƯ NGHIỆP "
+        "VÀ DIÊM NGHIỆP CÓ MỨC SỐNG TRUNG BÌNH"
+    )
+    assert fields.value("ho_ten") == "Vũ Thế Hữu Khoa"
