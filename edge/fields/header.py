@@ -103,8 +103,9 @@ _AUTHORITY = re.compile(
 )
 
 
-TITLE_LINES = 3
-"""Lines a title may be printed over."""
+TITLE_LINES = 4
+"""Lines a title may be printed over, or read over (a word of a three-line title read on a line
+of its own)."""
 
 
 def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
@@ -131,7 +132,8 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
             if not (score2 > score or template2.fallback):
                 break
             template, score, last, joined = template2, score2, j, f"{joined} {following}"
-        raw = " ".join(page.lines[i : last + 1]).rstrip(" :;")
+        # A speck read at a wrapped line's end ("… NGHIỆP _") is none of the title.
+        raw = " ".join(t.strip(" _|`'") for t in page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
             rest = Page("\n".join(t for j, t in enumerate(page.lines) if not i <= j <= last))
             read = _STOP_BETWEEN.sub(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 from edge.fields.model import Problem, ProblemCode
 from edge.fields.names import respell
@@ -13,7 +14,7 @@ from edge.fields.number import NUMBER
 from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
 from edge.fields.place_date import PLACE_DATE, place_date_at
-from edge.fields.tables import Tables, load_tables
+from edge.fields.tables import Tables, load_tables, load_templates
 from edge.fields.text import fold, is_caps, kinh_syllable, label_pattern, modern_tones
 
 # How an organ's name starts (the issuer's own line, never a title).
@@ -49,10 +50,18 @@ def _wrapped_rest(page: Page, i: int) -> str | None:
     if not _breaks_at_hyphen(page, i - 1):
         return None
     words = _strip_national(page.lines[i], page.folded[i]).strip(COLUMN_SPECKS).split()
+    if words and fold(words[0]) in _title_starts():
+        return None  # "GIẤY XÁC NHẬN" under "… THỊNH ĐÔNG -": the title, the hyphen a speck
     kept = next((k for k, w in enumerate(words) if not kinh_syllable(w)), len(words))
     if not 1 <= kept <= MAX_WRAPPED_WORDS or not is_caps(" ".join(words[:kept])):
         return None
     return " ".join(words[:kept])
+
+
+@lru_cache(maxsize=1)
+def _title_starts() -> frozenset[str]:
+    """The first words of the document types' titles, folded ("giay", "quyet", "trich")."""
+    return frozenset(fold(t.split()[0]) for tmpl in load_templates() for t in tmpl.titles)
 
 
 def _breaks_at_hyphen(page: Page, i: int) -> bool:

@@ -898,3 +898,15 @@ Họ và tên chủ hộ: Vũ Thế Hữu Khoa
         "VÀ DIÊM NGHIỆP CÓ MỨC SỐNG TRUNG BÌNH"
     )
     assert fields.value("ho_ten") == "Vũ Thế Hữu Khoa"
+    # Read over four lines, a word on a line of its own with a speck after it.
+    four = text.replace("NGƯ NGHIỆP\nVÀ", "NGƯ\nNGHIỆP _\nVÀ")
+    assert extract(four).value("loai_van_ban") == fields.value("loai_van_ban")
+    # A speck read as a hyphen after the issuer's place: the title under it is no place's rest.
+    rows = (
+        "UBND HUYỆN KHÁNH VĨNH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\n"
+        "UBND XÃ KHÁNH THÀNH - Độc lập - Tự do - Hạnh phúc\n"
+    )
+    hyphen = rows + text[text.index("GIẤY XÁC NHẬN") :]
+    hyphened = extract(hyphen)
+    assert hyphened.value("co_quan_ban_hanh") == "UBND XÃ KHÁNH THÀNH"
+    assert hyphened.value("loai_van_ban") == fields.value("loai_van_ban")
