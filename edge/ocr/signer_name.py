@@ -147,7 +147,10 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
         and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(ln, lines))
     ]
     if titles:
-        title = max(titles, key=lambda ln: line_box(ln)[3])
+        # Under the last title read surely: one the seal's ring garbled ("RƯỞNG CÔNG AN", its
+        # first word at 24%) is read again with the name.
+        sure = [ln for ln in titles if min(w.confidence for w in ln) >= RECOVER_CONFIDENCE]
+        title = max(sure or titles, key=lambda ln: line_box(ln)[3])
         tx0, _, tx1, ty1 = line_box(title)
         line_height = statistics.median(w.box[3] - w.box[1] for w in title)
         centre, half = (tx0 + tx1) / 2, max(0.75 * (tx1 - tx0), REGION_HALF_WIDTH * width)
@@ -408,6 +411,8 @@ def splice_lines(
             if lx1 < x0 or lx0 > x1 or i < title_index:
                 continue
             if span_overlap(ny0, ny1, ly0, ly1) > 0.5 and min(nx1, lx1) > max(nx0, lx0):
+                if _cut_short(new, line):
+                    break  # the re-reading lost the row's start to the seal: the main pass is whole
                 if line_confidence(line) < max(NAME_CONFIDENCE, line_confidence(new)) or (
                     _lost_its_start(line, new)
                 ):
@@ -467,6 +472,14 @@ def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
         and new[0].text[:1].isupper()
         and [_bare(w.text) for w in new[1:]] == [_bare(w.text) for w in line]
     )
+
+
+def _cut_short(new: Sequence[OcrWord], line: Sequence[OcrWord]) -> bool:
+    """Whether a re-read row is the main pass's row without its start ("RƯỞNG CÔNG AN" for
+    "PHÓ TRƯỞNG CÔNG AN"): however surely it was read, it is less of the row."""
+    cut = fold(" ".join(w.text for w in new)).strip()
+    whole = fold(" ".join(w.text for w in line)).strip()
+    return len(cut) >= 3 and len(whole) > len(cut) and whole.endswith(cut)
 
 
 def _bare(word: str) -> str:

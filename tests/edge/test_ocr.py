@@ -617,3 +617,33 @@ def test_letters_no_vietnamese_text_holds_are_read_as_the_ones_they_stand_for(
     text = engine.recognize(page, dpi=300).text
     assert "Byă" in text and "QĐĐ-UBND" in text
     assert not set("äÐ") & set(text)
+
+
+def test_a_title_the_seal_garbled_is_read_again_with_the_name() -> None:
+    """A last page: "KT. TRƯỞNG CÔNG AN" read surely, "PHÓ TRƯỞNG CÔNG AN" under it read as
+    "RƯỞNG CÔNG AN" with its first word at 24%: the region starts under the sure title, so the
+    garbled one is read again; and a re-reading that lost a row's start never replaces it."""
+    words = [
+        _word("KT.", (1453, 202, 1548, 241), 0, 96),
+        _word("TRƯỞNG", (1567, 192, 1824, 242), 0, 95),
+        _word("CÔNG", (1843, 192, 2013, 243), 0, 93),
+        _word("AN", (2029, 204, 2112, 242), 0, 92),
+        _word("RƯỞNG", (1633, 274, 1836, 324), 1, 24),
+        _word("CÔNG", (1855, 275, 2025, 325), 1, 93),
+        _word("AN", (2042, 286, 2125, 324), 1, 92),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None and region.title_line == 0 and region.box[1] < 274
+    main = [
+        _word("PHÓ", (1500, 274, 1610, 324), 1, 50),
+        _word("TRƯỞNG", (1633, 274, 1836, 324), 1, 60),
+        _word("CÔNG", (1855, 275, 2025, 325), 1, 60),
+        _word("AN", (2042, 286, 2125, 324), 1, 60),
+    ]
+    cut = [
+        _word("RƯỞNG", (1633, 274, 1836, 324), 0, 95),
+        _word("CÔNG", (1855, 275, 2025, 325), 0, 95),
+        _word("AN", (2042, 286, 2125, 324), 0, 95),
+    ]
+    spliced = splice_lines(words[:4] + main, [cut], region)
+    assert [w.text for w in spliced][4:] == ["PHÓ", "TRƯỞNG", "CÔNG", "AN"]
