@@ -94,6 +94,12 @@ def is_title_line(line: Sequence[OcrWord]) -> bool:
     return upper >= 0.8 and (_TITLE.search(fold(text)) is not None or _cut_title(text))
 
 
+def _is_cut_title(line: Sequence[OcrWord]) -> bool:
+    """Whether a title line is one only as a title's end the seal's ring left (`_cut_title`)."""
+    text = " ".join(w.text for w in line)
+    return _TITLE.search(fold(text)) is None and _cut_title(text)
+
+
 def _cut_title(text: str) -> bool:
     """A title whose first letters the seal's ring took ("U TỊCH", "=HỦ TỊCH" for "CHỦ TỊCH")."""
     folded = " ".join(re.sub(r"[^A-Z. ]", " ", fold(text)).split())
@@ -147,10 +153,10 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
         and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(ln, lines))
     ]
     if titles:
-        # Under the last title read surely: one the seal's ring garbled ("RƯỞNG CÔNG AN", its
-        # first word at 24%) is read again with the name.
-        sure = [ln for ln in titles if min(w.confidence for w in ln) >= RECOVER_CONFIDENCE]
-        title = max(sure or titles, key=lambda ln: line_box(ln)[3])
+        # Under the last title read whole: one the seal's ring cut ("RƯỞNG CÔNG AN" for "PHÓ
+        # TRƯỞNG CÔNG AN") is read again with the name.
+        whole = [ln for ln in titles if not _is_cut_title(ln)]
+        title = max(whole or titles, key=lambda ln: line_box(ln)[3])
         tx0, _, tx1, ty1 = line_box(title)
         line_height = statistics.median(w.box[3] - w.box[1] for w in title)
         centre, half = (tx0 + tx1) / 2, max(0.75 * (tx1 - tx0), REGION_HALF_WIDTH * width)
@@ -479,7 +485,10 @@ def _cut_short(new: Sequence[OcrWord], line: Sequence[OcrWord]) -> bool:
     "PHÓ TRƯỞNG CÔNG AN"): however surely it was read, it is less of the row."""
     cut = fold(" ".join(w.text for w in new)).strip()
     whole = fold(" ".join(w.text for w in line)).strip()
-    return len(cut) >= 3 and len(whole) > len(cut) and whole.endswith(cut)
+    lost = whole[: len(whole) - len(cut)]
+    # What the re-reading lacks must be letters: a speck before the row ("- Lâm Hải Giang") is
+    # none of it, and the re-reading without it is the better one.
+    return len(cut) >= 3 and whole.endswith(cut) and any(c.isalpha() for c in lost)
 
 
 def _bare(word: str) -> str:

@@ -647,3 +647,10 @@ def test_a_title_the_seal_garbled_is_read_again_with_the_name() -> None:
     ]
     spliced = splice_lines(words[:4] + main, [cut], region)
     assert [w.text for w in spliced][4:] == ["PHÓ", "TRƯỞNG", "CÔNG", "AN"]
+    # A main-pass row with a speck before it is no whole row: the re-reading replaces it.
+    specked = [
+        _word("-", (1500, 290, 1520, 300), 1, 40),
+        *(OcrWord(w.text, w.box, 60, 1) for w in cut),
+    ]
+    spliced = splice_lines(words[:4] + specked, [cut], region)
+    assert [w.text for w in spliced][4:] == ["RƯỞNG", "CÔNG", "AN"]
