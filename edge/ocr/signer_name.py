@@ -94,12 +94,6 @@ def is_title_line(line: Sequence[OcrWord]) -> bool:
     return upper >= 0.8 and (_TITLE.search(fold(text)) is not None or _cut_title(text))
 
 
-def _is_cut_title(line: Sequence[OcrWord]) -> bool:
-    """Whether a title line is one only as a title's end the seal's ring left (`_cut_title`)."""
-    text = " ".join(w.text for w in line)
-    return _TITLE.search(fold(text)) is None and _cut_title(text)
-
-
 def _cut_title(text: str) -> bool:
     """A title whose first letters the seal's ring took ("U TỊCH", "=HỦ TỊCH" for "CHỦ TỊCH")."""
     folded = " ".join(re.sub(r"[^A-Z. ]", " ", fold(text)).split())
@@ -153,10 +147,7 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
         and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(ln, lines))
     ]
     if titles:
-        # Under the last title read whole: one the seal's ring cut ("RƯỞNG CÔNG AN" for "PHÓ
-        # TRƯỞNG CÔNG AN") is read again with the name.
-        whole = [ln for ln in titles if not _is_cut_title(ln)]
-        title = max(whole or titles, key=lambda ln: line_box(ln)[3])
+        title = max(titles, key=lambda ln: line_box(ln)[3])
         tx0, _, tx1, ty1 = line_box(title)
         line_height = statistics.median(w.box[3] - w.box[1] for w in title)
         centre, half = (tx0 + tx1) / 2, max(0.75 * (tx1 - tx0), REGION_HALF_WIDTH * width)
