@@ -15,6 +15,7 @@ keeps its digits with a lowered confidence and a problem.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 from edge.fields import header, issuer, number, place_date, signer_block
@@ -47,6 +48,25 @@ def _registration_date(page: Page, segs: list[Segment]) -> Found | None:
     return None
 
 
+_DATED_OPENING = re.compile(r"^\W*(?:ngay cap|hom nay)\b\W*")
+"""A line that dates the paper itself: "Ngày cấp: 12/03/2024", "Hôm nay, ngày 12 tháng 3 năm
+2024, tại …" (folded). An ID's own date of issue follows the ID, never opens a line."""
+
+
+def _dated_opening(page: Page) -> Found | None:
+    """The issue date from a line that opens by dating the paper, for a page with neither a
+    place–date line nor a registration date."""
+    for i, low in enumerate(page.folded):
+        if (opening := _DATED_OPENING.match(low)) is None:
+            continue
+        m = DATE_RE.match(page.numeric[i], opening.end())
+        if m and (found := page.date_at(i, m)):
+            found.confidence *= 0.9
+            found.rule = "the date a line opens with ('Ngày cấp', 'Hôm nay')"
+            return found
+    return None
+
+
 def _issue_date(page: Page, end: int, template: Template, segs: list[Segment]) -> Found | None:
     sources = {
         IssueDateSource.PLACE_DATE: lambda: place_date.place_date(page, end),
@@ -54,7 +74,7 @@ def _issue_date(page: Page, end: int, template: Template, segs: list[Segment]) -
     }
     found = [f for source in template.issue_date if (f := sources[source]()) is not None]
     if not found:
-        return None
+        return _dated_opening(page)
     best = found[0]
     if len(found) > 1 and found[1].value != best.value:
         best.confidence *= 0.9  # the place–date and the registration date disagree

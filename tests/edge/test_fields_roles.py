@@ -912,3 +912,29 @@ Họ và tên chủ hộ: Vũ Thế Hữu Khoa
     hyphened = extract(hyphen)
     assert hyphened.value("co_quan_ban_hanh") == "UBND XÃ KHÁNH THÀNH"
     assert hyphened.value("loai_van_ban") == fields.value("loai_van_ban")
+
+
+@pytest.mark.parametrize(
+    ("dating", "expected"),
+    [
+        ("Ngày cấp: 12/03/2024", "2024-03-12"),
+        ("Hôm nay, ngày 12 tháng 3 năm 2024, tại Ủy ban nhân dân xã Khánh Thành", "2024-03-12"),
+        # An ID's own date of issue, after the ID, dates the card, not the paper.
+        ("Số định danh cá nhân: 056080123456; ngày cấp: 29/10/2021", None),
+    ],
+)
+def test_a_page_without_a_place_date_line_is_dated_by_a_line_that_dates_it(
+    dating: str, expected: str | None
+) -> None:
+    text = f"""UBND HUYỆN KHÁNH VĨNH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ KHÁNH THÀNH Độc lập - Tự do - Hạnh phúc
+GIẤY XÁC NHẬN
+Ủy ban nhân dân xã Khánh Thành xác nhận:
+Họ và tên: Lê Văn An
+Sinh ngày: 02/03/1980
+{dating}
+"""
+    assert extract(text).value("ngay_ban_hanh") == expected
+    # The place–date line, when there is one, comes first.
+    dated = text.replace("Hạnh phúc\n", "Hạnh phúc\nKhánh Thành, ngày 05 tháng 01 năm 2025\n")
+    assert extract(dated).value("ngay_ban_hanh") == "2025-01-05"
