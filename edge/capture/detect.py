@@ -176,14 +176,14 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
     side = max(3, round(max(height, width) / 80)) | 1  # a text line's height, about
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     candidates: list[tuple[float, FloatArray, bool]] = []
-    papers: list[Image] = []  # the bright regions, from the brightest level down
+    lowest: Image | None = None  # the bright region at the lowest level: shaded paper too
     for level in sorted({upper, (upper + lower) // 2, lower}, reverse=True):
         if level <= 0:
             continue
         binary = np.where(blurred > level, 255, 0).astype(np.uint8)
         closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
-        papers.append(cv2.morphologyEx(closed, cv2.MORPH_OPEN, kernel, iterations=2))
-        candidates += _candidates(papers[-1], blurred, settings)
+        lowest = cv2.morphologyEx(closed, cv2.MORPH_OPEN, kernel, iterations=2)
+        candidates += _candidates(lowest, blurred, settings)
     if not candidates:
         edges = cv2.Canny(blurred, 30, 90)
         edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
@@ -192,7 +192,7 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
         cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
         candidates += _candidates(filled, blurred, settings)
     # A page on a second sheet comes first: the two sheets together may pass for a page.
-    on_paper = _page_over_paper(blurred, papers[-1], kernel, settings) if papers else None
+    on_paper = None if lowest is None else _page_over_paper(blurred, lowest, kernel, settings)
     if on_paper is not None:
         return on_paper, False
     lone = [c for c in candidates if not c[2]]

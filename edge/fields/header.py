@@ -25,7 +25,7 @@ from edge.fields.page import Found, Page
 from edge.fields.patterns import header_patterns
 from edge.fields.place_date import place_date_at
 from edge.fields.tables import Template, load_tables, load_templates
-from edge.fields.text import best_match, fold, is_caps, modern_tones, tone_marks, tones
+from edge.fields.text import best_match, fold, is_caps, modern_tones, read_as, tone_marks
 
 HEADER_LINES = 10  # the header is within the first lines, in either reading order
 TITLE_WINDOW = 3  # the title follows the header within this many lines
@@ -297,8 +297,8 @@ def _opens_body(page: Page, i: int) -> bool:
     if m is None:
         return False
     printed = page.lines[i][m.start() : m.end()].strip(" -–•+._")
-    starts = [w for w in load_tables().body_starts if fold(w) == fold(printed)]
-    return not starts or printed.isascii() or any(tones(w) == tones(printed) for w in starts)
+    starts = load_tables().body_starts
+    return not any(fold(w) == fold(printed) for w in starts) or bool(read_as(printed, starts))
 
 
 def _capitalised(line: str) -> bool:

@@ -21,7 +21,7 @@ from edge.fields.people import (
 )
 from edge.fields.place_date import PLACE_DATE
 from edge.fields.tables import LabelKind, Role, load_tables
-from edge.fields.text import fold, tones
+from edge.fields.text import fold, read_as
 from edge.fields.validate import check_cccd, iso_date
 
 PROSE_CONFIDENCE = 0.9
@@ -73,10 +73,8 @@ def _marked_otherwise(matched: str) -> bool:
     without any mark still counts, OCR drops marks; so does one with the right tone and a stray
     vowel mark ("Bằ" for "Bà": a speck read as a breve)."""
     word = matched.strip(" :").split()[0] if matched.strip(" :") else ""
-    if not word or word.isascii():
-        return False
-    same = [h for h in load_tables().honorifics if fold(h) == fold(word)]
-    return bool(same) and all(tones(h) != tones(word) for h in same)
+    honorifics = load_tables().honorifics
+    return any(fold(h) == fold(word) for h in honorifics) and not read_as(word, honorifics)
 
 
 STREETS_AND_HAMLETS = ("đường", "phố", "thôn", "ấp", "buôn", "làng", "bản", "tổ")

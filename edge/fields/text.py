@@ -130,6 +130,15 @@ def tones(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if c in _TONE_MARKS)
 
 
+def read_as(printed: str, words: Iterable[str]) -> list[str]:
+    """The entries of `words` that `printed` may be: the same letters folded, and the same tone
+    marks unless OCR dropped them all (a word read without marks may be any of them). Another
+    tone makes another word ("bá", "Hỗ" are no "bà", "Họ"); a stray vowel mark does not ("Bằ").
+    """
+    same = [w for w in words if fold(w) == fold(printed)]
+    return same if printed.isascii() else [w for w in same if tones(w) == tones(printed)]
+
+
 def modern_tones(text: str) -> str:
     """Old-style tone placement ("Hoà", "Uỷ", "thuỷ") moved to the modern place ("Hòa", "Ủy",
     "thủy"), for comparing only: both are correct, and a value keeps the spelling printed.

@@ -448,8 +448,7 @@ def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
     """Whether a main-pass row is the re-read one without its first letters, which the seal's
     ring took ("inh Gia Thuận" for "Đinh Gia Thuận", "U TỊCH" for "CHỦ TỊCH"): however surely
     Tesseract read what was left, the whole row is the better reading."""
-    old = fold(" ".join(w.text for w in line)).strip()
-    whole = fold(" ".join(w.text for w in new)).strip()
+    old, whole = _folded_row(line), _folded_row(new)
     lost = len(whole) - len(old)
     if len(old) >= 3 and 0 < lost <= MAX_LOST_LETTERS and whole.endswith(old):
         return True
@@ -474,12 +473,16 @@ def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
 def _cut_short(new: Sequence[OcrWord], line: Sequence[OcrWord]) -> bool:
     """Whether a re-read row is the main pass's row without its start ("RƯỞNG CÔNG AN" for
     "PHÓ TRƯỞNG CÔNG AN"): however surely it was read, it is less of the row."""
-    cut = fold(" ".join(w.text for w in new)).strip()
-    whole = fold(" ".join(w.text for w in line)).strip()
+    cut, whole = _folded_row(new), _folded_row(line)
     lost = whole[: len(whole) - len(cut)]
     # What the re-reading lacks must be letters: a speck before the row ("- Lâm Hải Giang") is
     # none of it, and the re-reading without it is the better one.
     return len(cut) >= 3 and whole.endswith(cut) and any(c.isalpha() for c in lost)
+
+
+def _folded_row(line: Sequence[OcrWord]) -> str:
+    """A row's words joined and accent-folded, for comparing two readings of it."""
+    return fold(" ".join(w.text for w in line)).strip()
 
 
 def _bare(word: str) -> str:
