@@ -179,6 +179,13 @@ class ServerSettings(TransportSettings):
     """The cost of the argon2id hash of a new password (`server.passwords`): "production"
     (RFC 9106's 64 MiB, t=3). "tests-only" is the lowest cost, for test suites that sign in
     hundreds of times; its hashes are guessed fast: never set it for real accounts."""
+    web_idle_s: int = Field(default=1800, ge=60, le=86_400)
+    """A web session unused for this long (seconds) ends: the person signs in again."""
+    web_max_s: int = Field(default=12 * 3600, ge=300, le=7 * 86_400)
+    """A web session ends this long (seconds) after its sign-in, however busy."""
+    web_secure_cookie: bool = True
+    """Mark the session cookie `Secure` (sent over HTTPS only; browsers also send it to
+    http://localhost). Set false only to try the pages over plain HTTP on another host."""
     search_refresh_s: float = Field(default=1.0, gt=0, le=60)
     """At most how often an API process catches its search index (`<data_dir>/search`) up
     with the database before a search: a merged result is searchable within about this."""

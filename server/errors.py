@@ -76,6 +76,19 @@ class CredentialError(ServerError):
     """An access token or a password was refused; the message says why and what to do."""
 
 
+class SessionEndedError(CredentialError):
+    """A web session cookie was refused: signed out, unused too long, too old, or its account
+    was disabled or given a new password since (`reason` says which, for the page).
+
+    Attributes:
+        reason: "unknown", "idle", "expired" or "account".
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class AuditChainError(ServerError):
     """The audit log's hash chain is broken: an entry was changed, removed or moved."""
 

@@ -722,6 +722,29 @@ class LoginFailure(SQLModel, table=True):
     locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class WebSession(SQLModel, table=True):
+    """A person signed in to the web pages (`server.web`): one row per browser sign-in.
+
+    The browser holds a random secret in an HttpOnly cookie; the row is keyed by its SHA-256,
+    so a copy of the database gives no cookie that works. Signing out deletes the row; a row
+    unused for `web_idle_s`, older than `web_max_s`, or of an account whose token generation
+    moved on (disabled, new password) is refused and deleted when next presented.
+    """
+
+    __tablename__ = "web_session"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    """SHA-256 (hex) of the cookie's secret."""
+    username: str = Field(max_length=64, foreign_key="account.username", index=True)
+    generation: int
+    """The account's `token_generation` at sign-in: a later one ends the session."""
+    csrf: str = Field(max_length=64)
+    """The token every form of this session carries (synchronizer token pattern)."""
+    created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    seen_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    """When it was last used (updated at most once a minute: `server.web.sessions`)."""
+
+
 class AccountPublic(AccountBase):
     """An account as the API and `sohoa server user list` show it (no hash, no lock state)."""
 

@@ -34,6 +34,7 @@ from server.repository.accounts import LockoutPolicy
 from server.search.index import SearchIndex
 from server.search.query import CursorCodec
 from server.tokens import TokenSigner, load_token_key
+from server.web.mount import add_pages
 
 API_PREFIX = "/api"
 
@@ -101,4 +102,5 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app.include_router(health.router)
     app.include_router(docs.router)
     describe_closed(app)
+    add_pages(app, settings, api_prefix=API_PREFIX)
     return app

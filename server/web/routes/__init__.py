@@ -1,0 +1,1 @@
+"""The page routers, one module per group of pages."""
