@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from server.db import session_scope
 from server.models import WebSession
+from server.passwords import HashingCost
 from server.repository import accounts
 from tests.server.signin import PASSWORD
 from tests.server.web.pages import Repository, csrf_of, sign_in
@@ -189,6 +190,17 @@ def test_disabling_an_account_ends_its_sessions(web: TestClient, db_engine: Engi
     sign_in(web, "officer")
     with session_scope(db_engine) as s:
         accounts.disable_account(s, "officer", dt.datetime.now(dt.UTC))
+    response = web.get("/search")
+    assert response.status_code == 303
+    assert "why=account" in response.headers["location"]
+
+
+def test_a_new_password_ends_the_sessions_opened_with_the_old_one(
+    web: TestClient, db_engine: Engine
+) -> None:
+    sign_in(web, "officer")
+    with session_scope(db_engine) as s:
+        accounts.set_password(s, "officer", "a new long password", hashing=HashingCost.TESTS_ONLY)
     response = web.get("/search")
     assert response.status_code == 303
     assert "why=account" in response.headers["location"]
