@@ -32,6 +32,7 @@ import httpx
 import typer
 from sqlmodel import Session
 
+from cli.demo_pages import PageAccount, prepare_pages, serve_until_interrupted
 from cli.errors import DemoError
 from cli.report import print_report
 from edge.config import EdgeSettings
@@ -139,8 +140,12 @@ def _one_line(stage: str, error: Exception, look: Path) -> str:
     return f"stage '{stage}' failed: {first.rstrip(':')}{where}"
 
 
-def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
+def run_demo(workdir: Path, *, seed: int = 0, serve: bool = False) -> DemoResult:
     """Run the whole path once in `workdir` and return what it made.
+
+    Args:
+        serve: then leave the server (its web pages) and the broker running, with synthetic
+            results and an account per role, until Ctrl-C (`cli.demo_pages`).
 
     Raises:
         DemoError: a stage failed; the message names it, the cause and where to look.
@@ -241,7 +246,15 @@ def run_demo(workdir: Path, *, seed: int = 0) -> DemoResult:
             if pdf.content != signed:
                 raise DemoError("the PDF the server serves differs from the one the device signed")
 
-    result.seconds["total"] = time.perf_counter() - total
+        if serve:
+            result.seconds["total"] = time.perf_counter() - total
+            with stage("pages", look=server_log, timed=False):
+                accounts = [PageAccount(DEMO_ACCOUNT, Role.PROVINCE_ADMIN, password)]
+                accounts += prepare_pages(database_url, server_dir)
+            print_report(result.as_json(), kept=True, serving=True)
+            serve_until_interrupted(api_url, accounts, workdir)
+
+    result.seconds.setdefault("total", time.perf_counter() - total)
     return result
 
 
@@ -292,6 +305,13 @@ def demo(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     seed: Annotated[int, typer.Option(help="Which sample document to render.")] = 0,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            help="Then keep the server running with synthetic results and an account per "
+            "role, to look around the web pages, until Ctrl-C (the work folder is kept)."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole path once: provision, render, OCR, sign, queue, sync, verify, serve.
 
@@ -299,10 +319,10 @@ def demo(
     keeps its temp folder for that look.
     """
     # A DemoError goes up to cli.main, which prints its line and exits DEMO.
-    keep = workdir is not None
+    keep = workdir is not None or serve
     folder = workdir.resolve() if workdir else Path(tempfile.mkdtemp(prefix="sohoa-demo-"))
     try:
-        result = run_demo(folder, seed=seed)
+        result = run_demo(folder, seed=seed, serve=serve)
     except DemoError:
         keep = True  # its line points into the folder: leave it there for the look
         raise
@@ -313,5 +333,5 @@ def demo(
         result.pdf_path = result.ca_cert_path = None  # gone with the temp folder
     if json_output:
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
-    else:
+    elif not serve:  # a served demo printed its report before serving
         print_report(result.as_json(), kept=keep)

@@ -20,8 +20,11 @@ FIELD_LABELS = {
 }
 
 
-def print_report(result: dict[str, Any], *, kept: bool, console: Console | None = None) -> None:
-    """Print the demo's result as tables (the `--json` object is the same data)."""
+def print_report(
+    result: dict[str, Any], *, kept: bool, serving: bool = False, console: Console | None = None
+) -> None:
+    """Print the demo's result as tables (the `--json` object is the same data); `serving`:
+    the server stays up for the web pages (`sohoa demo --serve`)."""
     out = console or Console()
     fields = Table(title="Fields read from the page", show_header=True)
     fields.add_column("field")
@@ -35,7 +38,11 @@ def print_report(result: dict[str, Any], *, kept: bool, console: Console | None 
     out.print(f"Signer:     {result['signer']}")
     out.print(f"Signature:  {verdict} (verified by the server against the demo CA)")
     out.print(f"Record:     {result['record_id']}")
-    out.print(f"API:        {result['record_url']} (served while the demo ran)")
+    if serving:
+        out.print(f"API:        {result['record_url']}")
+    else:
+        out.print(f"API:        {result['record_url']} (served while the demo ran)")
+        out.print("Web pages:  run `sohoa demo --serve` to look around them (search, results, log)")
     if kept:
         out.print(f"Signed PDF: {result['pdf_path']}")
         out.print(f"CA:         {result['ca_cert_path']}")

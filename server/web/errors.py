@@ -15,7 +15,8 @@ _STATUS_TITLES = {
     503: "Hệ thống tạm thời không phục vụ được",
 }
 _STATUS_ADVICE = {
-    403: "Nếu bạn cần xem nội dung này, hãy liên hệ quản trị viên cấp tỉnh.",
+    403: "Nội dung này nằm ngoài các đơn vị mà tài khoản của bạn được xem (hoặc không tồn "
+    "tại). Nếu bạn cần xem, hãy liên hệ quản trị viên cấp tỉnh.",
     404: "Kiểm tra lại đường dẫn, hoặc tìm kết quả từ trang Tra cứu.",
     503: "Thử lại sau ít phút; nếu vẫn lỗi, báo quản trị hệ thống.",
 }

@@ -9,6 +9,7 @@ import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -33,6 +34,18 @@ MERGE_STATES = {
     "superseded": "Đã được thay thế",
     "needs_review": "Chờ xem xét",
 }
+ACTIONS = {
+    "search": "Tra cứu",
+    "record.read": "Xem kết quả",
+    "record.pdf": "Xem/tải tệp PDF",
+    "record.export": "Tải siêu dữ liệu / xuất",
+    "record.versions": "Xem các phiên bản",
+    "record.correct": "Đính chính",
+    "reuse": "Tái sử dụng",
+    "citizen.results": "Tra cứu theo công dân",
+    "audit.read": "Xem nhật ký",
+}
+"""The audit log's actions as people call them (a refusal: the action, "bị từ chối")."""
 _WORD = re.compile(r"\w+")
 
 
@@ -85,6 +98,18 @@ def merge_state_name(state: MergeState | str) -> str:
     return MERGE_STATES.get(value, value)
 
 
+def action_name(action: str) -> str:
+    """An audit entry's action as people call it."""
+    if action.endswith(".refused"):
+        return f"{ACTIONS.get(action.removesuffix('.refused'), action)} (bị từ chối)"
+    return ACTIONS.get(action, action)
+
+
+def query_text(query: str | None) -> str:
+    """A request's query string as it was typed (percent-decoded), "—" for none."""
+    return unquote_plus(query) if query else "—"
+
+
 def role_name(role: Role | str) -> str:
     """A role as people call it."""
     return ROLE_NAMES.get(Role(role), str(role))
@@ -104,6 +129,8 @@ def _environment() -> jinja2.Environment:
         marked=marked,
         role_name=role_name,
         merge_state=merge_state_name,
+        action_name=action_name,
+        query_text=query_text,
     )
     return env
 

@@ -17,24 +17,13 @@ from server.api.deps import SessionDep
 from server.api.routes import audit as api_audit
 from server.models import Role
 from server.web.errors import from_http, reasons
-from server.web.render import page
+from server.web.render import ACTIONS, page
 from server.web.visitors import Visitor, page_for
 
 router = APIRouter(include_in_schema=False)
 AUDITORS = page_for(Role.AUDITOR, Role.PROVINCE_ADMIN)
 PAGE_SIZE = 50
 LABELS = {"actor": "Tài khoản", "action": "Thao tác", "record_id": "Kết quả", "cursor": "Trang"}
-ACTIONS = {
-    "search": "Tra cứu",
-    "record.read": "Xem kết quả",
-    "record.pdf": "Xem/tải tệp PDF",
-    "record.export": "Tải siêu dữ liệu / xuất",
-    "record.versions": "Xem các phiên bản",
-    "reuse": "Tái sử dụng",
-    "record.correct": "Đính chính",
-    "citizen.results": "Tra cứu theo công dân",
-    "audit.read": "Xem nhật ký",
-}
 
 
 def _blank(value: str | None) -> str | None:

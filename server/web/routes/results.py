@@ -26,13 +26,14 @@ from server.export_nd30 import metadata_xml
 from server.models import LtvStatus, Role
 from server.repository import results
 from server.web.errors import from_http, reasons
-from server.web.render import page
+from server.web.render import date_vn, page
 from server.web.visitors import CheckedForm, Visitor, page_for
 
 router = APIRouter(include_in_schema=False)
 READERS = page_for(Role.PROVINCE_ADMIN, Role.UNIT_OFFICER)
 HISTORY_ROWS = 20
 RecordId = Annotated[str, Path(max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
+DATES = frozenset({"ngay_ban_hanh", "ngay_sinh"})
 FIELDS = (
     ("so_ky_hieu", "Số, ký hiệu"),
     ("ngay_ban_hanh", "Ngày ban hành"),
@@ -79,7 +80,7 @@ def _context(
         raise from_http(e) from e
     return {
         "record": record,
-        "fields": [(label, getattr(record, key)) for key, label in FIELDS],
+        "fields": [(label, _shown(key, getattr(record, key))) for key, label in FIELDS],
         "versions": versions.data,
         "reuses": results.reuse_counts(session, [record.id]).get(record.id, 0),
         "long_term": LONG_TERM.get(record.ltv_status),
@@ -88,6 +89,13 @@ def _context(
         "errors": [],
         "dossier_code": "",
     }
+
+
+def _shown(key: str, value: str | None) -> str:
+    """A field's value as the page shows it (dates as dd/mm/yyyy)."""
+    if key in DATES:
+        return date_vn(value)
+    return value or "—"
 
 
 @router.get("/results/{record_id}")

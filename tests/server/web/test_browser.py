@@ -1,0 +1,283 @@
+"""The pages in a real browser (Debian's Chromium, driven by Playwright) against a live server:
+signing in as each role, searching with and without accents, a result and its PDF, reuse, the
+refusals (another unit's result, a forged or cross-site form, an ended session), the phone
+width, the keyboard; a screenshot of each page is saved (`browser.SCREENSHOTS`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import http.server
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from server.api.main import create_app
+from server.blobs import BlobStore
+from server.db import make_engine, migrate
+from server.models import Record, ResultReuse, WebSession
+from server.search.fold import fold
+from tests.server.peers import api_settings_for
+from tests.server.signin import PASSWORD
+from tests.server.web.browser import DESKTOP, PHONE, chromium, screenshot, serve
+from tests.server.web.pages import Repository, fill
+
+
+@dataclass(frozen=True)
+class Site:
+    """The live server and what its repository holds."""
+
+    url: str
+    engine: Engine
+    data_dir: Path
+    repository: Repository
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("site")
+    db_url = f"sqlite:///{root / 'repository.db'}"
+    engine = make_engine(db_url)
+    migrate(engine)
+    repository = fill(engine, root / "data")
+    app = create_app(api_settings_for(db_url, root / "data"), engine)
+    app.state.search.rebuild()
+    with serve(app) as live:
+        yield Site(live.url, engine, root / "data", repository)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(base_url=site.url, viewport=DESKTOP, locale="vi-VN")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def sign_in(page: Page, name: str, then: str = "/") -> None:
+    page.goto(then)
+    expect(page).to_have_title("Đăng nhập · Sohoa")
+    page.get_by_label("Tên đăng nhập").fill(name)
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page.get_by_role("button", name="Đăng xuất")).to_be_visible()
+
+
+def _record(site: Site, record_id: str) -> Record:
+    with Session(site.engine) as s:
+        found = s.get(Record, record_id)
+    assert found is not None
+    return found
+
+
+def test_each_role_signs_in_to_its_own_pages(page: Page, context: BrowserContext) -> None:
+    page.goto("/")
+    screenshot(page, "login")
+    for name, heading in (
+        ("admin", "Tra cứu kết quả"),
+        ("officer", "Tra cứu kết quả"),
+        ("auditor", "Nhật ký truy cập dữ liệu công dân"),
+    ):
+        sign_in(page, name)
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        links = page.get_by_role("navigation").get_by_role("link").all_inner_texts()
+        expected = {
+            "admin": ["Tra cứu", "Nhật ký truy cập"],
+            "officer": ["Tra cứu"],
+            "auditor": ["Nhật ký truy cập"],
+        }[name]
+        assert links == expected
+        page.get_by_role("button", name="Đăng xuất").click()
+        expect(page.get_by_role("status")).to_have_text("Bạn đã đăng xuất.")
+        cookies = {c["name"] for c in context.cookies()}
+        assert "sohoa_session" not in cookies
+
+
+def test_a_search_typed_without_accents_finds_and_marks_the_name(page: Page, site: Site) -> None:
+    name = _record(site, site.repository.mine).ho_ten
+    assert name
+    sign_in(page, "officer", "/search")
+    page.get_by_label("Từ khóa").fill(fold(name))
+    page.get_by_role("button", name="Tìm").click()
+    row = page.locator("table.results tbody tr").filter(has_text=name).first
+    expect(row).to_be_visible()
+    marked = row.locator("mark").all_inner_texts()
+    assert name.split()[-1] in marked  # the given name, printed with its accents, marked
+    screenshot(page, "search")
+    page.get_by_label("Từ khóa").fill(name)
+    page.get_by_role("button", name="Tìm").click()
+    expect(page.locator("table.results tbody tr").filter(has_text=name).first).to_be_visible()
+
+
+def test_a_result_shows_its_signature_fields_and_the_pdf_as_signed(page: Page, site: Site) -> None:
+    record = _record(site, site.repository.mine)
+    sign_in(page, "admin", f"/results/{record.id}")
+    expect(page.get_by_role("heading", name="Chữ ký số")).to_be_visible()
+    expect(page.locator(".verdict")).to_contain_text("Hợp lệ.")
+    expect(page.locator(".verdict")).to_contain_text(record.device_id)
+    frame = page.locator("iframe")
+    expect(frame).to_have_attribute("title", "Tệp PDF đã ký của kết quả")
+    src = frame.get_attribute("src")
+    assert src is not None
+    shown = page.request.get(src)  # with the page's own cookies, as the frame loads it
+    stored = BlobStore(site.data_dir).resolve(record.pdf_path).read_bytes()
+    assert shown.status == 200
+    assert hashlib.sha256(shown.body()).digest() == hashlib.sha256(stored).digest()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Tải tệp PDF đã ký").click()
+    saved = download.value.path()
+    assert saved.read_bytes() == stored
+    expect(page.get_by_role("heading", name="Lịch sử truy cập")).to_be_visible()
+    screenshot(page, "result")
+
+
+def test_an_officer_reuses_a_result_for_a_dossier(page: Page, site: Site) -> None:
+    sign_in(page, "officer", f"/results/{site.repository.mine}")
+    page.get_by_label("Mã hồ sơ").fill("abc")
+    page.get_by_role("button", name="Ghi nhận tái sử dụng").click()
+    expect(page.get_by_role("alert")).to_contain_text("Mã hồ sơ không hợp lệ")
+    page.get_by_label("Mã hồ sơ").fill("000.00.15.H41-251207-0042")
+    page.get_by_role("button", name="Ghi nhận tái sử dụng").click()
+    expect(page.get_by_role("status")).to_contain_text("000.00.15.H41-251207-0042")
+    with Session(site.engine) as s:
+        reuses = s.exec(
+            select(ResultReuse).where(ResultReuse.record_id == site.repository.mine)
+        ).all()
+    assert [r.dossier_code for r in reuses] == ["000.00.15.H41-251207-0042"]
+    screenshot(page, "result-reused")
+
+
+def test_an_officer_is_refused_another_units_result(page: Page, site: Site) -> None:
+    sign_in(page, "officer", f"/results/{site.repository.theirs}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Không có quyền truy cập")
+    screenshot(page, "refused")
+
+
+def test_a_forged_form_is_refused(page: Page, site: Site) -> None:
+    sign_in(page, "officer", f"/results/{site.repository.mine}")
+    page.locator("form.reuse input[name=csrf]").evaluate("e => { e.value = 'forged' }")
+    page.get_by_label("Mã hồ sơ").fill("000.00.15.H41-251207-0099")
+    page.get_by_role("button", name="Ghi nhận tái sử dụng").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Biểu mẫu không hợp lệ")
+    with Session(site.engine) as s:
+        codes = s.exec(select(ResultReuse.dossier_code)).all()
+    assert "000.00.15.H41-251207-0099" not in codes
+
+
+class _Attacker(http.server.BaseHTTPRequestHandler):
+    """A page of another site that posts a reuse form to the pages when opened."""
+
+    target = ""
+
+    def do_GET(self) -> None:
+        body = (
+            f'<form id="f" method="post" action="{self.target}">'
+            '<input name="dossier_code" value="000.00.15.H41-251207-0666">'
+            '<input name="csrf" value="guess"></form>'
+            "<script>document.getElementById('f').submit()</script>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_a_form_posted_from_another_site_does_nothing(page: Page, site: Site) -> None:
+    sign_in(page, "officer")
+    _Attacker.target = f"{site.url}/results/{site.repository.mine}/reuse"
+    # `localhost` is another site than 127.0.0.1 for the browser's cookie rules.
+    attacker = http.server.HTTPServer(("127.0.0.1", 0), _Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://localhost:{attacker.server_port}/")
+        page.wait_for_url(f"{site.url}/**")
+    finally:
+        attacker.shutdown()
+    # The session cookie (SameSite=Lax) is not sent with another site's POST: sign-in asked.
+    expect(page).to_have_title("Đăng nhập · Sohoa")
+    with Session(site.engine) as s:
+        codes = s.exec(select(ResultReuse.dossier_code)).all()
+    assert "000.00.15.H41-251207-0666" not in codes
+
+
+def test_an_ended_session_sends_the_visitor_to_sign_in_and_back(page: Page, site: Site) -> None:
+    sign_in(page, "admin", "/search?q=nguyen")
+    with Session(site.engine) as s:
+        for row in s.exec(select(WebSession)).all():
+            row.seen_at -= dt.timedelta(hours=1)
+            s.add(row)
+        s.commit()
+    page.reload()
+    expect(page.get_by_role("status")).to_contain_text("không hoạt động quá lâu")
+    page.get_by_label("Tên đăng nhập").fill("admin")
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page).to_have_url(f"{site.url}/search?q=nguyen")
+
+
+def test_the_pages_fit_a_phone(browser: Browser, site: Site) -> None:
+    ctx = browser.new_context(base_url=site.url, viewport=PHONE, locale="vi-VN")
+    page = ctx.new_page()
+    try:
+        sign_in(page, "admin", "/search?q=thi")
+        for path, name in (
+            ("/search?q=thi", "search-phone"),
+            (f"/results/{site.repository.mine}", "result-phone"),
+            ("/audit", "audit-phone"),
+        ):
+            page.goto(path)
+            width = page.evaluate("document.scrollingElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} is {width} px wide on a phone"
+            screenshot(page, name)
+    finally:
+        ctx.close()
+
+
+def test_the_audit_page_lists_reads(page: Page, site: Site) -> None:
+    sign_in(page, "auditor")
+    expect(page.locator("table tbody tr").first).to_be_visible()
+    page.get_by_label("Thao tác").select_option("search")
+    page.get_by_role("button", name="Lọc").click()
+    actions = page.locator("tbody td[data-label='Thao tác']").all_inner_texts()
+    assert actions and set(actions) == {"Tra cứu"}
+    screenshot(page, "audit")
+
+
+def test_the_keyboard_reaches_the_content_and_every_field_has_a_label(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, "admin", "/search")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Bỏ qua, đến nội dung chính")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    for path in ("/search", f"/results/{site.repository.mine}", "/audit", "/login"):
+        page.goto(path)
+        unlabelled = page.evaluate(
+            "[...document.querySelectorAll('input:not([type=hidden]), select')]"
+            ".filter(e => e.labels.length === 0).map(e => e.name)"
+        )
+        assert unlabelled == [], path
+        assert page.locator("main").count() == 1
+        assert page.evaluate("document.documentElement.lang") == "vi"
