@@ -657,6 +657,53 @@ class Procedure(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
+# --- progress reports ---------------------------------------------------------------------------
+
+
+class MonthlyTally(SQLModel, table=True):
+    """Results digitized and reused per unit and month (in Việt Nam's time): what the progress
+    reports add up, kept as results arrive (`server.repository.tallies`) so that a report over a
+    million results reads a few hundred rows. Derived: `sohoa server reports rebuild` makes it
+    again from the records."""
+
+    __tablename__ = "monthly_tally"
+
+    unit_code: str = Field(primary_key=True, max_length=16)
+    """The results' unit (`Record.unit_code`); "" for results of no unit."""
+    month: str = Field(primary_key=True, max_length=7)
+    """YYYY-MM."""
+    digitized: int = 0
+    """Documents first stored that month (a document's later versions are not counted again)."""
+    reused: int = 0
+    """Reuses recorded that month (`ResultReuse`)."""
+
+
+class IssuedTally(SQLModel, table=True):
+    """Results a unit issued in a month and how many of them electronically, as the one-stop
+    system reports them (imported: `sohoa server reports import-issued`); the reports' share of
+    results issued electronically."""
+
+    __tablename__ = "issued_tally"
+
+    unit_code: str = Field(primary_key=True, max_length=16)
+    month: str = Field(primary_key=True, max_length=7)
+    issued: int
+    electronic: int
+    imported_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class UnitTarget(SQLModel, table=True):
+    """A unit's digitization target: how many results it holds (to digitize), and by when (its
+    plan deadline; None: the plan's tier for that volume, `server.reports.plan`)."""
+
+    __tablename__ = "unit_target"
+
+    unit_code: str = Field(primary_key=True, max_length=16)
+    volume: int
+    deadline: dt.date | None = None
+    set_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
 # --- accounts (the people who use the API) -------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from server.blobs import BlobStore
 from server.catalogue_files import read_procedures, read_units
 from server.errors import RepositoryError
 from server.models import Device, Procedure, Record
-from server.repository import bulk, procedures, units, versions
+from server.repository import bulk, procedures, tallies, units, versions
 
 log = logging.getLogger(__name__)
 
@@ -462,6 +462,8 @@ def seed(
             done += n
             if progress is not None:
                 progress(done)
+        with Session(engine) as session:
+            tallies.rebuild(session)  # the bulk path bypasses the merge that counts them
     except sa.exc.SQLAlchemyError as e:
         raise RepositoryError(f"cannot add the synthetic results: {e}") from e
     return done, time.perf_counter() - start

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from server.errors import RepositoryError
 from server.models import MergeState, Record, ResultReuse, utc_now
-from server.repository import units
+from server.repository import tallies, units
 from server.repository.common import MAX_PAGE
 
 
@@ -109,12 +109,16 @@ def record_reuse(session: Session, record_id: str, dossier_code: str, username: 
     Raises:
         RepositoryError: the database refused the write.
     """
+    now = utc_now()
+    record = session.get(Record, record_id)
     session.add(
         ResultReuse(
-            record_id=record_id, dossier_code=dossier_code, username=username, reused_at=utc_now()
+            record_id=record_id, dossier_code=dossier_code, username=username, reused_at=now
         )
     )
     try:
+        # Counted in the same transaction: a reuse refused as a repeat is not counted either.
+        tallies.count(session, record.unit_code if record else None, now, reused=1)
         session.commit()
     except IntegrityError:
         session.rollback()  # the unique (record, dossier) pair: reused for it before

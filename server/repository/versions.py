@@ -64,6 +64,7 @@ from sqlmodel import Session, col, select
 
 from server.errors import CorrectionConflictError
 from server.models import MergeState, Record, RecordCorrection, utc_now
+from server.repository import tallies
 
 IDENTITY_FIELDS = ("ho_ten", "cccd", "ngay_sinh", "loai_van_ban")
 """The fields whose disagreement makes a result with a known natural key a conflict rather
@@ -260,6 +261,8 @@ def apply(session: Session, record: Record, placement: Placement) -> None:
             .values(duplicate_warning=True)
         )
     session.add(record)
+    if record.version == 1 and record.corrects is None:  # a new document, not a new version
+        tallies.count(session, record.unit_code, record.received_at, digitized=1)
 
 
 # --- corrections ---------------------------------------------------------------------------------
