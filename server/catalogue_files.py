@@ -87,7 +87,7 @@ def read_units(path: Path) -> list[UnitRow]:
             line), or the rows contradict each other (overlapping versions of one code, a parent
             or successor no row defines).
     """
-    rows = [_unit_row(path, line, values) for line, values in _records(path, UNIT_COLUMNS)]
+    rows = [_unit_row(path, line, values) for line, values in data_rows(path, UNIT_COLUMNS)]
     _check_tree(path, rows)
     return rows
 
@@ -99,7 +99,7 @@ def read_procedures(path: Path) -> list[ProcedureRow]:
         DataFileError: unreadable, a malformed row, a code twice, or a result type claimed by
             two procedures (inference would be a guess).
     """
-    records = _records(path, PROCEDURE_COLUMNS)
+    records = data_rows(path, PROCEDURE_COLUMNS)
     rows = [_procedure_row(path, line, values) for line, values in records]
     seen: dict[str, int] = {}
     claimed: dict[str, tuple[int, str]] = {}
@@ -130,7 +130,7 @@ def result_type_key(text: str) -> str:
 # --- rows -----------------------------------------------------------------------------------------
 
 
-def _records(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def data_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, values by column) of each data row; comment and blank lines skipped."""
     try:
         text = path.read_text(encoding="utf-8")

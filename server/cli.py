@@ -40,7 +40,8 @@ from server.errors import IngestError, ServerError
 from server.ingest import IngestWorker, ResultVerifier
 from server.models import CommandState, DeviceCommand
 from server.mqtt import MqttLink
-from server.repository import commands, devices, procedures, units
+from server.reports.inputs import read_issued, read_targets, store_issued, store_targets
+from server.repository import commands, devices, procedures, tallies, units
 from server.watcher import DeviceWatcher, publish_command
 from support.files import PRIVATE_UMASK
 from support.process import shutdown_on_signals
@@ -139,6 +140,10 @@ units_app = typer.Typer(no_args_is_help=True, help="The administrative units (ef
 procedures_app = typer.Typer(no_args_is_help=True, help="The procedure catalogue.")
 app.add_typer(units_app, name="units")
 app.add_typer(procedures_app, name="procedures")
+reports_app = typer.Typer(
+    no_args_is_help=True, help="The progress reports: their inputs, and their tallies."
+)
+app.add_typer(reports_app, name="reports")
 search_app = typer.Typer(no_args_is_help=True, help="The search index (derived from the database).")
 app.add_typer(search_app, name="search")
 
@@ -160,6 +165,38 @@ def import_units(file: DataFileArgument, config: ConfigOption = None) -> None:
         f"({done.superseded} superseding an earlier row), {done.unchanged} unchanged, "
         f"{done.absent} in the repository but not in the file (kept)"
     )
+
+
+@reports_app.command("import-targets")
+def import_targets(file: DataFileArgument, config: ConfigOption = None) -> None:
+    """Import units' digitization targets: CSV unit_code,volume,deadline (deadline empty: the
+    plan's tier for that volume, server/data/digitization_plan.toml)."""
+    rows = read_targets(file)
+    settings = load_server_settings(config)
+    with repository_session(settings) as session:
+        stored = store_targets(session, file, rows)
+    typer.echo(f"{stored} targets read from {file} and stored")
+
+
+@reports_app.command("import-issued")
+def import_issued(file: DataFileArgument, config: ConfigOption = None) -> None:
+    """Import results issued per unit and month, and how many electronically: CSV
+    unit_code,month,issued,electronic (from the one-stop system)."""
+    rows = read_issued(file)
+    settings = load_server_settings(config)
+    with repository_session(settings) as session:
+        stored = store_issued(session, file, rows)
+    typer.echo(f"{stored} monthly counts read from {file} and stored")
+
+
+@reports_app.command("rebuild")
+def rebuild_tallies(config: ConfigOption = None) -> None:
+    """Count the monthly tallies again from the records and reuses (after a bulk load, or to
+    check them)."""
+    settings = load_server_settings(config)
+    with repository_session(settings) as session:
+        rows = tallies.rebuild(session)
+    typer.echo(f"monthly tallies rebuilt: {rows} unit-months")
 
 
 @procedures_app.command("import")

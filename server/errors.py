@@ -54,6 +54,18 @@ class SearchInputError(SearchError):
         self.value = value
 
 
+class ReportInputError(ServerError):
+    """A report's request is malformed (the message says which parameter and why).
+
+    Attributes:
+        parameter: the parameter's name, as the request spells it.
+    """
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class CorrectionConflictError(ServerError):
     """A correction cannot be made as asked, though the repository works: the version is no
     longer current, or the corrected document would take another current document's issuer,

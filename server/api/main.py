@@ -24,6 +24,7 @@ from server.api.routes import (
     export,
     health,
     records,
+    reports,
     search,
     versions,
 )
@@ -98,6 +99,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     api.include_router(export.router)
     api.include_router(audit.router)
     api.include_router(versions.router)
+    api.include_router(reports.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)

@@ -14,10 +14,11 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from server.config import ServerSettings
+from server.reports.plan import load_plan
 from server.repository.web_sessions import Lifetime
 from server.web.errors import NotSignedInError, PageError, reasons
 from server.web.render import page
-from server.web.routes import audit, results, search, signin
+from server.web.routes import audit, reports, results, search, signin
 from server.web.visitors import COOKIE
 
 STATIC = Path(__file__).parent / "static"
@@ -31,8 +32,10 @@ def add_pages(app: FastAPI, settings: ServerSettings, *, api_prefix: str) -> Non
         max_age=dt.timedelta(seconds=settings.web_max_s),
     )
     app.state.web_secure_cookie = settings.web_secure_cookie
+    app.state.report_plan = load_plan()
     for module in (signin, search, results, audit):
         app.include_router(module.router)
+    app.include_router(reports.router)
     # The stylesheet is the one thing served without an account: the sign-in page needs it,
     # and it holds nothing but layout.
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
