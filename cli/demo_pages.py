@@ -1,6 +1,7 @@
 """`sohoa demo --serve`: after the demo, the web pages left running for a person to look
-around — the demo's repository filled with synthetic results (`server.seed`), one account per
-role, and the addresses to open — until Ctrl-C.
+around — the demo's repository filled with synthetic results (`server.seed`), synthetic
+targets and issued counts for the progress reports (made up from the results: no real unit's
+plan), one account per role, and the addresses to open — until Ctrl-C.
 
 The accounts' passwords are random, printed once and kept in `<workdir>/accounts.txt` (readable
 by its owner only); they are the demo's, on this machine's loopback address only.
@@ -8,6 +9,7 @@ by its owner only); they are the demo's, on this machine's loopback address only
 
 from __future__ import annotations
 
+import random
 import secrets
 import signal
 import threading
@@ -19,7 +21,7 @@ from rich.console import Console
 from sqlmodel import Session, col, select
 
 from server.db import make_engine
-from server.models import Record, Role
+from server.models import IssuedTally, MonthlyTally, Record, Role, UnitTarget
 from server.repository.accounts import add_account
 from server.search.index import SearchIndex
 from server.seed import seed
@@ -50,6 +52,8 @@ def prepare_pages(
         seed(engine, data_dir, results, seed_value=2026)
         SearchIndex(data_dir / "search", engine, 1.0).rebuild()
         with Session(engine) as session:
+            _synthetic_report_inputs(session)
+        with Session(engine) as session:
             busiest = session.exec(
                 select(Record.unit_code)
                 .where(col(Record.unit_code).is_not(None))
@@ -66,6 +70,30 @@ def prepare_pages(
     finally:
         engine.dispose()
     return made
+
+
+def _synthetic_report_inputs(session: Session, seed_value: int = 2026) -> None:
+    """Made-up targets (a little above or below what each unit holds) and issued counts (each
+    month's results, a half or so electronically), so the reports have something to show."""
+    rng = random.Random(seed_value)  # noqa: S311 (made-up figures, not a secret)
+    rows = session.exec(select(MonthlyTally).where(MonthlyTally.unit_code != "")).all()
+    held: dict[str, int] = {}
+    for row in rows:
+        held[row.unit_code] = held.get(row.unit_code, 0) + row.digitized
+        issued = round(row.digitized * rng.uniform(1.5, 3.0)) + 1
+        session.merge(
+            IssuedTally(
+                unit_code=row.unit_code,
+                month=row.month,
+                issued=issued,
+                electronic=round(issued * rng.uniform(0.35, 0.65)),
+            )
+        )
+    for code, count in held.items():
+        session.merge(
+            UnitTarget(unit_code=code, volume=max(1, round(count * rng.uniform(0.8, 2.5))))
+        )
+    session.commit()
 
 
 def serve_until_interrupted(
