@@ -63,7 +63,7 @@ from server.errors import IndexBehindError, SearchError
 from server.pdftext import TEXT_WAIT_S
 from server.repository import search_source
 from server.search.fold import exact_form, fold, tone_form, words
-from server.search.query import Position, SearchQuery, Words, so_ky_hieu_key
+from server.search.query import Position, SearchQuery, Words, doc_type_key, so_ky_hieu_key
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +126,17 @@ def _schema() -> tantivy.Schema:
     b.add_text_field("all_f", stored=False, tokenizer_name=FOLDING, index_option="basic")
     for name in ("fields_t", "fields_x", "name_f", "name_t", "name_x"):
         b.add_text_field(name, stored=False, tokenizer_name="whitespace", index_option="basic")
-    for name in ("cccd", "skh", "procedure", "unit"):
+    for name in ("cccd", "skh", "procedure", "unit", "doctype"):
         b.add_text_field(name, stored=False, tokenizer_name="raw", index_option="basic")
     b.add_integer_field("issued", stored=False, indexed=True, fast=True)
     return b.build()
 
 
 SCHEMA = _schema()
+SCHEMA_VERSION = 2
+"""Counted up whenever `SCHEMA` or `document` changes: an index folder carries the version it
+was made with (`index-v<N>-…`), and one of another version is refused until it is rebuilt
+(version 2: the result type, `doctype`)."""
 
 
 def sort_key(received_at: dt.datetime, record_id: str) -> int:
@@ -167,6 +171,8 @@ def document(row: Any) -> tantivy.Document:
         doc["skh"] = so_ky_hieu_key(row.so_ky_hieu)
     if row.procedure_code:
         doc["procedure"] = row.procedure_code
+    if row.loai_van_ban:
+        doc["doctype"] = doc_type_key(row.loai_van_ban)
     if row.unit_code:
         doc["unit"] = row.unit_code
     issued = _issued_int(row.ngay_ban_hanh)
@@ -266,6 +272,8 @@ class SearchIndex:
             clauses.append(_term("skh", q.so_ky_hieu))
         if q.procedure is not None:
             clauses.append(_term("procedure", q.procedure))
+        if q.doc_type is not None:
+            clauses.append(_term("doctype", q.doc_type))
         if q.units is not None:
             clauses.append(tantivy.Query.term_set_query(SCHEMA, "unit", sorted(q.units)))
         if q.issued_from is not None or q.issued_to is not None:
@@ -344,6 +352,11 @@ class SearchIndex:
                     folder = self._new_folder()
                     _registered(tantivy.Index(SCHEMA, path=str(self.root / folder)))
                     self._point_at(folder)
+        if not folder.startswith(f"index-v{SCHEMA_VERSION}-"):
+            raise IndexBehindError(
+                f"the search index {self.root / folder} was made by an earlier version of Sohoa: "
+                "run `sohoa server search rebuild` (searches resume when it is done)"
+            )
         if folder != self._folder or self._index is None:
             try:
                 self._index = _registered(tantivy.Index.open(str(self.root / folder)))
@@ -447,7 +460,7 @@ class SearchIndex:
 
     def _new_folder(self) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        name = f"index-{time.time_ns()}-{os.getpid()}"
+        name = f"index-v{SCHEMA_VERSION}-{time.time_ns()}-{os.getpid()}"
         (self.root / name).mkdir()
         return name
 

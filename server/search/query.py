@@ -62,6 +62,8 @@ class SearchQuery:
     cccd: str | None = None
     so_ky_hieu: str | None = None
     procedure: str | None = None
+    doc_type: str | None = None
+    """The result type (loai_van_ban), folded (`doc_type_key`)."""
     units: frozenset[str] | None = None
     issued_from: dt.date | None = None
     issued_to: dt.date | None = None
@@ -75,6 +77,7 @@ class SearchQuery:
             self.cccd,
             self.so_ky_hieu,
             self.procedure,
+            self.doc_type,
             ",".join(sorted(self.units)) if self.units is not None else None,
             str(self.issued_from),
             str(self.issued_to),
@@ -163,6 +166,22 @@ def check_so_ky_hieu(value: str | None) -> str | None:
             "so_ky_hieu", "so_ky_hieu must be at most 64 printable characters, e.g. 05/QĐ-UBND"
         )
     return so_ky_hieu_key(value)
+
+
+def check_doc_type(value: str | None) -> str | None:
+    """A result type as printed ("GIẤY KHAI SINH"), compared folded (`doc_type_key`)."""
+    if value is None or not value.strip():
+        return None
+    if len(value) > 200 or _CONTROL.search(value):
+        raise SearchInputError(
+            "doc_type", "doc_type must be at most 200 printable characters, e.g. GIẤY KHAI SINH"
+        )
+    return doc_type_key(value)
+
+
+def doc_type_key(value: str) -> str:
+    """How a result type is indexed and looked up: its folded words, one space apart."""
+    return " ".join(words(fold(value)))
 
 
 def so_ky_hieu_key(value: str) -> str:

@@ -103,3 +103,17 @@ def test_an_index_far_behind_says_to_rebuild(db_engine: Engine, tmp_path: Path) 
     merge(db_engine, "Pi Năng Thị 5")  # a few new ones: caught up as usual
     time.sleep(0.05)
     assert index.search(query, 10).total == 6
+
+
+def test_an_index_of_an_earlier_version_says_to_rebuild(db_engine: Engine, tmp_path: Path) -> None:
+    wanted = merge(db_engine, "Ma Thị Ngọc")
+    root = tmp_path / "search"
+    root.mkdir()
+    (root / "index-1765000000000000000-1").mkdir()  # as version 1 named its folders
+    (root / "current").write_text("index-1765000000000000000-1")
+    index = SearchIndex(root, db_engine, refresh_s=0.01)
+    query = SearchQuery(name=text_words("ma thi ngoc", "name"))
+    with pytest.raises(IndexBehindError, match=r"earlier version.*sohoa server search rebuild"):
+        index.search(query, 5)
+    assert index.rebuild() == 1
+    assert index.search(query, 5).ids == [wanted]

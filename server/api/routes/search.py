@@ -34,6 +34,7 @@ from server.search.query import (
     check_cccd,
     check_code,
     check_dates,
+    check_doc_type,
     check_so_ky_hieu,
     text_words,
 )
@@ -135,6 +136,7 @@ def search(
     name: Annotated[str | None, Query(max_length=2000)] = None,
     so_ky_hieu: Annotated[str | None, Query(max_length=256)] = None,
     procedure: Annotated[str | None, Query(max_length=256)] = None,
+    doc_type: Annotated[str | None, Query(max_length=256)] = None,
     unit: Annotated[str | None, Query(max_length=256)] = None,
     issued_from: Annotated[str | None, Query(alias="from", max_length=64)] = None,
     issued_to: Annotated[str | None, Query(alias="to", max_length=64)] = None,
@@ -143,8 +145,8 @@ def search(
 ) -> SearchPage:
     """Results matching free text `q` (fields and recognised text) and the filters, accents
     ignored, ranked: every word as typed first, then with its tones as typed, then the rest;
-    newest first within each. `unit` takes the unit's subtree; `from`/`to` bound the issue date
-    (YYYY-MM-DD, inclusive)."""
+    newest first within each. `unit` takes the unit's subtree; `doc_type` the result type as
+    printed (accents ignored); `from`/`to` bound the issue date (YYYY-MM-DD, inclusive)."""
     visible = _visible(session, user)
     try:
         start, end = check_dates(issued_from, issued_to)
@@ -154,6 +156,7 @@ def search(
             cccd=check_cccd(cccd),
             so_ky_hieu=check_so_ky_hieu(so_ky_hieu),
             procedure=check_code(procedure, "procedure"),
+            doc_type=check_doc_type(doc_type),
             units=_units_filter(session, check_code(unit, "unit"), visible),
             issued_from=start,
             issued_to=end,

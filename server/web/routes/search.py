@@ -1,6 +1,6 @@
 """`/search`: one search box, accent-insensitive as the API's search, with filters (a unit and
-the units under it, a procedure, an issue date range), the results as a table with the query's
-words marked where they match, and a link to each result's page.
+the units under it, a procedure, a result type, an issue date range), the results as a table
+with the query's words marked where they match, and a link to each result's page.
 
 The search itself is the API's (`server.api.routes.search.search`), called with the visitor's
 account: the same units are visible, the same inputs refused, and the same audit entry written.
@@ -33,6 +33,7 @@ LABELS = {
     "q": "Từ khóa",
     "unit": "Đơn vị",
     "procedure": "Thủ tục",
+    "doc_type": "Loại kết quả",
     "from": "Từ ngày",
     "to": "Đến ngày",
     "cursor": "Trang",
@@ -71,6 +72,12 @@ def procedure_options(session: Session) -> list[Procedure]:
     return list(session.exec(select(Procedure).order_by(col(Procedure.code))).all())
 
 
+def doc_type_options(session: Session) -> list[str]:
+    """The result types the procedure catalogue names, as printed, in alphabetical order."""
+    types = {t for p in procedure_options(session) for t in p.result_types}
+    return sorted(types, key=fold)
+
+
 def _blank(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
@@ -83,6 +90,7 @@ def search_page(
     q: Annotated[str | None, Query(max_length=2000)] = None,
     unit: Annotated[str | None, Query(max_length=256)] = None,
     procedure: Annotated[str | None, Query(max_length=256)] = None,
+    doc_type: Annotated[str | None, Query(max_length=256)] = None,
     issued_from: Annotated[str | None, Query(alias="from", max_length=64)] = None,
     issued_to: Annotated[str | None, Query(alias="to", max_length=64)] = None,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
@@ -92,6 +100,7 @@ def search_page(
         "q": _blank(q),
         "unit": _blank(unit),
         "procedure": _blank(procedure),
+        "doc_type": _blank(doc_type),
         "from": _blank(issued_from),
         "to": _blank(issued_to),
     }
@@ -99,6 +108,7 @@ def search_page(
         "asked": {k: v or "" for k, v in asked.items()},
         "units": unit_options(session, visitor),
         "procedures": procedure_options(session),
+        "doc_types": doc_type_options(session),
         "found": None,
         "errors": [],
         "marks": set(words(fold(asked["q"] or ""))),
@@ -117,6 +127,7 @@ def search_page(
             name=None,
             so_ky_hieu=None,
             procedure=asked["procedure"],
+            doc_type=asked["doc_type"],
             unit=asked["unit"],
             issued_from=asked["from"],
             issued_to=asked["to"],

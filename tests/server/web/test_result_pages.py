@@ -289,3 +289,18 @@ def test_the_stylesheet_is_served_to_the_sign_in_page(web: TestClient) -> None:
     assert Path(__file__).parents[3].joinpath("server/web/static/site.css").read_bytes() == (
         response.content
     )
+
+
+def test_the_result_type_filter_keeps_that_type_only(
+    web: TestClient, db_engine: Engine, repository: Repository
+) -> None:
+    wanted = _record(db_engine, repository.mine).loai_van_ban
+    assert wanted
+    sign_in(web, "admin")
+    folded = fold(wanted).lower()  # typed bare, in lower case: the same type
+    since = {"from": "1900-01-01"}
+    ids = _ROW.findall(web.get("/search", params={**since, "doc_type": folded}).text)
+    assert ids
+    assert {_record(db_engine, i).loai_van_ban for i in ids} == {wanted}
+    everything = _ROW.findall(web.get("/search", params=since).text)
+    assert set(everything) - set(ids)  # the filter did take some away
