@@ -153,12 +153,18 @@ def _share(issued: int | None, electronic: int | None) -> float | None:
 
 @dataclass(frozen=True)
 class _Tallies:
-    """The rows a report adds up."""
+    """The rows a report adds up, by unit code."""
 
-    digitized: dict[tuple[str, str], int]
-    reused: dict[tuple[str, str], int]
-    issued: dict[tuple[str, str], tuple[int, int]]
+    counts: dict[str, list[tuple[str, int, int]]]
+    """(month, digitized, reused) of each unit's months."""
+    issued: dict[str, list[tuple[str, int, int]]]
+    """(month, issued, electronic) of each unit's imported months."""
     targets: dict[str, UnitTarget]
+
+    def codes(self, covered: frozenset[str] | None) -> set[str]:
+        """The codes of `covered` that have rows (None: every code)."""
+        every = self.counts.keys() | self.issued.keys() | self.targets.keys()
+        return set(every) if covered is None else set(every) & covered
 
 
 def _load(session: Session, last: str, codes: frozenset[str] | None) -> _Tallies:
@@ -169,13 +175,13 @@ def _load(session: Session, last: str, codes: frozenset[str] | None) -> _Tallies
         tally = tally.where(col(MonthlyTally.unit_code).in_(codes))
         issued = issued.where(col(IssuedTally.unit_code).in_(codes))
         targets = targets.where(col(UnitTarget.unit_code).in_(codes))
-    tallies = session.exec(tally).all()
-    return _Tallies(
-        digitized={(t.unit_code, t.month): t.digitized for t in tallies},
-        reused={(t.unit_code, t.month): t.reused for t in tallies},
-        issued={(i.unit_code, i.month): (i.issued, i.electronic) for i in session.exec(issued)},
-        targets={t.unit_code: t for t in session.exec(targets)},
-    )
+    counts: dict[str, list[tuple[str, int, int]]] = {}
+    for t in session.exec(tally):
+        counts.setdefault(t.unit_code, []).append((t.month, t.digitized, t.reused))
+    by_unit: dict[str, list[tuple[str, int, int]]] = {}
+    for i in session.exec(issued):
+        by_unit.setdefault(i.unit_code, []).append((i.month, i.issued, i.electronic))
+    return _Tallies(counts, by_unit, {t.unit_code: t for t in session.exec(targets)})
 
 
 def _progress(
@@ -188,28 +194,34 @@ def _progress(
     today: dt.date,
 ) -> UnitProgress:
     """The figures of unit `code`, adding up the rows of the units it covers (None: all)."""
-
-    def mine(key: tuple[str, str]) -> bool:
-        return covered is None or key[0] in covered
-
-    def in_period(key: tuple[str, str]) -> bool:
-        return period.first <= key[1] <= period.last and mine(key)
-
-    issued = [v for k, v in data.issued.items() if in_period(k)]
-    targets = [t for c, t in data.targets.items() if covered is None or c in covered]
+    digitized = total = reused = issued = electronic = 0
+    any_issued = False
+    targets = []
+    for unit in data.codes(covered):
+        for month, d, r in data.counts.get(unit, ()):
+            total += d
+            if period.first <= month:
+                digitized += d
+                reused += r
+        for month, i, e in data.issued.get(unit, ()):
+            if period.first <= month:
+                any_issued = True
+                issued += i
+                electronic += e
+        if unit in data.targets:
+            targets.append(data.targets[unit])
     target = sum(t.volume for t in targets) if targets else None
     deadline = max((t.deadline or plan.deadline_for(t.volume) for t in targets), default=None)
-    total = sum(v for k, v in data.digitized.items() if mine(k))
     return UnitProgress(
         code=code,
         name=name,
-        digitized=sum(v for k, v in data.digitized.items() if in_period(k)),
+        digitized=digitized,
         digitized_total=total,
-        reused=sum(v for k, v in data.reused.items() if in_period(k)),
+        reused=reused,
         target=target,
         deadline=deadline,
-        issued=sum(i for i, _ in issued) if issued else None,
-        electronic=sum(e for _, e in issued) if issued else None,
+        issued=issued if any_issued else None,
+        electronic=electronic if any_issued else None,
         state=_state(total, target, deadline, today),
     )
 
@@ -225,24 +237,28 @@ def _state(total: int, target: int | None, deadline: dt.date | None, today: dt.d
 
 
 def _months(covered: frozenset[str] | None, data: _Tallies, period: Period) -> list[MonthFigures]:
-    out = []
-    for month in period.months():
-        keys = [k for k in data.digitized if k[1] == month and (covered is None or k[0] in covered)]
-        issued = [
-            v
-            for k, v in data.issued.items()
-            if k[1] == month and (covered is None or k[0] in covered)
-        ]
-        out.append(
-            MonthFigures(
-                month=month,
-                digitized=sum(data.digitized[k] for k in keys),
-                reused=sum(data.reused[k] for k in keys),
-                issued=sum(i for i, _ in issued) if issued else None,
-                electronic=sum(e for _, e in issued) if issued else None,
-            )
+    counts: dict[str, list[int]] = {m: [0, 0] for m in period.months()}
+    issued: dict[str, list[int]] = {}
+    for unit in data.codes(covered):
+        for month, d, r in data.counts.get(unit, ()):
+            if month in counts:
+                counts[month][0] += d
+                counts[month][1] += r
+        for month, i, e in data.issued.get(unit, ()):
+            if month in counts:
+                pair = issued.setdefault(month, [0, 0])
+                pair[0] += i
+                pair[1] += e
+    return [
+        MonthFigures(
+            month=month,
+            digitized=d,
+            reused=r,
+            issued=issued[month][0] if month in issued else None,
+            electronic=issued[month][1] if month in issued else None,
         )
-    return out
+        for month, (d, r) in counts.items()
+    ]
 
 
 PROVINCE_NAME = "Toàn tỉnh"
