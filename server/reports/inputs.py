@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,14 +105,12 @@ def store_targets(session: Session, path: Path, rows: list[TargetRow]) -> int:
         DataFileError: a row names a unit the repository does not know (nothing is stored).
         RepositoryError: the database refused the write.
     """
-    _check_units(session, path, {r.unit_code for r in rows})
     now = utc_now()
-    for r in rows:
-        session.merge(
-            UnitTarget(unit_code=r.unit_code, volume=r.volume, deadline=r.deadline, set_at=now)
-        )
-    commit(session, f"store the targets of {path}")
-    return len(rows)
+    made = [
+        UnitTarget(unit_code=r.unit_code, volume=r.volume, deadline=r.deadline, set_at=now)
+        for r in rows
+    ]
+    return _store(session, path, made, "targets")
 
 
 def store_issued(session: Session, path: Path, rows: list[IssuedRow]) -> int:
@@ -121,17 +120,26 @@ def store_issued(session: Session, path: Path, rows: list[IssuedRow]) -> int:
         DataFileError: a row names a unit the repository does not know (nothing is stored).
         RepositoryError: the database refused the write.
     """
-    _check_units(session, path, {r.unit_code for r in rows})
     now = utc_now()
-    for r in rows:
-        session.merge(
-            IssuedTally(
-                unit_code=r.unit_code,
-                month=r.month,
-                issued=r.issued,
-                electronic=r.electronic,
-                imported_at=now,
-            )
+    made = [
+        IssuedTally(
+            unit_code=r.unit_code,
+            month=r.month,
+            issued=r.issued,
+            electronic=r.electronic,
+            imported_at=now,
         )
-    commit(session, f"store the issued counts of {path}")
+        for r in rows
+    ]
+    return _store(session, path, made, "issued counts")
+
+
+def _store(
+    session: Session, path: Path, rows: Sequence[UnitTarget | IssuedTally], what: str
+) -> int:
+    """Write `rows` over any held under the same key, once every unit is known; commit."""
+    _check_units(session, path, {r.unit_code for r in rows})
+    for row in rows:
+        session.merge(row)
+    commit(session, f"store the {what} of {path}")
     return len(rows)

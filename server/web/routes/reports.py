@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import SessionDep
 from server.api.routes.reports import load_report
@@ -112,62 +113,39 @@ def _file_name(report: Report, what: str, extension: str) -> str:
     return f"tien-do-so-hoa-{unit}-{report.period.first}-{report.period.last}{what}.{extension}"
 
 
-@router.get("/reports.xlsx")
-def reports_xlsx(
+async def _report_file(
     request: Request,
     session: SessionDep,
     visitor: Annotated[Visitor, Depends(REPORTERS)],
     unit: UnitParam = None,
     first: MonthParam = None,
     last: ToParam = None,
-) -> Response:
+) -> Report:
+    """The report a file is asked of (a malformed period: a 422 page, not the form)."""
+    try:
+        return await run_in_threadpool(_report, request, session, visitor, unit, first, last)
+    except RequestValidationError as e:
+        why = "; ".join(reason for _name, reason in reasons(e))
+        raise PageError(422, "Dữ liệu nhập không hợp lệ", "Kỳ báo cáo không hợp lệ.", why) from e
+
+
+ReportFile = Annotated[Report, Depends(_report_file)]
+CSV = "text/csv; charset=utf-8"
+
+
+@router.get("/reports.xlsx")
+def reports_xlsx(report: ReportFile) -> Response:
     """The report as an XLSX workbook (one sheet per report)."""
-    report = _checked(request, session, visitor, unit, first, last)
     return _download(report_xlsx(report), XLSX, _file_name(report, "", "xlsx"))
 
 
 @router.get("/reports/months.csv")
-def reports_months_csv(
-    request: Request,
-    session: SessionDep,
-    visitor: Annotated[Visitor, Depends(REPORTERS)],
-    unit: UnitParam = None,
-    first: MonthParam = None,
-    last: ToParam = None,
-) -> Response:
+def reports_months_csv(report: ReportFile) -> Response:
     """The report's months as CSV."""
-    report = _checked(request, session, visitor, unit, first, last)
-    return _download(
-        months_csv(report), "text/csv; charset=utf-8", _file_name(report, "-thang", "csv")
-    )
+    return _download(months_csv(report), CSV, _file_name(report, "-thang", "csv"))
 
 
 @router.get("/reports/units.csv")
-def reports_units_csv(
-    request: Request,
-    session: SessionDep,
-    visitor: Annotated[Visitor, Depends(REPORTERS)],
-    unit: UnitParam = None,
-    first: MonthParam = None,
-    last: ToParam = None,
-) -> Response:
+def reports_units_csv(report: ReportFile) -> Response:
     """The report's units as CSV."""
-    report = _checked(request, session, visitor, unit, first, last)
-    return _download(
-        units_csv(report), "text/csv; charset=utf-8", _file_name(report, "-don-vi", "csv")
-    )
-
-
-def _checked(
-    request: Request,
-    session: SessionDep,
-    visitor: Visitor,
-    unit: str | None,
-    first: str | None,
-    last: str | None,
-) -> Report:
-    try:
-        return _report(request, session, visitor, unit, first, last)
-    except RequestValidationError as e:
-        why = "; ".join(reason for _name, reason in reasons(e))
-        raise PageError(422, "Dữ liệu nhập không hợp lệ", "Kỳ báo cáo không hợp lệ.", why) from e
+    return _download(units_csv(report), CSV, _file_name(report, "-don-vi", "csv"))
