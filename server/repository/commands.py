@@ -55,7 +55,7 @@ def issue_command(
     )
     try:
         command_message(command)  # validates the arguments now rather than when publishing
-    except ProtocolError as e:
+    except (ProtocolError, TypeError) as e:  # TypeError: what JSON cannot carry (NaN, depth)
         raise RepositoryError(f"command {name.value} for {device_id}: {e}") from e
     session.add(command)
     if name is CommandName.REVOKE and device.status is not DeviceStatus.REVOKED:

@@ -256,6 +256,32 @@ def test_revoke_needs_a_reason_and_revokes_the_device(
     assert client.post("/api/devices/nobody/commands", json={"name": "ping"}).status_code == 404
 
 
+def test_arguments_json_cannot_carry_are_refused_not_a_server_error(
+    db_engine: Engine, client: TestClient
+) -> None:
+    _register(db_engine, "test-args-01")
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(100):
+        inner["a"] = {}
+        inner = inner["a"]  # type: ignore[assignment]
+    for settings in ('{"x": NaN}', '{"x": Infinity}'):
+        body = '{"name": "config", "args": {"settings": ' + settings + "}}"
+        answer = client.post(
+            "/api/devices/test-args-01/commands",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422, answer.text
+    nested = client.post(
+        "/api/devices/test-args-01/commands",
+        json={"name": "config", "args": {"settings": deep}},
+    )
+    assert nested.status_code == 422, nested.text
+    with session_scope(db_engine) as s:
+        assert commands.list_commands(s, "test-args-01", 10) == []
+
+
 def test_commands_are_claimed_once(db_engine: Engine) -> None:
     _register(db_engine, "test-claim-01")
     with session_scope(db_engine) as s:

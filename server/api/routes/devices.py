@@ -104,7 +104,8 @@ def issue_command(
     except RepositoryError as e:
         # FastAPI's 422 shape, the one the description states for this route
         raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", "args"), "msg": str(e), "input": body.args}]
+            # No `input`: the arguments may hold what JSON cannot carry (NaN), the refusal's cause.
+            [{"type": "value_error", "loc": ("body", "args"), "msg": str(e), "input": None}]
         ) from e
     return DeviceCommandPublic.model_validate(command)
 
