@@ -30,6 +30,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from cryptography import x509
 from sqlmodel import Session
 
 from cli.demo_pages import PageAccount, prepare_pages, serve_until_interrupted
@@ -265,7 +266,14 @@ def register_appliance(database_url: str, appliance: ApplianceIdentity, password
     try:
         migrate(engine)
         with Session(engine) as session:
-            register_device(session, appliance.device_id, UNIT, appliance.signing_cert_sha256)
+            signing = x509.load_pem_x509_certificate(appliance.signing_cert_file.read_bytes())
+            register_device(
+                session,
+                appliance.device_id,
+                UNIT,
+                appliance.signing_cert_sha256,
+                cert_not_after=signing.not_valid_after_utc,  # shown on the fleet pages
+            )
             session.commit()
             add_account(session, DEMO_ACCOUNT, Role.PROVINCE_ADMIN, password)
     finally:

@@ -1,7 +1,8 @@
 """`sohoa demo --serve`: after the demo, the web pages left running for a person to look
-around — the demo's repository filled with synthetic results (`server.seed`), synthetic
-targets and issued counts for the progress reports (made up from the results: no real unit's
-plan), one account per role, and the addresses to open — until Ctrl-C.
+around — the demo's repository filled with synthetic results (`server.seed`), made-up targets
+and issued counts for the progress reports (no real unit's plan), synthetic heartbeats for the
+seed's appliances (`server.seed_fleet`), one account per role, and the addresses to open —
+until Ctrl-C.
 
 The accounts' passwords are random, printed once and kept in `<workdir>/accounts.txt` (readable
 by its owner only); they are the demo's, on this machine's loopback address only.
@@ -25,6 +26,7 @@ from server.models import IssuedTally, MonthlyTally, Record, Role, UnitTarget
 from server.repository.accounts import add_account
 from server.search.index import SearchIndex
 from server.seed import seed
+from server.seed_fleet import seed_fleet
 from support.files import private_file
 
 RESULTS = 2000
@@ -53,6 +55,7 @@ def prepare_pages(
         SearchIndex(data_dir / "search", engine, 1.0).rebuild()
         with Session(engine) as session:
             _synthetic_report_inputs(session)
+            seed_fleet(session)  # the seed's appliances: heartbeats and a month of history
         with Session(engine) as session:
             busiest = session.exec(
                 select(Record.unit_code)

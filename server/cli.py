@@ -125,10 +125,18 @@ def register_device(
 ) -> None:
     """Register a device and its document-signing certificate (or update a registered one)."""
     settings = load_server_settings(config)
-    fingerprint = _certificate_sha256(signing_cert)
+    cert = _signing_certificate(signing_cert)
+    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
     with repository_session(settings) as session:
         code, name = units.resolve_unit(session, unit, units.today())
-        device = devices.register_device(session, device_id, name, fingerprint, unit_code=code)
+        device = devices.register_device(
+            session,
+            device_id,
+            name,
+            fingerprint,
+            unit_code=code,
+            cert_not_after=cert.not_valid_after_utc,  # the fleet pages warn before it expires
+        )
         typer.echo(
             f"device {device.device_id} registered ({device.status.value}) in "
             f"{device.unit} ({device.unit_code or 'a unit not in the unit tree'}); "
@@ -400,14 +408,13 @@ def _make_verifier(settings: ServerSettings) -> VerifierPool:
     return pool
 
 
-def _certificate_sha256(path: Path) -> str:
+def _signing_certificate(path: Path) -> x509.Certificate:
     try:
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        return x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError) as e:
         raise typer.BadParameter(
             f"{path} is not a PEM certificate: {e}", param_hint="'--signing-cert'"
         ) from e
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def _start_workers(

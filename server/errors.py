@@ -80,6 +80,15 @@ class CorrectionConflictError(ServerError):
         self.current = current
 
 
+class ReviewError(ServerError):
+    """A review decision cannot be taken as asked: a verdict that does not fit the case, no
+    reason, or a case decided meanwhile (the message says which and what to do)."""
+
+
+class ReviewInputError(ReviewError):
+    """A review decision's verdict does not fit its case, or its reason is missing or too long."""
+
+
 class AccountError(ServerError):
     """An account cannot be added, found or changed as asked (a taken name, an unknown one)."""
 

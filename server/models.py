@@ -189,6 +189,8 @@ class DeviceBase(SQLModel):
     registration; no foreign key, which SQLite could only add by copying a referenced table)."""
     signing_cert_sha256: str = Field(max_length=64)
     """SHA-256 (lower-case hex) of the DER document-signing certificate registered for it."""
+    cert_not_after: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When that certificate expires (its notAfter), when the registration gave it."""
 
 
 class DeviceHeartbeat(SQLModel):
@@ -231,6 +233,30 @@ class DevicePublic(DeviceBase, DeviceHeartbeat):
     """When the server last stored a result from it."""
     heartbeat_age_s: float | None = None
     """Seconds since the server last heard from it (heartbeat or last will), when it has."""
+
+
+class DeviceHeartbeatHour(SQLModel, table=True):
+    """One hour of a device's heartbeats (hours in UTC), kept for its history charts: one row per
+    device and hour, made or updated by each heartbeat (`devices.record_heartbeat`); rows older
+    than `devices.HISTORY_DAYS` are deleted as new hours begin."""
+
+    __tablename__ = "device_heartbeat_hour"
+
+    device_id: str = Field(primary_key=True, max_length=64, foreign_key="device.device_id")
+    hour: dt.datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    """The hour's start (UTC), by the server's clock when the heartbeats came."""
+    heartbeats: int = 0
+    """Heartbeats received in the hour (last wills not counted)."""
+    max_queue_depth: int | None = None
+    """The deepest outbox the hour's heartbeats reported."""
+    max_oldest_pending_age_s: float | None = None
+    """The oldest waiting result's age, at its largest in the hour."""
+    disk_free_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    """The free space the hour's last heartbeat reported."""
+    link_state: LinkState | None = Field(default=None, sa_type=_LINK_STATE)
+    """The link state the hour's last heartbeat (or last will) said."""
+    last_received_at: dt.datetime = Field(sa_type=UTCDateTime)
+    """When the hour's last heartbeat (or last will) came."""
 
 
 class DevicesPublic(SQLModel):
@@ -545,6 +571,48 @@ class RecordCorrection(SQLModel, table=True):
     username: str = Field(max_length=64)
     role: str = Field(max_length=16)
     corrected_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
+class ReviewKind(Enum):
+    """What a review decides about."""
+
+    CONFLICT = "conflict"
+    """A version stored `needs_review` beside the current version of its document."""
+    DUPLICATE = "duplicate"
+    """Documents under Nghị định 30's duplicate warning (one issuer, one số ký hiệu, one year)."""
+
+
+class ReviewVerdict(Enum):
+    """A reviewer's decision."""
+
+    REPLACE = "replace"
+    """The conflicting version replaces the current one (it becomes the next version)."""
+    REJECT = "reject"
+    """The current version stands; the conflicting one is kept, superseded by it."""
+    DISTINCT = "distinct"
+    """The documents under the warning are distinct documents: the warning is lifted."""
+    DUPLICATE = "duplicate"
+    """They are duplicates indeed: the warning stays, and the case leaves the queue."""
+
+
+class ReviewDecision(SQLModel, table=True):
+    """A reviewer's decision on a case of the review queue (`server.repository.reviews`): who,
+    when, what and why. Never changed: a later decision on the same case is a row of its own."""
+
+    __tablename__ = "review_decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: ReviewKind = Field(sa_type=_string_enum(ReviewKind, "reviewkind"))
+    record_id: str | None = Field(default=None, max_length=36, index=True)
+    """The conflicting version decided on (a conflict)."""
+    other_id: str | None = Field(default=None, max_length=36)
+    """The version it conflicted with, current when decided (a conflict)."""
+    duplicate_key: str | None = Field(default=None, max_length=64, index=True)
+    """The documents' duplicate key (a duplicate warning)."""
+    verdict: ReviewVerdict = Field(sa_type=_string_enum(ReviewVerdict, "reviewverdict"))
+    reason: str = Field(max_length=500)
+    username: str = Field(max_length=64)
+    decided_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
 class CorrectionPublic(SQLModel):

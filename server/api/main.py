@@ -25,6 +25,7 @@ from server.api.routes import (
     health,
     records,
     reports,
+    review,
     search,
     versions,
 )
@@ -100,6 +101,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     api.include_router(audit.router)
     api.include_router(versions.router)
     api.include_router(reports.router)
+    api.include_router(review.router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(docs.router)

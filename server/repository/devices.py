@@ -4,6 +4,12 @@ device's row), when each last delivered a result, and the fleet at a glance.
 A late heartbeat never overwrites a newer one (`record_heartbeat`): every server process records
 the heartbeats it reads, in whatever order they come; a heartbeat dated further ahead than the
 allowed clock skew counts as measured when received, so it cannot hide the ones after it.
+
+Each heartbeat stored also goes into its device's hour of history (`DeviceHeartbeatHour`, one
+upsert: `INSERT … ON CONFLICT DO UPDATE` on SQLite as on PostgreSQL), which the fleet pages chart
+(`heartbeat_hours`, beside `results_per_day` from the records); a device's hours older than
+`HISTORY_DAYS` are deleted when its next hour begins. The fleet pages list devices a page at a
+time, filtered in SQL (`fleet_page`), so that ten thousand appliances cost one page's rows.
 """
 
 from __future__ import annotations
@@ -12,17 +18,27 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import case, delete, func
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from protocol.errors import TopicError
 from protocol.status import Heartbeat, LinkState
 from protocol.topics import validate_device_id
 from server.errors import RepositoryError
-from server.models import Device, DeviceStatus, DeviceSummary, Record, Unit, utc_now
+from server.models import (
+    Device,
+    DeviceHeartbeatHour,
+    DeviceStatus,
+    DeviceSummary,
+    Record,
+    Unit,
+    utc_now,
+)
 from server.repository.common import MAX_PAGE, aware, commit, nfc
 
 log = logging.getLogger(__name__)
@@ -37,6 +53,7 @@ def register_device(
     signing_cert_sha256: str,
     *,
     unit_code: str | None = None,
+    cert_not_after: dt.datetime | None = None,
 ) -> Device:
     """Register a device and its document-signing certificate, or update a registered one.
 
@@ -46,6 +63,9 @@ def register_device(
         unit: the administrative unit it belongs to.
         signing_cert_sha256: SHA-256 of the signer's DER certificate, hex (colons allowed).
         unit_code: that unit's code in the unit tree (`units.resolve_unit`), when known.
+        cert_not_after: when that certificate expires (its notAfter, timezone-aware), when the
+            caller has it at hand; otherwise the date stored for the same certificate stays,
+            and a new certificate's is unknown.
 
     Returns:
         The device row, committed.
@@ -65,6 +85,8 @@ def register_device(
         )
     if not unit.strip():
         raise RepositoryError(f"device {device_id}: the unit must not be empty")
+    if cert_not_after is not None and cert_not_after.tzinfo is None:
+        raise RepositoryError(f"device {device_id}: cert_not_after must carry its time zone")
     device = session.get(Device, device_id)
     if device is not None and device.status is DeviceStatus.REVOKED:
         raise RepositoryError(
@@ -78,9 +100,13 @@ def register_device(
     if device is None:
         device = Device(device_id=device_id, unit=nfc(unit), signing_cert_sha256=fingerprint)
     else:
+        if device.signing_cert_sha256 != fingerprint:
+            device.cert_not_after = None  # the old certificate's: not this one's
         device.unit = nfc(unit)
         device.signing_cert_sha256 = fingerprint
     device.unit_code = unit_code
+    if cert_not_after is not None:
+        device.cert_not_after = cert_not_after
     session.add(device)
     commit(session, f"register device {device_id}")
     session.refresh(device)
@@ -260,9 +286,16 @@ def record_heartbeat(
         stored_at = min(stored_at, device.status_received_at + skew)
     if measured_at is not None and stored_at is not None and measured_at < stored_at:
         return False
+    measures = heartbeat.at is not None or heartbeat.state is not LinkState.OFFLINE
+    new_hour = device.status_received_at is None or _hour_of(device.status_received_at) != (
+        _hour_of(received)
+    )
+    _keep_hour(session, heartbeat, received, measures=measures)
+    if new_hour:
+        _forget_old_hours(session, heartbeat.device_id, received)
     device.link_state = heartbeat.state
     device.status_received_at = received
-    if heartbeat.at is not None or heartbeat.state is not LinkState.OFFLINE:
+    if measures:
         device.status_at = measured_at
         device.queue_depth = heartbeat.queue_depth
         device.oldest_pending_age_s = heartbeat.oldest_pending_age_s
@@ -285,3 +318,174 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+# --- heartbeats by the hour ---------------------------------------------------------------------
+
+
+HISTORY_DAYS = 90
+"""How long a device's hours of heartbeats are kept (the device page charts the last 30 days)."""
+
+
+def _hour_of(moment: dt.datetime) -> dt.datetime:
+    """The start of the hour (UTC) `moment` falls in."""
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _keep_hour(
+    session: Session, heartbeat: Heartbeat, received: dt.datetime, *, measures: bool
+) -> None:
+    """Add `heartbeat` to its device's hour (one upsert, in the caller's transaction).
+
+    A last will measures nothing: it changes only the hour's link state and last time, never
+    its measurements.
+    """
+    table = DeviceHeartbeatHour.__table__  # type: ignore[attr-defined]
+    values = {
+        "device_id": heartbeat.device_id,
+        "hour": _hour_of(received),
+        "heartbeats": 1 if measures else 0,
+        "max_queue_depth": heartbeat.queue_depth if measures else None,
+        "max_oldest_pending_age_s": heartbeat.oldest_pending_age_s if measures else None,
+        "disk_free_bytes": heartbeat.disk_free_bytes if measures else None,
+        "link_state": heartbeat.state,
+        "last_received_at": received,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    came = insert.excluded
+    statement = insert.values(**values).on_conflict_do_update(
+        index_elements=["device_id", "hour"],
+        set_={
+            "heartbeats": table.c.heartbeats + came.heartbeats,
+            "max_queue_depth": _larger(dialect, table.c.max_queue_depth, came.max_queue_depth),
+            "max_oldest_pending_age_s": _larger(
+                dialect, table.c.max_oldest_pending_age_s, came.max_oldest_pending_age_s
+            ),
+            "disk_free_bytes": func.coalesce(came.disk_free_bytes, table.c.disk_free_bytes),
+            "link_state": came.link_state,
+            "last_received_at": came.last_received_at,
+        },
+    )
+    session.execute(statement)
+
+
+def _larger(dialect: str, stored: Any, came: Any) -> Any:
+    """The larger of two nullable values in SQL (None only when both are).
+
+    PostgreSQL's GREATEST skips NULLs but SQLite's two-argument max() returns NULL if either
+    is: each side falls back on the other, so that both read alike.
+    """
+    both = (func.coalesce(stored, came), func.coalesce(came, stored))
+    return func.greatest(*both) if dialect == "postgresql" else func.max(*both)
+
+
+def _forget_old_hours(session: Session, device_id: str, now: dt.datetime) -> None:
+    """Delete the device's hours older than `HISTORY_DAYS` (in the caller's transaction)."""
+    before = _hour_of(now) - dt.timedelta(days=HISTORY_DAYS)
+    session.execute(
+        delete(DeviceHeartbeatHour).where(
+            col(DeviceHeartbeatHour.device_id) == device_id,
+            col(DeviceHeartbeatHour.hour) < before,
+        )
+    )
+
+
+def heartbeat_hours(
+    session: Session, device_id: str, since: dt.datetime
+) -> Sequence[DeviceHeartbeatHour]:
+    """The device's hours of heartbeats from the hour of `since` on, oldest first."""
+    return session.exec(
+        select(DeviceHeartbeatHour)
+        .where(
+            col(DeviceHeartbeatHour.device_id) == device_id,
+            col(DeviceHeartbeatHour.hour) >= _hour_of(since),
+        )
+        .order_by(col(DeviceHeartbeatHour.hour))
+    ).all()
+
+
+def results_per_day(session: Session, device_id: str, since: dt.datetime) -> dict[dt.date, int]:
+    """How many results of `device_id` the repository stored each day (in Việt Nam) from
+    `since` on: its signed deliveries, not the officers' corrections of them."""
+    if session.get_bind().dialect.name == "postgresql":
+        local = func.timezone("Asia/Ho_Chi_Minh", col(Record.received_at))
+        day = func.to_char(local, "YYYY-MM-DD")
+    else:
+        # SQLite keeps UTC without a zone; Việt Nam has kept UTC+7, without summer time, since
+        # 1975.
+        day = func.strftime("%Y-%m-%d", col(Record.received_at), "+7 hours")
+    rows = session.execute(
+        sa_select(day, func.count())
+        .where(
+            col(Record.device_id) == device_id,
+            col(Record.received_at) >= since,
+            col(Record.corrects).is_(None),
+        )
+        .group_by(day)
+    ).all()
+    return {dt.date.fromisoformat(str(d)): int(n) for d, n in rows}
+
+
+# --- the fleet pages ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetFilter:
+    """Which devices a fleet page lists: those meeting every condition given."""
+
+    silent_for: dt.timedelta | None = None
+    """Not heard from (heartbeat or last will) for longer than this; a device never heard from
+    counts from its registration."""
+    backlog_over: int | None = None
+    """More than this many results waiting in its outbox (by its last heartbeat)."""
+    cert_expires_within: dt.timedelta | None = None
+    """Its signing certificate expires within this (or has expired)."""
+    with_errors: bool = False
+    """Its last heartbeat reports an error."""
+    units: frozenset[str] | None = None
+    """Only devices of these unit codes."""
+
+
+def fleet_page(
+    session: Session,
+    where: FleetFilter,
+    *,
+    now: dt.datetime,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[Sequence[Device], int]:
+    """A page of the devices `where` admits (by id), and how many it admits in all; filtered
+    and cut in SQL, never loading the rest.
+
+    Args:
+        now: the current time (UTC), which the time conditions count from.
+        limit: at most this many (capped at `MAX_PAGE`).
+        offset: how many to skip.
+    """
+    conditions = _fleet_conditions(where, now)
+    rows = session.exec(
+        select(Device)
+        .where(*conditions)
+        .order_by(col(Device.device_id))
+        .offset(max(0, offset))
+        .limit(max(0, min(limit, MAX_PAGE)))
+    ).all()
+    count = session.exec(select(func.count()).select_from(Device).where(*conditions)).one()
+    return rows, count
+
+
+def _fleet_conditions(where: FleetFilter, now: dt.datetime) -> list[Any]:
+    conditions: list[Any] = []
+    if where.silent_for is not None:
+        heard = func.coalesce(col(Device.status_received_at), col(Device.registered_at))
+        conditions.append(heard < now - where.silent_for)
+    if where.backlog_over is not None:
+        conditions.append(col(Device.queue_depth) > where.backlog_over)
+    if where.cert_expires_within is not None:
+        conditions.append(col(Device.cert_not_after) < now + where.cert_expires_within)
+    if where.with_errors:
+        conditions.append(col(Device.last_error).is_not(None))
+    if where.units is not None:
+        conditions.append(col(Device.unit_code).in_(sorted(where.units)))
+    return conditions

@@ -22,9 +22,17 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from server.errors import CorrectionConflictError, RepositoryError
-from server.models import AuditEntry, Record, RecordCorrection, utc_now
-from server.repository import audit, records, results, versions
+from server.errors import CorrectionConflictError, RepositoryError, ReviewError
+from server.models import (
+    AuditEntry,
+    Record,
+    RecordCorrection,
+    ReviewDecision,
+    ReviewKind,
+    ReviewVerdict,
+    utc_now,
+)
+from server.repository import audit, records, results, reviews, versions
 from server.repository.audit import Reader
 
 log = logging.getLogger(__name__)
@@ -238,6 +246,96 @@ def correct_record(
     return made
 
 
+def review_queue(
+    session: Session, reader: Reader, *, visible: frozenset[str] | None, limit: int
+) -> list[reviews.Case]:
+    """The open cases of the review queue (`reviews.queue`), audited as `review.queue`.
+
+    Raises:
+        RepositoryError: the audit entry could not be written (nothing may be served).
+    """
+    return _audited(
+        session,
+        reader,
+        lambda: reviews.queue(session, visible, limit=limit),
+        lambda _: "review.queue",
+    )
+
+
+def review_case(
+    session: Session,
+    reader: Reader,
+    kind: ReviewKind,
+    key: str,
+    *,
+    visible: frozenset[str] | None,
+) -> tuple[reviews.Case, list[ReviewDecision]] | None:
+    """A case of the review queue and the decisions taken on it, audited as `review.read`
+    (`review.read.refused` when it is none the reader may see).
+
+    Raises:
+        RepositoryError: the audit entry could not be written (nothing may be served).
+    """
+
+    def load() -> tuple[reviews.Case, list[ReviewDecision]] | None:
+        case = (
+            reviews.conflict(session, key, visible)
+            if kind is ReviewKind.CONFLICT
+            else reviews.duplicates(session, key, visible)
+        )
+        return None if case is None else (case, reviews.decisions_on(session, case))
+
+    return _audited(
+        session,
+        reader,
+        load,
+        lambda found: "review.read" if found is not None else "review.read.refused",
+        record_id=key[:64] if kind is ReviewKind.CONFLICT else None,
+        query=f"{kind.value}={key[:64]}",
+    )
+
+
+def decide_review(
+    session: Session,
+    reader: Reader,
+    kind: ReviewKind,
+    key: str,
+    verdict: ReviewVerdict,
+    reason: str,
+    *,
+    visible: frozenset[str] | None,
+) -> ReviewDecision | None:
+    """Take a reviewer's decision (`reviews.decide`) and write its audit entry
+    (`review.decide`, or `review.decide.refused`) in the same transaction.
+
+    Raises:
+        ReviewError: the decision does not fit the case, or the case was decided meanwhile
+            (nothing is changed).
+        RepositoryError: the audit entry could not be written (nothing is changed).
+    """
+    refused: list[ReviewError] = []
+
+    def load() -> ReviewDecision | None:
+        try:
+            return reviews.decide(session, kind, key, verdict, reason, reader.username, visible)
+        except ReviewError as e:
+            session.rollback()  # nothing of it stays; the refusal's entry is written below
+            refused.append(e)
+            return None
+
+    made = _audited(
+        session,
+        reader,
+        load,
+        lambda d: f"review.decide.{verdict.value}" if d is not None else "review.decide.refused",
+        record_id=key[:64] if kind is ReviewKind.CONFLICT else None,
+        query=f"{kind.value}={key[:64]}",
+    )
+    if refused:
+        raise refused[0]
+    return made
+
+
 def _audited(
     session: Session,
     reader: Reader,
@@ -269,11 +367,13 @@ def _audited(
 
 def _detach(session: Session, loaded: object) -> None:
     """Expunge the records in `loaded`, so their fields stay readable after the commit."""
-    if isinstance(loaded, (Record, RecordCorrection, AuditEntry)):
+    if isinstance(loaded, (Record, RecordCorrection, AuditEntry, ReviewDecision)):
         if loaded in session:  # a record may come twice (asked, and among its versions)
             session.expunge(loaded)
     elif isinstance(loaded, versions.CorrectionMade):
         _detach(session, (loaded.record, loaded.correction))
+    elif isinstance(loaded, reviews.Case):
+        _detach(session, loaded.records)
     elif isinstance(loaded, (list, tuple)):
         for item in loaded:
             _detach(session, item)

@@ -18,7 +18,7 @@ from server.reports.plan import load_plan
 from server.repository.web_sessions import Lifetime
 from server.web.errors import NotSignedInError, PageError, reasons
 from server.web.render import page
-from server.web.routes import audit, reports, results, search, signin
+from server.web.routes import audit, fleet, reports, results, review, search, signin
 from server.web.visitors import COOKIE
 
 STATIC = Path(__file__).parent / "static"
@@ -33,9 +33,10 @@ def add_pages(app: FastAPI, settings: ServerSettings, *, api_prefix: str) -> Non
     )
     app.state.web_secure_cookie = settings.web_secure_cookie
     app.state.report_plan = load_plan()
-    for module in (signin, search, results, audit):
+    for module in (signin, search, results, audit, fleet):
         app.include_router(module.router)
     app.include_router(reports.router)
+    app.include_router(review.router)
     # The stylesheet is the one thing served without an account: the sign-in page needs it,
     # and it holds nothing but layout.
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -110,14 +110,26 @@ def test_officers_unit_names_become_their_devices_codes_in_0009(db_engine: Engin
         command.downgrade(config, "0008")
     with session_scope(db_engine) as s:
         units.import_units(s, read_units(KHANH_HOA_UNITS))
+    with db_engine.begin() as conn:
         for device_id, device_unit, code in (
             ("van-thang-1", "UBND xã Vạn Thắng", "22516"),
             ("van-thang-2", "UBND xã Vạn Thắng", "22516"),
             ("front-desk-1", "Tổ một cửa", "22516"),
             ("front-desk-2", "Tổ một cửa", "22528"),  # one name, two units: no guess
         ):
-            devices.register_device(
-                s, device_id, device_unit, sha256_hex(device_id.encode()), unit_code=code
+            # As rows of the 0008 schema (the models are the newest schema's).
+            conn.execute(
+                sa.text(
+                    "INSERT INTO device (device_id, unit, unit_code, signing_cert_sha256, "
+                    "status, registered_at) VALUES (:id, :unit, :code, :sha, 'active', "
+                    "'2026-01-01')"
+                ),
+                {
+                    "id": device_id,
+                    "unit": device_unit,
+                    "code": code,
+                    "sha": sha256_hex(device_id.encode()),
+                },
             )
     with db_engine.begin() as conn:
         officers: tuple[tuple[str, str, str | None], ...] = (

@@ -80,7 +80,7 @@ def _context(
         raise from_http(e) from e
     return {
         "record": record,
-        "fields": [(label, _shown(key, getattr(record, key))) for key, label in FIELDS],
+        "fields": [(label, shown(key, getattr(record, key))) for key, label in FIELDS],
         "versions": versions.data,
         "reuses": results.reuse_counts(session, [record.id]).get(record.id, 0),
         "long_term": LONG_TERM.get(record.ltv_status),
@@ -91,7 +91,7 @@ def _context(
     }
 
 
-def _shown(key: str, value: str | None) -> str:
+def shown(key: str, value: str | None) -> str:
     """A field's value as the page shows it (dates as dd/mm/yyyy)."""
     if key in DATES:
         return date_vn(value)

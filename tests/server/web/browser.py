@@ -18,7 +18,9 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+
+from tests.server.signin import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -83,3 +85,13 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=path, full_page=True)
     return path
+
+
+def sign_in(page: Page, name: str, then: str = "/") -> None:
+    """Open `then`, sign in on the form it sends to as `name`, and wait to be signed in."""
+    page.goto(then)
+    expect(page).to_have_title("Đăng nhập · Sohoa")
+    page.get_by_label("Tên đăng nhập").fill(name)
+    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page.get_by_role("button", name="Đăng xuất")).to_be_visible()

@@ -8,12 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import http.server
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -21,11 +23,12 @@ from sqlmodel import Session, select
 from server.api.main import create_app
 from server.blobs import BlobStore
 from server.db import make_engine, migrate
-from server.models import Record, ResultReuse, WebSession
+from server.models import MonthlyTally, Record, ResultReuse, UnitTarget, WebSession
 from server.search.fold import fold
 from tests.server.peers import api_settings_for
 from tests.server.signin import PASSWORD
-from tests.server.web.browser import DESKTOP, PHONE, chromium, screenshot, serve
+from tests.server.web import cases as review_cases
+from tests.server.web.browser import PHONE, screenshot, serve, sign_in
 from tests.server.web.pages import Repository, fill
 
 
@@ -46,38 +49,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     engine = make_engine(db_url)
     migrate(engine)
     repository = fill(engine, root / "data")
+    review_cases.fill(engine, root / "data")
+    with Session(engine) as s:
+        held = s.exec(select(MonthlyTally)).all()
+        for code in {t.unit_code for t in held if t.unit_code}:
+            s.add(UnitTarget(unit_code=code, volume=4))  # a few done, most in progress
+        s.commit()
     app = create_app(api_settings_for(db_url, root / "data"), engine)
     app.state.search.rebuild()
     with serve(app) as live:
         yield Site(live.url, engine, root / "data", repository)
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(base_url=site.url, viewport=DESKTOP, locale="vi-VN")
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
-
-
-def sign_in(page: Page, name: str, then: str = "/") -> None:
-    page.goto(then)
-    expect(page).to_have_title("Đăng nhập · Sohoa")
-    page.get_by_label("Tên đăng nhập").fill(name)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
-    page.get_by_role("button", name="Đăng nhập").click()
-    expect(page.get_by_role("button", name="Đăng xuất")).to_be_visible()
 
 
 def _record(site: Site, record_id: str) -> Record:
@@ -99,9 +81,9 @@ def test_each_role_signs_in_to_its_own_pages(page: Page, context: BrowserContext
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         links = page.get_by_role("navigation").get_by_role("link").all_inner_texts()
         expected = {
-            "admin": ["Tra cứu", "Nhật ký truy cập"],
-            "officer": ["Tra cứu"],
-            "auditor": ["Nhật ký truy cập"],
+            "admin": ["Tra cứu", "Báo cáo", "Xem xét", "Nhật ký truy cập", "Thiết bị"],
+            "officer": ["Tra cứu", "Báo cáo", "Xem xét"],
+            "auditor": ["Nhật ký truy cập", "Thiết bị"],
         }[name]
         assert links == expected
         page.get_by_role("button", name="Đăng xuất").click()
@@ -281,3 +263,49 @@ def test_the_keyboard_reaches_the_content_and_every_field_has_a_label(
         assert unlabelled == [], path
         assert page.locator("main").count() == 1
         assert page.evaluate("document.documentElement.lang") == "vi"
+
+
+def test_the_reports_page_draws_the_figures_and_its_excel_holds_the_apis(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, "admin", "/reports")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Báo cáo tiến độ số hóa")
+    expect(page.locator("svg.chart").first).to_be_visible()
+    screenshot(page, "reports")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Tải Excel (XLSX)").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    book = load_workbook(io.BytesIO(download.value.path().read_bytes()))
+    token = page.request.post(
+        "/api/auth/token", form={"username": "admin", "password": PASSWORD}
+    ).json()["access_token"]
+    query = page.get_by_role("link", name="Tải Excel (XLSX)").get_attribute("href")
+    assert query is not None
+    api = page.request.get(
+        "/api/reports?" + query.split("?", 1)[1], headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    months = [[c.value for c in row] for row in book["Theo tháng"].iter_rows(min_row=2)]
+    assert [(m[0].strftime("%Y-%m"), m[1], m[2]) for m in months] == [
+        (m["month"], m["digitized"], m["reused"]) for m in api["months"]
+    ]
+    units = [[c.value for c in row] for row in book["Theo đơn vị"].iter_rows(min_row=2)]
+    assert [(u[0] or "", u[3], u[4]) for u in units] == [
+        (u["code"], u["digitized_total"], u["target"]) for u in [api["unit"], *api["units"]]
+    ]
+
+
+def test_a_conflict_is_compared_and_decided_with_a_confirmation(page: Page, site: Site) -> None:
+    sign_in(page, "admin", "/review")
+    screenshot(page, "review")
+    page.get_by_role("link", name="Phiên bản mâu thuẫn").first.click()
+    expect(page.locator("tr.differs")).to_have_count(1)
+    screenshot(page, "review-case")
+    page.get_by_label("Giữ bản hiện hành: bản mới bị loại (vẫn được lưu)").check()
+    page.get_by_label("Lý do (được ghi vào nhật ký)").fill("Bản mới chụp nhầm hồ sơ khác")
+    page.get_by_role("button", name="Ghi nhận quyết định").click()
+    # The browser itself asks for the confirmation first (a required checkbox) ...
+    expect(page.get_by_role("status")).to_have_count(0)
+    page.get_by_label("Tôi đã so sánh các bản").check()
+    page.get_by_role("button", name="Ghi nhận quyết định").click()
+    expect(page.get_by_role("status")).to_have_text("Đã ghi nhận quyết định.")
+    expect(page.get_by_role("button", name="Ghi nhận quyết định")).to_have_count(0)

@@ -36,7 +36,7 @@ def test_the_page_shows_the_units_figures_and_charts(web: TestClient) -> None:
     assert response.status_code == 200
     page = response.text
     assert "Phường Phan Rang" in page
-    assert "<svg" in page and "<title id=\"months-t\">" in page
+    assert "<svg" in page and '<title id="months-t">' in page
     assert "38,9%" in page  # 7 of 18
     assert "31/12/2026" in page
     assert "Đang thực hiện" in page
