@@ -11,6 +11,7 @@ the server cleanly: the API finishes its requests, each ingest worker the messag
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import logging
@@ -310,7 +311,13 @@ def send_command(
     engine = open_repository(settings)
     try:
         with session_scope(engine) as session:
-            command = commands.issue_command(session, device_id, CommandName(name.value), arguments)
+            command = commands.issue_command(
+                session,
+                device_id,
+                CommandName(name.value),
+                arguments,
+                issued_by=f"cli:{getpass.getuser()}"[:64],
+            )
         typer.echo(f"command {command.command_id} ({name.value}) queued for {device_id}")
         if _publish_now(settings, engine, command):
             typer.echo(f"sent to {device_id}")

@@ -312,6 +312,9 @@ class DeviceCommand(SQLModel, table=True):
     name: CommandName = Field(sa_type=_COMMAND_NAME)
     args: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     issued_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+    issued_by: str | None = Field(default=None, max_length=64)
+    """Who issued it: the account (API, pages), or `cli:<user>` for `sohoa server command`;
+    None for the commands of before this was kept."""
     state: CommandState = Field(default=CommandState.QUEUED, sa_type=_COMMAND_STATE, index=True)
     sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     reply_status: ReplyStatus | None = Field(default=None, sa_type=_REPLY_STATUS)
@@ -328,6 +331,7 @@ class DeviceCommandPublic(SQLModel):
     name: CommandName
     args: dict[str, Any]
     issued_at: dt.datetime
+    issued_by: str | None
     state: CommandState
     sent_at: dt.datetime | None
     reply_status: ReplyStatus | None

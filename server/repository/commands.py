@@ -34,8 +34,12 @@ def issue_command(
     args: Mapping[str, Any] | None = None,
     *,
     command_id: str | None = None,
+    issued_by: str | None = None,
 ) -> DeviceCommand:
     """Queue a command for a device (a running server publishes it), and commit.
+
+    Args:
+        issued_by: who issues it (an account's name, or `cli:<user>`), kept with it.
 
     `revoke` also revokes the device in the registry, so that the server refuses its results
     from now on, whatever the device does with the command.
@@ -52,6 +56,7 @@ def issue_command(
         device_id=device_id,
         name=name,
         args=dict(args or {}),
+        issued_by=issued_by,
     )
     try:
         command_message(command)  # validates the arguments now rather than when publishing

@@ -249,7 +249,8 @@ def correct_record(
 def review_queue(
     session: Session, reader: Reader, *, visible: frozenset[str] | None, limit: int
 ) -> list[reviews.Case]:
-    """The open cases of the review queue (`reviews.queue`), audited as `review.queue`.
+    """The open cases of the review queue (`reviews.queue`), audited as `review.queue` (an
+    empty queue discloses nothing and writes nothing).
 
     Raises:
         RepositoryError: the audit entry could not be written (nothing may be served).
@@ -258,7 +259,7 @@ def review_queue(
         session,
         reader,
         lambda: reviews.queue(session, visible, limit=limit),
-        lambda _: "review.queue",
+        lambda cases: "review.queue" if cases else None,
     )
 
 
@@ -340,13 +341,14 @@ def _audited(
     session: Session,
     reader: Reader,
     load: Callable[[], T],
-    action: Callable[[T], str],
+    action: Callable[[T], str | None],
     *,
     record_id: str | None = None,
     query: str | None = None,
 ) -> T:
     """`load()`'s result, with the audit entry `action(result)` written in the same
-    transaction; tried again when another writer took the log's next place.
+    transaction (none when `action` answers None: nothing was disclosed); tried again when
+    another writer took the log's next place.
 
     Raises:
         RepositoryError: the audit entry could not be written (nothing may be served).
@@ -354,9 +356,9 @@ def _audited(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             loaded = load()
-            audit.append(
-                session, reader, action(loaded), now=utc_now(), record_id=record_id, query=query
-            )
+            what = action(loaded)
+            if what is not None:  # None: nothing was disclosed (an empty list)
+                audit.append(session, reader, what, now=utc_now(), record_id=record_id, query=query)
             _detach(session, loaded)
             session.commit()
             return loaded

@@ -265,6 +265,8 @@ class CommandRow:
     name: str
     args: str
     issued: str
+    issued_by: str
+    """Who issued it."""
     state: str
     reply: Shown | None
     """How the device answered (None: not yet)."""
@@ -283,6 +285,7 @@ def command_row(command: DeviceCommandPublic) -> CommandRow:
         name=COMMAND_NAMES.get(command.name, command.name.value),
         args=json_text(command.args),
         issued=datetime_vn(command.issued_at),
+        issued_by=command.issued_by or "—",
         state=COMMAND_STATES[command.state],
         reply=reply,
         replied=datetime_vn(command.replied_at),

@@ -55,6 +55,35 @@ def _store(
         ).record_id
 
 
+def _conflict(settings: ServerSettings, engine: Engine) -> str:
+    """A result for `NAME` stored `needs_review` beside another citizen's under the same
+    issuer, number and date: a case of the review queue. Returns its record id."""
+    stored = []
+    for n, name in enumerate(("Lê Văn Khác", NAME)):
+        pdf = f"%PDF-1.7 conflict {n}".encode()
+        with session_scope(engine) as s:
+            devices.register_device(
+                s, "audit-02.kiosk", "Tổ một cửa", sha256_hex(b"audit-02"), unit_code=UNIT
+            )
+            stored.append(
+                records.merge_result(
+                    s,
+                    result_id=sha256_hex(pdf),
+                    device_id="audit-02.kiosk",
+                    fields={
+                        "so_ky_hieu": "5/QĐ-UBND",
+                        "ngay_ban_hanh": "2025-08-01",
+                        "co_quan_ban_hanh": "UBND xã Vạn Thắng",
+                        "ho_ten": name,
+                    },
+                    verdict=Verdict(),
+                    pdf_path=BlobStore(settings.data_dir).put(pdf),
+                    pdf_size=len(pdf),
+                ).record_id
+            )
+    return stored[1]
+
+
 BODIES = {
     "/api/devices/{device_id}/commands": {"name": "ping"},
     "/api/results/{record_id}/reuse": {"dossier_code": "000.00.15.H41-251206-0001"},
@@ -63,6 +92,7 @@ BODIES = {
         "value": "Trích yếu đã sửa",
         "reason": "đọc sai",
     },
+    "/api/review/{kind}/{key}": {"verdict": "reject", "reason": "đã đối chiếu hồ sơ gốc"},
 }
 """What each POST route is sent in the walk over every route."""
 
@@ -81,6 +111,7 @@ def test_every_response_with_personal_data_writes_one_entry(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     record_id = _store(api_settings, db_engine)
+    conflict_id = _conflict(api_settings, db_engine)
     sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")
     carried = 0
     for method, path in _routes(app):
@@ -90,6 +121,8 @@ def test_every_response_with_personal_data_writes_one_entry(
             path.replace("{record_id}", record_id)
             .replace("{device_id}", DEVICE)
             .replace("{cccd}", CCCD)
+            .replace("{kind}", "conflict")
+            .replace("{key}", conflict_id)
         )
         assert not re.search(r"\{[^}]+\}", url), f"fill the parameter of {path} here"
         if path == "/api/search":
@@ -108,6 +141,8 @@ def test_every_response_with_personal_data_writes_one_entry(
             response.headers["content-type"] in ("application/pdf", "application/zip")
             or any(value.encode() in body for value in (NAME, CCCD, BIRTH))
             or path == "/api/results/{record_id}/reuse"
+            # A decision on a citizen's case is audited though its answer names nobody.
+            or (method, path) == ("POST", "/api/review/{kind}/{key}")
         )
         written = _entries(db_engine)[before:]
         if not personal:
@@ -130,11 +165,16 @@ def test_every_response_with_personal_data_writes_one_entry(
             assert entry.action == "search" and entry.query == f"cccd={CCCD}"
         elif path == "/api/audit":  # the log names citizens (a search's CCCD): its read too
             assert entry.action == "audit.read" and entry.query is None
+        elif path == "/api/review":
+            assert entry.action == "review.queue"
+        elif path == "/api/review/{kind}/{key}":
+            assert entry.record_id == conflict_id
+            assert entry.action == ("review.read" if method == "GET" else "review.decide.reject")
         else:
             assert entry.action == "citizen.results" and entry.query == f"cccd={CCCD}"
     # the list, the record, its PDF, its NĐ 30 export, a search, a citizen's results, a reuse,
-    # the audit log, its versions, a correction
-    assert carried == 10
+    # the audit log, its versions, a correction, the review queue, a case, a decision
+    assert carried == 13
     # The server's log, not the test client's (httpx logs the URLs it requests; the server runs
     # uvicorn with access_log=False, so a CCCD in a path or a query string is not logged).
     server_log = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
@@ -150,6 +190,9 @@ def test_every_response_with_personal_data_writes_one_entry(
         "audit.read",
         "record.versions",
         "record.correct",
+        "review.queue",
+        "review.read",
+        "review.decide.reject",
     }
 
 

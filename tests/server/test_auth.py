@@ -62,6 +62,10 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/audit/verify"): {ADMIN, AUDITOR},
     ("GET", "/api/results/{record_id}/versions"): {ADMIN, OFFICER},
     ("POST", "/api/results/{record_id}/corrections"): {ADMIN, OFFICER},
+    ("GET", "/api/reports"): {ADMIN, OFFICER},
+    ("GET", "/api/review"): {ADMIN, OFFICER},
+    ("GET", "/api/review/{kind}/{key}"): {ADMIN, OFFICER},
+    ("POST", "/api/review/{kind}/{key}"): {ADMIN, OFFICER},
 }
 """Which roles each route admits. A new route must be added here (the tests say so)."""
 
@@ -74,13 +78,29 @@ MERGED_INTO_A = "22501"
 """xã Vạn Bình, merged into xã Vạn Thắng on 1 July 2025."""
 
 
-def _routes(app: FastAPI) -> list[tuple[str, str]]:
-    """Every (method, path) the app serves, the API's description and its readers included;
-    routers included in routers too (FastAPI keeps those nested in `app.routes`)."""
+API_PATHS = ("/api/", "/healthz", "/openapi.json", "/docs", "/redoc")
+"""The API's paths (and its description's); the rest are the web pages
+(`tests/server/web/test_page_roles.py` walks those)."""
+STATIC = "/static"
+"""The pages' stylesheet: the one mount, serving files that hold no data."""
+
+
+def every_route(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, API and pages; routers included in routers too
+    (FastAPI keeps those nested in `app.routes`). The stylesheet's mount is the only route not
+    of FastAPI's own making."""
     found = []
     for context in iter_route_contexts(app.routes):
+        if str(context.path) == STATIC:
+            continue
         assert isinstance(context.original_route, APIRoute), f"a route of its own: {context.path}"
         found += [(method, str(context.path)) for method in sorted(context.methods or ())]
+    return found
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) of the API, its description and its readers included."""
+    found = [r for r in every_route(app) if r[1].startswith(API_PATHS)]
     assert len(found) >= len(ALLOWED) + len(OPEN)  # the walk found them all, not just a few
     return found
 
@@ -90,9 +110,10 @@ def _call(client: TestClient, method: str, path: str, **kwargs: object) -> tuple
     body = {"json": {"name": "ping"}} if method == "POST" else {}
     response = client.request(method, url, **body, **kwargs)  # type: ignore[arg-type]
     try:
-        detail = str(response.json().get("detail", ""))
+        answer = response.json()
     except ValueError:
-        detail = ""
+        answer = None
+    detail = str(answer.get("detail", "")) if isinstance(answer, dict) else ""
     return response.status_code, detail
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from protocol.status import LinkState
-from server.api.deps import SessionDep, require_role
+from server.api.deps import CurrentUser, SessionDep, require_role
 from server.api.params import MAX_OFFSET, NO_CONTROL
 from server.api.responses import PARSED_BODY, SIGNED_IN, errors
 from server.errors import RepositoryError
@@ -95,12 +95,15 @@ def read_device(session: SessionDep, device_id: DeviceId) -> DevicePublic:
     responses={**_NO_DEVICE, **PARSED_BODY},
 )
 def issue_command(
-    session: SessionDep, device_id: DeviceId, body: DeviceCommandCreate
+    session: SessionDep, user: CurrentUser, device_id: DeviceId, body: DeviceCommandCreate
 ) -> DeviceCommandPublic:
-    """Queue a command for the device (`revoke` also revokes it in the repository)."""
+    """Queue a command for the device (`revoke` also revokes it in the repository); who issued
+    it is kept with it."""
     _device_or_404(session, device_id)
     try:
-        command = commands.issue_command(session, device_id, body.name, body.args)
+        command = commands.issue_command(
+            session, device_id, body.name, body.args, issued_by=user.username
+        )
     except RepositoryError as e:
         # FastAPI's 422 shape, the one the description states for this route
         raise RequestValidationError(

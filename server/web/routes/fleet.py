@@ -241,7 +241,9 @@ def _issue(
         RequestValidationError: the arguments do not fit the command (the API's refusal).
     """
     try:
-        api_devices.issue_command(session, device_id, DeviceCommandCreate(name=name, args=args))
+        api_devices.issue_command(
+            session, visitor.principal, device_id, DeviceCommandCreate(name=name, args=args)
+        )
     except HTTPException as e:
         raise from_http(e) from e
     log.info("%s queued %s for device %s (fleet pages)", visitor.username, name.value, device_id)

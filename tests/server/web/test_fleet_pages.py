@@ -271,10 +271,11 @@ def test_an_admin_pings_and_sends_settings(web: TestClient, db_engine: Engine) -
     )
     assert sent.status_code == 303
     queued = commands_of(db_engine, "kiosk-fresh")
-    assert [(c.name, c.args) for c in queued] == [
-        (CommandName.PING, {}),
-        (CommandName.CONFIG, {"settings": {"heartbeat_s": 30}}),
+    assert [(c.name, c.args, c.issued_by) for c in queued] == [
+        (CommandName.PING, {}, "admin"),
+        (CommandName.CONFIG, {"settings": {"heartbeat_s": 30}}, "admin"),
     ]
+    assert '<td data-label="Người gửi">admin</td>' in web.get("/fleet/kiosk-fresh").text
 
 
 @pytest.mark.parametrize(
