@@ -168,19 +168,24 @@ class _Tallies:
 
 
 def _load(session: Session, last: str, codes: frozenset[str] | None) -> _Tallies:
-    tally = select(MonthlyTally).where(col(MonthlyTally.month) <= last)
-    issued = select(IssuedTally).where(col(IssuedTally.month) <= last)
+    # Rows as tuples, not ORM objects: a province's tallies are tens of thousands of rows.
+    tally = select(
+        MonthlyTally.unit_code, MonthlyTally.month, MonthlyTally.digitized, MonthlyTally.reused
+    ).where(col(MonthlyTally.month) <= last)
+    issued = select(
+        IssuedTally.unit_code, IssuedTally.month, IssuedTally.issued, IssuedTally.electronic
+    ).where(col(IssuedTally.month) <= last)
     targets = select(UnitTarget)
     if codes is not None:
         tally = tally.where(col(MonthlyTally.unit_code).in_(codes))
         issued = issued.where(col(IssuedTally.unit_code).in_(codes))
         targets = targets.where(col(UnitTarget.unit_code).in_(codes))
     counts: dict[str, list[tuple[str, int, int]]] = {}
-    for t in session.exec(tally):
-        counts.setdefault(t.unit_code, []).append((t.month, t.digitized, t.reused))
+    for unit, month, digitized, reused in session.exec(tally):
+        counts.setdefault(unit, []).append((month, digitized, reused))
     by_unit: dict[str, list[tuple[str, int, int]]] = {}
-    for i in session.exec(issued):
-        by_unit.setdefault(i.unit_code, []).append((i.month, i.issued, i.electronic))
+    for unit, month, issued_count, electronic in session.exec(issued):
+        by_unit.setdefault(unit, []).append((month, issued_count, electronic))
     return _Tallies(counts, by_unit, {t.unit_code: t for t in session.exec(targets)})
 
 
@@ -286,7 +291,13 @@ def build_report(
         covered = known
         name = units.display_name(node.version) if node else unit_code
         children = node.children if node else []
-    every = [units.cached_visible_units(session, c.code) for c in children]
+    # One cache look-up for all of them (each look-up reads the tree's fingerprint).
+    codes = tuple(c.code for c in children)
+    every = units.tree_cached(
+        session,
+        ("report covers", codes),
+        lambda: [units.visible_units(session, code) for code in codes],
+    )
     data = _load(session, period.last, covered)
     return Report(
         unit=_progress(unit_code or "", name, covered, data, period, plan, today),

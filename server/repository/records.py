@@ -223,19 +223,24 @@ class RecordState(Enum):
     """Nghị định 30's duplicate warning (`Record.duplicate_warning`), whatever the version."""
 
 
+def state_conditions(state: RecordState) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the records in `state`, spelled as the partial indexes' conditions
+    (literals, not parameters), so that SQLite's planner can prove them and use those indexes."""
+    if state is RecordState.DUPLICATE_WARNING:
+        return [col(Record.duplicate_warning) == sa.true()]
+    if state is RecordState.CURRENT:
+        return [col(Record.merge_state) == MergeState.CURRENT]
+    rare: sa.ColumnClause[str] = sa.literal_column(f"'{MergeState(state.value).value}'")
+    return [
+        col(Record.merge_state) != sa.literal_column("'current'"),
+        col(Record.merge_state) == rare,
+    ]
+
+
 def _in_state(statement: SelectOfScalar[T], state: RecordState | None) -> SelectOfScalar[T]:
     if state is None:
         return statement
-    # Spelled as the partial indexes' conditions (literals, not parameters), so that SQLite's
-    # planner can prove them and use those indexes.
-    if state is RecordState.DUPLICATE_WARNING:
-        return statement.where(col(Record.duplicate_warning) == sa.true())
-    if state is RecordState.CURRENT:
-        return statement.where(col(Record.merge_state) == MergeState.CURRENT)
-    rare: sa.ColumnClause[str] = sa.literal_column(f"'{MergeState(state.value).value}'")
-    return statement.where(
-        col(Record.merge_state) != sa.literal_column("'current'"), col(Record.merge_state) == rare
-    )
+    return statement.where(*state_conditions(state))
 
 
 def list_records(

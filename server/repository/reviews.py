@@ -27,7 +27,8 @@ from sqlmodel import Session, col, select
 
 from server.errors import ReviewError, ReviewInputError
 from server.models import MergeState, Record, ReviewDecision, ReviewKind, ReviewVerdict, utc_now
-from server.repository import tallies, versions
+from server.repository import records, tallies, versions
+from server.repository.records import RecordState
 
 VERDICTS = {
     ReviewKind.CONFLICT: (ReviewVerdict.REPLACE, ReviewVerdict.REJECT),
@@ -95,7 +96,8 @@ def duplicates(session: Session, key: str, visible: frozenset[str] | None) -> Ca
 def queue(session: Session, visible: frozenset[str] | None, *, limit: int = 100) -> list[Case]:
     """The open cases, newest first: every conflict waiting, and every duplicate key flagged
     with no decision since its latest record (at most `limit` of each)."""
-    waiting = select(Record).where(Record.merge_state == MergeState.NEEDS_REVIEW)
+    # Each through its partial index (`records.state_conditions`): a few rows of a million.
+    waiting = select(Record).where(*records.state_conditions(RecordState.NEEDS_REVIEW))
     if visible is not None:
         waiting = waiting.where(col(Record.unit_code).in_(visible))
     cases: list[Case] = []
@@ -105,7 +107,7 @@ def queue(session: Session, visible: frozenset[str] | None, *, limit: int = 100)
             cases.append(case)
     flagged = (
         select(Record.duplicate_key, func.max(Record.received_at))
-        .where(col(Record.duplicate_warning).is_(True), col(Record.duplicate_key).is_not(None))
+        .where(*records.state_conditions(RecordState.DUPLICATE_WARNING))
         .group_by(col(Record.duplicate_key))
         .order_by(func.max(Record.received_at).desc())
         .limit(limit)
