@@ -431,8 +431,9 @@ class RecordBase(RecordFields):
 
     result_id: str = Field(max_length=64, unique=True)
     """SHA-256 (lower-case hex) of the signed PDF."""
-    device_id: str = Field(max_length=64, foreign_key="device.device_id", index=True)
-    """The device that delivered it."""
+    device_id: str = Field(max_length=64, foreign_key="device.device_id")
+    """The device that delivered it (indexed with `received_at`: a device's latest result is
+    one index look-up, `ix_record_device_received`)."""
     signer_common_name: str | None = None
     """The signing certificate's commonName."""
     signature_valid: bool
@@ -496,6 +497,7 @@ class Record(RecordBase, table=True):
 
     __table_args__ = (
         sa.Index("ix_record_cccd", "cccd"),
+        sa.Index("ix_record_device_received", "device_id", "received_at"),
         # At most one current version per document: what the merge's lock guarantees, held by
         # the database too (a partial unique index, on SQLite as on PostgreSQL).
         sa.Index(
