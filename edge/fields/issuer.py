@@ -5,6 +5,7 @@ words respelled from a closed vocabulary, its place name only from the page itse
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -111,17 +112,32 @@ def _motto_start(low: str, tail: int) -> int:
     return tail
 
 
-def _issuer_words(text: str, tables: Tables) -> tuple[str, bool]:
-    """`text` with words of the issuer vocabulary spelled as the table spells them."""
+def _issuer_words(text: str, tables: Tables, page: Page) -> tuple[str, bool]:
+    """`text` with words of the issuer vocabulary that OCR misspelt spelled as the page prints
+    them elsewhere in capitals ("CHỦ TỊCH UỶ BAN …" under "UY BAN …": its old-style "UỶ"), else
+    as the table spells them."""
     out, changed = [], False
     for word in text.split():
         spelling = tables.issuer_words.get(fold(word))
         if spelling is not None and word.isupper() and spelling != modern_tones(word):
-            out.append(spelling)
+            out.append(_printed(word, spelling, page))
             changed = True
         else:
             out.append(word)
     return " ".join(out), changed
+
+
+def _printed(word: str, spelling: str, page: Page) -> str:
+    """How the page prints `word` elsewhere, in capitals and in one of its right spellings
+    (the table's, or the same with old-style tones), the most often; else `spelling`."""
+    seen = Counter(
+        {
+            printed: n
+            for printed, n in page.occurrences(word).items()
+            if printed.isupper() and printed != word and modern_tones(printed) == spelling
+        }
+    )
+    return seen.most_common(1)[0][0] if seen else spelling
 
 
 def _issuer_token(word: str) -> bool:
@@ -138,7 +154,7 @@ def _parted(text: str, tables: Tables) -> str:
     for word in text.split():
         pieces = None
         if word.isupper() and fold(word) not in vocabulary:
-            pieces = _vocabulary_run(word, vocabulary)
+            pieces = _vocabulary_run(word, vocabulary) or _undoubled(word, vocabulary)
         for piece in pieces or [word]:
             last = words[-1] if words else ""
             if (
@@ -151,6 +167,17 @@ def _parted(text: str, tables: Tables) -> str:
             else:
                 words.append(piece)
     return " ".join(words)
+
+
+def _undoubled(word: str, vocabulary: Mapping[str, str]) -> list[str] | None:
+    """`word` with one of two letters OCR read twice ("ỦYÝ": "ỦY" and a "Ý") left out, when
+    that makes it a word of `vocabulary`, else None."""
+    for k in range(1, len(word)):
+        if fold(word[k - 1]) == fold(word[k]) and fold(single := word[:k] + word[k + 1 :]) in (
+            vocabulary
+        ):
+            return [single]
+    return None
 
 
 def _vocabulary_run(word: str, vocabulary: Mapping[str, str]) -> list[str] | None:
@@ -260,7 +287,7 @@ def issuer(page: Page, end: int) -> Found | None:
     raw = " ".join(text for _, text in parts).rstrip(" -–.,;:")  # "… BA CỤM BẮC.": a speck
     organ, place = _split_place(raw, tables)
     # The organ's words come from a closed vocabulary; the place name only from the page itself.
-    organ_fixed, vocabulary_fixed = _issuer_words(organ, tables)
+    organ_fixed, vocabulary_fixed = _issuer_words(organ, tables, page)
     if (unjoined := _JOINED.sub(" ", place)) != place and page.occurrences(unjoined):
         place = unjoined  # "PHƯỚC-THUẬN": a speck read as a hyphen; the page prints "Phước Thuận"
     place_fixed = respell(place, page) if place else ""

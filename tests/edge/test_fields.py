@@ -733,3 +733,36 @@ CHỦ TỊCH ỦY BAN NHÂN DÂN XÃ CAM HẢI TÂY
 Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015;
 """
     assert extract(text).value("trich_yeu") == expected
+
+
+BAC_AI = """UY BAN NHÂN DÂN CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM
+HUYỆN BÁC ÁI Độc lập - Tự do - Hạnh phúc
+Số: 816/QĐ-UBND Bác Ái, ngày 29 tháng 12 năm 2019
+QUYẾT ĐỊNH
+Về việc hỗ trợ chi phí mai táng
+CHỦ TỊCH UỶ BAN NHÂN DÂN HUYỆN BÁC ÁI
+Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015;
+QUYẾT ĐỊNH:
+Điều 1. Hỗ trợ chi phí mai táng đối với bà Liêng Thị Giàu.
+Nơi nhận:
+- Lưu: VT.
+KT. CHỦ TỊCH
+PHÓ CHỦ TỊCH
+Đỗ Minh Cường
+"""
+
+
+def test_an_issuer_word_that_lost_its_tone_takes_the_pages_own_spelling() -> None:
+    # "UY" read for the header's word: the page prints it "UỶ" (old-style) in the authority
+    # line, so the issuer is spelt so; with no other spelling on the page, the table's "ỦY".
+    assert extract(BAC_AI).value("co_quan_ban_hanh") == "UỶ BAN NHÂN DÂN HUYỆN BÁC ÁI"
+    modern = BAC_AI.replace("CHỦ TỊCH UỶ BAN", "CHỦ TỊCH ỦY BAN")
+    assert extract(modern).value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN BÁC ÁI"
+    alone = BAC_AI.replace("CHỦ TỊCH UỶ BAN NHÂN DÂN HUYỆN BÁC ÁI\n", "")
+    assert extract(alone).value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN BÁC ÁI"
+
+
+def test_an_issuer_word_with_a_letter_read_twice_is_still_the_issuers_first_line() -> None:
+    # "ỦYÝ BAN NHÂN DÂN": not a parent body to leave out, but the issuer's own first line.
+    doubled = BAC_AI.replace("UY BAN NHÂN DÂN CỘNG", "ỦYÝ BAN NHÂN DÂN CỘNG")
+    assert extract(doubled).value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN BÁC ÁI"
