@@ -165,7 +165,9 @@ def extract(text: str, words: Sequence[Word] | None = None) -> FieldSet:
         found["loai_van_ban"] = title
         if title is not None and template.about:
             bare = fold(title.value) in {fold(t) for t in tables.nd30_types.values()}
-            found["trich_yeu"] = header.about(page, title_end, bare_title=bare)
+            found["trich_yeu"] = header.about(
+                page, title_end, bare_title=bare
+            ) or header.about_anywhere(page, title_end)
     if template is None:
         template = _untitled(page)
     segs = segments(page.folded, catalogue())  # the labelled values, found once

@@ -231,6 +231,37 @@ def _bare_about(page: Page, i: int) -> bool:
     )
 
 
+_RECIPIENTS = re.compile(r"^[\W_]*noi nhan\b")
+
+
+def _wrapped_without_specks(pieces: list[str]) -> list[str]:
+    """The lines of a trích yếu with a colon or semicolon ending one that wraps onto a line in
+    small letters left out: a speck at the wrap ("… với cách:" / "mạng"), not punctuation."""
+    out = list(pieces)
+    for k in range(len(out) - 1):
+        follows = re.sub(r"^[\W_]+", "", out[k + 1])  # "_ mạng": a speck before it too
+        if out[k].rstrip().endswith((":", ";")) and follows[:1].islower():
+            out[k] = out[k].rstrip().rstrip(":;")
+    return out
+
+
+def about_anywhere(page: Page, after: int) -> Found | None:
+    """The "Về việc …" line(s) read further down than right under the title (a photographed
+    page whose lines OCR gave out of order); less sure than `about`."""
+    p = header_patterns()
+    for i in range(after + 3, len(page)):
+        lead = len(page.lines[i]) - len(_LEAD_SPECKS.sub("", page.lines[i], count=1))
+        if p.about.match(page.folded[i][lead:]) and page.lines[i][lead:][:1].isupper():
+            found = about(page, i - 1)
+            if found is not None:
+                found.confidence *= 0.8
+                found.problems.append(
+                    Problem("trich_yeu", ProblemCode.OCR_REPAIRED, "read away from the title")
+                )
+            return found
+    return None
+
+
 def _without_trailing_specks(text: str) -> str:
     """`text` up to its last letter, digit or closing bracket: OCR's specks after the end
     dropped, a modifier mark ("ˆ", a letter to Unicode) with them."""
@@ -327,8 +358,11 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
                     break  # a wrapped line starts in small letters: "hộ nghèo …" is no "Họ …"
                 if _PREAMBLE_GARBLED.match(page.lines[j]):
                     break  # "Căn c cứ Luật …": the preamble, its "cứ" broken by a speck
+                if _RECIPIENTS.match(page.folded[j]):
+                    break  # "Nơi nhận:": the trích yếu read out of order, above the recipients
                 parts.append(j)
-            raw = " ".join(page.lines[j][lead if j == i else 0 :] for j in parts)
+            pieces = [page.lines[j][lead if j == i else 0 :] for j in parts]
+            raw = " ".join(_wrapped_without_specks(pieces))
             # Nghị định 30's trích yếu ends in a word (or a bracket): a stop, a colon or a mark
             # after it is a speck ("hòa giải viên.", "mai táng ˆ"); a stop between two letters
             # is one between two words ("giải.quyết").

@@ -766,3 +766,36 @@ def test_an_issuer_word_with_a_letter_read_twice_is_still_the_issuers_first_line
     # "ỦYÝ BAN NHÂN DÂN": not a parent body to leave out, but the issuer's own first line.
     doubled = BAC_AI.replace("UY BAN NHÂN DÂN CỘNG", "ỦYÝ BAN NHÂN DÂN CỘNG")
     assert extract(doubled).value("co_quan_ban_hanh") == "ỦY BAN NHÂN DÂN HUYỆN BÁC ÁI"
+
+
+CHEVALIER = """UBND HUYỆN KHÁNH SƠN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ SƠN BÌNH Độc lập - Tự do - Hạnh phúc
+Số: 19/QĐ-UBND Sơn Bình, ngày 02 tháng 3 năm 2024
+QUYẾT ĐỊNH
+Về việc giải quyết trợ cấp một lần đối với người có công với cách:
+_ mạng
+Căn cứ Pháp lệnh Ưu đãi người có công với cách mạng;
+QUYẾT ĐỊNH:
+Điều 1. Giải quyết trợ cấp một lần đối với bà Cao Thị Lan, sinh ngày 03/04/1950.
+Nơi nhận:
+- Như Điều 1;
+- Lưu: VT.
+TM. ỦY BAN NHÂN DÂN
+CHỦ TỊCH
+Nguyễn Văn Bình
+"""
+
+
+def test_a_speck_at_the_trich_yeus_wrap_is_left_out() -> None:
+    assert extract(CHEVALIER).value("trich_yeu") == (
+        "Về việc giải quyết trợ cấp một lần đối với người có công với cách mạng"
+    )
+
+
+def test_a_trich_yeu_read_out_of_order_is_found_and_stops_at_the_recipients() -> None:
+    # A photographed page whose "Về việc" line OCR gave after the body, before "Nơi nhận".
+    lines = CHEVALIER.splitlines()  # without its two "Về việc" lines under the title
+    moved = lines[:4] + lines[6:9] + ["Về việc giải quyết trợ cấp một lần"] + lines[9:]
+    found = extract("\n".join(moved) + "\n")
+    assert found.value("trich_yeu") == "Về việc giải quyết trợ cấp một lần"
+    assert found["trich_yeu"].confidence < 0.9
