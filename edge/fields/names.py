@@ -31,6 +31,15 @@ QUOTE_SPECKS = "“”\"‘’'`"
 inside a word stays ("K'Brơi")."""
 
 
+def _ell_read_as_i(word: str) -> str:
+    """`word` with an "l" read as a capital "I" right after its capital mended ("MIô" for "Mlô",
+    "KIơ" for "Klơ"): in a title-cased name word no capital follows another ("MINH", in
+    capitals, is left alone)."""
+    if len(word) > 2 and word[0].isupper() and word[1] == "I" and word[2:].islower():
+        return word[0] + "l" + word[2:]
+    return word
+
+
 def _parted_words(text: str) -> str:
     """`text` with two words OCR ran together ("KimHiền": a small letter, then a capital) or
     joined with a speck read as a hyphen ("Bảo-Lực", two Kinh syllables) parted again."""
@@ -73,7 +82,7 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
         cut = cut.split(stop, 1)[0]
     words = []
     pieces = [
-        raw.strip(QUOTE_SPECKS).translate(_INNER_SPECKS)
+        _ell_read_as_i(raw.strip(QUOTE_SPECKS).translate(_INNER_SPECKS))
         for raw in _parted_words(cut).strip(" .:;-_").split()
     ]
     for n, raw in enumerate(pieces):  # OCR reads ink specks as quotes: "Kiều “Tiến Tâm"

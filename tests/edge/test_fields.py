@@ -799,3 +799,11 @@ def test_a_trich_yeu_read_out_of_order_is_found_and_stops_at_the_recipients() ->
     found = extract("\n".join(moved) + "\n")
     assert found.value("trich_yeu") == "Về việc giải quyết trợ cấp một lần"
     assert found["trich_yeu"].confidence < 0.9
+
+
+def test_an_l_read_as_a_capital_i_in_a_name_is_mended() -> None:
+    text = CHEVALIER.replace("bà Cao Thị Lan", "bà H Bia MIô")
+    assert extract(text).value("ho_ten") == "H Bia Mlô"
+    assert extract(CHEVALIER.replace("bà Cao Thị Lan", "bà H BIA MINH")).value("ho_ten") == (
+        "H Bia Minh"  # in capitals: no "l" to mend
+    )
