@@ -17,8 +17,9 @@ It looks, accent-folded and case-blind (`Nguyen thi HUONG` is `Nguyễn Thị H�
   a UUID are not one, nor is a result id's twelve-character prefix, which the code always
   writes with "…" after it (a hex prefix is all digits about once in 300).
 
-The tests' own HTTP client (httpx, against `http://testserver`) logs the URLs it asks for,
-CCCDs in paths included: those lines are the client's, not the application's, and are skipped.
+The tests' own HTTP client (httpx, against `http://testserver`, or `https://testserver` for the
+pages' Secure cookie) logs the URLs it asks for, CCCDs and names in paths and queries included:
+those lines are the client's, not the application's, and are skipped.
 The server does not log URLs (uvicorn's access log is off).
 
 Exit 0 when nothing is found; 1 with each offending line (a few) and what it carries.
@@ -49,7 +50,7 @@ NAME_KEYS = frozenset({"ho_ten", "nguoi_ky"})
 _WORD = re.compile(r"[^\W_]+")
 _LONE_ID = re.compile(r"(?<![\w-])\d{12}(?![\w…-])")
 _ANY_ID = re.compile(r"\d{12}")
-_TEST_CLIENT = re.compile(r"\bhttpx:.*HTTP Request: \w+ http://testserver/")
+_TEST_CLIENT = re.compile(r"\bhttpx:.*HTTP Request: \w+ https?://testserver/")
 _SHOWN = 20
 
 
