@@ -24,6 +24,8 @@ CLEAN = [
     "device_mismatch (the message names device someone-else)",
     "INFO     httpx:_client.py:1025 HTTP Request: GET http://testserver/api/citizens/056202375441"
     '/results "HTTP/1.1 200 OK"',
+    "INFO     httpx:_client.py:1025 HTTP Request: GET https://testserver/search?q=056202375441"
+    ' "HTTP/1.1 200 OK"',
     "INFO     server.api:audit.py:1 record 00000000-0000-0000-0000-000000000000 read by admin",
     f"INFO     edge.sync.agent:agent.py:523 result {_ALL_DIGITS}…: accepted (acked)",
 ]
