@@ -18,16 +18,13 @@ from server.api.routes import audit as api_audit
 from server.models import Role
 from server.web.errors import from_http, reasons
 from server.web.render import ACTIONS, page
+from server.web.routes import blank
 from server.web.visitors import Visitor, page_for
 
 router = APIRouter(include_in_schema=False)
 AUDITORS = page_for(Role.AUDITOR, Role.PROVINCE_ADMIN)
 PAGE_SIZE = 50
 LABELS = {"actor": "Tài khoản", "action": "Thao tác", "record_id": "Kết quả", "cursor": "Trang"}
-
-
-def _blank(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
 
 
 @router.get("/audit")
@@ -41,7 +38,7 @@ def audit_page(
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> Response:
     """A page of the access log, newest first."""
-    asked = {"actor": _blank(actor), "action": _blank(action), "record_id": _blank(record_id)}
+    asked = {"actor": blank(actor), "action": blank(action), "record_id": blank(record_id)}
     context: dict[str, object] = {
         "asked": {k: v or "" for k, v in asked.items()},
         "actions": ACTIONS,
@@ -61,7 +58,7 @@ def audit_page(
             since=None,
             until=None,
             limit=PAGE_SIZE,
-            cursor=_blank(cursor),
+            cursor=blank(cursor),
         )
     except RequestValidationError as e:
         context["errors"] = [(LABELS.get(name, name), why) for name, why in reasons(e)]

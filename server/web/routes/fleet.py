@@ -45,6 +45,7 @@ from server.web import fleet_view
 from server.web.charts import Bar, bar_chart
 from server.web.errors import PageError, from_http, reasons
 from server.web.render import date_vn, page
+from server.web.routes import blank
 from server.web.routes.search import unit_options
 from server.web.visitors import CheckedForm, Visitor, page_for
 
@@ -72,10 +73,6 @@ SENT = {
     "thu hồi đã được xếp vào hàng đợi gửi đến thiết bị.",
 }
 """What the device page says after each action (`?sent=`)."""
-
-
-def _blank(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
 
 
 def _backlog(text: str | None) -> int | None:
@@ -106,10 +103,10 @@ def fleet_page(
     """The fleet at a glance, and a page of its appliances as the filters ask."""
     asked: dict[str, Any] = {
         "offline": offline,
-        "backlog": _blank(backlog),
+        "backlog": blank(backlog),
         "expiring": expiring,
         "errors": with_errors,
-        "unit": _blank(unit),
+        "unit": blank(unit),
     }
     summary = api_devices.summary(session, silent_after_s=api_devices.DEFAULT_SILENT_AFTER_S)
     context: dict[str, Any] = {

@@ -24,6 +24,7 @@ from server.repository import results, units
 from server.search.fold import fold, words
 from server.web.errors import from_http, reasons
 from server.web.render import page
+from server.web.routes import blank
 from server.web.visitors import Visitor, page_for
 
 router = APIRouter(include_in_schema=False)
@@ -78,10 +79,6 @@ def doc_type_options(session: Session) -> list[str]:
     return sorted(types, key=fold)
 
 
-def _blank(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
-
-
 @router.get("/search")
 def search_page(
     request: Request,
@@ -97,12 +94,12 @@ def search_page(
 ) -> Response:
     """The search form and, once something is asked, a page of results."""
     asked = {
-        "q": _blank(q),
-        "unit": _blank(unit),
-        "procedure": _blank(procedure),
-        "doc_type": _blank(doc_type),
-        "from": _blank(issued_from),
-        "to": _blank(issued_to),
+        "q": blank(q),
+        "unit": blank(unit),
+        "procedure": blank(procedure),
+        "doc_type": blank(doc_type),
+        "from": blank(issued_from),
+        "to": blank(issued_to),
     }
     context: dict[str, object] = {
         "asked": {k: v or "" for k, v in asked.items()},
@@ -132,7 +129,7 @@ def search_page(
             issued_from=asked["from"],
             issued_to=asked["to"],
             limit=PAGE_SIZE,
-            cursor=_blank(cursor),
+            cursor=blank(cursor),
         )
     except RequestValidationError as e:
         context["errors"] = [(LABELS.get(name, name), why) for name, why in reasons(e)]

@@ -95,3 +95,10 @@ def sign_in(page: Page, name: str, then: str = "/") -> None:
     page.get_by_label("Mật khẩu").fill(PASSWORD)
     page.get_by_role("button", name="Đăng nhập").click()
     expect(page.get_by_role("button", name="Đăng xuất")).to_be_visible()
+
+
+def assert_fits_a_phone(page: Page, path: str) -> None:
+    """Open `path` and check that it scrolls no wider than a phone (`PHONE`)."""
+    page.goto(path)
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= PHONE["width"], f"{path} is {width} px wide on a phone"

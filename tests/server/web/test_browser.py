@@ -28,7 +28,7 @@ from server.search.fold import fold
 from tests.server.peers import api_settings_for
 from tests.server.signin import PASSWORD
 from tests.server.web import cases as review_cases
-from tests.server.web.browser import PHONE, screenshot, serve, sign_in
+from tests.server.web.browser import PHONE, assert_fits_a_phone, screenshot, serve, sign_in
 from tests.server.web.pages import Repository, fill
 
 
@@ -227,9 +227,7 @@ def test_the_pages_fit_a_phone(browser: Browser, site: Site) -> None:
             (f"/results/{site.repository.mine}", "result-phone"),
             ("/audit", "audit-phone"),
         ):
-            page.goto(path)
-            width = page.evaluate("document.scrollingElement.scrollWidth")
-            assert width <= PHONE["width"], f"{path} is {width} px wide on a phone"
+            assert_fits_a_phone(page, path)
             screenshot(page, name)
     finally:
         ctx.close()

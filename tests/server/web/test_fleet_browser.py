@@ -26,7 +26,7 @@ from server.models import Device, DeviceStatus, Record, utc_now
 from server.repository import commands, devices
 from server.seed_fleet import seed_fleet
 from tests.server.peers import api_settings_for
-from tests.server.web.browser import PHONE, screenshot, serve, sign_in
+from tests.server.web.browser import PHONE, assert_fits_a_phone, screenshot, serve, sign_in
 from tests.server.web.fleet import VAN_THANG, Appliance, beat, commands_of, register, status_of
 from tests.server.web.pages import fill
 
@@ -227,9 +227,7 @@ def test_the_fleet_pages_fit_a_phone(browser: Browser, site: Site) -> None:
     try:
         sign_in(page, "admin", "/fleet")
         for path, name in (("/fleet", "fleet-phone"), (f"/fleet/{SHOWCASE}", "device-phone")):
-            page.goto(path)
-            width = page.evaluate("document.scrollingElement.scrollWidth")
-            assert width <= PHONE["width"], f"{path} is {width} px wide on a phone"
+            assert_fits_a_phone(page, path)
             screenshot(page, name)
     finally:
         ctx.close()
