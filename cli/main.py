@@ -97,7 +97,6 @@ class SohoaGroup(LazyGroup):
     """
 
     LAZY: ClassVar[dict[str, tuple[str, str | None]]] = {
-        "provision": ("provisioning.cli:app", "CA, devices, broker configuration."),
         "demo": ("cli.demo:demo", None),
     }
 
@@ -136,6 +135,19 @@ class ServerGroup(LazyGroup):
     REST = "server.cli:app"
 
 
+class ProvisionGroup(LazyGroup):
+    """`sohoa provision`: `provisioning.cli`'s commands (the CA, the broker), and the
+    appliances' enrollment codes, which live in the server's repository (`server.devices_cli`)."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str | None]]] = {
+        "device": (
+            "server.devices_cli:app",
+            "Appliances: add one (a one-time enrollment code and its QR code).",
+        ),
+    }
+    REST = "provisioning.cli:app"
+
+
 class EdgeGroup(LazyGroup):
     """`sohoa edge`: `edge.cli`'s commands and the kiosk, each imported only when it runs. The
     kiosk's command is `cli.kiosk`'s: its `--demo` starts the server, which edge never imports."""
@@ -155,6 +167,11 @@ app.add_typer(
     typer.Typer(cls=EdgeGroup, no_args_is_help=True),
     name="edge",
     help="The appliance: detect and process pages, sync, the kiosk.",
+)
+app.add_typer(
+    typer.Typer(cls=ProvisionGroup, no_args_is_help=True),
+    name="provision",
+    help="CA, devices, broker configuration.",
 )
 app.add_typer(
     typer.Typer(cls=ServerGroup, no_args_is_help=True),

@@ -65,3 +65,8 @@ class VersionMismatchError(DecodeError):
 
 class TopicError(ProtocolError):
     """A topic is not part of the Sohoa v1 grammar."""
+
+
+class EnrollmentFormatError(ProtocolError):
+    """An enrollment code, URI, request or answer that is not of the form
+    `protocol.enrollment` describes; the message says what to fix."""

@@ -25,7 +25,6 @@ its module is first loaded) and registering the appliances with the server's rep
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from provisioning.ca import (
 )
 from provisioning.errors import CertificateError
 from provisioning.softhsm import SoftHsmSetup, init_token, write_softhsm_conf
+from support.settings import toml_text
 
 SIGNING_KEY_LABEL = "document-signing"
 
@@ -296,17 +296,8 @@ def provision_province(
 def write_config(path: Path, values: Mapping[str, Any]) -> Path:
     """Write `values` as a flat TOML file (strings, paths, numbers, booleans) and return `path`
     (a settings file of a throw-away province: no fsync)."""
-    lines = []
-    for key, value in values.items():
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int | float):
-            text = repr(value)
-        else:
-            text = json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML string
-        lines.append(f"{key} = {text}\n")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(lines))
+    path.write_text(toml_text(values))
     return path
 
 

@@ -491,6 +491,8 @@ def _serve_api(settings: ServerSettings, engine: Engine) -> None:
             port=settings.api_port,
             log_config=None,
             access_log=False,
+            ssl_certfile=settings.api_tls_cert_file,
+            ssl_keyfile=settings.api_tls_key_file,
         )
     )
     try:

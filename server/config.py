@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from protocol.enrollment import check_server_url
+from protocol.errors import EnrollmentFormatError
 from protocol.messages import MAX_RESULT_BYTES
 from protocol.receiver import (
     DEFAULT_MAX_CHUNK_BYTES,
@@ -189,6 +191,36 @@ class ServerSettings(TransportSettings):
     search_refresh_s: float = Field(default=1.0, gt=0, le=60)
     """At most how often an API process catches its search index (`<data_dir>/search`) up
     with the database before a search: a merged result is searchable within about this."""
+    api_tls_cert_file: Path | None = None
+    """The API's HTTPS certificate (PEM, chain after it). Set with `api_tls_key_file` to serve
+    HTTPS; enrollment codes pin its key (`sohoa provision device add`). Unset: plain HTTP, for
+    a server behind a TLS-terminating proxy (the codes then pin the proxy's key, given to
+    `device add --server-cert`)."""
+    api_tls_key_file: PrivateKeyFile = None
+    """The key of `api_tls_cert_file`, readable by the server's user only."""
+    public_url: str | None = None
+    """The address appliances reach the API at (https://HOST[:PORT]), put into enrollment
+    QR codes; default https://<api_host>:<api_port>."""
+    ca_dir: Path | None = None
+    """The provincial CA's folder (`ca.pem`, `ca-key.pem`: `sohoa provision ca`). Set, the
+    server enrolls appliances (`POST /api/enroll`) and issues their certificates; unset, it
+    refuses enrollments. The key never leaves this machine."""
+    device_broker_host: str | None = None
+    """The broker's address as appliances reach it (a name or address on its certificate),
+    told them at enrollment; default `broker_host`."""
+    device_broker_port: int = Field(default=8883, ge=1, le=65535)
+    """The broker's TLS port for devices, told them at enrollment."""
+    device_cert_days: int = Field(default=825, ge=1, le=3650)
+    """How long an appliance's certificates issued at enrollment are valid."""
+    enroll_code_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    """How long an enrollment code can be used after it is issued (default 24 h)."""
+    enroll_max_failures: int = Field(default=10, ge=1, le=1000)
+    """Refused enrollments (unknown, used or expired codes) from one address within
+    `enroll_window_s` after which that address is refused for `enroll_lockout_s`."""
+    enroll_window_s: int = Field(default=900, ge=1)
+    """The window of `enroll_max_failures`, in seconds."""
+    enroll_lockout_s: int = Field(default=900, ge=1)
+    """How long an address that failed too often is refused, the right code included."""
 
     @model_validator(mode="before")
     @classmethod
@@ -206,6 +238,30 @@ class ServerSettings(TransportSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_cert_and_key_together(self) -> ServerSettings:
+        if (self.api_tls_cert_file is None) != (self.api_tls_key_file is None):
+            raise ValueError(
+                "api_tls_cert_file and api_tls_key_file go together: set both to serve HTTPS, "
+                "or neither"
+            )
+        return self
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_https(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                return check_server_url(value)
+            except EnrollmentFormatError as e:
+                raise ValueError(str(e)) from e
+        return value
+
+    @property
+    def enrollment_url(self) -> str:
+        """The address put into enrollment QR codes (`public_url`, or the API's own)."""
+        return self.public_url or f"https://{self.api_host}:{self.api_port}"
 
     @field_validator("ingest_group")
     @classmethod

@@ -136,3 +136,14 @@ def where_it_failed(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)[-4:]
     where = " < ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(frames))
     return f"{type(error).__name__} at {where or 'an unknown place'}"
+
+
+class EnrollmentError(ServerError):
+    """An appliance's enrollment, or an enrollment code, was refused; `status` is the HTTP
+    status the API answers with (403 a refused code, 400 a bad CSR, 409 a device that cannot be
+    enrolled again, 429 too many failures, 503 a server that does not enroll)."""
+
+    def __init__(self, message: str, status: int = 403, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s

@@ -933,3 +933,53 @@ class AuditHead(SQLModel, table=True):
     """The newest entry's place (0: none yet)."""
     entry_hash: str = Field(max_length=64)
     """The newest entry's hash (`GENESIS` when there is none)."""
+
+
+class Enrollment(SQLModel, table=True):
+    """A one-time enrollment code issued for an appliance (`server.enrollment`,
+    `protocol.enrollment`): for which device id and unit, by whom, until when, and what its
+    redemption issued.
+
+    Only the SHA-256 of the code's secret is kept, so a copy of the database enrolls nothing.
+    A code is used once: its redemption sets `used_at` in the transaction that registers the
+    device. The certificates it issued are kept (`answer`), so that an appliance whose answer
+    was lost on the way can ask again with the same two keys and get the same certificates;
+    any other second use is refused.
+    """
+
+    __tablename__ = "enrollment"
+
+    secret_sha256: str = Field(primary_key=True, max_length=64)
+    device_id: str = Field(max_length=64, index=True)
+    unit: str = Field(max_length=255)
+    """The unit's name (what the device's certificates and signatures name)."""
+    unit_code: str | None = Field(default=None, max_length=16)
+    created_by: str = Field(max_length=64)
+    """The admin who issued the code (an account, or `cli:<user>` from the command line)."""
+    created_at: dt.datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+    used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    used_from: str | None = Field(default=None, max_length=64)
+    """The address the redemption came from."""
+    keys_sha256: str | None = Field(default=None, max_length=64)
+    """SHA-256 of the two CSRs' public keys (signing, then transport): a retry with the same
+    keys gets `answer` again."""
+    signing_serial: str | None = Field(default=None, max_length=40)
+    """The document-signing certificate's serial number (hex), for revocation."""
+    transport_serial: str | None = Field(default=None, max_length=40)
+    """The transport certificate's serial number (hex), for revocation."""
+    answer: str | None = Field(default=None, sa_type=sa.Text)
+    """The `sohoa.enrolled/1` answer (JSON; certificates and settings, no secret)."""
+
+
+class EnrollmentFailure(SQLModel, table=True):
+    """Recent refused enrollments from one address (unknown, used or expired codes), counted as
+    wrong passwords are: `enroll_max_failures` within `enroll_window_s` refuse that address for
+    `enroll_lockout_s`."""
+
+    __tablename__ = "enrollment_failure"
+
+    source: str = Field(primary_key=True, max_length=64)
+    failures: int = 0
+    first_failed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

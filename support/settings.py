@@ -13,8 +13,10 @@ is refused (the appliance's transport key, the server's MQTT key), in one place 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -195,3 +197,18 @@ def _explain(cls: type[TomlSettings], error: ValidationError) -> str:
         else:
             parts.append(f"key '{key}': {item['msg']}")
     return "; ".join(parts)
+
+
+def toml_text(values: Mapping[str, Any]) -> str:
+    """`values` as a flat TOML document (strings, paths, numbers, booleans), one key per line:
+    what `load_settings` reads back."""
+    lines = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int | float):
+            text = repr(value)
+        else:
+            text = json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML string
+        lines.append(f"{key} = {text}\n")
+    return "".join(lines)

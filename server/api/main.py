@@ -21,6 +21,7 @@ from server.api.routes import (
     auth,
     devices,
     docs,
+    enroll,
     export,
     health,
     records,
@@ -75,6 +76,7 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
         redoc_url=None,
     )
     app.state.engine = app_engine
+    app.state.settings = settings
     app.state.blobs = BlobStore(settings.data_dir)
     app.state.tokens = tokens
     app.state.account_cache = AccountCache()
@@ -91,9 +93,11 @@ def create_app(settings: ServerSettings, engine: Engine | None = None) -> FastAP
     app.state.cursors = CursorCodec(hmac.digest(token_key, b"sohoa search cursor", "sha256"))
 
     # Each resource's router declares the roles it admits (`deps.require_role`); only the
-    # sign-in route and /healthz answer without a token (the API's description needs one too).
+    # sign-in route, the enrollment (its one-time code is its credential) and /healthz answer
+    # without a token (the API's description needs one too).
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth.router)
+    api.include_router(enroll.router)
     api.include_router(records.router)
     api.include_router(devices.router)
     api.include_router(search.router)

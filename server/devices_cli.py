@@ -1,0 +1,104 @@
+"""`sohoa provision device add`: register an appliance for a unit and print its one-time
+enrollment code (text and QR code), on the server's machine (whoever can read its settings and
+database). The appliance then runs `sohoa edge enroll --server URL --code CODE`.
+
+Errors are `ServerError`s (`EnrollmentError` for a taken device id or an unknown unit);
+`cli.main` maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from provisioning.enrollment_qr import qr_png, qr_svg, qr_terminal
+from server.cli_options import ConfigOption
+from server.config import load_server_settings
+from server.db import repository_session
+from server.enrollment import issue_code, server_key_der
+from server.errors import EnrollmentError
+from support.files import write_atomic
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    device_id: Annotated[
+        str, typer.Argument(help="The appliance's id (its certificates' name), e.g. vt-01.kiosk.")
+    ],
+    unit: Annotated[
+        str,
+        typer.Option(
+            help="Its unit: a code (e.g. 22516, from `sohoa server units import`) or the "
+            "People's Committee's name (e.g. 'UBND xã Vạn Thắng').",
+        ),
+    ],
+    config: ConfigOption = None,
+    server_url: Annotated[
+        str | None,
+        typer.Option(
+            "--server-url",
+            help="The address the appliance reaches the API at, put into the QR code "
+            "(default: the public_url setting, else https://api_host:api_port).",
+        ),
+    ] = None,
+    server_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--server-cert",
+            help="The HTTPS certificate the appliance will meet (PEM), when it is not the "
+            "api_tls_cert_file setting (a TLS-terminating proxy's).",
+            dir_okay=False,
+        ),
+    ] = None,
+    qr_png_file: Annotated[
+        Path | None,
+        typer.Option("--qr-png", help="Also write the QR code as a PNG image.", dir_okay=False),
+    ] = None,
+    qr_svg_file: Annotated[
+        Path | None,
+        typer.Option("--qr-svg", help="Also write the QR code as an SVG image.", dir_okay=False),
+    ] = None,
+    no_qr: Annotated[
+        bool, typer.Option("--no-qr", help="Do not draw the QR code in the terminal.")
+    ] = False,
+) -> None:
+    """Register an appliance for a unit and print its one-time enrollment code."""
+    settings = load_server_settings(config)
+    pinned = server_cert or settings.api_tls_cert_file
+    if pinned is None:
+        raise EnrollmentError(
+            "the code must pin the server's HTTPS key: set api_tls_cert_file (and "
+            "api_tls_key_file) in the server's settings, or give --server-cert PEM"
+        )
+    try:
+        key = server_key_der(pinned.read_bytes())
+    except OSError as e:
+        raise EnrollmentError(f"cannot read the server's certificate {pinned}: {e}") from e
+    with repository_session(settings) as session:
+        issued = issue_code(
+            session,
+            settings,
+            device_id,
+            unit,
+            server_key=key,
+            created_by=f"cli:{getpass.getuser()}",
+            server_url=server_url,
+        )
+    for path, data in ((qr_png_file, qr_png), (qr_svg_file, lambda t: qr_svg(t).encode())):
+        if path is not None:
+            write_atomic(path, data(issued.uri), mode=0o600)
+    if not no_qr:
+        typer.echo(qr_terminal(issued.uri))
+    typer.echo(
+        f"device {issued.device_id} added for {issued.unit} "
+        f"({issued.unit_code or 'a unit not in the unit tree'})\n"
+        f"enrollment code: {issued.code.text()}\n"
+        f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC, once\n"
+        f"on the appliance: sohoa edge enroll --server {issued.server_url} --code "
+        f"{issued.code.text()} --config /etc/sohoa/edge.toml"
+    )

@@ -1,0 +1,351 @@
+"""Enrollment on the server: `sohoa provision device add` / `server.enrollment.issue_code`
+issue a one-time code, and `POST /api/enroll` turns it into certificates once, refusing what
+must be refused (unknown, used, expired and other units' codes, tampered CSRs, one key for
+both, guessing) with a reason, and writing nothing when it refuses.
+
+The appliance's side, with a real token and a real HTTPS server, is `tests/integration/
+test_enroll_appliance.py`; here the CSRs are made with software keys.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from protocol.enrollment import EnrollmentCode, parse_enrollment_uri
+from provisioning.ca import CertificateAuthority, Profile, write_certificate
+from provisioning.enrollment_qr import read_qr
+from provisioning.province import write_config
+from server.api.main import create_app
+from server.catalogue_files import PROCEDURES, read_procedures
+from server.config import ServerSettings
+from server.db import session_scope
+from server.enrollment import IssuedCode, issue_code
+from server.errors import EnrollmentError
+from server.models import Device, Enrollment, EnrollmentFailure
+from server.repository import devices, procedures
+from tests.server.peers import api_settings_for
+
+UNIT, OTHER_UNIT = "22516", "22528"
+SERVER_KEY = b"the server's SubjectPublicKeyInfo stands here"
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> CertificateAuthority:
+    authority = CertificateAuthority.create("Test Provincial CA")
+    authority.save(tmp_path / "ca")
+    return authority
+
+
+@pytest.fixture
+def enroll_settings(db_url: str, tmp_path: Path, ca: CertificateAuthority) -> ServerSettings:
+    return api_settings_for(
+        db_url,
+        tmp_path / "data",
+        ca_dir=tmp_path / "ca",
+        device_broker_host="broker.khanhhoa.example",
+        device_broker_port=8883,
+        enroll_max_failures=3,
+    )
+
+
+@pytest.fixture
+def enroll_app(
+    enroll_settings: ServerSettings, db_engine: Engine, khanh_hoa_units: None
+) -> FastAPI:
+    with session_scope(db_engine) as s:
+        procedures.import_procedures(s, read_procedures(PROCEDURES))
+    return create_app(enroll_settings, db_engine)
+
+
+def _issue(
+    engine: Engine, settings: ServerSettings, device_id: str = "vt-01.kiosk", **kw: Any
+) -> IssuedCode:
+    with session_scope(engine) as s:
+        return issue_code(
+            s, settings, device_id, kw.pop("unit", UNIT), server_key=SERVER_KEY, created_by="t", **kw
+        )
+
+
+def _csr(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "appliance")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _keys() -> tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey]:
+    return ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+
+def _body(code: EnrollmentCode, signing: Any, transport: Any, **kw: Any) -> dict[str, Any]:
+    return {
+        "schema": "sohoa.enroll/1",
+        "code": code.secret,
+        "signing_csr": _csr(signing),
+        "transport_csr": _csr(transport),
+        **kw,
+    }
+
+
+def _spki(key: Any) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_a_code_enrolls_its_appliance_once_with_certificates_for_its_keys(
+    enroll_app: FastAPI,
+    enroll_settings: ServerSettings,
+    db_engine: Engine,
+    ca: CertificateAuthority,
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    assert parse_enrollment_uri(issued.uri) == (enroll_settings.enrollment_url, issued.code)
+    signing, transport = _keys()
+    with TestClient(enroll_app) as client:
+        answer = client.post("/api/enroll", json=_body(issued.code, signing, transport))
+        assert answer.status_code == 200, answer.text
+        got = answer.json()
+        assert got["schema"] == "sohoa.enrolled/1"
+        assert (got["device_id"], got["unit_code"]) == ("vt-01.kiosk", UNIT)
+        assert (got["broker_host"], got["broker_port"]) == ("broker.khanhhoa.example", 8883)
+        signing_cert = x509.load_pem_x509_certificate(got["signing_cert"].encode())
+        transport_cert = x509.load_pem_x509_certificate(got["transport_cert"].encode())
+        for cert, key in ((signing_cert, signing), (transport_cert, transport)):
+            assert _spki(cert) == _spki(key)
+            cert.verify_directly_issued_by(ca.cert)
+            cn = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+            assert cn == "vt-01.kiosk"
+        # Only the commune-level procedures, for a commune's appliance.
+        rows = list(csv.DictReader(io.StringIO(got["procedures_csv"])))
+        assert len(rows) > 5 and {r["level"] for r in rows} == {"xa"}
+
+        again = client.post("/api/enroll", json=_body(issued.code, *_keys()))
+        assert again.status_code == 403, again.text
+        assert "used" in again.json()["detail"]
+    with session_scope(db_engine) as s:
+        device = devices.get_device(s, "vt-01.kiosk")
+        assert device is not None and device.unit_code == UNIT
+        assert device.signing_cert_sha256 == signing_cert.fingerprint(hashes.SHA256()).hex()
+        row = s.exec(select(Enrollment)).one()
+        assert row.used_at is not None
+        assert row.signing_serial == f"{signing_cert.serial_number:x}"
+        assert row.transport_serial == f"{transport_cert.serial_number:x}"
+        # Only a hash of the secret is kept.
+        assert issued.code.secret not in json.dumps(row.model_dump(), default=str)
+
+
+def test_the_same_appliance_asking_again_gets_the_same_certificates(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    signing, transport = _keys()
+    with TestClient(enroll_app) as client:
+        first = client.post("/api/enroll", json=_body(issued.code, signing, transport))
+        second = client.post("/api/enroll", json=_body(issued.code, signing, transport))
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("unknown", "no such enrollment code"),
+        ("expired", "expired"),
+        ("other unit", "unit 22516"),
+    ],
+)
+def test_a_code_that_does_not_fit_is_refused_and_nothing_is_registered(
+    enroll_app: FastAPI,
+    enroll_settings: ServerSettings,
+    db_engine: Engine,
+    case: str,
+    reason: str,
+) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    issued = _issue(db_engine, enroll_settings, now=past if case == "expired" else None)
+    code = issued.code
+    extra = {"unit": OTHER_UNIT} if case == "other unit" else {}
+    if case == "unknown":
+        code = EnrollmentCode("A" * 20, code.pin)
+    with TestClient(enroll_app) as client:
+        answer = client.post("/api/enroll", json=_body(code, *_keys(), **extra))
+    assert answer.status_code == 403, answer.text
+    assert reason in answer.json()["detail"]
+    with session_scope(db_engine) as s:
+        assert s.exec(select(Device)).all() == []
+        assert s.exec(select(Enrollment)).one().used_at is None
+
+
+def test_csrs_that_cannot_be_trusted_are_refused_without_using_the_code(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    signing, transport = _keys()
+    tampered = _body(issued.code, signing, transport)
+    # Another key put in the CSR's body: its signature no longer verifies.
+    other = _csr(ec.generate_private_key(ec.SECP256R1()))
+    der = x509.load_pem_x509_csr(tampered["signing_csr"].encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    other_der = x509.load_pem_x509_csr(other.encode()).public_bytes(serialization.Encoding.DER)
+    old_key, new_key = _spki(signing), _spki(ec.generate_private_key(ec.SECP256R1()))
+    assert old_key in der and old_key not in other_der
+    forged = x509.load_der_x509_csr(der.replace(old_key, new_key))
+    tampered["signing_csr"] = forged.public_bytes(serialization.Encoding.PEM).decode()
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    cases = {
+        "its signature does not verify": tampered,
+        "the same key": _body(issued.code, signing, signing),
+        "2048 bits": _body(issued.code, weak, transport),
+        "not a readable CSR": {
+            **_body(issued.code, signing, transport),
+            "transport_csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"
+            "-----END CERTIFICATE REQUEST-----\n",
+        },
+    }
+    with TestClient(enroll_app) as client:
+        for reason, body in cases.items():
+            answer = client.post("/api/enroll", json=body)
+            assert answer.status_code == 400, (reason, answer.text)
+            assert reason in answer.json()["detail"]
+        # The code still works: a bad CSR did not use it up.
+        assert client.post("/api/enroll", json=_body(issued.code, *_keys())).status_code == 200
+
+
+def test_guessing_codes_locks_the_address_out_even_for_a_right_code(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    with TestClient(enroll_app) as client:
+        for _ in range(enroll_settings.enroll_max_failures - 1):
+            wrong = EnrollmentCode(os.urandom(10).hex().upper()[:20].translate(_B32), "")
+            assert client.post("/api/enroll", json=_body(wrong, *_keys())).status_code == 403
+        last = client.post("/api/enroll", json=_body(EnrollmentCode("B" * 20, ""), *_keys()))
+        assert last.status_code == 429, last.text
+        assert int(last.headers["Retry-After"]) > 0
+        right = client.post("/api/enroll", json=_body(issued.code, *_keys()))
+        assert right.status_code == 429
+    with session_scope(db_engine) as s:
+        assert s.exec(select(Device)).all() == []
+        assert s.exec(select(EnrollmentFailure)).one().locked_until is not None
+
+
+_B32 = str.maketrans("0189", "QRST")
+
+
+def test_a_server_without_a_ca_refuses_to_enroll(
+    db_url: str, tmp_path: Path, db_engine: Engine, khanh_hoa_units: None
+) -> None:
+    settings = api_settings_for(db_url, tmp_path / "data")
+    issued = _issue(db_engine, settings)
+    with TestClient(create_app(settings, db_engine)) as client:
+        answer = client.post("/api/enroll", json=_body(issued.code, *_keys()))
+    assert answer.status_code == 503
+    assert "ca_dir" in answer.json()["detail"]
+
+
+def test_no_code_for_an_enrolled_or_revoked_device_or_an_unknown_unit(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    with session_scope(db_engine) as s:
+        devices.register_device(s, "vt-02.kiosk", "UBND xã Vạn Thắng", "ab" * 32, unit_code=UNIT)
+    with pytest.raises(EnrollmentError, match="enrolled already"):
+        _issue(db_engine, enroll_settings, "vt-02.kiosk")
+    with pytest.raises(EnrollmentError, match="reserved"):
+        _issue(db_engine, enroll_settings, "sohoa-server")
+    with pytest.raises(EnrollmentError):
+        _issue(db_engine, enroll_settings, "vt-03.kiosk", unit="99999")
+
+
+def test_a_new_code_replaces_the_devices_unused_one(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    first = _issue(db_engine, enroll_settings)
+    second = _issue(db_engine, enroll_settings)
+    with TestClient(enroll_app) as client:
+        old = client.post("/api/enroll", json=_body(first.code, *_keys()))
+        assert old.status_code == 403
+        assert client.post("/api/enroll", json=_body(second.code, *_keys())).status_code == 200
+
+
+def test_device_add_prints_the_code_and_writes_a_qr_code_that_reads_back(
+    db_url: str, tmp_path: Path, db_engine: Engine, khanh_hoa_units: None, ca: CertificateAuthority
+) -> None:
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    cert = ca.issue(
+        server_key.public_key(), "sohoa.example", Profile.TLS_SERVER, dns_names=["sohoa.example"]
+    )
+    write_certificate(cert, tmp_path / "https.pem")
+    config = write_config(
+        tmp_path / "server.toml",
+        {
+            "database_url": db_url,
+            "data_dir": tmp_path / "data",
+            "public_url": "https://sohoa.example:8443",
+            "api_tls_cert_file": tmp_path / "https.pem",
+            "api_tls_key_file": tmp_path / "ca" / "ca-key.pem",  # any 0600 key file will do here
+        },
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "provision",
+            "device",
+            "add",
+            "vt-09.kiosk",
+            "--unit",
+            UNIT,
+            "--config",
+            str(config),
+            "--qr-png",
+            str(tmp_path / "code.png"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "enrollment code: " in run.stdout
+    printed = run.stdout.split("enrollment code: ")[1].split()[0]
+    server_url, code = parse_enrollment_uri(read_qr(tmp_path / "code.png"))
+    assert (server_url, code.text()) == ("https://sohoa.example:8443", printed)
+    assert code.matches_key(_spki(server_key))
+    assert "sohoa edge enroll --server https://sohoa.example:8443 --code" in run.stdout
+
+    again = subprocess.run(
+        [sys.executable, "-m", "cli", "provision", "device", "add", "vt-09.kiosk"]
+        + ["--unit", UNIT, "--config", str(config), "--no-qr"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr  # a new code: the first stops working
+    no_cert = write_config(tmp_path / "plain.toml", {"database_url": db_url})
+    refused = subprocess.run(
+        [sys.executable, "-m", "cli", "provision", "device", "add", "vt-10.kiosk"]
+        + ["--unit", UNIT, "--config", str(no_cert)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 4
+    assert "api_tls_cert_file" in refused.stderr
