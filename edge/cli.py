@@ -139,19 +139,9 @@ def _signing_setup(
     # Loaded here: pyHanko's signer and fontTools take half a second to import.
     from edge.signing.pades import open_document_signer
 
-    pin = os.environ.get(PIN_ENV)
-    if pin is None:
-        try:
-            pin = typer.prompt(
-                "Mã PIN của token ký số", hide_input=True, default="", show_default=False
-            )
-        except typer.Abort as e:
-            raise TokenError(
-                f"no PIN was given: type the token's PIN when asked, or set {PIN_ENV}"
-            ) from e
     return (
         provenance,
-        stack.enter_context(open_document_signer(settings, pin)),
+        stack.enter_context(open_document_signer(settings, _token_pin())),
         settings.page_limits,
     )
 
@@ -279,6 +269,101 @@ def sync(
             f"{report.waiting} result(s) still wait for the server's answer; they stay in the "
             "outbox and go with the next sync"
         )
+
+
+def _token_pin() -> str:
+    """The token's user PIN: from SOHOA_TOKEN_PIN, else asked (hidden).
+
+    Raises:
+        TokenError: none was given.
+    """
+    pin = os.environ.get(PIN_ENV)
+    if pin is None:
+        try:
+            pin = typer.prompt(
+                "Mã PIN của token ký số", hide_input=True, default="", show_default=False
+            )
+        except typer.Abort as e:
+            raise TokenError(
+                f"no PIN was given: type the token's PIN when asked, or set {PIN_ENV}"
+            ) from e
+    return pin
+
+
+@app.command("enroll")
+def enroll(
+    config: Annotated[
+        Path,
+        typer.Option(
+            help="The appliance's TOML settings: read for the token's settings if it exists, "
+            "written complete (e.g. /etc/sohoa/edge.toml).",
+            dir_okay=False,
+        ),
+    ],
+    server: Annotated[
+        str | None, typer.Option(help="The server's address, https://HOST[:PORT].")
+    ] = None,
+    code: Annotated[
+        str | None,
+        typer.Option(help="The one-time code from `sohoa provision device add` (44 letters)."),
+    ] = None,
+    qr: Annotated[
+        Path | None,
+        typer.Option(
+            help="A photo or scan of the code's QR code, instead of --server and --code.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the certificates and the transport key go (default: the config's folder).",
+            file_okay=False,
+        ),
+    ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(help="The unit code this appliance is for: a code of another is refused."),
+    ] = None,
+    pkcs11_module: Annotated[
+        Path | None, typer.Option(help="The token's PKCS#11 module (default: the config's).")
+    ] = None,
+    token_label: Annotated[
+        str | None, typer.Option(help="The token's label (default: the config's).")
+    ] = None,
+    token_serial: Annotated[
+        str | None, typer.Option(help="The token's serial number (default: the config's).")
+    ] = None,
+) -> None:
+    """Enroll this appliance with a one-time code: its signing key is made on the token, and
+    its certificates and settings come from the server. The PIN comes from SOHOA_TOKEN_PIN or
+    is asked for."""
+    from edge.enroll import TokenChoice
+    from edge.enroll import enroll as run_enroll
+    from protocol.enrollment import parse_code, parse_enrollment_uri
+
+    if qr is not None:
+        from provisioning.enrollment_qr import read_qr
+
+        server_url, parsed = parse_enrollment_uri(read_qr(qr))
+    elif server is not None and code is not None:
+        server_url, parsed = server, parse_code(code)
+    else:
+        raise typer.BadParameter("give --server and --code, or --qr with a picture of the code")
+    done = run_enroll(
+        server_url,
+        parsed,
+        config,
+        _token_pin(),
+        token=TokenChoice(pkcs11_module, token_label, token_serial),
+        unit=unit,
+        home=home,
+    )
+    typer.echo(
+        f"enrolled as {done.device_id} ({done.unit_name}); settings in {done.config_file}\n"
+        f"next: sohoa edge sync --config {done.config_file}"
+    )
 
 
 @app.command("admin-pin")

@@ -71,3 +71,7 @@ class IncompleteError(EdgeError):
     """A command finished, but part of its work did not (a page that could not be read, results
     still waiting for the server's answer); each failure was reported as it happened, and the
     message sums them up."""
+
+
+class EnrollError(EdgeError):
+    """The appliance could not be enrolled (`sohoa edge enroll`); nothing was kept."""

@@ -33,6 +33,8 @@ class ServerProcess(ChildProcess):
         api_port: the API's port on 127.0.0.1 (needed by "run").
         workers: how many ingest workers it starts (`ingest_workers`), for the readiness of
             "ingest".
+        https: the API serves HTTPS (`api_tls_cert_file`): its readiness is asked over TLS,
+            without checking the certificate (it is this machine's own child).
 
     Raises:
         ValueError: an unknown role, or "run" without its api_port.
@@ -48,6 +50,7 @@ class ServerProcess(ChildProcess):
         role: str = "run",
         api_port: int | None = None,
         workers: int = 1,
+        https: bool = False,
     ) -> None:
         if role not in ("run", "ingest"):
             raise ValueError(f"role must be 'run' or 'ingest', not {role!r}")
@@ -58,17 +61,19 @@ class ServerProcess(ChildProcess):
         self.role = role
         self.api_port = api_port
         self.workers = workers
+        self.https = https
 
     @property
     def api_url(self) -> str:
         """The API's base URL (of a "run" server)."""
-        return f"http://{HOST}:{self.api_port}"
+        return f"{'https' if self.https else 'http'}://{HOST}:{self.api_port}"
 
     def ready(self) -> bool:
         """/healthz answers 200 (run), or every worker said it listens (ingest)."""
         if self.role == "run":
             try:
-                return httpx.get(f"{self.api_url}/healthz", timeout=1.0).status_code == 200
+                url = f"{self.api_url}/healthz"
+                return httpx.get(url, timeout=1.0, verify=not self.https).status_code == 200
             except httpx.HTTPError:
                 return False
         return len(INGEST_READY.findall(self.log_text())) >= self.workers

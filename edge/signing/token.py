@@ -476,6 +476,23 @@ class Token(Closeable):
             session.create_object(template)
         log.info("stored certificate for key ID %s on token %r", key_id.hex(), self.label)
 
+    def destroy_key(self, key_id: bytes) -> int:
+        """Delete the key pair and certificate stored under `key_id` (an enrollment that did not
+        finish leaves nothing on the token).
+
+        Returns:
+            How many objects were deleted.
+
+        Raises:
+            TokenError: the token refused.
+        """
+        with self._op("delete the key") as session:
+            found = _find(session, {Attribute.ID: key_id})
+            for obj in found:
+                obj.destroy()
+        log.info("deleted %d objects with ID %s on token %r", len(found), key_id.hex(), self.label)
+        return len(found)
+
     def certificate(self, key_id: bytes) -> x509.Certificate:
         """The certificate stored under `key_id`.
 

@@ -104,9 +104,10 @@ def _body(code: EnrollmentCode, signing: Any, transport: Any, **kw: Any) -> dict
 
 
 def _spki(key: Any) -> bytes:
-    return key.public_key().public_bytes(
+    spki: bytes = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    return spki
 
 
 def test_a_code_enrolls_its_appliance_once_with_certificates_for_its_keys(
