@@ -3,7 +3,9 @@ Mosquitto child process (the demo and the test suite start their own; production
 system's Mosquitto with the same files, or any MQTT v5 broker with the same rules).
 
 Rules of the generated configuration (Mosquitto 2.0):
-- Two listeners on 127.0.0.1, both TLS 1.2 or newer only, both requiring a client certificate
+- Two listeners, on 127.0.0.1 unless told otherwise (`host`, `server_host`: a production broker's
+  folder, `provisioning.broker_folder`, binds the addresses its devices reach), both TLS 1.2 or
+  newer only, both requiring a client certificate
   (`require_certificate`) whose commonName becomes the MQTT username
   (`use_identity_as_username`), so no client can claim another's name. `allow_anonymous false`
   is kept: in 2.0 a client whose identity became its username is not anonymous, and any other
@@ -95,8 +97,12 @@ Rules of the generated configuration (Mosquitto 2.0):
     save writes its new copy beside the old (`autosave_interval` 60 s).
   - `max_packet_size` (above) bounds any one message; `message_size_limit` is left unset on
     purpose (see above: its refusal makes paho disconnect and resend in a loop).
-- Started as root, Mosquitto drops to the `mosquitto` user and then cannot read our 0600 key, so a
-  root-run private broker is told `user root` (a non-root run ignores the option anyway).
+- Started as root, Mosquitto 2.0 drops to its `user` (default `mosquitto`) right after reading
+  its configuration, before it opens its log, pid file, database, certificates, CRL and ACL, and
+  it reads the last three again as that user at every SIGHUP. A private broker (the demo, the
+  tests), whose 0600 key belongs to whoever made it, is therefore told `user root` when it runs
+  as root (a non-root run ignores the option anyway); a production folder names its user and
+  belongs to it (`provisioning.broker_folder`).
 """
 
 from __future__ import annotations
@@ -192,9 +198,13 @@ def broker_config(
     log_file: Path,
     crl_file: Path | None = None,
     limits: BrokerLimits = BrokerLimits(),
+    host: str = HOST,
+    server_host: str | None = None,
+    pid_file: Path | None = None,
+    user: str | None = None,
 ) -> str:
-    """The text of a `mosquitto.conf` with the devices' TLS listener on 127.0.0.1:`port` and the
-    server's on 127.0.0.1:`server_port` (the module's docstring says why two).
+    """The text of a `mosquitto.conf` with the devices' TLS listener on `host`:`port` and the
+    server's on `server_host`:`server_port` (the module's docstring says why two).
 
     Args:
         port: the devices' TCP port.
@@ -208,6 +218,12 @@ def broker_config(
         log_file: where Mosquitto writes its log.
         crl_file: a PEM CRL of revoked device certificates, if any.
         limits: the queue, in-flight, packet and memory limits.
+        host: the address the devices' listener binds (default 127.0.0.1; 0.0.0.0: every
+            IPv4 interface).
+        server_host: the address the server's listener binds (default: `host`).
+        pid_file: where Mosquitto writes its process id (what a reload signals), or None.
+        user: the user a root-started Mosquitto drops to; None: `root` when this process runs
+            as root (a private broker reading its own 0600 key), else left to Mosquitto.
     """
 
     def tls(trusted: Path) -> list[str]:
@@ -232,7 +248,7 @@ def broker_config(
         "# across listeners and a CONNECT with an id in use takes its connection and session",
         "# over, so a device's client id is forced to its username (its device id): it can",
         "# take over nobody's session but its own.",
-        f"listener {port} {HOST}",
+        f"listener {port} {host}",
         "protocol mqtt",
         *tls(ca_file),
         "use_username_as_clientid true",
@@ -244,7 +260,7 @@ def broker_config(
         "# The server's listener: only certificates of the server-clients CA, never a device's.",
         "# Its clients pick their own ids (several per server process), all beginning with",
         "# 'sohoa', a prefix no device id may have.",
-        f"listener {server_port} {HOST}",
+        f"listener {server_port} {server_host or host}",
         "protocol mqtt",
         *tls(server_ca_file),
         "use_username_as_clientid false",
@@ -268,7 +284,11 @@ def broker_config(
         "connection_messages true",
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
     ]
-    if os.geteuid() == 0:
+    if pid_file is not None:
+        lines.append(f"pid_file {pid_file}")
+    if user is not None:
+        lines.append(f"user {user}")
+    elif os.geteuid() == 0:
         lines.append("user root")
     return "\n".join(lines) + "\n"
 
@@ -327,6 +347,10 @@ class BrokerFiles:
         log_file: Mosquitto's log.
         crl_file: a CRL of revoked client certificates, or None.
         limits: the memory-bounding settings written into the config.
+        host: the address the devices' listener binds.
+        server_host: the address the server's listener binds (None: `host`).
+        pid_file: where Mosquitto writes its process id, or None.
+        user: the user a root-started Mosquitto drops to (None: see `broker_config`).
     """
 
     directory: Path
@@ -340,6 +364,42 @@ class BrokerFiles:
     log_file: Path
     crl_file: Path | None = None
     limits: BrokerLimits = BrokerLimits()
+    host: str = HOST
+    server_host: str | None = None
+    pid_file: Path | None = None
+    user: str | None = None
+
+    @classmethod
+    def at(
+        cls,
+        directory: Path,
+        *,
+        crl_file: Path | None = None,
+        limits: BrokerLimits = BrokerLimits(),
+        host: str = HOST,
+        server_host: str | None = None,
+        pid_file: Path | None = None,
+        user: str | None = None,
+    ) -> BrokerFiles:
+        """The files of a broker in `directory`, named as every broker folder names them; the
+        other arguments are the attributes of the same names."""
+        return cls(
+            directory=directory,
+            config_file=directory / "mosquitto.conf",
+            ca_file=directory / "ca.pem",
+            server_ca_file=directory / "server-clients-ca.pem",
+            cert_file=directory / "broker.pem",
+            key_file=directory / "broker-key.pem",
+            acl_file=directory / "acl",
+            persistence_dir=directory / "data",
+            log_file=directory / "mosquitto.log",
+            crl_file=crl_file,
+            limits=limits,
+            host=host,
+            server_host=server_host,
+            pid_file=pid_file,
+            user=user,
+        )
 
     def write_config(self, port: int, server_port: int) -> None:
         """Write `config_file` for the devices' listener on `port` and the server's on
@@ -358,6 +418,10 @@ class BrokerFiles:
                 log_file=self.log_file,
                 crl_file=self.crl_file,
                 limits=self.limits,
+                host=self.host,
+                server_host=self.server_host,
+                pid_file=self.pid_file,
+                user=self.user,
             ).encode(),
             mode=0o600,
         )
@@ -393,18 +457,7 @@ def prepare_broker(
         The paths, for `Mosquitto`.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    files = BrokerFiles(
-        directory=directory,
-        config_file=directory / "mosquitto.conf",
-        ca_file=directory / "ca.pem",
-        server_ca_file=directory / "server-clients-ca.pem",
-        cert_file=directory / "broker.pem",
-        key_file=directory / "broker-key.pem",
-        acl_file=directory / "acl",
-        persistence_dir=directory / "data",
-        log_file=directory / "mosquitto.log",
-        limits=limits,
-    )
+    files = BrokerFiles.at(directory, limits=limits)
     files.persistence_dir.mkdir(exist_ok=True)
     write_certificate(ca.cert, files.ca_file)
     write_certificate(server_ca.cert, files.server_ca_file)
@@ -427,21 +480,31 @@ def prepare_broker(
 
 
 class Mosquitto(Service):
-    """A private Mosquitto child process serving `files` on two free loopback ports: `port`
-    for the devices, `server_port` for the server's clients.
+    """A private Mosquitto child process serving `files` on two free ports of `files.host`
+    (loopback unless told otherwise): `port` for the devices, `server_port` for the server's
+    clients.
 
     Use as a context manager, or call `start()` and `stop()`.
 
     Args:
-        files: what `prepare_broker` wrote.
+        files: what `prepare_broker` (or `provisioning.broker_folder`) wrote.
         executable: the mosquitto program (default: `mosquitto` found on PATH).
+        ports: the devices' and the server's ports `files.config_file` already names: the
+            configuration is then run as it is, never rewritten (a production folder's). By
+            default fresh free ports are chosen and the configuration rewritten at each start.
     """
 
-    def __init__(self, files: BrokerFiles, *, executable: str | None = None) -> None:
+    def __init__(
+        self,
+        files: BrokerFiles,
+        *,
+        executable: str | None = None,
+        ports: tuple[int, int] | None = None,
+    ) -> None:
         self.files = files
-        self.host = HOST
-        self.port = 0
-        self.server_port = 0
+        self.host = files.host
+        self.port, self.server_port = ports or (0, 0)
+        self._fixed_ports = ports is not None
         self._executable = executable
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -456,7 +519,8 @@ class Mosquitto(Service):
         return self._proc.pid if self._proc is not None else None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start Mosquitto on free ports and wait until it accepts connections.
+        """Start Mosquitto (on free ports, unless `ports` were given) and wait until it
+        accepts connections.
 
         Raises:
             BrokerError: mosquitto is not installed, exited, or did not listen in time; the
@@ -468,25 +532,37 @@ class Mosquitto(Service):
                 "the MQTT broker program 'mosquitto' is not on PATH: install it with "
                 "'apt-get install mosquitto' (Debian puts it in /usr/sbin; add that to PATH)"
             )
+        if self._fixed_ports:
+            if not self._start_once(program, timeout):
+                raise BrokerError(
+                    f"the MQTT broker (mosquitto) cannot listen on {self.host}:{self.port} and "
+                    f":{self.server_port}: another program holds one of them; stop it or choose "
+                    f"other ports in {self.files.config_file}"
+                )
+            self._log_started()
+            return
         # A port chosen by binding port 0 may be taken again before Mosquitto binds it: retry.
         for _attempt in range(3):
-            self.port = free_port(HOST)
-            self.server_port = free_port(HOST)
+            self.port = free_port(self.host)
+            self.server_port = free_port(self.host)
             while self.server_port == self.port:
-                self.server_port = free_port(HOST)
+                self.server_port = free_port(self.host)
             self.files.write_config(self.port, self.server_port)
             if self._start_once(program, timeout):
-                log.info(
-                    "mosquitto (pid %s) listening on %s:%s (devices) and :%s (server)",
-                    self.pid,
-                    self.host,
-                    self.port,
-                    self.server_port,
-                )
+                self._log_started()
                 return
         raise BrokerError(
             f"the MQTT broker (mosquitto) found no free port on {self.host} in 3 tries; "
             f"see {self.files.log_file}"
+        )
+
+    def _log_started(self) -> None:
+        log.info(
+            "mosquitto (pid %s) listening on %s:%s (devices) and :%s (server)",
+            self.pid,
+            self.host,
+            self.port,
+            self.server_port,
         )
 
     def _start_once(self, program: str, timeout: float) -> bool:

@@ -1,4 +1,5 @@
-"""The `sohoa provision` command group: the provincial CA, what it issues and what it revokes.
+"""The `sohoa provision` command group: the provincial CA, what it issues and what it revokes,
+and the production broker's folder (`broker-config`, `broker-reload`).
 
 Errors are `ProvisioningError`s; `cli.main` turns them into one line and an exit code.
 """
@@ -11,7 +12,17 @@ from typing import Annotated
 
 import typer
 
+from protocol.topics import SERVER_IDENTITY
 from provisioning.broker import new_ingest_group
+from provisioning.broker_folder import (
+    ALL_INTERFACES,
+    BROKER_USER,
+    DEVICE_PORT,
+    SERVER_PORT,
+    BrokerSettings,
+    reload_broker,
+    write_broker_folder,
+)
 from provisioning.ca import (
     CA_CERT_FILE,
     CRL_FILE,
@@ -22,7 +33,7 @@ from provisioning.ca import (
     read_certificate,
     revoke_certificate,
 )
-from provisioning.errors import CertificateError
+from provisioning.errors import BrokerError, CertificateError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -117,3 +128,117 @@ def ingest_group() -> None:
     dealt to it dropped.
     """
     typer.echo(f'ingest_group = "{new_ingest_group()}"')
+
+
+@app.command("broker-config")
+def broker_config(
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="The broker's folder (made if missing).", file_okay=False),
+    ],
+    ca: CaOption,
+    server_ca: Annotated[
+        Path,
+        typer.Option(
+            "--server-ca",
+            help="The server-clients CA's folder (its ca.pem): it issues the server's MQTT "
+            "identity.",
+            file_okay=False,
+        ),
+    ],
+    dns_name: Annotated[
+        list[str] | None,
+        typer.Option("--dns-name", help="A name devices reach the broker by (repeat for more)."),
+    ] = None,
+    ip_address: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ip-address", help="An address devices reach the broker at (repeat for more)."
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="The address the devices' listener binds.")
+    ] = ALL_INTERFACES,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The devices' port.")] = DEVICE_PORT,
+    server_host: Annotated[
+        str | None,
+        typer.Option(help="The address the server's listener binds (default: --host)."),
+    ] = None,
+    server_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The server's port.")
+    ] = SERVER_PORT,
+    server_identity: Annotated[
+        str, typer.Option(help="The commonName of the server's MQTT certificate.")
+    ] = SERVER_IDENTITY,
+    user: Annotated[
+        str,
+        typer.Option(help="The user Mosquitto runs as; run as root, the folder is given to it."),
+    ] = BROKER_USER,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing configuration (data/ is kept).")
+    ] = False,
+) -> None:
+    """Write a production Mosquitto configuration (TLS, CRL, ACL, limits) into OUT.
+
+    OUT gets the TLS listeners (a client certificate required, its commonName the username),
+    a copy of the CA's CRL, the ACL, persistence, limits, log and pid file, and the broker's
+    key and certificate; the CA's key is read once, to issue that certificate. Run it with
+    'mosquitto -c OUT/mosquitto.conf' (docs/broker.md: with Debian's mosquitto.service).
+    """
+    if port == server_port:
+        raise BrokerError(
+            f"--port and --server-port are both {port}: the devices and the server need a "
+            "listener each"
+        )
+    settings = BrokerSettings(
+        ca_dir=ca.absolute(),
+        server_ca_dir=server_ca.absolute(),
+        host=host,
+        server_host=server_host or host,
+        port=port,
+        server_port=server_port,
+        dns_names=tuple(dns_name or ()),
+        ip_addresses=tuple(ip_address or ()),
+        server_identity=server_identity,
+        user=user,
+    )
+    folder = write_broker_folder(out.absolute(), settings, force=force)
+    names = ", ".join((*settings.dns_names, *settings.ip_addresses))
+    typer.echo(
+        f"broker folder {folder.files.directory}: devices on {host}:{port}, server on "
+        f"{settings.server_host}:{server_port}, certificate for {names}"
+    )
+    if not folder.owned_by_user:
+        typer.echo(f"give it to the broker's user: chown -R {user}: {folder.files.directory}")
+    typer.echo(f"run it: mosquitto -c {folder.files.config_file}")
+    typer.echo(f"after a revocation: sohoa provision broker-reload --dir {folder.files.directory}")
+
+
+@app.command("broker-reload")
+def broker_reload(
+    directory: Annotated[
+        Path,
+        typer.Option("--dir", help="The broker's folder (broker-config's --out).", file_okay=False),
+    ],
+    crl: Annotated[
+        Path | None,
+        typer.Option(
+            "--crl",
+            help="The CRL to install (default: the CA folder's crl.pem).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Put the CA's current CRL and the ACL in force at the running broker (SIGHUP).
+
+    The CRL is checked, copied into DIR with the ACL, and the broker, found by its pid file,
+    reads both again: new connections are checked at once. Connections opened before stay
+    open until they close: restart the broker to cut a revoked device off at once
+    (docs/broker.md).
+    """
+    done = reload_broker(directory.absolute(), crl_source=crl)
+    typer.echo(
+        f"broker (pid {done.pid}) reloaded in {done.seconds:.2f} s: CRL number "
+        f"{done.crl_number}, {done.revoked} revoked, valid until "
+        f"{done.next_update.isoformat()}; connections opened before stay open"
+    )
