@@ -113,12 +113,21 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.errors import TopicError
 from protocol.receiver import DEFAULT_MAX_CHUNK_BYTES
 from protocol.sender import DEFAULT_WHOLE_MAX
-from protocol.topics import DEVICE_READS, DEVICE_WRITES, PREFIX, SERVER_IDENTITY
+from protocol.topics import (
+    DEVICE_READS,
+    DEVICE_WRITES,
+    PREFIX,
+    SERVER_IDENTITY,
+    Kind,
+    validate_device_id,
+)
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
@@ -293,11 +302,16 @@ def broker_config(
     return "\n".join(lines) + "\n"
 
 
-def acl_rules(server_identity: str) -> str:
+def acl_rules(server_identity: str, revoked: Iterable[str] = ()) -> str:
     """The text of Mosquitto's ACL file, generated from the protocol's topic grammar.
 
     Args:
         server_identity: the commonName of the server's TLS client certificate.
+        revoked: device ids whose certificates were revoked: each is denied its result topic
+            (Mosquitto checks a user's own lines before the patterns, and a `deny` there wins).
+            A reload puts the ACL in force for connections already open, which a new CRL does
+            not reach: a revoked device still connected can then send no result, while its
+            heartbeat and its reply to the revoke command still get through.
 
     `%u` is the username, which `use_identity_as_username` sets to the certificate's commonName,
     i.e. the device_id.
@@ -319,8 +333,22 @@ def acl_rules(server_identity: str) -> str:
             *(f"topic read {every}/{kind.value}" for kind in DEVICE_WRITES),
             *(f"topic write {every}/{kind.value}" for kind in DEVICE_READS),
             "",
+            *_revoked_rules(revoked),
         ]
     )
+
+
+def _revoked_rules(revoked: Iterable[str]) -> list[str]:
+    lines = []
+    for device_id in sorted(set(revoked)):
+        try:
+            validate_device_id(device_id)
+        except TopicError:
+            continue  # not a device's name (the broker's own, a host): nothing to deny
+        lines += [f"user {device_id}", f"topic deny {PREFIX}/{device_id}/{Kind.RESULT.value}"]
+    if lines:
+        lines = ["# Revoked devices (sohoa provision device revoke): no results.", *lines, ""]
+    return lines
 
 
 def new_ingest_group() -> str:

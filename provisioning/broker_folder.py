@@ -48,11 +48,14 @@ test_broker_config.py` repeating each point:
   certificate is reloaded since 2.0, issue #1877). The ACL is read again at SIGHUP as well and
   applies to connected clients at once (measured: a publish allowed before it was refused with
   0x87 after it).
-- A connection opened before the SIGHUP is not checked again: a revoked device that is still
-  connected stays connected and can publish to its own topics until it disconnects. The server
-  refuses its results after the revocation, and the revoke command tells an honest appliance to
-  stop (issue 19 part 4); to cut a device off at once, restart the broker (`systemctl restart
-  mosquitto`): every device reconnects, sessions survive in `data/`, the revoked one is refused.
+- A connection opened before the SIGHUP is not checked again against the CRL: a revoked device
+  that is still connected stays connected. So the reload also writes the revoked devices (the
+  CA's record, `load_revocations`) into the ACL, each denied its result topic
+  (`provisioning.broker.acl_rules`), and the ACL does reach open connections: measured, the
+  connected revoked device's next result was refused with 0x87, its heartbeat still went
+  through. The server refuses its results after the revocation as well, and the revoke
+  command tells an honest appliance to stop; restarting the broker (`systemctl restart
+  mosquitto`) closes the connection itself.
 - A new device needs no reload: the listener trusts the CA, not a list of certificates; a
   certificate issued after the start connected at once.
 - Mosquitto fails open on a bad CRL at SIGHUP: a CRL it cannot load (missing, not PEM) is
@@ -88,6 +91,7 @@ from provisioning.ca import (
     CRL_FILE,
     CertificateAuthority,
     Profile,
+    load_revocations,
     new_key,
     read_certificate,
     write_certificate,
@@ -333,7 +337,8 @@ def reload_broker(
     check the CRL, replace the folder's copies atomically, SIGHUP the broker (its pid file),
     and confirm the reload in its log.
 
-    Connections opened before stay open (see the module's docstring).
+    Connections opened before stay open, but a revoked device among them can send no result
+    (see the module's docstring).
 
     Args:
         directory: the broker's folder (`write_broker_folder`).
@@ -358,7 +363,9 @@ def reload_broker(
     started = time.monotonic()
     try:
         _replace(folder.crl_file, crl.public_bytes(serialization.Encoding.PEM), mode=0o644)
-        _replace(folder.files.acl_file, acl_rules(folder.settings.server_identity).encode())
+        revoked = (r.common_name for r in load_revocations(folder.settings.ca_dir) if r.common_name)
+        acl = acl_rules(folder.settings.server_identity, revoked)
+        _replace(folder.files.acl_file, acl.encode())
     except OSError as e:
         raise BrokerError(f"cannot write into the broker folder {directory}: {e}") from e
     pid = _broker_pid(folder)

@@ -233,12 +233,12 @@ def broker_reload(
 
     The CRL is checked, copied into DIR with the ACL, and the broker, found by its pid file,
     reads both again: new connections are checked at once. Connections opened before stay
-    open until they close: restart the broker to cut a revoked device off at once
-    (docs/broker.md).
+    open, but a revoked device among them can send no result (the ACL denies it); restart the
+    broker to close them (docs/broker.md).
     """
     done = reload_broker(directory.absolute(), crl_source=crl)
     typer.echo(
         f"broker (pid {done.pid}) reloaded in {done.seconds:.2f} s: CRL number "
         f"{done.crl_number}, {done.revoked} revoked, valid until "
-        f"{done.next_update.isoformat()}; connections opened before stay open"
+        f"{done.next_update.isoformat()}; revoked devices still connected can send no result"
     )
