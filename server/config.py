@@ -205,6 +205,10 @@ class ServerSettings(TransportSettings):
     """The provincial CA's folder (`ca.pem`, `ca-key.pem`: `sohoa provision ca`). Set, the
     server enrolls appliances (`POST /api/enroll`) and issues their certificates; unset, it
     refuses enrollments. The key never leaves this machine."""
+    broker_dir: Path | None = None
+    """The production broker's folder (`sohoa provision broker-config --out`): revoking a device
+    reloads it with the new CRL (`sohoa provision broker-reload`). Unset: the broker is
+    reloaded by hand after a revocation."""
     device_broker_host: str | None = None
     """The broker's address as appliances reach it (a name or address on its certificate),
     told them at enrollment; default `broker_host`."""

@@ -1,6 +1,7 @@
-"""`sohoa provision device add`: register an appliance for a unit and print its one-time
-enrollment code (text and QR code), on the server's machine (whoever can read its settings and
-database). The appliance then runs `sohoa edge enroll --server URL --code CODE`.
+"""`sohoa provision device add | revoke`, on the server's machine (whoever can read its
+settings and database): register an appliance for a unit and print its one-time enrollment code
+(text and QR code), which the appliance gives to `sohoa edge enroll --server URL --code CODE`;
+revoke one everywhere at once (`server.revocation`).
 
 Errors are `ServerError`s (`EnrollmentError` for a taken device id or an unknown unit);
 `cli.main` maps them to exit codes.
@@ -14,12 +15,14 @@ from typing import Annotated
 
 import typer
 
+from provisioning.cli import Reason
 from provisioning.enrollment_qr import qr_png, qr_svg, qr_terminal
 from server.cli_options import ConfigOption
 from server.config import load_server_settings
 from server.db import repository_session
 from server.enrollment import issue_code, server_key_der
 from server.errors import EnrollmentError
+from server.revocation import revoke_device
 from support.files import write_atomic
 
 app = typer.Typer(no_args_is_help=True)
@@ -102,3 +105,45 @@ def add(
         f"on the appliance: sohoa edge enroll --server {issued.server_url} --code "
         f"{issued.code.text()} --config /etc/sohoa/edge.toml"
     )
+
+
+@app.command("revoke")
+def revoke(
+    device_id: Annotated[str, typer.Argument(help="The appliance's id.")],
+    reason: Annotated[
+        Reason,
+        typer.Option(help="Why, for the CRL: key-compromise for a lost or stolen appliance."),
+    ],
+    note: Annotated[
+        str,
+        typer.Option(
+            help="Why, in words, sent to the appliance and shown on its kiosk (no personal data)."
+        ),
+    ] = "thiết bị đã bị thu hồi",
+    config: ConfigOption = None,
+) -> None:
+    """Revoke an appliance everywhere at once: the repository refuses its results, its
+    certificates go into a fresh CRL, the broker is reloaded, and it is told to stop."""
+    settings = load_server_settings(config)
+    with repository_session(settings) as session:
+        done = revoke_device(
+            session,
+            settings,
+            device_id,
+            reason=reason.to_reason(),
+            note=note,
+            issued_by=f"cli:{getpass.getuser()}",
+        )
+    typer.echo(
+        f"device {device_id} revoked: its results are refused from now on; revoke command "
+        f"{done.command.command_id} queued for it"
+    )
+    if done.certificates:
+        typer.echo(
+            f"certificates revoked: {', '.join(done.certificates)}; CRL published to "
+            f"{', '.join(str(p) for p in done.crl_files)}"
+        )
+    if done.broker_reloaded:
+        typer.echo("broker reloaded: the device's next connection is refused")
+    for problem in done.problems:
+        typer.echo(f"still to do: {problem}", err=True)

@@ -9,15 +9,20 @@ device's. Refusals on the appliance's side: a server whose key is not the code's
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import json
 import os
+import queue
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import select
 
@@ -25,20 +30,25 @@ from edge.config import load_edge_settings
 from edge.signing.pades import DocumentSigner
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
+from protocol import topics
 from provisioning.broker import Mosquitto
+from provisioning.broker_folder import BrokerSettings, write_broker_folder
 from provisioning.ca import CertificateAuthority, Profile, write_certificate, write_private_key
 from provisioning.province import Province, provision_province, write_config
 from server.catalogue_files import KHANH_HOA_UNITS, PROCEDURES
 from server.db import make_engine, session_scope
 from server.models import Record
 from server.process import ServerProcess
-from support.sockets import free_port
+from support.mqtt import MqttClient
+from support.mqtt_types import Incoming, MqttError, Puback
+from support.sockets import LOOPBACK, free_port
 from tests.fixtures.token import BlankToken, make_pdf, with_fields
 from tests.server.peers import FIELDS
 
 pytestmark = pytest.mark.slow
 
 UNIT = "22516"
+NOT_AUTHORIZED = 0x87
 _CODE = re.compile(r"enrollment code: (\S+)")
 
 
@@ -50,6 +60,7 @@ class Running:
     config: Path
     url: str
     database_url: str
+    broker: Mosquitto
 
 
 def _sohoa(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,8 +82,17 @@ def _https_identity(ca: CertificateAuthority, folder: Path) -> tuple[Path, Path]
     return folder / "https.pem", folder / "https-key.pem"
 
 
+def _ports() -> tuple[int, int]:
+    port, server_port = free_port(), free_port()
+    while server_port == port:
+        server_port = free_port()
+    return port, server_port
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
+    """The province's server and its production broker folder (`sohoa provision
+    broker-config`), as an operator runs them."""
     province = provision_province(
         tmp_path / "province",
         ca_name="Enrollment Test CA",
@@ -80,11 +100,26 @@ def running(tmp_path: Path) -> Iterator[Running]:
         unit="UBND xã Vạn Thắng",
         location="Vạn Thắng",
     )
-    ca = CertificateAuthority.load(province.ca_file.parent)
-    cert, key = _https_identity(ca, province.server_dir)
+    ca_dir = province.ca_file.parent
+    cert, key = _https_identity(CertificateAuthority.load(ca_dir), province.server_dir)
+    port, server_port = _ports()
+    folder = write_broker_folder(
+        tmp_path / "broker",
+        BrokerSettings(
+            ca_dir=ca_dir,
+            server_ca_dir=province.server_ca_dir,
+            host=LOOPBACK,
+            server_host=LOOPBACK,
+            port=port,
+            server_port=server_port,
+            dns_names=("localhost",),
+            ip_addresses=(LOOPBACK,),
+            user=getpass.getuser(),
+        ),
+    )
     database_url = f"sqlite:///{province.server_dir / 'repository.db'}"
     api_port = free_port()
-    with Mosquitto(province.broker_files) as broker:
+    with Mosquitto(folder.files, ports=folder.ports) as broker:
         config = write_config(
             province.server_dir / "server.toml",
             province.server_config(
@@ -95,7 +130,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
                 api_port=api_port,
                 api_tls_cert_file=cert,
                 api_tls_key_file=key,
-                ca_dir=province.ca_file.parent,
+                ca_dir=ca_dir,
+                broker_dir=folder.files.directory,
                 device_broker_host=broker.host,
                 device_broker_port=broker.port,
                 ltv=False,
@@ -106,7 +142,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
             assert done.returncode == 0, done.stderr
         log = tmp_path / "server.log"
         with ServerProcess(config, log, api_port=api_port, https=True) as server:
-            yield Running(province, config, server.api_url, database_url)
+            yield Running(province, config, server.api_url, database_url, broker)
 
 
 def _add_device(running: Running, device_id: str) -> str:
@@ -205,6 +241,83 @@ def test_a_server_that_is_not_the_codes_is_never_sent_the_code(
 
 def _count_objects(token: BlankToken) -> int:
     with token.open() as opened:
-        session = opened._session  # noqa: SLF001 (the test counts what is on the token)
+        session = opened._session
         assert session is not None
         return len(list(session.get_objects({})))
+
+
+def test_a_revoked_appliance_is_cut_off_everywhere_within_seconds(
+    running: Running, blank_token: BlankToken, tmp_path: Path
+) -> None:
+    """`sohoa provision device revoke`: the appliance, connected, gets the revoke command; the
+    broker refuses its results on that connection and any new connection; the repository and
+    the CRL refuse it. The times from the command to each are printed (target: 10 s)."""
+    config = write_config(
+        tmp_path / "edge.toml",
+        {"pkcs11_module": blank_token.module_path, "token_label": blank_token.label},
+    )
+    assert (
+        _enroll(blank_token, config, running.url, _add_device(running, "vt-04.kiosk")).returncode
+        == 0
+    )
+    settings = load_edge_settings(config)
+    identity = settings.tls_identity()
+    messages: queue.Queue[Incoming] = queue.Queue()
+    pubacks: queue.Queue[Puback] = queue.Queue()
+    device = MqttClient(
+        host=running.broker.host,
+        port=running.broker.port,
+        identity=identity,
+        client_id="vt-04.kiosk",
+        on_message=messages.put,
+        on_puback=pubacks.put,
+    )
+    device.connect(timeout=10.0)
+    try:
+        device.subscribe(topics.device_subscriptions("vt-04.kiosk"), timeout=5.0)
+        device.publish_and_wait(topics.status_topic("vt-04.kiosk"), b"{}", timeout=5.0)
+        started = time.monotonic()
+        revoked = _sohoa(
+            "provision", "device", "revoke", "vt-04.kiosk", "--reason", "key-compromise",
+            "--note", "máy bị mất", "--config", str(running.config),
+        )  # fmt: skip
+        done = time.monotonic()
+        assert revoked.returncode == 0, revoked.stderr
+        assert "broker reloaded" in revoked.stdout and "still to do" not in revoked.stderr
+
+        # The broker: a result on the open connection is refused, and so is a new connection.
+        denied = device.publish(topics.result_topic("vt-04.kiosk"), b"{}")
+        answer = pubacks.get(timeout=5.0)
+        while answer.mid != denied.mid:
+            answer = pubacks.get(timeout=5.0)
+        assert answer.code == NOT_AUTHORIZED
+        again = MqttClient(
+            host=running.broker.host,
+            port=running.broker.port,
+            identity=identity,
+            client_id="vt-04.kiosk",
+            on_message=lambda _m: None,
+        )
+        with pytest.raises(MqttError):
+            again.connect(timeout=5.0)
+        broker_refused = time.monotonic()
+        # The appliance: the revoke command, with the reason for its kiosk.
+        command = messages.get(timeout=10.0)
+        while command.topic != topics.cmd_topic("vt-04.kiosk"):
+            command = messages.get(timeout=10.0)
+        told = time.monotonic()
+        body = json.loads(command.payload)
+        assert (body["name"], body["args"]["reason"]) == ("revoke", "máy bị mất")
+    finally:
+        device.disconnect()
+    # The CA: both of its certificates in the published CRL, which the server reads.
+    crl = x509.load_pem_x509_crl(running.province.crl_path.read_bytes())
+    listed = {entry.serial_number for entry in crl}
+    signing = x509.load_pem_x509_certificate(Path(str(settings.cert_file)).read_bytes())
+    assert signing.serial_number in listed
+    assert len(listed) == 2
+    print(
+        f"\nrevoke command {done - started:.2f} s; broker refuses (open and new connection) "
+        f"{broker_refused - started:.2f} s; appliance told {told - started:.2f} s"
+    )
+    assert told - started < 10.0 and broker_refused - started < 10.0

@@ -29,7 +29,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from protocol.enrollment import EnrollmentCode, parse_enrollment_uri
-from provisioning.ca import CertificateAuthority, Profile, write_certificate
+from provisioning.ca import (
+    CertificateAuthority,
+    Profile,
+    RevocationReason,
+    load_revocations,
+    write_certificate,
+)
 from provisioning.enrollment_qr import read_qr
 from provisioning.province import write_config
 from server.api.main import create_app
@@ -38,9 +44,10 @@ from server.config import ServerSettings
 from server.db import session_scope
 from server.enrollment import IssuedCode, issue_code
 from server.errors import EnrollmentError
-from server.models import Device, Enrollment, EnrollmentFailure
+from server.models import Device, DeviceStatus, Enrollment, EnrollmentFailure, Role
 from server.repository import devices, procedures
 from tests.server.peers import api_settings_for
+from tests.server.signin import bearer, sign_in
 
 UNIT, OTHER_UNIT = "22516", "22528"
 SERVER_KEY = b"the server's SubjectPublicKeyInfo stands here"
@@ -79,7 +86,13 @@ def _issue(
 ) -> IssuedCode:
     with session_scope(engine) as s:
         return issue_code(
-            s, settings, device_id, kw.pop("unit", UNIT), server_key=SERVER_KEY, created_by="t", **kw
+            s,
+            settings,
+            device_id,
+            kw.pop("unit", UNIT),
+            server_key=SERVER_KEY,
+            created_by="t",
+            **kw,
         )
 
 
@@ -210,7 +223,7 @@ def test_csrs_that_cannot_be_trusted_are_refused_without_using_the_code(
     assert old_key in der and old_key not in other_der
     forged = x509.load_der_x509_csr(der.replace(old_key, new_key))
     tampered["signing_csr"] = forged.public_bytes(serialization.Encoding.PEM).decode()
-    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     cases = {
         "its signature does not verify": tampered,
         "the same key": _body(issued.code, signing, signing),
@@ -249,6 +262,11 @@ def test_guessing_codes_locks_the_address_out_even_for_a_right_code(
 
 
 _B32 = str.maketrans("0189", "QRST")
+
+
+def _device_add(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "cli", "provision", "device", "add", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def test_a_server_without_a_ca_refuses_to_enroll(
@@ -304,26 +322,8 @@ def test_device_add_prints_the_code_and_writes_a_qr_code_that_reads_back(
             "api_tls_key_file": tmp_path / "ca" / "ca-key.pem",  # any 0600 key file will do here
         },
     )
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "provision",
-            "device",
-            "add",
-            "vt-09.kiosk",
-            "--unit",
-            UNIT,
-            "--config",
-            str(config),
-            "--qr-png",
-            str(tmp_path / "code.png"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    png = str(tmp_path / "code.png")
+    run = _device_add("vt-09.kiosk", "--unit", UNIT, "--config", str(config), "--qr-png", png)
     assert run.returncode == 0, run.stderr
     assert "enrollment code: " in run.stdout
     printed = run.stdout.split("enrollment code: ")[1].split()[0]
@@ -332,21 +332,51 @@ def test_device_add_prints_the_code_and_writes_a_qr_code_that_reads_back(
     assert code.matches_key(_spki(server_key))
     assert "sohoa edge enroll --server https://sohoa.example:8443 --code" in run.stdout
 
-    again = subprocess.run(
-        [sys.executable, "-m", "cli", "provision", "device", "add", "vt-09.kiosk"]
-        + ["--unit", UNIT, "--config", str(config), "--no-qr"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = _device_add("vt-09.kiosk", "--unit", UNIT, "--config", str(config), "--no-qr")
     assert again.returncode == 0, again.stderr  # a new code: the first stops working
     no_cert = write_config(tmp_path / "plain.toml", {"database_url": db_url})
-    refused = subprocess.run(
-        [sys.executable, "-m", "cli", "provision", "device", "add", "vt-10.kiosk"]
-        + ["--unit", UNIT, "--config", str(no_cert)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = _device_add("vt-10.kiosk", "--unit", UNIT, "--config", str(no_cert))
     assert refused.returncode == 4
     assert "api_tls_cert_file" in refused.stderr
+
+
+def test_revoking_an_enrolled_device_revokes_its_certificates_and_publishes_the_crl(
+    enroll_app: FastAPI,
+    enroll_settings: ServerSettings,
+    db_engine: Engine,
+    tmp_path: Path,
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    with TestClient(enroll_app) as client:
+        got = client.post("/api/enroll", json=_body(issued.code, *_keys())).json()
+        token = sign_in(client, db_engine, Role.PROVINCE_ADMIN)
+        wrong = client.post(
+            "/api/devices/vt-01.kiosk/commands",
+            json={"name": "revoke", "args": {"reason": "lost", "crl_reason": "lost"}},
+            headers=bearer(token),
+        )
+        assert wrong.status_code == 422 and "crl_reason" in wrong.text
+        answer = client.post(
+            "/api/devices/vt-01.kiosk/commands",
+            json={
+                "name": "revoke",
+                "args": {"reason": "máy bị mất", "crl_reason": "keyCompromise"},
+            },
+            headers=bearer(token),
+        )
+    assert answer.status_code == 202, answer.text
+    serials = {
+        x509.load_pem_x509_certificate(got[name].encode()).serial_number
+        for name in ("signing_cert", "transport_cert")
+    }
+    crl = x509.load_pem_x509_crl((tmp_path / "ca" / "crl.pem").read_bytes())
+    assert {entry.serial_number for entry in crl} == serials
+    assert {r.reason for r in load_revocations(tmp_path / "ca")} == {
+        RevocationReason.KEY_COMPROMISE
+    }
+    with session_scope(db_engine) as s:
+        device = devices.get_device(s, "vt-01.kiosk")
+        assert device is not None and device.status is DeviceStatus.REVOKED
+    # And the code's device id can never be enrolled again.
+    with pytest.raises(EnrollmentError, match="revoked"):
+        _issue(db_engine, enroll_settings)

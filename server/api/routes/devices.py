@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
+from protocol.commands import CommandName
 from protocol.status import LinkState
+from provisioning.ca import RevocationReason
 from server.api.deps import CurrentUser, SessionDep, require_role
 from server.api.params import MAX_OFFSET, NO_CONTROL
 from server.api.responses import PARSED_BODY, SIGNED_IN, errors
@@ -33,6 +35,7 @@ from server.models import (
 )
 from server.repository import commands, devices
 from server.repository.common import MAX_PAGE
+from server.revocation import revoke_device
 
 # Devices hold no personal data: an auditor may watch them; only a province admin commands.
 router = APIRouter(
@@ -95,15 +98,30 @@ def read_device(session: SessionDep, device_id: DeviceId) -> DevicePublic:
     responses={**_NO_DEVICE, **PARSED_BODY},
 )
 def issue_command(
-    session: SessionDep, user: CurrentUser, device_id: DeviceId, body: DeviceCommandCreate
+    session: SessionDep,
+    request: Request,
+    user: CurrentUser,
+    device_id: DeviceId,
+    body: DeviceCommandCreate,
 ) -> DeviceCommandPublic:
-    """Queue a command for the device (`revoke` also revokes it in the repository); who issued
-    it is kept with it."""
+    """Queue a command for the device; who issued it is kept with it. `revoke` revokes the
+    device everywhere at once (`server.revocation`): the repository, its certificates in a
+    fresh CRL (`args.crl_reason`: an RFC 5280 reason such as `keyCompromise`), the broker."""
     _device_or_404(session, device_id)
     try:
-        command = commands.issue_command(
-            session, device_id, body.name, body.args, issued_by=user.username
-        )
+        if body.name is CommandName.REVOKE:
+            command = revoke_device(
+                session,
+                request.app.state.settings,
+                device_id,
+                reason=_crl_reason(body.args.get("crl_reason")),
+                note=str(body.args.get("reason", "")),
+                issued_by=user.username,
+            ).command
+        else:
+            command = commands.issue_command(
+                session, device_id, body.name, body.args, issued_by=user.username
+            )
     except RepositoryError as e:
         # FastAPI's 422 shape, the one the description states for this route
         raise RequestValidationError(
@@ -125,6 +143,23 @@ def list_commands(
         DeviceCommandPublic.model_validate(c)
         for c in commands.list_commands(session, device_id, limit)
     ]
+
+
+def _crl_reason(value: object) -> RevocationReason:
+    try:
+        return RevocationReason(value) if value is not None else RevocationReason.UNSPECIFIED
+    except ValueError:
+        names = ", ".join(r.value for r in RevocationReason)
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "args", "crl_reason"),
+                    "msg": f"crl_reason must be one of {names}",
+                    "input": None,
+                }
+            ]
+        ) from None
 
 
 def _device_or_404(session: SessionDep, device_id: str) -> Device:

@@ -35,6 +35,7 @@ from sqlmodel import Session
 from protocol.commands import CommandName
 from protocol.jsonvalue import check_object
 from protocol.status import MAX_QUEUE_DEPTH
+from provisioning.ca import RevocationReason
 from server.api.deps import SessionDep
 from server.api.params import NO_CONTROL
 from server.api.routes import devices as api_devices
@@ -229,9 +230,15 @@ def device_page(
 
 
 def _issue(
-    session: Session, visitor: Visitor, device_id: str, name: CommandName, args: dict[str, Any]
+    request: Request,
+    session: Session,
+    visitor: Visitor,
+    device_id: str,
+    name: CommandName,
+    args: dict[str, Any],
 ) -> None:
-    """Queue a command through the API's handler (`revoke` also revokes the device).
+    """Queue a command through the API's handler (`revoke` revokes the device everywhere:
+    `server.revocation`).
 
     Raises:
         PageError: no such device.
@@ -239,7 +246,11 @@ def _issue(
     """
     try:
         api_devices.issue_command(
-            session, visitor.principal, device_id, DeviceCommandCreate(name=name, args=args)
+            session,
+            request,
+            visitor.principal,
+            device_id,
+            DeviceCommandCreate(name=name, args=args),
         )
     except HTTPException as e:
         raise from_http(e) from e
@@ -252,13 +263,14 @@ def _done(device_id: str, name: CommandName) -> RedirectResponse:
 
 @router.post("/fleet/{device_id}/ping")
 def ping(
+    request: Request,
     session: SessionDep,
     visitor: Annotated[Visitor, Depends(COMMANDERS)],
     form: CheckedForm,
     device_id: DeviceId,
 ) -> Response:
     """Ask the appliance to answer (its versions, link, queue)."""
-    _issue(session, visitor, device_id, CommandName.PING, {})
+    _issue(request, session, visitor, device_id, CommandName.PING, {})
     return _done(device_id, CommandName.PING)
 
 
@@ -308,7 +320,7 @@ def send_config(
     text = text if isinstance(text, str) else ""
     try:
         settings = settings_of(text)
-        _issue(session, visitor, device_id, CommandName.CONFIG, {"settings": settings})
+        _issue(request, session, visitor, device_id, CommandName.CONFIG, {"settings": settings})
     except (ValueError, RequestValidationError) as e:
         why = str(e) if isinstance(e, ValueError) else "; ".join(w for _, w in reasons(e))
         context = _device_context(session, device_id)
@@ -349,5 +361,12 @@ def revoke(
     if form.get("confirm") != "yes":
         context["reason"] = reason
         return page(request, "device_revoke.html", context)
-    _issue(session, visitor, device_id, CommandName.REVOKE, {"reason": reason})
+    _issue(
+        request,
+        session,
+        visitor,
+        device_id,
+        CommandName.REVOKE,
+        {"reason": reason, "crl_reason": RevocationReason.KEY_COMPROMISE.value},
+    )
     return _done(device_id, CommandName.REVOKE)
