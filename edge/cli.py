@@ -251,7 +251,11 @@ def sync(
     # Raises ConfigError (settings), SyncError (broker unreachable, appliance revoked),
     # IncompleteError (--once: results still waiting) or OutboxError; cli.main maps them.
     settings = load_edge_settings(config)
-    with Outbox(settings.outbox_dir, retention_s=settings.outbox_retention_s) as outbox:
+    with Outbox(
+        settings.outbox_dir,
+        retention_s=settings.outbox_retention_s,
+        shared_with_group=settings.outbox_shared_with_group,
+    ) as outbox:
         agent = SyncAgent(settings, outbox)
         if once:
             report = agent.run_until_drained(timeout)

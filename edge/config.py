@@ -103,6 +103,11 @@ class EdgeSettings(TransportSettings):
     outbox_retention_days: float = Field(default=30.0, ge=0)
     """How long a result the server answered stays in the outbox (for the officer to see)
     before it and its file are deleted."""
+    outbox_shared_with_group: bool = False
+    """Share the outbox with the users of `data_dir`'s group (folders 2770, files 0660): on an
+    appliance the kiosk and the sync agent run as two users of group `sohoa`, so that only the
+    agent's user reads the transport key (`provisioning/appliance/`). False: the outbox is its
+    user's only (0700, 0600)."""
     max_page_pixels: int = Field(default=MAX_PAGE_PIXELS, ge=1_000_000)
     """The most pixels a page image may have (A4 at 600 dpi is 35 Mpx); a larger one is
     refused from its header, before it is decoded (a 9400 x 9500 px page costs ~1.1 GB)."""

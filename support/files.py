@@ -12,14 +12,21 @@ PRIVATE_DIR = 0o700
 """The mode of a folder holding citizen data: its owner only."""
 PRIVATE_FILE = 0o600
 """The mode of a file holding citizen data (or a key): its owner only."""
+GROUP_DIR = 0o2770
+"""The mode of a folder of citizen data shared by the users of its group (the appliance's kiosk
+and sync agent run as two users of one group): the group's, and what is made in it is too
+(setgid)."""
+GROUP_FILE = 0o660
+"""The mode of a file of citizen data shared the same way."""
 PRIVATE_UMASK = 0o077
 """The umask of the long-running services (server, sync agent): what they create that no code
 here gives a mode to is still their user's only."""
 
 
-def private_dir(path: Path) -> Path:
-    """Make folder `path` if missing and make it its owner's only (0700); parents made on the
-    way get the umask's mode (what is private is inside `path`).
+def private_dir(path: Path, mode: int = PRIVATE_DIR) -> Path:
+    """Make folder `path` if missing and make it its owner's only (0700, or `mode`: e.g.
+    `GROUP_DIR`); parents made on the way get the umask's mode (what is private is inside
+    `path`).
 
     Returns:
         `path`.
@@ -27,15 +34,16 @@ def private_dir(path: Path) -> Path:
     Raises:
         OSError: it cannot be made or its mode set.
     """
-    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != PRIVATE_DIR:
-        path.chmod(PRIVATE_DIR)  # mkdir's mode passes through the umask; an old folder had any
+    path.mkdir(mode=mode & 0o777, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o7777 != mode:
+        path.chmod(mode)  # mkdir's mode passes through the umask; an old folder had any
     return path
 
 
-def private_file(path: Path) -> Path:
-    """Make `path` its owner's only (0600), creating it empty if missing (so that a program that
-    then opens it, e.g. SQLite, never creates it with the umask's mode).
+def private_file(path: Path, mode: int = PRIVATE_FILE) -> Path:
+    """Make `path` its owner's only (0600, or `mode`: e.g. `GROUP_FILE`), creating it empty if
+    missing (so that a program that then opens it, e.g. SQLite, never creates it with the
+    umask's mode).
 
     Returns:
         `path`.
@@ -43,10 +51,10 @@ def private_file(path: Path) -> Path:
     Raises:
         OSError: it cannot be created or its mode set.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, mode)
     try:
-        if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE:
-            os.fchmod(fd, PRIVATE_FILE)
+        if os.fstat(fd).st_mode & 0o777 != mode:
+            os.fchmod(fd, mode)
     finally:
         os.close(fd)
     return path

@@ -51,6 +51,7 @@ from protocol.sender import AckOutcome, Sender, Transmission
 from protocol.status import Heartbeat, LinkState
 from protocol.topics import ack_topic, cmd_topic, reply_topic, result_topic, status_topic
 from support.mqtt_types import Incoming, LinkLost, Puback
+from support.sdnotify import Watchdog, notify
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,11 @@ class SyncAgent:
         self._strict = False
         self._purge()
         self._offer_pending()
-        self._loop(stop, deadline=None)
+        notify("READY=1")  # under systemd (Type=notify): started, the outbox open
+        try:
+            self._loop(stop, deadline=None)
+        finally:
+            notify("STOPPING=1")
         return self._report()
 
     # --- the loop ---
@@ -258,8 +263,10 @@ class SyncAgent:
         next_refresh = time.monotonic() + REFRESH_S
         next_check = time.monotonic() + CHANGE_CHECK_S
         next_purge = time.monotonic() + PURGE_S
+        watchdog = Watchdog()
         try:
             while not stop.is_set():
+                watchdog.pet()  # a loop that stops turning gets the agent restarted
                 now = time.monotonic()
                 if deadline is not None and (
                     now >= deadline

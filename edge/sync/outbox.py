@@ -46,7 +46,15 @@ from edge.pdf.xmp import signed_metadata
 from protocol.errors import ProtocolError
 from protocol.messages import MAX_CHUNK_COUNT, MAX_RESULT_BYTES, Ack, ResultManifest, sha256_hex
 from protocol.signed_metadata import header_mismatch
-from support.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, private_file, write_atomic
+from support.files import (
+    GROUP_DIR,
+    GROUP_FILE,
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    private_dir,
+    private_file,
+    write_atomic,
+)
 from support.lifecycle import Closeable
 
 DB_FILE = "outbox.db"
@@ -184,17 +192,30 @@ class Outbox(Closeable):
     Args:
         directory: the outbox's folder (made if missing).
         retention_s: how long `purge` keeps an answered result.
+        shared_with_group: the outbox is shared by the users of its folder's group (on an
+            appliance the kiosk and the sync agent run as two users of group `sohoa`, and only
+            the agent's reads the transport key): folders 2770 and files 0660. Otherwise (the
+            default) everything is its owner's only, 0700 and 0600.
 
     Raises:
         OutboxError: the folder or database cannot be opened.
     """
 
-    def __init__(self, directory: Path, *, retention_s: float = DEFAULT_RETENTION_S) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        retention_s: float = DEFAULT_RETENTION_S,
+        shared_with_group: bool = False,
+    ) -> None:
         if retention_s < 0:
             raise ValueError("retention_s cannot be negative")
         self.directory = directory
         self.blob_dir = directory / BLOB_DIR
         self.retention_s = retention_s
+        self._dir_mode, self._file_mode = (
+            (GROUP_DIR, GROUP_FILE) if shared_with_group else (PRIVATE_DIR, PRIVATE_FILE)
+        )
         self._lock = threading.RLock()
         self._seen_version: int | None = None  # PRAGMA data_version at the last look
         self._added_here = False
@@ -202,14 +223,15 @@ class Outbox(Closeable):
         SQLite's data_version does not count a connection's own commits, and a kiosk thread
         may share this object with the sync agent's."""
         try:
-            _make_dir(self.blob_dir)
-            # Citizen data: the folders are the agent's user's only (also those made before
-            # this rule), and so is the database (SQLite gives its -wal and -shm its mode).
+            _make_dir(self.blob_dir, self._dir_mode)
+            # Citizen data: the folders are the agent's user's only, or its group's (also those
+            # made before this rule), and so is the database (SQLite gives its -wal and -shm
+            # its mode).
             for folder in (directory, self.blob_dir):
-                private_dir(folder)
+                private_dir(folder, self._dir_mode)
             for name in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):
                 if name == DB_FILE or (directory / name).exists():
-                    private_file(directory / name)
+                    private_file(directory / name, self._file_mode)
             # Autocommit mode: the writes below open their transactions explicitly.
             self._db = sqlite3.connect(
                 directory / DB_FILE, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -281,8 +303,8 @@ class Outbox(Closeable):
             with self._write():
                 # The file first (also when the row exists: adding again repairs a damaged file).
                 if not _blob_ok(path, result_id):
-                    _make_dir(path.parent)
-                    write_atomic(path, pdf, mode=PRIVATE_FILE)
+                    _make_dir(path.parent, self._dir_mode)
+                    write_atomic(path, pdf, mode=self._file_mode)
                 self._db.execute(
                     "INSERT OR IGNORE INTO result (result_id, state, size, fields, metadata, "
                     "created_at, created_ts, queued_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -667,14 +689,14 @@ class Outbox(Closeable):
             for shard in self.blob_dir.iterdir():
                 if not shard.is_dir():
                     continue
-                private_dir(shard)
+                private_dir(shard, self._dir_mode)
                 for path in shard.iterdir():
                     if path.name.startswith(".") and path.name.endswith(".tmp"):
                         path.unlink(missing_ok=True)  # a write cut short: never valid
                     elif _BLOB_NAME.fullmatch(path.name) and path.name[:64] not in known:
                         path.unlink(missing_ok=True)
-                    elif path.stat().st_mode & 0o777 != PRIVATE_FILE:
-                        path.chmod(PRIVATE_FILE)
+                    elif path.stat().st_mode & 0o777 != self._file_mode:
+                        path.chmod(self._file_mode)
 
 
 def _check_sendable(
@@ -733,17 +755,17 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _make_dir(path: Path) -> None:
-    """Make `path` (and its parents) and fsync each parent it was added to, so that a power cut
-    cannot lose a folder that a committed row's file lives in."""
+def _make_dir(path: Path, mode: int) -> None:
+    """Make `path` (and its parents) with `mode`, and fsync each parent it was added to, so that
+    a power cut cannot lose a folder that a committed row's file lives in."""
     if path.is_dir():
         return
-    _make_dir(path.parent)
+    _make_dir(path.parent, mode)
     try:
-        path.mkdir(mode=PRIVATE_DIR)
+        path.mkdir(mode=mode & 0o777)
     except FileExistsError:
         return
-    path.chmod(PRIVATE_DIR)  # mkdir's mode passes through the umask
+    path.chmod(mode)  # mkdir's mode passes through the umask
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -104,7 +104,9 @@ class KioskServices(Closeable):
         with self._lock:
             if self._outbox is None:
                 self._outbox = Outbox(
-                    self.settings.outbox_dir, retention_s=self.settings.outbox_retention_s
+                    self.settings.outbox_dir,
+                    retention_s=self.settings.outbox_retention_s,
+                    shared_with_group=self.settings.outbox_shared_with_group,
                 )
             return self._outbox
 
