@@ -370,6 +370,27 @@ def enroll(
     )
 
 
+@app.command("renew")
+def renew(
+    config: Annotated[
+        Path | None, typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Renew now, whatever the days left.")
+    ] = False,
+) -> None:
+    """Renew this appliance's certificates when fewer than renew_window_days are left (the
+    daily timer runs it); prints what it did. No PIN is needed."""
+    from edge.renew import renew as run_renew
+
+    done = run_renew(load_edge_settings(config), force=force)
+    state = "renewed" if done.renewed else "not due"
+    typer.echo(
+        f"{state}: the certificates are valid until {done.not_after:%Y-%m-%d} "
+        f"({done.days_left:.0f} days)"
+    )
+
+
 @app.command("admin-pin")
 def admin_pin() -> None:
     """Print the argon2 hash of a new admin PIN (asked twice, hidden), for the setting

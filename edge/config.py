@@ -53,6 +53,18 @@ class EdgeSettings(TransportSettings):
     """The appliance's transport (TLS client) certificate, naming `device_id`."""
     key_file: PrivateKeyFile = None
     """The transport key (PEM), readable by the sync agent's user only."""
+    server_url: str | None = None
+    """The provincial server's address (https://HOST[:PORT]), where certificates are renewed;
+    written by `sohoa edge enroll`."""
+    server_pin: str | None = None
+    """The pin of the server's HTTPS key (`protocol.enrollment.pin_of`, from the enrollment
+    code): renewal talks only to a server holding that key."""
+    signing_cert_file: Path | None = None
+    """The document-signing certificate as last issued (enrollment, renewal). The token keeps
+    its own copy; a newer one here is stored on the token when the kiosk next opens it."""
+    renew_window_days: float = Field(default=30.0, gt=0, le=365)
+    """Renew both certificates when the transport certificate has fewer days left than this
+    (`sohoa edge renew`, daily)."""
     pkcs11_module: Path = DEFAULT_PKCS11_MODULE
     """The PKCS#11 module of the signing token (appliance HSM, USB token driver, SoftHSM)."""
     token_label: str | None = None

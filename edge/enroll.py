@@ -20,15 +20,9 @@ What happens, in order, so that a refusal anywhere leaves nothing behind:
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
-import http.client
-import json
 import logging
 import secrets
-import ssl
 import tomllib
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +34,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge.config import DEFAULT_PKCS11_MODULE, EdgeSettings
 from edge.errors import EnrollError, TokenError
+from edge.renew import SIGNING_KEY_LABEL
+from edge.server_link import TIMEOUT_S, PinnedServer
 from edge.signing.token import Token
 from protocol.enrollment import (
     Enrolled,
     EnrollmentCode,
     EnrollRequest,
-    check_server_url,
     decode_enrolled,
 )
 from protocol.errors import EnrollmentFormatError
@@ -54,14 +49,7 @@ from support.settings import toml_text
 
 log = logging.getLogger(__name__)
 
-SIGNING_KEY_LABEL = "document-signing"
-MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
-"""The most this appliance's clock may differ from the server's at enrollment."""
-TIMEOUT_S = 30.0
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
-"""The largest answer read (certificates and a procedure catalogue: a few hundred KB)."""
 ENROLL_PATH = "/api/enroll"
-HEALTH_PATH = "/healthz"
 CHUNK_SIZE = EdgeSettings.model_fields["chunk_size"].default
 """The appliance's chunk size unless its configuration says otherwise (the server's largest
 chunk caps it)."""
@@ -124,7 +112,6 @@ def enroll(
             appliance is enrolled already; the clocks disagree; a file cannot be written.
         TokenError: the token cannot be opened or refused to make the key.
     """
-    url = _server_url(server_url)
     existing = _read_config(config_file)
     if existing.get("device_id") and existing.get("signing_key_id"):
         raise EnrollError(
@@ -139,7 +126,7 @@ def enroll(
     # queue when it loads, which a TLS connection already open then reads as its own failure.
     with (
         Token.open(module, label=label, serial=serial, pin=pin) as opened,
-        _PinnedServer(url, code, timeout_s) as server,
+        PinnedServer(server_url, code.pin, timeout_s) as server,
     ):
         server.check_clock()
         key_id = secrets.token_bytes(8)
@@ -152,7 +139,7 @@ def enroll(
                 transport_csr=_pem_csr(_transport_csr(transport_key)),
                 unit=unit,
             )
-            answer = server.enroll(request)
+            answer = _decoded(server.post(ENROLL_PATH, request.to_json(), "enrollment"))
             signing = _check_answer(answer, opened, key_id, transport_key)
             opened.import_certificate(signing, key_id, label=SIGNING_KEY_LABEL)
             values = _write_files(home, answer, transport_key)
@@ -160,6 +147,8 @@ def enroll(
                 **existing,
                 **values,
                 "device_id": answer.device_id,
+                "server_url": server.url,
+                "server_pin": code.pin,
                 "pkcs11_module": str(module),
                 "signing_key_id": key_id.hex(),
                 "organisation": existing.get("organisation") or answer.unit_name,
@@ -178,98 +167,11 @@ def enroll(
     return EnrolledAppliance(answer.device_id, answer.unit_name, config_file, home)
 
 
-class _PinnedServer:
-    """One HTTPS connection to the server whose key the code pins."""
-
-    def __init__(self, url: str, code: EnrollmentCode, timeout_s: float) -> None:
-        parts = urllib.parse.urlsplit(url)
-        self.url = url
-        self.base = parts.path.rstrip("/")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        # No CA vouches for the server here: the code's pin does, checked before anything is sent.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self.conn = http.client.HTTPSConnection(
-            parts.hostname or "", parts.port or 443, context=context, timeout=timeout_s
-        )
-        self.code = code
-
-    def __enter__(self) -> _PinnedServer:
-        try:
-            self.conn.connect()
-        except (OSError, ssl.SSLError) as e:
-            raise EnrollError(f"cannot reach the server {self.url}: {e}") from e
-        sock = self.conn.sock
-        assert isinstance(sock, ssl.SSLSocket)
-        der = sock.getpeercert(binary_form=True)
-        if der is None or not self.code.matches_key(_spki(x509.load_der_x509_certificate(der))):
-            self.conn.close()
-            raise EnrollError(
-                f"the server at {self.url} is not the one this code was issued by (its key does "
-                "not match the code): check the address and the code; nothing was sent"
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
-
-    def check_clock(self) -> None:
-        """Compare this appliance's clock with the server's `Date`.
-
-        Raises:
-            EnrollError: they differ by more than `MAX_CLOCK_SKEW`.
-        """
-        _status, headers, _body = self._call("GET", HEALTH_PATH, None)
-        date = headers.get("date")
-        if date is None:
-            return  # a proxy that drops Date: the certificates' own dates are checked later
-        server_now = email.utils.parsedate_to_datetime(date)
-        skew = dt.datetime.now(dt.UTC) - server_now
-        if abs(skew) > MAX_CLOCK_SKEW:
-            raise EnrollError(
-                f"this appliance's clock is {_duration(skew)} "
-                f"{'ahead of' if skew > dt.timedelta(0) else 'behind'} the server's "
-                f"(server: {server_now:%Y-%m-%d %H:%M} UTC): set the clock (timedatectl "
-                "set-time, or NTP) and enroll again; the code was not used"
-            )
-
-    def enroll(self, request: EnrollRequest) -> Enrolled:
-        """Send the request; the server's answer, decoded.
-
-        Raises:
-            EnrollError: the server refused (its reason is in the message) or answered
-                something unreadable.
-        """
-        body = json.dumps(request.to_json()).encode()
-        status, _headers, data = self._call("POST", ENROLL_PATH, body)
-        try:
-            parsed = json.loads(data)
-        except ValueError as e:
-            raise EnrollError(f"the server answered {status} with something unreadable") from e
-        if status != 200:
-            detail = parsed.get("detail") if isinstance(parsed, dict) else None
-            raise EnrollError(f"the server refused the enrollment ({status}): {detail}")
-        try:
-            return decode_enrolled(parsed)
-        except EnrollmentFormatError as e:
-            raise EnrollError(f"the server's answer cannot be read: {e}") from e
-
-    def _call(
-        self, method: str, path: str, body: bytes | None
-    ) -> tuple[int, dict[str, str], bytes]:
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            self.conn.request(method, self.base + path, body=body, headers=headers)
-            response = self.conn.getresponse()
-            data = response.read(MAX_ANSWER_BYTES + 1)
-        except (OSError, http.client.HTTPException) as e:
-            raise EnrollError(f"the server {self.url} stopped answering: {e}") from e
-        if len(data) > MAX_ANSWER_BYTES:
-            raise EnrollError(f"the server's answer is larger than {MAX_ANSWER_BYTES} bytes")
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+def _decoded(body: object) -> Enrolled:
+    try:
+        return decode_enrolled(body)
+    except EnrollmentFormatError as e:
+        raise EnrollError(f"the server's answer cannot be read: {e}") from e
 
 
 def _check_answer(
@@ -327,7 +229,7 @@ def _write_files(
             write_atomic(path, data, mode=mode)
     except OSError as e:
         raise EnrollError(f"cannot write the appliance's files in {home}: {e}") from e
-    return {name: str(path) for name, (path, _, _) in files.items() if name != "signing_cert_file"}
+    return {name: str(path) for name, (path, _, _) in files.items()}
 
 
 def _write_config(path: Path, values: dict[str, Any]) -> None:
@@ -353,13 +255,6 @@ def _forget_key(token: Token, key_id: bytes) -> None:
         log.warning("the unfinished enrollment's key %s stays on the token: %s", key_id.hex(), e)
 
 
-def _server_url(url: str) -> str:
-    try:
-        return check_server_url(url)
-    except EnrollmentFormatError as e:
-        raise EnrollError(str(e)) from e
-
-
 def _transport_csr(key: ec.EllipticCurvePrivateKey) -> x509.CertificateSigningRequest:
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "appliance")])
     return x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
@@ -379,12 +274,3 @@ def _spki(cert: x509.Certificate) -> bytes:
     return cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-
-
-def _duration(delta: dt.timedelta) -> str:
-    seconds = abs(delta.total_seconds())
-    if seconds >= 2 * 86_400:
-        return f"{seconds / 86_400:.0f} days"
-    if seconds >= 7200:
-        return f"{seconds / 3600:.0f} hours"
-    return f"{seconds / 60:.0f} minutes"

@@ -347,3 +347,97 @@ def _pem_list(values: list[object]) -> list[str]:
             raise EnrollmentFormatError("ca_certs: must be a list of PEM certificates")
         out.append(value)
     return out
+
+
+RENEW_SCHEMA = "sohoa.renew/1"
+"""The schema of an appliance's renewal request."""
+RENEWED_SCHEMA = "sohoa.renewed/1"
+"""The schema of the server's answer to it."""
+
+
+@dataclass(frozen=True)
+class RenewRequest:
+    """An enrolled appliance asking for fresh certificates for the keys it has
+    (`sohoa.renew/1`, `POST /api/renew`).
+
+    Its credential is the CSR: signed by the transport key the server certified for
+    `device_id`, it proves the appliance holds that key (as TLS client authentication would,
+    without asking the API's TLS listener for client certificates). The document-signing
+    key's certificate is renewed for the same key, so the token's PIN is not needed.
+
+    Attributes:
+        device_id: the appliance.
+        transport_csr: PEM CSR of its current transport key, signed by it.
+    """
+
+    device_id: str
+    transport_csr: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as a JSON object."""
+        return {
+            "schema": RENEW_SCHEMA,
+            "device_id": self.device_id,
+            "transport_csr": self.transport_csr,
+        }
+
+
+def decode_renew_request(body: object) -> RenewRequest:
+    """Read a renewal request (a parsed JSON value).
+
+    Raises:
+        EnrollmentFormatError: not an object of schema `sohoa.renew/1` with a valid device id
+            and a PEM CSR of at most `MAX_CSR_CHARS`.
+    """
+    obj = _object(body, RENEW_SCHEMA, {"device_id", "transport_csr"}, set())
+    try:
+        device_id = validate_device_id(obj["device_id"])
+    except TopicError as e:
+        raise EnrollmentFormatError(f"device_id: {e}") from e
+    return RenewRequest(device_id, _csr_text(obj, "transport_csr"))
+
+
+@dataclass(frozen=True)
+class Renewed:
+    """The server's answer to a renewal (`sohoa.renewed/1`).
+
+    Attributes:
+        device_id: the appliance.
+        signing_cert: PEM, the new document-signing certificate (same key, on the token).
+        transport_cert: PEM, the new transport certificate (same key).
+        ca_certs: PEM certificates from the issuing CA up to the root.
+    """
+
+    device_id: str
+    signing_cert: str
+    transport_cert: str
+    ca_certs: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer as a JSON object."""
+        return {
+            "schema": RENEWED_SCHEMA,
+            "device_id": self.device_id,
+            "signing_cert": self.signing_cert,
+            "transport_cert": self.transport_cert,
+            "ca_certs": list(self.ca_certs),
+        }
+
+
+def decode_renewed(body: object) -> Renewed:
+    """Read the server's answer to a renewal (a parsed JSON value).
+
+    Raises:
+        EnrollmentFormatError: a member is missing or of the wrong kind.
+    """
+    names = {"device_id", "signing_cert", "transport_cert", "ca_certs"}
+    obj = _object(body, RENEWED_SCHEMA, names, set())
+    ca_certs = obj["ca_certs"]
+    if not isinstance(ca_certs, list) or not ca_certs:
+        raise EnrollmentFormatError("ca_certs: must be a list of PEM certificates")
+    return Renewed(
+        device_id=_text(obj, "device_id"),
+        signing_cert=_text(obj, "signing_cert"),
+        transport_cert=_text(obj, "transport_cert"),
+        ca_certs=tuple(_pem_list(ca_certs)),
+    )

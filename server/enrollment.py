@@ -44,7 +44,8 @@ from server.catalogue_files import COMMUNE_KINDS, DISTRICT_KINDS, PROCEDURE_COLU
 from server.config import ServerSettings
 from server.errors import EnrollmentError, RepositoryError
 from server.models import DeviceStatus, Enrollment, Procedure, utc_now
-from server.repository import devices, enrollments, units
+from server.repository import device_certificates, devices, enrollments, units
+from server.repository.device_certificates import Purpose
 
 log = logging.getLogger(__name__)
 
@@ -173,15 +174,12 @@ def redeem(
             acceptable (400), or the device cannot be registered (409).
     """
     now = now or utc_now()
-    if settings.ca_dir is None:
-        raise EnrollmentError(
-            "this server does not enroll appliances: its ca_dir setting is not set", status=503
-        )
+    ca = load_ca(settings)
     policy = enrollments.FailurePolicy(
         settings.enroll_max_failures, settings.enroll_window_s, settings.enroll_lockout_s
     )
     if (until := enrollments.locked_until(session, source, now)) is not None:
-        raise _locked(until, now)
+        raise locked_error(until, now)
     row = enrollments.find_code(session, secret_sha256(request.code))
     signing_csr, transport_csr = _csrs(request)
     keys = _keys_sha256(signing_csr, transport_csr)
@@ -199,7 +197,7 @@ def redeem(
         until = enrollments.count_failure(session, source, now, policy)
         log.warning("enrollment refused from %s: %s", source, problem)
         if until is not None:
-            raise _locked(until, now)
+            raise locked_error(until, now)
         raise EnrollmentError(problem)
     assert row is not None  # _code_problem said so
     if request.unit is not None and row.unit_code is not None and request.unit != row.unit_code:
@@ -207,7 +205,6 @@ def redeem(
             f"this code enrolls an appliance of unit {row.unit_code} ({row.unit}), and this "
             f"appliance is set up for unit {request.unit}: ask for a code of its own unit"
         )
-    ca = _load_ca(settings)
     signing, transport = _issue(ca, row, signing_csr, transport_csr, settings.device_cert_days)
     answer = Enrolled(
         device_id=row.device_id,
@@ -230,15 +227,15 @@ def redeem(
         used_at=now,
         used_from=source[:64],
         keys_sha256=keys,
-        signing_serial=f"{signing.serial_number:x}",
-        transport_serial=f"{transport.serial_number:x}",
         answer=json.dumps(answer.to_json(), ensure_ascii=False),
     )
     if not enrollments.claim_code(session, claimed):
         session.rollback()
         raise EnrollmentError("this enrollment code was used meanwhile: ask for a new one")
+    device_certificates.record(session, row.device_id, Purpose.SIGNING, signing, now)
+    device_certificates.record(session, row.device_id, Purpose.TRANSPORT, transport, now)
     try:
-        # Commits the claim with the registration: both or neither.
+        # Commits the claim and the certificates with the registration: all or nothing.
         devices.register_device(
             session,
             row.device_id,
@@ -301,8 +298,8 @@ def _code_problem(row: Enrollment | None, now: dt.datetime) -> str | None:
 def _csrs(
     request: EnrollRequest,
 ) -> tuple[x509.CertificateSigningRequest, x509.CertificateSigningRequest]:
-    signing = _csr(request.signing_csr, "signing_csr")
-    transport = _csr(request.transport_csr, "transport_csr")
+    signing = check_csr(request.signing_csr, "signing_csr")
+    transport = check_csr(request.transport_csr, "transport_csr")
     if _spki(signing) == _spki(transport):
         raise EnrollmentError(
             "the signing and transport CSRs carry the same key: the document-signing key must "
@@ -312,7 +309,13 @@ def _csrs(
     return signing, transport
 
 
-def _csr(pem: str, name: str) -> x509.CertificateSigningRequest:
+def check_csr(pem: str, name: str) -> x509.CertificateSigningRequest:
+    """The CSR in `pem` (member `name` of a request), if its signature verifies and its key is
+    of a kind the CA certifies.
+
+    Raises:
+        EnrollmentError (400): it is not.
+    """
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
         key = csr.public_key()
@@ -351,8 +354,16 @@ def _keys_sha256(
     return hashlib.sha256(_spki(signing) + _spki(transport)).hexdigest()
 
 
-def _load_ca(settings: ServerSettings) -> CertificateAuthority:
-    assert settings.ca_dir is not None
+def load_ca(settings: ServerSettings) -> CertificateAuthority:
+    """The CA this server issues appliances' certificates with.
+
+    Raises:
+        EnrollmentError (503): the server has none (`ca_dir` unset), or it cannot be read.
+    """
+    if settings.ca_dir is None:
+        raise EnrollmentError(
+            "this server does not enroll appliances: its ca_dir setting is not set", status=503
+        )
     try:
         return CertificateAuthority.load(settings.ca_dir)
     except ProvisioningError as e:
@@ -390,7 +401,8 @@ def _stored_answer(text: str) -> Enrolled:
     return decode_enrolled(json.loads(text))
 
 
-def _locked(until: dt.datetime, now: dt.datetime) -> EnrollmentError:
+def locked_error(until: dt.datetime, now: dt.datetime) -> EnrollmentError:
+    """The refusal of an address locked out until `until` (429, with when to try again)."""
     wait = max(1, int((until - now).total_seconds()))
     return EnrollmentError(
         f"too many refused enrollments from this address: try again in {wait // 60 + 1} min",

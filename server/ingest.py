@@ -84,9 +84,16 @@ from server.config import ServerSettings
 from server.consumer import MqttConsumer
 from server.db import session_scope
 from server.errors import IngestError, ServerError, VerificationError, where_it_failed
-from server.models import DeviceStatus
+from server.models import Device, DeviceStatus, utc_now
 from server.pdftext import TEXT_PENDING, TextLayerReader
-from server.repository import commands, devices, records, staging, verifications
+from server.repository import (
+    commands,
+    device_certificates,
+    devices,
+    records,
+    staging,
+    verifications,
+)
 from support.mqtt_types import Incoming
 
 if TYPE_CHECKING:
@@ -441,7 +448,7 @@ class IngestWorker(MqttConsumer):
         if not verdict.valid:
             self._refuse(request, verdict.reason or RejectReason.SIGNATURE, verdict.detail)
             return
-        if (verdict.signer_cert_sha256 or "").lower() != device.signing_cert_sha256:
+        if not self._registered_signer(device, verdict.signer_cert_sha256):
             detail = f"the document was signed with a certificate not registered for {device_id}"
             self._refuse(request, RejectReason.SIGNER_NOT_REGISTERED, detail)
             return
@@ -510,6 +517,17 @@ class IngestWorker(MqttConsumer):
             case _:
                 assert_never(claim)
         return False
+
+    def _registered_signer(self, device: Device, sha256: str | None) -> bool:
+        """Whether a result signed with certificate `sha256` may come from `device`: its
+        registered signing certificate, or one its enrollment or a renewal issued it that has
+        not expired (signed before a renewal, received after it)."""
+        if sha256 is None:
+            return False
+        if sha256.lower() == device.signing_cert_sha256:
+            return True
+        with session_scope(self.engine) as session:
+            return device_certificates.signs_for(session, device.device_id, sha256, utc_now())
 
     def _refuse(self, request: MergeRequest, reason: RejectReason, detail: str) -> None:
         """Record the refusal (so that copies get it at once), then answer it."""

@@ -964,12 +964,28 @@ class Enrollment(SQLModel, table=True):
     keys_sha256: str | None = Field(default=None, max_length=64)
     """SHA-256 of the two CSRs' public keys (signing, then transport): a retry with the same
     keys gets `answer` again."""
-    signing_serial: str | None = Field(default=None, max_length=40)
-    """The document-signing certificate's serial number (hex), for revocation."""
-    transport_serial: str | None = Field(default=None, max_length=40)
-    """The transport certificate's serial number (hex), for revocation."""
     answer: str | None = Field(default=None, sa_type=sa.Text)
     """The `sohoa.enrolled/1` answer (JSON; certificates and settings, no secret)."""
+
+
+class DeviceCertificate(SQLModel, table=True):
+    """A certificate the server's CA issued to a device, at its enrollment or a renewal: what a
+    revocation revokes, what a renewal re-certifies, and the signing certificates whose
+    signatures ingest accepts from that device (its latest, and earlier ones still valid:
+    results signed before a renewal may arrive after it)."""
+
+    __tablename__ = "device_certificate"
+
+    serial: str = Field(primary_key=True, max_length=40)
+    """Its serial number (lower-case hex)."""
+    device_id: str = Field(max_length=64, index=True)
+    purpose: str = Field(max_length=16)
+    """`signing` (the token's document-signing key) or `transport` (the MQTT TLS key)."""
+    sha256: str = Field(max_length=64)
+    """SHA-256 of its DER encoding (lower-case hex)."""
+    not_after: dt.datetime = Field(sa_type=UTCDateTime)
+    issued_at: dt.datetime = Field(sa_type=UTCDateTime)
+    pem: str = Field(sa_type=sa.Text)
 
 
 class EnrollmentFailure(SQLModel, table=True):

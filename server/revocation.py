@@ -7,9 +7,10 @@ trusting it, in the order that closes the most doors first.
    sends (`revoked_device`), and the device watcher publishes the command: an appliance online
    gets it within `command_poll_s`, one offline when it next connects; it stops syncing and its
    kiosk says why. What the repository holds already, received before, stays as it was.
-2. The CA: both certificates its enrollment issued (kept with its enrollment code) are
-   revoked in the CA's record and a fresh CRL is published, into `ca_dir` and `crl_path`, so
-   the server's verifier refuses its signatures too, whatever device sends them.
+2. The CA: every certificate it was issued and that has not expired (its enrollment's and
+   its renewals', `repository.device_certificates`) is revoked in the CA's record and a fresh
+   CRL is published, into `ca_dir` and `crl_path`, so the server's verifier refuses its
+   signatures too, whatever device sends them.
 3. The broker (`broker_dir`, a `sohoa provision broker-config` folder): reloaded with the new
    CRL, which refuses the device's next connection, and an ACL that denies it its result topic
    should it be connected still.
@@ -22,21 +23,20 @@ do by hand.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from protocol.commands import CommandName
 from provisioning.broker_folder import reload_broker
 from provisioning.ca import CRL_FILE, RevocationReason, publish_crl, revoke_certificate
 from provisioning.errors import ProvisioningError
 from server.config import ServerSettings
-from server.models import DeviceCommand, Enrollment, utc_now
-from server.repository import commands
+from server.models import DeviceCommand, utc_now
+from server.repository import commands, device_certificates
 from support.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def revoke_device(
     )
     done = RevokedDevice(command)
     log.info("device %s revoked by %s", device_id, issued_by)
-    certificates = _issued_certificates(session, device_id)
+    certificates = _issued_certificates(session, device_id, now)
     if settings.ca_dir is None:
         done.problems.append(
             "this server has no CA (ca_dir): revoke the device's certificates where they were "
@@ -128,19 +128,15 @@ def revoke_device(
     return done
 
 
-def _issued_certificates(session: Session, device_id: str) -> list[x509.Certificate]:
-    """The certificates the device's enrollments issued (their answers keep them)."""
-    rows = session.exec(
-        select(Enrollment).where(
-            col(Enrollment.device_id) == device_id, col(Enrollment.answer).is_not(None)
-        )
-    ).all()
-    found = []
-    for row in rows:
-        answer = json.loads(row.answer or "{}")
-        for name in ("signing_cert", "transport_cert"):
-            found.append(x509.load_pem_x509_certificate(answer[name].encode()))
-    return found
+def _issued_certificates(
+    session: Session, device_id: str, now: dt.datetime
+) -> list[x509.Certificate]:
+    """The certificates the CA issued to the device and not yet expired."""
+    return [
+        device_certificates.certificate(row)
+        for row in device_certificates.of_device(session, device_id)
+        if row.not_after > now
+    ]
 
 
 def _publish(settings: ServerSettings) -> list[Path]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -23,10 +24,13 @@ from edge.errors import OcrError, TokenError
 from edge.health import disk_free, token_present
 from edge.ocr.pool import OcrPool
 from edge.pdf.xmp import VIETNAM_TIME
+from edge.renew import store_renewed_signing_certificate
 from edge.signing.token import Token
 from edge.sync.outbox import Outbox, OutboxItem, OutboxStatus, State
 from edge.tui.flow import Draft, Procedure, draft_dir, load_draft, scan_settings
 from support.lifecycle import Closeable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,12 @@ class KioskServices(Closeable):
                 return self.token
             token = Token.open(s.pkcs11_module, label=s.token_label, serial=s.token_serial, pin=pin)
             self.token = token
+            # A renewal (daily, no PIN) leaves the new signing certificate in a file: this is
+            # the PIN-holding moment to put it on the token. Never a reason to stay locked.
+            try:
+                store_renewed_signing_certificate(token, s)
+            except TokenError as e:
+                log.warning("the renewed signing certificate was not stored on the token: %s", e)
         return token
 
     def close_token(self) -> None:

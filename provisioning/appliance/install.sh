@@ -2,8 +2,9 @@
 # provisioning/appliance/install.sh: install Sohoa on an appliance running Raspberry Pi OS or
 # Debian 12 (bookworm). It installs the Debian packages, the users and group, the folders with
 # their owners and modes, the venv in /opt/sohoa/venv with the project in it, a console font
-# with Vietnamese letters, and the systemd units beside this script (sohoa-sync.service,
-# sohoa-kiosk.service). docs/install-appliance.md walks through the whole install.
+# with Vietnamese letters, and the systemd units beside this script (the sync agent, the kiosk,
+# the daily certificate renewal and the restart that follows one). docs/install-appliance.md
+# walks through the whole install.
 #
 # It is idempotent. A second run finds everything in place and changes nothing: each change it
 # makes is printed as a "+ command" line, and a second run prints none (the venv step aside,
@@ -29,7 +30,9 @@ readonly UNIT_DIR=/etc/systemd/system
 readonly GROUP=sohoa
 readonly KIOSK_USER=sohoa-kiosk
 readonly SYNC_USER=sohoa-sync
-readonly UNITS=(sohoa-sync.service sohoa-kiosk.service)
+readonly UNITS=(sohoa-sync.service sohoa-kiosk.service sohoa-renew.service sohoa-renew.timer
+  sohoa-certificates.path sohoa-sync-restart.service)
+readonly SERVICES=(sohoa-sync.service sohoa-kiosk.service)
 
 # The appliance's share of scripts/debian-packages.txt (no server, broker, database or browser
 # there), plus what building the venv needs on the appliance.
@@ -283,6 +286,7 @@ install_units() {
   done
   if [ -n "$R" ]; then
     say "--root: systemctl not run (on the appliance: daemon-reload, enable sohoa-sync.service,"
+    say "        sohoa-renew.timer, sohoa-certificates.path,"
     say "        and sohoa-kiosk.service once $CONFIG_FILE is there)"
     return
   fi
@@ -291,14 +295,16 @@ install_units() {
   else
     say "systemd is not running here: no daemon-reload"
   fi
-  systemctl is-enabled --quiet sohoa-sync.service 2>/dev/null ||
-    run systemctl enable sohoa-sync.service
+  local enabled
+  for enabled in sohoa-sync.service sohoa-renew.timer sohoa-certificates.path; do
+    systemctl is-enabled --quiet "$enabled" 2>/dev/null || run systemctl enable "$enabled"
+  done
   if [ -f "$CONFIG_FILE" ]; then
     systemctl is-enabled --quiet sohoa-kiosk.service 2>/dev/null ||
       run systemctl enable sohoa-kiosk.service
     if [ "$changed" -eq 1 ] && [ -d /run/systemd/system ]; then
       # New code or units: restart what runs (what does not run stays stopped).
-      run systemctl try-restart "${UNITS[@]}"
+      run systemctl try-restart "${SERVICES[@]}"
     fi
   fi
 }
@@ -310,8 +316,8 @@ next_steps() {
     say "      sohoa edge enroll --server URL --code CODE --config $CONFIG_FILE"
     say "      then run this script again (docs/install-appliance.md)"
   else
-    say "next: systemctl start ${UNITS[*]} (the kiosk takes tty1: run it over ssh or on tty2),"
-    say "      or reboot"
+    say "next: systemctl start ${SERVICES[*]} sohoa-renew.timer sohoa-certificates.path"
+    say "      (the kiosk takes tty1: run it over ssh or on tty2), or reboot"
   fi
 }
 

@@ -48,7 +48,7 @@ def find_code(session: Session, secret_sha256: str) -> Enrollment | None:
 
 def claim_code(session: Session, claimed: Enrollment) -> bool:
     """Mark a code used with what its redemption issued (`claimed` carries `used_at`,
-    `used_from`, `keys_sha256`, the serials and the answer), unless another request did first.
+    `used_from`, `keys_sha256` and the answer), unless another request did first.
     Not committed: the caller commits it with the device's registration, so that both happen
     or neither.
 
@@ -65,8 +65,6 @@ def claim_code(session: Session, claimed: Enrollment) -> bool:
             used_at=claimed.used_at,
             used_from=claimed.used_from,
             keys_sha256=claimed.keys_sha256,
-            signing_serial=claimed.signing_serial,
-            transport_serial=claimed.transport_serial,
             answer=claimed.answer,
         )
     )

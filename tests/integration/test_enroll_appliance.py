@@ -23,11 +23,14 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import select
 
-from edge.config import load_edge_settings
+from edge.config import EdgeSettings, load_edge_settings
+from edge.renew import store_renewed_signing_certificate
 from edge.signing.pades import DocumentSigner
+from edge.signing.token import Token
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
 from protocol import topics
@@ -232,7 +235,7 @@ def test_a_server_that_is_not_the_codes_is_never_sent_the_code(
     )
     refused = _enroll(blank_token, config, running.url, forged)
     assert refused.returncode == 3, refused.stderr
-    assert "not the one this code was issued by" in refused.stderr
+    assert "is not the province's" in refused.stderr
     assert _count_objects(blank_token) == before
     assert "device_id" not in config.read_text()
     # The code itself was never sent, so it still works.
@@ -321,3 +324,60 @@ def test_a_revoked_appliance_is_cut_off_everywhere_within_seconds(
         f"{broker_refused - started:.2f} s; appliance told {told - started:.2f} s"
     )
     assert told - started < 10.0 and broker_refused - started < 10.0
+
+
+def test_a_renewed_appliance_keeps_its_identity_and_what_it_signed_before(
+    running: Running, blank_token: BlankToken, tmp_path: Path
+) -> None:
+    """`sohoa edge renew` (the daily timer's command): not due, it does nothing; forced, both
+    certificates are issued again for the same keys. A result signed before the renewal and
+    sent after it is still the device's; the kiosk's next unlock puts the new signing
+    certificate on the token, and what it signs then is accepted too."""
+    config = write_config(
+        tmp_path / "edge.toml",
+        {
+            "pkcs11_module": blank_token.module_path,
+            "token_label": blank_token.label,
+            "data_dir": tmp_path / "data",
+            "ack_timeout_s": 5.0,
+        },
+    )
+    code = _add_device(running, "vt-05.kiosk")
+    assert _enroll(blank_token, config, running.url, code).returncode == 0
+    before = load_edge_settings(config)
+    assert before.cert_file is not None and before.signing_cert_file is not None
+    old_transport = before.cert_file.read_bytes()
+
+    not_due = _sohoa("edge", "renew", "--config", str(config))
+    assert not_due.returncode == 0 and not_due.stdout.startswith("not due"), not_due.stderr
+    with blank_token.open() as token:
+        signed_before = _sign(token, before, "so 01/QD-UBND")
+    renewed = _sohoa("edge", "renew", "--config", str(config), "--force")
+    assert renewed.returncode == 0 and renewed.stdout.startswith("renewed"), renewed.stderr
+    settings = load_edge_settings(config)
+    assert settings.cert_file is not None and settings.cert_file.read_bytes() != old_transport
+
+    assert _sync(settings, signed_before) == 1  # signed with the certificate before
+    with blank_token.open() as token:
+        key_id = bytes.fromhex(settings.signing_key_id or "")
+        assert store_renewed_signing_certificate(token, settings)
+        assert token.certificate(key_id).public_bytes(serialization.Encoding.PEM) == (
+            Path(str(settings.signing_cert_file)).read_bytes()
+        )
+        assert not store_renewed_signing_certificate(token, settings)  # once is enough
+        signed_after = _sign(token, settings, "so 02/QD-UBND")
+    assert _sync(settings, signed_after) == 1
+
+
+def _sign(token: Token, settings: EdgeSettings, number: str) -> bytes:
+    key_id = bytes.fromhex(settings.signing_key_id or "")
+    signer = DocumentSigner(token, key_id, organisation="UBND xã Vạn Thắng")
+    return signer.sign(with_fields(make_pdf(f"QUYET DINH {number}"), FIELDS))
+
+
+def _sync(settings: EdgeSettings, signed: bytes) -> int:
+    """Queue `signed` and sync; how many results the server accepted."""
+    with Outbox(settings.outbox_dir) as outbox:
+        outbox.add(signed, FIELDS, dt.datetime.now(dt.UTC).isoformat())
+        report = SyncAgent(settings, outbox).run_until_drained(timeout=60.0)
+    return report.accepted

@@ -37,7 +37,12 @@ from tests.server.peers import api_settings_for
 from tests.server.signin import PASSWORD, add_account, bearer, sign_in, token_for
 from tests.server.test_api import Verdict
 
-OPEN = {("POST", "/api/auth/token"), ("POST", "/api/enroll"), ("GET", "/healthz")}
+OPEN = {
+    ("POST", "/api/auth/token"),
+    ("POST", "/api/enroll"),
+    ("POST", "/api/renew"),
+    ("GET", "/healthz"),
+}
 """The routes that answer without a token."""
 
 ADMIN, OFFICER, AUDITOR = Role.PROVINCE_ADMIN, Role.UNIT_OFFICER, Role.AUDITOR

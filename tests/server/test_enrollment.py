@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from protocol.enrollment import EnrollmentCode, parse_enrollment_uri
+from protocol.enrollment import EnrollmentCode, decode_renew_request, parse_enrollment_uri
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
@@ -45,7 +45,8 @@ from server.db import session_scope
 from server.enrollment import IssuedCode, issue_code
 from server.errors import EnrollmentError
 from server.models import Device, DeviceStatus, Enrollment, EnrollmentFailure, Role
-from server.repository import devices, procedures
+from server.renewal import renew
+from server.repository import device_certificates, devices, procedures
 from tests.server.peers import api_settings_for
 from tests.server.signin import bearer, sign_in
 
@@ -159,8 +160,11 @@ def test_a_code_enrolls_its_appliance_once_with_certificates_for_its_keys(
         assert device.signing_cert_sha256 == signing_cert.fingerprint(hashes.SHA256()).hex()
         row = s.exec(select(Enrollment)).one()
         assert row.used_at is not None
-        assert row.signing_serial == f"{signing_cert.serial_number:x}"
-        assert row.transport_serial == f"{transport_cert.serial_number:x}"
+        certs = {(c.purpose, c.serial) for c in device_certificates.of_device(s, "vt-01.kiosk")}
+        assert certs == {
+            ("signing", f"{signing_cert.serial_number:x}"),
+            ("transport", f"{transport_cert.serial_number:x}"),
+        }
         # Only a hash of the secret is kept.
         assert issued.code.secret not in json.dumps(row.model_dump(), default=str)
 
@@ -380,3 +384,85 @@ def test_revoking_an_enrolled_device_revokes_its_certificates_and_publishes_the_
     # And the code's device id can never be enrolled again.
     with pytest.raises(EnrollmentError, match="revoked"):
         _issue(db_engine, enroll_settings)
+
+
+def _renew_body(device_id: str, transport: Any) -> dict[str, Any]:
+    return {"schema": "sohoa.renew/1", "device_id": device_id, "transport_csr": _csr(transport)}
+
+
+def test_an_enrolled_device_renews_both_certificates_for_the_same_keys(
+    enroll_app: FastAPI,
+    enroll_settings: ServerSettings,
+    db_engine: Engine,
+    ca: CertificateAuthority,
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    signing, transport = _keys()
+    with TestClient(enroll_app) as client:
+        first = client.post("/api/enroll", json=_body(issued.code, signing, transport)).json()
+        answer = client.post("/api/renew", json=_renew_body("vt-01.kiosk", transport))
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    for name, key in (("signing_cert", signing), ("transport_cert", transport)):
+        old = x509.load_pem_x509_certificate(first[name].encode())
+        new = x509.load_pem_x509_certificate(got[name].encode())
+        assert _spki(new) == _spki(key) and new.serial_number != old.serial_number
+        assert new.subject == old.subject  # the same identity
+        new.verify_directly_issued_by(ca.cert)
+    new_signing = x509.load_pem_x509_certificate(got["signing_cert"].encode())
+    old_signing = x509.load_pem_x509_certificate(first["signing_cert"].encode())
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(db_engine) as s:
+        device = devices.get_device(s, "vt-01.kiosk")
+        assert device is not None
+        assert device.signing_cert_sha256 == new_signing.fingerprint(hashes.SHA256()).hex()
+        assert len(device_certificates.of_device(s, "vt-01.kiosk")) == 4
+        # Results signed before the renewal, received after it, are still the device's.
+        for cert in (old_signing, new_signing):
+            sha = cert.fingerprint(hashes.SHA256()).hex()
+            assert device_certificates.signs_for(s, "vt-01.kiosk", sha, now)
+        assert not device_certificates.signs_for(s, "vt-02.kiosk", sha, now)
+
+
+def test_a_renewal_is_refused_to_what_cannot_prove_or_keep_its_identity(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    # More refusals than the fixture's lock-out allows: each counts, as a guessed code does.
+    enroll_app.state.settings = enroll_settings.model_copy(update={"enroll_max_failures": 10})
+    issued = _issue(db_engine, enroll_settings)
+    signing, transport = _keys()
+    with session_scope(db_engine) as s:
+        devices.register_device(s, "old-01.kiosk", "UBND xã Vạn Thắng", "ab" * 32, unit_code=UNIT)
+    with TestClient(enroll_app) as client:
+        assert client.post("/api/enroll", json=_body(issued.code, signing, transport)).is_success
+        cases = [
+            (_renew_body("vt-01.kiosk", signing), 403, "not the transport key"),
+            (_renew_body("vt-01.kiosk", ec.generate_private_key(ec.SECP256R1())), 403, "not the"),
+            (_renew_body("vt-99.kiosk", transport), 403, "no device vt-99.kiosk"),
+            (_renew_body("old-01.kiosk", transport), 409, "not enrolled"),
+        ]
+        for body, code, reason in cases:
+            answer = client.post("/api/renew", json=body)
+            assert answer.status_code == code, answer.text
+            assert reason in answer.json()["detail"]
+        token = sign_in(client, db_engine, Role.PROVINCE_ADMIN)
+        client.post(
+            "/api/devices/vt-01.kiosk/commands",
+            json={"name": "revoke", "args": {"reason": "mất máy"}},
+            headers=bearer(token),
+        )
+        revoked = client.post("/api/renew", json=_renew_body("vt-01.kiosk", transport))
+    assert revoked.status_code == 403 and "revoked" in revoked.json()["detail"]
+
+
+def test_an_expired_certificate_cannot_renew(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    signing, transport = _keys()
+    with TestClient(enroll_app) as client:
+        assert client.post("/api/enroll", json=_body(issued.code, signing, transport)).is_success
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=enroll_settings.device_cert_days + 1)
+    request = decode_renew_request(_renew_body("vt-01.kiosk", transport))
+    with session_scope(db_engine) as s, pytest.raises(EnrollmentError, match="expired"):
+        renew(s, enroll_settings, request, source="test", now=later)

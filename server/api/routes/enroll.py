@@ -1,10 +1,13 @@
 """`POST /api/enroll`: an appliance turns its one-time enrollment code into its certificates
 and settings (`protocol.enrollment` describes the exchange, `server.enrollment` decides).
+`POST /api/renew`: an enrolled appliance gets fresh certificates for its keys before they
+expire (`server.renewal`).
 
-Open without a token, as the sign-in is: the code is the credential, and it works once. Refused
-codes are counted per address and answered 429 with `Retry-After` once too many; the caller
-must have checked the server's key against the code's pin before sending it (the appliance
-does, `edge.enroll`).
+Both are open without a token, as the sign-in is: the enrollment's credential is its one-time
+code, the renewal's a CSR signed by the transport key certified for the device. Refusals are
+counted per address and answered 429 with `Retry-After` once too many; the caller must have
+checked the server's key against the pin it was given before sending anything (the appliance
+does, `edge.server_link`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from protocol.enrollment import (
     ENROLL_SCHEMA,
     ENROLLED_SCHEMA,
     MAX_CSR_CHARS,
+    RENEW_SCHEMA,
+    RENEWED_SCHEMA,
     SECRET_LETTERS,
+    decode_renew_request,
     decode_request,
 )
 from protocol.errors import EnrollmentFormatError
@@ -26,6 +32,7 @@ from server.api.deps import SessionDep
 from server.api.responses import PARSED_BODY, errors
 from server.enrollment import redeem
 from server.errors import EnrollmentError
+from server.renewal import renew
 
 router = APIRouter(tags=["enrollment"])
 
@@ -101,3 +108,60 @@ def enroll(session: SessionDep, request: Request, body: EnrollBody) -> EnrolledA
         headers = {"Retry-After": str(e.retry_after_s)} if e.retry_after_s else None
         raise HTTPException(e.status, detail=str(e), headers=headers) from e
     return EnrolledAnswer.model_validate(answer.to_json())
+
+
+class RenewBody(BaseModel):
+    """An enrolled appliance's renewal request (`sohoa.renew/1`)."""
+
+    schema_: Literal["sohoa.renew/1"] = Field(alias="schema", description=RENEW_SCHEMA)
+    device_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    transport_csr: str = Field(
+        max_length=MAX_CSR_CHARS,
+        description="PEM CSR of the appliance's current transport key, signed by it.",
+    )
+
+
+class RenewedAnswer(BaseModel):
+    """The appliance's new certificates, for the same keys (`sohoa.renewed/1`)."""
+
+    schema_: Literal["sohoa.renewed/1"] = Field(alias="schema", description=RENEWED_SCHEMA)
+    device_id: str
+    signing_cert: str = Field(description="PEM, for the same key on the token.")
+    transport_cert: str = Field(description="PEM, for the same transport key.")
+    ca_certs: list[str] = Field(description="PEM, the issuing CA up to the root.")
+
+
+@router.post(
+    "/renew",
+    response_model=RenewedAnswer,
+    response_model_by_alias=True,
+    responses={
+        **PARSED_BODY,
+        **errors(
+            403,
+            409,
+            429,
+            503,
+            _400="The CSR is unreadable, tampered with, or of a refused key type; or the body "
+            "cannot be parsed.",
+            _403="The device is unknown or revoked, the CSR's key is not its transport key, or "
+            "its certificate expired or was revoked.",
+            _409="The device has no certificate on record (registered, not enrolled).",
+            _429="Too many refusals from this address; `Retry-After` says for how long.",
+            _503="This server does not enroll appliances (no CA), or its CA cannot be read.",
+        ),
+    },
+)
+def renew_certificates(session: SessionDep, request: Request, body: RenewBody) -> RenewedAnswer:
+    """Issue the appliance fresh certificates for the keys it holds, keeping its identity."""
+    try:
+        decoded = decode_renew_request(body.model_dump(by_alias=True))
+    except EnrollmentFormatError as e:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(e)) from e
+    source = request.client.host if request.client else "unknown"
+    try:
+        answer = renew(session, request.app.state.settings, decoded, source=source)
+    except EnrollmentError as e:
+        headers = {"Retry-After": str(e.retry_after_s)} if e.retry_after_s else None
+        raise HTTPException(e.status, detail=str(e), headers=headers) from e
+    return RenewedAnswer.model_validate(answer.to_json())

@@ -7,6 +7,8 @@ Create Date: 2026-12-07
 - `enrollment`: one row per one-time code (`server.enrollment`), keyed by the SHA-256 of its
   secret, with the device id and unit it enrolls, who issued it, until when, and, once used,
   when, from where, the certificates' serial numbers and the answer sent.
+- `device_certificate`: every certificate the CA issued to a device (enrollment, renewals),
+  with its purpose, fingerprint, expiry and PEM.
 - `enrollment_failure`: refused enrollments per address, for the rate limit.
 """
 
@@ -24,7 +26,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create `enrollment` and `enrollment_failure`."""
+    """Create `enrollment`, `device_certificate` and `enrollment_failure`."""
     op.create_table(
         "enrollment",
         sa.Column("secret_sha256", sa.String(length=64), nullable=False),
@@ -37,12 +39,22 @@ def upgrade() -> None:
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("used_from", sa.String(length=64), nullable=True),
         sa.Column("keys_sha256", sa.String(length=64), nullable=True),
-        sa.Column("signing_serial", sa.String(length=40), nullable=True),
-        sa.Column("transport_serial", sa.String(length=40), nullable=True),
         sa.Column("answer", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("secret_sha256"),
     )
     op.create_index("ix_enrollment_device_id", "enrollment", ["device_id"])
+    op.create_table(
+        "device_certificate",
+        sa.Column("serial", sa.String(length=40), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("not_after", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("pem", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("serial"),
+    )
+    op.create_index("ix_device_certificate_device_id", "device_certificate", ["device_id"])
     op.create_table(
         "enrollment_failure",
         sa.Column("source", sa.String(length=64), nullable=False),
@@ -54,7 +66,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop both."""
+    """Drop the three."""
     op.drop_table("enrollment_failure")
+    op.drop_index("ix_device_certificate_device_id", table_name="device_certificate")
+    op.drop_table("device_certificate")
     op.drop_index("ix_enrollment_device_id", table_name="enrollment")
     op.drop_table("enrollment")
