@@ -118,7 +118,8 @@ def enroll(
             f"this appliance is enrolled already (as {existing['device_id']}, in {config_file}):"
             " to enroll it again, move that file away first"
         )
-    home = home or config_file.parent
+    # Absolute: the settings are read from wherever the services start.
+    home = (home or config_file.parent).absolute()
     module = token.pkcs11_module or Path(existing.get("pkcs11_module", DEFAULT_PKCS11_MODULE))
     label = token.token_label or existing.get("token_label")
     serial = token.token_serial or existing.get("token_serial")

@@ -28,10 +28,14 @@ from provisioning.ca import (
     CRL_FILE,
     CRL_NEXT_UPDATE_DAYS,
     CertificateAuthority,
+    Profile,
     RevocationReason,
+    new_key,
     publish_crl,
     read_certificate,
     revoke_certificate,
+    write_certificate,
+    write_private_key,
 )
 from provisioning.errors import BrokerError, CertificateError
 
@@ -117,6 +121,70 @@ def crl(ca: CaOption, out: CrlOutOption = None, days: DaysOption = CRL_NEXT_UPDA
     """Publish a fresh CRL of everything revoked so far (run it daily, before nextUpdate)."""
     path = publish_crl(ca, out, next_update_days=days)
     typer.echo(f"CRL published to {path}")
+
+
+@app.command("server-certs")
+def server_certs(
+    out: Annotated[
+        Path, typer.Option("--out", help="The server's folder for its keys.", file_okay=False)
+    ],
+    ca: CaOption,
+    server_ca: Annotated[
+        Path,
+        typer.Option(
+            "--server-ca",
+            help="The server-clients CA's folder: it issues the MQTT identity.",
+            file_okay=False,
+        ),
+    ],
+    dns_name: Annotated[
+        list[str] | None,
+        typer.Option("--dns-name", help="A name appliances reach the API by (repeat for more)."),
+    ] = None,
+    ip_address: Annotated[
+        list[str] | None,
+        typer.Option("--ip-address", help="An address appliances reach the API at (repeat)."),
+    ] = None,
+    server_identity: Annotated[
+        str, typer.Option(help="The commonName of the server's MQTT certificate.")
+    ] = SERVER_IDENTITY,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing keys.")] = False,
+) -> None:
+    """Issue the server's two identities into OUT: its MQTT client certificate (mqtt.pem,
+    mqtt-key.pem, from the server-clients CA) and its HTTPS certificate (https.pem,
+    https-key.pem, from the provincial CA), which enrollment codes pin."""
+    files = {
+        name: out.absolute() / name
+        for name in ("mqtt.pem", "mqtt-key.pem", "https.pem", "https-key.pem")
+    }
+    if not force and (taken := [str(p) for p in files.values() if p.exists()]):
+        raise CertificateError(f"{', '.join(taken)} exist already: pass --force to replace them")
+    if not dns_name and not ip_address:
+        raise CertificateError("name the server with --dns-name or --ip-address (or both)")
+    clients_ca = CertificateAuthority.load(server_ca)
+    provincial_ca = CertificateAuthority.load(ca)
+    mqtt_key, https_key = new_key(), new_key()
+    mqtt = clients_ca.issue(mqtt_key.public_key(), server_identity, Profile.TLS_CLIENT)
+    https = provincial_ca.issue(
+        https_key.public_key(),
+        (dns_name or ip_address or ["server"])[0],
+        Profile.TLS_SERVER,
+        dns_names=dns_name or (),
+        ip_addresses=ip_address or (),
+    )
+    try:
+        write_private_key(mqtt_key, files["mqtt-key.pem"])
+        write_certificate(mqtt, files["mqtt.pem"])
+        write_private_key(https_key, files["https-key.pem"])
+        write_certificate(https, files["https.pem"])
+    except OSError as e:
+        raise CertificateError(f"cannot write into {out}: {e}") from e
+    typer.echo(
+        "in the server's settings:\n"
+        f'cert_file = "{files["mqtt.pem"]}"\nkey_file = "{files["mqtt-key.pem"]}"\n'
+        f'api_tls_cert_file = "{files["https.pem"]}"\n'
+        f'api_tls_key_file = "{files["https-key.pem"]}"'
+    )
 
 
 @app.command("ingest-group")
