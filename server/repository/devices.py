@@ -251,7 +251,9 @@ def record_heartbeat(
 
     A last will (state offline, measured nothing) changes only the link state and the time it
     came: the last measurements stay visible. A heartbeat measured before the one already
-    stored (a late copy, read by a slower server process) is ignored.
+    stored, or at the same time (the same heartbeat again: every server process records every
+    heartbeat, and the broker hands the retained one to each new subscriber), is ignored, so
+    the hours' counts do not grow with the number of processes.
 
     A device's time is believed up to `clock_skew_s` ahead of when the heartbeat was received;
     beyond that its clock is wrong (or lies) and the heartbeat counts as measured when it was
@@ -286,7 +288,7 @@ def record_heartbeat(
     stored_at = device.status_at
     if stored_at is not None and device.status_received_at is not None:
         stored_at = min(stored_at, device.status_received_at + skew)
-    if measured_at is not None and stored_at is not None and measured_at < stored_at:
+    if measured_at is not None and stored_at is not None and measured_at <= stored_at:
         return False
     measures = heartbeat.at is not None or heartbeat.state is not LinkState.OFFLINE
     new_hour = device.status_received_at is None or _hour_of(device.status_received_at) != (

@@ -91,6 +91,20 @@ def test_a_last_will_keeps_the_hours_measurements_and_a_stale_heartbeat_is_not_c
     assert hour.link_state is LinkState.OFFLINE
 
 
+def test_the_same_heartbeat_recorded_by_several_server_processes_counts_once(
+    db_engine: Engine,
+) -> None:
+    # Every server process records every heartbeat (and a new subscriber is handed the retained
+    # one again): found with two API and two ingest processes, 4x the heartbeats per hour.
+    _register(db_engine)
+    m = dt.timedelta(minutes=1)
+    beat = _beat(T0 + m, queue_depth=3)
+    _record(db_engine, *[(beat, T0 + m + i * dt.timedelta(milliseconds=5)) for i in range(4)])
+    _record(db_engine, (_beat(T0 + 2 * m, queue_depth=1), T0 + 2 * m))
+    (hour,) = _hours(db_engine)
+    assert hour.heartbeats == 2
+
+
 def test_hours_older_than_the_history_are_deleted_when_a_new_hour_begins(
     db_engine: Engine,
 ) -> None:
