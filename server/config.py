@@ -198,6 +198,9 @@ class ServerSettings(TransportSettings):
     `device add --server-cert`)."""
     api_tls_key_file: PrivateKeyFile = None
     """The key of `api_tls_cert_file`, readable by the server's user only."""
+    enroll_server_cert_file: Path | None = None
+    """The HTTPS certificate appliances meet when they enroll, when it is not
+    `api_tls_cert_file` (a TLS-terminating proxy's): enrollment codes pin its key."""
     public_url: str | None = None
     """The address appliances reach the API at (https://HOST[:PORT]), put into enrollment
     QR codes; default https://<api_host>:<api_port>."""
@@ -261,6 +264,12 @@ class ServerSettings(TransportSettings):
             except EnrollmentFormatError as e:
                 raise ValueError(str(e)) from e
         return value
+
+    @property
+    def pinned_cert_file(self) -> Path | None:
+        """The certificate whose key enrollment codes pin (`enroll_server_cert_file`, else
+        `api_tls_cert_file`)."""
+        return self.enroll_server_cert_file or self.api_tls_cert_file
 
     @property
     def enrollment_url(self) -> str:

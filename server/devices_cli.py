@@ -20,8 +20,7 @@ from provisioning.enrollment_qr import qr_png, qr_svg, qr_terminal
 from server.cli_options import ConfigOption
 from server.config import load_server_settings
 from server.db import repository_session
-from server.enrollment import issue_code, server_key_der
-from server.errors import EnrollmentError
+from server.enrollment import issue_code, pinned_server_key
 from server.revocation import revoke_device
 from support.files import write_atomic
 
@@ -54,7 +53,7 @@ def add(
         typer.Option(
             "--server-cert",
             help="The HTTPS certificate the appliance will meet (PEM), when it is not the "
-            "api_tls_cert_file setting (a TLS-terminating proxy's).",
+            "enroll_server_cert_file or api_tls_cert_file setting's.",
             dir_okay=False,
         ),
     ] = None,
@@ -72,16 +71,7 @@ def add(
 ) -> None:
     """Register an appliance for a unit and print its one-time enrollment code."""
     settings = load_server_settings(config)
-    pinned = server_cert or settings.api_tls_cert_file
-    if pinned is None:
-        raise EnrollmentError(
-            "the code must pin the server's HTTPS key: set api_tls_cert_file (and "
-            "api_tls_key_file) in the server's settings, or give --server-cert PEM"
-        )
-    try:
-        key = server_key_der(pinned.read_bytes())
-    except OSError as e:
-        raise EnrollmentError(f"cannot read the server's certificate {pinned}: {e}") from e
+    key = pinned_server_key(settings, server_cert)
     with repository_session(settings) as session:
         issued = issue_code(
             session,

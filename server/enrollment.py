@@ -20,6 +20,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -88,6 +89,26 @@ def server_key_der(cert_pem: bytes) -> bytes:
     return cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def pinned_server_key(settings: ServerSettings, override: Path | None = None) -> bytes:
+    """The key (SubjectPublicKeyInfo, DER) enrollment codes pin: of `override`, else of the
+    settings' `pinned_cert_file`.
+
+    Raises:
+        EnrollmentError (503): none is configured, or it cannot be read.
+    """
+    path = override or settings.pinned_cert_file
+    if path is None:
+        raise EnrollmentError(
+            "the code must pin the server's HTTPS key: set api_tls_cert_file (and "
+            "api_tls_key_file), or enroll_server_cert_file behind a TLS proxy",
+            status=503,
+        )
+    try:
+        return server_key_der(path.read_bytes())
+    except OSError as e:
+        raise EnrollmentError(f"cannot read the server's certificate {path}: {e}", 503) from e
 
 
 def issue_code(

@@ -35,8 +35,9 @@ from provisioning.broker_folder import reload_broker
 from provisioning.ca import CRL_FILE, RevocationReason, publish_crl, revoke_certificate
 from provisioning.errors import ProvisioningError
 from server.config import ServerSettings
-from server.models import DeviceCommand, utc_now
-from server.repository import commands, device_certificates
+from server.errors import EnrollmentError
+from server.models import DeviceCommand, DeviceStatus, utc_now
+from server.repository import commands, device_certificates, devices
 from support.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,12 @@ def revoke_device(
     Raises:
         RepositoryError: no such device, or the database refused the write (nothing was
             revoked then).
+        EnrollmentError (409): the device was revoked already (nothing is done again).
     """
     now = now or utc_now()
+    device = devices.get_device(session, device_id)
+    if device is not None and device.status is DeviceStatus.REVOKED:
+        raise EnrollmentError(f"device {device_id} was revoked already", status=409)
     command = commands.issue_command(
         session, device_id, CommandName.REVOKE, {"reason": note}, issued_by=issued_by
     )

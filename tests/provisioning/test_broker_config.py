@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -399,3 +400,36 @@ def test_the_reload_refuses_a_crl_the_broker_would_mishandle(cas: Cas, tmp_path:
     (tmp_path / "older.pem").write_bytes(second)
     with pytest.raises(BrokerError, match="older than the broker's"):
         broker_reload(out, "--crl", str(tmp_path / "older.pem"))
+
+
+def test_a_reload_that_fails_says_so_and_a_refused_handshake_meanwhile_is_no_failure(
+    running: Running,
+) -> None:
+    revoked, revoked_cert = enroll(running, "commune-08.kiosk")
+    revoke_certificate(running.cas.ca_dir, revoked_cert)
+    publish_crl(running.cas.ca_dir)
+    broker_reload(running.folder.files.directory)
+    # The revoked device keeps trying while the broker reloads: the broker logs an OpenSSL
+    # error for each refused handshake, and the reload is still a success.
+    stop = threading.Event()
+
+    def knock() -> None:
+        while not stop.is_set():
+            refusal(running, revoked, "commune-08.kiosk")
+
+    knocker = threading.Thread(target=knock)
+    knocker.start()
+    try:
+        time.sleep(0.2)
+        publish_crl(running.cas.ca_dir)
+        broker_reload(running.folder.files.directory)
+    finally:
+        stop.set()
+        knocker.join(10)
+    assert "OpenSSL Error" in running.broker.log_tail(400)
+    # A reload the broker cannot do (its certificate damaged) is an error that says what.
+    running.folder.files.cert_file.write_text("not a certificate\n")
+    publish_crl(running.cas.ca_dir)
+    damaged = r"reloaded with errors.*Unable to load server certificate"
+    with pytest.raises(BrokerError, match=damaged):
+        broker_reload(running.folder.files.directory)

@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from cli.main import ExitCode
 from protocol.messages import sha256_hex
+from provisioning.ca import CertificateAuthority, Profile, new_key, write_certificate
 from server.blobs import BlobStore
 from server.config import ServerSettings
 from server.db import session_scope
@@ -86,6 +87,7 @@ def _conflict(settings: ServerSettings, engine: Engine) -> str:
 
 BODIES = {
     "/api/devices/{device_id}/commands": {"name": "ping"},
+    "/api/devices/enrollments": {"device_id": "walk-01.kiosk", "unit": "22516"},
     "/api/results/{record_id}/reuse": {"dossier_code": "000.00.15.H41-251206-0001"},
     "/api/results/{record_id}/corrections": {
         "field": "trich_yeu",
@@ -95,6 +97,17 @@ BODIES = {
     "/api/review/{kind}/{key}": {"verdict": "reject", "reason": "đã đối chiếu hồ sơ gốc"},
 }
 """What each POST route is sent in the walk over every route."""
+
+
+def _pin_a_server_key(app: FastAPI, settings: ServerSettings, folder: Path) -> None:
+    """Give the app an HTTPS certificate for enrollment codes to pin."""
+    ca = CertificateAuthority.create("Audit Walk CA")
+    key = new_key()
+    cert = ca.issue(key.public_key(), "127.0.0.1", Profile.TLS_SERVER, ip_addresses=["127.0.0.1"])
+    write_certificate(cert, folder / "https.pem")
+    app.state.settings = settings.model_copy(
+        update={"enroll_server_cert_file": folder / "https.pem"}
+    )
 
 
 def _entries(engine: Engine) -> list[AuditEntry]:
@@ -108,8 +121,10 @@ def test_every_response_with_personal_data_writes_one_entry(
     api_settings: ServerSettings,
     db_engine: Engine,
     caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    _pin_a_server_key(app, api_settings, tmp_path)  # for POST /api/devices/enrollments
     record_id = _store(api_settings, db_engine)
     conflict_id = _conflict(api_settings, db_engine)
     sign_in(client, db_engine, Role.PROVINCE_ADMIN, name="admin")

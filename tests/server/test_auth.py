@@ -56,6 +56,7 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/api/devices/{device_id}"): {ADMIN, AUDITOR},
     ("GET", "/api/devices/{device_id}/commands"): {ADMIN, AUDITOR},
     ("POST", "/api/devices/{device_id}/commands"): {ADMIN},
+    ("POST", "/api/devices/enrollments"): {ADMIN},
     ("GET", "/openapi.json"): {ADMIN, OFFICER, AUDITOR},
     ("GET", "/docs"): {ADMIN, OFFICER, AUDITOR},
     ("GET", "/redoc"): {ADMIN, OFFICER, AUDITOR},

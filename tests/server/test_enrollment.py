@@ -28,7 +28,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from protocol.enrollment import EnrollmentCode, decode_renew_request, parse_enrollment_uri
+from protocol.enrollment import (
+    EnrollmentCode,
+    decode_renew_request,
+    parse_code,
+    parse_enrollment_uri,
+)
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
@@ -46,7 +51,7 @@ from server.enrollment import IssuedCode, issue_code
 from server.errors import EnrollmentError
 from server.models import Device, DeviceStatus, Enrollment, EnrollmentFailure, Role
 from server.renewal import renew
-from server.repository import device_certificates, devices, procedures
+from server.repository import commands, device_certificates, devices, procedures
 from tests.server.peers import api_settings_for
 from tests.server.signin import bearer, sign_in
 
@@ -466,3 +471,58 @@ def test_an_expired_certificate_cannot_renew(
     request = decode_renew_request(_renew_body("vt-01.kiosk", transport))
     with session_scope(db_engine) as s, pytest.raises(EnrollmentError, match="expired"):
         renew(s, enroll_settings, request, source="test", now=later)
+
+
+def test_an_admin_adds_an_appliance_from_the_api_and_gets_its_code_and_qr_code(
+    db_url: str, tmp_path: Path, db_engine: Engine, khanh_hoa_units: None, ca: CertificateAuthority
+) -> None:
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    cert = ca.issue(
+        server_key.public_key(), "127.0.0.1", Profile.TLS_SERVER, ip_addresses=["127.0.0.1"]
+    )
+    write_certificate(cert, tmp_path / "https.pem")
+    settings = api_settings_for(
+        db_url,
+        tmp_path / "data",
+        ca_dir=tmp_path / "ca",
+        enroll_server_cert_file=tmp_path / "https.pem",
+    )
+    body = {"device_id": "vt-07.kiosk", "unit": UNIT}
+    with TestClient(create_app(settings, db_engine)) as client:
+        officer = sign_in(client, db_engine, Role.UNIT_OFFICER, unit=UNIT, name="officer")
+        refused = client.post("/api/devices/enrollments", json=body, headers=bearer(officer))
+        assert refused.status_code == 403
+        admin = sign_in(client, db_engine, Role.PROVINCE_ADMIN)
+        added = client.post("/api/devices/enrollments", json=body, headers=bearer(admin))
+        assert added.status_code == 201, added.text
+        got = added.json()
+        assert parse_enrollment_uri(got["uri"]) == (got["server_url"], parse_code(got["code"]))
+        assert parse_code(got["code"]).matches_key(_spki(server_key))
+        assert got["qr_svg"].startswith("<svg") and got["unit_code"] == UNIT
+        bad = client.post(
+            "/api/devices/enrollments",
+            json={"device_id": "a b", "unit": UNIT},
+            headers=bearer(admin),
+        )
+        assert bad.status_code == 422
+        # The code works.
+        enrolled = client.post("/api/enroll", json=_body(parse_code(got["code"]), *_keys()))
+        assert enrolled.status_code == 200, enrolled.text
+        again = client.post("/api/devices/enrollments", json=body, headers=bearer(admin))
+        assert again.status_code == 409 and "enrolled already" in again.json()["detail"]
+
+
+def test_a_device_revoked_already_is_not_revoked_again(
+    enroll_app: FastAPI, enroll_settings: ServerSettings, db_engine: Engine
+) -> None:
+    issued = _issue(db_engine, enroll_settings)
+    revoke = {"name": "revoke", "args": {"reason": "mất máy"}}
+    with TestClient(enroll_app) as client:
+        assert client.post("/api/enroll", json=_body(issued.code, *_keys())).is_success
+        token = sign_in(client, db_engine, Role.PROVINCE_ADMIN)
+        url = "/api/devices/vt-01.kiosk/commands"
+        assert client.post(url, json=revoke, headers=bearer(token)).status_code == 202
+        again = client.post(url, json=revoke, headers=bearer(token))
+    assert again.status_code == 409 and "revoked already" in again.json()["detail"]
+    with session_scope(db_engine) as s:
+        assert len(commands.list_commands(s, "vt-01.kiosk", 10)) == 1

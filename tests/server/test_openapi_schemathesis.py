@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import Engine
 
 from protocol.messages import sha256_hex
+from provisioning.ca import CertificateAuthority, Profile, new_key, write_certificate
 from server.api.main import create_app
 from server.blobs import BlobStore
 from server.config import ServerSettings
@@ -63,7 +64,18 @@ DEVICE, UNIT = "fuzz-01.kiosk", "22516"
 
 @pytest.fixture
 def settings_(db_url: str, tmp_path: Path) -> ServerSettings:
-    return ServerSettings(database_url=db_url, data_dir=tmp_path / "data")
+    # A CA and an HTTPS certificate: the enrollment routes answer as on a real server.
+    ca = CertificateAuthority.create("Fuzz CA")
+    ca.save(tmp_path / "ca")
+    key = new_key()
+    https = ca.issue(key.public_key(), "127.0.0.1", Profile.TLS_SERVER, ip_addresses=["127.0.0.1"])
+    write_certificate(https, tmp_path / "https.pem")
+    return ServerSettings(
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        ca_dir=tmp_path / "ca",
+        enroll_server_cert_file=tmp_path / "https.pem",
+    )
 
 
 @pytest.fixture

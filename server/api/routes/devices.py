@@ -14,14 +14,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 
 from protocol.commands import CommandName
 from protocol.status import LinkState
 from provisioning.ca import RevocationReason
+from provisioning.enrollment_qr import qr_svg
 from server.api.deps import CurrentUser, SessionDep, require_role
 from server.api.params import MAX_OFFSET, NO_CONTROL
 from server.api.responses import PARSED_BODY, SIGNED_IN, errors
-from server.errors import RepositoryError
+from server.enrollment import issue_code, pinned_server_key
+from server.errors import EnrollmentError, RepositoryError
 from server.models import (
     Device,
     DeviceCommandCreate,
@@ -84,6 +87,81 @@ def summary(
     return devices.device_summary(session, silent_after_s=silent_after_s, now=utc_now())
 
 
+class EnrollmentCreate(BaseModel):
+    """What adding an appliance takes."""
+
+    device_id: str = Field(
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="The id it will be registered under (its certificates' name).",
+    )
+    unit: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=NO_CONTROL,
+        description="Its unit: a code (22516) or a People's Committee's name.",
+    )
+
+
+class EnrollmentCodePublic(BaseModel):
+    """A one-time enrollment code just issued: shown once, never stored in clear."""
+
+    device_id: str
+    unit: str
+    unit_code: str | None
+    code: str = Field(description="What `sohoa edge enroll --code` takes.")
+    server_url: str = Field(description="What `sohoa edge enroll --server` takes.")
+    uri: str = Field(description="What the QR code holds: sohoa://enroll?server=…&code=…")
+    qr_svg: str = Field(description="The QR code, as an SVG image.")
+    expires_at: dt.datetime
+
+
+@router.post(
+    "/enrollments",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_role(Role.PROVINCE_ADMIN))],
+    responses={
+        **PARSED_BODY,
+        **errors(
+            409,
+            503,
+            _409="The device id is enrolled already, or was revoked.",
+            _503="The server has no HTTPS certificate for the codes to pin.",
+        ),
+    },
+)
+def add_device(
+    session: SessionDep, request: Request, user: CurrentUser, body: EnrollmentCreate
+) -> EnrollmentCodePublic:
+    """Register an appliance for a unit: its one-time enrollment code and QR code (the
+    appliance runs `sohoa edge enroll --server URL --code CODE`)."""
+    settings = request.app.state.settings
+    try:
+        issued = issue_code(
+            session,
+            settings,
+            body.device_id,
+            body.unit,
+            server_key=pinned_server_key(settings),
+            created_by=user.username,
+        )
+    except EnrollmentError as e:
+        if e.status == 400:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("body",), "msg": str(e), "input": None}]
+            ) from e
+        raise HTTPException(e.status, detail=str(e)) from e
+    return EnrollmentCodePublic(
+        device_id=issued.device_id,
+        unit=issued.unit,
+        unit_code=issued.unit_code,
+        code=issued.code.text(),
+        server_url=issued.server_url,
+        uri=issued.uri,
+        qr_svg=qr_svg(issued.uri),
+        expires_at=issued.expires_at,
+    )
+
+
 @router.get("/{device_id}", responses=_NO_DEVICE)
 def read_device(session: SessionDep, device_id: DeviceId) -> DevicePublic:
     """One device: registration, last heartbeat, last result received."""
@@ -95,7 +173,11 @@ def read_device(session: SessionDep, device_id: DeviceId) -> DevicePublic:
     "/{device_id}/commands",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Depends(require_role(Role.PROVINCE_ADMIN))],
-    responses={**_NO_DEVICE, **PARSED_BODY},
+    responses={
+        **_NO_DEVICE,
+        **PARSED_BODY,
+        **errors(409, _409="A revoke for a device revoked already."),
+    },
 )
 def issue_command(
     session: SessionDep,
@@ -122,6 +204,8 @@ def issue_command(
             command = commands.issue_command(
                 session, device_id, body.name, body.args, issued_by=user.username
             )
+    except EnrollmentError as e:  # revoked already
+        raise HTTPException(e.status, detail=str(e)) from e
     except RepositoryError as e:
         # FastAPI's 422 shape, the one the description states for this route
         raise RequestValidationError(

@@ -30,6 +30,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from protocol.commands import CommandName
@@ -45,7 +47,7 @@ from server.repository import devices, results
 from server.web import fleet_view
 from server.web.charts import Bar, bar_chart
 from server.web.errors import PageError, from_http, reasons
-from server.web.render import date_vn, page
+from server.web.render import date_vn, datetime_vn, page
 from server.web.routes import blank
 from server.web.routes.search import unit_options
 from server.web.visitors import CheckedForm, Visitor, page_for
@@ -212,6 +214,63 @@ def _queue_description(days: list[fleet_view.Day]) -> str:
         f"{fleet_view.number_vn(max(known))} kết quả, hôm nay "
         f"{fleet_view.number_vn(days[-1].queue_depth)}."
     )
+
+
+@router.get("/fleet/enrollments/new")
+def new_device_page(
+    request: Request, session: SessionDep, visitor: Annotated[Visitor, Depends(COMMANDERS)]
+) -> Response:
+    """The form that registers an appliance for a unit and issues its enrollment code."""
+    context = {"units": unit_options(session, visitor), "asked": {"device_id": "", "unit": ""}}
+    return page(request, "device_new.html", context)
+
+
+@router.post("/fleet/enrollments")
+def add_device(
+    request: Request,
+    session: SessionDep,
+    visitor: Annotated[Visitor, Depends(COMMANDERS)],
+    form: CheckedForm,
+) -> Response:
+    """Register the appliance and show its one-time code, once, as text and QR code."""
+    asked = {name: str(form.get(name) or "").strip() for name in ("device_id", "unit")}
+    context: dict[str, Any] = {"units": unit_options(session, visitor), "asked": asked}
+    try:
+        body = api_devices.EnrollmentCreate.model_validate(asked)
+        issued = api_devices.add_device(session, request, visitor.principal, body)
+    except ValidationError as e:
+        context["errors"] = [(_FIELD_NAMES.get(n, n), why) for n, why in _pydantic_reasons(e)]
+        return page(request, "device_new.html", context, status_code=422)
+    except RequestValidationError as e:
+        context["errors"] = [("Thiết bị", why) for _n, why in reasons(e)]
+        return page(request, "device_new.html", context, status_code=422)
+    except HTTPException as e:
+        if e.status_code == 409:
+            context["errors"] = [("Mã thiết bị", str(e.detail))]
+            return page(request, "device_new.html", context, status_code=409)
+        raise from_http(e) from e
+    log.info(
+        "%s issued an enrollment code for device %s (fleet pages)",
+        visitor.username,
+        issued.device_id,
+    )
+    context.update(
+        issued=issued,
+        expires=datetime_vn(issued.expires_at),
+        qr_svg=Markup(issued.qr_svg),  # noqa: S704 (made here from our own URI, not from input)
+    )
+    return page(request, "device_new.html", context, status_code=201)
+
+
+_FIELD_NAMES = {"device_id": "Mã thiết bị", "unit": "Đơn vị"}
+
+
+def _pydantic_reasons(error: ValidationError) -> list[tuple[str, str]]:
+    found = []
+    for item in error.errors():
+        name = str(item["loc"][-1]) if item.get("loc") else "?"
+        found.append((name, "chưa hợp lệ: " + str(item.get("msg", ""))))
+    return found
 
 
 @router.get("/fleet/{device_id}")

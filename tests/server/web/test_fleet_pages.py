@@ -9,16 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from protocol.commands import CommandName, CommandReply, ReplyStatus
+from protocol.enrollment import parse_code
 from protocol.messages import sha256_hex
+from provisioning.ca import CertificateAuthority, Profile, new_key, write_certificate
 from server.db import session_scope
 from server.models import DeviceCommand, DeviceHeartbeatHour, DeviceStatus, Record, Role, utc_now
 from server.repository import commands, devices
@@ -400,3 +404,42 @@ def test_the_fleet_pages_hold_no_script_and_no_outside_resource(web: TestClient)
         assert "<script" not in html, path
         assert not re.search(r'(src|href)="(https?:)?//', html), path
         assert 'aria-current="page">Thiết bị</a>' in html
+
+
+def test_an_admin_adds_an_appliance_and_sees_its_code_once(
+    web: TestClient, db_engine: Engine, tmp_path: Path
+) -> None:
+    ca = CertificateAuthority.create("Fleet Test CA")
+    key = new_key()
+    cert = ca.issue(key.public_key(), "127.0.0.1", Profile.TLS_SERVER, ip_addresses=["127.0.0.1"])
+    write_certificate(cert, tmp_path / "https.pem")
+    app = web.app
+    assert isinstance(app, FastAPI)
+    app.state.settings = app.state.settings.model_copy(
+        update={"enroll_server_cert_file": tmp_path / "https.pem"}
+    )
+    csrf = sign_in(web, "admin")
+    assert 'href="/fleet/enrollments/new"' in web.get("/fleet").text
+    form = web.get("/fleet/enrollments/new")
+    assert form.status_code == 200 and 'name="device_id"' in form.text
+    bad = web.post("/fleet/enrollments", data={"csrf": csrf, "device_id": "máy 2", "unit": "22516"})
+    assert bad.status_code == 422 and "Mã thiết bị" in bad.text
+    done = web.post(
+        "/fleet/enrollments", data={"csrf": csrf, "device_id": "vt-09.kiosk", "unit": "22516"}
+    )
+    assert done.status_code == 201, done.text
+    code = re.search(r'<p class="enroll-code"><code>([A-Z2-7-]+)</code>', done.text)
+    assert code is not None and parse_code(code.group(1)).matches_key(
+        key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    assert "<svg" in done.text and f"--code {code.group(1)}" in done.text
+    taken = web.post(
+        "/fleet/enrollments", data={"csrf": csrf, "device_id": "kiosk-fresh", "unit": "22516"}
+    )
+    assert taken.status_code == 409 and "enrolled already" in taken.text
+    forged = web.post("/fleet/enrollments", data={"device_id": "vt-10.kiosk", "unit": "22516"})
+    assert forged.status_code == 403
+    sign_in(web, "auditor")
+    assert web.get("/fleet/enrollments/new").status_code == 403

@@ -37,6 +37,8 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/fleet/{device_id}/ping"): {ADMIN},
     ("POST", "/fleet/{device_id}/config"): {ADMIN},
     ("POST", "/fleet/{device_id}/revoke"): {ADMIN},
+    ("GET", "/fleet/enrollments/new"): {ADMIN},
+    ("POST", "/fleet/enrollments"): {ADMIN},
     ("GET", "/reports"): {ADMIN, OFFICER},
     ("GET", "/reports.xlsx"): {ADMIN, OFFICER},
     ("GET", "/reports/months.csv"): {ADMIN, OFFICER},
