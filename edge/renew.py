@@ -95,6 +95,28 @@ def renew(
     return RenewOutcome(True, transport.not_valid_after_utc, days_left(transport, now))
 
 
+def expiry_warning(settings: EdgeSettings, now: dt.datetime | None = None) -> str | None:
+    """What the heartbeat says when the transport certificate is within `renew_window_days` of
+    its end: the daily renewal should have replaced it by then, so it is failing (no personal
+    data; for the province's fleet page). None when it is not, or cannot be read."""
+    if settings.cert_file is None:
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(settings.cert_file.read_bytes())
+    except (OSError, ValueError):
+        return None
+    left = days_left(cert, now or dt.datetime.now(dt.UTC))
+    if left > settings.renew_window_days:
+        return None
+    end = f"{cert.not_valid_after_utc:%Y-%m-%d}"
+    if left <= 0:
+        return f"certificate expired on {end}: enroll the appliance again"
+    return (
+        f"certificate ends on {end} ({left:.0f} days) and has not been renewed: see "
+        "journalctl -u sohoa-renew on the appliance"
+    )
+
+
 def store_renewed_signing_certificate(token: Token, settings: EdgeSettings) -> bool:
     """Put the renewed signing certificate (`signing_cert_file`) on the token if it is for the
     token's key and newer than the one there; what the kiosk does when it opens the token (the

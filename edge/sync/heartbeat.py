@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from edge.config import EdgeSettings
 from edge.health import disk_free
+from edge.renew import expiry_warning
 from edge.sync.outbox import Outbox, OutboxStatus
 from protocol.status import Heartbeat, LinkState
 
@@ -104,6 +105,8 @@ class HeartbeatPolicy:
         self._versions = versions
         self._token_probe = token_probe
         self._token: tuple[float, bool | None] | None = None
+        self._settings = settings
+        self._expiry: tuple[float, str | None] | None = None
         self._dirty = True
         self._next_look = 0.0
         self._last = -1e9
@@ -143,6 +146,7 @@ class HeartbeatPolicy:
         """
         status = self._outbox.status()
         error = f"revoked: {revoked}" if revoked is not None else status.last_error
+        error = error or self._expiry_warning(now)
         heartbeat = Heartbeat(
             device_id=self._device_id,
             state=state or link_state(revoked),
@@ -159,6 +163,12 @@ class HeartbeatPolicy:
         self._dirty = False
         self._next_look = now + HEARTBEAT_MIN_GAP_S
         return heartbeat
+
+    def _expiry_warning(self, now: float) -> str | None:
+        # The certificate file is read once a period: renewal replaces it at most daily.
+        if self._expiry is None or now - self._expiry[0] >= self._period:
+            self._expiry = (now, expiry_warning(self._settings))
+        return self._expiry[1]
 
     def _token_present(self, now: float) -> bool | None:
         # Looked up at most once per heartbeat period: a PKCS#11 slot scan is not free.
