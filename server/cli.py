@@ -78,6 +78,23 @@ def run(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def api(config: ConfigOption = None) -> None:
+    """Serve only the API and the web pages (no ingest workers, no broker connection) until
+    SIGTERM or Ctrl-C: API hosts behind a load balancer, beside `sohoa server ingest` hosts
+    (docs/scale-out.md)."""
+    settings = load_server_settings(config)
+    os.umask(PRIVATE_UMASK)  # whatever the service writes is its user's only
+    _log_at_info()
+    engine = open_repository(settings)
+    try:
+        with shutdown_on_signals():
+            _serve_api(settings, engine)
+    finally:
+        engine.dispose()
+    log.info("api stopped")
+
+
+@app.command()
 def ingest(
     config: ConfigOption = None,
     retire: Annotated[
@@ -278,6 +295,7 @@ class CommandChoice(StrEnum):
     config = "config"
     catalog = "catalog"
     revoke = "revoke"
+    wipe = "wipe"
 
 
 @app.command("command")
@@ -292,7 +310,9 @@ def send_command(
             'config or \'{"version": "2025.1"}\' for catalog.',
         ),
     ] = None,
-    reason: Annotated[str | None, typer.Option(help="revoke: why (the device shows it).")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="revoke, wipe: why (the device shows it).")
+    ] = None,
     wait: Annotated[
         float,
         typer.Option(
@@ -301,7 +321,8 @@ def send_command(
     ] = 0.0,
     config: ConfigOption = None,
 ) -> None:
-    """Send a command to a device over MQTT (`revoke` also revokes it in the repository).
+    """Send a command to a device over MQTT (`revoke` also revokes it in the repository;
+    `wipe`, for a lost appliance, makes its data at rest unreadable for good and stops it).
 
     The command is stored first; if the broker cannot be reached now, a running server sends
     it as soon as it can.
@@ -339,8 +360,8 @@ def _command_args(name: CommandChoice, args: str | None, reason: str | None) -> 
     """The command's arguments from `--args` and `--reason`.
 
     Raises:
-        typer.BadParameter: `--args` is not a JSON object, or `revoke` lacks its reason (a
-            usage error, like any other wrong option).
+        typer.BadParameter: `--args` is not a JSON object, or `revoke` or `wipe` lacks its
+            reason (a usage error, like any other wrong option).
     """
     try:
         arguments = json.loads(args) if args else {}
@@ -350,9 +371,10 @@ def _command_args(name: CommandChoice, args: str | None, reason: str | None) -> 
         raise typer.BadParameter("must be a JSON object", param_hint="'--args'")
     if reason is not None:
         arguments["reason"] = reason
-    if name is CommandChoice.revoke and not arguments.get("reason"):
+    if name in (CommandChoice.revoke, CommandChoice.wipe) and not arguments.get("reason"):
         raise typer.BadParameter(
-            "revoke needs one (the device shows it to the officer)", param_hint="'--reason'"
+            f"{name.value} needs one (the device shows it to the officer)",
+            param_hint="'--reason'",
         )
     return arguments
 
@@ -493,6 +515,10 @@ def _serve_api(settings: ServerSettings, engine: Engine) -> None:
             access_log=False,
             ssl_certfile=settings.api_tls_cert_file,
             ssl_keyfile=settings.api_tls_key_file,
+            # Behind a load balancer: its X-Forwarded-For names the client (the audit log's
+            # address, the enrollment's rate limit), from these addresses only.
+            proxy_headers=settings.forwarded_allow_ips is not None,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     )
     try:

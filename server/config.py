@@ -198,6 +198,9 @@ class ServerSettings(TransportSettings):
     `device add --server-cert`)."""
     api_tls_key_file: PrivateKeyFile = None
     """The key of `api_tls_cert_file`, readable by the server's user only."""
+    forwarded_allow_ips: str | None = None
+    """The load balancers whose `X-Forwarded-For` names the client (comma-separated addresses
+    or networks, as uvicorn takes them); unset, the client is the connection's peer."""
     enroll_server_cert_file: Path | None = None
     """The HTTPS certificate appliances meet when they enroll, when it is not
     `api_tls_cert_file` (a TLS-terminating proxy's): enrollment codes pin its key."""

@@ -1,4 +1,4 @@
-"""The server as a child process: `sohoa server run` or `sohoa server ingest`, started the way
+"""The server as a child process: `sohoa server run`, `ingest` or `api`, started the way
 an operator starts it and awaited until it serves.
 
 The demo runs one (`cli.demo`); the load-test harness runs several, kills and restarts them
@@ -22,22 +22,23 @@ HOST = "127.0.0.1"
 
 
 class ServerProcess(ChildProcess):
-    """`sohoa server run --config CONFIG` (API and ingest: ready when GET /healthz answers 200)
+    """`sohoa server run --config CONFIG` (API and ingest) or `sohoa server api` (the API only),
+    ready when GET /healthz answers 200,
     or `sohoa server ingest --config CONFIG` (ingest only: ready when every worker says it
     listens), logging to `log_file`.
 
     Args:
         config: the server TOML.
         log_file: its log.
-        role: "run" or "ingest".
-        api_port: the API's port on 127.0.0.1 (needed by "run").
+        role: "run", "ingest" or "api".
+        api_port: the API's port on 127.0.0.1 (needed by "run" and "api").
         workers: how many ingest workers it starts (`ingest_workers`), for the readiness of
             "ingest".
         https: the API serves HTTPS (`api_tls_cert_file`): its readiness is asked over TLS,
             without checking the certificate (it is this machine's own child).
 
     Raises:
-        ValueError: an unknown role, or "run" without its api_port.
+        ValueError: an unknown role, or "run" or "api" without its api_port.
     """
 
     error = ServerError
@@ -52,10 +53,10 @@ class ServerProcess(ChildProcess):
         workers: int = 1,
         https: bool = False,
     ) -> None:
-        if role not in ("run", "ingest"):
-            raise ValueError(f"role must be 'run' or 'ingest', not {role!r}")
-        if role == "run" and api_port is None:
-            raise ValueError("a 'run' server needs its api_port")
+        if role not in ("run", "ingest", "api"):
+            raise ValueError(f"role must be 'run', 'ingest' or 'api', not {role!r}")
+        if role in ("run", "api") and api_port is None:
+            raise ValueError(f"a '{role}' server needs its api_port")
         argv = [sys.executable, "-m", "cli", "server", role, "--config", str(config)]
         super().__init__(argv, log_file, f"sohoa server {role}")
         self.role = role
@@ -65,12 +66,12 @@ class ServerProcess(ChildProcess):
 
     @property
     def api_url(self) -> str:
-        """The API's base URL (of a "run" server)."""
+        """The API's base URL (of a "run" or "api" server)."""
         return f"{'https' if self.https else 'http'}://{HOST}:{self.api_port}"
 
     def ready(self) -> bool:
         """/healthz answers 200 (run), or every worker said it listens (ingest)."""
-        if self.role == "run":
+        if self.role in ("run", "api"):
             try:
                 url = f"{self.api_url}/healthz"
                 return httpx.get(url, timeout=1.0, verify=not self.https).status_code == 200
