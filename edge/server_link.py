@@ -29,6 +29,11 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 HEALTH_PATH = "/healthz"
 
 
+def now() -> dt.datetime:
+    """This appliance's clock (a function, so that a test can put it years off)."""
+    return dt.datetime.now(dt.UTC)
+
+
 class PinnedServer:
     """One HTTPS connection to the server whose key hashes to `pin`
     (`protocol.enrollment.pin_of`). Use as a context manager: entering connects and checks the
@@ -85,7 +90,7 @@ class PinnedServer:
         if date is None:
             return  # a proxy that drops Date: the certificates' own dates are checked later
         server_now = email.utils.parsedate_to_datetime(date)
-        skew = dt.datetime.now(dt.UTC) - server_now
+        skew = now() - server_now
         if abs(skew) > MAX_CLOCK_SKEW:
             raise EnrollError(
                 f"this appliance's clock is {_duration(skew)} "

@@ -27,13 +27,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import select
 
+from edge import server_link
 from edge.config import EdgeSettings, load_edge_settings
+from edge.enroll import TokenChoice, enroll
+from edge.errors import EnrollError
 from edge.renew import store_renewed_signing_certificate
 from edge.signing.pades import DocumentSigner
 from edge.signing.token import Token
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
 from protocol import topics
+from protocol.enrollment import parse_code
 from provisioning.broker import Mosquitto
 from provisioning.broker_folder import BrokerSettings, write_broker_folder
 from provisioning.ca import CertificateAuthority, Profile, write_certificate, write_private_key
@@ -381,3 +385,20 @@ def _sync(settings: EdgeSettings, signed: bytes) -> int:
         outbox.add(signed, FIELDS, dt.datetime.now(dt.UTC).isoformat())
         report = SyncAgent(settings, outbox).run_until_drained(timeout=60.0)
     return report.accepted
+
+
+def test_an_appliance_whose_clock_is_years_off_is_told_and_its_code_kept(
+    running: Running, blank_token: BlankToken, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = parse_code(_add_device(running, "vt-06.kiosk"))
+    config = tmp_path / "edge.toml"
+    before = _count_objects(blank_token)
+    years_ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=3 * 365)
+    token = TokenChoice(blank_token.module_path, blank_token.label)
+    monkeypatch.setattr(server_link, "now", lambda: years_ahead)
+    with pytest.raises(EnrollError, match="clock is 1095 days ahead of the server's"):
+        enroll(running.url, code, config, blank_token.user_pin, token=token)
+    assert _count_objects(blank_token) == before and not config.exists()
+    monkeypatch.undo()  # the clock set right: the same code works, it was never sent
+    done = enroll(running.url, code, config, blank_token.user_pin, token=token)
+    assert done.device_id == "vt-06.kiosk"
