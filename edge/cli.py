@@ -25,7 +25,7 @@ from edge.pdf.xmp import VIETNAM_TIME, Provenance
 from edge.pipeline.run import plan_documents, process_batch
 from edge.pipeline.stages import STAGE_IMAGES
 from edge.sync.agent import SyncAgent
-from edge.sync.outbox import Outbox
+from edge.sync.at_rest import open_outbox
 from support.files import write_atomic
 from support.process import shutdown_on_signals
 
@@ -251,11 +251,7 @@ def sync(
     # Raises ConfigError (settings), SyncError (broker unreachable, appliance revoked),
     # IncompleteError (--once: results still waiting) or OutboxError; cli.main maps them.
     settings = load_edge_settings(config)
-    with Outbox(
-        settings.outbox_dir,
-        retention_s=settings.outbox_retention_s,
-        shared_with_group=settings.outbox_shared_with_group,
-    ) as outbox:
+    with open_outbox(settings) as outbox:  # sealed when outbox_sealing says so (no PIN needed)
         agent = SyncAgent(settings, outbox)
         if once:
             report = agent.run_until_drained(timeout)
@@ -403,3 +399,39 @@ def admin_pin() -> None:
     if len(pin) < 6:
         raise typer.BadParameter("the admin PIN needs at least 6 characters")
     typer.echo(hash_admin_pin(pin))
+
+
+@app.command("wipe")
+def wipe(
+    config: Annotated[
+        Path | None, typer.Option(help="The appliance's TOML settings (or SOHOA_EDGE_* variables).")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do it without asking (the wipe cannot be undone).")
+    ] = False,
+    reason: Annotated[
+        str, typer.Option(help="Why, kept as the outbox's revocation (no personal data).")
+    ] = "wiped on the appliance",
+) -> None:
+    """Make this appliance's data at rest unreadable for good: destroy the token's sealing key
+    and the sealed data key, erase the outbox (results not yet sent are lost) and the kiosk's
+    half-done results. The outbox then takes no result until the appliance is enrolled again.
+    No PIN is needed; the token must be plugged in (else it says so: run it again with it)."""
+    from edge.sync.at_rest import wipe as run_wipe
+
+    settings = load_edge_settings(config)
+    if not yes:
+        typer.confirm(
+            f"Erase every result of appliance {settings.device_id} in {settings.data_dir}, "
+            "sent or not, for good?",
+            abort=True,
+        )
+    report = run_wipe(settings, reason=reason)
+    typer.echo(f"wiped: {report.summary()}")
+    if not report.complete:
+        for problem in report.problems:
+            typer.echo(f"sohoa: error: {problem}", err=True)
+        raise IncompleteError(
+            f"the wipe is incomplete ({len(report.problems)} problem(s) above): fix them and "
+            "run it again"
+        )

@@ -120,6 +120,16 @@ class EdgeSettings(TransportSettings):
     appliance the kiosk and the sync agent run as two users of group `sohoa`, so that only the
     agent's user reads the transport key (`provisioning/appliance/`). False: the outbox is its
     user's only (0700, 0600)."""
+    outbox_sealing: bool = False
+    """Encrypt the outbox at rest (`edge.sync.sealing`): its PDFs and fields under a data key
+    that is kept only sealed by a key generated on the token (`token_label`/`token_serial`), so
+    that the storage card alone does not open them; `sohoa edge wipe` and the server's `wipe`
+    command destroy that key. Turning it on seals an existing outbox when it is next opened;
+    once sealed, an outbox is opened only with it on; the kiosk's drafts are sealed with the
+    same key. Off by default, because the tests, the harness and the demo open their outboxes
+    directly, without a token; turn it on on every appliance (its edge.toml, or
+    SOHOA_EDGE_OUTBOX_SEALING=true in its units), with a hardware token: SoftHSM2 keeps the
+    sealing key in clear in its token directory, on the same card."""
     max_page_pixels: int = Field(default=MAX_PAGE_PIXELS, ge=1_000_000)
     """The most pixels a page image may have (A4 at 600 dpi is 35 Mpx); a larger one is
     refused from its header, before it is decoded (a 9400 x 9500 px page costs ~1.1 GB)."""
@@ -184,6 +194,15 @@ class EdgeSettings(TransportSettings):
             raise ValueError(
                 f"ack_timeout_max_s ({self.ack_timeout_max_s}) must be at least ack_timeout_s "
                 f"({self.ack_timeout_s})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sealing_has_a_token(self) -> EdgeSettings:
+        if self.outbox_sealing and self.token_label is None and self.token_serial is None:
+            raise ValueError(
+                "outbox_sealing needs the token whose key seals the outbox: set token_label or "
+                "token_serial"
             )
         return self
 

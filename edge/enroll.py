@@ -159,6 +159,9 @@ def enroll(
                     int(existing.get("chunk_size", CHUNK_SIZE)), answer.max_chunk_bytes
                 ),
                 **{k: v for k, v in (("token_label", label), ("token_serial", serial)) if v},
+                # An enrolled appliance keeps its citizens' data sealed by its token
+                # (`edge.sync.sealing`), unless its configuration said otherwise.
+                "outbox_sealing": existing.get("outbox_sealing", True),
             }
             _write_config(config_file, settings)
         except BaseException:

@@ -6,6 +6,11 @@ device's replies (`sohoa.reply/1` on its `reply` topic).
     catalog  args {"version": "...", ...}             a new catalogue of procedures / document types
     revoke   args {"reason": "..."}                   the device stops sending and says why (its
                                                       heartbeat turns STOPPED with the reason)
+    wipe     args {"reason": "..."} (reason optional) for a lost appliance: the device destroys
+                                                      its token's sealing key and its sealed
+                                                      data key, erases its outbox and drafts,
+                                                      stops as revoke does, then replies what
+                                                      it did (Nghị định 13/2023: personal data)
 
 A command that the device cannot read is still answered when its `command_id` can be read:
 `reply_to_undecodable` makes the UNSUPPORTED reply (with `version` in the detail for a newer
@@ -41,6 +46,7 @@ class CommandName(Enum):
     CONFIG = "config"
     CATALOG = "catalog"
     REVOKE = "revoke"
+    WIPE = "wipe"
 
 
 _REQUIRED_ARGS: Mapping[CommandName, Mapping[str, type]] = {
@@ -48,6 +54,7 @@ _REQUIRED_ARGS: Mapping[CommandName, Mapping[str, type]] = {
     CommandName.CONFIG: {"settings": dict},
     CommandName.CATALOG: {"version": str},
     CommandName.REVOKE: {"reason": str},
+    CommandName.WIPE: {},
 }
 """The arguments each command must carry, and their JSON type (others may follow)."""
 

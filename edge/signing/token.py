@@ -19,12 +19,20 @@ and guarded by a lock (a PKCS#11 session must not run two operations at once). R
   `softhsm2-util`) after that, nor a new `SOFTHSM2_CONF`. So `Token.open` re-initialises the module
   (C_Finalize + C_Initialize) before looking for the token whenever no `Token` of this process has
   a session open on it; with sessions open it cannot (that would end them) and says so.
+- The sealing key (encryption at rest, `edge.sync.sealing`) is the one key used without the PIN:
+  an AES-256 secret key made on the token, public (CKA_PRIVATE false, so the unattended sync
+  agent can use it), sensitive, never extractable, able only to encrypt and decrypt (AES-GCM).
+  Its methods are class methods that open a public session, do one operation and close it,
+  all under the module lock, so they never meet a re-initialisation and never hold a slot.
+  SoftHSM2 keeps a public key's value unencrypted in its token directory (only private objects
+  are encrypted under the user PIN): there the key is as safe as that directory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +48,15 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, TokenFlag
+from pkcs11 import (
+    Attribute,
+    GCMParams,
+    KeyType,
+    Mechanism,
+    MechanismFlag,
+    ObjectClass,
+    TokenFlag,
+)
 from pkcs11 import exceptions as p11
 from pkcs11.util.ec import (
     encode_ec_public_key,
@@ -53,6 +69,13 @@ from edge.errors import PinError, TokenError
 from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
+
+SEALING_KEY_LABEL = "sohoa outbox sealing key"
+"""The label of the sealing key (informative only: it is found by CKA_ID)."""
+SEALING_NONCE_BYTES = 12
+"""The AES-GCM nonce of a secret sealed on the token (96 bits, random; NIST SP 800-38D)."""
+SEALING_TAG_BITS = 128
+"""The AES-GCM tag of a secret sealed on the token."""
 
 SIGNING_CURVE = "secp256r1"
 """The curve of document-signing keys (NIST P-256: every token and every verifier has it)."""
@@ -540,6 +563,273 @@ class Token(Closeable):
         if kind == KeyType.RSA:
             return KeyKind.RSA
         raise TokenError(f"the key with ID {key_id.hex()} is neither EC nor RSA: use another key")
+
+    # -- the sealing key: used without the PIN -------------------------------------------------
+
+    @classmethod
+    def seal_secret(
+        cls,
+        module_path: Path,
+        *,
+        label: str | None,
+        serial: str | None,
+        key_id: bytes,
+        secret: bytes,
+        aad: bytes,
+        create_key: bool = False,
+    ) -> bytes:
+        """Encrypt `secret` on the token with the sealing key `key_id` (AES-256-GCM, a random
+        96-bit nonce, `aad` authenticated), without the PIN.
+
+        Args:
+            module_path: the token's PKCS#11 module.
+            label: the token's label.
+            serial: the token's serial number.
+            key_id: the CKA_ID of the sealing key.
+            secret: what to seal (a data key: a few dozen bytes).
+            aad: data bound to the sealed secret (it must be given again to unseal it).
+            create_key: generate the sealing key on the token if it holds none with `key_id`
+                (in a public read/write session: PKCS#11 lets one create public objects).
+
+        Returns:
+            The nonce followed by the ciphertext and its tag.
+
+        Raises:
+            TokenError: the token is absent, holds no such key (and `create_key` is false),
+                cannot do AES-GCM, or refused.
+        """
+        with cls._public_session(
+            module_path, label=label, serial=serial, rw=create_key, action="seal a secret"
+        ) as (found, session):
+            key = cls._sealing_key(session, key_id)
+            if key is None:
+                if not create_key:
+                    raise TokenError(
+                        f"token {_token_name(label, serial)} holds no sealing key with ID "
+                        f"{key_id.hex()}: it was destroyed (a wipe), or this is another token"
+                    )
+                key = cls._generate_sealing_key(found, session, key_id)
+            nonce = os.urandom(SEALING_NONCE_BYTES)
+            sealed = key.encrypt(
+                secret,
+                mechanism=Mechanism.AES_GCM,
+                mechanism_param=GCMParams(nonce, aad, SEALING_TAG_BITS),
+            )
+            return nonce + bytes(sealed)
+
+    @classmethod
+    def unseal_secret(
+        cls,
+        module_path: Path,
+        *,
+        label: str | None,
+        serial: str | None,
+        key_id: bytes,
+        sealed: bytes,
+        aad: bytes,
+    ) -> bytes | None:
+        """Decrypt what `seal_secret` made, on the token, without the PIN.
+
+        Args:
+            module_path, label, serial: the token, as for `seal_secret`.
+            key_id: the CKA_ID of the sealing key.
+            sealed: the nonce, ciphertext and tag.
+            aad: the data bound to it when it was sealed.
+
+        Returns:
+            The secret, or None when the token holds no sealing key with `key_id` (destroyed by
+            a wipe, or another token).
+
+        Raises:
+            TokenError: the token is absent or refused, or `sealed` does not open with the key
+                (altered, bound to other data, or sealed under another key).
+        """
+        with cls._public_session(
+            module_path, label=label, serial=serial, rw=False, action="unseal a secret"
+        ) as (_found, session):
+            key = cls._sealing_key(session, key_id)
+            if key is None:
+                return None
+            nonce, body = sealed[:SEALING_NONCE_BYTES], sealed[SEALING_NONCE_BYTES:]
+            try:
+                return bytes(
+                    key.decrypt(
+                        body,
+                        mechanism=Mechanism.AES_GCM,
+                        mechanism_param=GCMParams(nonce, aad, SEALING_TAG_BITS),
+                    )
+                )
+            except (
+                p11.GeneralError,  # SoftHSM2's answer to a wrong tag
+                p11.EncryptedDataInvalid,
+                p11.EncryptedDataLenRange,
+                p11.DataLenRange,
+                p11.MechanismParamInvalid,
+            ) as e:
+                raise TokenError(
+                    f"a secret sealed by token {_token_name(label, serial)} does not open with "
+                    f"its sealing key {key_id.hex()} ({type(e).__name__}): it was altered, or "
+                    "sealed under another key"
+                ) from e
+
+    @classmethod
+    def destroy_sealing_key(
+        cls, module_path: Path, *, label: str | None, serial: str | None, key_id: bytes
+    ) -> int:
+        """Destroy the sealing key `key_id` on the token, without the PIN: whatever it sealed
+        can never be opened again.
+
+        Returns:
+            How many objects were destroyed (0: there was none).
+
+        Raises:
+            TokenError: the token is absent or refused.
+        """
+        with cls._public_session(
+            module_path, label=label, serial=serial, rw=True, action="destroy the sealing key"
+        ) as (_found, session):
+            found = _find(session, {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.ID: key_id})
+            for obj in found:
+                obj.destroy()
+        log.info("destroyed %d sealing key(s) with ID %s", len(found), key_id.hex())
+        return len(found)
+
+    @classmethod
+    def sealing_key_protection(
+        cls, module_path: Path, *, label: str | None, serial: str | None, key_id: bytes
+    ) -> KeyProtection | None:
+        """How the sealing key `key_id` is protected, as the token reports it, or None when the
+        token holds none.
+
+        Raises:
+            TokenError: the token is absent or refused.
+        """
+        with cls._public_session(
+            module_path, label=label, serial=serial, rw=False, action="read the sealing key"
+        ) as (_found, session):
+            key = cls._sealing_key(session, key_id)
+            if key is None:
+                return None
+            return KeyProtection(
+                on_token=bool(key[Attribute.TOKEN]),
+                private=bool(key[Attribute.PRIVATE]),
+                sensitive=bool(key[Attribute.SENSITIVE]),
+                extractable=bool(key[Attribute.EXTRACTABLE]),
+                always_sensitive=bool(key[Attribute.ALWAYS_SENSITIVE]),
+                never_extractable=bool(key[Attribute.NEVER_EXTRACTABLE]),
+                local=bool(key[Attribute.LOCAL]),
+            )
+
+    def generate_sealing_key(self, key_id: bytes) -> bool:
+        """Make the sealing key `key_id` in this logged-in session, if the token holds none:
+        for tokens that let no key be made in a public session (enrollment or the kiosk's
+        unlock can call it; `seal_secret` makes it without the PIN where the token allows).
+
+        Returns:
+            True if it was made, False if it was there already.
+
+        Raises:
+            TokenError: the token cannot do AES-GCM, or refused.
+        """
+        with self._op("generate the sealing key") as session:
+            if self._sealing_key(session, key_id) is not None:
+                return False
+            self._generate_sealing_key(self._token, session, key_id)
+        return True
+
+    @staticmethod
+    def _sealing_key(session: pkcs11.Session, key_id: bytes) -> Any:
+        """The sealing key `key_id`, or None."""
+        found = _find(
+            session,
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.AES,
+                Attribute.ID: key_id,
+            },
+        )
+        return found[0] if found else None
+
+    @staticmethod
+    def _generate_sealing_key(found: Any, session: pkcs11.Session, key_id: bytes) -> Any:
+        """Generate the sealing key on the token: AES-256, a token object, public (usable
+        without the PIN), sensitive and never extractable, able only to encrypt and decrypt,
+        its attributes fixed."""
+        if Mechanism.AES_GCM not in set(found.slot.get_mechanisms()):
+            raise TokenError(
+                f"token {str(found.label)!r} cannot do AES-GCM (CKM_AES_GCM), which sealing "
+                "the appliance's data at rest needs: use a token that can"
+            )
+        key = session.generate_key(
+            KeyType.AES,
+            256,
+            id=key_id,
+            label=SEALING_KEY_LABEL,
+            store=True,
+            capabilities=MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT,
+            template={
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: False,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.MODIFIABLE: False,
+                Attribute.WRAP: False,
+                Attribute.UNWRAP: False,
+                Attribute.SIGN: False,
+                Attribute.VERIFY: False,
+                Attribute.DERIVE: False,
+            },
+        )
+        log.info("generated the sealing key (ID %s) on token %r", key_id.hex(), str(found.label))
+        return key
+
+    @classmethod
+    @contextmanager
+    def _public_session(
+        cls,
+        module_path: Path,
+        *,
+        label: str | None,
+        serial: str | None,
+        rw: bool,
+        action: str,
+    ) -> Iterator[tuple[Any, pkcs11.Session]]:
+        """A session without login on the token, open for one operation and closed after it.
+
+        Held under the module lock, like `Token.open`: no other thread re-initialises the module
+        meanwhile, and the session is closed before anyone may. A logged-in `Token` of this
+        process on the same token stays as it is (a session's close does not log out).
+
+        Raises:
+            TokenError: the module or the token is missing, or the token refused (`action`
+                says what was being done).
+        """
+        if label is None and serial is None:
+            raise TokenError("say which token holds the sealing key: give its label or serial")
+        path = Path(module_path)
+        if not path.is_file():
+            raise TokenError(f"the PKCS#11 module {path} does not exist: {_MODULE_HINT}")
+        wanted = _token_name(label, serial)
+        with _registry_lock:
+            module = _fresh_module(path)
+            found = _find_token(module, path, label=label, serial=serial)
+            if not found.flags & TokenFlag.TOKEN_INITIALIZED:
+                raise TokenError(f"token {wanted} is not initialised: initialise it first")
+            try:
+                session = found.open(rw=rw)
+            except p11.PKCS11Error as e:
+                raise TokenError(
+                    f"token {wanted} could not open a session to {action}: {_describe(e)}"
+                ) from e
+            try:
+                yield found, session
+            except p11.PKCS11Error as e:
+                raise TokenError(f"token {wanted} could not {action}: {_describe(e)}") from e
+            finally:
+                try:
+                    session.close()
+                except p11.PKCS11Error as e:
+                    log.debug("closing a public session failed: %s", _describe(e))
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ Rules of this module:
   broker discards the last will.
 - Commands are answered by `edge.sync.commands`. A revoke is persisted in the outbox: the
   agent stops sending (then and after any restart), says why in its heartbeat (STOPPED) and in
-  the outbox status the kiosk shows.
+  the outbox status the kiosk shows. A wipe (a lost appliance) erases the data at rest first
+  (`edge.sync.at_rest.wipe`: the token's sealing key, the sealed data key, the outbox, the
+  kiosk's drafts), then stops as a revoke does; the reply says what was done.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from edge.config import EdgeSettings
 from edge.errors import OutboxError, SyncError
 from edge.health import token_present, versions
+from edge.sync.at_rest import WipeReport, wipe
 from edge.sync.commands import DeviceView, answer
 from edge.sync.connection import BrokerLink, LinkEvent
 from edge.sync.heartbeat import HeartbeatPolicy, link_state, now_iso
@@ -584,7 +587,7 @@ class SyncAgent:
             link_state(self._revoked),
             self._sender.in_flight,
         )
-        self._send(self._reply_topic, encode(answer(command, view, self._revoke)))
+        self._send(self._reply_topic, encode(answer(command, view, self._revoke, self._wipe)))
 
     def _revoke(self, reason: str) -> None:
         """Stop sending for good (persisted), and say why in the heartbeat."""
@@ -593,6 +596,24 @@ class SyncAgent:
         self._drop_outgoing()
         log.warning("revoked by the server: %s; sending stopped", reason)
         self._heartbeat(time.monotonic())
+
+    def _wipe(self, reason: str) -> WipeReport:
+        """Wipe the appliance's data at rest, stop sending for good (the outbox keeps it as its
+        revocation), and say so in the heartbeat."""
+        self._drop_outgoing()
+        report = wipe(self.settings, reason=reason, outbox=self.outbox)
+        revoked = f"wiped: {reason}"
+        try:
+            if self.outbox.revoked() is None:  # the outbox's erasure did not get that far
+                self.outbox.set_revoked(revoked)
+        except OutboxError as e:
+            log.error("%s", e)
+        self._revoked = revoked
+        self._items.clear()
+        log.warning("wiped at the server's command: %s; sending stopped", reason)
+        self._beats.mark_dirty()
+        self._heartbeat(time.monotonic())
+        return report
 
     # --- heartbeat ---
 

@@ -7,6 +7,10 @@ adapter that carries them: a command and what the appliance knows go in, a reply
              command cannot point the appliance at another broker or CA
     catalog  ok: the outbox's counts per state and the ids of the results still waiting
     revoke   the caller stops sending and persists the revocation (`revoke`), then ok
+    wipe     the caller wipes the appliance's data at rest (`wipe`: the token's sealing key, the
+             sealed data key, the outbox, the kiosk's drafts; `edge.sync.at_rest`) and stops
+             sending as revoke does, then ok with what was done, or error naming what could
+             not be (the token unplugged: it says so, and a second wipe finishes)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge.config import EdgeSettings
+from edge.sync.at_rest import DEFAULT_WIPE_REASON, WipeReport
 from edge.sync.outbox import Outbox, State
 from protocol.commands import Command, CommandName, CommandReply, ReplyStatus
 from protocol.jsonvalue import JsonValue
@@ -47,13 +52,20 @@ class DeviceView:
     in_flight: int
 
 
-def answer(command: Command, view: DeviceView, revoke: Callable[[str], None]) -> CommandReply:
-    """The reply to `command` (carried out first, for revoke).
+def answer(
+    command: Command,
+    view: DeviceView,
+    revoke: Callable[[str], None],
+    wipe: Callable[[str], WipeReport],
+) -> CommandReply:
+    """The reply to `command` (carried out first, for revoke and wipe).
 
     Args:
         command: a decoded command from the appliance's command topic.
         view: what the appliance knows now.
         revoke: stops sending for good, with the reason (the agent's own).
+        wipe: wipes the appliance's data at rest and stops sending, with the reason (the
+            agent's own).
     """
     device_id = view.settings.device_id
     if command.device_id != device_id:
@@ -89,6 +101,19 @@ def answer(command: Command, view: DeviceView, revoke: Callable[[str], None]) ->
             "catalog_version": str(command.args.get("version", "")),
         }
         return _reply(command, device_id, ReplyStatus.OK, "outbox contents", data)
+    if command.name is CommandName.WIPE:
+        report = wipe(str(command.args.get("reason", "")) or DEFAULT_WIPE_REASON)
+        data = {
+            "token_keys_destroyed": report.token_keys_destroyed,
+            "data_key_removed": report.data_key_removed,
+            "results_erased": report.results_erased,
+            "files_removed": report.files_removed,
+            "problems": list(report.problems),
+        }
+        if report.complete:
+            return _reply(command, device_id, ReplyStatus.OK, f"wiped: {report.summary()}", data)
+        detail = f"wipe incomplete: {'; '.join(report.problems)}"
+        return _reply(command, device_id, ReplyStatus.ERROR, detail, data)
     reason = str(command.args.get("reason", "")) or DEFAULT_REVOKE_REASON
     revoke(reason)
     return _reply(command, device_id, ReplyStatus.OK, f"sending stopped: {reason}")

@@ -22,12 +22,25 @@ Rules of this module:
   revocation (a revoked appliance sends nothing, even after a restart).
 - One connection shared under a lock, so threads of one process may share an Outbox.
 - Citizen data: the outbox's folders are 0700, its database and PDFs 0600.
+- Sealed (encrypted at rest, `edge.sync.sealing`) when opened with a `Sealer`: each PDF file and
+  each result's fields are AES-GCM ciphertexts bound to the result's id; names, states, sizes,
+  dates and metadata (no personal data) stay readable, so the agent's bookkeeping needs no
+  key. The standing records the data key's check value: an outbox once sealed is opened only
+  with that key, and a writer without it (or with another) is refused. A plaintext outbox
+  opened with a sealer is sealed there and then: its fields in one transaction with the
+  marker, then its files one by one (each rewritten atomically, the clear copy overwritten
+  with zeros; a crash resumes at the next open); SQLite's secure_delete and a checkpoint keep
+  the clear fields from lingering in the database's free pages and its WAL.
+- `wipe` erases every result (rows, files, the database's free pages) and stops the outbox
+  like a revocation; with the token's sealing key destroyed first (`edge.sync.at_rest`),
+  nothing left of it can be decrypted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -43,6 +56,13 @@ from typing import Any
 
 from edge.errors import OutboxError, PdfError
 from edge.pdf.xmp import signed_metadata
+from edge.sync.sealing import (
+    Purpose,
+    Sealer,
+    is_sealed,
+    is_sealed_text,
+    overwrite_and_remove,
+)
 from protocol.errors import ProtocolError
 from protocol.messages import MAX_CHUNK_COUNT, MAX_RESULT_BYTES, Ack, ResultManifest, sha256_hex
 from protocol.signed_metadata import header_mismatch
@@ -57,6 +77,8 @@ from support.files import (
 )
 from support.lifecycle import Closeable
 
+log = logging.getLogger(__name__)
+
 DB_FILE = "outbox.db"
 BLOB_DIR = "blobs"
 SCHEMA_VERSION = 2
@@ -64,6 +86,12 @@ DEFAULT_RETENTION_S = 30 * 24 * 3600.0
 """How long an answered result is kept before `purge` deletes it (30 days)."""
 
 _BLOB_NAME = re.compile(r"[0-9a-f]{64}\.pdf")
+_SEALED = "sealed"
+"""The standing key of a sealed outbox: its data key's check value."""
+_FILES_SEALED = "sealed_files"
+"""The standing key saying every PDF file of a sealed outbox is sealed ("done")."""
+_WIPED = "wiped"
+"""The standing key of a wiped outbox: why (it takes no result until enrolled again)."""
 _CHECK_DEVICE = "outbox-check"
 """A valid device id used only to run the protocol's own checks on a result being added."""
 
@@ -196,9 +224,15 @@ class Outbox(Closeable):
             appliance the kiosk and the sync agent run as two users of group `sohoa`, and only
             the agent's reads the transport key): folders 2770 and files 0660. Otherwise (the
             default) everything is its owner's only, 0700 and 0600.
+        sealer: seal the outbox with this data key (`edge.sync.sealing`; the appliance's
+            settings give it through `edge.sync.at_rest.open_outbox`). A plaintext outbox is
+            sealed on opening; a sealed one must be opened with its own key.
+        keyless: open a sealed outbox without its key, to wipe it (`edge.sync.at_rest.wipe`):
+            its counts, standing and `wipe` work, reading a result's fields or PDF does not.
 
     Raises:
-        OutboxError: the folder or database cannot be opened.
+        OutboxError: the folder or database cannot be opened; the outbox is sealed and no
+            sealer (or another data key's) was given.
     """
 
     def __init__(
@@ -207,6 +241,8 @@ class Outbox(Closeable):
         *,
         retention_s: float = DEFAULT_RETENTION_S,
         shared_with_group: bool = False,
+        sealer: Sealer | None = None,
+        keyless: bool = False,
     ) -> None:
         if retention_s < 0:
             raise ValueError("retention_s cannot be negative")
@@ -217,6 +253,8 @@ class Outbox(Closeable):
             (GROUP_DIR, GROUP_FILE) if shared_with_group else (PRIVATE_DIR, PRIVATE_FILE)
         )
         self._lock = threading.RLock()
+        self._sealer = sealer
+        self._keyless = keyless and sealer is None
         self._seen_version: int | None = None  # PRAGMA data_version at the last look
         self._added_here = False
         """Whether `add` committed through this object since `changed_elsewhere` last looked:
@@ -249,8 +287,15 @@ class Outbox(Closeable):
                     "put data_dir on a local file system"
                 )
             self._db.execute("PRAGMA synchronous=FULL")
+            if sealer is not None:
+                # What a sealed outbox deletes or replaces (a clear row being sealed, a purged
+                # row) is overwritten with zeros in the database file, not left in free pages.
+                self._db.execute("PRAGMA secure_delete=ON")
             self._migrate()
+            sealed_now = self._check_sealing()
             self._sweep_orphans()
+            if self._sealer is not None:
+                self._seal_files(checkpoint=sealed_now)
         except (OSError, sqlite3.Error) as e:
             self._db.close()
             raise OutboxError(
@@ -298,13 +343,20 @@ class Outbox(Closeable):
         _check_signed_fields(pdf, fields, meta)
         fields_json = json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
         meta_json = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+        blob = pdf
+        if self._sealer is not None:
+            fields_json = self._sealer.seal_text(
+                fields_json, result_id=result_id, purpose=Purpose.FIELDS
+            )
+            blob = self._sealer.seal(pdf, result_id=result_id, purpose=Purpose.PDF)
         path = self.blob_path(result_id)
         try:
             with self._write():
+                self._check_writable()
                 # The file first (also when the row exists: adding again repairs a damaged file).
-                if not _blob_ok(path, result_id):
+                if not self._blob_ok(path, result_id):
                     _make_dir(path.parent, self._dir_mode)
-                    write_atomic(path, pdf, mode=self._file_mode)
+                    write_atomic(path, blob, mode=self._file_mode)
                 self._db.execute(
                     "INSERT OR IGNORE INTO result (result_id, state, size, fields, metadata, "
                     "created_at, created_ts, queued_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -337,7 +389,7 @@ class Outbox(Closeable):
             row = self._row(result_id)
         if row is None:
             raise OutboxError(f"result {result_id[:12]}… is not in the outbox")
-        return _item(row)
+        return self._item(row)
 
     def changed_elsewhere(self) -> bool:
         """Whether a result may have been added since the last call: another connection (the
@@ -359,7 +411,7 @@ class Outbox(Closeable):
             "ORDER BY created_ts, rowid",
             _WAITING,
         )
-        return [_item(r) for r in rows]
+        return [self._item(r) for r in rows]
 
     def waiting_ids(self, limit: int | None = None) -> list[str]:
         """The ids of the results waiting for an answer, oldest first (at most `limit`)."""
@@ -374,10 +426,12 @@ class Outbox(Closeable):
         return self.blob_dir / result_id[:2] / f"{result_id}.pdf"
 
     def load_pdf(self, result_id: str) -> bytes:
-        """The signed PDF of `result_id`, checked against its identity.
+        """The signed PDF of `result_id`, checked against its identity (unsealed first in a
+        sealed outbox).
 
         Raises:
-            OutboxError: the file is missing or damaged (its hash differs).
+            OutboxError: the file is missing or damaged (its hash differs, or its seal does not
+                open: altered, or moved from another result).
         """
         path = self.blob_path(result_id)
         try:
@@ -387,6 +441,8 @@ class Outbox(Closeable):
                 f"the PDF of result {result_id[:12]}… is missing from the outbox ({path}): "
                 f"{e.strerror}; capture and sign the document again"
             ) from e
+        if is_sealed(pdf):
+            pdf = self._need_sealer().open(pdf, result_id=result_id, purpose=Purpose.PDF)
         if sha256_hex(pdf) != result_id:
             raise OutboxError(
                 f"the PDF of result {result_id[:12]}… is damaged on disk ({path}: its SHA-256 "
@@ -544,7 +600,7 @@ class Outbox(Closeable):
             "ORDER BY created_ts DESC, rowid DESC LIMIT ?",
             (limit,),
         )
-        return [_item(r) for r in rows]
+        return [self._item(r) for r in rows]
 
     def count_created_since(self, since: float) -> int:
         """How many results were signed at or after `since` (seconds since the epoch)."""
@@ -594,9 +650,90 @@ class Outbox(Closeable):
             self._set_standing("revoked_at", _now_iso())
 
     def clear_revoked(self) -> None:
-        """Lift the revocation (after the appliance is enrolled again)."""
+        """Lift the revocation, and a wipe's stop (after the appliance is enrolled again)."""
         with self._write():
-            self._db.execute("DELETE FROM standing WHERE key IN ('revoked', 'revoked_at')")
+            self._db.execute(
+                "DELETE FROM standing WHERE key IN ('revoked', 'revoked_at', ?, ?)",
+                (_WIPED, f"{_WIPED}_at"),
+            )
+
+    @property
+    def sealed(self) -> bool:
+        """Whether this outbox is sealed (encrypted at rest) with this object's data key."""
+        return self._sealer is not None
+
+    @property
+    def sealer(self) -> Sealer | None:
+        """The data key this outbox is sealed with (the kiosk seals its drafts with it too), or
+        None."""
+        return self._sealer
+
+    @staticmethod
+    def sealed_with(directory: Path) -> str | None:
+        """The data key check value the outbox in `directory` is sealed with, or None (no
+        outbox there, or a plaintext one), read without opening it for writing."""
+        path = directory / DB_FILE
+        if not path.exists():
+            return None
+        try:
+            db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30.0)
+        except sqlite3.Error:
+            return None
+        try:
+            row = db.execute("SELECT value FROM standing WHERE key = ?", (_SEALED,)).fetchone()
+        except sqlite3.Error:
+            return None  # no standing table yet: not sealed
+        finally:
+            db.close()
+        return str(row[0]) if row else None
+
+    def wipe(self, reason: str) -> tuple[int, int]:
+        """Erase every result: rows, PDF files (a clear file overwritten with zeros first),
+        orphans, and what the database keeps of them in free pages and its WAL; then stop the
+        outbox as a revocation does (`revoked` says it was wiped, and `add` refuses) until
+        `clear_revoked`. With the token's sealing key destroyed first, nothing left can be
+        decrypted (`edge.sync.at_rest.wipe`).
+
+        Args:
+            reason: why (no personal data); shown as the revocation.
+
+        Returns:
+            (results erased, files removed).
+
+        Raises:
+            OutboxError: the database or a file could not be changed (run it again).
+        """
+        removed = 0
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA secure_delete=ON")
+                with self._write():
+                    ((count,),) = self._db.execute("SELECT count(*) FROM result").fetchall()
+                    self._db.execute("DELETE FROM result")
+                    self._db.execute(
+                        "DELETE FROM standing WHERE key IN (?, ?)", (_SEALED, _FILES_SEALED)
+                    )
+                    self._set_standing("revoked", f"wiped: {reason}" if reason else "wiped")
+                    self._set_standing("revoked_at", _now_iso())
+                    self._set_standing(_WIPED, reason or "wiped")
+                    self._set_standing(f"{_WIPED}_at", _now_iso())
+                    for shard in list(self.blob_dir.iterdir()):
+                        files = list(shard.iterdir()) if shard.is_dir() else [shard]
+                        for path in files:
+                            if _clear_file(path):
+                                overwrite_and_remove(path)
+                            else:
+                                path.unlink(missing_ok=True)
+                            removed += 1
+                        if shard.is_dir():
+                            shard.rmdir()
+                self._compact()
+        except (OSError, sqlite3.Error) as e:
+            raise OutboxError(
+                f"cannot wipe the outbox in {self.directory}: {e}; run the wipe again"
+            ) from e
+        log.warning("outbox wiped: %d result(s), %d file(s) erased", count, removed)
+        return int(count), removed
 
     def close(self) -> None:
         """Close the database (a checkpoint folds the WAL back into it)."""
@@ -604,6 +741,163 @@ class Outbox(Closeable):
             self._db.close()
 
     # --- internals ---
+
+    def _item(self, row: _Row) -> OutboxItem:
+        """The item of a database row, its fields unsealed in a sealed outbox."""
+        result_id, text = row[0], row[3]
+        if is_sealed_text(text):
+            text = self._need_sealer().open_text(text, result_id=result_id, purpose=Purpose.FIELDS)
+        elif self._sealer is not None:
+            raise OutboxError(
+                f"the fields of result {result_id[:12]}… are in clear in a sealed outbox: the "
+                f"database {self.directory / DB_FILE} was altered; check the storage"
+            )
+        return _item(row, text)
+
+    def _need_sealer(self) -> Sealer:
+        if self._sealer is None:
+            raise OutboxError(
+                f"the outbox in {self.directory} is sealed and was opened without its key: "
+                "open it through the appliance's settings (outbox_sealing and its token)"
+            )
+        return self._sealer
+
+    def _blob_ok(self, path: Path, result_id: str) -> bool:
+        """Whether `path` holds the PDF of `result_id` as this outbox keeps it (sealed in a
+        sealed outbox: a clear copy there is rewritten)."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return False
+        if is_sealed(data):
+            if self._sealer is None:
+                return False
+            try:
+                data = self._sealer.open(data, result_id=result_id, purpose=Purpose.PDF)
+            except OutboxError:
+                return False
+        elif self._sealer is not None:
+            return False
+        return sha256_hex(data) == result_id
+
+    def _check_writable(self) -> None:
+        """Refuse a write into a wiped outbox, or one sealed otherwise than this object knows
+        (another process sealed it since this one opened it, or the reverse). Hold the write
+        lock."""
+        standing = dict(
+            self._db.execute(
+                "SELECT key, value FROM standing WHERE key IN (?, ?)", (_SEALED, _WIPED)
+            ).fetchall()
+        )
+        if _WIPED in standing:
+            raise OutboxError(
+                f"this appliance's outbox was wiped ({standing[_WIPED]}): it takes no result "
+                "until the appliance is enrolled again"
+            )
+        mine = self._sealer.key_check if self._sealer is not None else None
+        if standing.get(_SEALED) != mine:
+            raise OutboxError(
+                f"the outbox in {self.directory} was "
+                f"{'sealed' if standing.get(_SEALED) else 'unsealed'} by another process since "
+                "this one opened it: restart this program (kiosk and sync agent must share "
+                "outbox_sealing)"
+            )
+
+    def _check_sealing(self) -> bool:
+        """Compare the outbox's seal with this object's key; seal a plaintext outbox's fields
+        (one transaction, with the marker) when a sealer is given.
+
+        Returns:
+            Whether rows were sealed now (a plaintext outbox's migration began).
+
+        Raises:
+            OutboxError: sealed and opened without its key (unless `keyless`), or with another.
+        """
+        with self._write():
+            row = self._db.execute(
+                "SELECT value FROM standing WHERE key = ?", (_SEALED,)
+            ).fetchone()
+            marker = row[0] if row else None
+            if self._sealer is None:
+                if marker is not None and not self._keyless:
+                    raise OutboxError(
+                        f"the outbox in {self.directory} is sealed (encrypted at rest): open it "
+                        "with outbox_sealing on and its token configured, as the appliance's "
+                        "kiosk and sync agent do (`edge.sync.at_rest.open_outbox`)"
+                    )
+                return False
+            if marker is not None:
+                if marker != self._sealer.key_check:
+                    raise OutboxError(
+                        f"the outbox in {self.directory} is sealed with another data key "
+                        f"(key check {marker}, this one is {self._sealer.key_check}): its "
+                        f"data key file was replaced or comes from another appliance; restore "
+                        "the appliance's own data_dir/keys"
+                    )
+                return False
+            rows = self._db.execute("SELECT result_id, fields FROM result").fetchall()
+            for result_id, text in rows:
+                if is_sealed_text(text):
+                    continue  # sealed by a key of before (a wipe's leftover): never readable
+                self._db.execute(
+                    "UPDATE result SET fields = ? WHERE result_id = ?",
+                    (
+                        self._sealer.seal_text(text, result_id=result_id, purpose=Purpose.FIELDS),
+                        result_id,
+                    ),
+                )
+            self._set_standing(_SEALED, self._sealer.key_check)
+            self._set_standing(_FILES_SEALED, "pending" if rows else "done")
+        if rows:
+            log.info("sealing a plaintext outbox: %d result(s)", len(rows))
+        return bool(rows)
+
+    def _seal_files(self, *, checkpoint: bool) -> None:
+        """Seal the PDF files still in clear (a plaintext outbox being sealed), one write
+        transaction per file, so that the kiosk waits for at most one; then note it done and
+        fold the WAL, which held the clear fields' pages, back into the database."""
+        sealer = self._need_sealer()
+        row = self._db.execute(
+            "SELECT value FROM standing WHERE key = ?", (_FILES_SEALED,)
+        ).fetchone()
+        if row is not None and row[0] == "done":
+            return
+        ids = [r[0] for r in self._db.execute("SELECT result_id FROM result").fetchall()]
+        sealed = 0
+        for result_id in ids:
+            path = self.blob_path(result_id)
+            with self._write():
+                try:
+                    fd = os.open(path, os.O_RDWR)
+                except FileNotFoundError:
+                    continue  # load_pdf says so when it is wanted
+                try:
+                    data = _read_all(fd)
+                    if is_sealed(data) or sha256_hex(data) != result_id:
+                        continue  # sealed already, or damaged: load_pdf says so
+                    blob = sealer.seal(data, result_id=result_id, purpose=Purpose.PDF)
+                    write_atomic(path, blob, mode=self._file_mode)
+                    # The clear copy, unlinked by the rename but still open here: zeros over it.
+                    os.pwrite(fd, bytes(len(data)), 0)
+                    os.fsync(fd)
+                    sealed += 1
+                finally:
+                    os.close(fd)
+        with self._write():
+            self._set_standing(_FILES_SEALED, "done")
+        if sealed or checkpoint:
+            self._compact()
+            log.info("sealed %d PDF file(s) of the outbox", sealed)
+
+    def _compact(self) -> None:
+        """Fold the WAL into the database and truncate it, and rebuild the database without its
+        free pages: what was deleted or replaced does not linger in either file."""
+        with self._lock:
+            try:
+                self._db.execute("VACUUM")
+            except sqlite3.OperationalError as e:  # another process is reading: not fatal
+                log.warning("outbox not compacted now (%s): its free pages were zeroed", e)
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -773,19 +1067,30 @@ def _make_dir(path: Path, mode: int) -> None:
         os.close(fd)
 
 
-def _blob_ok(path: Path, result_id: str) -> bool:
+def _read_all(fd: int) -> bytes:
+    """The whole content of the open file `fd`."""
+    parts = []
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _clear_file(path: Path) -> bool:
+    """Whether `path` is a file that is not sealed (a PDF in clear, or anything else)."""
     try:
-        return sha256_hex(path.read_bytes()) == result_id
+        with path.open("rb") as f:
+            return not is_sealed(f.read(16))
     except OSError:
         return False
 
 
-def _item(row: _Row) -> OutboxItem:
+def _item(row: _Row, fields: str) -> OutboxItem:
+    """An item of a database row, with its fields' JSON (unsealed, in a sealed outbox)."""
     (
         result_id,
         state,
         size,
-        fields,
+        _stored_fields,
         metadata,
         created_at,
         attempts,

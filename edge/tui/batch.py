@@ -48,7 +48,7 @@ from edge.pipeline.run import ProcessedDocument, with_fields
 from edge.signing.token import Token
 from edge.sync.outbox import Outbox
 from edge.tui import flow
-from support.files import PRIVATE_FILE, private_dir, write_atomic
+from support.files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def _keep_page(folder: Path, draft: flow.Draft, page: CapturedPage) -> None:
     name = f"page-{len(draft.pages) + 1:03d}.png"
     out = io.BytesIO()
     page.image.save(out, "PNG", dpi=(page.dpi, page.dpi))
-    write_atomic(folder / name, out.getvalue(), mode=PRIVATE_FILE)
+    flow.write_draft_file(folder / name, out.getvalue())
     draft.pages.append(name)
     flow.save_draft(folder, draft)
 
@@ -330,8 +330,8 @@ def queue_item(
         if document is None:
             raise ConfigError("a result must be read before it is signed")
         _sign_into(where, settings, token, document, item_draft(folder, batch, item))
-    pdf = (where / SIGNED_PDF).read_bytes()
-    signed = json.loads((where / SIGNED_META).read_text(encoding="utf-8"))
+    pdf = flow.read_draft_file(where / SIGNED_PDF)
+    signed = json.loads(flow.read_draft_file(where / SIGNED_META).decode("utf-8"))
     result_id = outbox.add(pdf, signed["fields"], signed["created"], signed["metadata"])
     item.state = ItemState.QUEUED
     item.result_id = result_id
@@ -370,7 +370,5 @@ def _sign_into(
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     meta = {"fields": dict(final.fields), "metadata": metadata, "created": created}
     # The metadata first, then the PDF: a PDF present means both are whole.
-    write_atomic(
-        where / SIGNED_META, json.dumps(meta, ensure_ascii=False).encode(), mode=PRIVATE_FILE
-    )
-    write_atomic(where / SIGNED_PDF, pdf, mode=PRIVATE_FILE)
+    flow.write_draft_file(where / SIGNED_META, json.dumps(meta, ensure_ascii=False).encode())
+    flow.write_draft_file(where / SIGNED_PDF, pdf)

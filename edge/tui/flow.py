@@ -6,6 +6,12 @@ SQLite) and is called from a screen's worker thread. Between steps the half-done
 officer's corrections — written atomically after each step, so that a crash or a power cut loses
 at most the step in progress and the kiosk offers the draft back after the next unlock. The OCR
 is not kept: it is read again from the page files.
+
+The draft's files (and the batch's, `edge.tui.batch`) hold citizens' data: with
+`outbox_sealing` on, they are sealed with the outbox's data key (`edge.sync.sealing`), each
+bound to its place under `<data_dir>/kiosk`, as soon as the kiosk has opened its outbox
+(`seal_drafts`); they are written by `write_draft_file` and read by `read_draft_file` only. A
+file written in clear before (sealing just turned on) is still read.
 """
 
 from __future__ import annotations
@@ -17,28 +23,42 @@ import io
 import json
 import logging
 import shutil
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edge.capture.files import load_page_array
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from edge.capture.files import (
+    DEFAULT_DPI,
+    PLAUSIBLE_DPI,
+    check_page_pixels,
+    from_pil,
+    load_page_array,
+)
 from edge.capture.scanner import ColourMode, Scanner, ScannerError, ScanSettings, ScanSource
 from edge.capture.source import CapturedPage
 from edge.config import EdgeSettings
-from edge.errors import ConfigError, EdgeError, TokenError
+from edge.errors import CaptureError, ConfigError, EdgeError, OutboxError, TokenError
 from edge.ocr import OcrPool
 from edge.pdf.xmp import Provenance
 from edge.pipeline.run import ProcessedDocument, process_document, with_fields
 from edge.pipeline.stages import capture_page
 from edge.signing.token import Token
 from edge.sync.outbox import Outbox
+from edge.sync.sealing import Sealer, is_sealed
 from support.files import PRIVATE_FILE, private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
 DRAFT_FILE = "draft.json"
+KIOSK_DIR = "kiosk"
+"""The kiosk's folder in `data_dir`: the draft and the batch."""
 
 
 # -- the procedure catalogue ---------------------------------------------------------------------
@@ -115,9 +135,100 @@ class Draft:
     corrections: dict[str, str | None] = field(default_factory=dict)
 
 
+def kiosk_dir(settings: EdgeSettings) -> Path:
+    """Where the kiosk keeps its half-done results (the draft, the batch)."""
+    return settings.data_dir / KIOSK_DIR
+
+
 def draft_dir(settings: EdgeSettings) -> Path:
     """Where the half-done result is kept."""
-    return settings.data_dir / "kiosk" / "draft"
+    return kiosk_dir(settings) / "draft"
+
+
+# -- the draft's files, sealed when the outbox is ------------------------------------------------
+
+_sealers: dict[Path, Sealer] = {}
+"""The data key that seals the files under each kiosk folder (one per appliance: tests run
+several in one process)."""
+_sealers_lock = threading.Lock()
+
+
+def seal_drafts(folder: Path, sealer: Sealer | None) -> None:
+    """Seal the files written under `folder` (`kiosk_dir`) with `sealer` from now on (None:
+    write them in clear). The kiosk calls it as it opens its outbox, with the outbox's own."""
+    with _sealers_lock:
+        if sealer is None:
+            _sealers.pop(folder, None)
+        else:
+            _sealers[folder] = sealer
+
+
+def _sealer_for(path: Path) -> tuple[Sealer, str] | None:
+    """The sealer of the kiosk folder `path` is in, and `path`'s name under it."""
+    with _sealers_lock:
+        for folder, sealer in _sealers.items():
+            if path.is_relative_to(folder):
+                return sealer, path.relative_to(folder).as_posix()
+    return None
+
+
+def write_draft_file(path: Path, data: bytes) -> None:
+    """Write a draft's file atomically, 0600, sealed when the kiosk's outbox is."""
+    found = _sealer_for(path)
+    if found is not None:
+        sealer, name = found
+        data = sealer.seal_file(data, name=name)
+    write_atomic(path, data, mode=PRIVATE_FILE)
+
+
+def read_draft_file(path: Path) -> bytes:
+    """A draft's file as it was written (unsealed).
+
+    Raises:
+        OSError: it cannot be read.
+        OutboxError: it is sealed and does not open (altered, moved, another appliance's),
+            or it is sealed and the kiosk's outbox is not (sealing turned off).
+    """
+    data = path.read_bytes()
+    if not is_sealed(data):
+        return data
+    found = _sealer_for(path)
+    if found is None:
+        raise OutboxError(
+            f"the kiosk's draft file {path.name} is sealed, and the outbox is not open sealed: "
+            "turn outbox_sealing on again, or finish the result from a new scan"
+        )
+    sealer, name = found
+    return sealer.open_file(data, name=name)
+
+
+def _is_sealed_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return is_sealed(f.read(16))
+    except OSError:
+        return False
+
+
+def load_draft_page(path: Path, *, max_pixels: int) -> tuple[npt.NDArray[np.uint8], int]:
+    """A draft's page image as an OpenCV array with its dpi (`load_page_array`, which reads a
+    page in clear; a sealed one is decoded from memory, never written out in clear).
+
+    Raises:
+        CaptureError: as `load_page_array`, or a sealed page does not open.
+    """
+    if not _is_sealed_file(path):
+        return load_page_array(path, max_pixels=max_pixels)
+    try:
+        data = read_draft_file(path)
+        with Image.open(io.BytesIO(data)) as opened:
+            check_page_pixels(path, opened.size, max_pixels)
+            opened.load()
+            value = opened.info.get("dpi")
+            dpi = round(float(value[0])) if value else 0
+            return from_pil(opened), dpi if dpi in PLAUSIBLE_DPI else DEFAULT_DPI
+    except (OSError, ValueError, OutboxError) as e:
+        raise CaptureError(f"{path.name}: {e}: scan the page again") from e
 
 
 T = TypeVar("T")
@@ -128,7 +239,7 @@ def save_state(path: Path, state: object) -> None:
     whole). It holds citizen data: 0600 in a private folder."""
     private_dir(path.parent)
     data = json.dumps(asdict(state), ensure_ascii=False, indent=1).encode()  # type: ignore[call-overload]
-    write_atomic(path, data, mode=PRIVATE_FILE)
+    write_draft_file(path, data)
 
 
 def load_state(path: Path, build: Callable[[dict[str, Any]], T]) -> T | None:
@@ -136,9 +247,12 @@ def load_state(path: Path, build: Callable[[dict[str, Any]], T]) -> T | None:
     set aside as `.unreadable`, for an admin to look at, and the kiosk goes on)."""
     if not path.exists():
         return None
+    if _is_sealed_file(path) and _sealer_for(path) is None:
+        log.warning("kiosk state %s is sealed and the outbox is not open sealed: kept", path.name)
+        return None
     try:
-        return build(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError) as e:
+        return build(json.loads(read_draft_file(path).decode("utf-8")))
+    except (OSError, ValueError, TypeError, KeyError, OutboxError) as e:
         log.error("kiosk state %s unreadable (%s): set aside", path, e)
         path.replace(path.with_suffix(".unreadable"))
         return None
@@ -213,7 +327,7 @@ def scan_pages(
                 name = new_page_name(folder)
                 out = io.BytesIO()
                 page.image.save(out, "PNG", dpi=(page.dpi, page.dpi))
-                write_atomic(folder / name, out.getvalue(), mode=PRIVATE_FILE)
+                write_draft_file(folder / name, out.getvalue())
                 draft.pages.append(name)
                 added.append(name)
                 save_draft(folder, draft)
@@ -237,7 +351,7 @@ def keep_page(folder: Path, draft: Draft, page: CapturedPage) -> str:
         number += 1  # pages deleted or reordered: never write over a kept one
     out = io.BytesIO()
     page.image.save(out, "PNG", dpi=(page.dpi, page.dpi))
-    write_atomic(folder / name, out.getvalue(), mode=PRIVATE_FILE)
+    write_draft_file(folder / name, out.getvalue())
     draft.pages.append(name)
     save_draft(folder, draft)
     return name
@@ -260,7 +374,7 @@ def read_pages(
     """
     limits = settings.page_limits
     images = (
-        capture_page(*load_page_array(folder / name, max_pixels=limits.max_page_pixels))
+        capture_page(*load_draft_page(folder / name, max_pixels=limits.max_page_pixels))
         for name in draft.pages
     )
     with contextlib.ExitStack() as stack:

@@ -16,8 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from edge.capture.scanner import Scanner, ScanSettings
-from edge.tui.flow import Draft, new_page_name, save_draft
-from support.files import PRIVATE_FILE, write_atomic
+from edge.errors import OutboxError
+from edge.tui.flow import Draft, new_page_name, read_draft_file, save_draft, write_draft_file
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def recapture_page(
     name = new_page_name(folder)
     out = io.BytesIO()
     page.image.save(out, "PNG", dpi=(page.dpi, page.dpi))
-    write_atomic(folder / name, out.getvalue(), mode=PRIVATE_FILE)
+    write_draft_file(folder / name, out.getvalue())
     old, draft.pages[index] = draft.pages[index], name
     save_draft(folder, draft)
     (folder / old).unlink(missing_ok=True)
@@ -69,9 +69,13 @@ def small_image(path: Path, width_px: int) -> Image.Image:
     decoding of a 300 dpi page takes tens of milliseconds), for the screen to draw as it is.
 
     Raises:
-        OSError: the file cannot be read as an image.
+        OSError: the file cannot be read as an image (or, sealed, does not open).
     """
-    with Image.open(path) as image:
+    try:
+        data = read_draft_file(path)
+    except OutboxError as e:
+        raise OSError(str(e)) from e
+    with Image.open(io.BytesIO(data)) as image:
         image.draft("L", (width_px, width_px * 2))  # JPEG-style early scaling where it can
         small = image.convert("L")
         small.thumbnail((width_px, width_px * 4), Image.Resampling.LANCZOS)

@@ -20,14 +20,23 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from edge.capture.scanner import ScanSettings, ScanSource
 from edge.config import EdgeSettings
-from edge.errors import OcrError, TokenError
+from edge.errors import EdgeError, OcrError, TokenError
 from edge.health import disk_free, token_present
 from edge.ocr.pool import OcrPool
 from edge.pdf.xmp import VIETNAM_TIME
 from edge.renew import store_renewed_signing_certificate
 from edge.signing.token import Token
+from edge.sync.at_rest import open_outbox
 from edge.sync.outbox import Outbox, OutboxItem, OutboxStatus, State
-from edge.tui.flow import Draft, Procedure, draft_dir, load_draft, scan_settings
+from edge.tui.flow import (
+    Draft,
+    Procedure,
+    draft_dir,
+    kiosk_dir,
+    load_draft,
+    scan_settings,
+    seal_drafts,
+)
 from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
@@ -100,18 +109,17 @@ class KioskServices(Closeable):
         """The logged-in token while the kiosk is unlocked, else None."""
 
     def outbox(self) -> Outbox:
-        """The appliance's outbox, opened on first use (blocks: call from a worker).
+        """The appliance's outbox, opened on first use (blocks: call from a worker), sealed
+        when `outbox_sealing` is on (its data key unsealed on the token: no PIN needed).
 
         Raises:
-            OutboxError: it cannot be opened.
+            OutboxError: it cannot be opened, or its data key cannot be unsealed.
         """
         with self._lock:
             if self._outbox is None:
-                self._outbox = Outbox(
-                    self.settings.outbox_dir,
-                    retention_s=self.settings.outbox_retention_s,
-                    shared_with_group=self.settings.outbox_shared_with_group,
-                )
+                self._outbox = open_outbox(self.settings)
+                # The half-done results are sealed with the outbox's key, or as it is, in clear.
+                seal_drafts(kiosk_dir(self.settings), self._outbox.sealer)
             return self._outbox
 
     @property
@@ -157,6 +165,11 @@ class KioskServices(Closeable):
                 store_renewed_signing_certificate(token, s)
             except TokenError as e:
                 log.warning("the renewed signing certificate was not stored on the token: %s", e)
+        try:
+            # Before the kiosk looks for a half-done result: a sealed one needs the outbox's key.
+            self.outbox()
+        except EdgeError as e:  # shown by the home screen's status; never a reason to stay locked
+            log.error("the outbox did not open at unlock: %s", e)
         return token
 
     def close_token(self) -> None:
@@ -192,7 +205,12 @@ class KioskServices(Closeable):
         self.outbox().retry(result_id)
 
     def pending_draft(self) -> Draft | None:
-        """The half-done result kept from before (a crash, a power cut, "later"), or None."""
+        """The half-done result kept from before (a crash, a power cut, "later"), or None.
+
+        Raises:
+            OutboxError: the outbox (whose key opens a sealed draft) cannot be opened.
+        """
+        self.outbox()
         return load_draft(draft_dir(self.settings))
 
     def check_admin_pin(self, pin: str) -> bool:

@@ -54,3 +54,5 @@ def test_the_readme_walkthrough_enrolls_syncs_renews_and_revokes(tmp_path: Path)
     crl = x509.load_pem_x509_crl((work / "ca" / "crl.pem").read_bytes())
     assert len(list(crl)) == 4  # both certificates, and both renewed ones
     assert (work / "vt-02.png").stat().st_size > 0
+    # The enrolled appliance keeps its outbox sealed by its token: the key only sealed on disk.
+    assert (work / "appliance" / "data" / "keys" / "data-key.sealed").stat().st_size > 0
