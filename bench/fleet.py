@@ -146,7 +146,7 @@ TARGET_CPU_CORES = 1.0
 TARGET_REVOKE_S = 10.0
 
 UNIT_CODE = "22516"
-UNIT_NAME = "UBND xã Vạn Thắng"
+COMMITTEE = "UBND xã Vạn Thắng"
 LOCATION = "Vạn Thắng"
 REVOKE_TOKEN = "bench-revoke"  # noqa: S105 (a token label, not a secret)
 ANCHOR_TOKEN = "bench-anchor"  # noqa: S105 (a token label, not a secret)
@@ -256,7 +256,7 @@ def make_site(workdir: Path, clients: int) -> Site:
         workdir,
         ca_name="Sohoa Fleet Bench CA",
         token_label=REVOKE_TOKEN,
-        unit=UNIT_NAME,
+        unit=COMMITTEE,
         location=LOCATION,
     )
     init_token(
@@ -520,8 +520,8 @@ def ca_anchor(site: Site, count: int) -> float:
     started = time.perf_counter()
     for number, (signing, transport) in enumerate(pairs):
         device_id = f"anchor-{number:05d}"
-        ca.issue_from_csr(signing, device_id, Profile.DOCUMENT_SIGNING, unit=UNIT_NAME)
-        ca.issue_from_csr(transport, device_id, Profile.TLS_CLIENT, unit=UNIT_NAME)
+        ca.issue_from_csr(signing, device_id, Profile.DOCUMENT_SIGNING, unit=COMMITTEE)
+        ca.issue_from_csr(transport, device_id, Profile.TLS_CLIENT, unit=COMMITTEE)
     return count / (time.perf_counter() - started)
 
 
@@ -682,7 +682,7 @@ def heartbeat_repository(site: Site, device_ids: Sequence[str]) -> tuple[str, En
         session.add_all(
             Device(
                 device_id=device_id,
-                unit=UNIT_NAME,
+                unit=COMMITTEE,
                 unit_code=UNIT_CODE,
                 signing_cert_sha256=hashlib.sha256(device_id.encode()).hexdigest(),
             )
@@ -938,7 +938,7 @@ def relayed_results(site: Site, signer: EdgeSettings, relay: str, count: int) ->
     key_id = bytes.fromhex(signer.signing_key_id or "")
     payloads = []
     with Token.open(site.module, label=REVOKE_TOKEN, pin=site.pin) as token:
-        documents = DocumentSigner(token, key_id, organisation=UNIT_NAME)
+        documents = DocumentSigner(token, key_id, organisation=COMMITTEE)
         for number in range(count):
             page = Image.new("L", (420, 300), color=255)
             page.putpixel((number % 420, number // 420), 0)

@@ -116,7 +116,13 @@ _MODULE_HINT = (
 # Which modules (by path) have a Token open in this process, and on which slots. Guarded by
 # _registry_lock. Used to know when re-initialising a module is safe, and to refuse a second
 # login to the same token.
-_registry_lock = threading.Lock()
+# The same lock serialises every call this process makes into a PKCS#11 module, every Token's
+# included: python-pkcs11 initialises modules without locking callbacks, so a module may assume
+# one caller at a time. Two tokens used from two threads (the kiosk signs while its drafts are
+# sealed and its status line probes the token) crashed SoftHSM2 without it (segfaults:
+# tests/edge/signing/test_token_threads.py). Re-entrant: a Token method holding it may call
+# another, or open a public session.
+_registry_lock = threading.RLock()
 _open_slots: dict[str, set[int]] = {}
 
 
@@ -158,8 +164,8 @@ class Token(Closeable):
         self._session: pkcs11.Session | None = session
         self._signing_keys: dict[bytes, Any] = {}
         """Private key objects by CKA_ID, looked up once: a find per signature is not free."""
-        # Re-entrant so that a method holding it may call another one of ours.
-        self._lock = threading.RLock()
+        # The process-wide module lock (see `_registry_lock`), re-entrant.
+        self._lock = _registry_lock
 
     # -- opening and closing ------------------------------------------------------------------
 

@@ -96,10 +96,12 @@ def _ports() -> tuple[int, int]:
     return port, server_port
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Running]:
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """The province's server and its production broker folder (`sohoa provision
-    broker-config`), as an operator runs them."""
+    broker-config`), as an operator runs them; shared by this module's tests, each of which
+    adds appliances of its own."""
+    tmp_path = tmp_path_factory.mktemp("province")
     province = provision_province(
         tmp_path / "province",
         ca_name="Enrollment Test CA",
