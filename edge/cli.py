@@ -26,6 +26,8 @@ from edge.pipeline.run import plan_documents, process_batch
 from edge.pipeline.stages import STAGE_IMAGES
 from edge.sync.agent import SyncAgent
 from edge.sync.at_rest import open_outbox
+from edge.sync.heartbeat import now_iso
+from edge.sync.outbox import Outbox
 from support.files import write_atomic
 from support.process import shutdown_on_signals
 
@@ -92,6 +94,14 @@ def process(
             metavar="DIR",
         ),
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="With --sign: also queue each signed PDF in the appliance's outbox, with its "
+            "fields, for `sohoa edge sync` (as the kiosk does once the officer confirms).",
+        ),
+    ] = False,
     explain: Annotated[
         bool,
         typer.Option(
@@ -114,10 +124,22 @@ def process(
     """
     # Raises IncompleteError (some files or documents failed, each reported above) or the
     # EdgeError that stopped it before anything was written; cli.main maps them.
+    if queue and not sign:
+        raise typer.BadParameter("--queue queues signed results: give --sign too")
     with ExitStack() as stack:
         provenance, signer, limits = _signing_setup(stack, sign=sign, config=config)
+        outbox = stack.enter_context(open_outbox(load_edge_settings(config))) if queue else None
         _process(
-            files, out, document, workers, provenance, signer, keep_stages, limits, explain=explain
+            files,
+            out,
+            document,
+            workers,
+            provenance,
+            signer,
+            keep_stages,
+            limits,
+            explain=explain,
+            outbox=outbox,
         )
 
 
@@ -157,8 +179,10 @@ def _process(
     limits: PageLimits = DEFAULT_PAGE_LIMITS,
     *,
     explain: bool = False,
+    outbox: Outbox | None = None,
 ) -> None:
-    """The body of `process`, once the signer (if any) is ready.
+    """The body of `process`, once the signer (if any) is ready; with `outbox`, each signed
+    PDF is queued there with its fields.
 
     Raises:
         IncompleteError: some files or documents failed (each reported as it failed).
@@ -210,12 +234,34 @@ def _process(
                 if outcome.signing_time is not None and outcome.seconds.sign is not None:
                     when = outcome.signing_time.astimezone(VIETNAM_TIME).isoformat()
                     signed = f", signed {when} in {outcome.seconds.sign * 1000:.0f} ms"
+                queued = ""
+                if outbox is not None and outcome.signing_time is not None:
+                    result_id = outbox.add(outcome.pdf_path.read_bytes(), outcome.fields, now_iso())
+                    queued = f", queued as {result_id[:12]}"
                 typer.echo(
                     f"{outcome.pdf_path}: {outcome.pages_done} page(s), {found} of "
                     f"{len(outcome.fields)} fields, OCR {outcome.seconds.ocr:.1f} s{signed}"
+                    f"{queued}"
                 )
     if failures:
         raise IncompleteError(f"{len(failures)} problem(s); see the errors above")
+
+
+@app.command("sample")
+def sample(
+    out: Annotated[Path, typer.Option(help="Where to write the page image (PNG).", dir_okay=False)],
+    seed: Annotated[int, typer.Option(help="Which sample: the same seed, the same page.")] = 0,
+) -> None:
+    """Render a sample result document (a commune's decision, A4 at 300 dpi, made-up people)
+    to try `process` and the rest on, with no scanner at hand."""
+    from edge.sample_document import render_sample_result
+
+    page = render_sample_result(seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.image.save(out, dpi=(300, 300))
+    typer.echo(
+        f"{out}: a sample result ({page.fields['loai_van_ban']} {page.fields['so_ky_hieu']})"
+    )
 
 
 @app.command("detect")

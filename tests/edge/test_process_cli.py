@@ -484,3 +484,15 @@ def test_a_document_whose_signature_fails_gets_none_of_its_files(
     assert "ho-so: not signed, so none of its files were written" in outcome.failures[0]
     assert "is closed" in outcome.failures[0]
     assert list(out.iterdir()) == []
+
+
+def test_queue_without_sign_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    page = tmp_path / "page.png"
+    made = CliRunner().invoke(sohoa, ["edge", "sample", "--out", str(page), "--seed", "3"])
+    assert made.exit_code == 0 and page.stat().st_size > 0, made.output
+    refused = CliRunner().invoke(
+        sohoa, ["edge", "process", str(page), "--out", str(tmp_path / "out"), "--queue"]
+    )
+    assert refused.exit_code == ExitCode.USAGE
+    assert "give --sign too" in refused.output
+    assert not (tmp_path / "out").exists()

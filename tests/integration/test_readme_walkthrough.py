@@ -49,6 +49,7 @@ def test_the_readme_walkthrough_enrolls_syncs_renews_and_revokes(tmp_path: Path)
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "enrolled as vt-02.kiosk" in done.stdout
+    assert "sent 1, accepted 1" in done.stdout  # the sample result, signed on its token
     assert "renewed: the certificates are valid until" in done.stdout
     assert "broker reloaded: the device's next connection is refused" in done.stdout
     crl = x509.load_pem_x509_crl((work / "ca" / "crl.pem").read_bytes())
