@@ -95,22 +95,59 @@ def renew(
     return RenewOutcome(True, transport.not_valid_after_utc, days_left(transport, now))
 
 
-def expiry_warning(settings: EdgeSettings, now: dt.datetime | None = None) -> str | None:
-    """What the heartbeat says when the transport certificate is within `renew_window_days` of
-    its end: the daily renewal should have replaced it by then, so it is failing (no personal
-    data; for the province's fleet page). None when it is not, or cannot be read."""
+@dataclass(frozen=True)
+class CertificateStanding:
+    """The appliance's transport certificate, when it needs a person's attention.
+
+    Attributes:
+        not_before: when it starts being valid.
+        not_after: when it ends.
+        days_left: days until then, by this appliance's clock (negative once ended).
+        clock_behind: this appliance's clock says it is not valid yet: the clock is wrong
+            (it was valid when the server issued it).
+    """
+
+    not_before: dt.datetime
+    not_after: dt.datetime
+    days_left: float
+    clock_behind: bool
+
+
+def certificate_standing(
+    settings: EdgeSettings, now: dt.datetime | None = None
+) -> CertificateStanding | None:
+    """The transport certificate's standing when it nears its end unrenewed (within
+    `renew_window_days`), has ended, or is not valid yet by this clock; None when all is well
+    or it cannot be read (the kiosk's home screen and the heartbeat say it)."""
     if settings.cert_file is None:
         return None
     try:
         cert = x509.load_pem_x509_certificate(settings.cert_file.read_bytes())
     except (OSError, ValueError):
         return None
-    left = days_left(cert, now or dt.datetime.now(dt.UTC))
-    if left > settings.renew_window_days:
+    now = now or dt.datetime.now(dt.UTC)
+    left = days_left(cert, now)
+    behind = now < cert.not_valid_before_utc
+    if left > settings.renew_window_days and not behind:
         return None
-    end = f"{cert.not_valid_after_utc:%Y-%m-%d}"
+    return CertificateStanding(cert.not_valid_before_utc, cert.not_valid_after_utc, left, behind)
+
+
+def expiry_warning(settings: EdgeSettings, now: dt.datetime | None = None) -> str | None:
+    """What the heartbeat says when the transport certificate is within `renew_window_days` of
+    its end: the daily renewal should have replaced it by then, so it is failing (no personal
+    data; for the province's fleet page). None when it is not, or cannot be read."""
+    standing = certificate_standing(settings, now)
+    if standing is None:
+        return None
+    end = f"{standing.not_after:%Y-%m-%d}"
+    if standing.clock_behind:
+        return (
+            f"the appliance's clock is wrong: its certificate starts {standing.not_before:%Y-%m-%d}"
+        )
+    left = standing.days_left
     if left <= 0:
-        return f"certificate expired on {end}: enroll the appliance again"
+        return f"certificate expired on {end} (or the appliance's clock is wrong): enroll it again"
     return (
         f"certificate ends on {end} ({left:.0f} days) and has not been renewed: see "
         "journalctl -u sohoa-renew on the appliance"

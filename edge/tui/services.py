@@ -24,7 +24,11 @@ from edge.errors import EdgeError, OcrError, TokenError
 from edge.health import disk_free, token_present
 from edge.ocr.pool import OcrPool
 from edge.pdf.xmp import VIETNAM_TIME
-from edge.renew import store_renewed_signing_certificate
+from edge.renew import (
+    CertificateStanding,
+    certificate_standing,
+    store_renewed_signing_certificate,
+)
 from edge.signing.token import Token
 from edge.sync.at_rest import open_outbox
 from edge.sync.outbox import Outbox, OutboxItem, OutboxStatus, State
@@ -51,12 +55,15 @@ class KioskStatus:
         outbox: the outbox's counts, link standing and last error.
         token_present: whether the signing token answers (None: no token configured).
         disk_free: free bytes where the appliance keeps its data (None: unreadable).
+        certificate: the appliance's certificate's standing when it needs a person (nearing
+            its end unrenewed, expired, or not yet valid by this appliance's clock), else None.
     """
 
     today: int
     outbox: OutboxStatus
     token_present: bool | None
     disk_free: int | None
+    certificate: CertificateStanding | None = None
 
 
 def empty_status() -> OutboxStatus:
@@ -190,6 +197,7 @@ class KioskServices(Closeable):
             outbox=outbox.status(),
             token_present=token_present(self.settings),
             disk_free=disk_free(self.settings.data_dir),
+            certificate=certificate_standing(self.settings),
         )
 
     def listing(self) -> list[OutboxItem]:

@@ -11,6 +11,7 @@ import datetime as dt
 
 from edge.errors import PinError, TokenError
 from edge.pdf.xmp import VIETNAM_TIME
+from edge.renew import CertificateStanding
 from edge.sync.outbox import OutboxItem, State
 from protocol.reasons import RejectReason
 
@@ -282,6 +283,26 @@ SIGNER_NO_KEY_ID = (
 def token_facts(label: str, serial: str, key: str, certificate: str) -> str:
     """What the token holds, in lines."""
     return f"Nhãn: {label} · Số sê-ri: {serial}\nKhóa ký: {key}\nChứng thư: {certificate}"
+
+
+def certificate_problem(standing: CertificateStanding) -> str:
+    """The home screen's line for the appliance's certificate when it needs a person."""
+    start = standing.not_before.astimezone(VIETNAM_TIME)
+    end = standing.not_after.astimezone(VIETNAM_TIME)
+    if standing.clock_behind:
+        return (
+            f"Đồng hồ của thiết bị đang sai (chứng thư số có hiệu lực từ {start:%d/%m/%Y}): "
+            "hãy chỉnh lại ngày giờ; chưa chỉnh thì không ký và không gửi được."
+        )
+    if standing.days_left <= 0:
+        return (
+            f"Chứng thư số của thiết bị đã hết hạn ngày {end:%d/%m/%Y} (hoặc đồng hồ của thiết "
+            "bị sai): thiết bị không gửi được kết quả; báo quản trị viên tỉnh để đăng ký lại."
+        )
+    return (
+        f"Chứng thư số của thiết bị hết hạn ngày {end:%d/%m/%Y} (còn {standing.days_left:.0f} "
+        "ngày) mà chưa được gia hạn: báo quản trị viên tỉnh."
+    )
 
 
 def key_words(kind: str | None, key_id: str) -> str:

@@ -53,6 +53,8 @@ def status_lines(status: KioskStatus) -> dict[str, str]:
     }
     if box.revoked:
         lines["home-problem"] = "Thiết bị đã bị thu hồi, không gửi gì nữa: báo quản trị viên tỉnh."
+    elif status.certificate is not None:
+        lines["home-problem"] = texts.certificate_problem(status.certificate)
     elif counts[State.REJECTED]:
         lines["home-problem"] = (
             f"{counts[State.REJECTED]} kết quả bị từ chối: mở Hộp gửi (phím H) để xem lý do."

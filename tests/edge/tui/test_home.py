@@ -18,6 +18,7 @@ from edge.tui.screens.home import HomeScreen
 from protocol.messages import Ack, AckStatus
 from protocol.reasons import RejectReason
 from provisioning.broker import Mosquitto
+from provisioning.ca import CertificateAuthority, Profile, new_key, write_certificate
 from tests.edge.sync.peer import IngestPeer, wait_until
 from tests.edge.sync.test_agent import peer, settings_for  # noqa: F401 - the peer fixture
 from tests.edge.tui.conftest import SIZE, fake_pdf, type_pin, wait_workers
@@ -27,6 +28,8 @@ from tests.fixtures.token import BlankToken
 NOW = dt.datetime.now(dt.UTC)
 TODAY = NOW.isoformat()
 LONG_AGO = (NOW - dt.timedelta(days=3)).isoformat()
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
+"""Where the home screen's certificate warnings are saved, to be looked at."""
 FIELDS = {"so_ky_hieu": "12/QĐ-UBND", "loai_van_ban": "QUYẾT ĐỊNH"}
 
 
@@ -116,3 +119,33 @@ async def test_home_shows_the_link_and_the_last_answer_of_the_running_agent(
         finally:
             stop.set()
             runner.join(10)
+
+
+async def test_home_says_when_the_certificate_nears_its_end_or_the_clock_is_wrong(
+    kiosk_settings: EdgeSettings, blank_token: BlankToken, outbox: Outbox, tmp_path: Path
+) -> None:
+    ca = CertificateAuthority.create("Home Test CA")
+    cases = [
+        (NOW - dt.timedelta(days=400), 412, "hết hạn ngày", "còn 12 ngày"),
+        (NOW - dt.timedelta(days=400), 398, "đã hết hạn ngày", "đăng ký lại"),
+        (NOW + dt.timedelta(days=900), 825, "Đồng hồ của thiết bị đang sai", "chỉnh lại ngày giờ"),
+    ]
+    for start, days, first, second in cases:
+        cert = ca.issue(
+            new_key().public_key(),
+            "kiosk-01",
+            Profile.TLS_CLIENT,
+            valid_days=days,
+            not_before=start,
+        )
+        write_certificate(cert, tmp_path / "transport.pem")
+        settings = kiosk_settings.model_copy(update={"cert_file": tmp_path / "transport.pem"})
+        app = make_kiosk(settings, refresh_s=0.2)
+        async with app.run_test(size=SIZE) as pilot:
+            await type_pin(pilot, blank_token.user_pin)
+            home = app.screen
+            assert isinstance(home, HomeScreen)
+            await wait_workers(pilot)
+            said = line(home, "home-problem")
+            assert first in said and second in said, said
+            app.save_screenshot(f"home-certificate-{days}.svg", path=str(SCREENSHOTS))
