@@ -107,10 +107,17 @@ def _sqlite_engine(url: sa.URL) -> Engine:
     return engine
 
 
+MIGRATION_LOCK = 0x53_4F_48_4F_41  # "SOHOA" in ASCII
+"""The advisory lock key migrations hold on PostgreSQL (any constant of this application)."""
+
+
 def migrate(engine: Engine) -> None:
     """Bring the database's schema to the newest revision (Alembic `upgrade head`).
 
-    Safe to run at every start: an up-to-date database is left as it is.
+    Safe to run at every start: an up-to-date database is left as it is. On PostgreSQL the
+    upgrade holds a transaction-level advisory lock: several processes started at once after an
+    upgrade (API, ingest hosts) migrate one after the other, and the later ones find the schema
+    at head, instead of racing on the same DDL.
 
     Raises:
         RepositoryError: the database is unreachable or a revision failed.
@@ -119,6 +126,9 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
         with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
+                connection.execute(lock, {"key": MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as e:

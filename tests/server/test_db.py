@@ -4,6 +4,8 @@ officers' unit names become codes), and the engine's settings and errors."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,45 @@ def test_officers_unit_names_become_their_devices_codes_in_0009(db_engine: Engin
     with session_scope(db_engine) as s:
         found = {a.username: a.unit for a in accounts.list_accounts(s)}
     assert found == {"officer-a": "22516", "officer-b": "Tổ một cửa", "admin": None}
+
+
+@pytest.mark.postgres
+def test_processes_started_at_once_migrate_one_after_the_other(postgres_url: str) -> None:
+    """Several server processes started together after an upgrade (API and ingest hosts) each
+    migrate at start: on PostgreSQL they take turns (an advisory lock) instead of racing on the
+    same DDL, and every one of them starts."""
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"sohoa_race_{os.getpid()}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    failures: list[str] = []
+
+    def start() -> None:
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+        except RepositoryError as e:
+            failures.append(str(e)[:300])
+        finally:
+            engine.dispose()
+
+    try:
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert failures == []
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                context = MigrationContext.configure(conn)
+                head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+                assert context.get_current_revision() == head
+        finally:
+            engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
