@@ -148,4 +148,5 @@ async def test_home_says_when_the_certificate_nears_its_end_or_the_clock_is_wron
             await wait_workers(pilot)
             said = line(home, "home-problem")
             assert first in said and second in said, said
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # a clean clone has no build/
             app.save_screenshot(f"home-certificate-{days}.svg", path=str(SCREENSHOTS))
