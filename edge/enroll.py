@@ -42,6 +42,7 @@ from protocol.enrollment import (
     EnrollmentCode,
     EnrollRequest,
     decode_enrolled,
+    spki_der,
 )
 from protocol.errors import EnrollmentFormatError
 from support.files import write_atomic
@@ -193,14 +194,12 @@ def _check_answer(
         ca = x509.load_pem_x509_certificate(answer.ca_certs[0].encode())
     except ValueError as e:
         raise EnrollError(f"the server sent a certificate that cannot be read: {e}") from e
-    if _spki(signing) != token.public_key_der(key_id):
+    if spki_der(signing.public_key()) != token.public_key_der(key_id):
         raise EnrollError(
             "the server's signing certificate is not for the key this token made: enrollment "
             "stopped, nothing kept; tell the province's admin"
         )
-    if _spki(transport) != transport_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ):
+    if spki_der(transport.public_key()) != spki_der(transport_key.public_key()):
         raise EnrollError("the server's transport certificate is not for this appliance's key")
     for cert in (signing, transport):
         names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
@@ -271,10 +270,4 @@ def _pem_csr(csr: x509.CertificateSigningRequest) -> str:
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -27,7 +27,7 @@ from edge.config import EdgeSettings
 from edge.errors import EnrollError
 from edge.server_link import PinnedServer
 from edge.signing.token import Token
-from protocol.enrollment import Renewed, RenewRequest, decode_renewed
+from protocol.enrollment import Renewed, RenewRequest, decode_renewed, spki_der
 from protocol.errors import EnrollmentFormatError
 from support.files import write_atomic
 
@@ -173,7 +173,7 @@ def store_renewed_signing_certificate(token: Token, settings: EdgeSettings) -> b
     stored = token.certificate(key_id)
     if renewed.not_valid_after_utc <= stored.not_valid_after_utc:
         return False
-    if _spki(renewed) != token.public_key_der(key_id):
+    if spki_der(renewed.public_key()) != token.public_key_der(key_id):
         log.warning("%s is not for the token's signing key: left alone", path)
         return False
     token.import_certificate(renewed, key_id, label=SIGNING_KEY_LABEL)
@@ -222,7 +222,7 @@ def _check(
         raise EnrollError(f"the renewed certificates cannot be read: {e}") from e
     pairs = ((signing, signing_now, "signing"), (transport, transport_now, "transport"))
     for new, old, what in pairs:
-        if _spki(new) != _spki(old):
+        if spki_der(new.public_key()) != spki_der(old.public_key()):
             raise EnrollError(f"the server's new {what} certificate is not for this key")
         names = new.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         if [n.value for n in names] != [settings.device_id]:
@@ -258,9 +258,3 @@ def _read_key(path: Path) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise EnrollError(f"the transport key {path} is neither EC nor RSA")
     return key
-
-
-def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

@@ -15,10 +15,9 @@ import urllib.parse
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from edge.errors import EnrollError
-from protocol.enrollment import check_server_url, pin_of
+from protocol.enrollment import check_server_url, pin_of, spki_der
 from protocol.errors import EnrollmentFormatError
 
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
@@ -68,7 +67,10 @@ class PinnedServer:
         sock = self.conn.sock
         assert isinstance(sock, ssl.SSLSocket)
         der = sock.getpeercert(binary_form=True)
-        if der is None or pin_of(_spki(x509.load_der_x509_certificate(der))) != self.pin:
+        if (
+            der is None
+            or pin_of(spki_der(x509.load_der_x509_certificate(der).public_key())) != self.pin
+        ):
             self.conn.close()
             raise EnrollError(
                 f"the server at {self.url} is not the province's (its key does not match the "
@@ -131,12 +133,6 @@ class PinnedServer:
         if len(data) > MAX_ANSWER_BYTES:
             raise EnrollError(f"the server's answer is larger than {MAX_ANSWER_BYTES} bytes")
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-
-
-def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _duration(delta: dt.timedelta) -> str:

@@ -33,6 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
 from protocol.errors import EnrollmentFormatError, TopicError
 from protocol.topics import validate_device_id
 
@@ -93,6 +96,14 @@ def new_code(random_bytes: bytes, spki_der: bytes) -> EnrollmentCode:
         raise ValueError(f"an enrollment secret needs {SECRET_BYTES} random bytes")
     secret = base64.b32encode(random_bytes).decode()[:SECRET_LETTERS]
     return EnrollmentCode(secret, pin_of(spki_der))
+
+
+def spki_der(key: CertificatePublicKeyTypes) -> bytes:
+    """A public key's SubjectPublicKeyInfo (DER): what a code pins, and what both sides
+    compare to tell that a certificate or a CSR is for a given key."""
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def pin_of(spki_der: bytes) -> str:

@@ -36,6 +36,7 @@ from protocol.enrollment import (
     enrollment_uri,
     new_code,
     secret_sha256,
+    spki_der,
 )
 from protocol.errors import TopicError
 from protocol.topics import validate_device_id
@@ -86,9 +87,7 @@ def server_key_der(cert_pem: bytes) -> bytes:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError as e:
         raise EnrollmentError(f"not a PEM certificate: {e}", status=400) from e
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return spki_der(cert.public_key())
 
 
 def pinned_server_key(settings: ServerSettings, override: Path | None = None) -> bytes:
@@ -253,23 +252,45 @@ def redeem(
     if not enrollments.claim_code(session, claimed):
         session.rollback()
         raise EnrollmentError("this enrollment code was used meanwhile: ask for a new one")
-    device_certificates.record(session, row.device_id, Purpose.SIGNING, signing, now)
-    device_certificates.record(session, row.device_id, Purpose.TRANSPORT, transport, now)
     try:
-        # Commits the claim and the certificates with the registration: all or nothing.
-        devices.register_device(
-            session,
-            row.device_id,
-            row.unit,
-            signing.fingerprint(hashes.SHA256()).hex(),
-            unit_code=row.unit_code,
-            cert_not_after=signing.not_valid_after_utc,
-        )
+        # Commits the claim with the certificates and the registration: all or nothing.
+        register_issued(session, row.device_id, row.unit, row.unit_code, signing, transport, now)
     except RepositoryError as e:
-        session.rollback()
         raise EnrollmentError(f"device {row.device_id} not enrolled: {e}", status=409) from e
     log.info("device %s enrolled from %s (unit %s)", row.device_id, source, row.unit_code)
     return answer
+
+
+def register_issued(
+    session: Session,
+    device_id: str,
+    unit: str,
+    unit_code: str | None,
+    signing: x509.Certificate,
+    transport: x509.Certificate,
+    now: dt.datetime,
+) -> None:
+    """Record the two certificates just issued to `device_id` and register `signing` as its
+    signer, committed together with whatever the session holds (an enrollment's claimed code):
+    all or nothing.
+
+    Raises:
+        RepositoryError: the registration was refused (the session is rolled back).
+    """
+    device_certificates.record(session, device_id, Purpose.SIGNING, signing, now)
+    device_certificates.record(session, device_id, Purpose.TRANSPORT, transport, now)
+    try:
+        devices.register_device(
+            session,
+            device_id,
+            unit,
+            signing.fingerprint(hashes.SHA256()).hex(),
+            unit_code=unit_code,
+            cert_not_after=signing.not_valid_after_utc,
+        )
+    except RepositoryError:
+        session.rollback()
+        raise
 
 
 def procedures_csv(session: Session, unit_code: str | None) -> str:
@@ -321,7 +342,7 @@ def _csrs(
 ) -> tuple[x509.CertificateSigningRequest, x509.CertificateSigningRequest]:
     signing = check_csr(request.signing_csr, "signing_csr")
     transport = check_csr(request.transport_csr, "transport_csr")
-    if _spki(signing) == _spki(transport):
+    if spki_der(signing.public_key()) == spki_der(transport.public_key()):
         raise EnrollmentError(
             "the signing and transport CSRs carry the same key: the document-signing key must "
             "be the token's own, apart from the transport key",
@@ -363,16 +384,12 @@ def check_csr(pem: str, name: str) -> x509.CertificateSigningRequest:
     return csr
 
 
-def _spki(csr: x509.CertificateSigningRequest) -> bytes:
-    return csr.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def _keys_sha256(
     signing: x509.CertificateSigningRequest, transport: x509.CertificateSigningRequest
 ) -> str:
-    return hashlib.sha256(_spki(signing) + _spki(transport)).hexdigest()
+    return hashlib.sha256(
+        spki_der(signing.public_key()) + spki_der(transport.public_key())
+    ).hexdigest()
 
 
 def load_ca(settings: ServerSettings) -> CertificateAuthority:

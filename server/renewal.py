@@ -18,15 +18,14 @@ import datetime as dt
 import logging
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives import serialization
 from sqlmodel import Session
 
-from protocol.enrollment import Renewed, RenewRequest
+from protocol.enrollment import Renewed, RenewRequest, spki_der
 from provisioning.ca import CertificateAuthority, Profile, load_revocations
 from provisioning.errors import ProvisioningError
 from server.config import ServerSettings
-from server.enrollment import check_csr, load_ca, locked_error
+from server.enrollment import check_csr, load_ca, locked_error, register_issued
 from server.errors import EnrollmentError, RepositoryError
 from server.models import DeviceStatus, utc_now
 from server.repository import device_certificates, devices, enrollments
@@ -91,19 +90,11 @@ def renew(
         )
     except ProvisioningError as e:
         raise EnrollmentError(str(e), status=400) from e
-    device_certificates.record(session, request.device_id, Purpose.SIGNING, signing, now)
-    device_certificates.record(session, request.device_id, Purpose.TRANSPORT, transport, now)
     try:
-        devices.register_device(  # commits the certificates with the new registration
-            session,
-            request.device_id,
-            device.unit,
-            signing.fingerprint(hashes.SHA256()).hex(),
-            unit_code=device.unit_code,
-            cert_not_after=signing.not_valid_after_utc,
+        register_issued(
+            session, request.device_id, device.unit, device.unit_code, signing, transport, now
         )
     except RepositoryError as e:
-        session.rollback()
         raise EnrollmentError(f"device {request.device_id} not renewed: {e}", status=409) from e
     log.info(
         "device %s renewed until %s (was %s)",
@@ -146,7 +137,7 @@ def _current_transport(
     if row is None:
         raise EnrollmentError(_NOT_ENROLLED.format(request.device_id), status=409)
     current = device_certificates.certificate(row)
-    if _spki(current.public_key()) != _spki(csr.public_key()):
+    if spki_der(current.public_key()) != spki_der(csr.public_key()):
         raise EnrollmentError(
             f"this CSR's key is not the transport key certified for {request.device_id}"
         )
@@ -159,12 +150,6 @@ def _current_transport(
     if current.serial_number in {r.serial for r in load_revocations(settings.ca_dir)}:
         raise EnrollmentError(f"the certificate of {request.device_id} was revoked")
     return current
-
-
-def _spki(key: CertificatePublicKeyTypes) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _pem(cert: x509.Certificate) -> str:

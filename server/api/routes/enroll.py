@@ -101,12 +101,10 @@ def enroll(session: SessionDep, request: Request, body: EnrollBody) -> EnrolledA
         decoded = decode_request(body.model_dump(by_alias=True, exclude_none=True))
     except EnrollmentFormatError as e:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(e)) from e
-    source = request.client.host if request.client else "unknown"
     try:
-        answer = redeem(session, request.app.state.settings, decoded, source=source)
+        answer = redeem(session, request.app.state.settings, decoded, source=_source(request))
     except EnrollmentError as e:
-        headers = {"Retry-After": str(e.retry_after_s)} if e.retry_after_s else None
-        raise HTTPException(e.status, detail=str(e), headers=headers) from e
+        raise _refusal(e) from e
     return EnrolledAnswer.model_validate(answer.to_json())
 
 
@@ -158,10 +156,20 @@ def renew_certificates(session: SessionDep, request: Request, body: RenewBody) -
         decoded = decode_renew_request(body.model_dump(by_alias=True))
     except EnrollmentFormatError as e:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(e)) from e
-    source = request.client.host if request.client else "unknown"
     try:
-        answer = renew(session, request.app.state.settings, decoded, source=source)
+        answer = renew(session, request.app.state.settings, decoded, source=_source(request))
     except EnrollmentError as e:
-        headers = {"Retry-After": str(e.retry_after_s)} if e.retry_after_s else None
-        raise HTTPException(e.status, detail=str(e), headers=headers) from e
+        raise _refusal(e) from e
     return RenewedAnswer.model_validate(answer.to_json())
+
+
+def _source(request: Request) -> str:
+    """The caller's address, for the rate limit and the log (the load balancer's forwarded
+    one when `forwarded_allow_ips` names it)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _refusal(error: EnrollmentError) -> HTTPException:
+    """The answer to a refused enrollment or renewal (429 with `Retry-After` when locked)."""
+    headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else None
+    return HTTPException(error.status, detail=str(error), headers=headers)
