@@ -332,6 +332,22 @@ def _opens_body(page: Page, i: int) -> bool:
     return not any(fold(w) == fold(printed) for w in starts) or bool(read_as(printed, starts))
 
 
+WIDER = 1.25
+"""How much longer than the line before it a line must be to be no wrap of it."""
+
+
+def _wider_than(line: str, before: str) -> bool:
+    """Whether `line` is longer than `before` as no wrap of it is: text wraps only when its
+    line is full, so the trích yếu's next line is never clearly the longer one, and one that
+    opens with a capital is never as long; such a line under it is the body's ("Về kết quả
+    giải quyết đăng ký thường trú" / "Công an xã … thông báo đã …")."""
+    if len(before.split()) <= 2:
+        return False  # "Về việc" alone on its line, broken by hand
+    if _capitalised(line):
+        return len(line.strip()) >= len(before.strip())
+    return len(line.strip()) > WIDER * len(before.strip()) + 4
+
+
 def _capitalised(line: str) -> bool:
     """Whether the line's first letter is a capital."""
     return next((c.isupper() for c in line if c.isalpha()), False)
@@ -360,6 +376,8 @@ def about(page: Page, after: int, *, bare_title: bool = False) -> Found | None:
                     break  # "Căn c cứ Luật …": the preamble, its "cứ" broken by a speck
                 if _RECIPIENTS.match(page.folded[j]):
                     break  # "Nơi nhận:": the trích yếu read out of order, above the recipients
+                if _wider_than(page.lines[j], page.lines[parts[-1]]):
+                    break  # the body's first line: a wrapped line is never the wider one
                 parts.append(j)
             pieces = [page.lines[j][lead if j == i else 0 :] for j in parts]
             raw = " ".join(_wrapped_without_specks(pieces))

@@ -124,15 +124,22 @@ _NAME_LABEL = re.compile(
 )
 
 
-def _generic_names(line: int, low: str, found: list[Segment]) -> list[Segment]:
-    """Name labels with words after "tên" that no catalogue label spells."""
-    extra = []
+def _generic_names(
+    line: int, low: str, found: list[Segment]
+) -> tuple[list[Segment], list[Segment]]:
+    """Name labels with words after "tên" that no catalogue label spells. Returns (found,
+    catalogue labels they replace): a catalogue label that starts inside one's words ("Đối
+    tượng" in "Họ và tên đối tượng:") says whose name it is, and is no label of its own."""
+    extra: list[Segment] = []
+    replaced: list[Segment] = []
     for m in _NAME_LABEL.finditer(low):
-        if any(s.label_start < m.end() and m.start() < s.start for s in found):
-            continue  # an exact catalogue label holds these characters
+        inner = [s for s in found if s.label_start < m.end() and m.start() < s.start]
+        if any(s.label_start <= m.start() or s.start > m.end() for s in inner):
+            continue  # a catalogue label holds the name label's start or runs past its colon
+        replaced += inner
         label = low[m.start() : m.end() - 1].strip()
         extra.append(Segment(LabelKind.NAME, label, line, m.start(), m.end(), -1, 1.0))
-    return extra
+    return extra, replaced
 
 
 def _approximate(
@@ -193,7 +200,8 @@ def segments(folded: Sequence[str], cat: Catalogue) -> list[Segment]:
         exact = _exact(i, low, cat)
         approximate, replaced = _approximate(i, low, cat, exact)
         kept = [s for s in exact if s not in replaced]
-        generic = _generic_names(i, low, kept)
+        generic, inner = _generic_names(i, low, kept)
+        kept = [s for s in kept if s not in inner]
         # A "Họ … tên <words>:" read as printed beats a catalogue label it only resembles.
         ends = {g.start for g in generic}
         kept += [s for s in approximate if s.start not in ends] + generic

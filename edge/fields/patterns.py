@@ -27,9 +27,11 @@ class HeaderPatterns:
 
 _MOTTO_READ_LOOSELY = (
     r"(?<![^\W_])d\wc\s*lap\W+tu\s*d|(?<![^\W_])d\wc\s*l\w{1,3}\W.*\bh\wnh\s*ph\wc\b"
+    r"|^\W*d\wc\s*lap\W*$|(?<![^\W_])tu\s*do\W+h\wnh\s*ph\wc\b"
 )
 """The motto with its hyphen or a mark misread ("Độc lập : Tự do", "Đậc lập- Tự d do"), or its
-middle ("Độc lâu - Eự đủ - Hạnh phúc"), folded."""
+middle ("Độc lâu - Eự đủ - Hạnh phúc"), or broken over two lines ("Độc lập -" / "Tự do - Hạnh
+phúc"), folded."""
 
 
 @lru_cache(maxsize=1)

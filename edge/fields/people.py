@@ -80,6 +80,7 @@ class Subject:
 class MentionPatterns:
     roles: tuple[tuple[re.Pattern[str], Role | None, str], ...]  # role phrases, triggers (None)
     prose: re.Pattern[str]
+    prose_wrapped: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]  # (line end, next start)
     operative: re.Pattern[str]
     recipients: re.Pattern[str]
     preamble: re.Pattern[str]
@@ -105,6 +106,15 @@ def mention_patterns() -> MentionPatterns:
             # Specks OCR reads between the form of address and the name: 'ông "Thái .Minh Trí'.
             rf"(?<![^\W_])(?:{honorifics}|{triggers})\s*:?"
             rf"(?:\s+[\"'“”‘’`.]{{0,2}}\s*(?=[^\W\d_])|\s*$)"
+        ),
+        # A form of address of two words broken over two lines ("… cho công" / "dân LÝ …"):
+        # its first word ends a line, its rest and a name open the next.
+        prose_wrapped=tuple(
+            (
+                re.compile(rf"(?<![^\W_]){label_pattern([head])}\W*$"),
+                re.compile(rf"^\W*{label_pattern([tail])}\s*:?\s+(?=[^\W\d_])"),
+            )
+            for head, tail in (h.split(None, 1) for h in t.honorifics if " " in h)
         ),
         # "Điều 1", "QUYẾT ĐỊNH:", or a granting verb alone on its line ("XÁC NHẬN", its colon
         # lost to OCR).

@@ -113,6 +113,18 @@ def _place_end(numeric: str) -> int:
     return max(0, comma - 1) if comma > 0 else 0
 
 
+def _addresses(page: Page, i: int) -> list[re.Match[str]]:
+    """The forms of address (or "Cấp cho:") that line `i` holds before a name, with one whose
+    first word ended the line before ("… cho công" / "dân LÝ GIA CÔNG QUYẾT")."""
+    p = mention_patterns()
+    found = list(p.prose.finditer(page.folded[i]))
+    if i > 0:
+        for head, tail in p.prose_wrapped:
+            if head.search(page.folded[i - 1]) and (m := tail.match(page.folded[i])):
+                found.insert(0, m)
+    return found
+
+
 def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Mention]:
     p = mention_patterns()
     people = [s for s in segs if s.kind in PERSON_KINDS]
@@ -121,7 +133,7 @@ def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Men
     for i in range(min(recipients, len(page))):
         line = page.lines[i]
         covered = -1  # "Cấp cho: Ông Trần Văn B": one mention, not two
-        for m in p.prose.finditer(page.folded[i]):
+        for m in _addresses(page, i):
             if m.start() < covered:
                 continue
             if any(s.line == i and s.label_start <= m.start() < s.end for s in people):

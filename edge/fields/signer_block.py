@@ -59,12 +59,24 @@ def _cut_title(line: str, low: str) -> bool:
     if len(text.replace(" ", "")) < 3 or not is_caps(line):
         return False
     for role in _folded_roles():
+        if _last_words_behind_a_speck(text, role):
+            return True
         if not role.endswith(text) or role == text:
             continue
         lost = role[: len(role) - len(text)]
         if len(lost.replace(" ", "")) <= MAX_LOST_LETTERS or (
             lost.endswith(" ") and lost.count(" ") == 1
         ):
+            return True
+    return False
+
+
+def _last_words_behind_a_speck(text: str, role: str) -> bool:
+    """Whether `text` is the last word(s) of a title of two or more words, whole, after one
+    or two letters the signature's stroke left of its first ("G PHÒNG" for "TRƯỞNG PHÒNG")."""
+    words, title = text.split(), role.split()
+    for k in range(1, len(title)):
+        if words[-k:] == title[-k:] and len(words) == k + 1 and len(words[0]) <= 2:
             return True
     return False
 
@@ -136,6 +148,15 @@ _RECIPIENT_TAIL = re.compile(r"^[-+•].*[;.]\s*(?=\S)")
 _SPECK = re.compile(r"[^\w(]*(?:([^\W\d_]{1,2})[^\w\s]*\s+(?=[^\W\d_]))?")
 
 
+def _name_words_only(text: str) -> bool:
+    """Whether `text` is two to seven capitalised words and nothing else: no recipient ("Như
+    Điều 3;", "Lưu VT", its colon lost) is."""
+    words = text.split()
+    return 2 <= len(words) <= 7 and all(
+        w.isalpha() and w[0].isupper() and (len(w) == 1 or w[1:].islower()) for w in words
+    )
+
+
 def _speck_end(line: str, offset: int) -> int:
     """Where a name may start after OCR specks at `offset`: non-letters ("“Dương"), and a one-
     or two-letter scrap in small letters before a capitalised word ("á Từ Diệu Giang")."""
@@ -196,9 +217,14 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
             offset = right  # the word boxes say where the right column (the signer's) starts
         elif line.startswith(("-", "+", "•")):
             tail = _RECIPIENT_TAIL.match(line)
-            if tail is None:
+            if tail is not None:
+                offset = tail.end()
+            elif _name_words_only(line.lstrip("-+• ")):
+                # A speck read as a dash before a name ("- Đỗ Bích Trâm"); like a name after a
+                # recipient, it must start with a family name of the tables.
+                offset = len(line) - len(line.lstrip("-+• "))
+            else:
                 continue  # a recipient of "Nơi nhận" read on the same row
-            offset = tail.end()
         elif line.startswith("("):
             continue  # "(Ký, ghi rõ họ tên)"
         rank = p.rank.match(page.folded[i][offset:]) or _GARBLED_RANK.match(line[offset:])

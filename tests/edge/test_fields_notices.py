@@ -1,0 +1,180 @@
+"""Field readers on a police notice of a residence registration, a caregiver's allowance decision
+and on what OCR does to the lines every result shares (issue 17): "công dân" as a form of address,
+even broken over two lines; a name label whose words name the subject ("Họ và tên đối tượng:")
+over a catalogue label it contains; a trích yếu that stops at the body; a place–date line with
+its comma or "ngày" misread; the motto broken over two lines; a signer's title whose first word
+the signature hid, and a speck read as a dash before the signer's name. Invented people."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.fields import extract, extract_fields
+
+NOTICE = """\
+CÔNG AN HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+CÔNG AN XÃ SUỐI TÂN Độc lập - Tự do - Hạnh phúc
+Số: 312/TB-CAX Suối Tân, ngày 09 tháng 7 năm 2024
+THÔNG BÁO
+Về kết quả giải quyết đăng ký tạm trú
+Công an xã Suối Tân thông báo đã giải quyết hồ sơ đăng ký tạm trú cho
+công dân PI NĂNG THỊ HẠNH
+Ngày, tháng, năm sinh: 11/02/1990; Số định danh cá nhân: 056190012345
+Địa chỉ: Thôn Suối Lau, xã Suối Tân, huyện Cam Lâm, tỉnh Khánh Hòa.
+Thông tin của công dân đã được cập nhật vào Cơ sở dữ liệu về cư trú ngày
+09/07/2024.
+Nơi nhận:
+- Công dân;
+- Lưu: HSCT.
+TRƯỞNG CÔNG AN
+Thiếu tá Lò Văn Khải
+"""
+
+
+def test_a_police_notice_names_its_subject_after_cong_dan_and_its_trich_yeu_stops_at_the_body() -> (
+    None
+):
+    fields = extract_fields(NOTICE)
+    assert fields["trich_yeu"] == "Về kết quả giải quyết đăng ký tạm trú"
+    assert fields["ho_ten"] == "Pi Năng Thị Hạnh"
+    assert fields["cccd"] == "056190012345"
+    assert fields["ngay_sinh"] == "1990-02-11"
+    assert fields["nguoi_ky"] == "Lò Văn Khải"
+
+
+def test_cong_dan_broken_over_two_lines_still_introduces_the_subject() -> None:
+    broken = NOTICE.replace("tạm trú cho\ncông dân PI", "tạm trú cho công\ndân PI")
+    assert broken != NOTICE
+    fields = extract_fields(broken)
+    assert fields["ho_ten"] == "Pi Năng Thị Hạnh"
+    assert fields["cccd"] == "056190012345"
+
+
+def test_citizen_words_that_name_nobody_are_no_mention() -> None:
+    """ "Căn cước công dân số …", "của công dân đã …" and the recipient "Công dân;" name no one."""
+    people = extract(NOTICE).people
+    assert len(people) == 1, people
+
+
+def test_a_trich_yeu_wrapped_after_a_bare_ve_viec_line_keeps_its_rest() -> None:
+    """A line no longer than the one above is a wrap; "Về việc" alone on its line proves nothing."""
+    wrapped = NOTICE.replace(
+        "Về kết quả giải quyết đăng ký tạm trú\n",
+        "Về việc\ncông nhận kết quả đăng ký tạm trú của hộ gia đình ở thôn Suối Lau\n",
+    )
+    assert extract_fields(wrapped)["trich_yeu"] == (
+        "Về việc công nhận kết quả đăng ký tạm trú của hộ gia đình ở thôn Suối Lau"
+    )
+    two_lines = NOTICE.replace(
+        "Về kết quả giải quyết đăng ký tạm trú\n",
+        "Về việc hỗ trợ kinh phí chăm sóc, nuôi dưỡng hằng tháng đối với\nngười cao tuổi\n",
+    )
+    assert extract_fields(two_lines)["trich_yeu"] == (
+        "Về việc hỗ trợ kinh phí chăm sóc, nuôi dưỡng hằng tháng đối với người cao tuổi"
+    )
+
+
+CAREGIVER = """\
+ỦY BAN NHÂN DÂN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+HUYỆN KHÁNH SƠN Độc lập - Tự do - Hạnh phúc
+Số: 815/QĐ-UBND Khánh Sơn, ngày 04 tháng 6 năm 2023
+QUYẾT ĐỊNH
+Về việc hỗ trợ kinh phí chăm sóc, nuôi dưỡng hằng tháng
+CHỦ TỊCH ỦY BAN NHÂN DÂN HUYỆN KHÁNH SƠN
+Căn cứ Nghị định số 20/2021/NĐ-CP ngày 15 tháng 3 năm 2021 của Chính phủ;
+QUYẾT ĐỊNH:
+Điều 1. Hỗ trợ kinh phí chăm sóc, nuôi dưỡng hằng tháng cho bà Mang Thị
+Lanh, số định danh cá nhân 056175000111, là người nhận chăm sóc, nuôi
+dưỡng đối tượng sau:
+- Họ và tên đối tượng: Bo Bo Thị Nhiên
+- Ngày, tháng, năm sinh: 03/05/1950
+- Số định danh cá nhân: 056150000222
+Điều 2. Quyết định này có hiệu lực kể từ ngày ký.
+Nơi nhận:
+- Như Điều 2;
+- Lưu: VT.
+CHỦ TỊCH
+Cao Xuân Trường
+"""
+
+
+def test_a_name_label_naming_the_subject_beats_the_catalogue_label_inside_it() -> None:
+    """ "Họ và tên đối tượng:" is the subject's name label, not the label "Đối tượng" with
+    words before it; the caregiver named in prose before is not the subject."""
+    fields = extract_fields(CAREGIVER)
+    assert fields["ho_ten"] == "Bo Bo Thị Nhiên"
+    assert fields["cccd"] == "056150000222"
+    assert fields["ngay_sinh"] == "1950-05-03"
+
+
+def test_a_catalogue_label_that_holds_the_start_of_a_name_label_keeps_it() -> None:
+    """ "Đối tượng: …" on its own stays a label of its own (its value is no name)."""
+    text = CAREGIVER.replace(
+        "- Họ và tên đối tượng: Bo Bo Thị Nhiên", "- Đối tượng: người cao tuổi"
+    )
+    fields = extract_fields(text)
+    assert fields["ho_ten"] == "Mang Thị Lanh"  # the only person left, named after "cho bà"
+
+
+@pytest.mark.parametrize(
+    "place_date",
+    [
+        "Khánh Sơn; ngày 04 tháng 6 năm 2023",  # the comma read as a semicolon
+        "Khánh Sơn, ngày'04 tháng 6 năm 2023",  # a speck before the day
+        "Khánh Sơn, ngày-04 tháng 6 năm 2023",
+        "Khánh Sơn, nsàu 04 tháng 6 năm 2023",  # "ngày" misread
+    ],
+)
+def test_a_place_date_line_with_its_punctuation_or_its_ngay_misread(place_date: str) -> None:
+    text = CAREGIVER.replace("Khánh Sơn, ngày 04 tháng 6 năm 2023", place_date)
+    assert text != CAREGIVER
+    assert extract_fields(text)["ngay_ban_hanh"] == "2023-06-04"
+
+
+def test_a_body_date_after_a_semicolon_is_no_place_date() -> None:
+    """The looser place–date line is still looked for only in the header and at the foot."""
+    text = CAREGIVER.replace("Khánh Sơn, ngày 04 tháng 6 năm 2023", "Khánh Sơn")
+    assert extract_fields(text)["ngay_ban_hanh"] is None
+
+
+MOTTO_IN_TWO = """\
+UBND XÃ CAM HẢI TÂY CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+PHÒNG KINH TẾ
+Độc lập -
+Tự do - Hạnh phúc
+Cam Hải Tây, ngày 17 tháng 02 năm 2025
+GIẤY CHỨNG NHẬN
+ĐĂNG KÝ HỘ KINH DOANH
+Số: 77/2025/HKD
+Chủ hộ kinh doanh: Ông Nguyễn Hữu Lợi
+Ngày sinh: 02/09/1979; Căn cước công dân số: 056079004455
+TRƯỞNG PHÒNG
+Phạm Thị Ngọc
+"""
+
+
+def test_the_motto_broken_over_two_lines_still_ends_the_header_and_the_date_follows() -> None:
+    fields = extract_fields(MOTTO_IN_TWO)
+    assert fields["ngay_ban_hanh"] == "2025-02-17"
+    assert fields["loai_van_ban"] == "GIẤY CHỨNG NHẬN ĐĂNG KÝ HỘ KINH DOANH"
+    assert fields["ho_ten"] == "Nguyễn Hữu Lợi"
+
+
+def test_a_title_whose_first_word_the_signature_hid_still_heads_the_signer() -> None:
+    """ "\\G PHÒNG": a speck, then the title's last word whole; the name under it is the
+    signer's even with a family name the tables do not know."""
+    text = MOTTO_IN_TWO.replace("TRƯỞNG PHÒNG\nPhạm Thị Ngọc", "\\G PHÒNG\nThành Thị Ngọc")
+    assert extract_fields(text)["nguoi_ky"] == "Thành Thị Ngọc"
+
+
+def test_a_speck_read_as_a_dash_before_the_signer_s_name() -> None:
+    text = CAREGIVER.replace("CHỦ TỊCH\nCao Xuân Trường", "CHỦ TỊCH\n- Cao Xuân Trường")
+    assert extract_fields(text)["nguoi_ky"] == "Cao Xuân Trường"
+
+
+def test_a_recipient_under_the_title_is_no_signer() -> None:
+    """Read row by row, a recipient may follow the title; with its ";" it is none."""
+    text = CAREGIVER.replace(
+        "CHỦ TỊCH\nCao Xuân Trường", "CHỦ TỊCH\n- Ông Cao Xuân Trường;\n- Lưu: HS."
+    )
+    assert extract_fields(text)["nguoi_ky"] is None
