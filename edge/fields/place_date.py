@@ -9,10 +9,13 @@ import re
 from edge.fields.page import DATE, WORD_DATE, Found, Page
 from edge.fields.validate import iso_date
 
-# The place's comma may be read as a stop or a semicolon ("Khánh Vĩnh; ngày 26 tháng 5 …").
+# The place's comma may be read as a stop or a semicolon, or twice ("Khánh Vĩnh; ngày 26 …",
+# "Bác Ái,,ngày 29 …").
 # "ngày" may be misread ("nsàu") or carry a speck before its day ("ngày'30", "ngày-14"): the
 # date after it is what tells the line.
-PLACE_DATE = re.compile(rf"[^\W\d_]\s*[,.;]\s*n\w{{1,4}}[\s'’`.,:_\-–]*(?:{WORD_DATE}|{DATE})")
+PLACE_DATE = re.compile(
+    rf"[^\W\d_]\s*[,.;]{{1,2}}\s*n\w{{1,4}}[\s'’`.,:_\-–]*(?:{WORD_DATE}|{DATE})"
+)
 # A place–date line wrapped before its year ("Diên Khánh, ngày 05 tháng 5 năm" / "2021").
 _PLACE_DATE_CUT = re.compile(
     r"[^\W\d_]\s*[,.;]\s*ng\w{1,3}\s*\d{1,2}\s*th\w{2,3}\s*\d{1,2}(?:\s*n\w{1,3})?[\s.,_]*$"

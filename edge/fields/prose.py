@@ -77,6 +77,17 @@ def _marked_otherwise(matched: str) -> bool:
     return any(fold(h) == fold(word) for h in honorifics) and not read_as(word, honorifics)
 
 
+def _inside_a_name(before: str, matched: str) -> bool:
+    """Whether a form of address printed with its capital follows a capitalised word on its
+    line ("Võ Anh Đức Tín", "Lê Bà Thu"): a name's own word, since a form of address follows a
+    verb, a preposition or a colon ("cho ông", "Cấp cho: Ông")."""
+    words = before.split()
+    if not words or not matched[:1].isupper():
+        return False
+    last = words[-1]
+    return last.isalpha() and last[0].isupper() and last[1:].islower()
+
+
 STREETS_AND_HAMLETS = ("đường", "phố", "thôn", "ấp", "buôn", "làng", "bản", "tổ")
 """Words before a place's name below the commune: "đường Bà Triệu", "thôn Ông Mịch"."""
 
@@ -146,6 +157,8 @@ def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Men
                 continue  # "Địa chỉ: Thôn …": "chỉ" folds to the form of address "chị"
             if _names_a_place(line[: m.start()]):
                 continue  # "xã Ba Cụm Bắc": a place's name, not "bà" with its mark lost
+            if _inside_a_name(line[: m.start()], line[m.start() : m.end()]):
+                continue  # "1. Võ Anh Đức Tín": "Anh" is a middle name there
             if m.start() == 0 and PLACE_DATE.match(page.numeric[i], _place_end(page.numeric[i])):
                 continue  # "Ba Cụm Bắc, ngày 04 tháng 12 năm 2020": the place–date line
             if m.end() < len(line):

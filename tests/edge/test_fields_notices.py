@@ -178,3 +178,36 @@ def test_a_recipient_under_the_title_is_no_signer() -> None:
         "CHỦ TỊCH\nCao Xuân Trường", "CHỦ TỊCH\n- Ông Cao Xuân Trường;\n- Lưu: HS."
     )
     assert extract_fields(text)["nguoi_ky"] is None
+
+
+HOUSEHOLD = """\
+UBND HUYỆN DIÊN KHÁNH CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
+UBND XÃ DIÊN THỌ Độc lập - Tự do - Hạnh phúc
+Số: 41/GCN-UBND Diên Thọ,,ngày 20 tháng 3 năm 2024
+GIẤY CHỨNG NHẬN HỘ NGHÈO
+Ủy ban nhân dân xã Diên Thọ chứng nhận:
+Hộ ông/bà (chủ hộ): Đinh Văn Khôi
+Ngày sinh: 14/08/1961 Số định danh cá nhân: 056061000777
+Danh sách thành viên trong hộ:
+1. Trần Anh Đức Huy, sinh năm 1990, quan hệ với chủ hộ: con
+2. Lê Bà Thu, sinh năm 1965, quan hệ với chủ hộ: vợ
+Nơi nhận:
+- Hộ gia đình;
+- Lưu: VT.
+TM. ỦY BAN NHÂN DÂN
+CHỦ TỊCH
+Phan Văn Lực
+"""
+
+
+def test_a_form_of_address_inside_a_name_is_no_mention_of_its_own() -> None:
+    """ "Trần Anh Đức Huy": "Anh" after a capitalised word is a middle name, not "anh" (elder
+    brother) before a name; the household's head stays the subject."""
+    result = extract(HOUSEHOLD)
+    assert not any("Đức Huy:" in p or "Thu:" in p for p in result.people), result.people
+    assert result.value("ho_ten") == "Đinh Văn Khôi"
+    assert result.value("cccd") == "056061000777"
+
+
+def test_a_place_date_with_its_comma_read_twice() -> None:
+    assert extract_fields(HOUSEHOLD)["ngay_ban_hanh"] == "2024-03-20"
