@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from datetime import date
 
 from edge.fields import header, issuer, number, place_date, signer_block
 from edge.fields.labels import Segment, catalogue, segments
@@ -65,6 +66,40 @@ def _dated_opening(page: Page) -> Found | None:
             found.rule = "the date a line opens with ('Ngày cấp', 'Hôm nay')"
             return found
     return None
+
+
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+
+
+def _future_year_mended(found: Found, page: Page, today: date) -> Found:
+    """An issue date in a year still to come is a misread year ("2093" for "2023"): it takes
+    the year one digit away that the page prints elsewhere and that has come ("kể từ tháng
+    2/2023"), when only one does; else it is kept with a problem, for the officer to check."""
+    year = int(found.value[:4])
+    if year <= today.year:
+        return found
+    near = {
+        int(y)
+        for line in page.numeric
+        for y in _YEAR.findall(line)
+        if int(y) <= today.year and sum(a != b for a, b in zip(y, str(year), strict=True)) == 1
+    }
+    if len(near) != 1:
+        found.confidence *= 0.5
+        found.problems.append(
+            Problem("ngay_ban_hanh", ProblemCode.INVALID_DATE, f"the year {year} has not come")
+        )
+        return found
+    mended = near.pop()
+    found.value = f"{mended}{found.value[4:]}"
+    found.confidence *= 0.8
+    found.problems.append(
+        Problem("ngay_ban_hanh", ProblemCode.OCR_REPAIRED, f"year {year} read for {mended}")
+    )
+    found.rule = (found.rule or RULES["ngay_ban_hanh"]) + (
+        f", its year {year} (still to come) read for {mended}, printed on the page"
+    )
+    return found
 
 
 def _issue_date(page: Page, end: int, template: Template, segs: list[Segment]) -> Found | None:
@@ -178,7 +213,8 @@ def extract(text: str, words: Sequence[Word] | None = None) -> FieldSet:
             result.fields[key] = FieldValue(key, rule=NO_LAYOUT)
         log.debug("fields: no Nghị định 30 layout on the page")
         return result
-    found["ngay_ban_hanh"] = _issue_date(page, header_end, template, segs)
+    issued = _issue_date(page, header_end, template, segs)
+    found["ngay_ban_hanh"] = issued and _future_year_mended(issued, page, date.today())
     person = subject(page, segs)
     found["ho_ten"] = person.name
     found["ngay_sinh"] = person.birth_date

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.fields import extract, extract_fields
+from edge.fields import ProblemCode, extract, extract_fields
 
 NOTICE = """\
 CÔNG AN HUYỆN CAM LÂM CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM
@@ -211,3 +211,23 @@ def test_a_form_of_address_inside_a_name_is_no_mention_of_its_own() -> None:
 
 def test_a_place_date_with_its_comma_read_twice() -> None:
     assert extract_fields(HOUSEHOLD)["ngay_ban_hanh"] == "2024-03-20"
+
+
+def test_an_issue_year_still_to_come_takes_the_year_one_digit_away_the_page_prints() -> None:
+    """ "năm 2093" for "năm 2023": the body's "kể từ tháng 6/2023" says which; with no such year,
+    or two, the date is kept and said to be wrong."""
+    misread = CAREGIVER.replace("tháng 6 năm 2023", "tháng 6 năm 2093").replace(
+        "Điều 2. Quyết định",
+        "Mức hỗ trợ: 540.000 đồng/tháng, kể từ tháng 6/2023.\nĐiều 2. Quyết định",
+    )
+    result = extract(misread)
+    assert result.value("ngay_ban_hanh") == "2023-06-04"
+    assert "2093" in result["ngay_ban_hanh"].rule
+    assert ProblemCode.OCR_REPAIRED in {p.code for p in result.problems if p.key == "ngay_ban_hanh"}
+
+    alone = extract(CAREGIVER.replace("tháng 6 năm 2023", "tháng 6 năm 2093"))
+    assert alone.value("ngay_ban_hanh") == "2093-06-04"
+    assert ProblemCode.INVALID_DATE in {p.code for p in alone.problems if p.key == "ngay_ban_hanh"}
+
+    two = extract(misread.replace("kể từ tháng 6/2023.", "kể từ tháng 6/2023, thay mức năm 2013."))
+    assert two.value("ngay_ban_hanh") == "2093-06-04"
