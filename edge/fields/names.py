@@ -197,10 +197,21 @@ def fix_surname(name: str, tables: Tables) -> str:
     return " ".join(words)
 
 
+_DOUBLED_I = re.compile(r"([iìíỉĩịIÌÍỈĨỊ])([iìíỉĩịIÌÍỈĨỊ])")
+
+
+def _i_read_once(name: str) -> str:
+    """`name` with an "i" read twice read once ("Biia", "Sỉin", "Điĩng"): no people's spelling
+    doubles it. The unmarked reading is kept, the mark being the speck; else the second."""
+    return _DOUBLED_I.sub(lambda m: m[1] if fold(m[1]) == m[1].lower() else m[2], name)
+
+
 def fix_given_names(name: str, tables: Tables) -> str:
-    """`name` with each word after the family name that is no name at all respelled as the
-    table's nearest name: the most common one with the same letters ("Quoc" -> "Quốc", "Tháng"
-    -> "Thắng"), else the only one a letter away ("Quốt" -> "Quốc"). Real names are kept."""
+    """`name` with an "i" read twice read once, and each word after the family name that is no
+    name at all respelled as the table's nearest name: the most common one with the same
+    letters ("Quoc" -> "Quốc", "Tháng" -> "Thắng"), else the only one a letter away ("Quốt" ->
+    "Quốc"). Real names are kept."""
+    name = _i_read_once(unicodedata.normalize("NFC", name))
     words = name.split()
     if not words or fold(words[0]) not in tables.surnames:
         return name  # no Kinh family name: a name of another people, read as printed

@@ -231,3 +231,16 @@ def test_an_issue_year_still_to_come_takes_the_year_one_digit_away_the_page_prin
 
     two = extract(misread.replace("kể từ tháng 6/2023.", "kể từ tháng 6/2023, thay mức năm 2013."))
     assert two.value("ngay_ban_hanh") == "2093-06-04"
+
+
+@pytest.mark.parametrize(
+    ("printed", "read"),
+    [("H Biia Niê", "H Bia Niê"), ("Bon Điĩng Ngông", "Bon Đing Ngông"), ("Ka Sỉin", "Ka Sin")],
+)
+def test_an_i_read_twice_in_a_name_is_read_once(printed: str, read: str) -> None:
+    """No people's spelling doubles an "i"; OCR reads a speck beside one as a second, marked."""
+    text = CAREGIVER.replace("Bo Bo Thị Nhiên", printed).replace("Cao Xuân Trường", "Võ Thị Hiền")
+    fields = extract_fields(text)
+    assert fields["ho_ten"] == read
+    assert fields["nguoi_ky"] == "Võ Thị Hiền"
+    assert extract_fields(text.replace("Võ Thị Hiền", "Võ Thị Hiiền"))["nguoi_ky"] == "Võ Thị Hiền"
