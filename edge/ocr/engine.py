@@ -11,9 +11,10 @@ Rules of this module:
   3.2% to 3.8% (English word shapes win over Vietnamese letters whose diacritics are faint:
   "NGUYỄN" → "NGUYEN") for no gain on the few English words of these documents. Other
   languages can still be asked for with "+" (e.g. "vie+eng").
-- After the main pass (PSM auto: it finds the header's two columns), two second looks at what it
-  lost: the signer's name under the seal (`edge.ocr.signer_name`) and lines its layout analysis
-  dropped (`edge.ocr.lost_lines`).
+- After the main pass (PSM auto: it finds the header's two columns), second looks at what it
+  lost: the start of the signer's title or of the signing instruction under the seal's ring
+  (`edge.ocr.title_lines`), the signer's name under the seal (`edge.ocr.signer_name`) and lines
+  its layout analysis dropped (`edge.ocr.lost_lines`).
 - The signature area is read as two columns, "Nơi nhận" first, then the signer's block
   (`edge.ocr.columns`).
 - Last, lines read at a mean confidence under 20 are dropped: a signature, a stain or a seal
@@ -69,6 +70,7 @@ from edge.ocr.signer_name import (
     suppress_seal,
     without_colour,
 )
+from edge.ocr.title_lines import CutLine, cut_lines, mended_line, placed
 from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
@@ -252,6 +254,8 @@ class OcrEngine(Closeable):
         words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_list_rows(image, dpi, words)
         words = self._recover_lost_lines(image, dpi, words)
+        # Last: the title or instruction the seal cut may be a line the passes above placed.
+        words = self._recover_titles(image, dpi, words, colour)
         # Noise lines go before rows are joined: a speck read beside a line is no part of it.
         words = joined_rows(without_noise(words))
         words = without_noise(signature_columns(words, image.height))
@@ -359,6 +363,51 @@ class OcrEngine(Closeable):
                 again[side] = alone
         log.debug("signature area in two columns, read again: %s", sorted(again) or "none")
         return in_columns(words, columns, left=again.get("left"), right=again.get("right"))
+
+    def _recover_titles(
+        self,
+        image: Image.Image,
+        dpi: int,
+        words: tuple[OcrWord, ...],
+        colour: Image.Image | None = None,
+    ) -> tuple[OcrWord, ...]:
+        """Read again each signer's title or signing instruction whose start the seal's ring
+        cut (`edge.ocr.title_lines`), over the block's width with the seal taken away, and put
+        the reading in the line's place when it is the whole line; else keep the line."""
+        again: dict[int, list[OcrWord]] = {}
+        for cut in cut_lines(words, image.width, image.height):
+            old = [w for w in words if w.line == cut.line]
+            new = self._read_cut_line(image, dpi, cut, colour)
+            if mended_line(cut, old, new):
+                again[cut.line] = new
+        if not again:
+            return words
+        log.debug("title pass: %d cut line(s) read whole", len(again))
+        lines = [again.get(line[0].line, line) for line in group_lines(words)]
+        return renumber(placed(lines, set(again)))
+
+    def _read_cut_line(
+        self, image: Image.Image, dpi: int, cut: CutLine, colour: Image.Image | None
+    ) -> list[OcrWord]:
+        """One line of `_recover_titles`, read with the seal taken away (page coordinates)."""
+        crop = image.crop(cut.box)
+        if is_bilevel_image(crop):
+            crop = blur_dither(crop)  # the seal's dither made the mid-grey that goes
+        elif colour is not None and colour.mode == "RGB" and colour.size == image.size:
+            crop = without_colour(crop, coloured_ink(colour.crop(cut.box)))
+        read = self._read(suppress_seal(crop, cut.line_height), dpi, tesserocr.PSM.SINGLE_LINE)
+        # The end of the seal's ring read before the line: specks alone, or at its start.
+        kept = [w for w in read if w.text.strip(RING_SPECKS)]
+        x0, y0 = cut.box[:2]
+        return [
+            OcrWord(
+                w.text.lstrip(RING_SPECKS) if k == 0 else w.text,
+                (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
+                w.confidence,
+                cut.line,
+            )
+            for k, w in enumerate(kept)
+        ]
 
     def _recover_signer(
         self,
@@ -497,6 +546,10 @@ class OcrEngine(Closeable):
             return words
         log.debug("lost-line pass: %d line(s) recovered", len(recovered))
         return insert_lines(words, recovered)
+
+
+RING_SPECKS = "_„\"'`.,-–—“”‘’"
+"""What OCR reads from the end of the seal's ring before a title or instruction read again."""
 
 
 def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:

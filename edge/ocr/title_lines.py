@@ -1,0 +1,174 @@
+"""The signer's title and the signing instruction where a seal cut them: a second look.
+
+The seal is stamped over the left of the signature, and its ring often crosses the title above
+("TRƯỞNG PHÒNG" read as "G PHÒNG", "CHỦ TỊCH" as "HỦ TỊCH") or the bracketed instruction of a
+civil-status form ("(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)" read as "f đệm, tên, chức
+vụ, đóng dấu)"). The main pass then keeps only the part right of the ring. `cut_lines` finds
+such lines in the main pass's words; the engine reads each again as one line, over the block's
+whole width and with the seal taken away (`edge.ocr.signer_name.suppress_seal`), and
+`mended_line` says whether that reading is the whole line, to put in its place.
+
+Pure geometry and text: Tesseract itself is driven by `edge.ocr.engine`.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence, span_overlap
+from edge.ocr.signer_name import (
+    BLOCK_FROM,
+    MAX_TITLE_WORDS,
+    RECOVER_CONFIDENCE,
+    TITLE_FROM,
+    fold,
+)
+
+WHOLE_TITLES = (
+    "CHU TICH", "PHO CHU TICH", "GIAM DOC", "PHO GIAM DOC", "TRUONG PHONG", "PHO TRUONG PHONG",
+    "TRUONG CONG AN", "PHO TRUONG CONG AN", "TRUONG BAN", "PHO TRUONG BAN", "CHANH VAN PHONG",
+    "NGUOI KY TRICH LUC", "NGUOI KY GIAY CHUNG NHAN", "NGUOI KY", "CONG CHUC TU PHAP - HO TICH",
+    "CAN BO", "BI THU", "THU KY", "UY VIEN",
+)  # fmt: skip
+"""Signers' titles as printed whole, accent-folded: a cut line is the end of one of them."""
+
+MIN_KEPT_LETTERS = 3
+"""Letters a cut title must keep for its title to be known ("NG" could end too many)."""
+MARGIN = 1.5
+"""Line heights added either side of the re-read line, past its block's widest reach."""
+NEIGHBOURS = 8.0
+"""Line heights above and below a cut line within which its block's other lines lie (the
+signature's space between the title and the name is six or seven)."""
+PAD = 0.4
+"""Line heights added above and below the re-read line."""
+HALF = 0.5
+"""Share of the shorter of two lines that must lie across the other for both to be one block's."""
+
+
+@dataclass(frozen=True)
+class CutLine:
+    """A line of the signer's block a seal cut, and where to read it again.
+
+    Attributes:
+        line: its `OcrWord.line` in the main pass.
+        box: (x0, y0, x1, y1) to read, in image pixels: the row, centred on the block's axis.
+        line_height: its text height in pixels.
+        instruction: whether it is the bracketed instruction rather than a title.
+    """
+
+    line: int
+    box: tuple[int, int, int, int]
+    line_height: float
+    instruction: bool
+
+
+def _letters(text: str) -> str:
+    """The text's letters only, folded ("G PHÒNG" → "GPHONG")."""
+    return re.sub(r"[^A-Z]", "", fold(text))
+
+
+_WHOLE = {_letters(t) for t in WHOLE_TITLES}
+
+
+def _cut_title(text: str) -> bool:
+    """Whether `text`, in capitals, is the end of a whole title and not one itself."""
+    letters = sum(c.isalpha() for c in text)
+    upper = sum(c.isupper() for c in text if c.isalpha())
+    kept = _letters(text)
+    if letters < MIN_KEPT_LETTERS or upper < 0.8 * letters or kept in _WHOLE:
+        return False
+    return any(whole.endswith(kept) for whole in _WHOLE)
+
+
+_INSTRUCTION_END = re.compile(r"(?:DONG\s*D\w{1,2}U|HO\s*TEN|TEN)\s*\)\W*$")
+_INSTRUCTION_START = re.compile(r"^[\W_]*\(\s*K\w?\b")
+
+
+def _cut_instruction(text: str) -> bool:
+    """Whether `text` is the end of the bracketed instruction without its start ("f đệm, tên,
+    chức vụ, đóng dấu)", "ọ tên và đóng dấu)")."""
+    folded = fold(text)
+    return bool(_INSTRUCTION_END.search(folded)) and not _INSTRUCTION_START.match(folded)
+
+
+def cut_lines(words: Sequence[OcrWord], width: int, height: int) -> list[CutLine]:
+    """The lines of the page's lower part that are a signer's title or the signing instruction
+    with their start cut off, each with the box to read it again in.
+
+    Args:
+        words: the main pass's words, in reading order.
+        width, height: the image size.
+    """
+    lines = group_lines(words)
+    found = []
+    for line in lines:
+        x0, y0, x1, y1 = line_box(line)
+        if (y0 + y1) / 2 < TITLE_FROM * height or len(line) > 2 * MAX_TITLE_WORDS:
+            continue
+        text = " ".join(w.text for w in line)
+        instruction = _cut_instruction(text)
+        if not instruction and not (len(line) <= MAX_TITLE_WORDS and _cut_title(text)):
+            continue
+        line_height = statistics.median(w.box[3] - w.box[1] for w in line)
+        axis = _block_axis(line, lines, line_height, BLOCK_FROM * width)
+        half = max(x1 - axis, axis - x0) + MARGIN * line_height
+        box = (
+            max(0, int(axis - half)),
+            max(0, int(y0 - PAD * line_height)),
+            min(width, int(axis + half)),
+            min(height, int(y1 + PAD * line_height)),
+        )
+        found.append(CutLine(line[0].line, box, line_height, instruction))
+    return found
+
+
+def _block_axis(
+    line: Sequence[OcrWord], lines: Sequence[Sequence[OcrWord]], height: float, left: float
+) -> float:
+    """The centre line of the block `line` belongs to: the median centre of the other short
+    lines (titles, the name) above and below it, right of `left` (the body's lines and "Nơi
+    nhận" start further left), half of one across the other at least. A block's lines are
+    centred on one axis, and the cut line's own centre moved right with its lost start."""
+    x0, y0, x1, y1 = line_box(line)
+    centres = []
+    for other in lines:
+        ox0, oy0, ox1, oy1 = line_box(other)
+        if other is line or len(other) > MAX_TITLE_WORDS or ox0 < left:
+            continue  # a line of the body, or of "Nơi nhận"
+        near = oy1 >= y0 - NEIGHBOURS * height and oy0 <= y1 + NEIGHBOURS * height
+        if near and span_overlap(x0, x1, ox0, ox1) >= HALF:
+            centres.append((ox0 + ox1) / 2)
+    return statistics.median(centres) if centres else (x0 + x1) / 2
+
+
+def mended_line(cut: CutLine, old: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
+    """Whether `new`, the line read again, is the whole of the cut line `old`: surely read,
+    with more letters, and a whole title (in capitals) or the whole bracketed instruction."""
+    if not new or line_confidence(new) < RECOVER_CONFIDENCE:
+        return False
+    text = " ".join(w.text for w in new)
+    if len(_letters(text)) <= len(_letters(" ".join(w.text for w in old))):
+        return False
+    if cut.instruction:
+        folded = fold(text)
+        return bool(_INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded))
+    upper = sum(c.isupper() for c in text if c.isalpha()) >= 0.8 * sum(c.isalpha() for c in text)
+    return upper and any(_letters(text).endswith(whole) for whole in _WHOLE)
+
+
+def placed(lines: Sequence[Sequence[OcrWord]], mended: set[int]) -> list[Sequence[OcrWord]]:
+    """`lines` with each mended line moved after the last line read after it that lies wholly
+    above it: the main pass placed the cut line by what was left of it, before a line of the
+    body's end it lies under ("G PHÒNG" before "Giấy chứng nhận có hiệu lực …"). A line is
+    only ever moved later, never before lines a row-by-row reading put first."""
+    order = list(lines)
+    for number in mended:
+        at = next(k for k, line in enumerate(order) if line[0].line == number)
+        top = line_box(order[at])[1]
+        above = [k for k in range(at + 1, len(order)) if line_box(order[k])[3] <= top]
+        if above:
+            order.insert(above[-1], order.pop(at))
+    return order

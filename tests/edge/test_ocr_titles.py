@@ -1,0 +1,158 @@
+"""The second look at a signer's title or signing instruction whose start a seal's ring cut
+(`edge.ocr.title_lines` and `OcrEngine._recover_titles`): which lines are read again, over which
+box, which reading replaces them, and where the line then goes."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+import edge.ocr.engine
+from edge.ocr import OcrEngine, OcrWord
+from edge.ocr.title_lines import CutLine, cut_lines, mended_line, placed
+from edge.sample_document import FONT_DIR, FONT_FILES
+
+WIDTH, HEIGHT = 2480, 3508
+
+
+def _line(text: str, x0: int, y0: int, line: int, conf: float = 95.0) -> list[OcrWord]:
+    """Words of `text` laid left to right from (x0, y0), 25 px a letter, 45 px high."""
+    words, x = [], x0
+    for word in text.split():
+        words.append(OcrWord(word, (x, y0, x + 25 * len(word), y0 + 45), conf, line))
+        x += 25 * len(word) + 20
+    return words
+
+
+BLOCK = [
+    *_line("Giấy chứng nhận có hiệu lực 03 năm kể từ ngày cấp.", 400, 1400, 0),
+    *_line("G PHÒNG", 1790, 1520, 1),
+    *_line("Huỳnh Xuân Đình Vinh", 1560, 1900, 2),
+]
+
+
+def test_a_title_s_end_in_capitals_low_on_the_page_is_read_again_over_its_block() -> None:
+    cuts = cut_lines(BLOCK, WIDTH, HEIGHT)
+    assert [c.line for c in cuts] == [1] and not cuts[0].instruction
+    x0, y0, x1, y1 = cuts[0].box
+    # Centred on the name under it (its axis), not on what is left of the title.
+    name_centre = (1560 + 1560 + 25 * 17 + 3 * 20) / 2
+    assert abs((x0 + x1) / 2 - name_centre) < 2
+    assert x0 < 1700 and x1 >= 1790 + 25 + 20 + 25 * 5 and y0 < 1520 and y1 > 1565
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CHỦ TỊCH",  # a whole title: nothing lost
+        "PHÓ CHỦ TỊCH",
+        "NG",  # too little left to know the title
+        "Phòng",  # not in capitals
+        "ĐỦ ĐIỀU KIỆN AN TOÀN",  # capitals that end no title
+    ],
+)
+def test_lines_that_are_no_cut_title_are_left_alone(text: str) -> None:
+    words = [*BLOCK[:-6], *_line(text, 1790, 1520, 1), *BLOCK[-4:]]
+    assert cut_lines(words, WIDTH, HEIGHT) == []
+
+
+def test_a_cut_title_high_on_the_page_is_the_header_s_and_left_alone() -> None:
+    words = _line("G PHÒNG", 1790, 300, 0)
+    assert cut_lines(words, WIDTH, HEIGHT) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        ("f đệm, tên, chức vụ, đóng dấu)", True),
+        ("ọ tên và đóng dấu)", True),
+        ("(Ký, ghi rõ họ tên và đóng dấu)", False),  # whole
+        ("_(Ký; ghi rõ họ, chữ đệm, tên)", False),
+        ("Giấy phép có giá trị đến ngày 31/12/2026", False),
+    ],
+)
+def test_the_signing_instruction_without_its_start_is_read_again(text: str, cut: bool) -> None:
+    words = [*BLOCK[:-6], *_line(text, 1700, 1580, 1), *BLOCK[-4:]]
+    cuts = cut_lines(words, WIDTH, HEIGHT)
+    assert bool(cuts) is cut
+    assert all(c.instruction for c in cuts)
+
+
+TITLE_CUT = CutLine(1, (1500, 1500, 2100, 1580), 45.0, instruction=False)
+INSTRUCTION_CUT = CutLine(1, (1400, 1500, 2200, 1580), 45.0, instruction=True)
+
+
+@pytest.mark.parametrize(
+    ("cut", "old", "new", "mended"),
+    [
+        (TITLE_CUT, "G PHÒNG", "TRƯỞNG PHÒNG", True),
+        (TITLE_CUT, "HỦ TỊCH", "KT. CHỦ TỊCH", True),
+        (TITLE_CUT, "G PHÒNG", "]NG PHÒNG", False),  # still cut
+        (TITLE_CUT, "ỞNG PHÒNG", "ơi nhận: va TRƯỞNG PHÒNG", False),  # the column beside
+        (TITLE_CUT, "G PHÒNG", "G PHÒNG", False),  # nothing more read
+        (INSTRUCTION_CUT, "f đệm, tên, đóng dấu)", "(Ký, ghi rõ họ, chữ đệm, tên, đóng dấu)", True),
+        (INSTRUCTION_CUT, "ọ tên và đóng dấu)", "_(Ký; ghi rõ họ tên và đóng đấu)", True),
+        (INSTRUCTION_CUT, "ọ tên và đóng dấu)", "Số chứng thực họ tên và đóng dấu)", False),
+    ],
+)
+def test_a_reading_replaces_the_cut_line_only_when_it_is_the_whole_line(
+    cut: CutLine, old: str, new: str, mended: bool
+) -> None:
+    assert mended_line(cut, _line(old, 1790, 1520, 1), _line(new, 1600, 1520, 1)) is mended
+
+
+def test_an_unsure_reading_replaces_nothing() -> None:
+    unsure = _line("TRƯỞNG PHÒNG", 1600, 1520, 1, conf=40.0)
+    assert not mended_line(TITLE_CUT, _line("G PHÒNG", 1790, 1520, 1), unsure)
+
+
+def test_a_mended_line_goes_after_the_lines_read_after_it_that_lie_above_it() -> None:
+    title = _line("TRƯỞNG PHÒNG", 1600, 1520, 1)
+    body = _line("Giấy chứng nhận có hiệu lực 03 năm.", 400, 1400, 0)
+    name = _line("Huỳnh Xuân Đình Vinh", 1560, 1900, 2)
+    order = placed([title, body, name], {1})
+    assert [line[0].line for line in order] == [0, 1, 2]
+    # Never earlier: a title read after "Nơi nhận" (row by row) stays there.
+    recipients = _line("Nơi nhận:", 400, 1530, 3)
+    assert [ln[0].line for ln in placed([recipients, title, name], {1})] == [3, 1, 2]
+
+
+def _sealed_title_page() -> Image.Image:
+    """A certificate's foot: the body's last lines, the title "TRƯỞNG PHÒNG" and the name, and
+    a grey seal whose dashed ring crosses the title's first letters (print stays dark under it,
+    as under a real seal's ink)."""
+    page = Image.new("L", (WIDTH, HEIGHT), 250)
+    draw = ImageDraw.Draw(page)
+    regular = ImageFont.truetype(str(FONT_DIR / FONT_FILES["regular"]), size=50)
+    bold = ImageFont.truetype(str(FONT_DIR / FONT_FILES["bold"]), size=50)
+    draw.text((400, 1300), "Đủ điều kiện an toàn thực phẩm theo quy định.", fill=20, font=regular)
+    draw.text(
+        (400, 1400), "Giấy chứng nhận có hiệu lực 03 năm kể từ ngày cấp.", fill=20, font=regular
+    )
+    draw.text((1560, 1520), "TRƯỞNG PHÒNG", fill=20, font=bold)
+    draw.text((1500, 1900), "Huỳnh Xuân Đình Vinh", fill=20, font=bold)
+    seal = Image.new("L", page.size, 255)
+    ring = ImageDraw.Draw(seal)
+    cx, cy, r = 1600, 1740, 230
+    for start in range(0, 360, 12):
+        ring.arc((cx - r, cy - r, cx + r, cy + r), start, start + 8, fill=110, width=30)
+    ring.ellipse((cx - r + 40, cy - r + 40, cx + r - 40, cy + r - 40), outline=110, width=8)
+    return ImageChops.darker(page, seal)
+
+
+@pytest.mark.slow
+def test_the_engine_reads_a_title_the_seal_s_ring_cut_whole_again(
+    engine: OcrEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = _sealed_title_page()
+    lines = engine.recognize(page, dpi=300).text.splitlines()
+    assert "TRƯỞNG PHÒNG" in lines
+    assert lines.index("TRƯỞNG PHÒNG") > lines.index(
+        "Giấy chứng nhận có hiệu lực 03 năm kể từ ngày cấp."
+    )
+    # Without the second look the main pass keeps only what is right of the ring.
+    monkeypatch.setattr(
+        edge.ocr.engine.OcrEngine, "_recover_titles", lambda self, image, dpi, words, colour: words
+    )
+    cut = engine.recognize(page, dpi=300).text.splitlines()
+    assert "TRƯỞNG PHÒNG" not in cut and "G PHÒNG" in cut
