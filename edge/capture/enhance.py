@@ -30,6 +30,7 @@ from edge.capture.detect import detect_page
 from edge.capture.filters import (
     draw_quad,
     flatten_illumination,
+    remove_creases,
     remove_specks,
     remove_streaks,
     sauvola,
@@ -267,6 +268,13 @@ def stage_deskew(state: PageState, options: CaptureOptions) -> PageState:
     )
 
 
+def stage_decrease(state: PageState, options: CaptureOptions) -> PageState:
+    """Erase a crease's line across a scan's OCR image (`remove_creases`); the archive keeps it.
+
+    After deskew: straightened, the line runs nearly level, as the filter looks for it."""
+    return _scan_filtered(state, remove_creases)
+
+
 def stage_thin(state: PageState, options: CaptureOptions) -> PageState:
     """Thin a scan's strokes in its OCR image when heavy toner made them fat (`thin_strokes`)."""
     return _scan_filtered(state, thin_strokes)
@@ -362,6 +370,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
     ("destreak", stage_destreak),
     ("despeckle", stage_despeckle),
     ("deskew", stage_deskew),
+    ("decrease", stage_decrease),
     ("thin", stage_thin),
     ("flatten", stage_flatten),
     ("straighten", stage_straighten),
@@ -449,7 +458,7 @@ def prepare_page(
             # A stage that did not apply hands the same arrays on: it has nothing to show.
             shown = (
                 state.ocr_image
-                if name in ("destreak", "thin", "flatten", "binarize")
+                if name in ("destreak", "decrease", "thin", "flatten", "binarize")
                 else state.image
             )
             kept.append((name, shown if shown is not None else state.image))

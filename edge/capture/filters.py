@@ -1,7 +1,7 @@
 """The image filters the capture stages apply (`edge.capture.enhance`): grey, a camera page's
-illumination flattened, Sauvola's threshold, heavy toner's strokes thinned, an ADF's streaks
-and a scan's lone specks erased; and the page's quad drawn, for debugging. Each takes an
-OpenCV image and returns one, the same array when it has nothing to do."""
+illumination flattened, Sauvola's threshold, heavy toner's strokes thinned, an ADF's streaks,
+a crease's line and a scan's lone specks erased; and the page's quad drawn, for debugging. Each
+takes an OpenCV image and returns one, the same array when it has nothing to do."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.capture.geometry import PageQuad
+from edge.levels import level_percentile
 
 Image = npt.NDArray[Any]
 """An OpenCV image: grey (H×W) or BGR (H×W×3), 8-bit."""
@@ -207,6 +208,88 @@ def remove_streaks(grey: Image, dpi: int = 300) -> Image:
             cleaned[:, column : end + 1] = fill[:, None]
         column = end + 1
     return cleaned
+
+
+CREASE_RUN_MM = 10.0
+"""The shortest level run of a crease's line kept by the opening that finds it: longer than any
+letter's bar, shorter than a crease sloping a degree or so runs on one row."""
+CREASE_SPAN = 0.6
+"""Of the page's width, at least: how far a crease runs (a header's rule is a fifth of it)."""
+CREASE_RISE = 0.03
+"""Of the page's height, at most: how far a crease rises or falls across the page."""
+CREASE_PAPER = 25
+"""Grey levels below the paper's from which a pixel may be part of a crease's line."""
+CREASE_MARGIN = 0.03
+"""Of the page's height: a long line this close to the top or bottom is the scan's edge (or the
+paper's, once deskewed), left as it is; a fold's crease lies well inside the page."""
+CREASE_STEP = 8
+"""Every so many columns are looked at to find a crease's shape (its pixels are then read all)."""
+
+
+def remove_creases(grey: Image, dpi: int = 300) -> Image:
+    """Erase thin lines running across most of a scan's width (a fold's crease, the edge of a
+    sheet laid under it).
+
+    Such a line runs through the letters of a row, and Tesseract reads the row as garbage or
+    not at all ("Lhái ai" for a whole line of a date in words). A crease is a shape of the
+    pixels darker than the paper whose level runs are at least `CREASE_RUN_MM` long, at least
+    `CREASE_SPAN` of the page wide, at most `CREASE_RISE` of it high and off its top and bottom
+    edges (`CREASE_MARGIN`). Print under the line darker than the line's own grey stays (a fold
+    shades what it crosses); each other pixel of it takes the lighter of the pixels just above
+    and below the line in its column: paper where the line crossed paper, ink where it was
+    drawn over a letter's stroke (the stroke goes on either side). A table's rule that long
+    goes too, which OCR does not miss.
+
+    Args:
+        grey: the scan, grey, upright and straight.
+        dpi: its resolution.
+
+    Returns:
+        A copy without the creases (the same array when there are none).
+    """
+    height, width = grey.shape
+    paper = level_percentile(grey[::CREASE_STEP, ::CREASE_STEP], 75)
+    run = max(3, round(CREASE_RUN_MM * dpi / 25.4))
+    # Found on every `CREASE_STEP`-th column (a run keeps many of them): a fraction of the work.
+    level = _level_runs(grey[:, ::CREASE_STEP], paper, max(3, run // CREASE_STEP))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(level, connectivity=8)
+    boxes = [
+        (int(x) * CREASE_STEP, int(y), int(w) * CREASE_STEP, int(h))
+        for x, y, w, h in stats[1:count, :4]
+        if w * CREASE_STEP >= CREASE_SPAN * width
+        and h <= CREASE_RISE * height
+        and CREASE_MARGIN * height <= y <= (1 - CREASE_MARGIN) * height - h
+    ]
+    if not boxes:
+        return grey
+    cleaned = grey.copy()
+    for x, y, w, h in boxes:
+        w = min(w + CREASE_STEP, width - x)
+        mask = _level_runs(grey[y : y + h, x : x + w], paper, run) > 0
+        rows = np.arange(h)[:, None]
+        top = np.where(mask, rows, h).min(axis=0)
+        bottom = np.where(mask, rows, -1).max(axis=0)
+        columns = np.nonzero(bottom >= 0)[0]
+        above = np.clip(y + top[columns] - 2, 0, height - 1)
+        below = np.clip(y + bottom[columns] + 2, 0, height - 1)
+        outside = np.maximum(grey[above, x + columns], grey[below, x + columns])
+        band = cleaned[y : y + h, x : x + w]
+        on = mask[:, columns]
+        # The crease's own grey, where paper lies either side of it; print under it that is
+        # darker than that stays (a fold shades the letters it crosses).
+        plain = on & (outside >= paper - CREASE_PAPER)[None, :]
+        crease = float(np.median(band[:, columns][plain])) if plain.any() else float(paper)
+        under = band[:, columns] < crease - CREASE_PAPER
+        band[:, columns] = np.where(on & ~under, outside[None, :], band[:, columns])
+    return cleaned
+
+
+def _level_runs(grey: Image, paper: float, run: int) -> Image:
+    """Where `grey` is darker than the paper in level runs at least `run` pixels long, joined
+    across the row steps of a sloping line (a 0/1 mask)."""
+    darker = (grey < paper - CREASE_PAPER).astype(np.uint8)
+    level = cv2.morphologyEx(darker, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))
+    return cv2.dilate(level, np.ones((3, 1), np.uint8))
 
 
 SPECK_MM = 0.8
