@@ -17,6 +17,7 @@ import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence, span_overlap
 from edge.ocr.signer_name import (
@@ -44,6 +45,8 @@ NEIGHBOURS = 8.0
 signature's space between the title and the name is six or seven)."""
 PAD = 0.4
 """Line heights added above and below the re-read line."""
+LIKER = 0.02
+"""How much closer to a wording of the instruction a reading must be to replace the line."""
 HALF = 0.5
 """Share of the shorter of two lines that must lie across the other for both to be one block's."""
 
@@ -87,11 +90,46 @@ _INSTRUCTION_END = re.compile(r"(?:DONG\s*D\w{1,2}U|HO\s*TEN|TEN)\s*\)\W*$")
 _INSTRUCTION_START = re.compile(r"^[\W_]*\(\s*K\w?\b")
 
 
+INSTRUCTION_WORDS = frozenset(
+    ("ký", "ghi", "rõ", "họ", "chữ", "đệm", "tên", "chức", "vụ", "đóng", "dấu", "và", "của"),
+)  # fmt: skip
+"""Every word the bracketed signing instruction is written with, as printed (small letters)."""
+
+
+def _misread_words(text: str) -> int:
+    """How many words of an instruction line are none of `INSTRUCTION_WORDS` as printed ("ghỉ",
+    "rõ„họ=ehỹ", "2Q"): where the seal's ring crossed it."""
+    words = (w.strip("()[],.;:_-–—'\"`„“”‘’").lower() for w in text.split())
+    return sum(1 for w in words if w and w not in INSTRUCTION_WORDS)
+
+
+INSTRUCTIONS = (
+    "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)", "(Ký, ghi rõ họ, chữ đệm, tên)",
+    "(Ký, ghi rõ họ tên và đóng dấu)", "(Ký, ghi rõ họ tên, đóng dấu)", "(Ký, ghi rõ họ tên)",
+    "(Ký và ghi rõ họ tên)", "(Ký, đóng dấu)", "(Ký, đóng dấu và ghi rõ họ tên)",
+    "(Ký, ghi rõ họ tên, chức vụ và đóng dấu)",
+)  # fmt: skip
+"""The signing instruction's wordings on the public forms, to tell the better of two readings."""
+
+
+def _likeness(text: str) -> float:
+    """How close a reading of the instruction is to the nearest of its wordings, 0..1."""
+    read = " ".join(text.split()).lower()
+    return max(
+        SequenceMatcher(None, read, wording.lower(), autojunk=False).ratio()
+        for wording in INSTRUCTIONS
+    )
+
+
 def _cut_instruction(text: str) -> bool:
-    """Whether `text` is the end of the bracketed instruction without its start ("f đệm, tên,
-    chức vụ, đóng dấu)", "ọ tên và đóng dấu)")."""
+    """Whether `text` is the bracketed instruction with its start cut off ("f đệm, tên, chức
+    vụ, đóng dấu)", "ọ tên và đóng dấu)") or with words the seal's ring garbled ("(Ký. ghỉ
+    rõ„họ=ehỹ, đệm, tên, chức vụ, đóng dấu)")."""
     folded = fold(text)
-    return bool(_INSTRUCTION_END.search(folded)) and not _INSTRUCTION_START.match(folded)
+    start, end = _INSTRUCTION_START.match(folded), _INSTRUCTION_END.search(folded)
+    if end and not start:
+        return True
+    return bool(start or end) and _misread_words(text) > 0
 
 
 def cut_lines(words: Sequence[OcrWord], width: int, height: int) -> list[CutLine]:
@@ -146,15 +184,24 @@ def _block_axis(
 
 def mended_line(cut: CutLine, old: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
     """Whether `new`, the line read again, is the whole of the cut line `old`: surely read,
-    with more letters, and a whole title (in capitals) or the whole bracketed instruction."""
+    and a whole title in capitals with more letters, or the whole bracketed instruction: with
+    more letters than the line whose start was cut, or closer to one of its wordings
+    (`INSTRUCTIONS`) than the whole line whose middle was garbled."""
     if not new or line_confidence(new) < RECOVER_CONFIDENCE:
         return False
-    text = " ".join(w.text for w in new)
-    if len(_letters(text)) <= len(_letters(" ".join(w.text for w in old))):
-        return False
+    text, before = " ".join(w.text for w in new), " ".join(w.text for w in old)
+    more = len(_letters(text)) > len(_letters(before))
     if cut.instruction:
         folded = fold(text)
-        return bool(_INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded))
+        whole = _INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded)
+        if not whole:
+            return False
+        was = fold(before)
+        if not (_INSTRUCTION_START.match(was) and _INSTRUCTION_END.search(was)):
+            return more  # its start was cut: the whole line read again, with more of it
+        return _likeness(text) > _likeness(before) + LIKER  # its middle garbled
+    if not more:
+        return False
     upper = sum(c.isupper() for c in text if c.isalpha()) >= 0.8 * sum(c.isalpha() for c in text)
     return upper and any(_letters(text).endswith(whole) for whole in _WHOLE)
 

@@ -66,12 +66,13 @@ def test_a_cut_title_high_on_the_page_is_the_header_s_and_left_alone() -> None:
     [
         ("f đệm, tên, chức vụ, đóng dấu)", True),
         ("ọ tên và đóng dấu)", True),
+        ("(Ký. ghỉ rõ„họ=ehỹ đệm, tên, chức vụ, đóng dẫu)", True),  # the ring across its middle
         ("(Ký, ghi rõ họ tên và đóng dấu)", False),  # whole
         ("_(Ký; ghi rõ họ, chữ đệm, tên)", False),
         ("Giấy phép có giá trị đến ngày 31/12/2026", False),
     ],
 )
-def test_the_signing_instruction_without_its_start_is_read_again(text: str, cut: bool) -> None:
+def test_the_signing_instruction_cut_or_garbled_is_read_again(text: str, cut: bool) -> None:
     words = [*BLOCK[:-6], *_line(text, 1700, 1580, 1), *BLOCK[-4:]]
     cuts = cut_lines(words, WIDTH, HEIGHT)
     assert bool(cuts) is cut
@@ -93,6 +94,13 @@ INSTRUCTION_CUT = CutLine(1, (1400, 1500, 2200, 1580), 45.0, instruction=True)
         (INSTRUCTION_CUT, "f đệm, tên, đóng dấu)", "(Ký, ghi rõ họ, chữ đệm, tên, đóng dấu)", True),
         (INSTRUCTION_CUT, "ọ tên và đóng dấu)", "_(Ký; ghi rõ họ tên và đóng đấu)", True),
         (INSTRUCTION_CUT, "ọ tên và đóng dấu)", "Số chứng thực họ tên và đóng dấu)", False),
+        (
+            INSTRUCTION_CUT,
+            "(Ký, ghi ữ đệm, tên, chức vụ, đóng dẫu)",
+            "(Ký, ghỉ rõ họ, chữ đêm, tên, chức vụ, đóng dẫu)",
+            True,  # closer to the form's wording, its marks misread or not
+        ),
+        (INSTRUCTION_CUT, "(Ký, ghi rõ họ, chữ đệm, tên)", "(Ký, ghi rõ họ, chữ đệm, tèn)", False),
     ],
 )
 def test_a_reading_replaces_the_cut_line_only_when_it_is_the_whole_line(
