@@ -113,7 +113,7 @@ def _exact(line: int, low: str, cat: Catalogue) -> list[Segment]:
 
 
 # "Họ và tên người đã chết:", "Họ, chữ đệm, tên người cha:": a name label with whose it is.
-_HO_TEN = r"ho(?:\s*,\s*|\s+va\s+|\s+)(?:chu\s+dem(?:\s*,\s*|\s+va\s+|\s+))?ten"
+_HO_TEN = r"ho(?:\s*[,;.]\s*|\s+va\s+|\s+)(?:chu\s+dem(?:\s*[,;.]\s*|\s+va\s+|\s+))?ten"
 _NAME_LABEL = re.compile(
     rf"(?<![^\W_]){_HO_TEN}(?:\s+[^\W\d_]+){{0,7}}?\s*[:;]"
     # "Tên chủ tàu:", "Tên người được cấp:": "Tên" and whose name it is.

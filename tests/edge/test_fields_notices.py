@@ -244,3 +244,16 @@ def test_an_i_read_twice_in_a_name_is_read_once(printed: str, read: str) -> None
     assert fields["ho_ten"] == read
     assert fields["nguoi_ky"] == "Võ Thị Hiền"
     assert extract_fields(text.replace("Võ Thị Hiền", "Võ Thị Hiiền"))["nguoi_ky"] == "Võ Thị Hiền"
+
+
+def test_a_name_label_whose_commas_ocr_read_as_semicolons_or_stops() -> None:
+    """ "Họ, chữ đệm; tên:", "Ngày. tháng. năm sinh:": the label is still the subject's."""
+    text = MOTTO_IN_TWO.replace(
+        "Chủ hộ kinh doanh: Ông Nguyễn Hữu Lợi\nNgày sinh: 02/09/1979;",
+        "Họ, chữ đệm; tên: NGUYỄN HỮU LỢI\nNgày. tháng. năm sinh: 02/09/1979;",
+    )
+    assert text != MOTTO_IN_TWO
+    fields = extract_fields(text)
+    assert fields["ho_ten"] == "Nguyễn Hữu Lợi"
+    assert fields["ngay_sinh"] == "1979-09-02"
+    assert fields["cccd"] == "056079004455"
