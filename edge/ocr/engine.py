@@ -27,6 +27,7 @@ import logging
 import os
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -350,15 +351,7 @@ class OcrEngine(Closeable):
             crop = image.crop(cut)
             if colour is not None and colour.mode == "RGB" and colour.size == image.size:
                 crop = without_colour(crop, coloured_ink(colour.crop(cut)))
-            alone = tuple(
-                OcrWord(
-                    w.text,
-                    (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
-                    w.confidence,
-                    w.line,
-                )
-                for w in self._read(crop, dpi, tesserocr.PSM.SINGLE_BLOCK)
-            )
+            alone = tuple(_on_page(self._read(crop, dpi, tesserocr.PSM.SINGLE_BLOCK), x0, y0))
             if alone:
                 again[side] = alone
         log.debug("signature area in two columns, read again: %s", sorted(again) or "none")
@@ -397,17 +390,10 @@ class OcrEngine(Closeable):
             crop = without_colour(crop, coloured_ink(colour.crop(cut.box)))
         read = self._read(suppress_seal(crop, cut.line_height), dpi, tesserocr.PSM.SINGLE_LINE)
         # The end of the seal's ring read before the line: specks alone, or at its start.
-        kept = [w for w in read if w.text.strip(RING_SPECKS)]
-        x0, y0 = cut.box[:2]
-        return [
-            OcrWord(
-                w.text.lstrip(RING_SPECKS) if k == 0 else w.text,
-                (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
-                w.confidence,
-                cut.line,
-            )
-            for k, w in enumerate(kept)
-        ]
+        kept = _on_page([w for w in read if w.text.strip(RING_SPECKS)], *cut.box[:2], cut.line)
+        if kept:
+            kept[0] = replace(kept[0], text=kept[0].text.lstrip(RING_SPECKS))  # "_(Ký", "„TRƯỞNG"
+        return kept
 
     def _recover_signer(
         self,
@@ -493,14 +479,7 @@ class OcrEngine(Closeable):
             box = (x0, y0, min(image.width, row.box[2]), min(image.height, row.box[3]))
             read = self._read(image.crop(box), dpi, tesserocr.PSM.SINGLE_LINE)
             if is_text(read):
-                again[row.line] = [
-                    OcrWord(
-                        w.text,
-                        (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
-                        w.confidence,
-                    )
-                    for w in read
-                ]
+                again[row.line] = _on_page(read, x0, y0)
         log.debug("list markers read sideways: %d row(s) read again", len(again))
         boxes = [line_box(row) for row in again.values()]
         kept: list[list[OcrWord]] = []
@@ -532,20 +511,24 @@ class OcrEngine(Closeable):
                 if is_text(best, page_number=lost.page_number):
                     break  # sure enough: spare the second reading
             if is_text(best, page_number=lost.page_number):
-                recovered.append(
-                    tuple(
-                        OcrWord(
-                            w.text,
-                            (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
-                            w.confidence,
-                        )
-                        for w in best
-                    )
-                )
+                recovered.append(tuple(_on_page(best, x0, y0)))
         if not recovered:
             return words
         log.debug("lost-line pass: %d line(s) recovered", len(recovered))
         return insert_lines(words, recovered)
+
+
+def _on_page(read: Sequence[OcrWord], x0: int, y0: int, line: int | None = None) -> list[OcrWord]:
+    """Words read from a crop whose top left is (x0, y0), in page pixels; on `line` if given."""
+    return [
+        OcrWord(
+            w.text,
+            (w.box[0] + x0, w.box[1] + y0, w.box[2] + x0, w.box[3] + y0),
+            w.confidence,
+            w.line if line is None else line,
+        )
+        for w in read
+    ]
 
 
 RING_SPECKS = "_„\"'`.,-–—“”‘’"
