@@ -72,7 +72,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import hashlib
 import io
 import json
@@ -109,6 +108,7 @@ from edge.enroll import TokenChoice, enroll
 from edge.errors import EdgeError
 from edge.signing.pades import DocumentSigner
 from edge.signing.token import Token
+from harness.broker import loopback_settings
 from harness.processes import cpu_seconds, default_ingest_workers
 from protocol import topics
 from protocol.encoding import decode, encode
@@ -117,7 +117,7 @@ from protocol.messages import Ack, ResultMessage
 from protocol.reasons import RejectReason
 from protocol.status import Heartbeat, LinkState
 from provisioning.broker import Mosquitto
-from provisioning.broker_folder import BrokerSettings, reload_broker, write_broker_folder
+from provisioning.broker_folder import reload_broker, write_broker_folder
 from provisioning.ca import (
     CertificateAuthority,
     Profile,
@@ -306,23 +306,8 @@ def enroll_server(site: Site) -> Iterator[EnrollServer]:
     cert_file, key_file = province.server_dir / "https.pem", province.server_dir / "https-key.pem"
     write_certificate(https, cert_file)
     write_private_key(key, key_file)
-    port = free_port()
-    server_port = free_port()
-    while server_port == port:
-        server_port = free_port()
     folder = write_broker_folder(
-        site.workdir / "broker-folder",
-        BrokerSettings(
-            ca_dir=site.ca_dir,
-            server_ca_dir=province.server_ca_dir,
-            host=LOOPBACK,
-            server_host=LOOPBACK,
-            port=port,
-            server_port=server_port,
-            dns_names=("localhost",),
-            ip_addresses=(LOOPBACK,),
-            user=getpass.getuser(),
-        ),
+        site.workdir / "broker-folder", loopback_settings(site.ca_dir, province.server_ca_dir)
     )
     data = site.workdir / "enroll-server"
     database_url = f"sqlite:///{data / 'repository.db'}"

@@ -1,13 +1,37 @@
 """The harness's broker: the private Mosquitto of `provisioning.broker`, which a fault test can
-stop, crash and bring back on the same ports."""
+stop, crash and bring back on the same ports; and the settings of a production broker folder
+(`provisioning.broker_folder`) on this machine's loopback, for tests and benchmarks."""
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import time
+from pathlib import Path
 
 from provisioning.broker import Mosquitto
+from provisioning.broker_folder import BrokerSettings
 from provisioning.errors import BrokerError
+from support.sockets import LOOPBACK, free_port
+
+
+def loopback_settings(ca_dir: Path, server_ca_dir: Path) -> BrokerSettings:
+    """A broker folder's settings on 127.0.0.1: two free ports (the devices' and the
+    server's), its certificate naming localhost and the loopback address, run as this user."""
+    port, server_port = free_port(), free_port()
+    while server_port == port:
+        server_port = free_port()
+    return BrokerSettings(
+        ca_dir=ca_dir,
+        server_ca_dir=server_ca_dir,
+        host=LOOPBACK,
+        server_host=LOOPBACK,
+        port=port,
+        server_port=server_port,
+        dns_names=("localhost",),
+        ip_addresses=(LOOPBACK,),
+        user=getpass.getuser(),
+    )
 
 
 class Broker(Mosquitto):

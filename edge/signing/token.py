@@ -392,15 +392,7 @@ class Token(Closeable):
         """
         with self._op("read the key's attributes") as session:
             key = self._private_key(session, key_id)
-            return KeyProtection(
-                on_token=bool(key[Attribute.TOKEN]),
-                private=bool(key[Attribute.PRIVATE]),
-                sensitive=bool(key[Attribute.SENSITIVE]),
-                extractable=bool(key[Attribute.EXTRACTABLE]),
-                always_sensitive=bool(key[Attribute.ALWAYS_SENSITIVE]),
-                never_extractable=bool(key[Attribute.NEVER_EXTRACTABLE]),
-                local=bool(key[Attribute.LOCAL]),
-            )
+            return _protection(key)
 
     def public_key_der(self, key_id: bytes) -> bytes:
         """The DER SubjectPublicKeyInfo of the key pair `key_id` (from its public key object).
@@ -716,15 +708,7 @@ class Token(Closeable):
             key = cls._sealing_key(session, key_id)
             if key is None:
                 return None
-            return KeyProtection(
-                on_token=bool(key[Attribute.TOKEN]),
-                private=bool(key[Attribute.PRIVATE]),
-                sensitive=bool(key[Attribute.SENSITIVE]),
-                extractable=bool(key[Attribute.EXTRACTABLE]),
-                always_sensitive=bool(key[Attribute.ALWAYS_SENSITIVE]),
-                never_extractable=bool(key[Attribute.NEVER_EXTRACTABLE]),
-                local=bool(key[Attribute.LOCAL]),
-            )
+            return _protection(key)
 
     def generate_sealing_key(self, key_id: bytes) -> bool:
         """Make the sealing key `key_id` in this logged-in session, if the token holds none:
@@ -1065,3 +1049,16 @@ def _serial_text(serial: bytes | str) -> str:
 def _subject_cn(cert: x509.Certificate) -> str:
     names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return str(names[0].value) if names else cert.subject.rfc4514_string()
+
+
+def _protection(key: Any) -> KeyProtection:
+    """A key object's protection attributes, as the token reports them."""
+    return KeyProtection(
+        on_token=bool(key[Attribute.TOKEN]),
+        private=bool(key[Attribute.PRIVATE]),
+        sensitive=bool(key[Attribute.SENSITIVE]),
+        extractable=bool(key[Attribute.EXTRACTABLE]),
+        always_sensitive=bool(key[Attribute.ALWAYS_SENSITIVE]),
+        never_extractable=bool(key[Attribute.NEVER_EXTRACTABLE]),
+        local=bool(key[Attribute.LOCAL]),
+    )

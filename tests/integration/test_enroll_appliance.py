@@ -9,7 +9,6 @@ device's. Refusals on the appliance's side: a server whose key is not the code's
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import os
 import queue
@@ -36,10 +35,11 @@ from edge.signing.pades import DocumentSigner
 from edge.signing.token import Token
 from edge.sync.agent import SyncAgent
 from edge.sync.outbox import Outbox
+from harness.broker import loopback_settings
 from protocol import topics
 from protocol.enrollment import parse_code
 from provisioning.broker import Mosquitto
-from provisioning.broker_folder import BrokerSettings, write_broker_folder
+from provisioning.broker_folder import write_broker_folder
 from provisioning.ca import CertificateAuthority, Profile, write_certificate, write_private_key
 from provisioning.province import Province, provision_province, write_config
 from server.catalogue_files import KHANH_HOA_UNITS, PROCEDURES
@@ -48,7 +48,7 @@ from server.models import Record
 from server.process import ServerProcess
 from support.mqtt import MqttClient
 from support.mqtt_types import Incoming, MqttError, Puback
-from support.sockets import LOOPBACK, free_port
+from support.sockets import free_port
 from tests.fixtures.token import BlankToken, make_pdf, with_fields
 from tests.server.peers import FIELDS
 
@@ -89,13 +89,6 @@ def _https_identity(ca: CertificateAuthority, folder: Path) -> tuple[Path, Path]
     return folder / "https.pem", folder / "https-key.pem"
 
 
-def _ports() -> tuple[int, int]:
-    port, server_port = free_port(), free_port()
-    while server_port == port:
-        server_port = free_port()
-    return port, server_port
-
-
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """The province's server and its production broker folder (`sohoa provision
@@ -111,20 +104,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     )
     ca_dir = province.ca_file.parent
     cert, key = _https_identity(CertificateAuthority.load(ca_dir), province.server_dir)
-    port, server_port = _ports()
     folder = write_broker_folder(
-        tmp_path / "broker",
-        BrokerSettings(
-            ca_dir=ca_dir,
-            server_ca_dir=province.server_ca_dir,
-            host=LOOPBACK,
-            server_host=LOOPBACK,
-            port=port,
-            server_port=server_port,
-            dns_names=("localhost",),
-            ip_addresses=(LOOPBACK,),
-            user=getpass.getuser(),
-        ),
+        tmp_path / "broker", loopback_settings(ca_dir, province.server_ca_dir)
     )
     database_url = f"sqlite:///{province.server_dir / 'repository.db'}"
     api_port = free_port()

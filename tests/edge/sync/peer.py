@@ -57,7 +57,7 @@ from protocol.topics import (
     device_topic,
     parse,
 )
-from provisioning.broker import acl_rules, prepare_broker
+from provisioning.broker import Mosquitto, acl_rules, prepare_broker
 from provisioning.ca import CertificateAuthority
 
 Verdict = Callable[[bytes], tuple[RejectReason, str] | None]
@@ -201,6 +201,11 @@ class IngestPeer:
         assert self._connected.wait(5), "the test's ingest peer could not connect"
 
     # --- the test's handles ---
+
+    @classmethod
+    def on(cls, broker: Mosquitto, identity: tuple[Path, Path]) -> IngestPeer:
+        """A peer on `broker`'s server listener, with the server's `identity`."""
+        return cls(broker.host, broker.server_port, broker.ca_file, identity)
 
     def watch(self, device_id: str) -> None:
         """Read the result, status and reply topics of `device_id`."""

@@ -48,9 +48,7 @@ def pdf(label: str, size: int = 16) -> bytes:
 
 @pytest.fixture(scope="module")
 def peer(broker: Mosquitto, mqtt_identity: MqttIdentity) -> Iterator[IngestPeer]:
-    server = IngestPeer(
-        broker.host, broker.server_port, broker.ca_file, mqtt_identity(SERVER_IDENTITY)
-    )
+    server = IngestPeer.on(broker, mqtt_identity(SERVER_IDENTITY))
     yield server
     server.close()
 

@@ -60,12 +60,7 @@ def fault_broker(
 
 @pytest.fixture(scope="module")
 def peer(fault_broker: Broker, mqtt_identity: MqttIdentity) -> Iterator[IngestPeer]:
-    server = IngestPeer(
-        fault_broker.host,
-        fault_broker.server_port,
-        fault_broker.ca_file,
-        mqtt_identity(SERVER_IDENTITY),
-    )
+    server = IngestPeer.on(fault_broker, mqtt_identity(SERVER_IDENTITY))
     yield server
     server.close()
 

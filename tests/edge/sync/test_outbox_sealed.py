@@ -524,12 +524,7 @@ def reply_broker(
 
 @pytest.fixture(scope="module")
 def peer(reply_broker: Broker, mqtt_identity: MqttIdentity) -> Iterator[IngestPeer]:
-    server = IngestPeer(
-        reply_broker.host,
-        reply_broker.server_port,
-        reply_broker.ca_file,
-        mqtt_identity(SERVER_IDENTITY),
-    )
+    server = IngestPeer.on(reply_broker, mqtt_identity(SERVER_IDENTITY))
     yield server
     server.close()
 
