@@ -17,8 +17,11 @@ Rules of this module:
   its layout analysis dropped (`edge.ocr.lost_lines`).
 - The signature area is read as two columns, "Nơi nhận" first, then the signer's block
   (`edge.ocr.columns`).
+- Marks (words of no letter or digit) at the image's edge are no print
+  (`edge.ocr.model.without_stray_marks`).
 - Last, lines read at a mean confidence under 20 are dropped: a signature, a stain or a seal
-  read as letters (`edge.ocr.model.without_noise`).
+  read as letters (`edge.ocr.model.without_noise`); a line Tesseract read after a line of its
+  column printed below it goes back above it (`edge.ocr.model.restacked`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,9 @@ from edge.ocr.model import (
     line_box,
     page_text,
     renumber,
+    restacked,
     without_noise,
+    without_stray_marks,
 )
 from edge.ocr.signer_name import (
     SignerRegion,
@@ -242,7 +247,7 @@ class OcrEngine(Closeable):
             api.SetSourceResolution(dpi)  # after SetImage, which resets it
             if not api.Recognize():
                 raise OcrError("Tesseract could not recognise the page: check the image")
-            words = _words(api)
+            words = without_stray_marks(_words(api), image.width, image.height)
         except (RuntimeError, ValueError) as e:  # ValueError: Pillow cannot hand the image over
             raise OcrError(f"Tesseract failed on the page ({e}): check the image") from e
         finally:
@@ -258,7 +263,7 @@ class OcrEngine(Closeable):
         # Last: the title or instruction the seal cut may be a line the passes above placed.
         words = self._recover_titles(image, dpi, words, colour)
         # Noise lines go before rows are joined: a speck read beside a line is no part of it.
-        words = joined_rows(without_noise(words))
+        words = joined_rows(restacked(without_noise(words)))
         words = without_noise(signature_columns(words, image.height))
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0
         return OcrPage(

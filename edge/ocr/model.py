@@ -80,6 +80,28 @@ def without_noise(words: Sequence[OcrWord]) -> tuple[OcrWord, ...]:
     return renumber([ln for ln in group_lines(words) if line_confidence(ln) >= NOISE_CONFIDENCE])
 
 
+EDGE = 2
+"""Pixels: a mark this close to the image's edge lies on the paper's edge or its shadow, where
+no print is (Nghị định 30 keeps text 15 mm or more inside the page)."""
+
+
+def without_stray_marks(words: Sequence[OcrWord], width: int, height: int) -> tuple[OcrWord, ...]:
+    """The words of a page image of `width` × `height` without the marks (words of no letter or
+    digit) at the image's edge (`EDGE`), lines numbered afresh. Tesseract reads the shaded
+    border of a photo or a scan as "_" or "'", which joins the line beside it ("_ nhân 0680…");
+    a mark read unsure inside the page stays: it may be a list's dash ("- Như Điều 3;")."""
+
+    def stray(word: OcrWord) -> bool:
+        if any(c.isalnum() for c in word.text):
+            return False
+        x0, y0, x1, y1 = word.box
+        return min(x0, y0) <= EDGE or x1 >= width - EDGE or y1 >= height - EDGE
+
+    return renumber(
+        [kept for line in group_lines(words) if (kept := [w for w in line if not stray(w)])]
+    )
+
+
 def renumber(lines: Sequence[Sequence[OcrWord]]) -> tuple[OcrWord, ...]:
     """The words of `lines`, in that order, with their line numbers counted afresh from 0."""
     return tuple(
@@ -118,6 +140,55 @@ def joined_rows(words: Sequence[OcrWord]) -> tuple[OcrWord, ...]:
         else:
             k += 1
     return renumber(lines)
+
+
+COLUMN_OVERLAP = 0.5
+"""Of the narrower line's width: lines overlapping this much from left to right are in one
+column."""
+BELOW = 0.25
+"""Of the shorter line's height: a line overlapping another this little or less from top to
+bottom, and lower, lies below it (a photo's slant makes neighbouring lines' boxes overlap)."""
+
+
+def restacked(words: Sequence[OcrWord]) -> tuple[OcrWord, ...]:
+    """The words with each line read after a line of its own column that lies below it moved
+    back above that line, lines numbered afresh.
+
+    Tesseract orders its blocks, not its lines: on a photo's curved page it may make one short
+    line a block of its own and read it after the lines under it ("Giá đất …" after "Điều 2 …"
+    and "Điều 3 …"), or read a header's second row before its first. In a column no line is read
+    after one printed below it, so a line moves back past every line before it that shares its
+    column (`COLUMN_OVERLAP`) and lies below it (`BELOW`); a line that is only marks (no letter
+    or digit: a speck read as "_" or "“") neither stops a line nor moves. Lines of other columns
+    stop it, so two columns side by side ("Nơi nhận" and the signer's block, a header's two
+    blocks) keep their order.
+    """
+    order: list[list[OcrWord]] = []
+    for line in group_lines(words):
+        box, at, past = line_box(line), len(order), len(order)
+        while at > 0 and _has_text(line):
+            before = order[at - 1]
+            if not _has_text(before):
+                at -= 1
+            elif _stacked_below(line_box(before), box):
+                at = past = at - 1
+            else:
+                break
+        order.insert(past, line)
+    return renumber(order)
+
+
+def _has_text(line: Sequence[OcrWord]) -> bool:
+    return any(c.isalnum() for w in line for c in w.text)
+
+
+def _stacked_below(lower: tuple[int, int, int, int], upper: tuple[int, int, int, int]) -> bool:
+    """Whether box `lower` lies below box `upper` in the same column (see `restacked`)."""
+    return (
+        span_overlap(lower[0], lower[2], upper[0], upper[2]) >= COLUMN_OVERLAP
+        and span_overlap(lower[1], lower[3], upper[1], upper[3]) <= BELOW
+        and lower[1] + lower[3] > upper[1] + upper[3]
+    )
 
 
 def _one_row(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
