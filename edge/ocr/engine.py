@@ -18,7 +18,8 @@ Rules of this module:
 - The signature area is read as two columns, "Nơi nhận" first, then the signer's block
   (`edge.ocr.columns`).
 - Marks (words of no letter or digit) at the image's edge are no print
-  (`edge.ocr.model.without_stray_marks`).
+  (`edge.ocr.model.without_stray_marks`); on a page where Tesseract's word boxes are too tall,
+  they are cut down to their print before any pass reasons on them (`edge.ocr.boxes`).
 - Last, lines read at a mean confidence under 20 are dropped: a signature, a stain or a seal
   read as letters (`edge.ocr.model.without_noise`); a line Tesseract read after a line of its
   column printed below it goes back above it (`edge.ocr.model.restacked`).
@@ -41,6 +42,7 @@ from PIL import Image
 from edge.alphabet import vietnamese_letters
 from edge.errors import OcrError
 from edge.ocr import deblur
+from edge.ocr.boxes import fitted_to_print
 from edge.ocr.columns import (
     column_words,
     find_columns,
@@ -248,6 +250,7 @@ class OcrEngine(Closeable):
             if not api.Recognize():
                 raise OcrError("Tesseract could not recognise the page: check the image")
             words = without_stray_marks(_words(api), image.width, image.height)
+            words = fitted_to_print(words, image)
         except (RuntimeError, ValueError) as e:  # ValueError: Pillow cannot hand the image over
             raise OcrError(f"Tesseract failed on the page ({e}): check the image") from e
         finally:
