@@ -11,8 +11,9 @@ Rules of this module:
   3.2% to 3.8% (English word shapes win over Vietnamese letters whose diacritics are faint:
   "NGUYỄN" → "NGUYEN") for no gain on the few English words of these documents. Other
   languages can still be asked for with "+" (e.g. "vie+eng").
-- After the main pass (PSM auto: it finds the header's two columns), second looks at what it
-  lost: the start of the signer's title or of the signing instruction under the seal's ring
+- After the main pass (PSM auto: it finds the header's two columns), a line of print it
+  garbled is read again alone (`edge.ocr.garbled_lines`); then second looks at what it lost:
+  the start of the signer's title or of the signing instruction under the seal's ring
   (`edge.ocr.title_lines`), the signer's name under the seal (`edge.ocr.signer_name`) and lines
   its layout analysis dropped (`edge.ocr.lost_lines`).
 - The signature area is read as two columns, "Nơi nhận" first, then the signer's block
@@ -50,6 +51,7 @@ from edge.ocr.columns import (
     is_doubtful,
     signature_columns,
 )
+from edge.ocr.garbled_lines import crop_box, garbled_lines
 from edge.ocr.list_markers import sideways_rows
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import (
@@ -58,6 +60,7 @@ from edge.ocr.model import (
     group_lines,
     joined_rows,
     line_box,
+    line_confidence,
     page_text,
     renumber,
     restacked,
@@ -259,6 +262,7 @@ class OcrEngine(Closeable):
         # The signature area in two columns before the second looks (the signer pass finds the
         # title as a line of its own), and again after them (their lines placed, seal pieces
         # dropped).
+        words = self._reread_garbled(image, dpi, words)
         words = self._read_columns(image, dpi, words, colour)
         words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_list_rows(image, dpi, words)
@@ -331,6 +335,23 @@ class OcrEngine(Closeable):
         finally:
             api.Clear()
             api.SetPageSegMode(tesserocr.PSM.AUTO)
+
+    def _reread_garbled(
+        self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
+    ) -> tuple[OcrWord, ...]:
+        """Read again alone each line of print the page's reading garbled (see
+        `edge.ocr.garbled_lines`); the new reading takes the line's place when it reads as
+        confident text and is surer."""
+        again: dict[int, list[OcrWord]] = {}
+        for line in garbled_lines(words):
+            box = crop_box(line, image.width, image.height)
+            read = self._read(image.crop(box), dpi, tesserocr.PSM.SINGLE_LINE)
+            if is_text(read) and _mean(read) > line_confidence(line):
+                again[line[0].line] = _on_page(read, *box[:2], line[0].line)
+        if not again:
+            return words
+        log.debug("garbled-line pass: %d line(s) read again", len(again))
+        return renumber([again.get(line[0].line, line) for line in group_lines(words)])
 
     def _read_columns(
         self,
