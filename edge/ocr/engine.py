@@ -81,7 +81,7 @@ from edge.ocr.signer_name import (
     suppress_seal,
     without_colour,
 )
-from edge.ocr.title_lines import CutLine, cut_lines, mended_line, placed
+from edge.ocr.title_lines import CutLine, cut_lines, instruction_end, mended_line, placed
 from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
@@ -395,17 +395,27 @@ class OcrEngine(Closeable):
     ) -> tuple[OcrWord, ...]:
         """Read again each signer's title or signing instruction whose start the seal's ring
         cut (`edge.ocr.title_lines`), over the block's width with the seal taken away, and put
-        the reading in the line's place when it is the whole line; else keep the line."""
+        the reading in the line's place when it is the whole line; else keep the line. The row
+        under an instruction whose end is lost is read the same way, and its reading put after
+        the instruction when it is the end."""
         again: dict[int, list[OcrWord]] = {}
+        ends: dict[int, list[OcrWord]] = {}  # an instruction's lost end, by its first line
         for cut in cut_lines(words, image.width, image.height):
             old = [w for w in words if w.line == cut.line]
             new = self._read_cut_line(image, dpi, cut, colour)
-            if mended_line(cut, old, new):
+            if cut.continued:
+                if end := instruction_end(new):
+                    ends[cut.line] = end
+            elif mended_line(cut, old, new):
                 again[cut.line] = new
-        if not again:
+        if not again and not ends:
             return words
-        log.debug("title pass: %d cut line(s) read whole", len(again))
-        lines = [again.get(line[0].line, line) for line in group_lines(words)]
+        log.debug("title pass: %d cut line(s) read whole, %d end(s)", len(again), len(ends))
+        lines: list[Sequence[OcrWord]] = []
+        for line in group_lines(words):
+            lines.append(again.get(line[0].line, line))
+            if line[0].line in ends:
+                lines.append(ends[line[0].line])
         return renumber(placed(lines, set(again)))
 
     def _read_cut_line(

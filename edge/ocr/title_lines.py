@@ -3,10 +3,13 @@
 The seal is stamped over the left of the signature, and its ring often crosses the title above
 ("TRƯỞNG PHÒNG" read as "G PHÒNG", "CHỦ TỊCH" as "HỦ TỊCH") or the bracketed instruction of a
 civil-status form ("(Ký, ghi rõ họ, chữ đệm, tên, chức vụ, đóng dấu)" read as "f đệm, tên, chức
-vụ, đóng dấu)"). The main pass then keeps only the part right of the ring. `cut_lines` finds
-such lines in the main pass's words; the engine reads each again as one line, over the block's
-whole width and with the seal taken away (`edge.ocr.signer_name.suppress_seal`), and
-`mended_line` says whether that reading is the whole line, to put in its place.
+vụ, đóng dấu)"). The main pass then keeps only the part right of the ring. Where the
+instruction is set on two lines, the ring may take the second ("đóng dấu)") whole.
+
+`cut_lines` finds such lines in the main pass's words, and the rows where an instruction's lost
+end lies; the engine reads each again as one line, over the block's whole width and with the
+seal taken away (`edge.ocr.signer_name.suppress_seal`), and `mended_line` says whether that
+reading is the whole line, to put in its place, or the instruction's end, to put after it.
 
 Pure geometry and text: Tesseract itself is driven by `edge.ocr.engine`.
 """
@@ -16,10 +19,17 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 
-from edge.ocr.model import OcrWord, group_lines, line_box, line_confidence, span_overlap
+from edge.ocr.model import (
+    NOISE_CONFIDENCE,
+    OcrWord,
+    group_lines,
+    line_box,
+    line_confidence,
+    span_overlap,
+)
 from edge.ocr.signer_name import (
     BLOCK_FROM,
     MAX_TITLE_WORDS,
@@ -45,6 +55,9 @@ NEIGHBOURS = 8.0
 signature's space between the title and the name is six or seven)."""
 PAD = 0.4
 """Line heights added above and below the re-read line."""
+NEXT_ROW = (0.1, 1.7)
+"""Line heights under a line's foot where the next row's print lies (lines are set 1.2 to 1.5
+line heights apart)."""
 LIKER = 0.02
 """How much closer to a wording of the instruction a reading must be to replace the line."""
 HALF = 0.5
@@ -60,12 +73,15 @@ class CutLine:
         box: (x0, y0, x1, y1) to read, in image pixels: the row, centred on the block's axis.
         line_height: its text height in pixels.
         instruction: whether it is the bracketed instruction rather than a title.
+        continued: whether `box` is the row under the line, where the end of an instruction set
+            on two lines is lost, rather than the line itself.
     """
 
     line: int
     box: tuple[int, int, int, int]
     line_height: float
     instruction: bool
+    continued: bool = False
 
 
 def _letters(text: str) -> str:
@@ -144,23 +160,50 @@ def cut_lines(words: Sequence[OcrWord], width: int, height: int) -> list[CutLine
     found = []
     for line in lines:
         x0, y0, x1, y1 = line_box(line)
-        if (y0 + y1) / 2 < TITLE_FROM * height or len(line) > 2 * MAX_TITLE_WORDS:
+        if len(line) > 2 * MAX_TITLE_WORDS:
             continue
         text = " ".join(w.text for w in line)
-        instruction = _cut_instruction(text)
-        if not instruction and not (len(line) <= MAX_TITLE_WORDS and _cut_title(text)):
-            continue
         line_height = statistics.median(w.box[3] - w.box[1] for w in line)
+        # A title high on the page is the header's. An instruction's lost end is looked for
+        # anywhere: a result's last page may hold the signer's block alone, at its top.
+        low = (y0 + y1) / 2 >= TITLE_FROM * height
+        continued = _unended_instruction(text) and not _line_under(line, lines, line_height)
+        instruction = continued or (low and _cut_instruction(text))
+        if not instruction and not (low and len(line) <= MAX_TITLE_WORDS and _cut_title(text)):
+            continue
         axis = _block_axis(line, lines, line_height, BLOCK_FROM * width)
         half = max(x1 - axis, axis - x0) + MARGIN * line_height
+        top, bottom = (
+            (y1 + NEXT_ROW[0] * line_height, y1 + NEXT_ROW[1] * line_height)
+            if continued
+            else (y0 - PAD * line_height, y1 + PAD * line_height)
+        )
         box = (
             max(0, int(axis - half)),
-            max(0, int(y0 - PAD * line_height)),
+            max(0, int(top)),
             min(width, int(axis + half)),
-            min(height, int(y1 + PAD * line_height)),
+            min(height, int(bottom)),
         )
-        found.append(CutLine(line[0].line, box, line_height, instruction))
+        found.append(CutLine(line[0].line, box, line_height, instruction, continued))
     return found
+
+
+def _unended_instruction(text: str) -> bool:
+    """Whether `text` starts the bracketed instruction and does not end it: its end is set on
+    the next line ("(Ký, ghi rõ họ, chữ đệm, tên, chức vụ," / "đóng dấu)")."""
+    folded = fold(text)
+    return bool(_INSTRUCTION_START.match(folded)) and ")" not in text
+
+
+def _line_under(line: Sequence[OcrWord], lines: Sequence[Sequence[OcrWord]], height: float) -> bool:
+    """Whether the main pass read a line in the row under `line` (`NEXT_ROW`), across it."""
+    x0, _, x1, y1 = line_box(line)
+    for other in lines:
+        ox0, oy0, ox1, oy1 = line_box(other)
+        below = y1 <= (oy0 + oy1) / 2 <= y1 + NEXT_ROW[1] * height
+        if other is not line and below and span_overlap(x0, x1, ox0, ox1) > 0:
+            return True
+    return False
 
 
 def _block_axis(
@@ -186,7 +229,8 @@ def mended_line(cut: CutLine, old: Sequence[OcrWord], new: Sequence[OcrWord]) ->
     """Whether `new`, the line read again, is the whole of the cut line `old`: surely read,
     and a whole title in capitals with more letters, or the whole bracketed instruction: with
     more letters than the line whose start was cut, or closer to one of its wordings
-    (`INSTRUCTIONS`) than the whole line whose middle was garbled."""
+    (`INSTRUCTIONS`) than the whole line whose middle was garbled. (A `continued` cut's reading
+    is judged by `instruction_end`.)"""
     if not new or line_confidence(new) < RECOVER_CONFIDENCE:
         return False
     text, before = " ".join(w.text for w in new), " ".join(w.text for w in old)
@@ -204,6 +248,42 @@ def mended_line(cut: CutLine, old: Sequence[OcrWord], new: Sequence[OcrWord]) ->
         return False
     upper = sum(c.isupper() for c in text if c.isalpha()) >= 0.8 * sum(c.isalpha() for c in text)
     return upper and any(_letters(text).endswith(whole) for whole in _WHOLE)
+
+
+def instruction_end(read: Sequence[OcrWord]) -> list[OcrWord] | None:
+    """The end of an instruction set on two lines, from the reading of the row under its first
+    line (a `continued` cut), or None when the reading is not its end.
+
+    Unsure words before it are the seal's ring ("sa" at 0) and are left out. The rest must be
+    read surely, end the instruction, and be its words; one a letter off one of its words is
+    that word with a letter the ring crossed ("đáng" for "đóng"), and is respelled so."""
+    words = list(read)
+    while words and words[0].confidence < NOISE_CONFIDENCE:
+        words.pop(0)
+    if not words or line_confidence(words) < RECOVER_CONFIDENCE:
+        return None
+    respelled = []
+    for word in words:
+        parts = re.fullmatch(r"(\W*)(\w+)(\W*)", word.text)
+        if parts is None:
+            return None
+        lead, core, tail = parts.groups()
+        if core.lower() in INSTRUCTION_WORDS:
+            respelled.append(word)
+            continue
+        near = [known for known in INSTRUCTION_WORDS if _one_letter_off(core.lower(), known)]
+        if len(near) != 1:
+            return None
+        respelled.append(replace(word, text=lead + near[0] + tail))
+    folded = fold(" ".join(w.text for w in respelled))
+    if not _INSTRUCTION_END.search(folded) or _INSTRUCTION_START.match(folded):
+        return None
+    return respelled
+
+
+def _one_letter_off(a: str, b: str) -> bool:
+    """Whether `a` and `b` are as long as each other and differ in one letter."""
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
 def placed(lines: Sequence[Sequence[OcrWord]], mended: set[int]) -> list[Sequence[OcrWord]]:

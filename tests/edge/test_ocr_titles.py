@@ -9,7 +9,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 import edge.ocr.engine
 from edge.ocr import OcrEngine, OcrWord
-from edge.ocr.title_lines import CutLine, cut_lines, mended_line, placed
+from edge.ocr.title_lines import CutLine, cut_lines, instruction_end, mended_line, placed
 from edge.sample_document import FONT_DIR, FONT_FILES
 
 WIDTH, HEIGHT = 2480, 3508
@@ -164,3 +164,82 @@ def test_the_engine_reads_a_title_the_seal_s_ring_cut_whole_again(
     )
     cut = engine.recognize(page, dpi=300).text.splitlines()
     assert "TRƯỞNG PHÒNG" not in cut and "G PHÒNG" in cut
+
+
+FIRST_HALF = "(Ký, ghi rõ họ, chữ đệm, tên, chức vụ,"  # an instruction set on two lines
+
+
+def test_the_row_under_an_instruction_whose_end_was_lost_is_read_again() -> None:
+    # At the top of a result's second page, where its signer's block is all it holds.
+    words = [
+        *_line("NGƯỜI KÝ TRÍCH LỤC", 1600, 300, 0),
+        *_line(FIRST_HALF, 1366, 365, 1),
+        *_line("Mai Xuân Đức Đạt", 1500, 760, 2),
+    ]
+    cuts = cut_lines(words, WIDTH, HEIGHT)
+    assert [(c.line, c.instruction, c.continued) for c in cuts] == [(1, True, True)]
+    x0, y0, x1, y1 = cuts[0].box
+    assert 410 < y0 < 420 and 480 < y1 < 500  # the next row, under the line's foot (410)
+    assert x0 < 1366 and x1 > max(w.box[2] for w in words if w.line == 1)  # the block's width
+    # Its end read on the row under it: nothing lost, nothing to read again.
+    read = [*words[:-4], *_line("đóng dấu)", 1650, 430, 3), *words[-4:]]
+    assert cut_lines(read, WIDTH, HEIGHT) == []
+
+
+@pytest.mark.parametrize(
+    ("read", "end"),
+    [
+        ([("đóng", 95.0), ("dấu)", 94.0)], "đóng dấu)"),
+        ([("sa", 0.0), ("đáng", 72.0), ("dấu)", 94.0)], "đóng dấu)"),  # ring; a letter it crossed
+        ([("họ", 90.0), ("tên)", 90.0)], "họ tên)"),
+        ([("đóng", 95.0), ("dấu", 94.0)], None),  # no closing bracket
+        ([("Mai", 95.0), ("Xuân", 95.0), ("Đạt)", 90.0)], None),  # not the instruction's words
+        ([("đáng", 40.0), ("dấu)", 50.0)], None),  # read unsurely
+        ([("(Ký,", 90.0), ("đóng", 90.0), ("dấu)", 90.0)], None),  # a whole instruction
+        ([], None),
+    ],
+)
+def test_only_the_instruction_s_end_is_taken_for_it(
+    read: list[tuple[str, float]], end: str | None
+) -> None:
+    words = [
+        OcrWord(t, (1600 + 200 * k, 430, 1780 + 200 * k, 475), c, 2)
+        for k, (t, c) in enumerate(read)
+    ]
+    found = instruction_end(words)
+    assert (None if found is None else " ".join(w.text for w in found)) == end
+
+
+def _two_line_instruction_page() -> Image.Image:
+    """A result's last page: the signer's title, an instruction set on two lines, and a grey
+    seal whose dashed ring lies across the second line ("đóng dấu)")."""
+    page = Image.new("L", (WIDTH, HEIGHT), 250)
+    draw = ImageDraw.Draw(page)
+    bold = ImageFont.truetype(str(FONT_DIR / FONT_FILES["bold"]), size=50)
+    italic = ImageFont.truetype(str(FONT_DIR / FONT_FILES["italic"]), size=46)
+    draw.text((1420, 300), "NGƯỜI KÝ TRÍCH LỤC", fill=20, font=bold)
+    draw.text((1280, 380), FIRST_HALF, fill=20, font=italic)
+    draw.text((1620, 440), "đóng dấu)", fill=20, font=italic)
+    draw.text((1480, 860), "Mai Xuân Đức Đạt", fill=20, font=bold)
+    seal = Image.new("L", page.size, 255)
+    ring = ImageDraw.Draw(seal)
+    cx, cy, r = 1620, 690, 230
+    for start in range(0, 360, 12):
+        ring.arc((cx - r, cy - r, cx + r, cy + r), start, start + 8, fill=110, width=30)
+    ring.ellipse((cx - r + 40, cy - r + 40, cx + r - 40, cy + r - 40), outline=110, width=8)
+    return ImageChops.darker(page, seal)
+
+
+@pytest.mark.slow
+def test_the_engine_reads_an_instruction_s_end_the_seal_s_ring_took(
+    engine: OcrEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = _two_line_instruction_page()
+    lines = engine.recognize(page, dpi=300).text.splitlines()
+    assert lines[lines.index(FIRST_HALF) + 1] == "đóng dấu)"
+    # Without the second look the main pass loses the line the ring lies across.
+    monkeypatch.setattr(
+        edge.ocr.engine.OcrEngine, "_recover_titles", lambda self, image, dpi, words, colour: words
+    )
+    cut = engine.recognize(page, dpi=300).text.splitlines()
+    assert not any("dấu)" in line for line in cut)
