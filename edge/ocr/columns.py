@@ -116,8 +116,8 @@ def in_columns(
     area = [piece for piece in _rows(pieces[True]) + _rows(pieces[False]) if _is_text(piece)]
     # The lines outside the area keep their order, those above its top before it.
     outside = [ln for i, ln in enumerate(lines) if i not in set(columns.lines)]
-    above = [ln for ln in outside if _centre_y(ln) < columns.top]
-    below = [ln for ln in outside if _centre_y(ln) >= columns.top]
+    above = [ln for ln in outside if _centre_y(ln) < columns.top or _is_page_number(ln)]
+    below = [ln for ln in outside if not (_centre_y(ln) < columns.top or _is_page_number(ln))]
     return renumber(above + area + below)
 
 
@@ -173,7 +173,11 @@ def find_columns(words: Sequence[OcrWord], height: int) -> Columns | None:
     left_of = max((a.box[2] for a in anchors if a.label and a.box[1] >= top), default=None)
     right_of = min((a.box[0] for a in anchors if not a.label and a.box[1] >= top), default=None)
     candidates = sorted(
-        (i for i, ln in enumerate(lines) if _centre_y(ln) >= top - ROW * text_height),
+        (
+            i
+            for i, ln in enumerate(lines)
+            if _centre_y(ln) >= top - ROW * text_height and not _is_page_number(ln)
+        ),
         key=lambda i: _centre_y(lines[i]),
     )
     width = max(w.box[2] for w in words) + 1
@@ -218,7 +222,8 @@ class _Anchor:
 def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
     """The "Nơi nhận" labels, and the signer's titles (runs of capitalised words within a line,
     which may hold the other column's words too, so a wide space ends a run) whose top is below
-    `below` (a header's line is no signer's title; a second page's label may sit at its top)."""
+    `below` or that stand beside a label (a header's line is no signer's title; a second page's
+    label and titles may sit at its top)."""
     found: list[_Anchor] = []
     for line in lines:
         folded = [fold(w.text).strip(".,;:-") for w in line]
@@ -236,7 +241,18 @@ def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
             if run and is_title_line(run):
                 found.append(_Anchor(line_box(run), label=False))
             run = [word] if word is not None and _is_capitals(word.text) else []
-    return [a for a in found if a.label or a.box[1] > below]
+    labels = [a.box for a in found if a.label]
+    return [a for a in found if a.label or a.box[1] > below or _beside_label(a.box, labels)]
+
+
+def _beside_label(
+    box: tuple[int, int, int, int], labels: Sequence[tuple[int, int, int, int]]
+) -> bool:
+    """Whether a title's `box` lies right of a "Nơi nhận" label and no more than `STACKED`
+    text heights above or below it: the signer's block beside its list, wherever it lies (a
+    result's last page may hold both at its top, where a title alone would be the header's)."""
+    height = box[3] - box[1]
+    return any(box[0] > label[2] and abs(box[1] - label[1]) <= STACKED * height for label in labels)
 
 
 def _height(word: OcrWord) -> int:
@@ -276,6 +292,14 @@ def _widest_gap(
 
 def _side(line: Sequence[OcrWord], split: float, left: bool) -> list[OcrWord]:
     return [w for w in line if ((w.box[0] + w.box[2]) / 2 < split) == left]
+
+
+def _is_page_number(line: Sequence[OcrWord]) -> bool:
+    """Whether a line is a page number (one to three digits alone): printed in the top margin
+    of a result's later pages, above a signature area that may start at the page's top, and
+    no part of it."""
+    text = "".join(w.text for w in line)
+    return text.isdigit() and len(text) <= 3
 
 
 def _centre_y(line: Sequence[OcrWord]) -> float:

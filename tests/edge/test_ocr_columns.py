@@ -175,3 +175,34 @@ def test_a_second_page_s_area_at_the_top_is_found_by_its_label() -> None:
         "PHÓ CHỦ TỊCH",
         "Trần Thanh Khoa",
     ]
+
+
+def test_a_second_page_s_title_above_its_label_read_first_goes_after_the_list() -> None:
+    # As the signer pass put them on a degraded scan's page 2: the title and the name (lost by
+    # the main pass, found again) before "Nơi nhận"; the title's row starts above the label's,
+    # in the top tenth, beside the page number.
+    words = _page(
+        _line("CHỦ TỊCH", 1551, 212, 0),
+        _line("Thái Hồng Hạnh", 1506, 582, 1),
+        _line("2", 1144, 199, 2),
+        _line("Nơi nhận:", 252, 281, 3),
+        _line("- Như Điều 4;", 258, 351, 4),
+        _line("- Lưu: VT.", 261, 411, 5),
+    )
+    assert page_text(signature_columns(words, 3508)).splitlines() == [
+        "2",
+        "Nơi nhận:",
+        "- Như Điều 4;",
+        "- Lưu: VT.",
+        "CHỦ TỊCH",
+        "Thái Hồng Hạnh",
+    ]
+
+
+def test_a_title_in_the_top_tenth_with_no_label_beside_it_is_the_header_s() -> None:
+    header = _page(
+        _line("ỦY BAN NHÂN DÂN", 300, 150, 0) + _line("CỘNG HÒA XÃ HỘI CHỦ NGHĨA", 1300, 150, 0),
+        _line("CHỦ TỊCH", 1551, 260, 1),
+        _line("Căn cứ Luật Tổ chức chính quyền địa phương", 300, 330, 2),
+    )
+    assert signature_columns(header, 3508) == header
