@@ -182,6 +182,9 @@ def find_columns(words: Sequence[OcrWord], height: int) -> Columns | None:
     )
     width = max(w.box[2] for w in words) + 1
     occupied = np.zeros(width, dtype=bool)
+    for anchor in anchors:  # however unsure its words: a title the seal crossed ("CHỦ" at 7)
+        if anchor.box[1] >= top:
+            occupied[anchor.box[0] : anchor.box[2]] = True
     kept: list[int] = []
     gap: tuple[int, int] | None = None
     min_gap = MIN_GAP * text_height
@@ -224,12 +227,8 @@ def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
     which may hold the other column's words too, so a wide space ends a run) whose top is below
     `below` or that stand beside a label (a header's line is no signer's title; a second page's
     label and titles may sit at its top)."""
-    found: list[_Anchor] = []
+    found = [_Anchor(box, label=True) for box in label_boxes(lines)]
     for line in lines:
-        folded = [fold(w.text).strip(".,;:-") for w in line]
-        for i in range(len(line) - 1):
-            if folded[i] == "NOI" and folded[i + 1].startswith("NHAN"):
-                found.append(_Anchor(line_box(line[i : i + 2]), label=True))
         run: list[OcrWord] = []
         for word in [*line, None]:
             near = not run or (
@@ -242,10 +241,21 @@ def _anchors(lines: Sequence[Sequence[OcrWord]], below: float) -> list[_Anchor]:
                 found.append(_Anchor(line_box(run), label=False))
             run = [word] if word is not None and _is_capitals(word.text) else []
     labels = [a.box for a in found if a.label]
-    return [a for a in found if a.label or a.box[1] > below or _beside_label(a.box, labels)]
+    return [a for a in found if a.label or a.box[1] > below or beside_label(a.box, labels)]
 
 
-def _beside_label(
+def label_boxes(lines: Sequence[Sequence[OcrWord]]) -> list[tuple[int, int, int, int]]:
+    """The boxes of the "Nơi nhận" labels among `lines`."""
+    boxes = []
+    for line in lines:
+        folded = [fold(w.text).strip(".,;:-") for w in line]
+        for i in range(len(line) - 1):
+            if folded[i] == "NOI" and folded[i + 1].startswith("NHAN"):
+                boxes.append(line_box(line[i : i + 2]))
+    return boxes
+
+
+def beside_label(
     box: tuple[int, int, int, int], labels: Sequence[tuple[int, int, int, int]]
 ) -> bool:
     """Whether a title's `box` lies right of a "Nơi nhận" label and no more than `STACKED`

@@ -427,7 +427,12 @@ class OcrEngine(Closeable):
             crop = blur_dither(crop)  # the seal's dither made the mid-grey that goes
         elif colour is not None and colour.mode == "RGB" and colour.size == image.size:
             crop = without_colour(crop, coloured_ink(colour.crop(cut.box)))
-        read = self._read(suppress_seal(crop, cut.line_height), dpi, tesserocr.PSM.SINGLE_LINE)
+        crop = suppress_seal(crop, cut.line_height)
+        # Tesseract 5.5's line finding may drop the whole line for what the ring left beside
+        # it, and read nothing ("CHỦ TỊCH" after a dithered ring): read it raw then.
+        read = self._read(crop, dpi, tesserocr.PSM.SINGLE_LINE) or self._read(
+            crop, dpi, tesserocr.PSM.RAW_LINE
+        )
         # The end of the seal's ring read before the line: specks alone, or at its start.
         kept = _on_page([w for w in read if w.text.strip(RING_SPECKS)], *cut.box[:2], cut.line)
         if kept:

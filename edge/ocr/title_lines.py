@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 
+from edge.ocr.columns import beside_label, label_boxes
 from edge.ocr.model import (
     NOISE_CONFIDENCE,
     OcrWord,
@@ -93,13 +94,16 @@ _WHOLE = {_letters(t) for t in WHOLE_TITLES}
 
 
 def _cut_title(text: str) -> bool:
-    """Whether `text`, in capitals, is the end of a whole title and not one itself."""
+    """Whether `text`, in capitals, is the end of a whole title and not one itself, its first
+    letter perhaps misread."""
     letters = sum(c.isalpha() for c in text)
     upper = sum(c.isupper() for c in text if c.isalpha())
     kept = _letters(text)
     if letters < MIN_KEPT_LETTERS or upper < 0.8 * letters or kept in _WHOLE:
         return False
-    return any(whole.endswith(kept) for whole in _WHOLE)
+    # Its first letter may be what is left of the cut one ("IỦ TỊCH" for "CHỦ TỊCH").
+    ends = (kept, kept[1:]) if len(kept) > MIN_KEPT_LETTERS else (kept,)
+    return any(whole.endswith(end) for whole in _WHOLE for end in ends)
 
 
 _INSTRUCTION_END = re.compile(r"(?:DONG\s*D\w{1,2}U|HO\s*TEN|TEN)\s*\)\W*$")
@@ -157,6 +161,7 @@ def cut_lines(words: Sequence[OcrWord], width: int, height: int) -> list[CutLine
         width, height: the image size.
     """
     lines = group_lines(words)
+    labels = label_boxes(lines)
     found = []
     for line in lines:
         x0, y0, x1, y1 = line_box(line)
@@ -164,12 +169,17 @@ def cut_lines(words: Sequence[OcrWord], width: int, height: int) -> list[CutLine
             continue
         text = " ".join(w.text for w in line)
         line_height = statistics.median(w.box[3] - w.box[1] for w in line)
-        # A title high on the page is the header's. An instruction's lost end is looked for
-        # anywhere: a result's last page may hold the signer's block alone, at its top.
+        # A title high on the page is the header's, unless it stands beside "Nơi nhận" (a
+        # result's last page may hold its signature area at its top). An instruction's lost
+        # end is looked for anywhere: such a page may hold the signer's block alone. (A cut
+        # instruction read whole there was taken, by the signature columns, for a second
+        # reading of the title's row, whose boxes it overlaps, and dropped.)
         low = (y0 + y1) / 2 >= TITLE_FROM * height
+        signers = low or beside_label(line_box(line), labels)
         continued = _unended_instruction(text) and not _line_under(line, lines, line_height)
         instruction = continued or (low and _cut_instruction(text))
-        if not instruction and not (low and len(line) <= MAX_TITLE_WORDS and _cut_title(text)):
+        title = signers and len(line) <= MAX_TITLE_WORDS and _cut_title(text)
+        if not instruction and not title:
             continue
         axis = _block_axis(line, lines, line_height, BLOCK_FROM * width)
         half = max(x1 - axis, axis - x0) + MARGIN * line_height
@@ -231,9 +241,19 @@ def mended_line(cut: CutLine, old: Sequence[OcrWord], new: Sequence[OcrWord]) ->
     more letters than the line whose start was cut, or closer to one of its wordings
     (`INSTRUCTIONS`) than the whole line whose middle was garbled. (A `continued` cut's reading
     is judged by `instruction_end`.)"""
-    if not new or line_confidence(new) < RECOVER_CONFIDENCE:
+    if not new:
         return False
     text, before = " ".join(w.text for w in new), " ".join(w.text for w in old)
+    # A reading that spells a whole title letter for letter, a word of it read surely, is one
+    # however unsure Tesseract was of the word the ring crossed ("CHỦ" at 7 beside "TỊCH" at
+    # 92); no misreading of a ring spells one.
+    spelled = (
+        not cut.instruction
+        and _letters(text) in _WHOLE
+        and any(w.confidence >= RECOVER_CONFIDENCE for w in new)
+    )
+    if line_confidence(new) < RECOVER_CONFIDENCE and not spelled:
+        return False
     more = len(_letters(text)) > len(_letters(before))
     if cut.instruction:
         folded = fold(text)

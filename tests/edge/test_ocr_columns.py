@@ -206,3 +206,21 @@ def test_a_title_in_the_top_tenth_with_no_label_beside_it_is_the_header_s() -> N
         _line("Căn cứ Luật Tổ chức chính quyền địa phương", 300, 330, 2),
     )
     assert signature_columns(header, 3508) == header
+
+
+def test_a_title_whose_first_word_was_read_unsurely_still_bounds_the_gap() -> None:
+    # "CHỦ" under the seal's ring read at 7: the gap runs to the title's left edge all the same.
+    words = _page(
+        _line("CHỦ", 1547, 208, 0, 7.0) + _line("TỊCH", 1625, 208, 0),
+        _line("Nơi nhận:", 323, 227, 1),
+        _line("- Như Điều 4;", 325, 298, 2),
+        _line("- Lưu: VT.", 326, 359, 3),
+        _line("Thái Hồng Hạnh", 1563, 578, 4),
+    )
+    assert page_text(signature_columns(words, 3508)).splitlines() == [
+        "Nơi nhận:",
+        "- Như Điều 4;",
+        "- Lưu: VT.",
+        "CHỦ TỊCH",
+        "Thái Hồng Hạnh",
+    ]

@@ -112,6 +112,15 @@ def test_a_reading_replaces_the_cut_line_only_when_it_is_the_whole_line(
 def test_an_unsure_reading_replaces_nothing() -> None:
     unsure = _line("TRƯỞNG PHÒNG", 1600, 1520, 1, conf=40.0)
     assert not mended_line(TITLE_CUT, _line("G PHÒNG", 1790, 1520, 1), unsure)
+    unsure = _line("TRƯỞNG", 1600, 1520, 1, conf=7.0) + _line("PHÒNC", 1800, 1520, 1)
+    assert not mended_line(TITLE_CUT, _line("G PHÒNG", 1790, 1520, 1), unsure)
+
+
+def test_a_whole_title_spelled_with_one_word_read_surely_replaces_the_cut_line() -> None:
+    # The word the ring crossed read at 7, the other at 95: the reading spells "CHỦ TỊCH".
+    read = _line("CHỦ", 1600, 1520, 1, conf=7.0) + _line("TỊCH", 1720, 1520, 1)
+    assert mended_line(TITLE_CUT, _line("IỦ TỊCH", 1690, 1520, 1), read)
+    assert cut_lines(_line("IỦ TỊCH", 1690, 1520, 0), WIDTH, HEIGHT)  # its first letter misread
 
 
 def test_a_mended_line_goes_after_the_lines_read_after_it_that_lie_above_it() -> None:
