@@ -134,6 +134,18 @@ def test_a_mended_line_goes_after_the_lines_read_after_it_that_lie_above_it() ->
     assert [ln[0].line for ln in placed([recipients, title, name], {1})] == [3, 1, 2]
 
 
+def _sealed(page: Image.Image, centre: tuple[int, int], radius: int = 230) -> Image.Image:
+    """`page` under a grey seal centred at `centre`: a dashed ring and a thin inner circle
+    (print stays dark under it, as under a real seal's ink)."""
+    seal = Image.new("L", page.size, 255)
+    ring = ImageDraw.Draw(seal)
+    (cx, cy), r = centre, radius
+    for start in range(0, 360, 12):
+        ring.arc((cx - r, cy - r, cx + r, cy + r), start, start + 8, fill=110, width=30)
+    ring.ellipse((cx - r + 40, cy - r + 40, cx + r - 40, cy + r - 40), outline=110, width=8)
+    return ImageChops.darker(page, seal)
+
+
 def _sealed_title_page() -> Image.Image:
     """A certificate's foot: the body's last lines, the title "TRƯỞNG PHÒNG" and the name, and
     a grey seal whose dashed ring crosses the title's first letters (print stays dark under it,
@@ -148,13 +160,7 @@ def _sealed_title_page() -> Image.Image:
     )
     draw.text((1560, 1520), "TRƯỞNG PHÒNG", fill=20, font=bold)
     draw.text((1500, 1900), "Huỳnh Xuân Đình Vinh", fill=20, font=bold)
-    seal = Image.new("L", page.size, 255)
-    ring = ImageDraw.Draw(seal)
-    cx, cy, r = 1600, 1740, 230
-    for start in range(0, 360, 12):
-        ring.arc((cx - r, cy - r, cx + r, cy + r), start, start + 8, fill=110, width=30)
-    ring.ellipse((cx - r + 40, cy - r + 40, cx + r - 40, cy + r - 40), outline=110, width=8)
-    return ImageChops.darker(page, seal)
+    return _sealed(page, (1600, 1740))
 
 
 @pytest.mark.slow
@@ -230,13 +236,7 @@ def _two_line_instruction_page() -> Image.Image:
     draw.text((1280, 380), FIRST_HALF, fill=20, font=italic)
     draw.text((1620, 440), "đóng dấu)", fill=20, font=italic)
     draw.text((1480, 860), "Mai Xuân Đức Đạt", fill=20, font=bold)
-    seal = Image.new("L", page.size, 255)
-    ring = ImageDraw.Draw(seal)
-    cx, cy, r = 1620, 690, 230
-    for start in range(0, 360, 12):
-        ring.arc((cx - r, cy - r, cx + r, cy + r), start, start + 8, fill=110, width=30)
-    ring.ellipse((cx - r + 40, cy - r + 40, cx + r - 40, cy + r - 40), outline=110, width=8)
-    return ImageChops.darker(page, seal)
+    return _sealed(page, (1620, 690))
 
 
 @pytest.mark.slow
