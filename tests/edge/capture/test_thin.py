@@ -98,3 +98,32 @@ def test_punch_holes_in_a_blank_middle_are_no_strokes(
     thinned = stage_thin(_state(top_only), CaptureOptions()).ocr_image
     assert thinned is top_only
     assert "CỘNG HÒA" in engine.recognize(Image.fromarray(thinned), 300).text
+
+
+def test_the_foot_of_a_bold_name_in_a_blank_middle_is_too_little_to_measure(
+    sample: SampleDocument,
+) -> None:
+    """A last page whose block sits high: the middle half holds only the foot of the signer's
+    bold name (11 rows of it), whose 0.8-mm strokes were taken for the page's; thinning by them
+    left hairlines Tesseract read as "hành QOuvet định Háy,,"."""
+    page = np.asarray(sample.image.convert("L"))
+    height = page.shape[0]
+    last = np.full_like(page, 251)
+    last[: height // 5] = page[: height // 5]
+    top = height // 4 - 30  # the name's foot reaches 11 rows into the middle half
+    cv2.rectangle(last, (1500, top), (2100, top + 40), 30, -1)  # a bold name, as one dark band
+    for x in range(1500, 2100, 45):
+        cv2.rectangle(last, (x + 10, top), (x + 22, top + 40), 251, -1)  # its letters' gaps
+    assert 0 < stroke_width(last) * 25.4 / 300 < HEAVY_STROKE_MM
+    assert stage_thin(_state(last), CaptureOptions()).ocr_image is last
+
+
+def test_a_last_page_is_thinned_only_by_its_body_s_strokes(sample: SampleDocument) -> None:
+    """Heavy print in the top fifth alone (a last page's signature block, bold) and a blank
+    middle: nothing tells the toner's weight there, and the page is left as it is."""
+    heavy = _heavy(np.asarray(sample.image.convert("L")))
+    height = heavy.shape[0]
+    last = np.full_like(heavy, 251)
+    last[: height // 5] = heavy[: height // 5]
+    assert stroke_width(last) * 25.4 / 300 > HEAVY_STROKE_MM  # measured where its print is
+    assert stage_thin(_state(last), CaptureOptions()).ocr_image is last
