@@ -11,7 +11,9 @@ How it works (all on one core, ~a few ms per 640×480 preview frame):
    map are tried the same way.
    A page lying on a second sheet merges with it into one bright region, so first the sharp
    steps of brightness inside that region are cut out of it (the top sheet's edge is one,
-   soft shadows are not), and a part that is a page quad with blank paper beyond it wins.
+   soft shadows are not), and a part that is a page quad with blank paper beyond it wins —
+   unless print on shaded paper lies between the two: that is one page, a hand's shadow across
+   it and its blank foot lit beyond (`_shadow_between`).
 3. The best quad is refined in the full-resolution image: along each edge, short profiles
    across it are sampled (`cv2.remap`, so a 12 Mpx photo is never converted as a whole), the
    paper-to-desk step is located to sub-pixel, and lines fitted to the points nearest each
@@ -218,6 +220,39 @@ def _paper_beyond(paper: Image, quad: FloatArray, kernel: Image) -> npt.NDArray[
     return cv2.erode(beyond.astype(np.uint8), kernel) > 0
 
 
+INK_STEP = 40 / 255
+"""Print is at least this share darker than the paper around it (40 levels on white paper)."""
+SHADED_PAPER = 0.3
+"""Paper in a hand's shadow keeps at least this share of the page's brightness; a desk seen
+between two sheets is darker."""
+
+
+def _shadow_between(
+    quad: FloatArray,
+    beyond: npt.NDArray[np.bool_],
+    kernel: Image,
+    shaded_paper: npt.NDArray[np.bool_],
+    shaded_ink: npt.NDArray[np.bool_],
+    settings: DetectorSettings,
+) -> bool:
+    """Whether what lies between the quad and the paper beyond it is the same page in shadow:
+    mostly shaded paper (not desk), with print on it. The gap between a page and a second sheet
+    is desk, or a sharp step from one paper to the other."""
+    inside = np.zeros(beyond.shape, dtype=np.uint8)
+    cv2.fillPoly(inside, [np.rint(quad).astype(np.int32)], 255)
+    points = np.vstack(
+        [np.rint(quad).astype(np.int32), np.argwhere(beyond)[:, ::-1].astype(np.int32)]
+    )
+    hull = np.zeros_like(inside)
+    cv2.fillPoly(hull, [cv2.convexHull(points)], 255)
+    taken = cv2.dilate(inside | (beyond.astype(np.uint8) * 255), kernel, iterations=2)
+    between = (hull > 0) & (taken == 0)
+    if not between.any() or shaded_paper[between].mean() < 0.5:
+        return False
+    on_paper = between & shaded_paper
+    return bool(shaded_ink[on_paper].mean() > settings.max_ink_beyond)
+
+
 def _page_over_paper(
     blurred: Image, paper: Image, kernel: Image, settings: DetectorSettings
 ) -> FloatArray | None:
@@ -245,9 +280,14 @@ def _page_over_paper(
     ink = cv2.subtract(closed, blurred) > 40
     relaxed = replace(settings, min_contrast=settings.min_contrast_on_paper)
     found: list[tuple[float, FloatArray]] = []
+    level = float(np.percentile(closed[paper > 0], 90)) if paper.any() else 255.0
+    shaded_paper = closed >= SHADED_PAPER * level
+    shaded_ink = blurred.astype(np.float32) < (1.0 - INK_STEP) * closed.astype(np.float32)
     for contrast, quad, full in _candidates(parts, blurred, relaxed, cover=paper):
         beyond = _paper_beyond(paper, quad, kernel)
         if not full and beyond.any() and ink[beyond].mean() <= settings.max_ink_beyond:
+            if _shadow_between(quad, beyond, kernel, shaded_paper, shaded_ink, settings):
+                continue  # one page, cut by a shadow's edge: its print runs on in the shade
             found.append((contrast, quad))
     return max(found, key=lambda c: c[0])[1] if found else None
 

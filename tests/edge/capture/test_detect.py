@@ -4,12 +4,17 @@ frames without a page, scans filling the image, and the page's own corner order 
 from __future__ import annotations
 
 import json
+import random
 import time
 
 import cv2
 import numpy as np
 import pytest
 
+from bench.corpus import forms
+from bench.corpus.capture import capture
+from bench.corpus.generate import make_doc
+from bench.corpus.typeset import PAGE_H, PAGE_W, lay_out, render
 from edge.capture.detect import DetectorSettings, _desk_around, detect_page, paper_map
 from edge.capture.enhance import SourceKind, prepare_page
 from edge.capture.geometry import PageQuad, mean_corner_error
@@ -206,3 +211,40 @@ def test_paper_map_prefers_white_paper_to_wood_and_skin() -> None:
 def test_rejects_images_that_are_not_grey_or_bgr() -> None:
     with pytest.raises(ValueError, match="grey or BGR"):
         detect_page(np.zeros((10, 10, 4), np.uint8))
+
+
+def _generated_photo(
+    seed: int, split: str, index: int, condition: str
+) -> tuple[np.ndarray, PageQuad]:
+    """One page-1 capture of the corpus generator (`bench.corpus`), exactly as `python -m
+    bench.corpus --seed SEED --split SPLIT` writes it, and the page's true corners in it."""
+    types = list(forms.types_of(split))
+    order = random.Random(f"{seed}:{split}:types")
+    cycle: list[str] = []
+    for _ in range(index + 1):
+        if not cycle:
+            cycle = types[:]
+            order.shuffle(cycle)
+        type_id = cycle.pop()
+    doc, layout, rng = make_doc(seed, split, index, type_id, None)
+    page = lay_out(doc, layout)[0]
+    shot = capture(
+        render(page, layout, rng), condition, random.Random(f"{seed}:{split}:{index}:1:{condition}")
+    )
+    image = cv2.imdecode(np.frombuffer(shot.data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    page_corners = np.array([[(0, 0), (PAGE_W, 0), (PAGE_W, PAGE_H), (0, PAGE_H)]], np.float64)
+    corners = cv2.perspectiveTransform(page_corners, np.asarray(shot.H, np.float64))[0]
+    return image, PageQuad(tuple((float(x), float(y)) for x, y in corners))
+
+
+@pytest.mark.slow
+def test_a_hand_s_shadow_across_the_page_does_not_cut_off_its_foot() -> None:
+    """A holdout photo (seed 9001, document 13): a hand's shadow across the page's lower part,
+    the page's blank foot lit below it. The lit part above looked like a page lying on a second
+    sheet (the foot), and was taken for the page: stretched to A4, it read as nothing (94% CER).
+    The page's print runs on in the shade between them, so the whole page is the page."""
+    image, truth = _generated_photo(9001, "holdout", 12, "photo_hard")
+    found = detect_page(image)
+    assert found is not None
+    assert best_rotation_error(found, truth) <= MAX_ERROR
