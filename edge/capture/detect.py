@@ -228,16 +228,26 @@ between two sheets is darker."""
 
 
 def _shadow_between(
+    blurred: Image,
+    closed: Image,
+    paper: Image,
     quad: FloatArray,
     beyond: npt.NDArray[np.bool_],
     kernel: Image,
-    shaded_paper: npt.NDArray[np.bool_],
-    shaded_ink: npt.NDArray[np.bool_],
     settings: DetectorSettings,
 ) -> bool:
     """Whether what lies between the quad and the paper beyond it is the same page in shadow:
-    mostly shaded paper (not desk), with print on it. The gap between a page and a second sheet
-    is desk, or a sharp step from one paper to the other."""
+    mostly shaded paper (`SHADED_PAPER`, not desk), with print on it (`INK_STEP` under its own
+    paper's level). The gap between a page and a second sheet is desk, or a sharp step from one
+    paper to the other.
+
+    Args:
+        blurred, closed: the paper map of `_page_over_paper`, and the same with its text closed.
+        paper: the bright region at the lowest level.
+        quad, beyond: the candidate page and the blank paper beyond it.
+        kernel: about a text line's height.
+        settings: detector tunables.
+    """
     inside = np.zeros(beyond.shape, dtype=np.uint8)
     cv2.fillPoly(inside, [np.rint(quad).astype(np.int32)], 255)
     points = np.vstack(
@@ -247,10 +257,15 @@ def _shadow_between(
     cv2.fillPoly(hull, [cv2.convexHull(points)], 255)
     taken = cv2.dilate(inside | (beyond.astype(np.uint8) * 255), kernel, iterations=2)
     between = (hull > 0) & (taken == 0)
-    if not between.any() or shaded_paper[between].mean() < 0.5:
+    if not between.any():
         return False
-    on_paper = between & shaded_paper
-    return bool(shaded_ink[on_paper].mean() > settings.max_ink_beyond)
+    level = float(np.percentile(closed[paper > 0], 90))
+    around = closed[between].astype(np.float32)
+    shaded_paper = around >= SHADED_PAPER * level
+    if shaded_paper.mean() < 0.5:
+        return False
+    darker = blurred[between].astype(np.float32) < (1.0 - INK_STEP) * around
+    return bool(darker[shaded_paper].mean() > settings.max_ink_beyond)
 
 
 def _page_over_paper(
@@ -280,13 +295,10 @@ def _page_over_paper(
     ink = cv2.subtract(closed, blurred) > 40
     relaxed = replace(settings, min_contrast=settings.min_contrast_on_paper)
     found: list[tuple[float, FloatArray]] = []
-    level = float(np.percentile(closed[paper > 0], 90)) if paper.any() else 255.0
-    shaded_paper = closed >= SHADED_PAPER * level
-    shaded_ink = blurred.astype(np.float32) < (1.0 - INK_STEP) * closed.astype(np.float32)
     for contrast, quad, full in _candidates(parts, blurred, relaxed, cover=paper):
         beyond = _paper_beyond(paper, quad, kernel)
         if not full and beyond.any() and ink[beyond].mean() <= settings.max_ink_beyond:
-            if _shadow_between(quad, beyond, kernel, shaded_paper, shaded_ink, settings):
+            if _shadow_between(blurred, closed, paper, quad, beyond, kernel, settings):
                 continue  # one page, cut by a shadow's edge: its print runs on in the shade
             found.append((contrast, quad))
     return max(found, key=lambda c: c[0])[1] if found else None

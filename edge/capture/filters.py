@@ -99,11 +99,16 @@ def stroke_width(grey: Image, dpi: int = 300) -> float:
     measured on the page's middle half (the body: enough print, half the cost), or on the whole
     page when its middle holds no print (a last page with only the signature block at its top).
     Solid blobs are no strokes and are left out (`BLOB_MM`). 0 for a page with no print at all."""
-    height = grey.shape[0]
-    body = _ink_stroke_width(grey[height // 4 : 3 * height // 4], dpi)
+    body = _body_stroke_width(grey, dpi)
     if body is not None:
         return body
     return _ink_stroke_width(grey, dpi) or 0.0
+
+
+def _body_stroke_width(grey: Image, dpi: int) -> float | None:
+    """`stroke_width` of the page's middle half alone, or None when it holds too little print."""
+    height = grey.shape[0]
+    return _ink_stroke_width(grey[height // 4 : 3 * height // 4], dpi)
 
 
 BLOB_MM = 2.0
@@ -168,11 +173,10 @@ def thin_strokes(grey: Image, dpi: int = 300) -> Image:
     Returns:
         The thinned image, or the same array when the strokes are not heavy.
     """
-    height = grey.shape[0]
     # Judged on the body alone: a last page whose middle holds too little print has only the
     # signature block (a bold title and name), whose weight says nothing of the toner's; it
     # measured 0.72 mm on a moderately heavy scan, and thinning cost it half its list.
-    width = _ink_stroke_width(grey[height // 4 : 3 * height // 4], dpi)
+    width = _body_stroke_width(grey, dpi)
     if width is None or width * 25.4 / dpi <= HEAVY_STROKE_MM:
         return grey
     excess = round(width - NORMAL_STROKE_MM * dpi / 25.4) | 1

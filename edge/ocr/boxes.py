@@ -42,12 +42,12 @@ def fitted_to_print(words: Sequence[OcrWord], image: Image.Image) -> tuple[OcrWo
         return tuple(words)
     grey = np.asarray(image if image.mode == "L" else image.convert("L"))
     _, dark = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    fitted = [_print_box(dark, w.box) for w in words]
     boxes = statistics.median(words[k].box[3] - words[k].box[1] for k in sure)
-    prints = statistics.median(fitted[k][3] - fitted[k][1] for k in sure)
+    sure_prints = [_print_box(dark, words[k].box) for k in sure]
+    prints = statistics.median(box[3] - box[1] for box in sure_prints)
     if boxes <= INFLATED * prints:
         return tuple(words)
-    return tuple(replace(w, box=box) for w, box in zip(words, fitted, strict=True))
+    return tuple(replace(w, box=_print_box(dark, w.box)) for w in words)
 
 
 def _print_box(dark: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

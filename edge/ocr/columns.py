@@ -116,8 +116,9 @@ def in_columns(
     area = [piece for piece in _rows(pieces[True]) + _rows(pieces[False]) if _is_text(piece)]
     # The lines outside the area keep their order, those above its top before it.
     outside = [ln for i, ln in enumerate(lines) if i not in set(columns.lines)]
-    above = [ln for ln in outside if _centre_y(ln) < columns.top or _is_page_number(ln)]
-    below = [ln for ln in outside if not (_centre_y(ln) < columns.top or _is_page_number(ln))]
+    first = [_centre_y(ln) < columns.top or _is_page_number(ln) for ln in outside]
+    above = [ln for ln, before in zip(outside, first, strict=True) if before]
+    below = [ln for ln, before in zip(outside, first, strict=True) if not before]
     return renumber(above + area + below)
 
 

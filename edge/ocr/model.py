@@ -92,7 +92,7 @@ def without_stray_marks(words: Sequence[OcrWord], width: int, height: int) -> tu
     a mark read unsure inside the page stays: it may be a list's dash ("- Như Điều 3;")."""
 
     def stray(word: OcrWord) -> bool:
-        if any(c.isalnum() for c in word.text):
+        if not _is_mark(word):
             return False
         x0, y0, x1, y1 = word.box
         return min(x0, y0) <= EDGE or x1 >= width - EDGE or y1 >= height - EDGE
@@ -179,7 +179,12 @@ def restacked(words: Sequence[OcrWord]) -> tuple[OcrWord, ...]:
 
 
 def _has_text(line: Sequence[OcrWord]) -> bool:
-    return any(c.isalnum() for w in line for c in w.text)
+    return not all(_is_mark(w) for w in line)
+
+
+def _is_mark(word: OcrWord) -> bool:
+    """Whether a word is a mark: no letter or digit in it ("_", "“", "-")."""
+    return not any(c.isalnum() for c in word.text)
 
 
 def _stacked_below(lower: tuple[int, int, int, int], upper: tuple[int, int, int, int]) -> bool:

@@ -175,7 +175,7 @@ def cut_lines(words: Sequence[OcrWord], width: int, height: int) -> list[CutLine
         # instruction read whole there was taken, by the signature columns, for a second
         # reading of the title's row, whose boxes it overlaps, and dropped.)
         low = (y0 + y1) / 2 >= TITLE_FROM * height
-        signers = low or beside_label(line_box(line), labels)
+        signers = low or beside_label((x0, y0, x1, y1), labels)
         continued = _unended_instruction(text) and not _line_under(line, lines, line_height)
         instruction = continued or (low and _cut_instruction(text))
         title = signers and len(line) <= MAX_TITLE_WORDS and _cut_title(text)
