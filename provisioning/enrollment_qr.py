@@ -74,9 +74,18 @@ def read_qr(path: Path) -> str:
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ProvisioningError(f"cannot read the image {path}: is it a PNG or JPEG file?")
-    text, _points, _straight = cv2.QRCodeDetector().detectAndDecode(image)
+    text = _decoded(cv2.QRCodeDetector(), image) or _decoded(cv2.QRCodeDetectorAruco(), image)
     if not text:
         raise ProvisioningError(
             f"no QR code could be read in {path}: take the picture again, flat and sharp"
         )
-    return str(text)
+    return text
+
+
+def _decoded(
+    detector: cv2.QRCodeDetector | cv2.QRCodeDetectorAruco, image: cv2.typing.MatLike
+) -> str:
+    """What one detector reads, or "" (OpenCV's classic detector misses about 1 code in 130
+    of our own crisp PNGs; its ArUco-based one read all of 800 such codes, the misses too)."""
+    text, _points, _straight = detector.detectAndDecode(image)
+    return str(text) if text else ""
