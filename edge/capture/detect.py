@@ -37,7 +37,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.capture.geometry import PageQuad, portrait_order
+from edge.capture.quad_shape import aspect, edge_contrast, plausible_angles
 from edge.capture.shrink import shrink
+from edge.capture.straight_edges import INK_STEP, page_from_edges, sharp_steps
 
 Image = npt.NDArray[Any]
 """An OpenCV image: grey (H×W) or BGR (H×W×3), 8-bit."""
@@ -200,13 +202,24 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
     lone = [c for c in candidates if not c[2]]
     if lone:
         return max(lone, key=lambda c: c[0])[1], False
-    if not candidates:
+    # A frame-filling page is a scan, unless the frame is a bare desk or wall, or a photo whose
+    # page merged with a light desk.
+    if candidates and _looks_like_page(paper, settings) and not _desk_around(paper, settings):
+        return candidates[0][1], True
+    if lowest is None:
         return None
-    if not _looks_like_page(paper, settings):
-        return None  # a bare desk or wall filling the frame
-    if _desk_around(paper, settings):
-        return None  # a photo whose page merged with a light desk: no page found
-    return candidates[0][1], True
+    # No region is a page: a page on a second sheet cut by shadows may still show straight edges.
+    straight = page_from_edges(
+        blurred,
+        cv2.morphologyEx(blurred, cv2.MORPH_CLOSE, kernel),
+        lowest,
+        kernel,
+        min_area=settings.min_area,
+        max_aspect=settings.max_aspect,
+        max_angle_deviation=settings.max_angle_deviation,
+        min_contrast=settings.min_contrast_on_paper,
+    )
+    return None if straight is None else (straight, False)
 
 
 def _paper_beyond(paper: Image, quad: FloatArray, kernel: Image) -> npt.NDArray[np.bool_]:
@@ -220,8 +233,6 @@ def _paper_beyond(paper: Image, quad: FloatArray, kernel: Image) -> npt.NDArray[
     return cv2.erode(beyond.astype(np.uint8), kernel) > 0
 
 
-INK_STEP = 40 / 255
-"""Print is at least this share darker than the paper around it (40 levels on white paper)."""
 SHADED_PAPER = 0.3
 """Paper in a hand's shadow keeps at least this share of the page's brightness; a desk seen
 between two sheets is darker."""
@@ -287,10 +298,7 @@ def _page_over_paper(
         settings: detector tunables.
     """
     closed = cv2.morphologyEx(blurred, cv2.MORPH_CLOSE, kernel)
-    logged = 240.0 * np.log1p(closed.astype(np.float32))  # a 12% step: 31 levels in full light
-    dx = cv2.Sobel(logged, cv2.CV_32F, 1, 0).astype(np.int16)
-    dy = cv2.Sobel(logged, cv2.CV_32F, 0, 1).astype(np.int16)
-    edges = cv2.dilate(cv2.Canny(dx, dy, 20, 40), np.ones((3, 3), np.uint8))
+    edges = cv2.dilate(sharp_steps(closed), np.ones((3, 3), np.uint8))
     parts = cv2.morphologyEx(cv2.bitwise_and(paper, cv2.bitwise_not(edges)), cv2.MORPH_OPEN, kernel)
     ink = cv2.subtract(closed, blurred) > 40
     relaxed = replace(settings, min_contrast=settings.min_contrast_on_paper)
@@ -347,11 +355,11 @@ def _candidates(
         if _full_frame(quad, width, height, settings):
             found.append((0.0, quad, True))
             continue
-        if not _plausible_angles(quad, settings.max_angle_deviation):
+        if not plausible_angles(quad, settings.max_angle_deviation):
             continue
-        if _aspect(quad) > settings.max_aspect:
+        if aspect(quad) > settings.max_aspect:
             continue
-        contrast = _edge_contrast(paper, quad)
+        contrast = edge_contrast(paper, quad)
         if contrast >= settings.min_contrast:
             found.append((contrast, quad, False))
     return found
@@ -428,64 +436,6 @@ def _full_frame(quad: FloatArray, width: int, height: int, settings: DetectorSet
         and (ys < margin_y).sum() >= 2
         and (ys > height - 1 - margin_y).sum() >= 2
     )
-
-
-def _plausible_angles(quad: FloatArray, max_deviation: float) -> bool:
-    """Convex, and every interior angle within `max_deviation` degrees of a right angle."""
-    signs = []
-    for i in range(4):
-        a, b, c = quad[i - 1], quad[i], quad[(i + 1) % 4]
-        u, v = a - b, c - b
-        norm = np.linalg.norm(u) * np.linalg.norm(v)
-        if norm == 0:
-            return False
-        angle = np.degrees(np.arccos(np.clip(np.dot(u, v) / norm, -1.0, 1.0)))
-        if abs(angle - 90.0) > max_deviation:
-            return False
-        signs.append(np.sign(u[0] * v[1] - u[1] * v[0]))
-    return bool(abs(sum(signs)) == 4)
-
-
-def _aspect(quad: FloatArray) -> float:
-    """How many times longer the quad is than wide: its opposite sides' mean lengths, the
-    longer pair over the shorter."""
-    sides = [float(np.linalg.norm(quad[(i + 1) % 4] - quad[i])) for i in range(4)]
-    across, down = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
-    return max(across, down) / max(min(across, down), 1e-9)
-
-
-def _edge_contrast(paper: Image, quad: FloatArray) -> float:
-    """The weakest edge's sharpness: per edge, the median over points along it of the largest
-    paper-map step (inside minus outside, across a few pixels) found within a band around the
-    edge — the band lets a bowed edge stray from the straight chord. Edges along the frame's
-    border (a page cut off) are skipped."""
-    height, width = paper.shape
-    centre = quad.mean(axis=0)
-    half = max(2.0, max(height, width) / 240)  # half the step's width
-    band = np.arange(-3 * half, 3 * half + 1, 1.0)
-    ts = np.linspace(0.1, 0.9, 16)
-    steps = []
-    for i in range(4):
-        a, b = quad[i], quad[(i + 1) % 4]
-        direction = b - a
-        normal = np.array([direction[1], -direction[0]]) / (np.linalg.norm(direction) + 1e-9)
-        if np.dot(centre - (a + b) / 2, normal) < 0:
-            normal = -normal  # point inwards
-        points = (a + ts[:, None] * direction)[:, None, :] + band[None, :, None] * normal
-        inside = np.rint(points + half * normal).astype(int)
-        outside = np.rint(points - half * normal).astype(int)
-        valid = (
-            (np.minimum(inside, outside) >= 0).all(axis=2)
-            & (np.maximum(inside[..., 0], outside[..., 0]) < width)
-            & (np.maximum(inside[..., 1], outside[..., 1]) < height)
-        )
-        rows = valid.all(axis=1)
-        if rows.sum() < len(ts) // 2:
-            continue  # an edge on the frame's border: nothing outside to compare with
-        inner = paper[inside[rows, :, 1], inside[rows, :, 0]].astype(np.float64)
-        outer = paper[outside[rows, :, 1], outside[rows, :, 0]].astype(np.float64)
-        steps.append(float(np.median((inner - outer).max(axis=1))))
-    return min(steps) if steps else 0.0
 
 
 def _refine(

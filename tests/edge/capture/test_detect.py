@@ -248,3 +248,23 @@ def test_a_hand_s_shadow_across_the_page_does_not_cut_off_its_foot() -> None:
     found = detect_page(image)
     assert found is not None
     assert best_rotation_error(found, truth) <= MAX_ERROR
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("seed", "split", "index"),
+    [
+        (9393, "dev", 9),  # a finger on the near edge, a hand's shadow across the header
+        (99, "holdout", 9),  # a hand's shadow across the lower half, a second sheet top right
+    ],
+)
+def test_a_page_on_a_second_sheet_cut_by_shadows_is_found_by_its_straight_edges(
+    seed: int, split: str, index: int
+) -> None:
+    """Photos where the page lies on a second sheet and shadows cut the bright region along
+    curves, so that no part of it is a page quad: read unrectified, they came out at 20% and
+    10% CER. Their visible border is still straight (`edge.capture.straight_edges`)."""
+    image, truth = _generated_photo(seed, split, index, "photo_hard")
+    found = detect_page(image)
+    assert found is not None
+    assert best_rotation_error(found, truth) <= MAX_ERROR
