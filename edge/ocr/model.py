@@ -161,11 +161,15 @@ def restacked(words: Sequence[OcrWord]) -> tuple[OcrWord, ...]:
     column (`COLUMN_OVERLAP`) and lies below it (`BELOW`); a line that is only marks (no letter
     or digit: a speck read as "_" or "“") neither stops a line nor moves. Lines of other columns
     stop it, so two columns side by side ("Nơi nhận" and the signer's block, a header's two
-    blocks) keep their order.
+    blocks) keep their order — but a line that lies above every line read before it goes first,
+    past any column (a straightened photo's header row read after the body's first lines).
     """
     order: list[list[OcrWord]] = []
     for line in group_lines(words):
         box, at, past = line_box(line), len(order), len(order)
+        if _above_all(box, [line_box(b) for b in order if _has_text(b)]) and _has_text(line):
+            order.insert(0, line)
+            continue
         while at > 0 and _has_text(line):
             before = order[at - 1]
             if not _has_text(before):
@@ -189,9 +193,20 @@ def _is_mark(word: OcrWord) -> bool:
 
 def _stacked_below(lower: tuple[int, int, int, int], upper: tuple[int, int, int, int]) -> bool:
     """Whether box `lower` lies below box `upper` in the same column (see `restacked`)."""
+    return span_overlap(lower[0], lower[2], upper[0], upper[2]) >= COLUMN_OVERLAP and _lies_below(
+        lower, upper
+    )
+
+
+def _above_all(box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]]) -> bool:
+    """Whether there are other lines and box lies above every one of them."""
+    return bool(others) and all(_lies_below(other, box) for other in others)
+
+
+def _lies_below(lower: tuple[int, int, int, int], upper: tuple[int, int, int, int]) -> bool:
+    """Whether box `lower` lies below box `upper`, in any column (see `BELOW`)."""
     return (
-        span_overlap(lower[0], lower[2], upper[0], upper[2]) >= COLUMN_OVERLAP
-        and span_overlap(lower[1], lower[3], upper[1], upper[3]) <= BELOW
+        span_overlap(lower[1], lower[3], upper[1], upper[3]) <= BELOW
         and lower[1] + lower[3] > upper[1] + upper[3]
     )
 

@@ -53,6 +53,27 @@ def test_a_header_row_read_before_the_row_above_it_goes_back_past_a_speck() -> N
     ]
 
 
+def test_a_header_row_read_after_the_body_goes_first_past_a_short_line() -> None:
+    # A straightened photo: Tesseract read the header's first row after the body's first
+    # lines; the last of those, "Công an", is too short to share a column with it.
+    words = (
+        _line("XÃ DIÊN SƠN Độc lập - Tự do - Hạnh phúc", 615, 341, 0)
+        + _line("GIẤY CHỨNG NHẬN", 1041, 533, 1)
+        + _line("Giấy tờ tùy thân: Căn cước công dân số 056087823606, cấp ngày", 390, 1003, 2)
+        + _line("Công an", 390, 1076, 3)
+        + _line("ỦY BAN NHÂN DÂN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", 539, 269, 4)
+        + _line("Nơi cư trú: Thôn Ma Nới, xã Diên Sơn", 390, 1158, 5)
+    )
+    assert page_text(restacked(words)).splitlines() == [
+        "ỦY BAN NHÂN DÂN CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "XÃ DIÊN SƠN Độc lập - Tự do - Hạnh phúc",
+        "GIẤY CHỨNG NHẬN",
+        "Giấy tờ tùy thân: Căn cước công dân số 056087823606, cấp ngày",
+        "Công an",
+        "Nơi cư trú: Thôn Ma Nới, xã Diên Sơn",
+    ]
+
+
 def test_columns_side_by_side_keep_their_order() -> None:
     # "Nơi nhận" first, then the signer's block, whose rows lie above the left column's last.
     words = (
