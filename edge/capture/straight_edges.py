@@ -37,6 +37,8 @@ FloatArray = npt.NDArray[np.float64]
 
 MIN_LINE = 0.12
 """Shortest straight segment traced, as a share of the frame's shorter side."""
+MAX_SEGMENTS = 64
+"""Longest straight segments merged into lines."""
 MAX_LINES = 16
 """Longest lines kept (enough for a page's four, a second sheet's and a few more)."""
 PARALLEL_DEGREES = 25.0
@@ -104,8 +106,8 @@ def page_from_edges(
     """
     height, width = blurred.shape
     ink = print_on_paper(blurred, closed, cv2.erode(paper, kernel))
-    if not ink.any():
-        return None
+    if np.count_nonzero(ink) < MIN_INK * min_area * width * height:
+        return None  # too little print for the smallest page (a bare desk, a blank sheet)
     ink_u8 = ink.astype(np.uint8) * 255
     steps = cv2.bitwise_and(
         sharp_steps(closed), cv2.bitwise_not(cv2.dilate(ink_u8, kernel, iterations=3))
@@ -143,12 +145,12 @@ def _lines(steps: Image, shorter_side: int) -> list[Line]:
     )
     if segments is None:
         return []
+    segments = segments.reshape(-1, 4).astype(np.float64)
+    lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
     lines: list[Line] = []
     same_direction = np.cos(np.radians(3))
-    for x1, y1, x2, y2 in sorted(
-        segments.reshape(-1, 4).astype(np.float64),
-        key=lambda s: -np.hypot(s[2] - s[0], s[3] - s[1]),
-    ):
+    # The longest first; a textured desk gives hundreds of short ones, which cannot matter.
+    for x1, y1, x2, y2 in segments[np.argsort(-lengths)[:MAX_SEGMENTS]]:
         direction = np.array([x2 - x1, y2 - y1])
         length = float(np.linalg.norm(direction))
         normal = np.array([-direction[1], direction[0]]) / length
@@ -189,11 +191,13 @@ def _quads(lines: list[Line], width: int, height: int) -> list[FloatArray]:
 
 
 def _intersect(first: Line, second: Line) -> FloatArray | None:
-    """Where two lines cross; None when they are nearly parallel."""
-    matrix = np.array([first.normal, second.normal])
-    if abs(np.linalg.det(matrix)) < 1e-3:
+    """Where two lines cross (Cramer's rule); None when they are nearly parallel."""
+    (a, b), (c, d) = first.normal, second.normal
+    determinant = a * d - b * c
+    if abs(determinant) < 1e-3:
         return None
-    return np.asarray(np.linalg.solve(matrix, [first.offset, second.offset]), dtype=np.float64)
+    e, f = first.offset, second.offset
+    return np.array([(e * d - b * f) / determinant, (a * f - e * c) / determinant])
 
 
 def _support(near_steps: Image, a: FloatArray, b: FloatArray, samples: int = 60) -> float:
