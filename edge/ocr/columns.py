@@ -109,17 +109,36 @@ def in_columns(
         for side in (True, False):
             if part := _side(lines[index], columns.split, side):
                 pieces[side].append(part)
-    if left is not None:
-        pieces[True] += group_lines(left)
-    if right is not None:
-        pieces[False] += group_lines(right)
+    numbers: list[list[OcrWord]] = []  # page numbers a column's own reading took in
+    for again, side in ((left, True), (right, False)):
+        for line in group_lines(again or ()):
+            cut = _pieces(line, MIN_GAP * columns.text_height)
+            for piece in cut:
+                if _is_page_number(piece) and _height(piece[0]) >= columns.text_height / 2:
+                    numbers.append(piece)
+                elif len(cut) == 1 or _is_text(piece):  # not a stroke cut off a line of print
+                    pieces[side].append(piece)
     area = [piece for piece in _rows(pieces[True]) + _rows(pieces[False]) if _is_text(piece)]
     # The lines outside the area keep their order, those above its top before it.
     outside = [ln for i, ln in enumerate(lines) if i not in set(columns.lines)]
     first = [_centre_y(ln) < columns.top or _is_page_number(ln) for ln in outside]
     above = [ln for ln, before in zip(outside, first, strict=True) if before]
     below = [ln for ln, before in zip(outside, first, strict=True) if not before]
+    if numbers and not any(_is_page_number(ln) for ln in outside):
+        above.append(numbers[0])  # printed first, in the top margin
     return renumber(above + area + below)
+
+
+def _pieces(line: Sequence[OcrWord], gap: float) -> list[list[OcrWord]]:
+    """A line cut where its words leave a gap wider than `gap` pixels: Tesseract's reading of
+    one column alone may join a page number in the margin to the row beside it."""
+    pieces: list[list[OcrWord]] = []
+    for word in line:
+        if pieces and word.box[0] - pieces[-1][-1].box[2] <= gap:
+            pieces[-1].append(word)
+        else:
+            pieces.append([word])
+    return pieces
 
 
 def column_words(words: Sequence[OcrWord], columns: Columns, left: bool) -> list[OcrWord]:

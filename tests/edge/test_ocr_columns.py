@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from edge.ocr import OcrEngine, OcrWord
-from edge.ocr.columns import signature_columns
+from edge.ocr.columns import find_columns, in_columns, signature_columns
 from edge.ocr.model import page_text
 from edge.pipeline.stages import capture_page, read_upright
 from tests.edge.signature_page import (
@@ -223,4 +223,32 @@ def test_a_title_whose_first_word_was_read_unsurely_still_bounds_the_gap() -> No
         "- Lưu: VT.",
         "CHỦ TỊCH",
         "Thái Hồng Hạnh",
+    ]
+
+
+def test_a_page_number_a_column_s_own_reading_took_in_goes_first_alone() -> None:
+    # A clean scan's page 2 (holdout seed 31337): the main pass missed the page number, centred
+    # on the columns' split; reading the right column alone took it in, on one line with a
+    # speck of the seal ("2"), the title read on the next, and made "2 CHỦ 2 TỊCH" of the row.
+    words = (  # as the main pass read them
+        OcrWord("CHỦ", (1610, 229, 1736, 290), 60.0, 0),
+        OcrWord("TỊCH", (1752, 237, 1897, 290), 60.0, 0),
+        *_line("Nơi nhận:", 339, 281, 1),
+        *_line("- Như Điều 4;", 345, 339, 2),
+        *_line("- Lưu: VT, LĐTBXH.", 347, 399, 3),
+    )
+    columns = find_columns(words, 3508)
+    assert columns is not None and columns.right[0] < 1192  # the crop takes the number in
+    right = (
+        OcrWord("2", (1169, 212, 1192, 248), 97.0, 0),
+        OcrWord("2", (1708, 229, 1720, 240), 55.0, 0),  # a speck of the seal
+        OcrWord("—-.CHỦ", (1515, 242, 1736, 321), 0.0, 1),
+        OcrWord("TỊCH", (1752, 237, 1897, 290), 96.0, 1),
+    )
+    assert page_text(in_columns(words, columns, right=right)).splitlines() == [
+        "2",
+        "Nơi nhận:",
+        "- Như Điều 4;",
+        "- Lưu: VT, LĐTBXH.",
+        "CHỦ TỊCH",
     ]
