@@ -136,10 +136,7 @@ def title(page: Page, start: int) -> tuple[Found | None, Template, int]:
         raw = " ".join(t.strip(" _|`'") for t in page.lines[i : last + 1]).rstrip(" :;")
         if template.fallback:
             rest = Page("\n".join(t for j, t in enumerate(page.lines) if not i <= j <= last))
-            read = _STOP_BETWEEN.sub(
-                "", _vowels_read_once(_DOUBLED_START.sub(r"\1", _paper_title(raw)))
-            )
-            value = _pairs_as_the_page_prints(read, rest)
+            value = _cleaned_title(raw, rest)
             found = Found(value, [(j, 0, len(page.lines[j])) for j in range(i, last + 1)], 0.7, raw)
             found.problems.append(
                 Problem("loai_van_ban", ProblemCode.TEMPLATE_UNKNOWN, "no template has this title")
@@ -186,6 +183,24 @@ def _vowels_read_once(text: str) -> str:
         if not twin:
             out.append(char)
     return "".join(out)
+
+
+def _cleaned_title(raw: str, rest: Page) -> str:
+    """A title as read, without OCR's slips that no title has: specks at its ends and inside it,
+    a paper's misread hat, a stop between words, a vowel or a first consonant read twice; each
+    pair of its words then spelled as the rest of the page prints it."""
+    read = _STOP_BETWEEN.sub("", _vowels_read_once(_DOUBLED_START.sub(r"\1", _paper_title(raw))))
+    # The paper's word last: the body may print the same misread ("3. Giầy phép này …").
+    return _paper_title(_pairs_as_the_page_prints(_without_inner_specks(read), rest))
+
+
+_INNER_SPECK = re.compile(r"(?<=\s)[^\w\s(),-]+(?=\s)|(?<=\s)[^\w\s(-]+(?=\w)")
+"""A mark read between a title's words (" — ", " : ") or stuck before one (" .CƠ"): a title's
+own marks are commas, brackets and hyphens."""
+
+
+def _without_inner_specks(title: str) -> str:
+    return " ".join(_INNER_SPECK.sub("", title).split())
 
 
 def _pairs_as_the_page_prints(title: str, page: Page) -> str:

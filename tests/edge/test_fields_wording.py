@@ -327,6 +327,26 @@ Lộ Khánh Thu Loan
     assert extract(second).value("trich_yeu") == "Về việc hỗ trợ chi phí mai táng. Đợt 2"
 
 
+def test_an_unknown_title_loses_its_inner_specks_and_the_body_s_misread_paper() -> None:
+    # Fresh holdout sets: "GIẤY PHÉP BÁN LẺ SẢN PHẨM RƯỢU" came out with the body's own
+    # misread ("3. Giầy phép này …") and with specks read between its words.
+    body = "Giấy phép này có giá trị đến ngày 28/05/2030.\nCHỦ TỊCH\nLộ Khánh Thu Loan\n"
+    for read in (
+        "GIẦY PHÉP BÁN LẺ SẢN PHẨM RƯỢU",
+        "GIẤY PHÉP — BÁN LẺ SẢN PHẨM RƯỢU",
+        "___ GIẤY PHÉP :\n.BÁN LẺ SẢN PHẨM RƯỢU",  # specks after a line, before the next
+    ):
+        page = (
+            HEADER.format(number="48/GP-UBND")
+            + f"{read}\n"
+            + body.replace("Giấy", read.strip("_ ")[:4].title())
+        )
+        assert extract(page).value("loai_van_ban") == "GIẤY PHÉP BÁN LẺ SẢN PHẨM RƯỢU", read
+    # A title's own marks stay.
+    page = HEADER.format(number="48/GP-UBND") + "GIẤY PHÉP BÁN LẺ - BÁN BUÔN RƯỢU\n" + body
+    assert extract(page).value("loai_van_ban") == "GIẤY PHÉP BÁN LẺ - BÁN BUÔN RƯỢU"
+
+
 def test_a_date_whose_second_slash_ocr_lost_is_still_read() -> None:
     page = HEADER.format(number="12/QĐ-UBND") + (
         "GIẤY CHỨNG NHẬN KẾT HÔN\nHọ, chữ đệm, tên: Lương Tuyết Mỹ Trinh\n"
