@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from bench.corpus import fonts, forms
-from bench.corpus.capture import CONDITIONS, capture
+from bench.corpus.capture import CONDITIONS, Capture, capture
 from bench.corpus.doc import Doc, Para
 from bench.corpus.parts import Ctx
 from bench.corpus.people import old_style
@@ -75,6 +75,32 @@ def make_doc(
     return doc, layout, rng
 
 
+def doc_type(seed: int, split: str, index: int, only: list[str] | None = None) -> str:
+    """The type of document number `index` (from 0) of a set made with `seed`: the split's
+    types (those in `only`, when given) are dealt in a shuffled order, reshuffled each round."""
+    types = [t for t in forms.types_of(split) if only is None or t in only]
+    order = random.Random(f"{seed}:{split}:types")
+    cycle: list[str] = []
+    for _ in range(index + 1):
+        if not cycle:
+            cycle = types[:]
+            order.shuffle(cycle)
+        type_id = cycle.pop()
+    return type_id
+
+
+def one_capture(seed: int, split: str, index: int, condition: str, page: int = 1) -> Capture:
+    """One capture of a set made with `seed`, exactly as `generate` writes it: document number
+    `index` (from 0), its page `page` (from 1), under `condition`. For tests that replay the
+    one capture a rule was made for."""
+    doc, layout, rng = make_doc(seed, split, index, doc_type(seed, split, index))
+    pages = lay_out(doc, layout)
+    for rendered in pages[: page - 1]:
+        render(rendered, layout, rng)  # each page's rendering draws on the document's rng
+    rgb = render(pages[page - 1], layout, rng)
+    return capture(rgb, condition, random.Random(f"{seed}:{split}:{index}:{page}:{condition}"))
+
+
 def _round(x: float) -> float:
     return round(float(x), 1)
 
@@ -98,15 +124,9 @@ def generate(
     given, replaces the split's font mix (equal shares): a stress set in fonts neither split
     uses. `only`, when given, keeps to those of the split's types."""
     out.mkdir(parents=True, exist_ok=True)
-    types = [t for t in forms.types_of(split) if only is None or t in only]
-    order = random.Random(f"{seed}:{split}:types")
-    cycle: list[str] = []
     images: list[dict[str, Any]] = []
     for n in range(docs):
-        if not cycle:
-            cycle = types[:]
-            order.shuffle(cycle)
-        type_id = cycle.pop()
+        type_id = doc_type(seed, split, n, only)
         doc, layout, rng = make_doc(seed, split, n, type_id, families)
         pages = lay_out(doc, layout)
         doc_id = f"{'d' if split == 'dev' else 'h'}{n + 1:03d}"

@@ -52,6 +52,7 @@ from edge.ocr.columns import (
     signature_columns,
 )
 from edge.ocr.garbled_lines import crop_box, garbled_lines
+from edge.ocr.header_rows import accepted, joined_place_dates
 from edge.ocr.list_markers import sideways_rows
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import (
@@ -263,6 +264,7 @@ class OcrEngine(Closeable):
         # title as a line of its own), and again after them (their lines placed, seal pieces
         # dropped).
         words = self._reread_garbled(image, dpi, words)
+        words = self._reread_place_date(image, dpi, words)
         words = self._read_columns(image, dpi, words, colour)
         words = self._recover_signer(image, dpi, words, colour)
         words = self._recover_list_rows(image, dpi, words)
@@ -352,6 +354,29 @@ class OcrEngine(Closeable):
             return words
         log.debug("garbled-line pass: %d line(s) read again", len(again))
         return renumber([again.get(line[0].line, line) for line in group_lines(words)])
+
+    def _reread_place_date(
+        self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
+    ) -> tuple[OcrWord, ...]:
+        """Read again alone a place–date line the page's reading joined to the number beside
+        it (see `edge.ocr.header_rows`); the new reading takes its place when it reads as a
+        date, word for word and fairly surely."""
+        again: dict[int, list[OcrWord]] = {}
+        for part in joined_place_dates(words, image.height):
+            box = crop_box(part, image.width, image.height)
+            read = self._read(image.crop(box), dpi, tesserocr.PSM.SINGLE_LINE)
+            if accepted(read, part):
+                again[part[0].line] = _on_page(read, *box[:2], part[0].line)
+        if not again:
+            return words
+        log.debug("place-date pass: %d line(s) read again", len(again))
+        replaced = []
+        for line in group_lines(words):
+            new = again.get(line[0].line)
+            replaced.append(
+                line if new is None else [w for w in line if w.box[2] <= new[0].box[0]] + new
+            )
+        return renumber(replaced)
 
     def _read_columns(
         self,

@@ -4,17 +4,14 @@ frames without a page, scans filling the image, and the page's own corner order 
 from __future__ import annotations
 
 import json
-import random
 import time
 
 import cv2
 import numpy as np
 import pytest
 
-from bench.corpus import forms
-from bench.corpus.capture import capture
-from bench.corpus.generate import make_doc
-from bench.corpus.typeset import PAGE_H, PAGE_W, lay_out, render
+from bench.corpus.generate import one_capture
+from bench.corpus.typeset import PAGE_H, PAGE_W
 from edge.capture.detect import DetectorSettings, _desk_around, detect_page, paper_map
 from edge.capture.enhance import SourceKind, prepare_page
 from edge.capture.geometry import PageQuad, mean_corner_error
@@ -218,19 +215,7 @@ def _generated_photo(
 ) -> tuple[np.ndarray, PageQuad]:
     """One page-1 capture of the corpus generator (`bench.corpus`), exactly as `python -m
     bench.corpus --seed SEED --split SPLIT` writes it, and the page's true corners in it."""
-    types = list(forms.types_of(split))
-    order = random.Random(f"{seed}:{split}:types")
-    cycle: list[str] = []
-    for _ in range(index + 1):
-        if not cycle:
-            cycle = types[:]
-            order.shuffle(cycle)
-        type_id = cycle.pop()
-    doc, layout, rng = make_doc(seed, split, index, type_id, None)
-    page = lay_out(doc, layout)[0]
-    shot = capture(
-        render(page, layout, rng), condition, random.Random(f"{seed}:{split}:{index}:1:{condition}")
-    )
+    shot = one_capture(seed, split, index, condition)
     image = cv2.imdecode(np.frombuffer(shot.data, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
     page_corners = np.array([[(0, 0), (PAGE_W, 0), (PAGE_W, PAGE_H), (0, PAGE_H)]], np.float64)
