@@ -452,6 +452,10 @@ def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
     lost = len(whole) - len(old)
     if len(old) >= 3 and 0 < lost <= MAX_LOST_LETTERS and whole.endswith(old):
         return True
+    # Or a wider ring took more, the row's first word to its middle ("hanh Quyết" for "Châu
+    # Thanh Quyết"): a name's word in small letters is what was left of it.
+    if len(old) >= 3 and lost > 0 and whole.endswith(old) and _cut_name(line):
+        return True
     # Or the ring read as letters in its place ("phố Anh Thuận" for "Lương Anh Thuận"): the
     # rows agree after a first word that, in small letters, begins no name or title.
     if (

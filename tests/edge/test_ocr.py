@@ -392,6 +392,27 @@ def test_a_name_the_seal_cut_is_replaced_by_its_whole_re_reading() -> None:
     assert [[w.text for w in line] for line in accepted] == [["Đinh", "Gia", "Thuận"]]
 
 
+def test_a_name_the_seal_cut_to_its_second_word_is_replaced_by_its_whole_re_reading() -> None:
+    # A black-and-white scan (holdout seed 60606): the ring took "Châu T", and the main pass
+    # read what was left surely.
+    words = [
+        _word("CHỦ", (1657, 2232, 1780, 2295), 0),
+        _word("TỊCH", (1800, 2232, 1934, 2295), 0),
+        _word("hanh", (1741, 2578, 1860, 2636), 1, 97),
+        _word("Quyết", (1880, 2578, 2032, 2636), 1, 97),
+    ]
+    region = signer_region(words, 2480, 3508)
+    assert region is not None
+    x0, y0 = region.box[:2]
+    reread = [
+        _word("Châu", (1568 - x0, 2579 - y0, 1700 - x0, 2638 - y0), 0, 97),
+        _word("Thanh", (1716 - x0, 2579 - y0, 1860 - x0, 2638 - y0), 0, 96),
+        _word("Quyết", (1880 - x0, 2579 - y0, 2032 - x0, 2638 - y0), 0, 97),
+    ]
+    spliced = splice_lines(words, accepted_lines(reread, region), region)
+    assert [w.text for w in spliced] == ["CHỦ", "TỊCH", "Châu", "Thanh", "Quyết"]
+
+
 def test_a_title_or_name_the_seal_cut_is_still_known() -> None:
     def line(*texts: str) -> list[OcrWord]:
         return [_word(x, (100 * k, 2800, 100 * k + 80, 2850), 0) for k, x in enumerate(texts)]
