@@ -82,7 +82,14 @@ from edge.ocr.signer_name import (
     suppress_seal,
     without_colour,
 )
-from edge.ocr.title_lines import CutLine, cut_lines, instruction_end, mended_line, placed
+from edge.ocr.title_lines import (
+    CutLine,
+    cut_lines,
+    instruction_end,
+    mended_line,
+    placed,
+    reads_as_instruction,
+)
 from support.lifecycle import Closeable
 
 log = logging.getLogger(__name__)
@@ -568,7 +575,8 @@ class OcrEngine(Closeable):
     ) -> tuple[OcrWord, ...]:
         """Re-read the rows of print the main pass's layout analysis dropped (see
         `edge.ocr.lost_lines`), each as one line, as cut and with its surroundings whitened;
-        the surer reading is kept when it reads as text."""
+        the surer reading is kept when it reads as text, or as the whole signing instruction
+        (`title_lines.reads_as_instruction`: the seal's ring across it makes a few words unsure)."""
         recovered: list[tuple[OcrWord, ...]] = []
         for lost in find_lost_lines(image, words):
             x0, y0 = lost.box[:2]
@@ -579,7 +587,7 @@ class OcrEngine(Closeable):
                     best = read
                 if is_text(best, page_number=lost.page_number):
                     break  # sure enough: spare the second reading
-            if is_text(best, page_number=lost.page_number):
+            if is_text(best, page_number=lost.page_number) or reads_as_instruction(best):
                 recovered.append(tuple(_on_page(best, x0, y0)))
         if not recovered:
             return words

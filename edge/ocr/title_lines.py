@@ -141,6 +141,22 @@ def _likeness(text: str) -> float:
     )
 
 
+LOST_INSTRUCTION_LIKENESS = 0.8
+"""How close (`_likeness`) a lost row's reading must be to a wording of the instruction to be
+kept however unsure Tesseract was of the words the seal's ring crossed."""
+
+
+def reads_as_instruction(words: Sequence[OcrWord]) -> bool:
+    """Whether a reading is the whole bracketed signing instruction, its opening and its end
+    read, its words close to one of its wordings: a row the main pass dropped under the seal
+    ("(Ký, ghỉ rã ftọ, điedệm, tên, chức vụ, đóng dấu)" at a mean confidence of 76). No
+    misreading of a ring or a signature opens with "(Ký" and ends with "đóng dấu)"."""
+    text = " ".join(w.text for w in words)
+    folded = fold(text)
+    whole = _INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded)
+    return bool(whole) and _likeness(text) >= LOST_INSTRUCTION_LIKENESS
+
+
 def _cut_instruction(text: str) -> bool:
     """Whether `text` is the bracketed instruction with its start cut off ("f đệm, tên, chức
     vụ, đóng dấu)", "ọ tên và đóng dấu)") or with words the seal's ring garbled ("(Ký. ghỉ

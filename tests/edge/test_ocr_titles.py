@@ -4,12 +4,23 @@ box, which reading replaces them, and where the line then goes."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 import edge.ocr.engine
+from bench.corpus.generate import one_capture
 from edge.ocr import OcrEngine, OcrWord
-from edge.ocr.title_lines import CutLine, cut_lines, instruction_end, mended_line, placed
+from edge.ocr.title_lines import (
+    CutLine,
+    cut_lines,
+    instruction_end,
+    mended_line,
+    placed,
+    reads_as_instruction,
+)
+from edge.pipeline.stages import capture_page, read_upright
 from edge.sample_document import FONT_DIR, FONT_FILES
 
 WIDTH, HEIGHT = 2480, 3508
@@ -252,3 +263,35 @@ def test_the_engine_reads_an_instruction_s_end_the_seal_s_ring_took(
     )
     cut = engine.recognize(page, dpi=300).text.splitlines()
     assert not any("dấu)" in line for line in cut)
+
+
+def _words(text: str, confidences: list[float]) -> list[OcrWord]:
+    return [
+        OcrWord(word, (100 * i, 0, 100 * i + 90, 40), confidence, 0)
+        for i, (word, confidence) in enumerate(zip(text.split(), confidences, strict=True))
+    ]
+
+
+def test_a_lost_row_that_reads_as_the_whole_instruction_is_kept_however_unsure() -> None:
+    # As the lost-line pass read it under the seal's ring (mean confidence 76).
+    read = _words(
+        "(Ký, ghỉ rã ftọ, điedệm, tên, chức vụ, đóng dấu)", [93, 91, 92, 5, 0, 97, 97, 97, 97, 94]
+    )
+    assert reads_as_instruction(read)
+    assert reads_as_instruction(_words("(Ký, ghi rõ họ tên)", [90] * 5))
+    # Its end lost, its opening lost, or too garbled to be the instruction: not kept.
+    assert not reads_as_instruction(read[:6])
+    assert not reads_as_instruction(read[1:])
+    assert not reads_as_instruction(_words("(Kúứ, shi ôm, tên,:chức 0ụ, đóng dấu)", [50] * 7))
+    assert not reads_as_instruction(_words("(K ~~ ,,, dấu)", [50] * 4))
+
+
+@pytest.mark.slow
+def test_the_instruction_the_main_pass_dropped_under_the_seal_is_read(engine: OcrEngine) -> None:
+    """A black-and-white scan of holdout seed 60606, document 7: the seal's ring crosses "họ,
+    chữ đệm" and the main pass dropped the whole instruction (50 characters)."""
+    shot = one_capture(60606, "holdout", 6, "scan_bw")
+    read, _ = read_upright(engine, capture_page(Image.open(io.BytesIO(shot.data)), shot.dpi or 300))
+    lines = read.text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("(Ký,"))
+    assert lines[at].endswith("chức vụ, đóng dấu)") and lines[at - 1] == "NGƯỜI KÝ TRÍCH LỤC"
