@@ -195,23 +195,24 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
         contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
         candidates += _candidates(filled, blurred, settings)
+    if lowest is None:
+        return _region_page(candidates, paper, settings)
+    # The paper map with its print closed away, and its sharp steps: both ways of finding a
+    # page on a second sheet work on them.
+    closed_map = cv2.morphologyEx(blurred, cv2.MORPH_CLOSE, kernel)
+    steps = sharp_steps(closed_map)
     # A page on a second sheet comes first: the two sheets together may pass for a page.
-    on_paper = None if lowest is None else _page_over_paper(blurred, lowest, kernel, settings)
+    on_paper = _page_over_paper(blurred, closed_map, steps, lowest, kernel, settings)
     if on_paper is not None:
         return on_paper, False
-    lone = [c for c in candidates if not c[2]]
-    if lone:
-        return max(lone, key=lambda c: c[0])[1], False
-    # A frame-filling page is a scan, unless the frame is a bare desk or wall, or a photo whose
-    # page merged with a light desk.
-    if candidates and _looks_like_page(paper, settings) and not _desk_around(paper, settings):
-        return candidates[0][1], True
-    if lowest is None:
-        return None
+    found = _region_page(candidates, paper, settings)
+    if found is not None:
+        return found
     # No region is a page: a page on a second sheet cut by shadows may still show straight edges.
     straight = page_from_edges(
         blurred,
-        cv2.morphologyEx(blurred, cv2.MORPH_CLOSE, kernel),
+        closed_map,
+        steps,
         lowest,
         kernel,
         min_area=settings.min_area,
@@ -220,6 +221,20 @@ def _find_quad(paper: Image, settings: DetectorSettings) -> tuple[FloatArray, bo
         min_contrast=settings.min_contrast_on_paper,
     )
     return None if straight is None else (straight, False)
+
+
+def _region_page(
+    candidates: list[tuple[float, FloatArray, bool]], paper: Image, settings: DetectorSettings
+) -> tuple[FloatArray, bool] | None:
+    """The best region candidate that is a page: the sharpest one lying in the frame, else a
+    frame-filling page (a scan), unless the frame is a bare desk or wall, or a photo whose page
+    merged with a light desk."""
+    lone = [c for c in candidates if not c[2]]
+    if lone:
+        return max(lone, key=lambda c: c[0])[1], False
+    if candidates and _looks_like_page(paper, settings) and not _desk_around(paper, settings):
+        return candidates[0][1], True
+    return None
 
 
 def _paper_beyond(paper: Image, quad: FloatArray, kernel: Image) -> npt.NDArray[np.bool_]:
@@ -280,7 +295,12 @@ def _shadow_between(
 
 
 def _page_over_paper(
-    blurred: Image, paper: Image, kernel: Image, settings: DetectorSettings
+    blurred: Image,
+    closed: Image,
+    steps: Image,
+    paper: Image,
+    kernel: Image,
+    settings: DetectorSettings,
 ) -> FloatArray | None:
     """The page lying on other, blank paper (a second sheet under it), or None.
 
@@ -293,12 +313,12 @@ def _page_over_paper(
 
     Args:
         blurred: the stretched, blurred paper map of `_find_quad`.
+        closed, steps: the same with its print closed away, and that one's `sharp_steps`.
         paper: its bright region at the lowest level (shadowed paper included).
         kernel: about a text line's height.
         settings: detector tunables.
     """
-    closed = cv2.morphologyEx(blurred, cv2.MORPH_CLOSE, kernel)
-    edges = cv2.dilate(sharp_steps(closed), np.ones((3, 3), np.uint8))
+    edges = cv2.dilate(steps, np.ones((3, 3), np.uint8))
     parts = cv2.morphologyEx(cv2.bitwise_and(paper, cv2.bitwise_not(edges)), cv2.MORPH_OPEN, kernel)
     ink = cv2.subtract(closed, blurred) > 40
     relaxed = replace(settings, min_contrast=settings.min_contrast_on_paper)

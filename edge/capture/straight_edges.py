@@ -86,6 +86,7 @@ def print_on_paper(blurred: Image, closed: Image, paper: Image) -> npt.NDArray[n
 def page_from_edges(
     blurred: Image,
     closed: Image,
+    steps: Image,
     paper: Image,
     kernel: Image,
     *,
@@ -99,6 +100,7 @@ def page_from_edges(
     Args:
         blurred: the stretched, blurred paper map (`edge.capture.detect`).
         closed: the same with its print closed away.
+        steps: `sharp_steps` of `closed`.
         paper: the bright region at the lowest threshold (shaded paper included).
         kernel: about a text line's height.
         min_area, max_aspect, max_angle_deviation: as in `DetectorSettings`.
@@ -109,9 +111,7 @@ def page_from_edges(
     if np.count_nonzero(ink) < MIN_INK * min_area * width * height:
         return None  # too little print for the smallest page (a bare desk, a blank sheet)
     ink_u8 = ink.astype(np.uint8) * 255
-    steps = cv2.bitwise_and(
-        sharp_steps(closed), cv2.bitwise_not(cv2.dilate(ink_u8, kernel, iterations=3))
-    )
+    steps = cv2.bitwise_and(steps, cv2.bitwise_not(cv2.dilate(ink_u8, kernel, iterations=3)))
     lines = _lines(steps, min(height, width))
     near_steps = cv2.dilate(steps, np.ones((5, 5), np.uint8))
     found: list[tuple[float, FloatArray]] = []

@@ -360,7 +360,7 @@ class OcrEngine(Closeable):
         if not again:
             return words
         log.debug("garbled-line pass: %d line(s) read again", len(again))
-        return renumber([again.get(line[0].line, line) for line in group_lines(words)])
+        return _with_lines(words, again)
 
     def _reread_place_date(
         self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
@@ -373,17 +373,13 @@ class OcrEngine(Closeable):
             box = crop_box(part, image.width, image.height)
             read = self._read(image.crop(box), dpi, tesserocr.PSM.SINGLE_LINE)
             if accepted(read, part):
-                again[part[0].line] = _on_page(read, *box[:2], part[0].line)
+                number = part[0].line
+                kept = [w for w in words if w.line == number and w not in part]
+                again[number] = kept + _on_page(read, *box[:2], number)
         if not again:
             return words
         log.debug("place-date pass: %d line(s) read again", len(again))
-        replaced = []
-        for line in group_lines(words):
-            new = again.get(line[0].line)
-            replaced.append(
-                line if new is None else [w for w in line if w.box[2] <= new[0].box[0]] + new
-            )
-        return renumber(replaced)
+        return _with_lines(words, again)
 
     def _read_columns(
         self,
@@ -593,6 +589,12 @@ class OcrEngine(Closeable):
             return words
         log.debug("lost-line pass: %d line(s) recovered", len(recovered))
         return insert_lines(words, recovered)
+
+
+def _with_lines(words: Sequence[OcrWord], again: dict[int, list[OcrWord]]) -> tuple[OcrWord, ...]:
+    """The words with each line whose number `again` holds replaced by its new words, lines
+    numbered afresh."""
+    return renumber([again.get(line[0].line, line) for line in group_lines(words)])
 
 
 def _on_page(read: Sequence[OcrWord], x0: int, y0: int, line: int | None = None) -> list[OcrWord]:

@@ -152,9 +152,13 @@ def reads_as_instruction(words: Sequence[OcrWord]) -> bool:
     ("(Ký, ghỉ rã ftọ, điedệm, tên, chức vụ, đóng dấu)" at a mean confidence of 76). No
     misreading of a ring or a signature opens with "(Ký" and ends with "đóng dấu)"."""
     text = " ".join(w.text for w in words)
+    return _whole_instruction(text) and _likeness(text) >= LOST_INSTRUCTION_LIKENESS
+
+
+def _whole_instruction(text: str) -> bool:
+    """Whether a reading opens the bracketed instruction and ends it."""
     folded = fold(text)
-    whole = _INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded)
-    return bool(whole) and _likeness(text) >= LOST_INSTRUCTION_LIKENESS
+    return bool(_INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded))
 
 
 def _cut_instruction(text: str) -> bool:
@@ -272,12 +276,9 @@ def mended_line(cut: CutLine, old: Sequence[OcrWord], new: Sequence[OcrWord]) ->
         return False
     more = len(_letters(text)) > len(_letters(before))
     if cut.instruction:
-        folded = fold(text)
-        whole = _INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded)
-        if not whole:
+        if not _whole_instruction(text):
             return False
-        was = fold(before)
-        if not (_INSTRUCTION_START.match(was) and _INSTRUCTION_END.search(was)):
+        if not _whole_instruction(before):
             return more  # its start was cut: the whole line read again, with more of it
         return _likeness(text) > _likeness(before) + LIKER  # its middle garbled
     if not more:
