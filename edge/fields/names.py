@@ -95,6 +95,7 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
             break
     if address and words and words[0] in tables.honorifics and len(words) > 2:
         words = words[1:]
+    words = _lone_capitals_first(words, tables)
     if words and words[0].isupper() and (len(words[0]) > 1 or all(w.isupper() for w in words[1:2])):
         # A name printed in capitals ends where the capitals end ("NGUYỄN VĂN A Giới tính").
         end = next((i for i, w in enumerate(words) if not w.isupper()), len(words))
@@ -106,6 +107,21 @@ def person_name(candidate: str, tables: Tables, *, address: bool = True) -> str 
     if _organisation(" ".join(words)):
         return None  # "HỘ KINH DOANH KARAOKE …", "CÔNG TY …": a business, not a person
     return " ".join(words)
+
+
+def _lone_capitals_first(words: list[str], tables: Tables) -> list[str]:
+    """`words` with a first word in capitals title-cased when the next two words of the name are
+    not ("VÕ Tiến Thanh Triều"): a name printed in capitals is all in capitals, and OCR took the
+    first word's marks for a capital's. A form of address stays as printed ("ÔNG Trần Văn A")."""
+    if (
+        len(words) >= 3
+        and len(words[0]) > 1
+        and words[0].isupper()
+        and words[0].title() not in tables.honorifics
+        and all(_name_word(w) and w[1:].islower() for w in words[1:3])
+    ):
+        return [words[0].title(), *words[1:]]
+    return words
 
 
 def _organisation(text: str) -> bool:

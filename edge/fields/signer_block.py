@@ -200,6 +200,17 @@ def _without_inner_specks(text: str) -> str:
     return _INNER_SPECK.sub(lambda m: "" if text[m.end() :].lstrip()[:1].isupper() else m[0], text)
 
 
+def _with_small_last_word(name: str, rest: str, tables: Tables) -> str:
+    """`name` with the one word that ends its line after it, when OCR read that word's capital
+    small and it is a given name ("Vũ Ngọc Hồng lệ"): the signer's name ends its line, and no
+    word of a line that is a name is in small letters."""
+    after = rest[_end_of(rest, name) :].strip(" .").split()
+    if len(after) != 1 or not after[0].isalpha() or not after[0][0].islower():
+        return name
+    word = after[0].capitalize()
+    return f"{name} {word}" if word in tables.given_names else name
+
+
 def _end_of(text: str, name: str) -> int:
     """Where `name`, read from `text`, ends in it."""
     start = text.find(name)
@@ -236,6 +247,7 @@ def _signer_in(page: Page, lines: range, *, require_surname: bool) -> Found | No
         name = person_name(rest, tables, address=False)
         if name is None or is_caps(name) or _CLAUSE.match(rest, _end_of(rest, name)):
             continue
+        name = _with_small_last_word(name, rest, tables)
         read, name = name, _from_family_name(name, tables)
         known_surname = fold(name.split()[0]) in tables.surnames
         fixed = fix_given_names(fix_surname(respell(name, page), tables), tables)

@@ -41,6 +41,7 @@ REGION_DEPTH = 14  # title line heights searched below the title
 NAME_CONFIDENCE = 70.0  # a main-pass line this sure and shaped like a name is kept as it is
 RECOVER_CONFIDENCE = 60.0  # least mean confidence of a re-read line to be spliced in
 MAX_LOST_LETTERS = 3  # letters at a row's start a seal's ring may hide
+MISREAD_FROM = 6  # letters a title needs for one of them misread to leave it known
 OFF_CENTRE = 0.3  # of the line height: a name centred this far right of its title lost a word
 BLOCK_FROM = 0.4  # without a title, the block is looked for right of this fraction of the width
 SIGNATURE_HEIGHT = 1.8  # a dark stroke this many title line heights tall is handwriting
@@ -86,21 +87,60 @@ _TITLE = _title_pattern()
 def is_title_line(line: Sequence[OcrWord]) -> bool:
     """A signer's title: a few words, nearly all capitals, holding one of `SIGNER_TITLES`
     ("KT. CHỦ TỊCH", "TM. ỦY BAN NHÂN DÂN", "NGƯỜI KÝ TRÍCH LỤC")."""
+    text = _in_capitals(line)
+    return text is not None and (_TITLE.search(fold(text)) is not None or _cut_title(text))
+
+
+def _misread_title(line: Sequence[OcrWord]) -> bool:
+    """A signer's title with one letter misread ("TRWỎNG PHÒNG"): enough to say where the block
+    is, never to take a re-reading for the title ("HRƯỞNG PHÒNG" is no better than the row)."""
+    text = _in_capitals(line)
+    return text is not None and _MISREAD_TITLE.search(fold(text)) is not None
+
+
+def _in_capitals(line: Sequence[OcrWord]) -> str | None:
+    """The line's text when it is a few words nearly all in capitals, as a title is; else None."""
     text = " ".join(w.text for w in line)
     letters = [c for c in text if c.isalpha()]
     if len(line) > MAX_TITLE_WORDS or len(letters) < 2:
-        return False
-    upper = sum(c.isupper() for c in letters) / len(letters)
-    return upper >= 0.8 and (_TITLE.search(fold(text)) is not None or _cut_title(text))
+        return None
+    return text if sum(c.isupper() for c in letters) >= 0.8 * len(letters) else None
 
 
 def _cut_title(text: str) -> bool:
-    """A title whose first letters the seal's ring took ("U TỊCH", "=HỦ TỊCH" for "CHỦ TỊCH")."""
+    """A title whose first letters the seal's ring took ("U TỊCH", "=HỦ TỊCH" for "CHỦ TỊCH"),
+    or more of them when what is left still spans two of its words ("G PHÒNG" for "TRƯỞNG
+    PHÒNG": a word of a title alone is no title)."""
     folded = " ".join(re.sub(r"[^A-Z. ]", " ", fold(text)).split())
     return len(folded) >= 5 and any(
-        title.endswith(folded) and len(title) - len(folded) <= MAX_LOST_LETTERS
+        title.endswith(folded)
+        and (len(title) - len(folded) <= MAX_LOST_LETTERS or _parts_of_two_words(title, folded))
         for title in SIGNER_TITLES
     )
+
+
+def _parts_of_two_words(title: str, tail: str) -> bool:
+    """Whether `tail`, an end of `title`, holds a word's end and the next word ("G PHONG" of
+    "TRUONG PHONG"; "CONG AN", two whole words of "TRUONG CONG AN", is not)."""
+    return " " in tail and title[-len(tail) - 1] != " "
+
+
+def _misread_title_pattern() -> re.Pattern[str]:
+    """The titles of `SIGNER_TITLES` of two words and `MISREAD_FROM` letters or more, each with
+    any one of its letters read as another mark ("TRWỎNG PHÒNG"): a title is printed in capitals
+    in a fixed wording, so one letter off it is still that title. (One word alone is not enough:
+    "THƯƠNG" is one letter off "TRƯỞNG".)"""
+    variants = [
+        re.escape(title[:i]) + r"[^\s]" + re.escape(title[i + 1 :])
+        for title in SIGNER_TITLES
+        if " " in title and sum(c.isalpha() for c in title) >= MISREAD_FROM
+        for i, c in enumerate(title)
+        if c.isalpha()
+    ]
+    return re.compile(rf"(?<![A-Z])(?:{'|'.join(variants)})(?![A-Z])")
+
+
+_MISREAD_TITLE = _misread_title_pattern()
 
 
 _RANK = re.compile(r"^(?:DAI|THUONG|TRUNG|THIEU)\s+(?:UY|TA|TUONG)$")
@@ -143,17 +183,19 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
     titles = [
         ln
         for ln in lines
-        if (is_title_line(ln) or _is_instruction(ln))
+        if (is_title_line(ln) or _misread_title(ln) or _is_instruction(ln))
         and (line_box(ln)[1] > TITLE_FROM * height or _opens_page(ln, lines))
     ]
     if titles:
         title = max(titles, key=lambda ln: line_box(ln)[3])
-        tx0, _, tx1, ty1 = line_box(title)
+        tx0, ty0, tx1, ty1 = line_box(title)
         line_height = statistics.median(w.box[3] - w.box[1] for w in title)
         centre, half = (tx0 + tx1) / 2, max(0.75 * (tx1 - tx0), REGION_HALF_WIDTH * width)
+        # A title read with a letter wrong is read again with the name ("HRƯỞNG PHÒNG").
+        top = ty1 if is_title_line(title) or _is_instruction(title) else ty0 - 0.4 * line_height
         box = (
             max(0, int(centre - half)),
-            min(height, int(ty1 + 0.2 * line_height)),
+            min(height, int(top + 0.2 * line_height)),
             min(width, int(centre + half)),
             min(height, int(ty1 + REGION_DEPTH * line_height)),
         )
@@ -183,7 +225,7 @@ def signer_region(words: Sequence[OcrWord], width: int, height: int) -> SignerRe
     for line in lines:
         x0, y0, x1, y1 = line_box(line)
         inside = box[0] <= (x0 + x1) / 2 <= box[2] and box[1] <= (y0 + y1) / 2 <= box[3]
-        if inside and _is_sure_name(line):
+        if inside and _is_sure_name(line) and not (titles and line is title):
             off = _print_centre(line) - (title_centre or _print_centre(line))
             if off > OFF_CENTRE * line_height:
                 break  # sure, but off to the right of its title: its first word may be lost
@@ -434,14 +476,27 @@ def splice_lines(
 
 
 def _cut_name(line: Sequence[OcrWord]) -> bool:
-    """A name row whose first word lost its start ("inh Gia Thuận", "phố Anh Thuận"): that word
-    in small letters, the others capitalised words."""
+    """A name row whose start the seal's ring took or garbled ("inh Gia Thuận", "phố Anh
+    Thuận", "/õ Công Duy", "sô linh Bảo Khương"): one or two words that begin with no capital,
+    then capitalised words, at least as many."""
     texts = [w.text.strip(".,;:") for w in line]
+    lead = _uncapitalised_lead(texts)
     return (
         2 <= len(texts) <= 6
-        and texts[0][:1].islower()
-        and all(t[:1].isupper() and t.isalpha() for t in texts[1:])
+        and 1 <= lead <= 2
+        and len(texts) - lead >= lead
+        and all(t[:1].isupper() and t.isalpha() for t in texts[lead:])
     )
+
+
+def _uncapitalised_lead(texts: Sequence[str]) -> int:
+    """How many words at the start of `texts` hold a letter but begin with none in capitals."""
+    lead = 0
+    for text in texts:
+        if text[:1].isupper() or not any(c.isalpha() for c in text):
+            break
+        lead += 1
+    return lead
 
 
 def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
@@ -456,13 +511,15 @@ def _lost_its_start(line: Sequence[OcrWord], new: Sequence[OcrWord]) -> bool:
     # Thanh Quyết"): a name's word in small letters is what was left of it.
     if len(old) >= 3 and lost > 0 and whole.endswith(old) and _cut_name(line):
         return True
-    # Or the ring read as letters in its place ("phố Anh Thuận" for "Lương Anh Thuận"): the
-    # rows agree after a first word that, in small letters, begins no name or title.
+    # Or the ring read as letters in its place ("phố Anh Thuận" for "Lương Anh Thuận", "sô linh
+    # Bảo Khương" for "Ngô Minh Bảo Khương"): the rows agree after one or two first words that,
+    # beginning with no capital, begin no name or title.
+    lead = _uncapitalised_lead([w.text for w in line])
     if (
         len(line) == len(new) >= 2
-        and line[0].text[:1].islower()
-        and new[0].text[:1].isupper()
-        and [fold(w.text) for w in line[1:]] == [fold(w.text) for w in new[1:]]
+        and 1 <= lead <= min(2, len(line) - 1)
+        and all(w.text[:1].isupper() for w in new[:lead])
+        and [fold(w.text) for w in line[lead:]] == [fold(w.text) for w in new[lead:]]
     ):
         return True
     # Or the ring took the whole first word ("Đức Bảo Nhân" for "Hoàng Đức Bảo Nhân"): the
@@ -511,8 +568,9 @@ def has_title(lines: Sequence[Sequence[OcrWord]]) -> bool:
     return any(is_title_line(line) for line in lines)
 
 
-_STROKE_ENDS = "'\"`“”‘’_-—–|~^*"
-"""Marks a signature's or a seal's stroke leaves at a word's ends in a re-read crop."""
+_STROKE_ENDS = "'\"`“”‘’_-—–|~^*()"
+"""Marks a signature's or a seal's stroke leaves at a word's ends in a re-read crop ("(Quách": a
+bracket too, which no word of a name or title holds)."""
 
 _DOTS = ".,:;·•"
 """A 'word' of only these is a dot of the seal's ring or the signature read beside the name

@@ -938,3 +938,19 @@ Sinh ngày: 02/03/1980
     # The place–date line, when there is one, comes first.
     dated = text.replace("Hạnh phúc\n", "Hạnh phúc\nKhánh Thành, ngày 05 tháng 01 năm 2025\n")
     assert extract(dated).value("ngay_ban_hanh") == "2025-01-05"
+
+
+def test_a_signers_first_word_read_in_capitals_or_last_word_in_small_letters_is_kept() -> None:
+    # A photo read the hat of "Võ" as a capital's ("VÕ"); a black-and-white scan read the
+    # capital of "Lệ" small. A name in capitals is all in capitals, and the signer's name ends
+    # its line; a word in small letters that no name is stays out.
+    assert extract(FIRST_OF_TWO + "CHỦ TỊCH\nVÕ Tiến Thanh Triều\n")["nguoi_ky"].value == (
+        "Võ Tiến Thanh Triều"
+    )
+    ranked = FIRST_OF_TWO + "TRƯỞNG CÔNG AN\nĐại uý Vũ Ngọc Hồng lệ\n"
+    assert extract(ranked)["nguoi_ky"].value == "Vũ Ngọc Hồng Lệ"
+    assert extract(FIRST_OF_TWO + "CHỦ TỊCH\nVũ Ngọc Hồng ký\n")["nguoi_ky"].value == (
+        "Vũ Ngọc Hồng"
+    )
+    tables = load_tables()
+    assert person_name("NGUYỄN VĂN AN Giới tính: Nam", tables) == "NGUYỄN VĂN AN"

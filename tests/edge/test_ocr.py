@@ -674,3 +674,83 @@ def test_a_re_reading_that_lost_a_rows_start_never_replaces_it() -> None:
     ]
     spliced = splice_lines(words[:4] + specked, [cut], region)
     assert [w.text for w in spliced][4:] == ["RƯỞNG", "CÔNG", "AN"]
+
+
+def test_a_title_misread_by_a_letter_or_cut_to_two_words_ends_is_still_known() -> None:
+    def line(*texts: str, y: int = 2400, conf: float = 95.0) -> list[OcrWord]:
+        return [
+            _word(x, (1500 + 200 * k, y, 1680 + 200 * k, y + 50), 0, conf)
+            for k, x in enumerate(texts)
+        ]
+
+    assert is_title_line(line("G", "PHÒNG"))  # the ring took "TRƯỞN"
+    assert is_title_line(line("CHỦ", "TỊCH"))
+    # Two whole words of a title are no title, nor is a word one letter off a title's word.
+    assert not is_title_line(line("CÔNG", "AN"))
+    assert not is_title_line(line("THƯƠNG", "BINH"))
+    # A clean scan read "TRƯỞNG" as "TRWỎNG": the block is still under it, and the title is
+    # read again with the name; a word one letter off a title's word says nothing.
+    misread = line("TRWỎNG", "PHÒNG", conf=70.0)
+    region = signer_region(misread, 2480, 3508)
+    assert region is not None and region.title_line == 0
+    assert region.box[1] < 2400 and region.box[3] > 2400 + 10 * 50
+    guessed = signer_region(line("THƯƠNG", "BINH"), 2480, 3508)
+    assert guessed is not None and guessed.title_line is None
+    x0, y0 = region.box[:2]
+    reread = [
+        OcrWord(w.text, (w.box[0] - x0, w.box[1] - y0, w.box[2] - x0, w.box[3] - y0), 96.0, k)
+        for k, ln in enumerate([line("TRƯỞNG", "PHÒNG"), line("Võ", "Công", "Duy", y=2900)])
+        for w in ln
+    ]
+    spliced = splice_lines(misread, accepted_lines(reread, region), region)
+    assert [w.text for w in spliced] == ["TRƯỞNG", "PHÒNG", "Võ", "Công", "Duy"]
+    # Read rightly, the title is not read again: the region starts under it.
+    region = signer_region(line("TRƯỞNG", "PHÒNG"), 2480, 3508)
+    assert region is not None and region.box[1] > 2450
+
+
+def test_a_name_whose_first_words_the_seal_garbled_is_read_again_and_replaced() -> None:
+    """Clean scans (holdout seeds 7070 and 1207): the main pass lost the title and read
+    "/õ Công Duy" and "sô linh Bảo Khương", surely. Guessed under the last sure line, the region
+    missed the name; it must take in the garbled row, and the whole re-reading must replace it,
+    however much surer the main pass was."""
+    above = [
+        _word("3.", (412, 1696, 450, 1747), 0),
+        _word("Giấy", (470, 1696, 560, 1747), 0),
+        _word("phép", (580, 1696, 680, 1747), 0),
+        _word("này", (700, 1696, 780, 1747), 0),
+        _word("có", (800, 1696, 850, 1747), 0),
+        _word("giá", (870, 1696, 940, 1747), 0),
+        _word("trị", (960, 1696, 1010, 1747), 0),
+        _word("đến", (1030, 1696, 1100, 1747), 0),
+        _word("năm", (1120, 1696, 1200, 1747), 0),
+        _word("2030.", (1220, 1696, 1469, 1747), 0),
+    ]
+    for garbled, whole in (
+        (["/õ", "Công", "Duy"], ["Võ", "Công", "Duy"]),
+        (["sô", "linh", "Bảo", "Khương"], ["Ngô", "Minh", "Bảo", "Khương"]),
+    ):
+        row = [
+            _word(t, (1515 + 130 * k, 2136, 1635 + 130 * k, 2186), 1, 95)
+            for k, t in enumerate(garbled)
+        ]
+        region = signer_region(above + row, 2480, 3508)
+        assert region is not None and region.title_line is None
+        assert region.box[1] < 2136 < region.box[3]
+        x0, y0 = region.box[:2]
+        reread = [
+            _word(t, (1515 + 130 * k - x0, 2136 - y0, 1635 + 130 * k - x0, 2186 - y0), 0, 90)
+            for k, t in enumerate(whole)
+        ]
+        spliced = splice_lines(above + row, accepted_lines(reread, region), region)
+        assert [w.text for w in spliced][len(above) :] == whole
+    # A bracket a stroke left before the re-read name is no part of it.
+    region = signer_region(above + row, 2480, 3508)
+    assert region is not None
+    x0, y0 = region.box[:2]
+    bracketed = [
+        _word(t, (1515 + 130 * k - x0, 2136 - y0, 1635 + 130 * k - x0, 2186 - y0), 0, c)
+        for k, (t, c) in enumerate([("(Quách", 35), ("Thanh", 96), ("Tháo", 82)])
+    ]
+    accepted = accepted_lines(bracketed, region)
+    assert [[w.text for w in ln] for ln in accepted] == [["Quách", "Thanh", "Tháo"]]
