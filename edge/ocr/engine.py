@@ -53,6 +53,7 @@ from edge.ocr.columns import (
 )
 from edge.ocr.garbled_lines import crop_box, garbled_lines
 from edge.ocr.header_rows import accepted, joined_place_dates
+from edge.ocr.instruction_words import respelled_instruction
 from edge.ocr.list_markers import sideways_rows
 from edge.ocr.lost_lines import find_lost_lines, insert_lines, is_text
 from edge.ocr.model import (
@@ -281,6 +282,8 @@ class OcrEngine(Closeable):
         # Noise lines go before rows are joined: a speck read beside a line is no part of it.
         words = joined_rows(restacked(without_noise(words)))
         words = without_noise(signature_columns(words, image.height))
+        # Last, on the lines as they stand: the instruction's misread words (see the module).
+        words = respelled_instruction(words)
         mean = sum(w.confidence for w in words) / len(words) if words else 0.0
         return OcrPage(
             text=page_text(words),

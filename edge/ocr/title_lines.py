@@ -161,6 +161,16 @@ def _whole_instruction(text: str) -> bool:
     return bool(_INSTRUCTION_START.match(folded) and _INSTRUCTION_END.search(folded))
 
 
+def opens_instruction(text: str) -> bool:
+    """Whether a reading opens the bracketed instruction ("(Ký, …")."""
+    return _INSTRUCTION_START.match(fold(text)) is not None
+
+
+def ends_instruction(text: str) -> bool:
+    """Whether a reading ends the bracketed instruction ("… đóng dấu)", "… họ tên)")."""
+    return _INSTRUCTION_END.search(fold(text)) is not None
+
+
 def _cut_instruction(text: str) -> bool:
     """Whether `text` is the bracketed instruction with its start cut off ("f đệm, tên, chức
     vụ, đóng dấu)", "ọ tên và đóng dấu)") or with words the seal's ring garbled ("(Ký. ghỉ
@@ -308,7 +318,7 @@ def instruction_end(read: Sequence[OcrWord]) -> list[OcrWord] | None:
         if core.lower() in INSTRUCTION_WORDS:
             respelled.append(word)
             continue
-        near = [known for known in INSTRUCTION_WORDS if _one_letter_off(core.lower(), known)]
+        near = [known for known in INSTRUCTION_WORDS if one_letter_off(core.lower(), known)]
         if len(near) != 1:
             return None
         respelled.append(replace(word, text=lead + near[0] + tail))
@@ -318,7 +328,7 @@ def instruction_end(read: Sequence[OcrWord]) -> list[OcrWord] | None:
     return respelled
 
 
-def _one_letter_off(a: str, b: str) -> bool:
+def one_letter_off(a: str, b: str) -> bool:
     """Whether `a` and `b` are as long as each other and differ in one letter."""
     return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
