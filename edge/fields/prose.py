@@ -206,10 +206,14 @@ def prose_mentions(page: Page, segs: list[Segment], recipients: int) -> list[Men
 
 # In a clause after a person's name, wrapped over lines: "…, số định danh cá nhân\n056185004321",
 # "…, sinh ngày 02/03/1940" (folded digit view).
+_GAP = r"(?:\s*[.,:;'`_\-–]\s*|\s+)"
+"""Between two words of an ID's label: a space, or a speck with or without spaces ("số định
+danh." / "cá nhân" over a line break, "công dân.số.")."""
 _CLAUSE_ID = re.compile(
-    r"(?:dinh\s+danh(?:\s+ca\s+nhan)?|can\s+cuoc(?:\s+cong\s+dan)?|cccd|cmnd|"
-    r"chung\s+minh(?:\s+nhan\s+dan)?)(?:\s+cua(?:\s+[^\W\d_]+){1,4}?)?"  # "… của học sinh"
-    r"(?:\s+so)?\s*[:;.,\-–_]{0,2}\s*(\d(?:\s?\d){8,11})(?!\d)"
+    rf"(?:dinh{_GAP}danh(?:{_GAP}ca{_GAP}nhan)?|can{_GAP}cuoc(?:{_GAP}cong{_GAP}dan)?|cccd|cmnd|"
+    rf"chung{_GAP}minh(?:{_GAP}nhan{_GAP}dan)?)"
+    r"(?:\s+cua(?:\s+[^\W\d_]+){1,4}?)?"  # "… của học sinh"
+    rf"(?:{_GAP}so)?\s*[:;.,\-–_]{{0,2}}\s*(\d(?:\s?\d){{8,11}})(?!\d)"
 )
 _EDGE_SPECK = re.compile(
     r"(?:^\s*|(?<=\s))[`'‘’\"“”~^*_|]{1,2}(?=\s*$)|^\s*[`'‘’\"“”~^*_|]{1,2}(?=\s)"

@@ -620,6 +620,17 @@ CHỦ TỊCH
 Hà Tiến Trí
 """
     assert extract_fields(HEADER.format(number="12/XN-UBND") + block)["cccd"] == "056056121756"
+    # Specks between the words of the ID's label, where it breaks over two lines (bw scans of
+    # four seeds read the lines right but for these specks).
+    for label in (
+        "số định danh.\ncá nhân",
+        "số định danh cá\n.nhân:",
+        "Căn cước.\ncông dân số",
+        "Căn cước\ncông dân.số.",
+    ):
+        specked = body.replace("CCCD số.\n", f"{label} ")
+        fields = extract_fields(HEADER.format(number="12/QĐ-UBND") + specked)
+        assert fields["cccd"] == "056056121756", label
 
 
 @pytest.mark.parametrize(
