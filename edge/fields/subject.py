@@ -112,17 +112,20 @@ def _date(page: Page, seg: Segment) -> Found | None:
     return _label_factor(found, seg, "ngay_sinh")
 
 
+_SPECKS = " .,:;_-–'`"
+"""Specks OCR reads around an ID that stands alone: no part of a label or of another value."""
+
+
 def _identifier(page: Page, seg: Segment) -> tuple[str, Found] | None:
     """("cccd" or "cmnd", found) for the first 12- or 9-digit number in the segment, or at the
     start of the next line when the label ends its line ("Số định danh cá nhân chủ tàu:" /
-    "056075421648")."""
+    "056075421648", or ".056075421648" with a speck before it)."""
     line, start, end = seg.line, seg.start, seg.end
-    if not _value(page, seg).strip(" .,:;_-–") and line + 1 < len(page):
+    if not _value(page, seg).strip(_SPECKS) and line + 1 < len(page):
         line, start = line + 1, 0
         lead = DIGIT_RUN.search(page.numeric[line])
-        end = (
-            lead.end() if lead is not None and not page.numeric[line][: lead.start()].strip() else 0
-        )
+        before = page.numeric[line][: lead.start()] if lead is not None else ""
+        end = lead.end() if lead is not None and not before.strip(_SPECKS) else 0
     for m in DIGIT_RUN.finditer(page.numeric[line], start, end):
         digits = "".join(m.group().split())
         raw = page.lines[line][m.start() : m.end()]

@@ -620,6 +620,9 @@ CHỦ TỊCH
 Hà Tiến Trí
 """
     assert extract_fields(HEADER.format(number="12/XN-UBND") + block)["cccd"] == "056056121756"
+    # Or a speck before the ID on the next line (a bw scan of seed 1207).
+    dotted = block.replace(": .\n056", ":\n.056")
+    assert extract_fields(HEADER.format(number="12/XN-UBND") + dotted)["cccd"] == "056056121756"
     # Specks between the words of the ID's label, where it breaks over two lines (bw scans of
     # four seeds read the lines right but for these specks).
     for label in (
