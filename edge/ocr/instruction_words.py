@@ -9,7 +9,7 @@ respelled as the word it stands for in the nearest wording.
 
 Rules of this module:
 - A line is the instruction only when it opens as one ("(K…") or ends as one ("…dấu)",
-  "…tên)") and at least half its words are words of the instruction as printed.
+  "…tên)") and at least half its words are words of the instruction, their marks aside.
 - A word is respelled only where it stands for one word of the nearest wording, and only when
   it is that word with its marks misread or one letter off ("uụ" → "vụ"); words the ring
   garbled beyond that ("ptT8") are left as read.
@@ -66,7 +66,7 @@ def _respelled(span: Sequence[OcrWord]) -> list[OcrWord]:
             core, target = cores[i], _PRINTED[wording[j]]
             if (
                 core
-                and core.lower() != target
+                and core.lower() != target.lower()
                 and (op == "equal" or one_letter_off(read[i], wording[j]))
             ):
                 word = span[i]
