@@ -69,6 +69,7 @@ from edge.ocr.model import (
     without_noise,
     without_stray_marks,
 )
+from edge.ocr.sideways_blocks import joined_to_rows, sideways_blocks
 from edge.ocr.signer_name import (
     SignerRegion,
     accepted_lines,
@@ -271,6 +272,7 @@ class OcrEngine(Closeable):
         # The signature area in two columns before the second looks (the signer pass finds the
         # title as a line of its own), and again after them (their lines placed, seal pieces
         # dropped).
+        words = self._reread_sideways(image, dpi, words)
         words = self._reread_garbled(image, dpi, words)
         words = self._reread_place_date(image, dpi, words)
         words = self._read_columns(image, dpi, words, colour)
@@ -347,6 +349,22 @@ class OcrEngine(Closeable):
         finally:
             api.Clear()
             api.SetPageSegMode(tesserocr.PSM.AUTO)
+
+    def _reread_sideways(
+        self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
+    ) -> tuple[OcrWord, ...]:
+        """Read again as one block each band of print the page's reading took for text set top
+        to bottom (see `edge.ocr.sideways_blocks`); its rows take the place of the tall pieces
+        when they read as confident text."""
+        for block in sideways_blocks(words, image.width, image.height):
+            read = self._read(image.crop(block.box), dpi, tesserocr.PSM.SINGLE_BLOCK)
+            rows = [_on_page(row, *block.box[:2]) for row in group_lines(read)]
+            if not rows or not all(is_text(row) for row in rows):
+                continue
+            log.debug("sideways pass: a band read again as %d row(s)", len(rows))
+            kept, alone = joined_to_rows([w for w in words if w not in block.words], rows)
+            words = insert_lines(kept, alone)
+        return words
 
     def _reread_garbled(
         self, image: Image.Image, dpi: int, words: tuple[OcrWord, ...]
