@@ -11,8 +11,10 @@ Rules of this module:
   3.2% to 3.8% (English word shapes win over Vietnamese letters whose diacritics are faint:
   "NGUYỄN" → "NGUYEN") for no gain on the few English words of these documents. Other
   languages can still be asked for with "+" (e.g. "vie+eng").
-- After the main pass (PSM auto: it finds the header's two columns), a line of print it
-  garbled is read again alone (`edge.ocr.garbled_lines`); then second looks at what it lost:
+- After the main pass (PSM auto: it finds the header's two columns), a band of print it took
+  for text set top to bottom is read again as one block (`edge.ocr.sideways_blocks`), a line
+  of print it garbled is read again alone (`edge.ocr.garbled_lines`), and a place–date it
+  misread beside the number (`edge.ocr.header_rows`); then second looks at what it lost:
   the start of the signer's title or of the signing instruction under the seal's ring
   (`edge.ocr.title_lines`), the signer's name under the seal (`edge.ocr.signer_name`) and lines
   its layout analysis dropped (`edge.ocr.lost_lines`).
@@ -23,7 +25,9 @@ Rules of this module:
   they are cut down to their print before any pass reasons on them (`edge.ocr.boxes`).
 - Last, lines read at a mean confidence under 20 are dropped: a signature, a stain or a seal
   read as letters (`edge.ocr.model.without_noise`); a line Tesseract read after a line of its
-  column printed below it goes back above it (`edge.ocr.model.restacked`).
+  column printed below it goes back above it (`edge.ocr.model.restacked`); the signing
+  instruction's misread words are respelled as its wording prints them
+  (`edge.ocr.instruction_words`).
 """
 
 from __future__ import annotations
