@@ -73,20 +73,22 @@ from edge.ocr.model import (
     without_noise,
     without_stray_marks,
 )
+from edge.ocr.seal import (
+    blur_dither,
+    coloured_ink,
+    is_bilevel_image,
+    suppress_seal,
+    without_colour,
+)
 from edge.ocr.sideways_blocks import joined_to_rows, sideways_blocks
 from edge.ocr.signer_name import (
     SignerRegion,
     accepted_lines,
-    blur_dither,
-    coloured_ink,
     deepened,
     has_name,
     has_title,
-    is_bilevel_image,
     signer_region,
     splice_lines,
-    suppress_seal,
-    without_colour,
 )
 from edge.ocr.title_lines import (
     CutLine,

@@ -72,8 +72,7 @@ def sideways_blocks(words: Sequence[OcrWord], width: int, height: int) -> list[S
             continue
         pieces = _with_pieces_beside(band, words, print_height)
         pad = round(PAD * print_height)
-        x0, y0 = min(w.box[0] for w in pieces), min(w.box[1] for w in pieces)
-        x1, y1 = max(w.box[2] for w in pieces), max(w.box[3] for w in pieces)
+        x0, y0, x1, y1 = line_box(pieces)
         box = (max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad))
         blocks.append(SidewaysBlock(tuple(pieces), box))
     return sorted(blocks, key=lambda b: b.box[1])
@@ -85,11 +84,11 @@ def _with_pieces_beside(
     """The band with the unsure words in its span down the page that lie within `REACH` print
     heights across of it, or of such a word (the shorter columns of the block: ".a", "5")."""
     pieces = list(band)
-    y0, y1 = min(w.box[1] for w in band), max(w.box[3] for w in band)
+    _, y0, _, y1 = line_box(band)
     reach = REACH * print_height
     grown = True
     while grown:
-        x0, x1 = min(w.box[0] for w in pieces), max(w.box[2] for w in pieces)
+        x0, _, x1, _ = line_box(pieces)
         beside = [
             w
             for w in words
@@ -142,9 +141,8 @@ def joined_to_rows(
         gap = JOIN_GAP * (ry1 - ry0)
         beside = [
             line
-            for line in lines
-            if span_overlap(ry0, ry1, *line_box(line)[1::2]) > 0.5
-            and 0 <= max(line_box(line)[0] - rx1, rx0 - line_box(line)[2]) <= gap
+            for line, (lx0, ly0, lx1, ly1) in ((ln, line_box(ln)) for ln in lines)
+            if span_overlap(ry0, ry1, ly0, ly1) > 0.5 and 0 <= max(lx0 - rx1, rx0 - lx1) <= gap
         ]
         if not beside:
             alone.append(row)

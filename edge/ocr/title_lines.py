@@ -8,7 +8,7 @@ instruction is set on two lines, the ring may take the second ("đóng dấu)") 
 
 `cut_lines` finds such lines in the main pass's words, and the rows where an instruction's lost
 end lies; the engine reads each again as one line, over the block's whole width and with the
-seal taken away (`edge.ocr.signer_name.suppress_seal`), and `mended_line` says whether that
+seal taken away (`edge.ocr.seal.suppress_seal`), and `mended_line` says whether that
 reading is the whole line, to put in its place, or the instruction's end, to put after it.
 
 Pure geometry and text: Tesseract itself is driven by `edge.ocr.engine`.

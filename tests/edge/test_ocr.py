@@ -18,18 +18,16 @@ import edge.ocr.engine
 from edge.errors import OcrError
 from edge.ocr import OcrEngine, OcrPage, OcrPool, OcrWord, find_tessdata
 from edge.ocr.model import without_noise
+from edge.ocr.seal import blur_dither, is_bilevel_image, suppress_seal
 from edge.ocr.signer_name import (
     SignerRegion,
     accepted_lines,
-    blur_dither,
     deepened,
     fold,
-    is_bilevel_image,
     is_name_line,
     is_title_line,
     signer_region,
     splice_lines,
-    suppress_seal,
 )
 from edge.sample_document import SampleDocument
 

@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from edge.ocr import OcrEngine, deblur
 from edge.ocr.model import OcrWord
-from edge.ocr.signer_name import coloured_ink, fold, has_name, without_colour
+from edge.ocr.seal import coloured_ink, without_colour
+from edge.ocr.signer_name import fold, has_name
 from edge.sample_document import FONT_DIR, FONT_FILES, SampleDocument
 from tests.edge.test_ocr import _sealed, _word, cer
 
